@@ -1,0 +1,49 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# hmmsim: build the module against a kernel tree, or run it in the test VM.
+#
+#   make [KDIR=<kernel build tree>]   build hmmsim.ko (default: running kernel)
+#   make run [CMD='...']              boot the test kernel with hmmsim loaded
+#   make check                        run every test suite in the test kernel
+#   make lint                         checkpatch --strict, sparse and W=1
+
+KDIR ?= /lib/modules/$(shell uname -r)/build
+VMTEST := tools/vmtest/vmtest
+
+# Options a kernel must have for hmmsim to build and load.
+HMMSIM_NEEDS := CONFIG_ZONE_DEVICE CONFIG_DEVICE_PRIVATE CONFIG_HMM_MIRROR \
+		CONFIG_MMU_NOTIFIER CONFIG_MIGRATION
+
+.PHONY: all modules clean check run lint
+
+all: modules
+
+modules:
+	@conf="$(KDIR)/include/config/auto.conf"; \
+	if [ ! -f "$$conf" ]; then \
+		echo "hmmsim: no configured kernel build tree at KDIR=$(KDIR)." >&2; \
+		echo "hmmsim: pass KDIR=<tree>, or use 'make run' / 'make check'," >&2; \
+		echo "hmmsim: which build and boot their own test kernel." >&2; \
+		exit 1; \
+	fi; \
+	for opt in $(HMMSIM_NEEDS); do \
+		grep -q "^$$opt=y" "$$conf" && continue; \
+		echo "hmmsim: the kernel at KDIR=$(KDIR) lacks $$opt=y, so it" >&2; \
+		echo "hmmsim: cannot run hmmsim (Debian's kernels have DEVICE_PRIVATE off)." >&2; \
+		echo "hmmsim: 'make run' and 'make check' build and boot a test kernel that has it." >&2; \
+		exit 1; \
+	done
+	$(MAKE) -C $(KDIR) M=$(CURDIR) modules
+
+clean:
+	@if [ -d "$(KDIR)" ]; then $(MAKE) -C $(KDIR) M=$(CURDIR) clean; fi
+	rm -rf build
+
+check:
+	$(VMTEST) check
+
+run:
+	$(VMTEST) run $(if $(CMD),--cmd '$(subst ','\'',$(CMD))')
+
+lint:
+	$(VMTEST) lint

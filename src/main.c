@@ -1,0 +1,246 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * hmmsim: a simulated shared-virtual-memory device for exercising HMM.
+ *
+ * This file owns the module parameters and the default devices they
+ * describe: nr_private devices with private memory, then one coherent device
+ * per coherent= range, numbered in that order (lib/test_hmm's layout).
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/ctype.h>
+#include <linux/kernel.h>
+#include <linux/module.h>
+#include <linux/slab.h>
+#include <linux/string.h>
+
+#include "hmmsim_drv.h"
+
+#define HMMSIM_DEVNAME_MAX	32
+#define HMMSIM_MAX_CAPACITY	SZ_64G
+
+static char *devname = "hmmsim";
+module_param(devname, charp, 0444);
+MODULE_PARM_DESC(devname, "Base name of the char devices, /dev/<devname>N (default: hmmsim)");
+
+static unsigned int nr_private = 2;
+module_param(nr_private, uint, 0444);
+MODULE_PARM_DESC(nr_private, "Number of devices with private memory (default: 2)");
+
+static char *capacity = "256M";
+module_param(capacity, charp, 0444);
+MODULE_PARM_DESC(capacity, "Device memory per private device, K/M/G suffixes, a multiple of 2M (default: 256M)");
+
+static char *coherent;
+module_param(coherent, charp, 0444);
+MODULE_PARM_DESC(coherent, "Coherent device memory ranges, SIZE@ADDR[,SIZE@ADDR...], one device each (default: none)");
+
+static struct hmmsim_device *hmmsim_devices[HMMSIM_MAX_DEVICES];
+static unsigned int hmmsim_nr_devices;
+
+static int hmmsim_check_devname(const char *name)
+{
+	size_t len = strnlen(name, HMMSIM_DEVNAME_MAX + 1);
+	size_t i;
+
+	if (!len || len > HMMSIM_DEVNAME_MAX) {
+		pr_err("devname='%s': must be 1 to %d characters\n",
+		       name, HMMSIM_DEVNAME_MAX);
+		return -EINVAL;
+	}
+	for (i = 0; i < len; i++) {
+		if (!isalnum(name[i]) && name[i] != '_' && name[i] != '-') {
+			pr_err("devname='%s': only letters, digits, '_' and '-' are allowed\n",
+			       name);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Parse a byte count with an optional K/M/G suffix, rejecting anything that
+ * memparse() would silently ignore.
+ */
+static int hmmsim_parse_size(const char *str, char stop, u64 *out,
+			     const char **end)
+{
+	char *p;
+
+	if (!isdigit(*str))
+		return -EINVAL;
+	*out = memparse(str, &p);
+	if (*p != stop)
+		return -EINVAL;
+	*end = p;
+	return 0;
+}
+
+static int hmmsim_parse_capacity(u64 *out)
+{
+	const char *end;
+
+	if (hmmsim_parse_size(capacity, '\0', out, &end)) {
+		pr_err("capacity='%s': expected a size such as 256M\n", capacity);
+		return -EINVAL;
+	}
+	if (!*out || !IS_ALIGNED(*out, HMMSIM_CHUNK_SIZE) ||
+	    *out > HMMSIM_MAX_CAPACITY) {
+		pr_err("capacity='%s': must be a nonzero multiple of 2M, at most 64G\n",
+		       capacity);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/*
+ * Parse coherent= into cfgs[first..]. Checks syntax, alignment and overlap
+ * between the ranges given; whether a range is free physical memory that is
+ * not System RAM is checked when it is claimed.
+ */
+static int hmmsim_parse_coherent(struct hmmsim_device_config *cfgs,
+				 unsigned int first, unsigned int *count)
+{
+	unsigned int n = 0, i;
+	char *buf, *cur, *tok;
+	int ret = 0;
+
+	*count = 0;
+	if (!coherent || !*coherent)
+		return 0;
+
+	buf = kstrdup(coherent, GFP_KERNEL);
+	if (!buf)
+		return -ENOMEM;
+
+	cur = buf;
+	while ((tok = strsep(&cur, ","))) {
+		struct hmmsim_device_config *cfg = &cfgs[first + n];
+		const char *end;
+		u64 size, addr;
+
+		if (first + n >= HMMSIM_MAX_DEVICES) {
+			pr_err("coherent='%s': more than %d devices in all\n",
+			       coherent, HMMSIM_MAX_DEVICES);
+			ret = -EINVAL;
+			break;
+		}
+		if (hmmsim_parse_size(tok, '@', &size, &end) ||
+		    hmmsim_parse_size(end + 1, '\0', &addr, &end)) {
+			pr_err("coherent: range '%s': expected SIZE@ADDR, e.g. 256M@0x60000000\n",
+			       tok);
+			ret = -EINVAL;
+			break;
+		}
+		if (!size || !IS_ALIGNED(size, HMMSIM_CHUNK_SIZE) ||
+		    !IS_ALIGNED(addr, HMMSIM_CHUNK_SIZE)) {
+			pr_err("coherent: range '%s': size and address must be nonzero multiples of 2M\n",
+			       tok);
+			ret = -EINVAL;
+			break;
+		}
+		if (addr + size < addr || addr + size > BIT_ULL(MAX_PHYSMEM_BITS)) {
+			pr_err("coherent: range '%s': beyond the physical address space\n",
+			       tok);
+			ret = -EINVAL;
+			break;
+		}
+		for (i = 0; i < n; i++) {
+			const struct hmmsim_device_config *o = &cfgs[first + i];
+
+			if (addr < o->phys_base + o->capacity &&
+			    o->phys_base < addr + size) {
+				pr_err("coherent: range '%s' overlaps range %u\n",
+				       tok, i);
+				ret = -EINVAL;
+				break;
+			}
+		}
+		if (ret)
+			break;
+
+		cfg->type = HMMSIM_MEM_COHERENT;
+		cfg->capacity = size;
+		cfg->phys_base = addr;
+		n++;
+	}
+	kfree(buf);
+	if (!ret)
+		*count = n;
+	return ret;
+}
+
+static void hmmsim_destroy_devices(void)
+{
+	while (hmmsim_nr_devices)
+		hmmsim_device_destroy(hmmsim_devices[--hmmsim_nr_devices]);
+}
+
+static int __init hmmsim_init(void)
+{
+	struct hmmsim_device_config *cfgs;
+	unsigned int nr_coherent, i;
+	u64 private_capacity;
+	int ret;
+
+	ret = hmmsim_check_devname(devname);
+	if (ret)
+		return ret;
+	if (nr_private > HMMSIM_MAX_DEVICES) {
+		pr_err("nr_private=%u: at most %d devices\n",
+		       nr_private, HMMSIM_MAX_DEVICES);
+		return -EINVAL;
+	}
+	ret = hmmsim_parse_capacity(&private_capacity);
+	if (ret)
+		return ret;
+
+	cfgs = kcalloc(HMMSIM_MAX_DEVICES, sizeof(*cfgs), GFP_KERNEL);
+	if (!cfgs)
+		return -ENOMEM;
+	for (i = 0; i < nr_private; i++) {
+		cfgs[i].type = HMMSIM_MEM_PRIVATE;
+		cfgs[i].capacity = private_capacity;
+	}
+	ret = hmmsim_parse_coherent(cfgs, nr_private, &nr_coherent);
+	if (ret)
+		goto out_free;
+
+	ret = hmmsim_cdev_init(devname);
+	if (ret)
+		goto out_free;
+
+	for (i = 0; i < nr_private + nr_coherent; i++) {
+		struct hmmsim_device *hdev = hmmsim_device_create(i, &cfgs[i]);
+
+		if (IS_ERR(hdev)) {
+			ret = PTR_ERR(hdev);
+			goto out_destroy;
+		}
+		hmmsim_devices[hmmsim_nr_devices++] = hdev;
+	}
+	kfree(cfgs);
+	pr_info("%u private and %u coherent devices, /dev/%sN\n",
+		nr_private, nr_coherent, devname);
+	return 0;
+
+out_destroy:
+	hmmsim_destroy_devices();
+	hmmsim_cdev_exit();
+out_free:
+	kfree(cfgs);
+	return ret;
+}
+
+static void __exit hmmsim_exit(void)
+{
+	hmmsim_destroy_devices();
+	hmmsim_cdev_exit();
+}
+
+module_init(hmmsim_init);
+module_exit(hmmsim_exit);
+
+MODULE_DESCRIPTION("Simulated shared-virtual-memory device for HMM testing");
+MODULE_AUTHOR("The hmmsim developers");
+MODULE_LICENSE("GPL");

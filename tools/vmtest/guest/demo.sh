@@ -1,0 +1,18 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# `make run`, inside the VM: load hmmsim and show its devices.
+. /hmmsim/guest/lib.sh
+
+echo "== insmod hmmsim.ko $HMMSIM_PARAMS"
+if ! hmmsim_load; then
+	echo 1 > /tmp/job-status
+	exit 1
+fi
+dmesg | grep 'hmmsim:' | sed 's/^/   /'
+echo
+echo "== hmmsimctl info"
+hmmsimctl info
+status=$?
+echo
+ls -l /dev/"$HMMSIM_DEVNAME"*
+echo $status > /tmp/job-status
