@@ -6,6 +6,7 @@
  *
  * The devices are /dev/$HMMSIM_DEVNAME<N> (default hmmsim), N from 0.
  */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -24,8 +25,8 @@
 #include "kselftest_harness.h"
 #include <hmmsim.h>
 
-_Static_assert(sizeof(struct hmmsim_info) == HMMSIM_INFO_SIZE_VER0,
-	       "struct hmmsim_info version 0 changed size");
+static_assert(sizeof(struct hmmsim_info) == HMMSIM_INFO_SIZE_VER0,
+	      "struct hmmsim_info version 0 changed size");
 
 #define SZ_2M (2UL << 20)
 
@@ -182,7 +183,7 @@ TEST_F(dev, info_newer_caller_with_zero_tail_works)
 {
 	struct {
 		struct hmmsim_info inf;
-		uint64_t newer[4];
+		__u64 newer[4];
 	} big;
 
 	memset(&big, 0, sizeof(big));
@@ -196,7 +197,7 @@ TEST_F(dev, info_newer_caller_with_nonzero_tail_is_e2big)
 {
 	struct {
 		struct hmmsim_info inf;
-		uint64_t newer[4];
+		__u64 newer[4];
 	} big;
 
 	memset(&big, 0, sizeof(big));
@@ -311,7 +312,7 @@ TEST_F(dev, info_matches_on_number_not_encoded_size)
 {
 	struct hmmsim_info inf = { .size = sizeof(inf) };
 
-	EXPECT_EQ(0, xioctl(self->fd, _IOWR('H', 0x40, uint64_t[20]), &inf));
+	EXPECT_EQ(0, xioctl(self->fd, _IOWR('H', 0x40, __u64[20]), &inf));
 	EXPECT_EQ(HMMSIM_ABI_VERSION, inf.abi_version);
 }
 

@@ -90,10 +90,7 @@ static int cmd_info(void)
 	}
 }
 
-static void usage(FILE *f)
-{
-	fprintf(f, "usage: hmmsimctl [-d DEVNAME] info\n");
-}
+static const char usage[] = "usage: hmmsimctl [-d DEVNAME] info\n";
 
 int main(int argc, char **argv)
 {
@@ -108,15 +105,15 @@ int main(int argc, char **argv)
 			devname = optarg;
 			break;
 		case 'h':
-			usage(stdout);
+			fputs(usage, stdout);
 			return 0;
 		default:
-			usage(stderr);
+			fputs(usage, stderr);
 			return 2;
 		}
 	}
 	if (optind < argc && strcmp(argv[optind], "info")) {
-		usage(stderr);
+		fputs(usage, stderr);
 		return 2;
 	}
 	return cmd_info();
