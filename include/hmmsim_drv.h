@@ -7,11 +7,20 @@
 #define _HMMSIM_DRV_H
 
 #include <linux/cdev.h>
+#include <linux/completion.h>
 #include <linux/device.h>
+#include <linux/hmm.h>
 #include <linux/ioport.h>
+#include <linux/list.h>
+#include <linux/memremap.h>
+#include <linux/migrate.h>
 #include <linux/mm_types.h>
+#include <linux/mmu_notifier.h>
+#include <linux/mutex.h>
 #include <linux/sizes.h>
+#include <linux/spinlock.h>
 #include <linux/types.h>
+#include <linux/xarray.h>
 
 #include <hmmsim.h>	/* uapi/hmmsim.h */
 
@@ -24,6 +33,15 @@
  * one PMD, so a chunk can back a 2 MiB device mapping.
  */
 #define HMMSIM_CHUNK_SIZE	SZ_2M
+#define HMMSIM_CHUNK_PAGES	(HMMSIM_CHUNK_SIZE >> PAGE_SHIFT)
+
+/*
+ * Work is done in windows of this many pages, aligned to a window boundary:
+ * one hmm_range_fault(), one migrate_vma_setup(), one copy batch. A window
+ * is one PMD, so a THP always falls in a single window.
+ */
+#define HMMSIM_WINDOW_PAGES	(SZ_2M >> PAGE_SHIFT)
+#define HMMSIM_WINDOW_SIZE	SZ_2M
 
 /**
  * struct hmmsim_device_config - what a simulated device is made of
@@ -39,12 +57,45 @@ struct hmmsim_device_config {
 };
 
 /**
+ * struct hmmsim_devmem - the memory of one device
+ * @pagemap: the ZONE_DEVICE pages, hotplugged with memremap_pages().
+ * @res: the physical range behind @pagemap: a free range of the physical
+ *	address space for private memory, the reserved range for coherent.
+ * @pfn_first: first pfn of @pagemap.
+ * @npages: number of pages of device memory.
+ * @store: for private memory, the simulated on-board memory: one buffer of
+ *	%HMMSIM_CHUNK_SIZE bytes per chunk, allocated when the chunk is
+ *	first used and kept until the device goes away. NULL for coherent
+ *	memory, whose pages are CPU-addressable.
+ * @store_lock: serializes the allocation of @store chunks.
+ * @lock: protects @free and @nr_free; taken from page_free(), in any
+ *	context, so a spinlock.
+ * @free: stack of free page indices (pfn - @pfn_first).
+ * @nr_free: number of entries on @free.
+ * @pagemap_live: @pagemap is set up and must be torn down.
+ */
+struct hmmsim_devmem {
+	struct dev_pagemap pagemap;
+	struct resource *res;
+	unsigned long pfn_first;
+	unsigned long npages;
+	void **store;
+	struct mutex store_lock;
+	spinlock_t lock;
+	unsigned int *free;
+	unsigned long nr_free;
+	bool pagemap_live;
+};
+
+/**
  * struct hmmsim_device - one simulated SVM device
  * @dev: the device behind /dev/<devname>N; its release frees this structure.
  * @cdev: the character device, added and removed together with @dev.
  * @id: N of /dev/<devname>N, also the char device minor.
  * @cfg: type and size of the device memory.
- * @res: the claimed physical range of a coherent device, NULL otherwise.
+ * @mem: the device memory.
+ * @mirrors_lock: protects @mirrors.
+ * @mirrors: every open file (struct hmmsim_mirror) of this device.
  *
  * Created by hmmsim_device_create() and removed by hmmsim_device_destroy().
  * Every open file holds a reference on @dev (through @cdev), so the
@@ -55,18 +106,96 @@ struct hmmsim_device {
 	struct cdev cdev;
 	unsigned int id;
 	struct hmmsim_device_config cfg;
-	struct resource *res;
+	struct hmmsim_devmem mem;
+	struct mutex mirrors_lock;
+	struct list_head mirrors;
 };
 
 /**
- * struct hmmsim_mirror - one open file: a device's view of one process
+ * struct hmmsim_devpt - the emulated device page table of one mirror
+ * @blocks: one entry per 2 MiB block of virtual addresses, indexed by
+ *	address >> PMD_SHIFT: either a table of %PTRS_PER_PTE 4 KiB entries
+ *	(a pointer to a page of hmmsim_pte_t) or a single 2 MiB entry (an
+ *	xarray value entry holding the hmmsim_pte_t shifted right by one).
+ *
+ * All updates and lookups are made under the owning mirror's lock.
+ */
+struct hmmsim_devpt {
+	struct xarray blocks;
+};
+
+/* A device page table entry: pfn << PAGE_SHIFT | flags. */
+typedef u64 hmmsim_pte_t;
+#define HMMSIM_PTE_VALID	BIT_ULL(0)
+#define HMMSIM_PTE_WRITE	BIT_ULL(1)
+#define HMMSIM_PTE_EXCLUSIVE	BIT_ULL(2)
+#define HMMSIM_PTE_HUGE		BIT_ULL(3)	/* returned by lookups only */
+#define HMMSIM_PTE_FLAGS	(BIT_ULL(PAGE_SHIFT) - 1)
+
+#define HMMSIM_MIRROR_FAIL_ALLOC	0	/* bit of HMM_DMIRROR_FLAG_FAIL_ALLOC */
+
+static inline unsigned long hmmsim_pte_pfn(hmmsim_pte_t pte)
+{
+	return pte >> PAGE_SHIFT;
+}
+
+/**
+ * struct hmmsim_mirror - one open file: a device's mirror of one process
  * @hdev: the device the file was opened on.
  * @mm: the address space bound at open; commands from any other mm are
  *	refused with -EPERM. Holds an mmgrab() reference.
+ * @notifier: covers the whole address space of @mm; its invalidate callback
+ *	keeps @pt coherent with the CPU page tables.
+ * @lock: the "driver update lock" of Documentation/mm/hmm.rst: held by the
+ *	invalidate callback, and by everyone reading or updating @pt.
+ * @pt: the device page table.
+ * @link: entry in @hdev->mirrors.
+ * @flags: HMM_DMIRROR_FLAG_* set with HMM_DMIRROR_FLAGS, as bits
+ *	(HMMSIM_MIRROR_FAIL_ALLOC is HMM_DMIRROR_FLAG_FAIL_ALLOC's bit).
  */
 struct hmmsim_mirror {
 	struct hmmsim_device *hdev;
 	struct mm_struct *mm;
+	struct mmu_interval_notifier notifier;
+	struct mutex lock;
+	struct hmmsim_devpt pt;
+	struct list_head link;
+	unsigned long flags;
+};
+
+/**
+ * struct hmmsim_copy_desc - one copy (or clear) for the copy engine
+ * @src_page: source page, or NULL with @src_addr.
+ * @src_addr: source kernel address when @src_page is NULL; NULL with a
+ *	NULL @src_page means "zeroes": the destination is cleared.
+ * @dst_page: destination page, or NULL with @dst_addr.
+ * @dst_addr: destination kernel address when @dst_page is NULL.
+ * @len: bytes to copy; at most PAGE_SIZE for page endpoints.
+ */
+struct hmmsim_copy_desc {
+	struct page *src_page;
+	void *src_addr;
+	struct page *dst_page;
+	void *dst_addr;
+	unsigned int len;
+};
+
+/**
+ * struct hmmsim_copy_batch - descriptors submitted and completed together
+ * @hdev: the device whose copy engine runs the batch.
+ * @descs: the descriptors.
+ * @nr: descriptors in use.
+ * @max: capacity of @descs.
+ * @done: completed when every descriptor of the batch has been executed.
+ * @error: 0, or the first error of the batch.
+ */
+struct hmmsim_copy_batch {
+	struct hmmsim_device *hdev;
+	struct hmmsim_copy_desc *descs;
+	unsigned int nr;
+	unsigned int max;
+	struct completion done;
+	int error;
 };
 
 /* src/cdev.c */
@@ -85,5 +214,77 @@ void hmmsim_device_destroy(struct hmmsim_device *hdev);
 /* src/devmem.c */
 int hmmsim_devmem_init(struct hmmsim_device *hdev);
 void hmmsim_devmem_fini(struct hmmsim_device *hdev);
+unsigned int hmmsim_devmem_alloc(struct hmmsim_device *hdev,
+				 struct hmmsim_mirror *owner,
+				 struct page **pages, unsigned int nr);
+void hmmsim_devmem_free_unused(struct page *page);
+bool hmmsim_is_device_page(const struct page *page);
+struct hmmsim_device *hmmsim_page_device(const struct page *page);
+void *hmmsim_devmem_page_addr(struct page *page);
+unsigned long hmmsim_devmem_nr_used(struct hmmsim_device *hdev);
+unsigned long hmmsim_devmem_find_owned(struct hmmsim_device *hdev,
+				       struct hmmsim_mirror *owner,
+				       unsigned long from,
+				       unsigned long *run);
+void hmmsim_devmem_disown(struct hmmsim_device *hdev,
+			  struct hmmsim_mirror *owner);
+
+/* src/devpt.c */
+void hmmsim_devpt_init(struct hmmsim_devpt *pt);
+void hmmsim_devpt_fini(struct hmmsim_devpt *pt);
+int hmmsim_devpt_prepare(struct hmmsim_devpt *pt, unsigned long start,
+			 unsigned long end);
+int hmmsim_devpt_map_range(struct hmmsim_devpt *pt,
+			   const struct hmm_range *range);
+int hmmsim_devpt_set(struct hmmsim_devpt *pt, unsigned long addr,
+		     hmmsim_pte_t pte);
+hmmsim_pte_t hmmsim_devpt_lookup(struct hmmsim_devpt *pt, unsigned long addr);
+void hmmsim_devpt_clear(struct hmmsim_devpt *pt, unsigned long start,
+			unsigned long end);
+void hmmsim_devpt_clear_page(struct hmmsim_devpt *pt, unsigned long addr);
+bool hmmsim_devpt_any_exclusive(struct hmmsim_devpt *pt, unsigned long start,
+				unsigned long end);
+
+/* src/mirror.c */
+struct hmmsim_mirror *hmmsim_mirror_create(struct hmmsim_device *hdev);
+void hmmsim_mirror_destroy(struct hmmsim_mirror *mirror);
+int hmmsim_mirror_read(struct hmmsim_mirror *mirror,
+		       struct hmm_dmirror_cmd *cmd);
+int hmmsim_mirror_write(struct hmmsim_mirror *mirror,
+			struct hmm_dmirror_cmd *cmd);
+int hmmsim_mirror_snapshot(struct hmmsim_mirror *mirror,
+			   struct hmm_dmirror_cmd *cmd);
+int hmmsim_mirror_readback(struct hmmsim_mirror *mirror,
+			   struct hmm_dmirror_cmd *cmd, bool local_only);
+int hmmsim_mirror_check_exclusive(struct hmmsim_mirror *mirror,
+				  struct hmm_dmirror_cmd *cmd);
+void hmmsim_mirrors_unmap_migrating(struct hmmsim_device *hdev,
+				    struct mm_struct *mm,
+				    const struct migrate_vma *args);
+int hmmsim_mirror_map_exclusive(struct hmmsim_mirror *mirror,
+				unsigned long start, unsigned long end,
+				struct page **pages, unsigned long seq);
+
+/* src/migrate.c */
+int hmmsim_migrate_to_device(struct hmmsim_mirror *mirror,
+			     struct hmm_dmirror_cmd *cmd);
+int hmmsim_migrate_to_system(struct hmmsim_mirror *mirror,
+			     struct hmm_dmirror_cmd *cmd);
+vm_fault_t hmmsim_migrate_to_ram(struct vm_fault *vmf);
+int hmmsim_migrate_exclusive(struct hmmsim_mirror *mirror,
+			     struct hmm_dmirror_cmd *cmd);
+void hmmsim_evict_owned(struct hmmsim_mirror *mirror);
+void hmmsim_evict_all(struct hmmsim_device *hdev);
+
+/* src/copy.c */
+int hmmsim_copy_batch_init(struct hmmsim_copy_batch *batch,
+			   struct hmmsim_device *hdev, unsigned int max,
+			   gfp_t gfp);
+void hmmsim_copy_batch_fini(struct hmmsim_copy_batch *batch);
+void hmmsim_copy_batch_reset(struct hmmsim_copy_batch *batch);
+void hmmsim_copy_add(struct hmmsim_copy_batch *batch,
+		     const struct hmmsim_copy_desc *desc);
+void hmmsim_copy_submit(struct hmmsim_copy_batch *batch);
+int hmmsim_copy_wait(struct hmmsim_copy_batch *batch);
 
 #endif /* _HMMSIM_DRV_H */

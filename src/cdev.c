@@ -10,8 +10,8 @@
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/fs.h>
+#include <linux/mm.h>
 #include <linux/module.h>
-#include <linux/sched/mm.h>
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/uaccess.h>
@@ -72,6 +72,84 @@ static int hmmsim_ioctl_info(struct hmmsim_mirror *mirror, void __user *uarg)
 	return hmmsim_copy_ext_to_user(uarg, &info, sizeof(info), usize);
 }
 
+/*
+ * The range of a core command must be page aligned, not empty, and inside
+ * the user address space: checked before anything is done, so that no
+ * command walks an absurd range.
+ */
+static int hmmsim_check_range(const struct hmm_dmirror_cmd *cmd)
+{
+	if (!PAGE_ALIGNED(cmd->addr) || !cmd->npages)
+		return -EINVAL;
+	if (cmd->npages > TASK_SIZE >> PAGE_SHIFT ||
+	    cmd->addr > TASK_SIZE - (cmd->npages << PAGE_SHIFT))
+		return -EINVAL;
+	return 0;
+}
+
+static int hmmsim_ioctl_flags(struct hmmsim_mirror *mirror,
+			      const struct hmm_dmirror_cmd *cmd)
+{
+	if (cmd->npages & ~HMM_DMIRROR_FLAG_FAIL_ALLOC)
+		return -EINVAL;
+	if (cmd->npages & HMM_DMIRROR_FLAG_FAIL_ALLOC)
+		set_bit(HMMSIM_MIRROR_FAIL_ALLOC, &mirror->flags);
+	else
+		clear_bit(HMMSIM_MIRROR_FAIL_ALLOC, &mirror->flags);
+	return 0;
+}
+
+/* The lib/test_hmm compatible commands. */
+static long hmmsim_ioctl_core(struct hmmsim_mirror *mirror, unsigned int cmd,
+			      void __user *uarg)
+{
+	struct hmm_dmirror_cmd c;
+	int ret;
+
+	if (copy_from_user(&c, uarg, sizeof(c)))
+		return -EFAULT;
+	if (cmd == HMM_DMIRROR_FLAGS)
+		return hmmsim_ioctl_flags(mirror, &c);
+
+	ret = hmmsim_check_range(&c);
+	if (ret)
+		return ret;
+	c.cpages = 0;
+	c.faults = 0;
+
+	switch (cmd) {
+	case HMM_DMIRROR_READ:
+		ret = hmmsim_mirror_read(mirror, &c);
+		break;
+	case HMM_DMIRROR_WRITE:
+		ret = hmmsim_mirror_write(mirror, &c);
+		break;
+	case HMM_DMIRROR_MIGRATE_TO_DEV:
+		ret = hmmsim_migrate_to_device(mirror, &c);
+		break;
+	case HMM_DMIRROR_MIGRATE_TO_SYS:
+		ret = hmmsim_migrate_to_system(mirror, &c);
+		break;
+	case HMM_DMIRROR_SNAPSHOT:
+		ret = hmmsim_mirror_snapshot(mirror, &c);
+		break;
+	case HMM_DMIRROR_EXCLUSIVE:
+		ret = hmmsim_migrate_exclusive(mirror, &c);
+		break;
+	case HMM_DMIRROR_CHECK_EXCLUSIVE:
+		ret = hmmsim_mirror_check_exclusive(mirror, &c);
+		break;
+	case HMM_DMIRROR_RELEASE:
+		hmmsim_evict_owned(mirror);
+		break;
+	default:
+		return -ENOTTY;
+	}
+	if (ret)
+		return ret;
+	return copy_to_user(uarg, &c, sizeof(c)) ? -EFAULT : 0;
+}
+
 /* Extension commands match on number and direction, not on size. */
 static bool hmmsim_ext_cmd_is(unsigned int cmd, unsigned int ref)
 {
@@ -89,9 +167,54 @@ static long hmmsim_ioctl(struct file *file, unsigned int cmd,
 	if (current->mm != mirror->mm)
 		return -EPERM;
 
+	switch (cmd) {
+	case HMM_DMIRROR_READ:
+	case HMM_DMIRROR_WRITE:
+	case HMM_DMIRROR_MIGRATE_TO_DEV:
+	case HMM_DMIRROR_MIGRATE_TO_SYS:
+	case HMM_DMIRROR_SNAPSHOT:
+	case HMM_DMIRROR_EXCLUSIVE:
+	case HMM_DMIRROR_CHECK_EXCLUSIVE:
+	case HMM_DMIRROR_RELEASE:
+	case HMM_DMIRROR_FLAGS:
+		return hmmsim_ioctl_core(mirror, cmd, uarg);
+	}
 	if (hmmsim_ext_cmd_is(cmd, HMMSIM_IOCTL_INFO))
 		return hmmsim_ioctl_info(mirror, uarg);
 	return -ENOTTY;
+}
+
+/*
+ * Mapping the device file gives zero-filled pages the driver allocates and
+ * inserts itself (a VM_MIXEDMAP mapping), the way a driver maps its own
+ * buffers: something for hmm_range_fault() to find that is neither
+ * anonymous nor page cache memory.
+ */
+#define HMMSIM_MMAP_MAX_PAGES	(SZ_64M >> PAGE_SHIFT)
+
+static int hmmsim_mmap(struct file *file, struct vm_area_struct *vma)
+{
+	struct hmmsim_mirror *mirror = file->private_data;
+	unsigned long addr;
+
+	if (current->mm != mirror->mm)
+		return -EPERM;
+	if (vma_pages(vma) > HMMSIM_MMAP_MAX_PAGES)
+		return -EINVAL;
+
+	for (addr = vma->vm_start; addr < vma->vm_end; addr += PAGE_SIZE) {
+		struct page *page = alloc_page(GFP_KERNEL | __GFP_ZERO);
+		int ret;
+
+		if (!page)
+			return -ENOMEM;
+		ret = vm_insert_page(vma, addr, page);
+		/* The mapping holds its own reference. */
+		put_page(page);
+		if (ret)
+			return ret;
+	}
+	return 0;
 }
 
 static int hmmsim_open(struct inode *inode, struct file *file)
@@ -100,27 +223,16 @@ static int hmmsim_open(struct inode *inode, struct file *file)
 		container_of(inode->i_cdev, struct hmmsim_device, cdev);
 	struct hmmsim_mirror *mirror;
 
-	/* A mirror needs an address space to mirror. */
-	if (!current->mm)
-		return -EINVAL;
-
-	mirror = kzalloc(sizeof(*mirror), GFP_KERNEL);
-	if (!mirror)
-		return -ENOMEM;
-	mirror->hdev = hdev;
-	mirror->mm = current->mm;
-	mmgrab(mirror->mm);
-
+	mirror = hmmsim_mirror_create(hdev);
+	if (IS_ERR(mirror))
+		return PTR_ERR(mirror);
 	file->private_data = mirror;
 	return stream_open(inode, file);
 }
 
 static int hmmsim_release(struct inode *inode, struct file *file)
 {
-	struct hmmsim_mirror *mirror = file->private_data;
-
-	mmdrop(mirror->mm);
-	kfree(mirror);
+	hmmsim_mirror_destroy(file->private_data);
 	return 0;
 }
 
@@ -130,6 +242,7 @@ const struct file_operations hmmsim_fops = {
 	.release	= hmmsim_release,
 	.unlocked_ioctl	= hmmsim_ioctl,
 	.compat_ioctl	= compat_ptr_ioctl,
+	.mmap		= hmmsim_mmap,
 };
 
 /**

@@ -37,6 +37,8 @@ struct hmmsim_device *hmmsim_device_create(unsigned int id,
 		return ERR_PTR(-ENOMEM);
 	hdev->id = id;
 	hdev->cfg = *cfg;
+	mutex_init(&hdev->mirrors_lock);
+	INIT_LIST_HEAD(&hdev->mirrors);
 
 	device_initialize(&hdev->dev);
 	hdev->dev.release = hmmsim_device_release;

@@ -2,16 +2,238 @@
 /*
  * hmmsim: device memory.
  *
- * A coherent device's memory is a physical range that is RAM but not System
- * RAM (in the test VM, a memmap=SIZE$ADDR reservation). It is claimed here,
- * so that two devices, or hmmsim and another driver, can never share it.
+ * Private memory: a free range of the physical address space, claimed with
+ * request_free_mem_region() and given struct pages with memremap_pages()
+ * as MEMORY_DEVICE_PRIVATE. The CPU cannot address those pages; their data
+ * lives in the simulated on-board memory, the store: one buffer of
+ * HMMSIM_CHUNK_SIZE bytes per 2 MiB chunk of device memory, allocated the
+ * first time a page of the chunk is handed out. The store is bounded by the
+ * device's capacity, like real device memory.
+ *
+ * Coherent memory: a physical range that is RAM but not System RAM (in the
+ * test VM, a memmap=SIZE$ADDR reservation), claimed here so that two devices,
+ * or hmmsim and another driver, can never share it.
+ *
+ * Device pages are handed out by a stack of free page indices under a
+ * spinlock, since dev_pagemap_ops.page_free() can run wherever the last
+ * reference to a page is dropped.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/ioport.h>
+#include <linux/memremap.h>
 #include <linux/mm.h>
+#include <linux/pagemap.h>
+#include <linux/slab.h>
 
 #include "hmmsim_drv.h"
+
+static void hmmsim_devmem_page_free(struct page *page);
+
+static const struct dev_pagemap_ops hmmsim_devmem_ops = {
+	.page_free	= hmmsim_devmem_page_free,
+	.migrate_to_ram	= hmmsim_migrate_to_ram,
+};
+
+/**
+ * hmmsim_is_device_page() - whether a page is hmmsim device memory
+ * @page: any page.
+ *
+ * Return: true for pages of any hmmsim device.
+ */
+bool hmmsim_is_device_page(const struct page *page)
+{
+	return is_zone_device_page(page) &&
+	       page->pgmap->ops == &hmmsim_devmem_ops;
+}
+
+/**
+ * hmmsim_page_device() - the device a device page belongs to
+ * @page: a page for which hmmsim_is_device_page() is true.
+ *
+ * Return: the device.
+ */
+struct hmmsim_device *hmmsim_page_device(const struct page *page)
+{
+	return container_of(page->pgmap, struct hmmsim_device, mem.pagemap);
+}
+
+static unsigned long page_index_of(struct hmmsim_devmem *mem,
+				   const struct page *page)
+{
+	return page_to_pfn(page) - mem->pfn_first;
+}
+
+/**
+ * hmmsim_devmem_page_addr() - where a private device page's data lives
+ * @page: a device page of a device with private memory.
+ *
+ * Return: the kernel address of the page's bytes in the store.
+ */
+void *hmmsim_devmem_page_addr(struct page *page)
+{
+	struct hmmsim_devmem *mem = &hmmsim_page_device(page)->mem;
+	unsigned long idx = page_index_of(mem, page);
+
+	return mem->store[idx / HMMSIM_CHUNK_PAGES] +
+	       (idx % HMMSIM_CHUNK_PAGES) * PAGE_SIZE;
+}
+
+static int hmmsim_devmem_store_chunk(struct hmmsim_devmem *mem,
+				     unsigned long chunk)
+{
+	void *buf;
+
+	if (READ_ONCE(mem->store[chunk]))
+		return 0;
+	mutex_lock(&mem->store_lock);
+	if (!mem->store[chunk]) {
+		buf = kvmalloc(HMMSIM_CHUNK_SIZE, GFP_KERNEL | __GFP_NOWARN);
+		if (buf)
+			WRITE_ONCE(mem->store[chunk], buf);
+	}
+	mutex_unlock(&mem->store_lock);
+	return mem->store[chunk] ? 0 : -ENOMEM;
+}
+
+static void hmmsim_devmem_push(struct hmmsim_devmem *mem, unsigned long idx)
+{
+	spin_lock(&mem->lock);
+	mem->free[mem->nr_free++] = idx;
+	spin_unlock(&mem->lock);
+}
+
+/**
+ * hmmsim_devmem_alloc() - allocate device pages
+ * @hdev: the device.
+ * @owner: the mirror the pages are allocated for (see hmmsim_evict_owned()).
+ * @pages: filled with the pages, each with one reference, locked, as
+ *	migrate_vma_pages() wants its destination pages.
+ * @nr: number of pages wanted.
+ *
+ * Return: the number of pages allocated, fewer than @nr when the device is
+ * full or the store cannot grow.
+ */
+unsigned int hmmsim_devmem_alloc(struct hmmsim_device *hdev,
+				 struct hmmsim_mirror *owner,
+				 struct page **pages, unsigned int nr)
+{
+	struct hmmsim_devmem *mem = &hdev->mem;
+	unsigned int n, i, allocated;
+
+	spin_lock(&mem->lock);
+	n = min_t(unsigned long, nr, mem->nr_free);
+	for (i = 0; i < n; i++)
+		pages[i] = pfn_to_page(mem->pfn_first +
+				       mem->free[--mem->nr_free]);
+	spin_unlock(&mem->lock);
+
+	for (i = 0; i < n; i++) {
+		unsigned long idx = page_index_of(mem, pages[i]);
+
+		if (mem->store &&
+		    hmmsim_devmem_store_chunk(mem, idx / HMMSIM_CHUNK_PAGES))
+			break;
+		zone_device_page_init(pages[i]);
+		pages[i]->zone_device_data = owner;
+	}
+	/* Give back what the store could not back. */
+	for (allocated = i; i < n; i++)
+		hmmsim_devmem_push(mem, page_index_of(mem, pages[i]));
+	return allocated;
+}
+
+/**
+ * hmmsim_devmem_free_unused() - free a page from hmmsim_devmem_alloc() that
+ *	was never handed to migrate_vma_pages()
+ * @page: the page, locked, with its one reference.
+ */
+void hmmsim_devmem_free_unused(struct page *page)
+{
+	unlock_page(page);
+	put_page(page);
+}
+
+static void hmmsim_devmem_page_free(struct page *page)
+{
+	struct hmmsim_devmem *mem = &hmmsim_page_device(page)->mem;
+
+	page->zone_device_data = NULL;
+	hmmsim_devmem_push(mem, page_index_of(mem, page));
+}
+
+/**
+ * hmmsim_devmem_nr_used() - number of device pages in use
+ * @hdev: the device.
+ *
+ * Return: pages allocated and not yet freed.
+ */
+unsigned long hmmsim_devmem_nr_used(struct hmmsim_device *hdev)
+{
+	struct hmmsim_devmem *mem = &hdev->mem;
+	unsigned long used;
+
+	spin_lock(&mem->lock);
+	used = mem->npages - mem->nr_free;
+	spin_unlock(&mem->lock);
+	return used;
+}
+
+/**
+ * hmmsim_devmem_find_owned() - find the next run of pages a mirror owns
+ * @hdev: the device.
+ * @owner: the mirror.
+ * @from: page index to start from.
+ * @run: set to the length of the run found.
+ *
+ * Ownership is read without locking: a page may change hands right after,
+ * and the caller must cope (evicting a page that is no longer ours, or
+ * missing one that just became ours, is harmless).
+ *
+ * Return: the index of the run's first page, or the device's page count if
+ * there is none.
+ */
+unsigned long hmmsim_devmem_find_owned(struct hmmsim_device *hdev,
+				       struct hmmsim_mirror *owner,
+				       unsigned long from,
+				       unsigned long *run)
+{
+	struct hmmsim_devmem *mem = &hdev->mem;
+	unsigned long i, start;
+
+	for (i = from; i < mem->npages; i++) {
+		struct page *page = pfn_to_page(mem->pfn_first + i);
+
+		if (READ_ONCE(page->zone_device_data) == owner)
+			break;
+	}
+	start = i;
+	while (i < mem->npages &&
+	       READ_ONCE(pfn_to_page(mem->pfn_first + i)->zone_device_data) ==
+	       owner)
+		i++;
+	*run = i - start;
+	return start;
+}
+
+/**
+ * hmmsim_devmem_disown() - forget a mirror that is going away
+ * @hdev: the device.
+ * @owner: the mirror; pages it still owns (which eviction could not move)
+ *	become ownerless.
+ */
+void hmmsim_devmem_disown(struct hmmsim_device *hdev,
+			  struct hmmsim_mirror *owner)
+{
+	struct hmmsim_devmem *mem = &hdev->mem;
+	unsigned long i;
+
+	for (i = 0; i < mem->npages; i++) {
+		struct page *page = pfn_to_page(mem->pfn_first + i);
+
+		cmpxchg(&page->zone_device_data, owner, NULL);
+	}
+}
 
 static int hmmsim_devmem_claim_coherent(struct hmmsim_device *hdev)
 {
@@ -31,8 +253,8 @@ static int hmmsim_devmem_claim_coherent(struct hmmsim_device *hdev)
 		return -EINVAL;
 	}
 
-	hdev->res = request_mem_region(start, size, dev_name(&hdev->dev));
-	if (!hdev->res) {
+	hdev->mem.res = request_mem_region(start, size, dev_name(&hdev->dev));
+	if (!hdev->mem.res) {
 		pr_err("%s: coherent range %pa+%#llx is busy (claimed by another device or driver)\n",
 		       dev_name(&hdev->dev), &start, size);
 		return -EBUSY;
@@ -40,27 +262,98 @@ static int hmmsim_devmem_claim_coherent(struct hmmsim_device *hdev)
 	return 0;
 }
 
+static int hmmsim_devmem_init_private(struct hmmsim_device *hdev)
+{
+	struct hmmsim_devmem *mem = &hdev->mem;
+	struct resource *res;
+	unsigned long i;
+	void *addr;
+
+	mem->npages = hdev->cfg.capacity >> PAGE_SHIFT;
+	mem->store = kvcalloc(mem->npages / HMMSIM_CHUNK_PAGES,
+			      sizeof(*mem->store), GFP_KERNEL);
+	mem->free = kvmalloc_array(mem->npages, sizeof(*mem->free),
+				   GFP_KERNEL);
+	if (!mem->store || !mem->free)
+		return -ENOMEM;
+	/* Hand out low pages first. */
+	for (i = 0; i < mem->npages; i++)
+		mem->free[i] = mem->npages - 1 - i;
+	mem->nr_free = mem->npages;
+
+	res = request_free_mem_region(&iomem_resource, hdev->cfg.capacity,
+				      dev_name(&hdev->dev));
+	if (IS_ERR(res)) {
+		pr_err("%s: no free physical range for %llu MiB of device memory\n",
+		       dev_name(&hdev->dev), hdev->cfg.capacity >> 20);
+		return PTR_ERR(res);
+	}
+	mem->res = res;
+
+	mem->pagemap.type = MEMORY_DEVICE_PRIVATE;
+	mem->pagemap.range.start = res->start;
+	mem->pagemap.range.end = res->end;
+	mem->pagemap.nr_range = 1;
+	mem->pagemap.ops = &hmmsim_devmem_ops;
+	mem->pagemap.owner = hdev;
+	addr = memremap_pages(&mem->pagemap, numa_node_id());
+	if (IS_ERR(addr)) {
+		pr_err("%s: memremap_pages failed: %ld\n",
+		       dev_name(&hdev->dev), PTR_ERR(addr));
+		return PTR_ERR(addr);
+	}
+	mem->pagemap_live = true;
+	mem->pfn_first = res->start >> PAGE_SHIFT;
+	return 0;
+}
+
 /**
  * hmmsim_devmem_init() - set up the memory of a new device
  * @hdev: the device, with its configuration and name set.
+ *
+ * On failure the caller still calls hmmsim_devmem_fini().
  *
  * Return: 0, or a negative errno with the reason logged.
  */
 int hmmsim_devmem_init(struct hmmsim_device *hdev)
 {
+	struct hmmsim_devmem *mem = &hdev->mem;
+
+	mutex_init(&mem->store_lock);
+	spin_lock_init(&mem->lock);
 	if (hdev->cfg.type == HMMSIM_MEM_COHERENT)
 		return hmmsim_devmem_claim_coherent(hdev);
-	return 0;
+	return hmmsim_devmem_init_private(hdev);
 }
 
 /**
  * hmmsim_devmem_fini() - release what hmmsim_devmem_init() set up
- * @hdev: the device.
+ * @hdev: the device; no file can reach it any more.
+ *
+ * Every page still on the device is first moved back to system memory:
+ * this cannot fail, and returns once memunmap_pages() has seen the last
+ * device page freed.
  */
 void hmmsim_devmem_fini(struct hmmsim_device *hdev)
 {
-	if (hdev->res) {
-		release_mem_region(hdev->res->start, resource_size(hdev->res));
-		hdev->res = NULL;
+	struct hmmsim_devmem *mem = &hdev->mem;
+	unsigned long i;
+
+	if (mem->pagemap_live) {
+		hmmsim_evict_all(hdev);
+		memunmap_pages(&mem->pagemap);
+		mem->pagemap_live = false;
 	}
+	if (mem->res) {
+		release_mem_region(mem->res->start, resource_size(mem->res));
+		mem->res = NULL;
+	}
+	if (mem->store) {
+		for (i = 0; i < mem->npages / HMMSIM_CHUNK_PAGES; i++)
+			kvfree(mem->store[i]);
+		kvfree(mem->store);
+		mem->store = NULL;
+	}
+	kvfree(mem->free);
+	mem->free = NULL;
 }

@@ -28,6 +28,88 @@
 
 #define HMMSIM_IOCTL_TYPE	'H'
 
+/*
+ * The core: lib/test_hmm's commands, same layout, numbers and semantics.
+ *
+ * Every core command takes a struct hmm_dmirror_cmd describing @npages
+ * pages of the caller's address space from @addr (page aligned); @ptr is a
+ * user buffer of npages pages (READ, WRITE, MIGRATE_TO_DEV, EXCLUSIVE) or of
+ * npages bytes (SNAPSHOT). On return @cpages counts the pages processed and
+ * @faults the times the device had to fault the range in; their input
+ * values are ignored. A zero @npages, an unaligned @addr or a range that
+ * leaves the user address space gives -EINVAL.
+ */
+
+/**
+ * struct hmm_dmirror_cmd - a core command
+ * @addr: in: first virtual address of the range, page aligned.
+ * @ptr: in: user buffer for the data or the SNAPSHOT codes.
+ * @npages: in: number of pages in the range (for FLAGS: the flags).
+ * @cpages: out: number of pages processed.
+ * @faults: out: number of device faults taken.
+ */
+struct hmm_dmirror_cmd {
+	__u64 addr;
+	__u64 ptr;
+	__u64 npages;
+	__u64 cpages;
+	__u64 faults;
+};
+
+/* The device reads the range into @ptr, faulting pages in as needed. */
+#define HMM_DMIRROR_READ		_IOWR('H', 0x00, struct hmm_dmirror_cmd)
+/* The device writes @ptr into the range, faulting pages in for write. */
+#define HMM_DMIRROR_WRITE		_IOWR('H', 0x01, struct hmm_dmirror_cmd)
+/* Move the range to device memory, then read it back into @ptr. */
+#define HMM_DMIRROR_MIGRATE_TO_DEV	_IOWR('H', 0x02, struct hmm_dmirror_cmd)
+/* Move the range's pages on this device back to system memory. */
+#define HMM_DMIRROR_MIGRATE_TO_SYS	_IOWR('H', 0x03, struct hmm_dmirror_cmd)
+/* One HMM_DMIRROR_PROT_* byte per page into @ptr, without faulting. */
+#define HMM_DMIRROR_SNAPSHOT		_IOWR('H', 0x04, struct hmm_dmirror_cmd)
+/* Take exclusive (atomic) access to the range, read it into @ptr. */
+#define HMM_DMIRROR_EXCLUSIVE		_IOWR('H', 0x05, struct hmm_dmirror_cmd)
+/* -EPERM while any page of the range is still held exclusive. */
+#define HMM_DMIRROR_CHECK_EXCLUSIVE	_IOWR('H', 0x06, struct hmm_dmirror_cmd)
+/* Return every page this file moved to the device to system memory. */
+#define HMM_DMIRROR_RELEASE		_IOWR('H', 0x07, struct hmm_dmirror_cmd)
+/* Set per-file flags, given in @npages. */
+#define HMM_DMIRROR_FLAGS		_IOWR('H', 0x08, struct hmm_dmirror_cmd)
+
+/* HMM_DMIRROR_FLAGS: the next device memory allocation of this file fails. */
+#define HMM_DMIRROR_FLAG_FAIL_ALLOC	(1ULL << 0)
+
+/**
+ * enum hmm_dmirror_prot - HMM_DMIRROR_SNAPSHOT result codes
+ * @HMM_DMIRROR_PROT_ERROR: no valid mapping (hole, no access).
+ * @HMM_DMIRROR_PROT_NONE: nothing mapped, or not accessible to this device.
+ * @HMM_DMIRROR_PROT_READ: mapped read-only.
+ * @HMM_DMIRROR_PROT_WRITE: mapped read/write.
+ * @HMM_DMIRROR_PROT_PMD: mapped by a PMD-sized entry.
+ * @HMM_DMIRROR_PROT_PUD: mapped by a PUD-sized entry.
+ * @HMM_DMIRROR_PROT_ZERO: the shared zero page.
+ * @HMM_DMIRROR_PROT_DEV_PRIVATE_LOCAL: private memory of this device.
+ * @HMM_DMIRROR_PROT_DEV_PRIVATE_REMOTE: private memory of another device.
+ * @HMM_DMIRROR_PROT_DEV_COHERENT_LOCAL: coherent memory of this device.
+ * @HMM_DMIRROR_PROT_DEV_COHERENT_REMOTE: coherent memory of another device.
+ *
+ * READ or WRITE is or'ed with the others, except ERROR and NONE.
+ */
+enum hmm_dmirror_prot {
+	HMM_DMIRROR_PROT_ERROR			= 0xFF,
+	HMM_DMIRROR_PROT_NONE			= 0x00,
+	HMM_DMIRROR_PROT_READ			= 0x01,
+	HMM_DMIRROR_PROT_WRITE			= 0x02,
+	HMM_DMIRROR_PROT_PMD			= 0x04,
+	HMM_DMIRROR_PROT_PUD			= 0x08,
+	HMM_DMIRROR_PROT_ZERO			= 0x10,
+	HMM_DMIRROR_PROT_DEV_PRIVATE_LOCAL	= 0x20,
+	HMM_DMIRROR_PROT_DEV_PRIVATE_REMOTE	= 0x30,
+	HMM_DMIRROR_PROT_DEV_COHERENT_LOCAL	= 0x40,
+	HMM_DMIRROR_PROT_DEV_COHERENT_REMOTE	= 0x50,
+};
+
+/* hmmsim's own commands start here. */
+
 /* Version of the extension ABI; bumped when a command or struct is added. */
 #define HMMSIM_ABI_VERSION	1
 
@@ -38,7 +120,7 @@
  * @HMMSIM_MEM_COHERENT: MEMORY_DEVICE_COHERENT; device pages are ordinary
  *	CPU-addressable memory the kernel does not manage as System RAM.
  *
- * The values match lib/test_hmm's memory type codes.
+ * The values match lib/test_hmm's HMM_DMIRROR_MEMORY_DEVICE_* codes.
  */
 enum hmmsim_mem_type {
 	HMMSIM_MEM_PRIVATE	= 1,

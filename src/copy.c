@@ -1,0 +1,121 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * hmmsim: the copy engine.
+ *
+ * Every byte that moves between system memory and device memory, or between
+ * the device and a user buffer, goes through here as a descriptor in a
+ * batch. A batch is submitted once and waited for once: one completion per
+ * batch, the way a DMA engine signals a fence. This implementation executes
+ * a batch synchronously at submission, on the submitting CPU; the interface
+ * is the one an asynchronous engine with channels needs, so callers do not
+ * change when the engine does.
+ */
+#include <linux/highmem.h>
+#include <linux/slab.h>
+#include <linux/string.h>
+
+#include "hmmsim_drv.h"
+
+/**
+ * hmmsim_copy_batch_init() - set up a reusable batch
+ * @batch: the batch.
+ * @hdev: the device whose engine runs it.
+ * @max: the most descriptors it will hold.
+ * @gfp: allocation flags.
+ *
+ * Return: 0 or -ENOMEM.
+ */
+int hmmsim_copy_batch_init(struct hmmsim_copy_batch *batch,
+			   struct hmmsim_device *hdev, unsigned int max,
+			   gfp_t gfp)
+{
+	batch->descs = kvmalloc_array(max, sizeof(*batch->descs), gfp);
+	if (!batch->descs)
+		return -ENOMEM;
+	batch->hdev = hdev;
+	batch->max = max;
+	hmmsim_copy_batch_reset(batch);
+	return 0;
+}
+
+/**
+ * hmmsim_copy_batch_fini() - free a batch that is not in flight
+ * @batch: the batch.
+ */
+void hmmsim_copy_batch_fini(struct hmmsim_copy_batch *batch)
+{
+	kvfree(batch->descs);
+	batch->descs = NULL;
+}
+
+/**
+ * hmmsim_copy_batch_reset() - empty a completed batch for reuse
+ * @batch: the batch.
+ */
+void hmmsim_copy_batch_reset(struct hmmsim_copy_batch *batch)
+{
+	batch->nr = 0;
+	batch->error = 0;
+	init_completion(&batch->done);
+}
+
+/**
+ * hmmsim_copy_add() - queue one descriptor
+ * @batch: a batch not yet submitted, with room left.
+ * @desc: the descriptor, copied into the batch.
+ */
+void hmmsim_copy_add(struct hmmsim_copy_batch *batch,
+		     const struct hmmsim_copy_desc *desc)
+{
+	if (WARN_ON_ONCE(batch->nr >= batch->max)) {
+		batch->error = -EINVAL;
+		return;
+	}
+	batch->descs[batch->nr++] = *desc;
+}
+
+static void hmmsim_copy_one(const struct hmmsim_copy_desc *d)
+{
+	void *dst = d->dst_page ? kmap_local_page(d->dst_page) : d->dst_addr;
+
+	if (d->src_page) {
+		void *src = kmap_local_page(d->src_page);
+
+		memcpy(dst, src, d->len);
+		kunmap_local(src);
+	} else if (d->src_addr) {
+		memcpy(dst, d->src_addr, d->len);
+	} else {
+		memset(dst, 0, d->len);
+	}
+	if (d->dst_page)
+		kunmap_local(dst);
+}
+
+/**
+ * hmmsim_copy_submit() - hand a batch to the engine
+ * @batch: the batch; must not be touched until hmmsim_copy_wait() returns.
+ */
+void hmmsim_copy_submit(struct hmmsim_copy_batch *batch)
+{
+	unsigned int i;
+
+	if (!batch->error) {
+		for (i = 0; i < batch->nr; i++)
+			hmmsim_copy_one(&batch->descs[i]);
+	}
+	complete(&batch->done);
+}
+
+/**
+ * hmmsim_copy_wait() - wait for a submitted batch to complete
+ * @batch: the batch.
+ *
+ * Return: 0 if every descriptor was executed, or the batch's error; the
+ * batch may then be reset and reused.
+ */
+int hmmsim_copy_wait(struct hmmsim_copy_batch *batch)
+{
+	wait_for_completion(&batch->done);
+	return batch->error;
+}

@@ -1,0 +1,354 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * hmmsim: the emulated device page table.
+ *
+ * A two-level table, like a GPU's: a directory of 2 MiB blocks of virtual
+ * address space (an xarray indexed by address >> PMD_SHIFT), each either a
+ * single 2 MiB entry or a table of 512 entries of 4 KiB. A PMD-mapped THP
+ * that hmm_range_fault() reports with a PMD map order becomes one 2 MiB
+ * entry; anything else is mapped page by page.
+ *
+ * The table is a cache of the CPU page tables: every entry is dropped by an
+ * invalidation before the page it points to can be freed or moved, and an
+ * invalidation that touches part of a 2 MiB entry drops all of it.
+ *
+ * Every function except hmmsim_devpt_prepare() and hmmsim_devpt_fini() is
+ * called with the owning mirror's lock held, which the mmu notifier takes
+ * under reclaim: they allocate nothing that could recurse into reclaim, and
+ * return -EAGAIN when a non-blocking allocation fails, for the caller to
+ * drop the lock, call hmmsim_devpt_prepare() and retry.
+ */
+#include <linux/gfp.h>
+#include <linux/mm.h>
+#include <linux/pgtable.h>
+
+#include "hmmsim_drv.h"
+
+#define HMMSIM_PT_SHIFT		PMD_SHIFT
+#define HMMSIM_PT_ENTRIES	PTRS_PER_PTE
+
+static_assert(HMMSIM_PT_ENTRIES * sizeof(hmmsim_pte_t) == PAGE_SIZE);
+
+static unsigned long pt_index(unsigned long addr)
+{
+	return addr >> HMMSIM_PT_SHIFT;
+}
+
+static unsigned int pt_slot(unsigned long addr)
+{
+	return (addr >> PAGE_SHIFT) & (HMMSIM_PT_ENTRIES - 1);
+}
+
+static unsigned long pt_block_start(unsigned long index)
+{
+	return index << HMMSIM_PT_SHIFT;
+}
+
+static hmmsim_pte_t *pt_alloc_table(gfp_t gfp)
+{
+	return (hmmsim_pte_t *)get_zeroed_page(gfp);
+}
+
+static void pt_free_entry(void *entry)
+{
+	if (entry && !xa_is_value(entry))
+		free_page((unsigned long)entry);
+}
+
+/**
+ * hmmsim_devpt_init() - initialize an empty device page table
+ * @pt: the table.
+ */
+void hmmsim_devpt_init(struct hmmsim_devpt *pt)
+{
+	xa_init(&pt->blocks);
+}
+
+/**
+ * hmmsim_devpt_fini() - free a device page table and everything in it
+ * @pt: the table; no longer reachable by the mmu notifier.
+ */
+void hmmsim_devpt_fini(struct hmmsim_devpt *pt)
+{
+	unsigned long index;
+	void *entry;
+
+	xa_for_each(&pt->blocks, index, entry)
+		pt_free_entry(entry);
+	xa_destroy(&pt->blocks);
+}
+
+/**
+ * hmmsim_devpt_prepare() - allocate the tables [start, end) will need
+ * @pt: the table.
+ * @start: first address.
+ * @end: end address (exclusive).
+ *
+ * Called without the mirror lock, so that updates under the lock rarely
+ * have to allocate. The tables may still be freed by an invalidation before
+ * they are used; updates then return -EAGAIN.
+ *
+ * Return: 0 or -ENOMEM.
+ */
+int hmmsim_devpt_prepare(struct hmmsim_devpt *pt, unsigned long start,
+			 unsigned long end)
+{
+	unsigned long index;
+
+	for (index = pt_index(start); index <= pt_index(end - 1); index++) {
+		hmmsim_pte_t *table;
+		void *old;
+
+		if (xa_load(&pt->blocks, index))
+			continue;
+		table = pt_alloc_table(GFP_KERNEL);
+		if (!table)
+			return -ENOMEM;
+		old = xa_cmpxchg(&pt->blocks, index, NULL, table, GFP_KERNEL);
+		if (old) {
+			free_page((unsigned long)table);
+			if (xa_is_err(old))
+				return xa_err(old);
+		}
+	}
+	return 0;
+}
+
+/*
+ * The table of 4 KiB entries of the block at @index, made if needed. A
+ * 2 MiB entry is split into 512 4 KiB entries when @keep_huge, dropped
+ * otherwise (its translation is stale). Caller holds the mirror lock.
+ */
+static hmmsim_pte_t *pt_get_table(struct hmmsim_devpt *pt, unsigned long index,
+				  bool keep_huge)
+{
+	void *entry = xa_load(&pt->blocks, index);
+	hmmsim_pte_t *table;
+	void *old;
+
+	if (entry && !xa_is_value(entry))
+		return entry;
+
+	table = pt_alloc_table(GFP_NOWAIT | __GFP_NOWARN);
+	if (!table)
+		return NULL;
+	if (entry && keep_huge) {
+		hmmsim_pte_t huge = xa_to_value(entry);
+		unsigned int i;
+
+		for (i = 0; i < HMMSIM_PT_ENTRIES; i++)
+			table[i] = huge + ((hmmsim_pte_t)i << PAGE_SHIFT);
+	}
+	old = xa_store(&pt->blocks, index, table, GFP_NOWAIT | __GFP_NOWARN);
+	if (xa_is_err(old)) {
+		free_page((unsigned long)table);
+		return NULL;
+	}
+	return table;
+}
+
+static hmmsim_pte_t pte_from_hmm_pfn(unsigned long hmm_pfn)
+{
+	hmmsim_pte_t pte = HMMSIM_PTE_VALID;
+
+	pte |= (hmmsim_pte_t)page_to_pfn(hmm_pfn_to_page(hmm_pfn)) << PAGE_SHIFT;
+	if (hmm_pfn & HMM_PFN_WRITE)
+		pte |= HMMSIM_PTE_WRITE;
+	return pte;
+}
+
+/*
+ * Whether the 512 hmm pfns at @pfns describe one PMD mapping: valid, same
+ * permission, physically contiguous, reported with a PMD map order.
+ */
+static bool hmm_pfns_are_pmd(const unsigned long *pfns)
+{
+	unsigned long first = pfns[0], pfn0;
+	unsigned int i;
+
+	if (!(first & HMM_PFN_VALID) ||
+	    hmm_pfn_to_map_order(first) != HMMSIM_PT_SHIFT - PAGE_SHIFT)
+		return false;
+	pfn0 = page_to_pfn(hmm_pfn_to_page(first));
+	if (!IS_ALIGNED(pfn0, HMMSIM_PT_ENTRIES))
+		return false;
+	for (i = 1; i < HMMSIM_PT_ENTRIES; i++) {
+		if ((pfns[i] & (HMM_PFN_VALID | HMM_PFN_WRITE)) !=
+		    (first & (HMM_PFN_VALID | HMM_PFN_WRITE)) ||
+		    page_to_pfn(hmm_pfn_to_page(pfns[i])) != pfn0 + i)
+			return false;
+	}
+	return true;
+}
+
+/**
+ * hmmsim_devpt_map_range() - map what hmm_range_fault() found
+ * @pt: the table.
+ * @range: a range just filled by hmm_range_fault() and validated with
+ *	mmu_interval_read_retry() under the mirror lock, which is held.
+ *
+ * Valid pfns are mapped, with write permission where the CPU has it; a
+ * block fully covered by a PMD mapping gets one 2 MiB entry. Entries for
+ * invalid pfns are left alone: a CPU mapping that went away has already
+ * been invalidated.
+ *
+ * Return: 0, or -EAGAIN if a table could not be allocated here.
+ */
+int hmmsim_devpt_map_range(struct hmmsim_devpt *pt,
+			   const struct hmm_range *range)
+{
+	unsigned long addr = range->start;
+
+	while (addr < range->end) {
+		unsigned long index = pt_index(addr);
+		unsigned long block_end = min(pt_block_start(index + 1),
+					      range->end);
+		const unsigned long *pfns =
+			&range->hmm_pfns[(addr - range->start) >> PAGE_SHIFT];
+		hmmsim_pte_t *table;
+
+		if (addr == pt_block_start(index) &&
+		    block_end == pt_block_start(index + 1) &&
+		    hmm_pfns_are_pmd(pfns)) {
+			void *old = xa_store(&pt->blocks, index,
+					     xa_mk_value(pte_from_hmm_pfn(pfns[0])),
+					     GFP_NOWAIT | __GFP_NOWARN);
+
+			if (xa_is_err(old))
+				return -EAGAIN;
+			pt_free_entry(old);
+			addr = block_end;
+			continue;
+		}
+
+		table = pt_get_table(pt, index, false);
+		if (!table)
+			return -EAGAIN;
+		for (; addr < block_end; addr += PAGE_SIZE, pfns++) {
+			if (*pfns & HMM_PFN_VALID)
+				table[pt_slot(addr)] = pte_from_hmm_pfn(*pfns);
+		}
+	}
+	return 0;
+}
+
+/**
+ * hmmsim_devpt_set() - map one 4 KiB page
+ * @pt: the table.
+ * @addr: page-aligned virtual address.
+ * @pte: the entry; a 2 MiB entry covering @addr is split first.
+ *
+ * Return: 0, or -EAGAIN if a table could not be allocated here.
+ */
+int hmmsim_devpt_set(struct hmmsim_devpt *pt, unsigned long addr,
+		     hmmsim_pte_t pte)
+{
+	hmmsim_pte_t *table = pt_get_table(pt, pt_index(addr), true);
+
+	if (!table)
+		return -EAGAIN;
+	table[pt_slot(addr)] = pte;
+	return 0;
+}
+
+/**
+ * hmmsim_devpt_lookup() - translate one address
+ * @pt: the table.
+ * @addr: virtual address.
+ *
+ * Return: the 4 KiB entry for @addr (for a 2 MiB entry, the part of it that
+ * maps @addr, with %HMMSIM_PTE_HUGE set), or 0 if nothing is mapped.
+ */
+hmmsim_pte_t hmmsim_devpt_lookup(struct hmmsim_devpt *pt, unsigned long addr)
+{
+	void *entry = xa_load(&pt->blocks, pt_index(addr));
+
+	if (!entry)
+		return 0;
+	if (xa_is_value(entry))
+		return (xa_to_value(entry) |
+			((hmmsim_pte_t)pt_slot(addr) << PAGE_SHIFT)) |
+		       HMMSIM_PTE_HUGE;
+	return ((hmmsim_pte_t *)entry)[pt_slot(addr)];
+}
+
+static bool table_is_empty(const hmmsim_pte_t *table)
+{
+	return !memchr_inv(table, 0, PAGE_SIZE);
+}
+
+/**
+ * hmmsim_devpt_clear() - unmap [start, end)
+ * @pt: the table.
+ * @start: first address.
+ * @end: end address (exclusive); may be far beyond anything mapped.
+ *
+ * Cost is proportional to the blocks actually present. Empty tables are
+ * freed.
+ */
+void hmmsim_devpt_clear(struct hmmsim_devpt *pt, unsigned long start,
+			unsigned long end)
+{
+	unsigned long index;
+	void *entry;
+
+	if (end <= start)
+		return;
+	xa_for_each_range(&pt->blocks, index, entry, pt_index(start),
+			  pt_index(end - 1)) {
+		unsigned long bstart = max(start, pt_block_start(index));
+		unsigned long bend = min(end, pt_block_start(index + 1));
+		hmmsim_pte_t *table = entry;
+
+		if (!xa_is_value(entry) &&
+		    (bstart != pt_block_start(index) ||
+		     bend != pt_block_start(index + 1))) {
+			memset(&table[pt_slot(bstart)], 0,
+			       ((bend - bstart) >> PAGE_SHIFT) * sizeof(*table));
+			if (!table_is_empty(table))
+				continue;
+		}
+		xa_erase(&pt->blocks, index);
+		pt_free_entry(entry);
+	}
+}
+
+/**
+ * hmmsim_devpt_clear_page() - unmap one page
+ * @pt: the table.
+ * @addr: page-aligned virtual address.
+ */
+void hmmsim_devpt_clear_page(struct hmmsim_devpt *pt, unsigned long addr)
+{
+	hmmsim_devpt_clear(pt, addr, addr + PAGE_SIZE);
+}
+
+/**
+ * hmmsim_devpt_any_exclusive() - whether a page in [start, end) is mapped
+ *	for exclusive (atomic) access
+ * @pt: the table.
+ * @start: first address.
+ * @end: end address (exclusive).
+ *
+ * Return: true if any entry in the range has %HMMSIM_PTE_EXCLUSIVE.
+ */
+bool hmmsim_devpt_any_exclusive(struct hmmsim_devpt *pt, unsigned long start,
+				unsigned long end)
+{
+	unsigned long index;
+	void *entry;
+
+	xa_for_each_range(&pt->blocks, index, entry, pt_index(start),
+			  pt_index(end - 1)) {
+		unsigned long a = max(start, pt_block_start(index));
+		unsigned long bend = min(end, pt_block_start(index + 1));
+		const hmmsim_pte_t *table = entry;
+
+		if (xa_is_value(entry))
+			continue;
+		for (; a < bend; a += PAGE_SIZE)
+			if (table[pt_slot(a)] & HMMSIM_PTE_EXCLUSIVE)
+				return true;
+	}
+	return false;
+}

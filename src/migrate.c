@@ -1,0 +1,701 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * hmmsim: migration between system memory and device memory.
+ *
+ * Every migration is migrate_vma_setup(), then this device unmaps the
+ * collected pages from its mirrors, allocates destination pages, copies
+ * through the copy engine in one batch, and finishes with
+ * migrate_vma_pages() and migrate_vma_finalize(), one window (at most
+ * 2 MiB, never across a VMA) at a time:
+ *
+ * - system to device (HMM_DMIRROR_MIGRATE_TO_DEV);
+ * - device to system (HMM_DMIRROR_MIGRATE_TO_SYS, and the CPU faulting on a
+ *   device page: dev_pagemap_ops.migrate_to_ram, which brings back the
+ *   whole window around the fault rather than one page);
+ * - eviction (RELEASE, close, device removal) with migrate_device_range(),
+ *   which needs no VMA.
+ *
+ * Exclusive access for device atomics (HMM_DMIRROR_EXCLUSIVE) lives here
+ * too: make_device_exclusive_range() does not handle THPs, so a window with
+ * a PMD-mapped THP is first split to small pages.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/delay.h>
+#include <linux/highmem.h>
+#include <linux/migrate.h>
+#include <linux/mm.h>
+#include <linux/mmap_lock.h>
+#include <linux/pagemap.h>
+#include <linux/rmap.h>
+#include <linux/sched/signal.h>
+#include <linux/slab.h>
+
+#include "hmmsim_drv.h"
+
+/* Teardown works in small windows, so that it can allocate with NOFAIL. */
+#define HMMSIM_EVICT_PAGES	64
+
+/**
+ * struct hmmsim_migration - what one migration call needs, reused per window
+ * @hdev: the device.
+ * @nr: pages per window.
+ * @src: migrate_vma source pfns.
+ * @dst: migrate_vma destination pfns.
+ * @pages: destination device pages.
+ * @batch: the copy batch.
+ */
+struct hmmsim_migration {
+	struct hmmsim_device *hdev;
+	unsigned long nr;
+	unsigned long *src;
+	unsigned long *dst;
+	struct page **pages;
+	struct hmmsim_copy_batch batch;
+};
+
+static void hmmsim_migration_fini(struct hmmsim_migration *m)
+{
+	hmmsim_copy_batch_fini(&m->batch);
+	kvfree(m->pages);
+	kvfree(m->dst);
+	kvfree(m->src);
+}
+
+static int hmmsim_migration_init(struct hmmsim_migration *m,
+				 struct hmmsim_device *hdev, unsigned long nr,
+				 gfp_t gfp)
+{
+	m->hdev = hdev;
+	m->nr = nr;
+	m->src = kvcalloc(nr, sizeof(*m->src), gfp);
+	m->dst = kvcalloc(nr, sizeof(*m->dst), gfp);
+	m->pages = kvcalloc(nr, sizeof(*m->pages), gfp);
+	m->batch.descs = NULL;
+	if (!m->src || !m->dst || !m->pages ||
+	    hmmsim_copy_batch_init(&m->batch, hdev, nr, gfp)) {
+		hmmsim_migration_fini(m);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* End of the migration window starting at @addr, within @vma and @end. */
+static unsigned long hmmsim_migrate_next(struct vm_area_struct *vma,
+					 unsigned long addr, unsigned long end)
+{
+	unsigned long next = ALIGN_DOWN(addr, HMMSIM_WINDOW_SIZE) +
+			     HMMSIM_WINDOW_SIZE;
+
+	return min3(next, end, vma->vm_end);
+}
+
+/*
+ * The whole range must be covered by VMAs the process can read: checked
+ * before anything moves, so that a bad range fails without side effects.
+ */
+static int hmmsim_check_vmas(struct mm_struct *mm, unsigned long start,
+			     unsigned long end)
+{
+	struct vm_area_struct *vma;
+	unsigned long addr = start;
+	int ret = 0;
+
+	if (mmap_read_lock_killable(mm))
+		return -EINTR;
+	while (addr < end) {
+		vma = vma_lookup(mm, addr);
+		if (!vma || !(vma->vm_flags & VM_READ)) {
+			ret = -EINVAL;
+			break;
+		}
+		addr = vma->vm_end;
+	}
+	mmap_read_unlock(mm);
+	return ret;
+}
+
+static bool hmmsim_want_write(unsigned long src, struct vm_area_struct *vma)
+{
+	return (src & MIGRATE_PFN_WRITE) ||
+	       (!migrate_pfn_to_page(src) && (vma->vm_flags & VM_WRITE));
+}
+
+/* One window from system memory to the device; args from migrate_vma_setup(). */
+static int hmmsim_migrate_window_to_device(struct hmmsim_migration *m,
+					   struct hmmsim_mirror *mirror,
+					   struct migrate_vma *args)
+{
+	struct hmmsim_device *hdev = m->hdev;
+	unsigned int want = 0, got, j = 0;
+	unsigned long i;
+	int ret = 0;
+
+	hmmsim_mirrors_unmap_migrating(hdev, args->vma->vm_mm, args);
+
+	for (i = 0; i < args->npages; i++)
+		if (args->src[i] & MIGRATE_PFN_MIGRATE)
+			want++;
+	if (test_and_clear_bit(HMMSIM_MIRROR_FAIL_ALLOC, &mirror->flags)) {
+		got = 0;
+	} else {
+		got = hmmsim_devmem_alloc(hdev, mirror, m->pages, want);
+	}
+	if (got < want)
+		ret = -ENOMEM;
+
+	hmmsim_copy_batch_reset(&m->batch);
+	for (i = 0; i < args->npages; i++) {
+		unsigned long src = args->src[i];
+		struct hmmsim_copy_desc d = { .len = PAGE_SIZE };
+		struct page *dpage;
+
+		args->dst[i] = 0;
+		if (!(src & MIGRATE_PFN_MIGRATE) || j == got)
+			continue;
+		dpage = m->pages[j++];
+		/* No source page: an untouched or zero page; clear it. */
+		d.src_page = migrate_pfn_to_page(src);
+		if (is_device_private_page(dpage))
+			d.dst_addr = hmmsim_devmem_page_addr(dpage);
+		else
+			d.dst_page = dpage;
+		hmmsim_copy_add(&m->batch, &d);
+		args->dst[i] = migrate_pfn(page_to_pfn(dpage));
+		if (hmmsim_want_write(src, args->vma))
+			args->dst[i] |= MIGRATE_PFN_WRITE;
+	}
+	hmmsim_copy_submit(&m->batch);
+	if (hmmsim_copy_wait(&m->batch)) {
+		/* Nothing moves: the sources keep the data. */
+		for (i = 0; i < args->npages; i++) {
+			if (args->dst[i])
+				hmmsim_devmem_free_unused(migrate_pfn_to_page(args->dst[i]));
+			args->dst[i] = 0;
+		}
+		ret = -EIO;
+	}
+
+	migrate_vma_pages(args);
+	migrate_vma_finalize(args);
+	return ret;
+}
+
+/**
+ * hmmsim_migrate_to_device() - HMM_DMIRROR_MIGRATE_TO_DEV
+ * @mirror: the mirror.
+ * @cmd: the validated command; cpages is set.
+ *
+ * Moves the range's system pages (anonymous, private: what migrate_vma can
+ * move) into this device's memory, then reads the range back through the
+ * device: a page that did not end up in this device's memory (shared
+ * memory, a page on another device) gives -ENOENT, as in lib/test_hmm.
+ *
+ * Return: 0, -EINVAL for a range with a hole or an unreadable VMA, -ENOMEM
+ * when device memory ran out, -ENOENT, or another negative errno.
+ */
+int hmmsim_migrate_to_device(struct hmmsim_mirror *mirror,
+			     struct hmm_dmirror_cmd *cmd)
+{
+	unsigned long start = cmd->addr;
+	unsigned long end = start + (cmd->npages << PAGE_SHIFT);
+	struct mm_struct *mm = mirror->mm;
+	struct hmmsim_migration m;
+	unsigned long addr, next;
+	int ret;
+
+	ret = hmmsim_check_vmas(mm, start, end);
+	if (ret)
+		return ret;
+	ret = hmmsim_migration_init(&m, mirror->hdev, HMMSIM_WINDOW_PAGES,
+				    GFP_KERNEL);
+	if (ret)
+		return ret;
+
+	for (addr = start; addr < end; addr = next) {
+		struct migrate_vma args = {
+			.src = m.src,
+			.dst = m.dst,
+			.pgmap_owner = mirror->hdev,
+			.flags = MIGRATE_VMA_SELECT_SYSTEM,
+		};
+
+		if (mmap_read_lock_killable(mm)) {
+			ret = -EINTR;
+			break;
+		}
+		args.vma = vma_lookup(mm, addr);
+		if (!args.vma || !(args.vma->vm_flags & VM_READ)) {
+			mmap_read_unlock(mm);
+			ret = -EINVAL;
+			break;
+		}
+		next = hmmsim_migrate_next(args.vma, addr, end);
+		args.start = addr;
+		args.end = next;
+		ret = migrate_vma_setup(&args);
+		if (!ret)
+			ret = hmmsim_migrate_window_to_device(&m, mirror, &args);
+		mmap_read_unlock(mm);
+		if (ret)
+			break;
+		if (fatal_signal_pending(current)) {
+			ret = -EINTR;
+			break;
+		}
+		cond_resched();
+	}
+	hmmsim_migration_fini(&m);
+	if (ret)
+		return ret;
+	return hmmsim_mirror_readback(mirror, cmd, true);
+}
+
+/*
+ * One window from device memory to system memory; args from
+ * migrate_vma_setup() or migrate_device_range() (then with no VMA). Returns
+ * the number of pages moved, or a negative errno if a page could not get
+ * system memory or the copy failed.
+ */
+static long hmmsim_migrate_window_to_ram(struct hmmsim_migration *m,
+					 struct mm_struct *mm,
+					 struct migrate_vma *args, gfp_t gfp)
+{
+	unsigned long i, moved = 0;
+	int ret = 0;
+
+	if (mm)
+		hmmsim_mirrors_unmap_migrating(m->hdev, mm, args);
+
+	hmmsim_copy_batch_reset(&m->batch);
+	for (i = 0; i < args->npages; i++) {
+		unsigned long src = args->src[i];
+		struct page *spage = migrate_pfn_to_page(src);
+		struct hmmsim_copy_desc d = { .len = PAGE_SIZE };
+		struct page *dpage;
+
+		args->dst[i] = 0;
+		if (!spage || !(src & MIGRATE_PFN_MIGRATE))
+			continue;
+		if (args->vma)
+			dpage = alloc_page_vma(gfp, args->vma,
+					       args->start + (i << PAGE_SHIFT));
+		else
+			dpage = alloc_page(gfp);
+		if (!dpage) {
+			ret = -ENOMEM;
+			continue;
+		}
+		lock_page(dpage);
+		if (is_device_private_page(spage))
+			d.src_addr = hmmsim_devmem_page_addr(spage);
+		else
+			d.src_page = spage;
+		d.dst_page = dpage;
+		hmmsim_copy_add(&m->batch, &d);
+		args->dst[i] = migrate_pfn(page_to_pfn(dpage));
+		if (src & MIGRATE_PFN_WRITE)
+			args->dst[i] |= MIGRATE_PFN_WRITE;
+	}
+	hmmsim_copy_submit(&m->batch);
+	if (hmmsim_copy_wait(&m->batch)) {
+		for (i = 0; i < args->npages; i++) {
+			struct page *dpage = migrate_pfn_to_page(args->dst[i]);
+
+			if (dpage) {
+				unlock_page(dpage);
+				put_page(dpage);
+			}
+			args->dst[i] = 0;
+		}
+		ret = -EIO;
+	}
+
+	if (args->vma) {
+		migrate_vma_pages(args);
+	} else {
+		migrate_device_pages(args->src, args->dst, args->npages);
+	}
+	for (i = 0; i < args->npages; i++)
+		if ((args->src[i] & MIGRATE_PFN_VALID) &&
+		    (args->src[i] & MIGRATE_PFN_MIGRATE))
+			moved++;
+	if (args->vma)
+		migrate_vma_finalize(args);
+	else
+		migrate_device_finalize(args->src, args->dst, args->npages);
+	return ret ? ret : moved;
+}
+
+/**
+ * hmmsim_migrate_to_system() - HMM_DMIRROR_MIGRATE_TO_SYS
+ * @mirror: the mirror.
+ * @cmd: the validated command; cpages counts the pages moved.
+ *
+ * Return: 0, -EINVAL for a range with a hole or an unreadable VMA, or
+ * another negative errno.
+ */
+int hmmsim_migrate_to_system(struct hmmsim_mirror *mirror,
+			     struct hmm_dmirror_cmd *cmd)
+{
+	unsigned long start = cmd->addr;
+	unsigned long end = start + (cmd->npages << PAGE_SHIFT);
+	struct mm_struct *mm = mirror->mm;
+	struct hmmsim_migration m;
+	unsigned long addr, next;
+	long moved;
+	int ret;
+
+	ret = hmmsim_check_vmas(mm, start, end);
+	if (ret)
+		return ret;
+	ret = hmmsim_migration_init(&m, mirror->hdev, HMMSIM_WINDOW_PAGES,
+				    GFP_KERNEL);
+	if (ret)
+		return ret;
+
+	cmd->cpages = 0;
+	for (addr = start; addr < end; addr = next) {
+		struct migrate_vma args = {
+			.src = m.src,
+			.dst = m.dst,
+			.pgmap_owner = mirror->hdev,
+			.flags = MIGRATE_VMA_SELECT_DEVICE_PRIVATE,
+		};
+
+		if (mmap_read_lock_killable(mm)) {
+			ret = -EINTR;
+			break;
+		}
+		args.vma = vma_lookup(mm, addr);
+		if (!args.vma || !(args.vma->vm_flags & VM_READ)) {
+			mmap_read_unlock(mm);
+			ret = -EINVAL;
+			break;
+		}
+		next = hmmsim_migrate_next(args.vma, addr, end);
+		args.start = addr;
+		args.end = next;
+		ret = migrate_vma_setup(&args);
+		if (!ret) {
+			moved = hmmsim_migrate_window_to_ram(&m, mm, &args,
+							     GFP_HIGHUSER_MOVABLE);
+			if (moved < 0)
+				ret = moved;
+			else
+				cmd->cpages += moved;
+		}
+		mmap_read_unlock(mm);
+		if (ret)
+			break;
+		if (fatal_signal_pending(current)) {
+			ret = -EINTR;
+			break;
+		}
+		cond_resched();
+	}
+	hmmsim_migration_fini(&m);
+	return ret;
+}
+
+/**
+ * hmmsim_migrate_to_ram() - dev_pagemap_ops.migrate_to_ram
+ * @vmf: the CPU fault on a device private page.
+ *
+ * Brings back the faulting page and, with it, every page of this device in
+ * the same 2 MiB window of the VMA: a CPU touching one page of a buffer is
+ * about to touch its neighbours.
+ *
+ * Return: 0, VM_FAULT_SIGBUS or VM_FAULT_OOM.
+ */
+vm_fault_t hmmsim_migrate_to_ram(struct vm_fault *vmf)
+{
+	struct hmmsim_device *hdev = hmmsim_page_device(vmf->page);
+	struct vm_area_struct *vma = vmf->vma;
+	struct hmmsim_migration m;
+	struct migrate_vma args = {
+		.vma = vma,
+		.pgmap_owner = hdev,
+		.flags = MIGRATE_VMA_SELECT_DEVICE_PRIVATE,
+		.fault_page = vmf->page,
+	};
+	unsigned long nr = HMMSIM_WINDOW_PAGES;
+	long moved;
+
+	/* Under memory pressure, fall back to the faulting page alone. */
+	if (hmmsim_migration_init(&m, hdev, nr, GFP_KERNEL | __GFP_NOWARN)) {
+		nr = 1;
+		if (hmmsim_migration_init(&m, hdev, nr, GFP_KERNEL))
+			return VM_FAULT_OOM;
+	}
+	if (nr == 1) {
+		args.start = vmf->address & PAGE_MASK;
+		args.end = args.start + PAGE_SIZE;
+	} else {
+		args.start = max(vma->vm_start,
+				 ALIGN_DOWN(vmf->address, HMMSIM_WINDOW_SIZE));
+		args.end = min(vma->vm_end,
+			       ALIGN_DOWN(vmf->address, HMMSIM_WINDOW_SIZE) +
+			       HMMSIM_WINDOW_SIZE);
+	}
+	args.src = m.src;
+	args.dst = m.dst;
+
+	if (migrate_vma_setup(&args)) {
+		hmmsim_migration_fini(&m);
+		return VM_FAULT_SIGBUS;
+	}
+	moved = hmmsim_migrate_window_to_ram(&m, vma->vm_mm, &args,
+					     GFP_HIGHUSER_MOVABLE);
+	hmmsim_migration_fini(&m);
+	/*
+	 * If the faulting page did not move, the fault is retried; only a
+	 * failure to get memory for it is worth reporting.
+	 */
+	return moved == -ENOMEM ? VM_FAULT_OOM : 0;
+}
+
+/* Evict the device pages [idx, idx + n) to system memory; cannot fail. */
+static void hmmsim_evict_pages(struct hmmsim_migration *m, unsigned long idx,
+			       unsigned long n)
+{
+	struct migrate_vma args = {
+		.src = m->src,
+		.dst = m->dst,
+		.npages = n,
+	};
+
+	migrate_device_range(m->src, m->hdev->mem.pfn_first + idx, n);
+	hmmsim_migrate_window_to_ram(m, NULL, &args,
+				     GFP_HIGHUSER_MOVABLE | __GFP_NOFAIL);
+}
+
+/**
+ * hmmsim_evict_owned() - move every page a mirror put on its device back
+ * @mirror: the mirror (RELEASE, or its file is being closed).
+ *
+ * Pages that stay busy through several passes are left to the device's
+ * removal, which waits for them.
+ */
+void hmmsim_evict_owned(struct hmmsim_mirror *mirror)
+{
+	struct hmmsim_device *hdev = mirror->hdev;
+	struct hmmsim_migration m;
+	unsigned long idx, run, n;
+	int pass;
+
+	if (!hdev->mem.pagemap_live)
+		return;
+	hmmsim_migration_init(&m, hdev, HMMSIM_EVICT_PAGES,
+			      GFP_KERNEL | __GFP_NOFAIL);
+	for (pass = 0; pass < 8; pass++) {
+		bool found = false;
+
+		for (idx = 0;; idx += run) {
+			idx = hmmsim_devmem_find_owned(hdev, mirror, idx, &run);
+			if (idx >= hdev->mem.npages)
+				break;
+			found = true;
+			for (n = 0; n < run; n += HMMSIM_EVICT_PAGES)
+				hmmsim_evict_pages(&m, idx + n,
+						   min_t(unsigned long, run - n,
+							 HMMSIM_EVICT_PAGES));
+			cond_resched();
+		}
+		if (!found)
+			break;
+	}
+	hmmsim_migration_fini(&m);
+}
+
+/**
+ * hmmsim_evict_all() - move every page on a device back to system memory
+ * @hdev: the device, being removed: nothing can allocate from it any more.
+ *
+ * Cannot fail, and returns only when no device page is in use, which
+ * memunmap_pages() needs.
+ */
+void hmmsim_evict_all(struct hmmsim_device *hdev)
+{
+	struct hmmsim_devmem *mem = &hdev->mem;
+	struct hmmsim_migration m;
+	unsigned long idx, used;
+	unsigned int waited = 0;
+
+	hmmsim_migration_init(&m, hdev, HMMSIM_EVICT_PAGES,
+			      GFP_KERNEL | __GFP_NOFAIL);
+	while ((used = hmmsim_devmem_nr_used(hdev))) {
+		for (idx = 0; idx < mem->npages; idx += HMMSIM_EVICT_PAGES) {
+			hmmsim_evict_pages(&m, idx,
+					   min_t(unsigned long,
+						 mem->npages - idx,
+						 HMMSIM_EVICT_PAGES));
+			cond_resched();
+		}
+		if (hmmsim_devmem_nr_used(hdev) < used)
+			continue;
+		/* Pages in flight elsewhere (a fault, a migration): wait. */
+		if (++waited % 1000 == 0)
+			pr_info("%s: waiting for %lu busy device pages\n",
+				dev_name(&hdev->dev), used);
+		msleep(1);
+	}
+	hmmsim_migration_fini(&m);
+}
+
+/*
+ * make_device_exclusive_range() skips the tail pages of a large folio.
+ * Split any PMD-mapped THP in [start, end) into small pages first:
+ * migrate_vma_setup() splits a THP it collects, and finalizing without
+ * destinations puts every page back where it was.
+ */
+static int hmmsim_split_thp(struct hmmsim_migration *m,
+			    struct hmmsim_mirror *mirror,
+			    struct vm_area_struct *vma, unsigned long start,
+			    unsigned long end)
+{
+	struct hmm_range range = {
+		.notifier = &mirror->notifier,
+		.start = start,
+		.end = end,
+		.hmm_pfns = m->src,
+		.dev_private_owner = mirror->hdev,
+	};
+	struct migrate_vma args = {
+		.vma = vma,
+		.src = m->src,
+		.dst = m->dst,
+		.start = start,
+		.end = end,
+		.pgmap_owner = mirror->hdev,
+		.flags = MIGRATE_VMA_SELECT_SYSTEM,
+	};
+	unsigned long i, npages = (end - start) >> PAGE_SHIFT;
+	bool thp = false;
+	int ret;
+
+	range.notifier_seq = mmu_interval_read_begin(range.notifier);
+	ret = hmm_range_fault(&range);
+	if (ret)
+		return ret;
+	for (i = 0; i < npages && !thp; i++)
+		thp = (m->src[i] & HMM_PFN_VALID) &&
+		      hmm_pfn_to_map_order(m->src[i]);
+	if (!thp)
+		return 0;
+
+	ret = migrate_vma_setup(&args);
+	if (ret)
+		return ret;
+	hmmsim_mirrors_unmap_migrating(mirror->hdev, vma->vm_mm, &args);
+	memset(m->dst, 0, npages * sizeof(*m->dst));
+	migrate_vma_pages(&args);
+	migrate_vma_finalize(&args);
+	return 0;
+}
+
+/* One window of HMM_DMIRROR_EXCLUSIVE, with the mmap lock held. */
+static int hmmsim_exclusive_window(struct hmmsim_migration *m,
+				   struct hmmsim_mirror *mirror,
+				   struct vm_area_struct *vma,
+				   unsigned long start, unsigned long end)
+{
+	unsigned long i, npages = (end - start) >> PAGE_SHIFT;
+	struct page **pages = m->pages;
+	unsigned long seq;
+	long got;
+	int ret;
+
+	ret = hmmsim_split_thp(m, mirror, vma, start, end);
+	if (ret)
+		return ret;
+
+	seq = mmu_interval_read_begin(&mirror->notifier);
+	got = make_device_exclusive_range(mirror->mm, start, end, pages,
+					  mirror->hdev);
+	if (got < 0)
+		return got;
+
+	ret = got == npages ? 0 : -EBUSY;
+	for (i = 0; i < got && !ret; i++)
+		if (!pages[i])
+			ret = -EBUSY;
+	if (!ret)
+		ret = hmmsim_mirror_map_exclusive(mirror, start, end, pages,
+						  seq);
+	/* The device mapping is in place: CPU access may now revoke it. */
+	for (i = 0; i < got; i++) {
+		if (pages[i]) {
+			unlock_page(pages[i]);
+			put_page(pages[i]);
+		}
+	}
+	return ret;
+}
+
+/**
+ * hmmsim_migrate_exclusive() - HMM_DMIRROR_EXCLUSIVE
+ * @mirror: the mirror.
+ * @cmd: the validated command; cpages is set.
+ *
+ * Gives the device exclusive access to the range (the CPU's next access to a
+ * page takes it back), maps it for atomics, and reads it back.
+ *
+ * Return: 0, -EBUSY if a page could not be made exclusive, or another
+ * negative errno.
+ */
+int hmmsim_migrate_exclusive(struct hmmsim_mirror *mirror,
+			     struct hmm_dmirror_cmd *cmd)
+{
+	unsigned long start = cmd->addr;
+	unsigned long end = start + (cmd->npages << PAGE_SHIFT);
+	struct mm_struct *mm = mirror->mm;
+	struct hmmsim_migration m;
+	unsigned long addr, next;
+	int ret, tries;
+
+	ret = hmmsim_check_vmas(mm, start, end);
+	if (ret)
+		return ret;
+	ret = hmmsim_migration_init(&m, mirror->hdev, HMMSIM_WINDOW_PAGES,
+				    GFP_KERNEL);
+	if (ret)
+		return ret;
+
+	for (addr = start; addr < end; addr = next) {
+		struct vm_area_struct *vma;
+
+		for (tries = 0; tries < 8; tries++) {
+			if (mmap_read_lock_killable(mm)) {
+				ret = -EINTR;
+				goto out;
+			}
+			vma = vma_lookup(mm, addr);
+			if (!vma || !(vma->vm_flags & VM_READ)) {
+				mmap_read_unlock(mm);
+				ret = -EINVAL;
+				goto out;
+			}
+			next = hmmsim_migrate_next(vma, addr, end);
+			ret = hmmsim_exclusive_window(&m, mirror, vma, addr,
+						      next);
+			mmap_read_unlock(mm);
+			if (ret != -EAGAIN && ret != -EBUSY)
+				break;
+			if (fatal_signal_pending(current)) {
+				ret = -EINTR;
+				goto out;
+			}
+			cond_resched();
+		}
+		if (ret == -EAGAIN)
+			ret = -EBUSY;
+		if (ret)
+			goto out;
+	}
+out:
+	hmmsim_migration_fini(&m);
+	if (ret)
+		return ret;
+	return hmmsim_mirror_readback(mirror, cmd, false);
+}

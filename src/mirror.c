@@ -1,0 +1,693 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * hmmsim: the mirror of a process's address space in the device.
+ *
+ * Each open file is a mirror: an mmu_interval_notifier over the whole
+ * address space of the bound mm, and a device page table (devpt.c) filled
+ * with hmm_range_fault() and emptied by the notifier. The device's own
+ * accesses (READ, WRITE, the read-back of MIGRATE_TO_DEV and EXCLUSIVE) go
+ * through that page table, the way a device's do through its MMU, and take
+ * a fault into hmm_range_fault() when an entry is missing.
+ */
+#include <linux/highmem.h>
+#include <linux/mm.h>
+#include <linux/mmap_lock.h>
+#include <linux/sched/mm.h>
+#include <linux/sched/signal.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+
+#include "hmmsim_drv.h"
+
+/**
+ * DOC: mirror locking
+ *
+ * ``mirror->lock`` is the "driver update lock" of Documentation/mm/hmm.rst.
+ * It protects the device page table, and it is the only lock the
+ * invalidate callback takes. Everything that maps pages into the device
+ * page table follows the documented sequence::
+ *
+ *	seq = mmu_interval_read_begin(&mirror->notifier);
+ *	hmm_range_fault(&range);		(under mmap_read_lock)
+ *	mutex_lock(&mirror->lock);
+ *	if (mmu_interval_read_retry(&mirror->notifier, seq))
+ *		unlock and start again;
+ *	update the device page table;
+ *	mutex_unlock(&mirror->lock);
+ *
+ * and everything that reads through the device page table (device READ and
+ * WRITE) holds the lock for the whole access, so that an invalidation, which
+ * must take the lock before the CPU can free or move the page, waits for
+ * the access to finish.
+ *
+ * The invalidate callback runs under reclaim (try_to_unmap() from the page
+ * allocator), so nothing may allocate memory with direct reclaim while
+ * holding ``mirror->lock``: the device page table allocates with
+ * GFP_NOWAIT under it and otherwise asks the caller to retry after
+ * hmmsim_devpt_prepare(). Lockdep is told at mirror creation that
+ * ``mirror->lock`` nests inside reclaim, so a violation is reported the
+ * first time the code runs, not the first time reclaim happens to hit it.
+ *
+ * Two kinds of invalidation are this device's own doing, and are told
+ * apart by the notifier's event and owner:
+ *
+ * - MMU_NOTIFY_MIGRATE with owner == this device: migrate_vma_setup() of a
+ *   migration this device runs. The callback advances the sequence (so a
+ *   concurrent range fault retries) but leaves the page table alone: the
+ *   migration unmaps exactly the pages it moves, in every mirror of the
+ *   device on that mm, before copying them (hmmsim_mirrors_unmap_migrating()),
+ *   and pages that stay where they are keep their device mapping.
+ * - MMU_NOTIFY_EXCLUSIVE with owner == this device:
+ *   make_device_exclusive_range() giving this device exclusive access. The
+ *   pages do not change, so there is nothing to invalidate, and the
+ *   exclusive path's own read_retry must not be defeated by it.
+ *
+ * Lock order: mmap_lock, then ``hdev->mirrors_lock``, then
+ * ``mirror->lock``, then the device memory's spinlock.
+ */
+
+static bool hmmsim_mirror_invalidate(struct mmu_interval_notifier *mni,
+				     const struct mmu_notifier_range *range,
+				     unsigned long cur_seq)
+{
+	struct hmmsim_mirror *mirror =
+		container_of(mni, struct hmmsim_mirror, notifier);
+	bool own = range->owner == mirror->hdev;
+
+	if (own && range->event == MMU_NOTIFY_EXCLUSIVE)
+		return true;
+
+	if (mmu_notifier_range_blockable(range))
+		mutex_lock(&mirror->lock);
+	else if (!mutex_trylock(&mirror->lock))
+		return false;
+
+	mmu_interval_set_seq(mni, cur_seq);
+	if (!(own && range->event == MMU_NOTIFY_MIGRATE))
+		hmmsim_devpt_clear(&mirror->pt, range->start, range->end);
+
+	mutex_unlock(&mirror->lock);
+	return true;
+}
+
+static const struct mmu_interval_notifier_ops hmmsim_mirror_ops = {
+	.invalidate = hmmsim_mirror_invalidate,
+};
+
+/**
+ * hmmsim_mirror_create() - mirror the calling process on a device
+ * @hdev: the device.
+ *
+ * Return: the mirror, or an ERR_PTR().
+ */
+struct hmmsim_mirror *hmmsim_mirror_create(struct hmmsim_device *hdev)
+{
+	struct hmmsim_mirror *mirror;
+	int ret;
+
+	/* A mirror needs an address space to mirror. */
+	if (!current->mm)
+		return ERR_PTR(-EINVAL);
+
+	mirror = kzalloc(sizeof(*mirror), GFP_KERNEL);
+	if (!mirror)
+		return ERR_PTR(-ENOMEM);
+	mirror->hdev = hdev;
+	mirror->mm = current->mm;
+	mutex_init(&mirror->lock);
+	hmmsim_devpt_init(&mirror->pt);
+
+	/* Teach lockdep that the invalidate callback runs under reclaim. */
+	if (IS_ENABLED(CONFIG_LOCKDEP)) {
+		fs_reclaim_acquire(GFP_KERNEL);
+		might_lock(&mirror->lock);
+		fs_reclaim_release(GFP_KERNEL);
+	}
+
+	ret = mmu_interval_notifier_insert(&mirror->notifier, mirror->mm, 0,
+					   ULONG_MAX & PAGE_MASK,
+					   &hmmsim_mirror_ops);
+	if (ret) {
+		kfree(mirror);
+		return ERR_PTR(ret);
+	}
+	mmgrab(mirror->mm);
+
+	mutex_lock(&hdev->mirrors_lock);
+	list_add(&mirror->link, &hdev->mirrors);
+	mutex_unlock(&hdev->mirrors_lock);
+	return mirror;
+}
+
+/**
+ * hmmsim_mirror_destroy() - tear a mirror down when its file is released
+ * @mirror: the mirror; no command can be running on it.
+ *
+ * The pages this file moved to the device go back to system memory first.
+ * Works whether or not the mm is still alive.
+ */
+void hmmsim_mirror_destroy(struct hmmsim_mirror *mirror)
+{
+	struct hmmsim_device *hdev = mirror->hdev;
+
+	hmmsim_evict_owned(mirror);
+
+	mutex_lock(&hdev->mirrors_lock);
+	list_del(&mirror->link);
+	mutex_unlock(&hdev->mirrors_lock);
+
+	mmu_interval_notifier_remove(&mirror->notifier);
+	hmmsim_devmem_disown(hdev, mirror);
+	hmmsim_devpt_fini(&mirror->pt);
+	mmdrop(mirror->mm);
+	kfree(mirror);
+}
+
+/* What one command needs, allocated once per command, not per window. */
+struct hmmsim_xfer {
+	struct hmmsim_mirror *mirror;
+	unsigned long *pfns;
+	void *bounce;
+	struct hmmsim_copy_batch batch;
+};
+
+static int hmmsim_xfer_init(struct hmmsim_xfer *x, struct hmmsim_mirror *mirror,
+			    bool bounce)
+{
+	x->mirror = mirror;
+	x->pfns = kvmalloc_array(HMMSIM_WINDOW_PAGES, sizeof(*x->pfns),
+				 GFP_KERNEL);
+	x->bounce = bounce ? kvmalloc(HMMSIM_WINDOW_SIZE, GFP_KERNEL) : NULL;
+	if (!x->pfns || (bounce && !x->bounce) ||
+	    hmmsim_copy_batch_init(&x->batch, mirror->hdev,
+				   HMMSIM_WINDOW_PAGES, GFP_KERNEL)) {
+		kvfree(x->pfns);
+		kvfree(x->bounce);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static void hmmsim_xfer_fini(struct hmmsim_xfer *x)
+{
+	hmmsim_copy_batch_fini(&x->batch);
+	kvfree(x->bounce);
+	kvfree(x->pfns);
+}
+
+/* End of the window that starts at @addr: the next window boundary. */
+static unsigned long hmmsim_window_end(unsigned long addr, unsigned long end)
+{
+	return min(ALIGN_DOWN(addr, HMMSIM_WINDOW_SIZE) + HMMSIM_WINDOW_SIZE,
+		   end);
+}
+
+/* Long commands stop for a fatal signal and let others run. */
+static int hmmsim_window_done(void)
+{
+	if (fatal_signal_pending(current))
+		return -EINTR;
+	cond_resched();
+	return 0;
+}
+
+/*
+ * hmm_range_fault() one window and commit what it found to the device page
+ * table: the loop of Documentation/mm/hmm.rst. @fault_flags are the
+ * HMM_PFN_REQ_* to fault with, zero to take a snapshot without faulting.
+ */
+static int hmmsim_mirror_range_fault(struct hmmsim_xfer *x, unsigned long start,
+				     unsigned long end,
+				     unsigned long fault_flags)
+{
+	struct hmmsim_mirror *mirror = x->mirror;
+	unsigned long timeout =
+		jiffies + msecs_to_jiffies(HMM_RANGE_DEFAULT_TIMEOUT);
+	struct hmm_range range = {
+		.notifier = &mirror->notifier,
+		.start = start,
+		.end = end,
+		.hmm_pfns = x->pfns,
+		.default_flags = fault_flags,
+		.dev_private_owner = mirror->hdev,
+	};
+	int ret;
+
+	for (;;) {
+		if (time_after(jiffies, timeout))
+			return -EBUSY;
+		if (fatal_signal_pending(current))
+			return -EINTR;
+		ret = hmmsim_devpt_prepare(&mirror->pt, start, end);
+		if (ret)
+			return ret;
+
+		range.notifier_seq = mmu_interval_read_begin(range.notifier);
+		if (mmap_read_lock_killable(mirror->mm))
+			return -EINTR;
+		ret = hmm_range_fault(&range);
+		mmap_read_unlock(mirror->mm);
+		if (ret == -EBUSY)
+			continue;
+		if (ret)
+			return ret;
+
+		mutex_lock(&mirror->lock);
+		if (mmu_interval_read_retry(range.notifier,
+					    range.notifier_seq)) {
+			mutex_unlock(&mirror->lock);
+			continue;
+		}
+		ret = hmmsim_devpt_map_range(&mirror->pt, &range);
+		mutex_unlock(&mirror->lock);
+		if (ret != -EAGAIN)
+			return ret;
+	}
+}
+
+/* Fault [start, end) into the device page table, window by window. */
+static int hmmsim_mirror_fault(struct hmmsim_xfer *x, unsigned long start,
+			       unsigned long end, bool write)
+{
+	unsigned long flags = HMM_PFN_REQ_FAULT | (write ? HMM_PFN_REQ_WRITE : 0);
+	unsigned long addr, next;
+	int ret;
+
+	for (addr = start; addr < end; addr = next) {
+		next = hmmsim_window_end(addr, end);
+		ret = hmmsim_mirror_range_fault(x, addr, next, flags);
+		if (!ret)
+			ret = hmmsim_window_done();
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/* How the device reaches a page: through the store, or through the page. */
+static void hmmsim_desc_set_page(struct page *page, struct page **pagep,
+				 void **addrp)
+{
+	if (is_device_private_page(page)) {
+		*pagep = NULL;
+		*addrp = hmmsim_devmem_page_addr(page);
+	} else {
+		*pagep = page;
+		*addrp = NULL;
+	}
+}
+
+enum hmmsim_access {
+	HMMSIM_ACCESS_READ,
+	HMMSIM_ACCESS_WRITE,
+	HMMSIM_ACCESS_READ_LOCAL,	/* only pages in this device's memory */
+};
+
+/*
+ * Copy between @buf and the pages the device page table maps for
+ * [start, end), stopping at the first page the table does not allow. Holds
+ * the mirror lock across the copy. Returns the pages copied.
+ */
+static unsigned long hmmsim_mirror_access(struct hmmsim_xfer *x,
+					  unsigned long start,
+					  unsigned long end,
+					  enum hmmsim_access access, void *buf)
+{
+	struct hmmsim_mirror *mirror = x->mirror;
+	unsigned long addr, n = 0;
+	int ret;
+
+	hmmsim_copy_batch_reset(&x->batch);
+	mutex_lock(&mirror->lock);
+	for (addr = start; addr < end; addr += PAGE_SIZE, n++) {
+		hmmsim_pte_t pte = hmmsim_devpt_lookup(&mirror->pt, addr);
+		struct hmmsim_copy_desc d = { .len = PAGE_SIZE };
+		struct page *page;
+
+		if (!(pte & HMMSIM_PTE_VALID))
+			break;
+		if (access == HMMSIM_ACCESS_WRITE && !(pte & HMMSIM_PTE_WRITE))
+			break;
+		page = pfn_to_page(hmmsim_pte_pfn(pte));
+		if (access == HMMSIM_ACCESS_READ_LOCAL &&
+		    (!hmmsim_is_device_page(page) ||
+		     hmmsim_page_device(page) != mirror->hdev))
+			break;
+
+		if (access == HMMSIM_ACCESS_WRITE) {
+			d.src_addr = buf + (n << PAGE_SHIFT);
+			hmmsim_desc_set_page(page, &d.dst_page, &d.dst_addr);
+		} else {
+			hmmsim_desc_set_page(page, &d.src_page, &d.src_addr);
+			d.dst_addr = buf + (n << PAGE_SHIFT);
+		}
+		hmmsim_copy_add(&x->batch, &d);
+	}
+	hmmsim_copy_submit(&x->batch);
+	ret = hmmsim_copy_wait(&x->batch);
+	mutex_unlock(&mirror->lock);
+	return ret ? 0 : n;
+}
+
+/**
+ * hmmsim_mirror_read() - HMM_DMIRROR_READ: the device reads the range
+ * @mirror: the mirror.
+ * @cmd: the validated command; cpages and faults are updated.
+ *
+ * Pages are read through the device page table; the first missing entry
+ * faults the rest of the range in (one fault, counted in @cmd->faults) and
+ * the read goes on.
+ *
+ * Return: 0 or a negative errno; the pages read before an error are in the
+ * user buffer and counted in @cmd->cpages.
+ */
+int hmmsim_mirror_read(struct hmmsim_mirror *mirror,
+		       struct hmm_dmirror_cmd *cmd)
+{
+	unsigned long end = cmd->addr + (cmd->npages << PAGE_SHIFT);
+	char __user *uptr = u64_to_user_ptr(cmd->ptr);
+	unsigned long addr = cmd->addr;
+	struct hmmsim_xfer x;
+	int ret;
+
+	ret = hmmsim_xfer_init(&x, mirror, true);
+	if (ret)
+		return ret;
+
+	while (addr < end) {
+		unsigned long next = hmmsim_window_end(addr, end);
+		unsigned long n = hmmsim_mirror_access(&x, addr, next,
+							HMMSIM_ACCESS_READ,
+							x.bounce);
+
+		if (copy_to_user(uptr, x.bounce, n << PAGE_SHIFT)) {
+			ret = -EFAULT;
+			break;
+		}
+		addr += n << PAGE_SHIFT;
+		uptr += n << PAGE_SHIFT;
+		cmd->cpages += n;
+		if (addr < next) {
+			ret = hmmsim_mirror_fault(&x, addr, end, false);
+			if (ret)
+				break;
+			cmd->faults++;
+		}
+		ret = hmmsim_window_done();
+		if (ret)
+			break;
+	}
+	hmmsim_xfer_fini(&x);
+	return ret;
+}
+
+/**
+ * hmmsim_mirror_write() - HMM_DMIRROR_WRITE: the device writes the range
+ * @mirror: the mirror.
+ * @cmd: the validated command; cpages and faults are updated.
+ *
+ * Like hmmsim_mirror_read(), with write faults.
+ *
+ * Return: 0 or a negative errno (-EPERM for a range the process cannot
+ * write).
+ */
+int hmmsim_mirror_write(struct hmmsim_mirror *mirror,
+			struct hmm_dmirror_cmd *cmd)
+{
+	unsigned long end = cmd->addr + (cmd->npages << PAGE_SHIFT);
+	const char __user *uptr = u64_to_user_ptr(cmd->ptr);
+	unsigned long addr = cmd->addr;
+	struct hmmsim_xfer x;
+	int ret;
+
+	ret = hmmsim_xfer_init(&x, mirror, true);
+	if (ret)
+		return ret;
+
+	while (addr < end) {
+		unsigned long wstart = addr, next = hmmsim_window_end(addr, end);
+
+		if (copy_from_user(x.bounce, uptr, next - addr)) {
+			ret = -EFAULT;
+			break;
+		}
+		while (addr < next) {
+			unsigned long n;
+
+			n = hmmsim_mirror_access(&x, addr, next,
+						 HMMSIM_ACCESS_WRITE,
+						 x.bounce + (addr - wstart));
+			addr += n << PAGE_SHIFT;
+			cmd->cpages += n;
+			if (addr < next) {
+				ret = hmmsim_mirror_fault(&x, addr, end, true);
+				if (ret)
+					goto out;
+				cmd->faults++;
+			}
+		}
+		uptr += next - wstart;
+		ret = hmmsim_window_done();
+		if (ret)
+			break;
+	}
+out:
+	hmmsim_xfer_fini(&x);
+	return ret;
+}
+
+static u8 hmmsim_prot_code(struct hmmsim_device *hdev, unsigned long hmm_pfn)
+{
+	unsigned int order;
+	struct page *page;
+	u8 prot;
+
+	if (hmm_pfn & HMM_PFN_ERROR)
+		return HMM_DMIRROR_PROT_ERROR;
+	if (!(hmm_pfn & HMM_PFN_VALID))
+		return HMM_DMIRROR_PROT_NONE;
+
+	page = hmm_pfn_to_page(hmm_pfn);
+	if (is_device_private_page(page))
+		prot = hmmsim_is_device_page(page) &&
+		       hmmsim_page_device(page) == hdev ?
+		       HMM_DMIRROR_PROT_DEV_PRIVATE_LOCAL :
+		       HMM_DMIRROR_PROT_DEV_PRIVATE_REMOTE;
+	else if (is_device_coherent_page(page))
+		prot = hmmsim_is_device_page(page) &&
+		       hmmsim_page_device(page) == hdev ?
+		       HMM_DMIRROR_PROT_DEV_COHERENT_LOCAL :
+		       HMM_DMIRROR_PROT_DEV_COHERENT_REMOTE;
+	else if (is_zero_pfn(page_to_pfn(page)))
+		prot = HMM_DMIRROR_PROT_ZERO;
+	else
+		prot = HMM_DMIRROR_PROT_NONE;
+
+	prot |= hmm_pfn & HMM_PFN_WRITE ? HMM_DMIRROR_PROT_WRITE :
+					  HMM_DMIRROR_PROT_READ;
+	order = hmm_pfn_to_map_order(hmm_pfn);
+	if (order + PAGE_SHIFT == PMD_SHIFT)
+		prot |= HMM_DMIRROR_PROT_PMD;
+	else if (order + PAGE_SHIFT == PUD_SHIFT)
+		prot |= HMM_DMIRROR_PROT_PUD;
+	return prot;
+}
+
+/**
+ * hmmsim_mirror_snapshot() - HMM_DMIRROR_SNAPSHOT
+ * @mirror: the mirror.
+ * @cmd: the validated command; cpages is updated.
+ *
+ * Looks at the range without faulting anything in, maps what is there into
+ * the device page table (a PMD-mapped THP as one 2 MiB entry), and reports
+ * one HMM_DMIRROR_PROT_* code per page.
+ *
+ * Return: 0 or a negative errno.
+ */
+int hmmsim_mirror_snapshot(struct hmmsim_mirror *mirror,
+			   struct hmm_dmirror_cmd *cmd)
+{
+	unsigned long end = cmd->addr + (cmd->npages << PAGE_SHIFT);
+	u8 __user *uptr = u64_to_user_ptr(cmd->ptr);
+	unsigned long addr, next, i, n;
+	struct hmmsim_xfer x;
+	u8 *codes;
+	int ret;
+
+	ret = hmmsim_xfer_init(&x, mirror, true);
+	if (ret)
+		return ret;
+	codes = x.bounce;
+
+	for (addr = cmd->addr; addr < end; addr = next) {
+		next = hmmsim_window_end(addr, end);
+		n = (next - addr) >> PAGE_SHIFT;
+		ret = hmmsim_mirror_range_fault(&x, addr, next, 0);
+		if (ret)
+			break;
+		for (i = 0; i < n; i++)
+			codes[i] = hmmsim_prot_code(mirror->hdev, x.pfns[i]);
+		if (copy_to_user(uptr, codes, n)) {
+			ret = -EFAULT;
+			break;
+		}
+		uptr += n;
+		cmd->cpages += n;
+		ret = hmmsim_window_done();
+		if (ret)
+			break;
+	}
+	hmmsim_xfer_fini(&x);
+	return ret;
+}
+
+/**
+ * hmmsim_mirror_readback() - read a range the device just took over
+ * @mirror: the mirror.
+ * @cmd: the command (MIGRATE_TO_DEV or EXCLUSIVE); cpages is set.
+ * @local_only: every page must be in this device's memory.
+ *
+ * Maps what is present without faulting, then reads through the device page
+ * table. Used to return the data of a migration or an exclusive grant, and
+ * to check that it took: a page the device does not hold gives -ENOENT.
+ *
+ * Return: 0, -ENOENT, or another negative errno.
+ */
+int hmmsim_mirror_readback(struct hmmsim_mirror *mirror,
+			   struct hmm_dmirror_cmd *cmd, bool local_only)
+{
+	unsigned long end = cmd->addr + (cmd->npages << PAGE_SHIFT);
+	char __user *uptr = u64_to_user_ptr(cmd->ptr);
+	enum hmmsim_access access = local_only ? HMMSIM_ACCESS_READ_LOCAL :
+						 HMMSIM_ACCESS_READ;
+	unsigned long addr, next, n;
+	struct hmmsim_xfer x;
+	int ret;
+
+	ret = hmmsim_xfer_init(&x, mirror, true);
+	if (ret)
+		return ret;
+
+	cmd->cpages = 0;
+	for (addr = cmd->addr; addr < end; addr = next) {
+		next = hmmsim_window_end(addr, end);
+		ret = hmmsim_mirror_range_fault(&x, addr, next, 0);
+		if (ret)
+			break;
+		n = hmmsim_mirror_access(&x, addr, next, access, x.bounce);
+		if (copy_to_user(uptr, x.bounce, n << PAGE_SHIFT)) {
+			ret = -EFAULT;
+			break;
+		}
+		uptr += n << PAGE_SHIFT;
+		cmd->cpages += n;
+		if (addr + (n << PAGE_SHIFT) < next) {
+			ret = -ENOENT;
+			break;
+		}
+		ret = hmmsim_window_done();
+		if (ret)
+			break;
+	}
+	hmmsim_xfer_fini(&x);
+	return ret;
+}
+
+/**
+ * hmmsim_mirror_check_exclusive() - HMM_DMIRROR_CHECK_EXCLUSIVE
+ * @mirror: the mirror.
+ * @cmd: the validated command.
+ *
+ * Return: -EPERM if the device still holds exclusive access to a page of the
+ * range, 0 otherwise.
+ */
+int hmmsim_mirror_check_exclusive(struct hmmsim_mirror *mirror,
+				  struct hmm_dmirror_cmd *cmd)
+{
+	unsigned long end = cmd->addr + (cmd->npages << PAGE_SHIFT);
+	unsigned long addr, next;
+	bool busy;
+	int ret;
+
+	/* A gigabyte at a time: the scan only visits populated blocks. */
+	for (addr = cmd->addr; addr < end; addr = next) {
+		next = min(ALIGN_DOWN(addr, SZ_1G) + SZ_1G, end);
+		mutex_lock(&mirror->lock);
+		busy = hmmsim_devpt_any_exclusive(&mirror->pt, addr, next);
+		mutex_unlock(&mirror->lock);
+		if (busy)
+			return -EPERM;
+		ret = hmmsim_window_done();
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/**
+ * hmmsim_mirrors_unmap_migrating() - unmap the pages a migration moves
+ * @hdev: the device running the migration.
+ * @mm: the address space.
+ * @args: the migration, after migrate_vma_setup().
+ *
+ * The invalidate callback leaves this device's own migrations alone, so the
+ * migration unmaps the pages it collected from every mirror of the device
+ * on @mm, before the pages are copied and freed.
+ */
+void hmmsim_mirrors_unmap_migrating(struct hmmsim_device *hdev,
+				    struct mm_struct *mm,
+				    const struct migrate_vma *args)
+{
+	struct hmmsim_mirror *mirror;
+	unsigned long i;
+
+	mutex_lock(&hdev->mirrors_lock);
+	list_for_each_entry(mirror, &hdev->mirrors, link) {
+		if (mirror->mm != mm)
+			continue;
+		mutex_lock(&mirror->lock);
+		for (i = 0; i < args->npages; i++)
+			if (args->src[i] & MIGRATE_PFN_MIGRATE)
+				hmmsim_devpt_clear_page(&mirror->pt,
+							args->start +
+							(i << PAGE_SHIFT));
+		mutex_unlock(&mirror->lock);
+	}
+	mutex_unlock(&hdev->mirrors_lock);
+}
+
+/**
+ * hmmsim_mirror_map_exclusive() - map pages granted for exclusive access
+ * @mirror: the mirror.
+ * @start: first address; @pages covers [start, end).
+ * @end: end address.
+ * @pages: the pages make_device_exclusive_range() returned, all present.
+ * @seq: mmu_interval_read_begin() from before the grant.
+ *
+ * Return: 0, or -EAGAIN if the range was invalidated meanwhile (or a table
+ * could not be allocated): drop the pages and try again.
+ */
+int hmmsim_mirror_map_exclusive(struct hmmsim_mirror *mirror,
+				unsigned long start, unsigned long end,
+				struct page **pages, unsigned long seq)
+{
+	unsigned long addr, i;
+	int ret = 0;
+
+	ret = hmmsim_devpt_prepare(&mirror->pt, start, end);
+	if (ret)
+		return ret;
+
+	mutex_lock(&mirror->lock);
+	if (mmu_interval_read_retry(&mirror->notifier, seq)) {
+		mutex_unlock(&mirror->lock);
+		return -EAGAIN;
+	}
+	for (addr = start, i = 0; addr < end && !ret; addr += PAGE_SIZE, i++)
+		ret = hmmsim_devpt_set(&mirror->pt, addr,
+				       ((hmmsim_pte_t)page_to_pfn(pages[i]) <<
+					PAGE_SHIFT) | HMMSIM_PTE_VALID |
+				       HMMSIM_PTE_WRITE | HMMSIM_PTE_EXCLUSIVE);
+	mutex_unlock(&mirror->lock);
+	return ret;
+}
