@@ -80,8 +80,8 @@ struct hmmsim_devmem {
 	unsigned long pfn_first;
 	unsigned long npages;
 	void **store;
-	struct mutex store_lock;
-	spinlock_t lock;
+	struct mutex store_lock;	/* see above */
+	spinlock_t lock;		/* see above */
 	unsigned int *free;
 	unsigned long nr_free;
 	bool pagemap_live;
@@ -107,7 +107,7 @@ struct hmmsim_device {
 	unsigned int id;
 	struct hmmsim_device_config cfg;
 	struct hmmsim_devmem mem;
-	struct mutex mirrors_lock;
+	struct mutex mirrors_lock;	/* see above */
 	struct list_head mirrors;
 };
 
@@ -157,7 +157,7 @@ struct hmmsim_mirror {
 	struct hmmsim_device *hdev;
 	struct mm_struct *mm;
 	struct mmu_interval_notifier notifier;
-	struct mutex lock;
+	struct mutex lock;		/* see above, and DOC: mirror locking */
 	struct hmmsim_devpt pt;
 	struct list_head link;
 	unsigned long flags;

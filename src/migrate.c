@@ -136,11 +136,10 @@ static int hmmsim_migrate_window_to_device(struct hmmsim_migration *m,
 	for (i = 0; i < args->npages; i++)
 		if (args->src[i] & MIGRATE_PFN_MIGRATE)
 			want++;
-	if (test_and_clear_bit(HMMSIM_MIRROR_FAIL_ALLOC, &mirror->flags)) {
+	if (test_and_clear_bit(HMMSIM_MIRROR_FAIL_ALLOC, &mirror->flags))
 		got = 0;
-	} else {
+	else
 		got = hmmsim_devmem_alloc(hdev, mirror, m->pages, want);
-	}
 	if (got < want)
 		ret = -ENOMEM;
 
@@ -311,11 +310,10 @@ static long hmmsim_migrate_window_to_ram(struct hmmsim_migration *m,
 		ret = -EIO;
 	}
 
-	if (args->vma) {
+	if (args->vma)
 		migrate_vma_pages(args);
-	} else {
+	else
 		migrate_device_pages(args->src, args->dst, args->npages);
-	}
 	for (i = 0; i < args->npages; i++)
 		if ((args->src[i] & MIGRATE_PFN_VALID) &&
 		    (args->src[i] & MIGRATE_PFN_MIGRATE))
@@ -538,7 +536,7 @@ void hmmsim_evict_all(struct hmmsim_device *hdev)
 		if (++waited % 1000 == 0)
 			pr_info("%s: waiting for %lu busy device pages\n",
 				dev_name(&hdev->dev), used);
-		msleep(1);
+		usleep_range(1000, 2000);
 	}
 	hmmsim_migration_fini(&m);
 }

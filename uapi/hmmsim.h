@@ -23,6 +23,7 @@
 #ifndef _UAPI_HMMSIM_H
 #define _UAPI_HMMSIM_H
 
+#include <linux/const.h>
 #include <linux/ioctl.h>
 #include <linux/types.h>
 
@@ -76,7 +77,7 @@ struct hmm_dmirror_cmd {
 #define HMM_DMIRROR_FLAGS		_IOWR('H', 0x08, struct hmm_dmirror_cmd)
 
 /* HMM_DMIRROR_FLAGS: the next device memory allocation of this file fails. */
-#define HMM_DMIRROR_FLAG_FAIL_ALLOC	(1ULL << 0)
+#define HMM_DMIRROR_FLAG_FAIL_ALLOC	_BITULL(0)
 
 /**
  * enum hmm_dmirror_prot - HMM_DMIRROR_SNAPSHOT result codes

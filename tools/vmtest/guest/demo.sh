@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0
 #
-# `make run`, inside the VM: load hmmsim and show its devices.
+# `make run`, inside the VM: load hmmsim, show its devices and one at work.
 . /hmmsim/guest/lib.sh
 
 echo "== insmod hmmsim.ko $HMMSIM_PARAMS"
@@ -15,4 +15,7 @@ hmmsimctl info
 status=$?
 echo
 ls -l /dev/"$HMMSIM_DEVNAME"*
+echo
+echo "== hmmsimctl demo 0"
+hmmsimctl demo 0 || status=1
 echo $status > /tmp/job-status
