@@ -17,7 +17,7 @@
 #include "hmmsim_drv.h"
 
 #define HMMSIM_DEVNAME_MAX	32
-#define HMMSIM_MAX_CAPACITY	SZ_64G
+#define HMMSIM_MAX_CAPACITY	(64ULL << 30)
 
 static char *devname = "hmmsim";
 module_param(devname, charp, 0444);
