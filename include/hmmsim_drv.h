@@ -270,6 +270,8 @@ int hmmsim_migrate_to_device(struct hmmsim_mirror *mirror,
 			     struct hmm_dmirror_cmd *cmd);
 int hmmsim_migrate_to_system(struct hmmsim_mirror *mirror,
 			     struct hmm_dmirror_cmd *cmd);
+int hmmsim_migrate_home(struct hmmsim_mirror *mirror, unsigned long start,
+			unsigned long end);
 vm_fault_t hmmsim_migrate_to_ram(struct vm_fault *vmf);
 int hmmsim_migrate_exclusive(struct hmmsim_mirror *mirror,
 			     struct hmm_dmirror_cmd *cmd);

@@ -325,34 +325,26 @@ static long hmmsim_migrate_window_to_ram(struct hmmsim_migration *m,
 	return ret ? ret : moved;
 }
 
-/**
- * hmmsim_migrate_to_system() - HMM_DMIRROR_MIGRATE_TO_SYS
- * @mirror: the mirror.
- * @cmd: the validated command; cpages counts the pages moved.
- *
- * Return: 0, -EINVAL for a range with a hole or an unreadable VMA, or
- * another negative errno.
+/*
+ * Move this device's pages in [start, end) back to system memory; the range
+ * is covered by readable VMAs. Adds the pages moved to @cpages.
  */
-int hmmsim_migrate_to_system(struct hmmsim_mirror *mirror,
-			     struct hmm_dmirror_cmd *cmd)
+static int hmmsim_migrate_range_to_system(struct hmmsim_mirror *mirror,
+					  unsigned long start,
+					  unsigned long end,
+					  unsigned long *cpages)
 {
-	unsigned long start = cmd->addr;
-	unsigned long end = start + (cmd->npages << PAGE_SHIFT);
 	struct mm_struct *mm = mirror->mm;
 	struct hmmsim_migration m;
 	unsigned long addr, next;
 	long moved;
 	int ret;
 
-	ret = hmmsim_check_vmas(mm, start, end);
-	if (ret)
-		return ret;
 	ret = hmmsim_migration_init(&m, mirror->hdev, HMMSIM_WINDOW_PAGES,
 				    GFP_KERNEL);
 	if (ret)
 		return ret;
 
-	cmd->cpages = 0;
 	for (addr = start; addr < end; addr = next) {
 		struct migrate_vma args = {
 			.src = m.src,
@@ -381,7 +373,7 @@ int hmmsim_migrate_to_system(struct hmmsim_mirror *mirror,
 			if (moved < 0)
 				ret = moved;
 			else
-				cmd->cpages += moved;
+				*cpages += moved;
 		}
 		mmap_read_unlock(mm);
 		if (ret)
@@ -394,6 +386,50 @@ int hmmsim_migrate_to_system(struct hmmsim_mirror *mirror,
 	}
 	hmmsim_migration_fini(&m);
 	return ret;
+}
+
+/**
+ * hmmsim_migrate_to_system() - HMM_DMIRROR_MIGRATE_TO_SYS
+ * @mirror: the mirror.
+ * @cmd: the validated command; cpages counts the pages moved.
+ *
+ * Return: 0, -EINVAL for a range with a hole or an unreadable VMA, or
+ * another negative errno.
+ */
+int hmmsim_migrate_to_system(struct hmmsim_mirror *mirror,
+			     struct hmm_dmirror_cmd *cmd)
+{
+	unsigned long start = cmd->addr;
+	unsigned long end = start + (cmd->npages << PAGE_SHIFT);
+	unsigned long moved = 0;
+	int ret;
+
+	ret = hmmsim_check_vmas(mirror->mm, start, end);
+	if (ret)
+		return ret;
+	ret = hmmsim_migrate_range_to_system(mirror, start, end, &moved);
+	cmd->cpages = moved;
+	return ret;
+}
+
+/**
+ * hmmsim_migrate_home() - bring this device's pages in a range back
+ * @mirror: the mirror.
+ * @start: first address, in a VMA that hmm_range_fault() just walked.
+ * @end: end address.
+ *
+ * For a device write to a page of this device that is mapped read-only:
+ * hmm_range_fault() reports such pages without faulting them, so the write
+ * fault must be taken on a system page.
+ *
+ * Return: 0 or a negative errno.
+ */
+int hmmsim_migrate_home(struct hmmsim_mirror *mirror, unsigned long start,
+			unsigned long end)
+{
+	unsigned long moved = 0;
+
+	return hmmsim_migrate_range_to_system(mirror, start, end, &moved);
 }
 
 /**

@@ -211,6 +211,16 @@ static int hmmsim_window_done(void)
 	return 0;
 }
 
+static bool hmmsim_pfns_writable(const struct hmm_range *range)
+{
+	unsigned long i, n = (range->end - range->start) >> PAGE_SHIFT;
+
+	for (i = 0; i < n; i++)
+		if (!(range->hmm_pfns[i] & HMM_PFN_WRITE))
+			return false;
+	return true;
+}
+
 /*
  * hmm_range_fault() one window and commit what it found to the device page
  * table: the loop of Documentation/mm/hmm.rst. @fault_flags are the
@@ -251,6 +261,22 @@ static int hmmsim_mirror_range_fault(struct hmmsim_xfer *x, unsigned long start,
 			continue;
 		if (ret)
 			return ret;
+
+		/*
+		 * hmm_range_fault() reports this device's own private pages
+		 * without faulting them, so one that is mapped read-only
+		 * (shared after fork, or in a read-only VMA) comes back
+		 * without write permission from a write fault. Bring such
+		 * pages home and fault again: the CPU's write fault then
+		 * breaks the sharing, or fails with -EPERM.
+		 */
+		if ((fault_flags & HMM_PFN_REQ_WRITE) &&
+		    !hmmsim_pfns_writable(&range)) {
+			ret = hmmsim_migrate_home(mirror, start, end);
+			if (ret)
+				return ret;
+			continue;
+		}
 
 		mutex_lock(&mirror->lock);
 		if (mmu_interval_read_retry(range.notifier,
