@@ -10,18 +10,36 @@ run_suite() {
 	"$@" || status=1
 }
 
+# with_module "PARAMS" SUITE...: load hmmsim with PARAMS, run, unload.
+with_module() {
+	params=$1
+	shift
+	# shellcheck disable=SC2086
+	if ! insmod /hmmsim/hmmsim.ko $params; then
+		echo "not ok - insmod hmmsim $params"
+		status=1
+		return
+	fi
+	for suite in "$@"; do
+		run_suite $suite
+	done
+	rmmod hmmsim || status=1
+}
+
+# Huge pages for the hugetlbfs cases of the suites.
+echo 16 > /proc/sys/vm/nr_hugepages
 kmemleak_forget
 
 run_suite sh /hmmsim/tests/module_params.sh
 
-if hmmsim_load; then
-	run_suite /hmmsim/tests/hmmsim_basic
-	# Suites that need the module loaded go here.
-	hmmsim_unload || status=1
-else
-	echo "not ok - insmod hmmsim $HMMSIM_PARAMS"
-	status=1
-fi
+for thp in always madvise; do
+	echo $thp > /sys/kernel/mm/transparent_hugepage/enabled
+	echo "# THP: $thp"
+	with_module "$HMMSIM_PARAMS" \
+		/hmmsim/tests/hmmsim_basic /hmmsim/tests/hmmsim_core
+	# The kernel's own selftest, unmodified: it expects test_hmm's names.
+	with_module "devname=hmm_dmirror" /hmmsim/tests/hmm-tests
+done
 
 leaks=$(kmemleak_scan)
 if [ ! -w /sys/kernel/debug/kmemleak ]; then

@@ -1,0 +1,2459 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * hmmsim core tests: the commands hmmsim shares with the kernel's lib/test_hmm
+ * (READ, WRITE, MIGRATE_TO_DEV, MIGRATE_TO_SYS, SNAPSHOT, EXCLUSIVE,
+ * CHECK_EXCLUSIVE, RELEASE, FLAGS) on every kind of mapping, and every kind
+ * of bad input they must refuse.
+ *
+ * Only devices with private memory (INFO type HMMSIM_MEM_PRIVATE) are used:
+ * the fixture opens the first two it finds, and the tests that need two SKIP
+ * when there is only one.
+ *
+ * Data is checked int by int against a pattern derived from the page index
+ * and a per-test seed, so that a page that is lost, stale, or copied to the
+ * wrong place shows up. Every command goes in with garbage in cpages and
+ * faults, which are outputs only.
+ *
+ * Small buffers are marked MADV_NOHUGEPAGE so that snapshot codes and fault
+ * counts do not depend on the THP mode (always or madvise); THP is exercised
+ * on purpose by the tests with "thp" in their name and by the 16 MiB range.
+ *
+ * Each test runs in its own process (the harness forks), so buffers that a
+ * test leaves mapped or allocated go away with it.
+ *
+ * The devices are /dev/$HMMSIM_DEVNAME<N> (default hmmsim), N from 0.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "kselftest_harness.h"
+#include <hmmsim.h>
+
+static_assert(sizeof(struct hmm_dmirror_cmd) == 40,
+	      "struct hmm_dmirror_cmd must keep lib/test_hmm's layout");
+
+#define SZ_2M		(2UL << 20)
+#define SZ_16M		(16UL << 20)
+
+/* What goes into the output-only fields of every command. */
+#define GARBAGE		0xdeadbeefcafef00dULL
+
+/* Fill byte for buffers a command must not write. */
+#define UNTOUCHED	0xa5
+
+/* Not an HMM_DMIRROR_PROT_* code: a SNAPSHOT byte the driver did not set. */
+#define NO_CODE		0xee
+
+#define LOCAL_WRITE	(HMM_DMIRROR_PROT_DEV_PRIVATE_LOCAL | HMM_DMIRROR_PROT_WRITE)
+#define LOCAL_READ	(HMM_DMIRROR_PROT_DEV_PRIVATE_LOCAL | HMM_DMIRROR_PROT_READ)
+#define ZERO_READ	(HMM_DMIRROR_PROT_ZERO | HMM_DMIRROR_PROT_READ)
+#define WRITE_PMD	(HMM_DMIRROR_PROT_WRITE | HMM_DMIRROR_PROT_PMD)
+
+static size_t page_size;
+static unsigned int page_shift;
+
+/* ------------------------------------------------------------ devices */
+
+static int dev_path(char *buf, size_t len, unsigned int id)
+{
+	const char *name = getenv("HMMSIM_DEVNAME");
+
+	return snprintf(buf, len, "/dev/%s%u", name ? name : "hmmsim", id);
+}
+
+static int open_dev(unsigned int id)
+{
+	char path[64];
+
+	dev_path(path, sizeof(path), id);
+	return open(path, O_RDWR | O_CLOEXEC);
+}
+
+/* ioctl() that returns -errno, so ASSERT_EQ shows the error. */
+static int xioctl(int fd, unsigned long cmd, void *arg)
+{
+	return ioctl(fd, cmd, arg) ? -errno : 0;
+}
+
+static int info(int fd, struct hmmsim_info *inf)
+{
+	memset(inf, 0, sizeof(*inf));
+	inf->size = sizeof(*inf);
+	return xioctl(fd, HMMSIM_IOCTL_INFO, inf);
+}
+
+/* --------------------------------------------------------- the commands */
+
+static const struct {
+	unsigned long request;
+	const char *name;
+	bool range;		/* takes a range of pages (all but FLAGS) */
+} core_cmds[] = {
+	{ HMM_DMIRROR_READ,		"READ",			true },
+	{ HMM_DMIRROR_WRITE,		"WRITE",		true },
+	{ HMM_DMIRROR_MIGRATE_TO_DEV,	"MIGRATE_TO_DEV",	true },
+	{ HMM_DMIRROR_MIGRATE_TO_SYS,	"MIGRATE_TO_SYS",	true },
+	{ HMM_DMIRROR_SNAPSHOT,		"SNAPSHOT",		true },
+	{ HMM_DMIRROR_EXCLUSIVE,	"EXCLUSIVE",		true },
+	{ HMM_DMIRROR_CHECK_EXCLUSIVE,	"CHECK_EXCLUSIVE",	true },
+	{ HMM_DMIRROR_RELEASE,		"RELEASE",		true },
+	{ HMM_DMIRROR_FLAGS,		"FLAGS",		false },
+};
+
+/* A core command, raw; cpages and faults go in as garbage. */
+static int dmirror_raw(int fd, unsigned long request, __u64 addr, __u64 ptr,
+		       __u64 npages, struct hmm_dmirror_cmd *cmd)
+{
+	int ret;
+
+	cmd->addr = addr;
+	cmd->ptr = ptr;
+	cmd->npages = npages;
+	cmd->cpages = GARBAGE;
+	cmd->faults = GARBAGE;
+	do {
+		ret = xioctl(fd, request, cmd);
+	} while (ret == -EINTR);
+	return ret;
+}
+
+static int dmirror(int fd, unsigned long request, void *addr, void *ptr,
+		   unsigned long npages, struct hmm_dmirror_cmd *cmd)
+{
+	return dmirror_raw(fd, request, (unsigned long)addr,
+			   (unsigned long)ptr, npages, cmd);
+}
+
+/* ------------------------------------------------------------- patterns */
+
+/* An FNV-1a hash of the test's name: each test has its own data. */
+static unsigned int test_seed(const char *name)
+{
+	unsigned int h = 2166136261u;
+
+	while (*name)
+		h = (h ^ (unsigned char)*name++) * 16777619u;
+	return h;
+}
+
+/* Int i of the given page; never zero, so it cannot pass for a zero page. */
+static int pattern(unsigned long page, unsigned long i, unsigned int seed)
+{
+	unsigned int v = ((unsigned int)page * 0x9e3779b1u) ^
+			 ((unsigned int)i * 0x85ebca77u) ^
+			 (seed * 0xc2b2ae3du);
+
+	return (int)(v | 1);
+}
+
+/* Pages first..first+npages-1 of the pattern, into buf. */
+static void fill_pattern(void *buf, unsigned long first, unsigned long npages,
+			 unsigned int seed)
+{
+	unsigned long per = page_size / sizeof(int), p, i;
+	int *v = buf;
+
+	for (p = 0; p < npages; p++)
+		for (i = 0; i < per; i++)
+			*v++ = pattern(first + p, i, seed);
+}
+
+/* Index of the first int of buf that differs from the pattern, or -1. */
+static long check_pattern(const void *buf, unsigned long first,
+			  unsigned long npages, unsigned int seed)
+{
+	unsigned long per = page_size / sizeof(int), p, i;
+	const int *v = buf;
+
+	for (p = 0; p < npages; p++)
+		for (i = 0; i < per; i++, v++)
+			if (*v != pattern(first + p, i, seed))
+				return p * per + i;
+	return -1;
+}
+
+/* Index of the first byte of buf that is not c, or -1. */
+static long check_bytes(const void *buf, size_t len, unsigned char c)
+{
+	const unsigned char *b = buf;
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (b[i] != c)
+			return i;
+	return -1;
+}
+
+/*
+ * Assertions that take the caller's line, since the harness reports the
+ * line of the helper.
+ */
+#define ASSERT_PATTERN(buf, first, npages, seed) \
+	assert_pattern(_metadata, __LINE__, buf, first, npages, seed)
+
+static void assert_pattern(struct __test_metadata *_metadata, int line,
+			   const void *buf, unsigned long first,
+			   unsigned long npages, unsigned int seed)
+{
+	unsigned long per = page_size / sizeof(int);
+	long bad = check_pattern(buf, first, npages, seed);
+
+	ASSERT_EQ(-1, bad) {
+		TH_LOG("line %d: page %lu, int %lu is %#x, expected %#x",
+		       line, first + bad / per, bad % per,
+		       ((const int *)buf)[bad],
+		       pattern(first + bad / per, bad % per, seed));
+	}
+}
+
+#define ASSERT_BYTES(buf, len, c) assert_bytes(_metadata, __LINE__, buf, len, c)
+
+static void assert_bytes(struct __test_metadata *_metadata, int line,
+			 const void *buf, size_t len, unsigned char c)
+{
+	long bad = check_bytes(buf, len, c);
+
+	ASSERT_EQ(-1, bad) {
+		TH_LOG("line %d: byte %ld (page %ld) is %#x, expected %#x",
+		       line, bad, bad / (long)page_size,
+		       ((const unsigned char *)buf)[bad], c);
+	}
+}
+
+/* SNAPSHOT codes m[from..to) must all be prot. */
+#define ASSERT_PROT(m, from, to, prot) \
+	assert_prot(_metadata, __LINE__, m, from, to, prot, -1)
+/* ... or either of two codes. */
+#define ASSERT_PROT2(m, from, to, prot, alt) \
+	assert_prot(_metadata, __LINE__, m, from, to, prot, alt)
+
+static void assert_prot(struct __test_metadata *_metadata, int line,
+			const unsigned char *m, unsigned long from,
+			unsigned long to, unsigned char prot, int alt)
+{
+	unsigned long i;
+
+	for (i = from; i < to; i++) {
+		if (alt >= 0 && m[i] == alt)
+			continue;
+		ASSERT_EQ(prot, m[i]) {
+			TH_LOG("line %d: snapshot of page %lu", line, i);
+		}
+	}
+}
+
+/* SNAPSHOT npages from addr into m; it must succeed with cpages == npages. */
+#define SNAPSHOT(fd, addr, m, npages) \
+	snapshot(_metadata, __LINE__, fd, addr, m, npages)
+
+static void snapshot(struct __test_metadata *_metadata, int line, int fd,
+		     void *addr, unsigned char *m, unsigned long npages)
+{
+	struct hmm_dmirror_cmd cmd;
+
+	memset(m, NO_CODE, npages);
+	ASSERT_EQ(0, dmirror(fd, HMM_DMIRROR_SNAPSHOT, addr, m, npages, &cmd))
+		TH_LOG("line %d: SNAPSHOT", line);
+	ASSERT_EQ(npages, cmd.cpages)
+		TH_LOG("line %d: SNAPSHOT", line);
+}
+
+/* MIGRATE_TO_DEV that must move all npages. */
+#define MIGRATE_OK(fd, addr, ptr, npages) \
+	migrate_ok(_metadata, __LINE__, fd, addr, ptr, npages)
+
+static void migrate_ok(struct __test_metadata *_metadata, int line, int fd,
+		       void *addr, void *ptr, unsigned long npages)
+{
+	struct hmm_dmirror_cmd cmd;
+
+	ASSERT_EQ(0, dmirror(fd, HMM_DMIRROR_MIGRATE_TO_DEV, addr, ptr, npages,
+			     &cmd))
+		TH_LOG("line %d: MIGRATE_TO_DEV", line);
+	ASSERT_EQ(npages, cmd.cpages)
+		TH_LOG("line %d: MIGRATE_TO_DEV", line);
+}
+
+/* ------------------------------------------------------------- memory */
+
+/* A CPU read of one int, which the compiler cannot leave out. */
+static int cpu_read(const void *addr)
+{
+	return __atomic_load_n((const int *)addr, __ATOMIC_RELAXED);
+}
+
+/* Private anonymous memory that stays in small pages in every THP mode. */
+static char *map_small(unsigned long npages, int prot)
+{
+	size_t len = npages * page_size;
+	char *p = mmap(NULL, len, prot, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p != MAP_FAILED)
+		madvise(p, len, MADV_NOHUGEPAGE);
+	return p;
+}
+
+/*
+ * Like map_small(), but placed so that a 2 MiB boundary falls after the
+ * first "before" pages: a driver that works in 2 MiB windows then meets the
+ * two parts of the buffer in two different windows.
+ */
+static char *map_small_across_2m(unsigned long npages, unsigned long before)
+{
+	size_t len = npages * page_size, head = before * page_size;
+	char *p = mmap(NULL, len + SZ_2M, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char *buf;
+
+	if (p == MAP_FAILED)
+		return p;
+	buf = (char *)((((unsigned long)p + head + SZ_2M - 1) &
+			~(SZ_2M - 1)) - head);
+	if (buf != p)
+		munmap(p, buf - p);
+	if (buf + len != p + len + SZ_2M)
+		munmap(buf + len, p + SZ_2M - buf);
+	madvise(buf, len, MADV_NOHUGEPAGE);
+	return buf;
+}
+
+/* len bytes (a multiple of 2 MiB) of 2 MiB aligned MADV_HUGEPAGE memory. */
+static char *map_thp(size_t len)
+{
+	char *p = mmap(NULL, len + SZ_2M, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char *a;
+
+	if (p == MAP_FAILED)
+		return p;
+	a = (char *)(((unsigned long)p + SZ_2M - 1) & ~(SZ_2M - 1));
+	if (a != p)
+		munmap(p, a - p);
+	if (a + len != p + len + SZ_2M)
+		munmap(a + len, p + SZ_2M - a);
+	madvise(a, len, MADV_HUGEPAGE);
+	return a;
+}
+
+static bool thp_enabled(void)
+{
+	char buf[128] = "";
+	int fd = open("/sys/kernel/mm/transparent_hugepage/enabled", O_RDONLY);
+	ssize_t n;
+
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	return n > 0 && !strstr(buf, "[never]");
+}
+
+/* AnonHugePages in kB of the mapping that contains addr, or -1. */
+static long anon_huge_kb(const void *addr)
+{
+	unsigned long start, end, a = (unsigned long)addr;
+	FILE *f = fopen("/proc/self/smaps", "r");
+	bool in = false;
+	char line[512];
+	long kb = -1;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%lx-%lx ", &start, &end) == 2)
+			in = start <= a && a < end;
+		else if (in && sscanf(line, "AnonHugePages: %ld kB", &kb) == 1)
+			break;
+	}
+	fclose(f);
+	return kb;
+}
+
+/* Is [addr, addr + len) entirely backed by THPs? */
+static bool thp_backed(const void *addr, size_t len)
+{
+	return thp_enabled() && anon_huge_kb(addr) >= (long)(len >> 10);
+}
+
+/* A value from /proc/meminfo, in kB, or -1. */
+static long meminfo_kb(const char *tag)
+{
+	FILE *f = fopen("/proc/meminfo", "r");
+	size_t taglen = strlen(tag);
+	char line[256];
+	long kb = -1;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, tag, taglen) &&
+		    sscanf(line + taglen, " %ld", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
+}
+
+/*
+ * One past the last user address: 1 << 47 with 4-level page tables, 1 << 56
+ * with 5-level ones, where an address from 1 << 47 on can be mapped (with a
+ * hint; x86-64 only).
+ */
+static unsigned long user_va_end(void)
+{
+	void *high = (void *)(1UL << 47);
+	void *p = mmap(high, page_size, PROT_NONE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+
+	if (p == MAP_FAILED)
+		return 1UL << 47;
+	munmap(p, page_size);
+	return 1UL << 56;
+}
+
+/* A file in /tmp, deleted on close, holding npages pages of the pattern. */
+static int tmpfile_with_pattern(unsigned long npages, unsigned int seed)
+{
+	size_t len = npages * page_size;
+	char *data = malloc(len);
+	int fd = open("/tmp", O_TMPFILE | O_EXCL | O_RDWR, 0600);
+
+	if (fd >= 0 && data) {
+		fill_pattern(data, 0, npages, seed);
+		if (pwrite(fd, data, len, 0) != (ssize_t)len) {
+			close(fd);
+			fd = -1;
+		}
+	}
+	free(data);
+	return fd;
+}
+
+/* Wait for a child: its exit status, or -1 if it did not exit. */
+static int wait_child(pid_t pid)
+{
+	int status;
+
+	if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+		return -1;
+	return WEXITSTATUS(status);
+}
+
+/* ------------------------------------------------------------ fixture */
+
+FIXTURE(core)
+{
+	int fd;			/* the first private device */
+	int fd2;		/* the second one, or -1 */
+	unsigned int id;	/* N of the first one's /dev/<devname>N */
+};
+
+FIXTURE_SETUP(core)
+{
+	int fds[2] = { -1, -1 };
+	unsigned int id, n = 0, first = 0;
+
+	page_size = sysconf(_SC_PAGESIZE);
+	page_shift = __builtin_ctzl(page_size);
+
+	for (id = 0; n < 2; id++) {
+		struct hmmsim_info inf;
+		int fd = open_dev(id);
+
+		if (fd < 0)
+			break;
+		ASSERT_EQ(0, info(fd, &inf));
+		if (inf.type == HMMSIM_MEM_PRIVATE) {
+			if (!n)
+				first = id;
+			fds[n++] = fd;
+		} else {
+			close(fd);
+		}
+	}
+	ASSERT_NE(0, id)
+		TH_LOG("cannot open device 0: %s (is hmmsim loaded?)",
+		       strerror(errno));
+	if (!n)
+		SKIP(return, "no device with private memory");
+	self->fd = fds[0];
+	self->fd2 = fds[1];
+	self->id = first;
+}
+
+FIXTURE_TEARDOWN(core)
+{
+	close(self->fd);
+	if (self->fd2 >= 0)
+		close(self->fd2);
+}
+
+/* ---------------------------------------------------------- bad input */
+
+/*
+ * A bystander for the bad input tests: four pages of the pattern, the last
+ * one on the device, and a data buffer with other contents. A command that
+ * does anything with a bad range that overlaps it shows here.
+ */
+struct bystander {
+	char *buf;
+	char *ptr;
+	unsigned int seed;
+};
+
+static void bystander_setup(struct __test_metadata *_metadata, int fd,
+			    struct bystander *b)
+{
+	b->seed = test_seed(_metadata->name);
+	b->buf = map_small(4, PROT_READ | PROT_WRITE);
+	ASSERT_NE(MAP_FAILED, b->buf);
+	b->ptr = malloc(4 * page_size);
+	ASSERT_NE(NULL, b->ptr);
+	fill_pattern(b->buf, 0, 4, b->seed);
+	MIGRATE_OK(fd, b->buf + 3 * page_size, b->ptr, 1);
+	fill_pattern(b->ptr, 0, 4, b->seed + 1);
+}
+
+static void bystander_check(struct __test_metadata *_metadata, int fd,
+			    struct bystander *b)
+{
+	unsigned char m[4];
+
+	/* No READ or SNAPSHOT wrote the data buffer... */
+	ASSERT_PATTERN(b->ptr, 0, 4, b->seed + 1);
+	/* ...nothing moved or took exclusive access... */
+	SNAPSHOT(fd, b->buf, m, 4);
+	ASSERT_PROT(m, 0, 3, HMM_DMIRROR_PROT_WRITE);
+	ASSERT_PROT(m, 3, 4, LOCAL_WRITE);
+	/* ...and no WRITE wrote the memory. */
+	ASSERT_PATTERN(b->buf, 0, 4, b->seed);
+}
+
+/* Every command that takes a range refuses [addr, +npages) with -EINVAL. */
+#define ASSERT_EINVAL_ALL(fd, addr, ptr, npages) \
+	assert_einval_all(_metadata, __LINE__, fd, addr, ptr, npages)
+
+static void assert_einval_all(struct __test_metadata *_metadata, int line,
+			      int fd, __u64 addr, __u64 ptr, __u64 npages)
+{
+	struct hmm_dmirror_cmd cmd;
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(core_cmds); i++) {
+		if (!core_cmds[i].range)
+			continue;
+		ASSERT_EQ(-EINVAL, dmirror_raw(fd, core_cmds[i].request, addr,
+					       ptr, npages, &cmd)) {
+			TH_LOG("line %d: %s addr %#llx npages %#llx", line,
+			       core_cmds[i].name, (unsigned long long)addr,
+			       (unsigned long long)npages);
+		}
+	}
+}
+
+TEST_F(core, zero_npages_is_einval)
+{
+	struct bystander b;
+
+	bystander_setup(_metadata, self->fd, &b);
+	ASSERT_EINVAL_ALL(self->fd, (unsigned long)b.buf,
+			  (unsigned long)b.ptr, 0);
+	ASSERT_EINVAL_ALL(self->fd, (unsigned long)b.buf + 3 * page_size,
+			  (unsigned long)b.ptr, 0);
+	ASSERT_EINVAL_ALL(self->fd, 0, 0, 0);
+	bystander_check(_metadata, self->fd, &b);
+}
+
+TEST_F(core, unaligned_addr_is_einval)
+{
+	unsigned long offsets[] = { 1, 8, page_size / 2, page_size - 1 };
+	struct bystander b;
+	size_t i;
+
+	bystander_setup(_metadata, self->fd, &b);
+	for (i = 0; i < ARRAY_SIZE(offsets); i++) {
+		unsigned long addr = (unsigned long)b.buf + offsets[i];
+
+		ASSERT_EINVAL_ALL(self->fd, addr, (unsigned long)b.ptr, 1);
+		ASSERT_EINVAL_ALL(self->fd, addr, (unsigned long)b.ptr, 3);
+		/* Ending on the page on the device. */
+		ASSERT_EINVAL_ALL(self->fd, addr + 2 * page_size,
+				  (unsigned long)b.ptr, 1);
+	}
+	bystander_check(_metadata, self->fd, &b);
+}
+
+/* npages * page_size or addr + that wraps around. */
+TEST_F(core, range_overflow_is_einval)
+{
+	struct bystander b;
+	unsigned long addr;
+	__u64 npages[5];
+	size_t i;
+
+	bystander_setup(_metadata, self->fd, &b);
+	addr = (unsigned long)b.buf;
+	npages[0] = 1ULL << 52;				/* size 0 with 4K pages */
+	npages[1] = 1ULL << (64 - page_shift);		/* size 0 */
+	npages[2] = (1ULL << (64 - page_shift)) - 1;	/* end = addr - page */
+	npages[3] = ~0ULL;
+	npages[4] = ((0ULL - addr) >> page_shift) + 1;	/* end wraps to a page */
+	for (i = 0; i < ARRAY_SIZE(npages); i++)
+		ASSERT_EINVAL_ALL(self->fd, addr, (unsigned long)b.ptr,
+				  npages[i]);
+	ASSERT_EINVAL_ALL(self->fd, 0xfffffffffffff000ULL,
+			  (unsigned long)b.ptr, 2);
+	bystander_check(_metadata, self->fd, &b);
+}
+
+TEST_F(core, kernel_addresses_are_einval)
+{
+	static const __u64 addrs[] = {
+		0xffff888000000000ULL,	/* the direct map */
+		0xffffffff81000000ULL,	/* kernel text */
+		0xfffffffffffff000ULL,	/* the last page */
+	};
+	struct bystander b;
+	size_t i;
+
+	bystander_setup(_metadata, self->fd, &b);
+	for (i = 0; i < ARRAY_SIZE(addrs); i++) {
+		ASSERT_EINVAL_ALL(self->fd, addrs[i], (unsigned long)b.ptr, 1);
+		if (addrs[i] != 0xfffffffffffff000ULL)
+			ASSERT_EINVAL_ALL(self->fd, addrs[i],
+					  (unsigned long)b.ptr, 4);
+	}
+	bystander_check(_metadata, self->fd, &b);
+}
+
+TEST_F(core, noncanonical_addresses_are_einval)
+{
+	unsigned long end = user_va_end();
+	struct bystander b;
+
+	bystander_setup(_metadata, self->fd, &b);
+	/* The first address past user space is non-canonical in both modes. */
+	ASSERT_EINVAL_ALL(self->fd, end, (unsigned long)b.ptr, 1);
+	ASSERT_EINVAL_ALL(self->fd, 0x8000000000000000ULL,
+			  (unsigned long)b.ptr, 1);
+	if (end == 1UL << 47)
+		ASSERT_EINVAL_ALL(self->fd, 0x0000800000000000ULL,
+				  (unsigned long)b.ptr, 1);
+	else
+		TH_LOG("5-level paging: 0x0000800000000000 is a user address");
+	bystander_check(_metadata, self->fd, &b);
+}
+
+/* Ranges that start in user space and end past its last page. */
+TEST_F(core, range_past_user_space_is_einval)
+{
+	unsigned long end = user_va_end();
+	struct bystander b;
+
+	bystander_setup(_metadata, self->fd, &b);
+	/* The guard page below the end of user space, which is not user's. */
+	ASSERT_EINVAL_ALL(self->fd, end - page_size, (unsigned long)b.ptr, 1);
+	/* The last user page and the guard page. */
+	ASSERT_EINVAL_ALL(self->fd, end - 2 * page_size,
+			  (unsigned long)b.ptr, 2);
+	/* From the bystander to the end of user space. */
+	ASSERT_EINVAL_ALL(self->fd, (unsigned long)b.buf, (unsigned long)b.ptr,
+			  (end - (unsigned long)b.buf) >> page_shift);
+	/* 2^57 bytes: past the end of user space with 4 or 5 levels. */
+	ASSERT_EINVAL_ALL(self->fd, (unsigned long)b.buf, (unsigned long)b.ptr,
+			  1ULL << (57 - page_shift));
+	bystander_check(_metadata, self->fd, &b);
+}
+
+/* The highest page a process can map is a valid range; one more is not. */
+TEST_F(core, range_ending_at_end_of_user_space_is_valid)
+{
+	unsigned int seed = test_seed(_metadata->name);
+	unsigned long end = user_va_end();
+	struct hmm_dmirror_cmd cmd;
+	char *top, *ptr = malloc(page_size);
+	unsigned char m[1];
+
+	ASSERT_NE(NULL, ptr);
+	top = mmap((void *)(end - 2 * page_size), page_size,
+		   PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	if (top == MAP_FAILED)
+		SKIP(return, "cannot map the last user page: %s",
+		     strerror(errno));
+	fill_pattern(top, 0, 1, seed);
+	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_READ, top, ptr, 1, &cmd));
+	ASSERT_EQ(1, cmd.cpages);
+	ASSERT_PATTERN(ptr, 0, 1, seed);
+	SNAPSHOT(self->fd, top, m, 1);
+	ASSERT_EQ(HMM_DMIRROR_PROT_WRITE, m[0]);
+	ASSERT_EINVAL_ALL(self->fd, (unsigned long)top, (unsigned long)ptr, 2);
+	ASSERT_PATTERN(top, 0, 1, seed);
+}
+
+/* cpages and faults are outputs: their input values change nothing. */
+TEST_F(core, cpages_and_faults_inputs_are_ignored)
+{
+	static const __u64 junk[] = { 0, 1, 5, ~0ULL, 1ULL << 63 };
+	unsigned int seed = test_seed(_metadata->name);
+	const unsigned long npages = 8;
+	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
+	char *ptr = malloc(npages * page_size);
+	struct hmm_dmirror_cmd cmd;
+	unsigned char m[8];
+	size_t i;
+
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_NE(NULL, ptr);
+	fill_pattern(buf, 0, npages, seed);
+	for (i = 0; i < ARRAY_SIZE(junk); i++) {
+		memset(&cmd, 0, sizeof(cmd));
+		cmd.addr = (unsigned long)buf;
+		cmd.ptr = (unsigned long)ptr;
+		cmd.npages = npages;
+		cmd.cpages = junk[i];
+		cmd.faults = junk[ARRAY_SIZE(junk) - 1 - i];
+		ASSERT_EQ(0, xioctl(self->fd, HMM_DMIRROR_READ, &cmd));
+		ASSERT_EQ(npages, cmd.cpages);
+		/* The first READ faults the range in, the others do not. */
+		ASSERT_EQ(i ? 0 : 1, cmd.faults);
+		ASSERT_PATTERN(ptr, 0, npages, seed);
+
+		cmd.addr = (unsigned long)buf;
+		cmd.ptr = (unsigned long)m;
+		cmd.npages = npages;
+		cmd.cpages = junk[i];
+		cmd.faults = junk[i];
+		ASSERT_EQ(0, xioctl(self->fd, HMM_DMIRROR_SNAPSHOT, &cmd));
+		ASSERT_EQ(npages, cmd.cpages);
+		ASSERT_PROT(m, 0, npages, HMM_DMIRROR_PROT_WRITE);
+	}
+}
+
+TEST_F(core, flags_unknown_bits_are_einval)
+{
+	static const __u64 bad[] = {
+		1ULL << 1, 1ULL << 2, 1ULL << 31, 1ULL << 32, 1ULL << 63,
+		HMM_DMIRROR_FLAG_FAIL_ALLOC | (1ULL << 1), ~0ULL,
+	};
+	unsigned int seed = test_seed(_metadata->name);
+	char *buf = map_small(4, PROT_READ | PROT_WRITE);
+	char *ptr = malloc(4 * page_size);
+	struct hmm_dmirror_cmd cmd;
+	size_t i;
+
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_NE(NULL, ptr);
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
+		ASSERT_EQ(-EINVAL, dmirror_raw(self->fd, HMM_DMIRROR_FLAGS, 0,
+					       0, bad[i], &cmd))
+			TH_LOG("flags %#llx", (unsigned long long)bad[i]);
+	}
+	/* None of them armed FAIL_ALLOC on the way. */
+	fill_pattern(buf, 0, 4, seed);
+	MIGRATE_OK(self->fd, buf, ptr, 4);
+	ASSERT_PATTERN(ptr, 0, 4, seed);
+}
+
+TEST_F(core, flags_ignore_addr_and_ptr)
+{
+	unsigned int seed = test_seed(_metadata->name);
+	char *buf = map_small(4, PROT_READ | PROT_WRITE);
+	char *ptr = malloc(4 * page_size);
+	struct hmm_dmirror_cmd cmd;
+
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_NE(NULL, ptr);
+	ASSERT_EQ(0, dmirror_raw(self->fd, HMM_DMIRROR_FLAGS,
+				 0xffff888000000001ULL, 1, 0, &cmd));
+	ASSERT_EQ(0, dmirror_raw(self->fd, HMM_DMIRROR_FLAGS, 1, ~0ULL,
+				 HMM_DMIRROR_FLAG_FAIL_ALLOC, &cmd));
+	/* The flag took effect, once. */
+	fill_pattern(buf, 0, 4, seed);
+	ASSERT_EQ(-ENOMEM, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf,
+				   ptr, 4, &cmd));
+	ASSERT_PATTERN(buf, 0, 4, seed);
+	MIGRATE_OK(self->fd, buf, ptr, 4);
+	ASSERT_PATTERN(ptr, 0, 4, seed);
+}
+
+/* Free numbers of the core range, with the core's argument. */
+TEST_F(core, unknown_core_numbers_are_enotty)
+{
+	static const unsigned int nrs[] = { 0x09, 0x0a, 0x10, 0x20, 0x3f };
+	char *buf = map_small(1, PROT_READ | PROT_WRITE);
+	char ptr[64];
+	struct hmm_dmirror_cmd cmd;
+	size_t i;
+
+	ASSERT_NE(MAP_FAILED, buf);
+	for (i = 0; i < ARRAY_SIZE(nrs); i++) {
+		unsigned long request = _IOWR('H', nrs[i],
+					      struct hmm_dmirror_cmd);
+
+		ASSERT_EQ(-ENOTTY, dmirror(self->fd, request, buf, ptr, 1,
+					   &cmd))
+			TH_LOG("command number %#x", nrs[i]);
+	}
+	/* And the file still works. */
+	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_SNAPSHOT, buf, ptr, 1, &cmd));
+}
+
+/* The command structure itself cannot be read. */
+TEST_F(core, bad_cmd_pointer_is_efault)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(core_cmds); i++) {
+		ASSERT_EQ(-EFAULT, xioctl(self->fd, core_cmds[i].request, NULL))
+			TH_LOG("%s", core_cmds[i].name);
+		ASSERT_EQ(-EFAULT, xioctl(self->fd, core_cmds[i].request,
+					  (void *)0xffff888000000000UL))
+			TH_LOG("%s", core_cmds[i].name);
+	}
+}
+
+/* A data buffer that cannot be read or written as the command needs. */
+TEST_F(core, bad_data_pointer_is_efault)
+{
+	unsigned int seed = test_seed(_metadata->name);
+	const unsigned long npages = 8;
+	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
+	char *ro = map_small(npages, PROT_READ | PROT_WRITE);
+	char *short_buf = map_small(npages, PROT_READ | PROT_WRITE);
+	struct hmm_dmirror_cmd cmd;
+
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_NE(MAP_FAILED, ro);
+	ASSERT_NE(MAP_FAILED, short_buf);
+	fill_pattern(buf, 0, npages, seed);
+	memset(ro, UNTOUCHED, npages * page_size);
+	ASSERT_EQ(0, mprotect(ro, npages * page_size, PROT_READ));
+	fill_pattern(short_buf, 0, npages, seed + 1);
+	ASSERT_EQ(0, munmap(short_buf + (npages - 1) * page_size, page_size));
+
+	ASSERT_EQ(-EFAULT, dmirror(self->fd, HMM_DMIRROR_READ, buf, NULL,
+				   npages, &cmd));
+	ASSERT_EQ(-EFAULT, dmirror(self->fd, HMM_DMIRROR_READ, buf, ro,
+				   npages, &cmd));
+	ASSERT_BYTES(ro, npages * page_size, UNTOUCHED);
+	ASSERT_EQ(-EFAULT, dmirror(self->fd, HMM_DMIRROR_READ, buf, short_buf,
+				   npages, &cmd));
+	ASSERT_EQ(-EFAULT, dmirror(self->fd, HMM_DMIRROR_SNAPSHOT, buf, NULL,
+				   npages, &cmd));
+	ASSERT_EQ(-EFAULT, dmirror(self->fd, HMM_DMIRROR_SNAPSHOT, buf, ro,
+				   npages, &cmd));
+	ASSERT_BYTES(ro, npages * page_size, UNTOUCHED);
+
+	ASSERT_EQ(-EFAULT, dmirror(self->fd, HMM_DMIRROR_WRITE, buf, NULL,
+				   npages, &cmd));
+	ASSERT_PATTERN(buf, 0, npages, seed);
+	ASSERT_EQ(-EFAULT, dmirror(self->fd, HMM_DMIRROR_WRITE, buf, short_buf,
+				   npages, &cmd));
+
+	/* These change where the pages are, never what they hold. */
+	ASSERT_EQ(-EFAULT, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf,
+				   NULL, npages, &cmd));
+	ASSERT_PATTERN(buf, 0, npages, seed);
+	ASSERT_EQ(-EFAULT, dmirror(self->fd, HMM_DMIRROR_EXCLUSIVE, buf, NULL,
+				   npages, &cmd));
+	ASSERT_PATTERN(buf, 0, npages, seed);
+}
+
+/* A range with nothing mapped at all. */
+TEST_F(core, unmapped_range_errors)
+{
+	const unsigned long npages = 8;
+	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
+	char *ptr = malloc(npages * page_size);
+	struct hmm_dmirror_cmd cmd;
+	unsigned char m[8];
+
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_NE(NULL, ptr);
+	memset(ptr, UNTOUCHED, npages * page_size);
+	/* Nothing below allocates memory, so the hole stays a hole. */
+	ASSERT_EQ(0, munmap(buf, npages * page_size));
+
+	ASSERT_EQ(-EFAULT, dmirror(self->fd, HMM_DMIRROR_READ, buf, ptr,
+				   npages, &cmd));
+	ASSERT_BYTES(ptr, npages * page_size, UNTOUCHED);
+	ASSERT_EQ(-EFAULT, dmirror(self->fd, HMM_DMIRROR_WRITE, buf, ptr,
+				   npages, &cmd));
+	ASSERT_EQ(-EINVAL, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf,
+				   ptr, npages, &cmd));
+	ASSERT_EQ(-EINVAL, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_SYS, buf,
+				   ptr, npages, &cmd));
+	SNAPSHOT(self->fd, buf, m, npages);
+	ASSERT_PROT(m, 0, npages, HMM_DMIRROR_PROT_ERROR);
+}
+
+/* A forked child has another mm: the parent's file refuses it everything. */
+static int child_tries_core_commands(int fd, char *buf, char *ptr)
+{
+	struct hmm_dmirror_cmd cmd;
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(core_cmds); i++)
+		if (dmirror(fd, core_cmds[i].request, buf, ptr,
+			    core_cmds[i].range ? 1 : 0, &cmd) != -EPERM)
+			return 1 + i;
+	return 0;
+}
+
+TEST_F(core, forked_child_gets_eperm_for_core_commands)
+{
+	unsigned int seed = test_seed(_metadata->name);
+	char *buf = map_small(1, PROT_READ | PROT_WRITE);
+	char *ptr = malloc(page_size);
+	unsigned char m[1];
+	pid_t pid;
+	int ret;
+
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_NE(NULL, ptr);
+	fill_pattern(buf, 0, 1, seed);
+	fill_pattern(ptr, 0, 1, seed + 1);
+	pid = fork();
+	if (pid == 0)
+		_exit(child_tries_core_commands(self->fd, buf, ptr));
+	ret = wait_child(pid);
+	ASSERT_EQ(0, ret) {
+		if (ret > 0)
+			TH_LOG("%s did not fail with -EPERM",
+			       core_cmds[ret - 1].name);
+	}
+	/*
+	 * The child's attempts did nothing to the parent's memory: the page
+	 * is where it was, read-only since fork() made it copy-on-write.
+	 */
+	SNAPSHOT(self->fd, buf, m, 1);
+	ASSERT_EQ(HMM_DMIRROR_PROT_READ, m[0]);
+	ASSERT_PATTERN(buf, 0, 1, seed);
+}
+
+/* ---------------------------------------------------------------- READ */
+
+TEST_F(core, read_faults_once_then_not)
+{
+	unsigned int seed = test_seed(_metadata->name);
+	const unsigned long npages = 16;
+	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
+	char *ptr = malloc(npages * page_size);
+	struct hmm_dmirror_cmd cmd;
+	int pass;
+
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_NE(NULL, ptr);
+	/* Page 0 stays untouched, page 1 maps the zero page, the rest data. */
+	ASSERT_EQ(0, cpu_read(buf + page_size));
+	fill_pattern(buf + 2 * page_size, 2, npages - 2, seed);
+
+	for (pass = 0; pass < 2; pass++) {
+		memset(ptr, UNTOUCHED, npages * page_size);
+		ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_READ, buf, ptr,
+				     npages, &cmd));
+		ASSERT_EQ(npages, cmd.cpages);
+		ASSERT_EQ(pass ? 0 : 1, cmd.faults);
+		ASSERT_BYTES(ptr, 2 * page_size, 0);
+		ASSERT_PATTERN(ptr + 2 * page_size, 2, npages - 2, seed);
+	}
+}
+
+TEST_F(core, read_never_touched_anon_is_zero)
+{
+	const unsigned long npages = 32;
+	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
+	char *ptr = malloc(npages * page_size);
+	struct hmm_dmirror_cmd cmd;
+	unsigned char m[32];
+
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_NE(NULL, ptr);
+	memset(ptr, UNTOUCHED, npages * page_size);
+	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_READ, buf, ptr, npages,
+			     &cmd));
+	ASSERT_EQ(npages, cmd.cpages);
+	ASSERT_EQ(1, cmd.faults);
+	ASSERT_BYTES(ptr, npages * page_size, 0);
+	/* The device's read fault mapped the zero page. */
+	SNAPSHOT(self->fd, buf, m, npages);
+	ASSERT_PROT(m, 0, npages, ZERO_READ);
+}
+
+TEST_F(core, read_partial_ranges)
+{
+	unsigned int seed = test_seed(_metadata->name);
+	const unsigned long npages = 32;
+	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
+	char *ptr = malloc(npages * page_size);
+	struct hmm_dmirror_cmd cmd;
+
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_NE(NULL, ptr);
+	fill_pattern(buf, 0, npages, seed);
+
+	/* The middle: exactly 16 pages come back, no more. */
+	memset(ptr, UNTOUCHED, npages * page_size);
+	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_READ, buf + 8 * page_size,
+			     ptr, 16, &cmd));
+	ASSERT_EQ(16, cmd.cpages);
+	ASSERT_EQ(1, cmd.faults);
+	ASSERT_PATTERN(ptr, 8, 16, seed);
+	ASSERT_BYTES(ptr + 16 * page_size, 16 * page_size, UNTOUCHED);
+
+	/* The first page. */
+	memset(ptr, UNTOUCHED, npages * page_size);
+	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_READ, buf, ptr, 1, &cmd));
+	ASSERT_EQ(1, cmd.cpages);
+	ASSERT_PATTERN(ptr, 0, 1, seed);
+	ASSERT_BYTES(ptr + page_size, (npages - 1) * page_size, UNTOUCHED);
+
+	/* The last page. */
+	memset(ptr, UNTOUCHED, npages * page_size);
+	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_READ,
+			     buf + (npages - 1) * page_size, ptr, 1, &cmd));
+	ASSERT_EQ(1, cmd.cpages);
+	ASSERT_PATTERN(ptr, npages - 1, 1, seed);
+	ASSERT_BYTES(ptr + page_size, (npages - 1) * page_size, UNTOUCHED);
+}
+
+TEST_F(core, read_prot_none_is_efault)
+{
+	unsigned int seed = test_seed(_metadata->name);
+	const unsigned long npages = 16;
+	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
+	char *ptr = malloc(npages * page_size);
+	struct hmm_dmirror_cmd cmd;
+
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_NE(NULL, ptr);
+	fill_pattern(buf, 0, npages, seed);
+	memset(ptr, UNTOUCHED, npages * page_size);
+	ASSERT_EQ(0, mprotect(buf, npages * page_size, PROT_NONE));
+
+	ASSERT_EQ(-EFAULT, dmirror(self->fd, HMM_DMIRROR_READ, buf, ptr,
+				   npages, &cmd));
+	ASSERT_EQ(-EFAULT, dmirror(self->fd, HMM_DMIRROR_READ,
+				   buf + 5 * page_size, ptr, 1, &cmd));
+	ASSERT_BYTES(ptr, npages * page_size, UNTOUCHED);
+
+	ASSERT_EQ(0, mprotect(buf, npages * page_size, PROT_READ));
+	ASSERT_PATTERN(buf, 0, npages, seed);
+}
+
+/* [data][hole][data]: the hole fails the READ, each side alone works. */
+TEST_F(core, read_hole_is_efault)
+{
+	unsigned int seed = test_seed(_metadata->name);
+	const unsigned long npages = 16;
+	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
+	char *ptr = malloc(npages * page_size);
+	struct hmm_dmirror_cmd cmd;
+
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_NE(NULL, ptr);
+	fill_pattern(buf, 0, npages, seed);
+	memset(ptr, UNTOUCHED, npages * page_size);
+	ASSERT_EQ(0, munmap(buf + 7 * page_size, 2 * page_size));
+
+	ASSERT_EQ(-EFAULT, dmirror(self->fd, HMM_DMIRROR_READ, buf, ptr,
+				   npages, &cmd));
+	ASSERT_EQ(-EFAULT, dmirror(self->fd, HMM_DMIRROR_READ,
+				   buf + 6 * page_size, ptr, 2, &cmd));
+	memset(ptr, UNTOUCHED, npages * page_size);
+	ASSERT_EQ(-EFAULT, dmirror(self->fd, HMM_DMIRROR_READ,
+				   buf + 7 * page_size, ptr, 3, &cmd));
+	ASSERT_BYTES(ptr, npages * page_size, UNTOUCHED);
+
+	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_READ, buf, ptr, 7, &cmd));
+	ASSERT_EQ(7, cmd.cpages);
+	ASSERT_PATTERN(ptr, 0, 7, seed);
+	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_READ, buf + 9 * page_size,
+			     ptr, npages - 9, &cmd));
+	ASSERT_EQ(npages - 9, cmd.cpages);
+	ASSERT_PATTERN(ptr, 9, npages - 9, seed);
+}
+
+/* One mmap, the tail made read-only: two VMAs, one READ across both. */
+TEST_F(core, read_across_rw_and_ro_vmas)
+{
+	unsigned int seed = test_seed(_metadata->name);
+	const unsigned long npages = 64, split = 37;
+	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
+	char *ptr = malloc(npages * page_size);
+	struct hmm_dmirror_cmd cmd;
+	unsigned char m[64];
+
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_NE(NULL, ptr);
+	fill_pattern(buf, 0, npages, seed);
+	ASSERT_EQ(0, mprotect(buf + split * page_size,
+			      (npages - split) * page_size, PROT_READ));
+
+	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_READ, buf, ptr, npages,
+			     &cmd));
+	ASSERT_EQ(npages, cmd.cpages);
+	ASSERT_EQ(1, cmd.faults);
+	ASSERT_PATTERN(ptr, 0, npages, seed);
+	SNAPSHOT(self->fd, buf, m, npages);
+	ASSERT_PROT(m, 0, split, HMM_DMIRROR_PROT_WRITE);
+	ASSERT_PROT(m, split, npages, HMM_DMIRROR_PROT_READ);
+}
+
+/* Reads race with munmap() of half the buffer: right data or -EFAULT. */
+struct unmapper {
+	char *addr;
+	size_t len;
+	unsigned int delay_us;
+	int done;
+};
+
+static void *unmap_later(void *arg)
+{
+	struct unmapper *u = arg;
+
+	usleep(u->delay_us);
+	munmap(u->addr, u->len);
+	__atomic_store_n(&u->done, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+TEST_F_TIMEOUT(core, read_while_unmapping_half, 120)
+{
+	unsigned int seed = test_seed(_metadata->name);
+	const unsigned long npages = 256, half = npages / 2;
+	char *ptr = malloc(npages * page_size);
+	struct hmm_dmirror_cmd cmd;
+	unsigned int round;
+
+	ASSERT_NE(NULL, ptr);
+	for (round = 0; round < 8; round++) {
+		char *buf = map_small(npages, PROT_READ | PROT_WRITE);
+		struct unmapper u = {
+			.addr = buf + half * page_size,
+			.len = half * page_size,
+			.delay_us = (round * 2503) % 20000,
+		};
+		unsigned long ok = 0, efault = 0;
+		pthread_t thread;
+
+		ASSERT_NE(MAP_FAILED, buf);
+		fill_pattern(buf, 0, npages, seed + round);
+		ASSERT_EQ(0, pthread_create(&thread, NULL, unmap_later, &u));
+		for (;;) {
+			int done = __atomic_load_n(&u.done, __ATOMIC_ACQUIRE);
+			int ret;
+
+			memset(ptr, UNTOUCHED, npages * page_size);
+			ret = dmirror(self->fd, HMM_DMIRROR_READ, buf, ptr,
+				      npages, &cmd);
+			if (ret == 0) {
+				ASSERT_EQ(0, done);
+				ASSERT_EQ(npages, cmd.cpages);
+				ASSERT_PATTERN(ptr, 0, npages, seed + round);
+				ok++;
+			} else {
+				ASSERT_EQ(-EFAULT, ret);
+				efault++;
+			}
+			/* Stop after a READ that began after the munmap(). */
+			if (done)
+				break;
+		}
+		ASSERT_EQ(0, pthread_join(thread, NULL));
+		ASSERT_NE(0, efault);
+		TH_LOG("round %u: %lu reads succeeded, %lu got -EFAULT",
+		       round, ok, efault);
+
+		ASSERT_EQ(-EFAULT, dmirror(self->fd, HMM_DMIRROR_READ, buf,
+					   ptr, npages, &cmd));
+		ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_READ, buf, ptr,
+				     half, &cmd));
+		ASSERT_EQ(half, cmd.cpages);
+		ASSERT_PATTERN(ptr, 0, half, seed + round);
+		ASSERT_PATTERN(buf, 0, half, seed + round);
+		ASSERT_EQ(0, munmap(buf, half * page_size));
+	}
+}
+
+/* --------------------------------------------------------------- WRITE */
+
+TEST_F(core, write_anon)
+{
+	unsigned int seed = test_seed(_metadata->name);
+	const unsigned long npages = 64;
+	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
+	char *ptr = malloc(npages * page_size);
+	struct hmm_dmirror_cmd cmd;
+	unsigned char m[64];
+
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_NE(NULL, ptr);
+	fill_pattern(ptr, 0, npages, seed);
+	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_WRITE, buf, ptr, npages,
+			     &cmd));
+	ASSERT_EQ(npages, cmd.cpages);
+	ASSERT_EQ(1, cmd.faults);
+	ASSERT_PATTERN(buf, 0, npages, seed);
+	SNAPSHOT(self->fd, buf, m, npages);
+	ASSERT_PROT(m, 0, npages, HMM_DMIRROR_PROT_WRITE);
+}
+
+TEST_F(core, write_partial_ranges)
+{
+	unsigned int seed = test_seed(_metadata->name);
+	const unsigned long npages = 32;
+	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
+	char *ptr = malloc(npages * page_size);
+	struct hmm_dmirror_cmd cmd;
+
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_NE(NULL, ptr);
+	fill_pattern(buf, 0, npages, seed);
+
+	fill_pattern(ptr, 8, 16, seed + 1);
+	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_WRITE, buf + 8 * page_size,
+			     ptr, 16, &cmd));
+	ASSERT_EQ(16, cmd.cpages);
+	ASSERT_PATTERN(buf, 0, 8, seed);
+	ASSERT_PATTERN(buf + 8 * page_size, 8, 16, seed + 1);
+	ASSERT_PATTERN(buf + 24 * page_size, 24, 8, seed);
+
+	fill_pattern(ptr, 0, 1, seed + 2);
+	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_WRITE, buf, ptr, 1, &cmd));
+	ASSERT_EQ(1, cmd.cpages);
+	fill_pattern(ptr, npages - 1, 1, seed + 2);
+	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_WRITE,
+			     buf + (npages - 1) * page_size, ptr, 1, &cmd));
+	ASSERT_EQ(1, cmd.cpages);
+
+	ASSERT_PATTERN(buf, 0, 1, seed + 2);
+	ASSERT_PATTERN(buf + page_size, 1, 7, seed);
+	ASSERT_PATTERN(buf + 8 * page_size, 8, 16, seed + 1);
+	ASSERT_PATTERN(buf + 24 * page_size, 24, 7, seed);
+	ASSERT_PATTERN(buf + (npages - 1) * page_size, npages - 1, 1, seed + 2);
+}
+
+TEST_F(core, write_read_only_is_eperm)
+{
+	unsigned int seed = test_seed(_metadata->name);
+	const unsigned long npages = 16;
+	char *zero = map_small(npages, PROT_READ);
+	char *data = map_small(npages, PROT_READ | PROT_WRITE);
+	char *ptr = malloc(npages * page_size);
+	struct hmm_dmirror_cmd cmd;
+
+	ASSERT_NE(MAP_FAILED, zero);
+	ASSERT_NE(MAP_FAILED, data);
+	ASSERT_NE(NULL, ptr);
+
+	/* Never written: the device can read the zero page, not write it. */
+	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_READ, zero, ptr, 1, &cmd));
+	ASSERT_EQ(1, cmd.cpages);
+	ASSERT_EQ(1, cmd.faults);
+	fill_pattern(ptr, 0, npages, seed);
+	ASSERT_EQ(-EPERM, dmirror(self->fd, HMM_DMIRROR_WRITE, zero, ptr,
+				  npages, &cmd));
+	ASSERT_BYTES(zero, npages * page_size, 0);
+
+	/* Once writable, the same WRITE works. */
+	ASSERT_EQ(0, mprotect(zero, npages * page_size,
+			      PROT_READ | PROT_WRITE));
+	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_WRITE, zero, ptr, npages,
+			     &cmd));
+	ASSERT_EQ(npages, cmd.cpages);
+	ASSERT_EQ(1, cmd.faults);
+	ASSERT_PATTERN(zero, 0, npages, seed);
+
+	/* Written by the CPU, then made read-only. */
+	fill_pattern(data, 0, npages, seed + 1);
+	ASSERT_EQ(0, mprotect(data, npages * page_size, PROT_READ));
+	ASSERT_EQ(-EPERM, dmirror(self->fd, HMM_DMIRROR_WRITE, data, ptr,
+				  npages, &cmd));
+	ASSERT_EQ(-EPERM, dmirror(self->fd, HMM_DMIRROR_WRITE,
+				  data + (npages - 1) * page_size, ptr, 1,
+				  &cmd));
+	ASSERT_PATTERN(data, 0, npages, seed + 1);
+}
+
+TEST_F(core, write_prot_none_is_efault)
+{
+	unsigned int seed = test_seed(_metadata->name);
+	const unsigned long npages = 16;
+	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
+	char *ptr = malloc(npages * page_size);
+	struct hmm_dmirror_cmd cmd;
+
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_NE(NULL, ptr);
+	fill_pattern(buf, 0, npages, seed);
+	fill_pattern(ptr, 0, npages, seed + 1);
+	ASSERT_EQ(0, mprotect(buf, npages * page_size, PROT_NONE));
+	ASSERT_EQ(-EFAULT, dmirror(self->fd, HMM_DMIRROR_WRITE, buf, ptr,
+				   npages, &cmd));
+	ASSERT_EQ(0, mprotect(buf, npages * page_size, PROT_READ));
+	ASSERT_PATTERN(buf, 0, npages, seed);
+}
+
+TEST_F(core, write_hole_is_efault)
+{
+	unsigned int seed = test_seed(_metadata->name);
+	const unsigned long npages = 16;
+	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
+	char *ptr = malloc(npages * page_size);
+	struct hmm_dmirror_cmd cmd;
+
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_NE(NULL, ptr);
+	fill_pattern(buf, 0, npages, seed);
+	fill_pattern(ptr, 0, npages, seed + 1);
+	ASSERT_EQ(0, munmap(buf + 8 * page_size, page_size));
+	ASSERT_EQ(-EFAULT, dmirror(self->fd, HMM_DMIRROR_WRITE, buf, ptr,
+				   npages, &cmd));
+	/* Past the hole, nothing was written. */
+	ASSERT_PATTERN(buf + 9 * page_size, 9, npages - 9, seed);
+	/* A hole at the start of the range. */
+	ASSERT_EQ(-EFAULT, dmirror(self->fd, HMM_DMIRROR_WRITE,
+				   buf + 8 * page_size, ptr, 2, &cmd));
+	ASSERT_PATTERN(buf + 9 * page_size, 9, npages - 9, seed);
+}
+
+/*
+ * A WRITE that reaches a read-only VMA writes nothing at all, not even the
+ * writable pages before it, which sit in another 2 MiB window.
+ */
+TEST_F(core, write_across_rw_and_ro_vmas_is_eperm)
+{
+	unsigned int seed = test_seed(_metadata->name);
+	const unsigned long npages = 64, split = 37;
+	char *buf = map_small_across_2m(npages, split);
+	char *ptr = malloc(npages * page_size);
+	struct hmm_dmirror_cmd cmd;
+
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_NE(NULL, ptr);
+	fill_pattern(buf, 0, npages, seed);
+	fill_pattern(ptr, 0, npages, seed + 1);
+	ASSERT_EQ(0, mprotect(buf + split * page_size,
+			      (npages - split) * page_size, PROT_READ));
+	ASSERT_EQ(-EPERM, dmirror(self->fd, HMM_DMIRROR_WRITE, buf, ptr,
+				  npages, &cmd));
+	ASSERT_PATTERN(buf, 0, npages, seed);
+	/* The writable VMA alone can be written. */
+	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_WRITE, buf, ptr, split,
+			     &cmd));
+	ASSERT_EQ(split, cmd.cpages);
+	ASSERT_PATTERN(buf, 0, split, seed + 1);
+	ASSERT_PATTERN(buf + split * page_size, split, npages - split, seed);
+}
+
+TEST_F(core, write_shared_anon)
+{
+	unsigned int seed = test_seed(_metadata->name);
+	const unsigned long npages = 32;
+	char *buf = mmap(NULL, npages * page_size, PROT_READ | PROT_WRITE,
+			 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	char *ptr = malloc(npages * page_size);
+	struct hmm_dmirror_cmd cmd;
+
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_NE(NULL, ptr);
+	fill_pattern(buf, 0, npages, seed);
+	fill_pattern(ptr, 0, npages, seed + 1);
+	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_WRITE, buf, ptr, npages,
+			     &cmd));
+	ASSERT_EQ(npages, cmd.cpages);
+	ASSERT_PATTERN(buf, 0, npages, seed + 1);
+	memset(ptr, UNTOUCHED, npages * page_size);
+	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_READ, buf, ptr, npages,
+			     &cmd));
+	ASSERT_EQ(npages, cmd.cpages);
+	ASSERT_PATTERN(ptr, 0, npages, seed + 1);
+}
+
+/* A 2 MiB hugetlbfs page, if the system has one free. */
+TEST_F(core, write_read_snapshot_hugetlb)
+{
+	unsigned int seed = test_seed(_metadata->name);
+	const unsigned long npages = SZ_2M / page_size;
+	struct hmm_dmirror_cmd cmd;
+	unsigned char *m;
+	char *buf, *ptr;
+
+	if (meminfo_kb("Hugepagesize:") != (long)(SZ_2M >> 10))
+		SKIP(return, "the default huge page size is not 2 MiB");
+	buf = mmap(NULL, SZ_2M, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
+	if (buf == MAP_FAILED)
+		SKIP(return, "no huge page (vm.nr_hugepages = 0?)");
+	ptr = malloc(SZ_2M);
+	m = malloc(npages);
+	ASSERT_NE(NULL, ptr);
+	ASSERT_NE(NULL, m);
+
+	fill_pattern(ptr, 0, npages, seed);
+	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_WRITE, buf, ptr, npages,
+			     &cmd));
+	ASSERT_EQ(npages, cmd.cpages);
+	ASSERT_EQ(1, cmd.faults);
+	ASSERT_PATTERN(buf, 0, npages, seed);
+	memset(ptr, UNTOUCHED, SZ_2M);
+	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_READ, buf, ptr, npages,
+			     &cmd));
+	ASSERT_EQ(npages, cmd.cpages);
+	ASSERT_PATTERN(ptr, 0, npages, seed);
+	SNAPSHOT(self->fd, buf, m, npages);
+	ASSERT_PROT(m, 0, npages, WRITE_PMD);
+}
+
+/* ---------------------------------------------------------- file-backed */
+
+TEST_F(core, read_shared_file)
+{
+	unsigned int seed = test_seed(_metadata->name);
+	const unsigned long npages = 32;
+	int file = tmpfile_with_pattern(npages, seed);
+	char *ptr = malloc(npages * page_size);
+	struct hmm_dmirror_cmd cmd;
+	char *buf;
+
+	ASSERT_GE(file, 0);
+	ASSERT_NE(NULL, ptr);
+	buf = mmap(NULL, npages * page_size, PROT_READ, MAP_SHARED, file, 0);
+	ASSERT_NE(MAP_FAILED, buf);
+	memset(ptr, UNTOUCHED, npages * page_size);
+	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_READ, buf, ptr, npages,
+			     &cmd));
+	ASSERT_EQ(npages, cmd.cpages);
+	ASSERT_EQ(1, cmd.faults);
+	ASSERT_PATTERN(ptr, 0, npages, seed);
+	close(file);
+}
+
+TEST_F(core, write_shared_file_reaches_the_file)
+{
+	unsigned int seed = test_seed(_metadata->name);
+	const unsigned long npages = 32;
+	size_t len = npages * page_size;
+	int file = tmpfile_with_pattern(npages, seed);
+	char *ptr = malloc(len);
+	struct hmm_dmirror_cmd cmd;
+	char *buf;
+
+	ASSERT_GE(file, 0);
+	ASSERT_NE(NULL, ptr);
+	buf = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, file, 0);
+	ASSERT_NE(MAP_FAILED, buf);
+	fill_pattern(ptr, 0, npages, seed + 1);
+	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_WRITE, buf, ptr, npages,
+			     &cmd));
+	ASSERT_EQ(npages, cmd.cpages);
+	ASSERT_EQ(1, cmd.faults);
+	ASSERT_PATTERN(buf, 0, npages, seed + 1);
+	memset(ptr, UNTOUCHED, len);
+	ASSERT_EQ(len, pread(file, ptr, len, 0));
+	ASSERT_PATTERN(ptr, 0, npages, seed + 1);
+	close(file);
+}
+
+TEST_F(core, write_private_file_leaves_the_file)
+{
+	unsigned int seed = test_seed(_metadata->name);
+	const unsigned long npages = 32;
+	size_t len = npages * page_size;
+	int file = tmpfile_with_pattern(npages, seed);
+	char *ptr = malloc(len);
+	struct hmm_dmirror_cmd cmd;
+	char *buf;
+
+	ASSERT_GE(file, 0);
+	ASSERT_NE(NULL, ptr);
+	buf = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE, file, 0);
+	ASSERT_NE(MAP_FAILED, buf);
+	fill_pattern(ptr, 0, npages, seed + 1);
+	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_WRITE, buf, ptr, npages,
+			     &cmd));
+	ASSERT_EQ(npages, cmd.cpages);
+	ASSERT_PATTERN(buf, 0, npages, seed + 1);
+	memset(ptr, UNTOUCHED, len);
+	ASSERT_EQ(len, pread(file, ptr, len, 0));
+	ASSERT_PATTERN(ptr, 0, npages, seed);
+	close(file);
+}
+
+/* Page cache pages cannot live in device private memory. */
+TEST_F(core, migrate_shared_file_is_enoent)
+{
+	unsigned int seed = test_seed(_metadata->name);
+	const unsigned long npages = 32;
+	size_t len = npages * page_size;
+	int file = tmpfile_with_pattern(npages, seed);
+	char *ptr = malloc(len);
+	struct hmm_dmirror_cmd cmd;
+	unsigned char m[32];
+	char *buf;
+
+	ASSERT_GE(file, 0);
+	ASSERT_NE(NULL, ptr);
+	buf = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, file, 0);
+	ASSERT_NE(MAP_FAILED, buf);
+	/* Half mapped by a CPU write, half not mapped yet. */
+	fill_pattern(buf, 0, npages / 2, seed + 1);
+	ASSERT_EQ(-ENOENT, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf,
+				   ptr, npages, &cmd));
+	SNAPSHOT(self->fd, buf, m, npages / 2);
+	ASSERT_PROT(m, 0, npages / 2, HMM_DMIRROR_PROT_WRITE);
+	ASSERT_PATTERN(buf, 0, npages / 2, seed + 1);
+	ASSERT_PATTERN(buf + len / 2, npages / 2, npages / 2, seed);
+	ASSERT_EQ(len, pread(file, ptr, len, 0));
+	ASSERT_PATTERN(ptr, 0, npages / 2, seed + 1);
+	ASSERT_PATTERN(ptr + len / 2, npages / 2, npages / 2, seed);
+	close(file);
+}
+
+/* Written pages of a private file mapping are anonymous COW copies. */
+TEST_F(core, migrate_private_file_written_pages)
+{
+	unsigned int seed = test_seed(_metadata->name);
+	const unsigned long npages = 32;
+	size_t len = npages * page_size;
+	int file = tmpfile_with_pattern(npages, seed);
+	char *ptr = malloc(len);
+	unsigned char m[32];
+	char *buf;
+
+	ASSERT_GE(file, 0);
+	ASSERT_NE(NULL, ptr);
+	buf = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE, file, 0);
+	ASSERT_NE(MAP_FAILED, buf);
+	fill_pattern(buf, 0, npages, seed + 1);
+
+	memset(ptr, UNTOUCHED, len);
+	MIGRATE_OK(self->fd, buf, ptr, npages);
+	ASSERT_PATTERN(ptr, 0, npages, seed + 1);
+	SNAPSHOT(self->fd, buf, m, npages);
+	ASSERT_PROT(m, 0, npages, LOCAL_WRITE);
+
+	ASSERT_PATTERN(buf, 0, npages, seed + 1);
+	SNAPSHOT(self->fd, buf, m, npages);
+	ASSERT_PROT(m, 0, npages, HMM_DMIRROR_PROT_WRITE);
+	ASSERT_EQ(len, pread(file, ptr, len, 0));
+	ASSERT_PATTERN(ptr, 0, npages, seed);
+	close(file);
+}
+
+/* Pages of a private file mapping the CPU only read are page cache. */
+TEST_F(core, migrate_private_file_unwritten_pages_is_enoent)
+{
+	unsigned int seed = test_seed(_metadata->name);
+	const unsigned long npages = 32;
+	size_t len = npages * page_size;
+	int file = tmpfile_with_pattern(npages, seed);
+	char *ptr = malloc(len);
+	struct hmm_dmirror_cmd cmd;
+	char *buf;
+
+	ASSERT_GE(file, 0);
+	ASSERT_NE(NULL, ptr);
+	buf = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE, file, 0);
+	ASSERT_NE(MAP_FAILED, buf);
+	/* The first half read by the CPU, the second half not mapped yet. */
+	ASSERT_PATTERN(buf, 0, npages / 2, seed);
+	ASSERT_EQ(-ENOENT, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf,
+				   ptr, npages, &cmd));
+	ASSERT_PATTERN(buf, 0, npages, seed);
+	close(file);
+}
+
+/* ---------------------------------------------------------- MIGRATE_TO_DEV */
+
+TEST_F(core, migrate_anon_to_dev)
+{
+	unsigned int seed = test_seed(_metadata->name);
+	const unsigned long npages = 256;
+	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
+	char *ptr = malloc(npages * page_size);
+	struct hmm_dmirror_cmd cmd;
+	unsigned char m[256];
+
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_NE(NULL, ptr);
+	fill_pattern(buf, 0, npages, seed);
+	memset(ptr, UNTOUCHED, npages * page_size);
+	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr,
+			     npages, &cmd));
+	ASSERT_EQ(npages, cmd.cpages);
+	ASSERT_PATTERN(ptr, 0, npages, seed);
+	SNAPSHOT(self->fd, buf, m, npages);
+	ASSERT_PROT(m, 0, npages, LOCAL_WRITE);
+	/* The device reads its own memory without faulting. */
+	memset(ptr, UNTOUCHED, npages * page_size);
+	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_READ, buf, ptr, npages,
+			     &cmd));
+	ASSERT_EQ(npages, cmd.cpages);
+	ASSERT_PATTERN(ptr, 0, npages, seed);
+	SNAPSHOT(self->fd, buf, m, npages);
+	ASSERT_PROT(m, 0, npages, LOCAL_WRITE);
+}
+
+TEST_F(core, migrate_never_touched_anon_is_zero)
+{
+	const unsigned long npages = 64;
+	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
+	char *ptr = malloc(npages * page_size);
+	unsigned char m[64];
+
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_NE(NULL, ptr);
+	SNAPSHOT(self->fd, buf, m, npages);
+	ASSERT_PROT(m, 0, npages, HMM_DMIRROR_PROT_NONE);
+
+	memset(ptr, UNTOUCHED, npages * page_size);
+	MIGRATE_OK(self->fd, buf, ptr, npages);
+	ASSERT_BYTES(ptr, npages * page_size, 0);
+	SNAPSHOT(self->fd, buf, m, npages);
+	ASSERT_PROT(m, 0, npages, LOCAL_WRITE);
+
+	ASSERT_BYTES(buf, npages * page_size, 0);
+	SNAPSHOT(self->fd, buf, m, npages);
+	ASSERT_PROT(m, 0, npages, HMM_DMIRROR_PROT_WRITE);
+}
+
+TEST_F(core, migrate_partial_ranges)
+{
+	unsigned int seed = test_seed(_metadata->name);
+	const unsigned long npages = 32;
+	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
+	char *ptr = malloc(npages * page_size);
+	unsigned char m[32];
+
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_NE(NULL, ptr);
+	fill_pattern(buf, 0, npages, seed);
+
+	/* The middle, and exactly 16 pages of data come back. */
+	memset(ptr, UNTOUCHED, npages * page_size);
+	MIGRATE_OK(self->fd, buf + 8 * page_size, ptr, 16);
+	ASSERT_PATTERN(ptr, 8, 16, seed);
+	ASSERT_BYTES(ptr + 16 * page_size, 16 * page_size, UNTOUCHED);
+	SNAPSHOT(self->fd, buf, m, npages);
+	ASSERT_PROT(m, 0, 8, HMM_DMIRROR_PROT_WRITE);
+	ASSERT_PROT(m, 8, 24, LOCAL_WRITE);
+	ASSERT_PROT(m, 24, npages, HMM_DMIRROR_PROT_WRITE);
+
+	/* The first and the last page. */
+	MIGRATE_OK(self->fd, buf, ptr, 1);
+	ASSERT_PATTERN(ptr, 0, 1, seed);
+	MIGRATE_OK(self->fd, buf + (npages - 1) * page_size, ptr, 1);
+	ASSERT_PATTERN(ptr, npages - 1, 1, seed);
+	SNAPSHOT(self->fd, buf, m, npages);
+	ASSERT_PROT(m, 0, 1, LOCAL_WRITE);
+	ASSERT_PROT(m, 1, 8, HMM_DMIRROR_PROT_WRITE);
+	ASSERT_PROT(m, 8, 24, LOCAL_WRITE);
+	ASSERT_PROT(m, 24, npages - 1, HMM_DMIRROR_PROT_WRITE);
+	ASSERT_PROT(m, npages - 1, npages, LOCAL_WRITE);
+
+	ASSERT_PATTERN(buf, 0, npages, seed);
+}
+
+/* The CPU reads device memory: each page comes back, every byte intact. */
+TEST_F(core, cpu_read_faults_pages_back)
+{
+	unsigned int seed = test_seed(_metadata->name);
+	const unsigned long npages = 256;
+	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
+	char *ptr = malloc(npages * page_size);
+	unsigned char m[256];
+
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_NE(NULL, ptr);
+	fill_pattern(buf, 0, npages, seed);
+	MIGRATE_OK(self->fd, buf, ptr, npages);
+
+	/*
+	 * One int of page 5: that page comes back. Its neighbours may come
+	 * along (how many a fault brings back is the driver's choice).
+	 */
+	ASSERT_EQ(pattern(5, 3, seed), cpu_read(buf + 5 * page_size + 12));
+	SNAPSHOT(self->fd, buf, m, npages);
+	ASSERT_PROT2(m, 0, 5, LOCAL_WRITE, HMM_DMIRROR_PROT_WRITE);
+	ASSERT_PROT(m, 5, 6, HMM_DMIRROR_PROT_WRITE);
+	ASSERT_PROT2(m, 6, npages, LOCAL_WRITE, HMM_DMIRROR_PROT_WRITE);
+
+	ASSERT_PATTERN(buf, 0, npages, seed);
+	SNAPSHOT(self->fd, buf, m, npages);
+	ASSERT_PROT(m, 0, npages, HMM_DMIRROR_PROT_WRITE);
+}
+
+TEST_F(core, cpu_write_faults_pages_back)
+{
+	unsigned int seed = test_seed(_metadata->name);
+	const unsigned long npages = 64;
+	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
+	char *ptr = malloc(npages * page_size);
+	struct hmm_dmirror_cmd cmd;
+	unsigned char m[64];
+	unsigned long p;
+
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_NE(NULL, ptr);
+	fill_pattern(buf, 0, npages, seed);
+	MIGRATE_OK(self->fd, buf, ptr, npages);
+
+	/* Overwrite one int per page: the rest of the page must survive. */
+	for (p = 0; p < npages; p++)
+		((int *)(buf + p * page_size))[1] = pattern(p, 1, seed + 1);
+	SNAPSHOT(self->fd, buf, m, npages);
+	ASSERT_PROT(m, 0, npages, HMM_DMIRROR_PROT_WRITE);
+	for (p = 0; p < npages; p++) {
+		int *v = (int *)(buf + p * page_size);
+
+		ASSERT_EQ(pattern(p, 1, seed + 1), v[1]);
+		v[1] = pattern(p, 1, seed);
+	}
+	ASSERT_PATTERN(buf, 0, npages, seed);
+	memset(ptr, UNTOUCHED, npages * page_size);
+	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_READ, buf, ptr, npages,
+			     &cmd));
+	ASSERT_EQ(npages, cmd.cpages);
+	ASSERT_PATTERN(ptr, 0, npages, seed);
+}
+
+/* Migrate, the CPU rewrites half (faulting it back), migrate again. */
+TEST_F(core, migrate_again_after_cpu_writes_half)
+{
+	unsigned int seed = test_seed(_metadata->name);
+	const unsigned long npages = 128, half = npages / 2;
+	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
+	char *ptr = malloc(npages * page_size);
+	unsigned char m[128];
+
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_NE(NULL, ptr);
+	fill_pattern(buf, 0, npages, seed);
+	MIGRATE_OK(self->fd, buf, ptr, npages);
+	ASSERT_PATTERN(ptr, 0, npages, seed);
+
+	fill_pattern(buf, 0, half, seed + 1);
+	SNAPSHOT(self->fd, buf, m, npages);
+	ASSERT_PROT(m, 0, half, HMM_DMIRROR_PROT_WRITE);
+	/* A fault may bring back some neighbours too. */
+	ASSERT_PROT2(m, half, npages, LOCAL_WRITE, HMM_DMIRROR_PROT_WRITE);
+
+	memset(ptr, UNTOUCHED, npages * page_size);
+	MIGRATE_OK(self->fd, buf, ptr, npages);
+	ASSERT_PATTERN(ptr, 0, half, seed + 1);
+	ASSERT_PATTERN(ptr + half * page_size, half, half, seed);
+	SNAPSHOT(self->fd, buf, m, npages);
+	ASSERT_PROT(m, 0, npages, LOCAL_WRITE);
+
+	ASSERT_PATTERN(buf, 0, half, seed + 1);
+	ASSERT_PATTERN(buf + half * page_size, half, half, seed);
+}
+
+/* One MIGRATE across a read-write and a read-only VMA. */
+TEST_F(core, migrate_across_rw_and_ro_vmas)
+{
+	unsigned int seed = test_seed(_metadata->name);
+	const unsigned long npages = 64, split = 37;
+	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
+	char *ptr = malloc(npages * page_size);
+	struct hmm_dmirror_cmd cmd;
+	unsigned char m[64];
+
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_NE(NULL, ptr);
+	fill_pattern(buf, 0, npages, seed);
+	ASSERT_EQ(0, mprotect(buf + split * page_size,
+			      (npages - split) * page_size, PROT_READ));
+
+	memset(ptr, UNTOUCHED, npages * page_size);
+	MIGRATE_OK(self->fd, buf, ptr, npages);
+	ASSERT_PATTERN(ptr, 0, npages, seed);
+	SNAPSHOT(self->fd, buf, m, npages);
+	ASSERT_PROT(m, 0, split, LOCAL_WRITE);
+	ASSERT_PROT(m, split, npages, LOCAL_READ);
+
+	/* The device may not write the read-only pages either. */
+	fill_pattern(ptr, 0, npages, seed + 1);
+	ASSERT_EQ(-EPERM, dmirror(self->fd, HMM_DMIRROR_WRITE,
+				  buf + split * page_size, ptr,
+				  npages - split, &cmd));
+
+	ASSERT_PATTERN(buf, 0, npages, seed);
+	SNAPSHOT(self->fd, buf, m, npages);
+	ASSERT_PROT(m, 0, split, HMM_DMIRROR_PROT_WRITE);
+	ASSERT_PROT(m, split, npages, HMM_DMIRROR_PROT_READ);
+}
+
+/* A VMA without PROT_READ in the range: -EINVAL, and the data survives. */
+TEST_F(core, migrate_prot_none_vma_is_einval)
+{
+	unsigned int seed = test_seed(_metadata->name);
+	const unsigned long npages = 16, split = 8;
+	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
+	char *ptr = malloc(npages * page_size);
+	struct hmm_dmirror_cmd cmd;
+	unsigned char m[16];
+
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_NE(NULL, ptr);
+	fill_pattern(buf, 0, npages, seed);
+	ASSERT_EQ(0, mprotect(buf + split * page_size,
+			      (npages - split) * page_size, PROT_NONE));
+
+	ASSERT_EQ(-EINVAL, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf,
+				   ptr, npages, &cmd));
+	ASSERT_EQ(-EINVAL, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV,
+				   buf + split * page_size, ptr, 1, &cmd));
+	ASSERT_EQ(-EINVAL, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_SYS, buf,
+				   ptr, npages, &cmd));
+	ASSERT_EQ(-EINVAL, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_SYS,
+				   buf + split * page_size, ptr, 1, &cmd));
+	SNAPSHOT(self->fd, buf + split * page_size, m, npages - split);
+	ASSERT_PROT(m, 0, npages - split, HMM_DMIRROR_PROT_ERROR);
+
+	ASSERT_EQ(0, mprotect(buf + split * page_size,
+			      (npages - split) * page_size, PROT_READ));
+	ASSERT_PATTERN(buf, 0, npages, seed);
+}
+
+TEST_F(core, migrate_hole_is_einval)
+{
+	unsigned int seed = test_seed(_metadata->name);
+	const unsigned long npages = 16;
+	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
+	char *ptr = malloc(npages * page_size);
+	struct hmm_dmirror_cmd cmd;
+	unsigned char m[16];
+
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_NE(NULL, ptr);
+	fill_pattern(buf, 0, npages, seed);
+	ASSERT_EQ(0, munmap(buf + 6 * page_size, 2 * page_size));
+
+	ASSERT_EQ(-EINVAL, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf,
+				   ptr, npages, &cmd));
+	/* A hole at the start of the range, and one at the end. */
+	ASSERT_EQ(-EINVAL, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV,
+				   buf + 6 * page_size, ptr, 4, &cmd));
+	ASSERT_EQ(-EINVAL, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV,
+				   buf + 4 * page_size, ptr, 3, &cmd));
+	ASSERT_EQ(-EINVAL, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_SYS, buf,
+				   ptr, npages, &cmd));
+	SNAPSHOT(self->fd, buf, m, npages);
+	ASSERT_PROT(m, 6, 8, HMM_DMIRROR_PROT_ERROR);
+
+	ASSERT_PATTERN(buf, 0, 6, seed);
+	ASSERT_PATTERN(buf + 8 * page_size, 8, npages - 8, seed);
+}
+
+/* Shared anonymous memory is shmem: it cannot move to device memory. */
+TEST_F(core, migrate_shared_anon_is_enoent)
+{
+	unsigned int seed = test_seed(_metadata->name);
+	const unsigned long npages = 32;
+	char *buf = mmap(NULL, npages * page_size, PROT_READ | PROT_WRITE,
+			 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	char *ptr = malloc(npages * page_size);
+	struct hmm_dmirror_cmd cmd;
+	unsigned char m[32];
+
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_NE(NULL, ptr);
+	/* Never touched. */
+	ASSERT_EQ(-ENOENT, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf,
+				   ptr, npages, &cmd));
+	ASSERT_BYTES(buf, npages * page_size, 0);
+
+	/* Written. */
+	fill_pattern(buf, 0, npages, seed);
+	ASSERT_EQ(-ENOENT, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf,
+				   ptr, npages, &cmd));
+	SNAPSHOT(self->fd, buf, m, npages);
+	ASSERT_PROT(m, 0, npages, HMM_DMIRROR_PROT_WRITE);
+	ASSERT_PATTERN(buf, 0, npages, seed);
+}
+
+/* The range is big enough for several 2 MiB windows and THPs. */
+TEST_F_TIMEOUT(core, migrate_16m_to_dev_and_back, 120)
+{
+	unsigned int seed = test_seed(_metadata->name);
+	const unsigned long npages = SZ_16M / page_size;
+	const unsigned long from = (1UL << 20) / page_size;
+	const unsigned long to = (5UL << 20) / page_size;
+	char *buf = mmap(NULL, SZ_16M, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char *ptr = malloc(SZ_16M);
+	unsigned char *m = malloc(npages);
+	struct hmm_dmirror_cmd cmd;
+
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_NE(NULL, ptr);
+	ASSERT_NE(NULL, m);
+	fill_pattern(buf, 0, npages, seed);
+
+	memset(ptr, UNTOUCHED, SZ_16M);
+	MIGRATE_OK(self->fd, buf, ptr, npages);
+	ASSERT_PATTERN(ptr, 0, npages, seed);
+	SNAPSHOT(self->fd, buf, m, npages);
+	ASSERT_PROT(m, 0, npages, LOCAL_WRITE);
+
+	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_SYS, buf, ptr,
+			     npages, &cmd));
+	ASSERT_EQ(npages, cmd.cpages);
+	/* Back in small pages, unless khugepaged collapsed some already. */
+	SNAPSHOT(self->fd, buf, m, npages);
+	ASSERT_PROT2(m, 0, npages, HMM_DMIRROR_PROT_WRITE, WRITE_PMD);
+
+	/* [1 MiB, 5 MiB): across two 2 MiB boundaries. */
+	memset(ptr, UNTOUCHED, SZ_16M);
+	MIGRATE_OK(self->fd, buf + from * page_size, ptr, to - from);
+	ASSERT_PATTERN(ptr, from, to - from, seed);
+	SNAPSHOT(self->fd, buf, m, npages);
+	ASSERT_PROT2(m, 0, from, HMM_DMIRROR_PROT_WRITE, WRITE_PMD);
+	ASSERT_PROT(m, from, to, LOCAL_WRITE);
+	ASSERT_PROT2(m, to, npages, HMM_DMIRROR_PROT_WRITE, WRITE_PMD);
+
+	ASSERT_PATTERN(buf, 0, npages, seed);
+	memset(ptr, UNTOUCHED, SZ_16M);
+	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_READ, buf, ptr, npages,
+			     &cmd));
+	ASSERT_EQ(npages, cmd.cpages);
+	ASSERT_PATTERN(ptr, 0, npages, seed);
+}
+
+TEST_F(core, migrate_thp_to_dev_and_back)
+{
+	unsigned int seed = test_seed(_metadata->name);
+	const unsigned long npages = SZ_2M / page_size;
+	char *buf = map_thp(SZ_2M);
+	char *ptr = malloc(SZ_2M);
+	unsigned char *m = malloc(npages);
+	bool thp;
+
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_NE(NULL, ptr);
+	ASSERT_NE(NULL, m);
+	fill_pattern(buf, 0, npages, seed);
+	thp = thp_backed(buf, SZ_2M);
+	SNAPSHOT(self->fd, buf, m, npages);
+	ASSERT_PROT(m, 0, npages, thp ? WRITE_PMD : HMM_DMIRROR_PROT_WRITE);
+
+	memset(ptr, UNTOUCHED, SZ_2M);
+	MIGRATE_OK(self->fd, buf, ptr, npages);
+	ASSERT_PATTERN(ptr, 0, npages, seed);
+	SNAPSHOT(self->fd, buf, m, npages);
+	ASSERT_PROT(m, 0, npages, LOCAL_WRITE);
+
+	ASSERT_PATTERN(buf, 0, npages, seed);
+	SNAPSHOT(self->fd, buf, m, npages);
+	ASSERT_PROT2(m, 0, npages, HMM_DMIRROR_PROT_WRITE, WRITE_PMD);
+	if (!thp)
+		SKIP(return, "no THP materialised: checked on small pages");
+}
+
+/* ------------------------------------------------------- two devices */
+
+/* Device B reads pages on device A: they come back to system memory. */
+TEST_F(core, read_through_other_device_faults_pages_back)
+{
+	unsigned int seed = test_seed(_metadata->name);
+	const unsigned long npages = 32;
+	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
+	char *ptr = malloc(npages * page_size);
+	struct hmm_dmirror_cmd cmd;
+	unsigned char m[32];
+
+	if (self->fd2 < 0)
+		SKIP(return, "needs two private devices");
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_NE(NULL, ptr);
+	fill_pattern(buf, 0, npages, seed);
+	MIGRATE_OK(self->fd, buf, ptr, npages);
+
+	memset(ptr, UNTOUCHED, npages * page_size);
+	ASSERT_EQ(0, dmirror(self->fd2, HMM_DMIRROR_READ, buf, ptr, npages,
+			     &cmd));
+	ASSERT_EQ(npages, cmd.cpages);
+	ASSERT_EQ(1, cmd.faults);
+	ASSERT_PATTERN(ptr, 0, npages, seed);
+	SNAPSHOT(self->fd, buf, m, npages);
+	ASSERT_PROT(m, 0, npages, HMM_DMIRROR_PROT_WRITE);
+	ASSERT_PATTERN(buf, 0, npages, seed);
+}
+
+TEST_F(core, snapshot_through_other_device_is_none)
+{
+	unsigned int seed = test_seed(_metadata->name);
+	const unsigned long npages = 16, half = npages / 2;
+	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
+	char *ptr = malloc(npages * page_size);
+	unsigned char m[16];
+
+	if (self->fd2 < 0)
+		SKIP(return, "needs two private devices");
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_NE(NULL, ptr);
+	fill_pattern(buf, 0, npages, seed);
+	MIGRATE_OK(self->fd, buf, ptr, half);
+	MIGRATE_OK(self->fd2, buf + half * page_size, ptr, half);
+	ASSERT_PATTERN(ptr, half, half, seed);
+
+	SNAPSHOT(self->fd, buf, m, npages);
+	ASSERT_PROT(m, 0, half, LOCAL_WRITE);
+	ASSERT_PROT(m, half, npages, HMM_DMIRROR_PROT_NONE);
+	SNAPSHOT(self->fd2, buf, m, npages);
+	ASSERT_PROT(m, 0, half, HMM_DMIRROR_PROT_NONE);
+	ASSERT_PROT(m, half, npages, LOCAL_WRITE);
+	ASSERT_PATTERN(buf, 0, npages, seed);
+}
+
+TEST_F(core, migrate_page_on_other_device_is_enoent)
+{
+	unsigned int seed = test_seed(_metadata->name);
+	const unsigned long npages = 16;
+	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
+	char *ptr = malloc(npages * page_size);
+	struct hmm_dmirror_cmd cmd;
+
+	if (self->fd2 < 0)
+		SKIP(return, "needs two private devices");
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_NE(NULL, ptr);
+	fill_pattern(buf, 0, npages, seed);
+	MIGRATE_OK(self->fd, buf + (npages - 1) * page_size, ptr, 1);
+	ASSERT_EQ(-ENOENT, dmirror(self->fd2, HMM_DMIRROR_MIGRATE_TO_DEV,
+				   buf + (npages - 1) * page_size, ptr, 1,
+				   &cmd));
+	ASSERT_EQ(-ENOENT, dmirror(self->fd2, HMM_DMIRROR_MIGRATE_TO_DEV, buf,
+				   ptr, npages, &cmd));
+	ASSERT_PATTERN(buf, 0, npages, seed);
+}
+
+/* ------------------------------------------------------- MIGRATE_TO_SYS */
+
+TEST_F(core, migrate_to_sys_returns_every_page)
+{
+	unsigned int seed = test_seed(_metadata->name);
+	const unsigned long npages = 64;
+	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
+	char *ptr = malloc(npages * page_size);
+	struct hmm_dmirror_cmd cmd;
+	unsigned char m[64];
+
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_NE(NULL, ptr);
+	fill_pattern(buf, 0, npages, seed);
+	MIGRATE_OK(self->fd, buf, ptr, npages);
+
+	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_SYS, buf, ptr,
+			     npages, &cmd));
+	ASSERT_EQ(npages, cmd.cpages);
+	SNAPSHOT(self->fd, buf, m, npages);
+	ASSERT_PROT(m, 0, npages, HMM_DMIRROR_PROT_WRITE);
+
+	/* Nothing left to move. */
+	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_SYS, buf, ptr,
+			     npages, &cmd));
+	ASSERT_EQ(0, cmd.cpages);
+	ASSERT_PATTERN(buf, 0, npages, seed);
+}
+
+TEST_F(core, migrate_to_sys_counts_pages_moved)
+{
+	unsigned int seed = test_seed(_metadata->name);
+	const unsigned long npages = 16;
+	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
+	char *ptr = malloc(npages * page_size);
+	struct hmm_dmirror_cmd cmd;
+	unsigned char m[16];
+
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_NE(NULL, ptr);
+	fill_pattern(buf, 0, npages, seed);
+	MIGRATE_OK(self->fd, buf + 4 * page_size, ptr, 8);
+	ASSERT_PATTERN(ptr, 4, 8, seed);
+
+	/* Pages 4..11 are on the device; return 2..5 first. */
+	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_SYS,
+			     buf + 2 * page_size, ptr, 4, &cmd));
+	ASSERT_EQ(2, cmd.cpages);
+	SNAPSHOT(self->fd, buf, m, npages);
+	ASSERT_PROT(m, 0, 6, HMM_DMIRROR_PROT_WRITE);
+	ASSERT_PROT(m, 6, 12, LOCAL_WRITE);
+	ASSERT_PROT(m, 12, npages, HMM_DMIRROR_PROT_WRITE);
+
+	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_SYS, buf, ptr,
+			     npages, &cmd));
+	ASSERT_EQ(6, cmd.cpages);
+	SNAPSHOT(self->fd, buf, m, npages);
+	ASSERT_PROT(m, 0, npages, HMM_DMIRROR_PROT_WRITE);
+	ASSERT_PATTERN(buf, 0, npages, seed);
+}
+
+/* MIGRATE_TO_SYS moves the pages of its own device only. */
+TEST_F(core, migrate_to_sys_through_other_device_moves_nothing)
+{
+	unsigned int seed = test_seed(_metadata->name);
+	const unsigned long npages = 16;
+	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
+	char *ptr = malloc(npages * page_size);
+	struct hmm_dmirror_cmd cmd;
+	unsigned char m[16];
+
+	if (self->fd2 < 0)
+		SKIP(return, "needs two private devices");
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_NE(NULL, ptr);
+	fill_pattern(buf, 0, npages, seed);
+	MIGRATE_OK(self->fd, buf, ptr, npages);
+
+	ASSERT_EQ(0, dmirror(self->fd2, HMM_DMIRROR_MIGRATE_TO_SYS, buf, ptr,
+			     npages, &cmd));
+	ASSERT_EQ(0, cmd.cpages);
+	SNAPSHOT(self->fd, buf, m, npages);
+	ASSERT_PROT(m, 0, npages, LOCAL_WRITE);
+	ASSERT_PATTERN(buf, 0, npages, seed);
+}
+
+/* ------------------------------------------------------------ SNAPSHOT */
+
+TEST_F(core, snapshot_reports_each_kind_of_page)
+{
+	unsigned int seed = test_seed(_metadata->name);
+	const unsigned long npages = 8;
+	char *buf = map_small(npages, PROT_NONE);
+	char *ptr = malloc(page_size);
+	unsigned char m[8], again[8];
+
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_NE(NULL, ptr);
+	/* 0: PROT_NONE. 1: a hole. */
+	ASSERT_EQ(0, munmap(buf + page_size, page_size));
+	/* 2: read-only, read by the CPU: the zero page. */
+	ASSERT_EQ(0, mprotect(buf + 2 * page_size, page_size, PROT_READ));
+	ASSERT_EQ(0, cpu_read(buf + 2 * page_size));
+	/* 3: written, then made read-only. */
+	ASSERT_EQ(0, mprotect(buf + 3 * page_size, page_size,
+			      PROT_READ | PROT_WRITE));
+	fill_pattern(buf + 3 * page_size, 3, 1, seed);
+	ASSERT_EQ(0, mprotect(buf + 3 * page_size, page_size, PROT_READ));
+	/* 4: written. 5: never touched. 6: read. 7: on the device. */
+	ASSERT_EQ(0, mprotect(buf + 4 * page_size, 4 * page_size,
+			      PROT_READ | PROT_WRITE));
+	fill_pattern(buf + 4 * page_size, 4, 1, seed);
+	ASSERT_EQ(0, cpu_read(buf + 6 * page_size));
+	fill_pattern(buf + 7 * page_size, 7, 1, seed);
+	MIGRATE_OK(self->fd, buf + 7 * page_size, ptr, 1);
+
+	SNAPSHOT(self->fd, buf, m, npages);
+	ASSERT_EQ(HMM_DMIRROR_PROT_ERROR, m[0]);
+	ASSERT_EQ(HMM_DMIRROR_PROT_ERROR, m[1]);
+	ASSERT_EQ(ZERO_READ, m[2]);
+	ASSERT_EQ(HMM_DMIRROR_PROT_READ, m[3]);
+	ASSERT_EQ(HMM_DMIRROR_PROT_WRITE, m[4]);
+	ASSERT_EQ(HMM_DMIRROR_PROT_NONE, m[5]);
+	ASSERT_EQ(ZERO_READ, m[6]);
+	ASSERT_EQ(LOCAL_WRITE, m[7]);
+
+	/* SNAPSHOT faults nothing in: a second one sees the same. */
+	SNAPSHOT(self->fd, buf, again, npages);
+	ASSERT_EQ(0, memcmp(m, again, npages));
+
+	ASSERT_PATTERN(buf + 3 * page_size, 3, 1, seed);
+	ASSERT_PATTERN(buf + 7 * page_size, 7, 1, seed);
+}
+
+TEST_F(core, snapshot_thp_is_pmd)
+{
+	unsigned int seed = test_seed(_metadata->name);
+	const unsigned long npages = SZ_2M / page_size;
+	char *buf = map_thp(SZ_2M);
+	unsigned char *m = malloc(npages);
+	bool thp;
+
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_NE(NULL, m);
+	fill_pattern(buf, 0, npages, seed);
+	thp = thp_backed(buf, SZ_2M);
+
+	SNAPSHOT(self->fd, buf, m, npages);
+	ASSERT_PROT(m, 0, npages, thp ? WRITE_PMD : HMM_DMIRROR_PROT_WRITE);
+	ASSERT_EQ(0, mprotect(buf, SZ_2M, PROT_READ));
+	SNAPSHOT(self->fd, buf, m, npages);
+	ASSERT_PROT(m, 0, npages, HMM_DMIRROR_PROT_READ |
+				  (thp ? HMM_DMIRROR_PROT_PMD : 0));
+	ASSERT_PATTERN(buf, 0, npages, seed);
+	if (!thp)
+		SKIP(return, "no THP materialised: checked on small pages");
+}
+
+/* A private mapping of the device file: the driver's own zeroed pages. */
+TEST_F(core, mmap_of_device_file_is_zero_filled)
+{
+	const unsigned long npages = 4;
+	char *buf = mmap(NULL, npages * page_size, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE, self->fd, 0);
+	unsigned char m[4];
+
+	ASSERT_NE(MAP_FAILED, buf);
+	SNAPSHOT(self->fd, buf, m, npages);
+	ASSERT_PROT(m, 0, npages, HMM_DMIRROR_PROT_READ);
+	ASSERT_BYTES(buf, npages * page_size, 0);
+	SNAPSHOT(self->fd, buf, m, npages);
+	ASSERT_PROT(m, 0, npages, HMM_DMIRROR_PROT_READ);
+	ASSERT_EQ(0, munmap(buf, npages * page_size));
+}
+
+/* ----------------------------------------------------------- EXCLUSIVE */
+
+TEST_F(core, exclusive_until_cpu_touches_each_page)
+{
+	unsigned int seed = test_seed(_metadata->name);
+	const unsigned long npages = 64, half = npages / 2;
+	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
+	char *ptr = malloc(npages * page_size);
+	struct hmm_dmirror_cmd cmd;
+
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_NE(NULL, ptr);
+	fill_pattern(buf, 0, npages, seed);
+	memset(ptr, UNTOUCHED, npages * page_size);
+	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_EXCLUSIVE, buf, ptr, npages,
+			     &cmd));
+	ASSERT_EQ(npages, cmd.cpages);
+	ASSERT_PATTERN(ptr, 0, npages, seed);
+	ASSERT_EQ(-EPERM, dmirror(self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE, buf,
+				  ptr, npages, &cmd));
+
+	/* The CPU reads the first half. */
+	ASSERT_PATTERN(buf, 0, half, seed);
+	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE, buf, ptr,
+			     half, &cmd));
+	ASSERT_EQ(-EPERM, dmirror(self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE,
+				  buf + half * page_size, ptr, half, &cmd));
+	ASSERT_EQ(-EPERM, dmirror(self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE, buf,
+				  ptr, npages, &cmd));
+
+	/* The CPU writes the second half. */
+	fill_pattern(buf + half * page_size, half, half, seed + 1);
+	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE, buf, ptr,
+			     npages, &cmd));
+	ASSERT_PATTERN(buf, 0, half, seed);
+	ASSERT_PATTERN(buf + half * page_size, half, half, seed + 1);
+}
+
+/* EXCLUSIVE on memory a THP backs. */
+TEST_F(core, exclusive_on_thp)
+{
+	unsigned int seed = test_seed(_metadata->name);
+	const unsigned long npages = SZ_2M / page_size;
+	char *buf = map_thp(SZ_2M);
+	char *ptr = malloc(SZ_2M);
+	struct hmm_dmirror_cmd cmd;
+	bool thp;
+
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_NE(NULL, ptr);
+	fill_pattern(buf, 0, npages, seed);
+	thp = thp_backed(buf, SZ_2M);
+
+	memset(ptr, UNTOUCHED, SZ_2M);
+	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_EXCLUSIVE, buf, ptr, npages,
+			     &cmd));
+	ASSERT_EQ(npages, cmd.cpages);
+	ASSERT_PATTERN(ptr, 0, npages, seed);
+	ASSERT_EQ(-EPERM, dmirror(self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE, buf,
+				  ptr, npages, &cmd));
+
+	ASSERT_PATTERN(buf, 0, npages, seed);
+	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE, buf, ptr,
+			     npages, &cmd));
+	fill_pattern(buf, 0, npages, seed + 1);
+	ASSERT_PATTERN(buf, 0, npages, seed + 1);
+
+	/* Again, on the part of a THP: the middle 64 pages. */
+	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_EXCLUSIVE,
+			     buf + 100 * page_size, ptr, 64, &cmd));
+	ASSERT_EQ(64, cmd.cpages);
+	ASSERT_PATTERN(ptr, 100, 64, seed + 1);
+	ASSERT_EQ(-EPERM, dmirror(self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE,
+				  buf + 100 * page_size, ptr, 64, &cmd));
+	fill_pattern(buf, 0, npages, seed + 2);
+	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE, buf, ptr,
+			     npages, &cmd));
+	ASSERT_PATTERN(buf, 0, npages, seed + 2);
+	if (!thp)
+		SKIP(return, "no THP materialised: checked on small pages");
+}
+
+TEST_F(core, exclusive_then_mprotect_write_is_eperm)
+{
+	unsigned int seed = test_seed(_metadata->name);
+	const unsigned long npages = 64;
+	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
+	char *ptr = malloc(npages * page_size);
+	struct hmm_dmirror_cmd cmd;
+
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_NE(NULL, ptr);
+	fill_pattern(buf, 0, npages, seed);
+	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_EXCLUSIVE, buf, ptr, npages,
+			     &cmd));
+	ASSERT_EQ(npages, cmd.cpages);
+	ASSERT_PATTERN(ptr, 0, npages, seed);
+
+	ASSERT_EQ(0, mprotect(buf, npages * page_size, PROT_READ));
+	fill_pattern(ptr, 0, npages, seed + 1);
+	ASSERT_EQ(-EPERM, dmirror(self->fd, HMM_DMIRROR_WRITE, buf, ptr,
+				  npages, &cmd));
+	ASSERT_PATTERN(buf, 0, npages, seed);
+}
+
+static int child_checks_and_writes(char *buf, unsigned long npages,
+				   unsigned int seed)
+{
+	if (check_pattern(buf, 0, npages, seed) != -1)
+		return 1;
+	fill_pattern(buf, 0, npages, seed + 2);
+	if (check_pattern(buf, 0, npages, seed + 2) != -1)
+		return 2;
+	return 0;
+}
+
+/* fork() with pages held exclusive: both sides see and own their copy. */
+TEST_F(core, exclusive_then_fork)
+{
+	unsigned int seed = test_seed(_metadata->name);
+	const unsigned long npages = 64;
+	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
+	char *ptr = malloc(npages * page_size);
+	struct hmm_dmirror_cmd cmd;
+	pid_t pid;
+
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_NE(NULL, ptr);
+	fill_pattern(buf, 0, npages, seed);
+	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_EXCLUSIVE, buf, ptr, npages,
+			     &cmd));
+	ASSERT_EQ(npages, cmd.cpages);
+
+	pid = fork();
+	if (pid == 0)
+		_exit(child_checks_and_writes(buf, npages, seed));
+	ASSERT_GT(pid, 0);
+	ASSERT_PATTERN(buf, 0, npages, seed);
+	fill_pattern(buf, 0, npages, seed + 1);
+	ASSERT_PATTERN(buf, 0, npages, seed + 1);
+	ASSERT_EQ(0, wait_child(pid));
+	/* The child's writes went to its own copy. */
+	ASSERT_PATTERN(buf, 0, npages, seed + 1);
+	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE, buf, ptr,
+			     npages, &cmd));
+}
+
+/* ---------------------------------------------------- RELEASE and close */
+
+/* RELEASE returns every page the file moved, whatever range it names. */
+TEST_F(core, release_returns_every_page)
+{
+	unsigned int seed = test_seed(_metadata->name);
+	const unsigned long npages = 16;
+	char *a = map_small(npages, PROT_READ | PROT_WRITE);
+	char *b = map_small(npages, PROT_READ | PROT_WRITE);
+	char *ptr = malloc(npages * page_size);
+	struct hmm_dmirror_cmd cmd;
+	unsigned char m[16];
+
+	ASSERT_NE(MAP_FAILED, a);
+	ASSERT_NE(MAP_FAILED, b);
+	ASSERT_NE(NULL, ptr);
+	fill_pattern(a, 0, npages, seed);
+	fill_pattern(b, 0, npages, seed + 1);
+	MIGRATE_OK(self->fd, a, ptr, npages);
+	MIGRATE_OK(self->fd, b, ptr, npages);
+
+	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_RELEASE, a, ptr, npages,
+			     &cmd));
+	SNAPSHOT(self->fd, a, m, npages);
+	ASSERT_PROT(m, 0, npages, HMM_DMIRROR_PROT_WRITE);
+	SNAPSHOT(self->fd, b, m, npages);
+	ASSERT_PROT(m, 0, npages, HMM_DMIRROR_PROT_WRITE);
+	ASSERT_PATTERN(a, 0, npages, seed);
+	ASSERT_PATTERN(b, 0, npages, seed + 1);
+
+	/* The device memory can be used again. */
+	MIGRATE_OK(self->fd, a, ptr, npages);
+	ASSERT_PATTERN(ptr, 0, npages, seed);
+}
+
+TEST_F(core, close_returns_pages)
+{
+	unsigned int seed = test_seed(_metadata->name);
+	const unsigned long npages = 32;
+	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
+	char *ptr = malloc(npages * page_size);
+	unsigned char m[32];
+	int fd = open_dev(self->id);
+
+	ASSERT_GE(fd, 0);
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_NE(NULL, ptr);
+	fill_pattern(buf, 0, npages, seed);
+	MIGRATE_OK(fd, buf, ptr, npages);
+	SNAPSHOT(fd, buf, m, npages);
+	ASSERT_PROT(m, 0, npages, LOCAL_WRITE);
+
+	ASSERT_EQ(0, close(fd));
+	SNAPSHOT(self->fd, buf, m, npages);
+	ASSERT_PROT(m, 0, npages, HMM_DMIRROR_PROT_WRITE);
+	ASSERT_PATTERN(buf, 0, npages, seed);
+}
+
+/* --------------------------------------------------------------- FLAGS */
+
+TEST_F(core, fail_alloc_is_enomem_once)
+{
+	unsigned int seed = test_seed(_metadata->name);
+	const unsigned long npages = 64;
+	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
+	char *ptr = malloc(npages * page_size);
+	struct hmm_dmirror_cmd cmd;
+	unsigned char m[64];
+
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_NE(NULL, ptr);
+	fill_pattern(buf, 0, npages, seed);
+	ASSERT_EQ(0, dmirror_raw(self->fd, HMM_DMIRROR_FLAGS, 0, 0,
+				 HMM_DMIRROR_FLAG_FAIL_ALLOC, &cmd));
+
+	ASSERT_EQ(-ENOMEM, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf,
+				   ptr, npages, &cmd));
+	/* The first page found no device memory: it never left. */
+	SNAPSHOT(self->fd, buf, m, 1);
+	ASSERT_EQ(HMM_DMIRROR_PROT_WRITE, m[0]);
+	ASSERT_PATTERN(buf, 0, npages, seed);
+
+	/* One shot: the next migration works. */
+	memset(ptr, UNTOUCHED, npages * page_size);
+	MIGRATE_OK(self->fd, buf, ptr, npages);
+	ASSERT_PATTERN(ptr, 0, npages, seed);
+	SNAPSHOT(self->fd, buf, m, npages);
+	ASSERT_PROT(m, 0, npages, LOCAL_WRITE);
+	ASSERT_PATTERN(buf, 0, npages, seed);
+}
+
+TEST_HARNESS_MAIN
