@@ -43,7 +43,7 @@ check:
 	$(VMTEST) check
 
 run:
-	$(VMTEST) run $(if $(CMD),--cmd '$(subst ','\'',$(CMD))')
+	$(VMTEST) run $(if $(CMD),--cmd '$(subst ','\'',$(value CMD))')
 
 lint:
 	$(VMTEST) lint

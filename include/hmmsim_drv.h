@@ -198,6 +198,9 @@ struct hmmsim_copy_batch {
 	int error;
 };
 
+/* src/main.c */
+extern bool hmmsim_evict_on_close;
+
 /* src/cdev.c */
 extern dev_t hmmsim_devt;
 extern const char *hmmsim_devname;
@@ -266,6 +269,15 @@ int hmmsim_mirror_map_exclusive(struct hmmsim_mirror *mirror,
 				struct page **pages, unsigned long seq);
 
 /* src/migrate.c */
+int hmmsim_migrate_range_to_device(struct hmmsim_mirror *mirror,
+				   struct hmmsim_device *src,
+				   unsigned long start, unsigned long end,
+				   unsigned long *cpages);
+int hmmsim_migrate_range_to_system(struct hmmsim_mirror *mirror,
+				   unsigned long start, unsigned long end,
+				   unsigned long *cpages);
+int hmmsim_check_vmas(struct mm_struct *mm, unsigned long start,
+		      unsigned long end);
 int hmmsim_migrate_to_device(struct hmmsim_mirror *mirror,
 			     struct hmm_dmirror_cmd *cmd);
 int hmmsim_migrate_to_system(struct hmmsim_mirror *mirror,
@@ -286,6 +298,8 @@ void hmmsim_copy_batch_fini(struct hmmsim_copy_batch *batch);
 void hmmsim_copy_batch_reset(struct hmmsim_copy_batch *batch);
 void hmmsim_copy_add(struct hmmsim_copy_batch *batch,
 		     const struct hmmsim_copy_desc *desc);
+void hmmsim_copy_endpoint(struct page *page, struct page **pagep,
+			  void **addrp);
 void hmmsim_copy_submit(struct hmmsim_copy_batch *batch);
 int hmmsim_copy_wait(struct hmmsim_copy_batch *batch);
 

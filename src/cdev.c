@@ -9,6 +9,7 @@
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/file.h>
 #include <linux/fs.h>
 #include <linux/mm.h>
 #include <linux/module.h>
@@ -150,6 +151,83 @@ static long hmmsim_ioctl_core(struct hmmsim_mirror *mirror, unsigned int cmd,
 	return copy_to_user(uarg, &c, sizeof(c)) ? -EFAULT : 0;
 }
 
+/* The source of a device-to-device move: another device's file. */
+static struct file *hmmsim_source_file(struct hmmsim_mirror *mirror, int fd,
+				       struct hmmsim_device **src)
+{
+	struct hmmsim_mirror *other;
+	struct file *file = fget(fd);
+
+	if (!file)
+		return ERR_PTR(-EBADF);
+	if (file->f_op != &hmmsim_fops) {
+		fput(file);
+		return ERR_PTR(-EINVAL);
+	}
+	other = file->private_data;
+	if (other->mm != current->mm) {
+		fput(file);
+		return ERR_PTR(-EPERM);
+	}
+	if (other->hdev == mirror->hdev) {
+		fput(file);
+		return ERR_PTR(-EINVAL);
+	}
+	*src = other->hdev;
+	return file;
+}
+
+static int hmmsim_ioctl_migrate(struct hmmsim_mirror *mirror,
+				void __user *uarg)
+{
+	struct hmmsim_device *src = NULL;
+	struct hmm_dmirror_cmd range;
+	struct hmmsim_migrate mig;
+	struct file *file = NULL;
+	unsigned long moved = 0;
+	u32 usize;
+	int ret;
+
+	ret = hmmsim_copy_ext_from_user(&mig, sizeof(mig),
+					HMMSIM_MIGRATE_SIZE_VER0, uarg, &usize);
+	if (ret)
+		return ret;
+	if ((mig.flags & ~HMMSIM_MIGRATE_TO_SYSTEM) || mig.pad ||
+	    memchr_inv(mig.reserved, 0, sizeof(mig.reserved)))
+		return -EINVAL;
+	if ((mig.flags & HMMSIM_MIGRATE_TO_SYSTEM) &&
+	    mig.src_fd != HMMSIM_MIGRATE_FROM_SYSTEM)
+		return -EINVAL;
+	range.addr = mig.addr;
+	range.npages = mig.npages;
+	ret = hmmsim_check_range(&range);
+	if (ret)
+		return ret;
+
+	if (mig.src_fd != HMMSIM_MIGRATE_FROM_SYSTEM) {
+		file = hmmsim_source_file(mirror, mig.src_fd, &src);
+		if (IS_ERR(file))
+			return PTR_ERR(file);
+	}
+
+	ret = hmmsim_check_vmas(mirror->mm, mig.addr,
+				mig.addr + (mig.npages << PAGE_SHIFT));
+	if (!ret && (mig.flags & HMMSIM_MIGRATE_TO_SYSTEM))
+		ret = hmmsim_migrate_range_to_system(mirror, mig.addr,
+						     mig.addr + (mig.npages << PAGE_SHIFT),
+						     &moved);
+	else if (!ret)
+		ret = hmmsim_migrate_range_to_device(mirror, src, mig.addr,
+						     mig.addr + (mig.npages << PAGE_SHIFT),
+						     &moved);
+	if (file)
+		fput(file);
+	if (ret)
+		return ret;
+	mig.cpages = moved;
+	return hmmsim_copy_ext_to_user(uarg, &mig, sizeof(mig), usize);
+}
+
 /* Extension commands match on number and direction, not on size. */
 static bool hmmsim_ext_cmd_is(unsigned int cmd, unsigned int ref)
 {
@@ -181,6 +259,8 @@ static long hmmsim_ioctl(struct file *file, unsigned int cmd,
 	}
 	if (hmmsim_ext_cmd_is(cmd, HMMSIM_IOCTL_INFO))
 		return hmmsim_ioctl_info(mirror, uarg);
+	if (hmmsim_ext_cmd_is(cmd, HMMSIM_IOCTL_MIGRATE))
+		return hmmsim_ioctl_migrate(mirror, uarg);
 	return -ENOTTY;
 }
 

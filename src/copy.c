@@ -11,6 +11,7 @@
  * change when the engine does.
  */
 #include <linux/highmem.h>
+#include <linux/memremap.h>
 #include <linux/slab.h>
 #include <linux/string.h>
 
@@ -72,6 +73,24 @@ void hmmsim_copy_add(struct hmmsim_copy_batch *batch,
 		return;
 	}
 	batch->descs[batch->nr++] = *desc;
+}
+
+/**
+ * hmmsim_copy_endpoint() - how the engine reaches a page
+ * @page: a system page, or a device page of any hmmsim device.
+ * @pagep: set to @page if the engine maps the page itself.
+ * @addrp: set to the store address of a private device page, whose data
+ *	is not in the page.
+ *
+ * Sets one of @pagep and @addrp, leaving the other alone.
+ */
+void hmmsim_copy_endpoint(struct page *page, struct page **pagep,
+			  void **addrp)
+{
+	if (is_device_private_page(page))
+		*addrp = hmmsim_devmem_page_addr(page);
+	else
+		*pagep = page;
 }
 
 static void hmmsim_copy_one(const struct hmmsim_copy_desc *d)

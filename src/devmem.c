@@ -12,7 +12,9 @@
  *
  * Coherent memory: a physical range that is RAM but not System RAM (in the
  * test VM, a memmap=SIZE$ADDR reservation), claimed here so that two devices,
- * or hmmsim and another driver, can never share it.
+ * or hmmsim and another driver, can never share it, and given struct pages
+ * with memremap_pages() as MEMORY_DEVICE_COHERENT. The CPU maps and accesses
+ * those pages in place: they hold their own data, and need no store.
  *
  * Device pages are handed out by a stack of free page indices under a
  * spinlock, since dev_pagemap_ops.page_free() can run wherever the last
@@ -30,9 +32,14 @@
 
 static void hmmsim_devmem_page_free(struct page *page);
 
-static const struct dev_pagemap_ops hmmsim_devmem_ops = {
+static const struct dev_pagemap_ops hmmsim_private_ops = {
 	.page_free	= hmmsim_devmem_page_free,
 	.migrate_to_ram	= hmmsim_migrate_to_ram,
+};
+
+/* Coherent pages are CPU-addressable: the CPU never faults them back. */
+static const struct dev_pagemap_ops hmmsim_coherent_ops = {
+	.page_free	= hmmsim_devmem_page_free,
 };
 
 /**
@@ -44,7 +51,8 @@ static const struct dev_pagemap_ops hmmsim_devmem_ops = {
 bool hmmsim_is_device_page(const struct page *page)
 {
 	return is_zone_device_page(page) &&
-	       page->pgmap->ops == &hmmsim_devmem_ops;
+	       (page->pgmap->ops == &hmmsim_private_ops ||
+		page->pgmap->ops == &hmmsim_coherent_ops);
 }
 
 /**
@@ -235,10 +243,17 @@ void hmmsim_devmem_disown(struct hmmsim_device *hdev,
 	}
 }
 
+/* Sum the reserved memory found in a range, for walk_iomem_res_desc(). */
+static int hmmsim_add_reserved(struct resource *res, void *arg)
+{
+	*(u64 *)arg += resource_size(res);
+	return 0;
+}
+
 static int hmmsim_devmem_claim_coherent(struct hmmsim_device *hdev)
 {
 	phys_addr_t start = hdev->cfg.phys_base;
-	u64 size = hdev->cfg.capacity;
+	u64 size = hdev->cfg.capacity, reserved = 0;
 	int ret;
 
 	/*
@@ -253,6 +268,18 @@ static int hmmsim_devmem_claim_coherent(struct hmmsim_device *hdev)
 		return -EINVAL;
 	}
 
+	/*
+	 * It must be memory, not a hole or a device's registers: memory the
+	 * firmware, or memmap=SIZE$ADDR, marked reserved.
+	 */
+	walk_iomem_res_desc(IORES_DESC_RESERVED, IORESOURCE_MEM, start,
+			    start + size - 1, &reserved, hmmsim_add_reserved);
+	if (reserved < size) {
+		pr_err("%s: coherent range %pa+%#llx is not all reserved memory; reserve it with memmap=SIZE$ADDR\n",
+		       dev_name(&hdev->dev), &start, size);
+		return -EINVAL;
+	}
+
 	hdev->mem.res = request_mem_region(start, size, dev_name(&hdev->dev));
 	if (!hdev->mem.res) {
 		pr_err("%s: coherent range %pa+%#llx is busy (claimed by another device or driver)\n",
@@ -262,24 +289,75 @@ static int hmmsim_devmem_claim_coherent(struct hmmsim_device *hdev)
 	return 0;
 }
 
+/* The page allocator's stack, with low pages handed out first. */
+static int hmmsim_devmem_init_free(struct hmmsim_devmem *mem)
+{
+	unsigned long i;
+
+	mem->free = kvmalloc_array(mem->npages, sizeof(*mem->free),
+				   GFP_KERNEL);
+	if (!mem->free)
+		return -ENOMEM;
+	for (i = 0; i < mem->npages; i++)
+		mem->free[i] = mem->npages - 1 - i;
+	mem->nr_free = mem->npages;
+	return 0;
+}
+
+static int hmmsim_devmem_remap(struct hmmsim_device *hdev,
+			       enum memory_type type,
+			       const struct dev_pagemap_ops *ops)
+{
+	struct hmmsim_devmem *mem = &hdev->mem;
+	void *addr;
+
+	mem->pagemap.type = type;
+	mem->pagemap.range.start = mem->res->start;
+	mem->pagemap.range.end = mem->res->end;
+	mem->pagemap.nr_range = 1;
+	mem->pagemap.ops = ops;
+	mem->pagemap.owner = hdev;
+	addr = memremap_pages(&mem->pagemap, numa_node_id());
+	if (IS_ERR(addr)) {
+		pr_err("%s: memremap_pages failed: %ld\n",
+		       dev_name(&hdev->dev), PTR_ERR(addr));
+		return PTR_ERR(addr);
+	}
+	mem->pagemap_live = true;
+	mem->pfn_first = mem->res->start >> PAGE_SHIFT;
+	return 0;
+}
+
+static int hmmsim_devmem_init_coherent(struct hmmsim_device *hdev)
+{
+	struct hmmsim_devmem *mem = &hdev->mem;
+	int ret;
+
+	ret = hmmsim_devmem_claim_coherent(hdev);
+	if (ret)
+		return ret;
+	mem->npages = hdev->cfg.capacity >> PAGE_SHIFT;
+	ret = hmmsim_devmem_init_free(mem);
+	if (ret)
+		return ret;
+	return hmmsim_devmem_remap(hdev, MEMORY_DEVICE_COHERENT,
+				   &hmmsim_coherent_ops);
+}
+
 static int hmmsim_devmem_init_private(struct hmmsim_device *hdev)
 {
 	struct hmmsim_devmem *mem = &hdev->mem;
 	struct resource *res;
-	unsigned long i;
-	void *addr;
+	int ret;
 
 	mem->npages = hdev->cfg.capacity >> PAGE_SHIFT;
 	mem->store = kvcalloc(mem->npages / HMMSIM_CHUNK_PAGES,
 			      sizeof(*mem->store), GFP_KERNEL);
-	mem->free = kvmalloc_array(mem->npages, sizeof(*mem->free),
-				   GFP_KERNEL);
-	if (!mem->store || !mem->free)
+	if (!mem->store)
 		return -ENOMEM;
-	/* Hand out low pages first. */
-	for (i = 0; i < mem->npages; i++)
-		mem->free[i] = mem->npages - 1 - i;
-	mem->nr_free = mem->npages;
+	ret = hmmsim_devmem_init_free(mem);
+	if (ret)
+		return ret;
 
 	res = request_free_mem_region(&iomem_resource, hdev->cfg.capacity,
 				      dev_name(&hdev->dev));
@@ -289,22 +367,8 @@ static int hmmsim_devmem_init_private(struct hmmsim_device *hdev)
 		return PTR_ERR(res);
 	}
 	mem->res = res;
-
-	mem->pagemap.type = MEMORY_DEVICE_PRIVATE;
-	mem->pagemap.range.start = res->start;
-	mem->pagemap.range.end = res->end;
-	mem->pagemap.nr_range = 1;
-	mem->pagemap.ops = &hmmsim_devmem_ops;
-	mem->pagemap.owner = hdev;
-	addr = memremap_pages(&mem->pagemap, numa_node_id());
-	if (IS_ERR(addr)) {
-		pr_err("%s: memremap_pages failed: %ld\n",
-		       dev_name(&hdev->dev), PTR_ERR(addr));
-		return PTR_ERR(addr);
-	}
-	mem->pagemap_live = true;
-	mem->pfn_first = res->start >> PAGE_SHIFT;
-	return 0;
+	return hmmsim_devmem_remap(hdev, MEMORY_DEVICE_PRIVATE,
+				   &hmmsim_private_ops);
 }
 
 /**
@@ -322,7 +386,7 @@ int hmmsim_devmem_init(struct hmmsim_device *hdev)
 	mutex_init(&mem->store_lock);
 	spin_lock_init(&mem->lock);
 	if (hdev->cfg.type == HMMSIM_MEM_COHERENT)
-		return hmmsim_devmem_claim_coherent(hdev);
+		return hmmsim_devmem_init_coherent(hdev);
 	return hmmsim_devmem_init_private(hdev);
 }
 

@@ -35,6 +35,10 @@ static char *coherent;
 module_param(coherent, charp, 0444);
 MODULE_PARM_DESC(coherent, "Coherent device memory ranges, SIZE@ADDR[,SIZE@ADDR...], one device each (default: none)");
 
+bool hmmsim_evict_on_close = true;
+module_param_named(evict_on_close, hmmsim_evict_on_close, bool, 0644);
+MODULE_PARM_DESC(evict_on_close, "Closing a file moves the pages it put on the device back to system memory (default: Y)");
+
 static struct hmmsim_device *hmmsim_devices[HMMSIM_MAX_DEVICES];
 static unsigned int hmmsim_nr_devices;
 

@@ -90,12 +90,19 @@ static unsigned long hmmsim_migrate_next(struct vm_area_struct *vma,
 	return min3(next, end, vma->vm_end);
 }
 
-/*
- * The whole range must be covered by VMAs the process can read: checked
- * before anything moves, so that a bad range fails without side effects.
+/**
+ * hmmsim_check_vmas() - whether a range is covered by readable VMAs
+ * @mm: the address space.
+ * @start: first address.
+ * @end: end address.
+ *
+ * Checked before anything moves, so that a bad range fails without side
+ * effects.
+ *
+ * Return: 0, -EINVAL, or -EINTR.
  */
-static int hmmsim_check_vmas(struct mm_struct *mm, unsigned long start,
-			     unsigned long end)
+int hmmsim_check_vmas(struct mm_struct *mm, unsigned long start,
+		      unsigned long end)
 {
 	struct vm_area_struct *vma;
 	unsigned long addr = start;
@@ -115,23 +122,38 @@ static int hmmsim_check_vmas(struct mm_struct *mm, unsigned long start,
 	return ret;
 }
 
+/* The migrate_vma selector for the pages of a device. */
+static unsigned long hmmsim_select(const struct hmmsim_device *hdev)
+{
+	return hdev->cfg.type == HMMSIM_MEM_COHERENT ?
+	       MIGRATE_VMA_SELECT_DEVICE_COHERENT :
+	       MIGRATE_VMA_SELECT_DEVICE_PRIVATE;
+}
+
 static bool hmmsim_want_write(unsigned long src, struct vm_area_struct *vma)
 {
 	return (src & MIGRATE_PFN_WRITE) ||
 	       (!migrate_pfn_to_page(src) && (vma->vm_flags & VM_WRITE));
 }
 
-/* One window from system memory to the device; args from migrate_vma_setup(). */
-static int hmmsim_migrate_window_to_device(struct hmmsim_migration *m,
-					   struct hmmsim_mirror *mirror,
-					   struct migrate_vma *args)
+/*
+ * One window to the mirror's device, from system memory or from another
+ * device (the source is args->pgmap_owner and args->flags); args from
+ * migrate_vma_setup(). Returns the pages moved, or a negative errno when
+ * some could not get device memory or the copy failed.
+ */
+static long hmmsim_migrate_window_to_device(struct hmmsim_migration *m,
+					    struct hmmsim_mirror *mirror,
+					    struct migrate_vma *args)
 {
-	struct hmmsim_device *hdev = m->hdev;
+	struct hmmsim_device *hdev = mirror->hdev;
 	unsigned int want = 0, got, j = 0;
-	unsigned long i;
+	unsigned long i, moved = 0;
 	int ret = 0;
 
-	hmmsim_mirrors_unmap_migrating(hdev, args->vma->vm_mm, args);
+	/* The source device's mirrors skipped this invalidation. */
+	hmmsim_mirrors_unmap_migrating(args->pgmap_owner, args->vma->vm_mm,
+				       args);
 
 	for (i = 0; i < args->npages; i++)
 		if (args->src[i] & MIGRATE_PFN_MIGRATE)
@@ -147,6 +169,7 @@ static int hmmsim_migrate_window_to_device(struct hmmsim_migration *m,
 	for (i = 0; i < args->npages; i++) {
 		unsigned long src = args->src[i];
 		struct hmmsim_copy_desc d = { .len = PAGE_SIZE };
+		struct page *spage = migrate_pfn_to_page(src);
 		struct page *dpage;
 
 		args->dst[i] = 0;
@@ -154,11 +177,9 @@ static int hmmsim_migrate_window_to_device(struct hmmsim_migration *m,
 			continue;
 		dpage = m->pages[j++];
 		/* No source page: an untouched or zero page; clear it. */
-		d.src_page = migrate_pfn_to_page(src);
-		if (is_device_private_page(dpage))
-			d.dst_addr = hmmsim_devmem_page_addr(dpage);
-		else
-			d.dst_page = dpage;
+		if (spage)
+			hmmsim_copy_endpoint(spage, &d.src_page, &d.src_addr);
+		hmmsim_copy_endpoint(dpage, &d.dst_page, &d.dst_addr);
 		hmmsim_copy_add(&m->batch, &d);
 		args->dst[i] = migrate_pfn(page_to_pfn(dpage));
 		if (hmmsim_want_write(src, args->vma))
@@ -176,7 +197,85 @@ static int hmmsim_migrate_window_to_device(struct hmmsim_migration *m,
 	}
 
 	migrate_vma_pages(args);
+	for (i = 0; i < args->npages; i++)
+		if (args->dst[i] && (args->src[i] & MIGRATE_PFN_MIGRATE))
+			moved++;
 	migrate_vma_finalize(args);
+	return ret ? ret : moved;
+}
+
+/**
+ * hmmsim_migrate_range_to_device() - move a range's pages to a device
+ * @mirror: the mirror whose device receives the pages.
+ * @src: the device the pages come from, or NULL for system memory.
+ * @start: first address; [start, end) is covered by readable VMAs.
+ * @end: end address.
+ * @cpages: the pages moved are added here.
+ *
+ * Pages that are not in the source stay where they are. A device-to-device
+ * move copies from one device's memory to the other's, with no bounce
+ * through system memory.
+ *
+ * Return: 0, -EINVAL if the VMAs changed meanwhile, -ENOMEM when device
+ * memory ran out, or another negative errno.
+ */
+int hmmsim_migrate_range_to_device(struct hmmsim_mirror *mirror,
+				   struct hmmsim_device *src,
+				   unsigned long start, unsigned long end,
+				   unsigned long *cpages)
+{
+	struct mm_struct *mm = mirror->mm;
+	struct hmmsim_migration m;
+	unsigned long addr, next;
+	long moved;
+	int ret;
+
+	ret = hmmsim_migration_init(&m, mirror->hdev, HMMSIM_WINDOW_PAGES,
+				    GFP_KERNEL);
+	if (ret)
+		return ret;
+
+	for (addr = start; addr < end; addr = next) {
+		struct migrate_vma args = {
+			.src = m.src,
+			.dst = m.dst,
+			.pgmap_owner = src ? src : mirror->hdev,
+			.flags = src ? hmmsim_select(src) :
+				       MIGRATE_VMA_SELECT_SYSTEM,
+		};
+
+		if (mmap_read_lock_killable(mm)) {
+			ret = -EINTR;
+			break;
+		}
+		args.vma = vma_lookup(mm, addr);
+		if (!args.vma || !(args.vma->vm_flags & VM_READ)) {
+			mmap_read_unlock(mm);
+			ret = -EINVAL;
+			break;
+		}
+		next = hmmsim_migrate_next(args.vma, addr, end);
+		args.start = addr;
+		args.end = next;
+		ret = migrate_vma_setup(&args);
+		if (!ret) {
+			moved = hmmsim_migrate_window_to_device(&m, mirror,
+								&args);
+			if (moved < 0)
+				ret = moved;
+			else
+				*cpages += moved;
+		}
+		mmap_read_unlock(mm);
+		if (ret)
+			break;
+		if (fatal_signal_pending(current)) {
+			ret = -EINTR;
+			break;
+		}
+		cond_resched();
+	}
+	hmmsim_migration_fini(&m);
 	return ret;
 }
 
@@ -198,53 +297,13 @@ int hmmsim_migrate_to_device(struct hmmsim_mirror *mirror,
 {
 	unsigned long start = cmd->addr;
 	unsigned long end = start + (cmd->npages << PAGE_SHIFT);
-	struct mm_struct *mm = mirror->mm;
-	struct hmmsim_migration m;
-	unsigned long addr, next;
+	unsigned long moved = 0;
 	int ret;
 
-	ret = hmmsim_check_vmas(mm, start, end);
-	if (ret)
-		return ret;
-	ret = hmmsim_migration_init(&m, mirror->hdev, HMMSIM_WINDOW_PAGES,
-				    GFP_KERNEL);
-	if (ret)
-		return ret;
-
-	for (addr = start; addr < end; addr = next) {
-		struct migrate_vma args = {
-			.src = m.src,
-			.dst = m.dst,
-			.pgmap_owner = mirror->hdev,
-			.flags = MIGRATE_VMA_SELECT_SYSTEM,
-		};
-
-		if (mmap_read_lock_killable(mm)) {
-			ret = -EINTR;
-			break;
-		}
-		args.vma = vma_lookup(mm, addr);
-		if (!args.vma || !(args.vma->vm_flags & VM_READ)) {
-			mmap_read_unlock(mm);
-			ret = -EINVAL;
-			break;
-		}
-		next = hmmsim_migrate_next(args.vma, addr, end);
-		args.start = addr;
-		args.end = next;
-		ret = migrate_vma_setup(&args);
-		if (!ret)
-			ret = hmmsim_migrate_window_to_device(&m, mirror, &args);
-		mmap_read_unlock(mm);
-		if (ret)
-			break;
-		if (fatal_signal_pending(current)) {
-			ret = -EINTR;
-			break;
-		}
-		cond_resched();
-	}
-	hmmsim_migration_fini(&m);
+	ret = hmmsim_check_vmas(mirror->mm, start, end);
+	if (!ret)
+		ret = hmmsim_migrate_range_to_device(mirror, NULL, start, end,
+						     &moved);
 	if (ret)
 		return ret;
 	return hmmsim_mirror_readback(mirror, cmd, true);
@@ -286,10 +345,7 @@ static long hmmsim_migrate_window_to_ram(struct hmmsim_migration *m,
 			continue;
 		}
 		lock_page(dpage);
-		if (is_device_private_page(spage))
-			d.src_addr = hmmsim_devmem_page_addr(spage);
-		else
-			d.src_page = spage;
+		hmmsim_copy_endpoint(spage, &d.src_page, &d.src_addr);
 		d.dst_page = dpage;
 		hmmsim_copy_add(&m->batch, &d);
 		args->dst[i] = migrate_pfn(page_to_pfn(dpage));
@@ -325,11 +381,16 @@ static long hmmsim_migrate_window_to_ram(struct hmmsim_migration *m,
 	return ret ? ret : moved;
 }
 
-/*
- * Move this device's pages in [start, end) back to system memory; the range
- * is covered by readable VMAs. Adds the pages moved to @cpages.
+/**
+ * hmmsim_migrate_range_to_system() - move a device's pages back
+ * @mirror: the mirror whose device's pages move.
+ * @start: first address; [start, end) is covered by readable VMAs.
+ * @end: end address.
+ * @cpages: the pages moved are added here.
+ *
+ * Return: 0 or a negative errno.
  */
-static int hmmsim_migrate_range_to_system(struct hmmsim_mirror *mirror,
+int hmmsim_migrate_range_to_system(struct hmmsim_mirror *mirror,
 					  unsigned long start,
 					  unsigned long end,
 					  unsigned long *cpages)
@@ -350,7 +411,7 @@ static int hmmsim_migrate_range_to_system(struct hmmsim_mirror *mirror,
 			.src = m.src,
 			.dst = m.dst,
 			.pgmap_owner = mirror->hdev,
-			.flags = MIGRATE_VMA_SELECT_DEVICE_PRIVATE,
+			.flags = hmmsim_select(mirror->hdev),
 		};
 
 		if (mmap_read_lock_killable(mm)) {

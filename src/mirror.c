@@ -143,14 +143,17 @@ struct hmmsim_mirror *hmmsim_mirror_create(struct hmmsim_device *hdev)
  * hmmsim_mirror_destroy() - tear a mirror down when its file is released
  * @mirror: the mirror; no command can be running on it.
  *
- * The pages this file moved to the device go back to system memory first.
- * Works whether or not the mm is still alive.
+ * The pages this file moved to the device go back to system memory first,
+ * unless the evict_on_close module parameter says otherwise: then they stay
+ * on the device, still mapped by the process, until it touches or frees
+ * them or the device goes away. Works whether or not the mm is still alive.
  */
 void hmmsim_mirror_destroy(struct hmmsim_mirror *mirror)
 {
 	struct hmmsim_device *hdev = mirror->hdev;
 
-	hmmsim_evict_owned(mirror);
+	if (READ_ONCE(hmmsim_evict_on_close))
+		hmmsim_evict_owned(mirror);
 
 	mutex_lock(&hdev->mirrors_lock);
 	list_del(&mirror->link);
@@ -310,19 +313,6 @@ static int hmmsim_mirror_fault(struct hmmsim_xfer *x, unsigned long start,
 	return 0;
 }
 
-/* How the device reaches a page: through the store, or through the page. */
-static void hmmsim_desc_set_page(struct page *page, struct page **pagep,
-				 void **addrp)
-{
-	if (is_device_private_page(page)) {
-		*pagep = NULL;
-		*addrp = hmmsim_devmem_page_addr(page);
-	} else {
-		*pagep = page;
-		*addrp = NULL;
-	}
-}
-
 enum hmmsim_access {
 	HMMSIM_ACCESS_READ,
 	HMMSIM_ACCESS_WRITE,
@@ -362,9 +352,9 @@ static unsigned long hmmsim_mirror_access(struct hmmsim_xfer *x,
 
 		if (access == HMMSIM_ACCESS_WRITE) {
 			d.src_addr = buf + (n << PAGE_SHIFT);
-			hmmsim_desc_set_page(page, &d.dst_page, &d.dst_addr);
+			hmmsim_copy_endpoint(page, &d.dst_page, &d.dst_addr);
 		} else {
-			hmmsim_desc_set_page(page, &d.src_page, &d.src_addr);
+			hmmsim_copy_endpoint(page, &d.src_page, &d.src_addr);
 			d.dst_addr = buf + (n << PAGE_SHIFT);
 		}
 		hmmsim_copy_add(&x->batch, &d);

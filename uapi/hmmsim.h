@@ -159,4 +159,50 @@ struct hmmsim_info {
 /* Describe the device behind the file descriptor. */
 #define HMMSIM_IOCTL_INFO	_IOWR(HMMSIM_IOCTL_TYPE, 0x40, struct hmmsim_info)
 
+/* struct hmmsim_migrate.flags */
+#define HMMSIM_MIGRATE_TO_SYSTEM	_BITULL(0)
+
+/* struct hmmsim_migrate.src_fd: the pages come from system memory. */
+#define HMMSIM_MIGRATE_FROM_SYSTEM	(-1)
+
+/**
+ * struct hmmsim_migrate - move a range's pages to or from a device
+ * @size: in: sizeof(struct hmmsim_migrate) as known to the caller; at least
+ *	%HMMSIM_MIGRATE_SIZE_VER0.
+ * @flags: in: 0, or %HMMSIM_MIGRATE_TO_SYSTEM.
+ * @addr: in: first address of the range, page aligned.
+ * @npages: in: number of pages; the range must be covered by readable VMAs.
+ * @src_fd: in: where the pages come from when moving to the device of the
+ *	file the command is issued on: %HMMSIM_MIGRATE_FROM_SYSTEM, or an
+ *	open hmmsim file of another device, bound to the same process, to
+ *	move that device's pages directly, without a copy through system
+ *	memory. Must be %HMMSIM_MIGRATE_FROM_SYSTEM with
+ *	%HMMSIM_MIGRATE_TO_SYSTEM, which moves this device's pages in the
+ *	range to system memory.
+ * @pad: in: must be zero.
+ * @cpages: out: number of pages moved.
+ * @reserved: in: must be zero.
+ *
+ * Only pages in the source are moved; others are left where they are and
+ * are not counted in @cpages. Errors: -EINVAL for a bad range or bad
+ * fields, -EBADF for a @src_fd that is not open, -EINVAL for a file that is
+ * not an hmmsim device or is this same device, -EPERM for a file bound to
+ * another process, -ENOMEM when the destination device is out of memory.
+ */
+struct hmmsim_migrate {
+	__u32 size;
+	__u32 flags;
+	__u64 addr;
+	__u64 npages;
+	__s32 src_fd;
+	__u32 pad;
+	__u64 cpages;
+	__u64 reserved[4];
+};
+
+#define HMMSIM_MIGRATE_SIZE_VER0	72
+
+/* Move pages between system memory and devices, or between devices. */
+#define HMMSIM_IOCTL_MIGRATE	_IOWR(HMMSIM_IOCTL_TYPE, 0x41, struct hmmsim_migrate)
+
 #endif /* _UAPI_HMMSIM_H */
