@@ -295,7 +295,7 @@ TEST_F(dev, unknown_commands_are_enotty)
 
 	/* Free numbers in hmmsim's range and at the end of the core range. */
 	EXPECT_EQ(-ENOTTY, xioctl(self->fd, _IOWR('H', 0x7f, struct hmmsim_info), &inf));
-	EXPECT_EQ(-ENOTTY, xioctl(self->fd, _IOWR('H', 0x41, struct hmmsim_info), &inf));
+	EXPECT_EQ(-ENOTTY, xioctl(self->fd, _IOWR('H', 0xfe, struct hmmsim_info), &inf));
 	EXPECT_EQ(-ENOTTY, xioctl(self->fd, _IOWR('H', 0x3f, struct hmmsim_info), &inf));
 	EXPECT_EQ(-ENOTTY, xioctl(self->fd, _IOWR('H', 0xff, struct hmmsim_info), &inf));
 	/* INFO's number with another type or direction. */

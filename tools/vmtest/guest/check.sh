@@ -31,14 +31,15 @@ echo 16 > /proc/sys/vm/nr_hugepages
 kmemleak_forget
 
 run_suite sh /hmmsim/tests/module_params.sh
+run_suite sh /hmmsim/tests/device_removal.sh
 
 for thp in always madvise; do
 	echo $thp > /sys/kernel/mm/transparent_hugepage/enabled
 	echo "# THP: $thp"
-	with_module "$HMMSIM_PARAMS" \
-		/hmmsim/tests/hmmsim_basic /hmmsim/tests/hmmsim_core
+	with_module "$HMMSIM_PARAMS" /hmmsim/tests/hmmsim_basic \
+		/hmmsim/tests/hmmsim_core /hmmsim/tests/hmmsim_coherent
 	# The kernel's own selftest, unmodified: it expects test_hmm's names.
-	with_module "devname=hmm_dmirror" /hmmsim/tests/hmm-tests
+	with_module "devname=hmm_dmirror $HMMSIM_PARAMS" /hmmsim/tests/hmm-tests
 done
 
 leaks=$(kmemleak_scan)

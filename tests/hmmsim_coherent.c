@@ -1,0 +1,2456 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * hmmsim tests of devices with coherent memory (MEMORY_DEVICE_COHERENT: device
+ * memory the CPU can address) and of HMMSIM_IOCTL_MIGRATE, which moves pages
+ * from system memory or from another device to a device, or back to system
+ * memory.
+ *
+ * Devices are found by their INFO type: the first two with private memory
+ * and the first two with coherent memory. A test SKIPs when a device it
+ * needs is missing.
+ *
+ * Fixtures:
+ *   coherent  core commands on a coherent device, CPU access in place,
+ *             pinning, fork(), RELEASE and close.
+ *   move      HMMSIM_IOCTL_MIGRATE from one device to another, one variant
+ *             per direction.
+ *   dev       HMMSIM_IOCTL_MIGRATE between system memory and one device,
+ *             one variant per kind of device memory.
+ *   migrate   HMMSIM_IOCTL_MIGRATE with every kind of bad input: each test
+ *             ends by checking that a bystander range did not move, and
+ *             that the fields it left valid do move it.
+ *
+ * Data is checked int by int against a pattern derived from the page index
+ * and a per-test seed. Buffers are MADV_NOHUGEPAGE unless the test is about
+ * THP, so that SNAPSHOT codes do not depend on the THP mode. Every command
+ * goes in with garbage in its output fields.
+ *
+ * The devices are /dev/$HMMSIM_DEVNAME<N> (default hmmsim), N from 0.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "kselftest_harness.h"
+#include <hmmsim.h>
+#include <mm/gup_test.h>
+
+static_assert(sizeof(struct hmm_dmirror_cmd) == 40,
+	      "struct hmm_dmirror_cmd must keep lib/test_hmm's layout");
+static_assert(sizeof(struct hmmsim_migrate) == HMMSIM_MIGRATE_SIZE_VER0,
+	      "struct hmmsim_migrate version 0 changed size");
+
+#define SZ_2M		(2UL << 20)
+
+/* The largest struct size HMMSIM_IOCTL_MIGRATE looks at. */
+#define MIGRATE_SIZE_MAX	4096
+
+/* gup_test's gup_flags: FOLL_WRITE and FOLL_LONGTERM of include/linux/mm_types.h */
+#define GUP_FOLL_WRITE		0x001
+#define GUP_FOLL_LONGTERM	0x100
+
+/* What goes into the output-only fields of every command. */
+#define GARBAGE		0xdeadbeefcafef00dULL
+
+/* Fill byte for buffers a command must not write. */
+#define UNTOUCHED	0xa5
+
+/* Not an HMM_DMIRROR_PROT_* code: a SNAPSHOT byte the driver did not set. */
+#define NO_CODE		0xee
+
+#define RW_BITS		(HMM_DMIRROR_PROT_READ | HMM_DMIRROR_PROT_WRITE)
+#define SYS_WRITE	HMM_DMIRROR_PROT_WRITE
+#define WRITE_PMD	(HMM_DMIRROR_PROT_WRITE | HMM_DMIRROR_PROT_PMD)
+#define PRIV_LOCAL	(HMM_DMIRROR_PROT_DEV_PRIVATE_LOCAL | HMM_DMIRROR_PROT_WRITE)
+#define COH_LOCAL	(HMM_DMIRROR_PROT_DEV_COHERENT_LOCAL | HMM_DMIRROR_PROT_WRITE)
+#define COH_REMOTE	(HMM_DMIRROR_PROT_DEV_COHERENT_REMOTE | HMM_DMIRROR_PROT_WRITE)
+
+static size_t page_size;
+static unsigned int page_shift;
+
+/* ------------------------------------------------------------ devices */
+
+static int dev_path(char *buf, size_t len, unsigned int id)
+{
+	const char *name = getenv("HMMSIM_DEVNAME");
+
+	return snprintf(buf, len, "/dev/%s%u", name ? name : "hmmsim", id);
+}
+
+static int open_dev(unsigned int id)
+{
+	char path[64];
+
+	dev_path(path, sizeof(path), id);
+	return open(path, O_RDWR | O_CLOEXEC);
+}
+
+/* ioctl() that returns -errno, so ASSERT_EQ shows the error. */
+static int xioctl(int fd, unsigned long cmd, void *arg)
+{
+	return ioctl(fd, cmd, arg) ? -errno : 0;
+}
+
+static int info(int fd, struct hmmsim_info *inf)
+{
+	memset(inf, 0, sizeof(*inf));
+	inf->size = sizeof(*inf);
+	return xioctl(fd, HMMSIM_IOCTL_INFO, inf);
+}
+
+/* The kinds of device memory, as indexes. */
+enum { PRIV, COH, NR_KINDS };
+
+static const char *const kind_name[NR_KINDS] = { "private", "coherent" };
+
+/* The first two devices of each kind, open; fd -1 where there is none. */
+struct devs {
+	int fd[NR_KINDS][2];
+	unsigned int id[NR_KINDS][2];
+	unsigned int n[NR_KINDS];
+};
+
+#define OPEN_DEVS(d) open_devs(_metadata, d)
+
+static void open_devs(struct __test_metadata *_metadata, struct devs *d)
+{
+	unsigned int id, k, i;
+
+	page_size = sysconf(_SC_PAGESIZE);
+	page_shift = __builtin_ctzl(page_size);
+	for (k = 0; k < NR_KINDS; k++) {
+		d->n[k] = 0;
+		for (i = 0; i < 2; i++)
+			d->fd[k][i] = -1;
+	}
+	for (id = 0; ; id++) {
+		struct hmmsim_info inf;
+		int fd = open_dev(id);
+
+		if (fd < 0)
+			break;
+		ASSERT_EQ(0, info(fd, &inf));
+		ASSERT_TRUE(inf.type == HMMSIM_MEM_PRIVATE ||
+			    inf.type == HMMSIM_MEM_COHERENT)
+			TH_LOG("device %u has type %u", id, inf.type);
+		k = inf.type == HMMSIM_MEM_COHERENT ? COH : PRIV;
+		if (d->n[k] == 2) {
+			close(fd);
+			continue;
+		}
+		d->fd[k][d->n[k]] = fd;
+		d->id[k][d->n[k]] = id;
+		d->n[k]++;
+	}
+	ASSERT_NE(0, id)
+		TH_LOG("cannot open device 0: %s (is hmmsim loaded?)",
+		       strerror(errno));
+}
+
+static void close_devs(struct devs *d)
+{
+	unsigned int k, i;
+
+	for (k = 0; k < NR_KINDS; k++)
+		for (i = 0; i < 2; i++)
+			if (d->fd[k][i] >= 0)
+				close(d->fd[k][i]);
+}
+
+/* SNAPSHOT code of a page in the memory of a device of this kind... */
+static unsigned char local_code(int kind)
+{
+	return kind == COH ? COH_LOCAL : PRIV_LOCAL;
+}
+
+/*
+ * ...and as any other device sees it: a private page is not accessible to
+ * other devices, a coherent one is (as remote device memory).
+ */
+static unsigned char remote_code(int kind)
+{
+	return kind == COH ? COH_REMOTE : HMM_DMIRROR_PROT_NONE;
+}
+
+/* The same code with READ instead of WRITE, as after fork() for instance. */
+static unsigned char read_only_code(unsigned char code)
+{
+	if (code == HMM_DMIRROR_PROT_ERROR || !(code & RW_BITS))
+		return code;
+	return (code & ~RW_BITS) | HMM_DMIRROR_PROT_READ;
+}
+
+/* evict_on_close=N: closing a file leaves its pages on the device. */
+static bool evict_on_close_disabled(void)
+{
+	char c = 0;
+	int fd = open("/sys/module/hmmsim/parameters/evict_on_close",
+		      O_RDONLY);
+
+	if (fd < 0)
+		return false;
+	if (read(fd, &c, 1) != 1)
+		c = 0;
+	close(fd);
+	return c == 'N' || c == 'n' || c == '0';
+}
+
+/* --------------------------------------------------------- the commands */
+
+/* A core command, raw; cpages and faults go in as garbage. */
+static int dmirror_raw(int fd, unsigned long request, __u64 addr, __u64 ptr,
+		       __u64 npages, struct hmm_dmirror_cmd *cmd)
+{
+	int ret;
+
+	cmd->addr = addr;
+	cmd->ptr = ptr;
+	cmd->npages = npages;
+	cmd->cpages = GARBAGE;
+	cmd->faults = GARBAGE;
+	do {
+		ret = xioctl(fd, request, cmd);
+	} while (ret == -EINTR);
+	return ret;
+}
+
+static int dmirror(int fd, unsigned long request, void *addr, void *ptr,
+		   unsigned long npages, struct hmm_dmirror_cmd *cmd)
+{
+	return dmirror_raw(fd, request, (unsigned long)addr,
+			   (unsigned long)ptr, npages, cmd);
+}
+
+/* Valid-looking HMMSIM_IOCTL_MIGRATE arguments; cpages goes in as garbage. */
+static void migrate_args(struct hmmsim_migrate *a, __u32 flags, __u64 addr,
+			 __u64 npages, int src_fd)
+{
+	memset(a, 0, sizeof(*a));
+	a->size = sizeof(*a);
+	a->flags = flags;
+	a->addr = addr;
+	a->npages = npages;
+	a->src_fd = src_fd;
+	a->cpages = GARBAGE;
+}
+
+/* HMMSIM_IOCTL_MIGRATE (or another request number) on a prepared struct. */
+static int hmigrate_raw(int fd, unsigned long request, void *arg)
+{
+	int ret;
+
+	do {
+		ret = xioctl(fd, request, arg);
+	} while (ret == -EINTR);
+	return ret;
+}
+
+static int hmigrate_addr(int fd, __u32 flags, __u64 addr, __u64 npages,
+			 int src_fd, __u64 *cpages)
+{
+	struct hmmsim_migrate a;
+	int ret;
+
+	migrate_args(&a, flags, addr, npages, src_fd);
+	ret = hmigrate_raw(fd, HMMSIM_IOCTL_MIGRATE, &a);
+	if (cpages)
+		*cpages = a.cpages;
+	return ret;
+}
+
+static int hmigrate(int fd, __u32 flags, void *addr, __u64 npages,
+		    int src_fd, __u64 *cpages)
+{
+	return hmigrate_addr(fd, flags, (unsigned long)addr, npages, src_fd,
+			     cpages);
+}
+
+/* ------------------------------------------------------------- patterns */
+
+/* An FNV-1a hash of the test's name: each test has its own data. */
+static unsigned int test_seed(const char *name)
+{
+	unsigned int h = 2166136261u;
+
+	while (*name)
+		h = (h ^ (unsigned char)*name++) * 16777619u;
+	return h;
+}
+
+/* Int i of the given page; never zero, so it cannot pass for a zero page. */
+static int pattern(unsigned long page, unsigned long i, unsigned int seed)
+{
+	unsigned int v = ((unsigned int)page * 0x9e3779b1u) ^
+			 ((unsigned int)i * 0x85ebca77u) ^
+			 (seed * 0xc2b2ae3du);
+
+	return (int)(v | 1);
+}
+
+/* Pages first..first+npages-1 of the pattern, into buf. */
+static void fill_pattern(void *buf, unsigned long first, unsigned long npages,
+			 unsigned int seed)
+{
+	unsigned long per = page_size / sizeof(int), p, i;
+	int *v = buf;
+
+	for (p = 0; p < npages; p++)
+		for (i = 0; i < per; i++)
+			*v++ = pattern(first + p, i, seed);
+}
+
+/* Index of the first int of buf that differs from the pattern, or -1. */
+static long check_pattern(const void *buf, unsigned long first,
+			  unsigned long npages, unsigned int seed)
+{
+	unsigned long per = page_size / sizeof(int), p, i;
+	const int *v = buf;
+
+	for (p = 0; p < npages; p++)
+		for (i = 0; i < per; i++, v++)
+			if (*v != pattern(first + p, i, seed))
+				return p * per + i;
+	return -1;
+}
+
+/* Index of the first byte of buf that is not c, or -1. */
+static long check_bytes(const void *buf, size_t len, unsigned char c)
+{
+	const unsigned char *b = buf;
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (b[i] != c)
+			return i;
+	return -1;
+}
+
+/*
+ * Assertions that take the caller's line, since the harness reports the
+ * line of the helper.
+ */
+#define ASSERT_PATTERN(buf, first, npages, seed) \
+	assert_pattern(_metadata, __LINE__, buf, first, npages, seed)
+
+static void assert_pattern(struct __test_metadata *_metadata, int line,
+			   const void *buf, unsigned long first,
+			   unsigned long npages, unsigned int seed)
+{
+	unsigned long per = page_size / sizeof(int);
+	long bad = check_pattern(buf, first, npages, seed);
+
+	ASSERT_EQ(-1, bad) {
+		TH_LOG("line %d: page %lu, int %lu is %#x, expected %#x",
+		       line, first + bad / per, bad % per,
+		       ((const int *)buf)[bad],
+		       pattern(first + bad / per, bad % per, seed));
+	}
+}
+
+#define ASSERT_BYTES(buf, len, c) assert_bytes(_metadata, __LINE__, buf, len, c)
+
+static void assert_bytes(struct __test_metadata *_metadata, int line,
+			 const void *buf, size_t len, unsigned char c)
+{
+	long bad = check_bytes(buf, len, c);
+
+	ASSERT_EQ(-1, bad) {
+		TH_LOG("line %d: byte %ld is %#x, expected %#x", line, bad,
+		       ((const unsigned char *)buf)[bad], c);
+	}
+}
+
+/* SNAPSHOT codes m[from..to) must all be prot... */
+#define ASSERT_PROT(m, from, to, prot) \
+	assert_prot(_metadata, __LINE__, m, from, to, prot, -1)
+/* ...or either of two codes... */
+#define ASSERT_PROT2(m, from, to, prot, alt) \
+	assert_prot(_metadata, __LINE__, m, from, to, prot, alt)
+/* ...or prot with READ instead of WRITE. */
+#define ASSERT_PROT_RW(m, from, to, prot) \
+	assert_prot_rw(_metadata, __LINE__, m, from, to, prot)
+
+static void assert_prot(struct __test_metadata *_metadata, int line,
+			const unsigned char *m, unsigned long from,
+			unsigned long to, unsigned char prot, int alt)
+{
+	unsigned long i;
+
+	for (i = from; i < to; i++) {
+		if (alt >= 0 && m[i] == alt)
+			continue;
+		ASSERT_EQ(prot, m[i]) {
+			TH_LOG("line %d: snapshot of page %lu", line, i);
+		}
+	}
+}
+
+static void assert_prot_rw(struct __test_metadata *_metadata, int line,
+			   const unsigned char *m, unsigned long from,
+			   unsigned long to, unsigned char prot)
+{
+	assert_prot(_metadata, line, m, from, to, prot, read_only_code(prot));
+}
+
+/* SNAPSHOT npages from addr into m; it must succeed with cpages == npages. */
+#define SNAPSHOT(fd, addr, m, npages) \
+	snapshot(_metadata, __LINE__, fd, addr, m, npages)
+
+static void snapshot(struct __test_metadata *_metadata, int line, int fd,
+		     void *addr, unsigned char *m, unsigned long npages)
+{
+	struct hmm_dmirror_cmd cmd;
+
+	memset(m, NO_CODE, npages);
+	ASSERT_EQ(0, dmirror(fd, HMM_DMIRROR_SNAPSHOT, addr, m, npages, &cmd))
+		TH_LOG("line %d: SNAPSHOT", line);
+	ASSERT_EQ(npages, cmd.cpages)
+		TH_LOG("line %d: SNAPSHOT", line);
+}
+
+/* MIGRATE_TO_DEV that must move all npages. */
+#define MIGRATE_OK(fd, addr, ptr, npages) \
+	migrate_ok(_metadata, __LINE__, fd, addr, ptr, npages)
+
+static void migrate_ok(struct __test_metadata *_metadata, int line, int fd,
+		       void *addr, void *ptr, unsigned long npages)
+{
+	struct hmm_dmirror_cmd cmd;
+
+	ASSERT_EQ(0, dmirror(fd, HMM_DMIRROR_MIGRATE_TO_DEV, addr, ptr, npages,
+			     &cmd))
+		TH_LOG("line %d: MIGRATE_TO_DEV", line);
+	ASSERT_EQ(npages, cmd.cpages)
+		TH_LOG("line %d: MIGRATE_TO_DEV", line);
+}
+
+/* Device READ that must return npages pages of the pattern. */
+#define DEVICE_READS_PATTERN(fd, addr, npages, first, seed) \
+	device_reads_pattern(_metadata, __LINE__, fd, addr, npages, first, seed)
+
+static void device_reads_pattern(struct __test_metadata *_metadata, int line,
+				 int fd, void *addr, unsigned long npages,
+				 unsigned long first, unsigned int seed)
+{
+	char *ptr = malloc(npages * page_size);
+	struct hmm_dmirror_cmd cmd;
+
+	ASSERT_NE(NULL, ptr);
+	memset(ptr, UNTOUCHED, npages * page_size);
+	ASSERT_EQ(0, dmirror(fd, HMM_DMIRROR_READ, addr, ptr, npages, &cmd))
+		TH_LOG("line %d: READ", line);
+	ASSERT_EQ(npages, cmd.cpages)
+		TH_LOG("line %d: READ", line);
+	assert_pattern(_metadata, line, ptr, first, npages, seed);
+	free(ptr);
+}
+
+/* HMMSIM_IOCTL_MIGRATE that must succeed and move exactly expect pages. */
+#define HMIGRATE_OK(fd, flags, addr, npages, src_fd, expect) \
+	hmigrate_ok(_metadata, __LINE__, fd, flags, addr, npages, src_fd, \
+		    expect)
+
+static void hmigrate_ok(struct __test_metadata *_metadata, int line, int fd,
+			__u32 flags, void *addr, unsigned long npages,
+			int src_fd, __u64 expect)
+{
+	__u64 cpages;
+
+	ASSERT_EQ(0, hmigrate(fd, flags, addr, npages, src_fd, &cpages))
+		TH_LOG("line %d: HMMSIM_IOCTL_MIGRATE", line);
+	ASSERT_EQ(expect, cpages)
+		TH_LOG("line %d: HMMSIM_IOCTL_MIGRATE", line);
+}
+
+/* ------------------------------------------------------------- memory */
+
+/* Private anonymous memory that stays in small pages in every THP mode. */
+static char *map_small(unsigned long npages, int prot)
+{
+	size_t len = npages * page_size;
+	char *p = mmap(NULL, len, prot, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p != MAP_FAILED)
+		madvise(p, len, MADV_NOHUGEPAGE);
+	return p;
+}
+
+/* len bytes (a multiple of 2 MiB) of 2 MiB aligned MADV_HUGEPAGE memory. */
+static char *map_thp(size_t len)
+{
+	char *p = mmap(NULL, len + SZ_2M, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char *a;
+
+	if (p == MAP_FAILED)
+		return p;
+	a = (char *)(((unsigned long)p + SZ_2M - 1) & ~(SZ_2M - 1));
+	if (a != p)
+		munmap(p, a - p);
+	if (a + len != p + len + SZ_2M)
+		munmap(a + len, p + SZ_2M - a);
+	madvise(a, len, MADV_HUGEPAGE);
+	return a;
+}
+
+static bool thp_enabled(void)
+{
+	char buf[128] = "";
+	int fd = open("/sys/kernel/mm/transparent_hugepage/enabled", O_RDONLY);
+	ssize_t n;
+
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	return n > 0 && !strstr(buf, "[never]");
+}
+
+/* AnonHugePages in kB of the mapping that contains addr, or -1. */
+static long anon_huge_kb(const void *addr)
+{
+	unsigned long start, end, a = (unsigned long)addr;
+	FILE *f = fopen("/proc/self/smaps", "r");
+	bool in = false;
+	char line[512];
+	long kb = -1;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%lx-%lx ", &start, &end) == 2)
+			in = start <= a && a < end;
+		else if (in && sscanf(line, "AnonHugePages: %ld kB", &kb) == 1)
+			break;
+	}
+	fclose(f);
+	return kb;
+}
+
+/* Is [addr, addr + len) entirely backed by THPs? */
+static bool thp_backed(const void *addr, size_t len)
+{
+	return thp_enabled() && anon_huge_kb(addr) >= (long)(len >> 10);
+}
+
+/*
+ * One past the last user address: 1 << 47 with 4-level page tables, 1 << 56
+ * with 5-level ones, where an address from 1 << 47 on can be mapped (with a
+ * hint; x86-64 only).
+ */
+static unsigned long user_va_end(void)
+{
+	void *high = (void *)(1UL << 47);
+	void *p = mmap(high, page_size, PROT_NONE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+
+	if (p == MAP_FAILED)
+		return 1UL << 47;
+	munmap(p, page_size);
+	return 1UL << 56;
+}
+
+/* Wait for a child: its exit status, or -1 if it did not exit. */
+static int wait_child(pid_t pid)
+{
+	int status;
+
+	if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+		return -1;
+	return WEXITSTATUS(status);
+}
+
+/* Page faults this process has taken so far, minor and major. */
+static long faults_so_far(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_SELF, &ru))
+		return -1;
+	return ru.ru_minflt + ru.ru_majflt;
+}
+
+/*
+ * The CPU reads every int of the buffer, overwrites it with another pattern
+ * and reads it again; the number of passes that found wrong data.
+ */
+static int cpu_read_write_read(char *buf, unsigned long npages,
+			       unsigned int seed, unsigned int new_seed)
+{
+	int bad = 0;
+
+	if (check_pattern(buf, 0, npages, seed) != -1)
+		bad++;
+	fill_pattern(buf, 0, npages, new_seed);
+	if (check_pattern(buf, 0, npages, new_seed) != -1)
+		bad++;
+	return bad;
+}
+
+/* One gup_test command on len bytes from addr; the bytes it got or pinned. */
+static int run_gup_test(int gup_fd, unsigned long request, void *addr,
+			size_t len, __u32 gup_flags, __u64 *done)
+{
+	struct gup_test gup;
+
+	memset(&gup, 0, sizeof(gup));
+	gup.addr = (unsigned long)addr;
+	gup.size = len;
+	gup.nr_pages_per_call = len / page_size;
+	gup.gup_flags = gup_flags;
+	if (ioctl(gup_fd, request, &gup))
+		return -errno;
+	*done = gup.size;
+	return 0;
+}
+
+/*
+ * Two devices: dst, the one a command is issued on, and src, where pages
+ * come from.
+ */
+struct pair {
+	int dst, dst_kind;
+	unsigned int dst_id;
+	int src, src_kind;
+};
+
+/* ------------------------------------------------- coherent: fixture */
+
+FIXTURE(coherent)
+{
+	struct devs d;
+	int coh;		/* the first coherent device */
+	unsigned int coh_id;
+};
+
+FIXTURE_SETUP(coherent)
+{
+	OPEN_DEVS(&self->d);
+	if (!self->d.n[COH])
+		SKIP(return, "no device with coherent memory");
+	self->coh = self->d.fd[COH][0];
+	self->coh_id = self->d.id[COH][0];
+}
+
+FIXTURE_TEARDOWN(coherent)
+{
+	close_devs(&self->d);
+}
+
+/* --------------------------------------------- coherent: MIGRATE_TO_DEV */
+
+TEST_F(coherent, migrate_to_dev_moves_pages_and_reads_them_back)
+{
+	unsigned int seed = test_seed(_metadata->name);
+	const unsigned long npages = 64;
+	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
+	char *ptr = malloc(npages * page_size);
+	unsigned char m[64];
+
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_NE(NULL, ptr);
+	fill_pattern(buf, 0, npages, seed);
+	SNAPSHOT(self->coh, buf, m, npages);
+	ASSERT_PROT(m, 0, npages, SYS_WRITE);
+
+	memset(ptr, UNTOUCHED, npages * page_size);
+	MIGRATE_OK(self->coh, buf, ptr, npages);
+	ASSERT_PATTERN(ptr, 0, npages, seed);
+	SNAPSHOT(self->coh, buf, m, npages);
+	ASSERT_PROT(m, 0, npages, COH_LOCAL);
+
+	/* The CPU reads them where they are. */
+	ASSERT_PATTERN(buf, 0, npages, seed);
+	SNAPSHOT(self->coh, buf, m, npages);
+	ASSERT_PROT(m, 0, npages, COH_LOCAL);
+}
+
+/*
+ * Pages never touched become zeroed pages of device memory, even when the
+ * device memory they get held other data just before.
+ */
+TEST_F(coherent, migrate_never_touched_pages_gives_zeroed_device_pages)
+{
+	unsigned int seed = test_seed(_metadata->name);
+	const unsigned long npages = 32;
+	char *dirty = map_small(npages, PROT_READ | PROT_WRITE);
+	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
+	char *ptr = malloc(npages * page_size);
+	unsigned char m[32];
+
+	ASSERT_NE(MAP_FAILED, dirty);
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_NE(NULL, ptr);
+	/* Device pages with data in them, freed by munmap(). */
+	fill_pattern(dirty, 0, npages, seed);
+	MIGRATE_OK(self->coh, dirty, ptr, npages);
+	ASSERT_EQ(0, munmap(dirty, npages * page_size));
+
+	memset(ptr, UNTOUCHED, npages * page_size);
+	MIGRATE_OK(self->coh, buf, ptr, npages);
+	ASSERT_BYTES(ptr, npages * page_size, 0);
+	SNAPSHOT(self->coh, buf, m, npages);
+	ASSERT_PROT(m, 0, npages, COH_LOCAL);
+	ASSERT_BYTES(buf, npages * page_size, 0);
+	SNAPSHOT(self->coh, buf, m, npages);
+	ASSERT_PROT(m, 0, npages, COH_LOCAL);
+}
+
+TEST_F(coherent, snapshot_through_every_other_device_is_coherent_remote)
+{
+	unsigned int seed = test_seed(_metadata->name);
+	const unsigned long npages = 16;
+	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
+	char *ptr = malloc(npages * page_size);
+	unsigned char m[16];
+	unsigned int k, i, others = 0;
+	unsigned long p;
+
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_NE(NULL, ptr);
+	fill_pattern(buf, 0, npages, seed);
+	MIGRATE_OK(self->coh, buf, ptr, npages);
+
+	for (k = 0; k < NR_KINDS; k++) {
+		for (i = 0; i < self->d.n[k]; i++) {
+			int fd = self->d.fd[k][i];
+
+			if (fd == self->coh)
+				continue;
+			SNAPSHOT(fd, buf, m, npages);
+			for (p = 0; p < npages; p++)
+				ASSERT_EQ(COH_REMOTE, m[p])
+					TH_LOG("page %lu through %s device %u",
+					       p, kind_name[k],
+					       self->d.id[k][i]);
+			others++;
+		}
+	}
+	SNAPSHOT(self->coh, buf, m, npages);
+	ASSERT_PROT(m, 0, npages, COH_LOCAL);
+	ASSERT_PATTERN(buf, 0, npages, seed);
+	if (!others)
+		SKIP(return, "no other device to look through");
+}
+
+/* ------------------------------------------------- coherent: CPU access */
+
+/* After migration the PTEs are present: the CPU takes no fault at all. */
+TEST_F(coherent, cpu_reads_and_writes_in_place_without_faults)
+{
+	unsigned int seed = test_seed(_metadata->name);
+	const unsigned long npages = 256;
+	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
+	char *warm = map_small(npages, PROT_READ | PROT_WRITE);
+	char *ptr = malloc(npages * page_size);
+	unsigned char m[256];
+	long before, after;
+	int bad;
+
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_NE(MAP_FAILED, warm);
+	ASSERT_NE(NULL, ptr);
+	fill_pattern(buf, 0, npages, seed);
+	fill_pattern(warm, 0, npages, seed);
+	MIGRATE_OK(self->coh, buf, ptr, npages);
+	ASSERT_PATTERN(ptr, 0, npages, seed);
+
+	/*
+	 * The same work on system memory first, so that the code and stack
+	 * it uses are faulted in already.
+	 */
+	ASSERT_EQ(0, cpu_read_write_read(warm, npages, seed, seed + 1));
+	ASSERT_LE(0, faults_so_far());
+
+	before = faults_so_far();
+	bad = cpu_read_write_read(buf, npages, seed, seed + 1);
+	after = faults_so_far();
+
+	ASSERT_EQ(0, bad);
+	ASSERT_EQ(0, after - before)
+		TH_LOG("%ld page faults reading and writing %lu pages",
+		       after - before, npages);
+	SNAPSHOT(self->coh, buf, m, npages);
+	ASSERT_PROT(m, 0, npages, COH_LOCAL);
+	/* The data the CPU wrote is in device memory. */
+	DEVICE_READS_PATTERN(self->coh, buf, npages, 0, seed + 1);
+	ASSERT_PATTERN(buf, 0, npages, seed + 1);
+}
+
+/* CPU writes reach the device and device writes reach the CPU, in place. */
+TEST_F(coherent, cpu_and_device_writes_meet_in_device_memory)
+{
+	unsigned int seed = test_seed(_metadata->name);
+	const unsigned long npages = 16;
+	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
+	char *ptr = malloc(npages * page_size);
+	struct hmm_dmirror_cmd cmd;
+	unsigned char m[16];
+	unsigned long p;
+
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_NE(NULL, ptr);
+	fill_pattern(buf, 0, npages, seed);
+	MIGRATE_OK(self->coh, buf, ptr, npages);
+
+	/* One int of each page from the CPU... */
+	for (p = 0; p < npages; p++)
+		((int *)(buf + p * page_size))[7] = pattern(p, 7, seed + 1);
+	SNAPSHOT(self->coh, buf, m, npages);
+	ASSERT_PROT(m, 0, npages, COH_LOCAL);
+	memset(ptr, UNTOUCHED, npages * page_size);
+	ASSERT_EQ(0, dmirror(self->coh, HMM_DMIRROR_READ, buf, ptr, npages,
+			     &cmd));
+	ASSERT_EQ(npages, cmd.cpages);
+	for (p = 0; p < npages; p++) {
+		int *v = (int *)(ptr + p * page_size);
+
+		ASSERT_EQ(pattern(p, 7, seed + 1), v[7]);
+		v[7] = pattern(p, 7, seed);
+	}
+	ASSERT_PATTERN(ptr, 0, npages, seed);
+
+	/* ...and whole pages from the device. */
+	fill_pattern(ptr, 0, npages, seed + 2);
+	ASSERT_EQ(0, dmirror(self->coh, HMM_DMIRROR_WRITE, buf, ptr, npages,
+			     &cmd));
+	ASSERT_EQ(npages, cmd.cpages);
+	SNAPSHOT(self->coh, buf, m, npages);
+	ASSERT_PROT(m, 0, npages, COH_LOCAL);
+	ASSERT_PATTERN(buf, 0, npages, seed + 2);
+	SNAPSHOT(self->coh, buf, m, npages);
+	ASSERT_PROT(m, 0, npages, COH_LOCAL);
+}
+
+/* Another device reads coherent memory where it is, like system memory. */
+TEST_F(coherent, read_through_other_device_leaves_pages_in_place)
+{
+	unsigned int seed = test_seed(_metadata->name);
+	const unsigned long npages = 16;
+	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
+	char *ptr = malloc(npages * page_size);
+	unsigned char m[16];
+	unsigned int k, i, others = 0;
+	unsigned long p;
+
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_NE(NULL, ptr);
+	fill_pattern(buf, 0, npages, seed);
+	MIGRATE_OK(self->coh, buf, ptr, npages);
+
+	for (k = 0; k < NR_KINDS; k++) {
+		for (i = 0; i < self->d.n[k]; i++) {
+			int fd = self->d.fd[k][i];
+
+			if (fd == self->coh)
+				continue;
+			DEVICE_READS_PATTERN(fd, buf, npages, 0, seed);
+			SNAPSHOT(self->coh, buf, m, npages);
+			for (p = 0; p < npages; p++)
+				ASSERT_EQ(COH_LOCAL, m[p])
+					TH_LOG("page %lu after a READ through %s device %u",
+					       p, kind_name[k],
+					       self->d.id[k][i]);
+			others++;
+		}
+	}
+	ASSERT_PATTERN(buf, 0, npages, seed);
+	if (!others)
+		SKIP(return, "no other device to read through");
+}
+
+/* --------------------------------------------- coherent: MIGRATE_TO_SYS */
+
+TEST_F(coherent, migrate_to_sys_moves_every_page_back)
+{
+	unsigned int seed = test_seed(_metadata->name);
+	const unsigned long npages = 64;
+	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
+	char *ptr = malloc(npages * page_size);
+	struct hmm_dmirror_cmd cmd;
+	unsigned char m[64];
+
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_NE(NULL, ptr);
+	fill_pattern(buf, 0, npages, seed);
+	MIGRATE_OK(self->coh, buf, ptr, npages);
+
+	ASSERT_EQ(0, dmirror(self->coh, HMM_DMIRROR_MIGRATE_TO_SYS, buf, ptr,
+			     npages, &cmd));
+	ASSERT_EQ(npages, cmd.cpages);
+	SNAPSHOT(self->coh, buf, m, npages);
+	ASSERT_PROT(m, 0, npages, SYS_WRITE);
+
+	/* Nothing left to move. */
+	ASSERT_EQ(0, dmirror(self->coh, HMM_DMIRROR_MIGRATE_TO_SYS, buf, ptr,
+			     npages, &cmd));
+	ASSERT_EQ(0, cmd.cpages);
+	ASSERT_PATTERN(buf, 0, npages, seed);
+}
+
+TEST_F(coherent, migrate_to_sys_counts_pages_moved)
+{
+	unsigned int seed = test_seed(_metadata->name);
+	const unsigned long npages = 16;
+	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
+	char *ptr = malloc(npages * page_size);
+	struct hmm_dmirror_cmd cmd;
+	unsigned char m[16];
+
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_NE(NULL, ptr);
+	fill_pattern(buf, 0, npages, seed);
+	MIGRATE_OK(self->coh, buf + 4 * page_size, ptr, 8);
+
+	/* Pages 4..11 are on the device; return 2..5 first. */
+	ASSERT_EQ(0, dmirror(self->coh, HMM_DMIRROR_MIGRATE_TO_SYS,
+			     buf + 2 * page_size, ptr, 4, &cmd));
+	ASSERT_EQ(2, cmd.cpages);
+	SNAPSHOT(self->coh, buf, m, npages);
+	ASSERT_PROT(m, 0, 6, SYS_WRITE);
+	ASSERT_PROT(m, 6, 12, COH_LOCAL);
+	ASSERT_PROT(m, 12, npages, SYS_WRITE);
+
+	ASSERT_EQ(0, dmirror(self->coh, HMM_DMIRROR_MIGRATE_TO_SYS, buf, ptr,
+			     npages, &cmd));
+	ASSERT_EQ(6, cmd.cpages);
+	SNAPSHOT(self->coh, buf, m, npages);
+	ASSERT_PROT(m, 0, npages, SYS_WRITE);
+	ASSERT_PATTERN(buf, 0, npages, seed);
+}
+
+/* MIGRATE_TO_SYS moves the pages of its own device only. */
+TEST_F(coherent, migrate_to_sys_through_other_device_moves_nothing)
+{
+	unsigned int seed = test_seed(_metadata->name);
+	const unsigned long npages = 16;
+	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
+	char *ptr = malloc(npages * page_size);
+	struct hmm_dmirror_cmd cmd;
+	unsigned char m[16];
+	unsigned int k, i, others = 0;
+
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_NE(NULL, ptr);
+	fill_pattern(buf, 0, npages, seed);
+	MIGRATE_OK(self->coh, buf, ptr, npages);
+
+	for (k = 0; k < NR_KINDS; k++) {
+		for (i = 0; i < self->d.n[k]; i++) {
+			int fd = self->d.fd[k][i];
+
+			if (fd == self->coh)
+				continue;
+			ASSERT_EQ(0, dmirror(fd, HMM_DMIRROR_MIGRATE_TO_SYS,
+					     buf, ptr, npages, &cmd));
+			ASSERT_EQ(0, cmd.cpages);
+			others++;
+		}
+	}
+	SNAPSHOT(self->coh, buf, m, npages);
+	ASSERT_PROT(m, 0, npages, COH_LOCAL);
+	ASSERT_PATTERN(buf, 0, npages, seed);
+	if (!others)
+		SKIP(return, "no other device");
+}
+
+/* 2 MiB of THP to coherent memory and back. */
+TEST_F(coherent, migrate_thp_to_dev_and_back)
+{
+	unsigned int seed = test_seed(_metadata->name);
+	const unsigned long npages = SZ_2M / page_size;
+	char *buf = map_thp(SZ_2M);
+	char *ptr = malloc(SZ_2M);
+	unsigned char *m = malloc(npages);
+	struct hmm_dmirror_cmd cmd;
+	bool thp;
+
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_NE(NULL, ptr);
+	ASSERT_NE(NULL, m);
+	fill_pattern(buf, 0, npages, seed);
+	thp = thp_backed(buf, SZ_2M);
+
+	memset(ptr, UNTOUCHED, SZ_2M);
+	MIGRATE_OK(self->coh, buf, ptr, npages);
+	ASSERT_PATTERN(ptr, 0, npages, seed);
+	SNAPSHOT(self->coh, buf, m, npages);
+	ASSERT_PROT(m, 0, npages, COH_LOCAL);
+	ASSERT_PATTERN(buf, 0, npages, seed);
+
+	ASSERT_EQ(0, dmirror(self->coh, HMM_DMIRROR_MIGRATE_TO_SYS, buf, ptr,
+			     npages, &cmd));
+	ASSERT_EQ(npages, cmd.cpages);
+	/* Back in small pages, unless khugepaged collapsed them already. */
+	SNAPSHOT(self->coh, buf, m, npages);
+	ASSERT_PROT2(m, 0, npages, SYS_WRITE, WRITE_PMD);
+	ASSERT_PATTERN(buf, 0, npages, seed);
+	if (!thp)
+		SKIP(return, "no THP materialised: checked on small pages");
+}
+
+/* ------------------------------ coherent: pages on another device: ENOENT */
+
+/* MIGRATE_TO_DEV through to_fd of a range whose last page is on from_fd. */
+static void migrate_from_other_device_is_enoent(struct __test_metadata *_metadata,
+						int from_fd, int from_kind,
+						int to_fd)
+{
+	unsigned int seed = test_seed(_metadata->name);
+	const unsigned long npages = 16, last = npages - 1;
+	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
+	char *ptr = malloc(npages * page_size);
+	struct hmm_dmirror_cmd cmd;
+	unsigned char m[1];
+
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_NE(NULL, ptr);
+	fill_pattern(buf, 0, npages, seed);
+	MIGRATE_OK(from_fd, buf + last * page_size, ptr, 1);
+
+	ASSERT_EQ(-ENOENT, dmirror(to_fd, HMM_DMIRROR_MIGRATE_TO_DEV,
+				   buf + last * page_size, ptr, 1, &cmd));
+	/* The page did not move. */
+	SNAPSHOT(from_fd, buf + last * page_size, m, 1);
+	ASSERT_EQ(local_code(from_kind), m[0]);
+	ASSERT_EQ(-ENOENT, dmirror(to_fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf,
+				   ptr, npages, &cmd));
+	SNAPSHOT(from_fd, buf + last * page_size, m, 1);
+	ASSERT_EQ(local_code(from_kind), m[0]);
+	ASSERT_PATTERN(buf, 0, npages, seed);
+}
+
+TEST_F(coherent, migrate_page_on_other_coherent_device_is_enoent)
+{
+	if (self->d.n[COH] < 2)
+		SKIP(return, "needs two coherent devices");
+	migrate_from_other_device_is_enoent(_metadata, self->d.fd[COH][1],
+					    COH, self->coh);
+}
+
+TEST_F(coherent, migrate_coherent_page_to_private_device_is_enoent)
+{
+	if (!self->d.n[PRIV])
+		SKIP(return, "needs a private device");
+	migrate_from_other_device_is_enoent(_metadata, self->coh, COH,
+					    self->d.fd[PRIV][0]);
+}
+
+TEST_F(coherent, migrate_private_page_to_coherent_device_is_enoent)
+{
+	if (!self->d.n[PRIV])
+		SKIP(return, "needs a private device");
+	migrate_from_other_device_is_enoent(_metadata, self->d.fd[PRIV][0],
+					    PRIV, self->coh);
+}
+
+/* ------------------------------------------------- coherent: pinning */
+
+/* A long-term pin cannot hold device memory: the page moves first. */
+TEST_F(coherent, longterm_pin_moves_page_to_system_memory)
+{
+	unsigned int seed = test_seed(_metadata->name);
+	const unsigned long npages = 4;
+	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
+	char *ptr = malloc(npages * page_size);
+	unsigned char m[4];
+	__u64 done;
+	int gup_fd;
+
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_NE(NULL, ptr);
+	gup_fd = open("/sys/kernel/debug/gup_test", O_RDWR | O_CLOEXEC);
+	if (gup_fd < 0)
+		SKIP(return, "no /sys/kernel/debug/gup_test");
+	fill_pattern(buf, 0, npages, seed);
+	MIGRATE_OK(self->coh, buf, ptr, npages);
+
+	ASSERT_EQ(0, run_gup_test(gup_fd, PIN_LONGTERM_BENCHMARK,
+				  buf + page_size, page_size, GUP_FOLL_WRITE,
+				  &done));
+	ASSERT_EQ(page_size, done);
+	ASSERT_EQ(0, run_gup_test(gup_fd, PIN_FAST_BENCHMARK,
+				  buf + 2 * page_size, page_size,
+				  GUP_FOLL_WRITE | GUP_FOLL_LONGTERM, &done));
+	ASSERT_EQ(page_size, done);
+
+	SNAPSHOT(self->coh, buf, m, npages);
+	ASSERT_EQ(COH_LOCAL, m[0]);
+	ASSERT_EQ(SYS_WRITE, m[1]);
+	ASSERT_EQ(SYS_WRITE, m[2]);
+	ASSERT_EQ(COH_LOCAL, m[3]);
+	ASSERT_PATTERN(buf, 0, npages, seed);
+	close(gup_fd);
+}
+
+/* Short-term references, pins included, leave the page in device memory. */
+TEST_F(coherent, short_term_gup_and_pin_leave_page_in_place)
+{
+	static const unsigned long requests[] = {
+		GUP_BASIC_TEST, GUP_FAST_BENCHMARK, PIN_BASIC_TEST,
+		PIN_FAST_BENCHMARK,
+	};
+	unsigned int seed = test_seed(_metadata->name);
+	const unsigned long npages = ARRAY_SIZE(requests);
+	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
+	char *ptr = malloc(npages * page_size);
+	unsigned char m[ARRAY_SIZE(requests)];
+	unsigned long p;
+	__u64 done;
+	int gup_fd;
+
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_NE(NULL, ptr);
+	gup_fd = open("/sys/kernel/debug/gup_test", O_RDWR | O_CLOEXEC);
+	if (gup_fd < 0)
+		SKIP(return, "no /sys/kernel/debug/gup_test");
+	fill_pattern(buf, 0, npages, seed);
+	MIGRATE_OK(self->coh, buf, ptr, npages);
+
+	for (p = 0; p < npages; p++) {
+		ASSERT_EQ(0, run_gup_test(gup_fd, requests[p],
+					  buf + p * page_size, page_size,
+					  GUP_FOLL_WRITE, &done))
+			TH_LOG("gup_test request %#lx", requests[p]);
+		ASSERT_EQ(page_size, done);
+	}
+	SNAPSHOT(self->coh, buf, m, npages);
+	ASSERT_PROT(m, 0, npages, COH_LOCAL);
+	ASSERT_PATTERN(buf, 0, npages, seed);
+	close(gup_fd);
+}
+
+/* ----------------------------------------------------- coherent: fork */
+
+/*
+ * The child of the fork test: once the parent has written its pages (go),
+ * it must see the data of before the fork, then its writes must stick.
+ */
+static int child_reads_then_writes(int go, char *buf, unsigned long npages,
+				   unsigned long nwrite, unsigned int seed)
+{
+	char c;
+
+	if (read(go, &c, 1) != 1)
+		return 10;
+	if (check_pattern(buf, 0, npages, seed) != -1)
+		return 1;
+	fill_pattern(buf, 0, nwrite, seed + 2);
+	if (check_pattern(buf, 0, nwrite, seed + 2) != -1)
+		return 2;
+	if (check_pattern(buf + nwrite * page_size, nwrite, npages - nwrite,
+			  seed) != -1)
+		return 3;
+	return 0;
+}
+
+/*
+ * Pages 0-3: the child writes them. 4-7: the parent writes them while the
+ * child still maps them. 8-15: nobody writes them.
+ */
+TEST_F(coherent, fork_child_and_parent_keep_their_own_data)
+{
+	unsigned int seed = test_seed(_metadata->name);
+	const unsigned long npages = 16;
+	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
+	char *ptr = malloc(npages * page_size);
+	unsigned char m[16];
+	int go[2];
+	pid_t pid;
+
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_NE(NULL, ptr);
+	ASSERT_EQ(0, pipe(go));
+	fill_pattern(buf, 0, npages, seed);
+	MIGRATE_OK(self->coh, buf, ptr, npages);
+
+	pid = fork();
+	if (pid == 0) {
+		close(go[1]);
+		_exit(child_reads_then_writes(go[0], buf, npages, 4, seed));
+	}
+	ASSERT_GT(pid, 0);
+	close(go[0]);
+	fill_pattern(buf + 4 * page_size, 4, 4, seed + 1);
+	ASSERT_EQ(1, write(go[1], "g", 1));
+	close(go[1]);
+	ASSERT_EQ(0, wait_child(pid));
+
+	/* Written by the parent during the fork: copied to system memory. */
+	SNAPSHOT(self->coh, buf, m, npages);
+	ASSERT_PROT(m, 4, 8, SYS_WRITE);
+	/* The others are still in device memory, maybe write-protected. */
+	ASSERT_PROT_RW(m, 0, 4, COH_LOCAL);
+	ASSERT_PROT_RW(m, 8, npages, COH_LOCAL);
+
+	ASSERT_PATTERN(buf, 0, 4, seed);
+	ASSERT_PATTERN(buf + 4 * page_size, 4, 4, seed + 1);
+	ASSERT_PATTERN(buf + 8 * page_size, 8, npages - 8, seed);
+}
+
+/* --------------------------------------------- coherent: RELEASE, close */
+
+TEST_F(coherent, release_returns_every_page_to_system_memory)
+{
+	unsigned int seed = test_seed(_metadata->name);
+	const unsigned long npages = 32;
+	char *a = map_small(npages, PROT_READ | PROT_WRITE);
+	char *b = map_small(npages, PROT_READ | PROT_WRITE);
+	char *ptr = malloc(npages * page_size);
+	struct hmm_dmirror_cmd cmd;
+	unsigned char m[32];
+
+	ASSERT_NE(MAP_FAILED, a);
+	ASSERT_NE(MAP_FAILED, b);
+	ASSERT_NE(NULL, ptr);
+	fill_pattern(a, 0, npages, seed);
+	fill_pattern(b, 0, npages, seed + 1);
+	MIGRATE_OK(self->coh, a, ptr, npages);
+	MIGRATE_OK(self->coh, b, ptr, npages);
+
+	ASSERT_EQ(0, dmirror(self->coh, HMM_DMIRROR_RELEASE, a, ptr, npages,
+			     &cmd));
+	SNAPSHOT(self->coh, a, m, npages);
+	ASSERT_PROT(m, 0, npages, SYS_WRITE);
+	SNAPSHOT(self->coh, b, m, npages);
+	ASSERT_PROT(m, 0, npages, SYS_WRITE);
+	ASSERT_PATTERN(a, 0, npages, seed);
+	ASSERT_PATTERN(b, 0, npages, seed + 1);
+
+	/* The device memory can be used again. */
+	MIGRATE_OK(self->coh, a, ptr, npages);
+	ASSERT_PATTERN(ptr, 0, npages, seed);
+	SNAPSHOT(self->coh, a, m, npages);
+	ASSERT_PROT(m, 0, npages, COH_LOCAL);
+}
+
+TEST_F(coherent, close_returns_pages_to_system_memory)
+{
+	unsigned int seed = test_seed(_metadata->name);
+	const unsigned long npages = 32;
+	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
+	char *ptr = malloc(npages * page_size);
+	unsigned char m[32];
+	int fd;
+
+	if (evict_on_close_disabled())
+		SKIP(return, "hmmsim loaded with evict_on_close=N");
+	fd = open_dev(self->coh_id);
+	ASSERT_GE(fd, 0);
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_NE(NULL, ptr);
+	fill_pattern(buf, 0, npages, seed);
+	MIGRATE_OK(fd, buf, ptr, npages);
+	SNAPSHOT(fd, buf, m, npages);
+	ASSERT_PROT(m, 0, npages, COH_LOCAL);
+
+	ASSERT_EQ(0, close(fd));
+	SNAPSHOT(self->coh, buf, m, npages);
+	ASSERT_PROT(m, 0, npages, SYS_WRITE);
+	ASSERT_PATTERN(buf, 0, npages, seed);
+}
+
+/* ------------------------------------- move: from one device to another */
+
+FIXTURE(move)
+{
+	struct devs d;
+	struct pair p;
+	int third;		/* a device that is neither, or -1 */
+	int third_kind;
+};
+
+FIXTURE_VARIANT(move)
+{
+	int src_kind;
+	unsigned int src_idx;
+	int dst_kind;
+	unsigned int dst_idx;
+};
+
+/* With coherent=A,B: devices 0 and 1 are private, 2 and 3 coherent. */
+FIXTURE_VARIANT_ADD(move, private0_to_private1)
+{
+	.src_kind = PRIV, .src_idx = 0, .dst_kind = PRIV, .dst_idx = 1,
+};
+
+FIXTURE_VARIANT_ADD(move, private1_to_private0)
+{
+	.src_kind = PRIV, .src_idx = 1, .dst_kind = PRIV, .dst_idx = 0,
+};
+
+FIXTURE_VARIANT_ADD(move, private0_to_coherent0)
+{
+	.src_kind = PRIV, .src_idx = 0, .dst_kind = COH, .dst_idx = 0,
+};
+
+FIXTURE_VARIANT_ADD(move, coherent0_to_private0)
+{
+	.src_kind = COH, .src_idx = 0, .dst_kind = PRIV, .dst_idx = 0,
+};
+
+FIXTURE_VARIANT_ADD(move, coherent0_to_coherent1)
+{
+	.src_kind = COH, .src_idx = 0, .dst_kind = COH, .dst_idx = 1,
+};
+
+FIXTURE_VARIANT_ADD(move, coherent1_to_coherent0)
+{
+	.src_kind = COH, .src_idx = 1, .dst_kind = COH, .dst_idx = 0,
+};
+
+FIXTURE_SETUP(move)
+{
+	unsigned int k, i;
+
+	OPEN_DEVS(&self->d);
+	if (self->d.n[variant->src_kind] <= variant->src_idx ||
+	    self->d.n[variant->dst_kind] <= variant->dst_idx)
+		SKIP(return, "needs %s device %u and %s device %u",
+		     kind_name[variant->src_kind], variant->src_idx,
+		     kind_name[variant->dst_kind], variant->dst_idx);
+	self->p.src_kind = variant->src_kind;
+	self->p.dst_kind = variant->dst_kind;
+	self->p.src = self->d.fd[variant->src_kind][variant->src_idx];
+	self->p.dst = self->d.fd[variant->dst_kind][variant->dst_idx];
+	self->p.dst_id = self->d.id[variant->dst_kind][variant->dst_idx];
+	self->third = -1;
+	self->third_kind = PRIV;
+	for (k = 0; k < NR_KINDS && self->third < 0; k++) {
+		for (i = 0; i < self->d.n[k]; i++) {
+			int fd = self->d.fd[k][i];
+
+			if (fd != self->p.src && fd != self->p.dst) {
+				self->third = fd;
+				self->third_kind = k;
+				break;
+			}
+		}
+	}
+}
+
+FIXTURE_TEARDOWN(move)
+{
+	close_devs(&self->d);
+}
+
+/*
+ * Pages [from, to) of buf are on the destination: local to it, not to the
+ * source, and the destination reads the pattern.
+ */
+#define ASSERT_ON_DST(pair, buf, npages, from, to, seed) \
+	assert_on_dst(_metadata, __LINE__, pair, buf, npages, from, to, seed)
+
+static void assert_on_dst(struct __test_metadata *_metadata, int line,
+			  const struct pair *pair, char *buf,
+			  unsigned long npages, unsigned long from,
+			  unsigned long to, unsigned int seed)
+{
+	unsigned char *m = malloc(npages);
+
+	ASSERT_NE(NULL, m);
+	snapshot(_metadata, line, pair->dst, buf, m, npages);
+	assert_prot(_metadata, line, m, from, to, local_code(pair->dst_kind),
+		    -1);
+	snapshot(_metadata, line, pair->src, buf, m, npages);
+	assert_prot(_metadata, line, m, from, to, remote_code(pair->dst_kind),
+		    -1);
+	device_reads_pattern(_metadata, line, pair->dst,
+			     buf + from * page_size, to - from, from, seed);
+	/* Reading its own memory did not move anything. */
+	snapshot(_metadata, line, pair->dst, buf, m, npages);
+	assert_prot(_metadata, line, m, from, to, local_code(pair->dst_kind),
+		    -1);
+	free(m);
+}
+
+TEST_F(move, moves_pages_put_there_by_migrate_to_dev)
+{
+	unsigned int seed = test_seed(_metadata->name);
+	const unsigned long npages = 32;
+	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
+	char *ptr = malloc(npages * page_size);
+	unsigned char m[32];
+
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_NE(NULL, ptr);
+	fill_pattern(buf, 0, npages, seed);
+	MIGRATE_OK(self->p.src, buf, ptr, npages);
+	SNAPSHOT(self->p.src, buf, m, npages);
+	ASSERT_PROT(m, 0, npages, local_code(self->p.src_kind));
+
+	HMIGRATE_OK(self->p.dst, 0, buf, npages, self->p.src, npages);
+	ASSERT_ON_DST(&self->p, buf, npages, 0, npages, seed);
+
+	/* Nothing left on the source: a second move moves nothing. */
+	HMIGRATE_OK(self->p.dst, 0, buf, npages, self->p.src, 0);
+	SNAPSHOT(self->p.dst, buf, m, npages);
+	ASSERT_PROT(m, 0, npages, local_code(self->p.dst_kind));
+	ASSERT_PATTERN(buf, 0, npages, seed);
+}
+
+TEST_F(move, moves_pages_put_there_by_migrate_from_system)
+{
+	unsigned int seed = test_seed(_metadata->name);
+	const unsigned long npages = 32;
+	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
+	unsigned char m[32];
+
+	ASSERT_NE(MAP_FAILED, buf);
+	fill_pattern(buf, 0, npages, seed);
+	HMIGRATE_OK(self->p.src, 0, buf, npages, HMMSIM_MIGRATE_FROM_SYSTEM,
+		    npages);
+	SNAPSHOT(self->p.src, buf, m, npages);
+	ASSERT_PROT(m, 0, npages, local_code(self->p.src_kind));
+
+	HMIGRATE_OK(self->p.dst, 0, buf, npages, self->p.src, npages);
+	ASSERT_ON_DST(&self->p, buf, npages, 0, npages, seed);
+
+	/* And from the destination back to system memory. */
+	HMIGRATE_OK(self->p.dst, HMMSIM_MIGRATE_TO_SYSTEM, buf, npages,
+		    HMMSIM_MIGRATE_FROM_SYSTEM, npages);
+	SNAPSHOT(self->p.dst, buf, m, npages);
+	ASSERT_PROT(m, 0, npages, SYS_WRITE);
+	SNAPSHOT(self->p.src, buf, m, npages);
+	ASSERT_PROT(m, 0, npages, SYS_WRITE);
+	ASSERT_PATTERN(buf, 0, npages, seed);
+}
+
+/* Even pages on the source, odd ones in system memory. */
+TEST_F(move, moves_only_the_source_pages_of_a_mixed_range)
+{
+	unsigned int seed = test_seed(_metadata->name);
+	const unsigned long npages = 32;
+	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
+	char *ptr = malloc(npages * page_size);
+	unsigned char m[32];
+	unsigned long p;
+
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_NE(NULL, ptr);
+	fill_pattern(buf, 0, npages, seed);
+	for (p = 0; p < npages; p += 2)
+		MIGRATE_OK(self->p.src, buf + p * page_size, ptr, 1);
+
+	HMIGRATE_OK(self->p.dst, 0, buf, npages, self->p.src, npages / 2);
+	SNAPSHOT(self->p.dst, buf, m, npages);
+	for (p = 0; p < npages; p++)
+		ASSERT_EQ(p % 2 ? SYS_WRITE : local_code(self->p.dst_kind), m[p])
+			TH_LOG("page %lu through the destination", p);
+	SNAPSHOT(self->p.src, buf, m, npages);
+	for (p = 0; p < npages; p++)
+		ASSERT_EQ(p % 2 ? SYS_WRITE : remote_code(self->p.dst_kind),
+			  m[p])
+			TH_LOG("page %lu through the source", p);
+	for (p = 0; p < npages; p += 2)
+		DEVICE_READS_PATTERN(self->p.dst, buf + p * page_size, 1, p,
+				     seed);
+	ASSERT_PATTERN(buf, 0, npages, seed);
+}
+
+/*
+ * Pages 0-3 on the source, 4-7 on a third device, 8-11 on the destination
+ * already, 12-15 in system memory: only 0-3 move.
+ */
+TEST_F(move, leaves_pages_that_are_not_on_the_source)
+{
+	unsigned int seed = test_seed(_metadata->name);
+	const unsigned long npages = 16;
+	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
+	char *ptr = malloc(npages * page_size);
+	unsigned char m[16];
+
+	if (self->third < 0)
+		SKIP(return, "needs a third device");
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_NE(NULL, ptr);
+	fill_pattern(buf, 0, npages, seed);
+	MIGRATE_OK(self->p.src, buf, ptr, 4);
+	MIGRATE_OK(self->third, buf + 4 * page_size, ptr, 4);
+	MIGRATE_OK(self->p.dst, buf + 8 * page_size, ptr, 4);
+
+	HMIGRATE_OK(self->p.dst, 0, buf, npages, self->p.src, 4);
+	SNAPSHOT(self->p.dst, buf, m, npages);
+	ASSERT_PROT(m, 0, 4, local_code(self->p.dst_kind));
+	ASSERT_PROT(m, 4, 8, remote_code(self->third_kind));
+	ASSERT_PROT(m, 8, 12, local_code(self->p.dst_kind));
+	ASSERT_PROT(m, 12, 16, SYS_WRITE);
+	SNAPSHOT(self->third, buf, m, npages);
+	ASSERT_PROT(m, 4, 8, local_code(self->third_kind));
+	DEVICE_READS_PATTERN(self->p.dst, buf, 4, 0, seed);
+	ASSERT_PATTERN(buf, 0, npages, seed);
+}
+
+/* ---------------------------- dev: between system memory and one device */
+
+FIXTURE(dev)
+{
+	struct devs d;
+	int fd, kind;
+	int other, other_kind;	/* the first device of the other kind, or -1 */
+};
+
+FIXTURE_VARIANT(dev)
+{
+	int kind;
+};
+
+FIXTURE_VARIANT_ADD(dev, private)
+{
+	.kind = PRIV,
+};
+
+FIXTURE_VARIANT_ADD(dev, coherent)
+{
+	.kind = COH,
+};
+
+FIXTURE_SETUP(dev)
+{
+	OPEN_DEVS(&self->d);
+	if (!self->d.n[variant->kind])
+		SKIP(return, "no %s device", kind_name[variant->kind]);
+	self->kind = variant->kind;
+	self->fd = self->d.fd[variant->kind][0];
+	self->other_kind = variant->kind == COH ? PRIV : COH;
+	self->other = self->d.fd[self->other_kind][0];
+}
+
+FIXTURE_TEARDOWN(dev)
+{
+	close_devs(&self->d);
+}
+
+TEST_F(dev, from_system_moves_every_page)
+{
+	unsigned int seed = test_seed(_metadata->name);
+	const unsigned long npages = 64;
+	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
+	unsigned char m[64];
+
+	ASSERT_NE(MAP_FAILED, buf);
+	fill_pattern(buf, 0, npages, seed);
+	HMIGRATE_OK(self->fd, 0, buf, npages, HMMSIM_MIGRATE_FROM_SYSTEM,
+		    npages);
+	SNAPSHOT(self->fd, buf, m, npages);
+	ASSERT_PROT(m, 0, npages, local_code(self->kind));
+	DEVICE_READS_PATTERN(self->fd, buf, npages, 0, seed);
+
+	/* Already on this device: nothing to move. */
+	HMIGRATE_OK(self->fd, 0, buf, npages, HMMSIM_MIGRATE_FROM_SYSTEM, 0);
+	SNAPSHOT(self->fd, buf, m, npages);
+	ASSERT_PROT(m, 0, npages, local_code(self->kind));
+	ASSERT_PATTERN(buf, 0, npages, seed);
+}
+
+TEST_F(dev, from_system_counts_pages_moved)
+{
+	unsigned int seed = test_seed(_metadata->name);
+	const unsigned long npages = 32;
+	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
+	unsigned char m[32];
+
+	ASSERT_NE(MAP_FAILED, buf);
+	fill_pattern(buf, 0, npages, seed);
+	HMIGRATE_OK(self->fd, 0, buf + 8 * page_size, 16,
+		    HMMSIM_MIGRATE_FROM_SYSTEM, 16);
+	SNAPSHOT(self->fd, buf, m, npages);
+	ASSERT_PROT(m, 0, 8, SYS_WRITE);
+	ASSERT_PROT(m, 8, 24, local_code(self->kind));
+	ASSERT_PROT(m, 24, npages, SYS_WRITE);
+
+	HMIGRATE_OK(self->fd, 0, buf, npages, HMMSIM_MIGRATE_FROM_SYSTEM, 16);
+	SNAPSHOT(self->fd, buf, m, npages);
+	ASSERT_PROT(m, 0, npages, local_code(self->kind));
+	ASSERT_PATTERN(buf, 0, npages, seed);
+}
+
+/* Pages 0-3 on the other device, 4-7 on this one, 8-15 in system memory. */
+TEST_F(dev, from_system_leaves_pages_of_other_devices)
+{
+	unsigned int seed = test_seed(_metadata->name);
+	const unsigned long npages = 16;
+	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
+	char *ptr = malloc(npages * page_size);
+	unsigned char m[16];
+
+	if (self->other < 0)
+		SKIP(return, "no %s device", kind_name[self->other_kind]);
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_NE(NULL, ptr);
+	fill_pattern(buf, 0, npages, seed);
+	MIGRATE_OK(self->other, buf, ptr, 4);
+	MIGRATE_OK(self->fd, buf + 4 * page_size, ptr, 4);
+
+	HMIGRATE_OK(self->fd, 0, buf, npages, HMMSIM_MIGRATE_FROM_SYSTEM, 8);
+	SNAPSHOT(self->fd, buf, m, npages);
+	ASSERT_PROT(m, 0, 4, remote_code(self->other_kind));
+	ASSERT_PROT(m, 4, npages, local_code(self->kind));
+	SNAPSHOT(self->other, buf, m, npages);
+	ASSERT_PROT(m, 0, 4, local_code(self->other_kind));
+	ASSERT_PROT(m, 4, npages, remote_code(self->kind));
+	ASSERT_PATTERN(buf, 0, npages, seed);
+}
+
+/* Pages 0-7 on this device, 8-11 on the other device, 12-15 in system RAM. */
+TEST_F(dev, to_system_moves_only_this_devices_pages)
+{
+	unsigned int seed = test_seed(_metadata->name);
+	const unsigned long npages = 16;
+	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
+	char *ptr = malloc(npages * page_size);
+	unsigned char m[16];
+
+	if (self->other < 0)
+		SKIP(return, "no %s device", kind_name[self->other_kind]);
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_NE(NULL, ptr);
+	fill_pattern(buf, 0, npages, seed);
+	MIGRATE_OK(self->fd, buf, ptr, 8);
+	MIGRATE_OK(self->other, buf + 8 * page_size, ptr, 4);
+
+	HMIGRATE_OK(self->fd, HMMSIM_MIGRATE_TO_SYSTEM, buf, npages,
+		    HMMSIM_MIGRATE_FROM_SYSTEM, 8);
+	SNAPSHOT(self->fd, buf, m, npages);
+	ASSERT_PROT(m, 0, 8, SYS_WRITE);
+	ASSERT_PROT(m, 8, 12, remote_code(self->other_kind));
+	ASSERT_PROT(m, 12, npages, SYS_WRITE);
+	SNAPSHOT(self->other, buf, m, npages);
+	ASSERT_PROT(m, 8, 12, local_code(self->other_kind));
+
+	HMIGRATE_OK(self->fd, HMMSIM_MIGRATE_TO_SYSTEM, buf, npages,
+		    HMMSIM_MIGRATE_FROM_SYSTEM, 0);
+	ASSERT_PATTERN(buf, 0, npages, seed);
+}
+
+TEST_F(dev, to_system_counts_pages_moved)
+{
+	unsigned int seed = test_seed(_metadata->name);
+	const unsigned long npages = 16;
+	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
+	unsigned char m[16];
+
+	ASSERT_NE(MAP_FAILED, buf);
+	fill_pattern(buf, 0, npages, seed);
+	HMIGRATE_OK(self->fd, 0, buf, npages, HMMSIM_MIGRATE_FROM_SYSTEM,
+		    npages);
+	HMIGRATE_OK(self->fd, HMMSIM_MIGRATE_TO_SYSTEM, buf + 4 * page_size,
+		    8, HMMSIM_MIGRATE_FROM_SYSTEM, 8);
+	SNAPSHOT(self->fd, buf, m, npages);
+	ASSERT_PROT(m, 0, 4, local_code(self->kind));
+	ASSERT_PROT(m, 4, 12, SYS_WRITE);
+	ASSERT_PROT(m, 12, npages, local_code(self->kind));
+
+	HMIGRATE_OK(self->fd, HMMSIM_MIGRATE_TO_SYSTEM, buf, npages,
+		    HMMSIM_MIGRATE_FROM_SYSTEM, 8);
+	SNAPSHOT(self->fd, buf, m, npages);
+	ASSERT_PROT(m, 0, npages, SYS_WRITE);
+	ASSERT_PATTERN(buf, 0, npages, seed);
+}
+
+/* A caller built with a larger struct: its zero tail is accepted. */
+TEST_F(dev, larger_struct_with_zero_tail_is_accepted)
+{
+	static const __u32 sizes[] = {
+		HMMSIM_MIGRATE_SIZE_VER0 + 8, HMMSIM_MIGRATE_SIZE_VER0 + 1,
+		1024, MIGRATE_SIZE_MAX,
+	};
+	unsigned int seed = test_seed(_metadata->name);
+	const unsigned long npages = 8;
+	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
+	unsigned char *raw = calloc(1, MIGRATE_SIZE_MAX);
+	struct hmmsim_migrate *a = (struct hmmsim_migrate *)raw;
+	unsigned char m[8];
+	size_t i;
+
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_NE(NULL, raw);
+	fill_pattern(buf, 0, npages, seed);
+	for (i = 0; i < ARRAY_SIZE(sizes); i++) {
+		migrate_args(a, 0, (unsigned long)buf, npages,
+			     HMMSIM_MIGRATE_FROM_SYSTEM);
+		a->size = sizes[i];
+		ASSERT_EQ(0, hmigrate_raw(self->fd, HMMSIM_IOCTL_MIGRATE, a))
+			TH_LOG("size %u", sizes[i]);
+		ASSERT_EQ(npages, a->cpages);
+		ASSERT_BYTES(raw + sizeof(*a), MIGRATE_SIZE_MAX - sizeof(*a),
+			     0);
+		SNAPSHOT(self->fd, buf, m, npages);
+		ASSERT_PROT(m, 0, npages, local_code(self->kind));
+
+		migrate_args(a, HMMSIM_MIGRATE_TO_SYSTEM, (unsigned long)buf,
+			     npages, HMMSIM_MIGRATE_FROM_SYSTEM);
+		a->size = sizes[i];
+		ASSERT_EQ(0, hmigrate_raw(self->fd, HMMSIM_IOCTL_MIGRATE, a))
+			TH_LOG("size %u", sizes[i]);
+		ASSERT_EQ(npages, a->cpages);
+		ASSERT_BYTES(raw + sizeof(*a), MIGRATE_SIZE_MAX - sizeof(*a),
+			     0);
+		SNAPSHOT(self->fd, buf, m, npages);
+		ASSERT_PROT(m, 0, npages, SYS_WRITE);
+	}
+	ASSERT_PATTERN(buf, 0, npages, seed);
+}
+
+/* Extension commands are matched on type and number, not encoded size. */
+TEST_F(dev, other_encoded_size_in_request_still_migrates)
+{
+	static const unsigned int sizes[] = {
+		0, 8, HMMSIM_MIGRATE_SIZE_VER0 + 8, MIGRATE_SIZE_MAX,
+	};
+	unsigned int seed = test_seed(_metadata->name);
+	const unsigned long npages = 8;
+	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
+	struct hmmsim_migrate a;
+	unsigned char m[8];
+	size_t i;
+
+	ASSERT_NE(MAP_FAILED, buf);
+	fill_pattern(buf, 0, npages, seed);
+	for (i = 0; i < ARRAY_SIZE(sizes); i++) {
+		unsigned long request = _IOC(_IOC_READ | _IOC_WRITE,
+					     HMMSIM_IOCTL_TYPE,
+					     _IOC_NR(HMMSIM_IOCTL_MIGRATE),
+					     sizes[i]);
+
+		migrate_args(&a, 0, (unsigned long)buf, npages,
+			     HMMSIM_MIGRATE_FROM_SYSTEM);
+		ASSERT_EQ(0, hmigrate_raw(self->fd, request, &a))
+			TH_LOG("encoded size %u", sizes[i]);
+		ASSERT_EQ(npages, a.cpages);
+		SNAPSHOT(self->fd, buf, m, npages);
+		ASSERT_PROT(m, 0, npages, local_code(self->kind));
+
+		migrate_args(&a, HMMSIM_MIGRATE_TO_SYSTEM, (unsigned long)buf,
+			     npages, HMMSIM_MIGRATE_FROM_SYSTEM);
+		ASSERT_EQ(0, hmigrate_raw(self->fd, request, &a))
+			TH_LOG("encoded size %u", sizes[i]);
+		ASSERT_EQ(npages, a.cpages);
+	}
+	SNAPSHOT(self->fd, buf, m, npages);
+	ASSERT_PROT(m, 0, npages, SYS_WRITE);
+	ASSERT_PATTERN(buf, 0, npages, seed);
+}
+
+/* ------------------------------------------------ migrate: bad input */
+
+/*
+ * dst: the device the command is issued on (the first coherent device if
+ * there is one), src: another device. buf: a bystander range of 4 pages,
+ * pages 0 and 1 in system memory, page 2 on src, page 3 on dst. Whatever a
+ * bad command wrongly did with [buf, +4 pages), in any of the three forms
+ * (from system, from src, to system), would show.
+ */
+struct bystander {
+	struct pair p;
+	char *buf;
+	unsigned int seed;
+};
+
+#define BYSTANDER_PAGES	4
+
+FIXTURE(migrate)
+{
+	struct devs d;
+	struct bystander b;
+};
+
+FIXTURE_SETUP(migrate)
+{
+	struct bystander *b = &self->b;
+	struct pair *p = &b->p;
+	char *ptr;
+
+	OPEN_DEVS(&self->d);
+	if (self->d.n[COH] && self->d.n[PRIV]) {
+		p->dst_kind = COH;
+		p->src_kind = PRIV;
+		p->src = self->d.fd[PRIV][0];
+	} else {
+		p->dst_kind = self->d.n[COH] ? COH : PRIV;
+		p->src_kind = p->dst_kind;
+		p->src = self->d.fd[p->src_kind][1];
+	}
+	p->dst = self->d.fd[p->dst_kind][0];
+	p->dst_id = self->d.id[p->dst_kind][0];
+	if (p->src < 0)
+		SKIP(return, "needs two devices");
+
+	b->seed = test_seed(_metadata->name);
+	/*
+	 * A 2 MiB window of its own: a CPU fault on a device page brings
+	 * back that device's pages in the whole 2 MiB window around it, and
+	 * the tests' own buffers must not share a window with the bystander.
+	 */
+	b->buf = map_thp(SZ_2M);
+	ASSERT_NE(MAP_FAILED, b->buf);
+	ASSERT_EQ(0, madvise(b->buf, SZ_2M, MADV_NOHUGEPAGE));
+	ptr = malloc(page_size);
+	ASSERT_NE(NULL, ptr);
+	fill_pattern(b->buf, 0, BYSTANDER_PAGES, b->seed);
+	MIGRATE_OK(p->src, b->buf + 2 * page_size, ptr, 1);
+	MIGRATE_OK(p->dst, b->buf + 3 * page_size, ptr, 1);
+	free(ptr);
+}
+
+FIXTURE_TEARDOWN(migrate)
+{
+	close_devs(&self->d);
+}
+
+/* The bystander as each device sees it. */
+static void bystander_codes(struct bystander *b, unsigned char *dst,
+			    unsigned char *src)
+{
+	dst[0] = SYS_WRITE;
+	dst[1] = SYS_WRITE;
+	dst[2] = remote_code(b->p.src_kind);
+	dst[3] = local_code(b->p.dst_kind);
+	src[0] = SYS_WRITE;
+	src[1] = SYS_WRITE;
+	src[2] = local_code(b->p.src_kind);
+	src[3] = remote_code(b->p.dst_kind);
+}
+
+/*
+ * Nothing moved and nothing changed in the bystander. Then the valid
+ * commands the bad ones were made from do move it, which shows that only
+ * the field each test broke made them fail. After a fork(), pages may have
+ * become read-only: forked says so.
+ */
+#define ASSERT_BYSTANDER(b, forked) \
+	assert_bystander(_metadata, __LINE__, b, forked)
+
+static void assert_bystander(struct __test_metadata *_metadata, int line,
+			     struct bystander *b, bool forked)
+{
+	unsigned char want_dst[BYSTANDER_PAGES], want_src[BYSTANDER_PAGES];
+	unsigned char m[BYSTANDER_PAGES];
+	unsigned long p;
+
+	bystander_codes(b, want_dst, want_src);
+	snapshot(_metadata, line, b->p.dst, b->buf, m, BYSTANDER_PAGES);
+	for (p = 0; p < BYSTANDER_PAGES; p++)
+		assert_prot(_metadata, line, m, p, p + 1, want_dst[p],
+			    forked ? read_only_code(want_dst[p]) : -1);
+	snapshot(_metadata, line, b->p.src, b->buf, m, BYSTANDER_PAGES);
+	for (p = 0; p < BYSTANDER_PAGES; p++)
+		assert_prot(_metadata, line, m, p, p + 1, want_src[p],
+			    forked ? read_only_code(want_src[p]) : -1);
+
+	hmigrate_ok(_metadata, line, b->p.dst, 0, b->buf, BYSTANDER_PAGES,
+		    b->p.src, 1);
+	hmigrate_ok(_metadata, line, b->p.dst, 0, b->buf, BYSTANDER_PAGES,
+		    HMMSIM_MIGRATE_FROM_SYSTEM, 2);
+	snapshot(_metadata, line, b->p.dst, b->buf, m, BYSTANDER_PAGES);
+	assert_prot(_metadata, line, m, 0, BYSTANDER_PAGES,
+		    local_code(b->p.dst_kind),
+		    forked ? read_only_code(local_code(b->p.dst_kind)) : -1);
+	hmigrate_ok(_metadata, line, b->p.dst, HMMSIM_MIGRATE_TO_SYSTEM,
+		    b->buf, BYSTANDER_PAGES, HMMSIM_MIGRATE_FROM_SYSTEM,
+		    BYSTANDER_PAGES);
+	assert_pattern(_metadata, line, b->buf, 0, BYSTANDER_PAGES,
+		       b->seed);
+}
+
+/* The three forms of the command on [addr, +npages) all fail with err. */
+#define ASSERT_ALL_FORMS_FAIL(b, addr, npages, err) \
+	assert_all_forms_fail(_metadata, __LINE__, b, addr, npages, err)
+
+static void assert_all_forms_fail(struct __test_metadata *_metadata, int line,
+				  struct bystander *b, __u64 addr,
+				  __u64 npages, int err)
+{
+	static const char *const form[] = {
+		"from system", "from another device", "to system",
+	};
+	__u32 flags[] = { 0, 0, HMMSIM_MIGRATE_TO_SYSTEM };
+	int src[] = {
+		HMMSIM_MIGRATE_FROM_SYSTEM, b->p.src,
+		HMMSIM_MIGRATE_FROM_SYSTEM,
+	};
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(form); i++) {
+		ASSERT_EQ(err, hmigrate_addr(b->p.dst, flags[i], addr, npages,
+					     src[i], NULL)) {
+			TH_LOG("line %d: %s, addr %#llx npages %#llx", line,
+			       form[i], (unsigned long long)addr,
+			       (unsigned long long)npages);
+		}
+	}
+}
+
+/* One of the three valid forms on the bystander, for a test to break. */
+static void bystander_args(struct bystander *b, int form,
+			   struct hmmsim_migrate *a)
+{
+	if (form == 2)
+		migrate_args(a, HMMSIM_MIGRATE_TO_SYSTEM,
+			     (unsigned long)b->buf, BYSTANDER_PAGES,
+			     HMMSIM_MIGRATE_FROM_SYSTEM);
+	else
+		migrate_args(a, 0, (unsigned long)b->buf, BYSTANDER_PAGES,
+			     form ? b->p.src : HMMSIM_MIGRATE_FROM_SYSTEM);
+}
+
+#define NR_FORMS 3
+
+TEST_F(migrate, size_below_version0_is_einval)
+{
+	struct bystander *b = &self->b;
+	static const __u32 sizes[] = {
+		0, 1, 4, 8, 16, 40, 64, HMMSIM_MIGRATE_SIZE_VER0 - 1,
+	};
+	struct hmmsim_migrate a;
+	size_t i;
+	int form;
+
+	for (form = 0; form < NR_FORMS; form++) {
+		for (i = 0; i < ARRAY_SIZE(sizes); i++) {
+			bystander_args(b, form, &a);
+			a.size = sizes[i];
+			ASSERT_EQ(-EINVAL, hmigrate_raw(b->p.dst,
+							HMMSIM_IOCTL_MIGRATE,
+							&a))
+				TH_LOG("form %d, size %u", form, sizes[i]);
+		}
+	}
+	ASSERT_BYSTANDER(b, false);
+}
+
+/* Fields the driver does not know about must be zero. */
+TEST_F(migrate, larger_struct_with_nonzero_tail_is_e2big)
+{
+	struct bystander *b = &self->b;
+	static const struct {
+		__u32 size;
+		__u32 offset;	/* of the nonzero byte */
+		unsigned char value;
+	} cases[] = {
+		{ HMMSIM_MIGRATE_SIZE_VER0 + 1, HMMSIM_MIGRATE_SIZE_VER0, 1 },
+		{ HMMSIM_MIGRATE_SIZE_VER0 + 8, HMMSIM_MIGRATE_SIZE_VER0, 0x80 },
+		{ HMMSIM_MIGRATE_SIZE_VER0 + 8, HMMSIM_MIGRATE_SIZE_VER0 + 7, 1 },
+		{ MIGRATE_SIZE_MAX, 100, 0xff },
+		{ MIGRATE_SIZE_MAX, MIGRATE_SIZE_MAX - 1, 1 },
+	};
+	unsigned char *raw = calloc(1, MIGRATE_SIZE_MAX);
+	struct hmmsim_migrate *a = (struct hmmsim_migrate *)raw;
+	size_t i;
+	int form;
+
+	ASSERT_NE(NULL, raw);
+	for (form = 0; form < NR_FORMS; form++) {
+		for (i = 0; i < ARRAY_SIZE(cases); i++) {
+			memset(raw, 0, MIGRATE_SIZE_MAX);
+			bystander_args(b, form, a);
+			a->size = cases[i].size;
+			raw[cases[i].offset] = cases[i].value;
+			ASSERT_EQ(-E2BIG, hmigrate_raw(b->p.dst,
+						       HMMSIM_IOCTL_MIGRATE,
+						       a))
+				TH_LOG("form %d, size %u, byte %u is %#x",
+				       form, cases[i].size, cases[i].offset,
+				       cases[i].value);
+		}
+	}
+	free(raw);
+	ASSERT_BYSTANDER(b, false);
+}
+
+/* Beyond MIGRATE_SIZE_MAX, even with a zero tail. */
+TEST_F(migrate, size_above_4096_is_e2big)
+{
+	struct bystander *b = &self->b;
+	static const __u32 sizes[] = {
+		MIGRATE_SIZE_MAX + 1, 2 * MIGRATE_SIZE_MAX, 1U << 16,
+		1U << 31, UINT_MAX,
+	};
+	const size_t len = 1UL << 17;
+	unsigned char *raw = mmap(NULL, len, PROT_READ | PROT_WRITE,
+				  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	struct hmmsim_migrate *a = (struct hmmsim_migrate *)raw;
+	size_t i;
+	int form;
+
+	ASSERT_NE(MAP_FAILED, raw);
+	for (form = 0; form < NR_FORMS; form++) {
+		for (i = 0; i < ARRAY_SIZE(sizes); i++) {
+			bystander_args(b, form, a);
+			a->size = sizes[i];
+			ASSERT_EQ(-E2BIG, hmigrate_raw(b->p.dst,
+						       HMMSIM_IOCTL_MIGRATE,
+						       a))
+				TH_LOG("form %d, size %u", form, sizes[i]);
+		}
+	}
+	ASSERT_BYSTANDER(b, false);
+}
+
+TEST_F(migrate, unknown_flags_are_einval)
+{
+	struct bystander *b = &self->b;
+	static const __u32 bad[] = {
+		1U << 1, 1U << 2, 1U << 16, 1U << 31,
+		HMMSIM_MIGRATE_TO_SYSTEM | (1U << 1), UINT_MAX,
+	};
+	struct hmmsim_migrate a;
+	size_t i;
+	int form;
+
+	for (form = 0; form < NR_FORMS; form++) {
+		for (i = 0; i < ARRAY_SIZE(bad); i++) {
+			bystander_args(b, form, &a);
+			a.flags |= bad[i];
+			ASSERT_EQ(-EINVAL, hmigrate_raw(b->p.dst,
+							HMMSIM_IOCTL_MIGRATE,
+							&a))
+				TH_LOG("form %d, flags %#x", form, a.flags);
+		}
+	}
+	ASSERT_BYSTANDER(b, false);
+}
+
+TEST_F(migrate, nonzero_pad_is_einval)
+{
+	struct bystander *b = &self->b;
+	static const __u32 bad[] = { 1, 1U << 8, 1U << 31, UINT_MAX };
+	struct hmmsim_migrate a;
+	size_t i;
+	int form;
+
+	for (form = 0; form < NR_FORMS; form++) {
+		for (i = 0; i < ARRAY_SIZE(bad); i++) {
+			bystander_args(b, form, &a);
+			a.pad = bad[i];
+			ASSERT_EQ(-EINVAL, hmigrate_raw(b->p.dst,
+							HMMSIM_IOCTL_MIGRATE,
+							&a))
+				TH_LOG("form %d, pad %#x", form, a.pad);
+		}
+	}
+	ASSERT_BYSTANDER(b, false);
+}
+
+TEST_F(migrate, nonzero_reserved_is_einval)
+{
+	struct bystander *b = &self->b;
+	static const __u64 bad[] = { 1, 1ULL << 32, 1ULL << 63, ~0ULL };
+	struct hmmsim_migrate a;
+	size_t r, i;
+	int form;
+
+	for (form = 0; form < NR_FORMS; form++) {
+		for (r = 0; r < ARRAY_SIZE(a.reserved); r++) {
+			for (i = 0; i < ARRAY_SIZE(bad); i++) {
+				bystander_args(b, form, &a);
+				a.reserved[r] = bad[i];
+				ASSERT_EQ(-EINVAL,
+					  hmigrate_raw(b->p.dst,
+						       HMMSIM_IOCTL_MIGRATE,
+						       &a))
+					TH_LOG("form %d, reserved[%zu] %#llx",
+					       form, r,
+					       (unsigned long long)bad[i]);
+			}
+		}
+	}
+	ASSERT_BYSTANDER(b, false);
+}
+
+/* cpages is an output: what goes in there changes nothing. */
+TEST_F(migrate, cpages_input_is_ignored)
+{
+	struct bystander *b = &self->b;
+	static const __u64 junk[] = { 0, 1, 4, ~0ULL };
+	struct hmmsim_migrate a;
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(junk); i++) {
+		bystander_args(b, 0, &a);
+		a.cpages = junk[i];
+		ASSERT_EQ(0, hmigrate_raw(b->p.dst, HMMSIM_IOCTL_MIGRATE,
+					  &a));
+		ASSERT_EQ(i ? 0 : 2, a.cpages);
+	}
+	HMIGRATE_OK(b->p.dst, HMMSIM_MIGRATE_TO_SYSTEM, b->buf,
+		    BYSTANDER_PAGES, HMMSIM_MIGRATE_FROM_SYSTEM, 3);
+	ASSERT_PATTERN(b->buf, 0, BYSTANDER_PAGES, b->seed);
+}
+
+TEST_F(migrate, zero_npages_is_einval)
+{
+	struct bystander *b = &self->b;
+	unsigned long buf = (unsigned long)b->buf;
+
+	ASSERT_ALL_FORMS_FAIL(b, buf, 0, -EINVAL);
+	ASSERT_ALL_FORMS_FAIL(b, buf + 2 * page_size, 0, -EINVAL);
+	ASSERT_ALL_FORMS_FAIL(b, buf + 3 * page_size, 0, -EINVAL);
+	ASSERT_ALL_FORMS_FAIL(b, 0, 0, -EINVAL);
+	ASSERT_BYSTANDER(b, false);
+}
+
+TEST_F(migrate, unaligned_addr_is_einval)
+{
+	struct bystander *b = &self->b;
+	unsigned long offsets[] = { 1, 8, page_size / 2, page_size - 1 };
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(offsets); i++) {
+		unsigned long addr = (unsigned long)b->buf + offsets[i];
+
+		ASSERT_ALL_FORMS_FAIL(b, addr, 1, -EINVAL);
+		ASSERT_ALL_FORMS_FAIL(b, addr, BYSTANDER_PAGES - 1, -EINVAL);
+		/* Ending on the pages on the devices. */
+		ASSERT_ALL_FORMS_FAIL(b, addr + page_size, 2, -EINVAL);
+	}
+	ASSERT_BYSTANDER(b, false);
+}
+
+/* npages * page_size or addr + that wraps around. */
+TEST_F(migrate, range_overflow_is_einval)
+{
+	struct bystander *b = &self->b;
+	unsigned long addr = (unsigned long)b->buf;
+	__u64 npages[] = {
+		1ULL << 52,				/* size 0 with 4K pages */
+		1ULL << (64 - page_shift),		/* size 0 */
+		(1ULL << (64 - page_shift)) - 1,	/* end = addr - page */
+		~0ULL,
+		((0ULL - addr) >> page_shift) + 1,	/* end wraps to a page */
+	};
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(npages); i++)
+		ASSERT_ALL_FORMS_FAIL(b, addr, npages[i], -EINVAL);
+	ASSERT_ALL_FORMS_FAIL(b, 0xfffffffffffff000ULL, 2, -EINVAL);
+	ASSERT_BYSTANDER(b, false);
+}
+
+/* Ranges that start in user space and end past its last page. */
+TEST_F(migrate, range_past_user_space_is_einval)
+{
+	struct bystander *b = &self->b;
+	unsigned long end = user_va_end();
+	unsigned long buf = (unsigned long)b->buf;
+
+	ASSERT_ALL_FORMS_FAIL(b, end - page_size, 1, -EINVAL);
+	ASSERT_ALL_FORMS_FAIL(b, end - 2 * page_size, 2, -EINVAL);
+	ASSERT_ALL_FORMS_FAIL(b, buf, (end - buf) >> page_shift, -EINVAL);
+	ASSERT_ALL_FORMS_FAIL(b, buf, (end - buf) / page_size + 1, -EINVAL);
+	ASSERT_ALL_FORMS_FAIL(b, buf, 1ULL << (57 - page_shift), -EINVAL);
+	ASSERT_BYSTANDER(b, false);
+}
+
+TEST_F(migrate, kernel_and_noncanonical_addresses_are_einval)
+{
+	struct bystander *b = &self->b;
+	static const __u64 addrs[] = {
+		0xffff888000000000ULL,	/* the direct map */
+		0xffffffff81000000ULL,	/* kernel text */
+		0xfffffffffffff000ULL,	/* the last page */
+		0x8000000000000000ULL,	/* non-canonical */
+	};
+	unsigned long end = user_va_end();
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(addrs); i++)
+		ASSERT_ALL_FORMS_FAIL(b, addrs[i], 1, -EINVAL);
+	/* The first address past user space, in either paging mode. */
+	ASSERT_ALL_FORMS_FAIL(b, end, 1, -EINVAL);
+	ASSERT_BYSTANDER(b, false);
+}
+
+/*
+ * An 8-page range: 0, 4, 7 in system memory, 1 and 5 on src, 2 and 6 on dst,
+ * and page 3 unmapped (hole) or PROT_NONE. Every range that includes page 3
+ * fails, in every form, and moves nothing.
+ */
+static void range_with_gap_is_einval(struct __test_metadata *_metadata,
+				     struct bystander *b, bool hole)
+{
+	unsigned int seed = test_seed(_metadata->name) + 1;
+	const unsigned long npages = 8;
+	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
+	char *ptr = malloc(npages * page_size);
+	unsigned long base = (unsigned long)buf;
+	unsigned char m[8];
+	unsigned long p;
+
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_NE(NULL, ptr);
+	fill_pattern(buf, 0, npages, seed);
+	MIGRATE_OK(b->p.src, buf + 1 * page_size, ptr, 1);
+	MIGRATE_OK(b->p.dst, buf + 2 * page_size, ptr, 1);
+	MIGRATE_OK(b->p.src, buf + 5 * page_size, ptr, 1);
+	MIGRATE_OK(b->p.dst, buf + 6 * page_size, ptr, 1);
+	if (hole) {
+		ASSERT_EQ(0, munmap(buf + 3 * page_size, page_size));
+	} else {
+		ASSERT_EQ(0, mprotect(buf + 3 * page_size, page_size,
+				      PROT_NONE));
+	}
+
+	ASSERT_ALL_FORMS_FAIL(b, base, npages, -EINVAL);
+	ASSERT_ALL_FORMS_FAIL(b, base + 3 * page_size, 5, -EINVAL);
+	ASSERT_ALL_FORMS_FAIL(b, base, 4, -EINVAL);
+	ASSERT_ALL_FORMS_FAIL(b, base + 3 * page_size, 1, -EINVAL);
+	ASSERT_ALL_FORMS_FAIL(b, base + 2 * page_size, 2, -EINVAL);
+
+	SNAPSHOT(b->p.dst, buf, m, npages);
+	for (p = 0; p < npages; p++) {
+		unsigned char want = SYS_WRITE;
+
+		if (p == 1 || p == 5)
+			want = remote_code(b->p.src_kind);
+		else if (p == 2 || p == 6)
+			want = local_code(b->p.dst_kind);
+		else if (p == 3)
+			want = HMM_DMIRROR_PROT_ERROR;
+		ASSERT_EQ(want, m[p])
+			TH_LOG("page %lu through the destination", p);
+	}
+	SNAPSHOT(b->p.src, buf, m, npages);
+	ASSERT_EQ(local_code(b->p.src_kind), m[1]);
+	ASSERT_EQ(local_code(b->p.src_kind), m[5]);
+
+	ASSERT_PATTERN(buf, 0, 3, seed);
+	ASSERT_PATTERN(buf + 4 * page_size, 4, 4, seed);
+	if (!hole) {
+		ASSERT_EQ(0, mprotect(buf + 3 * page_size, page_size,
+				      PROT_READ));
+		ASSERT_PATTERN(buf + 3 * page_size, 3, 1, seed);
+	}
+}
+
+TEST_F(migrate, range_with_hole_is_einval)
+{
+	struct bystander *b = &self->b;
+
+	range_with_gap_is_einval(_metadata, b, true);
+	ASSERT_BYSTANDER(b, false);
+}
+
+TEST_F(migrate, range_with_prot_none_page_is_einval)
+{
+	struct bystander *b = &self->b;
+
+	range_with_gap_is_einval(_metadata, b, false);
+	ASSERT_BYSTANDER(b, false);
+}
+
+TEST_F(migrate, src_fd_not_open_is_ebadf)
+{
+	struct bystander *b = &self->b;
+	int closed = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+	ASSERT_GE(closed, 0);
+	ASSERT_EQ(0, close(closed));
+	ASSERT_EQ(-EBADF, hmigrate(b->p.dst, 0, b->buf, BYSTANDER_PAGES,
+				   closed, NULL));
+	ASSERT_EQ(-EBADF, hmigrate(b->p.dst, 0, b->buf, BYSTANDER_PAGES,
+				   1000000, NULL));
+	ASSERT_BYSTANDER(b, false);
+}
+
+/* Only -1 means system memory: other negative numbers are not open files. */
+TEST_F(migrate, negative_src_fd_other_than_minus_one_is_ebadf)
+{
+	struct bystander *b = &self->b;
+	static const int bad[] = { -2, -100, INT_MIN };
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(bad); i++)
+		ASSERT_EQ(-EBADF, hmigrate(b->p.dst, 0, b->buf,
+					   BYSTANDER_PAGES, bad[i], NULL))
+			TH_LOG("src_fd %d", bad[i]);
+	ASSERT_BYSTANDER(b, false);
+}
+
+TEST_F(migrate, src_fd_not_hmmsim_is_einval)
+{
+	struct bystander *b = &self->b;
+	int pipefd[2], devnull, file;
+	int fds[4];
+	size_t i;
+
+	ASSERT_EQ(0, pipe2(pipefd, O_CLOEXEC));
+	devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	ASSERT_GE(devnull, 0);
+	file = open("/tmp", O_TMPFILE | O_EXCL | O_RDWR | O_CLOEXEC, 0600);
+	ASSERT_GE(file, 0);
+	fds[0] = pipefd[0];
+	fds[1] = pipefd[1];
+	fds[2] = devnull;
+	fds[3] = file;
+	for (i = 0; i < ARRAY_SIZE(fds); i++)
+		ASSERT_EQ(-EINVAL, hmigrate(b->p.dst, 0, b->buf,
+					    BYSTANDER_PAGES, fds[i], NULL))
+			TH_LOG("file %zu", i);
+	for (i = 0; i < ARRAY_SIZE(fds); i++)
+		close(fds[i]);
+	ASSERT_BYSTANDER(b, false);
+}
+
+/* The same file, a dup() of it, or another file of the same device. */
+TEST_F(migrate, src_fd_on_the_same_device_is_einval)
+{
+	struct bystander *b = &self->b;
+	int dup_fd = dup(b->p.dst);
+	int second = open_dev(b->p.dst_id);
+
+	ASSERT_GE(dup_fd, 0);
+	ASSERT_GE(second, 0);
+	ASSERT_EQ(-EINVAL, hmigrate(b->p.dst, 0, b->buf, BYSTANDER_PAGES,
+				    b->p.dst, NULL));
+	ASSERT_EQ(-EINVAL, hmigrate(b->p.dst, 0, b->buf, BYSTANDER_PAGES,
+				    dup_fd, NULL));
+	ASSERT_EQ(-EINVAL, hmigrate(b->p.dst, 0, b->buf, BYSTANDER_PAGES,
+				    second, NULL));
+	/* The other way round: the second file as the destination. */
+	ASSERT_EQ(-EINVAL, hmigrate(second, 0, b->buf, BYSTANDER_PAGES,
+				    b->p.dst, NULL));
+	close(dup_fd);
+	close(second);
+	ASSERT_BYSTANDER(b, false);
+}
+
+TEST_F(migrate, to_system_with_src_fd_is_einval)
+{
+	struct bystander *b = &self->b;
+	int pipefd[2];
+
+	ASSERT_EQ(0, pipe2(pipefd, O_CLOEXEC));
+	ASSERT_EQ(-EINVAL, hmigrate(b->p.dst, HMMSIM_MIGRATE_TO_SYSTEM,
+				    b->buf, BYSTANDER_PAGES, b->p.src,
+				    NULL));
+	ASSERT_EQ(-EINVAL, hmigrate(b->p.dst, HMMSIM_MIGRATE_TO_SYSTEM,
+				    b->buf, BYSTANDER_PAGES, b->p.dst,
+				    NULL));
+	ASSERT_EQ(-EINVAL, hmigrate(b->p.dst, HMMSIM_MIGRATE_TO_SYSTEM,
+				    b->buf, BYSTANDER_PAGES, pipefd[0],
+				    NULL));
+	close(pipefd[0]);
+	close(pipefd[1]);
+	ASSERT_BYSTANDER(b, false);
+}
+
+/*
+ * The child of a fork(): with a destination file of its own, it passes the
+ * parent's source file, bound to the parent's mm. It must get -EPERM, and
+ * the page on the source device must not have moved in its address space.
+ */
+static int child_passes_parents_src_fd(struct bystander *b)
+{
+	unsigned char want_dst[BYSTANDER_PAGES], want_src[BYSTANDER_PAGES];
+	struct hmm_dmirror_cmd cmd;
+	unsigned char m[BYSTANDER_PAGES];
+	int fd = open_dev(b->p.dst_id);
+	unsigned long p;
+
+	if (fd < 0)
+		return 10;
+	if (hmigrate(fd, 0, b->buf, BYSTANDER_PAGES, b->p.src, NULL) !=
+	    -EPERM)
+		return 11;
+	memset(m, NO_CODE, sizeof(m));
+	if (dmirror(fd, HMM_DMIRROR_SNAPSHOT, b->buf, m, BYSTANDER_PAGES,
+		    &cmd) || cmd.cpages != BYSTANDER_PAGES)
+		return 12;
+	bystander_codes(b, want_dst, want_src);
+	/* Page 3, on dst in the parent, is shared with the child. */
+	for (p = 0; p < 3; p++)
+		if (m[p] != want_dst[p] && m[p] != read_only_code(want_dst[p]))
+			return 13 + p;
+	close(fd);
+	return 0;
+}
+
+TEST_F(migrate, src_fd_of_another_process_is_eperm)
+{
+	struct bystander *b = &self->b;
+	pid_t pid = fork();
+	int ret;
+
+	if (pid == 0)
+		_exit(child_passes_parents_src_fd(b));
+	ret = wait_child(pid);
+	ASSERT_EQ(0, ret) {
+		if (ret == 11)
+			TH_LOG("the child did not get -EPERM");
+		else if (ret >= 13)
+			TH_LOG("page %d moved in the child", ret - 13);
+		else
+			TH_LOG("the child failed (open or SNAPSHOT)");
+	}
+	ASSERT_BYSTANDER(b, true);
+}
+
+/* A forked child uses the parent's destination file: -EPERM, always. */
+static int child_uses_parents_dst_fd(struct bystander *b)
+{
+	struct hmmsim_migrate a;
+	int form;
+
+	for (form = 0; form < NR_FORMS; form++) {
+		bystander_args(b, form, &a);
+		if (hmigrate_raw(b->p.dst, HMMSIM_IOCTL_MIGRATE, &a) != -EPERM)
+			return 1 + form;
+	}
+	return 0;
+}
+
+TEST_F(migrate, ioctl_from_forked_child_is_eperm)
+{
+	struct bystander *b = &self->b;
+	pid_t pid = fork();
+	int ret;
+
+	if (pid == 0)
+		_exit(child_uses_parents_dst_fd(b));
+	ret = wait_child(pid);
+	ASSERT_EQ(0, ret)
+		TH_LOG("form %d did not fail with -EPERM", ret - 1);
+	ASSERT_BYSTANDER(b, true);
+}
+
+TEST_F(migrate, bad_struct_pointer_is_efault)
+{
+	struct bystander *b = &self->b;
+	struct hmmsim_migrate *a;
+	char *map;
+
+	ASSERT_EQ(-EFAULT, hmigrate_raw(b->p.dst, HMMSIM_IOCTL_MIGRATE, NULL));
+	ASSERT_EQ(-EFAULT, hmigrate_raw(b->p.dst, HMMSIM_IOCTL_MIGRATE,
+					(void *)1));
+	ASSERT_EQ(-EFAULT, hmigrate_raw(b->p.dst, HMMSIM_IOCTL_MIGRATE,
+					(void *)0xffff888000000000UL));
+
+	/* size and flags readable, the rest in an unmapped page. */
+	map = mmap(NULL, 2 * page_size, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, map);
+	ASSERT_EQ(0, munmap(map + page_size, page_size));
+	a = (struct hmmsim_migrate *)(map + page_size - 8);
+	a->size = sizeof(*a);
+	a->flags = 0;
+	ASSERT_EQ(-EFAULT, hmigrate_raw(b->p.dst, HMMSIM_IOCTL_MIGRATE, a));
+
+	/* Entirely unmapped. */
+	ASSERT_EQ(0, munmap(map, page_size));
+	ASSERT_EQ(-EFAULT, hmigrate_raw(b->p.dst, HMMSIM_IOCTL_MIGRATE, map));
+	ASSERT_BYSTANDER(b, false);
+}
+
+TEST_HARNESS_MAIN
