@@ -17,12 +17,14 @@
 #include <linux/mm_types.h>
 #include <linux/mmu_notifier.h>
 #include <linux/mutex.h>
+#include <linux/rwsem.h>
 #include <linux/sizes.h>
 #include <linux/spinlock.h>
 #include <linux/types.h>
 #include <linux/xarray.h>
 
 #include <hmmsim.h>	/* uapi/hmmsim.h */
+#include "hmmsim_compat.h"
 
 /* Upper bound on simulated devices (and char device minors) per module. */
 #define HMMSIM_MAX_DEVICES	64
@@ -49,11 +51,29 @@
  * @capacity: bytes of device memory; a multiple of %HMMSIM_CHUNK_SIZE.
  * @phys_base: first physical address of a coherent device's range; zero for
  *	a private device.
+ * @copy_bandwidth: the copy engine's link in bytes per second, 0 for as fast
+ *	as the CPU copies.
+ * @copy_latency_us: the copy engine's latency per batch, in microseconds.
  */
 struct hmmsim_device_config {
 	enum hmmsim_mem_type type;
 	u64 capacity;
 	phys_addr_t phys_base;
+	u64 copy_bandwidth;
+	u32 copy_latency_us;
+};
+
+/* One second: a longer latency per batch would only stall the tests. */
+#define HMMSIM_MAX_COPY_LATENCY_US	1000000
+
+/**
+ * struct hmmsim_chunk - bookkeeping of one 2 MiB chunk of device memory
+ * @lru: entry in &hmmsim_devmem.lru while @used is not zero.
+ * @used: pages of the chunk in use.
+ */
+struct hmmsim_chunk {
+	struct list_head lru;
+	unsigned int used;
 };
 
 /**
@@ -68,10 +88,13 @@ struct hmmsim_device_config {
  *	first used and kept until the device goes away. NULL for coherent
  *	memory, whose pages are CPU-addressable.
  * @store_lock: serializes the allocation of @store chunks.
- * @lock: protects @free and @nr_free; taken from page_free(), in any
- *	context, so a spinlock.
+ * @lock: protects @free, @nr_free, @chunks and @lru; taken from
+ *	page_free(), in any context, so a spinlock.
  * @free: stack of free page indices (pfn - @pfn_first).
  * @nr_free: number of entries on @free.
+ * @chunks: one per %HMMSIM_CHUNK_SIZE of device memory.
+ * @lru: chunks with pages in use, least recently used first: a chunk moves
+ *	to the tail when a page of it is allocated or accessed by the device.
  * @pagemap_live: @pagemap is set up and must be torn down.
  */
 struct hmmsim_devmem {
@@ -84,7 +107,30 @@ struct hmmsim_devmem {
 	spinlock_t lock;		/* see above */
 	unsigned int *free;
 	unsigned long nr_free;
+	struct hmmsim_chunk *chunks;
+	struct list_head lru;
 	bool pagemap_live;
+};
+
+/* The counters of struct hmmsim_stats, in its order. */
+enum hmmsim_stat {
+	HMMSIM_STAT_TO_DEVICE,
+	HMMSIM_STAT_FROM_DEVICE,
+	HMMSIM_STAT_CPU_FAULTS,
+	HMMSIM_STAT_DEVICE_FAULTS,
+	HMMSIM_STAT_INVALIDATIONS,
+	HMMSIM_STAT_EVICTIONS,
+	HMMSIM_STAT_BYTES_COPIED,
+	HMMSIM_STAT_ALLOC_FAILURES,
+	HMMSIM_NR_STATS
+};
+
+/* Where a migration goes, for the hmmsim_migrate tracepoint. */
+enum hmmsim_migrate_kind {
+	HMMSIM_TO_DEVICE,
+	HMMSIM_TO_SYSTEM,
+	HMMSIM_DEVICE_TO_DEVICE,
+	HMMSIM_CPU_FAULT,
 };
 
 /**
@@ -94,8 +140,17 @@ struct hmmsim_devmem {
  * @id: N of /dev/<devname>N, also the char device minor.
  * @cfg: type and size of the device memory.
  * @mem: the device memory.
+ * @lock: held for reading by every command while it uses the device, for
+ *	writing to mark the device dead when it is removed.
+ * @dead: the device was removed: its files remain, but every command gets
+ *	-ENODEV.
  * @mirrors_lock: protects @mirrors.
  * @mirrors: every open file (struct hmmsim_mirror) of this device.
+ * @stats: the counters, see struct hmmsim_stats.
+ * @debugfs: the device's debugfs directory.
+ * @fail_alloc: fault injection: device page allocation fails.
+ * @fail_copy: fault injection: a copy batch fails.
+ * @fail_evict: fault injection: evicting a chunk fails.
  *
  * Created by hmmsim_device_create() and removed by hmmsim_device_destroy().
  * Every open file holds a reference on @dev (through @cdev), so the
@@ -107,9 +162,22 @@ struct hmmsim_device {
 	unsigned int id;
 	struct hmmsim_device_config cfg;
 	struct hmmsim_devmem mem;
+	struct rw_semaphore lock;	/* see above */
+	bool dead;
 	struct mutex mirrors_lock;	/* see above */
 	struct list_head mirrors;
+	atomic64_t stats[HMMSIM_NR_STATS];
+	struct dentry *debugfs;
+	struct hmmsim_fault fail_alloc;
+	struct hmmsim_fault fail_copy;
+	struct hmmsim_fault fail_evict;
 };
+
+static inline void hmmsim_count(struct hmmsim_device *hdev,
+				enum hmmsim_stat stat, u64 n)
+{
+	atomic64_add(n, &hdev->stats[stat]);
+}
 
 /**
  * struct hmmsim_devpt - the emulated device page table of one mirror
@@ -200,6 +268,14 @@ struct hmmsim_copy_batch {
 
 /* src/main.c */
 extern bool hmmsim_evict_on_close;
+int hmmsim_parse_size(const char *str, u64 *out);
+int hmmsim_check_config(const struct hmmsim_device_config *cfg,
+			const char *what);
+void hmmsim_default_config(struct hmmsim_device_config *cfg);
+
+/* src/configfs.c */
+int hmmsim_configfs_init(void);
+void hmmsim_configfs_exit(void);
 
 /* src/cdev.c */
 extern dev_t hmmsim_devt;
@@ -210,8 +286,7 @@ int hmmsim_cdev_init(const char *devname);
 void hmmsim_cdev_exit(void);
 
 /* src/device.c */
-struct hmmsim_device *hmmsim_device_create(unsigned int id,
-					   const struct hmmsim_device_config *cfg);
+struct hmmsim_device *hmmsim_device_create(const struct hmmsim_device_config *cfg);
 void hmmsim_device_destroy(struct hmmsim_device *hdev);
 
 /* src/devmem.c */
@@ -221,6 +296,8 @@ unsigned int hmmsim_devmem_alloc(struct hmmsim_device *hdev,
 				 struct hmmsim_mirror *owner,
 				 struct page **pages, unsigned int nr);
 void hmmsim_devmem_free_unused(struct page *page);
+void hmmsim_devmem_touch(struct page *page, struct hmmsim_chunk **last);
+long hmmsim_devmem_lru_pick(struct hmmsim_device *hdev);
 bool hmmsim_is_device_page(const struct page *page);
 struct hmmsim_device *hmmsim_page_device(const struct page *page);
 void *hmmsim_devmem_page_addr(struct page *page);
@@ -231,6 +308,13 @@ unsigned long hmmsim_devmem_find_owned(struct hmmsim_device *hdev,
 				       unsigned long *run);
 void hmmsim_devmem_disown(struct hmmsim_device *hdev,
 			  struct hmmsim_mirror *owner);
+
+/* src/debugfs.c */
+void hmmsim_debugfs_init(void);
+void hmmsim_debugfs_exit(void);
+void hmmsim_debugfs_add(struct hmmsim_device *hdev);
+void hmmsim_debugfs_remove(struct hmmsim_device *hdev);
+void hmmsim_stats_read(struct hmmsim_device *hdev, struct hmmsim_stats *st);
 
 /* src/devpt.c */
 void hmmsim_devpt_init(struct hmmsim_devpt *pt);
@@ -289,6 +373,7 @@ int hmmsim_migrate_exclusive(struct hmmsim_mirror *mirror,
 			     struct hmm_dmirror_cmd *cmd);
 void hmmsim_evict_owned(struct hmmsim_mirror *mirror);
 void hmmsim_evict_all(struct hmmsim_device *hdev);
+long hmmsim_evict_chunk(struct hmmsim_device *hdev, unsigned long chunk);
 
 /* src/copy.c */
 int hmmsim_copy_batch_init(struct hmmsim_copy_batch *batch,

@@ -208,6 +208,21 @@ static int hmmsim_ioctl_migrate(struct hmmsim_mirror *mirror,
 		file = hmmsim_source_file(mirror, mig.src_fd, &src);
 		if (IS_ERR(file))
 			return PTR_ERR(file);
+		/*
+		 * Inside this device's lock, taken by hmmsim_ioctl(): only a
+		 * trylock cannot deadlock against a move the other way while
+		 * both devices are being removed. It fails only when the
+		 * source is being removed.
+		 */
+		if (!down_read_trylock(&src->lock)) {
+			fput(file);
+			return -ENODEV;
+		}
+		if (src->dead) {
+			up_read(&src->lock);
+			fput(file);
+			return -ENODEV;
+		}
 	}
 
 	ret = hmmsim_check_vmas(mirror->mm, mig.addr,
@@ -220,12 +235,30 @@ static int hmmsim_ioctl_migrate(struct hmmsim_mirror *mirror,
 		ret = hmmsim_migrate_range_to_device(mirror, src, mig.addr,
 						     mig.addr + (mig.npages << PAGE_SHIFT),
 						     &moved);
-	if (file)
+	if (file) {
+		up_read(&src->lock);
 		fput(file);
+	}
 	if (ret)
 		return ret;
 	mig.cpages = moved;
 	return hmmsim_copy_ext_to_user(uarg, &mig, sizeof(mig), usize);
+}
+
+static int hmmsim_ioctl_stats(struct hmmsim_mirror *mirror, void __user *uarg)
+{
+	struct hmmsim_stats st;
+	u32 usize;
+	int ret;
+
+	ret = hmmsim_copy_ext_from_user(&st, sizeof(st),
+					HMMSIM_STATS_SIZE_VER0, uarg, &usize);
+	if (ret)
+		return ret;
+	if (st.flags || memchr_inv(st.reserved, 0, sizeof(st.reserved)))
+		return -EINVAL;
+	hmmsim_stats_read(mirror->hdev, &st);
+	return hmmsim_copy_ext_to_user(uarg, &st, sizeof(st), usize);
 }
 
 /* Extension commands match on number and direction, not on size. */
@@ -234,17 +267,9 @@ static bool hmmsim_ext_cmd_is(unsigned int cmd, unsigned int ref)
 	return _IOC_NR(cmd) == _IOC_NR(ref) && _IOC_DIR(cmd) == _IOC_DIR(ref);
 }
 
-static long hmmsim_ioctl(struct file *file, unsigned int cmd,
-			 unsigned long arg)
+static long hmmsim_ioctl_dispatch(struct hmmsim_mirror *mirror,
+				  unsigned int cmd, void __user *uarg)
 {
-	struct hmmsim_mirror *mirror = file->private_data;
-	void __user *uarg = (void __user *)arg;
-
-	if (_IOC_TYPE(cmd) != HMMSIM_IOCTL_TYPE)
-		return -ENOTTY;
-	if (current->mm != mirror->mm)
-		return -EPERM;
-
 	switch (cmd) {
 	case HMM_DMIRROR_READ:
 	case HMM_DMIRROR_WRITE:
@@ -261,7 +286,31 @@ static long hmmsim_ioctl(struct file *file, unsigned int cmd,
 		return hmmsim_ioctl_info(mirror, uarg);
 	if (hmmsim_ext_cmd_is(cmd, HMMSIM_IOCTL_MIGRATE))
 		return hmmsim_ioctl_migrate(mirror, uarg);
+	if (hmmsim_ext_cmd_is(cmd, HMMSIM_IOCTL_STATS))
+		return hmmsim_ioctl_stats(mirror, uarg);
 	return -ENOTTY;
+}
+
+static long hmmsim_ioctl(struct file *file, unsigned int cmd,
+			 unsigned long arg)
+{
+	struct hmmsim_mirror *mirror = file->private_data;
+	struct hmmsim_device *hdev = mirror->hdev;
+	long ret;
+
+	if (_IOC_TYPE(cmd) != HMMSIM_IOCTL_TYPE)
+		return -ENOTTY;
+	if (current->mm != mirror->mm)
+		return -EPERM;
+
+	/* The device cannot go away while a command uses it. */
+	down_read(&hdev->lock);
+	if (hdev->dead)
+		ret = -ENODEV;
+	else
+		ret = hmmsim_ioctl_dispatch(mirror, cmd, (void __user *)arg);
+	up_read(&hdev->lock);
+	return ret;
 }
 
 /*
@@ -279,6 +328,8 @@ static int hmmsim_mmap(struct file *file, struct vm_area_struct *vma)
 
 	if (current->mm != mirror->mm)
 		return -EPERM;
+	if (READ_ONCE(mirror->hdev->dead))
+		return -ENODEV;
 	if (vma_pages(vma) > HMMSIM_MMAP_MAX_PAGES)
 		return -EINVAL;
 

@@ -9,8 +9,16 @@
  * a batch synchronously at submission, on the submitting CPU; the interface
  * is the one an asynchronous engine with channels needs, so callers do not
  * change when the engine does.
+ *
+ * The engine models the device's link: each batch takes the configured
+ * latency plus its bytes at the configured bandwidth (configfs attributes
+ * and module parameters copy_latency_us and copy_bandwidth; 0, the default,
+ * is as fast as the CPU copies). The fail_copy fault attribute makes whole
+ * batches fail, which the callers must survive without losing data.
  */
+#include <linux/delay.h>
 #include <linux/highmem.h>
+#include <linux/math64.h>
 #include <linux/memremap.h>
 #include <linux/slab.h>
 #include <linux/string.h>
@@ -111,17 +119,41 @@ static void hmmsim_copy_one(const struct hmmsim_copy_desc *d)
 		kunmap_local(dst);
 }
 
+/*
+ * The link model: a batch takes the configured latency, plus its bytes at
+ * the configured bandwidth; 0 means no limit.
+ */
+static void hmmsim_copy_link_delay(const struct hmmsim_device_config *cfg,
+				   u64 bytes)
+{
+	u64 ns = (u64)cfg->copy_latency_us * NSEC_PER_USEC;
+
+	if (cfg->copy_bandwidth)
+		ns += div64_u64(bytes * NSEC_PER_SEC, cfg->copy_bandwidth);
+	if (ns >= NSEC_PER_USEC)
+		fsleep(div_u64(ns, NSEC_PER_USEC));
+}
+
 /**
  * hmmsim_copy_submit() - hand a batch to the engine
  * @batch: the batch; must not be touched until hmmsim_copy_wait() returns.
  */
 void hmmsim_copy_submit(struct hmmsim_copy_batch *batch)
 {
+	u64 bytes = 0;
 	unsigned int i;
 
+	if (!batch->error && batch->nr &&
+	    hmmsim_should_fail(&batch->hdev->fail_copy))
+		batch->error = -EIO;
 	if (!batch->error) {
-		for (i = 0; i < batch->nr; i++)
+		for (i = 0; i < batch->nr; i++) {
 			hmmsim_copy_one(&batch->descs[i]);
+			bytes += batch->descs[i].len;
+		}
+		hmmsim_count(batch->hdev, HMMSIM_STAT_BYTES_COPIED, bytes);
+		if (batch->nr)
+			hmmsim_copy_link_delay(&batch->hdev->cfg, bytes);
 	}
 	complete(&batch->done);
 }

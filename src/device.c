@@ -10,33 +10,48 @@
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/idr.h>
 #include <linux/slab.h>
 
 #include "hmmsim_drv.h"
 
+/* Device numbers, the N of /dev/<devname>N and the minors. */
+static DEFINE_IDA(hmmsim_ids);
+
 static void hmmsim_device_release(struct device *dev)
 {
-	kfree(container_of(dev, struct hmmsim_device, dev));
+	struct hmmsim_device *hdev = container_of(dev, struct hmmsim_device,
+						  dev);
+
+	ida_free(&hmmsim_ids, hdev->id);
+	kfree(hdev);
 }
 
 /**
  * hmmsim_device_create() - create a simulated device and its char device
- * @id: device number: the N of /dev/<devname>N and the char device minor.
- * @cfg: type and memory of the device, already validated for syntax.
+ * @cfg: type and memory of the device, validated by hmmsim_check_config().
+ *
+ * The device takes the lowest free number: the N of /dev/<devname>N and
+ * its char device minor.
  *
  * Return: the new device, or an ERR_PTR() with the reason logged.
  */
-struct hmmsim_device *hmmsim_device_create(unsigned int id,
-					   const struct hmmsim_device_config *cfg)
+struct hmmsim_device *hmmsim_device_create(const struct hmmsim_device_config *cfg)
 {
 	struct hmmsim_device *hdev;
-	int ret;
+	int ret, id;
 
+	id = ida_alloc_max(&hmmsim_ids, HMMSIM_MAX_DEVICES - 1, GFP_KERNEL);
+	if (id < 0)
+		return ERR_PTR(id);
 	hdev = kzalloc(sizeof(*hdev), GFP_KERNEL);
-	if (!hdev)
+	if (!hdev) {
+		ida_free(&hmmsim_ids, id);
 		return ERR_PTR(-ENOMEM);
+	}
 	hdev->id = id;
 	hdev->cfg = *cfg;
+	init_rwsem(&hdev->lock);
 	mutex_init(&hdev->mirrors_lock);
 	INIT_LIST_HEAD(&hdev->mirrors);
 
@@ -44,7 +59,7 @@ struct hmmsim_device *hmmsim_device_create(unsigned int id,
 	hdev->dev.release = hmmsim_device_release;
 	hdev->dev.class = &hmmsim_class;
 	hdev->dev.devt = MKDEV(MAJOR(hmmsim_devt), id);
-	/* From here on, put_device() frees hdev and its name. */
+	/* From here on, put_device() frees hdev, its name and its number. */
 	ret = dev_set_name(&hdev->dev, "%s%u", hmmsim_devname, id);
 	if (ret)
 		goto out_put;
@@ -53,6 +68,7 @@ struct hmmsim_device *hmmsim_device_create(unsigned int id,
 	if (ret)
 		goto out_put;
 
+	hmmsim_debugfs_add(hdev);
 	cdev_init(&hdev->cdev, &hmmsim_fops);
 	hdev->cdev.owner = THIS_MODULE;
 	ret = cdev_device_add(&hdev->cdev, &hdev->dev);
@@ -64,6 +80,7 @@ struct hmmsim_device *hmmsim_device_create(unsigned int id,
 	return hdev;
 
 out_devmem:
+	hmmsim_debugfs_remove(hdev);
 	hmmsim_devmem_fini(hdev);
 out_put:
 	put_device(&hdev->dev);
@@ -74,12 +91,19 @@ out_put:
  * hmmsim_device_destroy() - remove a device created by hmmsim_device_create()
  * @hdev: the device.
  *
- * The char device disappears first, so no new file can be opened; the
- * structure is freed when the last open file is closed.
+ * The char device disappears first, so no new file can be opened; then the
+ * device is marked dead, once every command running on it is done, so that
+ * files still open get -ENODEV; then its memory goes, every page moved back
+ * to system memory first. The structure is freed when the last open file
+ * is closed.
  */
 void hmmsim_device_destroy(struct hmmsim_device *hdev)
 {
 	cdev_device_del(&hdev->cdev, &hdev->dev);
+	down_write(&hdev->lock);
+	hdev->dead = true;
+	up_write(&hdev->lock);
 	hmmsim_devmem_fini(hdev);
+	hmmsim_debugfs_remove(hdev);
 	put_device(&hdev->dev);
 }

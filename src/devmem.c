@@ -106,9 +106,78 @@ static int hmmsim_devmem_store_chunk(struct hmmsim_devmem *mem,
 
 static void hmmsim_devmem_push(struct hmmsim_devmem *mem, unsigned long idx)
 {
+	struct hmmsim_chunk *chunk = &mem->chunks[idx / HMMSIM_CHUNK_PAGES];
+
 	spin_lock(&mem->lock);
 	mem->free[mem->nr_free++] = idx;
+	if (!--chunk->used)
+		list_del_init(&chunk->lru);
 	spin_unlock(&mem->lock);
+}
+
+/* Take up to @nr pages off the free stack. Caller holds mem->lock. */
+static unsigned int hmmsim_devmem_pop(struct hmmsim_devmem *mem,
+				      struct page **pages, unsigned int nr)
+{
+	unsigned int i, n = min_t(unsigned long, nr, mem->nr_free);
+
+	for (i = 0; i < n; i++) {
+		unsigned long idx = mem->free[--mem->nr_free];
+		struct hmmsim_chunk *chunk =
+			&mem->chunks[idx / HMMSIM_CHUNK_PAGES];
+
+		chunk->used++;
+		list_move_tail(&chunk->lru, &mem->lru);
+		pages[i] = pfn_to_page(mem->pfn_first + idx);
+	}
+	return n;
+}
+
+/**
+ * hmmsim_devmem_touch() - the device used a page: its chunk is now the most
+ *	recently used
+ * @page: a device page in use.
+ * @last: the chunk touched last by the caller, updated; touching it again
+ *	right away changes nothing, so it is skipped.
+ */
+void hmmsim_devmem_touch(struct page *page, struct hmmsim_chunk **last)
+{
+	struct hmmsim_devmem *mem = &hmmsim_page_device(page)->mem;
+	struct hmmsim_chunk *chunk =
+		&mem->chunks[page_index_of(mem, page) / HMMSIM_CHUNK_PAGES];
+
+	if (chunk == *last)
+		return;
+	*last = chunk;
+	spin_lock(&mem->lock);
+	if (!list_empty(&chunk->lru))
+		list_move_tail(&chunk->lru, &mem->lru);
+	spin_unlock(&mem->lock);
+}
+
+/**
+ * hmmsim_devmem_lru_pick() - choose the chunk to evict
+ * @hdev: the device.
+ *
+ * The least recently used chunk with pages in use, which moves to the tail
+ * of the list so that concurrent evictions pick different chunks.
+ *
+ * Return: the chunk's index, or -1 if no page is in use.
+ */
+long hmmsim_devmem_lru_pick(struct hmmsim_device *hdev)
+{
+	struct hmmsim_devmem *mem = &hdev->mem;
+	struct hmmsim_chunk *chunk;
+	long idx = -1;
+
+	spin_lock(&mem->lock);
+	chunk = list_first_entry_or_null(&mem->lru, struct hmmsim_chunk, lru);
+	if (chunk) {
+		list_move_tail(&chunk->lru, &mem->lru);
+		idx = chunk - mem->chunks;
+	}
+	spin_unlock(&mem->lock);
+	return idx;
 }
 
 /**
@@ -119,22 +188,46 @@ static void hmmsim_devmem_push(struct hmmsim_devmem *mem, unsigned long idx)
  *	migrate_vma_pages() wants its destination pages.
  * @nr: number of pages wanted.
  *
- * Return: the number of pages allocated, fewer than @nr when the device is
- * full or the store cannot grow.
+ * When the device is full, the least recently used chunks are evicted to
+ * system memory until there is room, as a real device driver does. Pages
+ * that are busy (being migrated, in this very request too) cannot be
+ * evicted; the allocation comes up short only when nothing else can be.
+ *
+ * Return: the number of pages allocated, fewer than @nr when nothing more
+ * could be made free, or the store could not grow.
  */
 unsigned int hmmsim_devmem_alloc(struct hmmsim_device *hdev,
 				 struct hmmsim_mirror *owner,
 				 struct page **pages, unsigned int nr)
 {
 	struct hmmsim_devmem *mem = &hdev->mem;
+	unsigned long tries = mem->npages / HMMSIM_CHUNK_PAGES;
 	unsigned int n, i, allocated;
 
+	if (hmmsim_should_fail(&hdev->fail_alloc)) {
+		hmmsim_count(hdev, HMMSIM_STAT_ALLOC_FAILURES, nr);
+		return 0;
+	}
+
 	spin_lock(&mem->lock);
-	n = min_t(unsigned long, nr, mem->nr_free);
-	for (i = 0; i < n; i++)
-		pages[i] = pfn_to_page(mem->pfn_first +
-				       mem->free[--mem->nr_free]);
+	n = hmmsim_devmem_pop(mem, pages, nr);
 	spin_unlock(&mem->lock);
+
+	/*
+	 * Evict until there is room, giving up after a pass over every chunk
+	 * that freed nothing.
+	 */
+	while (n < nr && tries) {
+		long chunk = hmmsim_devmem_lru_pick(hdev);
+
+		if (chunk < 0 || hmmsim_evict_chunk(hdev, chunk) <= 0) {
+			tries--;
+			continue;
+		}
+		spin_lock(&mem->lock);
+		n += hmmsim_devmem_pop(mem, pages + n, nr - n);
+		spin_unlock(&mem->lock);
+	}
 
 	for (i = 0; i < n; i++) {
 		unsigned long idx = page_index_of(mem, pages[i]);
@@ -148,6 +241,7 @@ unsigned int hmmsim_devmem_alloc(struct hmmsim_device *hdev,
 	/* Give back what the store could not back. */
 	for (allocated = i; i < n; i++)
 		hmmsim_devmem_push(mem, page_index_of(mem, pages[i]));
+	hmmsim_count(hdev, HMMSIM_STAT_ALLOC_FAILURES, nr - allocated);
 	return allocated;
 }
 
@@ -289,18 +383,22 @@ static int hmmsim_devmem_claim_coherent(struct hmmsim_device *hdev)
 	return 0;
 }
 
-/* The page allocator's stack, with low pages handed out first. */
+/* The page allocator's stack, low pages handed out first, and the LRU. */
 static int hmmsim_devmem_init_free(struct hmmsim_devmem *mem)
 {
-	unsigned long i;
+	unsigned long i, nr_chunks = mem->npages / HMMSIM_CHUNK_PAGES;
 
 	mem->free = kvmalloc_array(mem->npages, sizeof(*mem->free),
 				   GFP_KERNEL);
-	if (!mem->free)
+	mem->chunks = kvcalloc(nr_chunks, sizeof(*mem->chunks), GFP_KERNEL);
+	if (!mem->free || !mem->chunks)
 		return -ENOMEM;
 	for (i = 0; i < mem->npages; i++)
 		mem->free[i] = mem->npages - 1 - i;
 	mem->nr_free = mem->npages;
+	INIT_LIST_HEAD(&mem->lru);
+	for (i = 0; i < nr_chunks; i++)
+		INIT_LIST_HEAD(&mem->chunks[i].lru);
 	return 0;
 }
 
@@ -420,4 +518,6 @@ void hmmsim_devmem_fini(struct hmmsim_device *hdev)
 	}
 	kvfree(mem->free);
 	mem->free = NULL;
+	kvfree(mem->chunks);
+	mem->chunks = NULL;
 }

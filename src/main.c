@@ -4,7 +4,9 @@
  *
  * This file owns the module parameters and the default devices they
  * describe: nr_private devices with private memory, then one coherent device
- * per coherent= range, numbered in that order (lib/test_hmm's layout).
+ * per coherent= range, numbered in that order (lib/test_hmm's layout). More
+ * devices can be made at run time through configfs (configfs.c), with the
+ * module parameters as their defaults.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -35,9 +37,20 @@ static char *coherent;
 module_param(coherent, charp, 0444);
 MODULE_PARM_DESC(coherent, "Coherent device memory ranges, SIZE@ADDR[,SIZE@ADDR...], one device each (default: none)");
 
+static char *copy_bandwidth = "0";
+module_param(copy_bandwidth, charp, 0444);
+MODULE_PARM_DESC(copy_bandwidth, "Copy engine bandwidth in bytes/s, K/M/G suffixes, 0 for unlimited (default: 0)");
+
+static unsigned int copy_latency_us;
+module_param(copy_latency_us, uint, 0444);
+MODULE_PARM_DESC(copy_latency_us, "Copy engine latency per batch in microseconds (default: 0)");
+
 bool hmmsim_evict_on_close = true;
 module_param_named(evict_on_close, hmmsim_evict_on_close, bool, 0644);
 MODULE_PARM_DESC(evict_on_close, "Closing a file moves the pages it put on the device back to system memory (default: Y)");
+
+/* The module parameters, parsed once at load, for configfs's defaults. */
+static struct hmmsim_device_config hmmsim_defaults;
 
 static struct hmmsim_device *hmmsim_devices[HMMSIM_MAX_DEVICES];
 static unsigned int hmmsim_nr_devices;
@@ -63,37 +76,110 @@ static int hmmsim_check_devname(const char *name)
 }
 
 /*
- * Parse a byte count with an optional K/M/G suffix, rejecting anything that
- * memparse() would silently ignore.
+ * A byte count with an optional K/M/G suffix, stopping at @stop (a trailing
+ * newline is also accepted at the end), rejecting anything memparse() would
+ * silently ignore.
  */
-static int hmmsim_parse_size(const char *str, char stop, u64 *out,
-			     const char **end)
+static int hmmsim_parse_size_until(const char *str, char stop, u64 *out,
+				   const char **end)
 {
 	char *p;
 
 	if (!isdigit(*str))
 		return -EINVAL;
 	*out = memparse(str, &p);
+	if (!stop && *p == '\n')
+		p++;
 	if (*p != stop)
 		return -EINVAL;
 	*end = p;
 	return 0;
 }
 
-static int hmmsim_parse_capacity(u64 *out)
+/**
+ * hmmsim_parse_size() - parse a size such as "256M"
+ * @str: the string; a trailing newline is allowed.
+ * @out: the size in bytes.
+ *
+ * Return: 0 or -EINVAL.
+ */
+int hmmsim_parse_size(const char *str, u64 *out)
 {
 	const char *end;
 
-	if (hmmsim_parse_size(capacity, '\0', out, &end)) {
+	return hmmsim_parse_size_until(str, '\0', out, &end);
+}
+
+/**
+ * hmmsim_check_config() - whether a device configuration can be created
+ * @cfg: the configuration.
+ * @what: what it comes from, for the log.
+ *
+ * Checks what can be checked without touching the system; whether a coherent
+ * range is free reserved memory is checked when it is claimed.
+ *
+ * Return: 0, or -EINVAL with the reason logged.
+ */
+int hmmsim_check_config(const struct hmmsim_device_config *cfg,
+			const char *what)
+{
+	u64 end = cfg->phys_base + cfg->capacity;
+
+	if (!cfg->capacity || !IS_ALIGNED(cfg->capacity, HMMSIM_CHUNK_SIZE) ||
+	    cfg->capacity > HMMSIM_MAX_CAPACITY) {
+		pr_err("%s: capacity %llu must be a nonzero multiple of 2M, at most 64G\n",
+		       what, cfg->capacity);
+		return -EINVAL;
+	}
+	if (cfg->type != HMMSIM_MEM_COHERENT)
+		return 0;
+	if (!cfg->phys_base || !IS_ALIGNED(cfg->phys_base, HMMSIM_CHUNK_SIZE)) {
+		pr_err("%s: coherent memory needs a nonzero physical address, a multiple of 2M\n",
+		       what);
+		return -EINVAL;
+	}
+	if (end < cfg->phys_base || end > BIT_ULL(MAX_PHYSMEM_BITS)) {
+		pr_err("%s: coherent range beyond the physical address space\n",
+		       what);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/**
+ * hmmsim_default_config() - the configuration the module parameters give
+ * @cfg: filled with a private device of the default capacity and copy
+ *	engine.
+ */
+void hmmsim_default_config(struct hmmsim_device_config *cfg)
+{
+	*cfg = hmmsim_defaults;
+}
+
+static int hmmsim_parse_defaults(void)
+{
+	struct hmmsim_device_config *cfg = &hmmsim_defaults;
+	char what[64];
+
+	cfg->type = HMMSIM_MEM_PRIVATE;
+	if (hmmsim_parse_size(capacity, &cfg->capacity)) {
 		pr_err("capacity='%s': expected a size such as 256M\n", capacity);
 		return -EINVAL;
 	}
-	if (!*out || !IS_ALIGNED(*out, HMMSIM_CHUNK_SIZE) ||
-	    *out > HMMSIM_MAX_CAPACITY) {
-		pr_err("capacity='%s': must be a nonzero multiple of 2M, at most 64G\n",
-		       capacity);
+	snprintf(what, sizeof(what), "capacity=%s", capacity);
+	if (hmmsim_check_config(cfg, what))
+		return -EINVAL;
+	if (hmmsim_parse_size(copy_bandwidth, &cfg->copy_bandwidth)) {
+		pr_err("copy_bandwidth='%s': expected bytes/s such as 8G\n",
+		       copy_bandwidth);
 		return -EINVAL;
 	}
+	if (copy_latency_us > HMMSIM_MAX_COPY_LATENCY_US) {
+		pr_err("copy_latency_us=%u: at most %u\n", copy_latency_us,
+		       HMMSIM_MAX_COPY_LATENCY_US);
+		return -EINVAL;
+	}
+	cfg->copy_latency_us = copy_latency_us;
 	return 0;
 }
 
@@ -129,8 +215,8 @@ static int hmmsim_parse_coherent(struct hmmsim_device_config *cfgs,
 			ret = -EINVAL;
 			break;
 		}
-		if (hmmsim_parse_size(tok, '@', &size, &end) ||
-		    hmmsim_parse_size(end + 1, '\0', &addr, &end)) {
+		if (hmmsim_parse_size_until(tok, '@', &size, &end) ||
+		    hmmsim_parse_size_until(end + 1, '\0', &addr, &end)) {
 			pr_err("coherent: range '%s': expected SIZE@ADDR, e.g. 256M@0x60000000\n",
 			       tok);
 			ret = -EINVAL;
@@ -163,6 +249,7 @@ static int hmmsim_parse_coherent(struct hmmsim_device_config *cfgs,
 		if (ret)
 			break;
 
+		*cfg = hmmsim_defaults;
 		cfg->type = HMMSIM_MEM_COHERENT;
 		cfg->capacity = size;
 		cfg->phys_base = addr;
@@ -184,7 +271,6 @@ static int __init hmmsim_init(void)
 {
 	struct hmmsim_device_config *cfgs;
 	unsigned int nr_coherent, i;
-	u64 private_capacity;
 	int ret;
 
 	ret = hmmsim_check_devname(devname);
@@ -195,17 +281,15 @@ static int __init hmmsim_init(void)
 		       nr_private, HMMSIM_MAX_DEVICES);
 		return -EINVAL;
 	}
-	ret = hmmsim_parse_capacity(&private_capacity);
+	ret = hmmsim_parse_defaults();
 	if (ret)
 		return ret;
 
 	cfgs = kcalloc(HMMSIM_MAX_DEVICES, sizeof(*cfgs), GFP_KERNEL);
 	if (!cfgs)
 		return -ENOMEM;
-	for (i = 0; i < nr_private; i++) {
-		cfgs[i].type = HMMSIM_MEM_PRIVATE;
-		cfgs[i].capacity = private_capacity;
-	}
+	for (i = 0; i < nr_private; i++)
+		cfgs[i] = hmmsim_defaults;
 	ret = hmmsim_parse_coherent(cfgs, nr_private, &nr_coherent);
 	if (ret)
 		goto out_free;
@@ -213,15 +297,23 @@ static int __init hmmsim_init(void)
 	ret = hmmsim_cdev_init(devname);
 	if (ret)
 		goto out_free;
+	hmmsim_debugfs_init();
 
+	/* Devices take the lowest free numbers: 0, 1, ... in this order. */
 	for (i = 0; i < nr_private + nr_coherent; i++) {
-		struct hmmsim_device *hdev = hmmsim_device_create(i, &cfgs[i]);
+		struct hmmsim_device *hdev = hmmsim_device_create(&cfgs[i]);
 
 		if (IS_ERR(hdev)) {
 			ret = PTR_ERR(hdev);
 			goto out_destroy;
 		}
 		hmmsim_devices[hmmsim_nr_devices++] = hdev;
+	}
+
+	ret = hmmsim_configfs_init();
+	if (ret) {
+		pr_err("cannot register with configfs: %d\n", ret);
+		goto out_destroy;
 	}
 	kfree(cfgs);
 	pr_info("%u private and %u coherent devices, /dev/%sN\n",
@@ -230,6 +322,7 @@ static int __init hmmsim_init(void)
 
 out_destroy:
 	hmmsim_destroy_devices();
+	hmmsim_debugfs_exit();
 	hmmsim_cdev_exit();
 out_free:
 	kfree(cfgs);
@@ -238,7 +331,9 @@ out_free:
 
 static void __exit hmmsim_exit(void)
 {
+	hmmsim_configfs_exit();
 	hmmsim_destroy_devices();
+	hmmsim_debugfs_exit();
 	hmmsim_cdev_exit();
 }
 

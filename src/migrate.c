@@ -32,6 +32,7 @@
 #include <linux/slab.h>
 
 #include "hmmsim_drv.h"
+#include "trace.h"
 
 /* Teardown works in small windows, so that it can allocate with NOFAIL. */
 #define HMMSIM_EVICT_PAGES	64
@@ -201,6 +202,16 @@ static long hmmsim_migrate_window_to_device(struct hmmsim_migration *m,
 		if (args->dst[i] && (args->src[i] & MIGRATE_PFN_MIGRATE))
 			moved++;
 	migrate_vma_finalize(args);
+
+	hmmsim_count(hdev, HMMSIM_STAT_TO_DEVICE, moved);
+	if (args->pgmap_owner != hdev) {
+		hmmsim_count(args->pgmap_owner, HMMSIM_STAT_FROM_DEVICE, moved);
+		trace_hmmsim_migrate(hdev->id, HMMSIM_DEVICE_TO_DEVICE,
+				     args->start, args->end, moved);
+	} else {
+		trace_hmmsim_migrate(hdev->id, HMMSIM_TO_DEVICE, args->start,
+				     args->end, moved);
+	}
 	return ret ? ret : moved;
 }
 
@@ -300,6 +311,9 @@ int hmmsim_migrate_to_device(struct hmmsim_mirror *mirror,
 	unsigned long moved = 0;
 	int ret;
 
+	/* More than the device holds can never all be on it at once. */
+	if (cmd->npages > mirror->hdev->mem.npages)
+		return -ENOMEM;
 	ret = hmmsim_check_vmas(mirror->mm, start, end);
 	if (!ret)
 		ret = hmmsim_migrate_range_to_device(mirror, NULL, start, end,
@@ -312,12 +326,15 @@ int hmmsim_migrate_to_device(struct hmmsim_mirror *mirror,
 /*
  * One window from device memory to system memory; args from
  * migrate_vma_setup() or migrate_device_range() (then with no VMA). Returns
- * the number of pages moved, or a negative errno if a page could not get
- * system memory or the copy failed.
+ * the number of pages moved; *err is set to a negative errno if a page
+ * could not get system memory or the copy failed.
  */
-static long hmmsim_migrate_window_to_ram(struct hmmsim_migration *m,
-					 struct mm_struct *mm,
-					 struct migrate_vma *args, gfp_t gfp)
+static unsigned long hmmsim_migrate_window_to_ram(struct hmmsim_migration *m,
+						  struct mm_struct *mm,
+						  struct migrate_vma *args,
+						  gfp_t gfp,
+						  enum hmmsim_migrate_kind kind,
+						  int *err)
 {
 	unsigned long i, moved = 0;
 	int ret = 0;
@@ -378,7 +395,12 @@ static long hmmsim_migrate_window_to_ram(struct hmmsim_migration *m,
 		migrate_vma_finalize(args);
 	else
 		migrate_device_finalize(args->src, args->dst, args->npages);
-	return ret ? ret : moved;
+
+	hmmsim_count(m->hdev, HMMSIM_STAT_FROM_DEVICE, moved);
+	trace_hmmsim_migrate(m->hdev->id, kind, args->start,
+			     args->start + (args->npages << PAGE_SHIFT), moved);
+	*err = ret;
+	return moved;
 }
 
 /**
@@ -391,14 +413,12 @@ static long hmmsim_migrate_window_to_ram(struct hmmsim_migration *m,
  * Return: 0 or a negative errno.
  */
 int hmmsim_migrate_range_to_system(struct hmmsim_mirror *mirror,
-					  unsigned long start,
-					  unsigned long end,
-					  unsigned long *cpages)
+				   unsigned long start, unsigned long end,
+				   unsigned long *cpages)
 {
 	struct mm_struct *mm = mirror->mm;
 	struct hmmsim_migration m;
 	unsigned long addr, next;
-	long moved;
 	int ret;
 
 	ret = hmmsim_migration_init(&m, mirror->hdev, HMMSIM_WINDOW_PAGES,
@@ -428,14 +448,11 @@ int hmmsim_migrate_range_to_system(struct hmmsim_mirror *mirror,
 		args.start = addr;
 		args.end = next;
 		ret = migrate_vma_setup(&args);
-		if (!ret) {
-			moved = hmmsim_migrate_window_to_ram(&m, mm, &args,
-							     GFP_HIGHUSER_MOVABLE);
-			if (moved < 0)
-				ret = moved;
-			else
-				*cpages += moved;
-		}
+		if (!ret)
+			*cpages += hmmsim_migrate_window_to_ram(&m, mm, &args,
+								GFP_HIGHUSER_MOVABLE,
+								HMMSIM_TO_SYSTEM,
+								&ret);
 		mmap_read_unlock(mm);
 		if (ret)
 			break;
@@ -515,7 +532,7 @@ vm_fault_t hmmsim_migrate_to_ram(struct vm_fault *vmf)
 		.fault_page = vmf->page,
 	};
 	unsigned long nr = HMMSIM_WINDOW_PAGES;
-	long moved;
+	int err;
 
 	/* Under memory pressure, fall back to the faulting page alone. */
 	if (hmmsim_migration_init(&m, hdev, nr, GFP_KERNEL | __GFP_NOWARN)) {
@@ -540,19 +557,25 @@ vm_fault_t hmmsim_migrate_to_ram(struct vm_fault *vmf)
 		hmmsim_migration_fini(&m);
 		return VM_FAULT_SIGBUS;
 	}
-	moved = hmmsim_migrate_window_to_ram(&m, vma->vm_mm, &args,
-					     GFP_HIGHUSER_MOVABLE);
+	hmmsim_count(hdev, HMMSIM_STAT_CPU_FAULTS, 1);
+	hmmsim_migrate_window_to_ram(&m, vma->vm_mm, &args,
+				     GFP_HIGHUSER_MOVABLE, HMMSIM_CPU_FAULT,
+				     &err);
 	hmmsim_migration_fini(&m);
 	/*
 	 * If the faulting page did not move, the fault is retried; only a
 	 * failure to get memory for it is worth reporting.
 	 */
-	return moved == -ENOMEM ? VM_FAULT_OOM : 0;
+	return err == -ENOMEM ? VM_FAULT_OOM : 0;
 }
 
-/* Evict the device pages [idx, idx + n) to system memory; cannot fail. */
-static void hmmsim_evict_pages(struct hmmsim_migration *m, unsigned long idx,
-			       unsigned long n)
+/*
+ * Move the device pages [idx, idx + n) that are in use to system memory.
+ * Returns the pages moved; busy pages stay.
+ */
+static unsigned long hmmsim_evict_pages(struct hmmsim_migration *m,
+					unsigned long idx, unsigned long n,
+					gfp_t gfp, int *err)
 {
 	struct migrate_vma args = {
 		.src = m->src,
@@ -561,8 +584,39 @@ static void hmmsim_evict_pages(struct hmmsim_migration *m, unsigned long idx,
 	};
 
 	migrate_device_range(m->src, m->hdev->mem.pfn_first + idx, n);
-	hmmsim_migrate_window_to_ram(m, NULL, &args,
-				     GFP_HIGHUSER_MOVABLE | __GFP_NOFAIL);
+	return hmmsim_migrate_window_to_ram(m, NULL, &args, gfp,
+					    HMMSIM_TO_SYSTEM, err);
+}
+
+/**
+ * hmmsim_evict_chunk() - evict a chunk of device memory to make room
+ * @hdev: the device.
+ * @chunk: index of the chunk (HMMSIM_CHUNK_SIZE bytes).
+ *
+ * Pages in use that are not busy go to system memory, whoever maps them;
+ * the CPU finds them there at its next access, with their data.
+ *
+ * Return: the pages evicted, or a negative errno.
+ */
+long hmmsim_evict_chunk(struct hmmsim_device *hdev, unsigned long chunk)
+{
+	struct hmmsim_migration m;
+	unsigned long moved;
+	int ret;
+
+	if (hmmsim_should_fail(&hdev->fail_evict))
+		return -EIO;
+	ret = hmmsim_migration_init(&m, hdev, HMMSIM_CHUNK_PAGES, GFP_KERNEL);
+	if (ret)
+		return ret;
+	moved = hmmsim_evict_pages(&m, chunk * HMMSIM_CHUNK_PAGES,
+				   HMMSIM_CHUNK_PAGES, GFP_HIGHUSER_MOVABLE,
+				   &ret);
+	hmmsim_migration_fini(&m);
+	hmmsim_count(hdev, HMMSIM_STAT_EVICTIONS, moved);
+	trace_hmmsim_evict(hdev->id, chunk * HMMSIM_CHUNK_PAGES,
+			   HMMSIM_CHUNK_PAGES, moved);
+	return moved ? moved : ret;
 }
 
 /**
@@ -577,7 +631,7 @@ void hmmsim_evict_owned(struct hmmsim_mirror *mirror)
 	struct hmmsim_device *hdev = mirror->hdev;
 	struct hmmsim_migration m;
 	unsigned long idx, run, n;
-	int pass;
+	int pass, err;
 
 	if (!hdev->mem.pagemap_live)
 		return;
@@ -594,7 +648,9 @@ void hmmsim_evict_owned(struct hmmsim_mirror *mirror)
 			for (n = 0; n < run; n += HMMSIM_EVICT_PAGES)
 				hmmsim_evict_pages(&m, idx + n,
 						   min_t(unsigned long, run - n,
-							 HMMSIM_EVICT_PAGES));
+							 HMMSIM_EVICT_PAGES),
+						   GFP_HIGHUSER_MOVABLE |
+						   __GFP_NOFAIL, &err);
 			cond_resched();
 		}
 		if (!found)
@@ -616,6 +672,7 @@ void hmmsim_evict_all(struct hmmsim_device *hdev)
 	struct hmmsim_migration m;
 	unsigned long idx, used;
 	unsigned int waited = 0;
+	int err;
 
 	hmmsim_migration_init(&m, hdev, HMMSIM_EVICT_PAGES,
 			      GFP_KERNEL | __GFP_NOFAIL);
@@ -624,7 +681,9 @@ void hmmsim_evict_all(struct hmmsim_device *hdev)
 			hmmsim_evict_pages(&m, idx,
 					   min_t(unsigned long,
 						 mem->npages - idx,
-						 HMMSIM_EVICT_PAGES));
+						 HMMSIM_EVICT_PAGES),
+					   GFP_HIGHUSER_MOVABLE | __GFP_NOFAIL,
+					   &err);
 			cond_resched();
 		}
 		if (hmmsim_devmem_nr_used(hdev) < used)

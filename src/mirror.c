@@ -18,6 +18,7 @@
 #include <linux/uaccess.h>
 
 #include "hmmsim_drv.h"
+#include "trace.h"
 
 /**
  * DOC: mirror locking
@@ -72,8 +73,13 @@ static bool hmmsim_mirror_invalidate(struct mmu_interval_notifier *mni,
 {
 	struct hmmsim_mirror *mirror =
 		container_of(mni, struct hmmsim_mirror, notifier);
-	bool own = range->owner == mirror->hdev;
+	struct hmmsim_device *hdev = mirror->hdev;
+	bool own = range->owner == hdev;
+	bool skip = own && (range->event == MMU_NOTIFY_MIGRATE ||
+			    range->event == MMU_NOTIFY_EXCLUSIVE);
 
+	trace_hmmsim_invalidate(hdev->id, range->start, range->end,
+				range->event, skip);
 	if (own && range->event == MMU_NOTIFY_EXCLUSIVE)
 		return true;
 
@@ -83,8 +89,10 @@ static bool hmmsim_mirror_invalidate(struct mmu_interval_notifier *mni,
 		return false;
 
 	mmu_interval_set_seq(mni, cur_seq);
-	if (!(own && range->event == MMU_NOTIFY_MIGRATE))
+	if (!skip) {
 		hmmsim_devpt_clear(&mirror->pt, range->start, range->end);
+		hmmsim_count(hdev, HMMSIM_STAT_INVALIDATIONS, 1);
+	}
 
 	mutex_unlock(&mirror->lock);
 	return true;
@@ -152,8 +160,10 @@ void hmmsim_mirror_destroy(struct hmmsim_mirror *mirror)
 {
 	struct hmmsim_device *hdev = mirror->hdev;
 
-	if (READ_ONCE(hmmsim_evict_on_close))
+	down_read(&hdev->lock);
+	if (!hdev->dead && READ_ONCE(hmmsim_evict_on_close))
 		hmmsim_evict_owned(mirror);
+	up_read(&hdev->lock);
 
 	mutex_lock(&hdev->mirrors_lock);
 	list_del(&mirror->link);
@@ -289,8 +299,14 @@ static int hmmsim_mirror_range_fault(struct hmmsim_xfer *x, unsigned long start,
 		}
 		ret = hmmsim_devpt_map_range(&mirror->pt, &range);
 		mutex_unlock(&mirror->lock);
-		if (ret != -EAGAIN)
-			return ret;
+		if (ret == -EAGAIN)
+			continue;
+		if (!ret && fault_flags) {
+			hmmsim_count(mirror->hdev, HMMSIM_STAT_DEVICE_FAULTS, 1);
+			trace_hmmsim_fault(mirror->hdev->id, start, end,
+					   fault_flags & HMM_PFN_REQ_WRITE);
+		}
+		return ret;
 	}
 }
 
@@ -330,6 +346,7 @@ static unsigned long hmmsim_mirror_access(struct hmmsim_xfer *x,
 					  enum hmmsim_access access, void *buf)
 {
 	struct hmmsim_mirror *mirror = x->mirror;
+	struct hmmsim_chunk *last = NULL;
 	unsigned long addr, n = 0;
 	int ret;
 
@@ -345,6 +362,8 @@ static unsigned long hmmsim_mirror_access(struct hmmsim_xfer *x,
 		if (access == HMMSIM_ACCESS_WRITE && !(pte & HMMSIM_PTE_WRITE))
 			break;
 		page = pfn_to_page(hmmsim_pte_pfn(pte));
+		if (hmmsim_is_device_page(page))
+			hmmsim_devmem_touch(page, &last);
 		if (access == HMMSIM_ACCESS_READ_LOCAL &&
 		    (!hmmsim_is_device_page(page) ||
 		     hmmsim_page_device(page) != mirror->hdev))

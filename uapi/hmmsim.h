@@ -205,4 +205,47 @@ struct hmmsim_migrate {
 /* Move pages between system memory and devices, or between devices. */
 #define HMMSIM_IOCTL_MIGRATE	_IOWR(HMMSIM_IOCTL_TYPE, 0x41, struct hmmsim_migrate)
 
+/**
+ * struct hmmsim_stats - HMMSIM_IOCTL_STATS: the device's counters
+ * @size: in: sizeof(struct hmmsim_stats) as known to the caller; at least
+ *	%HMMSIM_STATS_SIZE_VER0.
+ * @flags: in: must be zero.
+ * @to_device: pages moved into the device's memory, from system memory or
+ *	from another device.
+ * @from_device: pages moved out of the device's memory, to system memory
+ *	or to another device, whatever the reason.
+ * @cpu_faults: CPU faults on the device's private pages (migrate_to_ram).
+ * @device_faults: device page-table misses served by hmm_range_fault(),
+ *	counted per window faulted.
+ * @invalidations: mmu notifier invalidations that reached a device page
+ *	table of this device.
+ * @evictions: pages evicted to system memory to make room.
+ * @bytes_copied: bytes the copy engine moved or cleared.
+ * @alloc_failures: device pages that could not be allocated, even after
+ *	eviction.
+ * @pages_used: device pages in use now.
+ * @reserved: in: must be zero; out: zero.
+ *
+ * Counters start at zero when the device is created and only grow.
+ */
+struct hmmsim_stats {
+	__u32 size;
+	__u32 flags;
+	__u64 to_device;
+	__u64 from_device;
+	__u64 cpu_faults;
+	__u64 device_faults;
+	__u64 invalidations;
+	__u64 evictions;
+	__u64 bytes_copied;
+	__u64 alloc_failures;
+	__u64 pages_used;
+	__u64 reserved[6];
+};
+
+#define HMMSIM_STATS_SIZE_VER0	128
+
+/* Read the device's counters (debugfs shows the same, but is not ABI). */
+#define HMMSIM_IOCTL_STATS	_IOWR(HMMSIM_IOCTL_TYPE, 0x42, struct hmmsim_stats)
+
 #endif /* _UAPI_HMMSIM_H */

@@ -62,4 +62,11 @@ kmake -j"$jobs" bzImage modules >&2
 kmake INSTALL_MOD_PATH="$KBUILD/modroot" modules_install >&2
 touch "$KBUILD/.vmtest-done"
 log "kernel ready: $KBUILD/arch/x86/boot/bzImage"
+
+# Builds of this package and flavour from other fragments are stale.
+for old in "${KBUILD%-*}"-*; do
+	[[ $old != "$KBUILD" && -d $old ]] || continue
+	log "removing the stale build $old"
+	rm -rf "$old"
+done
 echo "$KBUILD"

@@ -1,0 +1,111 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * hmmsim: counters and fault injection in debugfs.
+ *
+ * /sys/kernel/debug/hmmsim/<devname>N/ holds, per device:
+ *
+ * - stats: the counters of struct hmmsim_stats, one "name value" per line
+ *   (HMMSIM_IOCTL_STATS returns the same to programs: debugfs is not ABI);
+ * - fail_alloc, fail_copy, fail_evict: the kernel's fault_attr directories
+ *   (probability, interval, times, ...; see
+ *   Documentation/fault-injection/fault-injection.rst) that make device
+ *   page allocation, a copy batch, or the eviction of a chunk fail.
+ */
+#include <linux/debugfs.h>
+#include <linux/seq_file.h>
+
+#include "hmmsim_drv.h"
+
+static struct dentry *hmmsim_debugfs_root;
+
+static const char *const hmmsim_stat_names[HMMSIM_NR_STATS] = {
+	[HMMSIM_STAT_TO_DEVICE]		= "to_device",
+	[HMMSIM_STAT_FROM_DEVICE]	= "from_device",
+	[HMMSIM_STAT_CPU_FAULTS]	= "cpu_faults",
+	[HMMSIM_STAT_DEVICE_FAULTS]	= "device_faults",
+	[HMMSIM_STAT_INVALIDATIONS]	= "invalidations",
+	[HMMSIM_STAT_EVICTIONS]		= "evictions",
+	[HMMSIM_STAT_BYTES_COPIED]	= "bytes_copied",
+	[HMMSIM_STAT_ALLOC_FAILURES]	= "alloc_failures",
+};
+
+/**
+ * hmmsim_stats_read() - a consistent-enough copy of a device's counters
+ * @hdev: the device.
+ * @st: filled from @to_device on; @size, @flags and @reserved are left
+ *	alone.
+ */
+void hmmsim_stats_read(struct hmmsim_device *hdev, struct hmmsim_stats *st)
+{
+	st->to_device = atomic64_read(&hdev->stats[HMMSIM_STAT_TO_DEVICE]);
+	st->from_device = atomic64_read(&hdev->stats[HMMSIM_STAT_FROM_DEVICE]);
+	st->cpu_faults = atomic64_read(&hdev->stats[HMMSIM_STAT_CPU_FAULTS]);
+	st->device_faults =
+		atomic64_read(&hdev->stats[HMMSIM_STAT_DEVICE_FAULTS]);
+	st->invalidations =
+		atomic64_read(&hdev->stats[HMMSIM_STAT_INVALIDATIONS]);
+	st->evictions = atomic64_read(&hdev->stats[HMMSIM_STAT_EVICTIONS]);
+	st->bytes_copied =
+		atomic64_read(&hdev->stats[HMMSIM_STAT_BYTES_COPIED]);
+	st->alloc_failures =
+		atomic64_read(&hdev->stats[HMMSIM_STAT_ALLOC_FAILURES]);
+	st->pages_used = hmmsim_devmem_nr_used(hdev);
+}
+
+static int hmmsim_stats_show(struct seq_file *m, void *unused)
+{
+	struct hmmsim_device *hdev = m->private;
+	int i;
+
+	for (i = 0; i < HMMSIM_NR_STATS; i++)
+		seq_printf(m, "%s %lld\n", hmmsim_stat_names[i],
+			   atomic64_read(&hdev->stats[i]));
+	seq_printf(m, "pages_used %lu\n", hmmsim_devmem_nr_used(hdev));
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(hmmsim_stats);
+
+/**
+ * hmmsim_debugfs_add() - a new device's debugfs directory
+ * @hdev: the device, named.
+ */
+void hmmsim_debugfs_add(struct hmmsim_device *hdev)
+{
+	hmmsim_fault_init(&hdev->fail_alloc);
+	hmmsim_fault_init(&hdev->fail_copy);
+	hmmsim_fault_init(&hdev->fail_evict);
+
+	hdev->debugfs = debugfs_create_dir(dev_name(&hdev->dev),
+					   hmmsim_debugfs_root);
+	debugfs_create_file("stats", 0444, hdev->debugfs, hdev,
+			    &hmmsim_stats_fops);
+	hmmsim_fault_debugfs(&hdev->fail_alloc, "fail_alloc", hdev->debugfs);
+	hmmsim_fault_debugfs(&hdev->fail_copy, "fail_copy", hdev->debugfs);
+	hmmsim_fault_debugfs(&hdev->fail_evict, "fail_evict", hdev->debugfs);
+}
+
+/**
+ * hmmsim_debugfs_remove() - remove a device's debugfs directory
+ * @hdev: the device.
+ */
+void hmmsim_debugfs_remove(struct hmmsim_device *hdev)
+{
+	debugfs_remove(hdev->debugfs);
+	hdev->debugfs = NULL;
+}
+
+/**
+ * hmmsim_debugfs_init() - create /sys/kernel/debug/hmmsim
+ */
+void hmmsim_debugfs_init(void)
+{
+	hmmsim_debugfs_root = debugfs_create_dir(KBUILD_MODNAME, NULL);
+}
+
+/**
+ * hmmsim_debugfs_exit() - remove /sys/kernel/debug/hmmsim
+ */
+void hmmsim_debugfs_exit(void)
+{
+	debugfs_remove(hmmsim_debugfs_root);
+}
