@@ -13,21 +13,10 @@
 #include "hmmsim_drv.h"
 
 /* Where a migration goes, for hmmsim_migrate. */
-#define HMMSIM_MIGRATE_KINDS				\
-	EM(HMMSIM_TO_DEVICE,	"to_device")		\
-	EM(HMMSIM_TO_SYSTEM,	"to_system")		\
-	EM(HMMSIM_DEVICE_TO_DEVICE, "device_to_device")	\
-	EMe(HMMSIM_CPU_FAULT,	"cpu_fault")
-
-#undef EM
-#undef EMe
-#define EM(a, b)	TRACE_DEFINE_ENUM(a);
-#define EMe(a, b)	TRACE_DEFINE_ENUM(a);
-HMMSIM_MIGRATE_KINDS
-#undef EM
-#undef EMe
-#define EM(a, b)	{ a, b },
-#define EMe(a, b)	{ a, b }
+TRACE_DEFINE_ENUM(HMMSIM_TO_DEVICE);
+TRACE_DEFINE_ENUM(HMMSIM_TO_SYSTEM);
+TRACE_DEFINE_ENUM(HMMSIM_DEVICE_TO_DEVICE);
+TRACE_DEFINE_ENUM(HMMSIM_CPU_FAULT);
 
 /**
  * hmmsim_migrate - a window of pages moved
@@ -38,26 +27,27 @@ HMMSIM_MIGRATE_KINDS
  * @moved: pages actually moved.
  */
 TRACE_EVENT(hmmsim_migrate,
-	TP_PROTO(unsigned int dev, unsigned int kind, unsigned long start,
-		 unsigned long end, unsigned long moved),
-	TP_ARGS(dev, kind, start, end, moved),
-	TP_STRUCT__entry(
-		__field(unsigned int, dev)
-		__field(unsigned int, kind)
-		__field(unsigned long, start)
-		__field(unsigned long, end)
-		__field(unsigned long, moved)
-	),
-	TP_fast_assign(
-		__entry->dev = dev;
-		__entry->kind = kind;
-		__entry->start = start;
-		__entry->end = end;
-		__entry->moved = moved;
-	),
-	TP_printk("dev=%u %s [%#lx, %#lx) moved=%lu", __entry->dev,
-		  __print_symbolic(__entry->kind, HMMSIM_MIGRATE_KINDS),
-		  __entry->start, __entry->end, __entry->moved)
+	    TP_PROTO(unsigned int dev, unsigned int kind, unsigned long start,
+		     unsigned long end, unsigned long moved),
+	    TP_ARGS(dev, kind, start, end, moved),
+	    TP_STRUCT__entry(__field(unsigned int, dev)
+			     __field(unsigned int, kind)
+			     __field(unsigned long, start)
+			     __field(unsigned long, end)
+			     __field(unsigned long, moved)),
+	    TP_fast_assign(__entry->dev = dev;
+			   __entry->kind = kind;
+			   __entry->start = start;
+			   __entry->end = end;
+			   __entry->moved = moved;),
+	    TP_printk("dev=%u %s [%#lx, %#lx) moved=%lu", __entry->dev,
+		      __print_symbolic(__entry->kind,
+				       { HMMSIM_TO_DEVICE, "to_device" },
+				       { HMMSIM_TO_SYSTEM, "to_system" },
+				       { HMMSIM_DEVICE_TO_DEVICE,
+					 "device_to_device" },
+				       { HMMSIM_CPU_FAULT, "cpu_fault" }),
+		      __entry->start, __entry->end, __entry->moved)
 );
 
 /**
@@ -68,23 +58,19 @@ TRACE_EVENT(hmmsim_migrate,
  * @write: a write fault.
  */
 TRACE_EVENT(hmmsim_fault,
-	TP_PROTO(unsigned int dev, unsigned long start, unsigned long end,
-		 bool write),
-	TP_ARGS(dev, start, end, write),
-	TP_STRUCT__entry(
-		__field(unsigned int, dev)
-		__field(unsigned long, start)
-		__field(unsigned long, end)
-		__field(bool, write)
-	),
-	TP_fast_assign(
-		__entry->dev = dev;
-		__entry->start = start;
-		__entry->end = end;
-		__entry->write = write;
-	),
-	TP_printk("dev=%u [%#lx, %#lx) %s", __entry->dev, __entry->start,
-		  __entry->end, __entry->write ? "write" : "read")
+	    TP_PROTO(unsigned int dev, unsigned long start, unsigned long end,
+		     bool write),
+	    TP_ARGS(dev, start, end, write),
+	    TP_STRUCT__entry(__field(unsigned int, dev)
+			     __field(unsigned long, start)
+			     __field(unsigned long, end)
+			     __field(bool, write)),
+	    TP_fast_assign(__entry->dev = dev;
+			   __entry->start = start;
+			   __entry->end = end;
+			   __entry->write = write;),
+	    TP_printk("dev=%u [%#lx, %#lx) %s", __entry->dev, __entry->start,
+		      __entry->end, __entry->write ? "write" : "read")
 );
 
 /**
@@ -96,26 +82,22 @@ TRACE_EVENT(hmmsim_fault,
  * @skipped: the device's own migration or exclusive grant, left alone.
  */
 TRACE_EVENT(hmmsim_invalidate,
-	TP_PROTO(unsigned int dev, unsigned long start, unsigned long end,
-		 unsigned int event, bool skipped),
-	TP_ARGS(dev, start, end, event, skipped),
-	TP_STRUCT__entry(
-		__field(unsigned int, dev)
-		__field(unsigned long, start)
-		__field(unsigned long, end)
-		__field(unsigned int, event)
-		__field(bool, skipped)
-	),
-	TP_fast_assign(
-		__entry->dev = dev;
-		__entry->start = start;
-		__entry->end = end;
-		__entry->event = event;
-		__entry->skipped = skipped;
-	),
-	TP_printk("dev=%u [%#lx, %#lx) event=%u%s", __entry->dev,
-		  __entry->start, __entry->end, __entry->event,
-		  __entry->skipped ? " skipped" : "")
+	    TP_PROTO(unsigned int dev, unsigned long start, unsigned long end,
+		     unsigned int event, bool skipped),
+	    TP_ARGS(dev, start, end, event, skipped),
+	    TP_STRUCT__entry(__field(unsigned int, dev)
+			     __field(unsigned long, start)
+			     __field(unsigned long, end)
+			     __field(unsigned int, event)
+			     __field(bool, skipped)),
+	    TP_fast_assign(__entry->dev = dev;
+			   __entry->start = start;
+			   __entry->end = end;
+			   __entry->event = event;
+			   __entry->skipped = skipped;),
+	    TP_printk("dev=%u [%#lx, %#lx) event=%u%s", __entry->dev,
+		      __entry->start, __entry->end, __entry->event,
+		      __entry->skipped ? " skipped" : "")
 );
 
 /**
@@ -126,24 +108,20 @@ TRACE_EVENT(hmmsim_invalidate,
  * @evicted: pages evicted.
  */
 TRACE_EVENT(hmmsim_evict,
-	TP_PROTO(unsigned int dev, unsigned long index, unsigned long npages,
-		 unsigned long evicted),
-	TP_ARGS(dev, index, npages, evicted),
-	TP_STRUCT__entry(
-		__field(unsigned int, dev)
-		__field(unsigned long, index)
-		__field(unsigned long, npages)
-		__field(unsigned long, evicted)
-	),
-	TP_fast_assign(
-		__entry->dev = dev;
-		__entry->index = index;
-		__entry->npages = npages;
-		__entry->evicted = evicted;
-	),
-	TP_printk("dev=%u pages [%lu, %lu) evicted=%lu", __entry->dev,
-		  __entry->index, __entry->index + __entry->npages,
-		  __entry->evicted)
+	    TP_PROTO(unsigned int dev, unsigned long index,
+		     unsigned long npages, unsigned long evicted),
+	    TP_ARGS(dev, index, npages, evicted),
+	    TP_STRUCT__entry(__field(unsigned int, dev)
+			     __field(unsigned long, index)
+			     __field(unsigned long, npages)
+			     __field(unsigned long, evicted)),
+	    TP_fast_assign(__entry->dev = dev;
+			   __entry->index = index;
+			   __entry->npages = npages;
+			   __entry->evicted = evicted;),
+	    TP_printk("dev=%u pages [%lu, %lu) evicted=%lu", __entry->dev,
+		      __entry->index, __entry->index + __entry->npages,
+		      __entry->evicted)
 );
 
 #endif /* _HMMSIM_TRACE_H */
