@@ -347,7 +347,8 @@ int hmmsim_mirror_check_exclusive(struct hmmsim_mirror *mirror,
 				  struct hmm_dmirror_cmd *cmd);
 void hmmsim_mirrors_unmap_migrating(struct hmmsim_device *hdev,
 				    struct mm_struct *mm,
-				    const struct migrate_vma *args);
+				    const struct migrate_vma *args,
+				    struct hmmsim_device *stays);
 int hmmsim_mirror_map_exclusive(struct hmmsim_mirror *mirror,
 				unsigned long start, unsigned long end,
 				struct page **pages, unsigned long seq);

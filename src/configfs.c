@@ -203,12 +203,12 @@ static ssize_t hmmsim_cfs_power_store(struct config_item *item,
 {
 	struct hmmsim_cfs_dev *d = to_cfs_dev(item);
 	struct hmmsim_device *hdev;
-	bool on;
+	unsigned int on;
 	int ret;
 
-	ret = kstrtobool(page, &on);
-	if (ret)
-		return ret;
+	ret = kstrtouint(page, 0, &on);
+	if (ret || on > 1)
+		return -EINVAL;
 
 	mutex_lock(&d->lock);
 	if (on && !d->hdev) {

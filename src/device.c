@@ -65,8 +65,10 @@ struct hmmsim_device *hmmsim_device_create(const struct hmmsim_device_config *cf
 		goto out_put;
 
 	ret = hmmsim_devmem_init(hdev);
-	if (ret)
+	if (ret) {
+		hmmsim_devmem_fini(hdev);
 		goto out_put;
+	}
 
 	hmmsim_debugfs_add(hdev);
 	cdev_init(&hdev->cdev, &hmmsim_fops);

@@ -123,6 +123,15 @@ int hmmsim_check_vmas(struct mm_struct *mm, unsigned long start,
 	return ret;
 }
 
+/* Whether a collected source page already is in @hdev's memory. */
+static bool hmmsim_is_own_page(unsigned long src, struct hmmsim_device *hdev)
+{
+	struct page *page = migrate_pfn_to_page(src);
+
+	return page && hmmsim_is_device_page(page) &&
+	       hmmsim_page_device(page) == hdev;
+}
+
 /* The migrate_vma selector for the pages of a device. */
 static unsigned long hmmsim_select(const struct hmmsim_device *hdev)
 {
@@ -154,15 +163,18 @@ static long hmmsim_migrate_window_to_device(struct hmmsim_migration *m,
 
 	/* The source device's mirrors skipped this invalidation. */
 	hmmsim_mirrors_unmap_migrating(args->pgmap_owner, args->vma->vm_mm,
-				       args);
+				       args, hdev);
 
 	for (i = 0; i < args->npages; i++)
-		if (args->src[i] & MIGRATE_PFN_MIGRATE)
+		if ((args->src[i] & MIGRATE_PFN_MIGRATE) &&
+		    !hmmsim_is_own_page(args->src[i], hdev))
 			want++;
-	if (test_and_clear_bit(HMMSIM_MIRROR_FAIL_ALLOC, &mirror->flags))
+	if (test_and_clear_bit(HMMSIM_MIRROR_FAIL_ALLOC, &mirror->flags)) {
+		hmmsim_count(hdev, HMMSIM_STAT_ALLOC_FAILURES, want);
 		got = 0;
-	else
+	} else {
 		got = hmmsim_devmem_alloc(hdev, mirror, m->pages, want);
+	}
 	if (got < want)
 		ret = -ENOMEM;
 
@@ -174,7 +186,8 @@ static long hmmsim_migrate_window_to_device(struct hmmsim_migration *m,
 		struct page *dpage;
 
 		args->dst[i] = 0;
-		if (!(src & MIGRATE_PFN_MIGRATE) || j == got)
+		if (!(src & MIGRATE_PFN_MIGRATE) || j == got ||
+		    hmmsim_is_own_page(src, hdev))
 			continue;
 		dpage = m->pages[j++];
 		/* No source page: an untouched or zero page; clear it. */
@@ -247,12 +260,19 @@ int hmmsim_migrate_range_to_device(struct hmmsim_mirror *mirror,
 		return ret;
 
 	for (addr = start; addr < end; addr = next) {
+		/*
+		 * From system memory, this device's own pages in the window
+		 * are collected too, and left where they are: collected
+		 * pages are busy, so making room for the others cannot
+		 * evict them.
+		 */
 		struct migrate_vma args = {
 			.src = m.src,
 			.dst = m.dst,
 			.pgmap_owner = src ? src : mirror->hdev,
 			.flags = src ? hmmsim_select(src) :
-				       MIGRATE_VMA_SELECT_SYSTEM,
+				       MIGRATE_VMA_SELECT_SYSTEM |
+				       hmmsim_select(mirror->hdev),
 		};
 
 		if (mmap_read_lock_killable(mm)) {
@@ -340,7 +360,7 @@ static unsigned long hmmsim_migrate_window_to_ram(struct hmmsim_migration *m,
 	int ret = 0;
 
 	if (mm)
-		hmmsim_mirrors_unmap_migrating(m->hdev, mm, args);
+		hmmsim_mirrors_unmap_migrating(m->hdev, mm, args, NULL);
 
 	hmmsim_copy_batch_reset(&m->batch);
 	for (i = 0; i < args->npages; i++) {
@@ -741,7 +761,7 @@ static int hmmsim_split_thp(struct hmmsim_migration *m,
 	ret = migrate_vma_setup(&args);
 	if (ret)
 		return ret;
-	hmmsim_mirrors_unmap_migrating(mirror->hdev, vma->vm_mm, &args);
+	hmmsim_mirrors_unmap_migrating(mirror->hdev, vma->vm_mm, &args, NULL);
 	memset(m->dst, 0, npages * sizeof(*m->dst));
 	migrate_vma_pages(&args);
 	migrate_vma_finalize(&args);

@@ -159,18 +159,25 @@ struct hmmsim_mirror *hmmsim_mirror_create(struct hmmsim_device *hdev)
 void hmmsim_mirror_destroy(struct hmmsim_mirror *mirror)
 {
 	struct hmmsim_device *hdev = mirror->hdev;
+	bool alive;
 
+	/*
+	 * The device memory cannot go away meanwhile; if it is gone, so are
+	 * its pages, and there is nothing to bring home or disown.
+	 */
 	down_read(&hdev->lock);
-	if (!hdev->dead && READ_ONCE(hmmsim_evict_on_close))
+	alive = !hdev->dead;
+	if (alive && READ_ONCE(hmmsim_evict_on_close))
 		hmmsim_evict_owned(mirror);
-	up_read(&hdev->lock);
 
 	mutex_lock(&hdev->mirrors_lock);
 	list_del(&mirror->link);
 	mutex_unlock(&hdev->mirrors_lock);
 
 	mmu_interval_notifier_remove(&mirror->notifier);
-	hmmsim_devmem_disown(hdev, mirror);
+	if (alive)
+		hmmsim_devmem_disown(hdev, mirror);
+	up_read(&hdev->lock);
 	hmmsim_devpt_fini(&mirror->pt);
 	mmdrop(mirror->mm);
 	kfree(mirror);
@@ -659,11 +666,22 @@ int hmmsim_mirror_check_exclusive(struct hmmsim_mirror *mirror,
 	return 0;
 }
 
+/* Whether a collected page is one of @hdev's own, which stays put. */
+static bool hmmsim_page_stays(unsigned long src, struct hmmsim_device *stays)
+{
+	struct page *page = migrate_pfn_to_page(src);
+
+	return stays && page && hmmsim_is_device_page(page) &&
+	       hmmsim_page_device(page) == stays;
+}
+
 /**
  * hmmsim_mirrors_unmap_migrating() - unmap the pages a migration moves
- * @hdev: the device running the migration.
+ * @hdev: the device whose invalidations were skipped: args->pgmap_owner.
  * @mm: the address space.
  * @args: the migration, after migrate_vma_setup().
+ * @stays: a device whose collected pages do not move (the destination, when
+ *	its own pages are collected only to keep them busy), or NULL.
  *
  * The invalidate callback leaves this device's own migrations alone, so the
  * migration unmaps the pages it collected from every mirror of the device
@@ -671,7 +689,8 @@ int hmmsim_mirror_check_exclusive(struct hmmsim_mirror *mirror,
  */
 void hmmsim_mirrors_unmap_migrating(struct hmmsim_device *hdev,
 				    struct mm_struct *mm,
-				    const struct migrate_vma *args)
+				    const struct migrate_vma *args,
+				    struct hmmsim_device *stays)
 {
 	struct hmmsim_mirror *mirror;
 	unsigned long i;
@@ -682,7 +701,8 @@ void hmmsim_mirrors_unmap_migrating(struct hmmsim_device *hdev,
 			continue;
 		mutex_lock(&mirror->lock);
 		for (i = 0; i < args->npages; i++)
-			if (args->src[i] & MIGRATE_PFN_MIGRATE)
+			if ((args->src[i] & MIGRATE_PFN_MIGRATE) &&
+			    !hmmsim_page_stays(args->src[i], stays))
 				hmmsim_devpt_clear_page(&mirror->pt,
 							args->start +
 							(i << PAGE_SHIFT));

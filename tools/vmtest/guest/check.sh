@@ -6,7 +6,7 @@
 
 status=0
 run_suite() {
-	echo "# suite: $*"
+	echo "# suite: $* (at $(cut -d' ' -f1 /proc/uptime)s)"
 	"$@" || status=1
 }
 
@@ -41,6 +41,10 @@ for thp in always madvise; do
 	# The kernel's own selftest, unmodified: it expects test_hmm's names.
 	with_module "devname=hmm_dmirror $HMMSIM_PARAMS" /hmmsim/tests/hmm-tests
 done
+
+# Suites whose buffers never use THPs (MADV_NOHUGEPAGE) run once.
+with_module "$HMMSIM_PARAMS" /hmmsim/tests/hmmsim_pressure \
+	"sh /hmmsim/tests/configfs.sh"
 
 leaks=$(kmemleak_scan)
 if [ ! -w /sys/kernel/debug/kmemleak ]; then

@@ -1,0 +1,2575 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * hmmsim under memory pressure: devices given more data than they hold,
+ * which evict their least recently used 2 MiB chunks to system memory;
+ * eviction racing CPU faults, munmap(), fork() and exit; the device counters
+ * (HMMSIM_IOCTL_STATS); the hmmsim_evict and hmmsim_migrate tracepoints; and
+ * the fault injection attributes in debugfs.
+ *
+ * Fixtures:
+ *   pressure  a private device of 64 MiB made for the test through configfs
+ *             (/sys/kernel/config/hmmsim/hmmsim_pressure-PID), so that
+ *             nothing else touches it and its counters start at zero. The
+ *             teardown powers it off and removes it, whatever happened; an
+ *             item that a test left behind (one that timed out, or failed
+ *             in its setup) is removed by the next setup and when the
+ *             program exits.
+ *   coherent  the first device with coherent memory (/dev/hmmsim2 with the
+ *             default layout), for the coherent oversubscription test.
+ *
+ * Data is checked int by int against a pattern derived from the page index
+ * and a per-page seed, so that a page that is lost, stale, or copied to the
+ * wrong place shows up. Buffers are 2 MiB aligned, as the driver's windows
+ * and chunks are, and MADV_NOHUGEPAGE, so that SNAPSHOT codes and eviction
+ * do not depend on the THP mode (always or madvise).
+ *
+ * Threads and forked children never use ASSERT_*(), which would longjmp
+ * across threads, or run the fixture's teardown in the child: they record
+ * what they saw, and the test asserts on it once they are done.
+ *
+ * The slow tests print a progress line at least every 20 seconds, so that
+ * the VM runner's watchdog does not take them for hung.
+ *
+ * The devices are /dev/$HMMSIM_DEVNAME<N> (default hmmsim).
+ */
+#include <assert.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kselftest_harness.h"
+#include <hmmsim.h>
+
+static_assert(sizeof(struct hmm_dmirror_cmd) == 40,
+	      "struct hmm_dmirror_cmd must keep lib/test_hmm's layout");
+static_assert(sizeof(struct hmmsim_stats) == HMMSIM_STATS_SIZE_VER0,
+	      "struct hmmsim_stats version 0 changed size");
+static_assert(offsetof(struct hmmsim_stats, pages_used) == 72,
+	      "struct hmmsim_stats version 0 changed layout");
+
+#define SZ_2M		(2UL << 20)
+#define SZ_1M		(SZ_2M / 2)
+
+/* The device the pressure fixture makes. */
+#define DEV_CAPACITY		(64UL << 20)
+#define DEV_CAPACITY_STR	"64M"
+#define CAP_WINDOWS		(DEV_CAPACITY / SZ_2M)
+
+#define CFS_MOUNT	"/sys/kernel/config"
+#define CFS_ROOT	CFS_MOUNT "/hmmsim"
+#define CFS_PREFIX	"hmmsim_pressure-"
+#define CONFIGFS_MAGIC	0x62656570
+#define DEBUGFS_ROOT	"/sys/kernel/debug/hmmsim"
+#define TRACEFS		"/sys/kernel/tracing"
+#define EVENT_EVICT	TRACEFS "/events/hmmsim/hmmsim_evict/enable"
+#define EVENT_MIGRATE	TRACEFS "/events/hmmsim/hmmsim_migrate/enable"
+
+/* The largest struct size the extension commands look at. */
+#define STATS_SIZE_MAX	4096
+
+/* What goes into the output-only fields of every command. */
+#define GARBAGE		0xdeadbeefcafef00dULL
+
+/* Fill byte for memory a command must not write. */
+#define UNTOUCHED	0xa5
+
+/* Not an HMM_DMIRROR_PROT_* code: a SNAPSHOT byte the driver did not set. */
+#define NO_CODE		0xee
+
+#define SYS_WRITE	HMM_DMIRROR_PROT_WRITE
+#define PRIV_LOCAL	(HMM_DMIRROR_PROT_DEV_PRIVATE_LOCAL | HMM_DMIRROR_PROT_WRITE)
+#define COH_LOCAL	(HMM_DMIRROR_PROT_DEV_COHERENT_LOCAL | HMM_DMIRROR_PROT_WRITE)
+
+/* /proc/self/pagemap */
+#define PM_PRESENT	_BITULL(63)
+
+/* Tests that move more than a few MiB. */
+#define SLOW_TIMEOUT	300
+#define MEDIUM_TIMEOUT	180
+#define SHORT_TIMEOUT	60
+
+static size_t page_size;
+static unsigned long win_pages;	/* pages in a 2 MiB window */
+
+static void init_sizes(void)
+{
+	page_size = sysconf(_SC_PAGESIZE);
+	win_pages = SZ_2M / page_size;
+}
+
+/* ------------------------------------------------------------ devices */
+
+static const char *devname(void)
+{
+	const char *name = getenv("HMMSIM_DEVNAME");
+
+	return name && *name ? name : "hmmsim";
+}
+
+static int dev_path(char *buf, size_t len, unsigned int id)
+{
+	return snprintf(buf, len, "/dev/%s%u", devname(), id);
+}
+
+static int open_dev(unsigned int id)
+{
+	char path[64];
+
+	dev_path(path, sizeof(path), id);
+	return open(path, O_RDWR | O_CLOEXEC);
+}
+
+/* ioctl() that returns -errno, so ASSERT_EQ shows the error. */
+static int xioctl(int fd, unsigned long cmd, void *arg)
+{
+	return ioctl(fd, cmd, arg) ? -errno : 0;
+}
+
+static int info(int fd, struct hmmsim_info *inf)
+{
+	memset(inf, 0, sizeof(*inf));
+	inf->size = sizeof(*inf);
+	return xioctl(fd, HMMSIM_IOCTL_INFO, inf);
+}
+
+static int get_stats(int fd, struct hmmsim_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->size = sizeof(*st);
+	return xioctl(fd, HMMSIM_IOCTL_STATS, st);
+}
+
+#define STATS(fd, st) ASSERT_EQ(0, get_stats(fd, st))
+
+/* A core command; cpages and faults go in as garbage. */
+static int dmirror(int fd, unsigned long request, void *addr, void *ptr,
+		   unsigned long npages, struct hmm_dmirror_cmd *cmd)
+{
+	int ret;
+
+	cmd->addr = (unsigned long)addr;
+	cmd->ptr = (unsigned long)ptr;
+	cmd->npages = npages;
+	cmd->cpages = GARBAGE;
+	cmd->faults = GARBAGE;
+	do {
+		ret = xioctl(fd, request, cmd);
+	} while (ret == -EINTR);
+	return ret;
+}
+
+/* HMMSIM_IOCTL_MIGRATE from system memory. */
+static int hmigrate(int fd, void *addr, unsigned long npages, __u64 *cpages)
+{
+	struct hmmsim_migrate a;
+	int ret;
+
+	memset(&a, 0, sizeof(a));
+	a.size = sizeof(a);
+	a.addr = (unsigned long)addr;
+	a.npages = npages;
+	a.src_fd = HMMSIM_MIGRATE_FROM_SYSTEM;
+	a.cpages = GARBAGE;
+	do {
+		ret = xioctl(fd, HMMSIM_IOCTL_MIGRATE, &a);
+	} while (ret == -EINTR);
+	*cpages = a.cpages;
+	return ret;
+}
+
+/* ------------------------------------------------------------- patterns */
+
+/* An FNV-1a hash of the test's name: each test has its own data. */
+static unsigned int test_seed(const char *name)
+{
+	unsigned int h = 2166136261u;
+
+	while (*name)
+		h = (h ^ (unsigned char)*name++) * 16777619u;
+	return h;
+}
+
+/* Int i of the given page; never zero, so it cannot pass for a zero page. */
+static int pattern(unsigned long page, unsigned long i, unsigned int seed)
+{
+	unsigned int v = ((unsigned int)page * 0x9e3779b1u) ^
+			 ((unsigned int)i * 0x85ebca77u) ^
+			 (seed * 0xc2b2ae3du);
+
+	return (int)(v | 1);
+}
+
+/* Pages first..first+npages-1 of the pattern, into buf. */
+static void fill_pattern(void *buf, unsigned long first, unsigned long npages,
+			 unsigned int seed)
+{
+	unsigned long per = page_size / sizeof(int), p, i;
+	int *v = buf;
+
+	for (p = 0; p < npages; p++)
+		for (i = 0; i < per; i++)
+			*v++ = pattern(first + p, i, seed);
+}
+
+/* Index of the first int of buf that differs from the pattern, or -1. */
+static long check_pattern(const void *buf, unsigned long first,
+			  unsigned long npages, unsigned int seed)
+{
+	unsigned long per = page_size / sizeof(int), p, i;
+	const int *v = buf;
+
+	for (p = 0; p < npages; p++)
+		for (i = 0; i < per; i++, v++)
+			if (*v != pattern(first + p, i, seed))
+				return p * per + i;
+	return -1;
+}
+
+/*
+ * buf holds pages first..first+npages-1, page p with the pattern of
+ * seeds[p]: the index (from first) of the first page that does not, or -1.
+ */
+static long check_pages(const void *buf, unsigned long first,
+			unsigned long npages, const unsigned int *seeds)
+{
+	unsigned long p;
+
+	for (p = 0; p < npages; p++)
+		if (check_pattern((const char *)buf + p * page_size, first + p,
+				  1, seeds[first + p]) != -1)
+			return p;
+	return -1;
+}
+
+/* Index of the first byte of buf that is not c, or -1. */
+static long check_bytes(const void *buf, size_t len, unsigned char c)
+{
+	const unsigned char *b = buf;
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (b[i] != c)
+			return i;
+	return -1;
+}
+
+/*
+ * Assertions that take the caller's line, since the harness reports the
+ * line of the helper.
+ */
+#define ASSERT_PATTERN(buf, first, npages, seed) \
+	assert_pattern(_metadata, __LINE__, buf, first, npages, seed)
+
+static void assert_pattern(struct __test_metadata *_metadata, int line,
+			   const void *buf, unsigned long first,
+			   unsigned long npages, unsigned int seed)
+{
+	unsigned long per = page_size / sizeof(int);
+	long bad = check_pattern(buf, first, npages, seed);
+
+	ASSERT_EQ(-1, bad) {
+		TH_LOG("line %d: page %lu, int %lu is %#x, expected %#x",
+		       line, first + bad / per, bad % per,
+		       ((const int *)buf)[bad],
+		       pattern(first + bad / per, bad % per, seed));
+	}
+}
+
+#define ASSERT_PAGES(buf, first, npages, seeds) \
+	assert_pages(_metadata, __LINE__, buf, first, npages, seeds)
+
+static void assert_pages(struct __test_metadata *_metadata, int line,
+			 const void *buf, unsigned long first,
+			 unsigned long npages, const unsigned int *seeds)
+{
+	long bad = check_pages(buf, first, npages, seeds);
+
+	ASSERT_EQ(-1, bad) {
+		unsigned long p = first + bad;
+
+		TH_LOG("line %d: page %lu (window %lu): int 0 is %#x, expected %#x",
+		       line, p, p / win_pages,
+		       *(const int *)((const char *)buf + bad * page_size),
+		       pattern(p, 0, seeds[p]));
+	}
+}
+
+#define ASSERT_BYTES(buf, len, c) assert_bytes(_metadata, __LINE__, buf, len, c)
+
+static void assert_bytes(struct __test_metadata *_metadata, int line,
+			 const void *buf, size_t len, unsigned char c)
+{
+	long bad = check_bytes(buf, len, c);
+
+	ASSERT_EQ(-1, bad) {
+		TH_LOG("line %d: byte %ld is %#x, expected %#x", line, bad,
+		       ((const unsigned char *)buf)[bad], c);
+	}
+}
+
+/* --------------------------------------------------- SNAPSHOT codes */
+
+/* SNAPSHOT npages from addr into m; it must succeed with cpages == npages. */
+#define SNAPSHOT(fd, addr, m, npages) \
+	snapshot(_metadata, __LINE__, fd, addr, m, npages)
+
+static void snapshot(struct __test_metadata *_metadata, int line, int fd,
+		     void *addr, unsigned char *m, unsigned long npages)
+{
+	struct hmm_dmirror_cmd cmd;
+
+	memset(m, NO_CODE, npages);
+	ASSERT_EQ(0, dmirror(fd, HMM_DMIRROR_SNAPSHOT, addr, m, npages, &cmd))
+		TH_LOG("line %d: SNAPSHOT", line);
+	ASSERT_EQ(npages, cmd.cpages)
+		TH_LOG("line %d: SNAPSHOT", line);
+}
+
+/* SNAPSHOT codes m[from..to) must all be prot. */
+#define ASSERT_PROT(m, from, to, prot) \
+	assert_prot(_metadata, __LINE__, m, from, to, prot)
+
+static void assert_prot(struct __test_metadata *_metadata, int line,
+			const unsigned char *m, unsigned long from,
+			unsigned long to, unsigned char prot)
+{
+	unsigned long i;
+
+	for (i = from; i < to; i++) {
+		ASSERT_EQ(prot, m[i]) {
+			TH_LOG("line %d: snapshot of page %lu (window %lu)",
+			       line, i, i / win_pages);
+		}
+	}
+}
+
+/* Pages whose code says "in this device's private memory", any access. */
+static unsigned long count_private_local(const unsigned char *m,
+					 unsigned long npages)
+{
+	unsigned long i, n = 0;
+
+	for (i = 0; i < npages; i++)
+		n += (m[i] & 0xf0) == HMM_DMIRROR_PROT_DEV_PRIVATE_LOCAL;
+	return n;
+}
+
+/* ------------------------------------------------------------- memory */
+
+/* A CPU read of one int, which the compiler cannot leave out. */
+static int cpu_read(const void *addr)
+{
+	return __atomic_load_n((const int *)addr, __ATOMIC_RELAXED);
+}
+
+/* len bytes (a multiple of 2 MiB) of 2 MiB aligned memory, in small pages. */
+static char *map_aligned(size_t len)
+{
+	char *p = mmap(NULL, len + SZ_2M, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char *a;
+
+	if (p == MAP_FAILED)
+		return p;
+	a = (char *)(((unsigned long)p + SZ_2M - 1) & ~(SZ_2M - 1));
+	if (a != p)
+		munmap(p, a - p);
+	if (a + len != p + len + SZ_2M)
+		munmap(a + len, p + SZ_2M - a);
+	madvise(a, len, MADV_NOHUGEPAGE);
+	return a;
+}
+
+/* A value from /proc/meminfo, in kB, or -1. */
+static long meminfo_kb(const char *tag)
+{
+	FILE *f = fopen("/proc/meminfo", "r");
+	size_t taglen = strlen(tag);
+	char line[256];
+	long kb = -1;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, tag, taglen) &&
+		    sscanf(line + taglen, " %ld", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
+}
+
+/* Is there room in system memory for len more bytes, with a margin? */
+static bool room_for(size_t len)
+{
+	long kb = meminfo_kb("MemAvailable:");
+
+	return kb < 0 || (size_t)kb * 1024 >= len + (128UL << 20);
+}
+
+/* Pages of [buf, +npages) not present in system memory; -1 on error. */
+static long pages_not_present(const void *buf, unsigned long npages)
+{
+	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	unsigned long p, vpn = (unsigned long)buf / page_size;
+	long n = 0;
+
+	if (fd < 0)
+		return -1;
+	for (p = 0; p < npages; p++) {
+		__u64 e;
+
+		if (pread(fd, &e, sizeof(e), (vpn + p) * sizeof(e)) !=
+		    sizeof(e)) {
+			n = -1;
+			break;
+		}
+		n += !(e & PM_PRESENT);
+	}
+	close(fd);
+	return n;
+}
+
+/* Wait for a child: its exit status, or -1 if it did not exit. */
+static int wait_child(pid_t pid)
+{
+	int status;
+
+	if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+		return -1;
+	return WEXITSTATUS(status);
+}
+
+static unsigned int xorshift(unsigned int *state)
+{
+	unsigned int x = *state;
+
+	x ^= x << 13;
+	x ^= x >> 17;
+	x ^= x << 5;
+	*state = x;
+	return x;
+}
+
+/* A progress line now and then: the runner's watchdog wants output. */
+static time_t progress_last;
+
+static void progress(const char *fmt, ...)
+{
+	time_t now = time(NULL);
+	va_list ap;
+
+	if (now - progress_last < 20)
+		return;
+	progress_last = now;
+	va_start(ap, fmt);
+	fputs("# ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputs("\n", stderr);
+	va_end(ap);
+}
+
+static void progress_start(void)
+{
+	progress_last = time(NULL);
+}
+
+/* ------------------------------------------- sysfs, configfs, debugfs */
+
+/* Write val to a file of a virtual file system: 0 or -errno. */
+static int write_file(const char *path, const char *val)
+{
+	size_t len = strlen(val);
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = write(fd, val, len);
+	if (n < 0)
+		n = -errno;
+	close(fd);
+	if (n < 0)
+		return n;
+	return (size_t)n == len ? 0 : -EIO;
+}
+
+/* The first line of a file, without its newline: 0 or -errno. */
+static int read_file(const char *path, char *buf, size_t len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, len - 1);
+	if (n < 0)
+		n = -errno;
+	close(fd);
+	if (n < 0)
+		return n;
+	buf[n] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
+	return 0;
+}
+
+static int read_long(const char *path, long *v)
+{
+	char buf[64], *end;
+	int ret = read_file(path, buf, sizeof(buf));
+
+	if (ret)
+		return ret;
+	errno = 0;
+	*v = strtol(buf, &end, 0);
+	return errno || end == buf || *end ? -EINVAL : 0;
+}
+
+/* A device made through configfs. */
+struct cfsdev {
+	char item[128];		/* its configfs directory */
+	char dbg[128];		/* its debugfs directory */
+	unsigned int id;	/* N of /dev/<devname>N */
+	bool made;		/* the configfs item exists */
+};
+
+static int cfs_write(const struct cfsdev *d, const char *attr,
+		     const char *val)
+{
+	char path[192];
+
+	snprintf(path, sizeof(path), "%s/%s", d->item, attr);
+	return write_file(path, val);
+}
+
+static int cfs_read(const struct cfsdev *d, const char *attr, long *v)
+{
+	char path[192];
+
+	snprintf(path, sizeof(path), "%s/%s", d->item, attr);
+	return read_long(path, v);
+}
+
+/* Power a configfs item off and remove it; errors are ignored. */
+static void cfs_remove(const char *item)
+{
+	char path[192];
+
+	snprintf(path, sizeof(path), "%.160s/power", item);
+	write_file(path, "0");
+	rmdir(item);
+}
+
+/* Remove every item a run of this program left behind. */
+static void cfs_remove_leftovers(void)
+{
+	char items[16][128];
+	unsigned int n = 0, i;
+	struct dirent *de;
+	DIR *dir = opendir(CFS_ROOT);
+
+	if (!dir)
+		return;
+	for (de = readdir(dir); de && n < 16; de = readdir(dir)) {
+		if (strncmp(de->d_name, CFS_PREFIX, strlen(CFS_PREFIX)))
+			continue;
+		snprintf(items[n++], sizeof(items[0]), "%s/%.64s", CFS_ROOT,
+			 de->d_name);
+	}
+	closedir(dir);
+	for (i = 0; i < n; i++)
+		cfs_remove(items[i]);
+}
+
+/* Even after a test that timed out (SIGKILLed, so no teardown). */
+static void __attribute__((destructor)) remove_leftovers_at_exit(void)
+{
+	cfs_remove_leftovers();
+}
+
+static bool configfs_mounted(void)
+{
+	struct statfs sfs;
+
+	return !statfs(CFS_MOUNT, &sfs) && sfs.f_type == CONFIGFS_MAGIC;
+}
+
+/* Open a device node that has just been created. */
+static int open_dev_wait(unsigned int id)
+{
+	int fd, tries;
+
+	for (tries = 0; tries < 200; tries++) {
+		fd = open_dev(id);
+		if (fd >= 0 || errno != ENOENT)
+			break;
+		usleep(10000);
+	}
+	return fd;
+}
+
+/* ------------------------------------------------- device verification */
+
+/* Device READ of npages pages of buf, in 8 MiB parts: each page right. */
+#define ASSERT_DEVICE_READ(fd, buf, first, npages, seeds) \
+	assert_device_read(_metadata, __LINE__, fd, buf, first, npages, seeds)
+
+static void assert_device_read(struct __test_metadata *_metadata, int line,
+			       int fd, char *buf, unsigned long first,
+			       unsigned long npages, const unsigned int *seeds)
+{
+	unsigned long part = 4 * win_pages, off, n;
+	char *bounce = malloc(part * page_size);
+	struct hmm_dmirror_cmd cmd;
+
+	ASSERT_NE(NULL, bounce);
+	for (off = 0; off < npages; off += n) {
+		n = npages - off < part ? npages - off : part;
+		ASSERT_EQ(0, dmirror(fd, HMM_DMIRROR_READ,
+				     buf + off * page_size, bounce, n, &cmd))
+			TH_LOG("line %d: READ of pages %lu..%lu", line,
+			       first + off, first + off + n - 1);
+		ASSERT_EQ(n, cmd.cpages)
+			TH_LOG("line %d: READ", line);
+		assert_pages(_metadata, line, bounce, first + off, n, seeds);
+		progress("device READ: %lu of %lu MiB checked",
+			 (off + n) * page_size >> 20, npages * page_size >> 20);
+	}
+	free(bounce);
+}
+
+/*
+ * MIGRATE_TO_DEV of window w of buf: it must succeed, move or find every
+ * page, and read back the pattern of seed.
+ */
+#define STEP(fd, buf, w, ptr, seed) \
+	step_ok(_metadata, __LINE__, fd, buf, w, ptr, seed)
+
+static void step_ok(struct __test_metadata *_metadata, int line, int fd,
+		    char *buf, unsigned long w, char *ptr, unsigned int seed)
+{
+	struct hmm_dmirror_cmd cmd;
+
+	ASSERT_EQ(0, dmirror(fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf + w * SZ_2M,
+			     ptr, win_pages, &cmd))
+		TH_LOG("line %d: MIGRATE_TO_DEV of window %lu", line, w);
+	ASSERT_EQ(win_pages, cmd.cpages)
+		TH_LOG("line %d: MIGRATE_TO_DEV of window %lu", line, w);
+	assert_pattern(_metadata, line, ptr, w * win_pages, win_pages, seed);
+}
+
+/* ------------------------------------------------------ pressure fixture */
+
+FIXTURE(pressure)
+{
+	struct cfsdev dev;
+	int fd;
+	bool faults;		/* fault injection to disarm */
+	bool tracing;		/* trace events to switch off */
+	bool tracing_was_off;	/* tracing_on to put back to 0 */
+};
+
+FIXTURE_SETUP(pressure)
+{
+	struct hmmsim_info inf;
+	long idx;
+
+	init_sizes();
+	self->fd = -1;
+	cfs_remove_leftovers();
+	if (access(CFS_ROOT, F_OK)) {
+		if (!configfs_mounted())
+			SKIP(return, "configfs is not mounted on %s", CFS_MOUNT);
+		ASSERT_EQ(0, access(CFS_ROOT, F_OK))
+			TH_LOG("%s: %s (is hmmsim loaded?)", CFS_ROOT,
+			       strerror(errno));
+	}
+	snprintf(self->dev.item, sizeof(self->dev.item), "%s/%s%d", CFS_ROOT,
+		 CFS_PREFIX, (int)getpid());
+	ASSERT_EQ(0, mkdir(self->dev.item, 0755))
+		TH_LOG("mkdir %s: %s", self->dev.item, strerror(errno));
+	self->dev.made = true;
+	ASSERT_EQ(0, cfs_write(&self->dev, "capacity", DEV_CAPACITY_STR));
+	ASSERT_EQ(0, cfs_write(&self->dev, "power", "1"));
+	ASSERT_EQ(0, cfs_read(&self->dev, "index", &idx));
+	ASSERT_LE(0, idx);
+	self->dev.id = idx;
+	snprintf(self->dev.dbg, sizeof(self->dev.dbg), "%s/%.32s%u",
+		 DEBUGFS_ROOT, devname(), self->dev.id);
+
+	self->fd = open_dev_wait(self->dev.id);
+	ASSERT_LE(0, self->fd)
+		TH_LOG("device %u: %s", self->dev.id, strerror(errno));
+	ASSERT_EQ(0, info(self->fd, &inf));
+	ASSERT_EQ(HMMSIM_MEM_PRIVATE, inf.type);
+	ASSERT_EQ(DEV_CAPACITY, inf.capacity);
+	ASSERT_EQ(self->dev.id, inf.id);
+}
+
+static void fault_disarm(const struct cfsdev *d, const char *attr);
+static void trace_events(bool on);
+
+FIXTURE_TEARDOWN(pressure)
+{
+	if (self->faults) {
+		fault_disarm(&self->dev, "fail_alloc");
+		fault_disarm(&self->dev, "fail_copy");
+		fault_disarm(&self->dev, "fail_evict");
+	}
+	if (self->tracing)
+		trace_events(false);
+	if (self->tracing_was_off)
+		write_file(TRACEFS "/tracing_on", "0");
+	if (self->fd >= 0)
+		close(self->fd);
+	if (self->dev.made)
+		cfs_remove(self->dev.item);
+}
+
+/* ------------------------------------------- capacity and LRU eviction */
+
+/* What oversubscribe() puts through a device. */
+struct oversub {
+	int fd;
+	unsigned char local;		/* SNAPSHOT code of a page on it */
+	bool cpu_brings_back;		/* private: CPU access faults pages home */
+	unsigned long cap_windows;	/* the device's capacity, in windows */
+	unsigned long nwin;		/* the buffer, in windows */
+	unsigned int passes;		/* times over the whole buffer */
+	unsigned int seed;
+};
+
+/*
+ * Move a buffer larger than the device to it in 2 MiB steps, passes times
+ * over. From the second pass on, the CPU rewrites the first half of each
+ * window (evicted long before) just before its step.
+ *
+ * After each step: the step's pages were moved and read back right, and
+ * are on the device; pages_used never exceeds the capacity and accounts
+ * for every page moved in and out; evictions stay at zero until the device
+ * is full and grow at every step after; the window moved capacity-worth of
+ * steps ago, the least recently used, is back in system memory. After each
+ * pass, every window older than that is too. Then the whole buffer is
+ * checked through the device (READ) and through the CPU.
+ */
+static void oversubscribe(struct __test_metadata *_metadata,
+			  const struct oversub *o)
+{
+	const unsigned long wp = win_pages, npages = o->nwin * wp;
+	const unsigned long cap_pages = o->cap_windows * wp;
+	const unsigned long nsteps = o->passes * o->nwin;
+	unsigned long *last = calloc(o->nwin, sizeof(*last));
+	unsigned int *seeds = malloc(npages * sizeof(*seeds));
+	unsigned char *m = malloc(npages);
+	char *ptr = malloc(SZ_2M);
+	char *buf = map_aligned(npages * page_size);
+	struct hmmsim_stats st0, st, prev;
+	struct hmm_dmirror_cmd cmd;
+	unsigned long g, p, v;
+
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_NE(NULL, last);
+	ASSERT_NE(NULL, seeds);
+	ASSERT_NE(NULL, m);
+	ASSERT_NE(NULL, ptr);
+	for (p = 0; p < npages; p++)
+		seeds[p] = o->seed;
+	fill_pattern(buf, 0, npages, o->seed);
+
+	STATS(o->fd, &st0);
+	ASSERT_EQ(0, st0.pages_used);
+	prev = st0;
+	progress_start();
+	for (g = 0; g < nsteps; g++) {
+		unsigned int pass = g / o->nwin;
+		unsigned long w = g % o->nwin;
+		char *win = buf + w * SZ_2M;
+
+		if (pass) {
+			for (p = w * wp; p < w * wp + wp / 2; p++)
+				seeds[p] = o->seed + pass;
+			fill_pattern(win, w * wp, wp / 2, o->seed + pass);
+		}
+		ASSERT_EQ(0, dmirror(o->fd, HMM_DMIRROR_MIGRATE_TO_DEV, win, ptr,
+				     wp, &cmd))
+			TH_LOG("step %lu: window %lu", g, w);
+		ASSERT_EQ(wp, cmd.cpages)
+			TH_LOG("step %lu: window %lu", g, w);
+		ASSERT_PAGES(ptr, w * wp, wp, seeds);
+		last[w] = g;
+
+		STATS(o->fd, &st);
+		ASSERT_GE(cap_pages, st.pages_used)
+			TH_LOG("step %lu: more pages in use than the device has",
+			       g);
+		ASSERT_EQ(st.pages_used, (st.to_device - st0.to_device) -
+					 (st.from_device - st0.from_device))
+			TH_LOG("step %lu: to_device %llu, from_device %llu",
+			       g, (unsigned long long)st.to_device,
+			       (unsigned long long)st.from_device);
+		if (g < o->cap_windows) {
+			ASSERT_EQ((g + 1) * wp, st.pages_used)
+				TH_LOG("step %lu: the device is not full yet", g);
+			ASSERT_EQ(st0.evictions, st.evictions)
+				TH_LOG("step %lu: eviction before the device is full",
+				       g);
+		} else {
+			ASSERT_LT(prev.evictions, st.evictions)
+				TH_LOG("step %lu: the device is full, yet nothing was evicted",
+				       g);
+		}
+		prev = st;
+
+		/* The step's own pages are on the device... */
+		SNAPSHOT(o->fd, win, m, wp);
+		ASSERT_PROT(m, 0, wp, o->local);
+		/* ...and the least recently used window is not. */
+		if (g >= o->cap_windows) {
+			v = (g - o->cap_windows) % o->nwin;
+			SNAPSHOT(o->fd, buf + v * SZ_2M, m, wp);
+			ASSERT_PROT(m, 0, wp, SYS_WRITE);
+		}
+		if (w == o->nwin - 1) {
+			SNAPSHOT(o->fd, buf, m, npages);
+			for (v = 0; v < o->nwin; v++)
+				if (g - last[v] >= o->cap_windows)
+					ASSERT_PROT(m, v * wp, (v + 1) * wp,
+						    SYS_WRITE);
+		}
+		progress("pass %u: %lu of %lu MiB moved", pass + 1,
+			 (w + 1) * SZ_2M >> 20, o->nwin * SZ_2M >> 20);
+	}
+
+	ASSERT_DEVICE_READ(o->fd, buf, 0, npages, seeds);
+	ASSERT_PAGES(buf, 0, npages, seeds);
+	if (o->cpu_brings_back) {
+		/* The CPU touched every page: none is left on the device. */
+		STATS(o->fd, &st);
+		ASSERT_EQ(0, st.pages_used);
+	}
+	free(ptr);
+	free(m);
+	free(seeds);
+	free(last);
+	munmap(buf, npages * page_size);
+}
+
+TEST_F_TIMEOUT(pressure, oversubscribe_256m_twice_in_2m_steps_lru, SLOW_TIMEOUT)
+{
+	struct oversub o = {
+		.fd = self->fd,
+		.local = PRIV_LOCAL,
+		.cpu_brings_back = true,
+		.cap_windows = CAP_WINDOWS,
+		.nwin = (256UL << 20) / SZ_2M,
+		.passes = 2,
+		.seed = test_seed(_metadata->name),
+	};
+
+	if (!room_for((256UL << 20) + DEV_CAPACITY))
+		SKIP(return, "not enough free memory for a 256 MiB buffer");
+	oversubscribe(_metadata, &o);
+}
+
+/* One command for more pages than the device has: refused, nothing lost. */
+TEST_F_TIMEOUT(pressure, migrate_more_than_capacity_at_once_is_enomem,
+	       MEDIUM_TIMEOUT)
+{
+	unsigned int seed = test_seed(_metadata->name);
+	const unsigned long cap_pages = DEV_CAPACITY / page_size;
+	const unsigned long npages = cap_pages + win_pages;
+	char *buf = map_aligned(npages * page_size);
+	char *ptr = malloc(npages * page_size);
+	unsigned char *m = malloc(npages);
+	struct hmm_dmirror_cmd cmd;
+	struct hmmsim_stats st;
+
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_NE(NULL, ptr);
+	ASSERT_NE(NULL, m);
+	fill_pattern(buf, 0, npages, seed);
+
+	ASSERT_EQ(-ENOMEM, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf,
+				   ptr, npages, &cmd));
+	ASSERT_EQ(-ENOMEM, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf,
+				   ptr, cap_pages + 1, &cmd));
+	ASSERT_PATTERN(buf, 0, npages, seed);
+
+	/* Exactly the capacity, on an empty device, fits in one command. */
+	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_RELEASE, buf, NULL, npages,
+			     &cmd));
+	STATS(self->fd, &st);
+	ASSERT_EQ(0, st.pages_used);
+	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr,
+			     cap_pages, &cmd));
+	ASSERT_EQ(cap_pages, cmd.cpages);
+	ASSERT_PATTERN(ptr, 0, cap_pages, seed);
+	SNAPSHOT(self->fd, buf, m, npages);
+	ASSERT_PROT(m, 0, cap_pages, PRIV_LOCAL);
+	ASSERT_PROT(m, cap_pages, npages, SYS_WRITE);
+	STATS(self->fd, &st);
+	ASSERT_EQ(cap_pages, st.pages_used);
+	ASSERT_EQ(0, st.evictions);
+
+	/* And more than that still is refused, with the device full. */
+	ASSERT_EQ(-ENOMEM, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf,
+				   ptr, npages, &cmd));
+	ASSERT_PATTERN(buf, 0, npages, seed);
+}
+
+/* HMMSIM_IOCTL_MIGRATE makes room the same way. */
+TEST_F_TIMEOUT(pressure, migrate_ioctl_in_2m_steps_never_enomem_when_full,
+	       MEDIUM_TIMEOUT)
+{
+	unsigned int seed = test_seed(_metadata->name);
+	const unsigned long nwin = CAP_WINDOWS + CAP_WINDOWS / 2;
+	const unsigned long npages = nwin * win_pages;
+	const unsigned long cap_pages = DEV_CAPACITY / page_size;
+	char *buf = map_aligned(npages * page_size);
+	unsigned char *m = malloc(npages);
+	unsigned int *seeds = malloc(npages * sizeof(*seeds));
+	struct hmmsim_stats st, prev;
+	unsigned long w, p;
+	__u64 cpages;
+
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_NE(NULL, m);
+	ASSERT_NE(NULL, seeds);
+	for (p = 0; p < npages; p++)
+		seeds[p] = seed;
+	fill_pattern(buf, 0, npages, seed);
+	STATS(self->fd, &prev);
+	progress_start();
+	for (w = 0; w < nwin; w++) {
+		ASSERT_EQ(0, hmigrate(self->fd, buf + w * SZ_2M, win_pages,
+				      &cpages))
+			TH_LOG("window %lu", w);
+		ASSERT_EQ(win_pages, cpages)
+			TH_LOG("window %lu", w);
+		STATS(self->fd, &st);
+		ASSERT_GE(cap_pages, st.pages_used);
+		if (w >= CAP_WINDOWS) {
+			ASSERT_LT(prev.evictions, st.evictions)
+				TH_LOG("window %lu: nothing evicted", w);
+		}
+		prev = st;
+		SNAPSHOT(self->fd, buf + w * SZ_2M, m, win_pages);
+		ASSERT_PROT(m, 0, win_pages, PRIV_LOCAL);
+		progress("%lu of %lu windows moved", w + 1, nwin);
+	}
+	SNAPSHOT(self->fd, buf, m, npages);
+	ASSERT_PROT(m, 0, (nwin - CAP_WINDOWS) * win_pages, SYS_WRITE);
+	ASSERT_DEVICE_READ(self->fd, buf, 0, npages, seeds);
+	ASSERT_PAGES(buf, 0, npages, seeds);
+}
+
+/* ---------------------------------------- eviction racing CPU faults */
+
+#define NR_WORKERS	3
+
+/*
+ * Windows w % 3 == 0 are "hot": in them, page p belongs to worker
+ * p % (NR_WORKERS + 1), or to nobody for the last value. Workers read and
+ * write their own pages only; nobody writes the other pages.
+ */
+static bool hot_window(unsigned long w)
+{
+	return w % 3 == 0;
+}
+
+static unsigned int page_owner(unsigned long page)
+{
+	if (!hot_window(page / win_pages))
+		return NR_WORKERS;
+	return page % (NR_WORKERS + 1);
+}
+
+struct race {
+	char *buf;
+	unsigned long nwin;
+	unsigned int seed;
+	unsigned int *version;	/* per page: times its owner rewrote it */
+	int stop;
+};
+
+struct worker {
+	pthread_t thread;
+	struct race *r;
+	unsigned int idx;
+	unsigned int rng;
+	unsigned long ops, writes, bad;
+	long first_bad;
+};
+
+/*
+ * A worker checks a random page of its own against its record, and every
+ * other time writes it anew, until told to stop.
+ */
+static void *worker_main(void *arg)
+{
+	struct worker *wk = arg;
+	struct race *r = wk->r;
+	unsigned long nhot = (r->nwin + 2) / 3;
+	unsigned long slots = win_pages / (NR_WORKERS + 1);
+
+	while (!__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE)) {
+		unsigned long w = 3 * (xorshift(&wk->rng) % nhot);
+		unsigned long p = w * win_pages + wk->idx +
+				  (xorshift(&wk->rng) % slots) *
+				  (NR_WORKERS + 1);
+		char *page = r->buf + p * page_size;
+		unsigned int v = r->version[p];
+
+		if (check_pattern(page, p, 1, r->seed + v) != -1 &&
+		    !wk->bad++)
+			wk->first_bad = p;
+		if (xorshift(&wk->rng) & 1) {
+			r->version[p] = ++v;
+			fill_pattern(page, p, 1, r->seed + v);
+			wk->writes++;
+		}
+		wk->ops++;
+	}
+	return NULL;
+}
+
+static void stop_workers(struct race *r, struct worker *wk, unsigned int n)
+{
+	unsigned int i;
+
+	__atomic_store_n(&r->stop, 1, __ATOMIC_RELEASE);
+	for (i = 0; i < n; i++)
+		pthread_join(wk[i].thread, NULL);
+}
+
+/*
+ * The device is smaller than the buffer; the test thread moves it to the
+ * device window after window, twice over, evicting, while the workers
+ * fault their pages back and rewrite them. The "cold" windows, which no
+ * worker touches, alone fill the device, so the second round evicts.
+ */
+TEST_F_TIMEOUT(pressure, eviction_races_cpu_faults_of_threads, SLOW_TIMEOUT)
+{
+	const unsigned long nwin = CAP_WINDOWS + CAP_WINDOWS / 2;
+	const unsigned long npages = nwin * win_pages, rounds = 2;
+	unsigned long g, k, cold_ok = 0, hot_ok = 0, hot_enoent = 0, busy = 0;
+	unsigned long bad_ret = 0, bad_data = 0, bad_window = 0, p;
+	struct worker wk[NR_WORKERS];
+	struct hmmsim_stats st0, st;
+	struct hmm_dmirror_cmd cmd;
+	__u64 first_cpages = 0;
+	unsigned int *seeds = malloc(npages * sizeof(*seeds));
+	char *ptr = malloc(SZ_2M);
+	struct race r = {
+		.buf = map_aligned(npages * page_size),
+		.nwin = nwin,
+		.seed = test_seed(_metadata->name),
+		.version = calloc(npages, sizeof(unsigned int)),
+	};
+	unsigned int i, started = 0;
+	int ret, first_ret = 0, err = 0;
+
+	ASSERT_NE(MAP_FAILED, r.buf);
+	ASSERT_NE(NULL, r.version);
+	ASSERT_NE(NULL, seeds);
+	ASSERT_NE(NULL, ptr);
+	fill_pattern(r.buf, 0, npages, r.seed);
+	STATS(self->fd, &st0);
+
+	for (i = 0; i < NR_WORKERS && !err; i++) {
+		memset(&wk[i], 0, sizeof(wk[i]));
+		wk[i].r = &r;
+		wk[i].idx = i;
+		wk[i].rng = r.seed * 2654435761u + i + 1;
+		wk[i].first_bad = -1;
+		err = pthread_create(&wk[i].thread, NULL, worker_main, &wk[i]);
+		if (!err)
+			started++;
+	}
+	if (err)
+		stop_workers(&r, wk, started);
+	ASSERT_EQ(0, err);
+
+	progress_start();
+	for (g = 0; g < rounds * nwin; g++) {
+		unsigned long w = g % nwin;
+
+		ret = dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV,
+			      r.buf + w * SZ_2M, ptr, win_pages, &cmd);
+		if (ret == -EBUSY) {
+			busy++;
+		} else if (!ret && cmd.cpages == win_pages) {
+			/* What nobody writes reads back right. */
+			for (k = 0; k < win_pages; k++) {
+				p = w * win_pages + k;
+				if (page_owner(p) == NR_WORKERS &&
+				    check_pattern(ptr + k * page_size, p, 1,
+						  r.seed) != -1)
+					bad_data++;
+			}
+			if (hot_window(w))
+				hot_ok++;
+			else
+				cold_ok++;
+		} else if (ret == -ENOENT && hot_window(w)) {
+			/* A worker took a page back before the read-back. */
+			hot_enoent++;
+		} else if (!bad_ret++) {
+			first_ret = ret;
+			first_cpages = cmd.cpages;
+			bad_window = w;
+		}
+		progress("round %lu: %lu of %lu windows", g / nwin + 1, w + 1,
+			 nwin);
+	}
+	stop_workers(&r, wk, NR_WORKERS);
+
+	TH_LOG("windows: %lu cold ok, %lu hot ok, %lu hot -ENOENT, %lu -EBUSY",
+	       cold_ok, hot_ok, hot_enoent, busy);
+	ASSERT_EQ(0, bad_ret)
+		TH_LOG("window %lu: MIGRATE_TO_DEV returned %d (%s), cpages %llu",
+		       bad_window, first_ret, strerror(-first_ret),
+		       (unsigned long long)first_cpages);
+	ASSERT_EQ(0, bad_data);
+	ASSERT_LT(0, cold_ok);
+	for (i = 0; i < NR_WORKERS; i++) {
+		TH_LOG("worker %u: %lu accesses, %lu writes", i, wk[i].ops,
+		       wk[i].writes);
+		ASSERT_EQ(0, wk[i].bad)
+			TH_LOG("worker %u: %lu pages not as it left them, the first is page %ld",
+			       i, wk[i].bad, wk[i].first_bad);
+		ASSERT_LT(0, wk[i].ops);
+	}
+	STATS(self->fd, &st);
+	ASSERT_LT(st0.evictions, st.evictions);
+	ASSERT_LT(st0.cpu_faults, st.cpu_faults);
+
+	for (p = 0; p < npages; p++)
+		seeds[p] = r.seed + r.version[p];
+	ASSERT_DEVICE_READ(self->fd, r.buf, 0, npages, seeds);
+	ASSERT_PAGES(r.buf, 0, npages, seeds);
+}
+
+/* ---------------------------------------------- eviction racing munmap */
+
+/* Windows w % 3 == 1 are unmapped, half a window at a time. */
+static bool unmapped_window(unsigned long w)
+{
+	return w % 3 == 1;
+}
+
+struct unmapper {
+	pthread_t thread;
+	char *buf;
+	unsigned long *pieces;	/* window * 2 + half, in the order to go */
+	unsigned long npieces;
+	unsigned long start;	/* step of the test thread to start at */
+	unsigned long steps;	/* the test thread's steps so far */
+	unsigned long done;	/* pieces unmapped */
+	int stop;
+	int err;		/* errno of the first munmap that failed */
+};
+
+/* One munmap() per step of the test thread, which keeps migrating. */
+static void *unmapper_main(void *arg)
+{
+	struct unmapper *u = arg;
+	unsigned long i;
+
+	for (i = 0; i < u->npieces; i++) {
+		unsigned long piece = u->pieces[i];
+
+		while (__atomic_load_n(&u->steps, __ATOMIC_ACQUIRE) <
+		       u->start + i) {
+			if (__atomic_load_n(&u->stop, __ATOMIC_ACQUIRE))
+				return NULL;
+			usleep(200);
+		}
+		if (munmap(u->buf + piece / 2 * SZ_2M + piece % 2 * SZ_1M,
+			   SZ_1M) && !u->err)
+			u->err = errno;
+		__atomic_store_n(&u->done, i + 1, __ATOMIC_RELEASE);
+	}
+	return NULL;
+}
+
+TEST_F_TIMEOUT(pressure, eviction_races_munmap, SLOW_TIMEOUT)
+{
+	const unsigned long nwin = CAP_WINDOWS + CAP_WINDOWS / 2;
+	const unsigned long npages = nwin * win_pages;
+	unsigned int seed = test_seed(_metadata->name), rng = seed | 1;
+	unsigned long g, w, i, n = 0, local = 0, ok = 0, gone = 0, bad = 0;
+	unsigned long bad_window = 0, *pieces = calloc(nwin * 2, sizeof(long));
+	unsigned int *seeds = malloc(npages * sizeof(*seeds));
+	unsigned char *m = malloc(win_pages);
+	char *ptr = malloc(SZ_2M);
+	char *buf = map_aligned(npages * page_size);
+	struct unmapper u = { .buf = buf, .pieces = pieces, .start = nwin };
+	struct hmmsim_stats st0, st;
+	struct hmm_dmirror_cmd cmd;
+	__u64 first_cpages = 0;
+	int ret, first_ret = 0;
+
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_NE(NULL, pieces);
+	ASSERT_NE(NULL, seeds);
+	ASSERT_NE(NULL, m);
+	ASSERT_NE(NULL, ptr);
+	for (i = 0; i < npages; i++)
+		seeds[i] = seed;
+	fill_pattern(buf, 0, npages, seed);
+
+	/* Both halves of every unmapped window, shuffled. */
+	for (w = 0; w < nwin; w++) {
+		if (!unmapped_window(w))
+			continue;
+		pieces[n++] = w * 2;
+		pieces[n++] = w * 2 + 1;
+	}
+	for (i = n - 1; i > 0; i--) {
+		unsigned long j = xorshift(&rng) % (i + 1), t = pieces[i];
+
+		pieces[i] = pieces[j];
+		pieces[j] = t;
+	}
+	u.npieces = n;
+	STATS(self->fd, &st0);
+
+	/*
+	 * The first round fills the device; the unmapper starts with the
+	 * second, and the test ends with the round in which it finished.
+	 */
+	ASSERT_EQ(0, pthread_create(&u.thread, NULL, unmapper_main, &u));
+	progress_start();
+	for (g = 0; g < 5 * nwin; g++) {
+		w = g % nwin;
+		if (!w && g &&
+		    __atomic_load_n(&u.done, __ATOMIC_ACQUIRE) == u.npieces)
+			break;
+		ret = dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV,
+			      buf + w * SZ_2M, ptr, win_pages, &cmd);
+		if (!ret && cmd.cpages == win_pages &&
+		    check_pattern(ptr, w * win_pages, win_pages, seed) == -1) {
+			ok++;
+		} else if (ret == -EBUSY) {
+			gone++;
+		} else if (unmapped_window(w) && g >= nwin &&
+			   (ret == -EINVAL || ret == -EFAULT ||
+			    ret == -ENOENT)) {
+			/* Partly or wholly unmapped, before or meanwhile. */
+			gone++;
+		} else if (!bad++) {
+			first_ret = ret;
+			first_cpages = cmd.cpages;
+			bad_window = w;
+		}
+		__atomic_store_n(&u.steps, g + 1, __ATOMIC_RELEASE);
+		progress("round %lu: %lu of %lu windows, %lu pieces unmapped",
+			 g / nwin + 1, w + 1, nwin,
+			 __atomic_load_n(&u.done, __ATOMIC_ACQUIRE));
+	}
+	__atomic_store_n(&u.stop, 1, __ATOMIC_RELEASE);
+	pthread_join(u.thread, NULL);
+
+	TH_LOG("%lu windows moved, %lu unmapped or busy", ok, gone);
+	ASSERT_EQ(0, u.err)
+		TH_LOG("munmap: %s", strerror(u.err));
+	ASSERT_EQ(u.npieces, u.done);
+	ASSERT_EQ(0, bad)
+		TH_LOG("window %lu: MIGRATE_TO_DEV returned %d (%s), cpages %llu",
+		       bad_window, first_ret, strerror(-first_ret),
+		       (unsigned long long)first_cpages);
+	STATS(self->fd, &st);
+	ASSERT_LT(st0.evictions, st.evictions);
+
+	/*
+	 * The unmapped windows are gone, device pages included: the pages in
+	 * use are exactly those the remaining windows have on the device.
+	 */
+	for (w = 0; w < nwin; w++) {
+		SNAPSHOT(self->fd, buf + w * SZ_2M, m, win_pages);
+		if (unmapped_window(w))
+			ASSERT_PROT(m, 0, win_pages, HMM_DMIRROR_PROT_ERROR);
+		else
+			local += count_private_local(m, win_pages);
+	}
+	ASSERT_EQ(local, st.pages_used);
+	for (w = 0; w < nwin; w++) {
+		if (unmapped_window(w))
+			continue;
+		ASSERT_DEVICE_READ(self->fd, buf + w * SZ_2M, w * win_pages,
+				   win_pages, seeds);
+		ASSERT_PAGES(buf + w * SZ_2M, w * win_pages, win_pages, seeds);
+	}
+}
+
+/* ------------------------------------------ eviction during fork and exit */
+
+/* A thread that keeps moving windows of a buffer to the device. */
+struct migrator {
+	pthread_t thread;
+	int fd;
+	char *buf;
+	char *ptr;
+	unsigned long nwin;
+	unsigned int seed;	/* the buffer's data, which nobody changes */
+	unsigned long max_steps;
+	unsigned long steps;
+	unsigned long ok, enoent, busy, bad, bad_data;
+	unsigned long bad_window;
+	int bad_ret;
+	int stop;
+};
+
+static void *migrator_main(void *arg)
+{
+	struct migrator *mg = arg;
+	struct hmm_dmirror_cmd cmd;
+
+	while (!__atomic_load_n(&mg->stop, __ATOMIC_ACQUIRE)) {
+		unsigned long s = mg->steps, w = s % mg->nwin;
+		int ret;
+
+		if (s >= mg->max_steps) {
+			usleep(10000);
+			continue;
+		}
+		ret = dmirror(mg->fd, HMM_DMIRROR_MIGRATE_TO_DEV,
+			      mg->buf + w * SZ_2M, mg->ptr, win_pages, &cmd);
+		if (!ret && cmd.cpages == win_pages) {
+			mg->ok++;
+			if (check_pattern(mg->ptr, w * win_pages, win_pages,
+					  mg->seed) != -1)
+				mg->bad_data++;
+		} else if (ret == -ENOENT) {
+			mg->enoent++;
+		} else if (ret == -EBUSY) {
+			mg->busy++;
+		} else if (!mg->bad++) {
+			mg->bad_ret = ret;
+			mg->bad_window = w;
+		}
+		__atomic_store_n(&mg->steps, s + 1, __ATOMIC_RELEASE);
+	}
+	return NULL;
+}
+
+/* Wait until the migrator has made n steps, or stopped making them. */
+static void migrator_wait(struct migrator *mg, unsigned long n)
+{
+	int i;
+
+	for (i = 0; i < 60000; i++) {
+		unsigned long s = __atomic_load_n(&mg->steps, __ATOMIC_ACQUIRE);
+
+		if (s >= n || s >= mg->max_steps)
+			return;
+		usleep(1000);
+	}
+}
+
+/*
+ * A forked child: the buffer must hold the parent's data as of the fork;
+ * then the child writes its own copy of a third of the windows, which must
+ * stick without disturbing the rest. Returns its exit status.
+ */
+static int child_check_and_write(char *buf, unsigned long nwin,
+				 unsigned int seed, unsigned int c)
+{
+	unsigned long w;
+
+	for (w = 0; w < nwin; w++)
+		if (check_pattern(buf + w * SZ_2M, w * win_pages, win_pages,
+				  seed) != -1)
+			return 1;
+	for (w = c % 3; w < nwin; w += 3)
+		fill_pattern(buf + w * SZ_2M, w * win_pages, win_pages,
+			     seed + 100 + c);
+	for (w = 0; w < nwin; w++)
+		if (check_pattern(buf + w * SZ_2M, w * win_pages, win_pages,
+				  w % 3 == c % 3 ? seed + 100 + c : seed) != -1)
+			return 2;
+	return 0;
+}
+
+/*
+ * With the device full, a thread keeps moving windows to it (evicting)
+ * while the test thread forks children that check the data, write their
+ * copy and exit.
+ */
+TEST_F_TIMEOUT(pressure, eviction_during_fork_and_children_exit, SLOW_TIMEOUT)
+{
+	const unsigned long nwin = CAP_WINDOWS + CAP_WINDOWS / 2;
+	const unsigned long npages = nwin * win_pages;
+	const unsigned int nchildren = 3;
+	unsigned int seed = test_seed(_metadata->name);
+	unsigned int *seeds = malloc(npages * sizeof(*seeds));
+	unsigned char *m = malloc(npages);
+	char *buf = map_aligned(npages * page_size);
+	struct migrator mg = {
+		.fd = self->fd,
+		.buf = buf,
+		.ptr = malloc(SZ_2M),
+		.nwin = nwin,
+		.seed = seed,
+		.max_steps = nwin,
+	};
+	struct hmmsim_stats st0, st;
+	int status[3];
+	pid_t pid[3];
+	unsigned long w;
+	unsigned int c;
+
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_NE(NULL, seeds);
+	ASSERT_NE(NULL, m);
+	ASSERT_NE(NULL, mg.ptr);
+	for (w = 0; w < npages; w++)
+		seeds[w] = seed;
+	fill_pattern(buf, 0, npages, seed);
+	progress_start();
+	for (w = 0; w < nwin; w++) {
+		STEP(self->fd, buf, w, mg.ptr, seed);
+		progress("filling: %lu of %lu windows", w + 1, nwin);
+	}
+	STATS(self->fd, &st0);
+
+	ASSERT_EQ(0, pthread_create(&mg.thread, NULL, migrator_main, &mg));
+	for (c = 0; c < nchildren; c++) {
+		migrator_wait(&mg, 4 * (c + 1));
+		pid[c] = fork();
+		if (!pid[c])
+			_exit(child_check_and_write(buf, nwin, seed, c));
+	}
+	for (c = 0; c < nchildren; c++)
+		status[c] = wait_child(pid[c]);
+	__atomic_store_n(&mg.stop, 1, __ATOMIC_RELEASE);
+	pthread_join(mg.thread, NULL);
+
+	TH_LOG("migrations during the forks: %lu ok, %lu -ENOENT, %lu -EBUSY",
+	       mg.ok, mg.enoent, mg.busy);
+	for (c = 0; c < nchildren; c++) {
+		ASSERT_LT(0, pid[c]);
+		ASSERT_EQ(0, status[c])
+			TH_LOG("child %u: exit status %d", c, status[c]);
+	}
+	ASSERT_EQ(0, mg.bad)
+		TH_LOG("window %lu: MIGRATE_TO_DEV returned %d (%s)",
+		       mg.bad_window, mg.bad_ret, strerror(-mg.bad_ret));
+	ASSERT_EQ(0, mg.bad_data);
+	ASSERT_LT(0, mg.ok);
+	STATS(self->fd, &st);
+	ASSERT_LT(st0.evictions, st.evictions);
+
+	/* The children are gone, and so are their references. */
+	SNAPSHOT(self->fd, buf, m, npages);
+	ASSERT_EQ(count_private_local(m, npages), st.pages_used);
+	ASSERT_DEVICE_READ(self->fd, buf, 0, npages, seeds);
+	ASSERT_PAGES(buf, 0, npages, seeds);
+}
+
+/*
+ * The child of the exit test: it moves a buffer of its own to the device
+ * through a file of its own, says so, and once told to go, exits with the
+ * pages still there. Returns its exit status.
+ */
+static int child_migrate_then_exit(unsigned int id, unsigned long nwin,
+				   unsigned int seed, int ready, int go)
+{
+	const unsigned long npages = nwin * win_pages;
+	char *buf = map_aligned(npages * page_size);
+	unsigned char *m = malloc(npages);
+	char *ptr = malloc(SZ_2M);
+	struct hmm_dmirror_cmd cmd;
+	int fd = open_dev(id);
+	unsigned long w;
+	char c;
+
+	if (fd < 0 || buf == MAP_FAILED || !m || !ptr)
+		return 10;
+	fill_pattern(buf, 0, npages, seed);
+	for (w = 0; w < nwin; w++) {
+		if (dmirror(fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf + w * SZ_2M,
+			    ptr, win_pages, &cmd) || cmd.cpages != win_pages)
+			return 11;
+		if (check_pattern(ptr, w * win_pages, win_pages, seed) != -1)
+			return 12;
+	}
+	if (dmirror(fd, HMM_DMIRROR_SNAPSHOT, buf, m, npages, &cmd) ||
+	    count_private_local(m, npages) != npages)
+		return 13;
+	if (write(ready, "r", 1) != 1)
+		return 14;
+	if (read(go, &c, 1) != 1)
+		return 15;
+	return 0;
+}
+
+/*
+ * Children that exit with their pages on the device, while the parent's
+ * migrations evict those very pages: the child's pages go to the device
+ * first, the parent fills the rest of it, tells the child to exit, and
+ * goes on migrating, which evicts the least recently used chunks, the
+ * child's.
+ */
+TEST_F_TIMEOUT(pressure, child_exits_with_pages_on_device_while_evicting,
+	       SLOW_TIMEOUT)
+{
+	const unsigned long nwin = CAP_WINDOWS + CAP_WINDOWS / 4;
+	const unsigned long npages = nwin * win_pages, child_win = 4;
+	const unsigned int nchildren = 3;
+	unsigned int seed = test_seed(_metadata->name);
+	unsigned int *seeds = malloc(npages * sizeof(*seeds));
+	unsigned char *m = malloc(npages);
+	char *ptr = malloc(SZ_2M);
+	char *buf = map_aligned(npages * page_size);
+	unsigned long i, cursor = 0, ok = 0, enoent = 0, bad = 0;
+	unsigned long bad_window = 0;
+	struct hmmsim_stats st;
+	struct hmm_dmirror_cmd cmd;
+	int ret, first_ret = 0, status;
+	unsigned int c;
+
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_NE(NULL, seeds);
+	ASSERT_NE(NULL, m);
+	ASSERT_NE(NULL, ptr);
+	for (i = 0; i < npages; i++)
+		seeds[i] = seed;
+	fill_pattern(buf, 0, npages, seed);
+	progress_start();
+
+	for (c = 0; c < nchildren; c++) {
+		bool reaped = false;
+		int ready[2], go[2];
+		char r = 0;
+		pid_t pid;
+
+		/* An empty device: the last child left nothing behind. */
+		ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_RELEASE, buf, NULL,
+				     npages, &cmd));
+		STATS(self->fd, &st);
+		ASSERT_EQ(0, st.pages_used)
+			TH_LOG("before child %u", c);
+
+		ASSERT_EQ(0, pipe(ready));
+		ASSERT_EQ(0, pipe(go));
+		pid = fork();
+		if (!pid) {
+			close(ready[0]);
+			close(go[1]);
+			_exit(child_migrate_then_exit(self->dev.id, child_win,
+						      seed + 1000 + c, ready[1],
+						      go[0]));
+		}
+		ASSERT_LT(0, pid);
+		close(ready[1]);
+		close(go[0]);
+		if (read(ready[0], &r, 1) != 1) {
+			status = wait_child(pid);
+			ASSERT_EQ('r', r)
+				TH_LOG("child %u exited with %d before moving its data",
+				       c, status);
+		}
+
+		/* Fill the device, then evict while the child exits. */
+		for (i = 0; i < 3 * CAP_WINDOWS && !reaped; i++) {
+			unsigned long w = cursor++ % nwin;
+
+			if (i == CAP_WINDOWS - child_win)
+				ASSERT_EQ(1, write(go[1], "g", 1));
+			ret = dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV,
+				      buf + w * SZ_2M, ptr, win_pages, &cmd);
+			if (!ret && cmd.cpages == win_pages &&
+			    check_pattern(ptr, w * win_pages, win_pages,
+					  seed) == -1) {
+				ok++;
+			} else if (ret == -ENOENT || ret == -EBUSY) {
+				enoent++;
+			} else if (!bad++) {
+				first_ret = ret;
+				bad_window = w;
+			}
+			if (i >= CAP_WINDOWS + child_win &&
+			    waitpid(pid, &status, WNOHANG) == pid)
+				reaped = true;
+		}
+		if (!reaped && waitpid(pid, &status, 0) != pid)
+			status = -1;
+		close(ready[0]);
+		close(go[1]);
+		ASSERT_TRUE(WIFEXITED(status))
+			TH_LOG("child %u: status %#x", c, status);
+		ASSERT_EQ(0, WEXITSTATUS(status))
+			TH_LOG("child %u: exit status %d", c,
+			       WEXITSTATUS(status));
+		progress("%u of %u children done", c + 1, nchildren);
+	}
+	TH_LOG("parent's migrations: %lu ok, %lu -ENOENT or -EBUSY", ok,
+	       enoent);
+	ASSERT_EQ(0, bad)
+		TH_LOG("window %lu: MIGRATE_TO_DEV returned %d (%s)",
+		       bad_window, first_ret, strerror(-first_ret));
+	ASSERT_LT(0, ok);
+
+	STATS(self->fd, &st);
+	ASSERT_LT(0, st.evictions);
+	SNAPSHOT(self->fd, buf, m, npages);
+	ASSERT_EQ(count_private_local(m, npages), st.pages_used);
+	ASSERT_DEVICE_READ(self->fd, buf, 0, npages, seeds);
+	ASSERT_PAGES(buf, 0, npages, seeds);
+	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_RELEASE, buf, NULL, npages,
+			     &cmd));
+	STATS(self->fd, &st);
+	ASSERT_EQ(0, st.pages_used);
+}
+
+/* ------------------------------------------------------------ counters */
+
+TEST_F_TIMEOUT(pressure, stats_start_at_zero, SHORT_TIMEOUT)
+{
+	struct hmmsim_stats st;
+	size_t i;
+
+	memset(&st, 0, sizeof(st));
+	st.size = sizeof(st);
+	st.to_device = GARBAGE;
+	st.from_device = GARBAGE;
+	st.cpu_faults = GARBAGE;
+	st.device_faults = GARBAGE;
+	st.invalidations = GARBAGE;
+	st.evictions = GARBAGE;
+	st.bytes_copied = GARBAGE;
+	st.alloc_failures = GARBAGE;
+	st.pages_used = GARBAGE;
+	ASSERT_EQ(0, xioctl(self->fd, HMMSIM_IOCTL_STATS, &st));
+	ASSERT_EQ(sizeof(st), st.size);
+	ASSERT_EQ(0, st.flags);
+	ASSERT_EQ(0, st.to_device);
+	ASSERT_EQ(0, st.from_device);
+	ASSERT_EQ(0, st.cpu_faults);
+	ASSERT_EQ(0, st.device_faults);
+	ASSERT_EQ(0, st.invalidations);
+	ASSERT_EQ(0, st.evictions);
+	ASSERT_EQ(0, st.bytes_copied);
+	ASSERT_EQ(0, st.alloc_failures);
+	ASSERT_EQ(0, st.pages_used);
+	for (i = 0; i < ARRAY_SIZE(st.reserved); i++)
+		ASSERT_EQ(0, st.reserved[i]);
+}
+
+TEST_F_TIMEOUT(pressure, stats_count_migration_to_device_and_back,
+	       SHORT_TIMEOUT)
+{
+	unsigned int seed = test_seed(_metadata->name);
+	const unsigned long n = 100;
+	char *buf = map_aligned(SZ_2M);
+	char *ptr = malloc(n * page_size);
+	struct hmm_dmirror_cmd cmd;
+	struct hmmsim_stats st;
+
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_NE(NULL, ptr);
+	fill_pattern(buf, 0, n, seed);
+	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, n,
+			     &cmd));
+	ASSERT_EQ(n, cmd.cpages);
+	ASSERT_PATTERN(ptr, 0, n, seed);
+	STATS(self->fd, &st);
+	ASSERT_EQ(n, st.to_device);
+	ASSERT_EQ(n, st.pages_used);
+	ASSERT_LE(n * page_size, st.bytes_copied);
+	ASSERT_EQ(0, st.from_device);
+	ASSERT_EQ(0, st.cpu_faults);
+	ASSERT_EQ(0, st.evictions);
+	ASSERT_EQ(0, st.alloc_failures);
+
+	/* Already there: nothing moves, nothing more is used. */
+	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, n,
+			     &cmd));
+	STATS(self->fd, &st);
+	ASSERT_EQ(n, st.to_device);
+	ASSERT_EQ(n, st.pages_used);
+
+	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_SYS, buf, ptr, n,
+			     &cmd));
+	ASSERT_EQ(n, cmd.cpages);
+	STATS(self->fd, &st);
+	ASSERT_EQ(n, st.to_device);
+	ASSERT_EQ(n, st.from_device);
+	ASSERT_EQ(0, st.pages_used);
+	ASSERT_LE(2 * n * page_size, st.bytes_copied);
+	ASSERT_EQ(0, st.cpu_faults);
+	ASSERT_PATTERN(buf, 0, n, seed);
+}
+
+TEST_F_TIMEOUT(pressure, stats_count_device_faults, SHORT_TIMEOUT)
+{
+	unsigned int seed = test_seed(_metadata->name);
+	const unsigned long n = 100;
+	char *buf = map_aligned(SZ_2M);
+	char *ptr = malloc(n * page_size);
+	struct hmm_dmirror_cmd cmd;
+	struct hmmsim_stats st0, st;
+
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_NE(NULL, ptr);
+	fill_pattern(buf, 0, n, seed);
+	STATS(self->fd, &st0);
+	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_READ, buf, ptr, n, &cmd));
+	ASSERT_EQ(n, cmd.cpages);
+	ASSERT_LE(1, cmd.faults);
+	ASSERT_PATTERN(ptr, 0, n, seed);
+	STATS(self->fd, &st);
+	ASSERT_LE(st0.device_faults + 1, st.device_faults);
+	ASSERT_LE(st0.device_faults + cmd.faults, st.device_faults);
+	ASSERT_EQ(0, st.to_device);
+	ASSERT_EQ(0, st.pages_used);
+
+	/* Mapped now: a second READ takes no fault. */
+	st0 = st;
+	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_READ, buf, ptr, n, &cmd));
+	ASSERT_EQ(0, cmd.faults);
+	STATS(self->fd, &st);
+	ASSERT_EQ(st0.device_faults, st.device_faults);
+}
+
+TEST_F_TIMEOUT(pressure, stats_count_cpu_fault_and_window_brought_back,
+	       SHORT_TIMEOUT)
+{
+	unsigned int seed = test_seed(_metadata->name);
+	const unsigned long n = 64;
+	char *buf = map_aligned(SZ_2M);
+	char *ptr = malloc(n * page_size);
+	unsigned char m[64];
+	struct hmm_dmirror_cmd cmd;
+	struct hmmsim_stats st0, st;
+	unsigned long left;
+
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_NE(NULL, ptr);
+	fill_pattern(buf, 0, n, seed);
+	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, n,
+			     &cmd));
+	ASSERT_EQ(n, cmd.cpages);
+	STATS(self->fd, &st0);
+	ASSERT_EQ(0, st0.cpu_faults);
+
+	ASSERT_EQ(pattern(10, 0, seed), cpu_read(buf + 10 * page_size));
+	STATS(self->fd, &st);
+	ASSERT_EQ(1, st.cpu_faults);
+	ASSERT_LT(st0.from_device, st.from_device);
+	SNAPSHOT(self->fd, buf, m, n);
+	ASSERT_NE(PRIV_LOCAL, m[10]);
+	left = count_private_local(m, n);
+	ASSERT_EQ(n - left, st.from_device - st0.from_device);
+	ASSERT_EQ(left, st.pages_used);
+	ASSERT_PATTERN(buf, 0, n, seed);
+}
+
+TEST_F_TIMEOUT(pressure, stats_count_invalidations_on_munmap, SHORT_TIMEOUT)
+{
+	unsigned int seed = test_seed(_metadata->name);
+	const unsigned long n = 16;
+	char *buf = map_aligned(SZ_2M);
+	char *ptr = malloc(n * page_size);
+	struct hmm_dmirror_cmd cmd;
+	struct hmmsim_stats st0, st;
+
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_NE(NULL, ptr);
+	fill_pattern(buf, 0, n, seed);
+	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_READ, buf, ptr, n, &cmd));
+	ASSERT_EQ(n, cmd.cpages);
+	STATS(self->fd, &st0);
+	ASSERT_EQ(0, munmap(buf, SZ_2M));
+	STATS(self->fd, &st);
+	ASSERT_LT(st0.invalidations, st.invalidations);
+}
+
+TEST_F_TIMEOUT(pressure, stats_count_evictions, MEDIUM_TIMEOUT)
+{
+	unsigned int seed = test_seed(_metadata->name);
+	const unsigned long nwin = CAP_WINDOWS + 1;
+	char *buf = map_aligned(nwin * SZ_2M);
+	char *ptr = malloc(SZ_2M);
+	struct hmmsim_stats st;
+	unsigned long w;
+
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_NE(NULL, ptr);
+	fill_pattern(buf, 0, nwin * win_pages, seed);
+	for (w = 0; w < nwin; w++) {
+		STEP(self->fd, buf, w, ptr, seed);
+		STATS(self->fd, &st);
+		if (w < CAP_WINDOWS)
+			ASSERT_EQ(0, st.evictions);
+	}
+	ASSERT_LT(0, st.evictions);
+	ASSERT_LE(st.evictions, st.from_device);
+	ASSERT_EQ(nwin * win_pages, st.to_device);
+	ASSERT_EQ(st.pages_used, st.to_device - st.from_device);
+	ASSERT_GE(DEV_CAPACITY / page_size, st.pages_used);
+	ASSERT_EQ(0, st.alloc_failures);
+	ASSERT_PATTERN(buf, 0, nwin * win_pages, seed);
+}
+
+TEST_F_TIMEOUT(pressure, stats_count_alloc_failures_of_flag_fail_alloc,
+	       SHORT_TIMEOUT)
+{
+	unsigned int seed = test_seed(_metadata->name);
+	const unsigned long n = 16;
+	char *buf = map_aligned(SZ_2M);
+	char *ptr = malloc(n * page_size);
+	struct hmm_dmirror_cmd cmd;
+	struct hmmsim_stats st0, st;
+
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_NE(NULL, ptr);
+	fill_pattern(buf, 0, n, seed);
+	STATS(self->fd, &st0);
+	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_FLAGS, NULL, NULL,
+			     HMM_DMIRROR_FLAG_FAIL_ALLOC, &cmd));
+	ASSERT_EQ(-ENOMEM, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf,
+				   ptr, n, &cmd));
+	STATS(self->fd, &st);
+	ASSERT_LT(st0.alloc_failures, st.alloc_failures);
+	ASSERT_GE(st0.alloc_failures + n, st.alloc_failures);
+	ASSERT_EQ(0, st.to_device);
+	ASSERT_EQ(0, st.pages_used);
+	ASSERT_PATTERN(buf, 0, n, seed);
+
+	/* The flag is spent: the next one works, and fails nothing. */
+	st0 = st;
+	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, n,
+			     &cmd));
+	ASSERT_EQ(n, cmd.cpages);
+	ASSERT_PATTERN(ptr, 0, n, seed);
+	STATS(self->fd, &st);
+	ASSERT_EQ(st0.alloc_failures, st.alloc_failures);
+	ASSERT_EQ(n, st.to_device);
+}
+
+/* ------------------------------------------------- counters: bad input */
+
+/* A struct hmmsim_stats in a raw buffer, outputs set to garbage. */
+static void stats_args(unsigned char *raw, __u32 size)
+{
+	struct hmmsim_stats *st = (struct hmmsim_stats *)raw;
+
+	memset(st, 0, sizeof(*st));
+	st->size = size;
+	st->to_device = GARBAGE;
+	st->pages_used = GARBAGE;
+	st->evictions = GARBAGE;
+}
+
+/* The outputs stats_args() set were not written. */
+#define ASSERT_STATS_UNWRITTEN(raw) do { \
+	const struct hmmsim_stats *__st = (const void *)(raw); \
+	ASSERT_EQ(GARBAGE, __st->to_device); \
+	ASSERT_EQ(GARBAGE, __st->pages_used); \
+	ASSERT_EQ(GARBAGE, __st->evictions); \
+} while (0)
+
+TEST_F_TIMEOUT(pressure, stats_size_below_version0_is_einval, SHORT_TIMEOUT)
+{
+	static const __u32 sizes[] = {
+		0, 1, 4, 8, 16, 64, HMMSIM_STATS_SIZE_VER0 - 8,
+		HMMSIM_STATS_SIZE_VER0 - 1,
+	};
+	struct hmmsim_stats st;
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(sizes); i++) {
+		stats_args((unsigned char *)&st, sizes[i]);
+		ASSERT_EQ(-EINVAL, xioctl(self->fd, HMMSIM_IOCTL_STATS, &st))
+			TH_LOG("size %u", sizes[i]);
+		ASSERT_STATS_UNWRITTEN(&st);
+	}
+}
+
+TEST_F_TIMEOUT(pressure, stats_nonzero_flags_is_einval, SHORT_TIMEOUT)
+{
+	static const __u32 flags[] = { 1, 2, 1U << 31, ~0U };
+	struct hmmsim_stats st;
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(flags); i++) {
+		stats_args((unsigned char *)&st, sizeof(st));
+		st.flags = flags[i];
+		ASSERT_EQ(-EINVAL, xioctl(self->fd, HMMSIM_IOCTL_STATS, &st))
+			TH_LOG("flags %#x", flags[i]);
+		ASSERT_STATS_UNWRITTEN(&st);
+	}
+}
+
+TEST_F_TIMEOUT(pressure, stats_nonzero_reserved_is_einval, SHORT_TIMEOUT)
+{
+	static const __u64 values[] = { 1, 1ULL << 63 };
+	struct hmmsim_stats st;
+	size_t i, j;
+
+	for (i = 0; i < ARRAY_SIZE(st.reserved); i++) {
+		for (j = 0; j < ARRAY_SIZE(values); j++) {
+			stats_args((unsigned char *)&st, sizeof(st));
+			st.reserved[i] = values[j];
+			ASSERT_EQ(-EINVAL, xioctl(self->fd, HMMSIM_IOCTL_STATS,
+						  &st))
+				TH_LOG("reserved[%zu] = %#llx", i,
+				       (unsigned long long)values[j]);
+			ASSERT_STATS_UNWRITTEN(&st);
+		}
+	}
+}
+
+/* Fields the driver does not know about must be zero. */
+TEST_F_TIMEOUT(pressure, stats_nonzero_tail_is_e2big, SHORT_TIMEOUT)
+{
+	static const struct {
+		__u32 size;
+		__u32 offset;	/* of the nonzero byte */
+		unsigned char value;
+	} cases[] = {
+		{ HMMSIM_STATS_SIZE_VER0 + 1, HMMSIM_STATS_SIZE_VER0, 1 },
+		{ HMMSIM_STATS_SIZE_VER0 + 8, HMMSIM_STATS_SIZE_VER0, 0x80 },
+		{ HMMSIM_STATS_SIZE_VER0 + 8, HMMSIM_STATS_SIZE_VER0 + 7, 1 },
+		{ STATS_SIZE_MAX, 1000, 0xff },
+		{ STATS_SIZE_MAX, STATS_SIZE_MAX - 1, 1 },
+	};
+	unsigned char *raw = calloc(1, STATS_SIZE_MAX);
+	size_t i;
+
+	ASSERT_NE(NULL, raw);
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
+		memset(raw, 0, STATS_SIZE_MAX);
+		stats_args(raw, cases[i].size);
+		raw[cases[i].offset] = cases[i].value;
+		ASSERT_EQ(-E2BIG, xioctl(self->fd, HMMSIM_IOCTL_STATS, raw))
+			TH_LOG("size %u, byte %u is %#x", cases[i].size,
+			       cases[i].offset, cases[i].value);
+		ASSERT_STATS_UNWRITTEN(raw);
+	}
+	free(raw);
+}
+
+/* A caller built with a larger struct: its zero tail is accepted. */
+TEST_F_TIMEOUT(pressure, stats_larger_struct_with_zero_tail_is_accepted,
+	       SHORT_TIMEOUT)
+{
+	static const __u32 sizes[] = {
+		HMMSIM_STATS_SIZE_VER0 + 1, HMMSIM_STATS_SIZE_VER0 + 8, 1024,
+		STATS_SIZE_MAX,
+	};
+	unsigned int seed = test_seed(_metadata->name);
+	unsigned char *raw = calloc(1, STATS_SIZE_MAX);
+	struct hmmsim_stats *st = (struct hmmsim_stats *)raw;
+	char *buf = map_aligned(SZ_2M);
+	char *ptr = malloc(8 * page_size);
+	struct hmm_dmirror_cmd cmd;
+	size_t i;
+
+	ASSERT_NE(NULL, raw);
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_NE(NULL, ptr);
+	fill_pattern(buf, 0, 8, seed);
+	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, 8,
+			     &cmd));
+	for (i = 0; i < ARRAY_SIZE(sizes); i++) {
+		memset(raw, 0, STATS_SIZE_MAX);
+		stats_args(raw, sizes[i]);
+		ASSERT_EQ(0, xioctl(self->fd, HMMSIM_IOCTL_STATS, raw))
+			TH_LOG("size %u", sizes[i]);
+		ASSERT_EQ(sizes[i], st->size);
+		ASSERT_EQ(8, st->to_device);
+		ASSERT_EQ(8, st->pages_used);
+		ASSERT_EQ(0, st->evictions);
+		ASSERT_BYTES(raw + sizeof(*st), STATS_SIZE_MAX - sizeof(*st),
+			     0);
+	}
+	free(raw);
+}
+
+/* A caller that knows version 0 only gets nothing written past it. */
+TEST_F_TIMEOUT(pressure, stats_version0_size_writes_no_further, SHORT_TIMEOUT)
+{
+	unsigned char *raw = malloc(STATS_SIZE_MAX);
+	struct hmmsim_stats *st = (struct hmmsim_stats *)raw;
+
+	ASSERT_NE(NULL, raw);
+	memset(raw, UNTOUCHED, STATS_SIZE_MAX);
+	stats_args(raw, HMMSIM_STATS_SIZE_VER0);
+	ASSERT_EQ(0, xioctl(self->fd, HMMSIM_IOCTL_STATS, raw));
+	ASSERT_EQ(HMMSIM_STATS_SIZE_VER0, st->size);
+	ASSERT_EQ(0, st->to_device);
+	ASSERT_EQ(0, st->pages_used);
+	ASSERT_EQ(0, st->evictions);
+	ASSERT_BYTES(raw + HMMSIM_STATS_SIZE_VER0,
+		     STATS_SIZE_MAX - HMMSIM_STATS_SIZE_VER0, UNTOUCHED);
+	free(raw);
+}
+
+TEST_F_TIMEOUT(pressure, stats_bad_pointer_is_efault, SHORT_TIMEOUT)
+{
+	char *pages = mmap(NULL, 2 * page_size, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	struct hmmsim_stats *st;
+
+	ASSERT_NE(MAP_FAILED, pages);
+	ASSERT_EQ(-EFAULT, xioctl(self->fd, HMMSIM_IOCTL_STATS, NULL));
+	ASSERT_EQ(-EFAULT, xioctl(self->fd, HMMSIM_IOCTL_STATS,
+				  (void *)0xffff888000000000UL));
+
+	/* The size can be read, the rest of the struct cannot. */
+	st = (struct hmmsim_stats *)(pages + page_size - 8);
+	memset(pages + page_size - 8, 0, 8);
+	st->size = sizeof(*st);
+	ASSERT_EQ(0, mprotect(pages + page_size, page_size, PROT_NONE));
+	ASSERT_EQ(-EFAULT, xioctl(self->fd, HMMSIM_IOCTL_STATS, st));
+
+	/* The struct can be read but not written. */
+	st = (struct hmmsim_stats *)pages;
+	stats_args((unsigned char *)pages, sizeof(*st));
+	ASSERT_EQ(0, mprotect(pages, page_size, PROT_READ));
+	ASSERT_EQ(-EFAULT, xioctl(self->fd, HMMSIM_IOCTL_STATS, st));
+	ASSERT_STATS_UNWRITTEN(st);
+}
+
+TEST_F_TIMEOUT(pressure, stats_from_forked_child_is_eperm, SHORT_TIMEOUT)
+{
+	struct hmmsim_stats st;
+	pid_t pid;
+
+	pid = fork();
+	if (!pid) {
+		stats_args((unsigned char *)&st, sizeof(st));
+		_exit(xioctl(self->fd, HMMSIM_IOCTL_STATS, &st) == -EPERM &&
+		      st.pages_used == GARBAGE ? 0 : 1);
+	}
+	ASSERT_LT(0, pid);
+	ASSERT_EQ(0, wait_child(pid));
+	STATS(self->fd, &st);
+	ASSERT_EQ(0, st.pages_used);
+}
+
+/*
+ * Powering a configfs device off removes it: its open files get -ENODEV for
+ * every command, and the pages that were on it are back in system memory,
+ * still mapped, with their data.
+ */
+TEST_F_TIMEOUT(pressure, power_off_gives_enodev_and_keeps_data, MEDIUM_TIMEOUT)
+{
+	static const unsigned long core[] = {
+		HMM_DMIRROR_READ, HMM_DMIRROR_WRITE,
+		HMM_DMIRROR_MIGRATE_TO_DEV, HMM_DMIRROR_MIGRATE_TO_SYS,
+		HMM_DMIRROR_SNAPSHOT, HMM_DMIRROR_EXCLUSIVE,
+		HMM_DMIRROR_CHECK_EXCLUSIVE, HMM_DMIRROR_RELEASE,
+	};
+	unsigned int seed = test_seed(_metadata->name);
+	const unsigned long npages = 2 * win_pages;
+	char *buf = map_aligned(npages * page_size);
+	char *ptr = malloc(npages * page_size);
+	unsigned char *m = malloc(npages);
+	struct hmm_dmirror_cmd cmd;
+	struct hmmsim_stats st;
+	struct hmmsim_info inf;
+	char path[64];
+	__u64 cpages;
+	long v;
+	void *p;
+	int fd;
+	size_t i;
+
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_NE(NULL, ptr);
+	ASSERT_NE(NULL, m);
+	fill_pattern(buf, 0, npages, seed);
+	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr,
+			     npages, &cmd));
+	ASSERT_EQ(npages, cmd.cpages);
+	SNAPSHOT(self->fd, buf, m, npages);
+	ASSERT_PROT(m, 0, npages, PRIV_LOCAL);
+	ASSERT_EQ(npages, pages_not_present(buf, npages));
+
+	ASSERT_EQ(0, cfs_write(&self->dev, "power", "0"));
+	ASSERT_EQ(0, cfs_read(&self->dev, "power", &v));
+	ASSERT_EQ(0, v);
+	ASSERT_EQ(0, cfs_read(&self->dev, "index", &v));
+	ASSERT_EQ(-1, v);
+	dev_path(path, sizeof(path), self->dev.id);
+	ASSERT_NE(0, access(path, F_OK));
+	ASSERT_EQ(ENOENT, errno);
+	ASSERT_NE(0, access(self->dev.dbg, F_OK));
+
+	for (i = 0; i < ARRAY_SIZE(core); i++)
+		ASSERT_EQ(-ENODEV, dmirror(self->fd, core[i], buf, ptr, npages,
+					   &cmd))
+			TH_LOG("core command %zu", i);
+	ASSERT_EQ(-ENODEV, dmirror(self->fd, HMM_DMIRROR_FLAGS, NULL, NULL, 0,
+				   &cmd));
+	ASSERT_EQ(-ENODEV, info(self->fd, &inf));
+	ASSERT_EQ(-ENODEV, hmigrate(self->fd, buf, npages, &cpages));
+	ASSERT_EQ(-ENODEV, get_stats(self->fd, &st));
+	p = mmap(NULL, page_size, PROT_READ, MAP_SHARED, self->fd, 0);
+	ASSERT_EQ(MAP_FAILED, p);
+	ASSERT_EQ(ENODEV, errno);
+
+	/* Back in system memory before the CPU touches them, data intact. */
+	ASSERT_EQ(0, pages_not_present(buf, npages));
+	ASSERT_PATTERN(buf, 0, npages, seed);
+	fill_pattern(buf, 0, npages, seed + 1);
+	ASSERT_PATTERN(buf, 0, npages, seed + 1);
+
+	/* Powered on again, it is a new device; the old file stays dead. */
+	ASSERT_EQ(0, cfs_write(&self->dev, "power", "1"));
+	ASSERT_EQ(0, cfs_read(&self->dev, "index", &v));
+	ASSERT_LE(0, v);
+	self->dev.id = v;
+	fd = open_dev_wait(self->dev.id);
+	ASSERT_LE(0, fd);
+	STATS(fd, &st);
+	ASSERT_EQ(0, st.pages_used);
+	ASSERT_EQ(0, st.to_device);
+	ASSERT_EQ(-ENODEV, get_stats(self->fd, &st));
+	close(fd);
+}
+
+/* ----------------------------------------------------------- tracepoints */
+
+static void trace_events(bool on)
+{
+	write_file(EVENT_EVICT, on ? "1" : "0");
+	write_file(EVENT_MIGRATE, on ? "1" : "0");
+}
+
+static int clear_trace(void)
+{
+	int fd = open(TRACEFS "/trace", O_WRONLY | O_TRUNC | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	close(fd);
+	return 0;
+}
+
+/* What the trace says of one device. */
+struct trace_sum {
+	unsigned long evict_events, evict_nonzero, evicted;
+	unsigned long to_device_events, to_device_moved;
+	bool lost;
+};
+
+static int read_trace(unsigned int id, struct trace_sum *t)
+{
+	static const char evict[] = "hmmsim_evict: ";
+	static const char migrate[] = "hmmsim_migrate: ";
+	FILE *f = fopen(TRACEFS "/trace", "r");
+	char line[512];
+
+	memset(t, 0, sizeof(*t));
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long a, b, n;
+		unsigned int dev;
+		char kind[32];
+		char *s;
+
+		if (line[0] != '#' && strstr(line, "LOST"))
+			t->lost = true;
+		s = strstr(line, evict);
+		if (s && sscanf(s + strlen(evict),
+				"dev=%u pages [%lu, %lu) evicted=%lu",
+				&dev, &a, &b, &n) == 4 && dev == id) {
+			t->evict_events++;
+			t->evict_nonzero += n > 0;
+			t->evicted += n;
+			continue;
+		}
+		s = strstr(line, migrate);
+		if (s && sscanf(s + strlen(migrate),
+				"dev=%u %31s [%lx, %lx) moved=%lu",
+				&dev, kind, &a, &b, &n) == 5 && dev == id &&
+		    !strcmp(kind, "to_device")) {
+			t->to_device_events++;
+			t->to_device_moved += n;
+		}
+	}
+	fclose(f);
+	return 0;
+}
+
+/*
+ * Oversubscribed with hmmsim_evict and hmmsim_migrate enabled, the device
+ * leaves evict events with pages evicted, and the events add up to its
+ * counters.
+ */
+TEST_F_TIMEOUT(pressure, trace_evict_events_match_counters, MEDIUM_TIMEOUT)
+{
+	unsigned int seed = test_seed(_metadata->name);
+	const unsigned long nwin = CAP_WINDOWS + 2;
+	char *buf = map_aligned(nwin * SZ_2M);
+	char *ptr = malloc(SZ_2M);
+	struct hmmsim_stats st;
+	struct trace_sum t;
+	char on[8];
+	unsigned long w;
+
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_NE(NULL, ptr);
+	if (access(EVENT_EVICT, W_OK) || access(EVENT_MIGRATE, W_OK))
+		SKIP(return, "no hmmsim events in %s (tracefs not mounted?)",
+		     TRACEFS);
+	ASSERT_EQ(0, read_file(TRACEFS "/tracing_on", on, sizeof(on)));
+	if (!strcmp(on, "0")) {
+		ASSERT_EQ(0, write_file(TRACEFS "/tracing_on", "1"));
+		self->tracing_was_off = true;
+	}
+	ASSERT_EQ(0, clear_trace());
+	self->tracing = true;
+	trace_events(true);
+
+	fill_pattern(buf, 0, nwin * win_pages, seed);
+	for (w = 0; w < nwin; w++)
+		STEP(self->fd, buf, w, ptr, seed);
+	trace_events(false);
+	self->tracing = false;
+
+	STATS(self->fd, &st);
+	ASSERT_LT(0, st.evictions);
+	ASSERT_EQ(0, read_trace(self->dev.id, &t));
+	TH_LOG("device %u: %lu evict events (%lu pages), %lu to_device events",
+	       self->dev.id, t.evict_events, t.evicted, t.to_device_events);
+	ASSERT_FALSE(t.lost);
+	ASSERT_LT(0, t.evict_nonzero);
+	ASSERT_EQ(st.evictions, t.evicted);
+	ASSERT_EQ(nwin, t.to_device_events);
+	ASSERT_EQ(st.to_device, t.to_device_moved);
+	ASSERT_PATTERN(buf, 0, nwin * win_pages, seed);
+}
+
+/* ------------------------------------------------------- fault injection */
+
+static int fault_write(const struct cfsdev *d, const char *attr,
+		       const char *knob, const char *val)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), "%s/%s/%s", d->dbg, attr, knob);
+	return write_file(path, val);
+}
+
+static int fault_read(const struct cfsdev *d, const char *attr,
+		      const char *knob, long *v)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), "%s/%s/%s", d->dbg, attr, knob);
+	return read_long(path, v);
+}
+
+static bool fault_exists(const struct cfsdev *d, const char *attr)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), "%s/%s/probability", d->dbg, attr);
+	return !access(path, W_OK);
+}
+
+static void fault_disarm(const struct cfsdev *d, const char *attr)
+{
+	fault_write(d, attr, "probability", "0");
+	fault_write(d, attr, "times", "1");
+}
+
+/*
+ * Make the next attempts fail, as many as times says (-1: all of them),
+ * without a word in the kernel log.
+ */
+#define FAULT_ARM(attr, times) do { \
+	self->faults = true; \
+	fault_arm(_metadata, __LINE__, &self->dev, attr, times); \
+} while (0)
+
+static void fault_arm(struct __test_metadata *_metadata, int line,
+		      const struct cfsdev *d, const char *attr,
+		      const char *times)
+{
+	ASSERT_EQ(0, fault_write(d, attr, "verbose", "0"))
+		TH_LOG("line %d: %s/verbose", line, attr);
+	ASSERT_EQ(0, fault_write(d, attr, "interval", "1"))
+		TH_LOG("line %d: %s/interval", line, attr);
+	ASSERT_EQ(0, fault_write(d, attr, "space", "0"))
+		TH_LOG("line %d: %s/space", line, attr);
+	ASSERT_EQ(0, fault_write(d, attr, "task-filter", "N"))
+		TH_LOG("line %d: %s/task-filter", line, attr);
+	ASSERT_EQ(0, fault_write(d, attr, "times", times))
+		TH_LOG("line %d: %s/times", line, attr);
+	ASSERT_EQ(0, fault_write(d, attr, "probability", "100"))
+		TH_LOG("line %d: %s/probability", line, attr);
+}
+
+TEST_F_TIMEOUT(pressure, fail_alloc_fails_one_migration, SHORT_TIMEOUT)
+{
+	unsigned int seed = test_seed(_metadata->name);
+	const unsigned long n = 64;
+	char *buf = map_aligned(SZ_2M);
+	char *ptr = malloc(n * page_size);
+	unsigned char m[64];
+	struct hmm_dmirror_cmd cmd;
+	struct hmmsim_stats st0, st;
+	long times;
+
+	if (!fault_exists(&self->dev, "fail_alloc"))
+		SKIP(return, "no %s/fail_alloc (no CONFIG_FAULT_INJECTION_DEBUG_FS?)",
+		     self->dev.dbg);
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_NE(NULL, ptr);
+	fill_pattern(buf, 0, n, seed);
+	FAULT_ARM("fail_alloc", "1");
+	STATS(self->fd, &st0);
+
+	ASSERT_EQ(-ENOMEM, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf,
+				   ptr, n, &cmd));
+	ASSERT_EQ(0, fault_read(&self->dev, "fail_alloc", "times", &times));
+	ASSERT_EQ(0, times);
+	STATS(self->fd, &st);
+	ASSERT_LT(st0.alloc_failures, st.alloc_failures);
+	ASSERT_EQ(st0.to_device, st.to_device);
+	ASSERT_EQ(0, st.pages_used);
+	SNAPSHOT(self->fd, buf, m, n);
+	ASSERT_PROT(m, 0, n, SYS_WRITE);
+	ASSERT_PATTERN(buf, 0, n, seed);
+
+	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, n,
+			     &cmd));
+	ASSERT_EQ(n, cmd.cpages);
+	ASSERT_PATTERN(ptr, 0, n, seed);
+	SNAPSHOT(self->fd, buf, m, n);
+	ASSERT_PROT(m, 0, n, PRIV_LOCAL);
+	fault_disarm(&self->dev, "fail_alloc");
+	ASSERT_PATTERN(buf, 0, n, seed);
+}
+
+TEST_F_TIMEOUT(pressure, fail_copy_fails_one_migration, SHORT_TIMEOUT)
+{
+	unsigned int seed = test_seed(_metadata->name);
+	const unsigned long n = 64;
+	char *buf = map_aligned(SZ_2M);
+	char *ptr = malloc(n * page_size);
+	unsigned char m[64];
+	struct hmm_dmirror_cmd cmd;
+	struct hmmsim_stats st0, st;
+	long times;
+
+	if (!fault_exists(&self->dev, "fail_copy"))
+		SKIP(return, "no %s/fail_copy (no CONFIG_FAULT_INJECTION_DEBUG_FS?)",
+		     self->dev.dbg);
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_NE(NULL, ptr);
+	fill_pattern(buf, 0, n, seed);
+	FAULT_ARM("fail_copy", "1");
+	STATS(self->fd, &st0);
+
+	ASSERT_EQ(-EIO, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr,
+				n, &cmd));
+	ASSERT_EQ(0, fault_read(&self->dev, "fail_copy", "times", &times));
+	ASSERT_EQ(0, times);
+	STATS(self->fd, &st);
+	ASSERT_EQ(st0.to_device, st.to_device);
+	ASSERT_EQ(0, st.pages_used);
+	SNAPSHOT(self->fd, buf, m, n);
+	ASSERT_PROT(m, 0, n, SYS_WRITE);
+	ASSERT_PATTERN(buf, 0, n, seed);
+
+	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, n,
+			     &cmd));
+	ASSERT_EQ(n, cmd.cpages);
+	ASSERT_PATTERN(ptr, 0, n, seed);
+	SNAPSHOT(self->fd, buf, m, n);
+	ASSERT_PROT(m, 0, n, PRIV_LOCAL);
+	fault_disarm(&self->dev, "fail_copy");
+	ASSERT_PATTERN(buf, 0, n, seed);
+}
+
+/* A CPU fault whose copy fails is taken again, and loses nothing. */
+TEST_F_TIMEOUT(pressure, fail_copy_on_cpu_fault_is_retried, SHORT_TIMEOUT)
+{
+	unsigned int seed = test_seed(_metadata->name);
+	const unsigned long n = 64;
+	char *buf = map_aligned(SZ_2M);
+	char *ptr = malloc(n * page_size);
+	unsigned char m[64];
+	struct hmm_dmirror_cmd cmd;
+	struct hmmsim_stats st;
+	long times;
+
+	if (!fault_exists(&self->dev, "fail_copy"))
+		SKIP(return, "no %s/fail_copy (no CONFIG_FAULT_INJECTION_DEBUG_FS?)",
+		     self->dev.dbg);
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_NE(NULL, ptr);
+	fill_pattern(buf, 0, n, seed);
+	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, n,
+			     &cmd));
+	ASSERT_EQ(n, cmd.cpages);
+	FAULT_ARM("fail_copy", "1");
+
+	ASSERT_EQ(pattern(5, 0, seed), cpu_read(buf + 5 * page_size));
+	ASSERT_EQ(0, fault_read(&self->dev, "fail_copy", "times", &times));
+	ASSERT_EQ(0, times);
+	fault_disarm(&self->dev, "fail_copy");
+	STATS(self->fd, &st);
+	ASSERT_LE(1, st.cpu_faults);
+	SNAPSHOT(self->fd, buf, m, n);
+	ASSERT_NE(PRIV_LOCAL, m[5]);
+	ASSERT_PATTERN(buf, 0, n, seed);
+}
+
+/*
+ * With every eviction failing, a migration into a full device finds no
+ * room: -ENOMEM, and nothing moved either way. With one more failure to
+ * inject, the device gets past it and evicts another chunk.
+ */
+TEST_F_TIMEOUT(pressure, fail_evict_makes_full_device_enomem, MEDIUM_TIMEOUT)
+{
+	unsigned int seed = test_seed(_metadata->name);
+	const unsigned long nwin = CAP_WINDOWS + 1;
+	const unsigned long npages = nwin * win_pages;
+	const unsigned long cap_pages = DEV_CAPACITY / page_size;
+	char *buf = map_aligned(npages * page_size);
+	char *last = buf + CAP_WINDOWS * SZ_2M;
+	unsigned char *m = malloc(npages);
+	unsigned int *seeds = malloc(npages * sizeof(*seeds));
+	char *ptr = malloc(SZ_2M);
+	struct hmm_dmirror_cmd cmd;
+	struct hmmsim_stats st0, st;
+	unsigned long w;
+	long times;
+
+	if (!fault_exists(&self->dev, "fail_evict"))
+		SKIP(return, "no %s/fail_evict (no CONFIG_FAULT_INJECTION_DEBUG_FS?)",
+		     self->dev.dbg);
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_NE(NULL, m);
+	ASSERT_NE(NULL, seeds);
+	ASSERT_NE(NULL, ptr);
+	for (w = 0; w < npages; w++)
+		seeds[w] = seed;
+	fill_pattern(buf, 0, npages, seed);
+	progress_start();
+	for (w = 0; w < CAP_WINDOWS; w++)
+		STEP(self->fd, buf, w, ptr, seed);
+	STATS(self->fd, &st0);
+	ASSERT_EQ(cap_pages, st0.pages_used);
+
+	FAULT_ARM("fail_evict", "-1");
+	ASSERT_EQ(-ENOMEM, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, last,
+				   ptr, win_pages, &cmd));
+	STATS(self->fd, &st);
+	ASSERT_EQ(st0.evictions, st.evictions);
+	ASSERT_EQ(st0.to_device, st.to_device);
+	ASSERT_EQ(cap_pages, st.pages_used);
+	ASSERT_LT(st0.alloc_failures, st.alloc_failures);
+	SNAPSHOT(self->fd, buf, m, npages);
+	ASSERT_PROT(m, 0, cap_pages, PRIV_LOCAL);
+	ASSERT_PROT(m, cap_pages, npages, SYS_WRITE);
+	ASSERT_PATTERN(last, cap_pages, win_pages, seed);
+
+	/* One failure left to inject: used up, then the device makes room. */
+	ASSERT_EQ(0, fault_write(&self->dev, "fail_evict", "times", "1"));
+	STEP(self->fd, buf, CAP_WINDOWS, ptr, seed);
+	ASSERT_EQ(0, fault_read(&self->dev, "fail_evict", "times", &times));
+	ASSERT_EQ(0, times);
+	fault_disarm(&self->dev, "fail_evict");
+	STATS(self->fd, &st);
+	ASSERT_LT(st0.evictions, st.evictions);
+	ASSERT_GE(cap_pages, st.pages_used);
+	SNAPSHOT(self->fd, last, m, win_pages);
+	ASSERT_PROT(m, 0, win_pages, PRIV_LOCAL);
+
+	ASSERT_DEVICE_READ(self->fd, buf, 0, npages, seeds);
+	ASSERT_PAGES(buf, 0, npages, seeds);
+}
+
+/* ------------------------------------------------------ coherent fixture */
+
+FIXTURE(coherent)
+{
+	int fd;
+	unsigned int id;
+	__u64 capacity;
+};
+
+FIXTURE_SETUP(coherent)
+{
+	struct hmmsim_stats st;
+	unsigned int id, found = 0;
+
+	init_sizes();
+	self->fd = -1;
+	for (id = 0; id < 64 && self->fd < 0; id++) {
+		struct hmmsim_info inf;
+		int fd = open_dev(id);
+
+		if (fd < 0)
+			continue;
+		found++;
+		if (!info(fd, &inf) && inf.type == HMMSIM_MEM_COHERENT) {
+			self->fd = fd;
+			self->id = id;
+			self->capacity = inf.capacity;
+		} else {
+			close(fd);
+		}
+	}
+	ASSERT_LT(0, found)
+		TH_LOG("no /dev/%s<N> (is hmmsim loaded?)", devname());
+	if (self->fd < 0)
+		SKIP(return, "no device with coherent memory");
+	ASSERT_EQ(0, get_stats(self->fd, &st));
+	if (st.pages_used)
+		SKIP(return, "device %u has %llu pages in use by others",
+		     self->id, (unsigned long long)st.pages_used);
+	if (!room_for(self->capacity / 2 * 3))
+		SKIP(return, "not enough free memory for 1.5 times device %u",
+		     self->id);
+}
+
+FIXTURE_TEARDOWN(coherent)
+{
+	if (self->fd >= 0)
+		close(self->fd);
+}
+
+TEST_F_TIMEOUT(coherent, oversubscribe_1_5x_in_2m_steps_lru, SLOW_TIMEOUT)
+{
+	struct oversub o = {
+		.fd = self->fd,
+		.local = COH_LOCAL,
+		.cpu_brings_back = false,
+		.cap_windows = self->capacity / SZ_2M,
+		.nwin = self->capacity / SZ_2M / 2 * 3,
+		.passes = 1,
+		.seed = test_seed(_metadata->name),
+	};
+
+	ASSERT_EQ(0, self->capacity % SZ_2M);
+	oversubscribe(_metadata, &o);
+}
+
+TEST_HARNESS_MAIN

@@ -1,0 +1,22 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# `make bench`, inside the VM: hmmsim and the kernel's lib/test_hmm.ko side
+# by side, with the same benchmark, in the same boot.
+. /hmmsim/guest/lib.sh
+
+status=0
+echo madvise > /sys/kernel/mm/transparent_hugepage/enabled
+if ! hmmsim_load || ! insmod /hmmsim/test_hmm.ko; then
+	echo 1 > /tmp/job-status
+	exit 1
+fi
+echo "# THP madvise, $(nproc) CPUs, kernel $(uname -r)"
+hmmsim-bench -s "${BENCH_SIZE:-64}" -r "${BENCH_REPEAT:-5}" \
+	/dev/"$HMMSIM_DEVNAME"0 /dev/hmm_dmirror0 || status=1
+if [ "$BENCH_JSON" = 1 ]; then
+	hmmsim-bench -j -s "${BENCH_SIZE:-64}" -r "${BENCH_REPEAT:-5}" \
+		/dev/"$HMMSIM_DEVNAME"0 /dev/hmm_dmirror0 || status=1
+fi
+rmmod test_hmm
+hmmsim_unload || status=1
+echo $status > /tmp/job-status
