@@ -5,6 +5,7 @@
 #   make [KDIR=<kernel build tree>]   build hmmsim.ko (default: running kernel)
 #   make run [CMD='...']              boot the test kernel with hmmsim loaded
 #   make check                        run every test suite in the test kernel
+#   make bench                        hmmsim against lib/test_hmm.ko
 #   make lint                         checkpatch --strict, sparse and W=1
 
 KDIR ?= /lib/modules/$(shell uname -r)/build
@@ -14,7 +15,7 @@ VMTEST := tools/vmtest/vmtest
 HMMSIM_NEEDS := CONFIG_ZONE_DEVICE CONFIG_DEVICE_PRIVATE CONFIG_HMM_MIRROR \
 		CONFIG_MMU_NOTIFIER CONFIG_MIGRATION
 
-.PHONY: all modules clean check run lint
+.PHONY: all modules clean check run bench lint
 
 all: modules
 
@@ -44,6 +45,9 @@ check:
 
 run:
 	$(VMTEST) run $(if $(CMD),--cmd '$(subst ','\'',$(value CMD))')
+
+bench:
+	$(VMTEST) bench
 
 lint:
 	$(VMTEST) lint
