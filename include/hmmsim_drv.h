@@ -21,6 +21,7 @@
 #include <linux/sizes.h>
 #include <linux/spinlock.h>
 #include <linux/types.h>
+#include <linux/workqueue.h>
 #include <linux/xarray.h>
 
 #include <hmmsim.h>	/* uapi/hmmsim.h */
@@ -147,6 +148,9 @@ enum hmmsim_migrate_kind {
  * @mirrors_lock: protects @mirrors.
  * @mirrors: every open file (struct hmmsim_mirror) of this device.
  * @stats: the counters, see struct hmmsim_stats.
+ * @copy_batches: copy engine completion statistics: batches completed,
+ * @copy_descs: descriptors executed,
+ * @copy_ns: and nanoseconds from submission to completion, in all.
  * @debugfs: the device's debugfs directory.
  * @fail_alloc: fault injection: device page allocation fails.
  * @fail_copy: fault injection: a copy batch fails.
@@ -167,6 +171,9 @@ struct hmmsim_device {
 	struct mutex mirrors_lock;	/* see above */
 	struct list_head mirrors;
 	atomic64_t stats[HMMSIM_NR_STATS];
+	atomic64_t copy_batches;
+	atomic64_t copy_descs;
+	atomic64_t copy_ns;
 	struct dentry *debugfs;
 	struct hmmsim_fault fail_alloc;
 	struct hmmsim_fault fail_copy;
@@ -207,6 +214,8 @@ static inline unsigned long hmmsim_pte_pfn(hmmsim_pte_t pte)
 	return pte >> PAGE_SHIFT;
 }
 
+struct hmmsim_xfer;
+
 /**
  * struct hmmsim_mirror - one open file: a device's mirror of one process
  * @hdev: the device the file was opened on.
@@ -218,6 +227,8 @@ static inline unsigned long hmmsim_pte_pfn(hmmsim_pte_t pte)
  *	invalidate callback, and by everyone reading or updating @pt.
  * @pt: the device page table.
  * @link: entry in @hdev->mirrors.
+ * @xfer_lock: protects @xfer while a command uses it.
+ * @xfer: the buffers commands on this file reuse (see mirror.c).
  * @flags: HMM_DMIRROR_FLAG_* set with HMM_DMIRROR_FLAGS, as bits
  *	(HMMSIM_MIRROR_FAIL_ALLOC is HMM_DMIRROR_FLAG_FAIL_ALLOC's bit).
  */
@@ -228,6 +239,8 @@ struct hmmsim_mirror {
 	struct mutex lock;		/* see above, and DOC: mirror locking */
 	struct hmmsim_devpt pt;
 	struct list_head link;
+	struct mutex xfer_lock;		/* see above */
+	struct hmmsim_xfer *xfer;
 	unsigned long flags;
 };
 
@@ -238,14 +251,36 @@ struct hmmsim_mirror {
  *	NULL @src_page means "zeroes": the destination is cleared.
  * @dst_page: destination page, or NULL with @dst_addr.
  * @dst_addr: destination kernel address when @dst_page is NULL.
- * @len: bytes to copy; at most PAGE_SIZE for page endpoints.
+ * @src_off: offset into the source page or at @src_addr.
+ * @dst_off: offset into the destination page or at @dst_addr.
+ * @len: bytes to copy; a page endpoint's offset plus @len is at most
+ *	PAGE_SIZE.
  */
 struct hmmsim_copy_desc {
 	struct page *src_page;
 	void *src_addr;
 	struct page *dst_page;
 	void *dst_addr;
+	unsigned int src_off;
+	unsigned int dst_off;
 	unsigned int len;
+};
+
+/* At most this many channels work on one batch. */
+#define HMMSIM_COPY_MAX_CHANNELS	16
+
+/**
+ * struct hmmsim_copy_piece - the part of a batch one channel copies
+ * @work: the channel's work item.
+ * @batch: the batch.
+ * @first: first descriptor.
+ * @last: one past the last descriptor.
+ */
+struct hmmsim_copy_piece {
+	struct work_struct work;
+	struct hmmsim_copy_batch *batch;
+	unsigned int first;
+	unsigned int last;
 };
 
 /**
@@ -254,8 +289,11 @@ struct hmmsim_copy_desc {
  * @descs: the descriptors.
  * @nr: descriptors in use.
  * @max: capacity of @descs.
- * @done: completed when every descriptor of the batch has been executed.
+ * @done: the fence: completed when every descriptor has been executed.
  * @error: 0, or the first error of the batch.
+ * @pending: pieces still running.
+ * @start_ns: when the batch was submitted.
+ * @pieces: the pieces the channels run, one per channel.
  */
 struct hmmsim_copy_batch {
 	struct hmmsim_device *hdev;
@@ -264,6 +302,9 @@ struct hmmsim_copy_batch {
 	unsigned int max;
 	struct completion done;
 	int error;
+	atomic_t pending;
+	u64 start_ns;
+	struct hmmsim_copy_piece *pieces;
 };
 
 /* src/main.c */
@@ -377,6 +418,8 @@ void hmmsim_evict_all(struct hmmsim_device *hdev);
 long hmmsim_evict_chunk(struct hmmsim_device *hdev, unsigned long chunk);
 
 /* src/copy.c */
+int hmmsim_copy_init(void);
+void hmmsim_copy_exit(void);
 int hmmsim_copy_batch_init(struct hmmsim_copy_batch *batch,
 			   struct hmmsim_device *hdev, unsigned int max,
 			   gfp_t gfp);

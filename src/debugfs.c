@@ -5,13 +5,15 @@
  * /sys/kernel/debug/hmmsim/<devname>N/ holds, per device:
  *
  * - stats: the counters of struct hmmsim_stats, one "name value" per line
- *   (HMMSIM_IOCTL_STATS returns the same to programs: debugfs is not ABI);
+ *   (HMMSIM_IOCTL_STATS returns the same to programs: debugfs is not ABI),
+ *   then the copy engine's completion statistics;
  * - fail_alloc, fail_copy, fail_evict: the kernel's fault_attr directories
  *   (probability, interval, times, ...; see
  *   Documentation/fault-injection/fault-injection.rst) that make device
  *   page allocation, a copy batch, or the eviction of a chunk fail.
  */
 #include <linux/debugfs.h>
+#include <linux/math64.h>
 #include <linux/seq_file.h>
 
 #include "hmmsim_drv.h"
@@ -61,6 +63,10 @@ static int hmmsim_stats_show(struct seq_file *m, void *unused)
 		seq_printf(m, "%s %lld\n", hmmsim_stat_names[i],
 			   atomic64_read(&hdev->stats[i]));
 	seq_printf(m, "pages_used %lu\n", hmmsim_devmem_nr_used(hdev));
+	seq_printf(m, "copy_batches %lld\n", atomic64_read(&hdev->copy_batches));
+	seq_printf(m, "copy_descs %lld\n", atomic64_read(&hdev->copy_descs));
+	seq_printf(m, "copy_us %lld\n",
+		   div_u64(atomic64_read(&hdev->copy_ns), NSEC_PER_USEC));
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(hmmsim_stats);

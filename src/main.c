@@ -294,9 +294,12 @@ static int __init hmmsim_init(void)
 	if (ret)
 		goto out_free;
 
-	ret = hmmsim_cdev_init(devname);
+	ret = hmmsim_copy_init();
 	if (ret)
 		goto out_free;
+	ret = hmmsim_cdev_init(devname);
+	if (ret)
+		goto out_copy;
 	hmmsim_debugfs_init();
 
 	/* Devices take the lowest free numbers: 0, 1, ... in this order. */
@@ -324,6 +327,8 @@ out_destroy:
 	hmmsim_destroy_devices();
 	hmmsim_debugfs_exit();
 	hmmsim_cdev_exit();
+out_copy:
+	hmmsim_copy_exit();
 out_free:
 	kfree(cfgs);
 	return ret;
@@ -335,6 +340,7 @@ static void __exit hmmsim_exit(void)
 	hmmsim_destroy_devices();
 	hmmsim_debugfs_exit();
 	hmmsim_cdev_exit();
+	hmmsim_copy_exit();
 }
 
 module_init(hmmsim_init);

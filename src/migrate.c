@@ -73,6 +73,7 @@ static int hmmsim_migration_init(struct hmmsim_migration *m,
 	m->dst = kvcalloc(nr, sizeof(*m->dst), gfp);
 	m->pages = kvcalloc(nr, sizeof(*m->pages), gfp);
 	m->batch.descs = NULL;
+	m->batch.pieces = NULL;
 	if (!m->src || !m->dst || !m->pages ||
 	    hmmsim_copy_batch_init(&m->batch, hdev, nr, gfp)) {
 		hmmsim_migration_fini(m);

@@ -67,6 +67,81 @@
  * ``mirror->lock``, then the device memory's spinlock.
  */
 
+/**
+ * struct hmmsim_xfer - what a command needs to move data, reused
+ * @mirror: the mirror.
+ * @pfns: hmm_range_fault() output for one window.
+ * @upages: the pinned pages of the user buffer for one window.
+ * @codes: SNAPSHOT codes for one window.
+ * @batch: the copy batch.
+ *
+ * Each mirror keeps one, for the commands on its file; a command that finds
+ * it in use (another thread of the process) makes its own.
+ */
+struct hmmsim_xfer {
+	struct hmmsim_mirror *mirror;
+	unsigned long *pfns;
+	struct page **upages;
+	u8 *codes;
+	struct hmmsim_copy_batch batch;
+};
+
+static void hmmsim_xfer_free(struct hmmsim_xfer *x)
+{
+	if (!x)
+		return;
+	hmmsim_copy_batch_fini(&x->batch);
+	kvfree(x->codes);
+	kvfree(x->upages);
+	kvfree(x->pfns);
+	kfree(x);
+}
+
+static struct hmmsim_xfer *hmmsim_xfer_alloc(struct hmmsim_mirror *mirror)
+{
+	struct hmmsim_xfer *x = kzalloc(sizeof(*x), GFP_KERNEL);
+
+	if (!x)
+		return NULL;
+	x->mirror = mirror;
+	x->pfns = kvmalloc_array(HMMSIM_WINDOW_PAGES, sizeof(*x->pfns),
+				 GFP_KERNEL);
+	/* A window of user buffer may straddle one more page. */
+	x->upages = kvmalloc_array(HMMSIM_WINDOW_PAGES + 1, sizeof(*x->upages),
+				   GFP_KERNEL);
+	x->codes = kvmalloc(HMMSIM_WINDOW_PAGES, GFP_KERNEL);
+	/* A page of user buffer may straddle two user pages. */
+	if (!x->pfns || !x->upages || !x->codes ||
+	    hmmsim_copy_batch_init(&x->batch, mirror->hdev,
+				   2 * HMMSIM_WINDOW_PAGES, GFP_KERNEL)) {
+		hmmsim_xfer_free(x);
+		return NULL;
+	}
+	return x;
+}
+
+/* The mirror's transfer context, or a new one if it is busy. */
+static struct hmmsim_xfer *hmmsim_xfer_get(struct hmmsim_mirror *mirror)
+{
+	if (mutex_trylock(&mirror->xfer_lock)) {
+		if (!mirror->xfer)
+			mirror->xfer = hmmsim_xfer_alloc(mirror);
+		if (mirror->xfer)
+			return mirror->xfer;
+		mutex_unlock(&mirror->xfer_lock);
+		return NULL;
+	}
+	return hmmsim_xfer_alloc(mirror);
+}
+
+static void hmmsim_xfer_put(struct hmmsim_xfer *x)
+{
+	if (x == x->mirror->xfer)
+		mutex_unlock(&x->mirror->xfer_lock);
+	else
+		hmmsim_xfer_free(x);
+}
+
 static bool hmmsim_mirror_invalidate(struct mmu_interval_notifier *mni,
 				     const struct mmu_notifier_range *range,
 				     unsigned long cur_seq)
@@ -123,6 +198,7 @@ struct hmmsim_mirror *hmmsim_mirror_create(struct hmmsim_device *hdev)
 	mirror->hdev = hdev;
 	mirror->mm = current->mm;
 	mutex_init(&mirror->lock);
+	mutex_init(&mirror->xfer_lock);
 	hmmsim_devpt_init(&mirror->pt);
 
 	/* Teach lockdep that the invalidate callback runs under reclaim. */
@@ -178,41 +254,10 @@ void hmmsim_mirror_destroy(struct hmmsim_mirror *mirror)
 	if (alive)
 		hmmsim_devmem_disown(hdev, mirror);
 	up_read(&hdev->lock);
+	hmmsim_xfer_free(mirror->xfer);
 	hmmsim_devpt_fini(&mirror->pt);
 	mmdrop(mirror->mm);
 	kfree(mirror);
-}
-
-/* What one command needs, allocated once per command, not per window. */
-struct hmmsim_xfer {
-	struct hmmsim_mirror *mirror;
-	unsigned long *pfns;
-	void *bounce;
-	struct hmmsim_copy_batch batch;
-};
-
-static int hmmsim_xfer_init(struct hmmsim_xfer *x, struct hmmsim_mirror *mirror,
-			    bool bounce)
-{
-	x->mirror = mirror;
-	x->pfns = kvmalloc_array(HMMSIM_WINDOW_PAGES, sizeof(*x->pfns),
-				 GFP_KERNEL);
-	x->bounce = bounce ? kvmalloc(HMMSIM_WINDOW_SIZE, GFP_KERNEL) : NULL;
-	if (!x->pfns || (bounce && !x->bounce) ||
-	    hmmsim_copy_batch_init(&x->batch, mirror->hdev,
-				   HMMSIM_WINDOW_PAGES, GFP_KERNEL)) {
-		kvfree(x->pfns);
-		kvfree(x->bounce);
-		return -ENOMEM;
-	}
-	return 0;
-}
-
-static void hmmsim_xfer_fini(struct hmmsim_xfer *x)
-{
-	hmmsim_copy_batch_fini(&x->batch);
-	kvfree(x->bounce);
-	kvfree(x->pfns);
 }
 
 /* End of the window that starts at @addr: the next window boundary. */
@@ -343,25 +388,83 @@ enum hmmsim_access {
 };
 
 /*
- * Copy between @buf and the pages the device page table maps for
- * [start, end), stopping at the first page the table does not allow. Holds
- * the mirror lock across the copy. Returns the pages copied.
+ * Pin the user pages behind [uptr, uptr + len) into x->upages, for the
+ * device to write (@write) or read. Returns the number pinned, or -EFAULT
+ * if any is missing.
  */
-static unsigned long hmmsim_mirror_access(struct hmmsim_xfer *x,
-					  unsigned long start,
-					  unsigned long end,
-					  enum hmmsim_access access, void *buf)
+static long hmmsim_pin_user(struct hmmsim_xfer *x, unsigned long uptr,
+			    unsigned long len, bool write)
 {
+	unsigned long first = uptr & PAGE_MASK;
+	long n = DIV_ROUND_UP(uptr + len - first, PAGE_SIZE), got;
+
+	got = pin_user_pages_fast(first, n, write ? FOLL_WRITE : 0, x->upages);
+	if (got == n)
+		return n;
+	if (got > 0)
+		unpin_user_pages(x->upages, got);
+	return -EFAULT;
+}
+
+/* Add the copy of one device page to or from the pinned user buffer. */
+static void hmmsim_add_user_copy(struct hmmsim_xfer *x, struct page *page,
+				 unsigned long ubyte, bool to_user)
+{
+	unsigned int off = offset_in_page(ubyte), done = 0;
+	struct page **up = &x->upages[ubyte >> PAGE_SHIFT];
+
+	/* An unaligned user buffer splits the page in two descriptors. */
+	while (done < PAGE_SIZE) {
+		struct hmmsim_copy_desc d = {
+			.len = min_t(unsigned int, PAGE_SIZE - off,
+				     PAGE_SIZE - done),
+		};
+
+		if (to_user) {
+			hmmsim_copy_endpoint(page, &d.src_page, &d.src_addr);
+			d.src_off = done;
+			d.dst_page = *up;
+			d.dst_off = off;
+		} else {
+			d.src_page = *up;
+			d.src_off = off;
+			hmmsim_copy_endpoint(page, &d.dst_page, &d.dst_addr);
+			d.dst_off = done;
+		}
+		hmmsim_copy_add(&x->batch, &d);
+		done += d.len;
+		off = 0;
+		up++;
+	}
+}
+
+/*
+ * Copy between the user buffer at @uptr and the pages the device page table
+ * maps for [start, end), stopping at the first page the table does not
+ * allow. The user pages are pinned for the copy, which goes straight
+ * between them and the device's pages through the copy engine, holding the
+ * mirror lock. Returns the pages copied, or a negative errno.
+ */
+static long hmmsim_mirror_access(struct hmmsim_xfer *x, unsigned long start,
+				 unsigned long end, enum hmmsim_access access,
+				 unsigned long uptr)
+{
+	bool to_user = access != HMMSIM_ACCESS_WRITE;
 	struct hmmsim_mirror *mirror = x->mirror;
+	unsigned long ubyte = offset_in_page(uptr);
 	struct hmmsim_chunk *last = NULL;
 	unsigned long addr, n = 0;
+	long pinned;
 	int ret;
+
+	pinned = hmmsim_pin_user(x, uptr, end - start, to_user);
+	if (pinned < 0)
+		return pinned;
 
 	hmmsim_copy_batch_reset(&x->batch);
 	mutex_lock(&mirror->lock);
 	for (addr = start; addr < end; addr += PAGE_SIZE, n++) {
 		hmmsim_pte_t pte = hmmsim_devpt_lookup(&mirror->pt, addr);
-		struct hmmsim_copy_desc d = { .len = PAGE_SIZE };
 		struct page *page;
 
 		if (!(pte & HMMSIM_PTE_VALID))
@@ -375,20 +478,18 @@ static unsigned long hmmsim_mirror_access(struct hmmsim_xfer *x,
 		    (!hmmsim_is_device_page(page) ||
 		     hmmsim_page_device(page) != mirror->hdev))
 			break;
-
-		if (access == HMMSIM_ACCESS_WRITE) {
-			d.src_addr = buf + (n << PAGE_SHIFT);
-			hmmsim_copy_endpoint(page, &d.dst_page, &d.dst_addr);
-		} else {
-			hmmsim_copy_endpoint(page, &d.src_page, &d.src_addr);
-			d.dst_addr = buf + (n << PAGE_SHIFT);
-		}
-		hmmsim_copy_add(&x->batch, &d);
+		hmmsim_add_user_copy(x, page, ubyte + (n << PAGE_SHIFT),
+				     to_user);
 	}
 	hmmsim_copy_submit(&x->batch);
 	ret = hmmsim_copy_wait(&x->batch);
 	mutex_unlock(&mirror->lock);
-	return ret ? 0 : n;
+
+	if (to_user)
+		unpin_user_pages_dirty_lock(x->upages, pinned, true);
+	else
+		unpin_user_pages(x->upages, pinned);
+	return ret ? ret : n;
 }
 
 /**
@@ -407,30 +508,29 @@ int hmmsim_mirror_read(struct hmmsim_mirror *mirror,
 		       struct hmm_dmirror_cmd *cmd)
 {
 	unsigned long end = cmd->addr + (cmd->npages << PAGE_SHIFT);
-	char __user *uptr = u64_to_user_ptr(cmd->ptr);
-	unsigned long addr = cmd->addr;
-	struct hmmsim_xfer x;
-	int ret;
+	unsigned long addr = cmd->addr, uptr = cmd->ptr;
+	struct hmmsim_xfer *x;
+	long n;
+	int ret = 0;
 
-	ret = hmmsim_xfer_init(&x, mirror, true);
-	if (ret)
-		return ret;
+	x = hmmsim_xfer_get(mirror);
+	if (!x)
+		return -ENOMEM;
 
 	while (addr < end) {
 		unsigned long next = hmmsim_window_end(addr, end);
-		unsigned long n = hmmsim_mirror_access(&x, addr, next,
-							HMMSIM_ACCESS_READ,
-							x.bounce);
 
-		if (copy_to_user(uptr, x.bounce, n << PAGE_SHIFT)) {
-			ret = -EFAULT;
+		n = hmmsim_mirror_access(x, addr, next, HMMSIM_ACCESS_READ,
+					 uptr);
+		if (n < 0) {
+			ret = n;
 			break;
 		}
 		addr += n << PAGE_SHIFT;
 		uptr += n << PAGE_SHIFT;
 		cmd->cpages += n;
 		if (addr < next) {
-			ret = hmmsim_mirror_fault(&x, addr, end, false);
+			ret = hmmsim_mirror_fault(x, addr, end, false);
 			if (ret)
 				break;
 			cmd->faults++;
@@ -439,7 +539,7 @@ int hmmsim_mirror_read(struct hmmsim_mirror *mirror,
 		if (ret)
 			break;
 	}
-	hmmsim_xfer_fini(&x);
+	hmmsim_xfer_put(x);
 	return ret;
 }
 
@@ -457,44 +557,38 @@ int hmmsim_mirror_write(struct hmmsim_mirror *mirror,
 			struct hmm_dmirror_cmd *cmd)
 {
 	unsigned long end = cmd->addr + (cmd->npages << PAGE_SHIFT);
-	const char __user *uptr = u64_to_user_ptr(cmd->ptr);
-	unsigned long addr = cmd->addr;
-	struct hmmsim_xfer x;
-	int ret;
+	unsigned long addr = cmd->addr, uptr = cmd->ptr;
+	struct hmmsim_xfer *x;
+	long n;
+	int ret = 0;
 
-	ret = hmmsim_xfer_init(&x, mirror, true);
-	if (ret)
-		return ret;
+	x = hmmsim_xfer_get(mirror);
+	if (!x)
+		return -ENOMEM;
 
 	while (addr < end) {
-		unsigned long wstart = addr, next = hmmsim_window_end(addr, end);
+		unsigned long next = hmmsim_window_end(addr, end);
 
-		if (copy_from_user(x.bounce, uptr, next - addr)) {
-			ret = -EFAULT;
+		n = hmmsim_mirror_access(x, addr, next, HMMSIM_ACCESS_WRITE,
+					 uptr);
+		if (n < 0) {
+			ret = n;
 			break;
 		}
-		while (addr < next) {
-			unsigned long n;
-
-			n = hmmsim_mirror_access(&x, addr, next,
-						 HMMSIM_ACCESS_WRITE,
-						 x.bounce + (addr - wstart));
-			addr += n << PAGE_SHIFT;
-			cmd->cpages += n;
-			if (addr < next) {
-				ret = hmmsim_mirror_fault(&x, addr, end, true);
-				if (ret)
-					goto out;
-				cmd->faults++;
-			}
+		addr += n << PAGE_SHIFT;
+		uptr += n << PAGE_SHIFT;
+		cmd->cpages += n;
+		if (addr < next) {
+			ret = hmmsim_mirror_fault(x, addr, end, true);
+			if (ret)
+				break;
+			cmd->faults++;
 		}
-		uptr += next - wstart;
 		ret = hmmsim_window_done();
 		if (ret)
 			break;
 	}
-out:
-	hmmsim_xfer_fini(&x);
+	hmmsim_xfer_put(x);
 	return ret;
 }
 
@@ -552,24 +646,22 @@ int hmmsim_mirror_snapshot(struct hmmsim_mirror *mirror,
 	unsigned long end = cmd->addr + (cmd->npages << PAGE_SHIFT);
 	u8 __user *uptr = u64_to_user_ptr(cmd->ptr);
 	unsigned long addr, next, i, n;
-	struct hmmsim_xfer x;
-	u8 *codes;
-	int ret;
+	struct hmmsim_xfer *x;
+	int ret = 0;
 
-	ret = hmmsim_xfer_init(&x, mirror, true);
-	if (ret)
-		return ret;
-	codes = x.bounce;
+	x = hmmsim_xfer_get(mirror);
+	if (!x)
+		return -ENOMEM;
 
 	for (addr = cmd->addr; addr < end; addr = next) {
 		next = hmmsim_window_end(addr, end);
 		n = (next - addr) >> PAGE_SHIFT;
-		ret = hmmsim_mirror_range_fault(&x, addr, next, 0);
+		ret = hmmsim_mirror_range_fault(x, addr, next, 0);
 		if (ret)
 			break;
 		for (i = 0; i < n; i++)
-			codes[i] = hmmsim_prot_code(mirror->hdev, x.pfns[i]);
-		if (copy_to_user(uptr, codes, n)) {
+			x->codes[i] = hmmsim_prot_code(mirror->hdev, x->pfns[i]);
+		if (copy_to_user(uptr, x->codes, n)) {
 			ret = -EFAULT;
 			break;
 		}
@@ -579,7 +671,7 @@ int hmmsim_mirror_snapshot(struct hmmsim_mirror *mirror,
 		if (ret)
 			break;
 	}
-	hmmsim_xfer_fini(&x);
+	hmmsim_xfer_put(x);
 	return ret;
 }
 
@@ -599,26 +691,26 @@ int hmmsim_mirror_readback(struct hmmsim_mirror *mirror,
 			   struct hmm_dmirror_cmd *cmd, bool local_only)
 {
 	unsigned long end = cmd->addr + (cmd->npages << PAGE_SHIFT);
-	char __user *uptr = u64_to_user_ptr(cmd->ptr);
 	enum hmmsim_access access = local_only ? HMMSIM_ACCESS_READ_LOCAL :
 						 HMMSIM_ACCESS_READ;
-	unsigned long addr, next, n;
-	struct hmmsim_xfer x;
-	int ret;
+	unsigned long addr, next, uptr = cmd->ptr;
+	struct hmmsim_xfer *x;
+	long n;
+	int ret = 0;
 
-	ret = hmmsim_xfer_init(&x, mirror, true);
-	if (ret)
-		return ret;
+	x = hmmsim_xfer_get(mirror);
+	if (!x)
+		return -ENOMEM;
 
 	cmd->cpages = 0;
 	for (addr = cmd->addr; addr < end; addr = next) {
 		next = hmmsim_window_end(addr, end);
-		ret = hmmsim_mirror_range_fault(&x, addr, next, 0);
+		ret = hmmsim_mirror_range_fault(x, addr, next, 0);
 		if (ret)
 			break;
-		n = hmmsim_mirror_access(&x, addr, next, access, x.bounce);
-		if (copy_to_user(uptr, x.bounce, n << PAGE_SHIFT)) {
-			ret = -EFAULT;
+		n = hmmsim_mirror_access(x, addr, next, access, uptr);
+		if (n < 0) {
+			ret = n;
 			break;
 		}
 		uptr += n << PAGE_SHIFT;
@@ -631,7 +723,7 @@ int hmmsim_mirror_readback(struct hmmsim_mirror *mirror,
 		if (ret)
 			break;
 	}
-	hmmsim_xfer_fini(&x);
+	hmmsim_xfer_put(x);
 	return ret;
 }
 

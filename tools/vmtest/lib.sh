@@ -7,6 +7,8 @@ REPO_DIR=$(cd "$VMTEST_DIR/../.." && pwd)
 # Debian package that provides the kernel source, and the flavour to build.
 KERNEL_PKG=${KERNEL_PKG:-linux-source-6.12}
 FLAVOUR=${FLAVOUR:-debug}
+# kernel.sh runs as a process of its own: it must see what callers chose.
+export KERNEL_PKG FLAVOUR
 
 # Everything built lives here, outside the repository, and is reused.
 CACHE_DIR=${HMMSIM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/hmmsim}
