@@ -390,6 +390,9 @@ void hmmsim_mirrors_unmap_migrating(struct hmmsim_device *hdev,
 				    struct mm_struct *mm,
 				    const struct migrate_vma *args,
 				    struct hmmsim_device *stays);
+void hmmsim_mirror_map_migrated(struct hmmsim_mirror *mirror,
+				const struct migrate_vma *args,
+				unsigned long seq);
 int hmmsim_mirror_map_exclusive(struct hmmsim_mirror *mirror,
 				unsigned long start, unsigned long end,
 				struct page **pages, unsigned long seq);

@@ -155,7 +155,8 @@ static bool hmmsim_want_write(unsigned long src, struct vm_area_struct *vma)
  */
 static long hmmsim_migrate_window_to_device(struct hmmsim_migration *m,
 					    struct hmmsim_mirror *mirror,
-					    struct migrate_vma *args)
+					    struct migrate_vma *args,
+					    unsigned long seq)
 {
 	struct hmmsim_device *hdev = mirror->hdev;
 	unsigned int want = 0, got, j = 0;
@@ -215,6 +216,9 @@ static long hmmsim_migrate_window_to_device(struct hmmsim_migration *m,
 	for (i = 0; i < args->npages; i++)
 		if (args->dst[i] && (args->src[i] & MIGRATE_PFN_MIGRATE))
 			moved++;
+	/* The device maps what it now holds, as a driver would. */
+	if (moved)
+		hmmsim_mirror_map_migrated(mirror, args, seq);
 	migrate_vma_finalize(args);
 
 	hmmsim_count(hdev, HMMSIM_STAT_TO_DEVICE, moved);
@@ -291,8 +295,12 @@ int hmmsim_migrate_range_to_device(struct hmmsim_mirror *mirror,
 		args.end = next;
 		ret = migrate_vma_setup(&args);
 		if (!ret) {
+			/* After the migration's own invalidation. */
+			unsigned long seq =
+				mmu_interval_read_begin(&mirror->notifier);
+
 			moved = hmmsim_migrate_window_to_device(&m, mirror,
-								&args);
+								&args, seq);
 			if (moved < 0)
 				ret = moved;
 			else

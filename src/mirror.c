@@ -704,25 +704,38 @@ int hmmsim_mirror_readback(struct hmmsim_mirror *mirror,
 
 	cmd->cpages = 0;
 	for (addr = cmd->addr; addr < end; addr = next) {
+		bool looked = false;
+
 		next = hmmsim_window_end(addr, end);
-		ret = hmmsim_mirror_range_fault(x, addr, next, 0);
-		if (ret)
-			break;
-		n = hmmsim_mirror_access(x, addr, next, access, uptr);
-		if (n < 0) {
-			ret = n;
-			break;
-		}
-		uptr += n << PAGE_SHIFT;
-		cmd->cpages += n;
-		if (addr + (n << PAGE_SHIFT) < next) {
-			ret = -ENOENT;
-			break;
+		while (addr < next) {
+			n = hmmsim_mirror_access(x, addr, next, access, uptr);
+			if (n < 0) {
+				ret = n;
+				goto out;
+			}
+			addr += n << PAGE_SHIFT;
+			uptr += n << PAGE_SHIFT;
+			cmd->cpages += n;
+			if (addr == next)
+				break;
+			/*
+			 * Not mapped (yet): map what is there, without
+			 * faulting, and look once more.
+			 */
+			if (looked) {
+				ret = -ENOENT;
+				goto out;
+			}
+			ret = hmmsim_mirror_range_fault(x, addr, next, 0);
+			if (ret)
+				goto out;
+			looked = true;
 		}
 		ret = hmmsim_window_done();
 		if (ret)
 			break;
 	}
+out:
 	hmmsim_xfer_put(x);
 	return ret;
 }
@@ -801,6 +814,45 @@ void hmmsim_mirrors_unmap_migrating(struct hmmsim_device *hdev,
 		mutex_unlock(&mirror->lock);
 	}
 	mutex_unlock(&hdev->mirrors_lock);
+}
+
+/**
+ * hmmsim_mirror_map_migrated() - map the pages a migration brought here
+ * @mirror: the mirror that ran the migration to its device.
+ * @args: the migration, after migrate_vma_pages().
+ * @seq: mmu_interval_read_begin() from after migrate_vma_setup().
+ *
+ * A cache fill, like hmmsim_devpt_map_range(): if anything invalidated the
+ * range since @seq, or a table cannot be had without sleeping, nothing is
+ * mapped, and the next device access faults the pages in instead.
+ */
+void hmmsim_mirror_map_migrated(struct hmmsim_mirror *mirror,
+				const struct migrate_vma *args,
+				unsigned long seq)
+{
+	unsigned long i;
+
+	if (hmmsim_devpt_prepare(&mirror->pt, args->start, args->end))
+		return;
+	mutex_lock(&mirror->lock);
+	if (mmu_interval_read_retry(&mirror->notifier, seq))
+		goto out;
+	for (i = 0; i < args->npages; i++) {
+		unsigned long dst = args->dst[i];
+		hmmsim_pte_t pte;
+
+		if (!dst || !(args->src[i] & MIGRATE_PFN_MIGRATE))
+			continue;
+		pte = ((hmmsim_pte_t)page_to_pfn(migrate_pfn_to_page(dst)) <<
+		       PAGE_SHIFT) | HMMSIM_PTE_VALID;
+		if (dst & MIGRATE_PFN_WRITE)
+			pte |= HMMSIM_PTE_WRITE;
+		if (hmmsim_devpt_set(&mirror->pt, args->start + (i << PAGE_SHIFT),
+				     pte))
+			break;
+	}
+out:
+	mutex_unlock(&mirror->lock);
 }
 
 /**
