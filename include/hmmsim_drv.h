@@ -215,6 +215,7 @@ static inline unsigned long hmmsim_pte_pfn(hmmsim_pte_t pte)
 }
 
 struct hmmsim_xfer;
+struct hmmsim_migration;
 
 /**
  * struct hmmsim_mirror - one open file: a device's mirror of one process
@@ -229,6 +230,8 @@ struct hmmsim_xfer;
  * @link: entry in @hdev->mirrors.
  * @xfer_lock: protects @xfer while a command uses it.
  * @xfer: the buffers commands on this file reuse (see mirror.c).
+ * @mig_lock: protects @mig while a command uses it.
+ * @mig: the migration buffers commands on this file reuse (migrate.c).
  * @flags: HMM_DMIRROR_FLAG_* set with HMM_DMIRROR_FLAGS, as bits
  *	(HMMSIM_MIRROR_FAIL_ALLOC is HMM_DMIRROR_FLAG_FAIL_ALLOC's bit).
  */
@@ -241,6 +244,8 @@ struct hmmsim_mirror {
 	struct list_head link;
 	struct mutex xfer_lock;		/* see above */
 	struct hmmsim_xfer *xfer;
+	struct mutex mig_lock;		/* see above */
+	struct hmmsim_migration *mig;
 	unsigned long flags;
 };
 
@@ -407,6 +412,7 @@ int hmmsim_migrate_range_to_system(struct hmmsim_mirror *mirror,
 				   unsigned long *cpages);
 int hmmsim_check_vmas(struct mm_struct *mm, unsigned long start,
 		      unsigned long end);
+void hmmsim_migration_free(struct hmmsim_migration *m);
 int hmmsim_migrate_to_device(struct hmmsim_mirror *mirror,
 			     struct hmm_dmirror_cmd *cmd);
 int hmmsim_migrate_to_system(struct hmmsim_mirror *mirror,

@@ -82,6 +82,56 @@ static int hmmsim_migration_init(struct hmmsim_migration *m,
 	return 0;
 }
 
+/**
+ * hmmsim_migration_free() - free a mirror's cached migration context
+ * @m: the context, or NULL.
+ */
+void hmmsim_migration_free(struct hmmsim_migration *m)
+{
+	if (m) {
+		hmmsim_migration_fini(m);
+		kfree(m);
+	}
+}
+
+static struct hmmsim_migration *hmmsim_migration_alloc(struct hmmsim_device *hdev)
+{
+	struct hmmsim_migration *m = kzalloc(sizeof(*m), GFP_KERNEL);
+
+	if (m && hmmsim_migration_init(m, hdev, HMMSIM_WINDOW_PAGES,
+				       GFP_KERNEL)) {
+		kfree(m);
+		m = NULL;
+	}
+	return m;
+}
+
+/*
+ * The mirror's migration context, kept for the commands on its file, or a
+ * new one when another thread of the process is using it.
+ */
+static struct hmmsim_migration *hmmsim_migration_get(struct hmmsim_mirror *mirror)
+{
+	if (mutex_trylock(&mirror->mig_lock)) {
+		if (!mirror->mig)
+			mirror->mig = hmmsim_migration_alloc(mirror->hdev);
+		if (mirror->mig)
+			return mirror->mig;
+		mutex_unlock(&mirror->mig_lock);
+		return NULL;
+	}
+	return hmmsim_migration_alloc(mirror->hdev);
+}
+
+static void hmmsim_migration_put(struct hmmsim_mirror *mirror,
+				 struct hmmsim_migration *m)
+{
+	if (m == mirror->mig)
+		mutex_unlock(&mirror->mig_lock);
+	else
+		hmmsim_migration_free(m);
+}
+
 /* End of the migration window starting at @addr, within @vma and @end. */
 static unsigned long hmmsim_migrate_next(struct vm_area_struct *vma,
 					 unsigned long addr, unsigned long end)
@@ -254,15 +304,14 @@ int hmmsim_migrate_range_to_device(struct hmmsim_mirror *mirror,
 				   unsigned long *cpages)
 {
 	struct mm_struct *mm = mirror->mm;
-	struct hmmsim_migration m;
+	struct hmmsim_migration *m;
 	unsigned long addr, next;
 	long moved;
-	int ret;
+	int ret = 0;
 
-	ret = hmmsim_migration_init(&m, mirror->hdev, HMMSIM_WINDOW_PAGES,
-				    GFP_KERNEL);
-	if (ret)
-		return ret;
+	m = hmmsim_migration_get(mirror);
+	if (!m)
+		return -ENOMEM;
 
 	for (addr = start; addr < end; addr = next) {
 		/*
@@ -272,8 +321,8 @@ int hmmsim_migrate_range_to_device(struct hmmsim_mirror *mirror,
 		 * evict them.
 		 */
 		struct migrate_vma args = {
-			.src = m.src,
-			.dst = m.dst,
+			.src = m->src,
+			.dst = m->dst,
 			.pgmap_owner = src ? src : mirror->hdev,
 			.flags = src ? hmmsim_select(src) :
 				       MIGRATE_VMA_SELECT_SYSTEM |
@@ -299,7 +348,7 @@ int hmmsim_migrate_range_to_device(struct hmmsim_mirror *mirror,
 			unsigned long seq =
 				mmu_interval_read_begin(&mirror->notifier);
 
-			moved = hmmsim_migrate_window_to_device(&m, mirror,
+			moved = hmmsim_migrate_window_to_device(m, mirror,
 								&args, seq);
 			if (moved < 0)
 				ret = moved;
@@ -315,7 +364,7 @@ int hmmsim_migrate_range_to_device(struct hmmsim_mirror *mirror,
 		}
 		cond_resched();
 	}
-	hmmsim_migration_fini(&m);
+	hmmsim_migration_put(mirror, m);
 	return ret;
 }
 
@@ -446,19 +495,18 @@ int hmmsim_migrate_range_to_system(struct hmmsim_mirror *mirror,
 				   unsigned long *cpages)
 {
 	struct mm_struct *mm = mirror->mm;
-	struct hmmsim_migration m;
+	struct hmmsim_migration *m;
 	unsigned long addr, next;
-	int ret;
+	int ret = 0;
 
-	ret = hmmsim_migration_init(&m, mirror->hdev, HMMSIM_WINDOW_PAGES,
-				    GFP_KERNEL);
-	if (ret)
-		return ret;
+	m = hmmsim_migration_get(mirror);
+	if (!m)
+		return -ENOMEM;
 
 	for (addr = start; addr < end; addr = next) {
 		struct migrate_vma args = {
-			.src = m.src,
-			.dst = m.dst,
+			.src = m->src,
+			.dst = m->dst,
 			.pgmap_owner = mirror->hdev,
 			.flags = hmmsim_select(mirror->hdev),
 		};
@@ -478,7 +526,7 @@ int hmmsim_migrate_range_to_system(struct hmmsim_mirror *mirror,
 		args.end = next;
 		ret = migrate_vma_setup(&args);
 		if (!ret)
-			*cpages += hmmsim_migrate_window_to_ram(&m, mm, &args,
+			*cpages += hmmsim_migrate_window_to_ram(m, mm, &args,
 								GFP_HIGHUSER_MOVABLE,
 								HMMSIM_TO_SYSTEM,
 								&ret);
@@ -491,7 +539,7 @@ int hmmsim_migrate_range_to_system(struct hmmsim_mirror *mirror,
 		}
 		cond_resched();
 	}
-	hmmsim_migration_fini(&m);
+	hmmsim_migration_put(mirror, m);
 	return ret;
 }
 
@@ -833,17 +881,16 @@ int hmmsim_migrate_exclusive(struct hmmsim_mirror *mirror,
 	unsigned long start = cmd->addr;
 	unsigned long end = start + (cmd->npages << PAGE_SHIFT);
 	struct mm_struct *mm = mirror->mm;
-	struct hmmsim_migration m;
+	struct hmmsim_migration *m;
 	unsigned long addr, next;
 	int ret, tries;
 
 	ret = hmmsim_check_vmas(mm, start, end);
 	if (ret)
 		return ret;
-	ret = hmmsim_migration_init(&m, mirror->hdev, HMMSIM_WINDOW_PAGES,
-				    GFP_KERNEL);
-	if (ret)
-		return ret;
+	m = hmmsim_migration_get(mirror);
+	if (!m)
+		return -ENOMEM;
 
 	for (addr = start; addr < end; addr = next) {
 		struct vm_area_struct *vma;
@@ -860,7 +907,7 @@ int hmmsim_migrate_exclusive(struct hmmsim_mirror *mirror,
 				goto out;
 			}
 			next = hmmsim_migrate_next(vma, addr, end);
-			ret = hmmsim_exclusive_window(&m, mirror, vma, addr,
+			ret = hmmsim_exclusive_window(m, mirror, vma, addr,
 						      next);
 			mmap_read_unlock(mm);
 			if (ret != -EAGAIN && ret != -EBUSY)
@@ -877,7 +924,7 @@ int hmmsim_migrate_exclusive(struct hmmsim_mirror *mirror,
 			goto out;
 	}
 out:
-	hmmsim_migration_fini(&m);
+	hmmsim_migration_put(mirror, m);
 	if (ret)
 		return ret;
 	return hmmsim_mirror_readback(mirror, cmd, false);

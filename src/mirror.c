@@ -199,6 +199,7 @@ struct hmmsim_mirror *hmmsim_mirror_create(struct hmmsim_device *hdev)
 	mirror->mm = current->mm;
 	mutex_init(&mirror->lock);
 	mutex_init(&mirror->xfer_lock);
+	mutex_init(&mirror->mig_lock);
 	hmmsim_devpt_init(&mirror->pt);
 
 	/* Teach lockdep that the invalidate callback runs under reclaim. */
@@ -255,6 +256,7 @@ void hmmsim_mirror_destroy(struct hmmsim_mirror *mirror)
 		hmmsim_devmem_disown(hdev, mirror);
 	up_read(&hdev->lock);
 	hmmsim_xfer_free(mirror->xfer);
+	hmmsim_migration_free(mirror->mig);
 	hmmsim_devpt_fini(&mirror->pt);
 	mmdrop(mirror->mm);
 	kfree(mirror);
