@@ -377,6 +377,8 @@ void hmmsim_devpt_clear(struct hmmsim_devpt *pt, unsigned long start,
 void hmmsim_devpt_clear_page(struct hmmsim_devpt *pt, unsigned long addr);
 bool hmmsim_devpt_any_exclusive(struct hmmsim_devpt *pt, unsigned long start,
 				unsigned long end);
+unsigned long hmmsim_devpt_next_mapped(struct hmmsim_devpt *pt,
+				       unsigned long addr, unsigned long end);
 
 /* src/mirror.c */
 struct hmmsim_mirror *hmmsim_mirror_create(struct hmmsim_device *hdev);

@@ -352,3 +352,22 @@ bool hmmsim_devpt_any_exclusive(struct hmmsim_devpt *pt, unsigned long start,
 	}
 	return false;
 }
+
+/**
+ * hmmsim_devpt_next_mapped() - where the next mapped block starts
+ * @pt: the table.
+ * @addr: address to start from.
+ * @end: end address (exclusive).
+ *
+ * Return: the larger of @addr and the start of the first 2 MiB block at or
+ * after @addr with anything mapped, or @end if there is none before it.
+ */
+unsigned long hmmsim_devpt_next_mapped(struct hmmsim_devpt *pt,
+				       unsigned long addr, unsigned long end)
+{
+	unsigned long index = pt_index(addr);
+
+	if (!xa_find(&pt->blocks, &index, pt_index(end - 1), XA_PRESENT))
+		return end;
+	return max(addr, pt_block_start(index));
+}

@@ -758,11 +758,16 @@ int hmmsim_mirror_check_exclusive(struct hmmsim_mirror *mirror,
 	bool busy;
 	int ret;
 
-	/* A gigabyte at a time: the scan only visits populated blocks. */
+	/*
+	 * From one populated block to the next, a gigabyte at a time, so
+	 * that the cost follows what the device maps, not the range's size.
+	 */
 	for (addr = cmd->addr; addr < end; addr = next) {
-		next = min(ALIGN_DOWN(addr, SZ_1G) + SZ_1G, end);
 		mutex_lock(&mirror->lock);
-		busy = hmmsim_devpt_any_exclusive(&mirror->pt, addr, next);
+		addr = hmmsim_devpt_next_mapped(&mirror->pt, addr, end);
+		next = min(ALIGN_DOWN(addr, SZ_1G) + SZ_1G, end);
+		busy = addr < end &&
+		       hmmsim_devpt_any_exclusive(&mirror->pt, addr, next);
 		mutex_unlock(&mirror->lock);
 		if (busy)
 			return -EPERM;
