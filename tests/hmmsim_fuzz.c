@@ -1,0 +1,2321 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * hmmsim_fuzz: an ioctl fuzzer for every hmmsim device.
+ *
+ *   hmmsim_fuzz [-n CALLS_PER_DEVICE] [-s SEED]
+ *
+ * Every core (lib/test_hmm compatible) and extension command, on every
+ * device /dev/$HMMSIM_DEVNAME<N> (default hmmsim, N from 0), with fields
+ * drawn from hostile values: zero, ~0, unaligned, kernel and non-canonical
+ * addresses, holes, huge and overflowing page counts, and buffers of every
+ * kind (private, read-only, PROT_NONE, shared anonymous, file-backed shared
+ * and private, THP, hugetlbfs, the device's own mmap()) for both the range
+ * and the user buffer; extension structures of every size, with random
+ * flags, padding, reserved fields and source files; unknown commands and
+ * wrongly encoded ones. Between calls the buffers are unmapped and mapped
+ * again, their protections flipped, madvise()d, written and read by the
+ * CPU, and the device files closed and opened again.
+ *
+ * A call fails the device's test when it returns anything but 0 or one of
+ * the errnos hmmsim documents, when it succeeds although the ABI says it
+ * must not (a zero, unaligned or out-of-range range, nonzero flags or
+ * reserved fields, an unknown command, a bad source file...), when an
+ * unknown command gives anything but ENOTTY, or when a successful call
+ * returns nonsense (more pages than asked, an INFO that does not describe
+ * the device, STATS counters that go backwards).
+ *
+ * A "canary" buffer holds a pattern. It is moved around (MIGRATE_TO_DEV,
+ * MIGRATE_TO_SYS, HMMSIM_IOCTL_MIGRATE from system memory and between
+ * devices, EXCLUSIVE) and read by the devices (READ, SNAPSHOT, the source
+ * of WRITE), but never written by them, nor discarded by the CPU: its
+ * pattern is checked every CANARY_EVERY calls and at the end, and must be
+ * intact. It lies below every other buffer, guarded, so that a device
+ * writing past the end of another buffer cannot reach it.
+ *
+ * The address space is laid out in slots of 4 MiB: slot 0 holds the
+ * arguments, slot 1 the canary, the others one buffer each at their start,
+ * followed by a hole and a PROT_NONE guard page; a slot may also be empty.
+ * Random addresses are drawn only where nothing of the program lives, so
+ * that the device can write only into the buffers.
+ *
+ * Calls stay short: valid ranges are a few pages (a whole THP from its
+ * start now and then), and the commands whose cost grows with the range
+ * even over holes (SNAPSHOT, CHECK_EXCLUSIVE) have their valid ranges cut.
+ * In the test VM (TCG, debug kernel with KASAN and lockdep) the default
+ * 100000 calls on each of 4 devices take a little over a minute.
+ *
+ * The run is deterministic for a seed (printed at the start). The output is
+ * TAP: progress comments every PROGRESS_EVERY calls, one line per device
+ * and one for the canary. A crash of the program prints the call or action
+ * it was in ("Bail out!"); a call that takes STALL_SECONDS is reported
+ * while it runs. Exit status 0 if every line is ok, 1 if not, 4 if there
+ * is no device.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <hmmsim.h>
+
+#define ARRAY_SIZE(a)		(sizeof(a) / sizeof((a)[0]))
+
+#define MAX_DEVICES		64
+#define FDS_PER_DEV		2	/* open files per device */
+#define DEFAULT_CALLS		100000
+#define PROGRESS_EVERY		10000
+#define CANARY_EVERY		4096
+#define MAX_REPORTS		16	/* failures printed per device */
+#define MAX_CANARY_REPORTS	4
+#define CANARY_LOG		32	/* canary events kept for a report */
+#define STALL_SECONDS		60	/* a call this long is reported */
+
+#define SZ_2M			(2UL << 20)
+#define SLOT_SIZE		(4UL << 20)
+#define NR_SLOTS		24
+#define SLOT_ARGS		0
+#define SLOT_CANARY		1
+#define FIRST_POOL		2
+#define SMALL_MAX_PAGES		32	/* pages of a buffer that is not huge */
+#define SMALL_MAX_OFFSET	16	/* pages from the slot's start */
+#define BUF_MAX_PAGES		520
+#define FILE_PAGES_PER_SLOT	48
+#define ARG_AREA_PAGES		2
+
+/* Pages of a "small" valid range: keeps every call short. */
+#define SMALL_NPAGES		4
+/*
+ * Larger valid ranges than this are cut for SNAPSHOT and CHECK_EXCLUSIVE,
+ * whose cost grows with the range even where nothing is mapped: a
+ * CHECK_EXCLUSIVE of the whole 5-level address space takes minutes.
+ */
+#define SNAPSHOT_MAX_NPAGES	_BITULL(12)
+#define CHECK_EXCL_MAX_NPAGES	_BITULL(18)
+#define CHECK_EXCL_HUGE_NPAGES	_BITULL(30)
+/* Pages of a buffer the CPU touches or changes at once, mostly. */
+#define SPAN_MAX_PAGES		64
+/* One step in ACTION_ONE_IN is an action on the memory or the files. */
+#define ACTION_ONE_IN		64
+
+#define GARBAGE			0xdeadbeefcafef00dULL
+
+/* ------------------------------------------------------------ randomness */
+
+static __u64 rng_state;
+
+/* splitmix64: small, fast, and good for any seed. */
+static __u64 rnd(void)
+{
+	__u64 z;
+
+	rng_state += 0x9e3779b97f4a7c15ULL;
+	z = rng_state;
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+static __u64 rnd_below(__u64 n)
+{
+	return n ? rnd() % n : 0;
+}
+
+static bool one_in(unsigned int n)
+{
+	return rnd_below(n) == 0;
+}
+
+/* An index into weights[], drawn with those weights. */
+static unsigned int pick(const unsigned int *weights, unsigned int n)
+{
+	unsigned int i, total = 0;
+	__u64 r;
+
+	for (i = 0; i < n; i++)
+		total += weights[i];
+	r = rnd_below(total);
+	for (i = 0; i < n; i++) {
+		if (r < weights[i])
+			return i;
+		r -= weights[i];
+	}
+	return n - 1;
+}
+
+/* -------------------------------------------------------------- errnos */
+
+static const struct {
+	int err;
+	const char *name;
+} errnos[] = {
+	{ 0, "0" },
+	{ EINVAL, "EINVAL" },
+	{ EFAULT, "EFAULT" },
+	{ ENOMEM, "ENOMEM" },
+	{ ENOENT, "ENOENT" },
+	{ EPERM, "EPERM" },
+	{ EBUSY, "EBUSY" },
+	{ E2BIG, "E2BIG" },
+	{ EBADF, "EBADF" },
+	{ ENOTTY, "ENOTTY" },
+	{ ENODEV, "ENODEV" },
+	{ EIO, "EIO" },
+	{ EINTR, "EINTR" },
+	{ EAGAIN, "EAGAIN" },
+};
+
+#define HIST_OTHER	ARRAY_SIZE(errnos)
+#define NR_HIST		(HIST_OTHER + 1)
+
+/* The histogram slot of an errno: HIST_OTHER if it is not documented. */
+static unsigned int errno_slot(int err)
+{
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(errnos); i++)
+		if (errnos[i].err == err)
+			return i;
+	return HIST_OTHER;
+}
+
+static const char *errno_name(int err)
+{
+	unsigned int i = errno_slot(err);
+
+	return i == HIST_OTHER ? "undocumented" : errnos[i].name;
+}
+
+/* ------------------------------------------------------------- devices */
+
+struct dev {
+	unsigned int id;
+	char path[64];
+	struct hmmsim_info info;
+	int fd[FDS_PER_DEV];		/* -1 while closed */
+	struct hmmsim_stats last;	/* the last STATS, for the counters */
+	bool have_last;
+	unsigned long calls;
+	unsigned long hist[NR_HIST];
+	unsigned long failures;
+	unsigned long reports;
+};
+
+static struct dev devs[MAX_DEVICES];
+static unsigned int nr_devs;
+
+static size_t page_size;
+static unsigned int page_shift;
+static unsigned long thp_pages;		/* pages in 2 MiB */
+static __u64 task_size;			/* the kernel's TASK_SIZE */
+
+static int dev_open(const struct dev *d)
+{
+	return open(d->path, O_RDWR | O_CLOEXEC);
+}
+
+/* Any open file of the device; reopens one if all are closed. */
+static int dev_any_fd(struct dev *d, unsigned int *slot)
+{
+	unsigned int i, first = rnd_below(FDS_PER_DEV);
+
+	for (i = 0; i < FDS_PER_DEV; i++) {
+		unsigned int s = (first + i) % FDS_PER_DEV;
+
+		if (d->fd[s] >= 0) {
+			if (slot)
+				*slot = s;
+			return d->fd[s];
+		}
+	}
+	d->fd[first] = dev_open(d);
+	if (slot)
+		*slot = first;
+	return d->fd[first];
+}
+
+/* ------------------------------------------------------------- buffers */
+
+enum buf_kind {
+	BUF_NONE,		/* nothing mapped: the slot is a hole */
+	BUF_ANON,
+	BUF_ANON_RO,
+	BUF_ANON_NONE,
+	BUF_ANON_SHARED,
+	BUF_FILE_SHARED,
+	BUF_FILE_PRIVATE,
+	BUF_THP,
+	BUF_HUGETLB,
+	BUF_DEVMAP,		/* mmap() of a device file */
+	BUF_CANARY,
+	NR_BUF_KINDS,
+};
+
+static const char * const kind_names[NR_BUF_KINDS] = {
+	[BUF_NONE] = "none",
+	[BUF_ANON] = "anon",
+	[BUF_ANON_RO] = "anon-ro",
+	[BUF_ANON_NONE] = "anon-none",
+	[BUF_ANON_SHARED] = "anon-shared",
+	[BUF_FILE_SHARED] = "file-shared",
+	[BUF_FILE_PRIVATE] = "file-private",
+	[BUF_THP] = "thp",
+	[BUF_HUGETLB] = "hugetlb",
+	[BUF_DEVMAP] = "devmap",
+	[BUF_CANARY] = "canary",
+};
+
+struct buf {
+	enum buf_kind kind;
+	char *base;
+	unsigned long npages;
+	unsigned char prot[BUF_MAX_PAGES];	/* PROT_* of each page */
+};
+
+static char *arena;			/* NR_SLOTS slots of SLOT_SIZE */
+static struct buf bufs[NR_SLOTS];
+static struct buf *canary = &bufs[SLOT_CANARY];
+static int file_fd = -1;		/* the O_TMPFILE */
+static int pipe_fds[2] = { -1, -1 };
+static int last_closed_fd = -1;
+
+/* The arguments: ARG_AREA_PAGES read-write pages, a guard, a read-only view. */
+static char *args;
+static char *args_guard;
+static char *args_ro;		/* file page 0, read-only */
+static char *args_ro_alias;	/* file page 0, read-write */
+
+static __u64 sink;		/* what the CPU reads, so it is read */
+
+static char *slot_base(unsigned int s)
+{
+	return arena + (unsigned long)s * SLOT_SIZE;
+}
+
+static char *slot_guard(unsigned int s)
+{
+	return slot_base(s) + SLOT_SIZE - page_size;
+}
+
+static __u64 ptr_u64(const void *p)
+{
+	return (unsigned long)p;
+}
+
+static bool page_range_has(const struct buf *b, unsigned long first,
+			   unsigned long n, int prot)
+{
+	unsigned long i;
+
+	for (i = first; i < first + n; i++)
+		if ((b->prot[i] & prot) != prot)
+			return false;
+	return true;
+}
+
+/* Fill pages with random data, where they are writable. */
+static void cpu_write(struct buf *b, unsigned long first, unsigned long n)
+{
+	unsigned long i, j;
+
+	for (i = first; i < first + n && i < b->npages; i++) {
+		__u64 *w = (__u64 *)(b->base + i * page_size);
+		__u64 v = rnd();
+
+		if (!(b->prot[i] & PROT_WRITE))
+			continue;
+		for (j = 0; j < page_size / sizeof(*w); j += 8)
+			w[j] = v + j;
+	}
+}
+
+static void cpu_read(const struct buf *b, unsigned long first, unsigned long n)
+{
+	unsigned long i, j;
+
+	for (i = first; i < first + n && i < b->npages; i++) {
+		const __u64 *w = (const __u64 *)(b->base + i * page_size);
+
+		if (!(b->prot[i] & PROT_READ))
+			continue;
+		for (j = 0; j < page_size / sizeof(*w); j += 64)
+			sink += w[j];
+	}
+}
+
+static void buf_set_prot(struct buf *b, unsigned long first, unsigned long n,
+			 int prot)
+{
+	memset(b->prot + first, prot, n);
+}
+
+static void buf_unmap(unsigned int s)
+{
+	struct buf *b = &bufs[s];
+
+	if (b->kind == BUF_NONE)
+		return;
+	munmap(b->base, b->npages * page_size);
+	b->kind = BUF_NONE;
+	b->npages = 0;
+}
+
+/* A random open device file, or -1. */
+static int any_open_fd(void)
+{
+	unsigned int i, first = rnd_below(nr_devs);
+
+	for (i = 0; i < nr_devs; i++) {
+		struct dev *d = &devs[(first + i) % nr_devs];
+		unsigned int j;
+
+		for (j = 0; j < FDS_PER_DEV; j++)
+			if (d->fd[j] >= 0)
+				return d->fd[j];
+	}
+	return -1;
+}
+
+/* Map a buffer of the given kind in slot s, which must be empty. */
+static void buf_map(unsigned int s, enum buf_kind kind)
+{
+	int flags = MAP_FIXED_NOREPLACE, prot = PROT_READ | PROT_WRITE, fd = -1;
+	struct buf *b = &bufs[s];
+	unsigned long off = 0, n;
+	off_t foff = 0;
+	char *p;
+
+	if (kind == BUF_NONE)
+		return;
+	if (kind == BUF_THP || kind == BUF_HUGETLB) {
+		n = thp_pages + (kind == BUF_THP ? rnd_below(4) : 0);
+	} else {
+		off = rnd_below(SMALL_MAX_OFFSET);
+		n = 1 + rnd_below(SMALL_MAX_PAGES);
+	}
+
+	if (kind == BUF_ANON_NONE)
+		prot = PROT_NONE;
+	switch (kind) {
+	case BUF_ANON_NONE:
+	case BUF_ANON:
+	case BUF_ANON_RO:
+	case BUF_THP:
+		flags |= MAP_PRIVATE | MAP_ANONYMOUS;
+		break;
+	case BUF_HUGETLB:
+		flags |= MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB;
+		break;
+	case BUF_ANON_SHARED:
+		flags |= MAP_SHARED | MAP_ANONYMOUS;
+		break;
+	case BUF_FILE_SHARED:
+	case BUF_FILE_PRIVATE:
+		flags |= kind == BUF_FILE_SHARED ? MAP_SHARED : MAP_PRIVATE;
+		fd = file_fd;
+		foff = (off_t)(1 + s * FILE_PAGES_PER_SLOT) * page_size;
+		break;
+	case BUF_DEVMAP:
+		flags |= MAP_SHARED;
+		fd = any_open_fd();
+		if (fd < 0) {
+			kind = BUF_ANON;
+			flags = MAP_FIXED_NOREPLACE | MAP_PRIVATE | MAP_ANONYMOUS;
+		}
+		break;
+	default:
+		return;
+	}
+
+	p = mmap(slot_base(s) + off * page_size, n * page_size, prot, flags,
+		 fd, foff);
+	if (p == MAP_FAILED && kind == BUF_HUGETLB) {
+		/* No huge page free: a THP instead. */
+		buf_map(s, BUF_THP);
+		return;
+	}
+	if (p == MAP_FAILED)
+		return;
+
+	b->kind = kind;
+	b->base = p;
+	b->npages = n;
+	buf_set_prot(b, 0, n, prot);
+
+	if (kind == BUF_THP)
+		madvise(p, n * page_size, MADV_HUGEPAGE);
+	else if (kind != BUF_HUGETLB && kind != BUF_DEVMAP && one_in(2))
+		madvise(p, n * page_size, MADV_NOHUGEPAGE);
+	/* Half the buffers start untouched: zero pages or nothing at all. */
+	if (prot != PROT_NONE && one_in(2))
+		cpu_write(b, 0, n);
+	if (kind == BUF_ANON_RO && !mprotect(p, n * page_size, PROT_READ))
+		buf_set_prot(b, 0, n, PROT_READ);
+}
+
+static enum buf_kind random_kind(void)
+{
+	static const unsigned int weights[] = {
+		[BUF_NONE] = 2,
+		[BUF_ANON] = 8,
+		[BUF_ANON_RO] = 2,
+		[BUF_ANON_NONE] = 1,
+		[BUF_ANON_SHARED] = 2,
+		[BUF_FILE_SHARED] = 2,
+		[BUF_FILE_PRIVATE] = 1,
+		[BUF_THP] = 3,
+		[BUF_HUGETLB] = 1,
+		[BUF_DEVMAP] = 1,
+		[BUF_CANARY] = 0,
+	};
+
+	return pick(weights, ARRAY_SIZE(weights));
+}
+
+/* A random mapped buffer of the pool (not the canary), or NULL. */
+static struct buf *random_buf(void)
+{
+	unsigned int i, first = rnd_below(NR_SLOTS - FIRST_POOL);
+
+	for (i = 0; i < NR_SLOTS - FIRST_POOL; i++) {
+		struct buf *b = &bufs[FIRST_POOL +
+				      (first + i) % (NR_SLOTS - FIRST_POOL)];
+
+		if (b->kind != BUF_NONE)
+			return b;
+	}
+	return NULL;
+}
+
+/* An address in no mapping: past the buffer of a pool slot. */
+static __u64 hole_addr(void)
+{
+	unsigned int s = FIRST_POOL + rnd_below(NR_SLOTS - FIRST_POOL);
+	unsigned long first = SZ_2M / page_size + 4;
+	unsigned long last = SLOT_SIZE / page_size - 1;
+
+	if (bufs[s].kind == BUF_NONE)
+		first = 0;
+	return ptr_u64(slot_base(s) + (first + rnd_below(last - first)) *
+		       page_size);
+}
+
+/* ------------------------------------------------------------- canary */
+
+static unsigned int canary_seed;
+static unsigned long canary_checks;
+static unsigned long canary_failures;
+
+static unsigned int canary_word(unsigned long page, unsigned long i)
+{
+	unsigned int v = ((unsigned int)page * 0x9e3779b1u) ^
+			 ((unsigned int)i * 0x85ebca77u) ^
+			 (canary_seed * 0xc2b2ae3du);
+
+	return v | 1;
+}
+
+static void canary_fill(void)
+{
+	unsigned long per = page_size / sizeof(unsigned int), p, i;
+	unsigned int *w = (unsigned int *)canary->base;
+
+	for (p = 0; p < canary->npages; p++)
+		for (i = 0; i < per; i++)
+			*w++ = canary_word(p, i);
+}
+
+/* ------------------------------------------------------------- calls */
+
+enum call_kind {
+	CALL_CORE,
+	CALL_EXT,
+	CALL_BOGUS,
+	CALL_BADFD,
+	CALL_EVENT,
+};
+
+enum {
+	C_READ,
+	C_WRITE,
+	C_TO_DEV,
+	C_TO_SYS,
+	C_SNAPSHOT,
+	C_EXCL,
+	C_CHECK_EXCL,
+	C_RELEASE,
+	C_FLAGS,
+	C_INFO,
+	C_MIGRATE,
+	C_STATS,
+	NR_CMDS,
+};
+
+/* What a core command does with @ptr: the canary is never written. */
+enum ptr_use {
+	PTR_UNUSED,
+	PTR_READ,		/* the device reads it (WRITE) */
+	PTR_WRITTEN_PAGES,	/* the device writes npages pages there */
+	PTR_WRITTEN_BYTES,	/* the device writes npages bytes (SNAPSHOT) */
+};
+
+static const struct cmd_desc {
+	const char *name;
+	unsigned long request;
+	unsigned int weight;
+	enum ptr_use ptr;
+} cmds[NR_CMDS] = {
+	[C_READ] = { "READ", HMM_DMIRROR_READ, 10, PTR_WRITTEN_PAGES },
+	[C_WRITE] = { "WRITE", HMM_DMIRROR_WRITE, 10, PTR_READ },
+	[C_TO_DEV] = { "MIGRATE_TO_DEV", HMM_DMIRROR_MIGRATE_TO_DEV, 10,
+		       PTR_WRITTEN_PAGES },
+	[C_TO_SYS] = { "MIGRATE_TO_SYS", HMM_DMIRROR_MIGRATE_TO_SYS, 8,
+		       PTR_UNUSED },
+	[C_SNAPSHOT] = { "SNAPSHOT", HMM_DMIRROR_SNAPSHOT, 7,
+			 PTR_WRITTEN_BYTES },
+	[C_EXCL] = { "EXCLUSIVE", HMM_DMIRROR_EXCLUSIVE, 5, PTR_WRITTEN_PAGES },
+	[C_CHECK_EXCL] = { "CHECK_EXCLUSIVE", HMM_DMIRROR_CHECK_EXCLUSIVE, 4,
+			   PTR_UNUSED },
+	[C_RELEASE] = { "RELEASE", HMM_DMIRROR_RELEASE, 1, PTR_UNUSED },
+	[C_FLAGS] = { "FLAGS", HMM_DMIRROR_FLAGS, 3, PTR_UNUSED },
+	[C_INFO] = { "INFO", HMMSIM_IOCTL_INFO, 4, PTR_UNUSED },
+	[C_MIGRATE] = { "HMMSIM_MIGRATE", HMMSIM_IOCTL_MIGRATE, 14, PTR_UNUSED },
+	[C_STATS] = { "STATS", HMMSIM_IOCTL_STATS, 4, PTR_UNUSED },
+};
+
+/* Where the argument of a call is, and what the kernel can do with it. */
+enum arg_state {
+	ARG_OK,			/* readable and writable */
+	ARG_RO,			/* readable only */
+	ARG_BAD,		/* not (entirely) readable */
+};
+
+union ext {
+	struct hmmsim_info info;
+	struct hmmsim_migrate mig;
+	struct hmmsim_stats stats;
+	unsigned char raw[HMMSIM_STATS_SIZE_VER0];
+};
+
+struct call {
+	unsigned long nr;
+	unsigned int dev;
+	int fd;
+	enum call_kind kind;
+	unsigned int cmd;
+	unsigned long request;
+	__u64 arg;
+	enum arg_state arg_state;
+	const char *arg_cls;
+	const char *addr_cls;
+	const char *ptr_cls;
+	const char *np_cls;
+	const char *size_cls;
+	const char *src_cls;
+	const char *event;
+	struct hmm_dmirror_cmd core;
+	union ext ext;
+	__u32 usize;
+	long tail;			/* offset of a nonzero tail byte, or -1 */
+	const char *must_fail;		/* why it cannot succeed, or NULL */
+	int want_err;			/* the only errno it may give, or 0 */
+	bool touches_canary;
+	bool done;			/* ret and err are set */
+	int ret;
+	int err;
+};
+
+/* What is going on, for the crash handler and the stall watchdog. */
+static struct call cur;
+static char cur_action[160];
+static unsigned long progress_mark;	/* bumped at every step */
+static unsigned long nr_calls;		/* calls issued so far */
+
+static struct call canary_log[CANARY_LOG];
+static unsigned long canary_log_n;
+
+static unsigned long long ull(__u64 v)
+{
+	return v;
+}
+
+/* snprintf() that appends, and never overflows. */
+static void append(char *buf, size_t len, const char *fmt, ...)
+{
+	size_t used = strlen(buf);
+	va_list ap;
+
+	if (used + 1 >= len)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf + used, len - used, fmt, ap);
+	va_end(ap);
+}
+
+static void describe(const struct call *c, char *buf, size_t len)
+{
+	const struct dev *d = &devs[c->dev];
+
+	buf[0] = '\0';
+	append(buf, len, "call #%lu %s fd %d", c->nr, d->path, c->fd);
+	if (c->kind == CALL_EVENT) {
+		append(buf, len, ": %s", c->event);
+		return;
+	}
+	append(buf, len, ": %s request %#lx arg %#llx (%s)",
+	       c->kind == CALL_BOGUS ? "bogus" : cmds[c->cmd].name,
+	       c->request, ull(c->arg), c->arg_cls);
+	if (c->kind == CALL_CORE) {
+		append(buf, len, " addr %#llx (%s) ptr %#llx (%s) npages %#llx (%s)",
+		       ull(c->core.addr), c->addr_cls, ull(c->core.ptr),
+		       c->ptr_cls, ull(c->core.npages), c->np_cls);
+	} else if (c->kind == CALL_EXT) {
+		const union ext *e = &c->ext;
+		unsigned int i;
+
+		append(buf, len, " size %u (%s) flags %#x", c->usize,
+		       c->size_cls, e->info.flags);
+		if (c->cmd == C_MIGRATE)
+			append(buf, len,
+			       " addr %#llx (%s) npages %#llx (%s) src_fd %d (%s) pad %#x",
+			       ull(e->mig.addr), c->addr_cls,
+			       ull(e->mig.npages), c->np_cls, e->mig.src_fd,
+			       c->src_cls, e->mig.pad);
+		for (i = 0; i < (c->cmd == C_STATS ? 6 : 4); i++) {
+			__u64 r = c->cmd == C_INFO ? e->info.reserved[i] :
+				  c->cmd == C_MIGRATE ? e->mig.reserved[i] :
+				  e->stats.reserved[i];
+
+			if (r)
+				append(buf, len, " reserved[%u] %#llx", i,
+				       ull(r));
+		}
+		if (c->tail >= 0)
+			append(buf, len, " nonzero tail byte at %ld", c->tail);
+	}
+	if (c->must_fail)
+		append(buf, len, " [must fail: %s]", c->must_fail);
+	if (!c->done)
+		append(buf, len, " (no result yet)");
+	else if (c->ret == 0)
+		append(buf, len, " -> 0");
+	else if (c->ret < 0)
+		append(buf, len, " -> %s (%d)", errno_name(c->err), c->err);
+	else
+		append(buf, len, " -> returned %d", c->ret);
+}
+
+/* ----------------------------------------------------- hostile values */
+
+static const struct {
+	__u64 v;
+	const char *name;
+} hostile[] = {
+	{ 0, "zero" },
+	{ ~0ULL, "~0" },
+	{ 0xffff888000000000ULL, "kernel-direct-map" },
+	{ 0xffffffff81000000ULL, "kernel-text" },
+	{ 0x0000800000000000ULL, "non-canonical-4level" },
+	{ 0x8000000000000000ULL, "non-canonical" },
+	{ 0x00007ffffffff000ULL, "last-user-page-4level" },
+	{ 0x00007fffffffe000ULL, "below-last-user-page" },
+	{ 0x00fffffffffff000ULL, "last-user-page-5level" },
+	{ 0xfffffffffffff000ULL, "last-page" },
+	{ 0x1000ULL, "low" },
+	{ 0x10000ULL, "low-64k" },
+	{ 0xfffffffffffffff8ULL, "~7" },
+	{ 0x0000000100000000ULL, "4G" },
+};
+
+/* Hostile addresses that happen to be mapped here are not hostile: dropped. */
+static bool hostile_ok[ARRAY_SIZE(hostile)];
+
+static bool is_mapped(__u64 addr)
+{
+	unsigned char vec;
+
+	if (addr >= task_size)
+		return false;
+	return !mincore((void *)(unsigned long)(addr & ~(__u64)(page_size - 1)),
+			page_size, &vec);
+}
+
+static __u64 hostile_value(const char **cls)
+{
+	unsigned int i;
+
+	do {
+		i = rnd_below(ARRAY_SIZE(hostile));
+	} while (!hostile_ok[i]);
+	*cls = hostile[i].name;
+	return hostile[i].v;
+}
+
+/* A page address where nothing of this program can be: [4G, 64T). */
+static __u64 random_user_page(void)
+{
+	__u64 a = (1ULL << 32) + rnd_below((1ULL << 46) - (1ULL << 32));
+
+	return a & ~(__u64)(page_size - 1);
+}
+
+/* A random 64-bit value, never one in the part of user space we use. */
+static __u64 random_u64(void)
+{
+	__u64 v = rnd();
+
+	if (v < (1ULL << 47))
+		v |= 1ULL << 63;
+	return v;
+}
+
+/*
+ * Whether the kernel's range check must refuse [addr, addr + npages pages):
+ * empty, unaligned, or leaving the user address space.
+ */
+static bool range_bad_for(__u64 addr, __u64 npages, __u64 top)
+{
+	if (!npages || (addr & (page_size - 1)))
+		return true;
+	if (npages > top >> page_shift)
+		return true;
+	return addr > top - (npages << page_shift);
+}
+
+static bool range_bad(__u64 addr, __u64 npages)
+{
+	return range_bad_for(addr, npages, task_size);
+}
+
+/*
+ * Whether it is bad whatever the kernel's TASK_SIZE (at most 1 << 56 on any
+ * 64-bit machine Linux runs on): the safe side, where limiting the work a
+ * range can cause and keeping the device away from the canary.
+ */
+static bool range_surely_bad(__u64 addr, __u64 npages)
+{
+	return range_bad_for(addr, npages, (1ULL << 56) - page_size);
+}
+
+static bool overlaps(__u64 start, __u64 len, const void *base, __u64 blen)
+{
+	__u64 b = ptr_u64(base);
+	__u64 end = start + len < start ? ~0ULL : start + len;
+
+	return start < b + blen && end > b;
+}
+
+static bool overlaps_canary(__u64 start, __u64 len)
+{
+	return overlaps(start, len, canary->base, canary->npages * page_size);
+}
+
+/* The buffer an address is in, and its page there, or NULL. */
+static struct buf *buf_of(__u64 addr, unsigned long *page)
+{
+	unsigned int s;
+
+	for (s = SLOT_CANARY; s < NR_SLOTS; s++) {
+		struct buf *b = &bufs[s];
+		__u64 base = ptr_u64(b->base);
+
+		if (b->kind == BUF_NONE || addr < base ||
+		    addr >= base + b->npages * page_size)
+			continue;
+		*page = (addr - base) >> page_shift;
+		return b;
+	}
+	return NULL;
+}
+
+/*
+ * An address for a range or a buffer. allow_canary: it may be in the
+ * canary. Sets *cls to its class.
+ */
+static __u64 gen_addr(bool allow_canary, const char **cls)
+{
+	enum {
+		A_CANARY, A_BUF, A_BUF_START, A_BUF_END, A_UNALIGNED, A_HOLE,
+		A_GUARD, A_BEFORE, A_HOSTILE, A_RANDOM_USER, A_RANDOM,
+		NR_A,
+	};
+	static const unsigned int weights[NR_A] = {
+		[A_CANARY] = 18, [A_BUF] = 30, [A_BUF_START] = 8,
+		[A_BUF_END] = 6, [A_UNALIGNED] = 5, [A_HOLE] = 5,
+		[A_GUARD] = 3, [A_BEFORE] = 2, [A_HOSTILE] = 14,
+		[A_RANDOM_USER] = 3, [A_RANDOM] = 3,
+	};
+	unsigned int a = pick(weights, NR_A);
+	struct buf *b = NULL;
+
+	if (a == A_CANARY && !allow_canary)
+		a = A_BUF;
+	if (a == A_CANARY) {
+		b = canary;
+	} else if (a >= A_BUF && a <= A_BEFORE && a != A_HOLE &&
+		   a != A_GUARD) {
+		b = random_buf();
+		if (!b)
+			a = A_HOLE;
+	}
+
+	switch (a) {
+	case A_CANARY:
+		*cls = "canary";
+		if (one_in(32))
+			return ptr_u64(b->base);
+		return ptr_u64(b->base + rnd_below(b->npages) * page_size);
+	case A_BUF:
+		*cls = kind_names[b->kind];
+		return ptr_u64(b->base + rnd_below(b->npages) * page_size);
+	case A_BUF_START:
+		*cls = "buffer-start";
+		return ptr_u64(b->base);
+	case A_BUF_END:
+		*cls = "buffer-end";
+		return ptr_u64(b->base + (b->npages - 1 -
+					  rnd_below(b->npages > 1 ? 2 : 1)) *
+			       page_size);
+	case A_UNALIGNED:
+		*cls = "unaligned";
+		return ptr_u64(b->base + rnd_below(b->npages) * page_size +
+			       1 + rnd_below(page_size - 1));
+	case A_HOLE:
+		*cls = "hole";
+		return hole_addr();
+	case A_GUARD:
+		*cls = "guard";
+		if (one_in(4))
+			return ptr_u64(canary->base +
+				       canary->npages * page_size);
+		return ptr_u64(slot_guard(FIRST_POOL +
+					  rnd_below(NR_SLOTS - FIRST_POOL)));
+	case A_BEFORE:
+		*cls = "before-buffer";
+		return ptr_u64(b->base - page_size);
+	case A_HOSTILE:
+		return hostile_value(cls);
+	case A_RANDOM_USER:
+		*cls = "random-user";
+		return random_user_page();
+	default:
+		*cls = "random";
+		return random_u64();
+	}
+}
+
+/* A page count for a range at addr. */
+static __u64 gen_npages(__u64 addr, const char **cls)
+{
+	enum {
+		N_FIT, N_ONE, N_REST, N_PAST, N_THP, N_ZERO, N_ALL_ONES,
+		N_2_52, N_TASK, N_5LEVEL, N_TOP_BIT, N_WRAP, N_TO_TOP,
+		N_RANDOM, N_RANDOM32, NR_N,
+	};
+	static const unsigned int with_buf[NR_N] = {
+		[N_FIT] = 50, [N_ONE] = 10, [N_REST] = 8, [N_PAST] = 6,
+		[N_THP] = 3, [N_ZERO] = 3, [N_ALL_ONES] = 2, [N_2_52] = 3,
+		[N_TASK] = 2, [N_5LEVEL] = 1, [N_TOP_BIT] = 1, [N_WRAP] = 3,
+		[N_TO_TOP] = 3, [N_RANDOM] = 2, [N_RANDOM32] = 2,
+	};
+	static const unsigned int without[NR_N] = {
+		[N_FIT] = 10, [N_ONE] = 10, [N_REST] = 0, [N_PAST] = 0,
+		[N_THP] = 3, [N_ZERO] = 8, [N_ALL_ONES] = 6, [N_2_52] = 8,
+		[N_TASK] = 6, [N_5LEVEL] = 3, [N_TOP_BIT] = 4, [N_WRAP] = 8,
+		[N_TO_TOP] = 8, [N_RANDOM] = 6, [N_RANDOM32] = 6,
+	};
+	unsigned long page = 0, rest = 0;
+	struct buf *b = buf_of(addr, &page);
+	unsigned int n;
+
+	if (b)
+		rest = b->npages - page;
+	n = pick(b ? with_buf : without, NR_N);
+	/*
+	 * Valid ranges stay small, but for a whole THP (or the canary) from
+	 * its start, now and then: the calls must stay short.
+	 */
+	if (b && (n == N_REST || n == N_PAST) && rest > 2 * SMALL_NPAGES)
+		n = N_FIT;
+	if (b && n == N_THP && (addr & (SZ_2M - 1)))
+		n = N_FIT;
+	switch (n) {
+	case N_FIT:
+		*cls = "small";
+		return 1 + rnd_below(rest && rest < SMALL_NPAGES ? rest :
+				     SMALL_NPAGES);
+	case N_ONE:
+		*cls = "one";
+		return 1;
+	case N_REST:
+		*cls = "to-buffer-end";
+		return rest;
+	case N_PAST:
+		*cls = "past-buffer-end";
+		return rest + 1 + rnd_below(3);
+	case N_THP:
+		*cls = "thp";
+		return thp_pages + rnd_below(2);
+	case N_ZERO:
+		*cls = "zero";
+		return 0;
+	case N_ALL_ONES:
+		*cls = "~0";
+		return ~0ULL;
+	case N_2_52:
+		*cls = "2^52";
+		return (1ULL << 52) - 1 + rnd_below(3);
+	case N_TASK:
+		*cls = "task-size";
+		return (task_size >> page_shift) - 1 + rnd_below(3);
+	case N_5LEVEL:
+		*cls = "2^44";
+		return (1ULL << 44) - 1 + rnd_below(3);
+	case N_TOP_BIT:
+		*cls = "2^63";
+		return (1ULL << 63) + rnd_below(2);
+	case N_WRAP:
+		/* addr + npages pages wraps around to a small address. */
+		*cls = "wraps";
+		return ((0 - addr) >> page_shift) + 1 + rnd_below(2);
+	case N_TO_TOP:
+		/* Up to the end of user space, or one page past it. */
+		*cls = "to-task-size";
+		if (addr >= task_size)
+			return 1;
+		return ((task_size - addr) >> page_shift) + rnd_below(2);
+	case N_RANDOM:
+		*cls = "random";
+		return rnd();
+	default:
+		*cls = "random32";
+		return rnd() & 0xffffffffULL;
+	}
+}
+
+/* A user buffer for a core command; never in the canary if it is written. */
+static __u64 gen_ptr(const struct call *c, bool allow_canary, const char **cls)
+{
+	if (c->kind == CALL_CORE && one_in(25) && c->core.addr < task_size) {
+		*cls = "same-as-addr";
+		return c->core.addr;
+	}
+	return gen_addr(allow_canary, cls);
+}
+
+/* ------------------------------------------------------- the argument */
+
+/*
+ * Put len bytes of data where the call's argument goes, and set c->arg,
+ * c->arg_cls and c->arg_state.
+ */
+static void place_arg(struct call *c, const void *data, size_t len)
+{
+	enum {
+		P_NORMAL, P_UNALIGNED, P_RO, P_POOL, P_STRADDLE, P_NULL,
+		P_KERNEL, P_NONCANON, P_HOLE, P_GUARD, P_ALL_ONES, NR_P,
+	};
+	static const unsigned int weights[NR_P] = {
+		[P_NORMAL] = 70, [P_UNALIGNED] = 8, [P_RO] = 5, [P_POOL] = 4,
+		[P_STRADDLE] = 4, [P_NULL] = 2, [P_KERNEL] = 2,
+		[P_NONCANON] = 1, [P_HOLE] = 1, [P_GUARD] = 1,
+		[P_ALL_ONES] = 1,
+	};
+	size_t area = ARG_AREA_PAGES * page_size, off = 0, room;
+	unsigned int p = pick(weights, NR_P);
+	char *dst = NULL;
+	struct buf *b;
+
+	if (len > area)
+		len = area;
+	if (p == P_STRADDLE && len < 2)
+		p = P_NORMAL;
+	if (p == P_POOL) {
+		/* A page of a writable buffer; the CPU writes the argument. */
+		b = random_buf();
+		if (b && len <= page_size) {
+			off = rnd_below(b->npages);
+			if (page_range_has(b, off, 1, PROT_READ | PROT_WRITE))
+				dst = b->base + off * page_size;
+			else
+				p = P_NORMAL;
+		} else {
+			p = P_NORMAL;
+		}
+	}
+
+	c->arg_state = ARG_BAD;
+	switch (p) {
+	case P_NORMAL:
+		c->arg_cls = "normal";
+		c->arg_state = ARG_OK;
+		room = area - len;
+		off = one_in(4) ? rnd_below(room / 8 + 1) * 8 : 0;
+		memcpy(args + off, data, len);
+		c->arg = ptr_u64(args + off);
+		return;
+	case P_UNALIGNED:
+		c->arg_cls = "unaligned";
+		c->arg_state = ARG_OK;
+		if (len > area - 7)
+			len = area - 7;
+		off = 1 + rnd_below(7);
+		memcpy(args + off, data, len);
+		c->arg = ptr_u64(args + off);
+		return;
+	case P_RO:
+		c->arg_cls = "read-only";
+		c->arg_state = ARG_RO;
+		if (len > page_size)
+			len = page_size;
+		off = rnd_below((page_size - len) / 8 + 1) * 8;
+		memcpy(args_ro_alias + off, data, len);
+		c->arg = ptr_u64(args_ro + off);
+		return;
+	case P_POOL:
+		c->arg_cls = "in-buffer";
+		c->arg_state = ARG_OK;
+		dst += rnd_below((page_size - len) / 8 + 1) * 8;
+		memcpy(dst, data, len);
+		c->arg = ptr_u64(dst);
+		return;
+	case P_STRADDLE:
+		/* Only the first part is mapped, the rest is the guard. */
+		c->arg_cls = "straddles-guard";
+		off = 1 + rnd_below(len - 1);
+		memcpy(args_guard - off, data, off);
+		c->arg = ptr_u64(args_guard - off);
+		return;
+	case P_NULL:
+		c->arg_cls = "null";
+		c->arg = 0;
+		return;
+	case P_KERNEL:
+		c->arg_cls = "kernel";
+		c->arg = one_in(2) ? 0xffff888000000000ULL :
+				     0xffffffff81000000ULL;
+		return;
+	case P_NONCANON:
+		c->arg_cls = "non-canonical";
+		c->arg = one_in(2) ? 0x0000800000000000ULL :
+				     0x8000000000000000ULL;
+		if (c->arg < task_size)
+			c->arg = 0x8000000000000000ULL;
+		return;
+	case P_HOLE:
+		c->arg_cls = "hole";
+		c->arg = hole_addr() + rnd_below(page_size / 8) * 8;
+		return;
+	case P_GUARD:
+		c->arg_cls = "prot-none";
+		c->arg = ptr_u64(args_guard);
+		return;
+	default:
+		c->arg_cls = "~0";
+		c->arg = ~0ULL - rnd_below(8);
+		return;
+	}
+}
+
+/* ---------------------------------------------------- building calls */
+
+/* Keep a valid range from doing unbounded work; see the header. */
+static void bound_work(struct call *c)
+{
+	struct hmm_dmirror_cmd *k = &c->core;
+
+	if (range_surely_bad(k->addr, k->npages))
+		return;
+	if (c->cmd == C_SNAPSHOT && k->npages > SNAPSHOT_MAX_NPAGES) {
+		k->npages = 1 + rnd_below(SNAPSHOT_MAX_NPAGES);
+		c->np_cls = "cut";
+	}
+	if (c->cmd == C_CHECK_EXCL && k->npages > CHECK_EXCL_MAX_NPAGES) {
+		k->npages = 1 + rnd_below(one_in(64) ? CHECK_EXCL_HUGE_NPAGES :
+						       CHECK_EXCL_MAX_NPAGES);
+		c->np_cls = "cut";
+	}
+}
+
+static void gen_core(struct call *c)
+{
+	const struct cmd_desc *d = &cmds[c->cmd];
+	struct hmm_dmirror_cmd *k = &c->core;
+	bool ptr_written = d->ptr == PTR_WRITTEN_PAGES ||
+			   d->ptr == PTR_WRITTEN_BYTES;
+
+	k->cpages = one_in(2) ? GARBAGE : rnd();
+	k->faults = one_in(2) ? GARBAGE : rnd();
+	if (c->cmd == C_FLAGS) {
+		static const __u64 flags[] = {
+			0, HMM_DMIRROR_FLAG_FAIL_ALLOC, 2, 3, ~0ULL,
+			1ULL << 63, 0x100,
+		};
+
+		k->addr = gen_addr(false, &c->addr_cls);
+		k->ptr = gen_addr(false, &c->ptr_cls);
+		if (one_in(8)) {
+			k->npages = rnd();
+			c->np_cls = "random";
+		} else {
+			k->npages = flags[rnd_below(ARRAY_SIZE(flags))];
+			c->np_cls = "flags";
+		}
+		if (k->npages & ~HMM_DMIRROR_FLAG_FAIL_ALLOC)
+			c->must_fail = "unknown flag";
+		return;
+	}
+
+	/* The devices never write the canary. */
+	k->addr = gen_addr(c->cmd != C_WRITE, &c->addr_cls);
+	k->npages = gen_npages(k->addr, &c->np_cls);
+	k->ptr = gen_ptr(c, !ptr_written, &c->ptr_cls);
+	bound_work(c);
+
+	if (!range_surely_bad(k->addr, k->npages)) {
+		if (c->cmd == C_WRITE &&
+		    overlaps_canary(k->addr, k->npages << page_shift)) {
+			k->addr = hole_addr();
+			c->addr_cls = "hole (not the canary)";
+		}
+		if (ptr_written &&
+		    overlaps_canary(k->ptr, d->ptr == PTR_WRITTEN_BYTES ?
+					    k->npages :
+					    k->npages << page_shift)) {
+			k->ptr = hole_addr();
+			c->ptr_cls = "hole (not the canary)";
+		}
+		c->touches_canary = overlaps_canary(k->addr,
+						    k->npages << page_shift);
+	}
+	if (range_bad(k->addr, k->npages))
+		c->must_fail = "bad range";
+}
+
+/* A source file for HMMSIM_IOCTL_MIGRATE; sets *cls and, if bad, c->must_fail. */
+static int gen_src_fd(struct call *c, const char **cls)
+{
+	enum {
+		S_SYSTEM, S_OTHER_DEV, S_SAME_FD, S_SAME_DEV, S_MINUS_2,
+		S_INT_MIN, S_INT_MAX, S_CLOSED, S_PIPE, S_FILE, S_SMALL,
+		NR_S,
+	};
+	static const unsigned int weights[NR_S] = {
+		[S_SYSTEM] = 40, [S_OTHER_DEV] = 35, [S_SAME_FD] = 4,
+		[S_SAME_DEV] = 4, [S_MINUS_2] = 2, [S_INT_MIN] = 1,
+		[S_INT_MAX] = 1, [S_CLOSED] = 4, [S_PIPE] = 2, [S_FILE] = 2,
+		[S_SMALL] = 3,
+	};
+	unsigned int s = pick(weights, NR_S), i;
+	int fd;
+
+	switch (s) {
+	case S_SYSTEM:
+		*cls = "system";
+		return HMMSIM_MIGRATE_FROM_SYSTEM;
+	case S_OTHER_DEV:
+		*cls = "other-device";
+		if (nr_devs < 2)
+			return HMMSIM_MIGRATE_FROM_SYSTEM;
+		i = (c->dev + 1 + rnd_below(nr_devs - 1)) % nr_devs;
+		fd = devs[i].fd[rnd_below(FDS_PER_DEV)];
+		return fd >= 0 ? fd : dev_any_fd(&devs[i], NULL);
+	case S_SAME_FD:
+		*cls = "same-file";
+		return c->fd;
+	case S_SAME_DEV:
+		*cls = "same-device";
+		return devs[c->dev].fd[rnd_below(FDS_PER_DEV)];
+	case S_MINUS_2:
+		*cls = "-2";
+		return -2;
+	case S_INT_MIN:
+		*cls = "INT_MIN";
+		return INT_MIN;
+	case S_INT_MAX:
+		*cls = "INT_MAX";
+		return INT_MAX;
+	case S_CLOSED:
+		*cls = "closed";
+		return last_closed_fd >= 0 ? last_closed_fd : 1023;
+	case S_PIPE:
+		*cls = "pipe";
+		return pipe_fds[rnd_below(2)];
+	case S_FILE:
+		*cls = "tmpfile";
+		return file_fd;
+	default:
+		*cls = "small";
+		return rnd_below(64);
+	}
+}
+
+/* Why a source file must be refused, or NULL if it is a good one. */
+static const char *src_fd_verdict(const struct call *c, int fd)
+{
+	unsigned int i, j;
+
+	if (fd == HMMSIM_MIGRATE_FROM_SYSTEM)
+		return NULL;
+	for (i = 0; i < nr_devs; i++)
+		for (j = 0; j < FDS_PER_DEV; j++)
+			if (devs[i].fd[j] >= 0 && devs[i].fd[j] == fd)
+				return i == c->dev ? "source is the same device" :
+						     NULL;
+	if (fd < 0 || fcntl(fd, F_GETFD) < 0)
+		return "source file not open";
+	return "source is not an hmmsim file";
+}
+
+static const size_t ext_size[] = {
+	[C_INFO] = sizeof(struct hmmsim_info),
+	[C_MIGRATE] = sizeof(struct hmmsim_migrate),
+	[C_STATS] = sizeof(struct hmmsim_stats),
+};
+
+static const size_t ext_min[] = {
+	[C_INFO] = HMMSIM_INFO_SIZE_VER0,
+	[C_MIGRATE] = HMMSIM_MIGRATE_SIZE_VER0,
+	[C_STATS] = HMMSIM_STATS_SIZE_VER0,
+};
+
+/* A hostile flags or reserved value: zero most of the time. */
+static __u64 maybe_nonzero(unsigned int one_in_n)
+{
+	static const __u64 v[] = { 1, 0x80000000, ~0ULL, 1ULL << 63, 2 };
+
+	if (!one_in(one_in_n))
+		return 0;
+	return one_in(2) ? v[rnd_below(ARRAY_SIZE(v))] : rnd() | 1;
+}
+
+static void gen_ext(struct call *c, unsigned char *data, size_t *len)
+{
+	enum {
+		Z_ZERO, Z_SMALL, Z_SHORT, Z_EXACT, Z_BIGGER, Z_BIGGER_DIRTY,
+		Z_PAGE, Z_PAGE_PLUS, Z_HUGE, NR_Z,
+	};
+	static const unsigned int weights[NR_Z] = {
+		[Z_ZERO] = 2, [Z_SMALL] = 2, [Z_SHORT] = 2, [Z_EXACT] = 70,
+		[Z_BIGGER] = 10, [Z_BIGGER_DIRTY] = 4, [Z_PAGE] = 3,
+		[Z_PAGE_PLUS] = 2, [Z_HUGE] = 2,
+	};
+	static const __u32 huge[] = { 0xffffffff, 0x80000000, 1 << 20, 8193 };
+	size_t ks = ext_size[c->cmd], area = ARG_AREA_PAGES * page_size;
+	union ext *e = &c->ext;
+	unsigned int z = pick(weights, NR_Z), i;
+	__u32 usize;
+
+	memset(e, 0, sizeof(*e));
+	c->tail = -1;
+	switch (z) {
+	case Z_ZERO:
+		c->size_cls = "zero";
+		usize = 0;
+		break;
+	case Z_SMALL:
+		c->size_cls = "small";
+		usize = 1 + rnd_below(8);
+		break;
+	case Z_SHORT:
+		c->size_cls = "short";
+		usize = ext_min[c->cmd] - 1 - rnd_below(8);
+		break;
+	case Z_EXACT:
+		c->size_cls = "exact";
+		usize = ks;
+		break;
+	case Z_BIGGER:
+	case Z_BIGGER_DIRTY:
+		c->size_cls = z == Z_BIGGER ? "bigger" : "bigger-dirty-tail";
+		usize = ks + 1 + rnd_below(one_in(2) ? 16 : page_size - ks);
+		break;
+	case Z_PAGE:
+		c->size_cls = "page";
+		usize = page_size;
+		break;
+	case Z_PAGE_PLUS:
+		c->size_cls = "page+1";
+		usize = page_size + 1;
+		break;
+	default:
+		c->size_cls = "huge";
+		usize = huge[rnd_below(ARRAY_SIZE(huge))];
+		break;
+	}
+	c->usize = usize;
+
+	/* Output fields go in as garbage; they are ignored. */
+	if (c->cmd == C_INFO) {
+		e->info.flags = maybe_nonzero(12);
+		if (one_in(2)) {
+			e->info.abi_version = rnd();
+			e->info.type = rnd();
+			e->info.capacity = GARBAGE;
+		}
+		e->info.reserved[rnd_below(4)] = maybe_nonzero(12);
+	} else if (c->cmd == C_STATS) {
+		e->stats.flags = maybe_nonzero(12);
+		if (one_in(2))
+			e->stats.to_device = GARBAGE;
+		e->stats.reserved[rnd_below(6)] = maybe_nonzero(12);
+	} else {
+		struct hmmsim_migrate *m = &e->mig;
+
+		if (one_in(10))
+			m->flags = maybe_nonzero(1);
+		else if (one_in(3))
+			m->flags = HMMSIM_MIGRATE_TO_SYSTEM;
+		m->addr = gen_addr(true, &c->addr_cls);
+		m->npages = gen_npages(m->addr, &c->np_cls);
+		m->src_fd = gen_src_fd(c, &c->src_cls);
+		/* To system memory, the source is system memory... mostly. */
+		if ((m->flags & HMMSIM_MIGRATE_TO_SYSTEM) && !one_in(8)) {
+			m->src_fd = HMMSIM_MIGRATE_FROM_SYSTEM;
+			c->src_cls = "system";
+		}
+		m->pad = maybe_nonzero(16);
+		m->cpages = GARBAGE;
+		m->reserved[rnd_below(4)] = maybe_nonzero(16);
+		c->touches_canary = !range_surely_bad(m->addr, m->npages) &&
+				    overlaps_canary(m->addr,
+						    m->npages << page_shift);
+	}
+	e->info.size = usize;
+
+	/* What goes in memory: the struct, cut or with a tail. */
+	*len = usize < ks ? (usize < 4 ? 4 : usize) : usize;
+	if (*len > area)
+		*len = area;
+	memset(data, 0, *len);
+	memcpy(data, e, *len < ks ? *len : ks);
+	if (z == Z_BIGGER_DIRTY && *len > ks) {
+		c->tail = ks + rnd_below(*len - ks);
+		data[c->tail] = 1 + rnd_below(255);
+	}
+
+	/* What the ABI says about it. */
+	if (usize < ext_min[c->cmd]) {
+		c->must_fail = "size below the first version";
+	} else if (c->tail >= 0) {
+		c->must_fail = "nonzero tail";
+	} else if (c->cmd == C_MIGRATE) {
+		const struct hmmsim_migrate *m = &e->mig;
+
+		for (i = 0; i < 4; i++)
+			if (m->reserved[i])
+				c->must_fail = "nonzero reserved";
+		if (m->pad)
+			c->must_fail = "nonzero pad";
+		else if (m->flags & ~HMMSIM_MIGRATE_TO_SYSTEM)
+			c->must_fail = "unknown flag";
+		else if ((m->flags & HMMSIM_MIGRATE_TO_SYSTEM) &&
+			 m->src_fd != HMMSIM_MIGRATE_FROM_SYSTEM)
+			c->must_fail = "source file with TO_SYSTEM";
+		else if (range_bad(m->addr, m->npages))
+			c->must_fail = "bad range";
+		else if (!c->must_fail)
+			c->must_fail = src_fd_verdict(c, m->src_fd);
+	} else {
+		const __u64 *r = c->cmd == C_INFO ? e->info.reserved :
+				 e->stats.reserved;
+		unsigned int n = c->cmd == C_INFO ? 4 : 6;
+
+		for (i = 0; i < n; i++)
+			if (r[i])
+				c->must_fail = "nonzero reserved";
+		if (e->info.flags)
+			c->must_fail = "nonzero flags";
+	}
+
+	/* Extension commands match on number and direction only. */
+	c->request = cmds[c->cmd].request;
+	if (one_in(8)) {
+		c->request = _IOC(_IOC_READ | _IOC_WRITE, HMMSIM_IOCTL_TYPE,
+				  _IOC_NR(c->request), rnd_below(1 << 14));
+	}
+}
+
+/* A command no driver code may accept: it must give ENOTTY. */
+static void gen_bogus(struct call *c, unsigned char *data, size_t *len)
+{
+	static const unsigned int other_types[] = { 'h', 'G', 'I', 0xaa };
+	unsigned int dir = rnd_below(4), size = rnd_below(1 << 14), nr;
+	unsigned int type = HMMSIM_IOCTL_TYPE;
+	size_t i;
+
+	switch (rnd_below(4)) {
+	case 0:
+		/* An unknown number. */
+		nr = one_in(2) ? 0x09 + rnd_below(0x40 - 0x09) :
+				 0x43 + rnd_below(0x100 - 0x43);
+		break;
+	case 1:
+		/* A core number with the wrong direction or size. */
+		nr = rnd_below(C_FLAGS + 1);
+		do {
+			dir = rnd_below(4);
+			size = one_in(2) ? sizeof(struct hmm_dmirror_cmd) :
+					   rnd_below(1 << 14);
+		} while (dir == (_IOC_READ | _IOC_WRITE) &&
+			 size == sizeof(struct hmm_dmirror_cmd));
+		break;
+	case 2:
+		/* An extension number with the wrong direction. */
+		nr = 0x40 + rnd_below(3);
+		dir = rnd_below(3);	/* _IOC_NONE, _IOC_WRITE or _IOC_READ */
+		break;
+	default:
+		/* Another type, sometimes with a real command's encoding. */
+		type = other_types[rnd_below(ARRAY_SIZE(other_types))];
+		nr = rnd_below(0x100);
+		if (one_in(2)) {
+			unsigned long r = cmds[rnd_below(NR_CMDS)].request;
+
+			nr = _IOC_NR(r);
+			dir = _IOC_DIR(r);
+			size = _IOC_SIZE(r);
+		}
+		break;
+	}
+	c->request = _IOC(dir, type, nr, size);
+	c->want_err = ENOTTY;
+	*len = sizeof(struct hmm_dmirror_cmd);
+	for (i = 0; i < *len; i++)
+		data[i] = rnd();
+}
+
+/* --------------------------------------------------------- the checks */
+
+static void report(struct call *c, const char *why)
+{
+	struct dev *d = &devs[c->dev];
+	char buf[1024];
+
+	d->failures++;
+	if (d->reports++ >= MAX_REPORTS) {
+		if (d->reports == MAX_REPORTS + 1)
+			printf("# %s: more failures, not shown\n", d->path);
+		return;
+	}
+	describe(c, buf, sizeof(buf));
+	printf("# FAIL: %s\n#   %s\n", why, buf);
+}
+
+#define NR_COUNTERS	8
+
+/* The STATS counters, which only grow. */
+static void counters(const struct hmmsim_stats *st, __u64 *v)
+{
+	v[0] = st->to_device;
+	v[1] = st->from_device;
+	v[2] = st->cpu_faults;
+	v[3] = st->device_faults;
+	v[4] = st->invalidations;
+	v[5] = st->evictions;
+	v[6] = st->bytes_copied;
+	v[7] = st->alloc_failures;
+}
+
+/* After success: what came back must make sense. */
+static void check_output(struct call *c)
+{
+	struct dev *d = &devs[c->dev];
+	const void *out = (const void *)(unsigned long)c->arg;
+	char why[256];
+
+	why[0] = '\0';
+	if (c->arg_state != ARG_OK)
+		return;
+	if (c->kind == CALL_CORE && c->cmd != C_FLAGS) {
+		struct hmm_dmirror_cmd k;
+
+		memcpy(&k, out, sizeof(k));
+		if (k.cpages > c->core.npages)
+			snprintf(why, sizeof(why), "cpages %#llx > npages",
+				 ull(k.cpages));
+	} else if (c->kind == CALL_EXT && c->cmd == C_INFO) {
+		struct hmmsim_info info;
+
+		memcpy(&info, out, sizeof(info));
+		if (info.abi_version != HMMSIM_ABI_VERSION ||
+		    info.type != d->info.type || info.id != d->info.id ||
+		    info.page_shift != page_shift ||
+		    info.capacity != d->info.capacity ||
+		    info.phys_base != d->info.phys_base || info.flags ||
+		    info.reserved[0] || info.reserved[1] ||
+		    info.reserved[2] || info.reserved[3])
+			snprintf(why, sizeof(why),
+				 "INFO abi %u type %u id %u page_shift %u capacity %#llx",
+				 info.abi_version, info.type, info.id,
+				 info.page_shift, ull(info.capacity));
+	} else if (c->kind == CALL_EXT && c->cmd == C_STATS) {
+		struct hmmsim_stats st;
+		__u64 now[NR_COUNTERS], was[NR_COUNTERS];
+		unsigned int i;
+
+		memcpy(&st, out, sizeof(st));
+		counters(&st, now);
+		counters(&d->last, was);
+		for (i = 0; d->have_last && i < NR_COUNTERS; i++)
+			if (now[i] < was[i])
+				snprintf(why, sizeof(why),
+					 "STATS counter %u went from %#llx to %#llx",
+					 i, ull(was[i]), ull(now[i]));
+		if (st.pages_used > d->info.capacity >> page_shift)
+			snprintf(why, sizeof(why),
+				 "STATS pages_used %#llx beyond capacity",
+				 ull(st.pages_used));
+		for (i = 0; i < 6; i++)
+			if (st.reserved[i])
+				snprintf(why, sizeof(why),
+					 "STATS reserved[%u] %#llx", i,
+					 ull(st.reserved[i]));
+		d->last = st;
+		d->have_last = true;
+	} else if (c->kind == CALL_EXT && c->cmd == C_MIGRATE) {
+		struct hmmsim_migrate m;
+
+		memcpy(&m, out, sizeof(m));
+		if (m.cpages > c->ext.mig.npages)
+			snprintf(why, sizeof(why), "cpages %#llx > npages",
+				 ull(m.cpages));
+	}
+	if (why[0])
+		report(c, why);
+}
+
+static void judge(struct call *c)
+{
+	struct dev *d = &devs[c->dev];
+	unsigned int slot = c->ret ? errno_slot(c->err) : 0;
+	char why[128];
+
+	d->hist[slot]++;
+	if (c->ret > 0) {
+		report(c, "positive return value");
+	} else if (c->ret < 0 && slot == HIST_OTHER) {
+		snprintf(why, sizeof(why),
+			 "errno %d (%s) is not one of the documented errnos",
+			 c->err, strerror(c->err));
+		report(c, why);
+	} else if (c->want_err && (!c->ret || c->err != c->want_err)) {
+		snprintf(why, sizeof(why), "must give %s", errno_name(c->want_err));
+		report(c, why);
+	} else if (!c->ret && c->must_fail) {
+		report(c, "succeeded, but must fail");
+	} else if (!c->ret) {
+		check_output(c);
+	}
+}
+
+/* ------------------------------------------------------------- canary */
+
+static void canary_record(const struct call *c)
+{
+	canary_log[canary_log_n++ % CANARY_LOG] = *c;
+}
+
+/* Check every int of the canary; report and restore it if it is damaged. */
+static void canary_check(const char *when)
+{
+	unsigned long per = page_size / sizeof(unsigned int), p, i, bad = 0;
+	unsigned long first_page = 0, first_int = 0;
+	unsigned int got = 0;
+	char buf[1024];
+
+	snprintf(cur_action, sizeof(cur_action), "canary check (%s)", when);
+	cur.kind = CALL_EVENT;
+	__atomic_add_fetch(&progress_mark, 1, __ATOMIC_RELAXED);
+	if (mprotect(canary->base, canary->npages * page_size,
+		     PROT_READ | PROT_WRITE)) {
+		printf("# canary: mprotect: %s\n", strerror(errno));
+		canary_failures++;
+		return;
+	}
+	buf_set_prot(canary, 0, canary->npages, PROT_READ | PROT_WRITE);
+	canary_checks++;
+
+	for (p = 0; p < canary->npages; p++) {
+		const unsigned int *w =
+			(const unsigned int *)(canary->base + p * page_size);
+
+		for (i = 0; i < per; i++) {
+			if (w[i] == canary_word(p, i))
+				continue;
+			if (!bad++) {
+				first_page = p;
+				first_int = i;
+				got = w[i];
+			}
+		}
+	}
+	cur_action[0] = '\0';
+	if (!bad)
+		return;
+
+	canary_failures++;
+	if (canary_failures > MAX_CANARY_REPORTS) {
+		canary_fill();
+		return;
+	}
+	printf("# FAIL: canary damaged (%s, after %lu calls): %lu ints wrong\n",
+	       when, nr_calls, bad);
+	printf("#   first: page %lu int %lu is %#x, expected %#x\n",
+	       first_page, first_int, got, canary_word(first_page, first_int));
+	printf("# canary at %p; its last %lu events, oldest first:\n",
+	       canary->base, canary_log_n < CANARY_LOG ? canary_log_n :
+						       (unsigned long)CANARY_LOG);
+	for (i = canary_log_n < CANARY_LOG ? 0 : canary_log_n - CANARY_LOG;
+	     i < canary_log_n; i++) {
+		describe(&canary_log[i % CANARY_LOG], buf, sizeof(buf));
+		printf("#   %s\n", buf);
+	}
+	canary_fill();
+}
+
+/* ------------------------------------------------------------ actions */
+
+/* A random [first, first + n) of a buffer. */
+static void random_span(const struct buf *b, unsigned long *first,
+			unsigned long *n)
+{
+	*first = rnd_below(b->npages);
+	*n = 1 + rnd_below(b->npages - *first);
+	if (one_in(3)) {
+		*first = 0;
+		*n = b->npages;
+	}
+	if (*n > SPAN_MAX_PAGES && !one_in(16)) {
+		*first += rnd_below(*n - SPAN_MAX_PAGES);
+		*n = 1 + rnd_below(SPAN_MAX_PAGES);
+	}
+}
+
+static void act_remap(void)
+{
+	unsigned int s = FIRST_POOL + rnd_below(NR_SLOTS - FIRST_POOL);
+	enum buf_kind kind = random_kind();
+
+	snprintf(cur_action, sizeof(cur_action), "remap slot %u as %s", s,
+		 kind_names[kind]);
+	buf_unmap(s);
+	if (!one_in(8))
+		buf_map(s, kind);
+}
+
+static void act_mprotect(struct buf *b)
+{
+	static const int prots[] = {
+		PROT_NONE, PROT_READ, PROT_READ | PROT_WRITE,
+	};
+	int prot = prots[rnd_below(ARRAY_SIZE(prots))];
+	unsigned long first, n;
+
+	random_span(b, &first, &n);
+	snprintf(cur_action, sizeof(cur_action), "mprotect %s %p +%lu pages %d",
+		 kind_names[b->kind], b->base + first * page_size, n, prot);
+	if (!mprotect(b->base + first * page_size, n * page_size, prot))
+		buf_set_prot(b, first, n, prot);
+}
+
+static void act_madvise(struct buf *b)
+{
+	static const int advice[] = {
+		MADV_DONTNEED, MADV_HUGEPAGE, MADV_NOHUGEPAGE,
+	};
+	int adv = advice[rnd_below(ARRAY_SIZE(advice))];
+	unsigned long first, n;
+
+	/* The canary's data must stay; pages of the device's mmap() do not come back. */
+	if (adv == MADV_DONTNEED &&
+	    (b->kind == BUF_CANARY || b->kind == BUF_DEVMAP))
+		adv = MADV_HUGEPAGE;
+	random_span(b, &first, &n);
+	snprintf(cur_action, sizeof(cur_action), "madvise %s %p +%lu pages %d",
+		 kind_names[b->kind], b->base + first * page_size, n, adv);
+	madvise(b->base + first * page_size, n * page_size, adv);
+}
+
+static void act_reopen(void)
+{
+	unsigned int di = rnd_below(nr_devs), s = rnd_below(FDS_PER_DEV);
+	struct dev *d = &devs[di];
+	struct call ev = {
+		.nr = nr_calls, .dev = di, .fd = d->fd[s], .kind = CALL_EVENT,
+	};
+
+	snprintf(cur_action, sizeof(cur_action), "close/reopen %s fd %d",
+		 d->path, d->fd[s]);
+	if (d->fd[s] >= 0) {
+		close(d->fd[s]);
+		last_closed_fd = d->fd[s];
+		d->fd[s] = -1;
+		ev.event = "closed";
+		canary_record(&ev);
+	}
+	/* Sometimes the slot stays closed for a while. */
+	if (one_in(4))
+		return;
+	d->fd[s] = dev_open(d);
+	if (d->fd[s] < 0) {
+		printf("# %s: reopen: %s\n", d->path, strerror(errno));
+		d->failures++;
+	}
+	ev.fd = d->fd[s];
+	ev.event = "opened";
+	canary_record(&ev);
+}
+
+/*
+ * Flip the protection of part of the canary, or give it all back: it should
+ * be movable most of the time.
+ */
+static void act_canary_prot(void)
+{
+	static const int prots[] = {
+		PROT_READ, PROT_READ, PROT_NONE, PROT_READ | PROT_WRITE,
+	};
+	int prot = prots[rnd_below(ARRAY_SIZE(prots))];
+	unsigned long first, n;
+
+	random_span(canary, &first, &n);
+	if (one_in(2)) {
+		first = 0;
+		n = canary->npages;
+		prot = PROT_READ | PROT_WRITE;
+	}
+	snprintf(cur_action, sizeof(cur_action),
+		 "mprotect canary +%lu pages +%lu prot %d", first, n, prot);
+	if (!mprotect(canary->base + first * page_size, n * page_size, prot))
+		buf_set_prot(canary, first, n, prot);
+}
+
+/* The CPU reads a canary page, which must be intact. */
+static void act_canary_peek(void)
+{
+	unsigned long p = rnd_below(canary->npages), i;
+	unsigned long per = page_size / sizeof(unsigned int);
+	const unsigned int *w =
+		(const unsigned int *)(canary->base + p * page_size);
+
+	snprintf(cur_action, sizeof(cur_action), "canary peek page %lu", p);
+	if (!(canary->prot[p] & PROT_READ)) {
+		if (mprotect(canary->base + p * page_size, page_size,
+			     PROT_READ))
+			return;
+		canary->prot[p] = PROT_READ;
+	}
+	for (i = 0; i < per; i++)
+		if (w[i] != canary_word(p, i))
+			break;
+	if (i < per)
+		canary_check("CPU read of one page found it damaged");
+}
+
+static void do_action(void)
+{
+	enum {
+		X_REMAP, X_MPROTECT, X_MADVISE, X_WRITE, X_READ, X_REOPEN,
+		X_CANARY_PROT, X_CANARY_ADVISE, X_CANARY_PEEK, NR_X,
+	};
+	static const unsigned int weights[NR_X] = {
+		[X_REMAP] = 6, [X_MPROTECT] = 6, [X_MADVISE] = 5,
+		[X_WRITE] = 8, [X_READ] = 5, [X_REOPEN] = 2,
+		[X_CANARY_PROT] = 3, [X_CANARY_ADVISE] = 2,
+		[X_CANARY_PEEK] = 4,
+	};
+	unsigned int x = pick(weights, NR_X);
+	struct buf *b = random_buf();
+	unsigned long first, n;
+
+	__atomic_add_fetch(&progress_mark, 1, __ATOMIC_RELAXED);
+	cur.kind = CALL_EVENT;
+	if (!b && x <= X_READ)
+		x = X_REMAP;
+	switch (x) {
+	case X_REMAP:
+		act_remap();
+		break;
+	case X_MPROTECT:
+		act_mprotect(b);
+		break;
+	case X_MADVISE:
+		act_madvise(b);
+		break;
+	case X_WRITE:
+		random_span(b, &first, &n);
+		snprintf(cur_action, sizeof(cur_action),
+			 "CPU write %s %p +%lu pages", kind_names[b->kind],
+			 b->base + first * page_size, n);
+		cpu_write(b, first, n);
+		break;
+	case X_READ:
+		random_span(b, &first, &n);
+		snprintf(cur_action, sizeof(cur_action),
+			 "CPU read %s %p +%lu pages", kind_names[b->kind],
+			 b->base + first * page_size, n);
+		cpu_read(b, first, n);
+		break;
+	case X_REOPEN:
+		act_reopen();
+		break;
+	case X_CANARY_PROT:
+		act_canary_prot();
+		break;
+	case X_CANARY_ADVISE:
+		act_madvise(canary);
+		break;
+	default:
+		act_canary_peek();
+		break;
+	}
+	cur_action[0] = '\0';
+}
+
+/* ------------------------------------------------------------- a call */
+
+static void run_call(unsigned int di)
+{
+	enum { K_CORE, K_EXT, K_BOGUS, K_BADFD, NR_K };
+	static const unsigned int kinds[NR_K] = {
+		[K_CORE] = 62, [K_EXT] = 27, [K_BOGUS] = 10, [K_BADFD] = 1,
+	};
+	static unsigned int core_weights[C_FLAGS + 1];
+	static unsigned int ext_weights[3];
+	static unsigned char data[ARG_AREA_PAGES * 65536];
+	struct dev *d = &devs[di];
+	struct call *c = &cur;
+	size_t len = 0;
+	unsigned int k, i;
+
+	if (!core_weights[0]) {
+		for (i = 0; i <= C_FLAGS; i++)
+			core_weights[i] = cmds[i].weight;
+		for (i = 0; i < 3; i++)
+			ext_weights[i] = cmds[C_INFO + i].weight;
+	}
+
+	memset(c, 0, sizeof(*c));
+	c->nr = nr_calls;
+	c->dev = di;
+	c->tail = -1;
+	c->fd = dev_any_fd(d, NULL);
+	k = pick(kinds, NR_K);
+	switch (k) {
+	case K_CORE:
+		c->kind = CALL_CORE;
+		c->cmd = pick(core_weights, C_FLAGS + 1);
+		c->request = cmds[c->cmd].request;
+		gen_core(c);
+		len = sizeof(c->core);
+		memcpy(data, &c->core, len);
+		break;
+	case K_EXT:
+		c->kind = CALL_EXT;
+		c->cmd = C_INFO + pick(ext_weights, 3);
+		gen_ext(c, data, &len);
+		break;
+	case K_BOGUS:
+		c->kind = CALL_BOGUS;
+		gen_bogus(c, data, &len);
+		break;
+	default:
+		c->kind = CALL_BADFD;
+		c->cmd = rnd_below(NR_CMDS);
+		c->request = cmds[c->cmd].request;
+		c->fd = one_in(2) ? -1 : one_in(2) ? INT_MAX : 1023;
+		if (c->fd == 1023 && fcntl(c->fd, F_GETFD) >= 0)
+			c->fd = -1;
+		c->want_err = EBADF;
+		len = sizeof(c->core);
+		memset(data, 0, len);
+		break;
+	}
+	place_arg(c, data, len);
+	if (!c->must_fail && c->arg_state == ARG_BAD)
+		c->must_fail = "unreadable argument";
+	if (!c->must_fail && c->arg_state == ARG_RO &&
+	    !(c->kind == CALL_CORE && c->cmd == C_FLAGS))
+		c->must_fail = "read-only argument";
+
+	__atomic_add_fetch(&progress_mark, 1, __ATOMIC_RELAXED);
+	c->ret = ioctl(c->fd, c->request, (void *)(unsigned long)c->arg);
+	c->err = c->ret < 0 ? errno : 0;
+	c->done = true;
+
+	d->calls++;
+	nr_calls++;
+	judge(c);
+	if (c->touches_canary)
+		canary_record(c);
+}
+
+/* --------------------------------------------------- crash and stalls */
+
+static void fatal_signal(int sig)
+{
+	char buf[1024];
+
+	if (cur.kind == CALL_EVENT && cur_action[0])
+		snprintf(buf, sizeof(buf), "%s", cur_action);
+	else
+		describe(&cur, buf, sizeof(buf));
+	dprintf(STDOUT_FILENO, "Bail out! signal %d (%s) during %s\n", sig,
+		strsignal(sig), buf);
+	raise(sig);
+}
+
+static void *stall_watchdog(void *unused)
+{
+	unsigned long last = 0, now;
+	unsigned int still = 0;
+	char buf[1024];
+
+	for (;;) {
+		sleep(5);
+		now = __atomic_load_n(&progress_mark, __ATOMIC_RELAXED);
+		if (now != last) {
+			last = now;
+			still = 0;
+			continue;
+		}
+		still += 5;
+		if (still != STALL_SECONDS)
+			continue;
+		if (cur.kind == CALL_EVENT)
+			snprintf(buf, sizeof(buf), "%s", cur_action);
+		else
+			describe(&cur, buf, sizeof(buf));
+		printf("# no progress for %u s, in: %s\n", still, buf);
+	}
+	return unused;
+}
+
+/* --------------------------------------------------------------- setup */
+
+static __u64 user_va_end(void)
+{
+	void *high = (void *)(1UL << 47);
+	void *p = mmap(high, page_size, PROT_NONE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+
+	if (p == MAP_FAILED)
+		return 1ULL << 47;
+	munmap(p, page_size);
+	return 1ULL << 56;
+}
+
+static int guard_at(void *addr, size_t len)
+{
+	void *p = mmap(addr, len, PROT_NONE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+
+	return p == addr ? 0 : -1;
+}
+
+static int setup_memory(void)
+{
+	size_t len = (NR_SLOTS + 1) * SLOT_SIZE, area = ARG_AREA_PAGES * page_size;
+	char *p, *slot;
+	unsigned int s;
+
+	file_fd = open("/tmp", O_TMPFILE | O_EXCL | O_RDWR | O_CLOEXEC, 0600);
+	if (file_fd < 0)
+		file_fd = memfd_create("hmmsim_fuzz", MFD_CLOEXEC);
+	if (file_fd < 0 ||
+	    ftruncate(file_fd, (off_t)(1 + NR_SLOTS * FILE_PAGES_PER_SLOT) *
+			       page_size)) {
+		printf("# tmpfile: %s\n", strerror(errno));
+		return -1;
+	}
+	if (pipe2(pipe_fds, O_CLOEXEC)) {
+		printf("# pipe: %s\n", strerror(errno));
+		return -1;
+	}
+
+	/* Find room for the slots, then give it all back: holes are holes. */
+	p = mmap(NULL, len, PROT_NONE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED) {
+		printf("# arena: %s\n", strerror(errno));
+		return -1;
+	}
+	munmap(p, len);
+	arena = (char *)(((unsigned long)p + SLOT_SIZE - 1) & ~(SLOT_SIZE - 1));
+
+	for (s = 0; s < NR_SLOTS; s++)
+		if (guard_at(slot_guard(s), page_size))
+			goto fail;
+
+	/* Slot 0: the arguments. */
+	slot = slot_base(SLOT_ARGS);
+	args = mmap(slot, area, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	args_guard = slot + area;
+	args_ro = slot + area + page_size;
+	args_ro_alias = slot + area + 3 * page_size;
+	if (args != slot || guard_at(args_guard, page_size) ||
+	    mmap(args_ro, page_size, PROT_READ,
+		 MAP_SHARED | MAP_FIXED_NOREPLACE, file_fd, 0) != args_ro ||
+	    mmap(args_ro_alias, page_size, PROT_READ | PROT_WRITE,
+		 MAP_SHARED | MAP_FIXED_NOREPLACE, file_fd, 0) != args_ro_alias)
+		goto fail;
+
+	/* Slot 1: the canary, 2 MiB aligned, with a guard page after it. */
+	slot = slot_base(SLOT_CANARY);
+	canary->base = mmap(slot, SZ_2M, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
+			    -1, 0);
+	if (canary->base != slot || guard_at(slot + SZ_2M, page_size))
+		goto fail;
+	canary->kind = BUF_CANARY;
+	canary->npages = thp_pages;
+	buf_set_prot(canary, 0, canary->npages, PROT_READ | PROT_WRITE);
+	madvise(canary->base, SZ_2M, MADV_HUGEPAGE);
+	canary_fill();
+
+	for (s = FIRST_POOL; s < NR_SLOTS; s++)
+		buf_map(s, random_kind());
+	return 0;
+
+fail:
+	printf("# cannot lay out the buffers at %p: %s\n", arena,
+	       strerror(errno));
+	return -1;
+}
+
+static void setup_hostile(void)
+{
+	unsigned int i;
+
+	/*
+	 * A range or a buffer that starts in a hole fails there; one that
+	 * starts in the program's memory would let the device write it.
+	 */
+	for (i = 0; i < ARRAY_SIZE(hostile); i++)
+		hostile_ok[i] = !is_mapped(hostile[i].v);
+}
+
+static unsigned int find_devices(void)
+{
+	const char *name = getenv("HMMSIM_DEVNAME");
+	unsigned int id, bad = 0;
+
+	for (id = 0; id < MAX_DEVICES; id++) {
+		struct dev *d = &devs[nr_devs];
+		int fd, i;
+
+		snprintf(d->path, sizeof(d->path), "/dev/%s%u",
+			 name ? name : "hmmsim", id);
+		fd = dev_open(d);
+		if (fd < 0) {
+			if (errno != ENOENT && errno != ENXIO && errno != ENODEV) {
+				printf("# %s: %s\n", d->path, strerror(errno));
+				bad++;
+			}
+			continue;
+		}
+		memset(&d->info, 0, sizeof(d->info));
+		d->info.size = sizeof(d->info);
+		if (ioctl(fd, HMMSIM_IOCTL_INFO, &d->info)) {
+			printf("# %s: INFO: %s\n", d->path, strerror(errno));
+			close(fd);
+			bad++;
+			continue;
+		}
+		d->id = id;
+		d->fd[0] = fd;
+		for (i = 1; i < FDS_PER_DEV; i++)
+			d->fd[i] = dev_open(d);
+		printf("# %s: %s, %llu MiB\n", d->path,
+		       d->info.type == HMMSIM_MEM_COHERENT ? "coherent" :
+		       d->info.type == HMMSIM_MEM_PRIVATE ? "private" : "?",
+		       ull(d->info.capacity >> 20));
+		nr_devs++;
+	}
+	return bad;
+}
+
+/* At the end: the canary on a device, every file closed, still intact. */
+static void final_round(void)
+{
+	static char readback[SZ_2M];
+	struct hmm_dmirror_cmd k;
+	unsigned int i, j, s;
+	int fd;
+
+	/* Through every device in turn: it ends on the last one. */
+	for (i = 0; i < nr_devs; i++) {
+		memset(&k, 0, sizeof(k));
+		k.addr = ptr_u64(canary->base);
+		k.ptr = ptr_u64(readback);
+		k.npages = canary->npages;
+		fd = dev_any_fd(&devs[i], NULL);
+		if (ioctl(fd, HMM_DMIRROR_MIGRATE_TO_DEV, &k) &&
+		    errno_slot(errno) == HIST_OTHER) {
+			printf("# FAIL: %s: final MIGRATE_TO_DEV of the canary: %s\n",
+			       devs[i].path, strerror(errno));
+			devs[i].failures++;
+		}
+	}
+	for (s = FIRST_POOL; s < NR_SLOTS; s++)
+		buf_unmap(s);
+	for (i = 0; i < nr_devs; i++) {
+		for (j = 0; j < FDS_PER_DEV; j++) {
+			if (devs[i].fd[j] >= 0)
+				close(devs[i].fd[j]);
+			devs[i].fd[j] = -1;
+		}
+	}
+	canary_check("every file closed");
+}
+
+static double elapsed(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (t.tv_sec - t0->tv_sec) + (t.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static void die_usage(const char *prog)
+{
+	fprintf(stderr, "usage: %s [-n CALLS_PER_DEVICE] [-s SEED]\n", prog);
+	exit(2);
+}
+
+int main(int argc, char **argv)
+{
+	unsigned long per_dev = DEFAULT_CALLS, total, i;
+	static const int sigs[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT };
+	struct sigaction sa = { .sa_handler = fatal_signal,
+				.sa_flags = SA_RESETHAND };
+	struct timespec t0;
+	unsigned int bad, n, j;
+	bool seeded = false;
+	__u64 seed = 0;
+	pthread_t thread;
+	char *end;
+	int opt, status = 0;
+
+	while ((opt = getopt(argc, argv, "n:s:h")) != -1) {
+		switch (opt) {
+		case 'n':
+			per_dev = strtoul(optarg, &end, 0);
+			if (*end || !optarg[0])
+				die_usage(argv[0]);
+			break;
+		case 's':
+			seed = strtoull(optarg, &end, 0);
+			if (*end || !optarg[0])
+				die_usage(argv[0]);
+			seeded = true;
+			break;
+		default:
+			die_usage(argv[0]);
+		}
+	}
+	if (optind != argc)
+		die_usage(argv[0]);
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (!seeded) {
+		struct timespec now;
+
+		clock_gettime(CLOCK_REALTIME, &now);
+		seed = ((__u64)now.tv_sec << 32) ^ now.tv_nsec ^
+		       ((__u64)getpid() << 16);
+	}
+	rng_state = seed;
+	canary_seed = rnd();
+
+	page_size = sysconf(_SC_PAGESIZE);
+	page_shift = __builtin_ctzl(page_size);
+	thp_pages = SZ_2M / page_size;
+	task_size = user_va_end() - page_size;
+
+	printf("TAP version 13\n");
+	printf("# seed %#llx, %lu calls per device (replay: hmmsim_fuzz -s %#llx -n %lu)\n",
+	       ull(seed), per_dev, ull(seed), per_dev);
+
+	for (i = 0; i < ARRAY_SIZE(sigs); i++)
+		sigaction(sigs[i], &sa, NULL);
+
+	bad = find_devices();
+	if (!nr_devs) {
+		printf("1..0 # SKIP no hmmsim device\n");
+		return bad ? 1 : 4;
+	}
+	setup_hostile();
+	if (setup_memory()) {
+		printf("Bail out! cannot set up the buffers\n");
+		return 1;
+	}
+	if (!pthread_create(&thread, NULL, stall_watchdog, NULL))
+		pthread_detach(thread);
+
+	total = per_dev * nr_devs;
+	for (i = 0; i < total; i++) {
+		if (one_in(ACTION_ONE_IN))
+			do_action();
+		run_call(i % nr_devs);
+		if ((i + 1) % CANARY_EVERY == 0)
+			canary_check("periodic");
+		if ((i + 1) % PROGRESS_EVERY == 0) {
+			unsigned long f = canary_failures;
+
+			for (j = 0; j < nr_devs; j++)
+				f += devs[j].failures;
+			printf("# %lu/%lu calls, %.1f s, %lu canary checks, %lu failures\n",
+			       i + 1, total, elapsed(&t0), canary_checks, f);
+		}
+	}
+	canary_check("end");
+	final_round();
+
+	printf("# %lu calls in %.1f s (CPU read checksum %#llx)\n", nr_calls,
+	       elapsed(&t0), ull(sink));
+	for (n = 0; n < nr_devs; n++) {
+		struct dev *d = &devs[n];
+		char hist[512], fails[64];
+
+		hist[0] = '\0';
+		for (j = 0; j < NR_HIST; j++)
+			if (d->hist[j])
+				append(hist, sizeof(hist), " %s:%lu",
+				       j == HIST_OTHER ? "other" : errnos[j].name,
+				       d->hist[j]);
+		fails[0] = '\0';
+		if (d->failures) {
+			status = 1;
+			snprintf(fails, sizeof(fails), "%lu failures, ",
+				 d->failures);
+		}
+		printf("%sok %u fuzz %s: %lu calls, %serrno histogram%s\n",
+		       d->failures ? "not " : "", n + 1, d->path, d->calls,
+		       fails, hist);
+	}
+	if (canary_failures) {
+		status = 1;
+		printf("not ok %u canary: pattern damaged at %lu of %lu checks\n",
+		       nr_devs + 1, canary_failures, canary_checks);
+	} else {
+		printf("ok %u canary: pattern intact at %lu checks\n",
+		       nr_devs + 1, canary_checks);
+	}
+	printf("1..%u\n", nr_devs + 1);
+	return status || bad;
+}
