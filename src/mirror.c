@@ -494,6 +494,51 @@ static long hmmsim_mirror_access(struct hmmsim_xfer *x, unsigned long start,
 	return ret ? ret : n;
 }
 
+/*
+ * The device reads (or writes) the range through its page table; the first
+ * missing entry faults the rest of the range in (one fault, counted in
+ * @cmd->faults) and the access goes on.
+ */
+static int hmmsim_mirror_rw(struct hmmsim_mirror *mirror,
+			    struct hmm_dmirror_cmd *cmd, bool write)
+{
+	enum hmmsim_access access = write ? HMMSIM_ACCESS_WRITE :
+					    HMMSIM_ACCESS_READ;
+	unsigned long end = cmd->addr + (cmd->npages << PAGE_SHIFT);
+	unsigned long addr = cmd->addr, uptr = cmd->ptr;
+	struct hmmsim_xfer *x;
+	long n;
+	int ret = 0;
+
+	x = hmmsim_xfer_get(mirror);
+	if (!x)
+		return -ENOMEM;
+
+	while (addr < end) {
+		unsigned long next = hmmsim_window_end(addr, end);
+
+		n = hmmsim_mirror_access(x, addr, next, access, uptr);
+		if (n < 0) {
+			ret = n;
+			break;
+		}
+		addr += n << PAGE_SHIFT;
+		uptr += n << PAGE_SHIFT;
+		cmd->cpages += n;
+		if (addr < next) {
+			ret = hmmsim_mirror_fault(x, addr, end, write);
+			if (ret)
+				break;
+			cmd->faults++;
+		}
+		ret = hmmsim_window_done();
+		if (ret)
+			break;
+	}
+	hmmsim_xfer_put(x);
+	return ret;
+}
+
 /**
  * hmmsim_mirror_read() - HMM_DMIRROR_READ: the device reads the range
  * @mirror: the mirror.
@@ -509,40 +554,7 @@ static long hmmsim_mirror_access(struct hmmsim_xfer *x, unsigned long start,
 int hmmsim_mirror_read(struct hmmsim_mirror *mirror,
 		       struct hmm_dmirror_cmd *cmd)
 {
-	unsigned long end = cmd->addr + (cmd->npages << PAGE_SHIFT);
-	unsigned long addr = cmd->addr, uptr = cmd->ptr;
-	struct hmmsim_xfer *x;
-	long n;
-	int ret = 0;
-
-	x = hmmsim_xfer_get(mirror);
-	if (!x)
-		return -ENOMEM;
-
-	while (addr < end) {
-		unsigned long next = hmmsim_window_end(addr, end);
-
-		n = hmmsim_mirror_access(x, addr, next, HMMSIM_ACCESS_READ,
-					 uptr);
-		if (n < 0) {
-			ret = n;
-			break;
-		}
-		addr += n << PAGE_SHIFT;
-		uptr += n << PAGE_SHIFT;
-		cmd->cpages += n;
-		if (addr < next) {
-			ret = hmmsim_mirror_fault(x, addr, end, false);
-			if (ret)
-				break;
-			cmd->faults++;
-		}
-		ret = hmmsim_window_done();
-		if (ret)
-			break;
-	}
-	hmmsim_xfer_put(x);
-	return ret;
+	return hmmsim_mirror_rw(mirror, cmd, false);
 }
 
 /**
@@ -558,40 +570,7 @@ int hmmsim_mirror_read(struct hmmsim_mirror *mirror,
 int hmmsim_mirror_write(struct hmmsim_mirror *mirror,
 			struct hmm_dmirror_cmd *cmd)
 {
-	unsigned long end = cmd->addr + (cmd->npages << PAGE_SHIFT);
-	unsigned long addr = cmd->addr, uptr = cmd->ptr;
-	struct hmmsim_xfer *x;
-	long n;
-	int ret = 0;
-
-	x = hmmsim_xfer_get(mirror);
-	if (!x)
-		return -ENOMEM;
-
-	while (addr < end) {
-		unsigned long next = hmmsim_window_end(addr, end);
-
-		n = hmmsim_mirror_access(x, addr, next, HMMSIM_ACCESS_WRITE,
-					 uptr);
-		if (n < 0) {
-			ret = n;
-			break;
-		}
-		addr += n << PAGE_SHIFT;
-		uptr += n << PAGE_SHIFT;
-		cmd->cpages += n;
-		if (addr < next) {
-			ret = hmmsim_mirror_fault(x, addr, end, true);
-			if (ret)
-				break;
-			cmd->faults++;
-		}
-		ret = hmmsim_window_done();
-		if (ret)
-			break;
-	}
-	hmmsim_xfer_put(x);
-	return ret;
+	return hmmsim_mirror_rw(mirror, cmd, true);
 }
 
 static u8 hmmsim_prot_code(struct hmmsim_device *hdev, unsigned long hmm_pfn)
