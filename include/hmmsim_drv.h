@@ -18,6 +18,7 @@
 #include <linux/mmu_notifier.h>
 #include <linux/mutex.h>
 #include <linux/rwsem.h>
+#include <linux/sched/signal.h>
 #include <linux/sizes.h>
 #include <linux/spinlock.h>
 #include <linux/types.h>
@@ -179,6 +180,15 @@ struct hmmsim_device {
 	struct hmmsim_fault fail_copy;
 	struct hmmsim_fault fail_evict;
 };
+
+/* Between windows, long commands stop for a fatal signal and let others run. */
+static inline int hmmsim_window_done(void)
+{
+	if (fatal_signal_pending(current))
+		return -EINTR;
+	cond_resched();
+	return 0;
+}
 
 static inline void hmmsim_count(struct hmmsim_device *hdev,
 				enum hmmsim_stat stat, u64 n)

@@ -142,6 +142,32 @@ static unsigned long hmmsim_migrate_next(struct vm_area_struct *vma,
 	return min3(next, end, vma->vm_end);
 }
 
+/*
+ * Lock the mm and set up the migration of the window that starts at @addr
+ * (@args has src, dst, pgmap_owner and flags set): the VMA must be
+ * readable, and the window ends at the next window boundary, the VMA's end
+ * or @end. On success the mmap lock is held; on failure it is not.
+ */
+static int hmmsim_window_setup(struct mm_struct *mm, struct migrate_vma *args,
+			       unsigned long addr, unsigned long end)
+{
+	int ret;
+
+	if (mmap_read_lock_killable(mm))
+		return -EINTR;
+	args->vma = vma_lookup(mm, addr);
+	if (!args->vma || !(args->vma->vm_flags & VM_READ)) {
+		mmap_read_unlock(mm);
+		return -EINVAL;
+	}
+	args->start = addr;
+	args->end = hmmsim_migrate_next(args->vma, addr, end);
+	ret = migrate_vma_setup(args);
+	if (ret)
+		mmap_read_unlock(mm);
+	return ret;
+}
+
 /**
  * hmmsim_check_vmas() - whether a range is covered by readable VMAs
  * @mm: the address space.
@@ -305,7 +331,7 @@ int hmmsim_migrate_range_to_device(struct hmmsim_mirror *mirror,
 {
 	struct mm_struct *mm = mirror->mm;
 	struct hmmsim_migration *m;
-	unsigned long addr, next;
+	unsigned long addr, next, seq;
 	long moved;
 	int ret = 0;
 
@@ -329,40 +355,22 @@ int hmmsim_migrate_range_to_device(struct hmmsim_mirror *mirror,
 				       hmmsim_select(mirror->hdev),
 		};
 
-		if (mmap_read_lock_killable(mm)) {
-			ret = -EINTR;
-			break;
-		}
-		args.vma = vma_lookup(mm, addr);
-		if (!args.vma || !(args.vma->vm_flags & VM_READ)) {
-			mmap_read_unlock(mm);
-			ret = -EINVAL;
-			break;
-		}
-		next = hmmsim_migrate_next(args.vma, addr, end);
-		args.start = addr;
-		args.end = next;
-		ret = migrate_vma_setup(&args);
-		if (!ret) {
-			/* After the migration's own invalidation. */
-			unsigned long seq =
-				mmu_interval_read_begin(&mirror->notifier);
-
-			moved = hmmsim_migrate_window_to_device(m, mirror,
-								&args, seq);
-			if (moved < 0)
-				ret = moved;
-			else
-				*cpages += moved;
-		}
-		mmap_read_unlock(mm);
+		ret = hmmsim_window_setup(mm, &args, addr, end);
 		if (ret)
 			break;
-		if (fatal_signal_pending(current)) {
-			ret = -EINTR;
+		next = args.end;
+		/* After the migration's own invalidation. */
+		seq = mmu_interval_read_begin(&mirror->notifier);
+		moved = hmmsim_migrate_window_to_device(m, mirror, &args, seq);
+		if (moved < 0)
+			ret = moved;
+		else
+			*cpages += moved;
+		mmap_read_unlock(mm);
+		if (!ret)
+			ret = hmmsim_window_done();
+		if (ret)
 			break;
-		}
-		cond_resched();
 	}
 	hmmsim_migration_put(mirror, m);
 	return ret;
@@ -511,33 +519,18 @@ int hmmsim_migrate_range_to_system(struct hmmsim_mirror *mirror,
 			.flags = hmmsim_select(mirror->hdev),
 		};
 
-		if (mmap_read_lock_killable(mm)) {
-			ret = -EINTR;
-			break;
-		}
-		args.vma = vma_lookup(mm, addr);
-		if (!args.vma || !(args.vma->vm_flags & VM_READ)) {
-			mmap_read_unlock(mm);
-			ret = -EINVAL;
-			break;
-		}
-		next = hmmsim_migrate_next(args.vma, addr, end);
-		args.start = addr;
-		args.end = next;
-		ret = migrate_vma_setup(&args);
-		if (!ret)
-			*cpages += hmmsim_migrate_window_to_ram(m, mm, &args,
-								GFP_HIGHUSER_MOVABLE,
-								HMMSIM_TO_SYSTEM,
-								&ret);
-		mmap_read_unlock(mm);
+		ret = hmmsim_window_setup(mm, &args, addr, end);
 		if (ret)
 			break;
-		if (fatal_signal_pending(current)) {
-			ret = -EINTR;
+		next = args.end;
+		*cpages += hmmsim_migrate_window_to_ram(m, mm, &args,
+							GFP_HIGHUSER_MOVABLE,
+							HMMSIM_TO_SYSTEM, &ret);
+		mmap_read_unlock(mm);
+		if (!ret)
+			ret = hmmsim_window_done();
+		if (ret)
 			break;
-		}
-		cond_resched();
 	}
 	hmmsim_migration_put(mirror, m);
 	return ret;

@@ -269,15 +269,6 @@ static unsigned long hmmsim_window_end(unsigned long addr, unsigned long end)
 		   end);
 }
 
-/* Long commands stop for a fatal signal and let others run. */
-static int hmmsim_window_done(void)
-{
-	if (fatal_signal_pending(current))
-		return -EINTR;
-	cond_resched();
-	return 0;
-}
-
 static bool hmmsim_pfns_writable(const struct hmm_range *range)
 {
 	unsigned long i, n = (range->end - range->start) >> PAGE_SHIFT;
