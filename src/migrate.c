@@ -44,6 +44,7 @@
  * @src: migrate_vma source pfns.
  * @dst: migrate_vma destination pfns.
  * @pages: destination device pages.
+ * @pins: pages HMM_DMIRROR_EXCLUSIVE keeps pinned (see hmmsim_exclusive_pin()).
  * @batch: the copy batch.
  */
 struct hmmsim_migration {
@@ -52,12 +53,14 @@ struct hmmsim_migration {
 	unsigned long *src;
 	unsigned long *dst;
 	struct page **pages;
+	struct page **pins;
 	struct hmmsim_copy_batch batch;
 };
 
 static void hmmsim_migration_fini(struct hmmsim_migration *m)
 {
 	hmmsim_copy_batch_fini(&m->batch);
+	kvfree(m->pins);
 	kvfree(m->pages);
 	kvfree(m->dst);
 	kvfree(m->src);
@@ -72,9 +75,10 @@ static int hmmsim_migration_init(struct hmmsim_migration *m,
 	m->src = kvcalloc(nr, sizeof(*m->src), gfp);
 	m->dst = kvcalloc(nr, sizeof(*m->dst), gfp);
 	m->pages = kvcalloc(nr, sizeof(*m->pages), gfp);
+	m->pins = kvcalloc(nr, sizeof(*m->pins), gfp);
 	m->batch.descs = NULL;
 	m->batch.pieces = NULL;
-	if (!m->src || !m->dst || !m->pages ||
+	if (!m->src || !m->dst || !m->pages || !m->pins ||
 	    hmmsim_copy_batch_init(&m->batch, hdev, nr, gfp)) {
 		hmmsim_migration_fini(m);
 		return -ENOMEM;
@@ -827,16 +831,35 @@ static int hmmsim_exclusive_window(struct hmmsim_migration *m,
 	unsigned long i, npages = (end - start) >> PAGE_SHIFT;
 	struct page **pages = m->pages;
 	unsigned long seq;
-	long got;
+	long got, pinned;
 	int ret;
 
 	ret = hmmsim_split_thp(m, mirror, vma, start, end);
 	if (ret)
 		return ret;
+	/*
+	 * A page in device coherent memory must never become device-exclusive:
+	 * before 6.15 a device-exclusive entry holds a page reference the rmap
+	 * does not see, and migrate_device_range() (eviction) turns such an
+	 * entry into a present mapping with one reference too many, so the
+	 * page is never freed and outlives its anon_vma. A long-term pin moves
+	 * coherent pages to system memory (as for any long-term pin), and
+	 * holding it until the entries are made keeps another thread from
+	 * migrating them back meanwhile.
+	 */
+	pinned = pin_user_pages_remote(mirror->mm, start, npages,
+				       FOLL_WRITE | FOLL_LONGTERM, m->pins, NULL);
+	if (pinned < 0)
+		return pinned;
+	if (pinned < npages) {
+		unpin_user_pages(m->pins, pinned);
+		return -EBUSY;
+	}
 
 	seq = mmu_interval_read_begin(&mirror->notifier);
 	got = make_device_exclusive_range(mirror->mm, start, end, pages,
 					  mirror->hdev);
+	unpin_user_pages(m->pins, pinned);
 	if (got < 0)
 		return got;
 
