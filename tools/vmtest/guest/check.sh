@@ -42,9 +42,12 @@ for thp in always madvise; do
 	with_module "devname=hmm_dmirror $HMMSIM_PARAMS" /hmmsim/tests/hmm-tests
 done
 
-# Suites whose buffers never use THPs (MADV_NOHUGEPAGE) run once.
+# Suites whose buffers never use THPs (MADV_NOHUGEPAGE) run once, and so
+# do the fuzzer (which makes its own THPs; 100000 calls on every device)
+# and the bounds tests.
 with_module "$HMMSIM_PARAMS" /hmmsim/tests/hmmsim_pressure \
-	"sh /hmmsim/tests/configfs.sh"
+	"sh /hmmsim/tests/configfs.sh" /hmmsim/tests/hmmsim_fuzz \
+	/hmmsim/tests/hmmsim_bounds
 
 leaks=$(kmemleak_scan)
 if [ ! -w /sys/kernel/debug/kmemleak ]; then
