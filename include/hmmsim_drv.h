@@ -436,7 +436,8 @@ int hmmsim_migrate_exclusive(struct hmmsim_mirror *mirror,
 			     struct hmm_dmirror_cmd *cmd);
 void hmmsim_evict_owned(struct hmmsim_mirror *mirror);
 void hmmsim_evict_all(struct hmmsim_device *hdev);
-long hmmsim_evict_chunk(struct hmmsim_device *hdev, unsigned long chunk);
+long hmmsim_evict_chunk(struct hmmsim_device *hdev, unsigned long chunk,
+			struct hmmsim_mirror *locked);
 
 /* src/copy.c */
 int hmmsim_copy_init(void);

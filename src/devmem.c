@@ -183,7 +183,8 @@ long hmmsim_devmem_lru_pick(struct hmmsim_device *hdev)
 /**
  * hmmsim_devmem_alloc() - allocate device pages
  * @hdev: the device.
- * @owner: the mirror the pages are allocated for (see hmmsim_evict_owned()).
+ * @owner: the mirror the pages are allocated for (see hmmsim_evict_owned());
+ *	the caller holds the mmap lock of its mm.
  * @pages: filled with the pages, each with one reference, locked, as
  *	migrate_vma_pages() wants its destination pages.
  * @nr: number of pages wanted.
@@ -220,7 +221,7 @@ unsigned int hmmsim_devmem_alloc(struct hmmsim_device *hdev,
 	while (n < nr && tries) {
 		long chunk = hmmsim_devmem_lru_pick(hdev);
 
-		if (chunk < 0 || hmmsim_evict_chunk(hdev, chunk) <= 0) {
+		if (chunk < 0 || hmmsim_evict_chunk(hdev, chunk, owner) <= 0) {
 			tries--;
 			continue;
 		}

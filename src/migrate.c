@@ -643,13 +643,10 @@ vm_fault_t hmmsim_migrate_to_ram(struct vm_fault *vmf)
 	return err == -ENOMEM ? VM_FAULT_OOM : 0;
 }
 
-/*
- * Move the device pages [idx, idx + n) that are in use to system memory.
- * Returns the pages moved; busy pages stay.
- */
-static unsigned long hmmsim_evict_pages(struct hmmsim_migration *m,
-					unsigned long idx, unsigned long n,
-					gfp_t gfp, int *err)
+/* Move the device pages [idx, idx + n) to system memory, as they are. */
+static unsigned long hmmsim_evict_run(struct hmmsim_migration *m,
+				      unsigned long idx, unsigned long n,
+				      gfp_t gfp, int *err)
 {
 	struct migrate_vma args = {
 		.src = m->src,
@@ -662,17 +659,89 @@ static unsigned long hmmsim_evict_pages(struct hmmsim_migration *m,
 					    HMMSIM_TO_SYSTEM, err);
 }
 
+/* The mm of @owner, with a reference, if @owner is still a mirror of @hdev. */
+static struct mm_struct *hmmsim_owner_mm(struct hmmsim_device *hdev,
+					 struct hmmsim_mirror *owner)
+{
+	struct hmmsim_mirror *mirror;
+	struct mm_struct *mm = NULL;
+
+	mutex_lock(&hdev->mirrors_lock);
+	list_for_each_entry(mirror, &hdev->mirrors, link) {
+		if (mirror == owner) {
+			mm = mirror->mm;
+			mmgrab(mm);
+			break;
+		}
+	}
+	mutex_unlock(&hdev->mirrors_lock);
+	return mm;
+}
+
+static struct hmmsim_mirror *hmmsim_owner_of(struct hmmsim_device *hdev,
+					     unsigned long idx)
+{
+	return READ_ONCE(pfn_to_page(hdev->mem.pfn_first + idx)->zone_device_data);
+}
+
+/*
+ * Move the device pages [idx, idx + n) that are in use to system memory.
+ * Returns the pages moved; busy pages stay, and so do the pages of a
+ * process whose mmap lock is taken.
+ *
+ * migrate_device_range() takes neither the mmap lock nor a reference on the
+ * anon_vma of the pages it unmaps: if the process unmapped them meanwhile,
+ * migrate_device_finalize() would walk a freed anon_vma to put them back
+ * (the rmap requires one or the other). So every page is evicted under the
+ * mmap lock of the process of the mirror that owns it: @locked's, which the
+ * caller holds, or one taken here with a trylock, since the caller may hold
+ * another process's mmap lock already. Pages without an owner (their file
+ * was closed with evict_on_close off) are evicted without.
+ */
+static unsigned long hmmsim_evict_pages(struct hmmsim_migration *m,
+					unsigned long idx, unsigned long n,
+					struct hmmsim_mirror *locked,
+					gfp_t gfp, int *err)
+{
+	struct hmmsim_device *hdev = m->hdev;
+	unsigned long end = idx + n, moved = 0, run;
+
+	for (; idx < end; idx += run) {
+		struct hmmsim_mirror *owner = hmmsim_owner_of(hdev, idx);
+		struct mm_struct *mm;
+
+		for (run = 1; idx + run < end &&
+		     hmmsim_owner_of(hdev, idx + run) == owner; run++)
+			;
+		if (!owner || owner == locked) {
+			moved += hmmsim_evict_run(m, idx, run, gfp, err);
+			continue;
+		}
+		mm = hmmsim_owner_mm(hdev, owner);
+		if (!mm)
+			continue;	/* being closed: disowned shortly */
+		if (mmap_read_trylock(mm)) {
+			moved += hmmsim_evict_run(m, idx, run, gfp, err);
+			mmap_read_unlock(mm);
+		}
+		mmdrop(mm);
+	}
+	return moved;
+}
+
 /**
  * hmmsim_evict_chunk() - evict a chunk of device memory to make room
  * @hdev: the device.
  * @chunk: index of the chunk (HMMSIM_CHUNK_SIZE bytes).
+ * @locked: the mirror allocating, whose mm the caller holds locked.
  *
  * Pages in use that are not busy go to system memory, whoever maps them;
  * the CPU finds them there at its next access, with their data.
  *
  * Return: the pages evicted, or a negative errno.
  */
-long hmmsim_evict_chunk(struct hmmsim_device *hdev, unsigned long chunk)
+long hmmsim_evict_chunk(struct hmmsim_device *hdev, unsigned long chunk,
+			struct hmmsim_mirror *locked)
 {
 	struct hmmsim_migration m;
 	unsigned long moved;
@@ -684,8 +753,8 @@ long hmmsim_evict_chunk(struct hmmsim_device *hdev, unsigned long chunk)
 	if (ret)
 		return ret;
 	moved = hmmsim_evict_pages(&m, chunk * HMMSIM_CHUNK_PAGES,
-				   HMMSIM_CHUNK_PAGES, GFP_HIGHUSER_MOVABLE,
-				   &ret);
+				   HMMSIM_CHUNK_PAGES, locked,
+				   GFP_HIGHUSER_MOVABLE, &ret);
 	hmmsim_migration_fini(&m);
 	hmmsim_count(hdev, HMMSIM_STAT_EVICTIONS, moved);
 	trace_hmmsim_evict(hdev->id, chunk * HMMSIM_CHUNK_PAGES,
@@ -711,6 +780,8 @@ void hmmsim_evict_owned(struct hmmsim_mirror *mirror)
 		return;
 	hmmsim_migration_init(&m, hdev, HMMSIM_EVICT_PAGES,
 			      GFP_KERNEL | __GFP_NOFAIL);
+	/* The mm outlives the mirror (mmgrab()); it may have no users left. */
+	mmap_read_lock(mirror->mm);
 	for (pass = 0; pass < 8; pass++) {
 		bool found = false;
 
@@ -723,13 +794,14 @@ void hmmsim_evict_owned(struct hmmsim_mirror *mirror)
 				hmmsim_evict_pages(&m, idx + n,
 						   min_t(unsigned long, run - n,
 							 HMMSIM_EVICT_PAGES),
-						   GFP_HIGHUSER_MOVABLE |
+						   mirror, GFP_HIGHUSER_MOVABLE |
 						   __GFP_NOFAIL, &err);
 			cond_resched();
 		}
 		if (!found)
 			break;
 	}
+	mmap_read_unlock(mirror->mm);
 	hmmsim_migration_fini(&m);
 }
 
@@ -755,7 +827,7 @@ void hmmsim_evict_all(struct hmmsim_device *hdev)
 			hmmsim_evict_pages(&m, idx,
 					   min_t(unsigned long,
 						 mem->npages - idx,
-						 HMMSIM_EVICT_PAGES),
+						 HMMSIM_EVICT_PAGES), NULL,
 					   GFP_HIGHUSER_MOVABLE | __GFP_NOFAIL,
 					   &err);
 			cond_resched();

@@ -63,8 +63,18 @@
  *   pages do not change, so there is nothing to invalidate, and the
  *   exclusive path's own read_retry must not be defeated by it.
  *
- * Lock order: mmap_lock, then ``hdev->mirrors_lock``, then
- * ``mirror->lock``, then the device memory's spinlock.
+ * Eviction (RELEASE, close, device memory pressure, device removal) uses
+ * migrate_device_range(), which holds neither the mmap lock nor a reference
+ * on the anon_vma of the pages it unmaps; the rmap needs one or the other
+ * to put them back. Each page is therefore evicted under the mmap lock (for
+ * reading) of the process of the mirror that owns it (hmmsim_evict_pages()):
+ * RELEASE and close take their own; an allocation that evicts already holds
+ * its own and takes the others' with a trylock, leaving the pages of a
+ * process whose lock is contended where they are.
+ *
+ * Lock order: ``hdev->lock``, then mmap_lock, then ``hdev->mirrors_lock``,
+ * then ``mirror->lock``, then the device memory's spinlock. Another
+ * process's mmap_lock is only ever trylocked.
  */
 
 /**
