@@ -16,6 +16,7 @@
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/cpumask.h>
 #include <linux/file.h>
 #include <linux/fs.h>
 #include <linux/kthread.h>
@@ -49,9 +50,12 @@
  * completes, and the file holds the mirror and, through the cdev, the
  * device.
  *
- * Execution (hmmsim_uring_work(), a kworker): the worker adopts the mm
- * (kthread_use_mm(), since the device accesses pin the user buffer through
- * current->mm) and runs the range one 2 MiB window at a time. Each window
+ * Execution (hmmsim_uring_work(), a kworker): at most one request per
+ * online CPU runs at a time, the others wait their turn in the workqueue, as
+ * commands wait in a device's queue for one of its engines. For a device
+ * read or write the worker adopts the mm (kthread_use_mm(): the user buffer
+ * is pinned through current->mm). It runs the range one 2 MiB window at a
+ * time. Each window
  * takes ``hdev->lock`` for reading and checks that the device is alive
  * (``-ENODEV`` otherwise), as an ioctl does for its whole duration, and a
  * device-to-device move takes the source device's lock with a trylock inside
@@ -322,10 +326,19 @@ static void hmmsim_uring_work(struct work_struct *work)
 	struct hmmsim_uring_req *req =
 		container_of(work, struct hmmsim_uring_req, work);
 	struct mm_struct *mm = req->mirror->mm;
+	bool use_mm = req->op == HMMSIM_URING_OP_READ ||
+		      req->op == HMMSIM_URING_OP_WRITE;
 
-	kthread_use_mm(mm);
+	/*
+	 * Only the device's reads and writes pin the user buffer through
+	 * current->mm. Everything else names the mm: a worker that adopted
+	 * it would only add CPUs for every TLB flush of it to reach.
+	 */
+	if (use_mm)
+		kthread_use_mm(mm);
 	req->ret = hmmsim_uring_run(req);
-	kthread_unuse_mm(mm);
+	if (use_mm)
+		kthread_unuse_mm(mm);
 
 	mmput(mm);
 	if (req->src_file)
@@ -411,7 +424,13 @@ int hmmsim_uring_cmd(struct io_uring_cmd *ioucmd, unsigned int issue_flags)
  */
 int hmmsim_uring_init(void)
 {
-	hmmsim_uring_wq = alloc_workqueue("hmmsim_uring", WQ_UNBOUND, 0);
+	/*
+	 * One request per CPU in flight: more would only contend for the
+	 * CPUs, the mmap lock and the copy engine, which already has a
+	 * channel per CPU.
+	 */
+	hmmsim_uring_wq = alloc_workqueue("hmmsim_uring", WQ_UNBOUND,
+					  num_online_cpus());
 	return hmmsim_uring_wq ? 0 : -ENOMEM;
 }
 
