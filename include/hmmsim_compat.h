@@ -67,12 +67,15 @@ static inline void hmmsim_fault_debugfs(struct hmmsim_fault *f,
  *   again with IO_URING_F_CANCEL. Before 6.7 nothing tells a driver: a
  *   ring torn down waits for its commands to complete on their own.
  *
- * The new header tells the two apart (6.5 and 6.6, with ->sqe but without
- * it, are not supported). io_uring_cmd_done() and the task work callback
- * take issue_flags on both (Debian's 6.1 has the change from 6.3 through
- * the stable series).
+ * IORING_URING_CMD_MASK, which 6.7 added to the uapi header with the
+ * cancelable commands, tells the two apart (6.5 and 6.6, with ->sqe but
+ * without it, are not supported; sparse does not know __has_include).
+ * io_uring_cmd_done() and the task work callback take issue_flags on both
+ * (Debian's 6.1 has the change from 6.3 through the stable series).
  */
-#if __has_include("linux/io_uring/cmd.h")
+#include <linux/io_uring.h>
+
+#ifdef IORING_URING_CMD_MASK
 #include <linux/io_uring/cmd.h>
 
 #define HMMSIM_IO_URING_F_CANCEL	IO_URING_F_CANCEL
@@ -89,8 +92,6 @@ static inline const void *hmmsim_uring_cmd_payload(const struct io_uring_cmd *cm
 	return io_uring_sqe_cmd(cmd->sqe);
 }
 #else
-#include <linux/io_uring.h>
-
 #define HMMSIM_IO_URING_F_CANCEL	0
 
 static inline void hmmsim_uring_cmd_mark_cancelable(struct io_uring_cmd *cmd,
