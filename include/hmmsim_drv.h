@@ -340,6 +340,14 @@ extern struct class hmmsim_class;
 extern const struct file_operations hmmsim_fops;
 int hmmsim_cdev_init(const char *devname);
 void hmmsim_cdev_exit(void);
+int hmmsim_check_range(const struct hmm_dmirror_cmd *cmd);
+struct file *hmmsim_source_file(struct hmmsim_mirror *mirror, int fd,
+				struct hmmsim_device **src);
+
+/* src/uring.c */
+int hmmsim_uring_init(void);
+void hmmsim_uring_exit(void);
+int hmmsim_uring_cmd(struct io_uring_cmd *ioucmd, unsigned int issue_flags);
 
 /* src/device.c */
 struct hmmsim_device *hmmsim_device_create(const struct hmmsim_device_config *cfg);
@@ -397,6 +405,8 @@ int hmmsim_mirror_read(struct hmmsim_mirror *mirror,
 		       struct hmm_dmirror_cmd *cmd);
 int hmmsim_mirror_write(struct hmmsim_mirror *mirror,
 			struct hmm_dmirror_cmd *cmd);
+int hmmsim_mirror_prefetch(struct hmmsim_mirror *mirror, unsigned long start,
+			   unsigned long end, bool write);
 int hmmsim_mirror_snapshot(struct hmmsim_mirror *mirror,
 			   struct hmm_dmirror_cmd *cmd);
 int hmmsim_mirror_readback(struct hmmsim_mirror *mirror,

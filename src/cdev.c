@@ -73,12 +73,16 @@ static int hmmsim_ioctl_info(struct hmmsim_mirror *mirror, void __user *uarg)
 	return hmmsim_copy_ext_to_user(uarg, &info, sizeof(info), usize);
 }
 
-/*
- * The range of a core command must be page aligned, not empty, and inside
- * the user address space: checked before anything is done, so that no
- * command walks an absurd range.
+/**
+ * hmmsim_check_range() - check the range of a command before anything is done
+ * @cmd: the range, in @cmd->addr and @cmd->npages.
+ *
+ * The range must be page aligned, not empty, and inside the user address
+ * space, so that no command walks an absurd range.
+ *
+ * Return: 0 or -EINVAL.
  */
-static int hmmsim_check_range(const struct hmm_dmirror_cmd *cmd)
+int hmmsim_check_range(const struct hmm_dmirror_cmd *cmd)
 {
 	if (!PAGE_ALIGNED(cmd->addr) || !cmd->npages)
 		return -EINVAL;
@@ -151,9 +155,18 @@ static long hmmsim_ioctl_core(struct hmmsim_mirror *mirror, unsigned int cmd,
 	return copy_to_user(uarg, &c, sizeof(c)) ? -EFAULT : 0;
 }
 
-/* The source of a device-to-device move: another device's file. */
-static struct file *hmmsim_source_file(struct hmmsim_mirror *mirror, int fd,
-				       struct hmmsim_device **src)
+/**
+ * hmmsim_source_file() - the source of a device-to-device move
+ * @mirror: the mirror of the destination device.
+ * @fd: a file descriptor of the calling task: another device's file, bound
+ *	to the same mm.
+ * @src: set to that file's device.
+ *
+ * Return: the file, referenced, or an ERR_PTR(): -EBADF, -EINVAL (not an
+ * hmmsim file, or the same device), -EPERM (bound to another mm).
+ */
+struct file *hmmsim_source_file(struct hmmsim_mirror *mirror, int fd,
+				struct hmmsim_device **src)
 {
 	struct hmmsim_mirror *other;
 	struct file *file = fget(fd);
@@ -374,6 +387,7 @@ const struct file_operations hmmsim_fops = {
 	.unlocked_ioctl	= hmmsim_ioctl,
 	.compat_ioctl	= compat_ptr_ioctl,
 	.mmap		= hmmsim_mmap,
+	.uring_cmd	= hmmsim_uring_cmd,
 };
 
 /**

@@ -297,9 +297,12 @@ static int __init hmmsim_init(void)
 	ret = hmmsim_copy_init();
 	if (ret)
 		goto out_free;
-	ret = hmmsim_cdev_init(devname);
+	ret = hmmsim_uring_init();
 	if (ret)
 		goto out_copy;
+	ret = hmmsim_cdev_init(devname);
+	if (ret)
+		goto out_uring;
 	hmmsim_debugfs_init();
 
 	/* Devices take the lowest free numbers: 0, 1, ... in this order. */
@@ -327,6 +330,8 @@ out_destroy:
 	hmmsim_destroy_devices();
 	hmmsim_debugfs_exit();
 	hmmsim_cdev_exit();
+out_uring:
+	hmmsim_uring_exit();
 out_copy:
 	hmmsim_copy_exit();
 out_free:
@@ -340,6 +345,7 @@ static void __exit hmmsim_exit(void)
 	hmmsim_destroy_devices();
 	hmmsim_debugfs_exit();
 	hmmsim_cdev_exit();
+	hmmsim_uring_exit();
 	hmmsim_copy_exit();
 }
 

@@ -574,6 +574,33 @@ int hmmsim_mirror_write(struct hmmsim_mirror *mirror,
 	return hmmsim_mirror_rw(mirror, cmd, true);
 }
 
+/**
+ * hmmsim_mirror_prefetch() - fault a range into the device page table
+ * @mirror: the mirror.
+ * @start: first address, page aligned.
+ * @end: end address.
+ * @write: fault for write access, not only read.
+ *
+ * What a device does before it touches a buffer: no page moves, and the
+ * device's later accesses to the range find their entries.
+ *
+ * Return: 0 or a negative errno (-EFAULT for a hole, -EPERM for a write to
+ * a range the process cannot write).
+ */
+int hmmsim_mirror_prefetch(struct hmmsim_mirror *mirror, unsigned long start,
+			   unsigned long end, bool write)
+{
+	struct hmmsim_xfer *x;
+	int ret;
+
+	x = hmmsim_xfer_get(mirror);
+	if (!x)
+		return -ENOMEM;
+	ret = hmmsim_mirror_fault(x, start, end, write);
+	hmmsim_xfer_put(x);
+	return ret;
+}
+
 static u8 hmmsim_prot_code(struct hmmsim_device *hdev, unsigned long hmm_pfn)
 {
 	unsigned int order;

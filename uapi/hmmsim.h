@@ -112,7 +112,7 @@ enum hmm_dmirror_prot {
 /* hmmsim's own commands start here. */
 
 /* Version of the extension ABI; bumped when a command or struct is added. */
-#define HMMSIM_ABI_VERSION	1
+#define HMMSIM_ABI_VERSION	2
 
 /**
  * enum hmmsim_mem_type - kind of memory a simulated device has
@@ -247,5 +247,86 @@ struct hmmsim_stats {
 
 /* Read the device's counters (debugfs shows the same, but is not ABI). */
 #define HMMSIM_IOCTL_STATS	_IOWR(HMMSIM_IOCTL_TYPE, 0x42, struct hmmsim_stats)
+
+/*
+ * io_uring commands (IORING_OP_URING_CMD on an hmmsim file).
+ *
+ * The ring must be set up with IORING_SETUP_SQE128: the 80-byte command
+ * area of a 128-byte SQE (sqe->cmd) holds a struct hmmsim_uring_cmd, and
+ * sqe->cmd_op one of the HMMSIM_URING_* numbers below. These are ioctl
+ * numbers of type 'H' from 0x50 on, so that they cannot be confused with a
+ * real ioctl, and like the extension ioctls they are matched on type,
+ * number and direction, not on the size they encode: the payload's own
+ * @size says which version of the structure the caller has.
+ *
+ * A command is validated when it is submitted, runs asynchronously, and
+ * completes with a CQE whose res is 0 or a negative errno; on a ring set up
+ * with IORING_SETUP_CQE32, big_cqe[0] (extra1) is the number of pages
+ * moved, read, written or prefetched, including before an error. Errors
+ * are those of the ioctls, plus: -EINVAL for a ring without SQE128, a
+ * payload @size below %HMMSIM_URING_CMD_SIZE_VER0 or above 80, or a flag,
+ * pad, reserved or unused field that is not zero; -E2BIG for payload bytes
+ * the driver does not know that are not zero; -EOPNOTSUPP for an unknown
+ * cmd_op; -ECANCELED for a command cancelled when its ring was torn down
+ * while it ran (its pages moved so far stay moved).
+ */
+
+/* struct hmmsim_uring_cmd.flags for HMMSIM_URING_PREFETCH. */
+#define HMMSIM_URING_PREFETCH_WRITE	_BITULL(0)
+
+/**
+ * struct hmmsim_uring_cmd - the payload of an hmmsim io_uring command
+ * @size: in: sizeof(struct hmmsim_uring_cmd) as known to the caller; at
+ *	least %HMMSIM_URING_CMD_SIZE_VER0 and at most 80 (the SQE128
+ *	command area).
+ * @flags: in: %HMMSIM_URING_PREFETCH_WRITE for HMMSIM_URING_PREFETCH;
+ *	zero for every other command.
+ * @addr: in: first virtual address of the range, page aligned.
+ * @npages: in: number of pages in the range, not zero.
+ * @ptr: in: the user buffer of npages pages for HMMSIM_URING_READ and
+ *	HMMSIM_URING_WRITE; zero for every other command.
+ * @src_fd: in: for HMMSIM_URING_MIGRATE_DEV_TO_DEV, an open hmmsim file of
+ *	the device the pages come from (as @src_fd of HMMSIM_IOCTL_MIGRATE);
+ *	zero for every other command.
+ * @pad: in: must be zero.
+ * @reserved: in: must be zero.
+ *
+ * Nothing is written back: results are in the CQE.
+ */
+struct hmmsim_uring_cmd {
+	__u32 size;
+	__u32 flags;
+	__u64 addr;
+	__u64 npages;
+	__u64 ptr;
+	__s32 src_fd;
+	__u32 pad;
+	__u64 reserved[4];
+};
+
+#define HMMSIM_URING_CMD_SIZE_VER0	72
+
+/* Move the range's system pages to the device (HMMSIM_IOCTL_MIGRATE). */
+#define HMMSIM_URING_MIGRATE_TO_DEVICE \
+	_IOW(HMMSIM_IOCTL_TYPE, 0x50, struct hmmsim_uring_cmd)
+/* Move the device's pages in the range back to system memory. */
+#define HMMSIM_URING_MIGRATE_TO_SYSTEM \
+	_IOW(HMMSIM_IOCTL_TYPE, 0x51, struct hmmsim_uring_cmd)
+/* Move @src_fd's device's pages in the range straight to this device. */
+#define HMMSIM_URING_MIGRATE_DEV_TO_DEV \
+	_IOW(HMMSIM_IOCTL_TYPE, 0x52, struct hmmsim_uring_cmd)
+/*
+ * Fault the range into the device page table (read, or write with
+ * %HMMSIM_URING_PREFETCH_WRITE) without moving any page, as a device
+ * prefetches translations before it touches a buffer.
+ */
+#define HMMSIM_URING_PREFETCH \
+	_IOW(HMMSIM_IOCTL_TYPE, 0x53, struct hmmsim_uring_cmd)
+/* The device reads the range into @ptr (HMM_DMIRROR_READ). */
+#define HMMSIM_URING_READ \
+	_IOW(HMMSIM_IOCTL_TYPE, 0x54, struct hmmsim_uring_cmd)
+/* The device writes @ptr into the range (HMM_DMIRROR_WRITE). */
+#define HMMSIM_URING_WRITE \
+	_IOW(HMMSIM_IOCTL_TYPE, 0x55, struct hmmsim_uring_cmd)
 
 #endif /* _UAPI_HMMSIM_H */

@@ -11,6 +11,8 @@ if ! hmmsim_load || ! insmod /hmmsim/test_hmm.ko; then
 	exit 1
 fi
 echo "# THP madvise, $(nproc) CPUs, kernel $(uname -r)"
+# hmmsim's own table follows its device's: migrations issued as ioctls from
+# one thread, then as io_uring commands at queue depths 1, 8 and 32.
 hmmsim-bench -s "${BENCH_SIZE:-64}" -r "${BENCH_REPEAT:-5}" \
 	/dev/"$HMMSIM_DEVNAME"0 /dev/hmm_dmirror0 || status=1
 if [ "$BENCH_JSON" = 1 ]; then

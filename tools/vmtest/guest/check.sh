@@ -37,7 +37,8 @@ for thp in always madvise; do
 	echo $thp > /sys/kernel/mm/transparent_hugepage/enabled
 	echo "# THP: $thp"
 	with_module "$HMMSIM_PARAMS" /hmmsim/tests/hmmsim_basic \
-		/hmmsim/tests/hmmsim_core /hmmsim/tests/hmmsim_coherent
+		/hmmsim/tests/hmmsim_core /hmmsim/tests/hmmsim_coherent \
+		/hmmsim/tests/hmmsim_uring
 	# The kernel's own selftest, unmodified: it expects test_hmm's names.
 	with_module "devname=hmm_dmirror $HMMSIM_PARAMS" /hmmsim/tests/hmm-tests
 done

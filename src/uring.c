@@ -1,0 +1,447 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * hmmsim: asynchronous commands through io_uring (file_operations.uring_cmd).
+ *
+ * A program that drives a device keeps many migrations, prefetches and
+ * device accesses in flight without a thread per request: it queues
+ * IORING_OP_URING_CMD entries on an hmmsim file and reaps their completions.
+ * The commands, their payload and their errors are in uapi/hmmsim.h.
+ *
+ * A command is checked when it is submitted, in the submitter's context,
+ * then runs on a workqueue of this module, window by window (2 MiB, like
+ * everything else in hmmsim), through the same functions as the ioctls.
+ * Each window waits for the copy engine's fence in the worker, never in the
+ * submitter; after the last window's fence the completion is posted to the
+ * ring from the submitter's task work.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/cpumask.h>
+#include <linux/file.h>
+#include <linux/fs.h>
+#include <linux/kthread.h>
+#include <linux/mm.h>
+#include <linux/sched/mm.h>
+#include <linux/sched/signal.h>
+#include <linux/sched/task.h>
+#include <linux/slab.h>
+#include <linux/string.h>
+#include <linux/workqueue.h>
+
+#include "hmmsim_drv.h"
+
+/**
+ * DOC: io_uring request lifetime and locking
+ *
+ * Submission (hmmsim_uring_cmd(), in the submitter's context, which must
+ * not block on the device): the ring must have 128-byte SQEs; the
+ * submitter's mm must be the file's (``-EPERM`` otherwise, as for the
+ * ioctls); the 80-byte payload is copied out of the SQE once and checked;
+ * a device-to-device move resolves its ``src_fd`` here, in the submitter's
+ * file table, and keeps a reference on that file. The request then takes
+ *
+ * - an ``mmget()`` reference on the file's mm, so that the address space
+ *   and its VMAs outlive the request even if the process exits meanwhile;
+ * - a reference on the submitting task, to notice it dying;
+ *
+ * and goes to the ``hmmsim_uring`` workqueue. It needs nothing to keep the
+ * mirror and the device alive: io_uring holds a reference on the file (or,
+ * for a registered file, on the file table node) until the request
+ * completes, and the file holds the mirror and, through the cdev, the
+ * device.
+ *
+ * Execution (hmmsim_uring_work(), a kworker): at most one request per
+ * online CPU runs at a time, the others wait their turn in the workqueue, as
+ * commands wait in a device's queue for one of its engines. For a device
+ * read or write the worker adopts the mm (kthread_use_mm(): the user buffer
+ * is pinned through current->mm). It runs the range one 2 MiB window at a
+ * time. Each window
+ * takes ``hdev->lock`` for reading and checks that the device is alive
+ * (``-ENODEV`` otherwise), as an ioctl does for its whole duration, and a
+ * device-to-device move takes the source device's lock with a trylock inside
+ * it, for the reason given in cdev.c; nothing is held between windows, so
+ * removing a device waits for one window, not for a whole request. The lock
+ * order is the ioctls': ``hdev->lock``, then ``mmap_lock`` and everything
+ * under it.
+ *
+ * Cancellation: between windows the worker stops with ``-ECANCELED`` when
+ * the request was cancelled or its submitter is dying (exiting, or with a
+ * fatal signal pending: the worker does not get the submitter's signals,
+ * which is what stops an ioctl). On kernels with cancelable commands (6.7
+ * on) the request is marked cancelable at submission, and io_uring calls
+ * hmmsim_uring_cmd() again with ``IO_URING_F_CANCEL`` when the ring is torn
+ * down with the request in flight: that only sets the request's flag, since
+ * the worker owns the request until it completes it. Older kernels have no
+ * such call; a ring closed by a living process then waits for its requests
+ * to finish on their own, one window each at most when the process is being
+ * killed.
+ *
+ * Completion: the worker drops its references (file, task, mm), records the
+ * result and the number of pages, and hands the request to the submitter's
+ * task work with io_uring_cmd_complete_in_task(); hmmsim_uring_complete()
+ * posts the CQE with io_uring_cmd_done() (which also takes the request off
+ * the ring's cancel list, under the ring's lock) and only then frees the
+ * request, so a cancel call racing with the completion still finds it.
+ * The worker touches nothing after handing the request over, and the
+ * workqueue is destroyed at module exit, after every worker has returned.
+ */
+
+/* The 80-byte command area of a 128-byte SQE. */
+#define HMMSIM_URING_PAYLOAD_SIZE	80
+
+enum hmmsim_uring_op {
+	HMMSIM_URING_OP_TO_DEVICE,
+	HMMSIM_URING_OP_TO_SYSTEM,
+	HMMSIM_URING_OP_DEV_TO_DEV,
+	HMMSIM_URING_OP_PREFETCH,
+	HMMSIM_URING_OP_READ,
+	HMMSIM_URING_OP_WRITE,
+};
+
+/**
+ * struct hmmsim_uring_req - one io_uring command in flight
+ * @work: the workqueue item that runs it.
+ * @ioucmd: the io_uring command; its pdu points back here.
+ * @mirror: the file's mirror.
+ * @task: the submitting task, referenced.
+ * @src_file: for a device-to-device move, the source device's file,
+ *	referenced; NULL otherwise.
+ * @src: the device behind @src_file.
+ * @op: what to do.
+ * @cmd: the payload, copied from the SQE and checked.
+ * @pages: pages moved, read, written or prefetched so far.
+ * @ret: the result: 0 or a negative errno.
+ * @canceled: io_uring asked for the request to be cancelled.
+ */
+struct hmmsim_uring_req {
+	struct work_struct work;
+	struct io_uring_cmd *ioucmd;
+	struct hmmsim_mirror *mirror;
+	struct task_struct *task;
+	struct file *src_file;
+	struct hmmsim_device *src;
+	enum hmmsim_uring_op op;
+	struct hmmsim_uring_cmd cmd;
+	u64 pages;
+	int ret;
+	bool canceled;
+};
+
+static struct workqueue_struct *hmmsim_uring_wq;
+
+/* The request is kept in the command's inline private area. */
+static struct hmmsim_uring_req **hmmsim_uring_pdu(struct io_uring_cmd *ioucmd)
+{
+	BUILD_BUG_ON(sizeof(struct hmmsim_uring_req *) >
+		     sizeof_field(struct io_uring_cmd, pdu));
+	return (struct hmmsim_uring_req **)ioucmd->pdu;
+}
+
+/* cmd_op to operation: matched on type, number and direction, not size. */
+static int hmmsim_uring_op(u32 cmd_op)
+{
+	static const u32 ops[] = {
+		[HMMSIM_URING_OP_TO_DEVICE] = HMMSIM_URING_MIGRATE_TO_DEVICE,
+		[HMMSIM_URING_OP_TO_SYSTEM] = HMMSIM_URING_MIGRATE_TO_SYSTEM,
+		[HMMSIM_URING_OP_DEV_TO_DEV] = HMMSIM_URING_MIGRATE_DEV_TO_DEV,
+		[HMMSIM_URING_OP_PREFETCH] = HMMSIM_URING_PREFETCH,
+		[HMMSIM_URING_OP_READ] = HMMSIM_URING_READ,
+		[HMMSIM_URING_OP_WRITE] = HMMSIM_URING_WRITE,
+	};
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(ops); i++)
+		if (_IOC_TYPE(cmd_op) == _IOC_TYPE(ops[i]) &&
+		    _IOC_NR(cmd_op) == _IOC_NR(ops[i]) &&
+		    _IOC_DIR(cmd_op) == _IOC_DIR(ops[i]))
+			return i;
+	return -EOPNOTSUPP;
+}
+
+/*
+ * Copy the payload out of the SQE (once: userspace may be rewriting it) and
+ * check it, with copy_struct_from_user() semantics on its leading @size.
+ */
+static int hmmsim_uring_parse(struct hmmsim_uring_req *req,
+			      const void *payload)
+{
+	u8 buf[HMMSIM_URING_PAYLOAD_SIZE];
+	struct hmmsim_uring_cmd *c = &req->cmd;
+	struct hmm_dmirror_cmd range;
+	bool want_ptr, want_fd;
+	u64 flags_ok = 0;
+	u32 size;
+	int ret;
+
+	BUILD_BUG_ON(sizeof(*c) > HMMSIM_URING_PAYLOAD_SIZE);
+	BUILD_BUG_ON(sizeof(*c) != HMMSIM_URING_CMD_SIZE_VER0);
+
+	memcpy(buf, payload, sizeof(buf));
+	memcpy(&size, buf, sizeof(size));
+	if (size < HMMSIM_URING_CMD_SIZE_VER0 || size > sizeof(buf))
+		return -EINVAL;
+	if (size > sizeof(*c) &&
+	    memchr_inv(buf + sizeof(*c), 0, size - sizeof(*c)))
+		return -E2BIG;
+	memcpy(c, buf, min_t(size_t, size, sizeof(*c)));
+
+	if (req->op == HMMSIM_URING_OP_PREFETCH)
+		flags_ok = HMMSIM_URING_PREFETCH_WRITE;
+	want_ptr = req->op == HMMSIM_URING_OP_READ ||
+		   req->op == HMMSIM_URING_OP_WRITE;
+	want_fd = req->op == HMMSIM_URING_OP_DEV_TO_DEV;
+	if ((c->flags & ~flags_ok) || c->pad ||
+	    memchr_inv(c->reserved, 0, sizeof(c->reserved)) ||
+	    (!want_ptr && c->ptr) || (!want_fd && c->src_fd))
+		return -EINVAL;
+
+	range.addr = c->addr;
+	range.npages = c->npages;
+	ret = hmmsim_check_range(&range);
+	if (ret)
+		return ret;
+	/* The buffer must be user memory: pinning it is left to the worker. */
+	if (want_ptr && c->ptr > TASK_SIZE - (c->npages << PAGE_SHIFT))
+		return -EFAULT;
+	return 0;
+}
+
+/* Whether the worker should stop before the next window. */
+static bool hmmsim_uring_stop(struct hmmsim_uring_req *req)
+{
+	return READ_ONCE(req->canceled) ||
+	       (READ_ONCE(req->task->flags) & PF_EXITING) ||
+	       __fatal_signal_pending(req->task);
+}
+
+/* One window [addr, end) of the request, under the device's lock. */
+static int hmmsim_uring_window(struct hmmsim_uring_req *req,
+			       unsigned long addr, unsigned long end)
+{
+	struct hmmsim_mirror *mirror = req->mirror;
+	struct hmmsim_device *hdev = mirror->hdev;
+	const struct hmmsim_uring_cmd *c = &req->cmd;
+	struct hmm_dmirror_cmd access = {
+		.addr = addr,
+		.ptr = c->ptr + (addr - c->addr),
+		.npages = (end - addr) >> PAGE_SHIFT,
+	};
+	unsigned long moved = 0;
+	int ret;
+
+	down_read(&hdev->lock);
+	if (hdev->dead) {
+		ret = -ENODEV;
+		goto out;
+	}
+	if (req->src && !down_read_trylock(&req->src->lock)) {
+		ret = -ENODEV;
+		goto out;
+	}
+	if (req->src && req->src->dead) {
+		ret = -ENODEV;
+		goto out_src;
+	}
+
+	switch (req->op) {
+	case HMMSIM_URING_OP_TO_DEVICE:
+	case HMMSIM_URING_OP_DEV_TO_DEV:
+		ret = hmmsim_migrate_range_to_device(mirror, req->src, addr,
+						     end, &moved);
+		break;
+	case HMMSIM_URING_OP_TO_SYSTEM:
+		ret = hmmsim_migrate_range_to_system(mirror, addr, end,
+						     &moved);
+		break;
+	case HMMSIM_URING_OP_PREFETCH:
+		ret = hmmsim_mirror_prefetch(mirror, addr, end,
+					     c->flags & HMMSIM_URING_PREFETCH_WRITE);
+		if (!ret)
+			moved = access.npages;
+		break;
+	case HMMSIM_URING_OP_READ:
+		ret = hmmsim_mirror_read(mirror, &access);
+		moved = access.cpages;
+		break;
+	case HMMSIM_URING_OP_WRITE:
+		ret = hmmsim_mirror_write(mirror, &access);
+		moved = access.cpages;
+		break;
+	default:
+		ret = -EOPNOTSUPP;
+		break;
+	}
+	req->pages += moved;
+out_src:
+	if (req->src)
+		up_read(&req->src->lock);
+out:
+	up_read(&hdev->lock);
+	return ret;
+}
+
+static int hmmsim_uring_run(struct hmmsim_uring_req *req)
+{
+	const struct hmmsim_uring_cmd *c = &req->cmd;
+	unsigned long end = c->addr + (c->npages << PAGE_SHIFT);
+	unsigned long addr, next;
+	int ret;
+
+	/* A migration checks its whole range before anything moves. */
+	if (req->op == HMMSIM_URING_OP_TO_DEVICE ||
+	    req->op == HMMSIM_URING_OP_TO_SYSTEM ||
+	    req->op == HMMSIM_URING_OP_DEV_TO_DEV) {
+		ret = hmmsim_check_vmas(req->mirror->mm, c->addr, end);
+		if (ret)
+			return ret;
+	}
+
+	for (addr = c->addr; addr < end; addr = next) {
+		next = min(ALIGN_DOWN(addr, HMMSIM_WINDOW_SIZE) +
+			   HMMSIM_WINDOW_SIZE, end);
+		if (hmmsim_uring_stop(req))
+			return -ECANCELED;
+		ret = hmmsim_uring_window(req, addr, next);
+		if (ret)
+			return ret;
+		cond_resched();
+	}
+	return 0;
+}
+
+/* Task work of the submitter: post the CQE, then free the request. */
+static void hmmsim_uring_complete(struct io_uring_cmd *ioucmd,
+				  unsigned int issue_flags)
+{
+	struct hmmsim_uring_req *req = *hmmsim_uring_pdu(ioucmd);
+	u64 pages = req->pages;
+	int ret = req->ret;
+
+	io_uring_cmd_done(ioucmd, ret, pages, issue_flags);
+	kfree(req);
+}
+
+static void hmmsim_uring_work(struct work_struct *work)
+{
+	struct hmmsim_uring_req *req =
+		container_of(work, struct hmmsim_uring_req, work);
+	struct mm_struct *mm = req->mirror->mm;
+	bool use_mm = req->op == HMMSIM_URING_OP_READ ||
+		      req->op == HMMSIM_URING_OP_WRITE;
+
+	/*
+	 * Only the device's reads and writes pin the user buffer through
+	 * current->mm. Everything else names the mm: a worker that adopted
+	 * it would only add CPUs for every TLB flush of it to reach.
+	 */
+	if (use_mm)
+		kthread_use_mm(mm);
+	req->ret = hmmsim_uring_run(req);
+	if (use_mm)
+		kthread_unuse_mm(mm);
+
+	mmput(mm);
+	if (req->src_file)
+		fput(req->src_file);
+	put_task_struct(req->task);
+	/* From here on the request belongs to io_uring. */
+	io_uring_cmd_complete_in_task(req->ioucmd, hmmsim_uring_complete);
+}
+
+/*
+ * IO_URING_F_CANCEL: the ring is being torn down. The request is still
+ * ours (io_uring_cmd_done() has not run) and its worker will complete it.
+ */
+static void hmmsim_uring_cancel(struct io_uring_cmd *ioucmd)
+{
+	struct hmmsim_uring_req *req = *hmmsim_uring_pdu(ioucmd);
+
+	WRITE_ONCE(req->canceled, true);
+}
+
+/**
+ * hmmsim_uring_cmd() - file_operations.uring_cmd of an hmmsim file
+ * @ioucmd: the command: cmd_op and the SQE's payload.
+ * @issue_flags: IO_URING_F_* from io_uring.
+ *
+ * Checks the command and queues it: it never waits for the device.
+ *
+ * Return: -EIOCBQUEUED when the command was queued (its CQE comes later),
+ * 0 for a cancel request, or a negative errno for a command refused
+ * outright, which io_uring posts as its result.
+ */
+int hmmsim_uring_cmd(struct io_uring_cmd *ioucmd, unsigned int issue_flags)
+{
+	struct hmmsim_mirror *mirror = ioucmd->file->private_data;
+	struct hmmsim_uring_req *req;
+	int op, ret;
+
+	if (issue_flags & HMMSIM_IO_URING_F_CANCEL) {
+		hmmsim_uring_cancel(ioucmd);
+		return 0;
+	}
+	if (!(issue_flags & IO_URING_F_SQE128))
+		return -EINVAL;
+	if (current->mm != mirror->mm)
+		return -EPERM;
+	op = hmmsim_uring_op(ioucmd->cmd_op);
+	if (op < 0)
+		return op;
+	if (READ_ONCE(mirror->hdev->dead))
+		return -ENODEV;
+
+	req = kzalloc(sizeof(*req), GFP_KERNEL);
+	if (!req)
+		return -ENOMEM;
+	req->op = op;
+	ret = hmmsim_uring_parse(req, hmmsim_uring_cmd_payload(ioucmd));
+	if (!ret && op == HMMSIM_URING_OP_DEV_TO_DEV) {
+		req->src_file = hmmsim_source_file(mirror, req->cmd.src_fd,
+						   &req->src);
+		if (IS_ERR(req->src_file))
+			ret = PTR_ERR(req->src_file);
+	}
+	if (ret) {
+		kfree(req);
+		return ret;
+	}
+
+	INIT_WORK(&req->work, hmmsim_uring_work);
+	req->ioucmd = ioucmd;
+	req->mirror = mirror;
+	mmget(mirror->mm);
+	req->task = get_task_struct(current);
+	*hmmsim_uring_pdu(ioucmd) = req;
+	hmmsim_uring_cmd_mark_cancelable(ioucmd, issue_flags);
+	queue_work(hmmsim_uring_wq, &req->work);
+	return -EIOCBQUEUED;
+}
+
+/**
+ * hmmsim_uring_init() - create the workqueue the commands run on
+ *
+ * Return: 0 or -ENOMEM.
+ */
+int hmmsim_uring_init(void)
+{
+	/*
+	 * One request per CPU in flight: more would only contend for the
+	 * CPUs, the mmap lock and the copy engine, which already has a
+	 * channel per CPU.
+	 */
+	hmmsim_uring_wq = alloc_workqueue("hmmsim_uring", WQ_UNBOUND,
+					  num_online_cpus());
+	return hmmsim_uring_wq ? 0 : -ENOMEM;
+}
+
+/**
+ * hmmsim_uring_exit() - destroy the workqueue, once every worker returned
+ *
+ * No command can be in flight: each holds a file, which holds the module.
+ * Destroying the workqueue waits for workers that completed their command
+ * but have not returned yet.
+ */
+void hmmsim_uring_exit(void)
+{
+	destroy_workqueue(hmmsim_uring_wq);
+}

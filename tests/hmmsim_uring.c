@@ -1,0 +1,1114 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * hmmsim io_uring tests: the HMMSIM_URING_* commands (IORING_OP_URING_CMD)
+ * on a ring with 128-byte SQEs, filled by hand (liburing 2.3 has no helper
+ * for URING_CMD):
+ *
+ *  - every command moves, reads, writes or prefetches what the ioctls would,
+ *    with its result in the CQE and the page count in big_cqe[0];
+ *  - dozens of requests in flight over several buffers and all four devices,
+ *    every completion and every byte checked;
+ *  - rings torn down, files closed and processes exiting with requests in
+ *    flight: nothing hangs, no data is lost;
+ *  - bad payloads (unknown opcode, sizes, nonzero reserved fields, bad
+ *    ranges, bad buffers, bad source files, a ring without SQE128, another
+ *    mm, a removed device) fail with clean errors.
+ *
+ * The devices are /dev/$HMMSIM_DEVNAME<N> (default hmmsim): 0 and 1
+ * private, 2 and 3 coherent, as the test VM loads hmmsim.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <liburing.h>
+
+#include "kselftest_harness.h"
+#include <hmmsim.h>
+
+static_assert(sizeof(struct hmmsim_uring_cmd) == HMMSIM_URING_CMD_SIZE_VER0,
+	      "struct hmmsim_uring_cmd version 0 changed size");
+
+#define NR_DEVICES	4
+#define SZ_1M		0x100000UL
+#define SZ_2M		(2UL << 20)
+#define CMD_AREA	80	/* the command area of a 128-byte SQE */
+#define CFS		"/sys/kernel/config/hmmsim"
+
+static long page_size;
+
+static int open_dev(unsigned int id)
+{
+	const char *name = getenv("HMMSIM_DEVNAME");
+	char path[64];
+
+	snprintf(path, sizeof(path), "/dev/%s%u", name ? name : "hmmsim", id);
+	return open(path, O_RDWR | O_CLOEXEC);
+}
+
+/*
+ * Anonymous memory, 2 MiB aligned: with THP "always", requests in flight
+ * together must not share a THP, or all but one of them find its pages
+ * busy and leave them where they are (see Documentation/hmmsim.rst).
+ */
+static void *map(size_t len)
+{
+	char *p = mmap(NULL, len + SZ_2M, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	uintptr_t head;
+
+	if (p == MAP_FAILED)
+		return NULL;
+	head = -(uintptr_t)p & (SZ_2M - 1);
+	if (head)
+		munmap(p, head);
+	munmap(p + head + len, SZ_2M - head);
+	return p + head;
+}
+
+/* Every 64-bit word of a buffer says who it is: seed, then its index. */
+static void fill(void *buf, size_t len, __u64 seed)
+{
+	__u64 *w = buf;
+	size_t i;
+
+	for (i = 0; i < len / sizeof(*w); i++)
+		w[i] = seed << 40 | i;
+}
+
+/* Index of the first word that is not what fill() wrote, or -1. */
+static long check(const void *buf, size_t len, __u64 seed)
+{
+	const __u64 *w = buf;
+	size_t i;
+
+	for (i = 0; i < len / sizeof(*w); i++)
+		if (w[i] != (seed << 40 | i))
+			return i;
+	return -1;
+}
+
+static int ring_init(struct io_uring *ring, unsigned int entries,
+		     unsigned int flags)
+{
+	return io_uring_queue_init(entries, ring, flags);
+}
+
+static struct hmmsim_uring_cmd ucmd(void *addr, size_t len)
+{
+	struct hmmsim_uring_cmd c = {
+		.size = sizeof(c),
+		.addr = (uintptr_t)addr,
+		.npages = len / page_size,
+	};
+
+	return c;
+}
+
+/*
+ * Queue one command; @payload is CMD_AREA bytes (a struct hmmsim_uring_cmd,
+ * possibly followed by more).
+ */
+static int queue_raw(struct io_uring *ring, int fd, __u32 op,
+		     const void *payload, size_t len, __u64 user_data)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
+
+	if (!sqe)
+		return -EBUSY;
+	/* With SQE128, an SQE is two struct io_uring_sqe. */
+	memset(sqe, 0, (ring->flags & IORING_SETUP_SQE128) ? 128 : 64);
+	sqe->opcode = IORING_OP_URING_CMD;
+	sqe->fd = fd;
+	sqe->cmd_op = op;
+	sqe->user_data = user_data;
+	memcpy(sqe->cmd, payload,
+	       (ring->flags & IORING_SETUP_SQE128) ? len : 16);
+	return 0;
+}
+
+static int queue(struct io_uring *ring, int fd, __u32 op,
+		 const struct hmmsim_uring_cmd *c, __u64 user_data)
+{
+	return queue_raw(ring, fd, op, c, sizeof(*c), user_data);
+}
+
+/* Reap one completion: its result, user data and (CQE32) page count. */
+static int reap(struct io_uring *ring, __u64 *user_data, __u64 *pages)
+{
+	struct io_uring_cqe *cqe;
+	int ret;
+
+	ret = io_uring_wait_cqe(ring, &cqe);
+	if (ret)
+		return ret;
+	ret = cqe->res;
+	if (user_data)
+		*user_data = cqe->user_data;
+	if (pages)
+		*pages = (ring->flags & IORING_SETUP_CQE32) ?
+			 cqe->big_cqe[0] : (__u64)-1;
+	io_uring_cqe_seen(ring, cqe);
+	return ret;
+}
+
+/* One command, submitted and waited for. */
+static int run_raw(struct io_uring *ring, int fd, __u32 op,
+		   const void *payload, size_t len, __u64 *pages)
+{
+	int ret = queue_raw(ring, fd, op, payload, len, 0);
+
+	if (ret)
+		return ret;
+	ret = io_uring_submit(ring);
+	if (ret != 1)
+		return ret < 0 ? ret : -EIO;
+	return reap(ring, NULL, pages);
+}
+
+static int run(struct io_uring *ring, int fd, __u32 op,
+	       const struct hmmsim_uring_cmd *c, __u64 *pages)
+{
+	__u8 area[CMD_AREA] = { 0 };
+
+	memcpy(area, c, sizeof(*c));
+	return run_raw(ring, fd, op, area, sizeof(area), pages);
+}
+
+static int snapshot(int fd, void *addr, unsigned char *codes, size_t npages)
+{
+	struct hmm_dmirror_cmd c = {
+		.addr = (uintptr_t)addr,
+		.ptr = (uintptr_t)codes,
+		.npages = npages,
+	};
+
+	return ioctl(fd, HMM_DMIRROR_SNAPSHOT, &c) ? -errno : 0;
+}
+
+static int stats(int fd, struct hmmsim_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->size = sizeof(*st);
+	return ioctl(fd, HMMSIM_IOCTL_STATS, st) ? -errno : 0;
+}
+
+/* How many of the first npages of a range are in fd's device memory. */
+static size_t count_local(int fd, void *addr, size_t npages)
+{
+	unsigned char *codes = malloc(npages);
+	size_t i, n = 0;
+
+	if (!codes || snapshot(fd, addr, codes, npages))
+		return (size_t)-1;
+	for (i = 0; i < npages; i++) {
+		unsigned char where = codes[i] & 0xf0;
+
+		if (where == HMM_DMIRROR_PROT_DEV_PRIVATE_LOCAL ||
+		    where == HMM_DMIRROR_PROT_DEV_COHERENT_LOCAL)
+			n++;
+	}
+	free(codes);
+	return n;
+}
+
+/* Whether the kernel calls drivers back to cancel commands (6.7 on). */
+static bool kernel_cancels(void)
+{
+	struct utsname u;
+	int major, minor;
+
+	if (uname(&u) || sscanf(u.release, "%d.%d", &major, &minor) != 2)
+		return false;
+	return major > 6 || (major == 6 && minor >= 7);
+}
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+FIXTURE(uring)
+{
+	struct io_uring ring;
+	int fd[NR_DEVICES];
+	unsigned int nr_fds;
+};
+
+FIXTURE_SETUP(uring)
+{
+	unsigned int i;
+
+	page_size = sysconf(_SC_PAGESIZE);
+	for (i = 0; i < NR_DEVICES; i++) {
+		self->fd[i] = open_dev(i);
+		if (self->fd[i] < 0)
+			break;
+	}
+	self->nr_fds = i;
+	ASSERT_GE(self->nr_fds, 2)
+		TH_LOG("cannot open devices 0 and 1 (is hmmsim loaded?)");
+	ASSERT_EQ(0, ring_init(&self->ring, 64,
+			       IORING_SETUP_SQE128 | IORING_SETUP_CQE32));
+}
+
+FIXTURE_TEARDOWN(uring)
+{
+	unsigned int i;
+
+	io_uring_queue_exit(&self->ring);
+	for (i = 0; i < self->nr_fds; i++)
+		close(self->fd[i]);
+}
+
+TEST_F(uring, every_command_does_what_its_ioctl_does)
+{
+	size_t len = 4 * SZ_1M, npages = len / page_size;
+	struct hmmsim_uring_cmd c;
+	char *buf = map(len), *out = map(len), *in = map(len);
+	struct hmm_dmirror_cmd d;
+	__u64 pages;
+
+	ASSERT_NE(NULL, buf);
+	ASSERT_NE(NULL, out);
+	ASSERT_NE(NULL, in);
+	fill(buf, len, 1);
+
+	c = ucmd(buf, len);
+	ASSERT_EQ(0, run(&self->ring, self->fd[0],
+			 HMMSIM_URING_MIGRATE_TO_DEVICE, &c, &pages));
+	EXPECT_EQ(npages, pages);
+	EXPECT_EQ(npages, count_local(self->fd[0], buf, npages));
+
+	/* Device read into out, through the device page table. */
+	c.ptr = (uintptr_t)out;
+	ASSERT_EQ(0, run(&self->ring, self->fd[0], HMMSIM_URING_READ, &c,
+			 &pages));
+	EXPECT_EQ(npages, pages);
+	EXPECT_EQ(-1, check(out, len, 1));
+
+	/* Device write of in, then back to system memory. */
+	fill(in, len, 2);
+	c.ptr = (uintptr_t)in;
+	ASSERT_EQ(0, run(&self->ring, self->fd[0], HMMSIM_URING_WRITE, &c,
+			 &pages));
+	EXPECT_EQ(npages, pages);
+	c.ptr = 0;
+	ASSERT_EQ(0, run(&self->ring, self->fd[0],
+			 HMMSIM_URING_MIGRATE_TO_SYSTEM, &c, &pages));
+	EXPECT_EQ(npages, pages);
+	EXPECT_EQ(0, count_local(self->fd[0], buf, npages));
+	EXPECT_EQ(-1, check(buf, len, 2));
+
+	/* Nothing left on the device: moving it back moves nothing. */
+	ASSERT_EQ(0, run(&self->ring, self->fd[0],
+			 HMMSIM_URING_MIGRATE_TO_SYSTEM, &c, &pages));
+	EXPECT_EQ(0, pages);
+
+	/* A prefetched range is read by the device without a fault. */
+	ASSERT_EQ(0, run(&self->ring, self->fd[1], HMMSIM_URING_PREFETCH, &c,
+			 &pages));
+	EXPECT_EQ(npages, pages);
+	memset(&d, 0, sizeof(d));
+	d.addr = (uintptr_t)buf;
+	d.ptr = (uintptr_t)out;
+	d.npages = npages;
+	ASSERT_EQ(0, ioctl(self->fd[1], HMM_DMIRROR_READ, &d));
+	EXPECT_EQ(npages, d.cpages);
+	EXPECT_EQ(0, d.faults);
+	EXPECT_EQ(-1, check(out, len, 2));
+	EXPECT_EQ(0, count_local(self->fd[1], buf, npages));
+
+	munmap(buf, len);
+	munmap(out, len);
+	munmap(in, len);
+}
+
+TEST_F(uring, device_to_device_moves_pages_directly)
+{
+	size_t len = 4 * SZ_1M, npages = len / page_size;
+	struct hmmsim_uring_cmd c;
+	struct hmmsim_stats before, after;
+	char *buf = map(len);
+	__u64 pages;
+
+	ASSERT_NE(NULL, buf);
+	fill(buf, len, 3);
+	c = ucmd(buf, len);
+	ASSERT_EQ(0, run(&self->ring, self->fd[0],
+			 HMMSIM_URING_MIGRATE_TO_DEVICE, &c, &pages));
+	ASSERT_EQ(npages, pages);
+
+	ASSERT_EQ(0, stats(self->fd[0], &before));
+	c.src_fd = self->fd[0];
+	ASSERT_EQ(0, run(&self->ring, self->fd[1],
+			 HMMSIM_URING_MIGRATE_DEV_TO_DEV, &c, &pages));
+	EXPECT_EQ(npages, pages);
+	ASSERT_EQ(0, stats(self->fd[0], &after));
+	EXPECT_EQ(npages, after.from_device - before.from_device);
+	EXPECT_EQ(npages, count_local(self->fd[1], buf, npages));
+	EXPECT_EQ(0, count_local(self->fd[0], buf, npages));
+
+	/* The source has none left: a second move moves nothing. */
+	ASSERT_EQ(0, run(&self->ring, self->fd[1],
+			 HMMSIM_URING_MIGRATE_DEV_TO_DEV, &c, &pages));
+	EXPECT_EQ(0, pages);
+	EXPECT_EQ(-1, check(buf, len, 3));
+	munmap(buf, len);
+}
+
+/*
+ * Dozens of requests in flight: 16 buffers of 4 MiB, four per device, in
+ * 2 MiB requests: 32 migrations to the devices, 32 device reads, 32 device
+ * writes, 32 migrations back, each batch submitted at once.
+ */
+#define NR_BUFS		16
+#define BUF_SIZE	(4 * SZ_1M)
+#define REQ_SIZE	SZ_2M
+#define NR_REQS		(NR_BUFS * BUF_SIZE / REQ_SIZE)
+
+static int submit_all(struct io_uring *ring, const int *fds, char **bufs,
+		      char **ptrs, __u32 op)
+{
+	unsigned int r;
+
+	for (r = 0; r < NR_REQS; r++) {
+		unsigned int b = r / (BUF_SIZE / REQ_SIZE);
+		size_t off = (r % (BUF_SIZE / REQ_SIZE)) * REQ_SIZE;
+		struct hmmsim_uring_cmd c = ucmd(bufs[b] + off, REQ_SIZE);
+		int ret;
+
+		if (ptrs)
+			c.ptr = (uintptr_t)(ptrs[b] + off);
+		ret = queue(ring, fds[b % NR_DEVICES], op, &c, r);
+		if (ret)
+			return ret;
+	}
+	return io_uring_submit(ring);
+}
+
+/* Reap NR_REQS completions: each exactly once, each successful and whole. */
+static int reap_all(struct __test_metadata *_metadata, struct io_uring *ring)
+{
+	bool seen[NR_REQS] = { false };
+	unsigned int r, bad = 0;
+
+	for (r = 0; r < NR_REQS; r++) {
+		__u64 ud, pages;
+		int ret = reap(ring, &ud, &pages);
+
+		if (ret || ud >= NR_REQS || seen[ud] ||
+		    pages != REQ_SIZE / page_size) {
+			TH_LOG("completion %u: res %d, request %llu, %llu pages",
+			       r, ret, (unsigned long long)ud,
+			       (unsigned long long)pages);
+			bad++;
+			continue;
+		}
+		seen[ud] = true;
+	}
+	return bad;
+}
+
+TEST_F(uring, dozens_in_flight_over_buffers_and_devices)
+{
+	char *bufs[NR_BUFS], *out[NR_BUFS], *in[NR_BUFS];
+	unsigned int b;
+
+	ASSERT_EQ(NR_DEVICES, self->nr_fds);
+	for (b = 0; b < NR_BUFS; b++) {
+		bufs[b] = map(BUF_SIZE);
+		out[b] = map(BUF_SIZE);
+		in[b] = map(BUF_SIZE);
+		ASSERT_NE(NULL, bufs[b]);
+		ASSERT_NE(NULL, out[b]);
+		ASSERT_NE(NULL, in[b]);
+		fill(bufs[b], BUF_SIZE, 10 + b);
+		fill(in[b], BUF_SIZE, 20 + b);
+	}
+
+	ASSERT_EQ(NR_REQS, submit_all(&self->ring, self->fd, bufs, NULL,
+				      HMMSIM_URING_MIGRATE_TO_DEVICE));
+	ASSERT_EQ(0, reap_all(_metadata, &self->ring));
+	for (b = 0; b < NR_BUFS; b++)
+		EXPECT_EQ(BUF_SIZE / page_size,
+			  count_local(self->fd[b % NR_DEVICES], bufs[b],
+				      BUF_SIZE / page_size));
+
+	ASSERT_EQ(NR_REQS, submit_all(&self->ring, self->fd, bufs, out,
+				      HMMSIM_URING_READ));
+	ASSERT_EQ(0, reap_all(_metadata, &self->ring));
+	for (b = 0; b < NR_BUFS; b++)
+		EXPECT_EQ(-1, check(out[b], BUF_SIZE, 10 + b));
+
+	ASSERT_EQ(NR_REQS, submit_all(&self->ring, self->fd, bufs, in,
+				      HMMSIM_URING_WRITE));
+	ASSERT_EQ(0, reap_all(_metadata, &self->ring));
+
+	ASSERT_EQ(NR_REQS, submit_all(&self->ring, self->fd, bufs, NULL,
+				      HMMSIM_URING_MIGRATE_TO_SYSTEM));
+	ASSERT_EQ(0, reap_all(_metadata, &self->ring));
+	for (b = 0; b < NR_BUFS; b++) {
+		EXPECT_EQ(0, count_local(self->fd[b % NR_DEVICES], bufs[b],
+					 BUF_SIZE / page_size));
+		EXPECT_EQ(-1, check(bufs[b], BUF_SIZE, 20 + b));
+		munmap(bufs[b], BUF_SIZE);
+		munmap(out[b], BUF_SIZE);
+		munmap(in[b], BUF_SIZE);
+	}
+}
+
+TEST_F(uring, plain_cqe_has_the_result)
+{
+	size_t len = SZ_2M;
+	struct hmmsim_uring_cmd c;
+	struct io_uring ring;
+	char *buf = map(len);
+	__u64 pages;
+
+	ASSERT_NE(NULL, buf);
+	fill(buf, len, 4);
+	ASSERT_EQ(0, ring_init(&ring, 8, IORING_SETUP_SQE128));
+	c = ucmd(buf, len);
+	EXPECT_EQ(0, run(&ring, self->fd[0], HMMSIM_URING_MIGRATE_TO_DEVICE,
+			 &c, &pages));
+	EXPECT_EQ(len / page_size, count_local(self->fd[0], buf,
+					       len / page_size));
+	c.npages = 0;
+	EXPECT_EQ(-EINVAL, run(&ring, self->fd[0],
+			       HMMSIM_URING_MIGRATE_TO_SYSTEM, &c, &pages));
+	io_uring_queue_exit(&ring);
+	EXPECT_EQ(-1, check(buf, len, 4));
+	munmap(buf, len);
+}
+
+TEST_F(uring, ring_without_sqe128_is_einval)
+{
+	char buf[CMD_AREA] = { 0 };
+	struct io_uring ring;
+
+	ASSERT_EQ(0, ring_init(&ring, 8, 0));
+	EXPECT_EQ(-EINVAL, run_raw(&ring, self->fd[0], HMMSIM_URING_PREFETCH,
+				   buf, sizeof(buf), NULL));
+	io_uring_queue_exit(&ring);
+}
+
+TEST_F(uring, unknown_opcode_is_eopnotsupp)
+{
+	char *buf = map(SZ_2M);
+	struct hmmsim_uring_cmd c = ucmd(buf, SZ_2M);
+	static const __u32 bad_ops[] = {
+		0,
+		_IOW('H', 0x56, struct hmmsim_uring_cmd),
+		_IOW('H', 0x4f, struct hmmsim_uring_cmd),
+		_IOW('H', 0xff, struct hmmsim_uring_cmd),
+		_IOW('X', 0x50, struct hmmsim_uring_cmd),
+		_IOR('H', 0x50, struct hmmsim_uring_cmd),
+		_IOWR('H', 0x53, struct hmmsim_uring_cmd),
+		HMMSIM_IOCTL_MIGRATE,
+		HMM_DMIRROR_READ,
+		0xffffffff,
+	};
+	unsigned int i;
+
+	ASSERT_NE(NULL, buf);
+	for (i = 0; i < ARRAY_SIZE(bad_ops); i++)
+		EXPECT_EQ(-EOPNOTSUPP, run(&self->ring, self->fd[0],
+					   bad_ops[i], &c, NULL))
+			TH_LOG("cmd_op %#x", bad_ops[i]);
+	/* The size encoded in cmd_op does not matter. */
+	EXPECT_EQ(0, run(&self->ring, self->fd[0],
+			 _IOC(_IOC_WRITE, 'H', 0x53, 200), &c, NULL));
+	munmap(buf, SZ_2M);
+}
+
+/* A good payload of command @op on @buf, in the whole command area. */
+static void reset(__u8 *area, __u32 op, char *buf, int src_fd)
+{
+	struct hmmsim_uring_cmd *c = (void *)area;
+
+	memset(area, 0, CMD_AREA);
+	*c = ucmd(buf, SZ_2M);
+	if (op == HMMSIM_URING_READ || op == HMMSIM_URING_WRITE)
+		c->ptr = (uintptr_t)buf;
+	if (op == HMMSIM_URING_MIGRATE_DEV_TO_DEV)
+		c->src_fd = src_fd;
+}
+
+TEST_F(uring, bad_payloads_are_refused)
+{
+	__u8 area[CMD_AREA];
+	struct hmmsim_uring_cmd *c = (void *)area;
+	char *buf = map(SZ_2M);
+	__u32 ops[] = {
+		HMMSIM_URING_MIGRATE_TO_DEVICE, HMMSIM_URING_MIGRATE_TO_SYSTEM,
+		HMMSIM_URING_MIGRATE_DEV_TO_DEV, HMMSIM_URING_PREFETCH,
+		HMMSIM_URING_READ, HMMSIM_URING_WRITE,
+	};
+	unsigned int i, o;
+
+	ASSERT_NE(NULL, buf);
+#define TRY(op) \
+	run_raw(&self->ring, self->fd[0], (op), area, sizeof(area), NULL)
+
+	for (o = 0; o < ARRAY_SIZE(ops); o++) {
+		__u32 op = ops[o];
+
+		/* The reference: a good payload of each command works. */
+		reset(area, op, buf, self->fd[1]);
+		EXPECT_EQ(0, TRY(op)) TH_LOG("op %#x", op);
+
+		reset(area, op, buf, self->fd[1]);
+		c->size = 0;
+		EXPECT_EQ(-EINVAL, TRY(op)) TH_LOG("op %#x", op);
+		reset(area, op, buf, self->fd[1]);
+		c->size = HMMSIM_URING_CMD_SIZE_VER0 - 1;
+		EXPECT_EQ(-EINVAL, TRY(op)) TH_LOG("op %#x", op);
+		reset(area, op, buf, self->fd[1]);
+		c->size = CMD_AREA + 1;
+		EXPECT_EQ(-EINVAL, TRY(op)) TH_LOG("op %#x", op);
+		reset(area, op, buf, self->fd[1]);
+		c->size = 0xffffffff;
+		EXPECT_EQ(-EINVAL, TRY(op)) TH_LOG("op %#x", op);
+		/* A bigger structure: the driver's unknown bytes must be 0. */
+		reset(area, op, buf, self->fd[1]);
+		c->size = CMD_AREA;
+		EXPECT_EQ(0, TRY(op)) TH_LOG("op %#x", op);
+		area[CMD_AREA - 1] = 1;
+		EXPECT_EQ(-E2BIG, TRY(op)) TH_LOG("op %#x", op);
+		/* Bytes beyond @size are not looked at. */
+		reset(area, op, buf, self->fd[1]);
+		area[CMD_AREA - 1] = 1;
+		EXPECT_EQ(0, TRY(op)) TH_LOG("op %#x", op);
+
+		reset(area, op, buf, self->fd[1]);
+		c->flags = op == HMMSIM_URING_PREFETCH ? 2 : 1;
+		EXPECT_EQ(-EINVAL, TRY(op)) TH_LOG("op %#x", op);
+		reset(area, op, buf, self->fd[1]);
+		c->flags = 1ULL << 31;
+		EXPECT_EQ(-EINVAL, TRY(op)) TH_LOG("op %#x", op);
+		reset(area, op, buf, self->fd[1]);
+		c->pad = 1;
+		EXPECT_EQ(-EINVAL, TRY(op)) TH_LOG("op %#x", op);
+		for (i = 0; i < 4; i++) {
+			reset(area, op, buf, self->fd[1]);
+			c->reserved[i] = 1ULL << 63;
+			EXPECT_EQ(-EINVAL, TRY(op)) TH_LOG("op %#x", op);
+		}
+		if (op != HMMSIM_URING_READ && op != HMMSIM_URING_WRITE) {
+			reset(area, op, buf, self->fd[1]);
+			c->ptr = (uintptr_t)buf;
+			EXPECT_EQ(-EINVAL, TRY(op)) TH_LOG("op %#x", op);
+		}
+		if (op != HMMSIM_URING_MIGRATE_DEV_TO_DEV) {
+			reset(area, op, buf, self->fd[1]);
+			c->src_fd = self->fd[1];
+			EXPECT_EQ(-EINVAL, TRY(op)) TH_LOG("op %#x", op);
+		}
+
+		/* Bad ranges. */
+		reset(area, op, buf, self->fd[1]);
+		c->npages = 0;
+		EXPECT_EQ(-EINVAL, TRY(op)) TH_LOG("op %#x", op);
+		reset(area, op, buf, self->fd[1]);
+		c->addr += 1;
+		EXPECT_EQ(-EINVAL, TRY(op)) TH_LOG("op %#x", op);
+		reset(area, op, buf, self->fd[1]);
+		c->addr = 1ULL << 63;
+		EXPECT_EQ(-EINVAL, TRY(op)) TH_LOG("op %#x", op);
+		reset(area, op, buf, self->fd[1]);
+		c->addr = -(__u64)page_size;
+		EXPECT_EQ(-EINVAL, TRY(op)) TH_LOG("op %#x", op);
+		reset(area, op, buf, self->fd[1]);
+		c->npages = 1ULL << 62;
+		EXPECT_EQ(-EINVAL, TRY(op)) TH_LOG("op %#x", op);
+		reset(area, op, buf, self->fd[1]);
+		c->npages = ~0ULL;
+		EXPECT_EQ(-EINVAL, TRY(op)) TH_LOG("op %#x", op);
+	}
+
+	/* Bad buffers of device reads and writes. */
+	for (o = 0; o < 2; o++) {
+		__u32 op = o ? HMMSIM_URING_WRITE : HMMSIM_URING_READ;
+
+		reset(area, op, buf, self->fd[1]);
+		c->ptr = 0;
+		EXPECT_EQ(-EFAULT, TRY(op)) TH_LOG("op %#x", op);
+		reset(area, op, buf, self->fd[1]);
+		c->ptr = 1ULL << 63;
+		EXPECT_EQ(-EFAULT, TRY(op)) TH_LOG("op %#x", op);
+		reset(area, op, buf, self->fd[1]);
+		c->ptr = -(__u64)page_size;
+		EXPECT_EQ(-EFAULT, TRY(op)) TH_LOG("op %#x", op);
+		/* An unaligned buffer is fine. */
+		reset(area, op, buf, self->fd[1]);
+		c->npages = 1;
+		c->ptr = (uintptr_t)buf + 8;
+		EXPECT_EQ(0, TRY(op)) TH_LOG("op %#x", op);
+	}
+	munmap(buf, SZ_2M);
+}
+
+TEST_F(uring, holes_and_bad_sources_are_refused)
+{
+	size_t len = 3 * SZ_2M;
+	char *buf = map(len);
+	struct hmmsim_uring_cmd c;
+	int pipefd[2];
+
+	ASSERT_NE(NULL, buf);
+	fill(buf, len, 5);
+	/* A hole in the middle. */
+	ASSERT_EQ(0, munmap(buf + SZ_2M, SZ_2M));
+	c = ucmd(buf, len);
+	EXPECT_EQ(-EINVAL, run(&self->ring, self->fd[0],
+			       HMMSIM_URING_MIGRATE_TO_DEVICE, &c, NULL));
+	/* Nothing moved: the range is checked first. */
+	EXPECT_EQ(0, count_local(self->fd[0], buf, SZ_2M / page_size));
+	EXPECT_EQ(-EINVAL, run(&self->ring, self->fd[0],
+			       HMMSIM_URING_MIGRATE_TO_SYSTEM, &c, NULL));
+	EXPECT_EQ(-EFAULT, run(&self->ring, self->fd[0],
+			       HMMSIM_URING_PREFETCH, &c, NULL));
+	c = ucmd(buf + SZ_2M, SZ_2M);
+	c.ptr = (uintptr_t)buf;
+	EXPECT_EQ(-EFAULT, run(&self->ring, self->fd[0], HMMSIM_URING_READ,
+			       &c, NULL));
+	/* A buffer that runs into the hole. */
+	c = ucmd(buf, SZ_2M);
+	c.ptr = (uintptr_t)buf + SZ_1M;
+	EXPECT_EQ(-EFAULT, run(&self->ring, self->fd[0], HMMSIM_URING_READ,
+			       &c, NULL));
+
+	/* Write prefetch of a read-only range. */
+	ASSERT_EQ(0, mprotect(buf, SZ_2M, PROT_READ));
+	c = ucmd(buf, SZ_2M);
+	c.flags = HMMSIM_URING_PREFETCH_WRITE;
+	EXPECT_EQ(-EPERM, run(&self->ring, self->fd[0],
+			      HMMSIM_URING_PREFETCH, &c, NULL));
+	c.flags = 0;
+	EXPECT_EQ(0, run(&self->ring, self->fd[0], HMMSIM_URING_PREFETCH, &c,
+			 NULL));
+
+	/* Sources of a device-to-device move. */
+	ASSERT_EQ(0, pipe(pipefd));
+	c = ucmd(buf, SZ_2M);
+	c.src_fd = -1;
+	EXPECT_EQ(-EBADF, run(&self->ring, self->fd[1],
+			      HMMSIM_URING_MIGRATE_DEV_TO_DEV, &c, NULL));
+	c.src_fd = 1000;
+	EXPECT_EQ(-EBADF, run(&self->ring, self->fd[1],
+			      HMMSIM_URING_MIGRATE_DEV_TO_DEV, &c, NULL));
+	c.src_fd = pipefd[0];
+	EXPECT_EQ(-EINVAL, run(&self->ring, self->fd[1],
+			       HMMSIM_URING_MIGRATE_DEV_TO_DEV, &c, NULL));
+	c.src_fd = self->ring.ring_fd;
+	EXPECT_EQ(-EINVAL, run(&self->ring, self->fd[1],
+			       HMMSIM_URING_MIGRATE_DEV_TO_DEV, &c, NULL));
+	c.src_fd = self->fd[1];
+	EXPECT_EQ(-EINVAL, run(&self->ring, self->fd[1],
+			       HMMSIM_URING_MIGRATE_DEV_TO_DEV, &c, NULL));
+	close(pipefd[0]);
+	close(pipefd[1]);
+	EXPECT_EQ(-1, check(buf, SZ_2M, 5));
+	munmap(buf, len);
+}
+
+/* A child that inherited the file gets -EPERM on a ring of its own. */
+TEST_F(uring, another_mm_is_eperm)
+{
+	size_t len = SZ_2M;
+	char *buf = map(len);
+	pid_t pid;
+	int status;
+
+	ASSERT_NE(NULL, buf);
+	fill(buf, len, 6);
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	if (!pid) {
+		struct hmmsim_uring_cmd c = ucmd(buf, len);
+		struct io_uring ring;
+		int ret;
+
+		if (ring_init(&ring, 8, IORING_SETUP_SQE128))
+			_exit(2);
+		ret = run(&ring, self->fd[0], HMMSIM_URING_MIGRATE_TO_DEVICE,
+			  &c, NULL);
+		if (ret == -EPERM) {
+			/* Even with an unknown opcode or a bad payload. */
+			c.size = 0;
+			ret = run(&ring, self->fd[0], 0x1234, &c, NULL);
+		}
+		_exit(ret == -EPERM ? 0 : 1);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		TH_LOG("child status %#x", status);
+	EXPECT_EQ(0, count_local(self->fd[0], buf, len / page_size));
+	EXPECT_EQ(-1, check(buf, len, 6));
+	munmap(buf, len);
+}
+
+/* Requests for 32 MiB, in flight when the ring or the file goes away. */
+#define BIG_REQS	16
+#define BIG_SIZE	SZ_2M
+
+static int queue_big(struct io_uring *ring, int fd, char *buf, __u32 op)
+{
+	unsigned int r;
+
+	for (r = 0; r < BIG_REQS; r++) {
+		struct hmmsim_uring_cmd c = ucmd(buf + r * BIG_SIZE, BIG_SIZE);
+
+		if (queue(ring, fd, op, &c, r))
+			return -1;
+	}
+	return io_uring_submit(ring);
+}
+
+/* Checking every byte of what the CPU faults back is slow on KASAN. */
+TEST_F_TIMEOUT(uring, ring_torn_down_with_requests_in_flight, 120)
+{
+	size_t len = BIG_REQS * BIG_SIZE;
+	char *buf = map(len);
+	struct io_uring ring;
+	int round;
+
+	ASSERT_NE(NULL, buf);
+	fill(buf, len, 7);
+	for (round = 0; round < 3; round++) {
+		int fd = open_dev(round % 2);
+
+		ASSERT_GE(fd, 0);
+		ASSERT_EQ(0, ring_init(&ring, 32,
+				       IORING_SETUP_SQE128 | IORING_SETUP_CQE32));
+		ASSERT_EQ(BIG_REQS, queue_big(&ring, fd, buf,
+					      HMMSIM_URING_MIGRATE_TO_DEVICE));
+		/* Round 1 closes the file first: the ring still holds it. */
+		if (round == 1)
+			close(fd);
+		io_uring_queue_exit(&ring);
+		if (round != 1)
+			close(fd);
+		/* Whatever moved, and wherever it is, the data is intact. */
+		ASSERT_EQ(-1, check(buf, len, 7));
+	}
+	munmap(buf, len);
+}
+
+TEST_F(uring, files_closed_with_requests_in_flight_complete)
+{
+	size_t len = BIG_REQS * BIG_SIZE;
+	char *buf = map(len);
+	unsigned int r;
+	int fd;
+
+	ASSERT_NE(NULL, buf);
+	fill(buf, len, 8);
+	fd = open_dev(1);
+	ASSERT_GE(fd, 0);
+	ASSERT_EQ(BIG_REQS, queue_big(&self->ring, fd, buf,
+				      HMMSIM_URING_MIGRATE_TO_DEVICE));
+	close(fd);
+	for (r = 0; r < BIG_REQS; r++) {
+		__u64 pages;
+
+		EXPECT_EQ(0, reap(&self->ring, NULL, &pages));
+		EXPECT_EQ(BIG_SIZE / page_size, pages);
+	}
+	/* The last request's completion released the file and its pages. */
+	EXPECT_EQ(-1, check(buf, len, 8));
+	munmap(buf, len);
+}
+
+/* Processes that exit or are killed with requests in flight. */
+TEST_F(uring, process_exits_with_requests_in_flight)
+{
+	size_t len = BIG_REQS * BIG_SIZE;
+	int round;
+
+	for (round = 0; round < 2; round++) {
+		int status, sync[2];
+		pid_t pid;
+		char c;
+
+		ASSERT_EQ(0, pipe(sync));
+		pid = fork();
+		ASSERT_GE(pid, 0);
+		if (!pid) {
+			char *buf = map(len);
+			struct io_uring ring;
+			int fd = open_dev(0);
+
+			if (!buf || fd < 0 ||
+			    ring_init(&ring, 32, IORING_SETUP_SQE128))
+				_exit(2);
+			fill(buf, len, 9);
+			if (queue_big(&ring, fd, buf,
+				      HMMSIM_URING_MIGRATE_TO_DEVICE) !=
+			    BIG_REQS)
+				_exit(3);
+			if (write(sync[1], "x", 1) != 1)
+				_exit(4);
+			if (round == 0)
+				_exit(0);
+			pause();
+			_exit(5);
+		}
+		close(sync[1]);
+		ASSERT_EQ(1, read(sync[0], &c, 1));
+		close(sync[0]);
+		if (round == 1)
+			kill(pid, SIGKILL);
+		ASSERT_EQ(pid, waitpid(pid, &status, 0));
+		if (round == 0) {
+			EXPECT_TRUE(WIFEXITED(status) && !WEXITSTATUS(status))
+				TH_LOG("child status %#x", status);
+		} else {
+			EXPECT_TRUE(WIFSIGNALED(status))
+				TH_LOG("child status %#x", status);
+		}
+	}
+}
+
+/*
+ * A slow device made through configfs, so that requests are still running
+ * when the ring goes away or the device is removed.
+ */
+static int cfs_write(const char *item, const char *attr, const char *val)
+{
+	char path[256];
+	int fd, ret = 0;
+
+	snprintf(path, sizeof(path), CFS "/%s/%s", item, attr);
+	fd = open(path, O_WRONLY);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, val, strlen(val)) < 0)
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
+static int cfs_index(const char *item)
+{
+	char path[256], val[32] = "";
+	int fd, n;
+
+	snprintf(path, sizeof(path), CFS "/%s/index", item);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, val, sizeof(val) - 1);
+	close(fd);
+	return n > 0 ? atoi(val) : -EIO;
+}
+
+FIXTURE(slow)
+{
+	char item[64];
+	int fd;
+};
+
+FIXTURE_SETUP(slow)
+{
+	char path[128];
+	int idx;
+
+	page_size = sysconf(_SC_PAGESIZE);
+	if (access(CFS, F_OK))
+		SKIP(return, "no %s (configfs)", CFS);
+	snprintf(self->item, sizeof(self->item), "uring%d", getpid());
+	snprintf(path, sizeof(path), CFS "/%s", self->item);
+	ASSERT_EQ(0, mkdir(path, 0755));
+	ASSERT_EQ(0, cfs_write(self->item, "capacity", "128M"));
+	/* 50 ms per 2 MiB window: a 32 MiB request takes 0.8 s at least. */
+	ASSERT_EQ(0, cfs_write(self->item, "copy_latency_us", "50000"));
+	ASSERT_EQ(0, cfs_write(self->item, "power", "1"));
+	idx = cfs_index(self->item);
+	ASSERT_GE(idx, 0);
+	self->fd = open_dev(idx);
+	ASSERT_GE(self->fd, 0);
+}
+
+FIXTURE_TEARDOWN(slow)
+{
+	char path[128];
+
+	if (access(CFS, F_OK))
+		return;
+	close(self->fd);
+	cfs_write(self->item, "power", "0");
+	snprintf(path, sizeof(path), CFS "/%s", self->item);
+	rmdir(path);
+}
+
+/* Pages the device has taken in, from its counters. */
+static __u64 to_device(int fd)
+{
+	struct hmmsim_stats st;
+
+	return stats(fd, &st) ? 0 : st.to_device;
+}
+
+TEST_F(slow, torn_down_ring_cancels_running_requests)
+{
+	size_t len = 2 * 16 * SZ_2M;
+	char *buf = map(len);
+	struct io_uring ring;
+	__u64 a, b;
+	unsigned int r;
+	double t0;
+
+	ASSERT_NE(NULL, buf);
+	fill(buf, len, 11);
+	ASSERT_EQ(0, ring_init(&ring, 8, IORING_SETUP_SQE128));
+	for (r = 0; r < 2; r++) {
+		struct hmmsim_uring_cmd c = ucmd(buf + r * len / 2, len / 2);
+
+		ASSERT_EQ(0, queue(&ring, self->fd,
+				   HMMSIM_URING_MIGRATE_TO_DEVICE, &c, r));
+	}
+	ASSERT_EQ(2, io_uring_submit(&ring));
+	usleep(100000);
+	t0 = now();
+	io_uring_queue_exit(&ring);
+	TH_LOG("io_uring_queue_exit() took %.2f s", now() - t0);
+	/* Let the cancellation land, then nothing may move any more. */
+	usleep(200000);
+	a = to_device(self->fd);
+	usleep(300000);
+	b = to_device(self->fd);
+	if (kernel_cancels()) {
+		EXPECT_EQ(a, b);
+		EXPECT_GT(len / page_size, b);
+	} else {
+		TH_LOG("kernel without cancelable commands: %llu then %llu pages",
+		       (unsigned long long)a, (unsigned long long)b);
+	}
+	TH_LOG("%llu of %zu pages moved", (unsigned long long)b,
+	       len / page_size);
+	EXPECT_EQ(-1, check(buf, len, 11));
+	munmap(buf, len);
+}
+
+TEST_F(slow, killed_process_stops_its_requests)
+{
+	size_t len = 2 * 16 * SZ_2M;
+	int status, sync[2];
+	__u64 a, b;
+	double t0;
+	pid_t pid;
+	char c;
+
+	/* The child opens the device itself: its file is bound to its mm. */
+	ASSERT_EQ(0, pipe(sync));
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	if (!pid) {
+		char *buf = map(len), path[64];
+		struct io_uring ring;
+		int fd, r;
+
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", self->fd);
+		fd = open(path, O_RDWR);
+		if (!buf || fd < 0 ||
+		    ring_init(&ring, 8, IORING_SETUP_SQE128))
+			_exit(2);
+		fill(buf, len, 12);
+		for (r = 0; r < 2; r++) {
+			struct hmmsim_uring_cmd cmd =
+				ucmd(buf + r * len / 2, len / 2);
+
+			if (queue(&ring, fd, HMMSIM_URING_MIGRATE_TO_DEVICE,
+				  &cmd, r))
+				_exit(3);
+		}
+		if (io_uring_submit(&ring) != 2 || write(sync[1], "x", 1) != 1)
+			_exit(4);
+		pause();
+		_exit(5);
+	}
+	close(sync[1]);
+	ASSERT_EQ(1, read(sync[0], &c, 1));
+	close(sync[0]);
+	usleep(100000);
+	t0 = now();
+	kill(pid, SIGKILL);
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	t0 = now() - t0;
+	EXPECT_TRUE(WIFSIGNALED(status));
+	/* Two 16-window requests at 50 ms a window take 0.8 s or more. */
+	EXPECT_GT(0.6, t0);
+	/* The windows running when it died finish; no other starts. */
+	usleep(300000);
+	a = to_device(self->fd);
+	usleep(300000);
+	b = to_device(self->fd);
+	EXPECT_EQ(a, b);
+	TH_LOG("gone %.2f s after SIGKILL; %llu of %zu pages had moved", t0,
+	       (unsigned long long)b, len / page_size);
+}
+
+TEST_F(slow, removed_device_is_enodev)
+{
+	size_t len = 2 * 16 * SZ_2M;
+	char *buf = map(len);
+	struct hmmsim_uring_cmd c;
+	struct io_uring ring;
+	unsigned int r, ok = 0, gone = 0;
+
+	ASSERT_NE(NULL, buf);
+	fill(buf, len, 13);
+	ASSERT_EQ(0, ring_init(&ring, 8,
+			       IORING_SETUP_SQE128 | IORING_SETUP_CQE32));
+	for (r = 0; r < 2; r++) {
+		c = ucmd(buf + r * len / 2, len / 2);
+		ASSERT_EQ(0, queue(&ring, self->fd,
+				   HMMSIM_URING_MIGRATE_TO_DEVICE, &c, r));
+	}
+	ASSERT_EQ(2, io_uring_submit(&ring));
+	usleep(100000);
+	/* Removed while the requests run: they stop with -ENODEV. */
+	ASSERT_EQ(0, cfs_write(self->item, "power", "0"));
+	for (r = 0; r < 2; r++) {
+		__u64 pages;
+		int ret = reap(&ring, NULL, &pages);
+
+		if (ret == 0)
+			ok++;
+		else if (ret == -ENODEV)
+			gone++;
+		else
+			TH_LOG("request: %d", ret);
+		EXPECT_GE(len / 2 / page_size, pages);
+	}
+	EXPECT_EQ(2, ok + gone);
+	EXPECT_LE(1, gone);
+
+	c = ucmd(buf, SZ_2M);
+	EXPECT_EQ(-ENODEV, run(&ring, self->fd,
+			       HMMSIM_URING_MIGRATE_TO_SYSTEM, &c, NULL));
+	EXPECT_EQ(-ENODEV, run(&ring, self->fd, HMMSIM_URING_PREFETCH, &c,
+			       NULL));
+	io_uring_queue_exit(&ring);
+	EXPECT_EQ(-1, check(buf, len, 13));
+	munmap(buf, len);
+}
+
+TEST_HARNESS_MAIN
