@@ -174,6 +174,7 @@ static const struct {
 	{ EIO, "EIO" },
 	{ EINTR, "EINTR" },
 	{ EAGAIN, "EAGAIN" },
+	{ EOPNOTSUPP, "EOPNOTSUPP" },	/* EXCLUSIVE on hugetlbfs only */
 };
 
 #define HIST_OTHER	ARRAY_SIZE(errnos)
@@ -1610,6 +1611,10 @@ static void judge(struct call *c)
 			 "errno %d (%s) is not one of the documented errnos",
 			 c->err, strerror(c->err));
 		report(c, why);
+	} else if (c->ret < 0 && c->err == EOPNOTSUPP &&
+		   !(c->kind == CALL_CORE && c->cmd == C_EXCL &&
+		     c->addr_cls && !strcmp(c->addr_cls, "hugetlb"))) {
+		report(c, "EOPNOTSUPP is only for EXCLUSIVE on hugetlbfs");
 	} else if (c->want_err && (!c->ret || c->err != c->want_err)) {
 		snprintf(why, sizeof(why), "must give %s", errno_name(c->want_err));
 		report(c, why);
