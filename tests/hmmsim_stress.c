@@ -179,8 +179,15 @@ static const unsigned long long op_transient[NR_OPS] = {
 	[OP_EXCLUSIVE]		= E(EBUSY) | E(ENOENT),
 	/* the answer, not an error: a page is still held exclusive */
 	[OP_CHECK_EXCL]		= E(EPERM),
+	/*
+	 * 6.12's fork() fails when a page mapped for device-exclusive
+	 * access is locked at that moment (copy_nonpresent_pte()'s EBUSY
+	 * becomes ENOMEM in copy_pmd_range()).
+	 */
+	[OP_FORK_CHECK]		= E(ENOMEM),
+	[OP_FORK_EXIT]		= E(ENOMEM),
 	/* the expected answer to a write to a read-only range */
-	[OP_RO_WRITE]		= E(EPERM),
+	[OP_RO_WRITE]		= E(EPERM) | E(EBUSY),
 };
 
 #define NR_ERRNO	160
@@ -563,6 +570,7 @@ static void owner_check(struct worker *w, unsigned int r, bool dev)
 static void op_migrate(struct worker *w, enum stress_op op, unsigned int r)
 {
 	struct hmm_dmirror_cmd cmd;
+	bool pull = rnd_below(2);
 	unsigned int d, s;
 	struct range rg;
 	int fd;
@@ -574,8 +582,13 @@ static void op_migrate(struct worker *w, enum stress_op op, unsigned int r)
 		/*
 		 * ENOENT when a page of the range is on another device (it
 		 * stays there) or moved away before the read-back; else the
-		 * read-back is the data.
+		 * read-back is the data. Half the time, pull the range from
+		 * the other devices first, so that it can succeed.
 		 */
+		for (s = 0; s < ndevs && pull; s++)
+			if (s != d)
+				hmigrate(w, OP_MIG_D2D, fd, rg.addr, rg.npages,
+					 w->fd[s], 0);
 		if (!dmirror(w, op, fd, HMM_DMIRROR_MIGRATE_TO_DEV, rg.addr,
 			     w->bounce, rg.npages, &cmd))
 			check_own(w, "MIGRATE_TO_DEV read-back", r, rg.first,
@@ -608,7 +621,14 @@ static void op_migrate(struct worker *w, enum stress_op op, unsigned int r)
 			rg.npages, &cmd);
 		break;
 	case OP_EXCLUSIVE:
-		/* It needs write access: not while read-only. */
+		/*
+		 * A page that cannot be made exclusive (busy, or a large
+		 * folio mapped by PTEs) fails the command with EBUSY: keep
+		 * most ranges short. It needs write access: not while
+		 * read-only.
+		 */
+		if (rnd_below(4))
+			pick_range(&rg, r, 8);
 		pthread_rwlock_rdlock(&regions[r].write_lock);
 		if (!dmirror(w, op, fd, HMM_DMIRROR_EXCLUSIVE, rg.addr,
 			     w->bounce, rg.npages, &cmd))
@@ -1225,6 +1245,7 @@ int main(int argc, char **argv)
 				.sa_flags = SA_RESETHAND };
 	const char *devlist = NULL;
 	struct worker *w;
+	time_t t0;
 	bool seeded = false;
 	unsigned int i, t;
 	int opt, bad;
@@ -1296,6 +1317,7 @@ int main(int argc, char **argv)
 		       (unsigned long long)devs[i].info.capacity >> 20);
 	printf("\n");
 
+	t0 = time(NULL);
 	setup();
 	for (t = 0; t < nthreads; t++)
 		if (pthread_create(&workers[t].thread, NULL, worker_main,
@@ -1307,11 +1329,13 @@ int main(int argc, char **argv)
 		pthread_join(workers[t].thread, NULL);
 
 	w = &workers[0];
+	say("# %lds: final check of every page\n", (long)(time(NULL) - t0));
 	final_check(w);
 	for (t = 0; t < nthreads; t++)
 		for (i = 0; i < ndevs; i++)
 			close(workers[t].fd[i]);
 	summary();
+	printf("# done in %lds\n", (long)(time(NULL) - t0));
 	bad = 0;
 	for (t = 0; t < nthreads; t++)
 		bad |= workers[t].unexpected || workers[t].data_loss ||
