@@ -54,7 +54,9 @@
  *
  * Output: TAP. A progress line every PROGRESS_SECONDS, then one line per
  * verdict: no data loss, no unexpected errno, fork children, exiting
- * children. Exit status 0 if all are ok, 1 if not, 4 if there is no
+ * children, and no page left in device memory once every region is
+ * unmapped and every file closed (with evict_on_close, and assuming that
+ * nobody else uses the devices). Exit status 0 if all are ok, 1 if not, 4 if there is no
  * device.
  */
 #include <errno.h>
@@ -1192,7 +1194,48 @@ static void final_check(struct worker *w)
 	}
 }
 
-static void summary(void)
+/*
+ * With evict_on_close (the default), once every file is closed and every
+ * region unmapped no page of ours can be in device memory: returns the
+ * device pages still in use on any device, or -1 if that cannot be told.
+ * It assumes nobody else uses the devices meanwhile.
+ */
+static long leftover_pages(void)
+{
+	struct hmmsim_stats st;
+	unsigned int t, d, r;
+	long used = 0;
+	char c = 0;
+	int fd;
+
+	fd = open("/sys/module/hmmsim/parameters/evict_on_close", O_RDONLY);
+	if (fd < 0 || read(fd, &c, 1) != 1 || c != 'Y')
+		used = -1;
+	if (fd >= 0)
+		close(fd);
+	for (r = 0; r < nregions; r++)
+		munmap(regions[r].base, regions[r].npages * page_size);
+	for (t = 0; t < nthreads; t++)
+		for (d = 0; d < ndevs; d++)
+			close(workers[t].fd[d]);
+	if (used < 0)
+		return -1;
+	for (d = 0; d < ndevs; d++) {
+		fd = open(devs[d].path, O_RDWR | O_CLOEXEC);
+		memset(&st, 0, sizeof(st));
+		st.size = sizeof(st);
+		if (fd < 0 || ioctl(fd, HMMSIM_IOCTL_STATS, &st))
+			die("%s: STATS: %s\n", devs[d].path, strerror(errno));
+		close(fd);
+		if (st.pages_used)
+			printf("# device %u: %llu pages still in use\n",
+			       devs[d].id, (unsigned long long)st.pages_used);
+		used += st.pages_used;
+	}
+	return used;
+}
+
+static void summary(long leftover)
 {
 	unsigned long count[NR_OPS] = { 0 }, errs[NR_ERRNO];
 	unsigned long unexpected = 0, loss = 0, checked = 0;
@@ -1227,7 +1270,7 @@ static void summary(void)
 					      "other", errs[e]);
 		printf("# %-26s %10lu %s\n", op_names[op], count[op], line);
 	}
-	printf("1..4\n");
+	printf("1..5\n");
 	printf("%sok 1 stress: no data loss (%lu pages checked)\n",
 	       loss ? "not " : "", checked);
 	printf("%sok 2 stress: no unexpected errno (%lu)\n",
@@ -1236,6 +1279,11 @@ static void summary(void)
 	       fork_fail ? "not " : "", fork_fail, count[OP_FORK_CHECK]);
 	printf("%sok 4 stress: children exiting with pages on a device (%lu of %lu failed)\n",
 	       exit_fail ? "not " : "", exit_fail, count[OP_FORK_EXIT]);
+	if (leftover < 0)
+		printf("ok 5 stress: no device page left after close # SKIP evict_on_close is N\n");
+	else
+		printf("%sok 5 stress: no device page left after close (%ld left)\n",
+		       leftover ? "not " : "", leftover);
 }
 
 int main(int argc, char **argv)
@@ -1245,6 +1293,7 @@ int main(int argc, char **argv)
 				.sa_flags = SA_RESETHAND };
 	const char *devlist = NULL;
 	struct worker *w;
+	long leftover;
 	time_t t0;
 	bool seeded = false;
 	unsigned int i, t;
@@ -1331,14 +1380,13 @@ int main(int argc, char **argv)
 	w = &workers[0];
 	say("# %lds: final check of every page\n", (long)(time(NULL) - t0));
 	final_check(w);
-	for (t = 0; t < nthreads; t++)
-		for (i = 0; i < ndevs; i++)
-			close(workers[t].fd[i]);
-	summary();
+	leftover = leftover_pages();
+	summary(leftover);
 	printf("# done in %lds\n", (long)(time(NULL) - t0));
 	bad = 0;
 	for (t = 0; t < nthreads; t++)
 		bad |= workers[t].unexpected || workers[t].data_loss ||
 		       workers[t].fork_fail || workers[t].exit_fail;
+	bad |= leftover > 0;
 	return bad ? 1 : 0;
 }
