@@ -5,7 +5,7 @@
  * random ranges meanwhile.
  *
  *   hmmsim_stress [-d SECONDS] [-t THREADS] [-D DEVICES] [-r REGIONS]
- *                 [-m MIB] [-p STRIPE] [-s SEED] [-q]
+ *                 [-m MIB] [-p STRIPE] [-s SEED] [-x OP,OP...]
  *
  *   -d SECONDS  how long to run (default 30)
  *   -t THREADS  worker threads (default 4)
@@ -15,6 +15,8 @@
  *   -m MIB      size of each region in MiB (default 4; a multiple of 2)
  *   -p STRIPE   pages per ownership stripe (default 8)
  *   -s SEED     seed of the threads' random choices (printed at the start)
+ *   -x OPS      operations not to do, by the names of the final table
+ *               (e.g. fork-exit-on-device,munmap-remap), to narrow a bug
  *
  * The data: the regions are anonymous private mappings, 2 MiB aligned so
  * that they can hold THPs. Page i of a region is owned by thread
@@ -140,7 +142,7 @@ static const char * const op_names[NR_OPS] = {
  * How often each operation is drawn, out of the sum. Owners' writes and
  * checks are frequent; the expensive ones (fork, remap) rare.
  */
-static const unsigned int op_weight[NR_OPS] = {
+static unsigned int op_weight[NR_OPS] = {
 	[OP_CPU_WRITE]		= 12,
 	[OP_DEV_WRITE]		= 12,
 	[OP_CPU_CHECK]		= 8,
@@ -927,15 +929,13 @@ static void op_fork_exit(struct worker *w, unsigned int r)
 
 /* ------------------------------------------------------------ workers */
 
+static unsigned int total_weight;	/* set before the threads start */
+
 static enum stress_op pick_op(void)
 {
-	static unsigned int total;
 	unsigned int i, n;
 
-	if (!total)
-		for (i = 0; i < NR_OPS; i++)
-			total += op_weight[i];
-	n = rnd_below(total);
+	n = rnd_below(total_weight);
 	for (i = 0; i < NR_OPS; i++) {
 		if (n < op_weight[i])
 			return i;
@@ -1068,6 +1068,27 @@ static void parse_devices(const char *s)
 	}
 }
 
+/* -x: operations not to draw, by name, comma separated. */
+static void parse_excluded(const char *s)
+{
+	unsigned int i;
+	size_t len;
+
+	while (*s) {
+		len = strcspn(s, ",");
+		for (i = 0; i < NR_OPS; i++)
+			if (strlen(op_names[i]) == len &&
+			    !strncmp(op_names[i], s, len))
+				break;
+		if (i == NR_OPS)
+			die("unknown operation '%.*s'\n", (int)len, s);
+		op_weight[i] = 0;
+		s += len;
+		if (*s)
+			s++;
+	}
+}
+
 static unsigned long parse_num(const char *s)
 {
 	char *end;
@@ -1081,7 +1102,7 @@ static unsigned long parse_num(const char *s)
 static void help(const char *prog)
 {
 	fprintf(stderr,
-		"usage: %s [-d SECONDS] [-t THREADS] [-D DEV,DEV...] [-r REGIONS] [-m MIB] [-p STRIPE] [-s SEED]\n",
+		"usage: %s [-d SECONDS] [-t THREADS] [-D DEV,DEV...] [-r REGIONS] [-m MIB] [-p STRIPE] [-s SEED] [-x OP,OP...]\n",
 		prog);
 	exit(2);
 }
@@ -1291,7 +1312,7 @@ int main(int argc, char **argv)
 	static const int sigs[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT };
 	struct sigaction sa = { .sa_handler = fatal_signal,
 				.sa_flags = SA_RESETHAND };
-	const char *devlist = NULL;
+	const char *devlist = NULL, *excluded = NULL;
 	struct worker *w;
 	long leftover;
 	time_t t0;
@@ -1299,7 +1320,7 @@ int main(int argc, char **argv)
 	unsigned int i, t;
 	int opt, bad;
 
-	while ((opt = getopt(argc, argv, "d:t:D:r:m:p:s:h")) != -1) {
+	while ((opt = getopt(argc, argv, "d:t:D:r:m:p:s:x:h")) != -1) {
 		switch (opt) {
 		case 'd':
 			duration = parse_num(optarg);
@@ -1322,6 +1343,10 @@ int main(int argc, char **argv)
 		case 's':
 			seed = strtoull(optarg, NULL, 0);
 			seeded = true;
+			break;
+		case 'x':
+			parse_excluded(optarg);
+			excluded = optarg;
 			break;
 		default:
 			help(argv[0]);
@@ -1358,6 +1383,8 @@ int main(int argc, char **argv)
 	       duration, nthreads, nregions, region_mib, stripe, seed);
 	for (i = 0; i < ndevs; i++)
 		printf("%s%u", i ? "," : "", devs[i].id);
+	if (excluded)
+		printf(" -x %s", excluded);
 	printf("\n# devices:");
 	for (i = 0; i < ndevs; i++)
 		printf(" %u (%s, %llu MiB)", devs[i].id,
@@ -1366,6 +1393,10 @@ int main(int argc, char **argv)
 		       (unsigned long long)devs[i].info.capacity >> 20);
 	printf("\n");
 
+	for (i = 0; i < NR_OPS; i++)
+		total_weight += op_weight[i];
+	if (!total_weight)
+		die("every operation is excluded\n");
 	t0 = time(NULL);
 	setup();
 	for (t = 0; t < nthreads; t++)
