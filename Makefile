@@ -5,6 +5,8 @@
 #   make [KDIR=<kernel build tree>]   build hmmsim.ko (default: running kernel)
 #   make run [CMD='...']              boot the test kernel with hmmsim loaded
 #   make check                        run every test suite in the test kernel
+#   make stress [DURATION=600]        tests/hmmsim_stress, DURATION seconds
+#                                     per device type and THP mode
 #   make bench                        hmmsim against lib/test_hmm.ko
 #   make lint                         checkpatch --strict, sparse and W=1
 
@@ -15,7 +17,7 @@ VMTEST := tools/vmtest/vmtest
 HMMSIM_NEEDS := CONFIG_ZONE_DEVICE CONFIG_DEVICE_PRIVATE CONFIG_HMM_MIRROR \
 		CONFIG_MMU_NOTIFIER CONFIG_MIGRATION
 
-.PHONY: all modules clean check run bench lint
+.PHONY: all modules clean check stress run bench lint
 
 all: modules
 
@@ -42,6 +44,10 @@ clean:
 
 check:
 	$(VMTEST) check
+
+DURATION ?= 600
+stress:
+	STRESS_DURATION=$(DURATION) $(VMTEST) stress
 
 run:
 	$(VMTEST) run $(if $(CMD),--cmd '$(subst ','\'',$(value CMD))')

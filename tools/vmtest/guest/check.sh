@@ -36,9 +36,10 @@ run_suite sh /hmmsim/tests/device_removal.sh
 for thp in always madvise; do
 	echo $thp > /sys/kernel/mm/transparent_hugepage/enabled
 	echo "# THP: $thp"
+	# hmmsim_stress: 25 s on all four devices; `make stress` runs longer.
 	with_module "$HMMSIM_PARAMS" /hmmsim/tests/hmmsim_basic \
 		/hmmsim/tests/hmmsim_core /hmmsim/tests/hmmsim_coherent \
-		/hmmsim/tests/hmmsim_uring
+		/hmmsim/tests/hmmsim_uring "/hmmsim/tests/hmmsim_stress -d 25"
 	# The kernel's own selftest, unmodified: it expects test_hmm's names.
 	with_module "devname=hmm_dmirror $HMMSIM_PARAMS" /hmmsim/tests/hmm-tests
 done
