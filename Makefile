@@ -7,6 +7,7 @@
 #   make check                        run every test suite in the test kernel
 #   make stress [DURATION=600]        tests/hmmsim_stress, DURATION seconds
 #                                     per device type and THP mode
+#   make faults                       fault-injection sweeps
 #   make bench                        hmmsim against lib/test_hmm.ko
 #   make lint                         checkpatch --strict, sparse and W=1
 
@@ -17,7 +18,7 @@ VMTEST := tools/vmtest/vmtest
 HMMSIM_NEEDS := CONFIG_ZONE_DEVICE CONFIG_DEVICE_PRIVATE CONFIG_HMM_MIRROR \
 		CONFIG_MMU_NOTIFIER CONFIG_MIGRATION
 
-.PHONY: all modules clean check stress run bench lint
+.PHONY: all modules clean check stress faults run bench lint
 
 all: modules
 
@@ -48,6 +49,9 @@ check:
 DURATION ?= 600
 stress:
 	STRESS_DURATION=$(DURATION) $(VMTEST) stress
+
+faults:
+	$(VMTEST) faults
 
 run:
 	$(VMTEST) run $(if $(CMD),--cmd '$(subst ','\'',$(value CMD))')

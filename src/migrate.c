@@ -834,8 +834,12 @@ void hmmsim_evict_all(struct hmmsim_device *hdev)
 		}
 		if (hmmsim_devmem_nr_used(hdev) < used)
 			continue;
-		/* Pages in flight elsewhere (a fault, a migration): wait. */
-		if (++waited % 1000 == 0)
+		/*
+		 * Pages in flight elsewhere (a fault, a migration): wait. Say
+		 * so once; a wait that never ends is for the hung task
+		 * detector (and the test runner's watchdog) to report.
+		 */
+		if (++waited == 1000)
 			pr_info("%s: waiting for %lu busy device pages\n",
 				dev_name(&hdev->dev), used);
 		usleep_range(1000, 2000);

@@ -1,0 +1,131 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# `make faults`, inside the VM: fault-injection sweeps. For each fault
+# source and probability, the stress (data checked, documented errnos
+# only), the fuzzer (documented errnos only) and the functional suites
+# (whose assertions expect no failure, so only how they end counts: a
+# crash or a hang is a failure, a failed assertion is not) run with the
+# fault armed. Then rmmod and the kmemleak scan. The host fails the run on
+# any splat in the kernel log.
+#
+# The fault sources:
+# - hmmsim's own fault attributes (debugfs hmmsim/<dev>/fail_*): device
+#   page allocation, copy engine batches, chunk eviction;
+# - failslab and fail_page_alloc, for the test processes only (task-filter
+#   and /proc/self/make-it-fail), sleeping allocations included.
+#
+# FAULTS_STRESS (seconds of stress per setting, 15) and FAULTS_CALLS
+# (fuzzer calls per device per setting, 3000) size the run.
+. /hmmsim/guest/lib.sh
+
+status=0
+dbg=/sys/kernel/debug
+stress_s=${FAULTS_STRESS:-15}
+calls=${FAULTS_CALLS:-3000}
+
+# arm DIR PROBABILITY [task]: fail every call with PROBABILITY percent,
+# quietly, forever; only in marked tasks if "task" is given.
+arm() {
+	echo "$2" > "$1/probability"
+	echo 1 > "$1/interval"
+	echo -1 > "$1/times"
+	echo 0 > "$1/space"
+	echo 0 > "$1/verbose"
+	if [ -e "$1/task-filter" ]; then
+		if [ "$3" = task ]; then
+			echo Y > "$1/task-filter"
+		else
+			echo N > "$1/task-filter"
+		fi
+	fi
+	if [ -e "$1/ignore-gfp-wait" ]; then
+		echo N > "$1/ignore-gfp-wait"
+	fi
+	if [ -e "$1/ignore-gfp-highmem" ]; then
+		echo N > "$1/ignore-gfp-highmem"
+	fi
+}
+
+disarm() {
+	echo 0 > "$1/probability"
+}
+
+# failing CMD...: run CMD as a task that the task-filtered faults hit.
+failing() {
+	sh -c 'echo 1 > /proc/self/make-it-fail && exec "$@"' failing "$@"
+}
+
+# A suite whose result must be ok: its own TAP goes through.
+must_pass() {
+	echo "# $what: $*"
+	"$@" || status=1
+}
+
+# A suite whose assertions cannot hold under injected faults: one TAP line
+# for whether it ended by itself (exit status below 128).
+must_end() {
+	name=$(basename "$2")
+	"$@" > /tmp/faults.out 2>&1
+	rc=$?
+	if [ $rc -lt 128 ]; then
+		tap_ok "$what: $name ran to its end (exit $rc)"
+	else
+		tail -20 /tmp/faults.out | sed 's/^/# /'
+		tap_not_ok "$what: $name ran to its end (exit $rc)"
+		status=1
+	fi
+}
+
+# sweep WRAPPER: the programs of one setting.
+sweep() {
+	must_pass $1 /hmmsim/tests/hmmsim_stress -d "$stress_s" -D 0,2
+	must_pass $1 /hmmsim/tests/hmmsim_fuzz -n "$calls"
+	for t in hmmsim_core hmmsim_coherent hmmsim_uring; do
+		must_end $1 /hmmsim/tests/$t
+	done
+}
+
+kmemleak_forget
+echo madvise > /sys/kernel/mm/transparent_hugepage/enabled
+if ! hmmsim_load; then
+	echo "not ok - insmod hmmsim $HMMSIM_PARAMS"
+	echo 1 > /tmp/job-status
+	exit 0
+fi
+
+for attr in fail_alloc fail_copy fail_evict; do
+	for p in 10 50; do
+		what="$attr $p%"
+		for d in $dbg/hmmsim/*/; do
+			arm "$d$attr" $p
+		done
+		sweep env
+		for d in $dbg/hmmsim/*/; do
+			disarm "$d$attr"
+		done
+	done
+done
+
+for attr in failslab fail_page_alloc; do
+	for p in 1 10; do
+		what="$attr $p%"
+		arm "$dbg/$attr" $p task
+		sweep failing
+		disarm "$dbg/$attr"
+	done
+done
+
+hmmsim_unload || status=1
+
+leaks=$(kmemleak_scan)
+if [ ! -w $dbg/kmemleak ]; then
+	echo "ok - kmemleak: no leak after rmmod # SKIP kernel without kmemleak"
+elif [ -n "$leaks" ]; then
+	echo "$leaks" | sed 's/^/# /'
+	echo "not ok - kmemleak: no leak after rmmod"
+	status=1
+else
+	echo "ok - kmemleak: no leak after rmmod"
+fi
+
+echo $status > /tmp/job-status
