@@ -56,6 +56,28 @@ static inline void hmmsim_fault_debugfs(struct hmmsim_fault *f,
 #endif
 
 /*
+ * pin_user_pages_remote() lost its vmas argument in 6.5. The FOLL_* flags,
+ * macros until then, became an enum in 6.3, which tells 6.1 and 6.12 apart
+ * (6.3 and 6.4 are not supported).
+ */
+#include <linux/mm.h>
+
+static inline long hmmsim_pin_user_pages_remote(struct mm_struct *mm,
+						unsigned long start,
+						unsigned long nr_pages,
+						unsigned int gup_flags,
+						struct page **pages)
+{
+#ifdef FOLL_WRITE
+	return pin_user_pages_remote(mm, start, nr_pages, gup_flags, pages,
+				     NULL, NULL);
+#else
+	return pin_user_pages_remote(mm, start, nr_pages, gup_flags, pages,
+				     NULL);
+#endif
+}
+
+/*
  * io_uring command passthrough (file_operations.uring_cmd). Between 6.1
  * and 6.12:
  *

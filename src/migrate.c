@@ -923,8 +923,9 @@ static int hmmsim_exclusive_window(struct hmmsim_migration *m,
 	 * holding it until the entries are made keeps another thread from
 	 * migrating them back meanwhile.
 	 */
-	pinned = pin_user_pages_remote(mirror->mm, start, npages,
-				       FOLL_WRITE | FOLL_LONGTERM, m->pins, NULL);
+	pinned = hmmsim_pin_user_pages_remote(mirror->mm, start, npages,
+					      FOLL_WRITE | FOLL_LONGTERM,
+					      m->pins);
 	if (pinned < 0)
 		return pinned;
 	if (pinned < npages) {

@@ -37,7 +37,7 @@
 #define KILL_GRACE	20
 
 /* The huge mapping: 16 TiB fits in a 4-level (128 TiB) address space. */
-#define HUGE_SIZE	(16ULL << 40)
+#define HUGE_SIZE	_BITULL(44)
 
 static int open_dev(void)
 {
@@ -186,7 +186,7 @@ TEST_F_TIMEOUT(bounds, check_exclusive_huge_range_is_killable, 60)
  * address space; with 5-level paging that is still valid, just not all.
  */
 #define SPACE_START	0x10000ULL
-#define SPACE_END	(1ULL << 47)
+#define SPACE_END	_BITULL(47)
 
 TEST_F_TIMEOUT(bounds, check_exclusive_whole_address_space_is_killable, 60)
 {
