@@ -44,7 +44,7 @@
  * @src: migrate_vma source pfns.
  * @dst: migrate_vma destination pfns.
  * @pages: destination device pages.
- * @pins: pages HMM_DMIRROR_EXCLUSIVE keeps pinned (see hmmsim_exclusive_pin()).
+ * @pins: pages HMM_DMIRROR_EXCLUSIVE keeps pinned (hmmsim_exclusive_window()).
  * @batch: the copy batch.
  */
 struct hmmsim_migration {
