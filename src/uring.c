@@ -65,8 +65,8 @@
  * under it.
  *
  * Cancellation: between windows the worker stops with ``-ECANCELED`` when
- * the request was cancelled or its submitter is dying (exiting, or with a
- * fatal signal pending: the worker does not get the submitter's signals,
+ * the request was canceled or its submitter's process is dying (exiting, or
+ * with a fatal signal pending: the worker does not get the submitter's signals,
  * which is what stops an ioctl). On kernels with cancelable commands (6.7
  * on) the request is marked cancelable at submission, and io_uring calls
  * hmmsim_uring_cmd() again with ``IO_URING_F_CANCEL`` when the ring is torn
@@ -79,9 +79,10 @@
  * Completion: the worker drops its references (file, task, mm), records the
  * result and the number of pages, and hands the request to the submitter's
  * task work with io_uring_cmd_complete_in_task(); hmmsim_uring_complete()
- * posts the CQE with io_uring_cmd_done() (which also takes the request off
- * the ring's cancel list, under the ring's lock) and only then frees the
- * request, so a cancel call racing with the completion still finds it.
+ * frees the request and posts the CQE with io_uring_cmd_done(), which also
+ * takes the command off the ring's cancel list. The cancel call and this
+ * task work both run under the ring's lock, so a cancel never finds a
+ * freed request.
  * The worker touches nothing after handing the request over, and the
  * workqueue is destroyed at module exit, after every worker has returned.
  */
@@ -111,7 +112,7 @@ enum hmmsim_uring_op {
  * @cmd: the payload, copied from the SQE and checked.
  * @pages: pages moved, read, written or prefetched so far.
  * @ret: the result: 0 or a negative errno.
- * @canceled: io_uring asked for the request to be cancelled.
+ * @canceled: io_uring asked for the request to be canceled.
  */
 struct hmmsim_uring_req {
 	struct work_struct work;
@@ -209,8 +210,12 @@ static int hmmsim_uring_parse(struct hmmsim_uring_req *req,
 /* Whether the worker should stop before the next window. */
 static bool hmmsim_uring_stop(struct hmmsim_uring_req *req)
 {
+	/*
+	 * The submitter's process, not its thread: with IOSQE_ASYNC the
+	 * submitter is an io-wq worker, which exits when idle.
+	 */
 	return READ_ONCE(req->canceled) ||
-	       (READ_ONCE(req->task->flags) & PF_EXITING) ||
+	       (READ_ONCE(req->task->signal->flags) & SIGNAL_GROUP_EXIT) ||
 	       __fatal_signal_pending(req->task);
 }
 
@@ -317,8 +322,12 @@ static void hmmsim_uring_complete(struct io_uring_cmd *ioucmd,
 	u64 pages = req->pages;
 	int ret = req->ret;
 
-	io_uring_cmd_done(ioucmd, ret, pages, issue_flags);
+	/*
+	 * Free first: on 6.1 io_uring_cmd_done() drops the ring's reference
+	 * on the file, and with it possibly the last hold on the module.
+	 */
 	kfree(req);
+	io_uring_cmd_done(ioucmd, ret, pages, issue_flags);
 }
 
 static void hmmsim_uring_work(struct work_struct *work)
@@ -382,6 +391,9 @@ int hmmsim_uring_cmd(struct io_uring_cmd *ioucmd, unsigned int issue_flags)
 	}
 	if (!(issue_flags & IO_URING_F_SQE128))
 		return -EINVAL;
+	/* No command takes a registered buffer (yet). */
+	if (ioucmd->flags & IORING_URING_CMD_FIXED)
+		return -EINVAL;
 	if (current->mm != mirror->mm)
 		return -EPERM;
 	op = hmmsim_uring_op(ioucmd->cmd_op);
@@ -390,7 +402,7 @@ int hmmsim_uring_cmd(struct io_uring_cmd *ioucmd, unsigned int issue_flags)
 	if (READ_ONCE(mirror->hdev->dead))
 		return -ENODEV;
 
-	req = kzalloc(sizeof(*req), GFP_KERNEL);
+	req = kzalloc(sizeof(*req), GFP_KERNEL_ACCOUNT);
 	if (!req)
 		return -ENOMEM;
 	req->op = op;

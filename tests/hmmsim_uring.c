@@ -508,6 +508,31 @@ TEST_F(uring, ring_without_sqe128_is_einval)
 	io_uring_queue_exit(&ring);
 }
 
+/* No command takes a registered buffer: the flag is refused, not ignored. */
+TEST_F(uring, registered_buffer_flag_is_einval)
+{
+	size_t len = 4 * page_size;
+	char *buf = map(len);
+	struct iovec iov = { .iov_base = buf, .iov_len = len };
+	struct hmmsim_uring_cmd c = ucmd(buf, len);
+	struct io_uring_sqe *sqe;
+	struct io_uring ring;
+
+	ASSERT_NE(NULL, buf);
+	ASSERT_EQ(0, ring_init(&ring, 8, IORING_SETUP_SQE128));
+	ASSERT_EQ(0, io_uring_register_buffers(&ring, &iov, 1));
+	c.ptr = (uintptr_t)buf;
+	ASSERT_EQ(0, queue(&ring, self->fd[0], HMMSIM_URING_READ, &c, 0));
+	/* The SQE just queued: the last one of the submission queue. */
+	sqe = &ring.sq.sqes[((ring.sq.sqe_tail - 1) & *ring.sq.kring_mask) << 1];
+	sqe->uring_cmd_flags = IORING_URING_CMD_FIXED;
+	sqe->buf_index = 0;
+	ASSERT_EQ(1, io_uring_submit(&ring));
+	EXPECT_EQ(-EINVAL, reap(&ring, NULL, NULL));
+	io_uring_queue_exit(&ring);
+	munmap(buf, len);
+}
+
 TEST_F(uring, unknown_opcode_is_eopnotsupp)
 {
 	char *buf = map(SZ_2M);

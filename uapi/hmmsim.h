@@ -263,12 +263,14 @@ struct hmmsim_stats {
  * completes with a CQE whose res is 0 or a negative errno; on a ring set up
  * with IORING_SETUP_CQE32, big_cqe[0] (extra1) is the number of pages
  * moved, read, written or prefetched, including before an error. Errors
- * are those of the ioctls, plus: -EINVAL for a ring without SQE128, a
+ * are those of the ioctls, plus: -EINVAL for a ring without SQE128, an SQE
+ * with %IORING_URING_CMD_FIXED (no command takes a registered buffer), a
  * payload @size below %HMMSIM_URING_CMD_SIZE_VER0 or above 80, or a flag,
  * pad, reserved or unused field that is not zero; -E2BIG for payload bytes
  * the driver does not know that are not zero; -EOPNOTSUPP for an unknown
- * cmd_op; -ECANCELED for a command cancelled when its ring was torn down
- * while it ran (its pages moved so far stay moved).
+ * cmd_op; -ECANCELED for a command canceled while it ran, because its ring
+ * was torn down or its process is exiting or killed (its pages moved so far
+ * stay moved).
  */
 
 /* struct hmmsim_uring_cmd.flags for HMMSIM_URING_PREFETCH. */
