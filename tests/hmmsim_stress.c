@@ -17,6 +17,12 @@
  *   -s SEED     seed of the threads' random choices (printed at the start)
  *   -x OPS      operations not to do, by the names of the final table
  *               (e.g. fork-exit-on-device,munmap-remap), to narrow a bug
+ *   -F          faults are being injected (make faults): EIO (a failed copy)
+ *               and ENOMEM (a failed allocation) are transient for every
+ *               operation, the test's own mmap(), munmap() and mprotect()
+ *               retry on ENOMEM, and each worker thread, once set up,
+ *               marks itself for the task-filtered fault attributes
+ *               (/proc/thread-self/make-it-fail; its children inherit it)
  *
  * The data: the regions are anonymous private mappings, 2 MiB aligned so
  * that they can hold THPs. Page i of a region is owned by thread
@@ -375,10 +381,21 @@ static void report_loss(struct worker *w, const char *how, unsigned int r,
 
 /* ----------------------------------------------------------- commands */
 
+/* -F: faults are injected. */
+static bool faults;
+
+/* Under -F, whether a call that failed with @err should just be retried. */
+static bool fault_retry(int err)
+{
+	return faults && err == ENOMEM;
+}
+
 static void note_errno(struct worker *w, enum stress_op op, int err)
 {
 	w->err[op][err < NR_ERRNO ? err : 0]++;
 	if (err < 64 && (op_transient[op] & E(err)))
+		return;
+	if (faults && (err == EIO || err == ENOMEM))
 		return;
 	w->unexpected++;
 	say("# UNEXPECTED: thread %u: %s: errno %d (%s)\n", w->idx,
@@ -689,8 +706,9 @@ static void op_mprotect(struct worker *w, unsigned int r)
 		check_own(w, "device READ, read-only", r, rg.first, rg.npages,
 			  w->bounce, true);
 	check_own(w, "cpu, read-only", r, rg.first, rg.npages, rg.addr, true);
-	if (mprotect(rg.addr, rg.npages * page_size, PROT_READ | PROT_WRITE))
-		die("mprotect back to read-write: %s\n", strerror(errno));
+	while (mprotect(rg.addr, rg.npages * page_size, PROT_READ | PROT_WRITE))
+		if (!fault_retry(errno))
+			die("mprotect back to read-write: %s\n", strerror(errno));
 out:
 	pthread_rwlock_unlock(&reg->write_lock);
 }
@@ -749,11 +767,16 @@ static void op_remap(struct worker *w, unsigned int r)
 	pthread_rwlock_wrlock(&reg->map_lock);
 	if (rnd_below(2) && madvise(reg->base, size, MADV_DONTNEED))
 		note_errno(w, OP_REMAP, errno);
-	if (munmap(reg->base, size))
-		die("munmap: %s\n", strerror(errno));
-	reg->base = map_aligned(size);
-	if (!reg->base)
-		die("mmap: %s\n", strerror(errno));
+	while (munmap(reg->base, size))
+		if (!fault_retry(errno))
+			die("munmap: %s\n", strerror(errno));
+	for (;;) {
+		reg->base = map_aligned(size);
+		if (reg->base)
+			break;
+		if (!fault_retry(errno))
+			die("mmap: %s\n", strerror(errno));
+	}
 	if (rnd_below(2))
 		madvise(reg->base, size, MADV_HUGEPAGE);
 	region_fill(r);
@@ -871,10 +894,10 @@ static int child_exit_on_device(unsigned int dev, unsigned int r,
 
 	fd = open(devs[dev].path, O_RDWR);
 	if (fd < 0)
-		return 2;
+		return fault_retry(errno) ? 0 : 2;
 	buf = map_aligned(size);
 	if (!buf)
-		return 3;
+		return fault_retry(errno) ? 0 : 3;
 	for (i = 0; i < CHILD_BUF_PAGES; i++)
 		fill_page(buf + i * page_size, 1000, i, getpid(), 0);
 	memset(&cmd, 0, sizeof(cmd));
@@ -882,7 +905,8 @@ static int child_exit_on_device(unsigned int dev, unsigned int r,
 	cmd.ptr = (unsigned long)self->bounce;
 	cmd.npages = CHILD_BUF_PAGES;
 	if (ioctl(fd, HMM_DMIRROR_MIGRATE_TO_DEV, &cmd) &&
-	    errno != ENOMEM && errno != ENOENT && errno != EBUSY) {
+	    errno != ENOMEM && errno != ENOENT && errno != EBUSY &&
+	    !(faults && errno == EIO)) {
 		child_say("# fork-exit child: MIGRATE_TO_DEV: %s\n",
 			  strerror(errno));
 		return 4;
@@ -892,7 +916,8 @@ static int child_exit_on_device(unsigned int dev, unsigned int r,
 	cmd.ptr = (unsigned long)self->bounce;
 	cmd.npages = npages;
 	if (ioctl(fd, HMM_DMIRROR_MIGRATE_TO_DEV, &cmd) &&
-	    errno != ENOMEM && errno != ENOENT && errno != EBUSY) {
+	    errno != ENOMEM && errno != ENOENT && errno != EBUSY &&
+	    !(faults && errno == EIO)) {
 		child_say("# fork-exit child: MIGRATE_TO_DEV (inherited): %s\n",
 			  strerror(errno));
 		return 5;
@@ -990,12 +1015,27 @@ static void run_op(struct worker *w, enum stress_op op)
 	unlock_map(r);
 }
 
+/*
+ * Under -F: let the task-filtered fault attributes (failslab,
+ * fail_page_alloc) hit this thread and the children it forks.
+ */
+static void make_it_fail(void)
+{
+	int fd = open("/proc/thread-self/make-it-fail", O_WRONLY);
+
+	if (fd < 0 || write(fd, "1", 1) != 1)
+		die("make-it-fail: %s\n", strerror(errno));
+	close(fd);
+}
+
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
 	enum stress_op op;
 
 	self = w;
+	if (faults)
+		make_it_fail();
 	while (!__atomic_load_n(&stop, __ATOMIC_RELAXED)) {
 		op = pick_op();
 		__atomic_store_n(&w->op_start, time(NULL), __ATOMIC_RELAXED);
@@ -1102,7 +1142,7 @@ static unsigned long parse_num(const char *s)
 static void help(const char *prog)
 {
 	fprintf(stderr,
-		"usage: %s [-d SECONDS] [-t THREADS] [-D DEV,DEV...] [-r REGIONS] [-m MIB] [-p STRIPE] [-s SEED] [-x OP,OP...]\n",
+		"usage: %s [-d SECONDS] [-t THREADS] [-D DEV,DEV...] [-r REGIONS] [-m MIB] [-p STRIPE] [-s SEED] [-x OP,OP...] [-F]\n",
 		prog);
 	exit(2);
 }
@@ -1320,7 +1360,7 @@ int main(int argc, char **argv)
 	unsigned int i, t;
 	int opt, bad;
 
-	while ((opt = getopt(argc, argv, "d:t:D:r:m:p:s:x:h")) != -1) {
+	while ((opt = getopt(argc, argv, "d:t:D:r:m:p:s:x:Fh")) != -1) {
 		switch (opt) {
 		case 'd':
 			duration = parse_num(optarg);
@@ -1347,6 +1387,9 @@ int main(int argc, char **argv)
 		case 'x':
 			parse_excluded(optarg);
 			excluded = optarg;
+			break;
+		case 'F':
+			faults = true;
 			break;
 		default:
 			help(argv[0]);
