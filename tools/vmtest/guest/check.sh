@@ -51,15 +51,6 @@ with_module "$HMMSIM_PARAMS" /hmmsim/tests/hmmsim_pressure \
 	"sh /hmmsim/tests/configfs.sh" /hmmsim/tests/hmmsim_fuzz \
 	/hmmsim/tests/hmmsim_bounds
 
-leaks=$(kmemleak_scan)
-if [ ! -w /sys/kernel/debug/kmemleak ]; then
-	echo "ok - kmemleak: no leak after rmmod # SKIP kernel without kmemleak"
-elif [ -n "$leaks" ]; then
-	echo "$leaks" | sed 's/^/# /'
-	echo "not ok - kmemleak: no leak after rmmod"
-	status=1
-else
-	echo "ok - kmemleak: no leak after rmmod"
-fi
+kmemleak_report || status=1
 
 echo $status > /tmp/job-status

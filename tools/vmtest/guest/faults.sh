@@ -118,15 +118,6 @@ done
 
 hmmsim_unload || status=1
 
-leaks=$(kmemleak_scan)
-if [ ! -w $dbg/kmemleak ]; then
-	echo "ok - kmemleak: no leak after rmmod # SKIP kernel without kmemleak"
-elif [ -n "$leaks" ]; then
-	echo "$leaks" | sed 's/^/# /'
-	echo "not ok - kmemleak: no leak after rmmod"
-	status=1
-else
-	echo "ok - kmemleak: no leak after rmmod"
-fi
+kmemleak_report || status=1
 
 echo $status > /tmp/job-status

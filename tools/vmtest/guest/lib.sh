@@ -51,3 +51,18 @@ kmemleak_forget() {
 	kmemleak_scan > /dev/null
 	echo clear > $kl
 }
+
+# One TAP line for the leaks kmemleak finds now (after rmmod), each leak
+# shown as a comment; fails if there is any.
+kmemleak_report() {
+	leaks=$(kmemleak_scan)
+	if [ ! -w /sys/kernel/debug/kmemleak ]; then
+		echo "ok - kmemleak: no leak after rmmod # SKIP kernel without kmemleak"
+	elif [ -n "$leaks" ]; then
+		echo "$leaks" | sed 's/^/# /'
+		echo "not ok - kmemleak: no leak after rmmod"
+		return 1
+	else
+		echo "ok - kmemleak: no leak after rmmod"
+	fi
+}

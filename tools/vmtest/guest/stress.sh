@@ -29,15 +29,6 @@ for thp in always madvise; do
 	hmmsim_unload || status=1
 done
 
-leaks=$(kmemleak_scan)
-if [ ! -w /sys/kernel/debug/kmemleak ]; then
-	echo "ok - kmemleak: no leak after rmmod # SKIP kernel without kmemleak"
-elif [ -n "$leaks" ]; then
-	echo "$leaks" | sed 's/^/# /'
-	echo "not ok - kmemleak: no leak after rmmod"
-	status=1
-else
-	echo "ok - kmemleak: no leak after rmmod"
-fi
+kmemleak_report || status=1
 
 echo $status > /tmp/job-status
