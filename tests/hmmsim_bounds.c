@@ -135,124 +135,88 @@ static int run_and_kill(int fd, unsigned long request, void *addr, void *ptr,
 	return 1;
 }
 
-static const int none[] = { 0 };
-
 /*
- * The ranges. Each command is given the whole huge mapping: every page
- * valid and, for all but a few pages, never touched.
- */
-#define HUGE_PAGES(s)	(HUGE_SIZE / (s)->page)
-
-TEST_F_TIMEOUT(bounds, migrate_to_sys_huge_range_is_killable, 60)
-{
-	int res;
-
-	ASSERT_EQ(0, run_and_kill(self->fd, HMM_DMIRROR_MIGRATE_TO_SYS,
-				  self->huge, self->out, HUGE_PAGES(self),
-				  none, &res)) TH_LOG("result %d", res);
-}
-
-TEST_F_TIMEOUT(bounds, release_huge_range_is_killable, 60)
-{
-	int res;
-
-	ASSERT_EQ(0, run_and_kill(self->fd, HMM_DMIRROR_RELEASE,
-				  self->huge, self->out, HUGE_PAGES(self),
-				  none, &res)) TH_LOG("result %d", res);
-}
-
-TEST_F_TIMEOUT(bounds, snapshot_huge_range_is_killable, 60)
-{
-	int res;
-
-	ASSERT_EQ(0, run_and_kill(self->fd, HMM_DMIRROR_SNAPSHOT,
-				  self->huge, self->out, HUGE_PAGES(self),
-				  none, &res)) TH_LOG("result %d", res);
-}
-
-TEST_F_TIMEOUT(bounds, check_exclusive_huge_range_is_killable, 60)
-{
-	int res;
-
-	ASSERT_EQ(0, run_and_kill(self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE,
-				  self->huge, self->out, HUGE_PAGES(self),
-				  none, &res)) TH_LOG("result %d", res);
-}
-
-/*
- * The whole user address space, holes and all: CHECK_EXCLUSIVE and
- * RELEASE accept holes. The range starts at the first page above
- * mmap_min_addr any system allows and ends at the last page of the 4-level
- * address space; with 5-level paging that is still valid, just not all.
+ * The cases. Each command is given the whole huge mapping (every page valid
+ * and, for all but a few pages, never touched), or, for the commands that
+ * accept holes, the whole user address space: from the first page above
+ * any mmap_min_addr to the last page of the 4-level address space (with
+ * 5-level paging that is still valid, just not all of it). READ and WRITE
+ * copy every page and need an output as big as the range; EXCLUSIVE faults
+ * in every page for write: both are bounded by memory, and killable like
+ * the others. MIGRATE_TO_DEV of more than the device holds fails at once.
  */
 #define SPACE_START	0x10000ULL
 #define SPACE_END	_BITULL(47)
 
-TEST_F_TIMEOUT(bounds, check_exclusive_whole_address_space_is_killable, 60)
+FIXTURE_VARIANT(bounds) {
+	unsigned long request;
+	bool whole_space;	/* the address space, not the mapping */
+	int ok_errno;		/* besides 0 */
+	bool must_fail;		/* with ok_errno, at once */
+};
+
+FIXTURE_VARIANT_ADD(bounds, migrate_to_sys) {
+	.request = HMM_DMIRROR_MIGRATE_TO_SYS,
+};
+
+FIXTURE_VARIANT_ADD(bounds, release) {
+	.request = HMM_DMIRROR_RELEASE,
+};
+
+FIXTURE_VARIANT_ADD(bounds, snapshot) {
+	.request = HMM_DMIRROR_SNAPSHOT,
+};
+
+FIXTURE_VARIANT_ADD(bounds, check_exclusive) {
+	.request = HMM_DMIRROR_CHECK_EXCLUSIVE,
+};
+
+FIXTURE_VARIANT_ADD(bounds, check_exclusive_whole_space) {
+	.request = HMM_DMIRROR_CHECK_EXCLUSIVE,
+	.whole_space = true,
+};
+
+FIXTURE_VARIANT_ADD(bounds, release_whole_space) {
+	.request = HMM_DMIRROR_RELEASE,
+	.whole_space = true,
+};
+
+FIXTURE_VARIANT_ADD(bounds, read) {
+	.request = HMM_DMIRROR_READ,
+};
+
+FIXTURE_VARIANT_ADD(bounds, write) {
+	.request = HMM_DMIRROR_WRITE,
+};
+
+FIXTURE_VARIANT_ADD(bounds, exclusive) {
+	.request = HMM_DMIRROR_EXCLUSIVE,
+	.ok_errno = ENOMEM,
+};
+
+FIXTURE_VARIANT_ADD(bounds, migrate_to_dev) {
+	.request = HMM_DMIRROR_MIGRATE_TO_DEV,
+	.ok_errno = ENOMEM,
+	.must_fail = true,
+};
+
+TEST_F_TIMEOUT(bounds, longest_range_is_killable, 60)
 {
-	unsigned long long npages = (SPACE_END - SPACE_START - self->page) /
-				    self->page;
+	int ok[] = { variant->ok_errno, 0 };
+	unsigned long long npages = HUGE_SIZE / self->page;
+	void *addr = self->huge, *out = self->out;
 	int res;
 
-	ASSERT_EQ(0, run_and_kill(self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE,
-				  (void *)SPACE_START, NULL, npages, none,
-				  &res)) TH_LOG("result %d", res);
-}
-
-TEST_F_TIMEOUT(bounds, release_whole_address_space_is_killable, 60)
-{
-	unsigned long long npages = (SPACE_END - SPACE_START - self->page) /
-				    self->page;
-	int res;
-
-	ASSERT_EQ(0, run_and_kill(self->fd, HMM_DMIRROR_RELEASE,
-				  (void *)SPACE_START, NULL, npages, none,
-				  &res)) TH_LOG("result %d", res);
-}
-
-/* READ and WRITE copy every page: the output is as big as the range. */
-TEST_F_TIMEOUT(bounds, read_huge_range_is_killable, 60)
-{
-	int res;
-
-	ASSERT_EQ(0, run_and_kill(self->fd, HMM_DMIRROR_READ, self->huge,
-				  self->out, HUGE_PAGES(self), none, &res))
+	if (variant->whole_space) {
+		addr = (void *)SPACE_START;
+		out = NULL;
+		npages = (SPACE_END - SPACE_START - self->page) / self->page;
+	}
+	ASSERT_EQ(0, run_and_kill(self->fd, variant->request, addr, out,
+				  npages, ok, &res))
 		TH_LOG("result %d", res);
-}
-
-TEST_F_TIMEOUT(bounds, write_huge_range_is_killable, 60)
-{
-	int res;
-
-	ASSERT_EQ(0, run_and_kill(self->fd, HMM_DMIRROR_WRITE, self->huge,
-				  self->out, HUGE_PAGES(self), none, &res))
-		TH_LOG("result %d", res);
-}
-
-/*
- * MIGRATE_TO_DEV of more than the device holds fails at once (ENOMEM);
- * within the device's size it is bounded by it. EXCLUSIVE faults in every
- * page for write: bounded by memory, and killable like the others.
- */
-TEST_F_TIMEOUT(bounds, exclusive_huge_range_is_killable, 60)
-{
-	static const int ok[] = { ENOMEM, 0 };
-	int res;
-
-	ASSERT_EQ(0, run_and_kill(self->fd, HMM_DMIRROR_EXCLUSIVE, self->huge,
-				  self->out, HUGE_PAGES(self), ok, &res))
-		TH_LOG("result %d", res);
-}
-
-TEST_F_TIMEOUT(bounds, migrate_to_dev_huge_range_is_enomem, 60)
-{
-	int res;
-	static const int ok[] = { ENOMEM, 0 };
-
-	ASSERT_EQ(0, run_and_kill(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV,
-				  self->huge, self->out, HUGE_PAGES(self), ok,
-				  &res)) TH_LOG("result %d", res);
-	ASSERT_EQ(ENOMEM, res);
+	if (variant->must_fail)
+		ASSERT_EQ(variant->ok_errno, res);
 }
 
 TEST_HARNESS_MAIN
