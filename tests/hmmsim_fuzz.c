@@ -2,7 +2,13 @@
 /*
  * hmmsim_fuzz: an ioctl fuzzer for every hmmsim device.
  *
- *   hmmsim_fuzz [-n CALLS_PER_DEVICE] [-s SEED]
+ *   hmmsim_fuzz [-n CALLS_PER_DEVICE] [-s SEED] [-F]
+ *
+ * -F is for fault-injection runs (make faults): once set up, the program
+ * marks itself for the task-filtered fault attributes (failslab,
+ * fail_page_alloc), and its own munmap() and mprotect() retry on ENOMEM,
+ * so that what it believes is mapped stays true; a file it cannot reopen
+ * for want of memory is not a failure.
  *
  * Every core (lib/test_hmm compatible) and extension command, on every
  * device /dev/$HMMSIM_DEVNAME<N> (default hmmsim, N from 0), with fields
@@ -361,13 +367,23 @@ static void buf_set_prot(struct buf *b, unsigned long first, unsigned long n,
 	memset(b->prot + first, prot, n);
 }
 
+/* -F: faults are injected. */
+static bool faults;
+
+/* Under -F, whether a call that failed with @err should just be retried. */
+static bool fault_retry(int err)
+{
+	return faults && err == ENOMEM;
+}
+
 static void buf_unmap(unsigned int s)
 {
 	struct buf *b = &bufs[s];
 
 	if (b->kind == BUF_NONE)
 		return;
-	munmap(b->base, b->npages * page_size);
+	while (munmap(b->base, b->npages * page_size) && fault_retry(errno))
+		;
 	b->kind = BUF_NONE;
 	b->npages = 0;
 }
@@ -1731,8 +1747,10 @@ static void act_mprotect(struct buf *b)
 	random_span(b, &first, &n);
 	snprintf(cur_action, sizeof(cur_action), "mprotect %s %p +%lu pages %d",
 		 kind_names[b->kind], b->base + first * page_size, n, prot);
-	if (!mprotect(b->base + first * page_size, n * page_size, prot))
-		buf_set_prot(b, first, n, prot);
+	while (mprotect(b->base + first * page_size, n * page_size, prot))
+		if (!fault_retry(errno))
+			return;
+	buf_set_prot(b, first, n, prot);
 }
 
 static void act_madvise(struct buf *b)
@@ -1774,7 +1792,7 @@ static void act_reopen(void)
 	if (one_in(4))
 		return;
 	d->fd[s] = dev_open(d);
-	if (d->fd[s] < 0) {
+	if (d->fd[s] < 0 && !fault_retry(errno)) {
 		printf("# %s: reopen: %s\n", d->path, strerror(errno));
 		d->failures++;
 	}
@@ -1803,8 +1821,10 @@ static void act_canary_prot(void)
 	}
 	snprintf(cur_action, sizeof(cur_action),
 		 "mprotect canary +%lu pages +%lu prot %d", first, n, prot);
-	if (!mprotect(canary->base + first * page_size, n * page_size, prot))
-		buf_set_prot(canary, first, n, prot);
+	while (mprotect(canary->base + first * page_size, n * page_size, prot))
+		if (!fault_retry(errno))
+			return;
+	buf_set_prot(canary, first, n, prot);
 }
 
 /* The CPU reads a canary page, which must be intact. */
@@ -2197,7 +2217,7 @@ static double elapsed(const struct timespec *t0)
 
 static void die_usage(const char *prog)
 {
-	fprintf(stderr, "usage: %s [-n CALLS_PER_DEVICE] [-s SEED]\n", prog);
+	fprintf(stderr, "usage: %s [-n CALLS_PER_DEVICE] [-s SEED] [-F]\n", prog);
 	exit(2);
 }
 
@@ -2215,8 +2235,11 @@ int main(int argc, char **argv)
 	char *end;
 	int opt, status = 0;
 
-	while ((opt = getopt(argc, argv, "n:s:h")) != -1) {
+	while ((opt = getopt(argc, argv, "n:s:Fh")) != -1) {
 		switch (opt) {
+		case 'F':
+			faults = true;
+			break;
 		case 'n':
 			per_dev = strtoul(optarg, &end, 0);
 			if (*end || !optarg[0])
@@ -2271,6 +2294,15 @@ int main(int argc, char **argv)
 	}
 	if (!pthread_create(&thread, NULL, stall_watchdog, NULL))
 		pthread_detach(thread);
+	if (faults) {
+		int fd = open("/proc/thread-self/make-it-fail", O_WRONLY);
+
+		if (fd < 0 || write(fd, "1", 1) != 1) {
+			printf("Bail out! make-it-fail: %s\n", strerror(errno));
+			return 1;
+		}
+		close(fd);
+	}
 
 	total = per_dev * nr_devs;
 	for (i = 0; i < total; i++) {

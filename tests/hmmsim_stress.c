@@ -17,9 +17,10 @@
  *   -s SEED     seed of the threads' random choices (printed at the start)
  *   -x OPS      operations not to do, by the names of the final table
  *               (e.g. fork-exit-on-device,munmap-remap), to narrow a bug
- *   -F          faults are being injected (make faults): EIO (a failed copy)
- *               and ENOMEM (a failed allocation) are transient for every
- *               operation, the test's own mmap(), munmap() and mprotect()
+ *   -F          faults are being injected (make faults): EIO (a failed copy),
+ *               ENOMEM (a failed allocation), EFAULT (a page fault that
+ *               failed for want of memory) and EAGAIN (madvise() for the
+ *               same) are transient for every operation, the test's own mmap(), munmap() and mprotect()
  *               retry on ENOMEM, and each worker thread, once set up,
  *               marks itself for the task-filtered fault attributes
  *               (/proc/thread-self/make-it-fail; its children inherit it)
@@ -395,7 +396,13 @@ static void note_errno(struct worker *w, enum stress_op op, int err)
 	w->err[op][err < NR_ERRNO ? err : 0]++;
 	if (err < 64 && (op_transient[op] & E(err)))
 		return;
-	if (faults && (err == EIO || err == ENOMEM))
+	/*
+	 * Under injected faults: a failed copy, a failed allocation, a page
+	 * fault that failed for want of memory (hmm_range_fault() and GUP
+	 * report VM_FAULT_OOM as EFAULT), and madvise()'s EAGAIN for the same.
+	 */
+	if (faults && (err == EIO || err == ENOMEM || err == EFAULT ||
+		       err == EAGAIN))
 		return;
 	w->unexpected++;
 	say("# UNEXPECTED: thread %u: %s: errno %d (%s)\n", w->idx,
