@@ -693,7 +693,8 @@ static void op_mprotect(struct worker *w, unsigned int r)
 	pick_range(&rg, r, MAX_RANGE_PAGES);
 	if (mprotect(rg.addr, rg.npages * page_size, PROT_READ)) {
 		note_errno(w, OP_MPROTECT, errno);
-		goto out;
+		/* A failed mprotect() may have changed part of the range. */
+		goto restore;
 	}
 	fd = rnd_fd(w, NULL);
 	if (rnd_below(2))
@@ -713,10 +714,10 @@ static void op_mprotect(struct worker *w, unsigned int r)
 		check_own(w, "device READ, read-only", r, rg.first, rg.npages,
 			  w->bounce, true);
 	check_own(w, "cpu, read-only", r, rg.first, rg.npages, rg.addr, true);
+restore:
 	while (mprotect(rg.addr, rg.npages * page_size, PROT_READ | PROT_WRITE))
 		if (!fault_retry(errno))
 			die("mprotect back to read-write: %s\n", strerror(errno));
-out:
 	pthread_rwlock_unlock(&reg->write_lock);
 }
 
