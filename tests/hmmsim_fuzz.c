@@ -1613,6 +1613,18 @@ static void check_output(struct call *c)
 		report(c, why);
 }
 
+/* EXCLUSIVE on a range of a hugetlbfs buffer: EOPNOTSUPP is its answer. */
+static bool excl_on_hugetlb(const struct call *c)
+{
+	unsigned long page;
+	struct buf *b;
+
+	if (c->kind != CALL_CORE || c->cmd != C_EXCL)
+		return false;
+	b = buf_of(c->core.addr, &page);
+	return b && b->kind == BUF_HUGETLB;
+}
+
 static void judge(struct call *c)
 {
 	struct dev *d = &devs[c->dev];
@@ -1627,9 +1639,7 @@ static void judge(struct call *c)
 			 "errno %d (%s) is not one of the documented errnos",
 			 c->err, strerror(c->err));
 		report(c, why);
-	} else if (c->ret < 0 && c->err == EOPNOTSUPP &&
-		   !(c->kind == CALL_CORE && c->cmd == C_EXCL &&
-		     c->addr_cls && !strcmp(c->addr_cls, "hugetlb"))) {
+	} else if (c->ret < 0 && c->err == EOPNOTSUPP && !excl_on_hugetlb(c)) {
 		report(c, "EOPNOTSUPP is only for EXCLUSIVE on hugetlbfs");
 	} else if (c->want_err && (!c->ret || c->err != c->want_err)) {
 		snprintf(why, sizeof(why), "must give %s", errno_name(c->want_err));
