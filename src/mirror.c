@@ -498,7 +498,9 @@ static long hmmsim_mirror_access(struct hmmsim_xfer *x, unsigned long start,
 /*
  * The device reads (or writes) the range through its page table; the first
  * missing entry faults the rest of the range in (one fault, counted in
- * @cmd->faults) and the access goes on.
+ * @cmd->faults) and the access goes on. An entry missing after that was
+ * invalidated meanwhile (khugepaged, reclaim, another thread): it is
+ * faulted back, but not counted again.
  */
 static int hmmsim_mirror_rw(struct hmmsim_mirror *mirror,
 			    struct hmm_dmirror_cmd *cmd, bool write)
@@ -507,6 +509,7 @@ static int hmmsim_mirror_rw(struct hmmsim_mirror *mirror,
 					    HMMSIM_ACCESS_READ;
 	unsigned long end = cmd->addr + (cmd->npages << PAGE_SHIFT);
 	unsigned long addr = cmd->addr, uptr = cmd->ptr;
+	bool faulted = false;
 	struct hmmsim_xfer *x;
 	long n;
 	int ret = 0;
@@ -530,7 +533,9 @@ static int hmmsim_mirror_rw(struct hmmsim_mirror *mirror,
 			ret = hmmsim_mirror_fault(x, addr, end, write);
 			if (ret)
 				break;
-			cmd->faults++;
+			if (!faulted)
+				cmd->faults++;
+			faulted = true;
 		}
 		ret = hmmsim_window_done();
 		if (ret)
