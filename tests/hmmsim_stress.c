@@ -20,9 +20,10 @@
  *   -F          faults are being injected (make faults): EIO (a failed copy),
  *               ENOMEM (a failed allocation), EFAULT (a page fault that
  *               failed for want of memory) and EAGAIN (madvise() for the
- *               same) are transient for every operation, the test's own mmap(), munmap() and mprotect()
- *               retry on ENOMEM, and each worker thread, once set up,
- *               marks itself for the task-filtered fault attributes
+ *               same) are transient for every operation; the test's own
+ *               mmap(), munmap() and mprotect() retry on ENOMEM; and each
+ *               worker thread, once set up, marks itself for the
+ *               task-filtered fault attributes
  *               (/proc/thread-self/make-it-fail; its children inherit it)
  *
  * The data: the regions are anonymous private mappings, 2 MiB aligned so
