@@ -1669,8 +1669,10 @@ static void canary_check(const char *when)
 	snprintf(cur_action, sizeof(cur_action), "canary check (%s)", when);
 	cur.kind = CALL_EVENT;
 	__atomic_add_fetch(&progress_mark, 1, __ATOMIC_RELAXED);
-	if (mprotect(canary->base, canary->npages * page_size,
-		     PROT_READ | PROT_WRITE)) {
+	while (mprotect(canary->base, canary->npages * page_size,
+			PROT_READ | PROT_WRITE)) {
+		if (fault_retry(errno))
+			continue;
 		printf("# canary: mprotect: %s\n", strerror(errno));
 		canary_failures++;
 		return;
