@@ -181,6 +181,14 @@ struct hmmsim_device {
 	struct hmmsim_fault fail_evict;
 };
 
+/* End of the window that starts at @addr: the next window boundary, or @end. */
+static inline unsigned long hmmsim_window_end(unsigned long addr,
+					      unsigned long end)
+{
+	return min(ALIGN_DOWN(addr, HMMSIM_WINDOW_SIZE) + HMMSIM_WINDOW_SIZE,
+		   end);
+}
+
 /* Between windows, long commands stop for a fatal signal and let others run. */
 static inline int hmmsim_window_done(void)
 {

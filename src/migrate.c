@@ -140,10 +140,7 @@ static void hmmsim_migration_put(struct hmmsim_mirror *mirror,
 static unsigned long hmmsim_migrate_next(struct vm_area_struct *vma,
 					 unsigned long addr, unsigned long end)
 {
-	unsigned long next = ALIGN_DOWN(addr, HMMSIM_WINDOW_SIZE) +
-			     HMMSIM_WINDOW_SIZE;
-
-	return min3(next, end, vma->vm_end);
+	return min(hmmsim_window_end(addr, end), vma->vm_end);
 }
 
 /*

@@ -272,13 +272,6 @@ void hmmsim_mirror_destroy(struct hmmsim_mirror *mirror)
 	kfree(mirror);
 }
 
-/* End of the window that starts at @addr: the next window boundary. */
-static unsigned long hmmsim_window_end(unsigned long addr, unsigned long end)
-{
-	return min(ALIGN_DOWN(addr, HMMSIM_WINDOW_SIZE) + HMMSIM_WINDOW_SIZE,
-		   end);
-}
-
 static bool hmmsim_pfns_writable(const struct hmm_range *range)
 {
 	unsigned long i, n = (range->end - range->start) >> PAGE_SHIFT;

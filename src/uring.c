@@ -302,8 +302,7 @@ static int hmmsim_uring_run(struct hmmsim_uring_req *req)
 	}
 
 	for (addr = c->addr; addr < end; addr = next) {
-		next = min(ALIGN_DOWN(addr, HMMSIM_WINDOW_SIZE) +
-			   HMMSIM_WINDOW_SIZE, end);
+		next = hmmsim_window_end(addr, end);
 		if (hmmsim_uring_stop(req))
 			return -ECANCELED;
 		ret = hmmsim_uring_window(req, addr, next);
