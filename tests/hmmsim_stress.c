@@ -888,6 +888,27 @@ static void op_fork_check(struct worker *w)
 }
 
 /*
+ * MIGRATE_TO_DEV from the child of OP_FORK_EXIT: whether it worked or
+ * failed with a transient errno (reported otherwise, as @what).
+ */
+static bool child_to_device(int fd, void *addr, unsigned long npages,
+			    const char *what)
+{
+	struct hmm_dmirror_cmd cmd = {
+		.addr = (unsigned long)addr,
+		.ptr = (unsigned long)self->bounce,
+		.npages = npages,
+	};
+
+	if (!ioctl(fd, HMM_DMIRROR_MIGRATE_TO_DEV, &cmd) ||
+	    errno == ENOMEM || errno == ENOENT || errno == EBUSY ||
+	    (faults && errno == EIO))
+		return true;
+	child_say("# fork-exit child: %s: %s\n", what, strerror(errno));
+	return false;
+}
+
+/*
  * The child of OP_FORK_EXIT: moves a buffer of its own and a range of an
  * inherited region to a device through a file it opens, checks its own
  * buffer and exits, leaving both on the device and the file open.
@@ -896,7 +917,6 @@ static int child_exit_on_device(unsigned int dev, unsigned int r,
 				unsigned long first, unsigned long npages)
 {
 	size_t size = CHILD_BUF_PAGES * page_size;
-	struct hmm_dmirror_cmd cmd;
 	unsigned long i;
 	char *buf;
 	int fd;
@@ -909,28 +929,11 @@ static int child_exit_on_device(unsigned int dev, unsigned int r,
 		return fault_retry(errno) ? 0 : 3;
 	for (i = 0; i < CHILD_BUF_PAGES; i++)
 		fill_page(buf + i * page_size, 1000, i, getpid(), 0);
-	memset(&cmd, 0, sizeof(cmd));
-	cmd.addr = (unsigned long)buf;
-	cmd.ptr = (unsigned long)self->bounce;
-	cmd.npages = CHILD_BUF_PAGES;
-	if (ioctl(fd, HMM_DMIRROR_MIGRATE_TO_DEV, &cmd) &&
-	    errno != ENOMEM && errno != ENOENT && errno != EBUSY &&
-	    !(faults && errno == EIO)) {
-		child_say("# fork-exit child: MIGRATE_TO_DEV: %s\n",
-			  strerror(errno));
+	if (!child_to_device(fd, buf, CHILD_BUF_PAGES, "MIGRATE_TO_DEV"))
 		return 4;
-	}
-	memset(&cmd, 0, sizeof(cmd));
-	cmd.addr = (unsigned long)(regions[r].base + first * page_size);
-	cmd.ptr = (unsigned long)self->bounce;
-	cmd.npages = npages;
-	if (ioctl(fd, HMM_DMIRROR_MIGRATE_TO_DEV, &cmd) &&
-	    errno != ENOMEM && errno != ENOENT && errno != EBUSY &&
-	    !(faults && errno == EIO)) {
-		child_say("# fork-exit child: MIGRATE_TO_DEV (inherited): %s\n",
-			  strerror(errno));
+	if (!child_to_device(fd, regions[r].base + first * page_size, npages,
+			     "MIGRATE_TO_DEV (inherited)"))
 		return 5;
-	}
 	/* Half of the own buffer back through the CPU, the rest stays. */
 	for (i = 0; i < CHILD_BUF_PAGES / 2; i++)
 		if (diff_page(buf + i * page_size, 1000, i, getpid(), 0) >= 0) {
