@@ -4,7 +4,12 @@
 #
 #   make [KDIR=<kernel build tree>]   build hmmsim.ko (default: running kernel)
 #   make run [CMD='...']              boot the test kernel with hmmsim loaded
-#   make check                        run every test suite in the test kernel
+#   make check                        run every test suite on each test kernel
+#                                     (7.2 and 6.12), each in its own boot
+#
+# The test kernel is built from Debian's linux-source-$(KERNEL) (7.2 by
+# default; 6.12, 6.1), or from any kernel source tree with KSRC=<tree>:
+#   make check KSRC=~/linux            every suite on a kernel of that tree
 #   make stress [DURATION=600]        tests/hmmsim_stress, DURATION seconds
 #                                     per device type and THP mode
 #   make faults                       fault-injection sweeps
@@ -12,11 +17,12 @@
 #   make lint                         checkpatch --strict, sparse and W=1
 
 KDIR ?= /lib/modules/$(shell uname -r)/build
-VMTEST := tools/vmtest/vmtest
+VMTEST = $(if $(KSRC),VMTEST_KSRC='$(abspath $(KSRC))') \
+	 $(if $(KERNEL),KERNEL='$(KERNEL)') tools/vmtest/vmtest
 
 # Options a kernel must have for hmmsim to build and load.
 HMMSIM_NEEDS := CONFIG_ZONE_DEVICE CONFIG_DEVICE_PRIVATE CONFIG_HMM_MIRROR \
-		CONFIG_MMU_NOTIFIER CONFIG_MIGRATION
+		CONFIG_MMU_NOTIFIER CONFIG_MIGRATION CONFIG_CONFIGFS_FS
 
 .PHONY: all modules clean check stress faults run bench lint
 
@@ -31,9 +37,9 @@ modules:
 		exit 1; \
 	fi; \
 	for opt in $(HMMSIM_NEEDS); do \
-		grep -q "^$$opt=y" "$$conf" && continue; \
-		echo "hmmsim: the kernel at KDIR=$(KDIR) lacks $$opt=y, so it" >&2; \
-		echo "hmmsim: cannot run hmmsim (Debian's kernels have DEVICE_PRIVATE off)." >&2; \
+		grep -q "^$$opt=[ym]" "$$conf" && continue; \
+		echo "hmmsim: the kernel at KDIR=$(KDIR) lacks $$opt, which" >&2; \
+		echo "hmmsim: hmmsim needs (Debian's stable kernels lack DEVICE_PRIVATE)." >&2; \
 		echo "hmmsim: 'make run' and 'make check' build and boot a test kernel that has it." >&2; \
 		exit 1; \
 	done

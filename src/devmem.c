@@ -17,7 +17,7 @@
  * those pages in place: they hold their own data, and need no store.
  *
  * Device pages are handed out by a stack of free page indices under a
- * spinlock, since dev_pagemap_ops.page_free() can run wherever the last
+ * spinlock, since the pagemap's free callback can run wherever the last
  * reference to a page is dropped.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
@@ -31,15 +31,16 @@
 #include "hmmsim_drv.h"
 
 static void hmmsim_devmem_page_free(struct page *page);
+HMMSIM_DEFINE_PAGEMAP_FREE(hmmsim_devmem_free_op, hmmsim_devmem_page_free)
 
 static const struct dev_pagemap_ops hmmsim_private_ops = {
-	.page_free	= hmmsim_devmem_page_free,
+	.HMMSIM_PAGEMAP_FREE_OP	= hmmsim_devmem_free_op,
 	.migrate_to_ram	= hmmsim_migrate_to_ram,
 };
 
 /* Coherent pages are CPU-addressable: the CPU never faults them back. */
 static const struct dev_pagemap_ops hmmsim_coherent_ops = {
-	.page_free	= hmmsim_devmem_page_free,
+	.HMMSIM_PAGEMAP_FREE_OP	= hmmsim_devmem_free_op,
 };
 
 /**
@@ -51,8 +52,8 @@ static const struct dev_pagemap_ops hmmsim_coherent_ops = {
 bool hmmsim_is_device_page(const struct page *page)
 {
 	return is_zone_device_page(page) &&
-	       (page->pgmap->ops == &hmmsim_private_ops ||
-		page->pgmap->ops == &hmmsim_coherent_ops);
+	       (hmmsim_page_pgmap(page)->ops == &hmmsim_private_ops ||
+		hmmsim_page_pgmap(page)->ops == &hmmsim_coherent_ops);
 }
 
 /**
@@ -63,7 +64,8 @@ bool hmmsim_is_device_page(const struct page *page)
  */
 struct hmmsim_device *hmmsim_page_device(const struct page *page)
 {
-	return container_of(page->pgmap, struct hmmsim_device, mem.pagemap);
+	return container_of(hmmsim_page_pgmap(page), struct hmmsim_device,
+			    mem.pagemap);
 }
 
 static unsigned long page_index_of(struct hmmsim_devmem *mem,
@@ -236,7 +238,7 @@ unsigned int hmmsim_devmem_alloc(struct hmmsim_device *hdev,
 		if (mem->store &&
 		    hmmsim_devmem_store_chunk(mem, idx / HMMSIM_CHUNK_PAGES))
 			break;
-		zone_device_page_init(pages[i]);
+		hmmsim_zone_device_page_init(pages[i]);
 		pages[i]->zone_device_data = owner;
 	}
 	/* Give back what the store could not back. */

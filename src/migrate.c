@@ -16,8 +16,9 @@
  *   which needs no VMA.
  *
  * Exclusive access for device atomics (HMM_DMIRROR_EXCLUSIVE) lives here
- * too: make_device_exclusive_range() does not handle THPs, so a window with
- * a PMD-mapped THP is first split to small pages.
+ * too, one page at a time; where the kernel's make_device_exclusive_range()
+ * does not handle THPs, a window with a PMD-mapped THP is first split to
+ * small pages.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -845,8 +846,8 @@ void hmmsim_evict_all(struct hmmsim_device *hdev)
 }
 
 /*
- * make_device_exclusive_range() skips the tail pages of a large folio.
- * Split any PMD-mapped THP in [start, end) into small pages first:
+ * make_device_exclusive_range() skips the tail pages of a large folio
+ * (hmmsim_exclusive_splits_thp()). Split any PMD-mapped THP in [start, end) into small pages first:
  * migrate_vma_setup() splits a THP it collects, and finalizing without
  * destinations puts every page back where it was.
  */
@@ -895,21 +896,44 @@ static int hmmsim_split_thp(struct hmmsim_migration *m,
 	return 0;
 }
 
+/*
+ * Make the page at @addr exclusive to the device and map it for atomics.
+ * The page comes back locked: it is released before the next one is made
+ * exclusive (see hmmsim_make_device_exclusive()).
+ */
+static int hmmsim_exclusive_page(struct hmmsim_mirror *mirror,
+				 unsigned long addr)
+{
+	unsigned long seq = mmu_interval_read_begin(&mirror->notifier);
+	struct page *page;
+	int ret;
+
+	page = hmmsim_make_device_exclusive(mirror->mm, addr, mirror->hdev);
+	if (IS_ERR(page))
+		return PTR_ERR(page);
+	ret = hmmsim_mirror_map_exclusive(mirror, addr, addr + PAGE_SIZE,
+					  &page, seq);
+	/* The device mapping is in place: CPU access may now revoke it. */
+	unlock_page(page);
+	put_page(page);
+	return ret;
+}
+
 /* One window of HMM_DMIRROR_EXCLUSIVE, with the mmap lock held. */
 static int hmmsim_exclusive_window(struct hmmsim_migration *m,
 				   struct hmmsim_mirror *mirror,
 				   struct vm_area_struct *vma,
 				   unsigned long start, unsigned long end)
 {
-	unsigned long i, npages = (end - start) >> PAGE_SHIFT;
-	struct page **pages = m->pages;
-	unsigned long seq;
-	long got, pinned;
-	int ret;
+	unsigned long addr, npages = (end - start) >> PAGE_SHIFT;
+	long pinned;
+	int ret = 0;
 
-	ret = hmmsim_split_thp(m, mirror, vma, start, end);
-	if (ret)
-		return ret;
+	if (hmmsim_exclusive_splits_thp()) {
+		ret = hmmsim_split_thp(m, mirror, vma, start, end);
+		if (ret)
+			return ret;
+	}
 	/*
 	 * A page in device coherent memory must never become device-exclusive:
 	 * before 6.15 a device-exclusive entry holds a page reference the rmap
@@ -929,28 +953,9 @@ static int hmmsim_exclusive_window(struct hmmsim_migration *m,
 		unpin_user_pages(m->pins, pinned);
 		return -EBUSY;
 	}
-
-	seq = mmu_interval_read_begin(&mirror->notifier);
-	got = make_device_exclusive_range(mirror->mm, start, end, pages,
-					  mirror->hdev);
+	for (addr = start; addr < end && !ret; addr += PAGE_SIZE)
+		ret = hmmsim_exclusive_page(mirror, addr);
 	unpin_user_pages(m->pins, pinned);
-	if (got < 0)
-		return got;
-
-	ret = got == npages ? 0 : -EBUSY;
-	for (i = 0; i < got && !ret; i++)
-		if (!pages[i])
-			ret = -EBUSY;
-	if (!ret)
-		ret = hmmsim_mirror_map_exclusive(mirror, start, end, pages,
-						  seq);
-	/* The device mapping is in place: CPU access may now revoke it. */
-	for (i = 0; i < got; i++) {
-		if (pages[i]) {
-			unlock_page(pages[i]);
-			put_page(pages[i]);
-		}
-	}
 	return ret;
 }
 

@@ -59,7 +59,7 @@
  *   device on that mm, before copying them (hmmsim_mirrors_unmap_migrating()),
  *   and pages that stay where they are keep their device mapping.
  * - MMU_NOTIFY_EXCLUSIVE with owner == this device:
- *   make_device_exclusive_range() giving this device exclusive access. The
+ *   make_device_exclusive*() giving this device exclusive access. The
  *   pages do not change, so there is nothing to invalidate, and the
  *   exclusive path's own read_retry must not be defeated by it.
  *
@@ -872,7 +872,7 @@ out:
  * @mirror: the mirror.
  * @start: first address; @pages covers [start, end).
  * @end: end address.
- * @pages: the pages make_device_exclusive_range() returned, all present.
+ * @pages: the pages made exclusive, all present.
  * @seq: mmu_interval_read_begin() from before the grant.
  *
  * Return: 0, or -EAGAIN if the range was invalidated meanwhile (or a table

@@ -90,6 +90,10 @@
 /* The 80-byte command area of a 128-byte SQE. */
 #define HMMSIM_URING_PAYLOAD_SIZE	80
 
+struct hmmsim_uring_payload {
+	u8 bytes[HMMSIM_URING_PAYLOAD_SIZE];
+};
+
 enum hmmsim_uring_op {
 	HMMSIM_URING_OP_TO_DEVICE,
 	HMMSIM_URING_OP_TO_SYSTEM,
@@ -164,7 +168,7 @@ static int hmmsim_uring_op(u32 cmd_op)
  * check it, with copy_struct_from_user() semantics on its leading @size.
  */
 static int hmmsim_uring_parse(struct hmmsim_uring_req *req,
-			      const void *payload)
+			      const struct hmmsim_uring_payload *payload)
 {
 	u8 buf[HMMSIM_URING_PAYLOAD_SIZE];
 	struct hmmsim_uring_cmd *c = &req->cmd;
@@ -177,7 +181,7 @@ static int hmmsim_uring_parse(struct hmmsim_uring_req *req,
 	BUILD_BUG_ON(sizeof(*c) > HMMSIM_URING_PAYLOAD_SIZE);
 	BUILD_BUG_ON(sizeof(*c) != HMMSIM_URING_CMD_SIZE_VER0);
 
-	memcpy(buf, payload, sizeof(buf));
+	memcpy(buf, payload->bytes, sizeof(buf));
 	memcpy(&size, buf, sizeof(size));
 	if (size < HMMSIM_URING_CMD_SIZE_VER0 || size > sizeof(buf))
 		return -EINVAL;
@@ -326,8 +330,9 @@ static void hmmsim_uring_complete(struct io_uring_cmd *ioucmd,
 	 * on the file, and with it possibly the last hold on the module.
 	 */
 	kfree(req);
-	io_uring_cmd_done(ioucmd, ret, pages, issue_flags);
+	hmmsim_uring_cmd_done(ioucmd, ret, pages, issue_flags);
 }
+HMMSIM_DEFINE_URING_TASK_WORK(hmmsim_uring_complete_tw, hmmsim_uring_complete)
 
 static void hmmsim_uring_work(struct work_struct *work)
 {
@@ -353,7 +358,7 @@ static void hmmsim_uring_work(struct work_struct *work)
 		fput(req->src_file);
 	put_task_struct(req->task);
 	/* From here on the request belongs to io_uring. */
-	io_uring_cmd_complete_in_task(req->ioucmd, hmmsim_uring_complete);
+	io_uring_cmd_complete_in_task(req->ioucmd, hmmsim_uring_complete_tw);
 }
 
 /*
@@ -405,7 +410,9 @@ int hmmsim_uring_cmd(struct io_uring_cmd *ioucmd, unsigned int issue_flags)
 	if (!req)
 		return -ENOMEM;
 	req->op = op;
-	ret = hmmsim_uring_parse(req, hmmsim_uring_cmd_payload(ioucmd));
+	ret = hmmsim_uring_parse(req,
+				 hmmsim_uring_cmd_payload(ioucmd,
+							  struct hmmsim_uring_payload));
 	if (!ret && op == HMMSIM_URING_OP_DEV_TO_DEV) {
 		req->src_file = hmmsim_source_file(mirror, req->cmd.src_fd,
 						   &req->src);

@@ -1,0 +1,12 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * feature: the dev_pagemap of a ZONE_DEVICE page
+ * variant: page_pgmap() (struct page lost its pgmap field).
+ */
+#include <linux/mm.h>
+#include <linux/memremap.h>
+
+struct dev_pagemap *probe(const struct page *page)
+{
+	return page_pgmap(page);
+}
