@@ -152,6 +152,8 @@ enum hmmsim_migrate_kind {
  * @copy_batches: copy engine completion statistics: batches completed,
  * @copy_descs: descriptors executed,
  * @copy_ns: and nanoseconds from submission to completion, in all.
+ * @uring_inflight: io_uring commands on the device's files accepted and not
+ *	yet done with the device (see uring.c).
  * @debugfs: the device's debugfs directory.
  * @fail_alloc: fault injection: device page allocation fails.
  * @fail_copy: fault injection: a copy batch fails.
@@ -175,6 +177,7 @@ struct hmmsim_device {
 	atomic64_t copy_batches;
 	atomic64_t copy_descs;
 	atomic64_t copy_ns;
+	atomic_t uring_inflight;
 	struct dentry *debugfs;
 	struct hmmsim_fault fail_alloc;
 	struct hmmsim_fault fail_copy;

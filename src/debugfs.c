@@ -36,9 +36,14 @@ static const char *const hmmsim_stat_names[HMMSIM_NR_STATS] = {
  * @hdev: the device.
  * @st: filled from @to_device on; @size, @flags and @reserved are left
  *	alone.
+ *
+ * @uring_inflight is read first, with acquire semantics: once it reads
+ * zero, the other counters include everything the requests that left it
+ * did (uring.c decrements it with release semantics).
  */
 void hmmsim_stats_read(struct hmmsim_device *hdev, struct hmmsim_stats *st)
 {
+	st->uring_inflight = atomic_read_acquire(&hdev->uring_inflight);
 	st->to_device = atomic64_read(&hdev->stats[HMMSIM_STAT_TO_DEVICE]);
 	st->from_device = atomic64_read(&hdev->stats[HMMSIM_STAT_FROM_DEVICE]);
 	st->cpu_faults = atomic64_read(&hdev->stats[HMMSIM_STAT_CPU_FAULTS]);
@@ -63,6 +68,8 @@ static int hmmsim_stats_show(struct seq_file *m, void *unused)
 		seq_printf(m, "%s %lld\n", hmmsim_stat_names[i],
 			   atomic64_read(&hdev->stats[i]));
 	seq_printf(m, "pages_used %lu\n", hmmsim_devmem_nr_used(hdev));
+	seq_printf(m, "uring_inflight %d\n",
+		   atomic_read(&hdev->uring_inflight));
 	seq_printf(m, "copy_batches %lld\n", atomic64_read(&hdev->copy_batches));
 	seq_printf(m, "copy_descs %lld\n", atomic64_read(&hdev->copy_descs));
 	seq_printf(m, "copy_us %lld\n",

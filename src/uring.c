@@ -44,7 +44,8 @@
  *   and its VMAs outlive the request even if the process exits meanwhile;
  * - a reference on the submitting task, to notice it dying;
  *
- * and goes to the ``hmmsim_uring`` workqueue. It needs nothing to keep the
+ * and goes to the ``hmmsim_uring`` workqueue, counted in the device's
+ * ``uring_inflight`` (struct hmmsim_stats). It needs nothing to keep the
  * mirror and the device alive: io_uring holds a reference on the file (or,
  * for a registered file, on the file table node) until the request
  * completes, and the file holds the mirror and, through the cdev, the
@@ -76,9 +77,12 @@
  * to finish on their own, one window each at most when the process is being
  * killed.
  *
- * Completion: the worker drops its references (file, task, mm), records the
- * result and the number of pages, and hands the request to the submitter's
- * task work with io_uring_cmd_complete_in_task(); hmmsim_uring_complete()
+ * Completion: the worker records the result and the number of pages, leaves
+ * ``uring_inflight`` (a release, paired with the acquire of
+ * hmmsim_stats_read(): whoever reads the count that no longer has the
+ * request also reads the counters of all its windows), drops its references
+ * (file, task, mm) and hands the request to the submitter's task work with
+ * io_uring_cmd_complete_in_task(); hmmsim_uring_complete()
  * frees the request and posts the CQE with io_uring_cmd_done(), which also
  * takes the command off the ring's cancel list. The cancel call and this
  * task work both run under the ring's lock, so a cancel never finds a
@@ -352,6 +356,8 @@ static void hmmsim_uring_work(struct work_struct *work)
 	req->ret = hmmsim_uring_run(req);
 	if (use_mm)
 		kthread_unuse_mm(mm);
+	/* Done with the device: see the DOC above. The file still holds it. */
+	atomic_dec_return_release(&req->mirror->hdev->uring_inflight);
 
 	mmput(mm);
 	if (req->src_file)
@@ -431,6 +437,7 @@ int hmmsim_uring_cmd(struct io_uring_cmd *ioucmd, unsigned int issue_flags)
 	req->task = get_task_struct(current);
 	*hmmsim_uring_pdu(ioucmd) = req;
 	hmmsim_uring_cmd_mark_cancelable(ioucmd, issue_flags);
+	atomic_inc(&mirror->hdev->uring_inflight);
 	queue_work(hmmsim_uring_wq, &req->work);
 	return -EIOCBQUEUED;
 }

@@ -57,10 +57,13 @@
 
 static_assert(sizeof(struct hmm_dmirror_cmd) == 40,
 	      "struct hmm_dmirror_cmd must keep lib/test_hmm's layout");
-static_assert(sizeof(struct hmmsim_stats) == HMMSIM_STATS_SIZE_VER0,
+static_assert(offsetof(struct hmmsim_stats, uring_inflight) ==
+	      HMMSIM_STATS_SIZE_VER0,
 	      "struct hmmsim_stats version 0 changed size");
 static_assert(offsetof(struct hmmsim_stats, pages_used) == 72,
 	      "struct hmmsim_stats version 0 changed layout");
+static_assert(sizeof(struct hmmsim_stats) == HMMSIM_STATS_SIZE_VER1,
+	      "struct hmmsim_stats version 1 changed size");
 
 #define SZ_2M		(2UL << 20)
 #define SZ_1M		(SZ_2M / 2)
@@ -1656,6 +1659,7 @@ TEST_F_TIMEOUT(pressure, stats_start_at_zero, SHORT_TIMEOUT)
 	st.bytes_copied = GARBAGE;
 	st.alloc_failures = GARBAGE;
 	st.pages_used = GARBAGE;
+	st.uring_inflight = GARBAGE;
 	ASSERT_EQ(0, xioctl(self->fd, HMMSIM_IOCTL_STATS, &st));
 	ASSERT_EQ(sizeof(st), st.size);
 	ASSERT_EQ(0, st.flags);
@@ -1670,6 +1674,7 @@ TEST_F_TIMEOUT(pressure, stats_start_at_zero, SHORT_TIMEOUT)
 	ASSERT_EQ(0, st.pages_used);
 	for (i = 0; i < ARRAY_SIZE(st.reserved); i++)
 		ASSERT_EQ(0, st.reserved[i]);
+	ASSERT_EQ(0, st.uring_inflight);
 }
 
 TEST_F_TIMEOUT(pressure, stats_count_migration_to_device_and_back,
@@ -1876,6 +1881,7 @@ static void stats_args(unsigned char *raw, __u32 size)
 	st->to_device = GARBAGE;
 	st->pages_used = GARBAGE;
 	st->evictions = GARBAGE;
+	st->uring_inflight = GARBAGE;
 }
 
 /* The outputs stats_args() set were not written. */
@@ -1884,6 +1890,7 @@ static void stats_args(unsigned char *raw, __u32 size)
 	ASSERT_EQ(GARBAGE, __st->to_device); \
 	ASSERT_EQ(GARBAGE, __st->pages_used); \
 	ASSERT_EQ(GARBAGE, __st->evictions); \
+	ASSERT_EQ(GARBAGE, __st->uring_inflight); \
 } while (0)
 
 TEST_F_TIMEOUT(pressure, stats_size_below_version0_is_einval, SHORT_TIMEOUT)
@@ -1945,9 +1952,9 @@ TEST_F_TIMEOUT(pressure, stats_nonzero_tail_is_e2big, SHORT_TIMEOUT)
 		__u32 offset;	/* of the nonzero byte */
 		unsigned char value;
 	} cases[] = {
-		{ HMMSIM_STATS_SIZE_VER0 + 1, HMMSIM_STATS_SIZE_VER0, 1 },
-		{ HMMSIM_STATS_SIZE_VER0 + 8, HMMSIM_STATS_SIZE_VER0, 0x80 },
-		{ HMMSIM_STATS_SIZE_VER0 + 8, HMMSIM_STATS_SIZE_VER0 + 7, 1 },
+		{ HMMSIM_STATS_SIZE_VER1 + 1, HMMSIM_STATS_SIZE_VER1, 1 },
+		{ HMMSIM_STATS_SIZE_VER1 + 8, HMMSIM_STATS_SIZE_VER1, 0x80 },
+		{ HMMSIM_STATS_SIZE_VER1 + 8, HMMSIM_STATS_SIZE_VER1 + 7, 1 },
 		{ STATS_SIZE_MAX, 1000, 0xff },
 		{ STATS_SIZE_MAX, STATS_SIZE_MAX - 1, 1 },
 	};
@@ -1972,7 +1979,7 @@ TEST_F_TIMEOUT(pressure, stats_larger_struct_with_zero_tail_is_accepted,
 	       SHORT_TIMEOUT)
 {
 	static const __u32 sizes[] = {
-		HMMSIM_STATS_SIZE_VER0 + 1, HMMSIM_STATS_SIZE_VER0 + 8, 1024,
+		HMMSIM_STATS_SIZE_VER1 + 1, HMMSIM_STATS_SIZE_VER1 + 8, 1024,
 		STATS_SIZE_MAX,
 	};
 	unsigned int seed = test_seed(_metadata->name);
@@ -1998,6 +2005,7 @@ TEST_F_TIMEOUT(pressure, stats_larger_struct_with_zero_tail_is_accepted,
 		ASSERT_EQ(8, st->to_device);
 		ASSERT_EQ(8, st->pages_used);
 		ASSERT_EQ(0, st->evictions);
+		ASSERT_EQ(0, st->uring_inflight);
 		ASSERT_BYTES(raw + sizeof(*st), STATS_SIZE_MAX - sizeof(*st),
 			     0);
 	}
@@ -2013,6 +2021,9 @@ TEST_F_TIMEOUT(pressure, stats_version0_size_writes_no_further, SHORT_TIMEOUT)
 	ASSERT_NE(NULL, raw);
 	memset(raw, UNTOUCHED, STATS_SIZE_MAX);
 	stats_args(raw, HMMSIM_STATS_SIZE_VER0);
+	/* Version 1's uring_inflight is past the caller's struct. */
+	memset(raw + HMMSIM_STATS_SIZE_VER0, UNTOUCHED,
+	       STATS_SIZE_MAX - HMMSIM_STATS_SIZE_VER0);
 	ASSERT_EQ(0, xioctl(self->fd, HMMSIM_IOCTL_STATS, raw));
 	ASSERT_EQ(HMMSIM_STATS_SIZE_VER0, st->size);
 	ASSERT_EQ(0, st->to_device);
@@ -2020,6 +2031,25 @@ TEST_F_TIMEOUT(pressure, stats_version0_size_writes_no_further, SHORT_TIMEOUT)
 	ASSERT_EQ(0, st->evictions);
 	ASSERT_BYTES(raw + HMMSIM_STATS_SIZE_VER0,
 		     STATS_SIZE_MAX - HMMSIM_STATS_SIZE_VER0, UNTOUCHED);
+	free(raw);
+}
+
+/* Version 1 gets uring_inflight, and nothing written past it. */
+TEST_F_TIMEOUT(pressure, stats_version1_size_writes_no_further, SHORT_TIMEOUT)
+{
+	unsigned char *raw = malloc(STATS_SIZE_MAX);
+	struct hmmsim_stats *st = (struct hmmsim_stats *)raw;
+
+	ASSERT_NE(NULL, raw);
+	memset(raw, UNTOUCHED, STATS_SIZE_MAX);
+	stats_args(raw, HMMSIM_STATS_SIZE_VER1);
+	ASSERT_EQ(0, xioctl(self->fd, HMMSIM_IOCTL_STATS, raw));
+	ASSERT_EQ(HMMSIM_STATS_SIZE_VER1, st->size);
+	ASSERT_EQ(0, st->to_device);
+	ASSERT_EQ(0, st->pages_used);
+	ASSERT_EQ(0, st->uring_inflight);
+	ASSERT_BYTES(raw + HMMSIM_STATS_SIZE_VER1,
+		     STATS_SIZE_MAX - HMMSIM_STATS_SIZE_VER1, UNTOUCHED);
 	free(raw);
 }
 

@@ -111,8 +111,11 @@ enum hmm_dmirror_prot {
 
 /* hmmsim's own commands start here. */
 
-/* Version of the extension ABI; bumped when a command or struct is added. */
-#define HMMSIM_ABI_VERSION	2
+/*
+ * Version of the extension ABI; bumped when a command, a struct or a field
+ * of one is added. 3: struct hmmsim_stats has @uring_inflight.
+ */
+#define HMMSIM_ABI_VERSION	3
 
 /**
  * enum hmmsim_mem_type - kind of memory a simulated device has
@@ -225,8 +228,19 @@ struct hmmsim_migrate {
  *	eviction.
  * @pages_used: device pages in use now.
  * @reserved: in: must be zero; out: zero.
+ * @uring_inflight: io_uring commands on this device's files that the
+ *	driver has accepted and not finished: queued or running. A command is
+ *	accepted when io_uring issues it (in io_uring_enter(), unless it goes
+ *	through io-wq or SQPOLL) and leaves the count when it is done with the
+ *	device, before its CQE is posted: once this reads zero, the commands
+ *	accepted until then move, read and write nothing more, and the other
+ *	counters include what they did. Since version 1
+ *	(%HMMSIM_STATS_SIZE_VER1) and %HMMSIM_ABI_VERSION 3.
  *
- * Counters start at zero when the device is created and only grow.
+ * Counters start at zero when the device is created and only grow, but for
+ * @pages_used and @uring_inflight, which say how things are now. A caller
+ * whose @size is that of an older version gets the fields of that version
+ * only.
  */
 struct hmmsim_stats {
 	__u32 size;
@@ -241,9 +255,11 @@ struct hmmsim_stats {
 	__u64 alloc_failures;
 	__u64 pages_used;
 	__u64 reserved[6];
+	__u64 uring_inflight;
 };
 
 #define HMMSIM_STATS_SIZE_VER0	128
+#define HMMSIM_STATS_SIZE_VER1	136
 
 /* Read the device's counters (debugfs shows the same, but is not ABI). */
 #define HMMSIM_IOCTL_STATS	_IOWR(HMMSIM_IOCTL_TYPE, 0x42, struct hmmsim_stats)
