@@ -40,12 +40,20 @@
 
 static_assert(sizeof(struct hmmsim_uring_cmd) == HMMSIM_URING_CMD_SIZE_VER0,
 	      "struct hmmsim_uring_cmd version 0 changed size");
+static_assert(sizeof(struct hmmsim_stats) == HMMSIM_STATS_SIZE_VER1,
+	      "struct hmmsim_stats without uring_inflight");
 
 #define NR_DEVICES	4
 #define SZ_1M		0x100000UL
 #define SZ_2M		(2UL << 20)
 #define CMD_AREA	80	/* the command area of a 128-byte SQE */
 #define CFS		"/sys/kernel/config/hmmsim"
+
+/*
+ * How long a test waits for a state of the kernel (a count of requests
+ * reaching zero, say) before it fails: far longer than any of them takes.
+ */
+#define WAIT_SECONDS	60
 
 static long page_size;
 
@@ -242,6 +250,50 @@ static double now(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
+
+/*
+ * Wait until the device's counters satisfy @done, WAIT_SECONDS at most.
+ * Returns 0, -ETIMEDOUT or the errno of STATS; @st has the last counters.
+ */
+static int wait_stats(int fd, bool (*done)(const struct hmmsim_stats *),
+		      struct hmmsim_stats *st)
+{
+	double end = now() + WAIT_SECONDS;
+	int ret;
+
+	for (;;) {
+		ret = stats(fd, st);
+		if (ret || done(st))
+			return ret;
+		if (now() > end)
+			return -ETIMEDOUT;
+		/* Not ordering: the pace of a loop that waits for a state. */
+		usleep(1000);
+	}
+}
+
+/* No io_uring request of the device is queued or running. */
+static bool uring_idle(const struct hmmsim_stats *st)
+{
+	return !st->uring_inflight;
+}
+
+/* The device has taken pages in: a request's first window has run. */
+static bool took_pages(const struct hmmsim_stats *st)
+{
+	return st->to_device > 0;
+}
+
+/* Wait for a device's io_uring requests to be over; fail the test if not. */
+#define WAIT_URING_IDLE(fd) do { \
+	struct hmmsim_stats __st; \
+	int __ret = wait_stats(fd, uring_idle, &__st); \
+	\
+	ASSERT_EQ(0, __ret) \
+		TH_LOG("%llu io_uring requests still in flight after %d s", \
+		       (unsigned long long)__st.uring_inflight, \
+		       WAIT_SECONDS); \
+} while (0)
 
 FIXTURE(uring)
 {
@@ -832,6 +884,11 @@ TEST_F_TIMEOUT(uring, ring_torn_down_with_requests_in_flight, 120)
 			close(fd);
 		/* Whatever moved, and wherever it is, the data is intact. */
 		ASSERT_EQ(-1, check(buf, len, 7));
+		/*
+		 * The kernel tears the ring down in the background: its
+		 * requests end, and no test after this one finds them.
+		 */
+		WAIT_URING_IDLE(self->fd[round % 2]);
 	}
 	munmap(buf, len);
 }
@@ -839,6 +896,7 @@ TEST_F_TIMEOUT(uring, ring_torn_down_with_requests_in_flight, 120)
 TEST_F(uring, files_closed_with_requests_in_flight_complete)
 {
 	size_t len = BIG_REQS * BIG_SIZE;
+	struct hmmsim_stats st;
 	char *buf = map(len);
 	unsigned int r;
 	int fd;
@@ -856,13 +914,20 @@ TEST_F(uring, files_closed_with_requests_in_flight_complete)
 		EXPECT_EQ(0, reap(&self->ring, NULL, &pages));
 		EXPECT_EQ(BIG_SIZE / page_size, pages);
 	}
+	/* A request leaves the count before its CQE is posted. */
+	ASSERT_EQ(0, stats(self->fd[1], &st));
+	EXPECT_EQ(0, st.uring_inflight);
 	/* The last request's completion released the file and its pages. */
 	EXPECT_EQ(-1, check(buf, len, 8));
 	munmap(buf, len);
 }
 
-/* Processes that exit or are killed with requests in flight. */
-TEST_F(uring, process_exits_with_requests_in_flight)
+/*
+ * Processes that exit or are killed with requests in flight: the requests
+ * end (WAIT_SECONDS at most to see it, hence the timeout).
+ */
+TEST_F_TIMEOUT(uring, process_exits_with_requests_in_flight,
+	       WAIT_SECONDS + 60)
 {
 	size_t len = BIG_REQS * BIG_SIZE;
 	int round;
@@ -908,6 +973,7 @@ TEST_F(uring, process_exits_with_requests_in_flight)
 			EXPECT_TRUE(WIFSIGNALED(status))
 				TH_LOG("child status %#x", status);
 		}
+		WAIT_URING_IDLE(self->fd[0]);
 	}
 }
 
@@ -991,7 +1057,22 @@ static __u64 to_device(int fd)
 	return stats(fd, &st) ? 0 : st.to_device;
 }
 
-TEST_F(slow, torn_down_ring_cancels_running_requests)
+/* Running requests: wait until one has moved a window, and check both count. */
+#define WAIT_RUNNING(fd, n) do { \
+	struct hmmsim_stats __st; \
+	\
+	ASSERT_EQ(0, wait_stats(fd, took_pages, &__st)) \
+		TH_LOG("no page moved in %d s", WAIT_SECONDS); \
+	/* Before their 16 windows are over (0.8 s), all are in flight. */ \
+	ASSERT_EQ(n, __st.uring_inflight) \
+		TH_LOG("%llu pages moved", \
+		       (unsigned long long)__st.to_device); \
+} while (0)
+
+/* Each test waits for states twice at most, WAIT_SECONDS each. */
+#define SLOW_TIMEOUT	(2 * WAIT_SECONDS + 30)
+
+TEST_F_TIMEOUT(slow, torn_down_ring_cancels_running_requests, SLOW_TIMEOUT)
 {
 	size_t len = 2 * 16 * SZ_2M;
 	char *buf = map(len);
@@ -1010,13 +1091,18 @@ TEST_F(slow, torn_down_ring_cancels_running_requests)
 				   HMMSIM_URING_MIGRATE_TO_DEVICE, &c, r));
 	}
 	ASSERT_EQ(2, io_uring_submit(&ring));
-	usleep(100000);
+	WAIT_RUNNING(self->fd, 2);
 	t0 = now();
 	io_uring_queue_exit(&ring);
 	TH_LOG("io_uring_queue_exit() took %.2f s", now() - t0);
-	/* Let the cancellation land, then nothing may move any more. */
-	usleep(200000);
+	/*
+	 * io_uring_queue_exit() does not wait for the kernel's teardown:
+	 * wait for the requests to end, then nothing may move any more.
+	 */
+	WAIT_URING_IDLE(self->fd);
+	TH_LOG("requests over %.2f s after the teardown began", now() - t0);
 	a = to_device(self->fd);
+	/* Not ordering: time for a request the count missed to show. */
 	usleep(300000);
 	b = to_device(self->fd);
 	if (kernel_cancels()) {
@@ -1032,10 +1118,11 @@ TEST_F(slow, torn_down_ring_cancels_running_requests)
 	munmap(buf, len);
 }
 
-TEST_F(slow, killed_process_stops_its_requests)
+TEST_F_TIMEOUT(slow, killed_process_stops_its_requests, SLOW_TIMEOUT)
 {
 	size_t len = 2 * 16 * SZ_2M;
-	int status, sync[2];
+	int status, sync[2], running;
+	struct hmmsim_stats st;
 	__u64 a, b;
 	double t0;
 	pid_t pid;
@@ -1072,25 +1159,33 @@ TEST_F(slow, killed_process_stops_its_requests)
 	close(sync[1]);
 	ASSERT_EQ(1, read(sync[0], &c, 1));
 	close(sync[0]);
-	usleep(100000);
+	/* Killed as soon as the requests run; judged once it is gone. */
+	running = wait_stats(self->fd, took_pages, &st);
 	t0 = now();
 	kill(pid, SIGKILL);
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
 	t0 = now() - t0;
+	ASSERT_EQ(0, running)
+		TH_LOG("no page moved in %d s", WAIT_SECONDS);
+	ASSERT_EQ(2, st.uring_inflight)
+		TH_LOG("%llu pages moved", (unsigned long long)st.to_device);
 	EXPECT_TRUE(WIFSIGNALED(status));
 	/* Two 16-window requests at 50 ms a window take 0.8 s or more. */
 	EXPECT_GT(0.6, t0);
 	/* The windows running when it died finish; no other starts. */
-	usleep(300000);
+	WAIT_URING_IDLE(self->fd);
 	a = to_device(self->fd);
+	/* Not ordering: time for a request the count missed to show. */
 	usleep(300000);
 	b = to_device(self->fd);
 	EXPECT_EQ(a, b);
+	/* They stopped before their last window. */
+	EXPECT_GT(len / page_size, b);
 	TH_LOG("gone %.2f s after SIGKILL; %llu of %zu pages had moved", t0,
 	       (unsigned long long)b, len / page_size);
 }
 
-TEST_F(slow, removed_device_is_enodev)
+TEST_F_TIMEOUT(slow, removed_device_is_enodev, SLOW_TIMEOUT)
 {
 	size_t len = 2 * 16 * SZ_2M;
 	char *buf = map(len);
@@ -1108,7 +1203,7 @@ TEST_F(slow, removed_device_is_enodev)
 				   HMMSIM_URING_MIGRATE_TO_DEVICE, &c, r));
 	}
 	ASSERT_EQ(2, io_uring_submit(&ring));
-	usleep(100000);
+	WAIT_RUNNING(self->fd, 2);
 	/* Removed while the requests run: they stop with -ENODEV. */
 	ASSERT_EQ(0, cfs_write(self->item, "power", "0"));
 	for (r = 0; r < 2; r++) {
