@@ -40,7 +40,7 @@ coherent benchmark_thp_migration is a benchmark: make bench runs it
 # that matches, so -T before -v leaves a case out of that variant only).
 hmm_tests() {
 	rc=0
-	list=$(/hmmsim/tests/hmm-tests -l 2>/dev/null)
+	list=$(/hmmsim/tests/hmm-tests -l 2>&1)
 	for kind in private coherent; do
 		args=
 		while read -r k test reason; do
