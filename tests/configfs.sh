@@ -200,6 +200,7 @@ alive() {
 	[ -n "$state" ] && [ "$state" != Z ]
 }
 
+# nap: not ordering, the pace of the loops below that wait for a state.
 nap() {
 	sleep 0.1 2>/dev/null || sleep 1
 }
@@ -398,6 +399,7 @@ rm -f $OUT
 check "$A: power 1 again" put $A power 1
 idx=$(index $A)
 dev=$(node "$idx")
+# Not a delay: a process holding the device open; has_open waits for it.
 # shellcheck disable=SC2217 # sleep holds the device open, unread
 sleep 1000 <"$dev" &
 opener=$!

@@ -42,6 +42,7 @@ alive() {
 	[ -n "$state" ] && [ "$state" != Z ]
 }
 
+# nap: not ordering, the pace of the loops below that wait for a state.
 nap() {
 	sleep 0.1 2>/dev/null || sleep 1
 }

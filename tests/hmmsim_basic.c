@@ -20,6 +20,7 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "kselftest_harness.h"
@@ -392,12 +393,16 @@ TEST(file_outlives_opener)
 			_exit(1);
 		holder = fork();
 		if (holder == 0) {
+			time_t end = time(NULL) + 20;
 			struct hmmsim_info inf;
 			int res = 0;
 
-			while (getppid() != me)
-				usleep(1000);
-			if (info(fd, &inf) != -EPERM)
+			/* Reparented once the opener is gone (20 s at most). */
+			while (getppid() != me && time(NULL) <= end)
+				usleep(1000);	/* not ordering: a poll */
+			if (getppid() != me)
+				res = 5;
+			else if (info(fd, &inf) != -EPERM)
 				res = 2;
 			else if (close(fd))
 				res = 3;

@@ -32,7 +32,7 @@
 #include "kselftest_harness.h"
 #include <hmmsim.h>
 
-/* How long the child runs before it is killed, and how long it may take to die. */
+/* How long the command runs before it is killed, and how long it may take to die. */
 #define RUN_MS		500
 #define KILL_GRACE	20
 
@@ -79,8 +79,9 @@ FIXTURE_TEARDOWN(bounds)
 }
 
 /*
- * Run @request in a child and kill it after RUN_MS. Returns 0 if the child
- * died of SIGKILL or finished the command with an errno in @ok_errnos (a
+ * Run @request in a child and kill it RUN_MS after it has opened its file
+ * and is about to issue the command. Returns 0 if the child died of
+ * SIGKILL or finished the command with an errno in @ok_errnos (a
  * zero-terminated list; 0 itself always counts), 1 if it still ran
  * KILL_GRACE seconds after the kill, 2 if it finished with another result.
  */
@@ -89,10 +90,13 @@ static int run_and_kill(int fd, unsigned long request, void *addr, void *ptr,
 			int *result)
 {
 	struct timespec ts = { RUN_MS / 1000, (RUN_MS % 1000) * 1000000L };
-	int status, i;
+	int status, i, sync[2];
 	pid_t pid;
+	char c;
 
 	*result = -1;
+	if (pipe(sync))
+		return 2;
 	pid = fork();
 	if (pid < 0)
 		return 2;
@@ -106,13 +110,21 @@ static int run_and_kill(int fd, unsigned long request, void *addr, void *ptr,
 
 		/* A file is bound to the mm that opened it: open our own. */
 		close(fd);
+		close(sync[0]);
 		fd = open_dev();
 		if (fd < 0)
 			_exit(255);
+		if (write(sync[1], "x", 1) != 1)
+			_exit(254);
 		err = ioctl(fd, request, &cmd) ? errno : 0;
 		_exit(err);
 	}
-	nanosleep(&ts, NULL);
+	/* Once the child is about to issue the command (EOF: it failed). */
+	close(sync[1]);
+	if (read(sync[0], &c, 1) == 1)
+		/* Not ordering: how long the command runs before the kill. */
+		nanosleep(&ts, NULL);
+	close(sync[0]);
 	kill(pid, SIGKILL);
 	for (i = 0; i < KILL_GRACE * 10; i++) {
 		pid_t r = waitpid(pid, &status, WNOHANG);
@@ -129,6 +141,7 @@ static int run_and_kill(int fd, unsigned long request, void *addr, void *ptr,
 					return 0;
 			return 2;
 		}
+		/* Not ordering: the pace of a loop that waits for the exit. */
 		usleep(100000);
 	}
 	/* Still there: leave it to the harness (the test fails). */

@@ -1124,6 +1124,7 @@ static void *unmap_later(void *arg)
 {
 	struct unmapper *u = arg;
 
+	/* Not ordering: where the munmap() lands among the reads varies. */
 	usleep(u->delay_us);
 	munmap(u->addr, u->len);
 	__atomic_store_n(&u->done, 1, __ATOMIC_RELEASE);

@@ -2021,6 +2021,7 @@ static void *stall_watchdog(void *unused)
 	char buf[1024];
 
 	for (;;) {
+		/* Not ordering: the pace of a watchdog that only reports. */
 		sleep(5);
 		now = __atomic_load_n(&progress_mark, __ATOMIC_RELAXED);
 		if (now != last) {

@@ -106,6 +106,9 @@ static_assert(sizeof(struct hmmsim_stats) == HMMSIM_STATS_SIZE_VER1,
 #define MEDIUM_TIMEOUT	180
 #define SHORT_TIMEOUT	60
 
+/* How long a test waits for a state before it fails. */
+#define WAIT_SECONDS	60
+
 static size_t page_size;
 static unsigned long win_pages;	/* pages in a 2 MiB window */
 
@@ -620,6 +623,7 @@ static int open_dev_wait(unsigned int id)
 		fd = open_dev(id);
 		if (fd >= 0 || errno != ENOENT)
 			break;
+		/* Not ordering: the retry of a loop that waits for the node. */
 		usleep(10000);
 	}
 	return fd;
@@ -1200,6 +1204,7 @@ static void *unmapper_main(void *arg)
 		       u->start + i) {
 			if (__atomic_load_n(&u->stop, __ATOMIC_ACQUIRE))
 				return NULL;
+			/* Not ordering: the pace of a wait for a step. */
 			usleep(200);
 		}
 		if (munmap(u->buf + piece / 2 * SZ_2M + piece % 2 * SZ_1M,
@@ -1348,6 +1353,7 @@ static void *migrator_main(void *arg)
 		int ret;
 
 		if (s >= mg->max_steps) {
+			/* Not ordering: idle, until told to stop. */
 			usleep(10000);
 			continue;
 		}
@@ -1371,16 +1377,22 @@ static void *migrator_main(void *arg)
 	return NULL;
 }
 
-/* Wait until the migrator has made n steps, or stopped making them. */
-static void migrator_wait(struct migrator *mg, unsigned long n)
+/*
+ * Wait until the migrator has made n steps, or stopped making them: true,
+ * or false if it has not after WAIT_SECONDS.
+ */
+static bool migrator_wait(struct migrator *mg, unsigned long n)
 {
-	int i;
+	time_t end = time(NULL) + WAIT_SECONDS;
 
-	for (i = 0; i < 60000; i++) {
+	for (;;) {
 		unsigned long s = __atomic_load_n(&mg->steps, __ATOMIC_ACQUIRE);
 
 		if (s >= n || s >= mg->max_steps)
-			return;
+			return true;
+		if (time(NULL) > end)
+			return false;
+		/* Not ordering: the pace of a loop that waits for a state. */
 		usleep(1000);
 	}
 }
@@ -1453,7 +1465,10 @@ TEST_F_TIMEOUT(pressure, eviction_during_fork_and_children_exit, SLOW_TIMEOUT)
 
 	ASSERT_EQ(0, pthread_create(&mg.thread, NULL, migrator_main, &mg));
 	for (c = 0; c < nchildren; c++) {
-		migrator_wait(&mg, 4 * (c + 1));
+		ASSERT_TRUE(migrator_wait(&mg, 4 * (c + 1)))
+			TH_LOG("the migrator made %lu of %u steps in %d s",
+			       __atomic_load_n(&mg.steps, __ATOMIC_ACQUIRE),
+			       4 * (c + 1), WAIT_SECONDS);
 		pid[c] = fork();
 		if (!pid[c])
 			_exit(child_check_and_write(buf, nwin, seed, c));

@@ -1217,6 +1217,7 @@ static void monitor(void)
 	unsigned int t;
 
 	while ((now = time(NULL)) - start < (time_t)duration) {
+		/* Not ordering: the pace of the run's fixed duration. */
 		sleep(1);
 		now = time(NULL);
 		if (now - last < PROGRESS_SECONDS)
