@@ -76,7 +76,11 @@ struct hmm_dmirror_cmd {
 /* Set per-file flags, given in @npages. */
 #define HMM_DMIRROR_FLAGS		_IOWR('H', 0x08, struct hmm_dmirror_cmd)
 
-/* HMM_DMIRROR_FLAGS: the next device memory allocation of this file fails. */
+/*
+ * HMM_DMIRROR_FLAGS: the next allocation of device memory by a migration of
+ * this file fails its first attempt (test_hmm fails a 2 MiB allocation);
+ * the migration falls back to single pages and succeeds.
+ */
 #define HMM_DMIRROR_FLAG_FAIL_ALLOC	_BITULL(0)
 
 /**
