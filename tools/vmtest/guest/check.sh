@@ -30,8 +30,6 @@ with_module() {
 # its reason, which the output shows: "private|coherent TEST reason".
 HMM_TESTS_EXCLUDED='
 private migrate_anon_huge_fault needs 2 MiB device-private folios, which hmmsim does not make yet
-private benchmark_thp_migration is a benchmark: make bench runs it
-coherent benchmark_thp_migration is a benchmark: make bench runs it
 '
 
 # hmm_tests: the kernel's hmm-tests, unmodified, against hmmsim loaded with
