@@ -17,6 +17,7 @@
 #include <linux/memremap.h>
 #include <linux/mm.h>
 #include <linux/rmap.h>
+#include <linux/slab.h>
 
 #include "hmmsim_conftest.h"
 
@@ -64,6 +65,14 @@ static inline void hmmsim_fault_debugfs(struct hmmsim_fault *f,
 					struct dentry *parent)
 {
 }
+#endif
+
+/*
+ * kzalloc_obj(P, gfp) allocates a zeroed object of P's type; kernels
+ * before it spell that kzalloc(sizeof(P), gfp).
+ */
+#ifndef kzalloc_obj
+#define kzalloc_obj(P, gfp)	kzalloc(sizeof(P), gfp)
 #endif
 
 /* The dev_pagemap of a ZONE_DEVICE page: struct page lost its field. */
@@ -147,7 +156,11 @@ static inline struct page *hmmsim_make_device_exclusive(struct mm_struct *mm,
 
 static inline bool hmmsim_exclusive_splits_thp(void)
 {
-	return !IS_ENABLED(HMMSIM_HAVE_DEVICE_EXCLUSIVE__PAGE);
+#ifdef HMMSIM_HAVE_DEVICE_EXCLUSIVE__PAGE
+	return false;
+#else
+	return true;
+#endif
 }
 
 /* pin_user_pages_remote() lost its vmas argument in 6.5. */
@@ -205,13 +218,14 @@ static inline void hmmsim_uring_cmd_mark_cancelable(struct io_uring_cmd *cmd,
 
 /* The command payload of a 128-byte SQE, as a const @type *. */
 #if defined(HMMSIM_HAVE_URING_SQE128_CMD)
-#define hmmsim_uring_cmd_payload(cmd, type)	\
-	io_uring_sqe128_cmd((cmd)->sqe, type)
+#define hmmsim_uring_cmd_payload(ioucmd, type)	\
+	io_uring_sqe128_cmd((ioucmd)->sqe, type)
 #elif defined(HMMSIM_HAVE_URING_CMD__CANCELABLE)
-#define hmmsim_uring_cmd_payload(cmd, type)	\
-	((const type *)io_uring_sqe_cmd((cmd)->sqe))
+#define hmmsim_uring_cmd_payload(ioucmd, type)	\
+	((const type *)io_uring_sqe_cmd((ioucmd)->sqe))
 #else
-#define hmmsim_uring_cmd_payload(cmd, type)	((const type *)(cmd)->cmd)
+#define hmmsim_uring_cmd_payload(ioucmd, type)	\
+	((const type *)(ioucmd)->cmd)
 #endif
 
 /* Post the CQE: @ret, and @res2 in the second word of a 32-byte CQE. */

@@ -44,7 +44,7 @@ struct hmmsim_device *hmmsim_device_create(const struct hmmsim_device_config *cf
 	id = ida_alloc_max(&hmmsim_ids, HMMSIM_MAX_DEVICES - 1, GFP_KERNEL);
 	if (id < 0)
 		return ERR_PTR(id);
-	hdev = kzalloc(sizeof(*hdev), GFP_KERNEL);
+	hdev = kzalloc_obj(*hdev, GFP_KERNEL);
 	if (!hdev) {
 		ida_free(&hmmsim_ids, id);
 		return ERR_PTR(-ENOMEM);

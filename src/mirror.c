@@ -202,7 +202,7 @@ struct hmmsim_mirror *hmmsim_mirror_create(struct hmmsim_device *hdev)
 	if (!current->mm)
 		return ERR_PTR(-EINVAL);
 
-	mirror = kzalloc(sizeof(*mirror), GFP_KERNEL);
+	mirror = kzalloc_obj(*mirror, GFP_KERNEL);
 	if (!mirror)
 		return ERR_PTR(-ENOMEM);
 	mirror->hdev = hdev;

@@ -336,6 +336,7 @@ static void hmmsim_uring_complete(struct io_uring_cmd *ioucmd,
 	kfree(req);
 	hmmsim_uring_cmd_done(ioucmd, ret, pages, issue_flags);
 }
+
 HMMSIM_DEFINE_URING_TASK_WORK(hmmsim_uring_complete_tw, hmmsim_uring_complete)
 
 static void hmmsim_uring_work(struct work_struct *work)
@@ -412,7 +413,7 @@ int hmmsim_uring_cmd(struct io_uring_cmd *ioucmd, unsigned int issue_flags)
 	if (READ_ONCE(mirror->hdev->dead))
 		return -ENODEV;
 
-	req = kzalloc(sizeof(*req), GFP_KERNEL_ACCOUNT);
+	req = kzalloc_obj(*req, GFP_KERNEL_ACCOUNT);
 	if (!req)
 		return -ENOMEM;
 	req->op = op;

@@ -4,7 +4,7 @@
  * variant: the callback takes (struct io_uring_cmd *, issue_flags).
  */
 #include <linux/io_uring.h>
-#if __has_include(<linux/io_uring/cmd.h>)
+#if __has_include("linux/io_uring/cmd.h")
 #include <linux/io_uring/cmd.h>
 #endif
 
