@@ -444,7 +444,7 @@ int hmmsim_migrate_range_to_system(struct hmmsim_mirror *mirror,
 				   unsigned long start, unsigned long end,
 				   unsigned long *cpages);
 int hmmsim_check_vmas(struct mm_struct *mm, unsigned long start,
-		      unsigned long end);
+		      unsigned long end, vm_flags_t refuse);
 void hmmsim_migration_free(struct hmmsim_migration *m);
 int hmmsim_migrate_to_device(struct hmmsim_mirror *mirror,
 			     struct hmm_dmirror_cmd *cmd);

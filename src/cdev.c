@@ -239,7 +239,7 @@ static int hmmsim_ioctl_migrate(struct hmmsim_mirror *mirror,
 	}
 
 	ret = hmmsim_check_vmas(mirror->mm, mig.addr,
-				mig.addr + (mig.npages << PAGE_SHIFT));
+				mig.addr + (mig.npages << PAGE_SHIFT), 0);
 	if (!ret && (mig.flags & HMMSIM_MIGRATE_TO_SYSTEM))
 		ret = hmmsim_migrate_range_to_system(mirror, mig.addr,
 						     mig.addr + (mig.npages << PAGE_SHIFT),

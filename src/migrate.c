@@ -29,6 +29,7 @@
 #include <linux/mmap_lock.h>
 #include <linux/pagemap.h>
 #include <linux/rmap.h>
+#include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
 
@@ -175,14 +176,16 @@ static int hmmsim_window_setup(struct mm_struct *mm, struct migrate_vma *args,
  * @mm: the address space.
  * @start: first address.
  * @end: end address.
+ * @refuse: VMA flags the command cannot work on: a VMA with any of them
+ *	gives -EOPNOTSUPP.
  *
  * Checked before anything moves, so that a bad range fails without side
  * effects.
  *
- * Return: 0, -EINVAL, or -EINTR.
+ * Return: 0, -EINVAL, -EOPNOTSUPP, or -EINTR.
  */
 int hmmsim_check_vmas(struct mm_struct *mm, unsigned long start,
-		      unsigned long end)
+		      unsigned long end, vm_flags_t refuse)
 {
 	struct vm_area_struct *vma;
 	unsigned long addr = start;
@@ -194,6 +197,10 @@ int hmmsim_check_vmas(struct mm_struct *mm, unsigned long start,
 		vma = vma_lookup(mm, addr);
 		if (!vma || !(vma->vm_flags & VM_READ)) {
 			ret = -EINVAL;
+			break;
+		}
+		if (vma->vm_flags & refuse) {
+			ret = -EOPNOTSUPP;
 			break;
 		}
 		addr = vma->vm_end;
@@ -406,7 +413,7 @@ int hmmsim_migrate_to_device(struct hmmsim_mirror *mirror,
 	/* More than the device holds can never all be on it at once. */
 	if (cmd->npages > mirror->hdev->mem.npages)
 		return -ENOMEM;
-	ret = hmmsim_check_vmas(mirror->mm, start, end);
+	ret = hmmsim_check_vmas(mirror->mm, start, end, 0);
 	if (!ret)
 		ret = hmmsim_migrate_range_to_device(mirror, NULL, start, end,
 						     &moved);
@@ -558,7 +565,7 @@ int hmmsim_migrate_to_system(struct hmmsim_mirror *mirror,
 	unsigned long moved = 0;
 	int ret;
 
-	ret = hmmsim_check_vmas(mirror->mm, start, end);
+	ret = hmmsim_check_vmas(mirror->mm, start, end, 0);
 	if (ret)
 		return ret;
 	ret = hmmsim_migrate_range_to_system(mirror, start, end, &moved);
@@ -770,6 +777,14 @@ long hmmsim_evict_chunk(struct hmmsim_device *hdev, unsigned long chunk,
  *
  * Pages that stay busy through several passes are left to the device's
  * removal, which waits for them.
+ *
+ * Nothing moves once the mirror's mm has no users left: a process's files
+ * are closed on exit after its address space is gone, so the pages it
+ * still owns are mapped only by other processes (forked children, or the
+ * parent of a child), and migrate_device_range() holds no reference on
+ * their anon_vma: one of them exiting meanwhile would free it under the
+ * eviction. Those pages stay on the device until those processes touch
+ * them or exit, or the device goes away (the caller disowns them).
  */
 void hmmsim_evict_owned(struct hmmsim_mirror *mirror)
 {
@@ -778,11 +793,10 @@ void hmmsim_evict_owned(struct hmmsim_mirror *mirror)
 	unsigned long idx, run, n;
 	int pass, err;
 
-	if (!hdev->mem.pagemap_live)
+	if (!hdev->mem.pagemap_live || !mmget_not_zero(mirror->mm))
 		return;
 	hmmsim_migration_init(&m, hdev, HMMSIM_EVICT_PAGES,
 			      GFP_KERNEL | __GFP_NOFAIL);
-	/* The mm outlives the mirror (mmgrab()); it may have no users left. */
 	mmap_read_lock(mirror->mm);
 	for (pass = 0; pass < 8; pass++) {
 		bool found = false;
@@ -804,6 +818,8 @@ void hmmsim_evict_owned(struct hmmsim_mirror *mirror)
 			break;
 	}
 	mmap_read_unlock(mirror->mm);
+	/* Not the exit of the mm here, under the device's lock. */
+	mmput_async(mirror->mm);
 	hmmsim_migration_fini(&m);
 }
 
@@ -984,7 +1000,14 @@ int hmmsim_migrate_exclusive(struct hmmsim_mirror *mirror,
 	unsigned long addr, next;
 	int ret, tries;
 
-	ret = hmmsim_check_vmas(mm, start, end);
+	/*
+	 * Only private anonymous memory can hold device-exclusive entries:
+	 * shared mappings (file, shmem) and hugetlbfs have no anonymous pages
+	 * to convert. make_device_exclusive() says -EOPNOTSUPP for them,
+	 * where make_device_exclusive_range() skipped them (-EBUSY): hmmsim
+	 * says -EOPNOTSUPP on every kernel, before anything is exclusive.
+	 */
+	ret = hmmsim_check_vmas(mm, start, end, VM_SHARED | VM_HUGETLB);
 	if (ret)
 		return ret;
 	m = hmmsim_migration_get(mirror);

@@ -304,7 +304,7 @@ static int hmmsim_uring_run(struct hmmsim_uring_req *req)
 	if (req->op == HMMSIM_URING_OP_TO_DEVICE ||
 	    req->op == HMMSIM_URING_OP_TO_SYSTEM ||
 	    req->op == HMMSIM_URING_OP_DEV_TO_DEV) {
-		ret = hmmsim_check_vmas(req->mirror->mm, c->addr, end);
+		ret = hmmsim_check_vmas(req->mirror->mm, c->addr, end, 0);
 		if (ret)
 			return ret;
 	}

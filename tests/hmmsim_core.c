@@ -2267,6 +2267,42 @@ TEST_F(core, exclusive_until_cpu_touches_each_page)
 	ASSERT_PATTERN(buf + half * page_size, half, half, seed + 1);
 }
 
+/*
+ * Only private anonymous memory can be made device-exclusive: a range that
+ * reaches shared memory is refused with EOPNOTSUPP before any page of it,
+ * private ones included, becomes exclusive.
+ */
+TEST_F(core, exclusive_on_shared_memory_is_eopnotsupp)
+{
+	const unsigned long npages = 8;
+	size_t len = 2 * npages * page_size;
+	char *ptr = malloc(len);
+	struct hmm_dmirror_cmd cmd;
+	char *buf;
+
+	ASSERT_NE(NULL, ptr);
+	/* Private pages, then shared ones right after them. */
+	buf = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_EQ(buf + npages * page_size,
+		  mmap(buf + npages * page_size, npages * page_size,
+		       PROT_READ | PROT_WRITE,
+		       MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED, -1, 0));
+	memset(buf, 0x5a, len);
+
+	ASSERT_EQ(-EOPNOTSUPP, dmirror(self->fd, HMM_DMIRROR_EXCLUSIVE,
+				       buf + npages * page_size, ptr, npages,
+				       &cmd));
+	ASSERT_EQ(-EOPNOTSUPP, dmirror(self->fd, HMM_DMIRROR_EXCLUSIVE, buf,
+				       ptr, 2 * npages, &cmd));
+	/* Nothing became exclusive on the way. */
+	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE, buf, ptr,
+			     2 * npages, &cmd));
+	munmap(buf, len);
+	free(ptr);
+}
+
 /* EXCLUSIVE on memory a THP backs. */
 TEST_F(core, exclusive_on_thp)
 {

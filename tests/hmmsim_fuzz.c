@@ -180,7 +180,7 @@ static const struct {
 	{ EIO, "EIO" },
 	{ EINTR, "EINTR" },
 	{ EAGAIN, "EAGAIN" },
-	{ EOPNOTSUPP, "EOPNOTSUPP" },	/* EXCLUSIVE on hugetlbfs only */
+	{ EOPNOTSUPP, "EOPNOTSUPP" },	/* EXCLUSIVE on hugetlbfs, shared */
 };
 
 #define HIST_OTHER	ARRAY_SIZE(errnos)
@@ -1613,16 +1613,25 @@ static void check_output(struct call *c)
 		report(c, why);
 }
 
-/* EXCLUSIVE on a range of a hugetlbfs buffer: EOPNOTSUPP is its answer. */
-static bool excl_on_hugetlb(const struct call *c)
+/*
+ * EXCLUSIVE on a range that reaches a hugetlbfs or shared (file, shmem)
+ * buffer through mapped buffers: EOPNOTSUPP is its answer, as only private
+ * anonymous memory can be made device-exclusive.
+ */
+static bool excl_unsupported(const struct call *c)
 {
+	__u64 addr = c->core.addr, end;
 	unsigned long page;
 	struct buf *b;
 
 	if (c->kind != CALL_CORE || c->cmd != C_EXCL)
 		return false;
-	b = buf_of(c->core.addr, &page);
-	return b && b->kind == BUF_HUGETLB;
+	end = addr + (c->core.npages << page_shift);
+	for (; addr < end && (b = buf_of(addr, &page)); addr += page_size)
+		if (b->kind == BUF_HUGETLB || b->kind == BUF_ANON_SHARED ||
+		    b->kind == BUF_FILE_SHARED)
+			return true;
+	return false;
 }
 
 static void judge(struct call *c)
@@ -1639,8 +1648,8 @@ static void judge(struct call *c)
 			 "errno %d (%s) is not one of the documented errnos",
 			 c->err, strerror(c->err));
 		report(c, why);
-	} else if (c->ret < 0 && c->err == EOPNOTSUPP && !excl_on_hugetlb(c)) {
-		report(c, "EOPNOTSUPP is only for EXCLUSIVE on hugetlbfs");
+	} else if (c->ret < 0 && c->err == EOPNOTSUPP && !excl_unsupported(c)) {
+		report(c, "EOPNOTSUPP is only for EXCLUSIVE on hugetlbfs or shared memory");
 	} else if (c->want_err && (!c->ret || c->err != c->want_err)) {
 		snprintf(why, sizeof(why), "must give %s", errno_name(c->want_err));
 		report(c, why);
