@@ -114,11 +114,12 @@ kernel_package() {
 	local pkg=$1 ver tmp
 	local -a apt=()
 
-	ver=$(apt_candidate "$pkg")
-	if [[ -z $ver ]]; then
+	# A fresh machine may never have fetched its package lists.
+	if ! compgen -G '/var/lib/apt/lists/*_Packages*' >/dev/null; then
+		log "fetching the host's package lists"
 		apt-get -qq update >&2 || die "apt-get update failed"
-		ver=$(apt_candidate "$pkg")
 	fi
+	ver=$(apt_candidate "$pkg")
 	if [[ -z $ver ]]; then
 		unstable_apt
 		apt=("${UNSTABLE_APT[@]}")
