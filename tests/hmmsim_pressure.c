@@ -2029,45 +2029,43 @@ TEST_F_TIMEOUT(pressure, stats_larger_struct_with_zero_tail_is_accepted,
 	free(raw);
 }
 
-/* A caller that knows version 0 only gets nothing written past it. */
-TEST_F_TIMEOUT(pressure, stats_version0_size_writes_no_further, SHORT_TIMEOUT)
+/*
+ * A caller whose struct is @size bytes (a version's size) gets that
+ * version's fields, and nothing written past them.
+ */
+static void stats_size_writes_no_further(struct __test_metadata *_metadata,
+					 int fd, __u32 size)
 {
 	unsigned char *raw = malloc(STATS_SIZE_MAX);
 	struct hmmsim_stats *st = (struct hmmsim_stats *)raw;
 
 	ASSERT_NE(NULL, raw);
 	memset(raw, UNTOUCHED, STATS_SIZE_MAX);
-	stats_args(raw, HMMSIM_STATS_SIZE_VER0);
-	/* Version 1's uring_inflight is past the caller's struct. */
-	memset(raw + HMMSIM_STATS_SIZE_VER0, UNTOUCHED,
-	       STATS_SIZE_MAX - HMMSIM_STATS_SIZE_VER0);
-	ASSERT_EQ(0, xioctl(self->fd, HMMSIM_IOCTL_STATS, raw));
-	ASSERT_EQ(HMMSIM_STATS_SIZE_VER0, st->size);
+	stats_args(raw, size);
+	/* What lies past the caller's struct is not the caller's. */
+	memset(raw + size, UNTOUCHED, STATS_SIZE_MAX - size);
+	ASSERT_EQ(0, xioctl(fd, HMMSIM_IOCTL_STATS, raw));
+	ASSERT_EQ(size, st->size);
 	ASSERT_EQ(0, st->to_device);
 	ASSERT_EQ(0, st->pages_used);
 	ASSERT_EQ(0, st->evictions);
-	ASSERT_BYTES(raw + HMMSIM_STATS_SIZE_VER0,
-		     STATS_SIZE_MAX - HMMSIM_STATS_SIZE_VER0, UNTOUCHED);
+	if (size >= HMMSIM_STATS_SIZE_VER1)
+		ASSERT_EQ(0, st->uring_inflight);
+	ASSERT_BYTES(raw + size, STATS_SIZE_MAX - size, UNTOUCHED);
 	free(raw);
 }
 
-/* Version 1 gets uring_inflight, and nothing written past it. */
+/* Version 0's uring_inflight is past the caller's struct. */
+TEST_F_TIMEOUT(pressure, stats_version0_size_writes_no_further, SHORT_TIMEOUT)
+{
+	stats_size_writes_no_further(_metadata, self->fd,
+				     HMMSIM_STATS_SIZE_VER0);
+}
+
 TEST_F_TIMEOUT(pressure, stats_version1_size_writes_no_further, SHORT_TIMEOUT)
 {
-	unsigned char *raw = malloc(STATS_SIZE_MAX);
-	struct hmmsim_stats *st = (struct hmmsim_stats *)raw;
-
-	ASSERT_NE(NULL, raw);
-	memset(raw, UNTOUCHED, STATS_SIZE_MAX);
-	stats_args(raw, HMMSIM_STATS_SIZE_VER1);
-	ASSERT_EQ(0, xioctl(self->fd, HMMSIM_IOCTL_STATS, raw));
-	ASSERT_EQ(HMMSIM_STATS_SIZE_VER1, st->size);
-	ASSERT_EQ(0, st->to_device);
-	ASSERT_EQ(0, st->pages_used);
-	ASSERT_EQ(0, st->uring_inflight);
-	ASSERT_BYTES(raw + HMMSIM_STATS_SIZE_VER1,
-		     STATS_SIZE_MAX - HMMSIM_STATS_SIZE_VER1, UNTOUCHED);
-	free(raw);
+	stats_size_writes_no_further(_metadata, self->fd,
+				     HMMSIM_STATS_SIZE_VER1);
 }
 
 TEST_F_TIMEOUT(pressure, stats_bad_pointer_is_efault, SHORT_TIMEOUT)
