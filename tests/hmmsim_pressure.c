@@ -1875,9 +1875,9 @@ TEST_F_TIMEOUT(pressure, stats_count_alloc_failures_of_flag_fail_alloc,
 	ASSERT_EQ(n, st.pages_used);
 
 	/* The flag is spent: the next window fails nothing. */
-	fill_pattern(buf, n, n, seed);
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf + n *
-			     page_size, ptr, n, &cmd));
+	fill_pattern(buf + n * page_size, n, n, seed);
+	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV,
+			     buf + n * page_size, ptr, n, &cmd));
 	ASSERT_EQ(n, cmd.cpages);
 	ASSERT_PATTERN(ptr, n, n, seed);
 	st0 = st;
