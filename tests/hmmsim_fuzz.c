@@ -1614,9 +1614,9 @@ static void check_output(struct call *c)
 }
 
 /*
- * EXCLUSIVE on a range that reaches a hugetlbfs or shared (file, shmem)
- * buffer through mapped buffers: EOPNOTSUPP is its answer, as only private
- * anonymous memory can be made device-exclusive.
+ * EXCLUSIVE on a range that reaches a hugetlbfs or shared (file, shmem,
+ * device file) buffer through mapped buffers: EOPNOTSUPP is its answer, as
+ * only private anonymous memory can be made device-exclusive.
  */
 static bool excl_unsupported(const struct call *c)
 {
@@ -1629,7 +1629,7 @@ static bool excl_unsupported(const struct call *c)
 	end = addr + (c->core.npages << page_shift);
 	for (; addr < end && (b = buf_of(addr, &page)); addr += page_size)
 		if (b->kind == BUF_HUGETLB || b->kind == BUF_ANON_SHARED ||
-		    b->kind == BUF_FILE_SHARED)
+		    b->kind == BUF_FILE_SHARED || b->kind == BUF_DEVMAP)
 			return true;
 	return false;
 }
