@@ -38,9 +38,9 @@ modules:
 	fi; \
 	for opt in $(HMMSIM_NEEDS); do \
 		grep -q "^$$opt=[ym]" "$$conf" && continue; \
-		echo "hmmsim: the kernel at KDIR=$(KDIR) lacks $$opt, which" >&2; \
-		echo "hmmsim: hmmsim needs (Debian's stable kernels lack DEVICE_PRIVATE)." >&2; \
-		echo "hmmsim: 'make run' and 'make check' build and boot a test kernel that has it." >&2; \
+		echo "hmmsim: the kernel at KDIR=$(KDIR) lacks $$opt, which hmmsim needs." >&2; \
+		echo "hmmsim: (Debian's stable kernels lack CONFIG_DEVICE_PRIVATE; 'make run'" >&2; \
+		echo "hmmsim: and 'make check' build and boot a test kernel that has it.)" >&2; \
 		exit 1; \
 	done
 	$(MAKE) -C $(KDIR) M=$(CURDIR) modules
