@@ -1170,8 +1170,10 @@ TEST_F_TIMEOUT(slow, killed_process_stops_its_requests, SLOW_TIMEOUT)
 	ASSERT_EQ(2, st.uring_inflight)
 		TH_LOG("%llu pages moved", (unsigned long long)st.to_device);
 	EXPECT_TRUE(WIFSIGNALED(status));
-	/* Two 16-window requests at 50 ms a window take 0.8 s or more. */
-	EXPECT_GT(0.6, t0);
+	/*
+	 * Dying did not wait for the requests to run to their end: that is
+	 * the last check below, on what moved, not on how long it took.
+	 */
 	/* The windows running when it died finish; no other starts. */
 	WAIT_URING_IDLE(self->fd);
 	a = to_device(self->fd);
