@@ -432,8 +432,8 @@ void hmmsim_mirror_map_migrated(struct hmmsim_mirror *mirror,
 				const struct migrate_vma *args,
 				unsigned long seq);
 int hmmsim_mirror_map_exclusive(struct hmmsim_mirror *mirror,
-				unsigned long start, unsigned long end,
-				struct page **pages, unsigned long seq);
+				unsigned long addr, struct page *page,
+				unsigned long seq);
 
 /* src/migrate.c */
 int hmmsim_migrate_range_to_device(struct hmmsim_mirror *mirror,

@@ -867,7 +867,8 @@ void hmmsim_evict_all(struct hmmsim_device *hdev)
 
 /*
  * make_device_exclusive_range() skips the tail pages of a large folio
- * (hmmsim_exclusive_splits_thp()). Split any PMD-mapped THP in [start, end) into small pages first:
+ * (hmmsim_exclusive_splits_thp()). Split any PMD-mapped THP in [start, end)
+ * into small pages first:
  * migrate_vma_setup() splits a THP it collects, and finalizing without
  * destinations puts every page back where it was.
  */
@@ -931,8 +932,7 @@ static int hmmsim_exclusive_page(struct hmmsim_mirror *mirror,
 	page = hmmsim_make_device_exclusive(mirror->mm, addr, mirror->hdev);
 	if (IS_ERR(page))
 		return PTR_ERR(page);
-	ret = hmmsim_mirror_map_exclusive(mirror, addr, addr + PAGE_SIZE,
-					  &page, seq);
+	ret = hmmsim_mirror_map_exclusive(mirror, addr, page, seq);
 	/* The device mapping is in place: CPU access may now revoke it. */
 	unlock_page(page);
 	put_page(page);

@@ -868,35 +868,31 @@ out:
 }
 
 /**
- * hmmsim_mirror_map_exclusive() - map pages granted for exclusive access
+ * hmmsim_mirror_map_exclusive() - map a page granted for exclusive access
  * @mirror: the mirror.
- * @start: first address; @pages covers [start, end).
- * @end: end address.
- * @pages: the pages made exclusive, all present.
+ * @addr: its address.
+ * @page: the page made exclusive, present.
  * @seq: mmu_interval_read_begin() from before the grant.
  *
- * Return: 0, or -EAGAIN if the range was invalidated meanwhile (or a table
- * could not be allocated): drop the pages and try again.
+ * Return: 0, or -EAGAIN if the page was invalidated meanwhile (or a table
+ * could not be allocated): drop the page and try again.
  */
 int hmmsim_mirror_map_exclusive(struct hmmsim_mirror *mirror,
-				unsigned long start, unsigned long end,
-				struct page **pages, unsigned long seq)
+				unsigned long addr, struct page *page,
+				unsigned long seq)
 {
-	unsigned long addr, i;
-	int ret = 0;
+	int ret;
 
-	ret = hmmsim_devpt_prepare(&mirror->pt, start, end);
+	ret = hmmsim_devpt_prepare(&mirror->pt, addr, addr + PAGE_SIZE);
 	if (ret)
 		return ret;
 
 	mutex_lock(&mirror->lock);
-	if (mmu_interval_read_retry(&mirror->notifier, seq)) {
-		mutex_unlock(&mirror->lock);
-		return -EAGAIN;
-	}
-	for (addr = start, i = 0; addr < end && !ret; addr += PAGE_SIZE, i++)
+	if (mmu_interval_read_retry(&mirror->notifier, seq))
+		ret = -EAGAIN;
+	else
 		ret = hmmsim_devpt_set(&mirror->pt, addr,
-				       ((hmmsim_pte_t)page_to_pfn(pages[i]) <<
+				       ((hmmsim_pte_t)page_to_pfn(page) <<
 					PAGE_SHIFT) | HMMSIM_PTE_VALID |
 				       HMMSIM_PTE_WRITE | HMMSIM_PTE_EXCLUSIVE);
 	mutex_unlock(&mirror->lock);
