@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * hmmsim: driver-internal types shared by the files under src/. The
- * userspace ABI is uapi/hmmsim.h, included here as <hmmsim.h>.
+ * hmmsim: driver-internal types and interfaces shared by the files under
+ * src/. The userspace ABI is uapi/hmmsim.h, included here as <hmmsim.h>;
+ * how the files layer is in Documentation/hmmsim.rst.
  */
 #ifndef _HMMSIM_DRV_H
 #define _HMMSIM_DRV_H
@@ -27,6 +28,54 @@
 
 #include <hmmsim.h>	/* uapi/hmmsim.h */
 #include "hmmsim_compat.h"
+
+/**
+ * DOC: Locking
+ *
+ * Every lock of the driver, what it protects, and the order in which they
+ * nest (outermost first). The functions that assume a lock is held assert
+ * it (lockdep_assert_held(), mmap_assert_locked()), so a path that breaks
+ * a rule is reported by lockdep the first time it runs.
+ *
+ * 1. ``hmmsim_cfs_dev.lock`` (mutex, configfs.c): one configfs item: its
+ *    attributes and whether the device is powered on. Held while the
+ *    device is created or removed.
+ * 2. ``hdev->removal_lock`` (rw_semaphore): whether the device is removed.
+ *    Every command holds it for reading while it uses the device
+ *    (hmmsim_device_enter()): an ioctl for its whole duration, an io_uring
+ *    command for one window at a time, a file's release while it evicts
+ *    and disowns its pages. hmmsim_device_destroy() takes it for writing
+ *    to mark the device removed, so that device memory is torn down only
+ *    once no command uses it. A device-to-device move also enters the
+ *    source device, with a trylock (hmmsim_device_tryenter()): two moves in
+ *    opposite directions while both devices are being removed could
+ *    otherwise deadlock.
+ * 3. ``mirror->scratch_lock`` (mutex): the file's scratch buffers
+ *    (struct hmmsim_scratch), held by the command using them. Only ever
+ *    trylocked: a second thread of the process makes buffers of its own.
+ * 4. ``mmap_lock`` of the mirrored mm, for reading: around
+ *    hmm_range_fault(), each migrate_vma window, the exclusive grant and
+ *    the eviction of the pages a mirror owns. Another process's mmap_lock
+ *    is only ever trylocked (eviction, see evict.c).
+ * 5. ``mem->store_lock`` (mutex): the allocation of the simulated on-board
+ *    memory of a private device; taken under mmap_lock, with no lock below
+ *    held.
+ * 6. ``hdev->mirrors_lock`` (mutex): the device's list of mirrors.
+ * 7. ``mirror->pt_lock`` (mutex): the device page table; the "driver
+ *    update lock" of Documentation/mm/hmm.rst, and the only lock the
+ *    invalidate callback takes. The callback runs under reclaim, so nothing
+ *    allocates with direct reclaim while holding it (lockdep is told at
+ *    mirror creation); see also DOC: Mirror.
+ * 8. ``mem->alloc_lock`` (spinlock): the free page stack, the chunks' use
+ *    counts and the LRU of device memory. Taken from the pagemap's
+ *    page_free(), which runs wherever the last reference to a device page
+ *    is dropped, so a spinlock, held only for list and counter updates.
+ *
+ * The copy engine takes no lock: a batch is owned by its submitter until
+ * its fence (a completion) is signalled. io_uring requests are owned by
+ * their worker until completed (DOC: io_uring request lifetime and
+ * locking in uring.c).
+ */
 
 /* Upper bound on simulated devices (and char device minors) per module. */
 #define HMMSIM_MAX_DEVICES	64
@@ -90,7 +139,7 @@ struct hmmsim_chunk {
  *	first used and kept until the device goes away. NULL for coherent
  *	memory, whose pages are CPU-addressable.
  * @store_lock: serializes the allocation of @store chunks.
- * @lock: protects @free, @nr_free, @chunks and @lru; taken from
+ * @alloc_lock: protects @free, @nr_free, @chunks and @lru; taken from
  *	page_free(), in any context, so a spinlock.
  * @free: stack of free page indices (pfn - @pfn_first).
  * @nr_free: number of entries on @free.
@@ -106,7 +155,7 @@ struct hmmsim_devmem {
 	unsigned long npages;
 	void **store;
 	struct mutex store_lock;	/* see above */
-	spinlock_t lock;		/* see above */
+	spinlock_t alloc_lock;		/* see above */
 	unsigned int *free;
 	unsigned long nr_free;
 	struct hmmsim_chunk *chunks;
@@ -142,10 +191,11 @@ enum hmmsim_migrate_kind {
  * @id: N of /dev/<devname>N, also the char device minor.
  * @cfg: type and size of the device memory.
  * @mem: the device memory.
- * @lock: held for reading by every command while it uses the device, for
- *	writing to mark the device dead when it is removed.
- * @dead: the device was removed: its files remain, but every command gets
- *	-ENODEV.
+ * @removal_lock: protects @removed: held for reading by every command
+ *	while it uses the device (hmmsim_device_enter()), for writing to mark
+ *	the device removed.
+ * @removed: the device was removed: its files remain, but every command
+ *	gets -ENODEV.
  * @mirrors_lock: protects @mirrors.
  * @mirrors: every open file (struct hmmsim_mirror) of this device.
  * @stats: the counters, see struct hmmsim_stats.
@@ -169,8 +219,8 @@ struct hmmsim_device {
 	unsigned int id;
 	struct hmmsim_device_config cfg;
 	struct hmmsim_devmem mem;
-	struct rw_semaphore lock;	/* see above */
-	bool dead;
+	struct rw_semaphore removal_lock;	/* see above */
+	bool removed;
 	struct mutex mirrors_lock;	/* see above */
 	struct list_head mirrors;
 	atomic64_t stats[HMMSIM_NR_STATS];
@@ -212,12 +262,13 @@ static inline void hmmsim_count(struct hmmsim_device *hdev,
  * @blocks: one entry per 2 MiB block of virtual addresses, indexed by
  *	address >> PMD_SHIFT: either a table of %PTRS_PER_PTE 4 KiB entries
  *	(a pointer to a page of hmmsim_pte_t) or a single 2 MiB entry (an
- *	xarray value entry holding the hmmsim_pte_t shifted right by one).
- *
- * All updates and lookups are made under the owning mirror's lock.
+ *	xarray value entry holding the block's first hmmsim_pte_t).
+ * @lock: the owning mirror's @pt_lock, under which every update and lookup
+ *	is made; kept here for the assertions.
  */
 struct hmmsim_devpt {
 	struct xarray blocks;
+	struct mutex *lock;
 };
 
 /* A device page table entry: pfn << PAGE_SHIFT | flags. */
@@ -226,7 +277,6 @@ typedef u64 hmmsim_pte_t;
 #define HMMSIM_PTE_WRITE	BIT_ULL(1)
 #define HMMSIM_PTE_EXCLUSIVE	BIT_ULL(2)
 #define HMMSIM_PTE_HUGE		BIT_ULL(3)	/* returned by lookups only */
-#define HMMSIM_PTE_FLAGS	(BIT_ULL(PAGE_SHIFT) - 1)
 
 #define HMMSIM_MIRROR_FAIL_ALLOC	0	/* bit of HMM_DMIRROR_FLAG_FAIL_ALLOC */
 
@@ -235,8 +285,12 @@ static inline unsigned long hmmsim_pte_pfn(hmmsim_pte_t pte)
 	return pte >> PAGE_SHIFT;
 }
 
-struct hmmsim_xfer;
-struct hmmsim_migration;
+static inline hmmsim_pte_t hmmsim_make_pte(struct page *page, u64 flags)
+{
+	return ((hmmsim_pte_t)page_to_pfn(page) << PAGE_SHIFT) | flags;
+}
+
+struct hmmsim_scratch;
 
 /**
  * struct hmmsim_mirror - one open file: a device's mirror of one process
@@ -245,14 +299,13 @@ struct hmmsim_migration;
  *	refused with -EPERM. Holds an mmgrab() reference.
  * @notifier: covers the whole address space of @mm; its invalidate callback
  *	keeps @pt coherent with the CPU page tables.
- * @lock: the "driver update lock" of Documentation/mm/hmm.rst: held by the
- *	invalidate callback, and by everyone reading or updating @pt.
+ * @pt_lock: protects @pt: the "driver update lock" of
+ *	Documentation/mm/hmm.rst, held by the invalidate callback, and by
+ *	everyone reading or updating @pt.
  * @pt: the device page table.
  * @link: entry in @hdev->mirrors.
- * @xfer_lock: protects @xfer while a command uses it.
- * @xfer: the buffers commands on this file reuse (see mirror.c).
- * @mig_lock: protects @mig while a command uses it.
- * @mig: the migration buffers commands on this file reuse (migrate.c).
+ * @scratch_lock: protects @scratch while a command uses it.
+ * @scratch: the buffers the commands on this file reuse (scratch.c).
  * @flags: HMM_DMIRROR_FLAG_* set with HMM_DMIRROR_FLAGS, as bits
  *	(HMMSIM_MIRROR_FAIL_ALLOC is HMM_DMIRROR_FLAG_FAIL_ALLOC's bit).
  */
@@ -260,13 +313,11 @@ struct hmmsim_mirror {
 	struct hmmsim_device *hdev;
 	struct mm_struct *mm;
 	struct mmu_interval_notifier notifier;
-	struct mutex lock;		/* see above, and DOC: mirror locking */
+	struct mutex pt_lock;		/* see above, and DOC: Locking */
 	struct hmmsim_devpt pt;
 	struct list_head link;
-	struct mutex xfer_lock;		/* see above */
-	struct hmmsim_xfer *xfer;
-	struct mutex mig_lock;		/* see above */
-	struct hmmsim_migration *mig;
+	struct mutex scratch_lock;	/* see above */
+	struct hmmsim_scratch *scratch;
 	unsigned long flags;
 };
 
@@ -333,6 +384,60 @@ struct hmmsim_copy_batch {
 	struct hmmsim_copy_piece *pieces;
 };
 
+/**
+ * struct hmmsim_scratch - the buffers one command works with, per window
+ * @hdev: the device.
+ * @nr: pages per window.
+ * @src: migrate_vma source pfns, or hmm_range_fault() output.
+ * @dst: migrate_vma destination pfns.
+ * @pages: destination device pages of a migration, or the pinned pages of
+ *	a user buffer or of a range made exclusive (@nr + 1: a window of user
+ *	buffer may straddle one more page).
+ * @codes: HMM_DMIRROR_SNAPSHOT codes; only for a file's scratch.
+ * @batch: the copy batch.
+ *
+ * Each file keeps one for the commands run on it (hmmsim_scratch_get());
+ * the CPU fault handler and eviction make their own on the stack.
+ */
+struct hmmsim_scratch {
+	struct hmmsim_device *hdev;
+	unsigned long nr;
+	unsigned long *src;
+	unsigned long *dst;
+	struct page **pages;
+	u8 *codes;
+	struct hmmsim_copy_batch batch;
+};
+
+/**
+ * struct hmmsim_span - the part of an address space one command works on
+ * @start: first address, page aligned.
+ * @end: end address (exclusive), page aligned, above @start.
+ * @uptr: the user buffer of a device read or write, or of the snapshot
+ *	codes; 0 for commands without one.
+ * @pages: progress: pages moved, read, written, reported or faulted in.
+ *	Every function that works on a span adds what it did here, also
+ *	when it then fails, so a partial result is never lost.
+ * @faults: device faults the command took (0 or 1: the first missing
+ *	entry faults the rest of the range in).
+ *
+ * The front ends (cdev.c, uring.c) decode their ABI into a span with
+ * hmmsim_span_init(); nothing below the command layer sees the ABI.
+ */
+struct hmmsim_span {
+	unsigned long start;
+	unsigned long end;
+	unsigned long uptr;
+	unsigned long pages;
+	unsigned long faults;
+};
+
+/* Where a span's progress has got to: the address of its next page. */
+static inline unsigned long hmmsim_span_addr(const struct hmmsim_span *span)
+{
+	return span->start + (span->pages << PAGE_SHIFT);
+}
+
 /* src/main.c */
 extern bool hmmsim_evict_on_close;
 int hmmsim_parse_size(const char *str, u64 *out);
@@ -344,45 +449,90 @@ void hmmsim_default_config(struct hmmsim_device_config *cfg);
 int hmmsim_configfs_init(void);
 void hmmsim_configfs_exit(void);
 
+/* src/device.c */
+int hmmsim_device_init(const char *devname);
+void hmmsim_device_exit(void);
+struct hmmsim_device *hmmsim_device_create(const struct hmmsim_device_config *cfg);
+void hmmsim_device_destroy(struct hmmsim_device *hdev);
+bool hmmsim_device_enter(struct hmmsim_device *hdev);
+bool hmmsim_device_tryenter(struct hmmsim_device *hdev);
+void hmmsim_device_leave(struct hmmsim_device *hdev);
+
+/*
+ * Whether @hdev was removed, without entering it: for a quick refusal
+ * where entering is not possible (under the mmap lock) or not needed yet.
+ */
+static inline bool hmmsim_device_removed(struct hmmsim_device *hdev)
+{
+	return READ_ONCE(hdev->removed);
+}
+
+/* The command runs inside hmmsim_device_enter() of @hdev. */
+static inline void hmmsim_device_assert_entered(struct hmmsim_device *hdev)
+{
+	lockdep_assert_held_read(&hdev->removal_lock);
+}
+
 /* src/cdev.c */
-extern dev_t hmmsim_devt;
-extern const char *hmmsim_devname;
-extern struct class hmmsim_class;
 extern const struct file_operations hmmsim_fops;
-int hmmsim_cdev_init(const char *devname);
-void hmmsim_cdev_exit(void);
-int hmmsim_check_range(const struct hmm_dmirror_cmd *cmd);
-struct file *hmmsim_source_file(struct hmmsim_mirror *mirror, int fd,
-				struct hmmsim_device **src);
 
 /* src/uring.c */
 int hmmsim_uring_init(void);
 void hmmsim_uring_exit(void);
 int hmmsim_uring_cmd(struct io_uring_cmd *ioucmd, unsigned int issue_flags);
 
-/* src/device.c */
-struct hmmsim_device *hmmsim_device_create(const struct hmmsim_device_config *cfg);
-void hmmsim_device_destroy(struct hmmsim_device *hdev);
+/* src/cmd.c */
+int hmmsim_span_init(struct hmmsim_span *span, u64 addr, u64 npages,
+		     u64 uptr);
+int hmmsim_cmd_check_migrate(struct hmmsim_mirror *mirror,
+			     const struct hmmsim_span *span);
+struct hmmsim_mirror *hmmsim_cmd_open(struct hmmsim_device *hdev);
+void hmmsim_cmd_close(struct hmmsim_mirror *mirror);
+struct file *hmmsim_cmd_source_file(struct hmmsim_mirror *mirror, int fd,
+				    struct hmmsim_device **src);
+int hmmsim_cmd_set_flags(struct hmmsim_mirror *mirror, u64 flags);
+int hmmsim_cmd_read(struct hmmsim_mirror *mirror, struct hmmsim_span *span);
+int hmmsim_cmd_write(struct hmmsim_mirror *mirror, struct hmmsim_span *span);
+int hmmsim_cmd_prefetch(struct hmmsim_mirror *mirror, struct hmmsim_span *span,
+			bool write);
+int hmmsim_cmd_snapshot(struct hmmsim_mirror *mirror,
+			struct hmmsim_span *span);
+int hmmsim_cmd_migrate_to_device(struct hmmsim_mirror *mirror,
+				 struct hmmsim_device *src,
+				 struct hmmsim_span *span);
+int hmmsim_cmd_migrate_to_system(struct hmmsim_mirror *mirror,
+				 struct hmmsim_span *span);
+int hmmsim_cmd_migrate_and_read(struct hmmsim_mirror *mirror,
+				struct hmmsim_span *span);
+int hmmsim_cmd_exclusive(struct hmmsim_mirror *mirror,
+			 struct hmmsim_span *span);
+int hmmsim_cmd_check_exclusive(struct hmmsim_mirror *mirror,
+			       struct hmmsim_span *span);
+void hmmsim_cmd_release(struct hmmsim_mirror *mirror);
+
+/* src/scratch.c */
+int hmmsim_scratch_init(struct hmmsim_scratch *s, struct hmmsim_device *hdev,
+			unsigned long nr, bool user, gfp_t gfp);
+void hmmsim_scratch_fini(struct hmmsim_scratch *s);
+struct hmmsim_scratch *hmmsim_scratch_get(struct hmmsim_mirror *mirror);
+void hmmsim_scratch_put(struct hmmsim_mirror *mirror, struct hmmsim_scratch *s);
+void hmmsim_scratch_free(struct hmmsim_scratch *s);
 
 /* src/devmem.c */
 int hmmsim_devmem_init(struct hmmsim_device *hdev);
 void hmmsim_devmem_fini(struct hmmsim_device *hdev);
-unsigned int hmmsim_devmem_alloc(struct hmmsim_device *hdev,
-				 struct hmmsim_mirror *owner,
+unsigned int hmmsim_devmem_alloc(struct hmmsim_device *hdev, void *owner,
 				 struct page **pages, unsigned int nr);
 void hmmsim_devmem_free_unused(struct page *page);
 void hmmsim_devmem_touch(struct page *page, struct hmmsim_chunk **last);
 long hmmsim_devmem_lru_pick(struct hmmsim_device *hdev);
 bool hmmsim_is_device_page(const struct page *page);
 struct hmmsim_device *hmmsim_page_device(const struct page *page);
+bool hmmsim_is_own_page(const struct page *page, struct hmmsim_device *hdev);
 void *hmmsim_devmem_page_addr(struct page *page);
 unsigned long hmmsim_devmem_nr_used(struct hmmsim_device *hdev);
-unsigned long hmmsim_devmem_find_owned(struct hmmsim_device *hdev,
-				       struct hmmsim_mirror *owner,
-				       unsigned long from,
-				       unsigned long *run);
-void hmmsim_devmem_disown(struct hmmsim_device *hdev,
-			  struct hmmsim_mirror *owner);
+void *hmmsim_devmem_owner(struct hmmsim_device *hdev, unsigned long idx);
+void hmmsim_devmem_disown(struct hmmsim_device *hdev, void *owner);
 
 /* src/debugfs.c */
 void hmmsim_debugfs_init(void);
@@ -392,7 +542,7 @@ void hmmsim_debugfs_remove(struct hmmsim_device *hdev);
 void hmmsim_stats_read(struct hmmsim_device *hdev, struct hmmsim_stats *st);
 
 /* src/devpt.c */
-void hmmsim_devpt_init(struct hmmsim_devpt *pt);
+void hmmsim_devpt_init(struct hmmsim_devpt *pt, struct mutex *lock);
 void hmmsim_devpt_fini(struct hmmsim_devpt *pt);
 int hmmsim_devpt_prepare(struct hmmsim_devpt *pt, unsigned long start,
 			 unsigned long end);
@@ -411,19 +561,20 @@ unsigned long hmmsim_devpt_next_mapped(struct hmmsim_devpt *pt,
 
 /* src/mirror.c */
 struct hmmsim_mirror *hmmsim_mirror_create(struct hmmsim_device *hdev);
+void hmmsim_mirror_unlink(struct hmmsim_mirror *mirror);
 void hmmsim_mirror_destroy(struct hmmsim_mirror *mirror);
-int hmmsim_mirror_read(struct hmmsim_mirror *mirror,
-		       struct hmm_dmirror_cmd *cmd);
-int hmmsim_mirror_write(struct hmmsim_mirror *mirror,
-			struct hmm_dmirror_cmd *cmd);
-int hmmsim_mirror_prefetch(struct hmmsim_mirror *mirror, unsigned long start,
-			   unsigned long end, bool write);
+int hmmsim_mirror_rw(struct hmmsim_mirror *mirror, struct hmmsim_scratch *s,
+		     struct hmmsim_span *span, bool write);
+int hmmsim_mirror_prefetch(struct hmmsim_mirror *mirror,
+			   struct hmmsim_scratch *s, struct hmmsim_span *span,
+			   bool write);
 int hmmsim_mirror_snapshot(struct hmmsim_mirror *mirror,
-			   struct hmm_dmirror_cmd *cmd);
+			   struct hmmsim_scratch *s, struct hmmsim_span *span);
 int hmmsim_mirror_readback(struct hmmsim_mirror *mirror,
-			   struct hmm_dmirror_cmd *cmd, bool local_only);
+			   struct hmmsim_scratch *s, struct hmmsim_span *span,
+			   bool local_only);
 int hmmsim_mirror_check_exclusive(struct hmmsim_mirror *mirror,
-				  struct hmm_dmirror_cmd *cmd);
+				  const struct hmmsim_span *span);
 void hmmsim_mirrors_unmap_migrating(struct hmmsim_device *hdev,
 				    struct mm_struct *mm,
 				    const struct migrate_vma *args,
@@ -435,30 +586,36 @@ int hmmsim_mirror_map_exclusive(struct hmmsim_mirror *mirror,
 				unsigned long addr, struct page *page,
 				unsigned long seq);
 
-/* src/migrate.c */
-int hmmsim_migrate_range_to_device(struct hmmsim_mirror *mirror,
-				   struct hmmsim_device *src,
-				   unsigned long start, unsigned long end,
-				   unsigned long *cpages);
-int hmmsim_migrate_range_to_system(struct hmmsim_mirror *mirror,
-				   unsigned long start, unsigned long end,
-				   unsigned long *cpages);
-int hmmsim_check_vmas(struct mm_struct *mm, unsigned long start,
-		      unsigned long end, vm_flags_t refuse);
-void hmmsim_migration_free(struct hmmsim_migration *m);
-int hmmsim_migrate_to_device(struct hmmsim_mirror *mirror,
-			     struct hmm_dmirror_cmd *cmd);
-int hmmsim_migrate_to_system(struct hmmsim_mirror *mirror,
-			     struct hmm_dmirror_cmd *cmd);
-int hmmsim_migrate_home(struct hmmsim_mirror *mirror, unsigned long start,
-			unsigned long end);
-vm_fault_t hmmsim_migrate_to_ram(struct vm_fault *vmf);
-int hmmsim_migrate_exclusive(struct hmmsim_mirror *mirror,
-			     struct hmm_dmirror_cmd *cmd);
+/* src/move.c */
+unsigned long hmmsim_move_to_device(struct hmmsim_scratch *s,
+				    struct hmmsim_mirror *mirror,
+				    struct migrate_vma *args, unsigned int got,
+				    unsigned long seq, int *err);
+unsigned long hmmsim_move_to_system(struct hmmsim_scratch *s,
+				    struct mm_struct *mm,
+				    struct migrate_vma *args, gfp_t gfp,
+				    enum hmmsim_migrate_kind kind, int *err);
+
+/* src/evict.c */
+unsigned int hmmsim_evict_alloc(struct hmmsim_mirror *mirror,
+				struct page **pages, unsigned int nr);
 void hmmsim_evict_owned(struct hmmsim_mirror *mirror);
+void hmmsim_evict_disown(struct hmmsim_mirror *mirror);
 void hmmsim_evict_all(struct hmmsim_device *hdev);
-long hmmsim_evict_chunk(struct hmmsim_device *hdev, unsigned long chunk,
-			struct hmmsim_mirror *locked);
+
+/* src/migrate.c */
+int hmmsim_migrate_to_device(struct hmmsim_mirror *mirror,
+			     struct hmmsim_scratch *s,
+			     struct hmmsim_device *src,
+			     struct hmmsim_span *span);
+int hmmsim_migrate_to_system(struct hmmsim_mirror *mirror,
+			     struct hmmsim_scratch *s,
+			     struct hmmsim_span *span);
+vm_fault_t hmmsim_migrate_cpu_fault(struct vm_fault *vmf);
+
+/* src/exclusive.c */
+int hmmsim_exclusive(struct hmmsim_mirror *mirror, struct hmmsim_scratch *s,
+		     const struct hmmsim_span *span);
 
 /* src/copy.c */
 int hmmsim_copy_init(void);

@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
-/*
- * hmmsim: the char device and its file operations.
+/**
+ * DOC: Char device
  *
- * Opening /dev/<devname>N creates a mirror bound to the opener's mm. Every
- * ioctl is validated here and then dispatched; a task whose mm is not the
- * bound one gets -EPERM, whatever it asks (the rule KVM applies to its
- * file descriptors): after fork() the child shares the file but not the mm.
+ * The file operations of /dev/<devname>N. Opening it creates a mirror bound
+ * to the opener's mm. Every ioctl is decoded here, from the ABI of
+ * uapi/hmmsim.h into a struct hmmsim_span, and run by the command layer
+ * (cmd.c) inside hmmsim_device_enter(); a task whose mm is not the bound
+ * one gets -EPERM, whatever it asks (the rule KVM applies to its file
+ * descriptors): after fork() the child shares the file but not the mm.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -18,13 +20,6 @@
 #include <linux/uaccess.h>
 
 #include "hmmsim_drv.h"
-
-dev_t hmmsim_devt;
-const char *hmmsim_devname;
-
-struct class hmmsim_class = {
-	.name = "hmmsim",
-};
 
 /*
  * Read a size-versioned extension struct (see uapi/hmmsim.h): @size, its
@@ -73,35 +68,30 @@ static int hmmsim_ioctl_info(struct hmmsim_mirror *mirror, void __user *uarg)
 	return hmmsim_copy_ext_to_user(uarg, &info, sizeof(info), usize);
 }
 
-/**
- * hmmsim_check_range() - check the range of a command before anything is done
- * @cmd: the range, in @cmd->addr and @cmd->npages.
- *
- * The range must be page aligned, not empty, and inside the user address
- * space, so that no command walks an absurd range.
- *
- * Return: 0 or -EINVAL.
- */
-int hmmsim_check_range(const struct hmm_dmirror_cmd *cmd)
+/* Run one lib/test_hmm command on its span. */
+static int hmmsim_ioctl_run(struct hmmsim_mirror *mirror, unsigned int cmd,
+			    struct hmmsim_span *span)
 {
-	if (!PAGE_ALIGNED(cmd->addr) || !cmd->npages)
-		return -EINVAL;
-	if (cmd->npages > TASK_SIZE >> PAGE_SHIFT ||
-	    cmd->addr > TASK_SIZE - (cmd->npages << PAGE_SHIFT))
-		return -EINVAL;
-	return 0;
-}
-
-static int hmmsim_ioctl_flags(struct hmmsim_mirror *mirror,
-			      const struct hmm_dmirror_cmd *cmd)
-{
-	if (cmd->npages & ~HMM_DMIRROR_FLAG_FAIL_ALLOC)
-		return -EINVAL;
-	if (cmd->npages & HMM_DMIRROR_FLAG_FAIL_ALLOC)
-		set_bit(HMMSIM_MIRROR_FAIL_ALLOC, &mirror->flags);
-	else
-		clear_bit(HMMSIM_MIRROR_FAIL_ALLOC, &mirror->flags);
-	return 0;
+	switch (cmd) {
+	case HMM_DMIRROR_READ:
+		return hmmsim_cmd_read(mirror, span);
+	case HMM_DMIRROR_WRITE:
+		return hmmsim_cmd_write(mirror, span);
+	case HMM_DMIRROR_MIGRATE_TO_DEV:
+		return hmmsim_cmd_migrate_and_read(mirror, span);
+	case HMM_DMIRROR_MIGRATE_TO_SYS:
+		return hmmsim_cmd_migrate_to_system(mirror, span);
+	case HMM_DMIRROR_SNAPSHOT:
+		return hmmsim_cmd_snapshot(mirror, span);
+	case HMM_DMIRROR_EXCLUSIVE:
+		return hmmsim_cmd_exclusive(mirror, span);
+	case HMM_DMIRROR_CHECK_EXCLUSIVE:
+		return hmmsim_cmd_check_exclusive(mirror, span);
+	case HMM_DMIRROR_RELEASE:
+		hmmsim_cmd_release(mirror);
+		return 0;
+	}
+	return -ENOTTY;
 }
 
 /* The lib/test_hmm compatible commands. */
@@ -109,95 +99,31 @@ static long hmmsim_ioctl_core(struct hmmsim_mirror *mirror, unsigned int cmd,
 			      void __user *uarg)
 {
 	struct hmm_dmirror_cmd c;
+	struct hmmsim_span span;
 	int ret;
 
 	if (copy_from_user(&c, uarg, sizeof(c)))
 		return -EFAULT;
 	if (cmd == HMM_DMIRROR_FLAGS)
-		return hmmsim_ioctl_flags(mirror, &c);
+		return hmmsim_cmd_set_flags(mirror, c.npages);
 
-	ret = hmmsim_check_range(&c);
+	ret = hmmsim_span_init(&span, c.addr, c.npages, c.ptr);
+	if (!ret)
+		ret = hmmsim_ioctl_run(mirror, cmd, &span);
 	if (ret)
 		return ret;
-	c.cpages = 0;
-	c.faults = 0;
-
-	switch (cmd) {
-	case HMM_DMIRROR_READ:
-		ret = hmmsim_mirror_read(mirror, &c);
-		break;
-	case HMM_DMIRROR_WRITE:
-		ret = hmmsim_mirror_write(mirror, &c);
-		break;
-	case HMM_DMIRROR_MIGRATE_TO_DEV:
-		ret = hmmsim_migrate_to_device(mirror, &c);
-		break;
-	case HMM_DMIRROR_MIGRATE_TO_SYS:
-		ret = hmmsim_migrate_to_system(mirror, &c);
-		break;
-	case HMM_DMIRROR_SNAPSHOT:
-		ret = hmmsim_mirror_snapshot(mirror, &c);
-		break;
-	case HMM_DMIRROR_EXCLUSIVE:
-		ret = hmmsim_migrate_exclusive(mirror, &c);
-		break;
-	case HMM_DMIRROR_CHECK_EXCLUSIVE:
-		ret = hmmsim_mirror_check_exclusive(mirror, &c);
-		break;
-	case HMM_DMIRROR_RELEASE:
-		hmmsim_evict_owned(mirror);
-		break;
-	default:
-		return -ENOTTY;
-	}
-	if (ret)
-		return ret;
+	c.cpages = span.pages;
+	c.faults = span.faults;
 	return copy_to_user(uarg, &c, sizeof(c)) ? -EFAULT : 0;
-}
-
-/**
- * hmmsim_source_file() - the source of a device-to-device move
- * @mirror: the mirror of the destination device.
- * @fd: a file descriptor of the calling task: another device's file, bound
- *	to the same mm.
- * @src: set to that file's device.
- *
- * Return: the file, referenced, or an ERR_PTR(): -EBADF, -EINVAL (not an
- * hmmsim file, or the same device), -EPERM (bound to another mm).
- */
-struct file *hmmsim_source_file(struct hmmsim_mirror *mirror, int fd,
-				struct hmmsim_device **src)
-{
-	struct hmmsim_mirror *other;
-	struct file *file = fget(fd);
-
-	if (!file)
-		return ERR_PTR(-EBADF);
-	if (file->f_op != &hmmsim_fops) {
-		fput(file);
-		return ERR_PTR(-EINVAL);
-	}
-	other = file->private_data;
-	if (other->mm != current->mm) {
-		fput(file);
-		return ERR_PTR(-EPERM);
-	}
-	if (other->hdev == mirror->hdev) {
-		fput(file);
-		return ERR_PTR(-EINVAL);
-	}
-	*src = other->hdev;
-	return file;
 }
 
 static int hmmsim_ioctl_migrate(struct hmmsim_mirror *mirror,
 				void __user *uarg)
 {
 	struct hmmsim_device *src = NULL;
-	struct hmm_dmirror_cmd range;
 	struct hmmsim_migrate mig;
 	struct file *file = NULL;
-	unsigned long moved = 0;
+	struct hmmsim_span span;
 	u32 usize;
 	int ret;
 
@@ -211,50 +137,24 @@ static int hmmsim_ioctl_migrate(struct hmmsim_mirror *mirror,
 	if ((mig.flags & HMMSIM_MIGRATE_TO_SYSTEM) &&
 	    mig.src_fd != HMMSIM_MIGRATE_FROM_SYSTEM)
 		return -EINVAL;
-	range.addr = mig.addr;
-	range.npages = mig.npages;
-	ret = hmmsim_check_range(&range);
+	ret = hmmsim_span_init(&span, mig.addr, mig.npages, 0);
 	if (ret)
 		return ret;
 
 	if (mig.src_fd != HMMSIM_MIGRATE_FROM_SYSTEM) {
-		file = hmmsim_source_file(mirror, mig.src_fd, &src);
+		file = hmmsim_cmd_source_file(mirror, mig.src_fd, &src);
 		if (IS_ERR(file))
 			return PTR_ERR(file);
-		/*
-		 * Inside this device's lock, taken by hmmsim_ioctl(): only a
-		 * trylock cannot deadlock against a move the other way while
-		 * both devices are being removed. It fails only when the
-		 * source is being removed.
-		 */
-		if (!down_read_trylock(&src->lock)) {
-			fput(file);
-			return -ENODEV;
-		}
-		if (src->dead) {
-			up_read(&src->lock);
-			fput(file);
-			return -ENODEV;
-		}
 	}
-
-	ret = hmmsim_check_vmas(mirror->mm, mig.addr,
-				mig.addr + (mig.npages << PAGE_SHIFT), 0);
-	if (!ret && (mig.flags & HMMSIM_MIGRATE_TO_SYSTEM))
-		ret = hmmsim_migrate_range_to_system(mirror, mig.addr,
-						     mig.addr + (mig.npages << PAGE_SHIFT),
-						     &moved);
-	else if (!ret)
-		ret = hmmsim_migrate_range_to_device(mirror, src, mig.addr,
-						     mig.addr + (mig.npages << PAGE_SHIFT),
-						     &moved);
-	if (file) {
-		up_read(&src->lock);
+	if (mig.flags & HMMSIM_MIGRATE_TO_SYSTEM)
+		ret = hmmsim_cmd_migrate_to_system(mirror, &span);
+	else
+		ret = hmmsim_cmd_migrate_to_device(mirror, src, &span);
+	if (file)
 		fput(file);
-	}
 	if (ret)
 		return ret;
-	mig.cpages = moved;
+	mig.cpages = span.pages;
 	return hmmsim_copy_ext_to_user(uarg, &mig, sizeof(mig), usize);
 }
 
@@ -317,12 +217,10 @@ static long hmmsim_ioctl(struct file *file, unsigned int cmd,
 		return -EPERM;
 
 	/* The device cannot go away while a command uses it. */
-	down_read(&hdev->lock);
-	if (hdev->dead)
-		ret = -ENODEV;
-	else
-		ret = hmmsim_ioctl_dispatch(mirror, cmd, (void __user *)arg);
-	up_read(&hdev->lock);
+	if (!hmmsim_device_enter(hdev))
+		return -ENODEV;
+	ret = hmmsim_ioctl_dispatch(mirror, cmd, (void __user *)arg);
+	hmmsim_device_leave(hdev);
 	return ret;
 }
 
@@ -341,7 +239,12 @@ static int hmmsim_mmap(struct file *file, struct vm_area_struct *vma)
 
 	if (current->mm != mirror->mm)
 		return -EPERM;
-	if (READ_ONCE(mirror->hdev->dead))
+	/*
+	 * Under the mmap lock, which nests inside the device's removal lock:
+	 * only a look. The pages are the driver's, not device memory, so a
+	 * removal racing with this does no harm.
+	 */
+	if (hmmsim_device_removed(mirror->hdev))
 		return -ENODEV;
 	if (vma_pages(vma) > HMMSIM_MMAP_MAX_PAGES)
 		return -EINVAL;
@@ -367,7 +270,7 @@ static int hmmsim_open(struct inode *inode, struct file *file)
 		container_of(inode->i_cdev, struct hmmsim_device, cdev);
 	struct hmmsim_mirror *mirror;
 
-	mirror = hmmsim_mirror_create(hdev);
+	mirror = hmmsim_cmd_open(hdev);
 	if (IS_ERR(mirror))
 		return PTR_ERR(mirror);
 	file->private_data = mirror;
@@ -376,7 +279,7 @@ static int hmmsim_open(struct inode *inode, struct file *file)
 
 static int hmmsim_release(struct inode *inode, struct file *file)
 {
-	hmmsim_mirror_destroy(file->private_data);
+	hmmsim_cmd_close(file->private_data);
 	return 0;
 }
 
@@ -389,35 +292,3 @@ const struct file_operations hmmsim_fops = {
 	.mmap		= hmmsim_mmap,
 	.uring_cmd	= hmmsim_uring_cmd,
 };
-
-/**
- * hmmsim_cdev_init() - register the char device region and the class
- * @devname: base name of the device nodes, /dev/<devname>N.
- *
- * Return: 0 or a negative errno.
- */
-int hmmsim_cdev_init(const char *devname)
-{
-	int ret;
-
-	ret = alloc_chrdev_region(&hmmsim_devt, 0, HMMSIM_MAX_DEVICES,
-				  KBUILD_MODNAME);
-	if (ret)
-		return ret;
-	ret = class_register(&hmmsim_class);
-	if (ret) {
-		unregister_chrdev_region(hmmsim_devt, HMMSIM_MAX_DEVICES);
-		return ret;
-	}
-	hmmsim_devname = devname;
-	return 0;
-}
-
-/**
- * hmmsim_cdev_exit() - undo hmmsim_cdev_init(), once every device is gone
- */
-void hmmsim_cdev_exit(void)
-{
-	class_unregister(&hmmsim_class);
-	unregister_chrdev_region(hmmsim_devt, HMMSIM_MAX_DEVICES);
-}

@@ -1,22 +1,36 @@
 // SPDX-License-Identifier: GPL-2.0
-/*
- * hmmsim: life cycle of a simulated device.
+/**
+ * DOC: Device life cycle
  *
  * A device is a struct device with an embedded cdev, added together with
  * cdev_device_add(). Its memory is set up before the char device appears
  * and torn down after it is gone, so a file can only be opened on a complete
  * device. Open files keep the structure alive (the cdev holds a reference on
  * the device), not the device memory.
+ *
+ * Removal is sequenced here: the char device goes, then the device is
+ * marked removed once no command uses it (hmmsim_device_enter() fails from
+ * then on), then every page on the device is evicted to system memory
+ * (evict.c), and only then is the device memory torn down (devmem.c).
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/fs.h>
 #include <linux/idr.h>
+#include <linux/module.h>
 #include <linux/slab.h>
 
 #include "hmmsim_drv.h"
 
 /* Device numbers, the N of /dev/<devname>N and the minors. */
 static DEFINE_IDA(hmmsim_ids);
+
+static dev_t hmmsim_devt;
+static const char *hmmsim_devname;
+
+static struct class hmmsim_class = {
+	.name = "hmmsim",
+};
 
 static void hmmsim_device_release(struct device *dev)
 {
@@ -51,7 +65,7 @@ struct hmmsim_device *hmmsim_device_create(const struct hmmsim_device_config *cf
 	}
 	hdev->id = id;
 	hdev->cfg = *cfg;
-	init_rwsem(&hdev->lock);
+	init_rwsem(&hdev->removal_lock);
 	mutex_init(&hdev->mirrors_lock);
 	INIT_LIST_HEAD(&hdev->mirrors);
 
@@ -66,6 +80,7 @@ struct hmmsim_device *hmmsim_device_create(const struct hmmsim_device_config *cf
 
 	ret = hmmsim_devmem_init(hdev);
 	if (ret) {
+		/* No page was handed out: nothing to evict. */
 		hmmsim_devmem_fini(hdev);
 		goto out_put;
 	}
@@ -94,18 +109,100 @@ out_put:
  * @hdev: the device.
  *
  * The char device disappears first, so no new file can be opened; then the
- * device is marked dead, once every command running on it is done, so that
- * files still open get -ENODEV; then its memory goes, every page moved back
- * to system memory first. The structure is freed when the last open file
- * is closed.
+ * device is marked removed, once every command running on it is done, so
+ * that files still open get -ENODEV; then every page on it goes back to
+ * system memory, and its memory goes. The structure is freed when the last
+ * open file is closed.
  */
 void hmmsim_device_destroy(struct hmmsim_device *hdev)
 {
 	cdev_device_del(&hdev->cdev, &hdev->dev);
-	down_write(&hdev->lock);
-	hdev->dead = true;
-	up_write(&hdev->lock);
+	down_write(&hdev->removal_lock);
+	hdev->removed = true;
+	up_write(&hdev->removal_lock);
+	hmmsim_evict_all(hdev);
 	hmmsim_devmem_fini(hdev);
 	hmmsim_debugfs_remove(hdev);
 	put_device(&hdev->dev);
+}
+
+/**
+ * hmmsim_device_enter() - start using a device for a command
+ * @hdev: the device.
+ *
+ * As drm_dev_enter(): while entered, the device cannot be removed. Nests
+ * inside nothing but a configfs item's lock; see DOC: Locking.
+ *
+ * Return: true if the device is there, and must be left with
+ * hmmsim_device_leave(); false if it was removed (the command fails with
+ * -ENODEV).
+ */
+bool hmmsim_device_enter(struct hmmsim_device *hdev)
+{
+	down_read(&hdev->removal_lock);
+	if (!hdev->removed)
+		return true;
+	up_read(&hdev->removal_lock);
+	return false;
+}
+
+/**
+ * hmmsim_device_tryenter() - enter a second device inside a first one
+ * @hdev: the device, usually the source of a device-to-device move.
+ *
+ * Never waits: two moves in opposite directions, entered in opposite
+ * orders, cannot deadlock against the removal of both devices. Fails only
+ * when @hdev is being removed, or was.
+ *
+ * Return: as hmmsim_device_enter().
+ */
+bool hmmsim_device_tryenter(struct hmmsim_device *hdev)
+{
+	if (!down_read_trylock(&hdev->removal_lock))
+		return false;
+	if (!hdev->removed)
+		return true;
+	up_read(&hdev->removal_lock);
+	return false;
+}
+
+/**
+ * hmmsim_device_leave() - end what hmmsim_device_enter() began
+ * @hdev: the device.
+ */
+void hmmsim_device_leave(struct hmmsim_device *hdev)
+{
+	up_read(&hdev->removal_lock);
+}
+
+/**
+ * hmmsim_device_init() - register the char device region and the class
+ * @devname: base name of the device nodes, /dev/<devname>N.
+ *
+ * Return: 0 or a negative errno.
+ */
+int hmmsim_device_init(const char *devname)
+{
+	int ret;
+
+	ret = alloc_chrdev_region(&hmmsim_devt, 0, HMMSIM_MAX_DEVICES,
+				  KBUILD_MODNAME);
+	if (ret)
+		return ret;
+	ret = class_register(&hmmsim_class);
+	if (ret) {
+		unregister_chrdev_region(hmmsim_devt, HMMSIM_MAX_DEVICES);
+		return ret;
+	}
+	hmmsim_devname = devname;
+	return 0;
+}
+
+/**
+ * hmmsim_device_exit() - undo hmmsim_device_init(), once every device is gone
+ */
+void hmmsim_device_exit(void)
+{
+	class_unregister(&hmmsim_class);
+	unregister_chrdev_region(hmmsim_devt, HMMSIM_MAX_DEVICES);
 }

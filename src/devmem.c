@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
-/*
- * hmmsim: device memory.
+/**
+ * DOC: Device memory
  *
  * Private memory: a free range of the physical address space, claimed with
  * request_free_mem_region() and given struct pages with memremap_pages()
@@ -35,7 +35,7 @@ HMMSIM_DEFINE_PAGEMAP_FREE(hmmsim_devmem_free_op, hmmsim_devmem_page_free)
 
 static const struct dev_pagemap_ops hmmsim_private_ops = {
 	.HMMSIM_PAGEMAP_FREE_OP	= hmmsim_devmem_free_op,
-	.migrate_to_ram	= hmmsim_migrate_to_ram,
+	.migrate_to_ram	= hmmsim_migrate_cpu_fault,
 };
 
 /* Coherent pages are CPU-addressable: the CPU never faults them back. */
@@ -66,6 +66,19 @@ struct hmmsim_device *hmmsim_page_device(const struct page *page)
 {
 	return container_of(hmmsim_page_pgmap(page), struct hmmsim_device,
 			    mem.pagemap);
+}
+
+/**
+ * hmmsim_is_own_page() - whether a page is in a given device's memory
+ * @page: a page, or NULL.
+ * @hdev: the device.
+ *
+ * Return: true if @page is one of @hdev's device pages.
+ */
+bool hmmsim_is_own_page(const struct page *page, struct hmmsim_device *hdev)
+{
+	return page && hmmsim_is_device_page(page) &&
+	       hmmsim_page_device(page) == hdev;
 }
 
 static unsigned long page_index_of(struct hmmsim_devmem *mem,
@@ -110,19 +123,20 @@ static void hmmsim_devmem_push(struct hmmsim_devmem *mem, unsigned long idx)
 {
 	struct hmmsim_chunk *chunk = &mem->chunks[idx / HMMSIM_CHUNK_PAGES];
 
-	spin_lock(&mem->lock);
+	spin_lock(&mem->alloc_lock);
 	mem->free[mem->nr_free++] = idx;
 	if (!--chunk->used)
 		list_del_init(&chunk->lru);
-	spin_unlock(&mem->lock);
+	spin_unlock(&mem->alloc_lock);
 }
 
-/* Take up to @nr pages off the free stack. Caller holds mem->lock. */
+/* Take up to @nr pages off the free stack. */
 static unsigned int hmmsim_devmem_pop(struct hmmsim_devmem *mem,
 				      struct page **pages, unsigned int nr)
 {
 	unsigned int i, n = min_t(unsigned long, nr, mem->nr_free);
 
+	lockdep_assert_held(&mem->alloc_lock);
 	for (i = 0; i < n; i++) {
 		unsigned long idx = mem->free[--mem->nr_free];
 		struct hmmsim_chunk *chunk =
@@ -151,10 +165,10 @@ void hmmsim_devmem_touch(struct page *page, struct hmmsim_chunk **last)
 	if (chunk == *last)
 		return;
 	*last = chunk;
-	spin_lock(&mem->lock);
+	spin_lock(&mem->alloc_lock);
 	if (!list_empty(&chunk->lru))
 		list_move_tail(&chunk->lru, &mem->lru);
-	spin_unlock(&mem->lock);
+	spin_unlock(&mem->alloc_lock);
 }
 
 /**
@@ -172,65 +186,40 @@ long hmmsim_devmem_lru_pick(struct hmmsim_device *hdev)
 	struct hmmsim_chunk *chunk;
 	long idx = -1;
 
-	spin_lock(&mem->lock);
+	spin_lock(&mem->alloc_lock);
 	chunk = list_first_entry_or_null(&mem->lru, struct hmmsim_chunk, lru);
 	if (chunk) {
 		list_move_tail(&chunk->lru, &mem->lru);
 		idx = chunk - mem->chunks;
 	}
-	spin_unlock(&mem->lock);
+	spin_unlock(&mem->alloc_lock);
 	return idx;
 }
 
 /**
  * hmmsim_devmem_alloc() - allocate device pages
  * @hdev: the device.
- * @owner: the mirror the pages are allocated for (see hmmsim_evict_owned());
- *	the caller holds the mmap lock of its mm.
+ * @owner: what the pages are allocated for (the mirror, for eviction:
+ *	see hmmsim_devmem_owner()).
  * @pages: filled with the pages, each with one reference, locked, as
  *	migrate_vma_pages() wants its destination pages.
  * @nr: number of pages wanted.
  *
- * When the device is full, the least recently used chunks are evicted to
- * system memory until there is room, as a real device driver does. Pages
- * that are busy (being migrated, in this very request too) cannot be
- * evicted; the allocation comes up short only when nothing else can be.
+ * Only takes free pages: a full device gives fewer than @nr, and the
+ * caller may evict (hmmsim_evict_alloc()) and ask again.
  *
- * Return: the number of pages allocated, fewer than @nr when nothing more
- * could be made free, or the store could not grow.
+ * Return: the number of pages allocated, fewer than @nr when the device
+ * has no more free pages or the store could not grow.
  */
-unsigned int hmmsim_devmem_alloc(struct hmmsim_device *hdev,
-				 struct hmmsim_mirror *owner,
+unsigned int hmmsim_devmem_alloc(struct hmmsim_device *hdev, void *owner,
 				 struct page **pages, unsigned int nr)
 {
 	struct hmmsim_devmem *mem = &hdev->mem;
-	unsigned long tries = mem->npages / HMMSIM_CHUNK_PAGES;
 	unsigned int n, i, allocated;
 
-	if (hmmsim_should_fail(&hdev->fail_alloc)) {
-		hmmsim_count(hdev, HMMSIM_STAT_ALLOC_FAILURES, nr);
-		return 0;
-	}
-
-	spin_lock(&mem->lock);
+	spin_lock(&mem->alloc_lock);
 	n = hmmsim_devmem_pop(mem, pages, nr);
-	spin_unlock(&mem->lock);
-
-	/*
-	 * Evict until there is room, giving up after a pass over every chunk
-	 * that freed nothing.
-	 */
-	while (n < nr && tries) {
-		long chunk = hmmsim_devmem_lru_pick(hdev);
-
-		if (chunk < 0 || hmmsim_evict_chunk(hdev, chunk, owner) <= 0) {
-			tries--;
-			continue;
-		}
-		spin_lock(&mem->lock);
-		n += hmmsim_devmem_pop(mem, pages + n, nr - n);
-		spin_unlock(&mem->lock);
-	}
+	spin_unlock(&mem->alloc_lock);
 
 	for (i = 0; i < n; i++) {
 		unsigned long idx = page_index_of(mem, pages[i]);
@@ -244,7 +233,6 @@ unsigned int hmmsim_devmem_alloc(struct hmmsim_device *hdev,
 	/* Give back what the store could not back. */
 	for (allocated = i; i < n; i++)
 		hmmsim_devmem_push(mem, page_index_of(mem, pages[i]));
-	hmmsim_count(hdev, HMMSIM_STAT_ALLOC_FAILURES, nr - allocated);
 	return allocated;
 }
 
@@ -278,57 +266,34 @@ unsigned long hmmsim_devmem_nr_used(struct hmmsim_device *hdev)
 	struct hmmsim_devmem *mem = &hdev->mem;
 	unsigned long used;
 
-	spin_lock(&mem->lock);
+	spin_lock(&mem->alloc_lock);
 	used = mem->npages - mem->nr_free;
-	spin_unlock(&mem->lock);
+	spin_unlock(&mem->alloc_lock);
 	return used;
 }
 
 /**
- * hmmsim_devmem_find_owned() - find the next run of pages a mirror owns
+ * hmmsim_devmem_owner() - what a device page was allocated for
  * @hdev: the device.
- * @owner: the mirror.
- * @from: page index to start from.
- * @run: set to the length of the run found.
+ * @idx: index of the page in the device's memory.
  *
- * Ownership is read without locking: a page may change hands right after,
- * and the caller must cope (evicting a page that is no longer ours, or
- * missing one that just became ours, is harmless).
+ * Read without locking: a page may change hands right after, and the
+ * caller must cope.
  *
- * Return: the index of the run's first page, or the device's page count if
- * there is none.
+ * Return: the owner given to hmmsim_devmem_alloc(), or NULL for a free
+ * page or one whose owner was disowned.
  */
-unsigned long hmmsim_devmem_find_owned(struct hmmsim_device *hdev,
-				       struct hmmsim_mirror *owner,
-				       unsigned long from,
-				       unsigned long *run)
+void *hmmsim_devmem_owner(struct hmmsim_device *hdev, unsigned long idx)
 {
-	struct hmmsim_devmem *mem = &hdev->mem;
-	unsigned long i, start;
-
-	for (i = from; i < mem->npages; i++) {
-		struct page *page = pfn_to_page(mem->pfn_first + i);
-
-		if (READ_ONCE(page->zone_device_data) == owner)
-			break;
-	}
-	start = i;
-	while (i < mem->npages &&
-	       READ_ONCE(pfn_to_page(mem->pfn_first + i)->zone_device_data) ==
-	       owner)
-		i++;
-	*run = i - start;
-	return start;
+	return READ_ONCE(pfn_to_page(hdev->mem.pfn_first + idx)->zone_device_data);
 }
 
 /**
- * hmmsim_devmem_disown() - forget a mirror that is going away
+ * hmmsim_devmem_disown() - forget an owner that is going away
  * @hdev: the device.
- * @owner: the mirror; pages it still owns (which eviction could not move)
- *	become ownerless.
+ * @owner: the owner; pages it still owns become ownerless.
  */
-void hmmsim_devmem_disown(struct hmmsim_device *hdev,
-			  struct hmmsim_mirror *owner)
+void hmmsim_devmem_disown(struct hmmsim_device *hdev, void *owner)
 {
 	struct hmmsim_devmem *mem = &hdev->mem;
 	unsigned long i;
@@ -485,7 +450,7 @@ int hmmsim_devmem_init(struct hmmsim_device *hdev)
 	struct hmmsim_devmem *mem = &hdev->mem;
 
 	mutex_init(&mem->store_lock);
-	spin_lock_init(&mem->lock);
+	spin_lock_init(&mem->alloc_lock);
 	if (hdev->cfg.type == HMMSIM_MEM_COHERENT)
 		return hmmsim_devmem_init_coherent(hdev);
 	return hmmsim_devmem_init_private(hdev);
@@ -493,11 +458,8 @@ int hmmsim_devmem_init(struct hmmsim_device *hdev)
 
 /**
  * hmmsim_devmem_fini() - release what hmmsim_devmem_init() set up
- * @hdev: the device; no file can reach it any more.
- *
- * Every page still on the device is first moved back to system memory:
- * this cannot fail, and returns once memunmap_pages() has seen the last
- * device page freed.
+ * @hdev: the device; no file can reach it any more, and no page is in use
+ *	(hmmsim_evict_all()): memunmap_pages() waits for the last one.
  */
 void hmmsim_devmem_fini(struct hmmsim_device *hdev)
 {
@@ -505,7 +467,6 @@ void hmmsim_devmem_fini(struct hmmsim_device *hdev)
 	unsigned long i;
 
 	if (mem->pagemap_live) {
-		hmmsim_evict_all(hdev);
 		memunmap_pages(&mem->pagemap);
 		mem->pagemap_live = false;
 	}

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
-/*
- * hmmsim: the emulated device page table.
+/**
+ * DOC: Device page table
  *
  * A two-level table, like a GPU's: a directory of 2 MiB blocks of virtual
  * address space (an xarray indexed by address >> PMD_SHIFT), each either a
@@ -12,11 +12,12 @@
  * invalidation before the page it points to can be freed or moved, and an
  * invalidation that touches part of a 2 MiB entry drops all of it.
  *
- * Every function except hmmsim_devpt_prepare() and hmmsim_devpt_fini() is
- * called with the owning mirror's lock held, which the mmu notifier takes
- * under reclaim: they allocate nothing that could recurse into reclaim, and
- * return -EAGAIN when a non-blocking allocation fails, for the caller to
- * drop the lock, call hmmsim_devpt_prepare() and retry.
+ * Every function except hmmsim_devpt_init(), hmmsim_devpt_prepare() and
+ * hmmsim_devpt_fini() is called with the owning mirror's page table lock
+ * held (and asserts it), which the mmu notifier takes under reclaim: they
+ * allocate nothing that could recurse into reclaim, and return -EAGAIN
+ * when a non-blocking allocation fails, for the caller to drop the lock,
+ * call hmmsim_devpt_prepare() and retry.
  */
 #include <linux/gfp.h>
 #include <linux/mm.h>
@@ -58,10 +59,12 @@ static void pt_free_entry(void *entry)
 /**
  * hmmsim_devpt_init() - initialize an empty device page table
  * @pt: the table.
+ * @lock: the lock every lookup and update of the table is made under.
  */
-void hmmsim_devpt_init(struct hmmsim_devpt *pt)
+void hmmsim_devpt_init(struct hmmsim_devpt *pt, struct mutex *lock)
 {
 	xa_init(&pt->blocks);
+	pt->lock = lock;
 }
 
 /**
@@ -117,7 +120,7 @@ int hmmsim_devpt_prepare(struct hmmsim_devpt *pt, unsigned long start,
 /*
  * The table of 4 KiB entries of the block at @index, made if needed. A
  * 2 MiB entry is split into 512 4 KiB entries when @keep_huge, dropped
- * otherwise (its translation is stale). Caller holds the mirror lock.
+ * otherwise (its translation is stale).
  */
 static hmmsim_pte_t *pt_get_table(struct hmmsim_devpt *pt, unsigned long index,
 				  bool keep_huge)
@@ -126,6 +129,7 @@ static hmmsim_pte_t *pt_get_table(struct hmmsim_devpt *pt, unsigned long index,
 	hmmsim_pte_t *table;
 	void *old;
 
+	lockdep_assert_held(pt->lock);
 	if (entry && !xa_is_value(entry))
 		return entry;
 
@@ -185,7 +189,7 @@ static bool hmm_pfns_are_pmd(const unsigned long *pfns)
  * hmmsim_devpt_map_range() - map what hmm_range_fault() found
  * @pt: the table.
  * @range: a range just filled by hmm_range_fault() and validated with
- *	mmu_interval_read_retry() under the mirror lock, which is held.
+ *	mmu_interval_read_retry() under the table's lock, which is held.
  *
  * Valid pfns are mapped, with write permission where the CPU has it; a
  * block fully covered by a PMD mapping gets one 2 MiB entry. Entries for
@@ -199,6 +203,7 @@ int hmmsim_devpt_map_range(struct hmmsim_devpt *pt,
 {
 	unsigned long addr = range->start;
 
+	lockdep_assert_held(pt->lock);
 	while (addr < range->end) {
 		unsigned long index = pt_index(addr);
 		unsigned long block_end = min(pt_block_start(index + 1),
@@ -243,8 +248,10 @@ int hmmsim_devpt_map_range(struct hmmsim_devpt *pt,
 int hmmsim_devpt_set(struct hmmsim_devpt *pt, unsigned long addr,
 		     hmmsim_pte_t pte)
 {
-	hmmsim_pte_t *table = pt_get_table(pt, pt_index(addr), true);
+	hmmsim_pte_t *table;
 
+	lockdep_assert_held(pt->lock);
+	table = pt_get_table(pt, pt_index(addr), true);
 	if (!table)
 		return -EAGAIN;
 	table[pt_slot(addr)] = pte;
@@ -261,8 +268,10 @@ int hmmsim_devpt_set(struct hmmsim_devpt *pt, unsigned long addr,
  */
 hmmsim_pte_t hmmsim_devpt_lookup(struct hmmsim_devpt *pt, unsigned long addr)
 {
-	void *entry = xa_load(&pt->blocks, pt_index(addr));
+	void *entry;
 
+	lockdep_assert_held(pt->lock);
+	entry = xa_load(&pt->blocks, pt_index(addr));
 	if (!entry)
 		return 0;
 	if (xa_is_value(entry))
@@ -292,6 +301,7 @@ void hmmsim_devpt_clear(struct hmmsim_devpt *pt, unsigned long start,
 	unsigned long index;
 	void *entry;
 
+	lockdep_assert_held(pt->lock);
 	if (end <= start)
 		return;
 	xa_for_each_range(&pt->blocks, index, entry, pt_index(start),
@@ -338,6 +348,7 @@ bool hmmsim_devpt_any_exclusive(struct hmmsim_devpt *pt, unsigned long start,
 	unsigned long index;
 	void *entry;
 
+	lockdep_assert_held(pt->lock);
 	xa_for_each_range(&pt->blocks, index, entry, pt_index(start),
 			  pt_index(end - 1)) {
 		unsigned long a = max(start, pt_block_start(index));
@@ -367,6 +378,7 @@ unsigned long hmmsim_devpt_next_mapped(struct hmmsim_devpt *pt,
 {
 	unsigned long index = pt_index(addr);
 
+	lockdep_assert_held(pt->lock);
 	if (!xa_find(&pt->blocks, &index, pt_index(end - 1), XA_PRESENT))
 		return end;
 	return max(addr, pt_block_start(index));

@@ -300,7 +300,7 @@ static int __init hmmsim_init(void)
 	ret = hmmsim_uring_init();
 	if (ret)
 		goto out_copy;
-	ret = hmmsim_cdev_init(devname);
+	ret = hmmsim_device_init(devname);
 	if (ret)
 		goto out_uring;
 	hmmsim_debugfs_init();
@@ -329,7 +329,7 @@ static int __init hmmsim_init(void)
 out_destroy:
 	hmmsim_destroy_devices();
 	hmmsim_debugfs_exit();
-	hmmsim_cdev_exit();
+	hmmsim_device_exit();
 out_uring:
 	hmmsim_uring_exit();
 out_copy:
@@ -344,7 +344,7 @@ static void __exit hmmsim_exit(void)
 	hmmsim_configfs_exit();
 	hmmsim_destroy_devices();
 	hmmsim_debugfs_exit();
-	hmmsim_cdev_exit();
+	hmmsim_device_exit();
 	hmmsim_uring_exit();
 	hmmsim_copy_exit();
 }

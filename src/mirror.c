@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
-/*
- * hmmsim: the mirror of a process's address space in the device.
+/**
+ * DOC: Mirror
  *
  * Each open file is a mirror: an mmu_interval_notifier over the whole
  * address space of the bound mm, and a device page table (devpt.c) filled
@@ -8,33 +8,24 @@
  * accesses (READ, WRITE, the read-back of MIGRATE_TO_DEV and EXCLUSIVE) go
  * through that page table, the way a device's do through its MMU, and take
  * a fault into hmm_range_fault() when an entry is missing.
- */
-#include <linux/highmem.h>
-#include <linux/mm.h>
-#include <linux/mmap_lock.h>
-#include <linux/sched/mm.h>
-#include <linux/sched/signal.h>
-#include <linux/slab.h>
-#include <linux/uaccess.h>
-
-#include "hmmsim_drv.h"
-#include "trace.h"
-
-/**
- * DOC: mirror locking
  *
- * ``mirror->lock`` is the "driver update lock" of Documentation/mm/hmm.rst.
- * It protects the device page table, and it is the only lock the
- * invalidate callback takes. Everything that maps pages into the device
- * page table follows the documented sequence::
+ * The mirror never migrates anything. Where a device access needs pages
+ * moved (a device write to this device's own page that the CPU maps
+ * read-only) it returns -EXDEV, and the command layer (cmd.c) moves the
+ * pages and tries again, as a drm_gpusvm driver's fault handler does.
+ *
+ * ``mirror->pt_lock`` is the "driver update lock" of
+ * Documentation/mm/hmm.rst (see DOC: Locking for its place in the lock
+ * order). Everything that maps pages into the device page table follows
+ * the documented sequence::
  *
  *	seq = mmu_interval_read_begin(&mirror->notifier);
  *	hmm_range_fault(&range);		(under mmap_read_lock)
- *	mutex_lock(&mirror->lock);
+ *	mutex_lock(&mirror->pt_lock);
  *	if (mmu_interval_read_retry(&mirror->notifier, seq))
  *		unlock and start again;
  *	update the device page table;
- *	mutex_unlock(&mirror->lock);
+ *	mutex_unlock(&mirror->pt_lock);
  *
  * and everything that reads through the device page table (device READ and
  * WRITE) holds the lock for the whole access, so that an invalidation, which
@@ -43,11 +34,11 @@
  *
  * The invalidate callback runs under reclaim (try_to_unmap() from the page
  * allocator), so nothing may allocate memory with direct reclaim while
- * holding ``mirror->lock``: the device page table allocates with
+ * holding ``mirror->pt_lock``: the device page table allocates with
  * GFP_NOWAIT under it and otherwise asks the caller to retry after
- * hmmsim_devpt_prepare(). Lockdep is told at mirror creation that
- * ``mirror->lock`` nests inside reclaim, so a violation is reported the
- * first time the code runs, not the first time reclaim happens to hit it.
+ * hmmsim_devpt_prepare(). Lockdep is told at mirror creation that the lock
+ * nests inside reclaim, so a violation is reported the first time the code
+ * runs, not the first time reclaim happens to hit it.
  *
  * Two kinds of invalidation are this device's own doing, and are told
  * apart by the notifier's event and owner:
@@ -62,95 +53,17 @@
  *   make_device_exclusive*() giving this device exclusive access. The
  *   pages do not change, so there is nothing to invalidate, and the
  *   exclusive path's own read_retry must not be defeated by it.
- *
- * Eviction (RELEASE, close, device memory pressure, device removal) uses
- * migrate_device_range(), which holds neither the mmap lock nor a reference
- * on the anon_vma of the pages it unmaps; the rmap needs one or the other
- * to put them back. Each page is therefore evicted under the mmap lock (for
- * reading) of the process of the mirror that owns it (hmmsim_evict_pages()):
- * RELEASE and close take their own; an allocation that evicts already holds
- * its own and takes the others' with a trylock, leaving the pages of a
- * process whose lock is contended where they are.
- *
- * Lock order: ``hdev->lock``, then mmap_lock, then ``hdev->mirrors_lock``,
- * then ``mirror->lock``, then the device memory's spinlock. Another
- * process's mmap_lock is only ever trylocked.
  */
+#include <linux/highmem.h>
+#include <linux/mm.h>
+#include <linux/mmap_lock.h>
+#include <linux/sched/mm.h>
+#include <linux/sched/signal.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
 
-/**
- * struct hmmsim_xfer - what a command needs to move data, reused
- * @mirror: the mirror.
- * @pfns: hmm_range_fault() output for one window.
- * @upages: the pinned pages of the user buffer for one window.
- * @codes: SNAPSHOT codes for one window.
- * @batch: the copy batch.
- *
- * Each mirror keeps one, for the commands on its file; a command that finds
- * it in use (another thread of the process) makes its own.
- */
-struct hmmsim_xfer {
-	struct hmmsim_mirror *mirror;
-	unsigned long *pfns;
-	struct page **upages;
-	u8 *codes;
-	struct hmmsim_copy_batch batch;
-};
-
-static void hmmsim_xfer_free(struct hmmsim_xfer *x)
-{
-	if (!x)
-		return;
-	hmmsim_copy_batch_fini(&x->batch);
-	kvfree(x->codes);
-	kvfree(x->upages);
-	kvfree(x->pfns);
-	kfree(x);
-}
-
-static struct hmmsim_xfer *hmmsim_xfer_alloc(struct hmmsim_mirror *mirror)
-{
-	struct hmmsim_xfer *x = kzalloc(sizeof(*x), GFP_KERNEL);
-
-	if (!x)
-		return NULL;
-	x->mirror = mirror;
-	x->pfns = kvmalloc_array(HMMSIM_WINDOW_PAGES, sizeof(*x->pfns),
-				 GFP_KERNEL);
-	/* A window of user buffer may straddle one more page. */
-	x->upages = kvmalloc_array(HMMSIM_WINDOW_PAGES + 1, sizeof(*x->upages),
-				   GFP_KERNEL);
-	x->codes = kvmalloc(HMMSIM_WINDOW_PAGES, GFP_KERNEL);
-	/* A page of user buffer may straddle two user pages. */
-	if (!x->pfns || !x->upages || !x->codes ||
-	    hmmsim_copy_batch_init(&x->batch, mirror->hdev,
-				   2 * HMMSIM_WINDOW_PAGES, GFP_KERNEL)) {
-		hmmsim_xfer_free(x);
-		return NULL;
-	}
-	return x;
-}
-
-/* The mirror's transfer context, or a new one if it is busy. */
-static struct hmmsim_xfer *hmmsim_xfer_get(struct hmmsim_mirror *mirror)
-{
-	if (mutex_trylock(&mirror->xfer_lock)) {
-		if (!mirror->xfer)
-			mirror->xfer = hmmsim_xfer_alloc(mirror);
-		if (mirror->xfer)
-			return mirror->xfer;
-		mutex_unlock(&mirror->xfer_lock);
-		return NULL;
-	}
-	return hmmsim_xfer_alloc(mirror);
-}
-
-static void hmmsim_xfer_put(struct hmmsim_xfer *x)
-{
-	if (x == x->mirror->xfer)
-		mutex_unlock(&x->mirror->xfer_lock);
-	else
-		hmmsim_xfer_free(x);
-}
+#include "hmmsim_drv.h"
+#include "trace.h"
 
 static bool hmmsim_mirror_invalidate(struct mmu_interval_notifier *mni,
 				     const struct mmu_notifier_range *range,
@@ -169,8 +82,8 @@ static bool hmmsim_mirror_invalidate(struct mmu_interval_notifier *mni,
 		return true;
 
 	if (mmu_notifier_range_blockable(range))
-		mutex_lock(&mirror->lock);
-	else if (!mutex_trylock(&mirror->lock))
+		mutex_lock(&mirror->pt_lock);
+	else if (!mutex_trylock(&mirror->pt_lock))
 		return false;
 
 	mmu_interval_set_seq(mni, cur_seq);
@@ -179,7 +92,7 @@ static bool hmmsim_mirror_invalidate(struct mmu_interval_notifier *mni,
 		hmmsim_count(hdev, HMMSIM_STAT_INVALIDATIONS, 1);
 	}
 
-	mutex_unlock(&mirror->lock);
+	mutex_unlock(&mirror->pt_lock);
 	return true;
 }
 
@@ -207,15 +120,14 @@ struct hmmsim_mirror *hmmsim_mirror_create(struct hmmsim_device *hdev)
 		return ERR_PTR(-ENOMEM);
 	mirror->hdev = hdev;
 	mirror->mm = current->mm;
-	mutex_init(&mirror->lock);
-	mutex_init(&mirror->xfer_lock);
-	mutex_init(&mirror->mig_lock);
-	hmmsim_devpt_init(&mirror->pt);
+	mutex_init(&mirror->pt_lock);
+	mutex_init(&mirror->scratch_lock);
+	hmmsim_devpt_init(&mirror->pt, &mirror->pt_lock);
 
 	/* Teach lockdep that the invalidate callback runs under reclaim. */
 	if (IS_ENABLED(CONFIG_LOCKDEP)) {
 		fs_reclaim_acquire(GFP_KERNEL);
-		might_lock(&mirror->lock);
+		might_lock(&mirror->pt_lock);
 		fs_reclaim_release(GFP_KERNEL);
 	}
 
@@ -235,38 +147,29 @@ struct hmmsim_mirror *hmmsim_mirror_create(struct hmmsim_device *hdev)
 }
 
 /**
- * hmmsim_mirror_destroy() - tear a mirror down when its file is released
+ * hmmsim_mirror_unlink() - stop mirroring, when the file is released
  * @mirror: the mirror; no command can be running on it.
  *
- * The pages this file moved to the device go back to system memory first,
- * unless the evict_on_close module parameter says otherwise: then they stay
- * on the device, still mapped by the process, until it touches or frees
- * them or the device goes away. Works whether or not the mm is still alive.
+ * The mirror leaves its device's list (eviction no longer finds it) and
+ * its notifier is removed: nothing reaches it any more but its owner.
  */
-void hmmsim_mirror_destroy(struct hmmsim_mirror *mirror)
+void hmmsim_mirror_unlink(struct hmmsim_mirror *mirror)
 {
 	struct hmmsim_device *hdev = mirror->hdev;
-	bool alive;
-
-	/*
-	 * The device memory cannot go away meanwhile; if it is gone, so are
-	 * its pages, and there is nothing to bring home or disown.
-	 */
-	down_read(&hdev->lock);
-	alive = !hdev->dead;
-	if (alive && READ_ONCE(hmmsim_evict_on_close))
-		hmmsim_evict_owned(mirror);
 
 	mutex_lock(&hdev->mirrors_lock);
 	list_del(&mirror->link);
 	mutex_unlock(&hdev->mirrors_lock);
-
 	mmu_interval_notifier_remove(&mirror->notifier);
-	if (alive)
-		hmmsim_devmem_disown(hdev, mirror);
-	up_read(&hdev->lock);
-	hmmsim_xfer_free(mirror->xfer);
-	hmmsim_migration_free(mirror->mig);
+}
+
+/**
+ * hmmsim_mirror_destroy() - free a mirror
+ * @mirror: the mirror, unlinked with hmmsim_mirror_unlink().
+ */
+void hmmsim_mirror_destroy(struct hmmsim_mirror *mirror)
+{
+	hmmsim_scratch_free(mirror->scratch);
 	hmmsim_devpt_fini(&mirror->pt);
 	mmdrop(mirror->mm);
 	kfree(mirror);
@@ -282,23 +185,37 @@ static bool hmmsim_pfns_writable(const struct hmm_range *range)
 	return true;
 }
 
-/*
- * hmm_range_fault() one window and commit what it found to the device page
- * table: the loop of Documentation/mm/hmm.rst. @fault_flags are the
- * HMM_PFN_REQ_* to fault with, zero to take a snapshot without faulting.
+/**
+ * hmmsim_mirror_range_fault() - fill the device page table for one window
+ * @mirror: the mirror.
+ * @s: the command's scratch buffers: @s->src takes hmm_range_fault()'s
+ *	output.
+ * @start: first address.
+ * @end: end address, in the same window.
+ * @fault_flags: the HMM_PFN_REQ_* to fault with, zero to take a snapshot
+ *	without faulting.
+ *
+ * hmm_range_fault() the window and commit what it found to the device page
+ * table: the loop of Documentation/mm/hmm.rst.
+ *
+ * Return: 0, -EXDEV for a write fault on a page of this device that the
+ * CPU maps read-only (hmm_range_fault() reports this device's own private
+ * pages without faulting them, so the write fault must be taken on a
+ * system page: the caller moves the window to system memory and faults
+ * again), or another negative errno.
  */
-static int hmmsim_mirror_range_fault(struct hmmsim_xfer *x, unsigned long start,
-				     unsigned long end,
+static int hmmsim_mirror_range_fault(struct hmmsim_mirror *mirror,
+				     struct hmmsim_scratch *s,
+				     unsigned long start, unsigned long end,
 				     unsigned long fault_flags)
 {
-	struct hmmsim_mirror *mirror = x->mirror;
 	unsigned long timeout =
 		jiffies + msecs_to_jiffies(HMM_RANGE_DEFAULT_TIMEOUT);
 	struct hmm_range range = {
 		.notifier = &mirror->notifier,
 		.start = start,
 		.end = end,
-		.hmm_pfns = x->pfns,
+		.hmm_pfns = s->src,
 		.default_flags = fault_flags,
 		.dev_private_owner = mirror->hdev,
 	};
@@ -322,31 +239,18 @@ static int hmmsim_mirror_range_fault(struct hmmsim_xfer *x, unsigned long start,
 			continue;
 		if (ret)
 			return ret;
-
-		/*
-		 * hmm_range_fault() reports this device's own private pages
-		 * without faulting them, so one that is mapped read-only
-		 * (shared after fork, or in a read-only VMA) comes back
-		 * without write permission from a write fault. Bring such
-		 * pages home and fault again: the CPU's write fault then
-		 * breaks the sharing, or fails with -EPERM.
-		 */
 		if ((fault_flags & HMM_PFN_REQ_WRITE) &&
-		    !hmmsim_pfns_writable(&range)) {
-			ret = hmmsim_migrate_home(mirror, start, end);
-			if (ret)
-				return ret;
-			continue;
-		}
+		    !hmmsim_pfns_writable(&range))
+			return -EXDEV;
 
-		mutex_lock(&mirror->lock);
+		mutex_lock(&mirror->pt_lock);
 		if (mmu_interval_read_retry(range.notifier,
 					    range.notifier_seq)) {
-			mutex_unlock(&mirror->lock);
+			mutex_unlock(&mirror->pt_lock);
 			continue;
 		}
 		ret = hmmsim_devpt_map_range(&mirror->pt, &range);
-		mutex_unlock(&mirror->lock);
+		mutex_unlock(&mirror->pt_lock);
 		if (ret == -EAGAIN)
 			continue;
 		if (!ret && fault_flags) {
@@ -358,23 +262,9 @@ static int hmmsim_mirror_range_fault(struct hmmsim_xfer *x, unsigned long start,
 	}
 }
 
-/* Fault [start, end) into the device page table, window by window. */
-static int hmmsim_mirror_fault(struct hmmsim_xfer *x, unsigned long start,
-			       unsigned long end, bool write)
+static unsigned long hmmsim_fault_flags(bool write)
 {
-	unsigned long flags = HMM_PFN_REQ_FAULT | (write ? HMM_PFN_REQ_WRITE : 0);
-	unsigned long addr, next;
-	int ret;
-
-	for (addr = start; addr < end; addr = next) {
-		next = hmmsim_window_end(addr, end);
-		ret = hmmsim_mirror_range_fault(x, addr, next, flags);
-		if (!ret)
-			ret = hmmsim_window_done();
-		if (ret)
-			return ret;
-	}
-	return 0;
+	return HMM_PFN_REQ_FAULT | (write ? HMM_PFN_REQ_WRITE : 0);
 }
 
 enum hmmsim_access {
@@ -384,30 +274,30 @@ enum hmmsim_access {
 };
 
 /*
- * Pin the user pages behind [uptr, uptr + len) into x->upages, for the
+ * Pin the user pages behind [uptr, uptr + len) into s->pages, for the
  * device to write (@write) or read. Returns the number pinned, or -EFAULT
  * if any is missing.
  */
-static long hmmsim_pin_user(struct hmmsim_xfer *x, unsigned long uptr,
+static long hmmsim_pin_user(struct hmmsim_scratch *s, unsigned long uptr,
 			    unsigned long len, bool write)
 {
 	unsigned long first = uptr & PAGE_MASK;
 	long n = DIV_ROUND_UP(uptr + len - first, PAGE_SIZE), got;
 
-	got = pin_user_pages_fast(first, n, write ? FOLL_WRITE : 0, x->upages);
+	got = pin_user_pages_fast(first, n, write ? FOLL_WRITE : 0, s->pages);
 	if (got == n)
 		return n;
 	if (got > 0)
-		unpin_user_pages(x->upages, got);
+		unpin_user_pages(s->pages, got);
 	return -EFAULT;
 }
 
 /* Add the copy of one device page to or from the pinned user buffer. */
-static void hmmsim_add_user_copy(struct hmmsim_xfer *x, struct page *page,
+static void hmmsim_add_user_copy(struct hmmsim_scratch *s, struct page *page,
 				 unsigned long ubyte, bool to_user)
 {
 	unsigned int off = offset_in_page(ubyte), done = 0;
-	struct page **up = &x->upages[ubyte >> PAGE_SHIFT];
+	struct page **up = &s->pages[ubyte >> PAGE_SHIFT];
 
 	/* An unaligned user buffer splits the page in two descriptors. */
 	while (done < PAGE_SIZE) {
@@ -427,7 +317,7 @@ static void hmmsim_add_user_copy(struct hmmsim_xfer *x, struct page *page,
 			hmmsim_copy_endpoint(page, &d.dst_page, &d.dst_addr);
 			d.dst_off = done;
 		}
-		hmmsim_copy_add(&x->batch, &d);
+		hmmsim_copy_add(&s->batch, &d);
 		done += d.len;
 		off = 0;
 		up++;
@@ -435,168 +325,165 @@ static void hmmsim_add_user_copy(struct hmmsim_xfer *x, struct page *page,
 }
 
 /*
+ * The page the device page table lets @access reach at @addr, or NULL.
+ * @last is the chunk the access touched last.
+ */
+static struct page *hmmsim_mirror_lookup(struct hmmsim_mirror *mirror,
+					 unsigned long addr,
+					 enum hmmsim_access access,
+					 struct hmmsim_chunk **last)
+{
+	hmmsim_pte_t pte = hmmsim_devpt_lookup(&mirror->pt, addr);
+	struct page *page;
+
+	if (!(pte & HMMSIM_PTE_VALID))
+		return NULL;
+	if (access == HMMSIM_ACCESS_WRITE && !(pte & HMMSIM_PTE_WRITE))
+		return NULL;
+	page = pfn_to_page(hmmsim_pte_pfn(pte));
+	if (hmmsim_is_device_page(page))
+		hmmsim_devmem_touch(page, last);
+	if (access == HMMSIM_ACCESS_READ_LOCAL &&
+	    !hmmsim_is_own_page(page, mirror->hdev))
+		return NULL;
+	return page;
+}
+
+/*
  * Copy between the user buffer at @uptr and the pages the device page table
  * maps for [start, end), stopping at the first page the table does not
  * allow. The user pages are pinned for the copy, which goes straight
  * between them and the device's pages through the copy engine, holding the
- * mirror lock. Returns the pages copied, or a negative errno.
+ * page table lock. Returns the pages copied, or a negative errno.
  */
-static long hmmsim_mirror_access(struct hmmsim_xfer *x, unsigned long start,
+static long hmmsim_mirror_access(struct hmmsim_mirror *mirror,
+				 struct hmmsim_scratch *s, unsigned long start,
 				 unsigned long end, enum hmmsim_access access,
 				 unsigned long uptr)
 {
 	bool to_user = access != HMMSIM_ACCESS_WRITE;
-	struct hmmsim_mirror *mirror = x->mirror;
 	unsigned long ubyte = offset_in_page(uptr);
 	struct hmmsim_chunk *last = NULL;
 	unsigned long addr, n = 0;
 	long pinned;
 	int ret;
 
-	pinned = hmmsim_pin_user(x, uptr, end - start, to_user);
+	pinned = hmmsim_pin_user(s, uptr, end - start, to_user);
 	if (pinned < 0)
 		return pinned;
 
-	hmmsim_copy_batch_reset(&x->batch);
-	mutex_lock(&mirror->lock);
+	hmmsim_copy_batch_reset(&s->batch);
+	mutex_lock(&mirror->pt_lock);
 	for (addr = start; addr < end; addr += PAGE_SIZE, n++) {
-		hmmsim_pte_t pte = hmmsim_devpt_lookup(&mirror->pt, addr);
-		struct page *page;
+		struct page *page = hmmsim_mirror_lookup(mirror, addr, access,
+							 &last);
 
-		if (!(pte & HMMSIM_PTE_VALID))
+		if (!page)
 			break;
-		if (access == HMMSIM_ACCESS_WRITE && !(pte & HMMSIM_PTE_WRITE))
-			break;
-		page = pfn_to_page(hmmsim_pte_pfn(pte));
-		if (hmmsim_is_device_page(page))
-			hmmsim_devmem_touch(page, &last);
-		if (access == HMMSIM_ACCESS_READ_LOCAL &&
-		    (!hmmsim_is_device_page(page) ||
-		     hmmsim_page_device(page) != mirror->hdev))
-			break;
-		hmmsim_add_user_copy(x, page, ubyte + (n << PAGE_SHIFT),
+		hmmsim_add_user_copy(s, page, ubyte + (n << PAGE_SHIFT),
 				     to_user);
 	}
-	hmmsim_copy_submit(&x->batch);
-	ret = hmmsim_copy_wait(&x->batch);
-	mutex_unlock(&mirror->lock);
+	hmmsim_copy_submit(&s->batch);
+	ret = hmmsim_copy_wait(&s->batch);
+	mutex_unlock(&mirror->pt_lock);
 
 	if (to_user)
-		unpin_user_pages_dirty_lock(x->upages, pinned, true);
+		unpin_user_pages_dirty_lock(s->pages, pinned, true);
 	else
-		unpin_user_pages(x->upages, pinned);
+		unpin_user_pages(s->pages, pinned);
 	return ret ? ret : n;
 }
 
-/*
- * The device reads (or writes) the range through its page table; the first
- * missing entry faults the rest of the range in (one fault, counted in
- * @cmd->faults) and the access goes on. An entry missing after that was
- * invalidated meanwhile (khugepaged, reclaim, another thread): it is
- * faulted back, but not counted again.
+/* Where a span's progress has got to in its user buffer. */
+static unsigned long hmmsim_span_uptr(const struct hmmsim_span *span)
+{
+	return span->uptr + (span->pages << PAGE_SHIFT);
+}
+
+/**
+ * hmmsim_mirror_rw() - the device reads or writes a range
+ * @mirror: the mirror.
+ * @s: the command's scratch buffers.
+ * @span: the range and the user buffer; the access starts where
+ *	@span->pages says it got to, and adds the pages it copies.
+ * @write: the device writes the range from the buffer, or reads it into it.
+ *
+ * Pages are accessed through the device page table; the first missing
+ * entry faults its window in (one fault, counted in @span->faults) and the
+ * access goes on. An entry missing after that was invalidated meanwhile
+ * (khugepaged, reclaim, another thread): it is faulted back, but not
+ * counted again.
+ *
+ * Return: 0 or a negative errno: -EPERM for a write to a range the process
+ * cannot write, -EXDEV for a write to this device's own page mapped
+ * read-only (see hmmsim_mirror_range_fault(): move the window at
+ * hmmsim_span_addr() home and call again to go on).
  */
-static int hmmsim_mirror_rw(struct hmmsim_mirror *mirror,
-			    struct hmm_dmirror_cmd *cmd, bool write)
+int hmmsim_mirror_rw(struct hmmsim_mirror *mirror, struct hmmsim_scratch *s,
+		     struct hmmsim_span *span, bool write)
 {
 	enum hmmsim_access access = write ? HMMSIM_ACCESS_WRITE :
 					    HMMSIM_ACCESS_READ;
-	unsigned long end = cmd->addr + (cmd->npages << PAGE_SHIFT);
-	unsigned long addr = cmd->addr, uptr = cmd->ptr;
-	bool faulted = false;
-	struct hmmsim_xfer *x;
+	unsigned long addr, next;
 	long n;
-	int ret = 0;
+	int ret;
 
-	x = hmmsim_xfer_get(mirror);
-	if (!x)
-		return -ENOMEM;
-
-	while (addr < end) {
-		unsigned long next = hmmsim_window_end(addr, end);
-
-		n = hmmsim_mirror_access(x, addr, next, access, uptr);
-		if (n < 0) {
-			ret = n;
-			break;
-		}
-		addr += n << PAGE_SHIFT;
-		uptr += n << PAGE_SHIFT;
-		cmd->cpages += n;
-		if (addr < next) {
-			ret = hmmsim_mirror_fault(x, addr, end, write);
+	while ((addr = hmmsim_span_addr(span)) < span->end) {
+		next = hmmsim_window_end(addr, span->end);
+		n = hmmsim_mirror_access(mirror, s, addr, next, access,
+					 hmmsim_span_uptr(span));
+		if (n < 0)
+			return n;
+		span->pages += n;
+		if (addr + (n << PAGE_SHIFT) < next) {
+			ret = hmmsim_mirror_range_fault(mirror, s,
+							addr + (n << PAGE_SHIFT),
+							next,
+							hmmsim_fault_flags(write));
 			if (ret)
-				break;
-			if (!faulted)
-				cmd->faults++;
-			faulted = true;
+				return ret;
+			span->faults = 1;
 		}
 		ret = hmmsim_window_done();
 		if (ret)
-			break;
+			return ret;
 	}
-	hmmsim_xfer_put(x);
-	return ret;
-}
-
-/**
- * hmmsim_mirror_read() - HMM_DMIRROR_READ: the device reads the range
- * @mirror: the mirror.
- * @cmd: the validated command; cpages and faults are updated.
- *
- * Pages are read through the device page table; the first missing entry
- * faults the rest of the range in (one fault, counted in @cmd->faults) and
- * the read goes on.
- *
- * Return: 0 or a negative errno; the pages read before an error are in the
- * user buffer and counted in @cmd->cpages.
- */
-int hmmsim_mirror_read(struct hmmsim_mirror *mirror,
-		       struct hmm_dmirror_cmd *cmd)
-{
-	return hmmsim_mirror_rw(mirror, cmd, false);
-}
-
-/**
- * hmmsim_mirror_write() - HMM_DMIRROR_WRITE: the device writes the range
- * @mirror: the mirror.
- * @cmd: the validated command; cpages and faults are updated.
- *
- * Like hmmsim_mirror_read(), with write faults.
- *
- * Return: 0 or a negative errno (-EPERM for a range the process cannot
- * write).
- */
-int hmmsim_mirror_write(struct hmmsim_mirror *mirror,
-			struct hmm_dmirror_cmd *cmd)
-{
-	return hmmsim_mirror_rw(mirror, cmd, true);
+	return 0;
 }
 
 /**
  * hmmsim_mirror_prefetch() - fault a range into the device page table
  * @mirror: the mirror.
- * @start: first address, page aligned.
- * @end: end address.
+ * @s: the command's scratch buffers.
+ * @span: the range; starts where @span->pages says, and adds the pages
+ *	faulted in.
  * @write: fault for write access, not only read.
  *
  * What a device does before it touches a buffer: no page moves, and the
  * device's later accesses to the range find their entries.
  *
  * Return: 0 or a negative errno (-EFAULT for a hole, -EPERM for a write to
- * a range the process cannot write).
+ * a range the process cannot write, -EXDEV as for hmmsim_mirror_rw()).
  */
-int hmmsim_mirror_prefetch(struct hmmsim_mirror *mirror, unsigned long start,
-			   unsigned long end, bool write)
+int hmmsim_mirror_prefetch(struct hmmsim_mirror *mirror,
+			   struct hmmsim_scratch *s, struct hmmsim_span *span,
+			   bool write)
 {
-	struct hmmsim_xfer *x;
+	unsigned long addr, next;
 	int ret;
 
-	x = hmmsim_xfer_get(mirror);
-	if (!x)
-		return -ENOMEM;
-	ret = hmmsim_mirror_fault(x, start, end, write);
-	hmmsim_xfer_put(x);
-	return ret;
+	while ((addr = hmmsim_span_addr(span)) < span->end) {
+		next = hmmsim_window_end(addr, span->end);
+		ret = hmmsim_mirror_range_fault(mirror, s, addr, next,
+						hmmsim_fault_flags(write));
+		if (!ret)
+			span->pages += (next - addr) >> PAGE_SHIFT;
+		if (!ret)
+			ret = hmmsim_window_done();
+		if (ret)
+			return ret;
+	}
+	return 0;
 }
 
 static u8 hmmsim_prot_code(struct hmmsim_device *hdev, unsigned long hmm_pfn)
@@ -612,13 +499,11 @@ static u8 hmmsim_prot_code(struct hmmsim_device *hdev, unsigned long hmm_pfn)
 
 	page = hmm_pfn_to_page(hmm_pfn);
 	if (is_device_private_page(page))
-		prot = hmmsim_is_device_page(page) &&
-		       hmmsim_page_device(page) == hdev ?
+		prot = hmmsim_is_own_page(page, hdev) ?
 		       HMM_DMIRROR_PROT_DEV_PRIVATE_LOCAL :
 		       HMM_DMIRROR_PROT_DEV_PRIVATE_REMOTE;
 	else if (is_device_coherent_page(page))
-		prot = hmmsim_is_device_page(page) &&
-		       hmmsim_page_device(page) == hdev ?
+		prot = hmmsim_is_own_page(page, hdev) ?
 		       HMM_DMIRROR_PROT_DEV_COHERENT_LOCAL :
 		       HMM_DMIRROR_PROT_DEV_COHERENT_REMOTE;
 	else if (is_zero_pfn(page_to_pfn(page)))
@@ -637,9 +522,11 @@ static u8 hmmsim_prot_code(struct hmmsim_device *hdev, unsigned long hmm_pfn)
 }
 
 /**
- * hmmsim_mirror_snapshot() - HMM_DMIRROR_SNAPSHOT
+ * hmmsim_mirror_snapshot() - what the CPU maps in a range, for SNAPSHOT
  * @mirror: the mirror.
- * @cmd: the validated command; cpages is updated.
+ * @s: the command's scratch buffers.
+ * @span: the range, and the user buffer of one code per page; the pages
+ *	reported are added to @span->pages.
  *
  * Looks at the range without faulting anything in, maps what is there into
  * the device page table (a PMD-mapped THP as one 2 MiB entry), and reports
@@ -648,44 +535,71 @@ static u8 hmmsim_prot_code(struct hmmsim_device *hdev, unsigned long hmm_pfn)
  * Return: 0 or a negative errno.
  */
 int hmmsim_mirror_snapshot(struct hmmsim_mirror *mirror,
-			   struct hmm_dmirror_cmd *cmd)
+			   struct hmmsim_scratch *s, struct hmmsim_span *span)
 {
-	unsigned long end = cmd->addr + (cmd->npages << PAGE_SHIFT);
-	u8 __user *uptr = u64_to_user_ptr(cmd->ptr);
+	u8 __user *uptr = (u8 __user *)span->uptr;
 	unsigned long addr, next, i, n;
-	struct hmmsim_xfer *x;
 	int ret = 0;
 
-	x = hmmsim_xfer_get(mirror);
-	if (!x)
-		return -ENOMEM;
-
-	for (addr = cmd->addr; addr < end; addr = next) {
-		next = hmmsim_window_end(addr, end);
+	for (addr = span->start; addr < span->end; addr = next) {
+		next = hmmsim_window_end(addr, span->end);
 		n = (next - addr) >> PAGE_SHIFT;
-		ret = hmmsim_mirror_range_fault(x, addr, next, 0);
+		ret = hmmsim_mirror_range_fault(mirror, s, addr, next, 0);
 		if (ret)
 			break;
 		for (i = 0; i < n; i++)
-			x->codes[i] = hmmsim_prot_code(mirror->hdev, x->pfns[i]);
-		if (copy_to_user(uptr, x->codes, n)) {
+			s->codes[i] = hmmsim_prot_code(mirror->hdev, s->src[i]);
+		if (copy_to_user(uptr, s->codes, n)) {
 			ret = -EFAULT;
 			break;
 		}
 		uptr += n;
-		cmd->cpages += n;
+		span->pages += n;
 		ret = hmmsim_window_done();
 		if (ret)
 			break;
 	}
-	hmmsim_xfer_put(x);
 	return ret;
+}
+
+/* Read back one window, mapping what is present when an entry is missing. */
+static int hmmsim_readback_window(struct hmmsim_mirror *mirror,
+				  struct hmmsim_scratch *s,
+				  struct hmmsim_span *span, unsigned long next,
+				  enum hmmsim_access access)
+{
+	bool looked = false;
+	unsigned long addr;
+	long n;
+	int ret;
+
+	while ((addr = hmmsim_span_addr(span)) < next) {
+		n = hmmsim_mirror_access(mirror, s, addr, next, access,
+					 hmmsim_span_uptr(span));
+		if (n < 0)
+			return n;
+		span->pages += n;
+		if (addr + (n << PAGE_SHIFT) == next)
+			break;
+		/* Not mapped (yet): map what is there, and look once more. */
+		if (looked)
+			return -ENOENT;
+		ret = hmmsim_mirror_range_fault(mirror, s,
+						addr + (n << PAGE_SHIFT), next,
+						0);
+		if (ret)
+			return ret;
+		looked = true;
+	}
+	return 0;
 }
 
 /**
  * hmmsim_mirror_readback() - read a range the device just took over
  * @mirror: the mirror.
- * @cmd: the command (MIGRATE_TO_DEV or EXCLUSIVE); cpages is set.
+ * @s: the command's scratch buffers.
+ * @span: the range and the user buffer; @span->pages counts the pages
+ *	read, from zero.
  * @local_only: every page must be in this device's memory.
  *
  * Maps what is present without faulting, then reads through the device page
@@ -695,70 +609,38 @@ int hmmsim_mirror_snapshot(struct hmmsim_mirror *mirror,
  * Return: 0, -ENOENT, or another negative errno.
  */
 int hmmsim_mirror_readback(struct hmmsim_mirror *mirror,
-			   struct hmm_dmirror_cmd *cmd, bool local_only)
+			   struct hmmsim_scratch *s, struct hmmsim_span *span,
+			   bool local_only)
 {
-	unsigned long end = cmd->addr + (cmd->npages << PAGE_SHIFT);
 	enum hmmsim_access access = local_only ? HMMSIM_ACCESS_READ_LOCAL :
 						 HMMSIM_ACCESS_READ;
-	unsigned long addr, next, uptr = cmd->ptr;
-	struct hmmsim_xfer *x;
-	long n;
-	int ret = 0;
+	unsigned long addr;
+	int ret;
 
-	x = hmmsim_xfer_get(mirror);
-	if (!x)
-		return -ENOMEM;
-
-	cmd->cpages = 0;
-	for (addr = cmd->addr; addr < end; addr = next) {
-		bool looked = false;
-
-		next = hmmsim_window_end(addr, end);
-		while (addr < next) {
-			n = hmmsim_mirror_access(x, addr, next, access, uptr);
-			if (n < 0) {
-				ret = n;
-				goto out;
-			}
-			addr += n << PAGE_SHIFT;
-			uptr += n << PAGE_SHIFT;
-			cmd->cpages += n;
-			if (addr == next)
-				break;
-			/*
-			 * Not mapped (yet): map what is there, without
-			 * faulting, and look once more.
-			 */
-			if (looked) {
-				ret = -ENOENT;
-				goto out;
-			}
-			ret = hmmsim_mirror_range_fault(x, addr, next, 0);
-			if (ret)
-				goto out;
-			looked = true;
-		}
-		ret = hmmsim_window_done();
+	span->pages = 0;
+	while ((addr = hmmsim_span_addr(span)) < span->end) {
+		ret = hmmsim_readback_window(mirror, s, span,
+					     hmmsim_window_end(addr, span->end),
+					     access);
+		if (!ret)
+			ret = hmmsim_window_done();
 		if (ret)
-			break;
+			return ret;
 	}
-out:
-	hmmsim_xfer_put(x);
-	return ret;
+	return 0;
 }
 
 /**
- * hmmsim_mirror_check_exclusive() - HMM_DMIRROR_CHECK_EXCLUSIVE
+ * hmmsim_mirror_check_exclusive() - whether the device holds atomics access
  * @mirror: the mirror.
- * @cmd: the validated command.
+ * @span: the range.
  *
  * Return: -EPERM if the device still holds exclusive access to a page of the
  * range, 0 otherwise.
  */
 int hmmsim_mirror_check_exclusive(struct hmmsim_mirror *mirror,
-				  struct hmm_dmirror_cmd *cmd)
+				  const struct hmmsim_span *span)
 {
-	unsigned long end = cmd->addr + (cmd->npages << PAGE_SHIFT);
 	unsigned long addr, next;
 	bool busy;
 	int ret;
@@ -767,13 +649,13 @@ int hmmsim_mirror_check_exclusive(struct hmmsim_mirror *mirror,
 	 * From one populated block to the next, a gigabyte at a time, so
 	 * that the cost follows what the device maps, not the range's size.
 	 */
-	for (addr = cmd->addr; addr < end; addr = next) {
-		mutex_lock(&mirror->lock);
-		addr = hmmsim_devpt_next_mapped(&mirror->pt, addr, end);
-		next = min(ALIGN_DOWN(addr, SZ_1G) + SZ_1G, end);
-		busy = addr < end &&
+	for (addr = span->start; addr < span->end; addr = next) {
+		mutex_lock(&mirror->pt_lock);
+		addr = hmmsim_devpt_next_mapped(&mirror->pt, addr, span->end);
+		next = min(ALIGN_DOWN(addr, SZ_1G) + SZ_1G, span->end);
+		busy = addr < span->end &&
 		       hmmsim_devpt_any_exclusive(&mirror->pt, addr, next);
-		mutex_unlock(&mirror->lock);
+		mutex_unlock(&mirror->pt_lock);
 		if (busy)
 			return -EPERM;
 		ret = hmmsim_window_done();
@@ -781,15 +663,6 @@ int hmmsim_mirror_check_exclusive(struct hmmsim_mirror *mirror,
 			return ret;
 	}
 	return 0;
-}
-
-/* Whether a collected page is one of @hdev's own, which stays put. */
-static bool hmmsim_page_stays(unsigned long src, struct hmmsim_device *stays)
-{
-	struct page *page = migrate_pfn_to_page(src);
-
-	return stays && page && hmmsim_is_device_page(page) &&
-	       hmmsim_page_device(page) == stays;
 }
 
 /**
@@ -816,14 +689,16 @@ void hmmsim_mirrors_unmap_migrating(struct hmmsim_device *hdev,
 	list_for_each_entry(mirror, &hdev->mirrors, link) {
 		if (mirror->mm != mm)
 			continue;
-		mutex_lock(&mirror->lock);
+		mutex_lock(&mirror->pt_lock);
 		for (i = 0; i < args->npages; i++)
 			if ((args->src[i] & MIGRATE_PFN_MIGRATE) &&
-			    !hmmsim_page_stays(args->src[i], stays))
+			    !(stays &&
+			      hmmsim_is_own_page(migrate_pfn_to_page(args->src[i]),
+						 stays)))
 				hmmsim_devpt_clear_page(&mirror->pt,
 							args->start +
 							(i << PAGE_SHIFT));
-		mutex_unlock(&mirror->lock);
+		mutex_unlock(&mirror->pt_lock);
 	}
 	mutex_unlock(&hdev->mirrors_lock);
 }
@@ -846,7 +721,7 @@ void hmmsim_mirror_map_migrated(struct hmmsim_mirror *mirror,
 
 	if (hmmsim_devpt_prepare(&mirror->pt, args->start, args->end))
 		return;
-	mutex_lock(&mirror->lock);
+	mutex_lock(&mirror->pt_lock);
 	if (mmu_interval_read_retry(&mirror->notifier, seq))
 		goto out;
 	for (i = 0; i < args->npages; i++) {
@@ -855,8 +730,8 @@ void hmmsim_mirror_map_migrated(struct hmmsim_mirror *mirror,
 
 		if (!dst || !(args->src[i] & MIGRATE_PFN_MIGRATE))
 			continue;
-		pte = ((hmmsim_pte_t)page_to_pfn(migrate_pfn_to_page(dst)) <<
-		       PAGE_SHIFT) | HMMSIM_PTE_VALID;
+		pte = hmmsim_make_pte(migrate_pfn_to_page(dst),
+				      HMMSIM_PTE_VALID);
 		if (dst & MIGRATE_PFN_WRITE)
 			pte |= HMMSIM_PTE_WRITE;
 		if (hmmsim_devpt_set(&mirror->pt, args->start + (i << PAGE_SHIFT),
@@ -864,7 +739,7 @@ void hmmsim_mirror_map_migrated(struct hmmsim_mirror *mirror,
 			break;
 	}
 out:
-	mutex_unlock(&mirror->lock);
+	mutex_unlock(&mirror->pt_lock);
 }
 
 /**
@@ -887,14 +762,14 @@ int hmmsim_mirror_map_exclusive(struct hmmsim_mirror *mirror,
 	if (ret)
 		return ret;
 
-	mutex_lock(&mirror->lock);
+	mutex_lock(&mirror->pt_lock);
 	if (mmu_interval_read_retry(&mirror->notifier, seq))
 		ret = -EAGAIN;
 	else
 		ret = hmmsim_devpt_set(&mirror->pt, addr,
-				       ((hmmsim_pte_t)page_to_pfn(page) <<
-					PAGE_SHIFT) | HMMSIM_PTE_VALID |
-				       HMMSIM_PTE_WRITE | HMMSIM_PTE_EXCLUSIVE);
-	mutex_unlock(&mirror->lock);
+				       hmmsim_make_pte(page, HMMSIM_PTE_VALID |
+						       HMMSIM_PTE_WRITE |
+						       HMMSIM_PTE_EXCLUSIVE));
+	mutex_unlock(&mirror->pt_lock);
 	return ret;
 }

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
-/*
- * hmmsim: asynchronous commands through io_uring (file_operations.uring_cmd).
+/**
+ * DOC: io_uring commands
  *
  * A program that drives a device keeps many migrations, prefetches and
  * device accesses in flight without a thread per request: it queues
@@ -9,7 +9,8 @@
  *
  * A command is checked when it is submitted, in the submitter's context,
  * then runs on a workqueue of this module, window by window (2 MiB, like
- * everything else in hmmsim), through the same functions as the ioctls.
+ * everything else in hmmsim), through the same command layer (cmd.c) as
+ * the ioctls.
  * Each window waits for the copy engine's fence in the worker, never in the
  * submitter; after the last window's fence the completion is posted to the
  * ring from the submitter's task work.
@@ -57,13 +58,12 @@
  * read or write the worker adopts the mm (kthread_use_mm(): the user buffer
  * is pinned through current->mm). It runs the range one 2 MiB window at a
  * time. Each window
- * takes ``hdev->lock`` for reading and checks that the device is alive
- * (``-ENODEV`` otherwise), as an ioctl does for its whole duration, and a
- * device-to-device move takes the source device's lock with a trylock inside
- * it, for the reason given in cdev.c; nothing is held between windows, so
- * removing a device waits for one window, not for a whole request. The lock
- * order is the ioctls': ``hdev->lock``, then ``mmap_lock`` and everything
- * under it.
+ * enters the device (hmmsim_device_enter(), ``-ENODEV`` if it was removed),
+ * as an ioctl does for its whole duration, and a device-to-device move
+ * enters the source device too, as the command layer does for the ioctl;
+ * nothing is held between windows, so removing a device waits for one
+ * window, not for a whole request. The lock order is the ioctls' (DOC:
+ * Locking).
  *
  * Cancellation: between windows the worker stops with ``-ECANCELED`` when
  * the request was canceled or its submitter's process is dying (exiting, or
@@ -118,6 +118,7 @@ enum hmmsim_uring_op {
  * @src: the device behind @src_file.
  * @op: what to do.
  * @cmd: the payload, copied from the SQE and checked.
+ * @span: the range of @cmd, and its user buffer.
  * @pages: pages moved, read, written or prefetched so far.
  * @ret: the result: 0 or a negative errno.
  * @canceled: io_uring asked for the request to be canceled.
@@ -131,6 +132,7 @@ struct hmmsim_uring_req {
 	struct hmmsim_device *src;
 	enum hmmsim_uring_op op;
 	struct hmmsim_uring_cmd cmd;
+	struct hmmsim_span span;
 	u64 pages;
 	int ret;
 	bool canceled;
@@ -176,7 +178,6 @@ static int hmmsim_uring_parse(struct hmmsim_uring_req *req,
 {
 	u8 buf[HMMSIM_URING_PAYLOAD_SIZE];
 	struct hmmsim_uring_cmd *c = &req->cmd;
-	struct hmm_dmirror_cmd range;
 	bool want_ptr, want_fd;
 	u64 flags_ok = 0;
 	u32 size;
@@ -204,9 +205,7 @@ static int hmmsim_uring_parse(struct hmmsim_uring_req *req,
 	    (!want_ptr && c->ptr) || (!want_fd && c->src_fd))
 		return -EINVAL;
 
-	range.addr = c->addr;
-	range.npages = c->npages;
-	ret = hmmsim_check_range(&range);
+	ret = hmmsim_span_init(&req->span, c->addr, c->npages, c->ptr);
 	if (ret)
 		return ret;
 	/* The buffer must be user memory: pinning it is left to the worker. */
@@ -227,76 +226,51 @@ static bool hmmsim_uring_stop(struct hmmsim_uring_req *req)
 	       __fatal_signal_pending(req->task);
 }
 
-/* One window [addr, end) of the request, under the device's lock. */
-static int hmmsim_uring_window(struct hmmsim_uring_req *req,
-			       unsigned long addr, unsigned long end)
+/* Run one window of the request on its span, inside the device. */
+static int hmmsim_uring_run_window(struct hmmsim_uring_req *req,
+				   struct hmmsim_span *span)
 {
 	struct hmmsim_mirror *mirror = req->mirror;
-	struct hmmsim_device *hdev = mirror->hdev;
-	const struct hmmsim_uring_cmd *c = &req->cmd;
-	struct hmm_dmirror_cmd access = {
-		.addr = addr,
-		.ptr = c->ptr + (addr - c->addr),
-		.npages = (end - addr) >> PAGE_SHIFT,
-	};
-	unsigned long moved = 0;
-	int ret;
-
-	down_read(&hdev->lock);
-	if (hdev->dead) {
-		ret = -ENODEV;
-		goto out;
-	}
-	if (req->src && !down_read_trylock(&req->src->lock)) {
-		ret = -ENODEV;
-		goto out;
-	}
-	if (req->src && req->src->dead) {
-		ret = -ENODEV;
-		goto out_src;
-	}
 
 	switch (req->op) {
 	case HMMSIM_URING_OP_TO_DEVICE:
 	case HMMSIM_URING_OP_DEV_TO_DEV:
-		ret = hmmsim_migrate_range_to_device(mirror, req->src, addr,
-						     end, &moved);
-		break;
+		return hmmsim_cmd_migrate_to_device(mirror, req->src, span);
 	case HMMSIM_URING_OP_TO_SYSTEM:
-		ret = hmmsim_migrate_range_to_system(mirror, addr, end,
-						     &moved);
-		break;
+		return hmmsim_cmd_migrate_to_system(mirror, span);
 	case HMMSIM_URING_OP_PREFETCH:
-		ret = hmmsim_mirror_prefetch(mirror, addr, end,
-					     c->flags & HMMSIM_URING_PREFETCH_WRITE);
-		if (!ret)
-			moved = access.npages;
-		break;
+		return hmmsim_cmd_prefetch(mirror, span, req->cmd.flags &
+					   HMMSIM_URING_PREFETCH_WRITE);
 	case HMMSIM_URING_OP_READ:
-		ret = hmmsim_mirror_read(mirror, &access);
-		moved = access.cpages;
-		break;
+		return hmmsim_cmd_read(mirror, span);
 	case HMMSIM_URING_OP_WRITE:
-		ret = hmmsim_mirror_write(mirror, &access);
-		moved = access.cpages;
-		break;
-	default:
-		ret = -EOPNOTSUPP;
-		break;
+		return hmmsim_cmd_write(mirror, span);
 	}
-	req->pages += moved;
-out_src:
-	if (req->src)
-		up_read(&req->src->lock);
-out:
-	up_read(&hdev->lock);
+	return -EOPNOTSUPP;
+}
+
+/* One window [addr, end) of the request; its pages count, also on error. */
+static int hmmsim_uring_window(struct hmmsim_uring_req *req,
+			       unsigned long addr, unsigned long end)
+{
+	struct hmmsim_device *hdev = req->mirror->hdev;
+	struct hmmsim_span span = {
+		.start = addr,
+		.end = end,
+		.uptr = req->span.uptr ? req->span.uptr + (addr - req->span.start) : 0,
+	};
+	int ret;
+
+	if (!hmmsim_device_enter(hdev))
+		return -ENODEV;
+	ret = hmmsim_uring_run_window(req, &span);
+	hmmsim_device_leave(hdev);
+	req->pages += span.pages;
 	return ret;
 }
 
 static int hmmsim_uring_run(struct hmmsim_uring_req *req)
 {
-	const struct hmmsim_uring_cmd *c = &req->cmd;
-	unsigned long end = c->addr + (c->npages << PAGE_SHIFT);
 	unsigned long addr, next;
 	int ret;
 
@@ -304,13 +278,13 @@ static int hmmsim_uring_run(struct hmmsim_uring_req *req)
 	if (req->op == HMMSIM_URING_OP_TO_DEVICE ||
 	    req->op == HMMSIM_URING_OP_TO_SYSTEM ||
 	    req->op == HMMSIM_URING_OP_DEV_TO_DEV) {
-		ret = hmmsim_check_vmas(req->mirror->mm, c->addr, end, 0);
+		ret = hmmsim_cmd_check_migrate(req->mirror, &req->span);
 		if (ret)
 			return ret;
 	}
 
-	for (addr = c->addr; addr < end; addr = next) {
-		next = hmmsim_window_end(addr, end);
+	for (addr = req->span.start; addr < req->span.end; addr = next) {
+		next = hmmsim_window_end(addr, req->span.end);
 		if (hmmsim_uring_stop(req))
 			return -ECANCELED;
 		ret = hmmsim_uring_window(req, addr, next);
@@ -410,7 +384,7 @@ int hmmsim_uring_cmd(struct io_uring_cmd *ioucmd, unsigned int issue_flags)
 	op = hmmsim_uring_op(ioucmd->cmd_op);
 	if (op < 0)
 		return op;
-	if (READ_ONCE(mirror->hdev->dead))
+	if (hmmsim_device_removed(mirror->hdev))
 		return -ENODEV;
 
 	req = kzalloc_obj(*req, GFP_KERNEL_ACCOUNT);
@@ -421,8 +395,8 @@ int hmmsim_uring_cmd(struct io_uring_cmd *ioucmd, unsigned int issue_flags)
 				 hmmsim_uring_cmd_payload(ioucmd,
 							  struct hmmsim_uring_payload));
 	if (!ret && op == HMMSIM_URING_OP_DEV_TO_DEV) {
-		req->src_file = hmmsim_source_file(mirror, req->cmd.src_fd,
-						   &req->src);
+		req->src_file = hmmsim_cmd_source_file(mirror, req->cmd.src_fd,
+						       &req->src);
 		if (IS_ERR(req->src_file))
 			ret = PTR_ERR(req->src_file);
 	}

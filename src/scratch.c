@@ -1,0 +1,111 @@
+// SPDX-License-Identifier: GPL-2.0
+/**
+ * DOC: Scratch buffers
+ *
+ * A command works one window (2 MiB) at a time, and every window needs the
+ * same buffers: pfn arrays for hmm_range_fault() and migrate_vma, an array
+ * of pages, a copy batch. struct hmmsim_scratch holds them. Each file keeps
+ * one for the commands run on it, taken with hmmsim_scratch_get() for a
+ * whole command; a second thread of the process that finds it in use gets
+ * buffers of its own for that command. The CPU fault handler and eviction,
+ * which may run in any task, set up their own with hmmsim_scratch_init().
+ */
+#include <linux/mutex.h>
+#include <linux/slab.h>
+
+#include "hmmsim_drv.h"
+
+/**
+ * hmmsim_scratch_fini() - free what hmmsim_scratch_init() allocated
+ * @s: the buffers; also after hmmsim_scratch_init() failed.
+ */
+void hmmsim_scratch_fini(struct hmmsim_scratch *s)
+{
+	hmmsim_copy_batch_fini(&s->batch);
+	kvfree(s->codes);
+	kvfree(s->pages);
+	kvfree(s->dst);
+	kvfree(s->src);
+}
+
+/**
+ * hmmsim_scratch_init() - allocate the buffers for windows of @nr pages
+ * @s: the buffers.
+ * @hdev: the device whose copy engine the batch goes to.
+ * @nr: pages per window.
+ * @user: also for device accesses to user buffers (READ, WRITE, SNAPSHOT,
+ *	read-back): snapshot codes, and room in the batch for a user buffer
+ *	that is not page aligned, whose every page takes two descriptors.
+ * @gfp: allocation flags.
+ *
+ * Return: 0 or -ENOMEM; either way hmmsim_scratch_fini() frees @s.
+ */
+int hmmsim_scratch_init(struct hmmsim_scratch *s, struct hmmsim_device *hdev,
+			unsigned long nr, bool user, gfp_t gfp)
+{
+	*s = (struct hmmsim_scratch){ .hdev = hdev, .nr = nr };
+	s->src = kvcalloc(nr, sizeof(*s->src), gfp);
+	s->dst = kvcalloc(nr, sizeof(*s->dst), gfp);
+	s->pages = kvcalloc(nr + 1, sizeof(*s->pages), gfp);
+	if (user)
+		s->codes = kvmalloc(nr, gfp);
+	if (!s->src || !s->dst || !s->pages || (user && !s->codes))
+		return -ENOMEM;
+	return hmmsim_copy_batch_init(&s->batch, hdev, user ? 2 * nr : nr, gfp);
+}
+
+/**
+ * hmmsim_scratch_free() - free a file's scratch buffers
+ * @s: the buffers, or NULL.
+ */
+void hmmsim_scratch_free(struct hmmsim_scratch *s)
+{
+	if (s) {
+		hmmsim_scratch_fini(s);
+		kfree(s);
+	}
+}
+
+static struct hmmsim_scratch *hmmsim_scratch_alloc(struct hmmsim_device *hdev)
+{
+	struct hmmsim_scratch *s = kzalloc_obj(*s, GFP_KERNEL);
+
+	if (s && hmmsim_scratch_init(s, hdev, HMMSIM_WINDOW_PAGES, true,
+				     GFP_KERNEL)) {
+		hmmsim_scratch_free(s);
+		s = NULL;
+	}
+	return s;
+}
+
+/**
+ * hmmsim_scratch_get() - the buffers for one command on a file
+ * @mirror: the file's mirror.
+ *
+ * Return: the file's buffers, or new ones if another command is using
+ * them, or NULL (-ENOMEM). Give them back with hmmsim_scratch_put().
+ */
+struct hmmsim_scratch *hmmsim_scratch_get(struct hmmsim_mirror *mirror)
+{
+	if (!mutex_trylock(&mirror->scratch_lock))
+		return hmmsim_scratch_alloc(mirror->hdev);
+	if (!mirror->scratch)
+		mirror->scratch = hmmsim_scratch_alloc(mirror->hdev);
+	if (mirror->scratch)
+		return mirror->scratch;
+	mutex_unlock(&mirror->scratch_lock);
+	return NULL;
+}
+
+/**
+ * hmmsim_scratch_put() - give back what hmmsim_scratch_get() returned
+ * @mirror: the file's mirror.
+ * @s: the buffers.
+ */
+void hmmsim_scratch_put(struct hmmsim_mirror *mirror, struct hmmsim_scratch *s)
+{
+	if (s == mirror->scratch)
+		mutex_unlock(&mirror->scratch_lock);
+	else
+		hmmsim_scratch_free(s);
+}
