@@ -268,7 +268,7 @@ static inline void hmmsim_count(struct hmmsim_device *hdev,
  */
 struct hmmsim_devpt {
 	struct xarray blocks;
-	struct mutex *lock;
+	struct mutex *lock;		/* see above */
 };
 
 /* A device page table entry: pfn << PAGE_SHIFT | flags. */
@@ -422,7 +422,7 @@ struct hmmsim_scratch {
  *	entry faults the rest of the range in).
  *
  * The front ends (cdev.c, uring.c) decode their ABI into a span with
- * hmmsim_span_init(); nothing below the command layer sees the ABI.
+ * hmmsim_cmd_span_init(); nothing below the command layer sees the ABI.
  */
 struct hmmsim_span {
 	unsigned long start;
@@ -482,8 +482,8 @@ void hmmsim_uring_exit(void);
 int hmmsim_uring_cmd(struct io_uring_cmd *ioucmd, unsigned int issue_flags);
 
 /* src/cmd.c */
-int hmmsim_span_init(struct hmmsim_span *span, u64 addr, u64 npages,
-		     u64 uptr);
+int hmmsim_cmd_span_init(struct hmmsim_span *span, u64 addr, u64 npages,
+			 u64 uptr);
 int hmmsim_cmd_check_migrate(struct hmmsim_mirror *mirror,
 			     const struct hmmsim_span *span);
 struct hmmsim_mirror *hmmsim_cmd_open(struct hmmsim_device *hdev);

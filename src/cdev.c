@@ -107,7 +107,7 @@ static long hmmsim_ioctl_core(struct hmmsim_mirror *mirror, unsigned int cmd,
 	if (cmd == HMM_DMIRROR_FLAGS)
 		return hmmsim_cmd_set_flags(mirror, c.npages);
 
-	ret = hmmsim_span_init(&span, c.addr, c.npages, c.ptr);
+	ret = hmmsim_cmd_span_init(&span, c.addr, c.npages, c.ptr);
 	if (!ret)
 		ret = hmmsim_ioctl_run(mirror, cmd, &span);
 	if (ret)
@@ -137,7 +137,7 @@ static int hmmsim_ioctl_migrate(struct hmmsim_mirror *mirror,
 	if ((mig.flags & HMMSIM_MIGRATE_TO_SYSTEM) &&
 	    mig.src_fd != HMMSIM_MIGRATE_FROM_SYSTEM)
 		return -EINVAL;
-	ret = hmmsim_span_init(&span, mig.addr, mig.npages, 0);
+	ret = hmmsim_cmd_span_init(&span, mig.addr, mig.npages, 0);
 	if (ret)
 		return ret;
 

@@ -24,7 +24,7 @@
  *
  *	if (!hmmsim_device_enter(hdev))
  *		return -ENODEV;
- *	ret = hmmsim_span_init(&span, start, npages, uptr);
+ *	ret = hmmsim_cmd_span_init(&span, start, npages, uptr);
  *	if (!ret)
  *		ret = hmmsim_cmd_read(mirror, &span);
  *	hmmsim_device_leave(hdev);
@@ -39,7 +39,7 @@
 #include "hmmsim_drv.h"
 
 /**
- * hmmsim_span_init() - check a command's range and make a span of it
+ * hmmsim_cmd_span_init() - check a command's range and make a span of it
  * @span: the span.
  * @addr: first address.
  * @npages: number of pages.
@@ -50,7 +50,8 @@
  *
  * Return: 0 or -EINVAL.
  */
-int hmmsim_span_init(struct hmmsim_span *span, u64 addr, u64 npages, u64 uptr)
+int hmmsim_cmd_span_init(struct hmmsim_span *span, u64 addr, u64 npages,
+			 u64 uptr)
 {
 	if (!PAGE_ALIGNED(addr) || !npages)
 		return -EINVAL;

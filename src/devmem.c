@@ -81,8 +81,8 @@ bool hmmsim_is_own_page(const struct page *page, struct hmmsim_device *hdev)
 	       hmmsim_page_device(page) == hdev;
 }
 
-static unsigned long page_index_of(struct hmmsim_devmem *mem,
-				   const struct page *page)
+static unsigned long hmmsim_devmem_index(struct hmmsim_devmem *mem,
+					 const struct page *page)
 {
 	return page_to_pfn(page) - mem->pfn_first;
 }
@@ -96,7 +96,7 @@ static unsigned long page_index_of(struct hmmsim_devmem *mem,
 void *hmmsim_devmem_page_addr(struct page *page)
 {
 	struct hmmsim_devmem *mem = &hmmsim_page_device(page)->mem;
-	unsigned long idx = page_index_of(mem, page);
+	unsigned long idx = hmmsim_devmem_index(mem, page);
 
 	return mem->store[idx / HMMSIM_CHUNK_PAGES] +
 	       (idx % HMMSIM_CHUNK_PAGES) * PAGE_SIZE;
@@ -160,7 +160,7 @@ void hmmsim_devmem_touch(struct page *page, struct hmmsim_chunk **last)
 {
 	struct hmmsim_devmem *mem = &hmmsim_page_device(page)->mem;
 	struct hmmsim_chunk *chunk =
-		&mem->chunks[page_index_of(mem, page) / HMMSIM_CHUNK_PAGES];
+		&mem->chunks[hmmsim_devmem_index(mem, page) / HMMSIM_CHUNK_PAGES];
 
 	if (chunk == *last)
 		return;
@@ -222,7 +222,7 @@ unsigned int hmmsim_devmem_alloc(struct hmmsim_device *hdev, void *owner,
 	spin_unlock(&mem->alloc_lock);
 
 	for (i = 0; i < n; i++) {
-		unsigned long idx = page_index_of(mem, pages[i]);
+		unsigned long idx = hmmsim_devmem_index(mem, pages[i]);
 
 		if (mem->store &&
 		    hmmsim_devmem_store_chunk(mem, idx / HMMSIM_CHUNK_PAGES))
@@ -232,7 +232,7 @@ unsigned int hmmsim_devmem_alloc(struct hmmsim_device *hdev, void *owner,
 	}
 	/* Give back what the store could not back. */
 	for (allocated = i; i < n; i++)
-		hmmsim_devmem_push(mem, page_index_of(mem, pages[i]));
+		hmmsim_devmem_push(mem, hmmsim_devmem_index(mem, pages[i]));
 	return allocated;
 }
 
@@ -252,7 +252,7 @@ static void hmmsim_devmem_page_free(struct page *page)
 	struct hmmsim_devmem *mem = &hmmsim_page_device(page)->mem;
 
 	page->zone_device_data = NULL;
-	hmmsim_devmem_push(mem, page_index_of(mem, page));
+	hmmsim_devmem_push(mem, hmmsim_devmem_index(mem, page));
 }
 
 /**
@@ -306,7 +306,7 @@ void hmmsim_devmem_disown(struct hmmsim_device *hdev, void *owner)
 }
 
 /* Sum the reserved memory found in a range, for walk_iomem_res_desc(). */
-static int hmmsim_add_reserved(struct resource *res, void *arg)
+static int hmmsim_devmem_add_reserved(struct resource *res, void *arg)
 {
 	*(u64 *)arg += resource_size(res);
 	return 0;
@@ -335,7 +335,7 @@ static int hmmsim_devmem_claim_coherent(struct hmmsim_device *hdev)
 	 * firmware, or memmap=SIZE$ADDR, marked reserved.
 	 */
 	walk_iomem_res_desc(IORES_DESC_RESERVED, IORESOURCE_MEM, start,
-			    start + size - 1, &reserved, hmmsim_add_reserved);
+			    start + size - 1, &reserved, hmmsim_devmem_add_reserved);
 	if (reserved < size) {
 		pr_err("%s: coherent range %pa+%#llx is not all reserved memory; reserve it with memmap=SIZE$ADDR\n",
 		       dev_name(&hdev->dev), &start, size);

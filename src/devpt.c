@@ -30,27 +30,27 @@
 
 static_assert(HMMSIM_PT_ENTRIES * sizeof(hmmsim_pte_t) == PAGE_SIZE);
 
-static unsigned long pt_index(unsigned long addr)
+static unsigned long hmmsim_devpt_index(unsigned long addr)
 {
 	return addr >> HMMSIM_PT_SHIFT;
 }
 
-static unsigned int pt_slot(unsigned long addr)
+static unsigned int hmmsim_devpt_slot(unsigned long addr)
 {
 	return (addr >> PAGE_SHIFT) & (HMMSIM_PT_ENTRIES - 1);
 }
 
-static unsigned long pt_block_start(unsigned long index)
+static unsigned long hmmsim_devpt_block(unsigned long index)
 {
 	return index << HMMSIM_PT_SHIFT;
 }
 
-static hmmsim_pte_t *pt_alloc_table(gfp_t gfp)
+static hmmsim_pte_t *hmmsim_devpt_alloc_table(gfp_t gfp)
 {
 	return (hmmsim_pte_t *)get_zeroed_page(gfp);
 }
 
-static void pt_free_entry(void *entry)
+static void hmmsim_devpt_free_entry(void *entry)
 {
 	if (entry && !xa_is_value(entry))
 		free_page((unsigned long)entry);
@@ -77,7 +77,7 @@ void hmmsim_devpt_fini(struct hmmsim_devpt *pt)
 	void *entry;
 
 	xa_for_each(&pt->blocks, index, entry)
-		pt_free_entry(entry);
+		hmmsim_devpt_free_entry(entry);
 	xa_destroy(&pt->blocks);
 }
 
@@ -98,13 +98,14 @@ int hmmsim_devpt_prepare(struct hmmsim_devpt *pt, unsigned long start,
 {
 	unsigned long index;
 
-	for (index = pt_index(start); index <= pt_index(end - 1); index++) {
+	for (index = hmmsim_devpt_index(start);
+	     index <= hmmsim_devpt_index(end - 1); index++) {
 		hmmsim_pte_t *table;
 		void *old;
 
 		if (xa_load(&pt->blocks, index))
 			continue;
-		table = pt_alloc_table(GFP_KERNEL);
+		table = hmmsim_devpt_alloc_table(GFP_KERNEL);
 		if (!table)
 			return -ENOMEM;
 		old = xa_cmpxchg(&pt->blocks, index, NULL, table, GFP_KERNEL);
@@ -122,8 +123,8 @@ int hmmsim_devpt_prepare(struct hmmsim_devpt *pt, unsigned long start,
  * 2 MiB entry is split into 512 4 KiB entries when @keep_huge, dropped
  * otherwise (its translation is stale).
  */
-static hmmsim_pte_t *pt_get_table(struct hmmsim_devpt *pt, unsigned long index,
-				  bool keep_huge)
+static hmmsim_pte_t *hmmsim_devpt_get_table(struct hmmsim_devpt *pt,
+					     unsigned long index, bool keep_huge)
 {
 	void *entry = xa_load(&pt->blocks, index);
 	hmmsim_pte_t *table;
@@ -133,7 +134,7 @@ static hmmsim_pte_t *pt_get_table(struct hmmsim_devpt *pt, unsigned long index,
 	if (entry && !xa_is_value(entry))
 		return entry;
 
-	table = pt_alloc_table(GFP_NOWAIT | __GFP_NOWARN);
+	table = hmmsim_devpt_alloc_table(GFP_NOWAIT | __GFP_NOWARN);
 	if (!table)
 		return NULL;
 	if (entry && keep_huge) {
@@ -151,7 +152,7 @@ static hmmsim_pte_t *pt_get_table(struct hmmsim_devpt *pt, unsigned long index,
 	return table;
 }
 
-static hmmsim_pte_t pte_from_hmm_pfn(unsigned long hmm_pfn)
+static hmmsim_pte_t hmmsim_devpt_pte_of(unsigned long hmm_pfn)
 {
 	hmmsim_pte_t pte = HMMSIM_PTE_VALID;
 
@@ -165,7 +166,7 @@ static hmmsim_pte_t pte_from_hmm_pfn(unsigned long hmm_pfn)
  * Whether the 512 hmm pfns at @pfns describe one PMD mapping: valid, same
  * permission, physically contiguous, reported with a PMD map order.
  */
-static bool hmm_pfns_are_pmd(const unsigned long *pfns)
+static bool hmmsim_devpt_pfns_are_pmd(const unsigned long *pfns)
 {
 	unsigned long first = pfns[0], pfn0;
 	unsigned int i;
@@ -205,33 +206,33 @@ int hmmsim_devpt_map_range(struct hmmsim_devpt *pt,
 
 	lockdep_assert_held(pt->lock);
 	while (addr < range->end) {
-		unsigned long index = pt_index(addr);
-		unsigned long block_end = min(pt_block_start(index + 1),
+		unsigned long index = hmmsim_devpt_index(addr);
+		unsigned long block_end = min(hmmsim_devpt_block(index + 1),
 					      range->end);
 		const unsigned long *pfns =
 			&range->hmm_pfns[(addr - range->start) >> PAGE_SHIFT];
 		hmmsim_pte_t *table;
 
-		if (addr == pt_block_start(index) &&
-		    block_end == pt_block_start(index + 1) &&
-		    hmm_pfns_are_pmd(pfns)) {
+		if (addr == hmmsim_devpt_block(index) &&
+		    block_end == hmmsim_devpt_block(index + 1) &&
+		    hmmsim_devpt_pfns_are_pmd(pfns)) {
 			void *old = xa_store(&pt->blocks, index,
-					     xa_mk_value(pte_from_hmm_pfn(pfns[0])),
+					     xa_mk_value(hmmsim_devpt_pte_of(pfns[0])),
 					     GFP_NOWAIT | __GFP_NOWARN);
 
 			if (xa_is_err(old))
 				return -EAGAIN;
-			pt_free_entry(old);
+			hmmsim_devpt_free_entry(old);
 			addr = block_end;
 			continue;
 		}
 
-		table = pt_get_table(pt, index, false);
+		table = hmmsim_devpt_get_table(pt, index, false);
 		if (!table)
 			return -EAGAIN;
 		for (; addr < block_end; addr += PAGE_SIZE, pfns++) {
 			if (*pfns & HMM_PFN_VALID)
-				table[pt_slot(addr)] = pte_from_hmm_pfn(*pfns);
+				table[hmmsim_devpt_slot(addr)] = hmmsim_devpt_pte_of(*pfns);
 		}
 	}
 	return 0;
@@ -251,10 +252,10 @@ int hmmsim_devpt_set(struct hmmsim_devpt *pt, unsigned long addr,
 	hmmsim_pte_t *table;
 
 	lockdep_assert_held(pt->lock);
-	table = pt_get_table(pt, pt_index(addr), true);
+	table = hmmsim_devpt_get_table(pt, hmmsim_devpt_index(addr), true);
 	if (!table)
 		return -EAGAIN;
-	table[pt_slot(addr)] = pte;
+	table[hmmsim_devpt_slot(addr)] = pte;
 	return 0;
 }
 
@@ -271,17 +272,17 @@ hmmsim_pte_t hmmsim_devpt_lookup(struct hmmsim_devpt *pt, unsigned long addr)
 	void *entry;
 
 	lockdep_assert_held(pt->lock);
-	entry = xa_load(&pt->blocks, pt_index(addr));
+	entry = xa_load(&pt->blocks, hmmsim_devpt_index(addr));
 	if (!entry)
 		return 0;
 	if (xa_is_value(entry))
 		return (xa_to_value(entry) |
-			((hmmsim_pte_t)pt_slot(addr) << PAGE_SHIFT)) |
+			((hmmsim_pte_t)hmmsim_devpt_slot(addr) << PAGE_SHIFT)) |
 		       HMMSIM_PTE_HUGE;
-	return ((hmmsim_pte_t *)entry)[pt_slot(addr)];
+	return ((hmmsim_pte_t *)entry)[hmmsim_devpt_slot(addr)];
 }
 
-static bool table_is_empty(const hmmsim_pte_t *table)
+static bool hmmsim_devpt_table_empty(const hmmsim_pte_t *table)
 {
 	return !memchr_inv(table, 0, PAGE_SIZE);
 }
@@ -304,22 +305,22 @@ void hmmsim_devpt_clear(struct hmmsim_devpt *pt, unsigned long start,
 	lockdep_assert_held(pt->lock);
 	if (end <= start)
 		return;
-	xa_for_each_range(&pt->blocks, index, entry, pt_index(start),
-			  pt_index(end - 1)) {
-		unsigned long bstart = max(start, pt_block_start(index));
-		unsigned long bend = min(end, pt_block_start(index + 1));
+	xa_for_each_range(&pt->blocks, index, entry, hmmsim_devpt_index(start),
+			  hmmsim_devpt_index(end - 1)) {
+		unsigned long bstart = max(start, hmmsim_devpt_block(index));
+		unsigned long bend = min(end, hmmsim_devpt_block(index + 1));
 		hmmsim_pte_t *table = entry;
 
 		if (!xa_is_value(entry) &&
-		    (bstart != pt_block_start(index) ||
-		     bend != pt_block_start(index + 1))) {
-			memset(&table[pt_slot(bstart)], 0,
+		    (bstart != hmmsim_devpt_block(index) ||
+		     bend != hmmsim_devpt_block(index + 1))) {
+			memset(&table[hmmsim_devpt_slot(bstart)], 0,
 			       ((bend - bstart) >> PAGE_SHIFT) * sizeof(*table));
-			if (!table_is_empty(table))
+			if (!hmmsim_devpt_table_empty(table))
 				continue;
 		}
 		xa_erase(&pt->blocks, index);
-		pt_free_entry(entry);
+		hmmsim_devpt_free_entry(entry);
 	}
 }
 
@@ -349,16 +350,16 @@ bool hmmsim_devpt_any_exclusive(struct hmmsim_devpt *pt, unsigned long start,
 	void *entry;
 
 	lockdep_assert_held(pt->lock);
-	xa_for_each_range(&pt->blocks, index, entry, pt_index(start),
-			  pt_index(end - 1)) {
-		unsigned long a = max(start, pt_block_start(index));
-		unsigned long bend = min(end, pt_block_start(index + 1));
+	xa_for_each_range(&pt->blocks, index, entry, hmmsim_devpt_index(start),
+			  hmmsim_devpt_index(end - 1)) {
+		unsigned long a = max(start, hmmsim_devpt_block(index));
+		unsigned long bend = min(end, hmmsim_devpt_block(index + 1));
 		const hmmsim_pte_t *table = entry;
 
 		if (xa_is_value(entry))
 			continue;
 		for (; a < bend; a += PAGE_SIZE)
-			if (table[pt_slot(a)] & HMMSIM_PTE_EXCLUSIVE)
+			if (table[hmmsim_devpt_slot(a)] & HMMSIM_PTE_EXCLUSIVE)
 				return true;
 	}
 	return false;
@@ -376,10 +377,10 @@ bool hmmsim_devpt_any_exclusive(struct hmmsim_devpt *pt, unsigned long start,
 unsigned long hmmsim_devpt_next_mapped(struct hmmsim_devpt *pt,
 				       unsigned long addr, unsigned long end)
 {
-	unsigned long index = pt_index(addr);
+	unsigned long index = hmmsim_devpt_index(addr);
 
 	lockdep_assert_held(pt->lock);
-	if (!xa_find(&pt->blocks, &index, pt_index(end - 1), XA_PRESENT))
+	if (!xa_find(&pt->blocks, &index, hmmsim_devpt_index(end - 1), XA_PRESENT))
 		return end;
-	return max(addr, pt_block_start(index));
+	return max(addr, hmmsim_devpt_block(index));
 }

@@ -54,8 +54,8 @@ static unsigned long hmmsim_evict_run(struct hmmsim_scratch *s,
 }
 
 /* The mm of @owner, with a reference, if @owner is still a mirror of @hdev. */
-static struct mm_struct *hmmsim_owner_mm(struct hmmsim_device *hdev,
-					 struct hmmsim_mirror *owner)
+static struct mm_struct *hmmsim_evict_owner_mm(struct hmmsim_device *hdev,
+					       struct hmmsim_mirror *owner)
 {
 	struct hmmsim_mirror *mirror;
 	struct mm_struct *mm = NULL;
@@ -78,7 +78,7 @@ static unsigned long hmmsim_evict_owner_run(struct hmmsim_scratch *s,
 					    unsigned long idx, unsigned long n,
 					    gfp_t gfp, int *err)
 {
-	struct mm_struct *mm = hmmsim_owner_mm(s->hdev, owner);
+	struct mm_struct *mm = hmmsim_evict_owner_mm(s->hdev, owner);
 	unsigned long moved = 0;
 
 	if (!mm)
@@ -133,6 +133,7 @@ static long hmmsim_evict_chunk(struct hmmsim_device *hdev, unsigned long chunk,
 	unsigned long moved;
 	int ret;
 
+	mmap_assert_locked(locked->mm);
 	if (hmmsim_should_fail(&hdev->fail_evict))
 		return -EIO;
 	ret = hmmsim_scratch_init(&s, hdev, HMMSIM_CHUNK_PAGES, false,
@@ -192,9 +193,9 @@ unsigned int hmmsim_evict_alloc(struct hmmsim_mirror *mirror,
 }
 
 /* The next run of pages @owner owns from @from on, its length in *@run. */
-static unsigned long hmmsim_find_owned(struct hmmsim_device *hdev,
-				       struct hmmsim_mirror *owner,
-				       unsigned long from, unsigned long *run)
+static unsigned long hmmsim_evict_find_owned(struct hmmsim_device *hdev,
+					     struct hmmsim_mirror *owner,
+					     unsigned long from, unsigned long *run)
 {
 	unsigned long i = from, start;
 
@@ -217,7 +218,7 @@ static bool hmmsim_evict_owned_pass(struct hmmsim_scratch *s,
 	int err;
 
 	for (idx = 0;; idx += run) {
-		idx = hmmsim_find_owned(hdev, mirror, idx, &run);
+		idx = hmmsim_evict_find_owned(hdev, mirror, idx, &run);
 		if (idx >= hdev->mem.npages)
 			break;
 		found = true;

@@ -28,10 +28,10 @@
  * into small pages first: migrate_vma_setup() splits a THP it collects, and
  * finalizing without destinations puts every page back where it was.
  */
-static int hmmsim_split_thp(struct hmmsim_scratch *s,
-			    struct hmmsim_mirror *mirror,
-			    struct vm_area_struct *vma, unsigned long start,
-			    unsigned long end)
+static int hmmsim_exclusive_split_thp(struct hmmsim_scratch *s,
+				      struct hmmsim_mirror *mirror,
+				      struct vm_area_struct *vma, unsigned long start,
+				      unsigned long end)
 {
 	struct hmm_range range = {
 		.notifier = &mirror->notifier,
@@ -108,7 +108,7 @@ static int hmmsim_exclusive_window(struct hmmsim_scratch *s,
 
 	mmap_assert_locked(mirror->mm);
 	if (hmmsim_exclusive_splits_thp()) {
-		ret = hmmsim_split_thp(s, mirror, vma, start, end);
+		ret = hmmsim_exclusive_split_thp(s, mirror, vma, start, end);
 		if (ret)
 			return ret;
 	}

@@ -36,8 +36,8 @@ static unsigned long hmmsim_migrate_next(struct vm_area_struct *vma,
  * readable, and the window ends at the next window boundary, the VMA's end
  * or @end. On success the mmap lock is held; on failure it is not.
  */
-static int hmmsim_window_setup(struct mm_struct *mm, struct migrate_vma *args,
-			       unsigned long addr, unsigned long end)
+static int hmmsim_migrate_setup(struct mm_struct *mm, struct migrate_vma *args,
+				unsigned long addr, unsigned long end)
 {
 	int ret;
 
@@ -57,7 +57,7 @@ static int hmmsim_window_setup(struct mm_struct *mm, struct migrate_vma *args,
 }
 
 /* The migrate_vma selector for the pages of a device. */
-static unsigned long hmmsim_select(const struct hmmsim_device *hdev)
+static unsigned long hmmsim_migrate_select(const struct hmmsim_device *hdev)
 {
 	return hdev->cfg.type == HMMSIM_MEM_COHERENT ?
 	       MIGRATE_VMA_SELECT_DEVICE_COHERENT :
@@ -65,8 +65,8 @@ static unsigned long hmmsim_select(const struct hmmsim_device *hdev)
 }
 
 /* The collected pages of the window that need a page of @hdev's. */
-static unsigned int hmmsim_window_wants(const struct migrate_vma *args,
-					struct hmmsim_device *hdev)
+static unsigned int hmmsim_migrate_wants(const struct migrate_vma *args,
+					 struct hmmsim_device *hdev)
 {
 	unsigned int want = 0;
 	unsigned long i;
@@ -83,13 +83,15 @@ static unsigned int hmmsim_window_wants(const struct migrate_vma *args,
  * the mmap lock held. Returns the pages moved; *err is set to -ENOMEM when
  * some could not get device memory, -EIO when the copy failed.
  */
-static unsigned long hmmsim_window_to_device(struct hmmsim_scratch *s,
-					     struct hmmsim_mirror *mirror,
-					     struct migrate_vma *args,
-					     unsigned long seq, int *err)
+static unsigned long hmmsim_migrate_window(struct hmmsim_scratch *s,
+					   struct hmmsim_mirror *mirror,
+					   struct migrate_vma *args,
+					   unsigned long seq, int *err)
 {
-	unsigned int want = hmmsim_window_wants(args, mirror->hdev), got;
+	unsigned int want, got;
 
+	mmap_assert_locked(mirror->mm);
+	want = hmmsim_migrate_wants(args, mirror->hdev);
 	/*
 	 * HMM_DMIRROR_FLAG_FAIL_ALLOC fails this window's first allocation
 	 * attempt, as lib/test_hmm fails a 2 MiB one; the migration falls
@@ -140,18 +142,18 @@ int hmmsim_migrate_to_device(struct hmmsim_mirror *mirror,
 			.src = s->src,
 			.dst = s->dst,
 			.pgmap_owner = src ? src : mirror->hdev,
-			.flags = src ? hmmsim_select(src) :
+			.flags = src ? hmmsim_migrate_select(src) :
 				       MIGRATE_VMA_SELECT_SYSTEM |
-				       hmmsim_select(mirror->hdev),
+				       hmmsim_migrate_select(mirror->hdev),
 		};
 
-		ret = hmmsim_window_setup(mm, &args, addr, span->end);
+		ret = hmmsim_migrate_setup(mm, &args, addr, span->end);
 		if (ret)
 			break;
 		next = args.end;
 		/* After the migration's own invalidation. */
 		seq = mmu_interval_read_begin(&mirror->notifier);
-		span->pages += hmmsim_window_to_device(s, mirror, &args, seq,
+		span->pages += hmmsim_migrate_window(s, mirror, &args, seq,
 						       &ret);
 		mmap_read_unlock(mm);
 		if (!ret)
@@ -184,10 +186,10 @@ int hmmsim_migrate_to_system(struct hmmsim_mirror *mirror,
 			.src = s->src,
 			.dst = s->dst,
 			.pgmap_owner = mirror->hdev,
-			.flags = hmmsim_select(mirror->hdev),
+			.flags = hmmsim_migrate_select(mirror->hdev),
 		};
 
-		ret = hmmsim_window_setup(mm, &args, addr, span->end);
+		ret = hmmsim_migrate_setup(mm, &args, addr, span->end);
 		if (ret)
 			break;
 		next = args.end;
@@ -204,8 +206,8 @@ int hmmsim_migrate_to_system(struct hmmsim_mirror *mirror,
 }
 
 /* The window around a CPU fault: 2 MiB in the VMA, or the page alone. */
-static void hmmsim_fault_window(struct vm_fault *vmf, unsigned long nr,
-				struct migrate_vma *args)
+static void hmmsim_migrate_fault_window(struct vm_fault *vmf, unsigned long nr,
+					struct migrate_vma *args)
 {
 	unsigned long base = ALIGN_DOWN(vmf->address, HMMSIM_WINDOW_SIZE);
 
@@ -250,7 +252,7 @@ vm_fault_t hmmsim_migrate_cpu_fault(struct vm_fault *vmf)
 			return VM_FAULT_OOM;
 		}
 	}
-	hmmsim_fault_window(vmf, nr, &args);
+	hmmsim_migrate_fault_window(vmf, nr, &args);
 	args.src = s.src;
 	args.dst = s.dst;
 

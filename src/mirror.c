@@ -175,7 +175,7 @@ void hmmsim_mirror_destroy(struct hmmsim_mirror *mirror)
 	kfree(mirror);
 }
 
-static bool hmmsim_pfns_writable(const struct hmm_range *range)
+static bool hmmsim_mirror_pfns_writable(const struct hmm_range *range)
 {
 	unsigned long i, n = (range->end - range->start) >> PAGE_SHIFT;
 
@@ -240,7 +240,7 @@ static int hmmsim_mirror_range_fault(struct hmmsim_mirror *mirror,
 		if (ret)
 			return ret;
 		if ((fault_flags & HMM_PFN_REQ_WRITE) &&
-		    !hmmsim_pfns_writable(&range))
+		    !hmmsim_mirror_pfns_writable(&range))
 			return -EXDEV;
 
 		mutex_lock(&mirror->pt_lock);
@@ -262,7 +262,7 @@ static int hmmsim_mirror_range_fault(struct hmmsim_mirror *mirror,
 	}
 }
 
-static unsigned long hmmsim_fault_flags(bool write)
+static unsigned long hmmsim_mirror_fault_flags(bool write)
 {
 	return HMM_PFN_REQ_FAULT | (write ? HMM_PFN_REQ_WRITE : 0);
 }
@@ -278,8 +278,8 @@ enum hmmsim_access {
  * device to write (@write) or read. Returns the number pinned, or -EFAULT
  * if any is missing.
  */
-static long hmmsim_pin_user(struct hmmsim_scratch *s, unsigned long uptr,
-			    unsigned long len, bool write)
+static long hmmsim_mirror_pin_user(struct hmmsim_scratch *s, unsigned long uptr,
+				   unsigned long len, bool write)
 {
 	unsigned long first = uptr & PAGE_MASK;
 	long n = DIV_ROUND_UP(uptr + len - first, PAGE_SIZE), got;
@@ -293,8 +293,9 @@ static long hmmsim_pin_user(struct hmmsim_scratch *s, unsigned long uptr,
 }
 
 /* Add the copy of one device page to or from the pinned user buffer. */
-static void hmmsim_add_user_copy(struct hmmsim_scratch *s, struct page *page,
-				 unsigned long ubyte, bool to_user)
+static void hmmsim_mirror_add_user_copy(struct hmmsim_scratch *s,
+					struct page *page, unsigned long ubyte,
+					bool to_user)
 {
 	unsigned int off = offset_in_page(ubyte), done = 0;
 	struct page **up = &s->pages[ubyte >> PAGE_SHIFT];
@@ -368,7 +369,7 @@ static long hmmsim_mirror_access(struct hmmsim_mirror *mirror,
 	long pinned;
 	int ret;
 
-	pinned = hmmsim_pin_user(s, uptr, end - start, to_user);
+	pinned = hmmsim_mirror_pin_user(s, uptr, end - start, to_user);
 	if (pinned < 0)
 		return pinned;
 
@@ -380,8 +381,8 @@ static long hmmsim_mirror_access(struct hmmsim_mirror *mirror,
 
 		if (!page)
 			break;
-		hmmsim_add_user_copy(s, page, ubyte + (n << PAGE_SHIFT),
-				     to_user);
+		hmmsim_mirror_add_user_copy(s, page, ubyte + (n << PAGE_SHIFT),
+					    to_user);
 	}
 	hmmsim_copy_submit(&s->batch);
 	ret = hmmsim_copy_wait(&s->batch);
@@ -395,7 +396,7 @@ static long hmmsim_mirror_access(struct hmmsim_mirror *mirror,
 }
 
 /* Where a span's progress has got to in its user buffer. */
-static unsigned long hmmsim_span_uptr(const struct hmmsim_span *span)
+static unsigned long hmmsim_mirror_uptr(const struct hmmsim_span *span)
 {
 	return span->uptr + (span->pages << PAGE_SHIFT);
 }
@@ -431,7 +432,7 @@ int hmmsim_mirror_rw(struct hmmsim_mirror *mirror, struct hmmsim_scratch *s,
 	while ((addr = hmmsim_span_addr(span)) < span->end) {
 		next = hmmsim_window_end(addr, span->end);
 		n = hmmsim_mirror_access(mirror, s, addr, next, access,
-					 hmmsim_span_uptr(span));
+					 hmmsim_mirror_uptr(span));
 		if (n < 0)
 			return n;
 		span->pages += n;
@@ -439,7 +440,7 @@ int hmmsim_mirror_rw(struct hmmsim_mirror *mirror, struct hmmsim_scratch *s,
 			ret = hmmsim_mirror_range_fault(mirror, s,
 							addr + (n << PAGE_SHIFT),
 							next,
-							hmmsim_fault_flags(write));
+							hmmsim_mirror_fault_flags(write));
 			if (ret)
 				return ret;
 			span->faults = 1;
@@ -475,7 +476,7 @@ int hmmsim_mirror_prefetch(struct hmmsim_mirror *mirror,
 	while ((addr = hmmsim_span_addr(span)) < span->end) {
 		next = hmmsim_window_end(addr, span->end);
 		ret = hmmsim_mirror_range_fault(mirror, s, addr, next,
-						hmmsim_fault_flags(write));
+						hmmsim_mirror_fault_flags(write));
 		if (!ret)
 			span->pages += (next - addr) >> PAGE_SHIFT;
 		if (!ret)
@@ -486,7 +487,8 @@ int hmmsim_mirror_prefetch(struct hmmsim_mirror *mirror,
 	return 0;
 }
 
-static u8 hmmsim_prot_code(struct hmmsim_device *hdev, unsigned long hmm_pfn)
+static u8 hmmsim_mirror_prot_code(struct hmmsim_device *hdev,
+				  unsigned long hmm_pfn)
 {
 	unsigned int order;
 	struct page *page;
@@ -548,7 +550,7 @@ int hmmsim_mirror_snapshot(struct hmmsim_mirror *mirror,
 		if (ret)
 			break;
 		for (i = 0; i < n; i++)
-			s->codes[i] = hmmsim_prot_code(mirror->hdev, s->src[i]);
+			s->codes[i] = hmmsim_mirror_prot_code(mirror->hdev, s->src[i]);
 		if (copy_to_user(uptr, s->codes, n)) {
 			ret = -EFAULT;
 			break;
@@ -563,10 +565,10 @@ int hmmsim_mirror_snapshot(struct hmmsim_mirror *mirror,
 }
 
 /* Read back one window, mapping what is present when an entry is missing. */
-static int hmmsim_readback_window(struct hmmsim_mirror *mirror,
-				  struct hmmsim_scratch *s,
-				  struct hmmsim_span *span, unsigned long next,
-				  enum hmmsim_access access)
+static int hmmsim_mirror_readback_window(struct hmmsim_mirror *mirror,
+					 struct hmmsim_scratch *s,
+					 struct hmmsim_span *span, unsigned long next,
+					 enum hmmsim_access access)
 {
 	bool looked = false;
 	unsigned long addr;
@@ -575,7 +577,7 @@ static int hmmsim_readback_window(struct hmmsim_mirror *mirror,
 
 	while ((addr = hmmsim_span_addr(span)) < next) {
 		n = hmmsim_mirror_access(mirror, s, addr, next, access,
-					 hmmsim_span_uptr(span));
+					 hmmsim_mirror_uptr(span));
 		if (n < 0)
 			return n;
 		span->pages += n;
@@ -619,9 +621,9 @@ int hmmsim_mirror_readback(struct hmmsim_mirror *mirror,
 
 	span->pages = 0;
 	while ((addr = hmmsim_span_addr(span)) < span->end) {
-		ret = hmmsim_readback_window(mirror, s, span,
-					     hmmsim_window_end(addr, span->end),
-					     access);
+		ret = hmmsim_mirror_readback_window(mirror, s, span,
+						    hmmsim_window_end(addr, span->end),
+						    access);
 		if (!ret)
 			ret = hmmsim_window_done();
 		if (ret)

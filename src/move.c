@@ -22,7 +22,8 @@
 #include "hmmsim_drv.h"
 #include "trace.h"
 
-static bool hmmsim_want_write(unsigned long src, struct vm_area_struct *vma)
+static bool hmmsim_move_want_write(unsigned long src,
+				   struct vm_area_struct *vma)
 {
 	return (src & MIGRATE_PFN_WRITE) ||
 	       (!migrate_pfn_to_page(src) && (vma->vm_flags & VM_WRITE));
@@ -53,7 +54,7 @@ static void hmmsim_move_fill_device(struct hmmsim_scratch *s,
 		hmmsim_copy_endpoint(dpage, &d.dst_page, &d.dst_addr);
 		hmmsim_copy_add(&s->batch, &d);
 		args->dst[i] = migrate_pfn(page_to_pfn(dpage));
-		if (hmmsim_want_write(src, args->vma))
+		if (hmmsim_move_want_write(src, args->vma))
 			args->dst[i] |= MIGRATE_PFN_WRITE;
 	}
 }
@@ -70,7 +71,7 @@ static void hmmsim_move_drop_device(struct migrate_vma *args)
 	}
 }
 
-static unsigned long hmmsim_count_moved(const struct migrate_vma *args)
+static unsigned long hmmsim_move_count(const struct migrate_vma *args)
 {
 	unsigned long i, moved = 0;
 
@@ -116,7 +117,7 @@ unsigned long hmmsim_move_to_device(struct hmmsim_scratch *s,
 	}
 
 	migrate_vma_pages(args);
-	moved = hmmsim_count_moved(args);
+	moved = hmmsim_move_count(args);
 	/* The device maps what it now holds, as a driver would. */
 	if (moved)
 		hmmsim_mirror_map_migrated(mirror, args, seq);
@@ -217,6 +218,8 @@ unsigned long hmmsim_move_to_system(struct hmmsim_scratch *s,
 	unsigned long i, moved = 0;
 	int ret;
 
+	if (args->vma)
+		mmap_assert_locked(args->vma->vm_mm);
 	if (mm)
 		hmmsim_mirrors_unmap_migrating(s->hdev, mm, args, NULL);
 

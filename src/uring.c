@@ -205,7 +205,7 @@ static int hmmsim_uring_parse(struct hmmsim_uring_req *req,
 	    (!want_ptr && c->ptr) || (!want_fd && c->src_fd))
 		return -EINVAL;
 
-	ret = hmmsim_span_init(&req->span, c->addr, c->npages, c->ptr);
+	ret = hmmsim_cmd_span_init(&req->span, c->addr, c->npages, c->ptr);
 	if (ret)
 		return ret;
 	/* The buffer must be user memory: pinning it is left to the worker. */
