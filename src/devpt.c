@@ -124,7 +124,7 @@ int hmmsim_devpt_prepare(struct hmmsim_devpt *pt, unsigned long start,
  * otherwise (its translation is stale).
  */
 static hmmsim_pte_t *hmmsim_devpt_get_table(struct hmmsim_devpt *pt,
-					     unsigned long index, bool keep_huge)
+					    unsigned long index, bool keep_huge)
 {
 	void *entry = xa_load(&pt->blocks, index);
 	hmmsim_pte_t *table;
