@@ -389,6 +389,9 @@ void hmmsim_debugfs_init(void);
 void hmmsim_debugfs_exit(void);
 void hmmsim_debugfs_add(struct hmmsim_device *hdev);
 void hmmsim_debugfs_remove(struct hmmsim_device *hdev);
+
+/* src/stats.c */
+const char *hmmsim_stat_name(enum hmmsim_stat stat);
 void hmmsim_stats_read(struct hmmsim_device *hdev, struct hmmsim_stats *st);
 
 /* src/devpt.c */
