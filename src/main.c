@@ -113,34 +113,56 @@ int hmmsim_parse_size(const char *str, u64 *out)
 /**
  * hmmsim_check_config() - whether a device configuration can be created
  * @cfg: the configuration.
- * @what: what it comes from, for the log.
+ * @what: where it comes from, for the log: "module parameters", a
+ *	coherent= range or a configfs item's name.
  *
- * Checks what can be checked without touching the system; whether a coherent
- * range is free reserved memory is checked when it is claimed.
+ * The one validator of device configurations: the module parameters'
+ * defaults, each coherent= range and each configfs item at power-on go
+ * through it before hmmsim_device_create(). It checks what can be checked
+ * without touching the system; whether a coherent range is free reserved
+ * memory is checked when it is claimed, and whether coherent= ranges
+ * overlap by hmmsim_parse_coherent(). The log line names @what and the
+ * field that is wrong, under its configfs attribute's name.
  *
  * Return: 0, or -EINVAL with the reason logged.
  */
 int hmmsim_check_config(const struct hmmsim_device_config *cfg,
 			const char *what)
 {
-	u64 end = cfg->phys_base + cfg->capacity;
+	u64 base = cfg->phys_base, size = cfg->capacity;
 
-	if (!cfg->capacity || !IS_ALIGNED(cfg->capacity, HMMSIM_CHUNK_SIZE) ||
-	    cfg->capacity > HMMSIM_MAX_CAPACITY) {
-		pr_err("%s: capacity %llu must be a nonzero multiple of 2M, at most 64G\n",
-		       what, cfg->capacity);
+	if (cfg->type != HMMSIM_MEM_PRIVATE &&
+	    cfg->type != HMMSIM_MEM_COHERENT) {
+		pr_err("%s: type=%d: neither private nor coherent\n",
+		       what, cfg->type);
+		return -EINVAL;
+	}
+	if (!size || !IS_ALIGNED(size, HMMSIM_CHUNK_SIZE) ||
+	    size > HMMSIM_MAX_CAPACITY) {
+		pr_err("%s: capacity=%llu: sizes must be nonzero multiples of 2M, at most 64G\n",
+		       what, size);
+		return -EINVAL;
+	}
+	if (cfg->copy_latency_us > HMMSIM_MAX_COPY_LATENCY_US) {
+		pr_err("%s: copy_latency_us=%u: at most %u\n", what,
+		       cfg->copy_latency_us, HMMSIM_MAX_COPY_LATENCY_US);
 		return -EINVAL;
 	}
 	if (cfg->type != HMMSIM_MEM_COHERENT)
 		return 0;
-	if (!cfg->phys_base || !IS_ALIGNED(cfg->phys_base, HMMSIM_CHUNK_SIZE)) {
-		pr_err("%s: coherent memory needs a nonzero physical address, a multiple of 2M\n",
+	if (!base) {
+		pr_err("%s: phys_base=0: coherent memory cannot start at physical address 0\n",
 		       what);
 		return -EINVAL;
 	}
-	if (end < cfg->phys_base || end > BIT_ULL(MAX_PHYSMEM_BITS)) {
-		pr_err("%s: coherent range beyond the physical address space\n",
-		       what);
+	if (!IS_ALIGNED(base, HMMSIM_CHUNK_SIZE)) {
+		pr_err("%s: phys_base=%#llx: addresses must be multiples of 2M\n",
+		       what, base);
+		return -EINVAL;
+	}
+	if (base + size < base || base + size > BIT_ULL(MAX_PHYSMEM_BITS)) {
+		pr_err("%s: phys_base=%#llx capacity=%llu: beyond the physical address space\n",
+		       what, base, size);
 		return -EINVAL;
 	}
 	return 0;
@@ -159,34 +181,26 @@ void hmmsim_default_config(struct hmmsim_device_config *cfg)
 static int hmmsim_parse_defaults(void)
 {
 	struct hmmsim_device_config *cfg = &hmmsim_defaults;
-	char what[64];
 
 	cfg->type = HMMSIM_MEM_PRIVATE;
 	if (hmmsim_parse_size(capacity, &cfg->capacity)) {
 		pr_err("capacity='%s': expected a size such as 256M\n", capacity);
 		return -EINVAL;
 	}
-	snprintf(what, sizeof(what), "capacity=%s", capacity);
-	if (hmmsim_check_config(cfg, what))
-		return -EINVAL;
 	if (hmmsim_parse_size(copy_bandwidth, &cfg->copy_bandwidth)) {
 		pr_err("copy_bandwidth='%s': expected bytes/s such as 8G\n",
 		       copy_bandwidth);
 		return -EINVAL;
 	}
-	if (copy_latency_us > HMMSIM_MAX_COPY_LATENCY_US) {
-		pr_err("copy_latency_us=%u: at most %u\n", copy_latency_us,
-		       HMMSIM_MAX_COPY_LATENCY_US);
-		return -EINVAL;
-	}
 	cfg->copy_latency_us = copy_latency_us;
-	return 0;
+	return hmmsim_check_config(cfg, "module parameters");
 }
 
 /*
- * Parse coherent= into cfgs[first..]. Checks syntax, alignment and overlap
- * between the ranges given; whether a range is free physical memory that is
- * not System RAM is checked when it is claimed.
+ * Parse coherent= into cfgs[first..]: the syntax here, each range through
+ * hmmsim_check_config(), then whether it overlaps a range before it;
+ * whether a range is free physical memory that is not System RAM is
+ * checked when it is claimed.
  */
 static int hmmsim_parse_coherent(struct hmmsim_device_config *cfgs,
 				 unsigned int first, unsigned int *count)
@@ -205,7 +219,8 @@ static int hmmsim_parse_coherent(struct hmmsim_device_config *cfgs,
 
 	cur = buf;
 	while ((tok = strsep(&cur, ","))) {
-		struct hmmsim_device_config *cfg = &cfgs[first + n];
+		struct hmmsim_device_config *cfg;
+		char what[96];
 		const char *end;
 		u64 size, addr;
 
@@ -222,19 +237,17 @@ static int hmmsim_parse_coherent(struct hmmsim_device_config *cfgs,
 			ret = -EINVAL;
 			break;
 		}
-		if (!size || !IS_ALIGNED(size, HMMSIM_CHUNK_SIZE) ||
-		    !IS_ALIGNED(addr, HMMSIM_CHUNK_SIZE)) {
-			pr_err("coherent: range '%s': size and address must be nonzero multiples of 2M\n",
-			       tok);
-			ret = -EINVAL;
+
+		cfg = &cfgs[first + n];
+		*cfg = hmmsim_defaults;
+		cfg->type = HMMSIM_MEM_COHERENT;
+		cfg->capacity = size;
+		cfg->phys_base = addr;
+		snprintf(what, sizeof(what), "coherent: range '%s'", tok);
+		ret = hmmsim_check_config(cfg, what);
+		if (ret)
 			break;
-		}
-		if (addr + size < addr || addr + size > BIT_ULL(MAX_PHYSMEM_BITS)) {
-			pr_err("coherent: range '%s': beyond the physical address space\n",
-			       tok);
-			ret = -EINVAL;
-			break;
-		}
+
 		for (i = 0; i < n; i++) {
 			const struct hmmsim_device_config *o = &cfgs[first + i];
 
@@ -248,11 +261,6 @@ static int hmmsim_parse_coherent(struct hmmsim_device_config *cfgs,
 		}
 		if (ret)
 			break;
-
-		*cfg = hmmsim_defaults;
-		cfg->type = HMMSIM_MEM_COHERENT;
-		cfg->capacity = size;
-		cfg->phys_base = addr;
 		n++;
 	}
 	kfree(buf);
