@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
-/*
- * hmmsim: devices created and removed at run time through configfs, in
- * null_blk's style:
+/**
+ * DOC: configfs
+ *
+ * Devices are created and removed at run time through configfs, in
+ * null_blk's style::
  *
  *	mkdir /sys/kernel/config/hmmsim/NAME
  *	echo coherent > .../NAME/type		(private by default)
@@ -13,8 +15,11 @@
  *	rmdir /sys/kernel/config/hmmsim/NAME
  *
  * Attributes describe the device and can only change while it is powered
- * off (-EBUSY otherwise). New items take their defaults from the module
- * parameters.
+ * off (-EBUSY otherwise). A value that cannot be parsed is refused when it
+ * is written (-EINVAL); whether the values make a device is checked by
+ * hmmsim_check_config() at power-on. New items take their defaults from the
+ * module parameters. /sys/kernel/config/hmmsim/features lists the
+ * attributes an item has.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 

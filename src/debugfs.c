@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
-/*
- * hmmsim: counters and fault injection in debugfs.
+/**
+ * DOC: debugfs
  *
  * /sys/kernel/debug/hmmsim/<devname>N/ holds, per device:
  *
- * - stats: the counters of struct hmmsim_stats, one "name value" per line
- *   (HMMSIM_IOCTL_STATS returns the same to programs: debugfs is not ABI),
- *   then the copy engine's completion statistics;
+ * - stats: the counters of struct hmmsim_stats, one "name value" per line,
+ *   named by stats.c (HMMSIM_IOCTL_STATS returns the same to programs:
+ *   debugfs is not ABI), then the copy engine's completion statistics;
  * - fail_alloc, fail_copy, fail_evict: the kernel's fault_attr directories
  *   (probability, interval, times, ...; see
  *   Documentation/fault-injection/fault-injection.rst) that make device

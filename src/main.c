@@ -1,12 +1,19 @@
 // SPDX-License-Identifier: GPL-2.0
-/*
- * hmmsim: a simulated shared-virtual-memory device for exercising HMM.
+/**
+ * DOC: module parameters
+ *
+ * hmmsim is a simulated shared-virtual-memory device for exercising HMM.
  *
  * This file owns the module parameters and the default devices they
  * describe: nr_private devices with private memory, then one coherent device
  * per coherent= range, numbered in that order (lib/test_hmm's layout). More
  * devices can be made at run time through configfs (configfs.c), with the
  * module parameters as their defaults.
+ *
+ * Values are parsed where they are read (here, and by configfs's stores);
+ * whether a configuration makes a device is decided by one function,
+ * hmmsim_check_config(), for the defaults, each coherent= range and each
+ * configfs item at power-on alike.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
