@@ -440,13 +440,16 @@ static inline unsigned long hmmsim_span_addr(const struct hmmsim_span *span)
 
 /* src/main.c */
 extern bool hmmsim_evict_on_close;
-int hmmsim_parse_size(const char *str, u64 *out);
-int hmmsim_check_config(const struct hmmsim_device_config *cfg,
+
+/* src/config.c */
+int hmmsim_config_parse_size_until(const char *str, char stop, u64 *out,
+				   const char **end);
+int hmmsim_config_parse_size(const char *str, u64 *out);
+int hmmsim_config_check(const struct hmmsim_device_config *cfg,
 			const char *what);
-void hmmsim_default_config(struct hmmsim_device_config *cfg);
 
 /* src/configfs.c */
-int hmmsim_configfs_init(void);
+int hmmsim_configfs_init(const struct hmmsim_device_config *defaults);
 void hmmsim_configfs_exit(void);
 
 /* src/device.c */
@@ -539,6 +542,9 @@ void hmmsim_debugfs_init(void);
 void hmmsim_debugfs_exit(void);
 void hmmsim_debugfs_add(struct hmmsim_device *hdev);
 void hmmsim_debugfs_remove(struct hmmsim_device *hdev);
+
+/* src/stats.c */
+const char *hmmsim_stat_name(enum hmmsim_stat stat);
 void hmmsim_stats_read(struct hmmsim_device *hdev, struct hmmsim_stats *st);
 
 /* src/devpt.c */

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
-/*
- * hmmsim: devices created and removed at run time through configfs, in
- * null_blk's style:
+/**
+ * DOC: configfs
+ *
+ * Devices are created and removed at run time through configfs, in
+ * null_blk's style::
  *
  *	mkdir /sys/kernel/config/hmmsim/NAME
  *	echo coherent > .../NAME/type		(private by default)
@@ -13,8 +15,11 @@
  *	rmdir /sys/kernel/config/hmmsim/NAME
  *
  * Attributes describe the device and can only change while it is powered
- * off (-EBUSY otherwise). New items take their defaults from the module
- * parameters.
+ * off (-EBUSY otherwise). A value that cannot be parsed is refused when it
+ * is written (-EINVAL); whether the values make a device is checked by
+ * hmmsim_config_check() at power-on. New items take their defaults from the
+ * module parameters. /sys/kernel/config/hmmsim/features lists the
+ * attributes an item has.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -40,141 +45,212 @@ struct hmmsim_cfs_dev {
 	struct hmmsim_device *hdev;
 };
 
+/* What a new item is made with: the module parameters. */
+static struct hmmsim_device_config hmmsim_cfs_defaults;
+
 static struct hmmsim_cfs_dev *to_cfs_dev(struct config_item *item)
 {
 	return container_of(item, struct hmmsim_cfs_dev, item);
 }
 
-/* Run @store under the lock, refusing changes to a powered-on device. */
-static ssize_t hmmsim_cfs_store(struct config_item *item, const char *page,
-				size_t count,
-				int (*store)(struct hmmsim_cfs_dev *d,
-					     const char *page))
-{
-	struct hmmsim_cfs_dev *d = to_cfs_dev(item);
-	int ret;
+/**
+ * struct hmmsim_cfs_kind - how one kind of value is written and shown
+ * @size: bytes of a field of this kind.
+ * @parse: reads a value written to the attribute into a field's worth of
+ *	bytes, refusing anything it does not entirely understand (-EINVAL).
+ * @show: prints a field's value, with a newline.
+ *
+ * Whether the values make a device is hmmsim_config_check()'s business, at
+ * power-on.
+ */
+struct hmmsim_cfs_kind {
+	size_t size;
+	int (*parse)(const char *page, void *v);
+	ssize_t (*show)(char *page, const void *v);
+};
 
-	mutex_lock(&d->lock);
-	ret = d->hdev ? -EBUSY : store(d, page);
-	mutex_unlock(&d->lock);
-	return ret ? ret : count;
-}
+/**
+ * struct hmmsim_cfs_field - a simple attribute: a configuration field
+ * @offset: where the field is in struct hmmsim_device_config.
+ * @kind: its kind.
+ */
+struct hmmsim_cfs_field {
+	size_t offset;
+	const struct hmmsim_cfs_kind *kind;
+};
 
-static ssize_t hmmsim_cfs_type_show(struct config_item *item, char *page)
-{
-	return sprintf(page, "%s\n",
-		       to_cfs_dev(item)->cfg.type == HMMSIM_MEM_COHERENT ?
-		       "coherent" : "private");
-}
+/* A value as parsed, before it is stored: any kind fits. */
+union hmmsim_cfs_value {
+	enum hmmsim_mem_type mem_type;
+	u64 size;
+	phys_addr_t addr;
+	u32 u32;
+};
 
-static int hmmsim_cfs_set_type(struct hmmsim_cfs_dev *d, const char *page)
+/* "private" or "coherent". */
+static int hmmsim_cfs_parse_mem_type(const char *page, void *v)
 {
+	enum hmmsim_mem_type *type = v;
+
 	if (sysfs_streq(page, "private"))
-		d->cfg.type = HMMSIM_MEM_PRIVATE;
+		*type = HMMSIM_MEM_PRIVATE;
 	else if (sysfs_streq(page, "coherent"))
-		d->cfg.type = HMMSIM_MEM_COHERENT;
+		*type = HMMSIM_MEM_COHERENT;
 	else
 		return -EINVAL;
 	return 0;
 }
 
-static ssize_t hmmsim_cfs_type_store(struct config_item *item,
-				     const char *page, size_t count)
+static ssize_t hmmsim_cfs_show_mem_type(char *page, const void *v)
 {
-	return hmmsim_cfs_store(item, page, count, hmmsim_cfs_set_type);
+	const enum hmmsim_mem_type *type = v;
+
+	return sprintf(page, "%s\n",
+		       *type == HMMSIM_MEM_COHERENT ? "coherent" : "private");
 }
 
-static ssize_t hmmsim_cfs_capacity_show(struct config_item *item, char *page)
+static const struct hmmsim_cfs_kind hmmsim_cfs_kind_mem_type = {
+	.size	= sizeof(enum hmmsim_mem_type),
+	.parse	= hmmsim_cfs_parse_mem_type,
+	.show	= hmmsim_cfs_show_mem_type,
+};
+
+/* A byte count with an optional K/M/G suffix; shown in bytes. */
+static int hmmsim_cfs_parse_size(const char *page, void *v)
 {
-	return sprintf(page, "%llu\n", to_cfs_dev(item)->cfg.capacity);
+	return hmmsim_config_parse_size(page, v);
 }
 
-static int hmmsim_cfs_set_capacity(struct hmmsim_cfs_dev *d, const char *page)
+static ssize_t hmmsim_cfs_show_size(char *page, const void *v)
 {
-	u64 v;
-	int ret = hmmsim_parse_size(page, &v);
+	const u64 *size = v;
+
+	return sprintf(page, "%llu\n", *size);
+}
+
+static const struct hmmsim_cfs_kind hmmsim_cfs_kind_size = {
+	.size	= sizeof(u64),
+	.parse	= hmmsim_cfs_parse_size,
+	.show	= hmmsim_cfs_show_size,
+};
+
+/* A physical address, in any base kstrtou64() takes; shown in hex. */
+static int hmmsim_cfs_parse_addr(const char *page, void *v)
+{
+	phys_addr_t *addr = v;
+	u64 n;
+	int ret = kstrtou64(page, 0, &n);
 
 	if (ret)
 		return ret;
-	d->cfg.capacity = v;
+	*addr = n;
 	return 0;
 }
 
-static ssize_t hmmsim_cfs_capacity_store(struct config_item *item,
-					 const char *page, size_t count)
+static ssize_t hmmsim_cfs_show_addr(char *page, const void *v)
 {
-	return hmmsim_cfs_store(item, page, count, hmmsim_cfs_set_capacity);
+	const phys_addr_t *addr = v;
+
+	return sprintf(page, "%#llx\n", (unsigned long long)*addr);
 }
 
-static ssize_t hmmsim_cfs_phys_base_show(struct config_item *item, char *page)
+static const struct hmmsim_cfs_kind hmmsim_cfs_kind_addr = {
+	.size	= sizeof(phys_addr_t),
+	.parse	= hmmsim_cfs_parse_addr,
+	.show	= hmmsim_cfs_show_addr,
+};
+
+/* A number, in any base kstrtou32() takes. */
+static int hmmsim_cfs_parse_u32(const char *page, void *v)
 {
-	return sprintf(page, "%#llx\n",
-		       (unsigned long long)to_cfs_dev(item)->cfg.phys_base);
+	return kstrtou32(page, 0, v);
 }
 
-static int hmmsim_cfs_set_phys_base(struct hmmsim_cfs_dev *d,
-				    const char *page)
+static ssize_t hmmsim_cfs_show_u32(char *page, const void *v)
 {
-	u64 v;
-	int ret = kstrtou64(page, 0, &v);
+	const u32 *n = v;
 
-	if (ret)
-		return ret;
-	d->cfg.phys_base = v;
-	return 0;
+	return sprintf(page, "%u\n", *n);
 }
 
-static ssize_t hmmsim_cfs_phys_base_store(struct config_item *item,
-					  const char *page, size_t count)
+static const struct hmmsim_cfs_kind hmmsim_cfs_kind_u32 = {
+	.size	= sizeof(u32),
+	.parse	= hmmsim_cfs_parse_u32,
+	.show	= hmmsim_cfs_show_u32,
+};
+
+static ssize_t hmmsim_cfs_show(struct config_item *item, char *page,
+			       const struct hmmsim_cfs_field *f)
 {
-	return hmmsim_cfs_store(item, page, count, hmmsim_cfs_set_phys_base);
+	struct hmmsim_cfs_dev *d = to_cfs_dev(item);
+	union hmmsim_cfs_value v;
+
+	mutex_lock(&d->lock);
+	memcpy(&v, (char *)&d->cfg + f->offset, f->kind->size);
+	mutex_unlock(&d->lock);
+	return f->kind->show(page, &v);
 }
 
-static ssize_t hmmsim_cfs_copy_bandwidth_show(struct config_item *item,
-					      char *page)
+/*
+ * The one way an item's configuration changes: under its lock, refused
+ * while the device is powered on (-EBUSY), and parsed aside so that a
+ * refused value changes nothing.
+ */
+static ssize_t hmmsim_cfs_store(struct config_item *item, const char *page,
+				size_t count, const struct hmmsim_cfs_field *f)
 {
-	return sprintf(page, "%llu\n", to_cfs_dev(item)->cfg.copy_bandwidth);
+	struct hmmsim_cfs_dev *d = to_cfs_dev(item);
+	union hmmsim_cfs_value v;
+	int ret = -EBUSY;
+
+	mutex_lock(&d->lock);
+	if (!d->hdev) {
+		ret = f->kind->parse(page, &v);
+		if (!ret)
+			memcpy((char *)&d->cfg + f->offset, &v, f->kind->size);
+	}
+	mutex_unlock(&d->lock);
+	return ret ? ret : count;
 }
 
-static int hmmsim_cfs_set_copy_bandwidth(struct hmmsim_cfs_dev *d,
-					 const char *page)
-{
-	return hmmsim_parse_size(page, &d->cfg.copy_bandwidth);
+/*
+ * HMMSIM_CFS_ATTR(NAME, KIND): the attribute NAME, read and written as
+ * the field of the same name in struct hmmsim_device_config, of the kind
+ * hmmsim_cfs_kind_KIND (whose size must be the field's).
+ */
+#define HMMSIM_CFS_ATTR(NAME, KIND)					\
+static const struct hmmsim_cfs_field hmmsim_cfs_##NAME##_field = {	\
+	.offset	= offsetof(struct hmmsim_device_config, NAME),		\
+	.kind	= &hmmsim_cfs_kind_##KIND,				\
+};									\
+									\
+static ssize_t hmmsim_cfs_##NAME##_show(struct config_item *item,	\
+					char *page)			\
+{									\
+	return hmmsim_cfs_show(item, page, &hmmsim_cfs_##NAME##_field);	\
+}									\
+									\
+static ssize_t hmmsim_cfs_##NAME##_store(struct config_item *item,	\
+					 const char *page,		\
+					 size_t count)			\
+{									\
+	return hmmsim_cfs_store(item, page, count,			\
+				&hmmsim_cfs_##NAME##_field);		\
+}									\
+									\
+static struct configfs_attribute hmmsim_cfs_attr_##NAME = {		\
+	.ca_name	= __stringify(NAME),				\
+	.ca_owner	= THIS_MODULE,					\
+	.ca_mode	= 0644,						\
+	.show		= hmmsim_cfs_##NAME##_show,			\
+	.store		= hmmsim_cfs_##NAME##_store,			\
 }
 
-static ssize_t hmmsim_cfs_copy_bandwidth_store(struct config_item *item,
-					       const char *page, size_t count)
-{
-	return hmmsim_cfs_store(item, page, count,
-				hmmsim_cfs_set_copy_bandwidth);
-}
-
-static ssize_t hmmsim_cfs_copy_latency_us_show(struct config_item *item,
-					       char *page)
-{
-	return sprintf(page, "%u\n", to_cfs_dev(item)->cfg.copy_latency_us);
-}
-
-static int hmmsim_cfs_set_copy_latency_us(struct hmmsim_cfs_dev *d,
-					  const char *page)
-{
-	u32 v;
-	int ret = kstrtou32(page, 0, &v);
-
-	if (ret)
-		return ret;
-	if (v > HMMSIM_MAX_COPY_LATENCY_US)
-		return -EINVAL;
-	d->cfg.copy_latency_us = v;
-	return 0;
-}
-
-static ssize_t hmmsim_cfs_copy_latency_us_store(struct config_item *item,
-						const char *page, size_t count)
-{
-	return hmmsim_cfs_store(item, page, count,
-				hmmsim_cfs_set_copy_latency_us);
-}
+HMMSIM_CFS_ATTR(type, mem_type);
+HMMSIM_CFS_ATTR(capacity, size);
+HMMSIM_CFS_ATTR(phys_base, addr);
+HMMSIM_CFS_ATTR(copy_bandwidth, size);
+HMMSIM_CFS_ATTR(copy_latency_us, u32);
 
 static ssize_t hmmsim_cfs_index_show(struct config_item *item, char *page)
 {
@@ -212,7 +288,7 @@ static ssize_t hmmsim_cfs_power_store(struct config_item *item,
 
 	mutex_lock(&d->lock);
 	if (on && !d->hdev) {
-		ret = hmmsim_check_config(&d->cfg, config_item_name(item));
+		ret = hmmsim_config_check(&d->cfg, config_item_name(item));
 		if (!ret) {
 			hdev = hmmsim_device_create(&d->cfg);
 			if (IS_ERR(hdev))
@@ -228,11 +304,6 @@ static ssize_t hmmsim_cfs_power_store(struct config_item *item,
 	return ret ? ret : count;
 }
 
-CONFIGFS_ATTR(hmmsim_cfs_, type);
-CONFIGFS_ATTR(hmmsim_cfs_, capacity);
-CONFIGFS_ATTR(hmmsim_cfs_, phys_base);
-CONFIGFS_ATTR(hmmsim_cfs_, copy_bandwidth);
-CONFIGFS_ATTR(hmmsim_cfs_, copy_latency_us);
 CONFIGFS_ATTR_RO(hmmsim_cfs_, index);
 CONFIGFS_ATTR(hmmsim_cfs_, power);
 
@@ -274,7 +345,7 @@ static struct config_item *hmmsim_cfs_make_item(struct config_group *group,
 	if (!d)
 		return ERR_PTR(-ENOMEM);
 	mutex_init(&d->lock);
-	hmmsim_default_config(&d->cfg);
+	d->cfg = hmmsim_cfs_defaults;
 	config_item_init_type_name(&d->item, name, &hmmsim_cfs_dev_type);
 	return &d->item;
 }
@@ -299,8 +370,32 @@ static struct configfs_group_operations hmmsim_cfs_group_ops = {
 	.drop_item	= hmmsim_cfs_drop_item,
 };
 
+/*
+ * features: the attributes an item has, comma-separated, so that a tool can
+ * tell what this version of hmmsim supports before it makes an item.
+ */
+static ssize_t hmmsim_cfs_group_features_show(struct config_item *item,
+					      char *page)
+{
+	struct configfs_attribute **attr;
+	ssize_t len = 0;
+
+	for (attr = hmmsim_cfs_attrs; *attr; attr++)
+		len += scnprintf(page + len, PAGE_SIZE - len, "%s%c",
+				 (*attr)->ca_name, attr[1] ? ',' : '\n');
+	return len;
+}
+
+CONFIGFS_ATTR_RO(hmmsim_cfs_group_, features);
+
+static struct configfs_attribute *hmmsim_cfs_group_attrs[] = {
+	&hmmsim_cfs_group_attr_features,
+	NULL,
+};
+
 static const struct config_item_type hmmsim_cfs_group_type = {
 	.ct_group_ops	= &hmmsim_cfs_group_ops,
+	.ct_attrs	= hmmsim_cfs_group_attrs,
 	.ct_owner	= THIS_MODULE,
 };
 
@@ -315,11 +410,13 @@ static struct configfs_subsystem hmmsim_cfs_subsys = {
 
 /**
  * hmmsim_configfs_init() - register /sys/kernel/config/hmmsim
+ * @defaults: the configuration of a new item (the module parameters').
  *
  * Return: 0 or a negative errno.
  */
-int hmmsim_configfs_init(void)
+int hmmsim_configfs_init(const struct hmmsim_device_config *defaults)
 {
+	hmmsim_cfs_defaults = *defaults;
 	config_group_init(&hmmsim_cfs_subsys.su_group);
 	mutex_init(&hmmsim_cfs_subsys.su_mutex);
 	return configfs_register_subsystem(&hmmsim_cfs_subsys);

@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
-/*
- * hmmsim: counters and fault injection in debugfs.
+/**
+ * DOC: debugfs
  *
  * /sys/kernel/debug/hmmsim/<devname>N/ holds, per device:
  *
- * - stats: the counters of struct hmmsim_stats, one "name value" per line
- *   (HMMSIM_IOCTL_STATS returns the same to programs: debugfs is not ABI),
- *   then the copy engine's completion statistics;
+ * - stats: the counters of struct hmmsim_stats, one "name value" per line,
+ *   named by stats.c (HMMSIM_IOCTL_STATS returns the same to programs:
+ *   debugfs is not ABI), then the copy engine's completion statistics;
  * - fail_alloc, fail_copy, fail_evict: the kernel's fault_attr directories
  *   (probability, interval, times, ...; see
  *   Documentation/fault-injection/fault-injection.rst) that make device
@@ -20,52 +20,13 @@
 
 static struct dentry *hmmsim_debugfs_root;
 
-static const char *const hmmsim_stat_names[HMMSIM_NR_STATS] = {
-	[HMMSIM_STAT_TO_DEVICE]		= "to_device",
-	[HMMSIM_STAT_FROM_DEVICE]	= "from_device",
-	[HMMSIM_STAT_CPU_FAULTS]	= "cpu_faults",
-	[HMMSIM_STAT_DEVICE_FAULTS]	= "device_faults",
-	[HMMSIM_STAT_INVALIDATIONS]	= "invalidations",
-	[HMMSIM_STAT_EVICTIONS]		= "evictions",
-	[HMMSIM_STAT_BYTES_COPIED]	= "bytes_copied",
-	[HMMSIM_STAT_ALLOC_FAILURES]	= "alloc_failures",
-};
-
-/**
- * hmmsim_stats_read() - a consistent-enough copy of a device's counters
- * @hdev: the device.
- * @st: filled from @to_device on; @size, @flags and @reserved are left
- *	alone.
- *
- * @uring_inflight is read first, with acquire semantics: once it reads
- * zero, the other counters include everything the requests that left it
- * did (uring.c decrements it with release semantics).
- */
-void hmmsim_stats_read(struct hmmsim_device *hdev, struct hmmsim_stats *st)
-{
-	st->uring_inflight = atomic_read_acquire(&hdev->uring_inflight);
-	st->to_device = atomic64_read(&hdev->stats[HMMSIM_STAT_TO_DEVICE]);
-	st->from_device = atomic64_read(&hdev->stats[HMMSIM_STAT_FROM_DEVICE]);
-	st->cpu_faults = atomic64_read(&hdev->stats[HMMSIM_STAT_CPU_FAULTS]);
-	st->device_faults =
-		atomic64_read(&hdev->stats[HMMSIM_STAT_DEVICE_FAULTS]);
-	st->invalidations =
-		atomic64_read(&hdev->stats[HMMSIM_STAT_INVALIDATIONS]);
-	st->evictions = atomic64_read(&hdev->stats[HMMSIM_STAT_EVICTIONS]);
-	st->bytes_copied =
-		atomic64_read(&hdev->stats[HMMSIM_STAT_BYTES_COPIED]);
-	st->alloc_failures =
-		atomic64_read(&hdev->stats[HMMSIM_STAT_ALLOC_FAILURES]);
-	st->pages_used = hmmsim_devmem_nr_used(hdev);
-}
-
 static int hmmsim_stats_show(struct seq_file *m, void *unused)
 {
 	struct hmmsim_device *hdev = m->private;
 	int i;
 
 	for (i = 0; i < HMMSIM_NR_STATS; i++)
-		seq_printf(m, "%s %lld\n", hmmsim_stat_names[i],
+		seq_printf(m, "%s %lld\n", hmmsim_stat_name(i),
 			   atomic64_read(&hdev->stats[i]));
 	seq_printf(m, "pages_used %lu\n", hmmsim_devmem_nr_used(hdev));
 	seq_printf(m, "uring_inflight %d\n",

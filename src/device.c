@@ -43,7 +43,7 @@ static void hmmsim_device_release(struct device *dev)
 
 /**
  * hmmsim_device_create() - create a simulated device and its char device
- * @cfg: type and memory of the device, validated by hmmsim_check_config().
+ * @cfg: type and memory of the device, validated by hmmsim_config_check().
  *
  * The device takes the lowest free number: the N of /dev/<devname>N and
  * its char device minor.

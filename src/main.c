@@ -1,12 +1,19 @@
 // SPDX-License-Identifier: GPL-2.0
-/*
- * hmmsim: a simulated shared-virtual-memory device for exercising HMM.
+/**
+ * DOC: module parameters
+ *
+ * hmmsim is a simulated shared-virtual-memory device for exercising HMM.
  *
  * This file owns the module parameters and the default devices they
  * describe: nr_private devices with private memory, then one coherent device
  * per coherent= range, numbered in that order (lib/test_hmm's layout). More
  * devices can be made at run time through configfs (configfs.c), with the
  * module parameters as their defaults.
+ *
+ * Values are parsed where they are read (here, and by configfs's stores);
+ * whether a configuration makes a device is decided by one function,
+ * hmmsim_config_check(), for the defaults, each coherent= range and each
+ * configfs item at power-on alike.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -19,7 +26,6 @@
 #include "hmmsim_drv.h"
 
 #define HMMSIM_DEVNAME_MAX	32
-#define HMMSIM_MAX_CAPACITY	(64ULL << 30)
 
 static char *devname = "hmmsim";
 module_param(devname, charp, 0444);
@@ -49,7 +55,7 @@ bool hmmsim_evict_on_close = true;
 module_param_named(evict_on_close, hmmsim_evict_on_close, bool, 0644);
 MODULE_PARM_DESC(evict_on_close, "Closing a file moves the pages it put on the device back to system memory (default: Y)");
 
-/* The module parameters, parsed once at load, for configfs's defaults. */
+/* The module parameters, parsed once at load: configfs's defaults too. */
 static struct hmmsim_device_config hmmsim_defaults;
 
 static struct hmmsim_device *hmmsim_devices[HMMSIM_MAX_DEVICES];
@@ -75,118 +81,29 @@ static int hmmsim_check_devname(const char *name)
 	return 0;
 }
 
-/*
- * A byte count with an optional K/M/G suffix, stopping at @stop (a trailing
- * newline is also accepted at the end), rejecting anything memparse() would
- * silently ignore.
- */
-static int hmmsim_parse_size_until(const char *str, char stop, u64 *out,
-				   const char **end)
-{
-	char *p;
-
-	if (!isdigit(*str))
-		return -EINVAL;
-	*out = memparse(str, &p);
-	if (!stop && *p == '\n')
-		p++;
-	if (*p != stop)
-		return -EINVAL;
-	*end = p;
-	return 0;
-}
-
-/**
- * hmmsim_parse_size() - parse a size such as "256M"
- * @str: the string; a trailing newline is allowed.
- * @out: the size in bytes.
- *
- * Return: 0 or -EINVAL.
- */
-int hmmsim_parse_size(const char *str, u64 *out)
-{
-	const char *end;
-
-	return hmmsim_parse_size_until(str, '\0', out, &end);
-}
-
-/**
- * hmmsim_check_config() - whether a device configuration can be created
- * @cfg: the configuration.
- * @what: what it comes from, for the log.
- *
- * Checks what can be checked without touching the system; whether a coherent
- * range is free reserved memory is checked when it is claimed.
- *
- * Return: 0, or -EINVAL with the reason logged.
- */
-int hmmsim_check_config(const struct hmmsim_device_config *cfg,
-			const char *what)
-{
-	u64 end = cfg->phys_base + cfg->capacity;
-
-	if (!cfg->capacity || !IS_ALIGNED(cfg->capacity, HMMSIM_CHUNK_SIZE) ||
-	    cfg->capacity > HMMSIM_MAX_CAPACITY) {
-		pr_err("%s: capacity %llu must be a nonzero multiple of 2M, at most 64G\n",
-		       what, cfg->capacity);
-		return -EINVAL;
-	}
-	if (cfg->type != HMMSIM_MEM_COHERENT)
-		return 0;
-	if (!cfg->phys_base || !IS_ALIGNED(cfg->phys_base, HMMSIM_CHUNK_SIZE)) {
-		pr_err("%s: coherent memory needs a nonzero physical address, a multiple of 2M\n",
-		       what);
-		return -EINVAL;
-	}
-	if (end < cfg->phys_base || end > BIT_ULL(MAX_PHYSMEM_BITS)) {
-		pr_err("%s: coherent range beyond the physical address space\n",
-		       what);
-		return -EINVAL;
-	}
-	return 0;
-}
-
-/**
- * hmmsim_default_config() - the configuration the module parameters give
- * @cfg: filled with a private device of the default capacity and copy
- *	engine.
- */
-void hmmsim_default_config(struct hmmsim_device_config *cfg)
-{
-	*cfg = hmmsim_defaults;
-}
-
 static int hmmsim_parse_defaults(void)
 {
 	struct hmmsim_device_config *cfg = &hmmsim_defaults;
-	char what[64];
 
 	cfg->type = HMMSIM_MEM_PRIVATE;
-	if (hmmsim_parse_size(capacity, &cfg->capacity)) {
+	if (hmmsim_config_parse_size(capacity, &cfg->capacity)) {
 		pr_err("capacity='%s': expected a size such as 256M\n", capacity);
 		return -EINVAL;
 	}
-	snprintf(what, sizeof(what), "capacity=%s", capacity);
-	if (hmmsim_check_config(cfg, what))
-		return -EINVAL;
-	if (hmmsim_parse_size(copy_bandwidth, &cfg->copy_bandwidth)) {
+	if (hmmsim_config_parse_size(copy_bandwidth, &cfg->copy_bandwidth)) {
 		pr_err("copy_bandwidth='%s': expected bytes/s such as 8G\n",
 		       copy_bandwidth);
 		return -EINVAL;
 	}
-	if (copy_latency_us > HMMSIM_MAX_COPY_LATENCY_US) {
-		pr_err("copy_latency_us=%u: at most %u\n", copy_latency_us,
-		       HMMSIM_MAX_COPY_LATENCY_US);
-		return -EINVAL;
-	}
 	cfg->copy_latency_us = copy_latency_us;
-	return 0;
+	return hmmsim_config_check(cfg, "module parameters");
 }
 
 /*
- * Parse coherent= into cfgs[first..]. Checks syntax, alignment and overlap
- * between the ranges given; whether a range is free physical memory that is
- * not System RAM is checked when it is claimed.
+ * Parse coherent= into cfgs[first..]: the syntax here, each range through
+ * hmmsim_config_check(), then whether it overlaps a range before it;
+ * whether a range is free physical memory that is not System RAM is
+ * checked when it is claimed.
  */
 static int hmmsim_parse_coherent(struct hmmsim_device_config *cfgs,
 				 unsigned int first, unsigned int *count)
@@ -205,7 +122,8 @@ static int hmmsim_parse_coherent(struct hmmsim_device_config *cfgs,
 
 	cur = buf;
 	while ((tok = strsep(&cur, ","))) {
-		struct hmmsim_device_config *cfg = &cfgs[first + n];
+		struct hmmsim_device_config *cfg;
+		char what[96];
 		const char *end;
 		u64 size, addr;
 
@@ -215,26 +133,24 @@ static int hmmsim_parse_coherent(struct hmmsim_device_config *cfgs,
 			ret = -EINVAL;
 			break;
 		}
-		if (hmmsim_parse_size_until(tok, '@', &size, &end) ||
-		    hmmsim_parse_size_until(end + 1, '\0', &addr, &end)) {
+		if (hmmsim_config_parse_size_until(tok, '@', &size, &end) ||
+		    hmmsim_config_parse_size_until(end + 1, '\0', &addr, &end)) {
 			pr_err("coherent: range '%s': expected SIZE@ADDR, e.g. 256M@0x60000000\n",
 			       tok);
 			ret = -EINVAL;
 			break;
 		}
-		if (!size || !IS_ALIGNED(size, HMMSIM_CHUNK_SIZE) ||
-		    !IS_ALIGNED(addr, HMMSIM_CHUNK_SIZE)) {
-			pr_err("coherent: range '%s': size and address must be nonzero multiples of 2M\n",
-			       tok);
-			ret = -EINVAL;
+
+		cfg = &cfgs[first + n];
+		*cfg = hmmsim_defaults;
+		cfg->type = HMMSIM_MEM_COHERENT;
+		cfg->capacity = size;
+		cfg->phys_base = addr;
+		snprintf(what, sizeof(what), "coherent: range '%s'", tok);
+		ret = hmmsim_config_check(cfg, what);
+		if (ret)
 			break;
-		}
-		if (addr + size < addr || addr + size > BIT_ULL(MAX_PHYSMEM_BITS)) {
-			pr_err("coherent: range '%s': beyond the physical address space\n",
-			       tok);
-			ret = -EINVAL;
-			break;
-		}
+
 		for (i = 0; i < n; i++) {
 			const struct hmmsim_device_config *o = &cfgs[first + i];
 
@@ -248,11 +164,6 @@ static int hmmsim_parse_coherent(struct hmmsim_device_config *cfgs,
 		}
 		if (ret)
 			break;
-
-		*cfg = hmmsim_defaults;
-		cfg->type = HMMSIM_MEM_COHERENT;
-		cfg->capacity = size;
-		cfg->phys_base = addr;
 		n++;
 	}
 	kfree(buf);
@@ -316,7 +227,7 @@ static int __init hmmsim_init(void)
 		hmmsim_devices[hmmsim_nr_devices++] = hdev;
 	}
 
-	ret = hmmsim_configfs_init();
+	ret = hmmsim_configfs_init(&hmmsim_defaults);
 	if (ret) {
 		pr_err("cannot register with configfs: %d\n", ret);
 		goto out_destroy;

@@ -518,6 +518,57 @@ check "$D: /dev/$DEVNAME$id is gone" node_gone "$id"
 check "rmdir $E while powered on" rmdir $CFS/$E
 check "$E: /dev/$DEVNAME$ic is gone" node_gone "$ic"
 
+# ------------------------------------------- features, one validator
+
+# features_are_attributes ITEM: features names ITEM's attributes, no more.
+features_are_attributes() {
+	[ "$(tr , '\n' <"$CFS/features" | sort)" = \
+		"$(cd "$CFS/$1" && printf '%s\n' * | sort)" ]
+}
+
+# logged MARK TEXT: hmmsim logged TEXT after MARK, which this writes.
+logged() {
+	dmesg | sed -n "/$1/,\$p" | grep -q "hmmsim: $2"
+}
+
+F=${PREFIX}f
+check "mkdir $F" mkdir $CFS/$F
+nodes=$(count_nodes)
+for a in type capacity phys_base copy_bandwidth copy_latency_us index power; do
+	check "features lists $a" grep -q "\(^\|,\)$a\(,\|\$\)" $CFS/features
+done
+check "features lists the attributes of $F, and no other" \
+	features_are_attributes $F
+check "features is read-only" refused "Permission denied" . features x
+
+echo "hmmsim-test: configfs validation" >/dev/kmsg
+check "$F: capacity 128G is stored" put $F capacity 128G
+check "$F: power 1 with capacity 128G, above 64G, fails (EINVAL)" \
+	refused "$EINVAL" $F power 1
+check "$F: the log names $F and its capacity" \
+	logged "configfs validation" "$F: capacity=137438953472: "
+check "$F: capacity 64M, copy_latency_us 2000000 are stored" \
+	sh -c "echo 64M > $CFS/$F/capacity &&
+	       echo 2000000 > $CFS/$F/copy_latency_us"
+check "$F: power 1 with copy_latency_us above one second fails (EINVAL)" \
+	refused "$EINVAL" $F power 1
+check "$F: the log names $F and its copy_latency_us" \
+	logged "configfs validation" "$F: copy_latency_us=2000000: "
+check "$F: copy_latency_us 0, coherent, capacity 256M, phys_base 0x60100000" \
+	sh -c "echo 0 > $CFS/$F/copy_latency_us &&
+	       echo coherent > $CFS/$F/type &&
+	       echo 256M > $CFS/$F/capacity &&
+	       echo 0x60100000 > $CFS/$F/phys_base"
+check "$F: power 1 with phys_base not a multiple of 2M fails (EINVAL)" \
+	refused "$EINVAL" $F power 1
+check "$F: the log names $F and its phys_base" \
+	logged "configfs validation" "$F: phys_base=0x60100000: "
+check "$F: copy_bandwidth 1Gx is refused (EINVAL)" \
+	refused "$EINVAL" $F copy_bandwidth 1Gx
+check "$F: copy_bandwidth is unchanged" is $F copy_bandwidth "$default_bandwidth"
+check "$F: stays powered off, no new device" off_and_no_new_device $F "$nodes"
+check "rmdir $F" rmdir $CFS/$F
+
 # ----------------------------------------------------------------- the end
 
 cleanup

@@ -93,4 +93,21 @@ else
 	tap_not_ok "insmod nr_private=1"
 fi
 
+# einval PARAMS...: insmod fails, with EINVAL.
+einval() {
+	if out=$(insmod $KO "$@" 2>&1); then
+		rmmod hmmsim
+		return 1
+	fi
+	echo "# $out"
+	echo "$out" | grep -q "Invalid argument"
+}
+
+refuse "coherent above 64G" "range '128G@0x100000000': capacity=.*at most 64G" \
+	coherent=128G@0x100000000
+refuse "coherent at address 0" "range '256M@0': phys_base=0: .*address 0" \
+	coherent=256M@0
+tap_check "coherent above 64G: EINVAL" einval coherent=128G@0x100000000
+tap_check "coherent at address 0: EINVAL" einval coherent=256M@0
+
 echo "1..$tap_n"

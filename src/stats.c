@@ -1,0 +1,60 @@
+// SPDX-License-Identifier: GPL-2.0
+/**
+ * DOC: device counters
+ *
+ * Every device counts what it does in &hmmsim_device.stats, one atomic64_t
+ * per &enum hmmsim_stat, bumped where the work is done. This file reads
+ * them: hmmsim_stats_read() for HMMSIM_IOCTL_STATS, the ABI, and
+ * hmmsim_stat_name() for debugfs's stats file, which is not.
+ */
+#include "hmmsim_drv.h"
+
+static const char *const hmmsim_stat_names[HMMSIM_NR_STATS] = {
+	[HMMSIM_STAT_TO_DEVICE]		= "to_device",
+	[HMMSIM_STAT_FROM_DEVICE]	= "from_device",
+	[HMMSIM_STAT_CPU_FAULTS]	= "cpu_faults",
+	[HMMSIM_STAT_DEVICE_FAULTS]	= "device_faults",
+	[HMMSIM_STAT_INVALIDATIONS]	= "invalidations",
+	[HMMSIM_STAT_EVICTIONS]		= "evictions",
+	[HMMSIM_STAT_BYTES_COPIED]	= "bytes_copied",
+	[HMMSIM_STAT_ALLOC_FAILURES]	= "alloc_failures",
+};
+
+/**
+ * hmmsim_stat_name() - the name of a counter
+ * @stat: the counter, below %HMMSIM_NR_STATS.
+ *
+ * Return: its name, the field of struct hmmsim_stats that holds it.
+ */
+const char *hmmsim_stat_name(enum hmmsim_stat stat)
+{
+	return hmmsim_stat_names[stat];
+}
+
+/**
+ * hmmsim_stats_read() - a consistent-enough copy of a device's counters
+ * @hdev: the device.
+ * @st: filled from @to_device on; @size, @flags and @reserved are left
+ *	alone.
+ *
+ * @uring_inflight is read first, with acquire semantics: once it reads
+ * zero, the other counters include everything the requests that left it
+ * did (uring.c decrements it with release semantics).
+ */
+void hmmsim_stats_read(struct hmmsim_device *hdev, struct hmmsim_stats *st)
+{
+	st->uring_inflight = atomic_read_acquire(&hdev->uring_inflight);
+	st->to_device = atomic64_read(&hdev->stats[HMMSIM_STAT_TO_DEVICE]);
+	st->from_device = atomic64_read(&hdev->stats[HMMSIM_STAT_FROM_DEVICE]);
+	st->cpu_faults = atomic64_read(&hdev->stats[HMMSIM_STAT_CPU_FAULTS]);
+	st->device_faults =
+		atomic64_read(&hdev->stats[HMMSIM_STAT_DEVICE_FAULTS]);
+	st->invalidations =
+		atomic64_read(&hdev->stats[HMMSIM_STAT_INVALIDATIONS]);
+	st->evictions = atomic64_read(&hdev->stats[HMMSIM_STAT_EVICTIONS]);
+	st->bytes_copied =
+		atomic64_read(&hdev->stats[HMMSIM_STAT_BYTES_COPIED]);
+	st->alloc_failures =
+		atomic64_read(&hdev->stats[HMMSIM_STAT_ALLOC_FAILURES]);
+	st->pages_used = hmmsim_devmem_nr_used(hdev);
+}
