@@ -259,8 +259,8 @@ static int hmmsim_cmd_access(struct hmmsim_mirror *mirror,
  *	added to it.
  *
  * Pages are read through the device page table; the first missing entry
- * faults its window in (one fault, counted in @span->faults) and the read
- * goes on.
+ * faults the rest of the range in (one fault, counted in @span->faults) and
+ * the read goes on.
  *
  * Return: 0 or a negative errno; the pages read before an error are in the
  * user buffer and counted in @span->pages.

@@ -401,6 +401,35 @@ static unsigned long hmmsim_mirror_uptr(const struct hmmsim_span *span)
 	return span->uptr + (span->pages << PAGE_SHIFT);
 }
 
+/*
+ * Fault [addr, end) in, window by window, as a device faults the rest of a
+ * buffer in at its first miss: a range the process cannot access fails here,
+ * before the device has written anything. A later window that needs pages
+ * moved first (-EXDEV) is left for when the access gets there, so that
+ * -EXDEV is only ever returned for the window at @addr.
+ */
+static int hmmsim_mirror_fault_rest(struct hmmsim_mirror *mirror,
+				    struct hmmsim_scratch *s,
+				    unsigned long addr, unsigned long end,
+				    bool write)
+{
+	unsigned long start = addr, next;
+	int ret;
+
+	for (; addr < end; addr = next) {
+		next = hmmsim_window_end(addr, end);
+		ret = hmmsim_mirror_range_fault(mirror, s, addr, next,
+						hmmsim_mirror_fault_flags(write));
+		if (ret == -EXDEV && addr != start)
+			return 0;
+		if (!ret)
+			ret = hmmsim_window_done();
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
 /**
  * hmmsim_mirror_rw() - the device reads or writes a range
  * @mirror: the mirror.
@@ -410,8 +439,8 @@ static unsigned long hmmsim_mirror_uptr(const struct hmmsim_span *span)
  * @write: the device writes the range from the buffer, or reads it into it.
  *
  * Pages are accessed through the device page table; the first missing
- * entry faults its window in (one fault, counted in @span->faults) and the
- * access goes on. An entry missing after that was invalidated meanwhile
+ * entry faults the rest of the range in (one fault, counted in
+ * @span->faults) and the access goes on. An entry missing after that was invalidated meanwhile
  * (khugepaged, reclaim, another thread): it is faulted back, but not
  * counted again.
  *
@@ -436,11 +465,10 @@ int hmmsim_mirror_rw(struct hmmsim_mirror *mirror, struct hmmsim_scratch *s,
 		if (n < 0)
 			return n;
 		span->pages += n;
-		if (addr + (n << PAGE_SHIFT) < next) {
-			ret = hmmsim_mirror_range_fault(mirror, s,
-							addr + (n << PAGE_SHIFT),
-							next,
-							hmmsim_mirror_fault_flags(write));
+		addr += n << PAGE_SHIFT;
+		if (addr < next) {
+			ret = hmmsim_mirror_fault_rest(mirror, s, addr,
+						       span->end, write);
 			if (ret)
 				return ret;
 			span->faults = 1;
