@@ -257,10 +257,12 @@ static int hmmsim_uring_window(struct hmmsim_uring_req *req,
 	struct hmmsim_span span = {
 		.start = addr,
 		.end = end,
-		.uptr = req->span.uptr ? req->span.uptr + (addr - req->span.start) : 0,
 	};
 	int ret;
 
+	/* Only a device read or write has a buffer, which moves along. */
+	if (req->span.uptr)
+		span.uptr = req->span.uptr + (addr - req->span.start);
 	if (!hmmsim_device_enter(hdev))
 		return -ENODEV;
 	ret = hmmsim_uring_run_window(req, &span);
