@@ -14,7 +14,8 @@
 #                                     per device type and THP mode
 #   make faults                       fault-injection sweeps
 #   make bench                        hmmsim against lib/test_hmm.ko
-#   make lint                         checkpatch --strict, sparse and W=1
+#   make lint                         checkpatch --strict, sparse, W=1,
+#                                     kernel-doc, the layering of src/
 
 KDIR ?= /lib/modules/$(shell uname -r)/build
 VMTEST = $(if $(KSRC),VMTEST_KSRC='$(abspath $(KSRC))') \

@@ -438,9 +438,6 @@ static inline unsigned long hmmsim_span_addr(const struct hmmsim_span *span)
 	return span->start + (span->pages << PAGE_SHIFT);
 }
 
-/* src/main.c */
-extern bool hmmsim_evict_on_close;
-
 /* src/config.c */
 int hmmsim_config_parse_size_until(const char *str, char stop, u64 *out,
 				   const char **end);

@@ -38,6 +38,10 @@
 
 #include "hmmsim_drv.h"
 
+static bool evict_on_close = true;
+module_param(evict_on_close, bool, 0644);
+MODULE_PARM_DESC(evict_on_close, "Closing a file moves the pages it put on the device back to system memory (default: Y)");
+
 /**
  * hmmsim_cmd_span_init() - check a command's range and make a span of it
  * @span: the span.
@@ -139,7 +143,7 @@ void hmmsim_cmd_close(struct hmmsim_mirror *mirror)
 	struct hmmsim_device *hdev = mirror->hdev;
 	bool alive = hmmsim_device_enter(hdev);
 
-	if (alive && READ_ONCE(hmmsim_evict_on_close))
+	if (alive && READ_ONCE(evict_on_close))
 		hmmsim_evict_owned(mirror);
 	hmmsim_mirror_unlink(mirror);
 	if (alive) {

@@ -51,10 +51,6 @@ static unsigned int copy_latency_us;
 module_param(copy_latency_us, uint, 0444);
 MODULE_PARM_DESC(copy_latency_us, "Copy engine latency per batch in microseconds (default: 0)");
 
-bool hmmsim_evict_on_close = true;
-module_param_named(evict_on_close, hmmsim_evict_on_close, bool, 0644);
-MODULE_PARM_DESC(evict_on_close, "Closing a file moves the pages it put on the device back to system memory (default: Y)");
-
 /* The module parameters, parsed once at load: configfs's defaults too. */
 static struct hmmsim_device_config hmmsim_defaults;
 
