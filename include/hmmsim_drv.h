@@ -590,14 +590,13 @@ int hmmsim_mirror_map_exclusive(struct hmmsim_mirror *mirror,
 				unsigned long seq);
 
 /* src/move.c */
-unsigned long hmmsim_move_to_device(struct hmmsim_scratch *s,
-				    struct hmmsim_mirror *mirror,
-				    struct migrate_vma *args, unsigned int got,
-				    unsigned long seq, int *err);
-unsigned long hmmsim_move_to_system(struct hmmsim_scratch *s,
-				    struct mm_struct *mm,
-				    struct migrate_vma *args, gfp_t gfp,
-				    enum hmmsim_migrate_kind kind, int *err);
+int hmmsim_move_to_device(struct hmmsim_scratch *s,
+			  struct hmmsim_mirror *mirror,
+			  struct migrate_vma *args, unsigned int got,
+			  unsigned long seq, unsigned long *moved);
+int hmmsim_move_to_system(struct hmmsim_scratch *s, struct mm_struct *mm,
+			  struct migrate_vma *args, gfp_t gfp,
+			  enum hmmsim_migrate_kind kind, unsigned long *moved);
 
 /* src/evict.c */
 unsigned int hmmsim_evict_alloc(struct hmmsim_mirror *mirror,

@@ -37,20 +37,26 @@
 /* Teardown works in small windows, so that it can allocate with NOFAIL. */
 #define HMMSIM_EVICT_PAGES	64
 
-/* Move the device pages [idx, idx + n) to system memory, as they are. */
+/*
+ * Move the device pages [idx, idx + n) to system memory, as they are.
+ * Eviction is best effort: a page that cannot move (busy, or no system
+ * memory for it) stays where it is, so only the count of pages moved
+ * matters, here and in the functions below.
+ */
 static unsigned long hmmsim_evict_run(struct hmmsim_scratch *s,
 				      unsigned long idx, unsigned long n,
-				      gfp_t gfp, int *err)
+				      gfp_t gfp)
 {
 	struct migrate_vma args = {
 		.src = s->src,
 		.dst = s->dst,
 		.npages = n,
 	};
+	unsigned long moved = 0;
 
 	migrate_device_range(s->src, s->hdev->mem.pfn_first + idx, n);
-	return hmmsim_move_to_system(s, NULL, &args, gfp, HMMSIM_TO_SYSTEM,
-				     err);
+	hmmsim_move_to_system(s, NULL, &args, gfp, HMMSIM_TO_SYSTEM, &moved);
+	return moved;
 }
 
 /* The mm of @owner, with a reference, if @owner is still a mirror of @hdev. */
@@ -76,7 +82,7 @@ static struct mm_struct *hmmsim_evict_owner_mm(struct hmmsim_device *hdev,
 static unsigned long hmmsim_evict_owner_run(struct hmmsim_scratch *s,
 					    struct hmmsim_mirror *owner,
 					    unsigned long idx, unsigned long n,
-					    gfp_t gfp, int *err)
+					    gfp_t gfp)
 {
 	struct mm_struct *mm = hmmsim_evict_owner_mm(s->hdev, owner);
 	unsigned long moved = 0;
@@ -84,7 +90,7 @@ static unsigned long hmmsim_evict_owner_run(struct hmmsim_scratch *s,
 	if (!mm)
 		return 0;	/* being closed: disowned shortly */
 	if (mmap_read_trylock(mm)) {
-		moved = hmmsim_evict_run(s, idx, n, gfp, err);
+		moved = hmmsim_evict_run(s, idx, n, gfp);
 		mmap_read_unlock(mm);
 	}
 	mmdrop(mm);
@@ -98,8 +104,7 @@ static unsigned long hmmsim_evict_owner_run(struct hmmsim_scratch *s,
  */
 static unsigned long hmmsim_evict_pages(struct hmmsim_scratch *s,
 					unsigned long idx, unsigned long n,
-					struct hmmsim_mirror *locked,
-					gfp_t gfp, int *err)
+					struct hmmsim_mirror *locked, gfp_t gfp)
 {
 	struct hmmsim_device *hdev = s->hdev;
 	unsigned long end = idx + n, moved = 0, run;
@@ -113,43 +118,39 @@ static unsigned long hmmsim_evict_pages(struct hmmsim_scratch *s,
 		     hmmsim_devmem_owner(hdev, idx + run) == owner; run++)
 			;
 		if (!owner || owner == locked)
-			moved += hmmsim_evict_run(s, idx, run, gfp, err);
+			moved += hmmsim_evict_run(s, idx, run, gfp);
 		else
-			moved += hmmsim_evict_owner_run(s, owner, idx, run, gfp,
-							err);
+			moved += hmmsim_evict_owner_run(s, owner, idx, run,
+							gfp);
 	}
 	return moved;
 }
 
 /*
  * Evict a chunk of device memory to make room, on behalf of @locked, whose
- * mm the caller holds locked. Returns the pages evicted, or a negative
- * errno.
+ * mm the caller holds locked. Returns the pages evicted: none when the
+ * fail_evict fault attribute fires.
  */
-static long hmmsim_evict_chunk(struct hmmsim_device *hdev, unsigned long chunk,
-			       struct hmmsim_mirror *locked)
+static unsigned long hmmsim_evict_chunk(struct hmmsim_device *hdev,
+					unsigned long chunk,
+					struct hmmsim_mirror *locked)
 {
 	struct hmmsim_scratch s;
-	unsigned long moved;
-	int ret;
+	unsigned long moved = 0;
 
 	mmap_assert_locked(locked->mm);
 	if (hmmsim_should_fail(&hdev->fail_evict))
-		return -EIO;
-	ret = hmmsim_scratch_init(&s, hdev, HMMSIM_CHUNK_PAGES, false,
-				  GFP_KERNEL);
-	if (ret) {
-		hmmsim_scratch_fini(&s);
-		return ret;
-	}
-	moved = hmmsim_evict_pages(&s, chunk * HMMSIM_CHUNK_PAGES,
-				   HMMSIM_CHUNK_PAGES, locked,
-				   GFP_HIGHUSER_MOVABLE, &ret);
+		return 0;
+	if (!hmmsim_scratch_init(&s, hdev, HMMSIM_CHUNK_PAGES, false,
+				 GFP_KERNEL))
+		moved = hmmsim_evict_pages(&s, chunk * HMMSIM_CHUNK_PAGES,
+					   HMMSIM_CHUNK_PAGES, locked,
+					   GFP_HIGHUSER_MOVABLE);
 	hmmsim_scratch_fini(&s);
 	hmmsim_count(hdev, HMMSIM_STAT_EVICTIONS, moved);
 	trace_hmmsim_evict(hdev->id, chunk * HMMSIM_CHUNK_PAGES,
 			   HMMSIM_CHUNK_PAGES, moved);
-	return moved ? moved : ret;
+	return moved;
 }
 
 /**
@@ -182,7 +183,7 @@ unsigned int hmmsim_evict_alloc(struct hmmsim_mirror *mirror,
 	while (n < nr && tries) {
 		long chunk = hmmsim_devmem_lru_pick(hdev);
 
-		if (chunk < 0 || hmmsim_evict_chunk(hdev, chunk, mirror) <= 0)
+		if (chunk < 0 || !hmmsim_evict_chunk(hdev, chunk, mirror))
 			tries--;
 		else
 			n += hmmsim_devmem_alloc(hdev, mirror, pages + n,
@@ -215,7 +216,6 @@ static bool hmmsim_evict_owned_pass(struct hmmsim_scratch *s,
 	struct hmmsim_device *hdev = mirror->hdev;
 	unsigned long idx, run, n;
 	bool found = false;
-	int err;
 
 	for (idx = 0;; idx += run) {
 		idx = hmmsim_evict_find_owned(hdev, mirror, idx, &run);
@@ -226,8 +226,7 @@ static bool hmmsim_evict_owned_pass(struct hmmsim_scratch *s,
 			hmmsim_evict_pages(s, idx + n,
 					   min_t(unsigned long, run - n,
 						 HMMSIM_EVICT_PAGES), mirror,
-					   GFP_HIGHUSER_MOVABLE | __GFP_NOFAIL,
-					   &err);
+					   GFP_HIGHUSER_MOVABLE | __GFP_NOFAIL);
 		cond_resched();
 	}
 	return found;
@@ -296,7 +295,6 @@ void hmmsim_evict_all(struct hmmsim_device *hdev)
 	struct hmmsim_scratch s;
 	unsigned long idx, used;
 	unsigned int waited = 0;
-	int err;
 
 	hmmsim_scratch_init(&s, hdev, HMMSIM_EVICT_PAGES, false,
 			    GFP_KERNEL | __GFP_NOFAIL);
@@ -306,8 +304,7 @@ void hmmsim_evict_all(struct hmmsim_device *hdev)
 					   min_t(unsigned long,
 						 mem->npages - idx,
 						 HMMSIM_EVICT_PAGES), NULL,
-					   GFP_HIGHUSER_MOVABLE | __GFP_NOFAIL,
-					   &err);
+					   GFP_HIGHUSER_MOVABLE | __GFP_NOFAIL);
 			cond_resched();
 		}
 		if (hmmsim_devmem_nr_used(hdev) < used)

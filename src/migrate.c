@@ -80,15 +80,16 @@ static unsigned int hmmsim_migrate_wants(const struct migrate_vma *args,
 
 /*
  * One window to the mirror's device; args from migrate_vma_setup(), with
- * the mmap lock held. Returns the pages moved; *err is set to -ENOMEM when
+ * the mmap lock held. Adds the pages moved to *@moved; returns -ENOMEM when
  * some could not get device memory, -EIO when the copy failed.
  */
-static unsigned long hmmsim_migrate_window(struct hmmsim_scratch *s,
-					   struct hmmsim_mirror *mirror,
-					   struct migrate_vma *args,
-					   unsigned long seq, int *err)
+static int hmmsim_migrate_window(struct hmmsim_scratch *s,
+				 struct hmmsim_mirror *mirror,
+				 struct migrate_vma *args, unsigned long seq,
+				 unsigned long *moved)
 {
 	unsigned int want, got;
+	int ret;
 
 	mmap_assert_locked(mirror->mm);
 	want = hmmsim_migrate_wants(args, mirror->hdev);
@@ -102,9 +103,10 @@ static unsigned long hmmsim_migrate_window(struct hmmsim_scratch *s,
 	if (want && test_and_clear_bit(HMMSIM_MIRROR_FAIL_ALLOC, &mirror->flags))
 		hmmsim_count(mirror->hdev, HMMSIM_STAT_ALLOC_FAILURES, 1);
 	got = hmmsim_evict_alloc(mirror, s->pages, want);
-	if (got < want)
-		*err = -ENOMEM;
-	return hmmsim_move_to_device(s, mirror, args, got, seq, err);
+	ret = hmmsim_move_to_device(s, mirror, args, got, seq, moved);
+	if (!ret && got < want)
+		ret = -ENOMEM;
+	return ret;
 }
 
 /**
@@ -153,8 +155,8 @@ int hmmsim_migrate_to_device(struct hmmsim_mirror *mirror,
 		next = args.end;
 		/* After the migration's own invalidation. */
 		seq = mmu_interval_read_begin(&mirror->notifier);
-		span->pages += hmmsim_migrate_window(s, mirror, &args, seq,
-						       &ret);
+		ret = hmmsim_migrate_window(s, mirror, &args, seq,
+					    &span->pages);
 		mmap_read_unlock(mm);
 		if (!ret)
 			ret = hmmsim_window_done();
@@ -193,9 +195,8 @@ int hmmsim_migrate_to_system(struct hmmsim_mirror *mirror,
 		if (ret)
 			break;
 		next = args.end;
-		span->pages += hmmsim_move_to_system(s, mm, &args,
-						     GFP_HIGHUSER_MOVABLE,
-						     HMMSIM_TO_SYSTEM, &ret);
+		ret = hmmsim_move_to_system(s, mm, &args, GFP_HIGHUSER_MOVABLE,
+					    HMMSIM_TO_SYSTEM, &span->pages);
 		mmap_read_unlock(mm);
 		if (!ret)
 			ret = hmmsim_window_done();
@@ -240,8 +241,8 @@ vm_fault_t hmmsim_migrate_cpu_fault(struct vm_fault *vmf)
 		.flags = MIGRATE_VMA_SELECT_DEVICE_PRIVATE,
 		.fault_page = vmf->page,
 	};
-	unsigned long nr = HMMSIM_WINDOW_PAGES;
-	int err = 0;
+	unsigned long nr = HMMSIM_WINDOW_PAGES, moved = 0;
+	int err;
 
 	/* Under memory pressure, fall back to the faulting page alone. */
 	if (hmmsim_scratch_init(&s, hdev, nr, false, GFP_KERNEL | __GFP_NOWARN)) {
@@ -261,8 +262,9 @@ vm_fault_t hmmsim_migrate_cpu_fault(struct vm_fault *vmf)
 		return VM_FAULT_SIGBUS;
 	}
 	hmmsim_count(hdev, HMMSIM_STAT_CPU_FAULTS, 1);
-	hmmsim_move_to_system(&s, vmf->vma->vm_mm, &args, GFP_HIGHUSER_MOVABLE,
-			      HMMSIM_CPU_FAULT, &err);
+	err = hmmsim_move_to_system(&s, vmf->vma->vm_mm, &args,
+				    GFP_HIGHUSER_MOVABLE, HMMSIM_CPU_FAULT,
+				    &moved);
 	hmmsim_scratch_fini(&s);
 	/*
 	 * If the faulting page did not move, the fault is retried; only a

@@ -7,7 +7,9 @@
  * collected: unmap the pages from this device's mirrors, give each a
  * destination, copy them through the copy engine in one batch, wait for
  * its fence, and finish with migrate_*_pages() and migrate_*_finalize().
- * A failed copy moves nothing: every source keeps its data.
+ * A failed copy moves nothing: every source keeps its data. Like every
+ * function that moves pages, they add the pages moved to a count and
+ * return 0 or a negative errno, so a partial result is never lost.
  *
  * hmmsim_move_to_device() is given the destination device pages, allocated
  * by the caller (migrate.c); hmmsim_move_to_system() allocates system pages
@@ -91,19 +93,19 @@ static unsigned long hmmsim_move_count(const struct migrate_vma *args)
  * @got: the pages in @s->pages, at most one per page to move: pages to
  *	move beyond those stay where they are.
  * @seq: mmu_interval_read_begin() of @mirror after migrate_vma_setup().
- * @err: set to -EIO if the copy failed (and nothing moved); left alone
- *	otherwise.
+ * @moved: the pages moved are added here.
  *
- * Return: the pages moved.
+ * Return: 0, or -EIO if the copy failed (and nothing moved).
  */
-unsigned long hmmsim_move_to_device(struct hmmsim_scratch *s,
-				    struct hmmsim_mirror *mirror,
-				    struct migrate_vma *args, unsigned int got,
-				    unsigned long seq, int *err)
+int hmmsim_move_to_device(struct hmmsim_scratch *s,
+			  struct hmmsim_mirror *mirror,
+			  struct migrate_vma *args, unsigned int got,
+			  unsigned long seq, unsigned long *moved)
 {
 	struct hmmsim_device *hdev = s->hdev;
 	struct hmmsim_device *from = args->pgmap_owner;
-	unsigned long moved;
+	unsigned long n;
+	int ret = 0;
 
 	mmap_assert_locked(args->vma->vm_mm);
 	/* The source device's mirrors skipped this invalidation. */
@@ -113,23 +115,24 @@ unsigned long hmmsim_move_to_device(struct hmmsim_scratch *s,
 	hmmsim_copy_submit(&s->batch);
 	if (hmmsim_copy_wait(&s->batch)) {
 		hmmsim_move_drop_device(args);
-		*err = -EIO;
+		ret = -EIO;
 	}
 
 	migrate_vma_pages(args);
-	moved = hmmsim_move_count(args);
+	n = hmmsim_move_count(args);
 	/* The device maps what it now holds, as a driver would. */
-	if (moved)
+	if (n)
 		hmmsim_mirror_map_migrated(mirror, args, seq);
 	migrate_vma_finalize(args);
 
-	hmmsim_count(hdev, HMMSIM_STAT_TO_DEVICE, moved);
+	hmmsim_count(hdev, HMMSIM_STAT_TO_DEVICE, n);
 	if (from != hdev)
-		hmmsim_count(from, HMMSIM_STAT_FROM_DEVICE, moved);
+		hmmsim_count(from, HMMSIM_STAT_FROM_DEVICE, n);
 	trace_hmmsim_migrate(hdev->id, from != hdev ? HMMSIM_DEVICE_TO_DEVICE :
 			     HMMSIM_TO_DEVICE, args->start,
-			     args->start + (args->npages << PAGE_SHIFT), moved);
-	return moved;
+			     args->start + (args->npages << PAGE_SHIFT), n);
+	*moved += n;
+	return ret;
 }
 
 /* One system page for the device page at index @i of the window. */
@@ -205,17 +208,16 @@ static void hmmsim_move_drop_system(struct migrate_vma *args)
  *	src, dst and npages from migrate_device_range() and no VMA.
  * @gfp: how to allocate the system pages.
  * @kind: the tracepoint's kind of migration.
- * @err: set to a negative errno if a page could not get system memory or
- *	the copy failed (and nothing moved); left alone otherwise.
+ * @moved: the pages moved are added here.
  *
- * Return: the pages moved.
+ * Return: 0, -ENOMEM if a page could not get system memory (the others
+ * moved), or -EIO if the copy failed (and nothing moved).
  */
-unsigned long hmmsim_move_to_system(struct hmmsim_scratch *s,
-				    struct mm_struct *mm,
-				    struct migrate_vma *args, gfp_t gfp,
-				    enum hmmsim_migrate_kind kind, int *err)
+int hmmsim_move_to_system(struct hmmsim_scratch *s, struct mm_struct *mm,
+			  struct migrate_vma *args, gfp_t gfp,
+			  enum hmmsim_migrate_kind kind, unsigned long *moved)
 {
-	unsigned long i, moved = 0;
+	unsigned long i, n = 0;
 	int ret;
 
 	if (args->vma)
@@ -224,12 +226,10 @@ unsigned long hmmsim_move_to_system(struct hmmsim_scratch *s,
 		hmmsim_mirrors_unmap_migrating(s->hdev, mm, args, NULL);
 
 	ret = hmmsim_move_fill_system(s, args, gfp);
-	if (ret)
-		*err = ret;
 	hmmsim_copy_submit(&s->batch);
 	if (hmmsim_copy_wait(&s->batch)) {
 		hmmsim_move_drop_system(args);
-		*err = -EIO;
+		ret = -EIO;
 	}
 
 	if (args->vma)
@@ -239,14 +239,15 @@ unsigned long hmmsim_move_to_system(struct hmmsim_scratch *s,
 	for (i = 0; i < args->npages; i++)
 		if ((args->src[i] & MIGRATE_PFN_VALID) &&
 		    (args->src[i] & MIGRATE_PFN_MIGRATE))
-			moved++;
+			n++;
 	if (args->vma)
 		migrate_vma_finalize(args);
 	else
 		migrate_device_finalize(args->src, args->dst, args->npages);
 
-	hmmsim_count(s->hdev, HMMSIM_STAT_FROM_DEVICE, moved);
+	hmmsim_count(s->hdev, HMMSIM_STAT_FROM_DEVICE, n);
 	trace_hmmsim_migrate(s->hdev->id, kind, args->start,
-			     args->start + (args->npages << PAGE_SHIFT), moved);
-	return moved;
+			     args->start + (args->npages << PAGE_SHIFT), n);
+	*moved += n;
+	return ret;
 }
