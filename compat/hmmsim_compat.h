@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
-/*
- * hmmsim: every difference between the kernels hmmsim builds on, in one
+/**
+ * DOC: Kernel differences
+ *
+ * Every difference between the kernels hmmsim builds on, in one
  * place. Code elsewhere uses the hmmsim_* names below.
  *
  * Which interface a kernel has is not guessed from its version: each is

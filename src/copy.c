@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
-/*
- * hmmsim: the copy engine.
+/**
+ * DOC: Copy engine
  *
  * Every byte that moves between system memory and device memory, or between
  * the device and a user buffer, goes through here as a descriptor in a

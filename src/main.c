@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /**
- * DOC: module parameters
+ * DOC: Module parameters
  *
  * hmmsim is a simulated shared-virtual-memory device for exercising HMM.
  *

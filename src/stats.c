@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /**
- * DOC: device counters
+ * DOC: Device counters
  *
  * Every device counts what it does in &hmmsim_device.stats, one atomic64_t
  * per &enum hmmsim_stat, bumped where the work is done. This file reads
