@@ -229,16 +229,47 @@ static int hmmsim_cmd_bring_home(struct hmmsim_mirror *mirror,
 	return ret ? ret : hmmsim_window_done();
 }
 
+/*
+ * Begin a command inside the device: the file's scratch buffers, to give
+ * back with hmmsim_cmd_end(). NULL is -ENOMEM.
+ */
+static struct hmmsim_scratch *hmmsim_cmd_begin(struct hmmsim_mirror *mirror)
+{
+	hmmsim_device_assert_entered(mirror->hdev);
+	return hmmsim_scratch_get(mirror);
+}
+
+static void hmmsim_cmd_end(struct hmmsim_mirror *mirror,
+			   struct hmmsim_scratch *s)
+{
+	hmmsim_scratch_put(mirror, s);
+}
+
+/*
+ * Begin a command whose range must be covered by readable VMAs, none with a
+ * flag of @refuse: checked before anything is done.
+ */
+static int hmmsim_cmd_begin_on_vmas(struct hmmsim_mirror *mirror,
+				    const struct hmmsim_span *span,
+				    vm_flags_t refuse,
+				    struct hmmsim_scratch **s)
+{
+	int ret = hmmsim_cmd_check_vmas(mirror->mm, span, refuse);
+
+	if (ret)
+		return ret;
+	*s = hmmsim_cmd_begin(mirror);
+	return *s ? 0 : -ENOMEM;
+}
+
 /* A device access, or a prefetch, moving pages home when it must. */
 static int hmmsim_cmd_access(struct hmmsim_mirror *mirror,
 			     struct hmmsim_span *span, bool write,
 			     bool prefetch)
 {
-	struct hmmsim_scratch *s;
+	struct hmmsim_scratch *s = hmmsim_cmd_begin(mirror);
 	int ret;
 
-	hmmsim_device_assert_entered(mirror->hdev);
-	s = hmmsim_scratch_get(mirror);
 	if (!s)
 		return -ENOMEM;
 	for (;;) {
@@ -252,7 +283,7 @@ static int hmmsim_cmd_access(struct hmmsim_mirror *mirror,
 		if (ret)
 			break;
 	}
-	hmmsim_scratch_put(mirror, s);
+	hmmsim_cmd_end(mirror, s);
 	return ret;
 }
 
@@ -314,15 +345,13 @@ int hmmsim_cmd_prefetch(struct hmmsim_mirror *mirror, struct hmmsim_span *span,
 int hmmsim_cmd_snapshot(struct hmmsim_mirror *mirror,
 			struct hmmsim_span *span)
 {
-	struct hmmsim_scratch *s;
+	struct hmmsim_scratch *s = hmmsim_cmd_begin(mirror);
 	int ret;
 
-	hmmsim_device_assert_entered(mirror->hdev);
-	s = hmmsim_scratch_get(mirror);
 	if (!s)
 		return -ENOMEM;
 	ret = hmmsim_mirror_snapshot(mirror, s, span);
-	hmmsim_scratch_put(mirror, s);
+	hmmsim_cmd_end(mirror, s);
 	return ret;
 }
 
@@ -362,15 +391,11 @@ int hmmsim_cmd_migrate_to_device(struct hmmsim_mirror *mirror,
 	struct hmmsim_scratch *s;
 	int ret;
 
-	hmmsim_device_assert_entered(mirror->hdev);
-	ret = hmmsim_cmd_check_vmas(mirror->mm, span, 0);
+	ret = hmmsim_cmd_begin_on_vmas(mirror, span, 0, &s);
 	if (ret)
 		return ret;
-	s = hmmsim_scratch_get(mirror);
-	if (!s)
-		return -ENOMEM;
 	ret = hmmsim_cmd_migrate_in(mirror, s, src, span);
-	hmmsim_scratch_put(mirror, s);
+	hmmsim_cmd_end(mirror, s);
 	return ret;
 }
 
@@ -388,15 +413,11 @@ int hmmsim_cmd_migrate_to_system(struct hmmsim_mirror *mirror,
 	struct hmmsim_scratch *s;
 	int ret;
 
-	hmmsim_device_assert_entered(mirror->hdev);
-	ret = hmmsim_cmd_check_vmas(mirror->mm, span, 0);
+	ret = hmmsim_cmd_begin_on_vmas(mirror, span, 0, &s);
 	if (ret)
 		return ret;
-	s = hmmsim_scratch_get(mirror);
-	if (!s)
-		return -ENOMEM;
 	ret = hmmsim_migrate_to_system(mirror, s, span);
-	hmmsim_scratch_put(mirror, s);
+	hmmsim_cmd_end(mirror, s);
 	return ret;
 }
 
@@ -420,20 +441,16 @@ int hmmsim_cmd_migrate_and_read(struct hmmsim_mirror *mirror,
 	struct hmmsim_scratch *s;
 	int ret;
 
-	hmmsim_device_assert_entered(mirror->hdev);
 	/* More than the device holds can never all be on it at once. */
 	if ((span->end - span->start) >> PAGE_SHIFT > mirror->hdev->mem.npages)
 		return -ENOMEM;
-	ret = hmmsim_cmd_check_vmas(mirror->mm, span, 0);
+	ret = hmmsim_cmd_begin_on_vmas(mirror, span, 0, &s);
 	if (ret)
 		return ret;
-	s = hmmsim_scratch_get(mirror);
-	if (!s)
-		return -ENOMEM;
 	ret = hmmsim_migrate_to_device(mirror, s, NULL, span);
 	if (!ret)
 		ret = hmmsim_mirror_readback(mirror, s, span, true);
-	hmmsim_scratch_put(mirror, s);
+	hmmsim_cmd_end(mirror, s);
 	return ret;
 }
 
@@ -461,17 +478,14 @@ int hmmsim_cmd_exclusive(struct hmmsim_mirror *mirror,
 	struct hmmsim_scratch *s;
 	int ret;
 
-	hmmsim_device_assert_entered(mirror->hdev);
-	ret = hmmsim_cmd_check_vmas(mirror->mm, span, VM_SHARED | VM_HUGETLB);
+	ret = hmmsim_cmd_begin_on_vmas(mirror, span, VM_SHARED | VM_HUGETLB,
+				       &s);
 	if (ret)
 		return ret;
-	s = hmmsim_scratch_get(mirror);
-	if (!s)
-		return -ENOMEM;
 	ret = hmmsim_exclusive(mirror, s, span);
 	if (!ret)
 		ret = hmmsim_mirror_readback(mirror, s, span, false);
-	hmmsim_scratch_put(mirror, s);
+	hmmsim_cmd_end(mirror, s);
 	return ret;
 }
 
