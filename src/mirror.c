@@ -440,9 +440,9 @@ static int hmmsim_mirror_fault_rest(struct hmmsim_mirror *mirror,
  *
  * Pages are accessed through the device page table; the first missing
  * entry faults the rest of the range in (one fault, counted in
- * @span->faults) and the access goes on. An entry missing after that was invalidated meanwhile
- * (khugepaged, reclaim, another thread): it is faulted back, but not
- * counted again.
+ * @span->faults) and the access goes on. An entry missing after that was
+ * invalidated meanwhile (khugepaged, reclaim, another thread): it is
+ * faulted back, but not counted again.
  *
  * Return: 0 or a negative errno: -EPERM for a write to a range the process
  * cannot write, -EXDEV for a write to this device's own page mapped
