@@ -26,7 +26,7 @@
 #
 # Most helpers run through ktap_test_result, which shellcheck cannot follow.
 # shellcheck disable=SC2317
-# shellcheck source=tests/lib.sh
+# shellcheck source=SCRIPTDIR/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 PARAMS=$HMMSIM_SYSFS_PARAMS

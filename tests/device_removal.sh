@@ -19,7 +19,7 @@
 #
 # The checks run through ktap_test_result, which shellcheck cannot follow.
 # shellcheck disable=SC2317
-# shellcheck source=tests/lib.sh
+# shellcheck source=SCRIPTDIR/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 HOLD=$HMMSIM_TESTS/hmmsim_hold
