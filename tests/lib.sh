@@ -282,14 +282,17 @@ gone() {
 # (SIGKILL) if it is still running after SECONDS.
 reap() {
 	wait_until "$2" gone "$1" || kill -KILL "$1"
-	wait "$1"
+	wait "$1" 2>/dev/null
 }
 
 # kill_and_reap PID: make sure the process is gone.
 kill_and_reap() {
 	if [ -n "$1" ] && alive "$1"; then
-		kill -KILL "$1"
-		wait "$1" 2>/dev/null
+		# The shell's "Killed" notice is no part of the test's output.
+		{
+			kill -KILL "$1"
+			wait "$1"
+		} 2>/dev/null
 	fi
 	return 0
 }
