@@ -6,7 +6,7 @@
 # KTAP document: each suite a subtest, each group of suites that shares an
 # insmod followed by its rmmod's result, then kmemleak's. The host nests
 # the document in the report and scans the kernel log for splats.
-# shellcheck source=lib.sh
+# shellcheck source=SCRIPTDIR/lib.sh
 . /hmmsim/guest/lib.sh
 
 # The list: "THP MODULE COMMAND [ARGUMENT...]" lines, from suites.sh.
@@ -15,7 +15,7 @@ suite() {
 	SUITES="$SUITES$*
 "
 }
-# shellcheck source=../../../tests/suites.sh
+# shellcheck source=SCRIPTDIR/../../../tests/suites.sh
 . "$HMMSIM_TESTS/suites.sh"
 
 # What walk does with each group of suites: count the results (PLANNED)

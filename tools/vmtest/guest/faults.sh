@@ -20,7 +20,7 @@
 # (subtests), rmmod, kmemleak; the suites that only exercise the kernel
 # leave diagnostic lines.
 # shellcheck shell=sh
-# shellcheck source=lib.sh
+# shellcheck source=SCRIPTDIR/lib.sh
 . /hmmsim/guest/lib.sh
 
 dbg=$(fs_mount debugfs)

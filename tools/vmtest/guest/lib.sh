@@ -5,7 +5,7 @@
 # handling, bounded waits), the runner of a suite, and kmemleak.
 
 HMMSIM_TESTS=${HMMSIM_TESTS:-/hmmsim/tests}
-# shellcheck source=../../../tests/lib.sh
+# shellcheck source=SCRIPTDIR/../../../tests/lib.sh
 . "$HMMSIM_TESTS/lib.sh"
 
 # The KTAP filter and validator, ktap.awk, beside this file.

@@ -6,7 +6,7 @@
 # devices, then the coherent ones), with THP always and then madvise.
 # STRESS_ARGS is passed on (e.g. "-s SEED -t 8"). Then rmmod and the
 # kmemleak scan, as in check.sh; one KTAP document, each run a subtest.
-# shellcheck source=lib.sh
+# shellcheck source=SCRIPTDIR/lib.sh
 . /hmmsim/guest/lib.sh
 
 duration=${STRESS_DURATION:-600}
