@@ -14,68 +14,68 @@
 #  - a process killed with its data on the devices does not keep the module
 #    from going away.
 #
-# Needs hmmsim unloaded; leaves it unloaded. The guest has
-# memmap=256M$0x60000000 and memmap=256M$0x70000000 reserved.
-. /hmmsim/guest/lib.sh
+# Needs hmmsim unloaded; leaves it unloaded. The coherent devices use
+# HMMSIM_COHERENT's ranges (lib.sh).
+#
+# The checks run through ktap_test_result, which shellcheck cannot follow.
+# shellcheck disable=SC2317
+# shellcheck source=SCRIPTDIR/lib.sh
+. "$(dirname "$0")/lib.sh"
 
-KO=/hmmsim/hmmsim.ko
-HOLD=/hmmsim/tests/hmmsim_hold
-OUT=/tmp/hmmsim_hold.out
-PARAM=/sys/module/hmmsim/parameters/evict_on_close
-COHERENT=coherent=256M@0x60000000,256M@0x70000000
-DEVNAME=${HMMSIM_DEVNAME:-hmmsim}
+HOLD=$HMMSIM_TESTS/hmmsim_hold
+OUT=${TMPDIR:-/tmp}/hmmsim_hold.$$.out
 NR_DEVICES=4
 
-echo "TAP version 13"
+ktap_print_header
+ktap_set_plan 17
 
-loaded() {
-	grep -q '^hmmsim ' /proc/modules
-}
-
-not_loaded() {
-	! loaded
-}
-
-# alive PID: the process exists and is not a zombie.
-alive() {
-	state=$(sed 's/.*) //' /proc/"$1"/stat 2>/dev/null | cut -d' ' -f1)
-	[ -n "$state" ] && [ "$state" != Z ]
-}
-
-# nap: not ordering, the pace of the loops below that wait for a state.
-nap() {
-	sleep 0.1 2>/dev/null || sleep 1
-}
-
-# wait_ready PID: 0 once the holder has printed "ready"; 1 if it died or
-# 30 seconds went by first.
-wait_ready() {
-	deadline=$(($(date +%s) + 30))
-	until grep -qx ready $OUT 2>/dev/null; do
-		alive "$1" || return 1
-		[ "$(date +%s)" -lt $deadline ] || return 1
-		nap
-	done
-}
-
-# reap PID SECONDS: the process's exit status; SIGKILL if it takes longer.
-reap() {
-	deadline=$(($(date +%s) + $2))
-	while alive "$1" && [ "$(date +%s)" -lt $deadline ]; do
-		nap
-	done
-	alive "$1" && kill -KILL "$1"
-	wait "$1"
-}
-
-# The holder's output, as TAP comments.
+# The holder's output, as KTAP diagnostic lines.
 show_output() {
-	sed 's/^/# /' $OUT
+	sed 's/^/# /' "$OUT"
 }
 
 # rmmod_ok: rmmod succeeds and the module is gone.
 rmmod_ok() {
-	rmmod hmmsim && not_loaded
+	rmmod hmmsim && hmmsim_not_loaded
+}
+
+evict_on_close_is() {
+	[ "$(cat "$HMMSIM_SYSFS_PARAMS/evict_on_close")" = "$1" ]
+}
+
+# steps ORDER: the checks of a flow after the holder is ready, one a line.
+steps() {
+	case $1 in
+	rmmod-first)
+		echo "rmmod while the process maps the data"
+		echo "after rmmod every page is in system memory, every byte intact"
+		;;
+	check-first)
+		echo "every byte intact with the module loaded"
+		echo "rmmod once the process has exited"
+		;;
+	kill)
+		echo "rmmod once the process was killed"
+		;;
+	esac
+}
+
+# fail_steps LABEL REASON: the checks named on standard input, one a line,
+# fail, not run because of REASON. (A here-document, not a pipe: the
+# counters of lib.sh must stay in this shell.)
+fail_steps() {
+	while read -r _step; do
+		ktap_test_fail "$1: $_step (not run: $2)"
+	done
+}
+
+# exit_status_ok DESCRIPTION STATUS: pass if the holder exited with 0.
+exit_status_ok() {
+	if [ "$2" -eq 0 ]; then
+		ktap_test_pass "$1"
+	else
+		ktap_test_fail "$1 (exit status $2)"
+	fi
 }
 
 # flow LABEL PARAMS EXPECTED_EVICT_ON_CLOSE ORDER HOLD_ARGS...
@@ -86,79 +86,78 @@ rmmod_ok() {
 #   check-first  the holder checks its data, exits, then rmmod
 #   kill         SIGKILL the holder, then rmmod
 flow() {
-	# Not "name": tap_check (lib.sh) uses that one.
 	label=$1 params=$2 evict=$3 order=$4
 	shift 4
+	holds="hmmsim_hold $* holds data on $NR_DEVICES devices, files closed"
 
-	# shellcheck disable=SC2086
-	if ! insmod $KO devname="$DEVNAME" $params; then
-		tap_not_ok "$label: insmod hmmsim $params"
+	# shellcheck disable=SC2086 # PARAMS is a list of words
+	if ! hmmsim_insmod devname="$HMMSIM_DEVNAME" $params; then
+		ktap_test_fail "$label: evict_on_close is $evict (insmod hmmsim $params failed)"
+		fail_steps "$label" "insmod failed" <<-EOF
+		$holds
+		$(steps "$order")
+		EOF
 		return
 	fi
-	tap_check "$label: evict_on_close is $evict" \
-		sh -c "[ \"\$(cat $PARAM)\" = $evict ]"
+	ktap_test_result "$label: evict_on_close is $evict" \
+		evict_on_close_is "$evict"
 
-	rm -f $OUT
-	$HOLD -n $NR_DEVICES "$@" </dev/null >$OUT 2>&1 &
+	rm -f "$OUT"
+	"$HOLD" -n $NR_DEVICES "$@" </dev/null >"$OUT" 2>&1 &
 	pid=$!
-	if wait_ready $pid; then
-		tap_ok "$label: hmmsim_hold $* holds data on $NR_DEVICES devices, files closed"
+	if wait_ready $pid "$OUT"; then
+		ktap_test_pass "$label: $holds"
 	else
-		tap_not_ok "$label: hmmsim_hold $* holds data on $NR_DEVICES devices, files closed"
-		kill -KILL $pid 2>/dev/null
-		wait $pid
+		kill_and_reap $pid
 		show_output
-		loaded && rmmod hmmsim
+		ktap_test_fail "$label: $holds"
+		fail_steps "$label" "the holder is not ready" <<-EOF
+		$(steps "$order")
+		EOF
+		hmmsim_unload_if_loaded
 		return
 	fi
 
 	case $order in
 	rmmod-first)
-		tap_check "$label: rmmod while the process maps the data" rmmod_ok
+		ktap_test_result "$label: rmmod while the process maps the data" \
+			rmmod_ok
 		kill -USR1 $pid
 		reap $pid 120
 		rc=$?
 		show_output
-		if [ $rc -eq 0 ]; then
-			tap_ok "$label: after rmmod every page is in system memory, every byte intact"
-		else
-			tap_not_ok "$label: after rmmod every page is in system memory, every byte intact (exit status $rc)"
-		fi
+		exit_status_ok "$label: after rmmod every page is in system memory, every byte intact" $rc
 		;;
 	check-first)
 		kill -USR1 $pid
 		reap $pid 120
 		rc=$?
 		show_output
-		if [ $rc -eq 0 ]; then
-			tap_ok "$label: every byte intact with the module loaded"
-		else
-			tap_not_ok "$label: every byte intact with the module loaded (exit status $rc)"
-		fi
-		tap_check "$label: rmmod once the process has exited" rmmod_ok
+		exit_status_ok "$label: every byte intact with the module loaded" $rc
+		ktap_test_result "$label: rmmod once the process has exited" \
+			rmmod_ok
 		;;
 	kill)
 		kill -KILL $pid
 		reap $pid 30
 		show_output
-		tap_check "$label: rmmod once the process was killed" rmmod_ok
+		ktap_test_result "$label: rmmod once the process was killed" \
+			rmmod_ok
 		;;
 	esac
 
 	# Whatever went wrong, leave the module unloaded.
-	if alive $pid; then
-		kill -KILL $pid
-		wait $pid
-	fi
-	loaded && rmmod hmmsim
+	kill_and_reap $pid
+	hmmsim_unload_if_loaded
 }
 
-if loaded; then
-	echo "# hmmsim is loaded: removing it first"
+if hmmsim_loaded; then
+	ktap_print_msg "hmmsim is loaded: removing it first"
 	rmmod hmmsim
 fi
-tap_check "hmmsim is not loaded at the start" not_loaded
+ktap_test_result "hmmsim is not loaded at the start" hmmsim_not_loaded
 
+COHERENT=coherent=$HMMSIM_COHERENT
 flow "evict_on_close=0" "evict_on_close=0 $COHERENT" N rmmod-first \
 	-a device -r
 flow "evict_on_close=1" "$COHERENT" Y rmmod-first -a system -r
@@ -167,7 +166,7 @@ flow "evict_on_close=0, data used before rmmod" \
 flow "evict_on_close=0, holder killed" "evict_on_close=0 $COHERENT" N kill \
 	-a device
 
-tap_check "hmmsim is left unloaded" not_loaded
-rm -f $OUT
+ktap_test_result "hmmsim is left unloaded" hmmsim_not_loaded
+rm -f "$OUT"
 
-echo "1..$tap_n"
+ktap_finished

@@ -2,10 +2,12 @@
 #
 # `make bench`, inside the VM: hmmsim and the kernel's lib/test_hmm.ko side
 # by side, with the same benchmark, in the same boot.
+# shellcheck shell=sh source=SCRIPTDIR/lib.sh
 . /hmmsim/guest/lib.sh
 
 status=0
 echo madvise > /sys/kernel/mm/transparent_hugepage/enabled
+# shellcheck disable=SC2119 # HMMSIM_PARAMS only
 if ! hmmsim_load || ! insmod /hmmsim/test_hmm.ko; then
 	echo 1 > /tmp/job-status
 	exit 1

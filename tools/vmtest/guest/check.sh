@@ -1,86 +1,151 @@
 # SPDX-License-Identifier: GPL-2.0
+# shellcheck shell=sh
 #
-# `make check`, inside the VM: every suite, each printing TAP. The host counts
-# the "ok"/"not ok" lines and scans the kernel log for splats.
+# `make check`, inside the VM: every suite of tests/suites.sh, in its order
+# and the way it says (THP modes, module parameters, arguments), as one
+# KTAP document: each suite a subtest, each group of suites that shares an
+# insmod followed by its rmmod's result, then kmemleak's. The host nests
+# the document in the report and scans the kernel log for splats.
+# shellcheck source=SCRIPTDIR/lib.sh
 . /hmmsim/guest/lib.sh
 
-status=0
-run_suite() {
-	echo "# suite: $* (at $(cut -d' ' -f1 /proc/uptime)s)"
-	"$@" || status=1
+# The list: "THP MODULE COMMAND [ARGUMENT...]" lines, from suites.sh.
+SUITES=
+suite() {
+	SUITES="$SUITES$*
+"
+}
+# shellcheck source=SCRIPTDIR/../../../tests/suites.sh
+. "$HMMSIM_TESTS/suites.sh"
+
+# What walk does with each group of suites: count the results (PLANNED)
+# or run them.
+PLANNED=0
+
+# describe THP_MODE COMMAND [ARGUMENT...]: a suite's name in the report.
+describe() {
+	_d_thp=$1
+	shift
+	_d_name=${1%.sh}
+	shift
+	[ $# -gt 0 ] && _d_name="$_d_name $*"
+	[ "$_d_thp" != - ] && _d_name="$_d_name (THP $_d_thp)"
+	echo "$_d_name"
 }
 
-# with_module "PARAMS" SUITE...: load hmmsim with PARAMS, run, unload.
-with_module() {
-	params=$1
-	shift
-	# shellcheck disable=SC2086
-	if ! insmod /hmmsim/hmmsim.ko $params; then
-		echo "not ok - insmod hmmsim $params"
-		status=1
+# run_listed DESCRIPTION COMMAND [ARGUMENT...]: run_suite on the program
+# or script (with sh) COMMAND of the tests' directory.
+run_listed() {
+	_rl_desc=$1 _rl_cmd=$2
+	shift 2
+	case $_rl_cmd in
+	*.sh) run_suite "$_rl_desc" sh "$HMMSIM_TESTS/$_rl_cmd" "$@" ;;
+	*) run_suite "$_rl_desc" "$HMMSIM_TESTS/$_rl_cmd" "$@" ;;
+	esac
+}
+
+# group ACTION THP_MODE MODULE LINES: the suites of LINES ("COMMAND
+# [ARGUMENT...]" each), run with hmmsim loaded with MODULE's parameters
+# (then unloaded, a result of its own) or with hmmsim unloaded.
+group() {
+	_g_action=$1 _g_thp=$2 _g_module=$3 _g_lines=$4
+	if [ "$_g_action" = count ]; then
+		PLANNED=$((PLANNED + $(printf '%s' "$_g_lines" | grep -c .)))
+		[ "$_g_module" = unloaded ] || PLANNED=$((PLANNED + 1))
 		return
 	fi
-	for suite in "$@"; do
-		run_suite $suite
-	done
-	rmmod hmmsim || status=1
+	_g_params=
+	[ "$_g_module" = default ] || _g_params=$_g_module
+	_g_loaded=1
+	# shellcheck disable=SC2086 # a list of parameters
+	if [ "$_g_module" = unloaded ]; then
+		hmmsim_unload_if_loaded
+	elif ! hmmsim_load $_g_params; then
+		ktap_print_msg "insmod hmmsim $HMMSIM_PARAMS $_g_params failed"
+		_g_loaded=0
+	fi
+	_g_names=
+	while read -r _g_cmd; do
+		[ -n "$_g_cmd" ] || continue
+		# shellcheck disable=SC2086 # a command and its arguments
+		_g_desc=$(describe "$_g_thp" $_g_cmd)
+		# shellcheck disable=SC2086 # a command and its arguments
+		_g_names="${_g_names:+$_g_names, }$(describe - $_g_cmd)"
+		if [ $_g_loaded = 1 ]; then
+			# shellcheck disable=SC2086 # a command and its arguments
+			run_listed "$_g_desc" $_g_cmd
+		else
+			ktap_test_fail "$_g_desc (not run: insmod failed)"
+		fi
+	done <<-EOF
+	$_g_lines
+	EOF
+	[ "$_g_module" = unloaded ] && return
+	_g_rmmod="rmmod hmmsim after $_g_names"
+	[ "$_g_thp" != - ] && _g_rmmod="$_g_rmmod (THP $_g_thp)"
+	if [ $_g_loaded = 1 ]; then
+		ktap_test_result "$_g_rmmod" hmmsim_unload
+	else
+		ktap_test_fail "$_g_rmmod (not run: insmod failed)"
+	fi
 }
 
-# Cases of the kernel's own hmm-tests that are left out, by name, each with
-# its reason, which the output shows: "private|coherent TEST reason".
-HMM_TESTS_EXCLUDED='
-private migrate_anon_huge_fault needs 2 MiB device-private folios, which hmmsim does not make yet
-'
-
-# hmm_tests: the kernel's hmm-tests, unmodified, against hmmsim loaded with
-# test_hmm's names: the private variants, then the coherent ones, each
-# without the cases excluded for it (the harness stops at the first filter
-# that matches, so -T before -v leaves a case out of that variant only).
-hmm_tests() {
-	rc=0
-	list=$(/hmmsim/tests/hmm-tests -l 2>&1)
-	for kind in private coherent; do
-		args=
-		while read -r k test reason; do
-			[ "$k" = "$kind" ] || continue
-			echo "$list" | grep -qw -- "$test" || continue
-			echo "# hmm-tests: $test excluded on the $kind devices: it $reason"
-			args="$args -T $test"
+# block ACTION THP LINES: the suites of LINES ("MODULE COMMAND
+# [ARGUMENT...]" each) in each THP mode of THP, in groups of consecutive
+# suites with the same MODULE.
+block() {
+	_b_action=$1 _b_lines=$3
+	for _b_thp in $(echo "$2" | tr , ' '); do
+		if [ "$_b_action" = run ] && [ "$_b_thp" != - ]; then
+			echo "$_b_thp" > /sys/kernel/mm/transparent_hugepage/enabled
+		fi
+		_b_prev='' _b_group=
+		while read -r _b_module _b_cmd; do
+			[ -n "$_b_module" ] || continue
+			if [ "$_b_module" != "$_b_prev" ] && [ -n "$_b_group" ]; then
+				group "$_b_action" "$_b_thp" "$_b_prev" "$_b_group"
+				_b_group=
+			fi
+			_b_prev=$_b_module
+			_b_group="$_b_group$_b_cmd
+"
 		done <<-EOF
-		$HMM_TESTS_EXCLUDED
+		$_b_lines
 		EOF
-		# shellcheck disable=SC2086
-		/hmmsim/tests/hmm-tests $args -v hmm_device_$kind \
-			-v hmm2_device_$kind || rc=1
+		[ -z "$_b_group" ] ||
+			group "$_b_action" "$_b_thp" "$_b_prev" "$_b_group"
 	done
-	return $rc
 }
+
+# walk ACTION: every block of the list: consecutive suites with the same
+# THP field.
+walk() {
+	_w_prev='' _w_block=
+	while read -r _w_thp _w_rest; do
+		[ -n "$_w_thp" ] || continue
+		if [ "$_w_thp" != "$_w_prev" ] && [ -n "$_w_block" ]; then
+			block "$1" "$_w_prev" "$_w_block"
+			_w_block=
+		fi
+		_w_prev=$_w_thp
+		_w_block="$_w_block$_w_rest
+"
+	done <<-EOF
+	$SUITES
+	EOF
+	[ -z "$_w_block" ] || block "$1" "$_w_prev" "$_w_block"
+}
+
+walk count
+ktap_print_header
+ktap_print_msg "hmmsim's suites on $(uname -r)"
+ktap_set_plan $((PLANNED + 1))
 
 # Huge pages for the hugetlbfs cases of the suites.
 echo 16 > /proc/sys/vm/nr_hugepages
 kmemleak_forget
 
-run_suite sh /hmmsim/tests/module_params.sh
-run_suite sh /hmmsim/tests/device_removal.sh
-
-for thp in always madvise; do
-	echo $thp > /sys/kernel/mm/transparent_hugepage/enabled
-	echo "# THP: $thp"
-	# hmmsim_stress: 25 s on all four devices; `make stress` runs longer.
-	with_module "$HMMSIM_PARAMS" /hmmsim/tests/hmmsim_basic \
-		/hmmsim/tests/hmmsim_core /hmmsim/tests/hmmsim_coherent \
-		/hmmsim/tests/hmmsim_uring "/hmmsim/tests/hmmsim_stress -d 25"
-	# The kernel's own selftest, unmodified: it expects test_hmm's names.
-	with_module "devname=hmm_dmirror $HMMSIM_PARAMS" hmm_tests
-done
-
-# Suites whose buffers never use THPs (MADV_NOHUGEPAGE) run once, and so
-# do the fuzzer (which makes its own THPs; 100000 calls on every device)
-# and the bounds tests.
-with_module "$HMMSIM_PARAMS" /hmmsim/tests/hmmsim_pressure \
-	"sh /hmmsim/tests/configfs.sh" /hmmsim/tests/hmmsim_fuzz \
-	/hmmsim/tests/hmmsim_bounds
-
-kmemleak_report || status=1
-
-echo $status > /tmp/job-status
+walk run
+kmemleak_report
+ktap_print_totals
+job_status

@@ -1,9 +1,11 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # `make run`, inside the VM: load hmmsim, show its devices and one at work.
+# shellcheck shell=sh source=SCRIPTDIR/lib.sh
 . /hmmsim/guest/lib.sh
 
 echo "== insmod hmmsim.ko $HMMSIM_PARAMS"
+# shellcheck disable=SC2119 # HMMSIM_PARAMS only
 if ! hmmsim_load; then
 	echo 1 > /tmp/job-status
 	exit 1

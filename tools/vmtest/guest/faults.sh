@@ -15,10 +15,15 @@
 #
 # FAULTS_STRESS (seconds of stress per setting, 15) and FAULTS_CALLS
 # (fuzzer calls per device per setting, 3000) size the run.
+#
+# One KTAP document: insmod, the stress and the fuzzer of each setting
+# (subtests), rmmod, kmemleak; the suites that only exercise the kernel
+# leave diagnostic lines.
+# shellcheck shell=sh
+# shellcheck source=SCRIPTDIR/lib.sh
 . /hmmsim/guest/lib.sh
 
-status=0
-dbg=/sys/kernel/debug
+dbg=$(fs_mount debugfs)
 stress_s=${FAULTS_STRESS:-15}
 calls=${FAULTS_CALLS:-3000}
 
@@ -54,10 +59,11 @@ failing() {
 	sh -c 'echo 1 > /proc/self/make-it-fail && exec "$@"' failing "$@"
 }
 
-# A suite whose result must be ok: its own TAP goes through.
+# A suite whose result must be ok: a subtest.
 must_pass() {
-	echo "# $what: $*"
-	"$@" || status=1
+	_mp_prog=$2
+	shift 2
+	run_suite "$what: $_mp_prog $*" "$HMMSIM_TESTS/$_mp_prog" "$@"
 }
 
 # A suite whose assertions cannot hold under injected faults (they expect
@@ -66,35 +72,45 @@ must_pass() {
 # scan and kmemleak judge; its own result is only noted.
 exercise() {
 	"$@" > /tmp/faults.out 2>&1
-	echo "# $what: $(basename "$2") exited with $?"
+	_ex_status=$?
+	ktap_print_msg "$what: $(basename "$2") exited with $_ex_status"
 }
 
 # sweep WRAPPER: the programs of one setting. The stress and the fuzzer
 # mark themselves for the task-filtered faults (-F) once they are set up.
 sweep() {
-	must_pass env /hmmsim/tests/hmmsim_stress -F -d "$stress_s" -D 0,2
-	must_pass env /hmmsim/tests/hmmsim_fuzz -F -n "$calls"
+	must_pass env hmmsim_stress -F -d "$stress_s" -D 0,2
+	must_pass env hmmsim_fuzz -F -n "$calls"
 	for t in hmmsim_core hmmsim_coherent hmmsim_uring; do
-		exercise $1 /hmmsim/tests/$t
+		exercise "$1" "$HMMSIM_TESTS/$t"
 	done
 }
 
+ktap_print_header
+ktap_print_msg "fault-injection sweeps on $(uname -r)"
+# insmod; the stress and the fuzzer in each of the ten settings (hmmsim's
+# three attributes at two probabilities, failslab and fail_page_alloc at
+# two); rmmod; kmemleak.
+ktap_set_plan $((1 + 2 * (3 * 2 + 2 * 2) + 1 + 1))
+
 kmemleak_forget
 echo madvise > /sys/kernel/mm/transparent_hugepage/enabled
+# shellcheck disable=SC2119 # HMMSIM_PARAMS only
 if ! hmmsim_load; then
-	echo "not ok - insmod hmmsim $HMMSIM_PARAMS"
+	ktap_test_fail "insmod hmmsim $HMMSIM_PARAMS"
 	echo 1 > /tmp/job-status
-	exit 0
+	ktap_exit_fail_msg "insmod failed"
 fi
+ktap_test_pass "insmod hmmsim $HMMSIM_PARAMS"
 
 for attr in fail_alloc fail_copy fail_evict; do
 	for p in 10 50; do
 		what="$attr $p%"
-		for d in $dbg/hmmsim/*/; do
+		for d in "$dbg"/hmmsim/*/; do
 			arm "$d$attr" $p
 		done
 		sweep env
-		for d in $dbg/hmmsim/*/; do
+		for d in "$dbg"/hmmsim/*/; do
 			disarm "$d$attr"
 		done
 	done
@@ -109,8 +125,7 @@ for attr in failslab fail_page_alloc; do
 	done
 done
 
-hmmsim_unload || status=1
-
-kmemleak_report || status=1
-
-echo $status > /tmp/job-status
+ktap_test_result "rmmod hmmsim" hmmsim_unload
+kmemleak_report
+ktap_print_totals
+job_status
