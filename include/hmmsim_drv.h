@@ -37,9 +37,9 @@
  * it (lockdep_assert_held(), mmap_assert_locked()), so a path that breaks
  * a rule is reported by lockdep the first time it runs.
  *
- * 1. ``hmmsim_cfs_dev.lock`` (mutex, configfs.c): one configfs item: its
- *    attributes and whether the device is powered on. Held while the
- *    device is created or removed.
+ * 1. ``hmmsim_cfs_dev.state_lock`` (mutex, configfs.c): one configfs
+ *    item: its attributes and whether the device is powered on. Held while
+ *    the device is created or removed.
  * 2. ``hdev->removal_lock`` (rw_semaphore): whether the device is removed.
  *    Every command holds it for reading while it uses the device
  *    (hmmsim_device_enter()): an ioctl for its whole duration, an io_uring

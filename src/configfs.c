@@ -34,13 +34,14 @@
 /**
  * struct hmmsim_cfs_dev - a device described in configfs
  * @item: the configfs item, /sys/kernel/config/hmmsim/NAME.
- * @lock: serializes attribute access and power changes.
+ * @state_lock: protects @cfg and @hdev: serializes attribute access and
+ *	power changes.
  * @cfg: the configuration, used when the device is powered on.
  * @hdev: the device while powered on, NULL otherwise.
  */
 struct hmmsim_cfs_dev {
 	struct config_item item;
-	struct mutex lock;		/* see above */
+	struct mutex state_lock;	/* see above */
 	struct hmmsim_device_config cfg;
 	struct hmmsim_device *hdev;
 };
@@ -185,9 +186,9 @@ static ssize_t hmmsim_cfs_show(struct config_item *item, char *page,
 	struct hmmsim_cfs_dev *d = to_cfs_dev(item);
 	union hmmsim_cfs_value v;
 
-	mutex_lock(&d->lock);
+	mutex_lock(&d->state_lock);
 	memcpy(&v, (char *)&d->cfg + f->offset, f->kind->size);
-	mutex_unlock(&d->lock);
+	mutex_unlock(&d->state_lock);
 	return f->kind->show(page, &v);
 }
 
@@ -203,13 +204,13 @@ static ssize_t hmmsim_cfs_store(struct config_item *item, const char *page,
 	union hmmsim_cfs_value v;
 	int ret = -EBUSY;
 
-	mutex_lock(&d->lock);
+	mutex_lock(&d->state_lock);
 	if (!d->hdev) {
 		ret = f->kind->parse(page, &v);
 		if (!ret)
 			memcpy((char *)&d->cfg + f->offset, &v, f->kind->size);
 	}
-	mutex_unlock(&d->lock);
+	mutex_unlock(&d->state_lock);
 	return ret ? ret : count;
 }
 
@@ -257,9 +258,9 @@ static ssize_t hmmsim_cfs_index_show(struct config_item *item, char *page)
 	struct hmmsim_cfs_dev *d = to_cfs_dev(item);
 	int id;
 
-	mutex_lock(&d->lock);
+	mutex_lock(&d->state_lock);
 	id = d->hdev ? (int)d->hdev->id : -1;
-	mutex_unlock(&d->lock);
+	mutex_unlock(&d->state_lock);
 	return sprintf(page, "%d\n", id);
 }
 
@@ -268,9 +269,9 @@ static ssize_t hmmsim_cfs_power_show(struct config_item *item, char *page)
 	struct hmmsim_cfs_dev *d = to_cfs_dev(item);
 	bool on;
 
-	mutex_lock(&d->lock);
+	mutex_lock(&d->state_lock);
 	on = d->hdev;
-	mutex_unlock(&d->lock);
+	mutex_unlock(&d->state_lock);
 	return sprintf(page, "%d\n", on);
 }
 
@@ -286,7 +287,7 @@ static ssize_t hmmsim_cfs_power_store(struct config_item *item,
 	if (ret || on > 1)
 		return -EINVAL;
 
-	mutex_lock(&d->lock);
+	mutex_lock(&d->state_lock);
 	if (on && !d->hdev) {
 		ret = hmmsim_config_check(&d->cfg, config_item_name(item));
 		if (!ret) {
@@ -300,7 +301,7 @@ static ssize_t hmmsim_cfs_power_store(struct config_item *item,
 		hmmsim_device_destroy(d->hdev);
 		d->hdev = NULL;
 	}
-	mutex_unlock(&d->lock);
+	mutex_unlock(&d->state_lock);
 	return ret ? ret : count;
 }
 
@@ -344,7 +345,7 @@ static struct config_item *hmmsim_cfs_make_item(struct config_group *group,
 
 	if (!d)
 		return ERR_PTR(-ENOMEM);
-	mutex_init(&d->lock);
+	mutex_init(&d->state_lock);
 	d->cfg = hmmsim_cfs_defaults;
 	config_item_init_type_name(&d->item, name, &hmmsim_cfs_dev_type);
 	return &d->item;
@@ -356,12 +357,12 @@ static void hmmsim_cfs_drop_item(struct config_group *group,
 	struct hmmsim_cfs_dev *d = to_cfs_dev(item);
 
 	/* rmdir of a powered-on device powers it off. */
-	mutex_lock(&d->lock);
+	mutex_lock(&d->state_lock);
 	if (d->hdev) {
 		hmmsim_device_destroy(d->hdev);
 		d->hdev = NULL;
 	}
-	mutex_unlock(&d->lock);
+	mutex_unlock(&d->state_lock);
 	config_item_put(item);
 }
 
