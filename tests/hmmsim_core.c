@@ -39,60 +39,10 @@
 #include <unistd.h>
 
 #include "kselftest_harness.h"
-#include <hmmsim.h>
+#include "hmmsim_test.h"
 
-static_assert(sizeof(struct hmm_dmirror_cmd) == 40,
-	      "struct hmm_dmirror_cmd must keep lib/test_hmm's layout");
-
-#define SZ_2M		(2UL << 20)
-#define SZ_16M		(16UL << 20)
-
-/* What goes into the output-only fields of every command. */
-#define GARBAGE		0xdeadbeefcafef00dULL
-
-/* Fill byte for buffers a command must not write. */
-#define UNTOUCHED	0xa5
-
-/* Not an HMM_DMIRROR_PROT_* code: a SNAPSHOT byte the driver did not set. */
-#define NO_CODE		0xee
-
-#define LOCAL_WRITE	(HMM_DMIRROR_PROT_DEV_PRIVATE_LOCAL | HMM_DMIRROR_PROT_WRITE)
 #define LOCAL_READ	(HMM_DMIRROR_PROT_DEV_PRIVATE_LOCAL | HMM_DMIRROR_PROT_READ)
 #define ZERO_READ	(HMM_DMIRROR_PROT_ZERO | HMM_DMIRROR_PROT_READ)
-#define WRITE_PMD	(HMM_DMIRROR_PROT_WRITE | HMM_DMIRROR_PROT_PMD)
-
-static size_t page_size;
-static unsigned int page_shift;
-
-/* ------------------------------------------------------------ devices */
-
-static int dev_path(char *buf, size_t len, unsigned int id)
-{
-	const char *name = getenv("HMMSIM_DEVNAME");
-
-	return snprintf(buf, len, "/dev/%s%u", name ? name : "hmmsim", id);
-}
-
-static int open_dev(unsigned int id)
-{
-	char path[64];
-
-	dev_path(path, sizeof(path), id);
-	return open(path, O_RDWR | O_CLOEXEC);
-}
-
-/* ioctl() that returns -errno, so ASSERT_EQ shows the error. */
-static int xioctl(int fd, unsigned long cmd, void *arg)
-{
-	return ioctl(fd, cmd, arg) ? -errno : 0;
-}
-
-static int info(int fd, struct hmmsim_info *inf)
-{
-	memset(inf, 0, sizeof(*inf));
-	inf->size = sizeof(*inf);
-	return xioctl(fd, HMMSIM_IOCTL_INFO, inf);
-}
 
 /* --------------------------------------------------------- the commands */
 
@@ -112,316 +62,6 @@ static const struct {
 	{ HMM_DMIRROR_FLAGS,		"FLAGS",		false },
 };
 
-/* A core command, raw; cpages and faults go in as garbage. */
-static int dmirror_raw(int fd, unsigned long request, __u64 addr, __u64 ptr,
-		       __u64 npages, struct hmm_dmirror_cmd *cmd)
-{
-	int ret;
-
-	cmd->addr = addr;
-	cmd->ptr = ptr;
-	cmd->npages = npages;
-	cmd->cpages = GARBAGE;
-	cmd->faults = GARBAGE;
-	do {
-		ret = xioctl(fd, request, cmd);
-	} while (ret == -EINTR);
-	return ret;
-}
-
-static int dmirror(int fd, unsigned long request, void *addr, void *ptr,
-		   unsigned long npages, struct hmm_dmirror_cmd *cmd)
-{
-	return dmirror_raw(fd, request, (unsigned long)addr,
-			   (unsigned long)ptr, npages, cmd);
-}
-
-/* ------------------------------------------------------------- patterns */
-
-/* An FNV-1a hash of the test's name: each test has its own data. */
-static unsigned int test_seed(const char *name)
-{
-	unsigned int h = 2166136261u;
-
-	while (*name)
-		h = (h ^ (unsigned char)*name++) * 16777619u;
-	return h;
-}
-
-/* Int i of the given page; never zero, so it cannot pass for a zero page. */
-static int pattern(unsigned long page, unsigned long i, unsigned int seed)
-{
-	unsigned int v = ((unsigned int)page * 0x9e3779b1u) ^
-			 ((unsigned int)i * 0x85ebca77u) ^
-			 (seed * 0xc2b2ae3du);
-
-	return (int)(v | 1);
-}
-
-/* Pages first..first+npages-1 of the pattern, into buf. */
-static void fill_pattern(void *buf, unsigned long first, unsigned long npages,
-			 unsigned int seed)
-{
-	unsigned long per = page_size / sizeof(int), p, i;
-	int *v = buf;
-
-	for (p = 0; p < npages; p++)
-		for (i = 0; i < per; i++)
-			*v++ = pattern(first + p, i, seed);
-}
-
-/* Index of the first int of buf that differs from the pattern, or -1. */
-static long check_pattern(const void *buf, unsigned long first,
-			  unsigned long npages, unsigned int seed)
-{
-	unsigned long per = page_size / sizeof(int), p, i;
-	const int *v = buf;
-
-	for (p = 0; p < npages; p++)
-		for (i = 0; i < per; i++, v++)
-			if (*v != pattern(first + p, i, seed))
-				return p * per + i;
-	return -1;
-}
-
-/* Index of the first byte of buf that is not c, or -1. */
-static long check_bytes(const void *buf, size_t len, unsigned char c)
-{
-	const unsigned char *b = buf;
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		if (b[i] != c)
-			return i;
-	return -1;
-}
-
-/*
- * Assertions that take the caller's line, since the harness reports the
- * line of the helper.
- */
-#define ASSERT_PATTERN(buf, first, npages, seed) \
-	assert_pattern(_metadata, __LINE__, buf, first, npages, seed)
-
-static void assert_pattern(struct __test_metadata *_metadata, int line,
-			   const void *buf, unsigned long first,
-			   unsigned long npages, unsigned int seed)
-{
-	unsigned long per = page_size / sizeof(int);
-	long bad = check_pattern(buf, first, npages, seed);
-
-	ASSERT_EQ(-1, bad) {
-		TH_LOG("line %d: page %lu, int %lu is %#x, expected %#x",
-		       line, first + bad / per, bad % per,
-		       ((const int *)buf)[bad],
-		       pattern(first + bad / per, bad % per, seed));
-	}
-}
-
-#define ASSERT_BYTES(buf, len, c) assert_bytes(_metadata, __LINE__, buf, len, c)
-
-static void assert_bytes(struct __test_metadata *_metadata, int line,
-			 const void *buf, size_t len, unsigned char c)
-{
-	long bad = check_bytes(buf, len, c);
-
-	ASSERT_EQ(-1, bad) {
-		TH_LOG("line %d: byte %ld (page %ld) is %#x, expected %#x",
-		       line, bad, bad / (long)page_size,
-		       ((const unsigned char *)buf)[bad], c);
-	}
-}
-
-/* SNAPSHOT codes m[from..to) must all be prot. */
-#define ASSERT_PROT(m, from, to, prot) \
-	assert_prot(_metadata, __LINE__, m, from, to, prot, -1)
-/* ... or either of two codes. */
-#define ASSERT_PROT2(m, from, to, prot, alt) \
-	assert_prot(_metadata, __LINE__, m, from, to, prot, alt)
-
-static void assert_prot(struct __test_metadata *_metadata, int line,
-			const unsigned char *m, unsigned long from,
-			unsigned long to, unsigned char prot, int alt)
-{
-	unsigned long i;
-
-	for (i = from; i < to; i++) {
-		if (alt >= 0 && m[i] == alt)
-			continue;
-		ASSERT_EQ(prot, m[i]) {
-			TH_LOG("line %d: snapshot of page %lu", line, i);
-		}
-	}
-}
-
-/* SNAPSHOT npages from addr into m; it must succeed with cpages == npages. */
-#define SNAPSHOT(fd, addr, m, npages) \
-	snapshot(_metadata, __LINE__, fd, addr, m, npages)
-
-static void snapshot(struct __test_metadata *_metadata, int line, int fd,
-		     void *addr, unsigned char *m, unsigned long npages)
-{
-	struct hmm_dmirror_cmd cmd;
-
-	memset(m, NO_CODE, npages);
-	ASSERT_EQ(0, dmirror(fd, HMM_DMIRROR_SNAPSHOT, addr, m, npages, &cmd))
-		TH_LOG("line %d: SNAPSHOT", line);
-	ASSERT_EQ(npages, cmd.cpages)
-		TH_LOG("line %d: SNAPSHOT", line);
-}
-
-/* MIGRATE_TO_DEV that must move all npages. */
-#define MIGRATE_OK(fd, addr, ptr, npages) \
-	migrate_ok(_metadata, __LINE__, fd, addr, ptr, npages)
-
-static void migrate_ok(struct __test_metadata *_metadata, int line, int fd,
-		       void *addr, void *ptr, unsigned long npages)
-{
-	struct hmm_dmirror_cmd cmd;
-
-	ASSERT_EQ(0, dmirror(fd, HMM_DMIRROR_MIGRATE_TO_DEV, addr, ptr, npages,
-			     &cmd))
-		TH_LOG("line %d: MIGRATE_TO_DEV", line);
-	ASSERT_EQ(npages, cmd.cpages)
-		TH_LOG("line %d: MIGRATE_TO_DEV", line);
-}
-
-/* ------------------------------------------------------------- memory */
-
-/* A CPU read of one int, which the compiler cannot leave out. */
-static int cpu_read(const void *addr)
-{
-	return __atomic_load_n((const int *)addr, __ATOMIC_RELAXED);
-}
-
-/* Private anonymous memory that stays in small pages in every THP mode. */
-static char *map_small(unsigned long npages, int prot)
-{
-	size_t len = npages * page_size;
-	char *p = mmap(NULL, len, prot, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-	if (p != MAP_FAILED)
-		madvise(p, len, MADV_NOHUGEPAGE);
-	return p;
-}
-
-/*
- * Like map_small(), but placed so that a 2 MiB boundary falls after the
- * first "before" pages: a driver that works in 2 MiB windows then meets the
- * two parts of the buffer in two different windows.
- */
-static char *map_small_across_2m(unsigned long npages, unsigned long before)
-{
-	size_t len = npages * page_size, head = before * page_size;
-	char *p = mmap(NULL, len + SZ_2M, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	char *buf;
-
-	if (p == MAP_FAILED)
-		return p;
-	buf = (char *)((((unsigned long)p + head + SZ_2M - 1) &
-			~(SZ_2M - 1)) - head);
-	if (buf != p)
-		munmap(p, buf - p);
-	if (buf + len != p + len + SZ_2M)
-		munmap(buf + len, p + SZ_2M - buf);
-	madvise(buf, len, MADV_NOHUGEPAGE);
-	return buf;
-}
-
-/* len bytes (a multiple of 2 MiB) of 2 MiB aligned MADV_HUGEPAGE memory. */
-static char *map_thp(size_t len)
-{
-	char *p = mmap(NULL, len + SZ_2M, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	char *a;
-
-	if (p == MAP_FAILED)
-		return p;
-	a = (char *)(((unsigned long)p + SZ_2M - 1) & ~(SZ_2M - 1));
-	if (a != p)
-		munmap(p, a - p);
-	if (a + len != p + len + SZ_2M)
-		munmap(a + len, p + SZ_2M - a);
-	madvise(a, len, MADV_HUGEPAGE);
-	return a;
-}
-
-static bool thp_enabled(void)
-{
-	char buf[128] = "";
-	int fd = open("/sys/kernel/mm/transparent_hugepage/enabled", O_RDONLY);
-	ssize_t n;
-
-	if (fd < 0)
-		return false;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	return n > 0 && !strstr(buf, "[never]");
-}
-
-/* AnonHugePages in kB of the mapping that contains addr, or -1. */
-static long anon_huge_kb(const void *addr)
-{
-	unsigned long start, end, a = (unsigned long)addr;
-	FILE *f = fopen("/proc/self/smaps", "r");
-	bool in = false;
-	char line[512];
-	long kb = -1;
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "%lx-%lx ", &start, &end) == 2)
-			in = start <= a && a < end;
-		else if (in && sscanf(line, "AnonHugePages: %ld kB", &kb) == 1)
-			break;
-	}
-	fclose(f);
-	return kb;
-}
-
-/* Is [addr, addr + len) entirely backed by THPs? */
-static bool thp_backed(const void *addr, size_t len)
-{
-	return thp_enabled() && anon_huge_kb(addr) >= (long)(len >> 10);
-}
-
-/* A value from /proc/meminfo, in kB, or -1. */
-static long meminfo_kb(const char *tag)
-{
-	FILE *f = fopen("/proc/meminfo", "r");
-	size_t taglen = strlen(tag);
-	char line[256];
-	long kb = -1;
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, tag, taglen) &&
-		    sscanf(line + taglen, " %ld", &kb) == 1)
-			break;
-	fclose(f);
-	return kb;
-}
-
-/*
- * One past the last user address: 1 << 47 with 4-level page tables, 1 << 56
- * with 5-level ones, where an address from 1 << 47 on can be mapped (with a
- * hint; x86-64 only).
- */
-static unsigned long user_va_end(void)
-{
-	void *high = (void *)(1UL << 47);
-	void *p = mmap(high, page_size, PROT_NONE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
-
-	if (p == MAP_FAILED)
-		return 1UL << 47;
-	munmap(p, page_size);
-	return 1UL << 56;
-}
-
 /* A file in /tmp, deleted on close, holding npages pages of the pattern. */
 static int tmpfile_with_pattern(unsigned long npages, unsigned int seed)
 {
@@ -440,16 +80,6 @@ static int tmpfile_with_pattern(unsigned long npages, unsigned int seed)
 	return fd;
 }
 
-/* Wait for a child: its exit status, or -1 if it did not exit. */
-static int wait_child(pid_t pid)
-{
-	int status;
-
-	if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
-		return -1;
-	return WEXITSTATUS(status);
-}
-
 /* ------------------------------------------------------------ fixture */
 
 FIXTURE(core)
@@ -463,9 +93,6 @@ FIXTURE_SETUP(core)
 {
 	int fds[2] = { -1, -1 };
 	unsigned int id, n = 0, first = 0;
-
-	page_size = sysconf(_SC_PAGESIZE);
-	page_shift = __builtin_ctzl(page_size);
 
 	for (id = 0; n < 2; id++) {
 		struct hmmsim_info inf;
@@ -535,7 +162,7 @@ static void bystander_check(struct __test_metadata *_metadata, int fd,
 	/* ...nothing moved or took exclusive access... */
 	SNAPSHOT(fd, b->buf, m, 4);
 	ASSERT_PROT(m, 0, 3, HMM_DMIRROR_PROT_WRITE);
-	ASSERT_PROT(m, 3, 4, LOCAL_WRITE);
+	ASSERT_PROT(m, 3, 4, PRIV_LOCAL);
 	/* ...and no WRITE wrote the memory. */
 	ASSERT_PATTERN(b->buf, 0, 4, b->seed);
 }
@@ -769,9 +396,9 @@ TEST_F(core, flags_unknown_bits_are_einval)
 /* The device's count of failed allocations (hmmsim_pressure tests it). */
 static __u64 alloc_failures(int fd)
 {
-	struct hmmsim_stats st = { .size = sizeof(st) };
+	struct hmmsim_stats st;
 
-	return ioctl(fd, HMMSIM_IOCTL_STATS, &st) ? ~0ULL : st.alloc_failures;
+	return get_stats(fd, &st) ? ~0ULL : st.alloc_failures;
 }
 
 TEST_F(core, flags_ignore_addr_and_ptr)
@@ -1555,7 +1182,7 @@ TEST_F(core, migrate_private_file_written_pages)
 	MIGRATE_OK(self->fd, buf, ptr, npages);
 	ASSERT_PATTERN(ptr, 0, npages, seed + 1);
 	SNAPSHOT(self->fd, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, LOCAL_WRITE);
+	ASSERT_PROT(m, 0, npages, PRIV_LOCAL);
 
 	ASSERT_PATTERN(buf, 0, npages, seed + 1);
 	SNAPSHOT(self->fd, buf, m, npages);
@@ -1608,7 +1235,7 @@ TEST_F(core, migrate_anon_to_dev)
 	ASSERT_EQ(npages, cmd.cpages);
 	ASSERT_PATTERN(ptr, 0, npages, seed);
 	SNAPSHOT(self->fd, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, LOCAL_WRITE);
+	ASSERT_PROT(m, 0, npages, PRIV_LOCAL);
 	/* The device reads its own memory without faulting. */
 	memset(ptr, UNTOUCHED, npages * page_size);
 	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_READ, buf, ptr, npages,
@@ -1616,7 +1243,7 @@ TEST_F(core, migrate_anon_to_dev)
 	ASSERT_EQ(npages, cmd.cpages);
 	ASSERT_PATTERN(ptr, 0, npages, seed);
 	SNAPSHOT(self->fd, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, LOCAL_WRITE);
+	ASSERT_PROT(m, 0, npages, PRIV_LOCAL);
 }
 
 TEST_F(core, migrate_never_touched_anon_is_zero)
@@ -1635,7 +1262,7 @@ TEST_F(core, migrate_never_touched_anon_is_zero)
 	MIGRATE_OK(self->fd, buf, ptr, npages);
 	ASSERT_BYTES(ptr, npages * page_size, 0);
 	SNAPSHOT(self->fd, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, LOCAL_WRITE);
+	ASSERT_PROT(m, 0, npages, PRIV_LOCAL);
 
 	ASSERT_BYTES(buf, npages * page_size, 0);
 	SNAPSHOT(self->fd, buf, m, npages);
@@ -1661,7 +1288,7 @@ TEST_F(core, migrate_partial_ranges)
 	ASSERT_BYTES(ptr + 16 * page_size, 16 * page_size, UNTOUCHED);
 	SNAPSHOT(self->fd, buf, m, npages);
 	ASSERT_PROT(m, 0, 8, HMM_DMIRROR_PROT_WRITE);
-	ASSERT_PROT(m, 8, 24, LOCAL_WRITE);
+	ASSERT_PROT(m, 8, 24, PRIV_LOCAL);
 	ASSERT_PROT(m, 24, npages, HMM_DMIRROR_PROT_WRITE);
 
 	/* The first and the last page. */
@@ -1670,11 +1297,11 @@ TEST_F(core, migrate_partial_ranges)
 	MIGRATE_OK(self->fd, buf + (npages - 1) * page_size, ptr, 1);
 	ASSERT_PATTERN(ptr, npages - 1, 1, seed);
 	SNAPSHOT(self->fd, buf, m, npages);
-	ASSERT_PROT(m, 0, 1, LOCAL_WRITE);
+	ASSERT_PROT(m, 0, 1, PRIV_LOCAL);
 	ASSERT_PROT(m, 1, 8, HMM_DMIRROR_PROT_WRITE);
-	ASSERT_PROT(m, 8, 24, LOCAL_WRITE);
+	ASSERT_PROT(m, 8, 24, PRIV_LOCAL);
 	ASSERT_PROT(m, 24, npages - 1, HMM_DMIRROR_PROT_WRITE);
-	ASSERT_PROT(m, npages - 1, npages, LOCAL_WRITE);
+	ASSERT_PROT(m, npages - 1, npages, PRIV_LOCAL);
 
 	ASSERT_PATTERN(buf, 0, npages, seed);
 }
@@ -1699,9 +1326,9 @@ TEST_F(core, cpu_read_faults_pages_back)
 	 */
 	ASSERT_EQ(pattern(5, 3, seed), cpu_read(buf + 5 * page_size + 12));
 	SNAPSHOT(self->fd, buf, m, npages);
-	ASSERT_PROT2(m, 0, 5, LOCAL_WRITE, HMM_DMIRROR_PROT_WRITE);
+	ASSERT_PROT2(m, 0, 5, PRIV_LOCAL, HMM_DMIRROR_PROT_WRITE);
 	ASSERT_PROT(m, 5, 6, HMM_DMIRROR_PROT_WRITE);
-	ASSERT_PROT2(m, 6, npages, LOCAL_WRITE, HMM_DMIRROR_PROT_WRITE);
+	ASSERT_PROT2(m, 6, npages, PRIV_LOCAL, HMM_DMIRROR_PROT_WRITE);
 
 	ASSERT_PATTERN(buf, 0, npages, seed);
 	SNAPSHOT(self->fd, buf, m, npages);
@@ -1761,14 +1388,14 @@ TEST_F(core, migrate_again_after_cpu_writes_half)
 	SNAPSHOT(self->fd, buf, m, npages);
 	ASSERT_PROT(m, 0, half, HMM_DMIRROR_PROT_WRITE);
 	/* A fault may bring back some neighbours too. */
-	ASSERT_PROT2(m, half, npages, LOCAL_WRITE, HMM_DMIRROR_PROT_WRITE);
+	ASSERT_PROT2(m, half, npages, PRIV_LOCAL, HMM_DMIRROR_PROT_WRITE);
 
 	memset(ptr, UNTOUCHED, npages * page_size);
 	MIGRATE_OK(self->fd, buf, ptr, npages);
 	ASSERT_PATTERN(ptr, 0, half, seed + 1);
 	ASSERT_PATTERN(ptr + half * page_size, half, half, seed);
 	SNAPSHOT(self->fd, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, LOCAL_WRITE);
+	ASSERT_PROT(m, 0, npages, PRIV_LOCAL);
 
 	ASSERT_PATTERN(buf, 0, half, seed + 1);
 	ASSERT_PATTERN(buf + half * page_size, half, half, seed);
@@ -1794,7 +1421,7 @@ TEST_F(core, migrate_across_rw_and_ro_vmas)
 	MIGRATE_OK(self->fd, buf, ptr, npages);
 	ASSERT_PATTERN(ptr, 0, npages, seed);
 	SNAPSHOT(self->fd, buf, m, npages);
-	ASSERT_PROT(m, 0, split, LOCAL_WRITE);
+	ASSERT_PROT(m, 0, split, PRIV_LOCAL);
 	ASSERT_PROT(m, split, npages, LOCAL_READ);
 
 	/* The device may not write the read-only pages either. */
@@ -1920,7 +1547,7 @@ TEST_F_TIMEOUT(core, migrate_16m_to_dev_and_back, 120)
 	MIGRATE_OK(self->fd, buf, ptr, npages);
 	ASSERT_PATTERN(ptr, 0, npages, seed);
 	SNAPSHOT(self->fd, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, LOCAL_WRITE);
+	ASSERT_PROT(m, 0, npages, PRIV_LOCAL);
 
 	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_SYS, buf, ptr,
 			     npages, &cmd));
@@ -1935,7 +1562,7 @@ TEST_F_TIMEOUT(core, migrate_16m_to_dev_and_back, 120)
 	ASSERT_PATTERN(ptr, from, to - from, seed);
 	SNAPSHOT(self->fd, buf, m, npages);
 	ASSERT_PROT2(m, 0, from, HMM_DMIRROR_PROT_WRITE, WRITE_PMD);
-	ASSERT_PROT(m, from, to, LOCAL_WRITE);
+	ASSERT_PROT(m, from, to, PRIV_LOCAL);
 	ASSERT_PROT2(m, to, npages, HMM_DMIRROR_PROT_WRITE, WRITE_PMD);
 
 	ASSERT_PATTERN(buf, 0, npages, seed);
@@ -1950,7 +1577,7 @@ TEST_F(core, migrate_thp_to_dev_and_back)
 {
 	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = SZ_2M / page_size;
-	char *buf = map_thp(SZ_2M);
+	char *buf = map_aligned(SZ_2M, MADV_HUGEPAGE);
 	char *ptr = malloc(SZ_2M);
 	unsigned char *m = malloc(npages);
 	bool thp;
@@ -1967,7 +1594,7 @@ TEST_F(core, migrate_thp_to_dev_and_back)
 	MIGRATE_OK(self->fd, buf, ptr, npages);
 	ASSERT_PATTERN(ptr, 0, npages, seed);
 	SNAPSHOT(self->fd, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, LOCAL_WRITE);
+	ASSERT_PROT(m, 0, npages, PRIV_LOCAL);
 
 	ASSERT_PATTERN(buf, 0, npages, seed);
 	SNAPSHOT(self->fd, buf, m, npages);
@@ -2024,11 +1651,11 @@ TEST_F(core, snapshot_through_other_device_is_none)
 	ASSERT_PATTERN(ptr, half, half, seed);
 
 	SNAPSHOT(self->fd, buf, m, npages);
-	ASSERT_PROT(m, 0, half, LOCAL_WRITE);
+	ASSERT_PROT(m, 0, half, PRIV_LOCAL);
 	ASSERT_PROT(m, half, npages, HMM_DMIRROR_PROT_NONE);
 	SNAPSHOT(self->fd2, buf, m, npages);
 	ASSERT_PROT(m, 0, half, HMM_DMIRROR_PROT_NONE);
-	ASSERT_PROT(m, half, npages, LOCAL_WRITE);
+	ASSERT_PROT(m, half, npages, PRIV_LOCAL);
 	ASSERT_PATTERN(buf, 0, npages, seed);
 }
 
@@ -2104,7 +1731,7 @@ TEST_F(core, migrate_to_sys_counts_pages_moved)
 	ASSERT_EQ(2, cmd.cpages);
 	SNAPSHOT(self->fd, buf, m, npages);
 	ASSERT_PROT(m, 0, 6, HMM_DMIRROR_PROT_WRITE);
-	ASSERT_PROT(m, 6, 12, LOCAL_WRITE);
+	ASSERT_PROT(m, 6, 12, PRIV_LOCAL);
 	ASSERT_PROT(m, 12, npages, HMM_DMIRROR_PROT_WRITE);
 
 	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_SYS, buf, ptr,
@@ -2136,7 +1763,7 @@ TEST_F(core, migrate_to_sys_through_other_device_moves_nothing)
 			     npages, &cmd));
 	ASSERT_EQ(0, cmd.cpages);
 	SNAPSHOT(self->fd, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, LOCAL_WRITE);
+	ASSERT_PROT(m, 0, npages, PRIV_LOCAL);
 	ASSERT_PATTERN(buf, 0, npages, seed);
 }
 
@@ -2178,7 +1805,7 @@ TEST_F(core, snapshot_reports_each_kind_of_page)
 	ASSERT_EQ(HMM_DMIRROR_PROT_WRITE, m[4]);
 	ASSERT_EQ(HMM_DMIRROR_PROT_NONE, m[5]);
 	ASSERT_EQ(ZERO_READ, m[6]);
-	ASSERT_EQ(LOCAL_WRITE, m[7]);
+	ASSERT_EQ(PRIV_LOCAL, m[7]);
 
 	/* SNAPSHOT faults nothing in: a second one sees the same. */
 	SNAPSHOT(self->fd, buf, again, npages);
@@ -2192,7 +1819,7 @@ TEST_F(core, snapshot_thp_is_pmd)
 {
 	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = SZ_2M / page_size;
-	char *buf = map_thp(SZ_2M);
+	char *buf = map_aligned(SZ_2M, MADV_HUGEPAGE);
 	unsigned char *m = malloc(npages);
 	bool thp;
 
@@ -2308,7 +1935,7 @@ TEST_F(core, exclusive_on_thp)
 {
 	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = SZ_2M / page_size;
-	char *buf = map_thp(SZ_2M);
+	char *buf = map_aligned(SZ_2M, MADV_HUGEPAGE);
 	char *ptr = malloc(SZ_2M);
 	struct hmm_dmirror_cmd cmd;
 	bool thp;
@@ -2462,7 +2089,7 @@ TEST_F(core, close_returns_pages)
 	fill_pattern(buf, 0, npages, seed);
 	MIGRATE_OK(fd, buf, ptr, npages);
 	SNAPSHOT(fd, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, LOCAL_WRITE);
+	ASSERT_PROT(m, 0, npages, PRIV_LOCAL);
 
 	ASSERT_EQ(0, close(fd));
 	SNAPSHOT(self->fd, buf, m, npages);
@@ -2496,7 +2123,7 @@ TEST_F(core, fail_alloc_falls_back_and_succeeds)
 	MIGRATE_OK(self->fd, buf, ptr, npages);
 	ASSERT_PATTERN(ptr, 0, npages, seed);
 	SNAPSHOT(self->fd, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, LOCAL_WRITE);
+	ASSERT_PROT(m, 0, npages, PRIV_LOCAL);
 	ASSERT_PATTERN(buf, 0, npages, seed);
 }
 
