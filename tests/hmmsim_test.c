@@ -41,14 +41,14 @@ static_assert(sizeof(struct hmmsim_uring_cmd) == HMMSIM_URING_CMD_SIZE_VER0,
 
 size_t page_size;
 unsigned int page_shift;
-unsigned long thp_pages;
+unsigned long win_pages;
 bool fault_injection;
 
 static void __attribute__((constructor)) hmmsim_test_init(void)
 {
 	page_size = sysconf(_SC_PAGESIZE);
 	page_shift = __builtin_ctzl(page_size);
-	thp_pages = SZ_2M / page_size;
+	win_pages = SZ_2M / page_size;
 }
 
 /* ------------------------------------------------------------- devices */

@@ -12,7 +12,7 @@
  *  - the core commands (dmirror()) and HMMSIM_IOCTL_MIGRATE (hmigrate())
  *    go in with GARBAGE in their output-only fields and are retried on
  *    EINTR;
- *  - page_size, page_shift and thp_pages are set before main() runs.
+ *  - page_size, page_shift and win_pages are set before main() runs.
  *
  * The devices are /dev/$HMMSIM_DEVNAME<N> (default hmmsim), N from 0.
  *
@@ -75,7 +75,7 @@
 
 extern size_t page_size;
 extern unsigned int page_shift;
-extern unsigned long thp_pages;		/* pages in 2 MiB */
+extern unsigned long win_pages;	/* pages in 2 MiB: a THP, a window */
 
 /* ------------------------------------------------------------- devices */
 
@@ -583,7 +583,7 @@ static inline void hmmsim_assert_pages(struct __test_metadata *_metadata,
 		unsigned long p = first + bad;
 
 		TH_LOG("line %d: page %lu (window %lu): int 0 is %#x, expected %#x",
-		       line, p, p / thp_pages,
+		       line, p, p / win_pages,
 		       *(const int *)((const char *)buf + bad * page_size),
 		       pattern(p, 0, seeds[p]));
 	}
@@ -645,7 +645,7 @@ static inline void hmmsim_assert_prot(struct __test_metadata *_metadata,
 			continue;
 		ASSERT_EQ(prot, m[i]) {
 			TH_LOG("line %d: snapshot of page %lu (window %lu)",
-			       line, i, i / thp_pages);
+			       line, i, i / win_pages);
 		}
 	}
 }
