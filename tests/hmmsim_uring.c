@@ -1103,4 +1103,106 @@ TEST_F_TIMEOUT(slow, removed_device_is_enodev, SLOW_TIMEOUT)
 	munmap(buf, len);
 }
 
+/*
+ * A device of 2 MiB made through configfs, whose eviction is made to fail:
+ * a migration that needs more than what is free runs out part way.
+ */
+#define FULL_CAPACITY	SZ_2M
+
+FIXTURE(full)
+{
+	struct cfsdev dev;
+	struct io_uring ring;
+	int fd;
+	bool ring_made;
+	bool armed;		/* fail_evict to disarm */
+};
+
+FIXTURE_SETUP(full)
+{
+	self->fd = -1;
+	if (access(CFS_ROOT, F_OK))
+		SKIP(return, "no %s (configfs)", CFS_ROOT);
+	ASSERT_EQ(0, cfs_make(&self->dev, "uring_full-"));
+	ASSERT_EQ(0, cfs_write(&self->dev, "capacity", "2M"));
+	ASSERT_EQ(0, cfs_power_on(&self->dev));
+	self->fd = open_dev_wait(self->dev.id);
+	ASSERT_GE(self->fd, 0)
+		TH_LOG("device %u: %s", self->dev.id, strerror(errno));
+	ASSERT_EQ(0, ring_init(&self->ring, 8,
+			       IORING_SETUP_SQE128 | IORING_SETUP_CQE32));
+	self->ring_made = true;
+}
+
+FIXTURE_TEARDOWN(full)
+{
+	if (self->armed)
+		fault_disarm(&self->dev, "fail_evict");
+	if (self->ring_made)
+		io_uring_queue_exit(&self->ring);
+	if (self->fd >= 0)
+		close(self->fd);
+	if (self->dev.made)
+		cfs_remove(self->dev.item);
+}
+
+/*
+ * A migration window that runs out of device memory part way still
+ * reports the pages it moved: with 1 MiB of the 2 MiB device taken and
+ * nothing evictable, a 2 MiB window moves 1 MiB and fails with -ENOMEM,
+ * and the CQE counts that 1 MiB, as the device's counters do.
+ */
+TEST_F(full, window_out_of_memory_part_way_reports_pages_moved)
+{
+	const unsigned long cap = FULL_CAPACITY / page_size;
+	const unsigned long first = SZ_1M / page_size, npages = win_pages;
+	char *pre = map_aligned(SZ_1M, MADV_NOHUGEPAGE);
+	char *buf = map_aligned(SZ_2M, MADV_NOHUGEPAGE);
+	struct hmmsim_stats st0, st;
+	struct hmmsim_uring_cmd c;
+	__u64 pages = GARBAGE;
+	int ret;
+
+	if (!fault_exists(&self->dev, "fail_evict"))
+		SKIP(return, "no %s/fail_evict (no CONFIG_FAULT_INJECTION_DEBUG_FS?)",
+		     self->dev.dbg);
+	ASSERT_NE(MAP_FAILED, pre);
+	ASSERT_NE(MAP_FAILED, buf);
+	fill_pattern(pre, 0, first, 14);
+	fill_pattern(buf, 0, npages, 15);
+
+	/* Half the device is taken... */
+	c = ucmd(pre, SZ_1M);
+	ASSERT_EQ(0, run(&self->ring, self->fd,
+			 HMMSIM_URING_MIGRATE_TO_DEVICE, &c, &pages));
+	ASSERT_EQ(first, pages);
+	ASSERT_EQ(first, count_local(self->fd, pre, first));
+	/* ...and cannot be given back to make room. */
+	self->armed = true;
+	FAULT_ARM_DEV(&self->dev, "fail_evict", "-1");
+
+	STATS(self->fd, &st0);
+	c = ucmd(buf, SZ_2M);
+	pages = GARBAGE;
+	ret = run(&self->ring, self->fd, HMMSIM_URING_MIGRATE_TO_DEVICE, &c,
+		  &pages);
+	STATS(self->fd, &st);
+	EXPECT_EQ(-ENOMEM, ret);
+	EXPECT_EQ(cap - first, pages)
+		TH_LOG("the CQE's page count, with %llu pages moved",
+		       (unsigned long long)(st.to_device - st0.to_device));
+	EXPECT_EQ(cap - first, st.to_device - st0.to_device);
+	EXPECT_EQ(cap, st.pages_used);
+	/* What moved is on the device; what was there stayed. */
+	EXPECT_EQ(cap - first, count_local(self->fd, buf, npages));
+	EXPECT_EQ(first, count_local(self->fd, pre, first));
+
+	fault_disarm(&self->dev, "fail_evict");
+	self->armed = false;
+	EXPECT_EQ(-1, check_pattern(pre, 0, first, 14));
+	EXPECT_EQ(-1, check_pattern(buf, 0, npages, 15));
+	munmap(pre, SZ_1M);
+	munmap(buf, SZ_2M);
+}
+
 TEST_HARNESS_MAIN
