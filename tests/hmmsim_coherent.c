@@ -385,9 +385,7 @@ TEST_F(coherent, cpu_and_device_writes_meet_in_device_memory)
 	SNAPSHOT(self->coh, buf, m, npages);
 	ASSERT_PROT(m, 0, npages, COH_LOCAL);
 	memset(ptr, UNTOUCHED, npages * page_size);
-	ASSERT_EQ(0, dmirror(self->coh, HMM_DMIRROR_READ, buf, ptr, npages,
-			     &cmd));
-	ASSERT_EQ(npages, cmd.cpages);
+	DMIRROR_OK(self->coh, HMM_DMIRROR_READ, buf, ptr, npages, &cmd);
 	for (p = 0; p < npages; p++) {
 		int *v = (int *)(ptr + p * page_size);
 
@@ -398,9 +396,7 @@ TEST_F(coherent, cpu_and_device_writes_meet_in_device_memory)
 
 	/* ...and whole pages from the device. */
 	fill_pattern(ptr, 0, npages, seed + 2);
-	ASSERT_EQ(0, dmirror(self->coh, HMM_DMIRROR_WRITE, buf, ptr, npages,
-			     &cmd));
-	ASSERT_EQ(npages, cmd.cpages);
+	DMIRROR_OK(self->coh, HMM_DMIRROR_WRITE, buf, ptr, npages, &cmd);
 	SNAPSHOT(self->coh, buf, m, npages);
 	ASSERT_PROT(m, 0, npages, COH_LOCAL);
 	ASSERT_PATTERN(buf, 0, npages, seed + 2);
@@ -461,9 +457,8 @@ TEST_F(coherent, migrate_to_sys_moves_every_page_back)
 	fill_pattern(buf, 0, npages, seed);
 	MIGRATE_OK(self->coh, buf, ptr, npages);
 
-	ASSERT_EQ(0, dmirror(self->coh, HMM_DMIRROR_MIGRATE_TO_SYS, buf, ptr,
-			     npages, &cmd));
-	ASSERT_EQ(npages, cmd.cpages);
+	DMIRROR_OK(self->coh, HMM_DMIRROR_MIGRATE_TO_SYS, buf, ptr, npages,
+		   &cmd);
 	SNAPSHOT(self->coh, buf, m, npages);
 	ASSERT_PROT(m, 0, npages, SYS_WRITE);
 
@@ -564,9 +559,8 @@ TEST_F(coherent, migrate_thp_to_dev_and_back)
 	ASSERT_PROT(m, 0, npages, COH_LOCAL);
 	ASSERT_PATTERN(buf, 0, npages, seed);
 
-	ASSERT_EQ(0, dmirror(self->coh, HMM_DMIRROR_MIGRATE_TO_SYS, buf, ptr,
-			     npages, &cmd));
-	ASSERT_EQ(npages, cmd.cpages);
+	DMIRROR_OK(self->coh, HMM_DMIRROR_MIGRATE_TO_SYS, buf, ptr, npages,
+		   &cmd);
 	/* Back in small pages, unless khugepaged collapsed them already. */
 	SNAPSHOT(self->coh, buf, m, npages);
 	ASSERT_PROT2(m, 0, npages, SYS_WRITE, WRITE_PMD);

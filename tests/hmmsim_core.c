@@ -320,8 +320,7 @@ TEST_F(core, range_ending_at_end_of_user_space_is_valid)
 		SKIP(return, "cannot map the last user page: %s",
 		     strerror(errno));
 	fill_pattern(top, 0, 1, seed);
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_READ, top, ptr, 1, &cmd));
-	ASSERT_EQ(1, cmd.cpages);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_READ, top, ptr, 1, &cmd);
 	ASSERT_PATTERN(ptr, 0, 1, seed);
 	SNAPSHOT(self->fd, top, m, 1);
 	ASSERT_EQ(HMM_DMIRROR_PROT_WRITE, m[0]);
@@ -599,9 +598,7 @@ TEST_F(core, read_faults_once_then_not)
 
 	for (pass = 0; pass < 2; pass++) {
 		memset(ptr, UNTOUCHED, npages * page_size);
-		ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_READ, buf, ptr,
-				     npages, &cmd));
-		ASSERT_EQ(npages, cmd.cpages);
+		DMIRROR_OK(self->fd, HMM_DMIRROR_READ, buf, ptr, npages, &cmd);
 		ASSERT_EQ(pass ? 0 : 1, cmd.faults);
 		ASSERT_BYTES(ptr, 2 * page_size, 0);
 		ASSERT_PATTERN(ptr + 2 * page_size, 2, npages - 2, seed);
@@ -619,9 +616,7 @@ TEST_F(core, read_never_touched_anon_is_zero)
 	ASSERT_NE(MAP_FAILED, buf);
 	ASSERT_NE(NULL, ptr);
 	memset(ptr, UNTOUCHED, npages * page_size);
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_READ, buf, ptr, npages,
-			     &cmd));
-	ASSERT_EQ(npages, cmd.cpages);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_READ, buf, ptr, npages, &cmd);
 	ASSERT_EQ(1, cmd.faults);
 	ASSERT_BYTES(ptr, npages * page_size, 0);
 	/* The device's read fault mapped the zero page. */
@@ -643,25 +638,22 @@ TEST_F(core, read_partial_ranges)
 
 	/* The middle: exactly 16 pages come back, no more. */
 	memset(ptr, UNTOUCHED, npages * page_size);
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_READ, buf + 8 * page_size,
-			     ptr, 16, &cmd));
-	ASSERT_EQ(16, cmd.cpages);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_READ, buf + 8 * page_size, ptr, 16,
+		   &cmd);
 	ASSERT_EQ(1, cmd.faults);
 	ASSERT_PATTERN(ptr, 8, 16, seed);
 	ASSERT_BYTES(ptr + 16 * page_size, 16 * page_size, UNTOUCHED);
 
 	/* The first page. */
 	memset(ptr, UNTOUCHED, npages * page_size);
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_READ, buf, ptr, 1, &cmd));
-	ASSERT_EQ(1, cmd.cpages);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_READ, buf, ptr, 1, &cmd);
 	ASSERT_PATTERN(ptr, 0, 1, seed);
 	ASSERT_BYTES(ptr + page_size, (npages - 1) * page_size, UNTOUCHED);
 
 	/* The last page. */
 	memset(ptr, UNTOUCHED, npages * page_size);
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_READ,
-			     buf + (npages - 1) * page_size, ptr, 1, &cmd));
-	ASSERT_EQ(1, cmd.cpages);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_READ, buf + (npages - 1) * page_size,
+		   ptr, 1, &cmd);
 	ASSERT_PATTERN(ptr, npages - 1, 1, seed);
 	ASSERT_BYTES(ptr + page_size, (npages - 1) * page_size, UNTOUCHED);
 }
@@ -714,12 +706,10 @@ TEST_F(core, read_hole_is_efault)
 				   buf + 7 * page_size, ptr, 3, &cmd));
 	ASSERT_BYTES(ptr, npages * page_size, UNTOUCHED);
 
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_READ, buf, ptr, 7, &cmd));
-	ASSERT_EQ(7, cmd.cpages);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_READ, buf, ptr, 7, &cmd);
 	ASSERT_PATTERN(ptr, 0, 7, seed);
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_READ, buf + 9 * page_size,
-			     ptr, npages - 9, &cmd));
-	ASSERT_EQ(npages - 9, cmd.cpages);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_READ, buf + 9 * page_size, ptr,
+		   npages - 9, &cmd);
 	ASSERT_PATTERN(ptr, 9, npages - 9, seed);
 }
 
@@ -739,9 +729,7 @@ TEST_F(core, read_across_rw_and_ro_vmas)
 	ASSERT_EQ(0, mprotect(buf + split * page_size,
 			      (npages - split) * page_size, PROT_READ));
 
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_READ, buf, ptr, npages,
-			     &cmd));
-	ASSERT_EQ(npages, cmd.cpages);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_READ, buf, ptr, npages, &cmd);
 	ASSERT_EQ(1, cmd.faults);
 	ASSERT_PATTERN(ptr, 0, npages, seed);
 	SNAPSHOT(self->fd, buf, m, npages);
@@ -817,9 +805,7 @@ TEST_F_TIMEOUT(core, read_while_unmapping_half, 120)
 
 		ASSERT_EQ(-EFAULT, dmirror(self->fd, HMM_DMIRROR_READ, buf,
 					   ptr, npages, &cmd));
-		ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_READ, buf, ptr,
-				     half, &cmd));
-		ASSERT_EQ(half, cmd.cpages);
+		DMIRROR_OK(self->fd, HMM_DMIRROR_READ, buf, ptr, half, &cmd);
 		ASSERT_PATTERN(ptr, 0, half, seed + round);
 		ASSERT_PATTERN(buf, 0, half, seed + round);
 		ASSERT_EQ(0, munmap(buf, half * page_size));
@@ -840,9 +826,7 @@ TEST_F(core, write_anon)
 	ASSERT_NE(MAP_FAILED, buf);
 	ASSERT_NE(NULL, ptr);
 	fill_pattern(ptr, 0, npages, seed);
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_WRITE, buf, ptr, npages,
-			     &cmd));
-	ASSERT_EQ(npages, cmd.cpages);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_WRITE, buf, ptr, npages, &cmd);
 	ASSERT_EQ(1, cmd.faults);
 	ASSERT_PATTERN(buf, 0, npages, seed);
 	SNAPSHOT(self->fd, buf, m, npages);
@@ -862,20 +846,17 @@ TEST_F(core, write_partial_ranges)
 	fill_pattern(buf, 0, npages, seed);
 
 	fill_pattern(ptr, 8, 16, seed + 1);
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_WRITE, buf + 8 * page_size,
-			     ptr, 16, &cmd));
-	ASSERT_EQ(16, cmd.cpages);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_WRITE, buf + 8 * page_size, ptr, 16,
+		   &cmd);
 	ASSERT_PATTERN(buf, 0, 8, seed);
 	ASSERT_PATTERN(buf + 8 * page_size, 8, 16, seed + 1);
 	ASSERT_PATTERN(buf + 24 * page_size, 24, 8, seed);
 
 	fill_pattern(ptr, 0, 1, seed + 2);
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_WRITE, buf, ptr, 1, &cmd));
-	ASSERT_EQ(1, cmd.cpages);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_WRITE, buf, ptr, 1, &cmd);
 	fill_pattern(ptr, npages - 1, 1, seed + 2);
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_WRITE,
-			     buf + (npages - 1) * page_size, ptr, 1, &cmd));
-	ASSERT_EQ(1, cmd.cpages);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_WRITE, buf + (npages - 1) * page_size,
+		   ptr, 1, &cmd);
 
 	ASSERT_PATTERN(buf, 0, 1, seed + 2);
 	ASSERT_PATTERN(buf + page_size, 1, 7, seed);
@@ -898,8 +879,7 @@ TEST_F(core, write_read_only_is_eperm)
 	ASSERT_NE(NULL, ptr);
 
 	/* Never written: the device can read the zero page, not write it. */
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_READ, zero, ptr, 1, &cmd));
-	ASSERT_EQ(1, cmd.cpages);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_READ, zero, ptr, 1, &cmd);
 	ASSERT_EQ(1, cmd.faults);
 	fill_pattern(ptr, 0, npages, seed);
 	ASSERT_EQ(-EPERM, dmirror(self->fd, HMM_DMIRROR_WRITE, zero, ptr,
@@ -909,9 +889,7 @@ TEST_F(core, write_read_only_is_eperm)
 	/* Once writable, the same WRITE works. */
 	ASSERT_EQ(0, mprotect(zero, npages * page_size,
 			      PROT_READ | PROT_WRITE));
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_WRITE, zero, ptr, npages,
-			     &cmd));
-	ASSERT_EQ(npages, cmd.cpages);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_WRITE, zero, ptr, npages, &cmd);
 	ASSERT_EQ(1, cmd.faults);
 	ASSERT_PATTERN(zero, 0, npages, seed);
 
@@ -990,9 +968,7 @@ TEST_F(core, write_across_rw_and_ro_vmas_is_eperm)
 				  npages, &cmd));
 	ASSERT_PATTERN(buf, 0, npages, seed);
 	/* The writable VMA alone can be written. */
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_WRITE, buf, ptr, split,
-			     &cmd));
-	ASSERT_EQ(split, cmd.cpages);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_WRITE, buf, ptr, split, &cmd);
 	ASSERT_PATTERN(buf, 0, split, seed + 1);
 	ASSERT_PATTERN(buf + split * page_size, split, npages - split, seed);
 }
@@ -1010,14 +986,10 @@ TEST_F(core, write_shared_anon)
 	ASSERT_NE(NULL, ptr);
 	fill_pattern(buf, 0, npages, seed);
 	fill_pattern(ptr, 0, npages, seed + 1);
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_WRITE, buf, ptr, npages,
-			     &cmd));
-	ASSERT_EQ(npages, cmd.cpages);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_WRITE, buf, ptr, npages, &cmd);
 	ASSERT_PATTERN(buf, 0, npages, seed + 1);
 	memset(ptr, UNTOUCHED, npages * page_size);
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_READ, buf, ptr, npages,
-			     &cmd));
-	ASSERT_EQ(npages, cmd.cpages);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_READ, buf, ptr, npages, &cmd);
 	ASSERT_PATTERN(ptr, 0, npages, seed + 1);
 }
 
@@ -1042,15 +1014,11 @@ TEST_F(core, write_read_snapshot_hugetlb)
 	ASSERT_NE(NULL, m);
 
 	fill_pattern(ptr, 0, npages, seed);
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_WRITE, buf, ptr, npages,
-			     &cmd));
-	ASSERT_EQ(npages, cmd.cpages);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_WRITE, buf, ptr, npages, &cmd);
 	ASSERT_EQ(1, cmd.faults);
 	ASSERT_PATTERN(buf, 0, npages, seed);
 	memset(ptr, UNTOUCHED, SZ_2M);
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_READ, buf, ptr, npages,
-			     &cmd));
-	ASSERT_EQ(npages, cmd.cpages);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_READ, buf, ptr, npages, &cmd);
 	ASSERT_PATTERN(ptr, 0, npages, seed);
 	SNAPSHOT(self->fd, buf, m, npages);
 	ASSERT_PROT(m, 0, npages, WRITE_PMD);
@@ -1072,9 +1040,7 @@ TEST_F(core, read_shared_file)
 	buf = mmap(NULL, npages * page_size, PROT_READ, MAP_SHARED, file, 0);
 	ASSERT_NE(MAP_FAILED, buf);
 	memset(ptr, UNTOUCHED, npages * page_size);
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_READ, buf, ptr, npages,
-			     &cmd));
-	ASSERT_EQ(npages, cmd.cpages);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_READ, buf, ptr, npages, &cmd);
 	ASSERT_EQ(1, cmd.faults);
 	ASSERT_PATTERN(ptr, 0, npages, seed);
 	close(file);
@@ -1095,9 +1061,7 @@ TEST_F(core, write_shared_file_reaches_the_file)
 	buf = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, file, 0);
 	ASSERT_NE(MAP_FAILED, buf);
 	fill_pattern(ptr, 0, npages, seed + 1);
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_WRITE, buf, ptr, npages,
-			     &cmd));
-	ASSERT_EQ(npages, cmd.cpages);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_WRITE, buf, ptr, npages, &cmd);
 	ASSERT_EQ(1, cmd.faults);
 	ASSERT_PATTERN(buf, 0, npages, seed + 1);
 	memset(ptr, UNTOUCHED, len);
@@ -1121,9 +1085,7 @@ TEST_F(core, write_private_file_leaves_the_file)
 	buf = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE, file, 0);
 	ASSERT_NE(MAP_FAILED, buf);
 	fill_pattern(ptr, 0, npages, seed + 1);
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_WRITE, buf, ptr, npages,
-			     &cmd));
-	ASSERT_EQ(npages, cmd.cpages);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_WRITE, buf, ptr, npages, &cmd);
 	ASSERT_PATTERN(buf, 0, npages, seed + 1);
 	memset(ptr, UNTOUCHED, len);
 	ASSERT_EQ(len, pread(file, ptr, len, 0));
@@ -1230,17 +1192,14 @@ TEST_F(core, migrate_anon_to_dev)
 	ASSERT_NE(NULL, ptr);
 	fill_pattern(buf, 0, npages, seed);
 	memset(ptr, UNTOUCHED, npages * page_size);
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr,
-			     npages, &cmd));
-	ASSERT_EQ(npages, cmd.cpages);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, npages,
+		   &cmd);
 	ASSERT_PATTERN(ptr, 0, npages, seed);
 	SNAPSHOT(self->fd, buf, m, npages);
 	ASSERT_PROT(m, 0, npages, PRIV_LOCAL);
 	/* The device reads its own memory without faulting. */
 	memset(ptr, UNTOUCHED, npages * page_size);
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_READ, buf, ptr, npages,
-			     &cmd));
-	ASSERT_EQ(npages, cmd.cpages);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_READ, buf, ptr, npages, &cmd);
 	ASSERT_PATTERN(ptr, 0, npages, seed);
 	SNAPSHOT(self->fd, buf, m, npages);
 	ASSERT_PROT(m, 0, npages, PRIV_LOCAL);
@@ -1363,9 +1322,7 @@ TEST_F(core, cpu_write_faults_pages_back)
 	}
 	ASSERT_PATTERN(buf, 0, npages, seed);
 	memset(ptr, UNTOUCHED, npages * page_size);
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_READ, buf, ptr, npages,
-			     &cmd));
-	ASSERT_EQ(npages, cmd.cpages);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_READ, buf, ptr, npages, &cmd);
 	ASSERT_PATTERN(ptr, 0, npages, seed);
 }
 
@@ -1549,9 +1506,8 @@ TEST_F_TIMEOUT(core, migrate_16m_to_dev_and_back, 120)
 	SNAPSHOT(self->fd, buf, m, npages);
 	ASSERT_PROT(m, 0, npages, PRIV_LOCAL);
 
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_SYS, buf, ptr,
-			     npages, &cmd));
-	ASSERT_EQ(npages, cmd.cpages);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_MIGRATE_TO_SYS, buf, ptr, npages,
+		   &cmd);
 	/* Back in small pages, unless khugepaged collapsed some already. */
 	SNAPSHOT(self->fd, buf, m, npages);
 	ASSERT_PROT2(m, 0, npages, HMM_DMIRROR_PROT_WRITE, WRITE_PMD);
@@ -1567,9 +1523,7 @@ TEST_F_TIMEOUT(core, migrate_16m_to_dev_and_back, 120)
 
 	ASSERT_PATTERN(buf, 0, npages, seed);
 	memset(ptr, UNTOUCHED, SZ_16M);
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_READ, buf, ptr, npages,
-			     &cmd));
-	ASSERT_EQ(npages, cmd.cpages);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_READ, buf, ptr, npages, &cmd);
 	ASSERT_PATTERN(ptr, 0, npages, seed);
 }
 
@@ -1623,9 +1577,7 @@ TEST_F(core, read_through_other_device_faults_pages_back)
 	MIGRATE_OK(self->fd, buf, ptr, npages);
 
 	memset(ptr, UNTOUCHED, npages * page_size);
-	ASSERT_EQ(0, dmirror(self->fd2, HMM_DMIRROR_READ, buf, ptr, npages,
-			     &cmd));
-	ASSERT_EQ(npages, cmd.cpages);
+	DMIRROR_OK(self->fd2, HMM_DMIRROR_READ, buf, ptr, npages, &cmd);
 	ASSERT_EQ(1, cmd.faults);
 	ASSERT_PATTERN(ptr, 0, npages, seed);
 	SNAPSHOT(self->fd, buf, m, npages);
@@ -1697,9 +1649,8 @@ TEST_F(core, migrate_to_sys_returns_every_page)
 	fill_pattern(buf, 0, npages, seed);
 	MIGRATE_OK(self->fd, buf, ptr, npages);
 
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_SYS, buf, ptr,
-			     npages, &cmd));
-	ASSERT_EQ(npages, cmd.cpages);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_MIGRATE_TO_SYS, buf, ptr, npages,
+		   &cmd);
 	SNAPSHOT(self->fd, buf, m, npages);
 	ASSERT_PROT(m, 0, npages, HMM_DMIRROR_PROT_WRITE);
 
@@ -1870,9 +1821,7 @@ TEST_F(core, exclusive_until_cpu_touches_each_page)
 	ASSERT_NE(NULL, ptr);
 	fill_pattern(buf, 0, npages, seed);
 	memset(ptr, UNTOUCHED, npages * page_size);
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_EXCLUSIVE, buf, ptr, npages,
-			     &cmd));
-	ASSERT_EQ(npages, cmd.cpages);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_EXCLUSIVE, buf, ptr, npages, &cmd);
 	ASSERT_PATTERN(ptr, 0, npages, seed);
 	ASSERT_EQ(-EPERM, dmirror(self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE, buf,
 				  ptr, npages, &cmd));
@@ -1946,9 +1895,7 @@ TEST_F(core, exclusive_on_thp)
 	thp = thp_backed(buf, SZ_2M);
 
 	memset(ptr, UNTOUCHED, SZ_2M);
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_EXCLUSIVE, buf, ptr, npages,
-			     &cmd));
-	ASSERT_EQ(npages, cmd.cpages);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_EXCLUSIVE, buf, ptr, npages, &cmd);
 	ASSERT_PATTERN(ptr, 0, npages, seed);
 	ASSERT_EQ(-EPERM, dmirror(self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE, buf,
 				  ptr, npages, &cmd));
@@ -1960,9 +1907,8 @@ TEST_F(core, exclusive_on_thp)
 	ASSERT_PATTERN(buf, 0, npages, seed + 1);
 
 	/* Again, on the part of a THP: the middle 64 pages. */
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_EXCLUSIVE,
-			     buf + 100 * page_size, ptr, 64, &cmd));
-	ASSERT_EQ(64, cmd.cpages);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_EXCLUSIVE, buf + 100 * page_size, ptr,
+		   64, &cmd);
 	ASSERT_PATTERN(ptr, 100, 64, seed + 1);
 	ASSERT_EQ(-EPERM, dmirror(self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE,
 				  buf + 100 * page_size, ptr, 64, &cmd));
@@ -1985,9 +1931,7 @@ TEST_F(core, exclusive_then_mprotect_write_is_eperm)
 	ASSERT_NE(MAP_FAILED, buf);
 	ASSERT_NE(NULL, ptr);
 	fill_pattern(buf, 0, npages, seed);
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_EXCLUSIVE, buf, ptr, npages,
-			     &cmd));
-	ASSERT_EQ(npages, cmd.cpages);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_EXCLUSIVE, buf, ptr, npages, &cmd);
 	ASSERT_PATTERN(ptr, 0, npages, seed);
 
 	ASSERT_EQ(0, mprotect(buf, npages * page_size, PROT_READ));
@@ -2021,9 +1965,7 @@ TEST_F(core, exclusive_then_fork)
 	ASSERT_NE(MAP_FAILED, buf);
 	ASSERT_NE(NULL, ptr);
 	fill_pattern(buf, 0, npages, seed);
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_EXCLUSIVE, buf, ptr, npages,
-			     &cmd));
-	ASSERT_EQ(npages, cmd.cpages);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_EXCLUSIVE, buf, ptr, npages, &cmd);
 
 	pid = fork();
 	if (pid == 0)

@@ -436,9 +436,8 @@ TEST_F_TIMEOUT(pressure, migrate_more_than_capacity_at_once_is_enomem,
 			     &cmd));
 	STATS(self->fd, &st);
 	ASSERT_EQ(0, st.pages_used);
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr,
-			     cap_pages, &cmd));
-	ASSERT_EQ(cap_pages, cmd.cpages);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, cap_pages,
+		   &cmd);
 	ASSERT_PATTERN(ptr, 0, cap_pages, seed);
 	SNAPSHOT(self->fd, buf, m, npages);
 	ASSERT_PROT(m, 0, cap_pages, PRIV_LOCAL);
@@ -1221,9 +1220,7 @@ TEST_F_TIMEOUT(pressure, stats_count_migration_to_device_and_back,
 	ASSERT_NE(MAP_FAILED, buf);
 	ASSERT_NE(NULL, ptr);
 	fill_pattern(buf, 0, n, seed);
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, n,
-			     &cmd));
-	ASSERT_EQ(n, cmd.cpages);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, n, &cmd);
 	ASSERT_PATTERN(ptr, 0, n, seed);
 	STATS(self->fd, &st);
 	ASSERT_EQ(n, st.to_device);
@@ -1241,9 +1238,7 @@ TEST_F_TIMEOUT(pressure, stats_count_migration_to_device_and_back,
 	ASSERT_EQ(n, st.to_device);
 	ASSERT_EQ(n, st.pages_used);
 
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_SYS, buf, ptr, n,
-			     &cmd));
-	ASSERT_EQ(n, cmd.cpages);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_MIGRATE_TO_SYS, buf, ptr, n, &cmd);
 	STATS(self->fd, &st);
 	ASSERT_EQ(n, st.to_device);
 	ASSERT_EQ(n, st.from_device);
@@ -1266,8 +1261,7 @@ TEST_F_TIMEOUT(pressure, stats_count_device_faults, SHORT_TIMEOUT)
 	ASSERT_NE(NULL, ptr);
 	fill_pattern(buf, 0, n, seed);
 	STATS(self->fd, &st0);
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_READ, buf, ptr, n, &cmd));
-	ASSERT_EQ(n, cmd.cpages);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_READ, buf, ptr, n, &cmd);
 	ASSERT_LE(1, cmd.faults);
 	ASSERT_PATTERN(ptr, 0, n, seed);
 	STATS(self->fd, &st);
@@ -1299,9 +1293,7 @@ TEST_F_TIMEOUT(pressure, stats_count_cpu_fault_and_window_brought_back,
 	ASSERT_NE(MAP_FAILED, buf);
 	ASSERT_NE(NULL, ptr);
 	fill_pattern(buf, 0, n, seed);
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, n,
-			     &cmd));
-	ASSERT_EQ(n, cmd.cpages);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, n, &cmd);
 	STATS(self->fd, &st0);
 	ASSERT_EQ(0, st0.cpu_faults);
 
@@ -1329,8 +1321,7 @@ TEST_F_TIMEOUT(pressure, stats_count_invalidations_on_munmap, SHORT_TIMEOUT)
 	ASSERT_NE(MAP_FAILED, buf);
 	ASSERT_NE(NULL, ptr);
 	fill_pattern(buf, 0, n, seed);
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_READ, buf, ptr, n, &cmd));
-	ASSERT_EQ(n, cmd.cpages);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_READ, buf, ptr, n, &cmd);
 	STATS(self->fd, &st0);
 	ASSERT_EQ(0, munmap(buf, SZ_2M));
 	STATS(self->fd, &st);
@@ -1381,9 +1372,7 @@ TEST_F_TIMEOUT(pressure, stats_count_alloc_failures_of_flag_fail_alloc,
 	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_FLAGS, NULL, NULL,
 			     HMM_DMIRROR_FLAG_FAIL_ALLOC, &cmd));
 	/* The first attempt fails; the fallback moves every page. */
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, n,
-			     &cmd));
-	ASSERT_EQ(n, cmd.cpages);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, n, &cmd);
 	ASSERT_PATTERN(ptr, 0, n, seed);
 	STATS(self->fd, &st);
 	ASSERT_EQ(st0.alloc_failures + 1, st.alloc_failures);
@@ -1392,9 +1381,8 @@ TEST_F_TIMEOUT(pressure, stats_count_alloc_failures_of_flag_fail_alloc,
 
 	/* The flag is spent: the next window fails nothing. */
 	fill_pattern(buf + n * page_size, n, n, seed);
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV,
-			     buf + n * page_size, ptr, n, &cmd));
-	ASSERT_EQ(n, cmd.cpages);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf + n * page_size,
+		   ptr, n, &cmd);
 	ASSERT_PATTERN(ptr, n, n, seed);
 	st0 = st;
 	STATS(self->fd, &st);
@@ -1659,9 +1647,8 @@ TEST_F_TIMEOUT(pressure, power_off_gives_enodev_and_keeps_data, MEDIUM_TIMEOUT)
 	ASSERT_NE(NULL, ptr);
 	ASSERT_NE(NULL, m);
 	fill_pattern(buf, 0, npages, seed);
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr,
-			     npages, &cmd));
-	ASSERT_EQ(npages, cmd.cpages);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, npages,
+		   &cmd);
 	SNAPSHOT(self->fd, buf, m, npages);
 	ASSERT_PROT(m, 0, npages, PRIV_LOCAL);
 	ASSERT_EQ(npages, pages_not_present(buf, npages));
@@ -1864,9 +1851,7 @@ TEST_F_TIMEOUT(pressure, fail_alloc_fails_one_migration, SHORT_TIMEOUT)
 	ASSERT_PROT(m, 0, n, SYS_WRITE);
 	ASSERT_PATTERN(buf, 0, n, seed);
 
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, n,
-			     &cmd));
-	ASSERT_EQ(n, cmd.cpages);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, n, &cmd);
 	ASSERT_PATTERN(ptr, 0, n, seed);
 	SNAPSHOT(self->fd, buf, m, n);
 	ASSERT_PROT(m, 0, n, PRIV_LOCAL);
@@ -1905,9 +1890,7 @@ TEST_F_TIMEOUT(pressure, fail_copy_fails_one_migration, SHORT_TIMEOUT)
 	ASSERT_PROT(m, 0, n, SYS_WRITE);
 	ASSERT_PATTERN(buf, 0, n, seed);
 
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, n,
-			     &cmd));
-	ASSERT_EQ(n, cmd.cpages);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, n, &cmd);
 	ASSERT_PATTERN(ptr, 0, n, seed);
 	SNAPSHOT(self->fd, buf, m, n);
 	ASSERT_PROT(m, 0, n, PRIV_LOCAL);
@@ -1933,9 +1916,7 @@ TEST_F_TIMEOUT(pressure, fail_copy_on_cpu_fault_is_retried, SHORT_TIMEOUT)
 	ASSERT_NE(MAP_FAILED, buf);
 	ASSERT_NE(NULL, ptr);
 	fill_pattern(buf, 0, n, seed);
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, n,
-			     &cmd));
-	ASSERT_EQ(n, cmd.cpages);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, n, &cmd);
 	FAULT_ARM("fail_copy", "1");
 
 	ASSERT_EQ(pattern(5, 0, seed), cpu_read(buf + 5 * page_size));

@@ -374,8 +374,8 @@ long meminfo_kb(const char *tag)
 unsigned long user_va_end(void)
 {
 	void *high = (void *)(1UL << 47);
-	void *p = mmap(high, page_size, PROT_NONE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE;
+	void *p = mmap(high, page_size, PROT_NONE, flags, -1, 0);
 
 	if (p == MAP_FAILED)
 		return 1UL << 47;

@@ -52,9 +52,12 @@
 #define RW_BITS		(HMM_DMIRROR_PROT_READ | HMM_DMIRROR_PROT_WRITE)
 #define SYS_WRITE	HMM_DMIRROR_PROT_WRITE
 #define WRITE_PMD	(HMM_DMIRROR_PROT_WRITE | HMM_DMIRROR_PROT_PMD)
-#define PRIV_LOCAL	(HMM_DMIRROR_PROT_DEV_PRIVATE_LOCAL | HMM_DMIRROR_PROT_WRITE)
-#define COH_LOCAL	(HMM_DMIRROR_PROT_DEV_COHERENT_LOCAL | HMM_DMIRROR_PROT_WRITE)
-#define COH_REMOTE	(HMM_DMIRROR_PROT_DEV_COHERENT_REMOTE | HMM_DMIRROR_PROT_WRITE)
+#define PRIV_LOCAL	(HMM_DMIRROR_PROT_DEV_PRIVATE_LOCAL | \
+			 HMM_DMIRROR_PROT_WRITE)
+#define COH_LOCAL	(HMM_DMIRROR_PROT_DEV_COHERENT_LOCAL | \
+			 HMM_DMIRROR_PROT_WRITE)
+#define COH_REMOTE	(HMM_DMIRROR_PROT_DEV_COHERENT_REMOTE | \
+			 HMM_DMIRROR_PROT_WRITE)
 
 /* /proc/self/pagemap entries */
 #define PM_PRESENT	_BITULL(63)
@@ -79,472 +82,239 @@ extern unsigned long win_pages;	/* pages in 2 MiB: a THP, a window */
 
 /* ------------------------------------------------------------- devices */
 
-/**
- * hmmsim_devname() - the devices' name: $HMMSIM_DEVNAME, or "hmmsim"
- */
+/** hmmsim_devname() - the devices' name: $HMMSIM_DEVNAME, or "hmmsim" */
 const char *hmmsim_devname(void);
 
-/**
- * dev_path() - the path of /dev/<devname>@id
- * @buf: where it goes.
- * @len: size of @buf.
- * @id: the device's number.
- *
- * Return: what snprintf() returns.
- */
+/** dev_path() - /dev/<devname>@id into @buf; returns what snprintf() does */
 int dev_path(char *buf, size_t len, unsigned int id);
 
-/**
- * open_dev() - open device @id read-write, close-on-exec
- * @id: the device's number.
- *
- * Return: the file descriptor, or -1 with errno set, as open().
- */
+/** open_dev() - open device @id O_RDWR | O_CLOEXEC; returns as open() */
 int open_dev(unsigned int id);
 
 /**
- * open_dev_wait() - open a device whose node has just been created
- * @id: the device's number.
- *
- * Retries for two seconds at most while the node does not exist yet.
- *
- * Return: as open_dev().
+ * open_dev_wait() - open_dev() of a device whose node has just been made:
+ *	retried for two seconds at most while the node does not exist
  */
 int open_dev_wait(unsigned int id);
 
-/**
- * count_devices() - the number of devices that open, from 0 on
- */
+/** count_devices() - the number of devices that open, from 0 on */
 unsigned int count_devices(void);
 
-/**
- * xioctl() - ioctl() that returns 0 or -errno
- * @fd: the file.
- * @cmd: the request.
- * @arg: its argument.
- */
+/** xioctl() - ioctl() that returns 0 or -errno */
 int xioctl(int fd, unsigned long cmd, void *arg);
 
-/**
- * info() - HMMSIM_IOCTL_INFO of the current version into @inf
- * @fd: a device file.
- * @inf: cleared, sized and filled.
- *
- * Return: 0 or -errno.
- */
+/** info() - HMMSIM_IOCTL_INFO into @inf, cleared and sized; 0 or -errno */
 int info(int fd, struct hmmsim_info *inf);
 
-/**
- * get_stats() - HMMSIM_IOCTL_STATS of the current version into @st
- * @fd: a device file.
- * @st: cleared, sized and filled.
- *
- * Return: 0 or -errno.
- */
+/** get_stats() - HMMSIM_IOCTL_STATS into @st, cleared and sized; 0 or -errno */
 int get_stats(int fd, struct hmmsim_stats *st);
 
-/**
- * evict_on_close() - the module's evict_on_close parameter
- *
- * Return: 1 for Y, 0 for N, -errno if it cannot be read.
- */
+/** evict_on_close() - the module parameter: 1 (Y), 0 (N), or -errno */
 int evict_on_close(void);
 
 /* ------------------------------------------------------------ commands */
 
 /**
- * dmirror_raw() - a core command (HMM_DMIRROR_*) on raw values
- * @fd: a device file.
- * @request: the command.
- * @addr: cmd->addr.
- * @ptr: cmd->ptr.
- * @npages: cmd->npages.
- * @cmd: the command's structure; cpages and faults go in as GARBAGE.
+ * dmirror_raw() - core command @request (HMM_DMIRROR_*) with @cmd's addr,
+ *	ptr and npages; cpages and faults go in as GARBAGE, EINTR is retried
  *
- * Retried while it fails with EINTR.
- *
- * Return: 0 or -errno.
+ * Return: 0 or -errno; @cmd has the command's outputs.
  */
 int dmirror_raw(int fd, unsigned long request, __u64 addr, __u64 ptr,
 		__u64 npages, struct hmm_dmirror_cmd *cmd);
 
-/**
- * dmirror() - a core command (HMM_DMIRROR_*): dmirror_raw() on pointers
- * @fd: a device file.
- * @request: the command.
- * @addr: the range's start.
- * @ptr: the command's buffer, or NULL.
- * @npages: the range's length in pages.
- * @cmd: the command's structure, with its outputs afterwards.
- *
- * Return: 0 or -errno.
- */
+/** dmirror() - dmirror_raw() on [@addr, +@npages) with buffer @ptr */
 int dmirror(int fd, unsigned long request, void *addr, void *ptr,
 	    unsigned long npages, struct hmm_dmirror_cmd *cmd);
 
 /**
- * migrate_args() - valid-looking HMMSIM_IOCTL_MIGRATE arguments
- * @a: cleared and filled; cpages goes in as GARBAGE.
- * @flags: a->flags.
- * @addr: a->addr.
- * @npages: a->npages.
- * @src_fd: a->src_fd (HMMSIM_MIGRATE_FROM_SYSTEM, or a device file).
+ * migrate_args() - HMMSIM_IOCTL_MIGRATE arguments: @a cleared, sized and
+ *	filled, cpages GARBAGE; @src_fd is a device file or
+ *	HMMSIM_MIGRATE_FROM_SYSTEM
  */
 void migrate_args(struct hmmsim_migrate *a, __u32 flags, __u64 addr,
 		  __u64 npages, int src_fd);
 
-/**
- * hmigrate_raw() - HMMSIM_IOCTL_MIGRATE (or another request number) on a
- *	prepared structure, retried while it fails with EINTR
- * @fd: a device file.
- * @request: the request.
- * @arg: its argument.
- *
- * Return: 0 or -errno.
- */
+/** hmigrate_raw() - xioctl() with EINTR retried: 0 or -errno */
 int hmigrate_raw(int fd, unsigned long request, void *arg);
 
 /**
- * hmigrate_addr() - HMMSIM_IOCTL_MIGRATE of migrate_args()' arguments
- * @fd: the destination device's file.
- * @flags: a->flags.
- * @addr: a->addr.
- * @npages: a->npages.
- * @src_fd: a->src_fd.
- * @cpages: if not NULL, the pages moved (GARBAGE if the call failed early).
+ * hmigrate_addr() - HMMSIM_IOCTL_MIGRATE of migrate_args() to the device of
+ *	@fd; the pages moved in *@cpages if not NULL (GARBAGE if untouched)
  *
  * Return: 0 or -errno.
  */
 int hmigrate_addr(int fd, __u32 flags, __u64 addr, __u64 npages, int src_fd,
 		  __u64 *cpages);
 
-/**
- * hmigrate() - hmigrate_addr() on a pointer
- * @fd: the destination device's file.
- * @flags: a->flags.
- * @addr: the range's start.
- * @npages: the range's length in pages.
- * @src_fd: HMMSIM_MIGRATE_FROM_SYSTEM, or the source device's file.
- * @cpages: if not NULL, the pages moved.
- *
- * Return: 0 or -errno.
- */
+/** hmigrate() - hmigrate_addr() of [@addr, +@npages) */
 int hmigrate(int fd, __u32 flags, void *addr, __u64 npages, int src_fd,
 	     __u64 *cpages);
 
 /* ------------------------------------------------------------ patterns */
 
-/**
- * test_seed() - an FNV-1a hash of @name: each test has its own data
- * @name: the test's name.
- */
+/** test_seed() - an FNV-1a hash of @name: each test has its own data */
 unsigned int test_seed(const char *name);
 
 /**
- * pattern() - int @i of page @page of the pattern of @seed
- * @page: the page's index.
- * @i: the int's index in the page.
- * @seed: the pattern's seed.
- *
- * Return: a value that is never zero, so that it cannot pass for a zero
- * page.
+ * pattern() - int @i of page @page of the pattern of @seed: never zero,
+ *	so that it cannot pass for a zero page
  */
 int pattern(unsigned long page, unsigned long i, unsigned int seed);
 
-/**
- * fill_pattern() - write pages @first..@first+@npages-1 of the pattern
- * @buf: where they go.
- * @first: index of the first page.
- * @npages: how many.
- * @seed: the pattern's seed.
- */
+/** fill_pattern() - pages @first..@first+@npages-1 of the pattern, in @buf */
 void fill_pattern(void *buf, unsigned long first, unsigned long npages,
 		  unsigned int seed);
 
 /**
- * check_pattern() - compare @buf with pages @first..@first+@npages-1
- * @buf: what to check.
- * @first: index of the first page.
- * @npages: how many.
- * @seed: the pattern's seed.
- *
- * Return: the index of the first int that differs, or -1.
+ * check_pattern() - compare @buf with pages @first..@first+@npages-1 of the
+ *	pattern: the index of the first int that differs, or -1
  */
 long check_pattern(const void *buf, unsigned long first, unsigned long npages,
 		   unsigned int seed);
 
 /**
- * check_pages() - compare pages with patterns of their own
- * @buf: holds pages @first..@first+@npages-1.
- * @first: index of the first page.
- * @npages: how many.
- * @seeds: page p has the pattern of @seeds[p].
- *
- * Return: the index (from @first) of the first page that differs, or -1.
+ * check_pages() - compare @buf with pages @first..@first+@npages-1, page p
+ *	with the pattern of @seeds[p]: the index (from @first) of the first
+ *	page that differs, or -1
  */
 long check_pages(const void *buf, unsigned long first, unsigned long npages,
 		 const unsigned int *seeds);
 
-/**
- * check_bytes() - compare @len bytes of @buf with @c
- * @buf: what to check.
- * @len: its length.
- * @c: what each byte must be.
- *
- * Return: the index of the first byte that is not @c, or -1.
- */
+/** check_bytes() - the index of the first of @len bytes not @c, or -1 */
 long check_bytes(const void *buf, size_t len, unsigned char c);
 
 /* -------------------------------------------------------------- memory */
 
-/**
- * cpu_read() - a CPU read of one int, which the compiler cannot leave out
- * @addr: where.
- */
+/** cpu_read() - a CPU read of one int, which the compiler cannot leave out */
 int cpu_read(const void *addr);
 
 /**
- * map_small() - private anonymous memory in small pages in every THP mode
- * @npages: its length in pages.
- * @prot: its protection.
- *
- * Return: the mapping, MADV_NOHUGEPAGE, or MAP_FAILED.
+ * map_small() - @npages of private anonymous memory, MADV_NOHUGEPAGE so that
+ *	it stays in small pages in every THP mode; or MAP_FAILED
  */
 char *map_small(unsigned long npages, int prot);
 
 /**
- * map_small_across_2m() - map_small() with a 2 MiB boundary inside
- * @npages: its length in pages.
- * @before: pages before the boundary.
- *
- * A driver that works in 2 MiB windows meets the two parts of the buffer
- * in two different windows.
- *
- * Return: the mapping, read-write, or MAP_FAILED.
+ * map_small_across_2m() - map_small() (read-write) with a 2 MiB boundary
+ *	after @before pages: a driver that works in 2 MiB windows meets its
+ *	two parts in two windows
  */
 char *map_small_across_2m(unsigned long npages, unsigned long before);
 
 /**
- * map_aligned() - 2 MiB aligned private anonymous memory
- * @len: its length in bytes (any; a multiple of 2 MiB for THPs).
- * @advice: MADV_HUGEPAGE, MADV_NOHUGEPAGE, or MADV_NORMAL for none.
- *
- * Requests in flight together must not share a THP, or all but one of
- * them find its pages busy: give each its own 2 MiB.
- *
- * Return: the mapping, read-write, or MAP_FAILED.
+ * map_aligned() - @len bytes of 2 MiB aligned, read-write, private
+ *	anonymous memory with @advice (MADV_HUGEPAGE, MADV_NOHUGEPAGE, or
+ *	MADV_NORMAL for none); or MAP_FAILED. Requests in flight together
+ *	must not share a THP, or all but one find its pages busy: give each
+ *	its own 2 MiB.
  */
 char *map_aligned(size_t len, int advice);
 
-/**
- * thp_enabled() - whether THP is enabled ("always" or "madvise")
- */
+/** thp_enabled() - whether THP is "always" or "madvise" */
 bool thp_enabled(void);
 
-/**
- * anon_huge_kb() - AnonHugePages of the mapping that contains @addr
- * @addr: an address in the mapping.
- *
- * Return: kB, or -1.
- */
+/** anon_huge_kb() - AnonHugePages (kB) of the mapping of @addr, or -1 */
 long anon_huge_kb(const void *addr);
 
-/**
- * thp_backed() - whether [@addr, @addr + @len) is backed by THPs
- * @addr: the range's start.
- * @len: its length.
- */
+/** thp_backed() - whether [@addr, @addr + @len) is all backed by THPs */
 bool thp_backed(const void *addr, size_t len);
 
-/**
- * meminfo_kb() - a value from /proc/meminfo
- * @tag: its name, colon included ("MemAvailable:").
- *
- * Return: kB, or -1.
- */
+/** meminfo_kb() - @tag ("MemAvailable:") of /proc/meminfo, in kB, or -1 */
 long meminfo_kb(const char *tag);
 
 /**
- * user_va_end() - one past the last user address
- *
- * 1 << 47 with 4-level page tables, 1 << 56 with 5-level ones, where an
- * address from 1 << 47 on can be mapped (with a hint; x86-64 only).
+ * user_va_end() - one past the last user address: 1 << 47 with 4-level page
+ *	tables, 1 << 56 with 5-level ones, where an address from 1 << 47 on
+ *	can be mapped (with a hint; x86-64 only)
  */
 unsigned long user_va_end(void);
 
 /* ----------------------------------------------------------- processes */
 
-/**
- * wait_child() - wait for a child to end
- * @pid: the child, or a negative fork() result.
- *
- * Return: its exit status, or -1 if it did not exit (or @pid < 0).
- */
+/** wait_child() - reap child @pid: its exit status, or -1 if it did not exit */
 int wait_child(pid_t pid);
 
-/**
- * now() - CLOCK_MONOTONIC, in seconds
- */
+/** now() - CLOCK_MONOTONIC, in seconds */
 double now(void);
 
-/* Set by -F: fault injection is on (failslab, fail_page_alloc). */
+/* -F of the stress and the fuzzer: failslab and fail_page_alloc are on. */
 extern bool fault_injection;
 
-/**
- * fault_retry() - whether a call that failed with @err should be retried
- * @err: its errno (positive).
- *
- * Return: true under fault_injection for ENOMEM.
- */
+/** fault_retry() - under fault_injection, whether errno @err is ENOMEM */
 bool fault_retry(int err);
 
 /**
- * make_it_fail() - let the task-filtered fault attributes hit this thread
- *	and the children it forks (/proc/thread-self/make-it-fail)
- *
- * Return: 0 or -errno.
+ * make_it_fail() - let the task-filtered fault attributes hit this thread and
+ *	the children it forks: 0 or -errno
  */
 int make_it_fail(void);
 
 /* ------------------------------------------------- sysfs, configfs, ... */
 
-/**
- * write_file() - write @val to a file of a virtual file system
- * @path: the file.
- * @val: what to write, all of it in one write().
- *
- * Return: 0 or -errno (-EIO for a short write).
- */
+/** write_file() - @val into @path in one write(): 0 or -errno (-EIO: short) */
 int write_file(const char *path, const char *val);
 
-/**
- * read_file() - the first line of a file, without its newline
- * @path: the file.
- * @buf: where it goes, NUL-terminated.
- * @len: size of @buf.
- *
- * Return: 0 or -errno.
- */
+/** read_file() - the first line of @path, without its newline: 0 or -errno */
 int read_file(const char *path, char *buf, size_t len);
 
-/**
- * read_long() - a file's contents as a number (strtol() base 0)
- * @path: the file.
- * @v: the number.
- *
- * Return: 0 or -errno (-EINVAL if it is not a number).
- */
+/** read_long() - @path as a number (strtol() base 0): 0 or -errno */
 int read_long(const char *path, long *v);
 
 /* A device made through configfs. */
 struct cfsdev {
 	char item[128];		/* its configfs directory */
-	char dbg[128];		/* its debugfs directory, once powered on */
-	unsigned int id;	/* N of /dev/<devname>N, once powered on */
+	char dbg[128];		/* its debugfs directory, once on */
+	unsigned int id;	/* N of /dev/<devname>N, once on */
 	bool made;		/* the configfs item exists */
 };
 
-/**
- * configfs_mounted() - whether configfs is mounted on CFS_MOUNT
- */
+/** configfs_mounted() - whether configfs is mounted on CFS_MOUNT */
 bool configfs_mounted(void);
 
-/**
- * cfs_make() - make a configfs item CFS_ROOT/<prefix><pid>
- * @d: the device, cleared and filled.
- * @prefix: the item's name before the process ID.
- *
- * Return: 0 or -errno of mkdir().
- */
+/** cfs_make() - mkdir CFS_ROOT/<@prefix><pid> into @d, cleared: 0 or -errno */
 int cfs_make(struct cfsdev *d, const char *prefix);
 
-/**
- * cfs_write() - write @val to attribute @attr of @d
- * @d: the device.
- * @attr: the attribute.
- * @val: its new value.
- *
- * Return: 0 or -errno.
- */
+/** cfs_write() - @val into attribute @attr of @d: 0 or -errno */
 int cfs_write(const struct cfsdev *d, const char *attr, const char *val);
 
-/**
- * cfs_read() - attribute @attr of @d as a number
- * @d: the device.
- * @attr: the attribute.
- * @v: its value.
- *
- * Return: 0 or -errno.
- */
+/** cfs_read() - attribute @attr of @d as a number: 0 or -errno */
 int cfs_read(const struct cfsdev *d, const char *attr, long *v);
 
-/**
- * cfs_power_on() - power @d on and learn its number and debugfs directory
- * @d: the device; id and dbg are set.
- *
- * Return: 0 or -errno.
- */
+/** cfs_power_on() - power @d on, set its id and dbg: 0 or -errno */
 int cfs_power_on(struct cfsdev *d);
 
-/**
- * cfs_remove() - power a configfs item off and remove it, errors ignored
- * @item: its directory.
- */
+/** cfs_remove() - power configfs item @item off and remove it, quietly */
 void cfs_remove(const char *item);
 
 /**
- * cfs_remove_leftovers() - remove every item whose name starts with @prefix
- * @prefix: as given to cfs_make().
- *
- * For the items of a test that was killed before its teardown.
+ * cfs_remove_leftovers() - cfs_remove() every item named @prefix...: those
+ *	of a test killed before its teardown
  */
 void cfs_remove_leftovers(const char *prefix);
 
 /**
- * fault_write() - write a knob of one of @d's debugfs fault attributes
- * @d: the device.
- * @attr: the fault attribute (fail_alloc, fail_copy, fail_evict).
- * @knob: its file (probability, times, ...).
- * @val: the value.
- *
- * Return: 0 or -errno.
+ * fault_write() - @val into @knob (probability, times...) of @d's debugfs
+ *	fault attribute @attr (fail_alloc, fail_copy, fail_evict): 0 or -errno
  */
 int fault_write(const struct cfsdev *d, const char *attr, const char *knob,
 		const char *val);
 
-/**
- * fault_read() - read a knob of one of @d's debugfs fault attributes
- * @d: the device.
- * @attr: the fault attribute.
- * @knob: its file.
- * @v: its value.
- *
- * Return: 0 or -errno.
- */
+/** fault_read() - @knob of @d's fault attribute @attr: 0 or -errno */
 int fault_read(const struct cfsdev *d, const char *attr, const char *knob,
 	       long *v);
 
-/**
- * fault_exists() - whether @d has the fault attribute @attr, writable
- * @d: the device.
- * @attr: the fault attribute.
- */
+/** fault_exists() - whether @d has fault attribute @attr, writable */
 bool fault_exists(const struct cfsdev *d, const char *attr);
 
-/**
- * fault_disarm() - make fault attribute @attr of @d fail nothing
- * @d: the device.
- * @attr: the fault attribute.
- */
+/** fault_disarm() - make @d's fault attribute @attr fail nothing */
 void fault_disarm(const struct cfsdev *d, const char *attr);
 
 /* ---------------------------------------- assertions, for the harness */
 
 #ifdef __KSELFTEST_HARNESS_H
 
-/**
- * ASSERT_PATTERN() - @buf holds pages @first.. of the pattern of @seed
- */
+/** ASSERT_PATTERN() - @buf holds pages @first.. of the pattern of @seed */
 #define ASSERT_PATTERN(buf, first, npages, seed) \
 	hmmsim_assert_pattern(_metadata, __LINE__, buf, first, npages, seed)
 
@@ -565,9 +335,7 @@ static inline void hmmsim_assert_pattern(struct __test_metadata *_metadata,
 	}
 }
 
-/**
- * ASSERT_PAGES() - @buf holds pages @first.., page p of seed @seeds[p]
- */
+/** ASSERT_PAGES() - @buf holds pages @first.., page p of seed @seeds[p] */
 #define ASSERT_PAGES(buf, first, npages, seeds) \
 	hmmsim_assert_pages(_metadata, __LINE__, buf, first, npages, seeds)
 
@@ -589,9 +357,7 @@ static inline void hmmsim_assert_pages(struct __test_metadata *_metadata,
 	}
 }
 
-/**
- * ASSERT_BYTES() - every one of @len bytes of @buf is @c
- */
+/** ASSERT_BYTES() - every one of @len bytes of @buf is @c */
 #define ASSERT_BYTES(buf, len, c) \
 	hmmsim_assert_bytes(_metadata, __LINE__, buf, len, c)
 
@@ -651,8 +417,28 @@ static inline void hmmsim_assert_prot(struct __test_metadata *_metadata,
 }
 
 /**
- * SNAPSHOT() - SNAPSHOT of @npages from @addr into @m, which must succeed
- *	with cpages == @npages; @m starts as NO_CODE
+ * DMIRROR_OK() - core command that must succeed with cpages == @npages;
+ *	@cmd has its outputs
+ */
+#define DMIRROR_OK(fd, request, addr, ptr, npages, cmd) \
+	hmmsim_dmirror_ok(_metadata, __LINE__, fd, request, #request, addr, \
+			  ptr, npages, cmd)
+
+static inline void hmmsim_dmirror_ok(struct __test_metadata *_metadata,
+				     int line, int fd, unsigned long request,
+				     const char *name, void *addr, void *ptr,
+				     unsigned long npages,
+				     struct hmm_dmirror_cmd *cmd)
+{
+	ASSERT_EQ(0, dmirror(fd, request, addr, ptr, npages, cmd))
+		TH_LOG("line %d: %s", line, name);
+	ASSERT_EQ(npages, cmd->cpages)
+		TH_LOG("line %d: %s", line, name);
+}
+
+/**
+ * SNAPSHOT() - SNAPSHOT of @npages from @addr into @m (first NO_CODE), which
+ *	must succeed with cpages == @npages
  */
 #define SNAPSHOT(fd, addr, m, npages) \
 	hmmsim_snapshot(_metadata, __LINE__, fd, addr, m, npages)
@@ -664,15 +450,11 @@ static inline void hmmsim_snapshot(struct __test_metadata *_metadata,
 	struct hmm_dmirror_cmd cmd;
 
 	memset(m, NO_CODE, npages);
-	ASSERT_EQ(0, dmirror(fd, HMM_DMIRROR_SNAPSHOT, addr, m, npages, &cmd))
-		TH_LOG("line %d: SNAPSHOT", line);
-	ASSERT_EQ(npages, cmd.cpages)
-		TH_LOG("line %d: SNAPSHOT", line);
+	hmmsim_dmirror_ok(_metadata, line, fd, HMM_DMIRROR_SNAPSHOT,
+			  "SNAPSHOT", addr, m, npages, &cmd);
 }
 
-/**
- * MIGRATE_OK() - MIGRATE_TO_DEV that must succeed and move all @npages
- */
+/** MIGRATE_OK() - MIGRATE_TO_DEV that must succeed and move all @npages */
 #define MIGRATE_OK(fd, addr, ptr, npages) \
 	hmmsim_migrate_ok(_metadata, __LINE__, fd, addr, ptr, npages)
 
@@ -682,11 +464,8 @@ static inline void hmmsim_migrate_ok(struct __test_metadata *_metadata,
 {
 	struct hmm_dmirror_cmd cmd;
 
-	ASSERT_EQ(0, dmirror(fd, HMM_DMIRROR_MIGRATE_TO_DEV, addr, ptr, npages,
-			     &cmd))
-		TH_LOG("line %d: MIGRATE_TO_DEV", line);
-	ASSERT_EQ(npages, cmd.cpages)
-		TH_LOG("line %d: MIGRATE_TO_DEV", line);
+	hmmsim_dmirror_ok(_metadata, line, fd, HMM_DMIRROR_MIGRATE_TO_DEV,
+			  "MIGRATE_TO_DEV", addr, ptr, npages, &cmd);
 }
 
 /**
@@ -710,9 +489,7 @@ static inline void hmmsim_hmigrate_ok(struct __test_metadata *_metadata,
 		TH_LOG("line %d: HMMSIM_IOCTL_MIGRATE", line);
 }
 
-/**
- * STATS() - get_stats() that must succeed
- */
+/** STATS() - get_stats() that must succeed */
 #define STATS(fd, st) ASSERT_EQ(0, get_stats(fd, st))
 
 /**
