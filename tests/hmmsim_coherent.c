@@ -233,9 +233,7 @@ TEST_F(coherent, migrate_to_dev_moves_pages_and_reads_them_back)
 	char *ptr = malloc(npages * page_size);
 	unsigned char m[64];
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, npages, seed);
+	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	SNAPSHOT(self->coh, buf, m, npages);
 	ASSERT_PROT(m, 0, npages, SYS_WRITE);
 
@@ -292,9 +290,7 @@ TEST_F(coherent, snapshot_through_every_other_device_is_coherent_remote)
 	unsigned int k, i, others = 0;
 	unsigned long p;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, npages, seed);
+	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	MIGRATE_OK(self->coh, buf, ptr, npages);
 
 	for (k = 0; k < NR_KINDS; k++) {
@@ -374,9 +370,7 @@ TEST_F(coherent, cpu_and_device_writes_meet_in_device_memory)
 	unsigned char m[16];
 	unsigned long p;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, npages, seed);
+	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	MIGRATE_OK(self->coh, buf, ptr, npages);
 
 	/* One int of each page from the CPU... */
@@ -415,9 +409,7 @@ TEST_F(coherent, read_through_other_device_leaves_pages_in_place)
 	unsigned int k, i, others = 0;
 	unsigned long p;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, npages, seed);
+	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	MIGRATE_OK(self->coh, buf, ptr, npages);
 
 	for (k = 0; k < NR_KINDS; k++) {
@@ -452,9 +444,7 @@ TEST_F(coherent, migrate_to_sys_moves_every_page_back)
 	struct hmm_dmirror_cmd cmd;
 	unsigned char m[64];
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, npages, seed);
+	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	MIGRATE_OK(self->coh, buf, ptr, npages);
 
 	DMIRROR_OK(self->coh, HMM_DMIRROR_MIGRATE_TO_SYS, buf, ptr, npages,
@@ -478,9 +468,7 @@ TEST_F(coherent, migrate_to_sys_counts_pages_moved)
 	struct hmm_dmirror_cmd cmd;
 	unsigned char m[16];
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, npages, seed);
+	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	MIGRATE_OK(self->coh, buf + 4 * page_size, ptr, 8);
 
 	/* Pages 4..11 are on the device; return 2..5 first. */
@@ -511,9 +499,7 @@ TEST_F(coherent, migrate_to_sys_through_other_device_moves_nothing)
 	unsigned char m[16];
 	unsigned int k, i, others = 0;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, npages, seed);
+	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	MIGRATE_OK(self->coh, buf, ptr, npages);
 
 	for (k = 0; k < NR_KINDS; k++) {
@@ -583,9 +569,7 @@ static void migrate_from_other_device_is_enoent(struct __test_metadata *_metadat
 	struct hmm_dmirror_cmd cmd;
 	unsigned char m[1];
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, npages, seed);
+	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	MIGRATE_OK(from_fd, buf + last * page_size, ptr, 1);
 
 	ASSERT_EQ(-ENOENT, dmirror(to_fd, HMM_DMIRROR_MIGRATE_TO_DEV,
@@ -817,9 +801,7 @@ TEST_F(coherent, close_returns_pages_to_system_memory)
 		SKIP(return, "hmmsim loaded with evict_on_close=N");
 	fd = open_dev(self->coh_id);
 	ASSERT_GE(fd, 0);
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, npages, seed);
+	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	MIGRATE_OK(fd, buf, ptr, npages);
 	SNAPSHOT(fd, buf, m, npages);
 	ASSERT_PROT(m, 0, npages, COH_LOCAL);
@@ -952,9 +934,7 @@ TEST_F(move, moves_pages_put_there_by_migrate_to_dev)
 	char *ptr = malloc(npages * page_size);
 	unsigned char m[32];
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, npages, seed);
+	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	MIGRATE_OK(self->p.src, buf, ptr, npages);
 	SNAPSHOT(self->p.src, buf, m, npages);
 	ASSERT_PROT(m, 0, npages, local_code(self->p.src_kind));
@@ -1006,9 +986,7 @@ TEST_F(move, moves_only_the_source_pages_of_a_mixed_range)
 	unsigned char m[32];
 	unsigned long p;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, npages, seed);
+	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	for (p = 0; p < npages; p += 2)
 		MIGRATE_OK(self->p.src, buf + p * page_size, ptr, 1);
 
@@ -1042,9 +1020,7 @@ TEST_F(move, leaves_pages_that_are_not_on_the_source)
 
 	if (self->third < 0)
 		SKIP(return, "needs a third device");
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, npages, seed);
+	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	MIGRATE_OK(self->p.src, buf, ptr, 4);
 	MIGRATE_OK(self->third, buf + 4 * page_size, ptr, 4);
 	MIGRATE_OK(self->p.dst, buf + 8 * page_size, ptr, 4);
@@ -1156,9 +1132,7 @@ TEST_F(dev, from_system_leaves_pages_of_other_devices)
 
 	if (self->other < 0)
 		SKIP(return, "no %s device", kind_name[self->other_kind]);
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, npages, seed);
+	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	MIGRATE_OK(self->other, buf, ptr, 4);
 	MIGRATE_OK(self->fd, buf + 4 * page_size, ptr, 4);
 
@@ -1183,9 +1157,7 @@ TEST_F(dev, to_system_moves_only_this_devices_pages)
 
 	if (self->other < 0)
 		SKIP(return, "no %s device", kind_name[self->other_kind]);
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, npages, seed);
+	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	MIGRATE_OK(self->fd, buf, ptr, 8);
 	MIGRATE_OK(self->other, buf + 8 * page_size, ptr, 4);
 
@@ -1243,9 +1215,7 @@ TEST_F(dev, larger_struct_with_zero_tail_is_accepted)
 	unsigned char m[8];
 	size_t i;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, raw);
-	fill_pattern(buf, 0, npages, seed);
+	ASSERT_BUFFERS(buf, raw, npages, seed);
 	for (i = 0; i < ARRAY_SIZE(sizes); i++) {
 		migrate_args(a, 0, (unsigned long)buf, npages,
 			     HMMSIM_MIGRATE_FROM_SYSTEM);
@@ -1757,9 +1727,7 @@ static void range_with_gap_is_einval(struct __test_metadata *_metadata,
 	unsigned char m[8];
 	unsigned long p;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, npages, seed);
+	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	MIGRATE_OK(b->p.src, buf + 1 * page_size, ptr, 1);
 	MIGRATE_OK(b->p.dst, buf + 2 * page_size, ptr, 1);
 	MIGRATE_OK(b->p.src, buf + 5 * page_size, ptr, 1);

@@ -340,9 +340,7 @@ TEST_F(core, cpages_and_faults_inputs_are_ignored)
 	unsigned char m[8];
 	size_t i;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, npages, seed);
+	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	for (i = 0; i < ARRAY_SIZE(junk); i++) {
 		memset(&cmd, 0, sizeof(cmd));
 		cmd.addr = (unsigned long)buf;
@@ -557,9 +555,7 @@ TEST_F(core, forked_child_gets_eperm_for_core_commands)
 	pid_t pid;
 	int ret;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, 1, seed);
+	ASSERT_BUFFERS(buf, ptr, 1, seed);
 	fill_pattern(ptr, 0, 1, seed + 1);
 	pid = fork();
 	if (pid == 0)
@@ -632,9 +628,7 @@ TEST_F(core, read_partial_ranges)
 	char *ptr = malloc(npages * page_size);
 	struct hmm_dmirror_cmd cmd;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, npages, seed);
+	ASSERT_BUFFERS(buf, ptr, npages, seed);
 
 	/* The middle: exactly 16 pages come back, no more. */
 	memset(ptr, UNTOUCHED, npages * page_size);
@@ -666,9 +660,7 @@ TEST_F(core, read_prot_none_is_efault)
 	char *ptr = malloc(npages * page_size);
 	struct hmm_dmirror_cmd cmd;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, npages, seed);
+	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	memset(ptr, UNTOUCHED, npages * page_size);
 	ASSERT_EQ(0, mprotect(buf, npages * page_size, PROT_NONE));
 
@@ -691,9 +683,7 @@ TEST_F(core, read_hole_is_efault)
 	char *ptr = malloc(npages * page_size);
 	struct hmm_dmirror_cmd cmd;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, npages, seed);
+	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	memset(ptr, UNTOUCHED, npages * page_size);
 	ASSERT_EQ(0, munmap(buf + 7 * page_size, 2 * page_size));
 
@@ -723,9 +713,7 @@ TEST_F(core, read_across_rw_and_ro_vmas)
 	struct hmm_dmirror_cmd cmd;
 	unsigned char m[64];
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, npages, seed);
+	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	ASSERT_EQ(0, mprotect(buf + split * page_size,
 			      (npages - split) * page_size, PROT_READ));
 
@@ -841,9 +829,7 @@ TEST_F(core, write_partial_ranges)
 	char *ptr = malloc(npages * page_size);
 	struct hmm_dmirror_cmd cmd;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, npages, seed);
+	ASSERT_BUFFERS(buf, ptr, npages, seed);
 
 	fill_pattern(ptr, 8, 16, seed + 1);
 	DMIRROR_OK(self->fd, HMM_DMIRROR_WRITE, buf + 8 * page_size, ptr, 16,
@@ -912,9 +898,7 @@ TEST_F(core, write_prot_none_is_efault)
 	char *ptr = malloc(npages * page_size);
 	struct hmm_dmirror_cmd cmd;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, npages, seed);
+	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	fill_pattern(ptr, 0, npages, seed + 1);
 	ASSERT_EQ(0, mprotect(buf, npages * page_size, PROT_NONE));
 	ASSERT_EQ(-EFAULT, dmirror(self->fd, HMM_DMIRROR_WRITE, buf, ptr,
@@ -931,9 +915,7 @@ TEST_F(core, write_hole_is_efault)
 	char *ptr = malloc(npages * page_size);
 	struct hmm_dmirror_cmd cmd;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, npages, seed);
+	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	fill_pattern(ptr, 0, npages, seed + 1);
 	ASSERT_EQ(0, munmap(buf + 8 * page_size, page_size));
 	ASSERT_EQ(-EFAULT, dmirror(self->fd, HMM_DMIRROR_WRITE, buf, ptr,
@@ -958,9 +940,7 @@ TEST_F(core, write_across_rw_and_ro_vmas_is_eperm)
 	char *ptr = malloc(npages * page_size);
 	struct hmm_dmirror_cmd cmd;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, npages, seed);
+	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	fill_pattern(ptr, 0, npages, seed + 1);
 	ASSERT_EQ(0, mprotect(buf + split * page_size,
 			      (npages - split) * page_size, PROT_READ));
@@ -982,9 +962,7 @@ TEST_F(core, write_shared_anon)
 	char *ptr = malloc(npages * page_size);
 	struct hmm_dmirror_cmd cmd;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, npages, seed);
+	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	fill_pattern(ptr, 0, npages, seed + 1);
 	DMIRROR_OK(self->fd, HMM_DMIRROR_WRITE, buf, ptr, npages, &cmd);
 	ASSERT_PATTERN(buf, 0, npages, seed + 1);
@@ -1188,9 +1166,7 @@ TEST_F(core, migrate_anon_to_dev)
 	struct hmm_dmirror_cmd cmd;
 	unsigned char m[256];
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, npages, seed);
+	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	memset(ptr, UNTOUCHED, npages * page_size);
 	DMIRROR_OK(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, npages,
 		   &cmd);
@@ -1236,9 +1212,7 @@ TEST_F(core, migrate_partial_ranges)
 	char *ptr = malloc(npages * page_size);
 	unsigned char m[32];
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, npages, seed);
+	ASSERT_BUFFERS(buf, ptr, npages, seed);
 
 	/* The middle, and exactly 16 pages of data come back. */
 	memset(ptr, UNTOUCHED, npages * page_size);
@@ -1274,9 +1248,7 @@ TEST_F(core, cpu_read_faults_pages_back)
 	char *ptr = malloc(npages * page_size);
 	unsigned char m[256];
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, npages, seed);
+	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	MIGRATE_OK(self->fd, buf, ptr, npages);
 
 	/*
@@ -1304,9 +1276,7 @@ TEST_F(core, cpu_write_faults_pages_back)
 	unsigned char m[64];
 	unsigned long p;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, npages, seed);
+	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	MIGRATE_OK(self->fd, buf, ptr, npages);
 
 	/* Overwrite one int per page: the rest of the page must survive. */
@@ -1335,9 +1305,7 @@ TEST_F(core, migrate_again_after_cpu_writes_half)
 	char *ptr = malloc(npages * page_size);
 	unsigned char m[128];
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, npages, seed);
+	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	MIGRATE_OK(self->fd, buf, ptr, npages);
 	ASSERT_PATTERN(ptr, 0, npages, seed);
 
@@ -1368,9 +1336,7 @@ TEST_F(core, migrate_across_rw_and_ro_vmas)
 	struct hmm_dmirror_cmd cmd;
 	unsigned char m[64];
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, npages, seed);
+	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	ASSERT_EQ(0, mprotect(buf + split * page_size,
 			      (npages - split) * page_size, PROT_READ));
 
@@ -1403,9 +1369,7 @@ TEST_F(core, migrate_prot_none_vma_is_einval)
 	struct hmm_dmirror_cmd cmd;
 	unsigned char m[16];
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, npages, seed);
+	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	ASSERT_EQ(0, mprotect(buf + split * page_size,
 			      (npages - split) * page_size, PROT_NONE));
 
@@ -1434,9 +1398,7 @@ TEST_F(core, migrate_hole_is_einval)
 	struct hmm_dmirror_cmd cmd;
 	unsigned char m[16];
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, npages, seed);
+	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	ASSERT_EQ(0, munmap(buf + 6 * page_size, 2 * page_size));
 
 	ASSERT_EQ(-EINVAL, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf,
@@ -1571,9 +1533,7 @@ TEST_F(core, read_through_other_device_faults_pages_back)
 
 	if (self->fd2 < 0)
 		SKIP(return, "needs two private devices");
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, npages, seed);
+	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	MIGRATE_OK(self->fd, buf, ptr, npages);
 
 	memset(ptr, UNTOUCHED, npages * page_size);
@@ -1595,9 +1555,7 @@ TEST_F(core, snapshot_through_other_device_is_none)
 
 	if (self->fd2 < 0)
 		SKIP(return, "needs two private devices");
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, npages, seed);
+	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	MIGRATE_OK(self->fd, buf, ptr, half);
 	MIGRATE_OK(self->fd2, buf + half * page_size, ptr, half);
 	ASSERT_PATTERN(ptr, half, half, seed);
@@ -1621,9 +1579,7 @@ TEST_F(core, migrate_page_on_other_device_is_enoent)
 
 	if (self->fd2 < 0)
 		SKIP(return, "needs two private devices");
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, npages, seed);
+	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	MIGRATE_OK(self->fd, buf + (npages - 1) * page_size, ptr, 1);
 	ASSERT_EQ(-ENOENT, dmirror(self->fd2, HMM_DMIRROR_MIGRATE_TO_DEV,
 				   buf + (npages - 1) * page_size, ptr, 1,
@@ -1644,9 +1600,7 @@ TEST_F(core, migrate_to_sys_returns_every_page)
 	struct hmm_dmirror_cmd cmd;
 	unsigned char m[64];
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, npages, seed);
+	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	MIGRATE_OK(self->fd, buf, ptr, npages);
 
 	DMIRROR_OK(self->fd, HMM_DMIRROR_MIGRATE_TO_SYS, buf, ptr, npages,
@@ -1670,9 +1624,7 @@ TEST_F(core, migrate_to_sys_counts_pages_moved)
 	struct hmm_dmirror_cmd cmd;
 	unsigned char m[16];
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, npages, seed);
+	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	MIGRATE_OK(self->fd, buf + 4 * page_size, ptr, 8);
 	ASSERT_PATTERN(ptr, 4, 8, seed);
 
@@ -1705,9 +1657,7 @@ TEST_F(core, migrate_to_sys_through_other_device_moves_nothing)
 
 	if (self->fd2 < 0)
 		SKIP(return, "needs two private devices");
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, npages, seed);
+	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	MIGRATE_OK(self->fd, buf, ptr, npages);
 
 	ASSERT_EQ(0, dmirror(self->fd2, HMM_DMIRROR_MIGRATE_TO_SYS, buf, ptr,
@@ -1774,9 +1724,7 @@ TEST_F(core, snapshot_thp_is_pmd)
 	unsigned char *m = malloc(npages);
 	bool thp;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, m);
-	fill_pattern(buf, 0, npages, seed);
+	ASSERT_BUFFERS(buf, m, npages, seed);
 	thp = thp_backed(buf, SZ_2M);
 
 	SNAPSHOT(self->fd, buf, m, npages);
@@ -1817,9 +1765,7 @@ TEST_F(core, exclusive_until_cpu_touches_each_page)
 	char *ptr = malloc(npages * page_size);
 	struct hmm_dmirror_cmd cmd;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, npages, seed);
+	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	memset(ptr, UNTOUCHED, npages * page_size);
 	DMIRROR_OK(self->fd, HMM_DMIRROR_EXCLUSIVE, buf, ptr, npages, &cmd);
 	ASSERT_PATTERN(ptr, 0, npages, seed);
@@ -1889,9 +1835,7 @@ TEST_F(core, exclusive_on_thp)
 	struct hmm_dmirror_cmd cmd;
 	bool thp;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, npages, seed);
+	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	thp = thp_backed(buf, SZ_2M);
 
 	memset(ptr, UNTOUCHED, SZ_2M);
@@ -1928,9 +1872,7 @@ TEST_F(core, exclusive_then_mprotect_write_is_eperm)
 	char *ptr = malloc(npages * page_size);
 	struct hmm_dmirror_cmd cmd;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, npages, seed);
+	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	DMIRROR_OK(self->fd, HMM_DMIRROR_EXCLUSIVE, buf, ptr, npages, &cmd);
 	ASSERT_PATTERN(ptr, 0, npages, seed);
 
@@ -1962,9 +1904,7 @@ TEST_F(core, exclusive_then_fork)
 	struct hmm_dmirror_cmd cmd;
 	pid_t pid;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, npages, seed);
+	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	DMIRROR_OK(self->fd, HMM_DMIRROR_EXCLUSIVE, buf, ptr, npages, &cmd);
 
 	pid = fork();
@@ -2026,9 +1966,7 @@ TEST_F(core, close_returns_pages)
 	int fd = open_dev(self->id);
 
 	ASSERT_GE(fd, 0);
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, npages, seed);
+	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	MIGRATE_OK(fd, buf, ptr, npages);
 	SNAPSHOT(fd, buf, m, npages);
 	ASSERT_PROT(m, 0, npages, PRIV_LOCAL);
@@ -2055,9 +1993,7 @@ TEST_F(core, fail_alloc_falls_back_and_succeeds)
 	struct hmm_dmirror_cmd cmd;
 	unsigned char m[64];
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, npages, seed);
+	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	ASSERT_EQ(0, dmirror_raw(self->fd, HMM_DMIRROR_FLAGS, 0, 0,
 				 HMM_DMIRROR_FLAG_FAIL_ALLOC, &cmd));
 

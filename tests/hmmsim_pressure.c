@@ -1217,9 +1217,7 @@ TEST_F_TIMEOUT(pressure, stats_count_migration_to_device_and_back,
 	struct hmm_dmirror_cmd cmd;
 	struct hmmsim_stats st;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, n, seed);
+	ASSERT_BUFFERS(buf, ptr, n, seed);
 	DMIRROR_OK(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, n, &cmd);
 	ASSERT_PATTERN(ptr, 0, n, seed);
 	STATS(self->fd, &st);
@@ -1257,9 +1255,7 @@ TEST_F_TIMEOUT(pressure, stats_count_device_faults, SHORT_TIMEOUT)
 	struct hmm_dmirror_cmd cmd;
 	struct hmmsim_stats st0, st;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, n, seed);
+	ASSERT_BUFFERS(buf, ptr, n, seed);
 	STATS(self->fd, &st0);
 	DMIRROR_OK(self->fd, HMM_DMIRROR_READ, buf, ptr, n, &cmd);
 	ASSERT_LE(1, cmd.faults);
@@ -1290,9 +1286,7 @@ TEST_F_TIMEOUT(pressure, stats_count_cpu_fault_and_window_brought_back,
 	struct hmmsim_stats st0, st;
 	unsigned long left;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, n, seed);
+	ASSERT_BUFFERS(buf, ptr, n, seed);
 	DMIRROR_OK(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, n, &cmd);
 	STATS(self->fd, &st0);
 	ASSERT_EQ(0, st0.cpu_faults);
@@ -1318,9 +1312,7 @@ TEST_F_TIMEOUT(pressure, stats_count_invalidations_on_munmap, SHORT_TIMEOUT)
 	struct hmm_dmirror_cmd cmd;
 	struct hmmsim_stats st0, st;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, n, seed);
+	ASSERT_BUFFERS(buf, ptr, n, seed);
 	DMIRROR_OK(self->fd, HMM_DMIRROR_READ, buf, ptr, n, &cmd);
 	STATS(self->fd, &st0);
 	ASSERT_EQ(0, munmap(buf, SZ_2M));
@@ -1337,9 +1329,7 @@ TEST_F_TIMEOUT(pressure, stats_count_evictions, MEDIUM_TIMEOUT)
 	struct hmmsim_stats st;
 	unsigned long w;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, nwin * win_pages, seed);
+	ASSERT_BUFFERS(buf, ptr, nwin * win_pages, seed);
 	for (w = 0; w < nwin; w++) {
 		STEP(self->fd, buf, w, ptr, seed);
 		STATS(self->fd, &st);
@@ -1365,9 +1355,7 @@ TEST_F_TIMEOUT(pressure, stats_count_alloc_failures_of_flag_fail_alloc,
 	struct hmm_dmirror_cmd cmd;
 	struct hmmsim_stats st0, st;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, n, seed);
+	ASSERT_BUFFERS(buf, ptr, n, seed);
 	STATS(self->fd, &st0);
 	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_FLAGS, NULL, NULL,
 			     HMM_DMIRROR_FLAG_FAIL_ALLOC, &cmd));
@@ -1512,9 +1500,7 @@ TEST_F_TIMEOUT(pressure, stats_larger_struct_with_zero_tail_is_accepted,
 	size_t i;
 
 	ASSERT_NE(NULL, raw);
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, 8, seed);
+	ASSERT_BUFFERS(buf, ptr, 8, seed);
 	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, 8,
 			     &cmd));
 	for (i = 0; i < ARRAY_SIZE(sizes); i++) {
@@ -1833,9 +1819,7 @@ TEST_F_TIMEOUT(pressure, fail_alloc_fails_one_migration, SHORT_TIMEOUT)
 	if (!fault_exists(&self->dev, "fail_alloc"))
 		SKIP(return, "no %s/fail_alloc (no CONFIG_FAULT_INJECTION_DEBUG_FS?)",
 		     self->dev.dbg);
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, n, seed);
+	ASSERT_BUFFERS(buf, ptr, n, seed);
 	FAULT_ARM("fail_alloc", "1");
 	STATS(self->fd, &st0);
 
@@ -1873,9 +1857,7 @@ TEST_F_TIMEOUT(pressure, fail_copy_fails_one_migration, SHORT_TIMEOUT)
 	if (!fault_exists(&self->dev, "fail_copy"))
 		SKIP(return, "no %s/fail_copy (no CONFIG_FAULT_INJECTION_DEBUG_FS?)",
 		     self->dev.dbg);
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, n, seed);
+	ASSERT_BUFFERS(buf, ptr, n, seed);
 	FAULT_ARM("fail_copy", "1");
 	STATS(self->fd, &st0);
 
@@ -1913,9 +1895,7 @@ TEST_F_TIMEOUT(pressure, fail_copy_on_cpu_fault_is_retried, SHORT_TIMEOUT)
 	if (!fault_exists(&self->dev, "fail_copy"))
 		SKIP(return, "no %s/fail_copy (no CONFIG_FAULT_INJECTION_DEBUG_FS?)",
 		     self->dev.dbg);
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, n, seed);
+	ASSERT_BUFFERS(buf, ptr, n, seed);
 	DMIRROR_OK(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, n, &cmd);
 	FAULT_ARM("fail_copy", "1");
 

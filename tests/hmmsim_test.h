@@ -357,6 +357,16 @@ static inline void hmmsim_assert_pages(struct __test_metadata *_metadata,
 	}
 }
 
+/**
+ * ASSERT_BUFFERS() - @buf is mapped and @ptr allocated: then @buf gets pages
+ *	0 to @npages - 1 of the pattern of @seed
+ */
+#define ASSERT_BUFFERS(buf, ptr, npages, seed) do { \
+	ASSERT_NE(MAP_FAILED, buf); \
+	ASSERT_NE(NULL, ptr); \
+	fill_pattern(buf, 0, npages, seed); \
+} while (0)
+
 /** ASSERT_BYTES() - every one of @len bytes of @buf is @c */
 #define ASSERT_BYTES(buf, len, c) \
 	hmmsim_assert_bytes(_metadata, __LINE__, buf, len, c)

@@ -552,6 +552,12 @@ TEST_F(uring, bad_payloads_are_refused)
 	ASSERT_NE(MAP_FAILED, buf);
 #define TRY(op) \
 	run_raw(&self->ring, self->fd[0], (op), area, sizeof(area), NULL)
+/* A good payload with one change, which must give err. */
+#define TRY_BAD(err, change) do { \
+	reset(area, op, buf, self->fd[1]); \
+	change; \
+	EXPECT_EQ(err, TRY(op)) TH_LOG("op %#x", op); \
+} while (0)
 
 	for (o = 0; o < ARRAY_SIZE(ops); o++) {
 		__u32 op = ops[o];
@@ -560,88 +566,44 @@ TEST_F(uring, bad_payloads_are_refused)
 		reset(area, op, buf, self->fd[1]);
 		EXPECT_EQ(0, TRY(op)) TH_LOG("op %#x", op);
 
-		reset(area, op, buf, self->fd[1]);
-		c->size = 0;
-		EXPECT_EQ(-EINVAL, TRY(op)) TH_LOG("op %#x", op);
-		reset(area, op, buf, self->fd[1]);
-		c->size = HMMSIM_URING_CMD_SIZE_VER0 - 1;
-		EXPECT_EQ(-EINVAL, TRY(op)) TH_LOG("op %#x", op);
-		reset(area, op, buf, self->fd[1]);
-		c->size = CMD_AREA + 1;
-		EXPECT_EQ(-EINVAL, TRY(op)) TH_LOG("op %#x", op);
-		reset(area, op, buf, self->fd[1]);
-		c->size = 0xffffffff;
-		EXPECT_EQ(-EINVAL, TRY(op)) TH_LOG("op %#x", op);
+		TRY_BAD(-EINVAL, c->size = 0);
+		TRY_BAD(-EINVAL, c->size = HMMSIM_URING_CMD_SIZE_VER0 - 1);
+		TRY_BAD(-EINVAL, c->size = CMD_AREA + 1);
+		TRY_BAD(-EINVAL, c->size = 0xffffffff);
 		/* A bigger structure: the driver's unknown bytes must be 0. */
-		reset(area, op, buf, self->fd[1]);
-		c->size = CMD_AREA;
-		EXPECT_EQ(0, TRY(op)) TH_LOG("op %#x", op);
+		TRY_BAD(0, c->size = CMD_AREA);
 		area[CMD_AREA - 1] = 1;
 		EXPECT_EQ(-E2BIG, TRY(op)) TH_LOG("op %#x", op);
 		/* Bytes beyond @size are not looked at. */
-		reset(area, op, buf, self->fd[1]);
-		area[CMD_AREA - 1] = 1;
-		EXPECT_EQ(0, TRY(op)) TH_LOG("op %#x", op);
+		TRY_BAD(0, area[CMD_AREA - 1] = 1);
 
-		reset(area, op, buf, self->fd[1]);
-		c->flags = op == HMMSIM_URING_PREFETCH ? 2 : 1;
-		EXPECT_EQ(-EINVAL, TRY(op)) TH_LOG("op %#x", op);
-		reset(area, op, buf, self->fd[1]);
-		c->flags = 1ULL << 31;
-		EXPECT_EQ(-EINVAL, TRY(op)) TH_LOG("op %#x", op);
-		reset(area, op, buf, self->fd[1]);
-		c->pad = 1;
-		EXPECT_EQ(-EINVAL, TRY(op)) TH_LOG("op %#x", op);
-		for (i = 0; i < 4; i++) {
-			reset(area, op, buf, self->fd[1]);
-			c->reserved[i] = 1ULL << 63;
-			EXPECT_EQ(-EINVAL, TRY(op)) TH_LOG("op %#x", op);
-		}
-		if (op != HMMSIM_URING_READ && op != HMMSIM_URING_WRITE) {
-			reset(area, op, buf, self->fd[1]);
-			c->ptr = (uintptr_t)buf;
-			EXPECT_EQ(-EINVAL, TRY(op)) TH_LOG("op %#x", op);
-		}
-		if (op != HMMSIM_URING_MIGRATE_DEV_TO_DEV) {
-			reset(area, op, buf, self->fd[1]);
-			c->src_fd = self->fd[1];
-			EXPECT_EQ(-EINVAL, TRY(op)) TH_LOG("op %#x", op);
-		}
+		TRY_BAD(-EINVAL,
+			c->flags = op == HMMSIM_URING_PREFETCH ? 2 : 1);
+		TRY_BAD(-EINVAL, c->flags = 1ULL << 31);
+		TRY_BAD(-EINVAL, c->pad = 1);
+		for (i = 0; i < 4; i++)
+			TRY_BAD(-EINVAL, c->reserved[i] = 1ULL << 63);
+		if (op != HMMSIM_URING_READ && op != HMMSIM_URING_WRITE)
+			TRY_BAD(-EINVAL, c->ptr = (uintptr_t)buf);
+		if (op != HMMSIM_URING_MIGRATE_DEV_TO_DEV)
+			TRY_BAD(-EINVAL, c->src_fd = self->fd[1]);
 
 		/* Bad ranges. */
-		reset(area, op, buf, self->fd[1]);
-		c->npages = 0;
-		EXPECT_EQ(-EINVAL, TRY(op)) TH_LOG("op %#x", op);
-		reset(area, op, buf, self->fd[1]);
-		c->addr += 1;
-		EXPECT_EQ(-EINVAL, TRY(op)) TH_LOG("op %#x", op);
-		reset(area, op, buf, self->fd[1]);
-		c->addr = 1ULL << 63;
-		EXPECT_EQ(-EINVAL, TRY(op)) TH_LOG("op %#x", op);
-		reset(area, op, buf, self->fd[1]);
-		c->addr = -(__u64)page_size;
-		EXPECT_EQ(-EINVAL, TRY(op)) TH_LOG("op %#x", op);
-		reset(area, op, buf, self->fd[1]);
-		c->npages = 1ULL << 62;
-		EXPECT_EQ(-EINVAL, TRY(op)) TH_LOG("op %#x", op);
-		reset(area, op, buf, self->fd[1]);
-		c->npages = ~0ULL;
-		EXPECT_EQ(-EINVAL, TRY(op)) TH_LOG("op %#x", op);
+		TRY_BAD(-EINVAL, c->npages = 0);
+		TRY_BAD(-EINVAL, c->addr += 1);
+		TRY_BAD(-EINVAL, c->addr = 1ULL << 63);
+		TRY_BAD(-EINVAL, c->addr = -(__u64)page_size);
+		TRY_BAD(-EINVAL, c->npages = 1ULL << 62);
+		TRY_BAD(-EINVAL, c->npages = ~0ULL);
 	}
 
 	/* Bad buffers of device reads and writes. */
 	for (o = 0; o < 2; o++) {
 		__u32 op = o ? HMMSIM_URING_WRITE : HMMSIM_URING_READ;
 
-		reset(area, op, buf, self->fd[1]);
-		c->ptr = 0;
-		EXPECT_EQ(-EFAULT, TRY(op)) TH_LOG("op %#x", op);
-		reset(area, op, buf, self->fd[1]);
-		c->ptr = 1ULL << 63;
-		EXPECT_EQ(-EFAULT, TRY(op)) TH_LOG("op %#x", op);
-		reset(area, op, buf, self->fd[1]);
-		c->ptr = -(__u64)page_size;
-		EXPECT_EQ(-EFAULT, TRY(op)) TH_LOG("op %#x", op);
+		TRY_BAD(-EFAULT, c->ptr = 0);
+		TRY_BAD(-EFAULT, c->ptr = 1ULL << 63);
+		TRY_BAD(-EFAULT, c->ptr = -(__u64)page_size);
 		/* An unaligned buffer is fine. */
 		reset(area, op, buf, self->fd[1]);
 		c->npages = 1;
