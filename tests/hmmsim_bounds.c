@@ -17,17 +17,8 @@
  * The devices are /dev/$HMMSIM_DEVNAME<N> (default hmmsim), N from 0; the
  * first one is used.
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/ioctl.h>
-#include <sys/mman.h>
-#include <sys/wait.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "kselftest_harness.h"
 #include "hmmsim_test.h"

@@ -23,20 +23,7 @@
  *
  * The devices are /dev/$HMMSIM_DEVNAME<N> (default hmmsim), N from 0.
  */
-#include <assert.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/ioctl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "kselftest_harness.h"
 #include "hmmsim_test.h"

@@ -25,19 +25,9 @@
  * Exit status: 0 if every byte is intact (and, with -r, every page in system
  * memory), 1 if not, 2 if something failed before "ready".
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <stdbool.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/ioctl.h>
-#include <sys/mman.h>
 #include <sys/signalfd.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "hmmsim_test.h"
 

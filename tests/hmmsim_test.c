@@ -3,20 +3,9 @@
  * hmmsim_test: the helpers hmmsim's test programs share. See hmmsim_test.h
  * for what each does and the conventions they follow.
  */
-#include <assert.h>
 #include <dirent.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/ioctl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
 #include <sys/statfs.h>
-#include <sys/wait.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "hmmsim_test.h"
 

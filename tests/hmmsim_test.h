@@ -16,6 +16,8 @@
  *
  * The devices are /dev/$HMMSIM_DEVNAME<N> (default hmmsim), N from 0.
  *
+ * It includes the C library's headers that most programs use.
+ *
  * A program that uses the kselftest harness includes kselftest_harness.h
  * before this header: it then also gets the ASSERT_*() style helpers at the
  * end, which take the caller's line (the harness reports the helper's).
@@ -23,11 +25,21 @@
 #ifndef HMMSIM_TEST_H
 #define HMMSIM_TEST_H
 
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <hmmsim.h>
 

@@ -17,21 +17,8 @@
  * The devices are /dev/$HMMSIM_DEVNAME<N> (default hmmsim): 0 and 1
  * private, 2 and 3 coherent, as the test VM loads hmmsim.
  */
-#include <assert.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <stdbool.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/ioctl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
 #include <sys/utsname.h>
-#include <sys/wait.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <liburing.h>
 
