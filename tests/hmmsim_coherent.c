@@ -900,17 +900,17 @@ static void assert_on_dst(struct __test_metadata *_metadata, int line,
 
 	ASSERT_NE(NULL, m);
 	hmmsim_snapshot(_metadata, line, pair->dst, buf, m, npages);
-	hmmsim_assert_prot(_metadata, line, m, from, to, local_code(pair->dst_kind),
-		    -1);
+	hmmsim_assert_prot(_metadata, line, m, from, to,
+			   local_code(pair->dst_kind), -1);
 	hmmsim_snapshot(_metadata, line, pair->src, buf, m, npages);
-	hmmsim_assert_prot(_metadata, line, m, from, to, remote_code(pair->dst_kind),
-		    -1);
+	hmmsim_assert_prot(_metadata, line, m, from, to,
+			   remote_code(pair->dst_kind), -1);
 	device_reads_pattern(_metadata, line, pair->dst,
 			     buf + from * page_size, to - from, from, seed);
 	/* Reading its own memory did not move anything. */
 	hmmsim_snapshot(_metadata, line, pair->dst, buf, m, npages);
-	hmmsim_assert_prot(_metadata, line, m, from, to, local_code(pair->dst_kind),
-		    -1);
+	hmmsim_assert_prot(_metadata, line, m, from, to,
+			   local_code(pair->dst_kind), -1);
 	free(m);
 }
 
@@ -1363,32 +1363,32 @@ static void assert_bystander(struct __test_metadata *_metadata, int line,
 			     struct bystander *b, bool forked)
 {
 	unsigned char want_dst[BYSTANDER_PAGES], want_src[BYSTANDER_PAGES];
-	unsigned char m[BYSTANDER_PAGES];
+	unsigned char m[BYSTANDER_PAGES], code;
 	unsigned long p;
 
 	bystander_codes(b, want_dst, want_src);
 	hmmsim_snapshot(_metadata, line, b->p.dst, b->buf, m, BYSTANDER_PAGES);
 	for (p = 0; p < BYSTANDER_PAGES; p++)
 		hmmsim_assert_prot(_metadata, line, m, p, p + 1, want_dst[p],
-			    forked ? read_only_code(want_dst[p]) : -1);
+				   forked ? read_only_code(want_dst[p]) : -1);
 	hmmsim_snapshot(_metadata, line, b->p.src, b->buf, m, BYSTANDER_PAGES);
 	for (p = 0; p < BYSTANDER_PAGES; p++)
 		hmmsim_assert_prot(_metadata, line, m, p, p + 1, want_src[p],
-			    forked ? read_only_code(want_src[p]) : -1);
+				   forked ? read_only_code(want_src[p]) : -1);
 
-	hmmsim_hmigrate_ok(_metadata, line, b->p.dst, 0, b->buf, BYSTANDER_PAGES,
-		    b->p.src, 1);
-	hmmsim_hmigrate_ok(_metadata, line, b->p.dst, 0, b->buf, BYSTANDER_PAGES,
-		    HMMSIM_MIGRATE_FROM_SYSTEM, 2);
+	hmmsim_hmigrate_ok(_metadata, line, b->p.dst, 0, b->buf,
+			   BYSTANDER_PAGES, b->p.src, 1);
+	hmmsim_hmigrate_ok(_metadata, line, b->p.dst, 0, b->buf,
+			   BYSTANDER_PAGES, HMMSIM_MIGRATE_FROM_SYSTEM, 2);
 	hmmsim_snapshot(_metadata, line, b->p.dst, b->buf, m, BYSTANDER_PAGES);
-	hmmsim_assert_prot(_metadata, line, m, 0, BYSTANDER_PAGES,
-		    local_code(b->p.dst_kind),
-		    forked ? read_only_code(local_code(b->p.dst_kind)) : -1);
+	code = local_code(b->p.dst_kind);
+	hmmsim_assert_prot(_metadata, line, m, 0, BYSTANDER_PAGES, code,
+			   forked ? read_only_code(code) : -1);
 	hmmsim_hmigrate_ok(_metadata, line, b->p.dst, HMMSIM_MIGRATE_TO_SYSTEM,
-		    b->buf, BYSTANDER_PAGES, HMMSIM_MIGRATE_FROM_SYSTEM,
-		    BYSTANDER_PAGES);
+			   b->buf, BYSTANDER_PAGES, HMMSIM_MIGRATE_FROM_SYSTEM,
+			   BYSTANDER_PAGES);
 	hmmsim_assert_pattern(_metadata, line, b->buf, 0, BYSTANDER_PAGES,
-		       b->seed);
+			      b->seed);
 }
 
 /* The three forms of the command on [addr, +npages) all fail with err. */

@@ -1643,7 +1643,7 @@ TEST_F_TIMEOUT(pressure, power_off_gives_enodev_and_keeps_data, MEDIUM_TIMEOUT)
 				   &cmd));
 	ASSERT_EQ(-ENODEV, info(self->fd, &inf));
 	ASSERT_EQ(-ENODEV, hmigrate(self->fd, 0, buf, npages,
-					    HMMSIM_MIGRATE_FROM_SYSTEM, &cpages));
+				    HMMSIM_MIGRATE_FROM_SYSTEM, &cpages));
 	ASSERT_EQ(-ENODEV, get_stats(self->fd, &st));
 	p = mmap(NULL, page_size, PROT_READ, MAP_SHARED, self->fd, 0);
 	ASSERT_EQ(MAP_FAILED, p);

@@ -378,8 +378,8 @@ static void note_errno(struct worker *w, enum stress_op op, int err)
 	 * fault that failed for want of memory (hmm_range_fault() and GUP
 	 * report VM_FAULT_OOM as EFAULT), and madvise()'s EAGAIN for the same.
 	 */
-	if (fault_injection && (err == EIO || err == ENOMEM || err == EFAULT ||
-		       err == EAGAIN))
+	if (fault_injection && (err == EIO || err == ENOMEM ||
+				err == EFAULT || err == EAGAIN))
 		return;
 	w->unexpected++;
 	say("# UNEXPECTED: thread %u: %s: errno %d (%s)\n", w->idx,
