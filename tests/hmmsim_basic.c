@@ -6,70 +6,12 @@
  *
  * The devices are /dev/$HMMSIM_DEVNAME<N> (default hmmsim), N from 0.
  */
-#include <assert.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/ioctl.h>
-#include <sys/mman.h>
 #include <sys/prctl.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "kselftest_harness.h"
-#include <hmmsim.h>
-
-static_assert(sizeof(struct hmmsim_info) == HMMSIM_INFO_SIZE_VER0,
-	      "struct hmmsim_info version 0 changed size");
-
-#define SZ_2M (2UL << 20)
-
-static int dev_path(char *buf, size_t len, unsigned int id)
-{
-	const char *name = getenv("HMMSIM_DEVNAME");
-
-	return snprintf(buf, len, "/dev/%s%u", name ? name : "hmmsim", id);
-}
-
-static int open_dev(unsigned int id)
-{
-	char path[64];
-
-	dev_path(path, sizeof(path), id);
-	return open(path, O_RDWR | O_CLOEXEC);
-}
-
-static unsigned int count_devices(void)
-{
-	unsigned int n = 0;
-	int fd;
-
-	while ((fd = open_dev(n)) >= 0) {
-		close(fd);
-		n++;
-	}
-	return n;
-}
-
-/* ioctl() that returns -errno, so ASSERT_EQ shows the error. */
-static int xioctl(int fd, unsigned long cmd, void *arg)
-{
-	return ioctl(fd, cmd, arg) ? -errno : 0;
-}
-
-static int info(int fd, struct hmmsim_info *inf)
-{
-	memset(inf, 0, sizeof(*inf));
-	inf->size = sizeof(*inf);
-	return xioctl(fd, HMMSIM_IOCTL_INFO, inf);
-}
+#include "hmmsim_test.h"
 
 FIXTURE(dev)
 {
@@ -118,7 +60,6 @@ TEST(every_device_opens_twice_and_closes)
 TEST(info_describes_every_device)
 {
 	unsigned int n = count_devices(), id, nr_coherent = 0;
-	long page_size = sysconf(_SC_PAGESIZE);
 
 	ASSERT_GE(n, 1);
 	for (id = 0; id < n; id++) {
@@ -131,7 +72,7 @@ TEST(info_describes_every_device)
 		EXPECT_EQ(0, inf.flags);
 		EXPECT_EQ(HMMSIM_ABI_VERSION, inf.abi_version);
 		EXPECT_EQ(id, inf.id);
-		EXPECT_EQ(page_size, 1L << inf.page_shift);
+		EXPECT_EQ((long)page_size, 1L << inf.page_shift);
 		EXPECT_NE(0, inf.capacity);
 		EXPECT_EQ(0, inf.capacity % SZ_2M);
 		for (size_t i = 0; i < 4; i++)
@@ -320,14 +261,11 @@ TEST_F(dev, info_matches_on_number_not_encoded_size)
 /* Run fn in a forked child; return its exit status. */
 static int in_child(int (*fn)(int fd), int fd)
 {
-	int status;
 	pid_t pid = fork();
 
 	if (pid == 0)
 		_exit(fn(fd));
-	if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
-		return -1;
-	return WEXITSTATUS(status);
+	return wait_child(pid);
 }
 
 static int child_expects_eperm(int fd)

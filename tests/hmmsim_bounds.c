@@ -17,20 +17,11 @@
  * The devices are /dev/$HMMSIM_DEVNAME<N> (default hmmsim), N from 0; the
  * first one is used.
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/ioctl.h>
-#include <sys/mman.h>
-#include <sys/wait.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "kselftest_harness.h"
-#include <hmmsim.h>
+#include "hmmsim_test.h"
 
 /* How long the command runs before it is killed, and how long it may take to die. */
 #define RUN_MS		500
@@ -38,15 +29,6 @@
 
 /* The huge mapping: 16 TiB fits in a 4-level (128 TiB) address space. */
 #define HUGE_SIZE	_BITULL(44)
-
-static int open_dev(void)
-{
-	const char *name = getenv("HMMSIM_DEVNAME");
-	char path[64];
-
-	snprintf(path, sizeof(path), "/dev/%s0", name ? name : "hmmsim");
-	return open(path, O_RDWR | O_CLOEXEC);
-}
 
 FIXTURE(bounds) {
 	int fd;
@@ -58,7 +40,7 @@ FIXTURE(bounds) {
 FIXTURE_SETUP(bounds)
 {
 	self->page = sysconf(_SC_PAGESIZE);
-	self->fd = open_dev();
+	self->fd = open_dev(0);
 	if (self->fd < 0)
 		SKIP(return, "no hmmsim device");
 	self->huge = mmap(NULL, HUGE_SIZE, PROT_READ | PROT_WRITE,
@@ -111,7 +93,7 @@ static int run_and_kill(int fd, unsigned long request, void *addr, void *ptr,
 		/* A file is bound to the mm that opened it: open our own. */
 		close(fd);
 		close(sync[0]);
-		fd = open_dev();
+		fd = open_dev(0);
 		if (fd < 0)
 			_exit(255);
 		if (write(sync[1], "x", 1) != 1)

@@ -27,31 +27,12 @@
  *
  * The devices are /dev/$HMMSIM_DEVNAME<N> (default hmmsim), N from 0.
  */
-#include <assert.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
-#include <stddef.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/ioctl.h>
-#include <sys/mman.h>
 #include <sys/resource.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "kselftest_harness.h"
-#include <hmmsim.h>
+#include "hmmsim_test.h"
 #include <mm/gup_test.h>
-
-static_assert(sizeof(struct hmm_dmirror_cmd) == 40,
-	      "struct hmm_dmirror_cmd must keep lib/test_hmm's layout");
-static_assert(sizeof(struct hmmsim_migrate) == HMMSIM_MIGRATE_SIZE_VER0,
-	      "struct hmmsim_migrate version 0 changed size");
-
-#define SZ_2M		(2UL << 20)
 
 /* The largest struct size HMMSIM_IOCTL_MIGRATE looks at. */
 #define MIGRATE_SIZE_MAX	4096
@@ -59,55 +40,6 @@ static_assert(sizeof(struct hmmsim_migrate) == HMMSIM_MIGRATE_SIZE_VER0,
 /* gup_test's gup_flags: FOLL_WRITE and FOLL_LONGTERM of include/linux/mm_types.h */
 #define GUP_FOLL_WRITE		0x001
 #define GUP_FOLL_LONGTERM	0x100
-
-/* What goes into the output-only fields of every command. */
-#define GARBAGE		0xdeadbeefcafef00dULL
-
-/* Fill byte for buffers a command must not write. */
-#define UNTOUCHED	0xa5
-
-/* Not an HMM_DMIRROR_PROT_* code: a SNAPSHOT byte the driver did not set. */
-#define NO_CODE		0xee
-
-#define RW_BITS		(HMM_DMIRROR_PROT_READ | HMM_DMIRROR_PROT_WRITE)
-#define SYS_WRITE	HMM_DMIRROR_PROT_WRITE
-#define WRITE_PMD	(HMM_DMIRROR_PROT_WRITE | HMM_DMIRROR_PROT_PMD)
-#define PRIV_LOCAL	(HMM_DMIRROR_PROT_DEV_PRIVATE_LOCAL | HMM_DMIRROR_PROT_WRITE)
-#define COH_LOCAL	(HMM_DMIRROR_PROT_DEV_COHERENT_LOCAL | HMM_DMIRROR_PROT_WRITE)
-#define COH_REMOTE	(HMM_DMIRROR_PROT_DEV_COHERENT_REMOTE | HMM_DMIRROR_PROT_WRITE)
-
-static size_t page_size;
-static unsigned int page_shift;
-
-/* ------------------------------------------------------------ devices */
-
-static int dev_path(char *buf, size_t len, unsigned int id)
-{
-	const char *name = getenv("HMMSIM_DEVNAME");
-
-	return snprintf(buf, len, "/dev/%s%u", name ? name : "hmmsim", id);
-}
-
-static int open_dev(unsigned int id)
-{
-	char path[64];
-
-	dev_path(path, sizeof(path), id);
-	return open(path, O_RDWR | O_CLOEXEC);
-}
-
-/* ioctl() that returns -errno, so ASSERT_EQ shows the error. */
-static int xioctl(int fd, unsigned long cmd, void *arg)
-{
-	return ioctl(fd, cmd, arg) ? -errno : 0;
-}
-
-static int info(int fd, struct hmmsim_info *inf)
-{
-	memset(inf, 0, sizeof(*inf));
-	inf->size = sizeof(*inf);
-	return xioctl(fd, HMMSIM_IOCTL_INFO, inf);
-}
 
 /* The kinds of device memory, as indexes. */
 enum { PRIV, COH, NR_KINDS };
@@ -127,8 +59,6 @@ static void open_devs(struct __test_metadata *_metadata, struct devs *d)
 {
 	unsigned int id, k, i;
 
-	page_size = sysconf(_SC_PAGESIZE);
-	page_shift = __builtin_ctzl(page_size);
 	for (k = 0; k < NR_KINDS; k++) {
 		d->n[k] = 0;
 		for (i = 0; i < 2; i++)
@@ -183,258 +113,6 @@ static unsigned char remote_code(int kind)
 	return kind == COH ? COH_REMOTE : HMM_DMIRROR_PROT_NONE;
 }
 
-/* The same code with READ instead of WRITE, as after fork() for instance. */
-static unsigned char read_only_code(unsigned char code)
-{
-	if (code == HMM_DMIRROR_PROT_ERROR || !(code & RW_BITS))
-		return code;
-	return (code & ~RW_BITS) | HMM_DMIRROR_PROT_READ;
-}
-
-/* evict_on_close=N: closing a file leaves its pages on the device. */
-static bool evict_on_close_disabled(void)
-{
-	char c = 0;
-	int fd = open("/sys/module/hmmsim/parameters/evict_on_close",
-		      O_RDONLY);
-
-	if (fd < 0)
-		return false;
-	if (read(fd, &c, 1) != 1)
-		c = 0;
-	close(fd);
-	return c == 'N' || c == 'n' || c == '0';
-}
-
-/* --------------------------------------------------------- the commands */
-
-/* A core command, raw; cpages and faults go in as garbage. */
-static int dmirror_raw(int fd, unsigned long request, __u64 addr, __u64 ptr,
-		       __u64 npages, struct hmm_dmirror_cmd *cmd)
-{
-	int ret;
-
-	cmd->addr = addr;
-	cmd->ptr = ptr;
-	cmd->npages = npages;
-	cmd->cpages = GARBAGE;
-	cmd->faults = GARBAGE;
-	do {
-		ret = xioctl(fd, request, cmd);
-	} while (ret == -EINTR);
-	return ret;
-}
-
-static int dmirror(int fd, unsigned long request, void *addr, void *ptr,
-		   unsigned long npages, struct hmm_dmirror_cmd *cmd)
-{
-	return dmirror_raw(fd, request, (unsigned long)addr,
-			   (unsigned long)ptr, npages, cmd);
-}
-
-/* Valid-looking HMMSIM_IOCTL_MIGRATE arguments; cpages goes in as garbage. */
-static void migrate_args(struct hmmsim_migrate *a, __u32 flags, __u64 addr,
-			 __u64 npages, int src_fd)
-{
-	memset(a, 0, sizeof(*a));
-	a->size = sizeof(*a);
-	a->flags = flags;
-	a->addr = addr;
-	a->npages = npages;
-	a->src_fd = src_fd;
-	a->cpages = GARBAGE;
-}
-
-/* HMMSIM_IOCTL_MIGRATE (or another request number) on a prepared struct. */
-static int hmigrate_raw(int fd, unsigned long request, void *arg)
-{
-	int ret;
-
-	do {
-		ret = xioctl(fd, request, arg);
-	} while (ret == -EINTR);
-	return ret;
-}
-
-static int hmigrate_addr(int fd, __u32 flags, __u64 addr, __u64 npages,
-			 int src_fd, __u64 *cpages)
-{
-	struct hmmsim_migrate a;
-	int ret;
-
-	migrate_args(&a, flags, addr, npages, src_fd);
-	ret = hmigrate_raw(fd, HMMSIM_IOCTL_MIGRATE, &a);
-	if (cpages)
-		*cpages = a.cpages;
-	return ret;
-}
-
-static int hmigrate(int fd, __u32 flags, void *addr, __u64 npages,
-		    int src_fd, __u64 *cpages)
-{
-	return hmigrate_addr(fd, flags, (unsigned long)addr, npages, src_fd,
-			     cpages);
-}
-
-/* ------------------------------------------------------------- patterns */
-
-/* An FNV-1a hash of the test's name: each test has its own data. */
-static unsigned int test_seed(const char *name)
-{
-	unsigned int h = 2166136261u;
-
-	while (*name)
-		h = (h ^ (unsigned char)*name++) * 16777619u;
-	return h;
-}
-
-/* Int i of the given page; never zero, so it cannot pass for a zero page. */
-static int pattern(unsigned long page, unsigned long i, unsigned int seed)
-{
-	unsigned int v = ((unsigned int)page * 0x9e3779b1u) ^
-			 ((unsigned int)i * 0x85ebca77u) ^
-			 (seed * 0xc2b2ae3du);
-
-	return (int)(v | 1);
-}
-
-/* Pages first..first+npages-1 of the pattern, into buf. */
-static void fill_pattern(void *buf, unsigned long first, unsigned long npages,
-			 unsigned int seed)
-{
-	unsigned long per = page_size / sizeof(int), p, i;
-	int *v = buf;
-
-	for (p = 0; p < npages; p++)
-		for (i = 0; i < per; i++)
-			*v++ = pattern(first + p, i, seed);
-}
-
-/* Index of the first int of buf that differs from the pattern, or -1. */
-static long check_pattern(const void *buf, unsigned long first,
-			  unsigned long npages, unsigned int seed)
-{
-	unsigned long per = page_size / sizeof(int), p, i;
-	const int *v = buf;
-
-	for (p = 0; p < npages; p++)
-		for (i = 0; i < per; i++, v++)
-			if (*v != pattern(first + p, i, seed))
-				return p * per + i;
-	return -1;
-}
-
-/* Index of the first byte of buf that is not c, or -1. */
-static long check_bytes(const void *buf, size_t len, unsigned char c)
-{
-	const unsigned char *b = buf;
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		if (b[i] != c)
-			return i;
-	return -1;
-}
-
-/*
- * Assertions that take the caller's line, since the harness reports the
- * line of the helper.
- */
-#define ASSERT_PATTERN(buf, first, npages, seed) \
-	assert_pattern(_metadata, __LINE__, buf, first, npages, seed)
-
-static void assert_pattern(struct __test_metadata *_metadata, int line,
-			   const void *buf, unsigned long first,
-			   unsigned long npages, unsigned int seed)
-{
-	unsigned long per = page_size / sizeof(int);
-	long bad = check_pattern(buf, first, npages, seed);
-
-	ASSERT_EQ(-1, bad) {
-		TH_LOG("line %d: page %lu, int %lu is %#x, expected %#x",
-		       line, first + bad / per, bad % per,
-		       ((const int *)buf)[bad],
-		       pattern(first + bad / per, bad % per, seed));
-	}
-}
-
-#define ASSERT_BYTES(buf, len, c) assert_bytes(_metadata, __LINE__, buf, len, c)
-
-static void assert_bytes(struct __test_metadata *_metadata, int line,
-			 const void *buf, size_t len, unsigned char c)
-{
-	long bad = check_bytes(buf, len, c);
-
-	ASSERT_EQ(-1, bad) {
-		TH_LOG("line %d: byte %ld is %#x, expected %#x", line, bad,
-		       ((const unsigned char *)buf)[bad], c);
-	}
-}
-
-/* SNAPSHOT codes m[from..to) must all be prot... */
-#define ASSERT_PROT(m, from, to, prot) \
-	assert_prot(_metadata, __LINE__, m, from, to, prot, -1)
-/* ...or either of two codes... */
-#define ASSERT_PROT2(m, from, to, prot, alt) \
-	assert_prot(_metadata, __LINE__, m, from, to, prot, alt)
-/* ...or prot with READ instead of WRITE. */
-#define ASSERT_PROT_RW(m, from, to, prot) \
-	assert_prot_rw(_metadata, __LINE__, m, from, to, prot)
-
-static void assert_prot(struct __test_metadata *_metadata, int line,
-			const unsigned char *m, unsigned long from,
-			unsigned long to, unsigned char prot, int alt)
-{
-	unsigned long i;
-
-	for (i = from; i < to; i++) {
-		if (alt >= 0 && m[i] == alt)
-			continue;
-		ASSERT_EQ(prot, m[i]) {
-			TH_LOG("line %d: snapshot of page %lu", line, i);
-		}
-	}
-}
-
-static void assert_prot_rw(struct __test_metadata *_metadata, int line,
-			   const unsigned char *m, unsigned long from,
-			   unsigned long to, unsigned char prot)
-{
-	assert_prot(_metadata, line, m, from, to, prot, read_only_code(prot));
-}
-
-/* SNAPSHOT npages from addr into m; it must succeed with cpages == npages. */
-#define SNAPSHOT(fd, addr, m, npages) \
-	snapshot(_metadata, __LINE__, fd, addr, m, npages)
-
-static void snapshot(struct __test_metadata *_metadata, int line, int fd,
-		     void *addr, unsigned char *m, unsigned long npages)
-{
-	struct hmm_dmirror_cmd cmd;
-
-	memset(m, NO_CODE, npages);
-	ASSERT_EQ(0, dmirror(fd, HMM_DMIRROR_SNAPSHOT, addr, m, npages, &cmd))
-		TH_LOG("line %d: SNAPSHOT", line);
-	ASSERT_EQ(npages, cmd.cpages)
-		TH_LOG("line %d: SNAPSHOT", line);
-}
-
-/* MIGRATE_TO_DEV that must move all npages. */
-#define MIGRATE_OK(fd, addr, ptr, npages) \
-	migrate_ok(_metadata, __LINE__, fd, addr, ptr, npages)
-
-static void migrate_ok(struct __test_metadata *_metadata, int line, int fd,
-		       void *addr, void *ptr, unsigned long npages)
-{
-	struct hmm_dmirror_cmd cmd;
-
-	ASSERT_EQ(0, dmirror(fd, HMM_DMIRROR_MIGRATE_TO_DEV, addr, ptr, npages,
-			     &cmd))
-		TH_LOG("line %d: MIGRATE_TO_DEV", line);
-	ASSERT_EQ(npages, cmd.cpages)
-		TH_LOG("line %d: MIGRATE_TO_DEV", line);
-}
-
 /* Device READ that must return npages pages of the pattern. */
 #define DEVICE_READS_PATTERN(fd, addr, npages, first, seed) \
 	device_reads_pattern(_metadata, __LINE__, fd, addr, npages, first, seed)
@@ -452,123 +130,8 @@ static void device_reads_pattern(struct __test_metadata *_metadata, int line,
 		TH_LOG("line %d: READ", line);
 	ASSERT_EQ(npages, cmd.cpages)
 		TH_LOG("line %d: READ", line);
-	assert_pattern(_metadata, line, ptr, first, npages, seed);
+	hmmsim_assert_pattern(_metadata, line, ptr, first, npages, seed);
 	free(ptr);
-}
-
-/* HMMSIM_IOCTL_MIGRATE that must succeed and move exactly expect pages. */
-#define HMIGRATE_OK(fd, flags, addr, npages, src_fd, expect) \
-	hmigrate_ok(_metadata, __LINE__, fd, flags, addr, npages, src_fd, \
-		    expect)
-
-static void hmigrate_ok(struct __test_metadata *_metadata, int line, int fd,
-			__u32 flags, void *addr, unsigned long npages,
-			int src_fd, __u64 expect)
-{
-	__u64 cpages;
-
-	ASSERT_EQ(0, hmigrate(fd, flags, addr, npages, src_fd, &cpages))
-		TH_LOG("line %d: HMMSIM_IOCTL_MIGRATE", line);
-	ASSERT_EQ(expect, cpages)
-		TH_LOG("line %d: HMMSIM_IOCTL_MIGRATE", line);
-}
-
-/* ------------------------------------------------------------- memory */
-
-/* Private anonymous memory that stays in small pages in every THP mode. */
-static char *map_small(unsigned long npages, int prot)
-{
-	size_t len = npages * page_size;
-	char *p = mmap(NULL, len, prot, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-	if (p != MAP_FAILED)
-		madvise(p, len, MADV_NOHUGEPAGE);
-	return p;
-}
-
-/* len bytes (a multiple of 2 MiB) of 2 MiB aligned MADV_HUGEPAGE memory. */
-static char *map_thp(size_t len)
-{
-	char *p = mmap(NULL, len + SZ_2M, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	char *a;
-
-	if (p == MAP_FAILED)
-		return p;
-	a = (char *)(((unsigned long)p + SZ_2M - 1) & ~(SZ_2M - 1));
-	if (a != p)
-		munmap(p, a - p);
-	if (a + len != p + len + SZ_2M)
-		munmap(a + len, p + SZ_2M - a);
-	madvise(a, len, MADV_HUGEPAGE);
-	return a;
-}
-
-static bool thp_enabled(void)
-{
-	char buf[128] = "";
-	int fd = open("/sys/kernel/mm/transparent_hugepage/enabled", O_RDONLY);
-	ssize_t n;
-
-	if (fd < 0)
-		return false;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	return n > 0 && !strstr(buf, "[never]");
-}
-
-/* AnonHugePages in kB of the mapping that contains addr, or -1. */
-static long anon_huge_kb(const void *addr)
-{
-	unsigned long start, end, a = (unsigned long)addr;
-	FILE *f = fopen("/proc/self/smaps", "r");
-	bool in = false;
-	char line[512];
-	long kb = -1;
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "%lx-%lx ", &start, &end) == 2)
-			in = start <= a && a < end;
-		else if (in && sscanf(line, "AnonHugePages: %ld kB", &kb) == 1)
-			break;
-	}
-	fclose(f);
-	return kb;
-}
-
-/* Is [addr, addr + len) entirely backed by THPs? */
-static bool thp_backed(const void *addr, size_t len)
-{
-	return thp_enabled() && anon_huge_kb(addr) >= (long)(len >> 10);
-}
-
-/*
- * One past the last user address: 1 << 47 with 4-level page tables, 1 << 56
- * with 5-level ones, where an address from 1 << 47 on can be mapped (with a
- * hint; x86-64 only).
- */
-static unsigned long user_va_end(void)
-{
-	void *high = (void *)(1UL << 47);
-	void *p = mmap(high, page_size, PROT_NONE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
-
-	if (p == MAP_FAILED)
-		return 1UL << 47;
-	munmap(p, page_size);
-	return 1UL << 56;
-}
-
-/* Wait for a child: its exit status, or -1 if it did not exit. */
-static int wait_child(pid_t pid)
-{
-	int status;
-
-	if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
-		return -1;
-	return WEXITSTATUS(status);
 }
 
 /* Page faults this process has taken so far, minor and major. */
@@ -658,9 +221,7 @@ TEST_F(coherent, migrate_to_dev_moves_pages_and_reads_them_back)
 	char *ptr = malloc(npages * page_size);
 	unsigned char m[64];
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, npages, seed);
+	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	SNAPSHOT(self->coh, buf, m, npages);
 	ASSERT_PROT(m, 0, npages, SYS_WRITE);
 
@@ -717,9 +278,7 @@ TEST_F(coherent, snapshot_through_every_other_device_is_coherent_remote)
 	unsigned int k, i, others = 0;
 	unsigned long p;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, npages, seed);
+	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	MIGRATE_OK(self->coh, buf, ptr, npages);
 
 	for (k = 0; k < NR_KINDS; k++) {
@@ -799,9 +358,7 @@ TEST_F(coherent, cpu_and_device_writes_meet_in_device_memory)
 	unsigned char m[16];
 	unsigned long p;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, npages, seed);
+	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	MIGRATE_OK(self->coh, buf, ptr, npages);
 
 	/* One int of each page from the CPU... */
@@ -810,9 +367,7 @@ TEST_F(coherent, cpu_and_device_writes_meet_in_device_memory)
 	SNAPSHOT(self->coh, buf, m, npages);
 	ASSERT_PROT(m, 0, npages, COH_LOCAL);
 	memset(ptr, UNTOUCHED, npages * page_size);
-	ASSERT_EQ(0, dmirror(self->coh, HMM_DMIRROR_READ, buf, ptr, npages,
-			     &cmd));
-	ASSERT_EQ(npages, cmd.cpages);
+	DMIRROR_OK(self->coh, HMM_DMIRROR_READ, buf, ptr, npages, &cmd);
 	for (p = 0; p < npages; p++) {
 		int *v = (int *)(ptr + p * page_size);
 
@@ -823,9 +378,7 @@ TEST_F(coherent, cpu_and_device_writes_meet_in_device_memory)
 
 	/* ...and whole pages from the device. */
 	fill_pattern(ptr, 0, npages, seed + 2);
-	ASSERT_EQ(0, dmirror(self->coh, HMM_DMIRROR_WRITE, buf, ptr, npages,
-			     &cmd));
-	ASSERT_EQ(npages, cmd.cpages);
+	DMIRROR_OK(self->coh, HMM_DMIRROR_WRITE, buf, ptr, npages, &cmd);
 	SNAPSHOT(self->coh, buf, m, npages);
 	ASSERT_PROT(m, 0, npages, COH_LOCAL);
 	ASSERT_PATTERN(buf, 0, npages, seed + 2);
@@ -844,9 +397,7 @@ TEST_F(coherent, read_through_other_device_leaves_pages_in_place)
 	unsigned int k, i, others = 0;
 	unsigned long p;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, npages, seed);
+	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	MIGRATE_OK(self->coh, buf, ptr, npages);
 
 	for (k = 0; k < NR_KINDS; k++) {
@@ -881,14 +432,11 @@ TEST_F(coherent, migrate_to_sys_moves_every_page_back)
 	struct hmm_dmirror_cmd cmd;
 	unsigned char m[64];
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, npages, seed);
+	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	MIGRATE_OK(self->coh, buf, ptr, npages);
 
-	ASSERT_EQ(0, dmirror(self->coh, HMM_DMIRROR_MIGRATE_TO_SYS, buf, ptr,
-			     npages, &cmd));
-	ASSERT_EQ(npages, cmd.cpages);
+	DMIRROR_OK(self->coh, HMM_DMIRROR_MIGRATE_TO_SYS, buf, ptr, npages,
+		   &cmd);
 	SNAPSHOT(self->coh, buf, m, npages);
 	ASSERT_PROT(m, 0, npages, SYS_WRITE);
 
@@ -908,9 +456,7 @@ TEST_F(coherent, migrate_to_sys_counts_pages_moved)
 	struct hmm_dmirror_cmd cmd;
 	unsigned char m[16];
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, npages, seed);
+	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	MIGRATE_OK(self->coh, buf + 4 * page_size, ptr, 8);
 
 	/* Pages 4..11 are on the device; return 2..5 first. */
@@ -941,9 +487,7 @@ TEST_F(coherent, migrate_to_sys_through_other_device_moves_nothing)
 	unsigned char m[16];
 	unsigned int k, i, others = 0;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, npages, seed);
+	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	MIGRATE_OK(self->coh, buf, ptr, npages);
 
 	for (k = 0; k < NR_KINDS; k++) {
@@ -970,7 +514,7 @@ TEST_F(coherent, migrate_thp_to_dev_and_back)
 {
 	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = SZ_2M / page_size;
-	char *buf = map_thp(SZ_2M);
+	char *buf = map_aligned(SZ_2M, MADV_HUGEPAGE);
 	char *ptr = malloc(SZ_2M);
 	unsigned char *m = malloc(npages);
 	struct hmm_dmirror_cmd cmd;
@@ -989,9 +533,8 @@ TEST_F(coherent, migrate_thp_to_dev_and_back)
 	ASSERT_PROT(m, 0, npages, COH_LOCAL);
 	ASSERT_PATTERN(buf, 0, npages, seed);
 
-	ASSERT_EQ(0, dmirror(self->coh, HMM_DMIRROR_MIGRATE_TO_SYS, buf, ptr,
-			     npages, &cmd));
-	ASSERT_EQ(npages, cmd.cpages);
+	DMIRROR_OK(self->coh, HMM_DMIRROR_MIGRATE_TO_SYS, buf, ptr, npages,
+		   &cmd);
 	/* Back in small pages, unless khugepaged collapsed them already. */
 	SNAPSHOT(self->coh, buf, m, npages);
 	ASSERT_PROT2(m, 0, npages, SYS_WRITE, WRITE_PMD);
@@ -1014,9 +557,7 @@ static void migrate_from_other_device_is_enoent(struct __test_metadata *_metadat
 	struct hmm_dmirror_cmd cmd;
 	unsigned char m[1];
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, npages, seed);
+	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	MIGRATE_OK(from_fd, buf + last * page_size, ptr, 1);
 
 	ASSERT_EQ(-ENOENT, dmirror(to_fd, HMM_DMIRROR_MIGRATE_TO_DEV,
@@ -1244,13 +785,11 @@ TEST_F(coherent, close_returns_pages_to_system_memory)
 	unsigned char m[32];
 	int fd;
 
-	if (evict_on_close_disabled())
+	if (!evict_on_close())
 		SKIP(return, "hmmsim loaded with evict_on_close=N");
 	fd = open_dev(self->coh_id);
 	ASSERT_GE(fd, 0);
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, npages, seed);
+	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	MIGRATE_OK(fd, buf, ptr, npages);
 	SNAPSHOT(fd, buf, m, npages);
 	ASSERT_PROT(m, 0, npages, COH_LOCAL);
@@ -1360,18 +899,18 @@ static void assert_on_dst(struct __test_metadata *_metadata, int line,
 	unsigned char *m = malloc(npages);
 
 	ASSERT_NE(NULL, m);
-	snapshot(_metadata, line, pair->dst, buf, m, npages);
-	assert_prot(_metadata, line, m, from, to, local_code(pair->dst_kind),
-		    -1);
-	snapshot(_metadata, line, pair->src, buf, m, npages);
-	assert_prot(_metadata, line, m, from, to, remote_code(pair->dst_kind),
-		    -1);
+	hmmsim_snapshot(_metadata, line, pair->dst, buf, m, npages);
+	hmmsim_assert_prot(_metadata, line, m, from, to,
+			   local_code(pair->dst_kind), -1);
+	hmmsim_snapshot(_metadata, line, pair->src, buf, m, npages);
+	hmmsim_assert_prot(_metadata, line, m, from, to,
+			   remote_code(pair->dst_kind), -1);
 	device_reads_pattern(_metadata, line, pair->dst,
 			     buf + from * page_size, to - from, from, seed);
 	/* Reading its own memory did not move anything. */
-	snapshot(_metadata, line, pair->dst, buf, m, npages);
-	assert_prot(_metadata, line, m, from, to, local_code(pair->dst_kind),
-		    -1);
+	hmmsim_snapshot(_metadata, line, pair->dst, buf, m, npages);
+	hmmsim_assert_prot(_metadata, line, m, from, to,
+			   local_code(pair->dst_kind), -1);
 	free(m);
 }
 
@@ -1383,9 +922,7 @@ TEST_F(move, moves_pages_put_there_by_migrate_to_dev)
 	char *ptr = malloc(npages * page_size);
 	unsigned char m[32];
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, npages, seed);
+	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	MIGRATE_OK(self->p.src, buf, ptr, npages);
 	SNAPSHOT(self->p.src, buf, m, npages);
 	ASSERT_PROT(m, 0, npages, local_code(self->p.src_kind));
@@ -1437,9 +974,7 @@ TEST_F(move, moves_only_the_source_pages_of_a_mixed_range)
 	unsigned char m[32];
 	unsigned long p;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, npages, seed);
+	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	for (p = 0; p < npages; p += 2)
 		MIGRATE_OK(self->p.src, buf + p * page_size, ptr, 1);
 
@@ -1473,9 +1008,7 @@ TEST_F(move, leaves_pages_that_are_not_on_the_source)
 
 	if (self->third < 0)
 		SKIP(return, "needs a third device");
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, npages, seed);
+	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	MIGRATE_OK(self->p.src, buf, ptr, 4);
 	MIGRATE_OK(self->third, buf + 4 * page_size, ptr, 4);
 	MIGRATE_OK(self->p.dst, buf + 8 * page_size, ptr, 4);
@@ -1587,9 +1120,7 @@ TEST_F(dev, from_system_leaves_pages_of_other_devices)
 
 	if (self->other < 0)
 		SKIP(return, "no %s device", kind_name[self->other_kind]);
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, npages, seed);
+	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	MIGRATE_OK(self->other, buf, ptr, 4);
 	MIGRATE_OK(self->fd, buf + 4 * page_size, ptr, 4);
 
@@ -1614,9 +1145,7 @@ TEST_F(dev, to_system_moves_only_this_devices_pages)
 
 	if (self->other < 0)
 		SKIP(return, "no %s device", kind_name[self->other_kind]);
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, npages, seed);
+	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	MIGRATE_OK(self->fd, buf, ptr, 8);
 	MIGRATE_OK(self->other, buf + 8 * page_size, ptr, 4);
 
@@ -1674,9 +1203,7 @@ TEST_F(dev, larger_struct_with_zero_tail_is_accepted)
 	unsigned char m[8];
 	size_t i;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, raw);
-	fill_pattern(buf, 0, npages, seed);
+	ASSERT_BUFFERS(buf, raw, npages, seed);
 	for (i = 0; i < ARRAY_SIZE(sizes); i++) {
 		migrate_args(a, 0, (unsigned long)buf, npages,
 			     HMMSIM_MIGRATE_FROM_SYSTEM);
@@ -1793,7 +1320,7 @@ FIXTURE_SETUP(migrate)
 	 * back that device's pages in the whole 2 MiB window around it, and
 	 * the tests' own buffers must not share a window with the bystander.
 	 */
-	b->buf = map_thp(SZ_2M);
+	b->buf = map_aligned(SZ_2M, MADV_HUGEPAGE);
 	ASSERT_NE(MAP_FAILED, b->buf);
 	ASSERT_EQ(0, madvise(b->buf, SZ_2M, MADV_NOHUGEPAGE));
 	ptr = malloc(page_size);
@@ -1836,32 +1363,32 @@ static void assert_bystander(struct __test_metadata *_metadata, int line,
 			     struct bystander *b, bool forked)
 {
 	unsigned char want_dst[BYSTANDER_PAGES], want_src[BYSTANDER_PAGES];
-	unsigned char m[BYSTANDER_PAGES];
+	unsigned char m[BYSTANDER_PAGES], code;
 	unsigned long p;
 
 	bystander_codes(b, want_dst, want_src);
-	snapshot(_metadata, line, b->p.dst, b->buf, m, BYSTANDER_PAGES);
+	hmmsim_snapshot(_metadata, line, b->p.dst, b->buf, m, BYSTANDER_PAGES);
 	for (p = 0; p < BYSTANDER_PAGES; p++)
-		assert_prot(_metadata, line, m, p, p + 1, want_dst[p],
-			    forked ? read_only_code(want_dst[p]) : -1);
-	snapshot(_metadata, line, b->p.src, b->buf, m, BYSTANDER_PAGES);
+		hmmsim_assert_prot(_metadata, line, m, p, p + 1, want_dst[p],
+				   forked ? read_only_code(want_dst[p]) : -1);
+	hmmsim_snapshot(_metadata, line, b->p.src, b->buf, m, BYSTANDER_PAGES);
 	for (p = 0; p < BYSTANDER_PAGES; p++)
-		assert_prot(_metadata, line, m, p, p + 1, want_src[p],
-			    forked ? read_only_code(want_src[p]) : -1);
+		hmmsim_assert_prot(_metadata, line, m, p, p + 1, want_src[p],
+				   forked ? read_only_code(want_src[p]) : -1);
 
-	hmigrate_ok(_metadata, line, b->p.dst, 0, b->buf, BYSTANDER_PAGES,
-		    b->p.src, 1);
-	hmigrate_ok(_metadata, line, b->p.dst, 0, b->buf, BYSTANDER_PAGES,
-		    HMMSIM_MIGRATE_FROM_SYSTEM, 2);
-	snapshot(_metadata, line, b->p.dst, b->buf, m, BYSTANDER_PAGES);
-	assert_prot(_metadata, line, m, 0, BYSTANDER_PAGES,
-		    local_code(b->p.dst_kind),
-		    forked ? read_only_code(local_code(b->p.dst_kind)) : -1);
-	hmigrate_ok(_metadata, line, b->p.dst, HMMSIM_MIGRATE_TO_SYSTEM,
-		    b->buf, BYSTANDER_PAGES, HMMSIM_MIGRATE_FROM_SYSTEM,
-		    BYSTANDER_PAGES);
-	assert_pattern(_metadata, line, b->buf, 0, BYSTANDER_PAGES,
-		       b->seed);
+	hmmsim_hmigrate_ok(_metadata, line, b->p.dst, 0, b->buf,
+			   BYSTANDER_PAGES, b->p.src, 1);
+	hmmsim_hmigrate_ok(_metadata, line, b->p.dst, 0, b->buf,
+			   BYSTANDER_PAGES, HMMSIM_MIGRATE_FROM_SYSTEM, 2);
+	hmmsim_snapshot(_metadata, line, b->p.dst, b->buf, m, BYSTANDER_PAGES);
+	code = local_code(b->p.dst_kind);
+	hmmsim_assert_prot(_metadata, line, m, 0, BYSTANDER_PAGES, code,
+			   forked ? read_only_code(code) : -1);
+	hmmsim_hmigrate_ok(_metadata, line, b->p.dst, HMMSIM_MIGRATE_TO_SYSTEM,
+			   b->buf, BYSTANDER_PAGES, HMMSIM_MIGRATE_FROM_SYSTEM,
+			   BYSTANDER_PAGES);
+	hmmsim_assert_pattern(_metadata, line, b->buf, 0, BYSTANDER_PAGES,
+			      b->seed);
 }
 
 /* The three forms of the command on [addr, +npages) all fail with err. */
@@ -2188,9 +1715,7 @@ static void range_with_gap_is_einval(struct __test_metadata *_metadata,
 	unsigned char m[8];
 	unsigned long p;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, npages, seed);
+	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	MIGRATE_OK(b->p.src, buf + 1 * page_size, ptr, 1);
 	MIGRATE_OK(b->p.dst, buf + 2 * page_size, ptr, 1);
 	MIGRATE_OK(b->p.src, buf + 5 * page_size, ptr, 1);

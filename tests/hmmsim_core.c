@@ -23,76 +23,13 @@
  *
  * The devices are /dev/$HMMSIM_DEVNAME<N> (default hmmsim), N from 0.
  */
-#include <assert.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/ioctl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "kselftest_harness.h"
-#include <hmmsim.h>
+#include "hmmsim_test.h"
 
-static_assert(sizeof(struct hmm_dmirror_cmd) == 40,
-	      "struct hmm_dmirror_cmd must keep lib/test_hmm's layout");
-
-#define SZ_2M		(2UL << 20)
-#define SZ_16M		(16UL << 20)
-
-/* What goes into the output-only fields of every command. */
-#define GARBAGE		0xdeadbeefcafef00dULL
-
-/* Fill byte for buffers a command must not write. */
-#define UNTOUCHED	0xa5
-
-/* Not an HMM_DMIRROR_PROT_* code: a SNAPSHOT byte the driver did not set. */
-#define NO_CODE		0xee
-
-#define LOCAL_WRITE	(HMM_DMIRROR_PROT_DEV_PRIVATE_LOCAL | HMM_DMIRROR_PROT_WRITE)
 #define LOCAL_READ	(HMM_DMIRROR_PROT_DEV_PRIVATE_LOCAL | HMM_DMIRROR_PROT_READ)
 #define ZERO_READ	(HMM_DMIRROR_PROT_ZERO | HMM_DMIRROR_PROT_READ)
-#define WRITE_PMD	(HMM_DMIRROR_PROT_WRITE | HMM_DMIRROR_PROT_PMD)
-
-static size_t page_size;
-static unsigned int page_shift;
-
-/* ------------------------------------------------------------ devices */
-
-static int dev_path(char *buf, size_t len, unsigned int id)
-{
-	const char *name = getenv("HMMSIM_DEVNAME");
-
-	return snprintf(buf, len, "/dev/%s%u", name ? name : "hmmsim", id);
-}
-
-static int open_dev(unsigned int id)
-{
-	char path[64];
-
-	dev_path(path, sizeof(path), id);
-	return open(path, O_RDWR | O_CLOEXEC);
-}
-
-/* ioctl() that returns -errno, so ASSERT_EQ shows the error. */
-static int xioctl(int fd, unsigned long cmd, void *arg)
-{
-	return ioctl(fd, cmd, arg) ? -errno : 0;
-}
-
-static int info(int fd, struct hmmsim_info *inf)
-{
-	memset(inf, 0, sizeof(*inf));
-	inf->size = sizeof(*inf);
-	return xioctl(fd, HMMSIM_IOCTL_INFO, inf);
-}
 
 /* --------------------------------------------------------- the commands */
 
@@ -112,316 +49,6 @@ static const struct {
 	{ HMM_DMIRROR_FLAGS,		"FLAGS",		false },
 };
 
-/* A core command, raw; cpages and faults go in as garbage. */
-static int dmirror_raw(int fd, unsigned long request, __u64 addr, __u64 ptr,
-		       __u64 npages, struct hmm_dmirror_cmd *cmd)
-{
-	int ret;
-
-	cmd->addr = addr;
-	cmd->ptr = ptr;
-	cmd->npages = npages;
-	cmd->cpages = GARBAGE;
-	cmd->faults = GARBAGE;
-	do {
-		ret = xioctl(fd, request, cmd);
-	} while (ret == -EINTR);
-	return ret;
-}
-
-static int dmirror(int fd, unsigned long request, void *addr, void *ptr,
-		   unsigned long npages, struct hmm_dmirror_cmd *cmd)
-{
-	return dmirror_raw(fd, request, (unsigned long)addr,
-			   (unsigned long)ptr, npages, cmd);
-}
-
-/* ------------------------------------------------------------- patterns */
-
-/* An FNV-1a hash of the test's name: each test has its own data. */
-static unsigned int test_seed(const char *name)
-{
-	unsigned int h = 2166136261u;
-
-	while (*name)
-		h = (h ^ (unsigned char)*name++) * 16777619u;
-	return h;
-}
-
-/* Int i of the given page; never zero, so it cannot pass for a zero page. */
-static int pattern(unsigned long page, unsigned long i, unsigned int seed)
-{
-	unsigned int v = ((unsigned int)page * 0x9e3779b1u) ^
-			 ((unsigned int)i * 0x85ebca77u) ^
-			 (seed * 0xc2b2ae3du);
-
-	return (int)(v | 1);
-}
-
-/* Pages first..first+npages-1 of the pattern, into buf. */
-static void fill_pattern(void *buf, unsigned long first, unsigned long npages,
-			 unsigned int seed)
-{
-	unsigned long per = page_size / sizeof(int), p, i;
-	int *v = buf;
-
-	for (p = 0; p < npages; p++)
-		for (i = 0; i < per; i++)
-			*v++ = pattern(first + p, i, seed);
-}
-
-/* Index of the first int of buf that differs from the pattern, or -1. */
-static long check_pattern(const void *buf, unsigned long first,
-			  unsigned long npages, unsigned int seed)
-{
-	unsigned long per = page_size / sizeof(int), p, i;
-	const int *v = buf;
-
-	for (p = 0; p < npages; p++)
-		for (i = 0; i < per; i++, v++)
-			if (*v != pattern(first + p, i, seed))
-				return p * per + i;
-	return -1;
-}
-
-/* Index of the first byte of buf that is not c, or -1. */
-static long check_bytes(const void *buf, size_t len, unsigned char c)
-{
-	const unsigned char *b = buf;
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		if (b[i] != c)
-			return i;
-	return -1;
-}
-
-/*
- * Assertions that take the caller's line, since the harness reports the
- * line of the helper.
- */
-#define ASSERT_PATTERN(buf, first, npages, seed) \
-	assert_pattern(_metadata, __LINE__, buf, first, npages, seed)
-
-static void assert_pattern(struct __test_metadata *_metadata, int line,
-			   const void *buf, unsigned long first,
-			   unsigned long npages, unsigned int seed)
-{
-	unsigned long per = page_size / sizeof(int);
-	long bad = check_pattern(buf, first, npages, seed);
-
-	ASSERT_EQ(-1, bad) {
-		TH_LOG("line %d: page %lu, int %lu is %#x, expected %#x",
-		       line, first + bad / per, bad % per,
-		       ((const int *)buf)[bad],
-		       pattern(first + bad / per, bad % per, seed));
-	}
-}
-
-#define ASSERT_BYTES(buf, len, c) assert_bytes(_metadata, __LINE__, buf, len, c)
-
-static void assert_bytes(struct __test_metadata *_metadata, int line,
-			 const void *buf, size_t len, unsigned char c)
-{
-	long bad = check_bytes(buf, len, c);
-
-	ASSERT_EQ(-1, bad) {
-		TH_LOG("line %d: byte %ld (page %ld) is %#x, expected %#x",
-		       line, bad, bad / (long)page_size,
-		       ((const unsigned char *)buf)[bad], c);
-	}
-}
-
-/* SNAPSHOT codes m[from..to) must all be prot. */
-#define ASSERT_PROT(m, from, to, prot) \
-	assert_prot(_metadata, __LINE__, m, from, to, prot, -1)
-/* ... or either of two codes. */
-#define ASSERT_PROT2(m, from, to, prot, alt) \
-	assert_prot(_metadata, __LINE__, m, from, to, prot, alt)
-
-static void assert_prot(struct __test_metadata *_metadata, int line,
-			const unsigned char *m, unsigned long from,
-			unsigned long to, unsigned char prot, int alt)
-{
-	unsigned long i;
-
-	for (i = from; i < to; i++) {
-		if (alt >= 0 && m[i] == alt)
-			continue;
-		ASSERT_EQ(prot, m[i]) {
-			TH_LOG("line %d: snapshot of page %lu", line, i);
-		}
-	}
-}
-
-/* SNAPSHOT npages from addr into m; it must succeed with cpages == npages. */
-#define SNAPSHOT(fd, addr, m, npages) \
-	snapshot(_metadata, __LINE__, fd, addr, m, npages)
-
-static void snapshot(struct __test_metadata *_metadata, int line, int fd,
-		     void *addr, unsigned char *m, unsigned long npages)
-{
-	struct hmm_dmirror_cmd cmd;
-
-	memset(m, NO_CODE, npages);
-	ASSERT_EQ(0, dmirror(fd, HMM_DMIRROR_SNAPSHOT, addr, m, npages, &cmd))
-		TH_LOG("line %d: SNAPSHOT", line);
-	ASSERT_EQ(npages, cmd.cpages)
-		TH_LOG("line %d: SNAPSHOT", line);
-}
-
-/* MIGRATE_TO_DEV that must move all npages. */
-#define MIGRATE_OK(fd, addr, ptr, npages) \
-	migrate_ok(_metadata, __LINE__, fd, addr, ptr, npages)
-
-static void migrate_ok(struct __test_metadata *_metadata, int line, int fd,
-		       void *addr, void *ptr, unsigned long npages)
-{
-	struct hmm_dmirror_cmd cmd;
-
-	ASSERT_EQ(0, dmirror(fd, HMM_DMIRROR_MIGRATE_TO_DEV, addr, ptr, npages,
-			     &cmd))
-		TH_LOG("line %d: MIGRATE_TO_DEV", line);
-	ASSERT_EQ(npages, cmd.cpages)
-		TH_LOG("line %d: MIGRATE_TO_DEV", line);
-}
-
-/* ------------------------------------------------------------- memory */
-
-/* A CPU read of one int, which the compiler cannot leave out. */
-static int cpu_read(const void *addr)
-{
-	return __atomic_load_n((const int *)addr, __ATOMIC_RELAXED);
-}
-
-/* Private anonymous memory that stays in small pages in every THP mode. */
-static char *map_small(unsigned long npages, int prot)
-{
-	size_t len = npages * page_size;
-	char *p = mmap(NULL, len, prot, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-	if (p != MAP_FAILED)
-		madvise(p, len, MADV_NOHUGEPAGE);
-	return p;
-}
-
-/*
- * Like map_small(), but placed so that a 2 MiB boundary falls after the
- * first "before" pages: a driver that works in 2 MiB windows then meets the
- * two parts of the buffer in two different windows.
- */
-static char *map_small_across_2m(unsigned long npages, unsigned long before)
-{
-	size_t len = npages * page_size, head = before * page_size;
-	char *p = mmap(NULL, len + SZ_2M, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	char *buf;
-
-	if (p == MAP_FAILED)
-		return p;
-	buf = (char *)((((unsigned long)p + head + SZ_2M - 1) &
-			~(SZ_2M - 1)) - head);
-	if (buf != p)
-		munmap(p, buf - p);
-	if (buf + len != p + len + SZ_2M)
-		munmap(buf + len, p + SZ_2M - buf);
-	madvise(buf, len, MADV_NOHUGEPAGE);
-	return buf;
-}
-
-/* len bytes (a multiple of 2 MiB) of 2 MiB aligned MADV_HUGEPAGE memory. */
-static char *map_thp(size_t len)
-{
-	char *p = mmap(NULL, len + SZ_2M, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	char *a;
-
-	if (p == MAP_FAILED)
-		return p;
-	a = (char *)(((unsigned long)p + SZ_2M - 1) & ~(SZ_2M - 1));
-	if (a != p)
-		munmap(p, a - p);
-	if (a + len != p + len + SZ_2M)
-		munmap(a + len, p + SZ_2M - a);
-	madvise(a, len, MADV_HUGEPAGE);
-	return a;
-}
-
-static bool thp_enabled(void)
-{
-	char buf[128] = "";
-	int fd = open("/sys/kernel/mm/transparent_hugepage/enabled", O_RDONLY);
-	ssize_t n;
-
-	if (fd < 0)
-		return false;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	return n > 0 && !strstr(buf, "[never]");
-}
-
-/* AnonHugePages in kB of the mapping that contains addr, or -1. */
-static long anon_huge_kb(const void *addr)
-{
-	unsigned long start, end, a = (unsigned long)addr;
-	FILE *f = fopen("/proc/self/smaps", "r");
-	bool in = false;
-	char line[512];
-	long kb = -1;
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "%lx-%lx ", &start, &end) == 2)
-			in = start <= a && a < end;
-		else if (in && sscanf(line, "AnonHugePages: %ld kB", &kb) == 1)
-			break;
-	}
-	fclose(f);
-	return kb;
-}
-
-/* Is [addr, addr + len) entirely backed by THPs? */
-static bool thp_backed(const void *addr, size_t len)
-{
-	return thp_enabled() && anon_huge_kb(addr) >= (long)(len >> 10);
-}
-
-/* A value from /proc/meminfo, in kB, or -1. */
-static long meminfo_kb(const char *tag)
-{
-	FILE *f = fopen("/proc/meminfo", "r");
-	size_t taglen = strlen(tag);
-	char line[256];
-	long kb = -1;
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, tag, taglen) &&
-		    sscanf(line + taglen, " %ld", &kb) == 1)
-			break;
-	fclose(f);
-	return kb;
-}
-
-/*
- * One past the last user address: 1 << 47 with 4-level page tables, 1 << 56
- * with 5-level ones, where an address from 1 << 47 on can be mapped (with a
- * hint; x86-64 only).
- */
-static unsigned long user_va_end(void)
-{
-	void *high = (void *)(1UL << 47);
-	void *p = mmap(high, page_size, PROT_NONE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
-
-	if (p == MAP_FAILED)
-		return 1UL << 47;
-	munmap(p, page_size);
-	return 1UL << 56;
-}
-
 /* A file in /tmp, deleted on close, holding npages pages of the pattern. */
 static int tmpfile_with_pattern(unsigned long npages, unsigned int seed)
 {
@@ -440,16 +67,6 @@ static int tmpfile_with_pattern(unsigned long npages, unsigned int seed)
 	return fd;
 }
 
-/* Wait for a child: its exit status, or -1 if it did not exit. */
-static int wait_child(pid_t pid)
-{
-	int status;
-
-	if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
-		return -1;
-	return WEXITSTATUS(status);
-}
-
 /* ------------------------------------------------------------ fixture */
 
 FIXTURE(core)
@@ -463,9 +80,6 @@ FIXTURE_SETUP(core)
 {
 	int fds[2] = { -1, -1 };
 	unsigned int id, n = 0, first = 0;
-
-	page_size = sysconf(_SC_PAGESIZE);
-	page_shift = __builtin_ctzl(page_size);
 
 	for (id = 0; n < 2; id++) {
 		struct hmmsim_info inf;
@@ -535,7 +149,7 @@ static void bystander_check(struct __test_metadata *_metadata, int fd,
 	/* ...nothing moved or took exclusive access... */
 	SNAPSHOT(fd, b->buf, m, 4);
 	ASSERT_PROT(m, 0, 3, HMM_DMIRROR_PROT_WRITE);
-	ASSERT_PROT(m, 3, 4, LOCAL_WRITE);
+	ASSERT_PROT(m, 3, 4, PRIV_LOCAL);
 	/* ...and no WRITE wrote the memory. */
 	ASSERT_PATTERN(b->buf, 0, 4, b->seed);
 }
@@ -693,8 +307,7 @@ TEST_F(core, range_ending_at_end_of_user_space_is_valid)
 		SKIP(return, "cannot map the last user page: %s",
 		     strerror(errno));
 	fill_pattern(top, 0, 1, seed);
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_READ, top, ptr, 1, &cmd));
-	ASSERT_EQ(1, cmd.cpages);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_READ, top, ptr, 1, &cmd);
 	ASSERT_PATTERN(ptr, 0, 1, seed);
 	SNAPSHOT(self->fd, top, m, 1);
 	ASSERT_EQ(HMM_DMIRROR_PROT_WRITE, m[0]);
@@ -714,9 +327,7 @@ TEST_F(core, cpages_and_faults_inputs_are_ignored)
 	unsigned char m[8];
 	size_t i;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, npages, seed);
+	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	for (i = 0; i < ARRAY_SIZE(junk); i++) {
 		memset(&cmd, 0, sizeof(cmd));
 		cmd.addr = (unsigned long)buf;
@@ -769,9 +380,9 @@ TEST_F(core, flags_unknown_bits_are_einval)
 /* The device's count of failed allocations (hmmsim_pressure tests it). */
 static __u64 alloc_failures(int fd)
 {
-	struct hmmsim_stats st = { .size = sizeof(st) };
+	struct hmmsim_stats st;
 
-	return ioctl(fd, HMMSIM_IOCTL_STATS, &st) ? ~0ULL : st.alloc_failures;
+	return get_stats(fd, &st) ? ~0ULL : st.alloc_failures;
 }
 
 TEST_F(core, flags_ignore_addr_and_ptr)
@@ -931,9 +542,7 @@ TEST_F(core, forked_child_gets_eperm_for_core_commands)
 	pid_t pid;
 	int ret;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, 1, seed);
+	ASSERT_BUFFERS(buf, ptr, 1, seed);
 	fill_pattern(ptr, 0, 1, seed + 1);
 	pid = fork();
 	if (pid == 0)
@@ -972,9 +581,7 @@ TEST_F(core, read_faults_once_then_not)
 
 	for (pass = 0; pass < 2; pass++) {
 		memset(ptr, UNTOUCHED, npages * page_size);
-		ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_READ, buf, ptr,
-				     npages, &cmd));
-		ASSERT_EQ(npages, cmd.cpages);
+		DMIRROR_OK(self->fd, HMM_DMIRROR_READ, buf, ptr, npages, &cmd);
 		ASSERT_EQ(pass ? 0 : 1, cmd.faults);
 		ASSERT_BYTES(ptr, 2 * page_size, 0);
 		ASSERT_PATTERN(ptr + 2 * page_size, 2, npages - 2, seed);
@@ -992,9 +599,7 @@ TEST_F(core, read_never_touched_anon_is_zero)
 	ASSERT_NE(MAP_FAILED, buf);
 	ASSERT_NE(NULL, ptr);
 	memset(ptr, UNTOUCHED, npages * page_size);
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_READ, buf, ptr, npages,
-			     &cmd));
-	ASSERT_EQ(npages, cmd.cpages);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_READ, buf, ptr, npages, &cmd);
 	ASSERT_EQ(1, cmd.faults);
 	ASSERT_BYTES(ptr, npages * page_size, 0);
 	/* The device's read fault mapped the zero page. */
@@ -1010,31 +615,26 @@ TEST_F(core, read_partial_ranges)
 	char *ptr = malloc(npages * page_size);
 	struct hmm_dmirror_cmd cmd;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, npages, seed);
+	ASSERT_BUFFERS(buf, ptr, npages, seed);
 
 	/* The middle: exactly 16 pages come back, no more. */
 	memset(ptr, UNTOUCHED, npages * page_size);
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_READ, buf + 8 * page_size,
-			     ptr, 16, &cmd));
-	ASSERT_EQ(16, cmd.cpages);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_READ, buf + 8 * page_size, ptr, 16,
+		   &cmd);
 	ASSERT_EQ(1, cmd.faults);
 	ASSERT_PATTERN(ptr, 8, 16, seed);
 	ASSERT_BYTES(ptr + 16 * page_size, 16 * page_size, UNTOUCHED);
 
 	/* The first page. */
 	memset(ptr, UNTOUCHED, npages * page_size);
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_READ, buf, ptr, 1, &cmd));
-	ASSERT_EQ(1, cmd.cpages);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_READ, buf, ptr, 1, &cmd);
 	ASSERT_PATTERN(ptr, 0, 1, seed);
 	ASSERT_BYTES(ptr + page_size, (npages - 1) * page_size, UNTOUCHED);
 
 	/* The last page. */
 	memset(ptr, UNTOUCHED, npages * page_size);
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_READ,
-			     buf + (npages - 1) * page_size, ptr, 1, &cmd));
-	ASSERT_EQ(1, cmd.cpages);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_READ, buf + (npages - 1) * page_size,
+		   ptr, 1, &cmd);
 	ASSERT_PATTERN(ptr, npages - 1, 1, seed);
 	ASSERT_BYTES(ptr + page_size, (npages - 1) * page_size, UNTOUCHED);
 }
@@ -1047,9 +647,7 @@ TEST_F(core, read_prot_none_is_efault)
 	char *ptr = malloc(npages * page_size);
 	struct hmm_dmirror_cmd cmd;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, npages, seed);
+	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	memset(ptr, UNTOUCHED, npages * page_size);
 	ASSERT_EQ(0, mprotect(buf, npages * page_size, PROT_NONE));
 
@@ -1072,9 +670,7 @@ TEST_F(core, read_hole_is_efault)
 	char *ptr = malloc(npages * page_size);
 	struct hmm_dmirror_cmd cmd;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, npages, seed);
+	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	memset(ptr, UNTOUCHED, npages * page_size);
 	ASSERT_EQ(0, munmap(buf + 7 * page_size, 2 * page_size));
 
@@ -1087,12 +683,10 @@ TEST_F(core, read_hole_is_efault)
 				   buf + 7 * page_size, ptr, 3, &cmd));
 	ASSERT_BYTES(ptr, npages * page_size, UNTOUCHED);
 
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_READ, buf, ptr, 7, &cmd));
-	ASSERT_EQ(7, cmd.cpages);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_READ, buf, ptr, 7, &cmd);
 	ASSERT_PATTERN(ptr, 0, 7, seed);
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_READ, buf + 9 * page_size,
-			     ptr, npages - 9, &cmd));
-	ASSERT_EQ(npages - 9, cmd.cpages);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_READ, buf + 9 * page_size, ptr,
+		   npages - 9, &cmd);
 	ASSERT_PATTERN(ptr, 9, npages - 9, seed);
 }
 
@@ -1106,15 +700,11 @@ TEST_F(core, read_across_rw_and_ro_vmas)
 	struct hmm_dmirror_cmd cmd;
 	unsigned char m[64];
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, npages, seed);
+	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	ASSERT_EQ(0, mprotect(buf + split * page_size,
 			      (npages - split) * page_size, PROT_READ));
 
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_READ, buf, ptr, npages,
-			     &cmd));
-	ASSERT_EQ(npages, cmd.cpages);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_READ, buf, ptr, npages, &cmd);
 	ASSERT_EQ(1, cmd.faults);
 	ASSERT_PATTERN(ptr, 0, npages, seed);
 	SNAPSHOT(self->fd, buf, m, npages);
@@ -1190,9 +780,7 @@ TEST_F_TIMEOUT(core, read_while_unmapping_half, 120)
 
 		ASSERT_EQ(-EFAULT, dmirror(self->fd, HMM_DMIRROR_READ, buf,
 					   ptr, npages, &cmd));
-		ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_READ, buf, ptr,
-				     half, &cmd));
-		ASSERT_EQ(half, cmd.cpages);
+		DMIRROR_OK(self->fd, HMM_DMIRROR_READ, buf, ptr, half, &cmd);
 		ASSERT_PATTERN(ptr, 0, half, seed + round);
 		ASSERT_PATTERN(buf, 0, half, seed + round);
 		ASSERT_EQ(0, munmap(buf, half * page_size));
@@ -1213,9 +801,7 @@ TEST_F(core, write_anon)
 	ASSERT_NE(MAP_FAILED, buf);
 	ASSERT_NE(NULL, ptr);
 	fill_pattern(ptr, 0, npages, seed);
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_WRITE, buf, ptr, npages,
-			     &cmd));
-	ASSERT_EQ(npages, cmd.cpages);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_WRITE, buf, ptr, npages, &cmd);
 	ASSERT_EQ(1, cmd.faults);
 	ASSERT_PATTERN(buf, 0, npages, seed);
 	SNAPSHOT(self->fd, buf, m, npages);
@@ -1230,25 +816,20 @@ TEST_F(core, write_partial_ranges)
 	char *ptr = malloc(npages * page_size);
 	struct hmm_dmirror_cmd cmd;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, npages, seed);
+	ASSERT_BUFFERS(buf, ptr, npages, seed);
 
 	fill_pattern(ptr, 8, 16, seed + 1);
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_WRITE, buf + 8 * page_size,
-			     ptr, 16, &cmd));
-	ASSERT_EQ(16, cmd.cpages);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_WRITE, buf + 8 * page_size, ptr, 16,
+		   &cmd);
 	ASSERT_PATTERN(buf, 0, 8, seed);
 	ASSERT_PATTERN(buf + 8 * page_size, 8, 16, seed + 1);
 	ASSERT_PATTERN(buf + 24 * page_size, 24, 8, seed);
 
 	fill_pattern(ptr, 0, 1, seed + 2);
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_WRITE, buf, ptr, 1, &cmd));
-	ASSERT_EQ(1, cmd.cpages);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_WRITE, buf, ptr, 1, &cmd);
 	fill_pattern(ptr, npages - 1, 1, seed + 2);
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_WRITE,
-			     buf + (npages - 1) * page_size, ptr, 1, &cmd));
-	ASSERT_EQ(1, cmd.cpages);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_WRITE, buf + (npages - 1) * page_size,
+		   ptr, 1, &cmd);
 
 	ASSERT_PATTERN(buf, 0, 1, seed + 2);
 	ASSERT_PATTERN(buf + page_size, 1, 7, seed);
@@ -1271,8 +852,7 @@ TEST_F(core, write_read_only_is_eperm)
 	ASSERT_NE(NULL, ptr);
 
 	/* Never written: the device can read the zero page, not write it. */
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_READ, zero, ptr, 1, &cmd));
-	ASSERT_EQ(1, cmd.cpages);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_READ, zero, ptr, 1, &cmd);
 	ASSERT_EQ(1, cmd.faults);
 	fill_pattern(ptr, 0, npages, seed);
 	ASSERT_EQ(-EPERM, dmirror(self->fd, HMM_DMIRROR_WRITE, zero, ptr,
@@ -1282,9 +862,7 @@ TEST_F(core, write_read_only_is_eperm)
 	/* Once writable, the same WRITE works. */
 	ASSERT_EQ(0, mprotect(zero, npages * page_size,
 			      PROT_READ | PROT_WRITE));
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_WRITE, zero, ptr, npages,
-			     &cmd));
-	ASSERT_EQ(npages, cmd.cpages);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_WRITE, zero, ptr, npages, &cmd);
 	ASSERT_EQ(1, cmd.faults);
 	ASSERT_PATTERN(zero, 0, npages, seed);
 
@@ -1307,9 +885,7 @@ TEST_F(core, write_prot_none_is_efault)
 	char *ptr = malloc(npages * page_size);
 	struct hmm_dmirror_cmd cmd;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, npages, seed);
+	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	fill_pattern(ptr, 0, npages, seed + 1);
 	ASSERT_EQ(0, mprotect(buf, npages * page_size, PROT_NONE));
 	ASSERT_EQ(-EFAULT, dmirror(self->fd, HMM_DMIRROR_WRITE, buf, ptr,
@@ -1326,9 +902,7 @@ TEST_F(core, write_hole_is_efault)
 	char *ptr = malloc(npages * page_size);
 	struct hmm_dmirror_cmd cmd;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, npages, seed);
+	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	fill_pattern(ptr, 0, npages, seed + 1);
 	ASSERT_EQ(0, munmap(buf + 8 * page_size, page_size));
 	ASSERT_EQ(-EFAULT, dmirror(self->fd, HMM_DMIRROR_WRITE, buf, ptr,
@@ -1353,9 +927,7 @@ TEST_F(core, write_across_rw_and_ro_vmas_is_eperm)
 	char *ptr = malloc(npages * page_size);
 	struct hmm_dmirror_cmd cmd;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, npages, seed);
+	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	fill_pattern(ptr, 0, npages, seed + 1);
 	ASSERT_EQ(0, mprotect(buf + split * page_size,
 			      (npages - split) * page_size, PROT_READ));
@@ -1363,9 +935,7 @@ TEST_F(core, write_across_rw_and_ro_vmas_is_eperm)
 				  npages, &cmd));
 	ASSERT_PATTERN(buf, 0, npages, seed);
 	/* The writable VMA alone can be written. */
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_WRITE, buf, ptr, split,
-			     &cmd));
-	ASSERT_EQ(split, cmd.cpages);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_WRITE, buf, ptr, split, &cmd);
 	ASSERT_PATTERN(buf, 0, split, seed + 1);
 	ASSERT_PATTERN(buf + split * page_size, split, npages - split, seed);
 }
@@ -1379,18 +949,12 @@ TEST_F(core, write_shared_anon)
 	char *ptr = malloc(npages * page_size);
 	struct hmm_dmirror_cmd cmd;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, npages, seed);
+	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	fill_pattern(ptr, 0, npages, seed + 1);
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_WRITE, buf, ptr, npages,
-			     &cmd));
-	ASSERT_EQ(npages, cmd.cpages);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_WRITE, buf, ptr, npages, &cmd);
 	ASSERT_PATTERN(buf, 0, npages, seed + 1);
 	memset(ptr, UNTOUCHED, npages * page_size);
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_READ, buf, ptr, npages,
-			     &cmd));
-	ASSERT_EQ(npages, cmd.cpages);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_READ, buf, ptr, npages, &cmd);
 	ASSERT_PATTERN(ptr, 0, npages, seed + 1);
 }
 
@@ -1415,15 +979,11 @@ TEST_F(core, write_read_snapshot_hugetlb)
 	ASSERT_NE(NULL, m);
 
 	fill_pattern(ptr, 0, npages, seed);
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_WRITE, buf, ptr, npages,
-			     &cmd));
-	ASSERT_EQ(npages, cmd.cpages);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_WRITE, buf, ptr, npages, &cmd);
 	ASSERT_EQ(1, cmd.faults);
 	ASSERT_PATTERN(buf, 0, npages, seed);
 	memset(ptr, UNTOUCHED, SZ_2M);
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_READ, buf, ptr, npages,
-			     &cmd));
-	ASSERT_EQ(npages, cmd.cpages);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_READ, buf, ptr, npages, &cmd);
 	ASSERT_PATTERN(ptr, 0, npages, seed);
 	SNAPSHOT(self->fd, buf, m, npages);
 	ASSERT_PROT(m, 0, npages, WRITE_PMD);
@@ -1445,9 +1005,7 @@ TEST_F(core, read_shared_file)
 	buf = mmap(NULL, npages * page_size, PROT_READ, MAP_SHARED, file, 0);
 	ASSERT_NE(MAP_FAILED, buf);
 	memset(ptr, UNTOUCHED, npages * page_size);
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_READ, buf, ptr, npages,
-			     &cmd));
-	ASSERT_EQ(npages, cmd.cpages);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_READ, buf, ptr, npages, &cmd);
 	ASSERT_EQ(1, cmd.faults);
 	ASSERT_PATTERN(ptr, 0, npages, seed);
 	close(file);
@@ -1468,9 +1026,7 @@ TEST_F(core, write_shared_file_reaches_the_file)
 	buf = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, file, 0);
 	ASSERT_NE(MAP_FAILED, buf);
 	fill_pattern(ptr, 0, npages, seed + 1);
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_WRITE, buf, ptr, npages,
-			     &cmd));
-	ASSERT_EQ(npages, cmd.cpages);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_WRITE, buf, ptr, npages, &cmd);
 	ASSERT_EQ(1, cmd.faults);
 	ASSERT_PATTERN(buf, 0, npages, seed + 1);
 	memset(ptr, UNTOUCHED, len);
@@ -1494,9 +1050,7 @@ TEST_F(core, write_private_file_leaves_the_file)
 	buf = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE, file, 0);
 	ASSERT_NE(MAP_FAILED, buf);
 	fill_pattern(ptr, 0, npages, seed + 1);
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_WRITE, buf, ptr, npages,
-			     &cmd));
-	ASSERT_EQ(npages, cmd.cpages);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_WRITE, buf, ptr, npages, &cmd);
 	ASSERT_PATTERN(buf, 0, npages, seed + 1);
 	memset(ptr, UNTOUCHED, len);
 	ASSERT_EQ(len, pread(file, ptr, len, 0));
@@ -1555,7 +1109,7 @@ TEST_F(core, migrate_private_file_written_pages)
 	MIGRATE_OK(self->fd, buf, ptr, npages);
 	ASSERT_PATTERN(ptr, 0, npages, seed + 1);
 	SNAPSHOT(self->fd, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, LOCAL_WRITE);
+	ASSERT_PROT(m, 0, npages, PRIV_LOCAL);
 
 	ASSERT_PATTERN(buf, 0, npages, seed + 1);
 	SNAPSHOT(self->fd, buf, m, npages);
@@ -1599,24 +1153,19 @@ TEST_F(core, migrate_anon_to_dev)
 	struct hmm_dmirror_cmd cmd;
 	unsigned char m[256];
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, npages, seed);
+	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	memset(ptr, UNTOUCHED, npages * page_size);
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr,
-			     npages, &cmd));
-	ASSERT_EQ(npages, cmd.cpages);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, npages,
+		   &cmd);
 	ASSERT_PATTERN(ptr, 0, npages, seed);
 	SNAPSHOT(self->fd, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, LOCAL_WRITE);
+	ASSERT_PROT(m, 0, npages, PRIV_LOCAL);
 	/* The device reads its own memory without faulting. */
 	memset(ptr, UNTOUCHED, npages * page_size);
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_READ, buf, ptr, npages,
-			     &cmd));
-	ASSERT_EQ(npages, cmd.cpages);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_READ, buf, ptr, npages, &cmd);
 	ASSERT_PATTERN(ptr, 0, npages, seed);
 	SNAPSHOT(self->fd, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, LOCAL_WRITE);
+	ASSERT_PROT(m, 0, npages, PRIV_LOCAL);
 }
 
 TEST_F(core, migrate_never_touched_anon_is_zero)
@@ -1635,7 +1184,7 @@ TEST_F(core, migrate_never_touched_anon_is_zero)
 	MIGRATE_OK(self->fd, buf, ptr, npages);
 	ASSERT_BYTES(ptr, npages * page_size, 0);
 	SNAPSHOT(self->fd, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, LOCAL_WRITE);
+	ASSERT_PROT(m, 0, npages, PRIV_LOCAL);
 
 	ASSERT_BYTES(buf, npages * page_size, 0);
 	SNAPSHOT(self->fd, buf, m, npages);
@@ -1650,9 +1199,7 @@ TEST_F(core, migrate_partial_ranges)
 	char *ptr = malloc(npages * page_size);
 	unsigned char m[32];
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, npages, seed);
+	ASSERT_BUFFERS(buf, ptr, npages, seed);
 
 	/* The middle, and exactly 16 pages of data come back. */
 	memset(ptr, UNTOUCHED, npages * page_size);
@@ -1661,7 +1208,7 @@ TEST_F(core, migrate_partial_ranges)
 	ASSERT_BYTES(ptr + 16 * page_size, 16 * page_size, UNTOUCHED);
 	SNAPSHOT(self->fd, buf, m, npages);
 	ASSERT_PROT(m, 0, 8, HMM_DMIRROR_PROT_WRITE);
-	ASSERT_PROT(m, 8, 24, LOCAL_WRITE);
+	ASSERT_PROT(m, 8, 24, PRIV_LOCAL);
 	ASSERT_PROT(m, 24, npages, HMM_DMIRROR_PROT_WRITE);
 
 	/* The first and the last page. */
@@ -1670,11 +1217,11 @@ TEST_F(core, migrate_partial_ranges)
 	MIGRATE_OK(self->fd, buf + (npages - 1) * page_size, ptr, 1);
 	ASSERT_PATTERN(ptr, npages - 1, 1, seed);
 	SNAPSHOT(self->fd, buf, m, npages);
-	ASSERT_PROT(m, 0, 1, LOCAL_WRITE);
+	ASSERT_PROT(m, 0, 1, PRIV_LOCAL);
 	ASSERT_PROT(m, 1, 8, HMM_DMIRROR_PROT_WRITE);
-	ASSERT_PROT(m, 8, 24, LOCAL_WRITE);
+	ASSERT_PROT(m, 8, 24, PRIV_LOCAL);
 	ASSERT_PROT(m, 24, npages - 1, HMM_DMIRROR_PROT_WRITE);
-	ASSERT_PROT(m, npages - 1, npages, LOCAL_WRITE);
+	ASSERT_PROT(m, npages - 1, npages, PRIV_LOCAL);
 
 	ASSERT_PATTERN(buf, 0, npages, seed);
 }
@@ -1688,9 +1235,7 @@ TEST_F(core, cpu_read_faults_pages_back)
 	char *ptr = malloc(npages * page_size);
 	unsigned char m[256];
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, npages, seed);
+	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	MIGRATE_OK(self->fd, buf, ptr, npages);
 
 	/*
@@ -1699,9 +1244,9 @@ TEST_F(core, cpu_read_faults_pages_back)
 	 */
 	ASSERT_EQ(pattern(5, 3, seed), cpu_read(buf + 5 * page_size + 12));
 	SNAPSHOT(self->fd, buf, m, npages);
-	ASSERT_PROT2(m, 0, 5, LOCAL_WRITE, HMM_DMIRROR_PROT_WRITE);
+	ASSERT_PROT2(m, 0, 5, PRIV_LOCAL, HMM_DMIRROR_PROT_WRITE);
 	ASSERT_PROT(m, 5, 6, HMM_DMIRROR_PROT_WRITE);
-	ASSERT_PROT2(m, 6, npages, LOCAL_WRITE, HMM_DMIRROR_PROT_WRITE);
+	ASSERT_PROT2(m, 6, npages, PRIV_LOCAL, HMM_DMIRROR_PROT_WRITE);
 
 	ASSERT_PATTERN(buf, 0, npages, seed);
 	SNAPSHOT(self->fd, buf, m, npages);
@@ -1718,9 +1263,7 @@ TEST_F(core, cpu_write_faults_pages_back)
 	unsigned char m[64];
 	unsigned long p;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, npages, seed);
+	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	MIGRATE_OK(self->fd, buf, ptr, npages);
 
 	/* Overwrite one int per page: the rest of the page must survive. */
@@ -1736,9 +1279,7 @@ TEST_F(core, cpu_write_faults_pages_back)
 	}
 	ASSERT_PATTERN(buf, 0, npages, seed);
 	memset(ptr, UNTOUCHED, npages * page_size);
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_READ, buf, ptr, npages,
-			     &cmd));
-	ASSERT_EQ(npages, cmd.cpages);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_READ, buf, ptr, npages, &cmd);
 	ASSERT_PATTERN(ptr, 0, npages, seed);
 }
 
@@ -1751,9 +1292,7 @@ TEST_F(core, migrate_again_after_cpu_writes_half)
 	char *ptr = malloc(npages * page_size);
 	unsigned char m[128];
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, npages, seed);
+	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	MIGRATE_OK(self->fd, buf, ptr, npages);
 	ASSERT_PATTERN(ptr, 0, npages, seed);
 
@@ -1761,14 +1300,14 @@ TEST_F(core, migrate_again_after_cpu_writes_half)
 	SNAPSHOT(self->fd, buf, m, npages);
 	ASSERT_PROT(m, 0, half, HMM_DMIRROR_PROT_WRITE);
 	/* A fault may bring back some neighbours too. */
-	ASSERT_PROT2(m, half, npages, LOCAL_WRITE, HMM_DMIRROR_PROT_WRITE);
+	ASSERT_PROT2(m, half, npages, PRIV_LOCAL, HMM_DMIRROR_PROT_WRITE);
 
 	memset(ptr, UNTOUCHED, npages * page_size);
 	MIGRATE_OK(self->fd, buf, ptr, npages);
 	ASSERT_PATTERN(ptr, 0, half, seed + 1);
 	ASSERT_PATTERN(ptr + half * page_size, half, half, seed);
 	SNAPSHOT(self->fd, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, LOCAL_WRITE);
+	ASSERT_PROT(m, 0, npages, PRIV_LOCAL);
 
 	ASSERT_PATTERN(buf, 0, half, seed + 1);
 	ASSERT_PATTERN(buf + half * page_size, half, half, seed);
@@ -1784,9 +1323,7 @@ TEST_F(core, migrate_across_rw_and_ro_vmas)
 	struct hmm_dmirror_cmd cmd;
 	unsigned char m[64];
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, npages, seed);
+	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	ASSERT_EQ(0, mprotect(buf + split * page_size,
 			      (npages - split) * page_size, PROT_READ));
 
@@ -1794,7 +1331,7 @@ TEST_F(core, migrate_across_rw_and_ro_vmas)
 	MIGRATE_OK(self->fd, buf, ptr, npages);
 	ASSERT_PATTERN(ptr, 0, npages, seed);
 	SNAPSHOT(self->fd, buf, m, npages);
-	ASSERT_PROT(m, 0, split, LOCAL_WRITE);
+	ASSERT_PROT(m, 0, split, PRIV_LOCAL);
 	ASSERT_PROT(m, split, npages, LOCAL_READ);
 
 	/* The device may not write the read-only pages either. */
@@ -1819,9 +1356,7 @@ TEST_F(core, migrate_prot_none_vma_is_einval)
 	struct hmm_dmirror_cmd cmd;
 	unsigned char m[16];
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, npages, seed);
+	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	ASSERT_EQ(0, mprotect(buf + split * page_size,
 			      (npages - split) * page_size, PROT_NONE));
 
@@ -1850,9 +1385,7 @@ TEST_F(core, migrate_hole_is_einval)
 	struct hmm_dmirror_cmd cmd;
 	unsigned char m[16];
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, npages, seed);
+	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	ASSERT_EQ(0, munmap(buf + 6 * page_size, 2 * page_size));
 
 	ASSERT_EQ(-EINVAL, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf,
@@ -1920,11 +1453,10 @@ TEST_F_TIMEOUT(core, migrate_16m_to_dev_and_back, 120)
 	MIGRATE_OK(self->fd, buf, ptr, npages);
 	ASSERT_PATTERN(ptr, 0, npages, seed);
 	SNAPSHOT(self->fd, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, LOCAL_WRITE);
+	ASSERT_PROT(m, 0, npages, PRIV_LOCAL);
 
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_SYS, buf, ptr,
-			     npages, &cmd));
-	ASSERT_EQ(npages, cmd.cpages);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_MIGRATE_TO_SYS, buf, ptr, npages,
+		   &cmd);
 	/* Back in small pages, unless khugepaged collapsed some already. */
 	SNAPSHOT(self->fd, buf, m, npages);
 	ASSERT_PROT2(m, 0, npages, HMM_DMIRROR_PROT_WRITE, WRITE_PMD);
@@ -1935,14 +1467,12 @@ TEST_F_TIMEOUT(core, migrate_16m_to_dev_and_back, 120)
 	ASSERT_PATTERN(ptr, from, to - from, seed);
 	SNAPSHOT(self->fd, buf, m, npages);
 	ASSERT_PROT2(m, 0, from, HMM_DMIRROR_PROT_WRITE, WRITE_PMD);
-	ASSERT_PROT(m, from, to, LOCAL_WRITE);
+	ASSERT_PROT(m, from, to, PRIV_LOCAL);
 	ASSERT_PROT2(m, to, npages, HMM_DMIRROR_PROT_WRITE, WRITE_PMD);
 
 	ASSERT_PATTERN(buf, 0, npages, seed);
 	memset(ptr, UNTOUCHED, SZ_16M);
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_READ, buf, ptr, npages,
-			     &cmd));
-	ASSERT_EQ(npages, cmd.cpages);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_READ, buf, ptr, npages, &cmd);
 	ASSERT_PATTERN(ptr, 0, npages, seed);
 }
 
@@ -1950,7 +1480,7 @@ TEST_F(core, migrate_thp_to_dev_and_back)
 {
 	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = SZ_2M / page_size;
-	char *buf = map_thp(SZ_2M);
+	char *buf = map_aligned(SZ_2M, MADV_HUGEPAGE);
 	char *ptr = malloc(SZ_2M);
 	unsigned char *m = malloc(npages);
 	bool thp;
@@ -1967,7 +1497,7 @@ TEST_F(core, migrate_thp_to_dev_and_back)
 	MIGRATE_OK(self->fd, buf, ptr, npages);
 	ASSERT_PATTERN(ptr, 0, npages, seed);
 	SNAPSHOT(self->fd, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, LOCAL_WRITE);
+	ASSERT_PROT(m, 0, npages, PRIV_LOCAL);
 
 	ASSERT_PATTERN(buf, 0, npages, seed);
 	SNAPSHOT(self->fd, buf, m, npages);
@@ -1990,15 +1520,11 @@ TEST_F(core, read_through_other_device_faults_pages_back)
 
 	if (self->fd2 < 0)
 		SKIP(return, "needs two private devices");
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, npages, seed);
+	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	MIGRATE_OK(self->fd, buf, ptr, npages);
 
 	memset(ptr, UNTOUCHED, npages * page_size);
-	ASSERT_EQ(0, dmirror(self->fd2, HMM_DMIRROR_READ, buf, ptr, npages,
-			     &cmd));
-	ASSERT_EQ(npages, cmd.cpages);
+	DMIRROR_OK(self->fd2, HMM_DMIRROR_READ, buf, ptr, npages, &cmd);
 	ASSERT_EQ(1, cmd.faults);
 	ASSERT_PATTERN(ptr, 0, npages, seed);
 	SNAPSHOT(self->fd, buf, m, npages);
@@ -2016,19 +1542,17 @@ TEST_F(core, snapshot_through_other_device_is_none)
 
 	if (self->fd2 < 0)
 		SKIP(return, "needs two private devices");
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, npages, seed);
+	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	MIGRATE_OK(self->fd, buf, ptr, half);
 	MIGRATE_OK(self->fd2, buf + half * page_size, ptr, half);
 	ASSERT_PATTERN(ptr, half, half, seed);
 
 	SNAPSHOT(self->fd, buf, m, npages);
-	ASSERT_PROT(m, 0, half, LOCAL_WRITE);
+	ASSERT_PROT(m, 0, half, PRIV_LOCAL);
 	ASSERT_PROT(m, half, npages, HMM_DMIRROR_PROT_NONE);
 	SNAPSHOT(self->fd2, buf, m, npages);
 	ASSERT_PROT(m, 0, half, HMM_DMIRROR_PROT_NONE);
-	ASSERT_PROT(m, half, npages, LOCAL_WRITE);
+	ASSERT_PROT(m, half, npages, PRIV_LOCAL);
 	ASSERT_PATTERN(buf, 0, npages, seed);
 }
 
@@ -2042,9 +1566,7 @@ TEST_F(core, migrate_page_on_other_device_is_enoent)
 
 	if (self->fd2 < 0)
 		SKIP(return, "needs two private devices");
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, npages, seed);
+	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	MIGRATE_OK(self->fd, buf + (npages - 1) * page_size, ptr, 1);
 	ASSERT_EQ(-ENOENT, dmirror(self->fd2, HMM_DMIRROR_MIGRATE_TO_DEV,
 				   buf + (npages - 1) * page_size, ptr, 1,
@@ -2065,14 +1587,11 @@ TEST_F(core, migrate_to_sys_returns_every_page)
 	struct hmm_dmirror_cmd cmd;
 	unsigned char m[64];
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, npages, seed);
+	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	MIGRATE_OK(self->fd, buf, ptr, npages);
 
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_SYS, buf, ptr,
-			     npages, &cmd));
-	ASSERT_EQ(npages, cmd.cpages);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_MIGRATE_TO_SYS, buf, ptr, npages,
+		   &cmd);
 	SNAPSHOT(self->fd, buf, m, npages);
 	ASSERT_PROT(m, 0, npages, HMM_DMIRROR_PROT_WRITE);
 
@@ -2092,9 +1611,7 @@ TEST_F(core, migrate_to_sys_counts_pages_moved)
 	struct hmm_dmirror_cmd cmd;
 	unsigned char m[16];
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, npages, seed);
+	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	MIGRATE_OK(self->fd, buf + 4 * page_size, ptr, 8);
 	ASSERT_PATTERN(ptr, 4, 8, seed);
 
@@ -2104,7 +1621,7 @@ TEST_F(core, migrate_to_sys_counts_pages_moved)
 	ASSERT_EQ(2, cmd.cpages);
 	SNAPSHOT(self->fd, buf, m, npages);
 	ASSERT_PROT(m, 0, 6, HMM_DMIRROR_PROT_WRITE);
-	ASSERT_PROT(m, 6, 12, LOCAL_WRITE);
+	ASSERT_PROT(m, 6, 12, PRIV_LOCAL);
 	ASSERT_PROT(m, 12, npages, HMM_DMIRROR_PROT_WRITE);
 
 	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_SYS, buf, ptr,
@@ -2127,16 +1644,14 @@ TEST_F(core, migrate_to_sys_through_other_device_moves_nothing)
 
 	if (self->fd2 < 0)
 		SKIP(return, "needs two private devices");
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, npages, seed);
+	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	MIGRATE_OK(self->fd, buf, ptr, npages);
 
 	ASSERT_EQ(0, dmirror(self->fd2, HMM_DMIRROR_MIGRATE_TO_SYS, buf, ptr,
 			     npages, &cmd));
 	ASSERT_EQ(0, cmd.cpages);
 	SNAPSHOT(self->fd, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, LOCAL_WRITE);
+	ASSERT_PROT(m, 0, npages, PRIV_LOCAL);
 	ASSERT_PATTERN(buf, 0, npages, seed);
 }
 
@@ -2178,7 +1693,7 @@ TEST_F(core, snapshot_reports_each_kind_of_page)
 	ASSERT_EQ(HMM_DMIRROR_PROT_WRITE, m[4]);
 	ASSERT_EQ(HMM_DMIRROR_PROT_NONE, m[5]);
 	ASSERT_EQ(ZERO_READ, m[6]);
-	ASSERT_EQ(LOCAL_WRITE, m[7]);
+	ASSERT_EQ(PRIV_LOCAL, m[7]);
 
 	/* SNAPSHOT faults nothing in: a second one sees the same. */
 	SNAPSHOT(self->fd, buf, again, npages);
@@ -2192,13 +1707,11 @@ TEST_F(core, snapshot_thp_is_pmd)
 {
 	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = SZ_2M / page_size;
-	char *buf = map_thp(SZ_2M);
+	char *buf = map_aligned(SZ_2M, MADV_HUGEPAGE);
 	unsigned char *m = malloc(npages);
 	bool thp;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, m);
-	fill_pattern(buf, 0, npages, seed);
+	ASSERT_BUFFERS(buf, m, npages, seed);
 	thp = thp_backed(buf, SZ_2M);
 
 	SNAPSHOT(self->fd, buf, m, npages);
@@ -2239,13 +1752,9 @@ TEST_F(core, exclusive_until_cpu_touches_each_page)
 	char *ptr = malloc(npages * page_size);
 	struct hmm_dmirror_cmd cmd;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, npages, seed);
+	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	memset(ptr, UNTOUCHED, npages * page_size);
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_EXCLUSIVE, buf, ptr, npages,
-			     &cmd));
-	ASSERT_EQ(npages, cmd.cpages);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_EXCLUSIVE, buf, ptr, npages, &cmd);
 	ASSERT_PATTERN(ptr, 0, npages, seed);
 	ASSERT_EQ(-EPERM, dmirror(self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE, buf,
 				  ptr, npages, &cmd));
@@ -2308,20 +1817,16 @@ TEST_F(core, exclusive_on_thp)
 {
 	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = SZ_2M / page_size;
-	char *buf = map_thp(SZ_2M);
+	char *buf = map_aligned(SZ_2M, MADV_HUGEPAGE);
 	char *ptr = malloc(SZ_2M);
 	struct hmm_dmirror_cmd cmd;
 	bool thp;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, npages, seed);
+	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	thp = thp_backed(buf, SZ_2M);
 
 	memset(ptr, UNTOUCHED, SZ_2M);
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_EXCLUSIVE, buf, ptr, npages,
-			     &cmd));
-	ASSERT_EQ(npages, cmd.cpages);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_EXCLUSIVE, buf, ptr, npages, &cmd);
 	ASSERT_PATTERN(ptr, 0, npages, seed);
 	ASSERT_EQ(-EPERM, dmirror(self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE, buf,
 				  ptr, npages, &cmd));
@@ -2333,9 +1838,8 @@ TEST_F(core, exclusive_on_thp)
 	ASSERT_PATTERN(buf, 0, npages, seed + 1);
 
 	/* Again, on the part of a THP: the middle 64 pages. */
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_EXCLUSIVE,
-			     buf + 100 * page_size, ptr, 64, &cmd));
-	ASSERT_EQ(64, cmd.cpages);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_EXCLUSIVE, buf + 100 * page_size, ptr,
+		   64, &cmd);
 	ASSERT_PATTERN(ptr, 100, 64, seed + 1);
 	ASSERT_EQ(-EPERM, dmirror(self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE,
 				  buf + 100 * page_size, ptr, 64, &cmd));
@@ -2355,12 +1859,8 @@ TEST_F(core, exclusive_then_mprotect_write_is_eperm)
 	char *ptr = malloc(npages * page_size);
 	struct hmm_dmirror_cmd cmd;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, npages, seed);
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_EXCLUSIVE, buf, ptr, npages,
-			     &cmd));
-	ASSERT_EQ(npages, cmd.cpages);
+	ASSERT_BUFFERS(buf, ptr, npages, seed);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_EXCLUSIVE, buf, ptr, npages, &cmd);
 	ASSERT_PATTERN(ptr, 0, npages, seed);
 
 	ASSERT_EQ(0, mprotect(buf, npages * page_size, PROT_READ));
@@ -2391,12 +1891,8 @@ TEST_F(core, exclusive_then_fork)
 	struct hmm_dmirror_cmd cmd;
 	pid_t pid;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, npages, seed);
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_EXCLUSIVE, buf, ptr, npages,
-			     &cmd));
-	ASSERT_EQ(npages, cmd.cpages);
+	ASSERT_BUFFERS(buf, ptr, npages, seed);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_EXCLUSIVE, buf, ptr, npages, &cmd);
 
 	pid = fork();
 	if (pid == 0)
@@ -2457,12 +1953,10 @@ TEST_F(core, close_returns_pages)
 	int fd = open_dev(self->id);
 
 	ASSERT_GE(fd, 0);
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, npages, seed);
+	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	MIGRATE_OK(fd, buf, ptr, npages);
 	SNAPSHOT(fd, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, LOCAL_WRITE);
+	ASSERT_PROT(m, 0, npages, PRIV_LOCAL);
 
 	ASSERT_EQ(0, close(fd));
 	SNAPSHOT(self->fd, buf, m, npages);
@@ -2486,9 +1980,7 @@ TEST_F(core, fail_alloc_falls_back_and_succeeds)
 	struct hmm_dmirror_cmd cmd;
 	unsigned char m[64];
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, npages, seed);
+	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	ASSERT_EQ(0, dmirror_raw(self->fd, HMM_DMIRROR_FLAGS, 0, 0,
 				 HMM_DMIRROR_FLAG_FAIL_ALLOC, &cmd));
 
@@ -2496,7 +1988,7 @@ TEST_F(core, fail_alloc_falls_back_and_succeeds)
 	MIGRATE_OK(self->fd, buf, ptr, npages);
 	ASSERT_PATTERN(ptr, 0, npages, seed);
 	SNAPSHOT(self->fd, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, LOCAL_WRITE);
+	ASSERT_PROT(m, 0, npages, PRIV_LOCAL);
 	ASSERT_PATTERN(buf, 0, npages, seed);
 }
 

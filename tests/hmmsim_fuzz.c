@@ -57,26 +57,13 @@
  * while it runs. Exit status 0 if every line is ok, 1 if not, 4 if there
  * is no device.
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/ioctl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
-#include <hmmsim.h>
-
-#define ARRAY_SIZE(a)		(sizeof(a) / sizeof((a)[0]))
+#include "hmmsim_test.h"
 
 #define MAX_DEVICES		64
 #define FDS_PER_DEV		2	/* open files per device */
@@ -88,7 +75,6 @@
 #define CANARY_LOG		32	/* canary events kept for a report */
 #define STALL_SECONDS		60	/* a call this long is reported */
 
-#define SZ_2M			(2UL << 20)
 #define SLOT_SIZE		(4UL << 20)
 #define NR_SLOTS		24
 #define SLOT_ARGS		0
@@ -114,8 +100,6 @@
 #define SPAN_MAX_PAGES		64
 /* One step in ACTION_ONE_IN is an action on the memory or the files. */
 #define ACTION_ONE_IN		64
-
-#define GARBAGE			0xdeadbeefcafef00dULL
 
 /* ------------------------------------------------------------ randomness */
 
@@ -222,9 +206,6 @@ struct dev {
 static struct dev devs[MAX_DEVICES];
 static unsigned int nr_devs;
 
-static size_t page_size;
-static unsigned int page_shift;
-static unsigned long thp_pages;		/* pages in 2 MiB */
 static __u64 task_size;			/* the kernel's TASK_SIZE */
 
 static int dev_open(const struct dev *d)
@@ -332,7 +313,7 @@ static bool page_range_has(const struct buf *b, unsigned long first,
 }
 
 /* Fill pages with random data, where they are writable. */
-static void cpu_write(struct buf *b, unsigned long first, unsigned long n)
+static void cpu_write_buf(struct buf *b, unsigned long first, unsigned long n)
 {
 	unsigned long i, j;
 
@@ -347,7 +328,7 @@ static void cpu_write(struct buf *b, unsigned long first, unsigned long n)
 	}
 }
 
-static void cpu_read(const struct buf *b, unsigned long first, unsigned long n)
+static void cpu_read_buf(const struct buf *b, unsigned long first, unsigned long n)
 {
 	unsigned long i, j;
 
@@ -365,15 +346,6 @@ static void buf_set_prot(struct buf *b, unsigned long first, unsigned long n,
 			 int prot)
 {
 	memset(b->prot + first, prot, n);
-}
-
-/* -F: faults are injected. */
-static bool faults;
-
-/* Under -F, whether a call that failed with @err should just be retried. */
-static bool fault_retry(int err)
-{
-	return faults && err == ENOMEM;
 }
 
 static void buf_unmap(unsigned int s)
@@ -416,7 +388,7 @@ static void buf_map(unsigned int s, enum buf_kind kind)
 	if (kind == BUF_NONE)
 		return;
 	if (kind == BUF_THP || kind == BUF_HUGETLB) {
-		n = thp_pages + (kind == BUF_THP ? rnd_below(4) : 0);
+		n = win_pages + (kind == BUF_THP ? rnd_below(4) : 0);
 	} else {
 		off = rnd_below(SMALL_MAX_OFFSET);
 		n = 1 + rnd_below(SMALL_MAX_PAGES);
@@ -476,7 +448,7 @@ static void buf_map(unsigned int s, enum buf_kind kind)
 		madvise(p, n * page_size, MADV_NOHUGEPAGE);
 	/* Half the buffers start untouched: zero pages or nothing at all. */
 	if (prot != PROT_NONE && one_in(2))
-		cpu_write(b, 0, n);
+		cpu_write_buf(b, 0, n);
 	if (kind == BUF_ANON_RO && !mprotect(p, n * page_size, PROT_READ))
 		buf_set_prot(b, 0, n, PROT_READ);
 }
@@ -983,7 +955,7 @@ static __u64 gen_npages(__u64 addr, const char **cls)
 		return rest + 1 + rnd_below(3);
 	case N_THP:
 		*cls = "thp";
-		return thp_pages + rnd_below(2);
+		return win_pages + rnd_below(2);
 	case N_ZERO:
 		*cls = "zero";
 		return 0;
@@ -1905,14 +1877,14 @@ static void do_action(void)
 		snprintf(cur_action, sizeof(cur_action),
 			 "CPU write %s %p +%lu pages", kind_names[b->kind],
 			 b->base + first * page_size, n);
-		cpu_write(b, first, n);
+		cpu_write_buf(b, first, n);
 		break;
 	case X_READ:
 		random_span(b, &first, &n);
 		snprintf(cur_action, sizeof(cur_action),
 			 "CPU read %s %p +%lu pages", kind_names[b->kind],
 			 b->base + first * page_size, n);
-		cpu_read(b, first, n);
+		cpu_read_buf(b, first, n);
 		break;
 	case X_REOPEN:
 		act_reopen();
@@ -2052,18 +2024,6 @@ static void *stall_watchdog(void *unused)
 
 /* --------------------------------------------------------------- setup */
 
-static __u64 user_va_end(void)
-{
-	void *high = (void *)(1UL << 47);
-	void *p = mmap(high, page_size, PROT_NONE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
-
-	if (p == MAP_FAILED)
-		return 1ULL << 47;
-	munmap(p, page_size);
-	return 1ULL << 56;
-}
-
 static int guard_at(void *addr, size_t len)
 {
 	void *p = mmap(addr, len, PROT_NONE,
@@ -2128,7 +2088,7 @@ static int setup_memory(void)
 	if (canary->base != slot || guard_at(slot + SZ_2M, page_size))
 		goto fail;
 	canary->kind = BUF_CANARY;
-	canary->npages = thp_pages;
+	canary->npages = win_pages;
 	buf_set_prot(canary, 0, canary->npages, PROT_READ | PROT_WRITE);
 	madvise(canary->base, SZ_2M, MADV_HUGEPAGE);
 	canary_fill();
@@ -2157,15 +2117,13 @@ static void setup_hostile(void)
 
 static unsigned int find_devices(void)
 {
-	const char *name = getenv("HMMSIM_DEVNAME");
 	unsigned int id, bad = 0;
 
 	for (id = 0; id < MAX_DEVICES; id++) {
 		struct dev *d = &devs[nr_devs];
-		int fd, i;
+		int fd, i, err;
 
-		snprintf(d->path, sizeof(d->path), "/dev/%s%u",
-			 name ? name : "hmmsim", id);
+		dev_path(d->path, sizeof(d->path), id);
 		fd = dev_open(d);
 		if (fd < 0) {
 			if (errno != ENOENT && errno != ENXIO && errno != ENODEV) {
@@ -2174,10 +2132,9 @@ static unsigned int find_devices(void)
 			}
 			continue;
 		}
-		memset(&d->info, 0, sizeof(d->info));
-		d->info.size = sizeof(d->info);
-		if (ioctl(fd, HMMSIM_IOCTL_INFO, &d->info)) {
-			printf("# %s: INFO: %s\n", d->path, strerror(errno));
+		err = info(fd, &d->info);
+		if (err) {
+			printf("# %s: INFO: %s\n", d->path, strerror(-err));
 			close(fd);
 			bad++;
 			continue;
@@ -2260,7 +2217,7 @@ int main(int argc, char **argv)
 	while ((opt = getopt(argc, argv, "n:s:Fh")) != -1) {
 		switch (opt) {
 		case 'F':
-			faults = true;
+			fault_injection = true;
 			break;
 		case 'n':
 			per_dev = strtoul(optarg, &end, 0);
@@ -2292,9 +2249,6 @@ int main(int argc, char **argv)
 	rng_state = seed;
 	canary_seed = rnd();
 
-	page_size = sysconf(_SC_PAGESIZE);
-	page_shift = __builtin_ctzl(page_size);
-	thp_pages = SZ_2M / page_size;
 	task_size = user_va_end() - page_size;
 
 	printf("TAP version 13\n");
@@ -2316,14 +2270,13 @@ int main(int argc, char **argv)
 	}
 	if (!pthread_create(&thread, NULL, stall_watchdog, NULL))
 		pthread_detach(thread);
-	if (faults) {
-		int fd = open("/proc/thread-self/make-it-fail", O_WRONLY);
+	if (fault_injection) {
+		int err = make_it_fail();
 
-		if (fd < 0 || write(fd, "1", 1) != 1) {
-			printf("Bail out! make-it-fail: %s\n", strerror(errno));
+		if (err) {
+			printf("Bail out! make-it-fail: %s\n", strerror(-err));
 			return 1;
 		}
-		close(fd);
 	}
 
 	total = per_dev * nr_devs;

@@ -25,33 +25,13 @@
  * Exit status: 0 if every byte is intact (and, with -r, every page in system
  * memory), 1 if not, 2 if something failed before "ready".
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <stdbool.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/ioctl.h>
-#include <sys/mman.h>
 #include <sys/signalfd.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-#include <hmmsim.h>
+#include "hmmsim_test.h"
 
 #define MAX_DEVICES	64
-
-#define SYS_WRITE	HMM_DMIRROR_PROT_WRITE
-#define WRITE_PMD	(HMM_DMIRROR_PROT_WRITE | HMM_DMIRROR_PROT_PMD)
-#define PRIV_LOCAL	(HMM_DMIRROR_PROT_DEV_PRIVATE_LOCAL | HMM_DMIRROR_PROT_WRITE)
-#define COH_LOCAL	(HMM_DMIRROR_PROT_DEV_COHERENT_LOCAL | HMM_DMIRROR_PROT_WRITE)
-
-/* /proc/self/pagemap entries */
-#define PM_PRESENT	_BITULL(63)
-#define PM_SWAP		_BITULL(62)
-#define PM_PFN_MASK	((1ULL << 55) - 1)
 
 /* One device and the buffer moved to it. */
 struct held {
@@ -61,19 +41,9 @@ struct held {
 	unsigned int seed;
 };
 
-static size_t page_size;
 static unsigned long npages;
 static struct held held[MAX_DEVICES];
 static unsigned int nr_held;
-
-static int open_dev(unsigned int id)
-{
-	const char *name = getenv("HMMSIM_DEVNAME");
-	char path[64];
-
-	snprintf(path, sizeof(path), "/dev/%s%u", name ? name : "hmmsim", id);
-	return open(path, O_RDWR | O_CLOEXEC);
-}
 
 static const char *type_name(const struct held *h)
 {
@@ -85,59 +55,19 @@ static unsigned char local_code(const struct held *h)
 	return h->info.type == HMMSIM_MEM_COHERENT ? COH_LOCAL : PRIV_LOCAL;
 }
 
-/* A core command; -errno on failure. */
-static int dmirror(int fd, unsigned long request, void *addr, void *ptr,
-		   unsigned long n, struct hmm_dmirror_cmd *cmd)
-{
-	int ret;
-
-	memset(cmd, 0, sizeof(*cmd));
-	cmd->addr = (unsigned long)addr;
-	cmd->ptr = (unsigned long)ptr;
-	cmd->npages = n;
-	do {
-		ret = ioctl(fd, request, cmd) ? -errno : 0;
-	} while (ret == -EINTR);
-	return ret;
-}
-
-/* Int i of a page; never zero, so it cannot pass for a zero page. */
-static int pattern(unsigned long page, unsigned long i, unsigned int seed)
-{
-	unsigned int v = ((unsigned int)page * 0x9e3779b1u) ^
-			 ((unsigned int)i * 0x85ebca77u) ^
-			 (seed * 0xc2b2ae3du);
-
-	return (int)(v | 1);
-}
-
-static void fill_pattern(char *buf, unsigned int seed)
-{
-	unsigned long per = page_size / sizeof(int), p, i;
-	int *v = (int *)buf;
-
-	for (p = 0; p < npages; p++)
-		for (i = 0; i < per; i++)
-			*v++ = pattern(p, i, seed);
-}
-
 /* How many pages of buf differ from the pattern; the first one in *first. */
 static unsigned long bad_pages(const char *buf, unsigned int seed,
 			       long *first)
 {
-	unsigned long per = page_size / sizeof(int), p, i, bad = 0;
-	const int *v = (const int *)buf;
+	unsigned long p, bad = 0;
 
 	*first = -1;
 	for (p = 0; p < npages; p++) {
-		for (i = 0; i < per; i++)
-			if (v[p * per + i] != pattern(p, i, seed))
-				break;
-		if (i < per) {
-			if (!bad)
-				*first = p;
-			bad++;
-		}
+		if (check_pattern(buf + p * page_size, p, 1, seed) == -1)
+			continue;
+		if (!bad)
+			*first = p;
+		bad++;
 	}
 	return bad;
 }
@@ -179,7 +109,7 @@ static int hold_device(struct held *h, int fd)
 		return -1;
 	}
 	h->seed = 0x5eed0000u + h->id * 7919u;
-	fill_pattern(h->buf, h->seed);
+	fill_pattern(h->buf, 0, npages, h->seed);
 
 	ret = dmirror(fd, HMM_DMIRROR_MIGRATE_TO_DEV, h->buf, ptr, npages,
 		      &cmd);
@@ -212,7 +142,7 @@ static int hold_all(int expect)
 {
 	int fds[MAX_DEVICES];
 	unsigned int i;
-	int ret = 0;
+	int ret = 0, err;
 
 	for (nr_held = 0; nr_held < MAX_DEVICES; nr_held++) {
 		struct held *h = &held[nr_held];
@@ -222,11 +152,10 @@ static int hold_all(int expect)
 			break;
 		fds[nr_held] = fd;
 		h->id = nr_held;
-		memset(&h->info, 0, sizeof(h->info));
-		h->info.size = sizeof(h->info);
-		if (ioctl(fd, HMMSIM_IOCTL_INFO, &h->info)) {
+		err = info(fd, &h->info);
+		if (err) {
 			fprintf(stderr, "device %u: INFO: %s\n", h->id,
-				strerror(errno));
+				strerror(-err));
 			ret = -1;
 		}
 	}
@@ -465,7 +394,6 @@ int main(int argc, char **argv)
 		perror("sigprocmask");
 		return 2;
 	}
-	page_size = sysconf(_SC_PAGESIZE);
 	npages = (mib << 20) / page_size;
 
 	if (hold_all(expect))

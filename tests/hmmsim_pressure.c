@@ -32,52 +32,19 @@
  *
  * The devices are /dev/$HMMSIM_DEVNAME<N> (default hmmsim).
  */
-#include <assert.h>
-#include <dirent.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/ioctl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <sys/statfs.h>
-#include <sys/types.h>
-#include <sys/wait.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "kselftest_harness.h"
-#include <hmmsim.h>
-
-static_assert(sizeof(struct hmm_dmirror_cmd) == 40,
-	      "struct hmm_dmirror_cmd must keep lib/test_hmm's layout");
-static_assert(offsetof(struct hmmsim_stats, uring_inflight) ==
-	      HMMSIM_STATS_SIZE_VER0,
-	      "struct hmmsim_stats version 0 changed size");
-static_assert(offsetof(struct hmmsim_stats, pages_used) == 72,
-	      "struct hmmsim_stats version 0 changed layout");
-static_assert(sizeof(struct hmmsim_stats) == HMMSIM_STATS_SIZE_VER1,
-	      "struct hmmsim_stats version 1 changed size");
-
-#define SZ_2M		(2UL << 20)
-#define SZ_1M		(SZ_2M / 2)
+#include "hmmsim_test.h"
 
 /* The device the pressure fixture makes. */
 #define DEV_CAPACITY		(64UL << 20)
 #define DEV_CAPACITY_STR	"64M"
 #define CAP_WINDOWS		(DEV_CAPACITY / SZ_2M)
 
-#define CFS_MOUNT	"/sys/kernel/config"
-#define CFS_ROOT	CFS_MOUNT "/hmmsim"
 #define CFS_PREFIX	"hmmsim_pressure-"
-#define CONFIGFS_MAGIC	0x62656570
-#define DEBUGFS_ROOT	"/sys/kernel/debug/hmmsim"
 #define TRACEFS		"/sys/kernel/tracing"
 #define EVENT_EVICT	TRACEFS "/events/hmmsim/hmmsim_evict/enable"
 #define EVENT_MIGRATE	TRACEFS "/events/hmmsim/hmmsim_migrate/enable"
@@ -85,284 +52,10 @@ static_assert(sizeof(struct hmmsim_stats) == HMMSIM_STATS_SIZE_VER1,
 /* The largest struct size the extension commands look at. */
 #define STATS_SIZE_MAX	4096
 
-/* What goes into the output-only fields of every command. */
-#define GARBAGE		0xdeadbeefcafef00dULL
-
-/* Fill byte for memory a command must not write. */
-#define UNTOUCHED	0xa5
-
-/* Not an HMM_DMIRROR_PROT_* code: a SNAPSHOT byte the driver did not set. */
-#define NO_CODE		0xee
-
-#define SYS_WRITE	HMM_DMIRROR_PROT_WRITE
-#define PRIV_LOCAL	(HMM_DMIRROR_PROT_DEV_PRIVATE_LOCAL | HMM_DMIRROR_PROT_WRITE)
-#define COH_LOCAL	(HMM_DMIRROR_PROT_DEV_COHERENT_LOCAL | HMM_DMIRROR_PROT_WRITE)
-
-/* /proc/self/pagemap */
-#define PM_PRESENT	_BITULL(63)
-
 /* Tests that move more than a few MiB. */
 #define SLOW_TIMEOUT	300
 #define MEDIUM_TIMEOUT	180
 #define SHORT_TIMEOUT	60
-
-/* How long a test waits for a state before it fails. */
-#define WAIT_SECONDS	60
-
-static size_t page_size;
-static unsigned long win_pages;	/* pages in a 2 MiB window */
-
-static void init_sizes(void)
-{
-	page_size = sysconf(_SC_PAGESIZE);
-	win_pages = SZ_2M / page_size;
-}
-
-/* ------------------------------------------------------------ devices */
-
-static const char *devname(void)
-{
-	const char *name = getenv("HMMSIM_DEVNAME");
-
-	return name && *name ? name : "hmmsim";
-}
-
-static int dev_path(char *buf, size_t len, unsigned int id)
-{
-	return snprintf(buf, len, "/dev/%s%u", devname(), id);
-}
-
-static int open_dev(unsigned int id)
-{
-	char path[64];
-
-	dev_path(path, sizeof(path), id);
-	return open(path, O_RDWR | O_CLOEXEC);
-}
-
-/* ioctl() that returns -errno, so ASSERT_EQ shows the error. */
-static int xioctl(int fd, unsigned long cmd, void *arg)
-{
-	return ioctl(fd, cmd, arg) ? -errno : 0;
-}
-
-static int info(int fd, struct hmmsim_info *inf)
-{
-	memset(inf, 0, sizeof(*inf));
-	inf->size = sizeof(*inf);
-	return xioctl(fd, HMMSIM_IOCTL_INFO, inf);
-}
-
-static int get_stats(int fd, struct hmmsim_stats *st)
-{
-	memset(st, 0, sizeof(*st));
-	st->size = sizeof(*st);
-	return xioctl(fd, HMMSIM_IOCTL_STATS, st);
-}
-
-#define STATS(fd, st) ASSERT_EQ(0, get_stats(fd, st))
-
-/* A core command; cpages and faults go in as garbage. */
-static int dmirror(int fd, unsigned long request, void *addr, void *ptr,
-		   unsigned long npages, struct hmm_dmirror_cmd *cmd)
-{
-	int ret;
-
-	cmd->addr = (unsigned long)addr;
-	cmd->ptr = (unsigned long)ptr;
-	cmd->npages = npages;
-	cmd->cpages = GARBAGE;
-	cmd->faults = GARBAGE;
-	do {
-		ret = xioctl(fd, request, cmd);
-	} while (ret == -EINTR);
-	return ret;
-}
-
-/* HMMSIM_IOCTL_MIGRATE from system memory. */
-static int hmigrate(int fd, void *addr, unsigned long npages, __u64 *cpages)
-{
-	struct hmmsim_migrate a;
-	int ret;
-
-	memset(&a, 0, sizeof(a));
-	a.size = sizeof(a);
-	a.addr = (unsigned long)addr;
-	a.npages = npages;
-	a.src_fd = HMMSIM_MIGRATE_FROM_SYSTEM;
-	a.cpages = GARBAGE;
-	do {
-		ret = xioctl(fd, HMMSIM_IOCTL_MIGRATE, &a);
-	} while (ret == -EINTR);
-	*cpages = a.cpages;
-	return ret;
-}
-
-/* ------------------------------------------------------------- patterns */
-
-/* An FNV-1a hash of the test's name: each test has its own data. */
-static unsigned int test_seed(const char *name)
-{
-	unsigned int h = 2166136261u;
-
-	while (*name)
-		h = (h ^ (unsigned char)*name++) * 16777619u;
-	return h;
-}
-
-/* Int i of the given page; never zero, so it cannot pass for a zero page. */
-static int pattern(unsigned long page, unsigned long i, unsigned int seed)
-{
-	unsigned int v = ((unsigned int)page * 0x9e3779b1u) ^
-			 ((unsigned int)i * 0x85ebca77u) ^
-			 (seed * 0xc2b2ae3du);
-
-	return (int)(v | 1);
-}
-
-/* Pages first..first+npages-1 of the pattern, into buf. */
-static void fill_pattern(void *buf, unsigned long first, unsigned long npages,
-			 unsigned int seed)
-{
-	unsigned long per = page_size / sizeof(int), p, i;
-	int *v = buf;
-
-	for (p = 0; p < npages; p++)
-		for (i = 0; i < per; i++)
-			*v++ = pattern(first + p, i, seed);
-}
-
-/* Index of the first int of buf that differs from the pattern, or -1. */
-static long check_pattern(const void *buf, unsigned long first,
-			  unsigned long npages, unsigned int seed)
-{
-	unsigned long per = page_size / sizeof(int), p, i;
-	const int *v = buf;
-
-	for (p = 0; p < npages; p++)
-		for (i = 0; i < per; i++, v++)
-			if (*v != pattern(first + p, i, seed))
-				return p * per + i;
-	return -1;
-}
-
-/*
- * buf holds pages first..first+npages-1, page p with the pattern of
- * seeds[p]: the index (from first) of the first page that does not, or -1.
- */
-static long check_pages(const void *buf, unsigned long first,
-			unsigned long npages, const unsigned int *seeds)
-{
-	unsigned long p;
-
-	for (p = 0; p < npages; p++)
-		if (check_pattern((const char *)buf + p * page_size, first + p,
-				  1, seeds[first + p]) != -1)
-			return p;
-	return -1;
-}
-
-/* Index of the first byte of buf that is not c, or -1. */
-static long check_bytes(const void *buf, size_t len, unsigned char c)
-{
-	const unsigned char *b = buf;
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		if (b[i] != c)
-			return i;
-	return -1;
-}
-
-/*
- * Assertions that take the caller's line, since the harness reports the
- * line of the helper.
- */
-#define ASSERT_PATTERN(buf, first, npages, seed) \
-	assert_pattern(_metadata, __LINE__, buf, first, npages, seed)
-
-static void assert_pattern(struct __test_metadata *_metadata, int line,
-			   const void *buf, unsigned long first,
-			   unsigned long npages, unsigned int seed)
-{
-	unsigned long per = page_size / sizeof(int);
-	long bad = check_pattern(buf, first, npages, seed);
-
-	ASSERT_EQ(-1, bad) {
-		TH_LOG("line %d: page %lu, int %lu is %#x, expected %#x",
-		       line, first + bad / per, bad % per,
-		       ((const int *)buf)[bad],
-		       pattern(first + bad / per, bad % per, seed));
-	}
-}
-
-#define ASSERT_PAGES(buf, first, npages, seeds) \
-	assert_pages(_metadata, __LINE__, buf, first, npages, seeds)
-
-static void assert_pages(struct __test_metadata *_metadata, int line,
-			 const void *buf, unsigned long first,
-			 unsigned long npages, const unsigned int *seeds)
-{
-	long bad = check_pages(buf, first, npages, seeds);
-
-	ASSERT_EQ(-1, bad) {
-		unsigned long p = first + bad;
-
-		TH_LOG("line %d: page %lu (window %lu): int 0 is %#x, expected %#x",
-		       line, p, p / win_pages,
-		       *(const int *)((const char *)buf + bad * page_size),
-		       pattern(p, 0, seeds[p]));
-	}
-}
-
-#define ASSERT_BYTES(buf, len, c) assert_bytes(_metadata, __LINE__, buf, len, c)
-
-static void assert_bytes(struct __test_metadata *_metadata, int line,
-			 const void *buf, size_t len, unsigned char c)
-{
-	long bad = check_bytes(buf, len, c);
-
-	ASSERT_EQ(-1, bad) {
-		TH_LOG("line %d: byte %ld is %#x, expected %#x", line, bad,
-		       ((const unsigned char *)buf)[bad], c);
-	}
-}
-
-/* --------------------------------------------------- SNAPSHOT codes */
-
-/* SNAPSHOT npages from addr into m; it must succeed with cpages == npages. */
-#define SNAPSHOT(fd, addr, m, npages) \
-	snapshot(_metadata, __LINE__, fd, addr, m, npages)
-
-static void snapshot(struct __test_metadata *_metadata, int line, int fd,
-		     void *addr, unsigned char *m, unsigned long npages)
-{
-	struct hmm_dmirror_cmd cmd;
-
-	memset(m, NO_CODE, npages);
-	ASSERT_EQ(0, dmirror(fd, HMM_DMIRROR_SNAPSHOT, addr, m, npages, &cmd))
-		TH_LOG("line %d: SNAPSHOT", line);
-	ASSERT_EQ(npages, cmd.cpages)
-		TH_LOG("line %d: SNAPSHOT", line);
-}
-
-/* SNAPSHOT codes m[from..to) must all be prot. */
-#define ASSERT_PROT(m, from, to, prot) \
-	assert_prot(_metadata, __LINE__, m, from, to, prot)
-
-static void assert_prot(struct __test_metadata *_metadata, int line,
-			const unsigned char *m, unsigned long from,
-			unsigned long to, unsigned char prot)
-{
-	unsigned long i;
-
-	for (i = from; i < to; i++) {
-		ASSERT_EQ(prot, m[i]) {
-			TH_LOG("line %d: snapshot of page %lu (window %lu)",
-			       line, i, i / win_pages);
-		}
-	}
-}
 
 /* Pages whose code says "in this device's private memory", any access. */
 static unsigned long count_private_local(const unsigned char *m,
@@ -376,48 +69,6 @@ static unsigned long count_private_local(const unsigned char *m,
 }
 
 /* ------------------------------------------------------------- memory */
-
-/* A CPU read of one int, which the compiler cannot leave out. */
-static int cpu_read(const void *addr)
-{
-	return __atomic_load_n((const int *)addr, __ATOMIC_RELAXED);
-}
-
-/* len bytes (a multiple of 2 MiB) of 2 MiB aligned memory, in small pages. */
-static char *map_aligned(size_t len)
-{
-	char *p = mmap(NULL, len + SZ_2M, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	char *a;
-
-	if (p == MAP_FAILED)
-		return p;
-	a = (char *)(((unsigned long)p + SZ_2M - 1) & ~(SZ_2M - 1));
-	if (a != p)
-		munmap(p, a - p);
-	if (a + len != p + len + SZ_2M)
-		munmap(a + len, p + SZ_2M - a);
-	madvise(a, len, MADV_NOHUGEPAGE);
-	return a;
-}
-
-/* A value from /proc/meminfo, in kB, or -1. */
-static long meminfo_kb(const char *tag)
-{
-	FILE *f = fopen("/proc/meminfo", "r");
-	size_t taglen = strlen(tag);
-	char line[256];
-	long kb = -1;
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, tag, taglen) &&
-		    sscanf(line + taglen, " %ld", &kb) == 1)
-			break;
-	fclose(f);
-	return kb;
-}
 
 /* Is there room in system memory for len more bytes, with a margin? */
 static bool room_for(size_t len)
@@ -448,16 +99,6 @@ static long pages_not_present(const void *buf, unsigned long npages)
 	}
 	close(fd);
 	return n;
-}
-
-/* Wait for a child: its exit status, or -1 if it did not exit. */
-static int wait_child(pid_t pid)
-{
-	int status;
-
-	if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
-		return -1;
-	return WEXITSTATUS(status);
 }
 
 static unsigned int xorshift(unsigned int *state)
@@ -494,139 +135,10 @@ static void progress_start(void)
 	progress_last = time(NULL);
 }
 
-/* ------------------------------------------- sysfs, configfs, debugfs */
-
-/* Write val to a file of a virtual file system: 0 or -errno. */
-static int write_file(const char *path, const char *val)
-{
-	size_t len = strlen(val);
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return -errno;
-	n = write(fd, val, len);
-	if (n < 0)
-		n = -errno;
-	close(fd);
-	if (n < 0)
-		return n;
-	return (size_t)n == len ? 0 : -EIO;
-}
-
-/* The first line of a file, without its newline: 0 or -errno. */
-static int read_file(const char *path, char *buf, size_t len)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, len - 1);
-	if (n < 0)
-		n = -errno;
-	close(fd);
-	if (n < 0)
-		return n;
-	buf[n] = '\0';
-	buf[strcspn(buf, "\n")] = '\0';
-	return 0;
-}
-
-static int read_long(const char *path, long *v)
-{
-	char buf[64], *end;
-	int ret = read_file(path, buf, sizeof(buf));
-
-	if (ret)
-		return ret;
-	errno = 0;
-	*v = strtol(buf, &end, 0);
-	return errno || end == buf || *end ? -EINVAL : 0;
-}
-
-/* A device made through configfs. */
-struct cfsdev {
-	char item[128];		/* its configfs directory */
-	char dbg[128];		/* its debugfs directory */
-	unsigned int id;	/* N of /dev/<devname>N */
-	bool made;		/* the configfs item exists */
-};
-
-static int cfs_write(const struct cfsdev *d, const char *attr,
-		     const char *val)
-{
-	char path[192];
-
-	snprintf(path, sizeof(path), "%s/%s", d->item, attr);
-	return write_file(path, val);
-}
-
-static int cfs_read(const struct cfsdev *d, const char *attr, long *v)
-{
-	char path[192];
-
-	snprintf(path, sizeof(path), "%s/%s", d->item, attr);
-	return read_long(path, v);
-}
-
-/* Power a configfs item off and remove it; errors are ignored. */
-static void cfs_remove(const char *item)
-{
-	char path[192];
-
-	snprintf(path, sizeof(path), "%.160s/power", item);
-	write_file(path, "0");
-	rmdir(item);
-}
-
-/* Remove every item a run of this program left behind. */
-static void cfs_remove_leftovers(void)
-{
-	char items[16][128];
-	unsigned int n = 0, i;
-	struct dirent *de;
-	DIR *dir = opendir(CFS_ROOT);
-
-	if (!dir)
-		return;
-	for (de = readdir(dir); de && n < 16; de = readdir(dir)) {
-		if (strncmp(de->d_name, CFS_PREFIX, strlen(CFS_PREFIX)))
-			continue;
-		snprintf(items[n++], sizeof(items[0]), "%s/%.64s", CFS_ROOT,
-			 de->d_name);
-	}
-	closedir(dir);
-	for (i = 0; i < n; i++)
-		cfs_remove(items[i]);
-}
-
 /* Even after a test that timed out (SIGKILLed, so no teardown). */
 static void __attribute__((destructor)) remove_leftovers_at_exit(void)
 {
-	cfs_remove_leftovers();
-}
-
-static bool configfs_mounted(void)
-{
-	struct statfs sfs;
-
-	return !statfs(CFS_MOUNT, &sfs) && sfs.f_type == CONFIGFS_MAGIC;
-}
-
-/* Open a device node that has just been created. */
-static int open_dev_wait(unsigned int id)
-{
-	int fd, tries;
-
-	for (tries = 0; tries < 200; tries++) {
-		fd = open_dev(id);
-		if (fd >= 0 || errno != ENOENT)
-			break;
-		/* Not ordering: the retry of a loop that waits for the node. */
-		usleep(10000);
-	}
-	return fd;
+	cfs_remove_leftovers(CFS_PREFIX);
 }
 
 /* ------------------------------------------------- device verification */
@@ -652,7 +164,7 @@ static void assert_device_read(struct __test_metadata *_metadata, int line,
 			       first + off, first + off + n - 1);
 		ASSERT_EQ(n, cmd.cpages)
 			TH_LOG("line %d: READ", line);
-		assert_pages(_metadata, line, bounce, first + off, n, seeds);
+		hmmsim_assert_pages(_metadata, line, bounce, first + off, n, seeds);
 		progress("device READ: %lu of %lu MiB checked",
 			 (off + n) * page_size >> 20, npages * page_size >> 20);
 	}
@@ -676,7 +188,7 @@ static void step_ok(struct __test_metadata *_metadata, int line, int fd,
 		TH_LOG("line %d: MIGRATE_TO_DEV of window %lu", line, w);
 	ASSERT_EQ(win_pages, cmd.cpages)
 		TH_LOG("line %d: MIGRATE_TO_DEV of window %lu", line, w);
-	assert_pattern(_metadata, line, ptr, w * win_pages, win_pages, seed);
+	hmmsim_assert_pattern(_metadata, line, ptr, w * win_pages, win_pages, seed);
 }
 
 /* ------------------------------------------------------ pressure fixture */
@@ -693,11 +205,9 @@ FIXTURE(pressure)
 FIXTURE_SETUP(pressure)
 {
 	struct hmmsim_info inf;
-	long idx;
 
-	init_sizes();
 	self->fd = -1;
-	cfs_remove_leftovers();
+	cfs_remove_leftovers(CFS_PREFIX);
 	if (access(CFS_ROOT, F_OK)) {
 		if (!configfs_mounted())
 			SKIP(return, "configfs is not mounted on %s", CFS_MOUNT);
@@ -705,18 +215,10 @@ FIXTURE_SETUP(pressure)
 			TH_LOG("%s: %s (is hmmsim loaded?)", CFS_ROOT,
 			       strerror(errno));
 	}
-	snprintf(self->dev.item, sizeof(self->dev.item), "%s/%s%d", CFS_ROOT,
-		 CFS_PREFIX, (int)getpid());
-	ASSERT_EQ(0, mkdir(self->dev.item, 0755))
+	ASSERT_EQ(0, cfs_make(&self->dev, CFS_PREFIX))
 		TH_LOG("mkdir %s: %s", self->dev.item, strerror(errno));
-	self->dev.made = true;
 	ASSERT_EQ(0, cfs_write(&self->dev, "capacity", DEV_CAPACITY_STR));
-	ASSERT_EQ(0, cfs_write(&self->dev, "power", "1"));
-	ASSERT_EQ(0, cfs_read(&self->dev, "index", &idx));
-	ASSERT_LE(0, idx);
-	self->dev.id = idx;
-	snprintf(self->dev.dbg, sizeof(self->dev.dbg), "%s/%.32s%u",
-		 DEBUGFS_ROOT, devname(), self->dev.id);
+	ASSERT_EQ(0, cfs_power_on(&self->dev));
 
 	self->fd = open_dev_wait(self->dev.id);
 	ASSERT_LE(0, self->fd)
@@ -727,7 +229,6 @@ FIXTURE_SETUP(pressure)
 	ASSERT_EQ(self->dev.id, inf.id);
 }
 
-static void fault_disarm(const struct cfsdev *d, const char *attr);
 static void trace_events(bool on);
 
 FIXTURE_TEARDOWN(pressure)
@@ -783,7 +284,7 @@ static void oversubscribe(struct __test_metadata *_metadata,
 	unsigned int *seeds = malloc(npages * sizeof(*seeds));
 	unsigned char *m = malloc(npages);
 	char *ptr = malloc(SZ_2M);
-	char *buf = map_aligned(npages * page_size);
+	char *buf = map_aligned(npages * page_size, MADV_NOHUGEPAGE);
 	struct hmmsim_stats st0, st, prev;
 	struct hmm_dmirror_cmd cmd;
 	unsigned long g, p, v;
@@ -899,7 +400,7 @@ TEST_F_TIMEOUT(pressure, migrate_more_than_capacity_at_once_is_enomem,
 	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long cap_pages = DEV_CAPACITY / page_size;
 	const unsigned long npages = cap_pages + win_pages;
-	char *buf = map_aligned(npages * page_size);
+	char *buf = map_aligned(npages * page_size, MADV_NOHUGEPAGE);
 	char *ptr = malloc(npages * page_size);
 	unsigned char *m = malloc(npages);
 	struct hmm_dmirror_cmd cmd;
@@ -921,9 +422,8 @@ TEST_F_TIMEOUT(pressure, migrate_more_than_capacity_at_once_is_enomem,
 			     &cmd));
 	STATS(self->fd, &st);
 	ASSERT_EQ(0, st.pages_used);
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr,
-			     cap_pages, &cmd));
-	ASSERT_EQ(cap_pages, cmd.cpages);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, cap_pages,
+		   &cmd);
 	ASSERT_PATTERN(ptr, 0, cap_pages, seed);
 	SNAPSHOT(self->fd, buf, m, npages);
 	ASSERT_PROT(m, 0, cap_pages, PRIV_LOCAL);
@@ -946,7 +446,7 @@ TEST_F_TIMEOUT(pressure, migrate_ioctl_in_2m_steps_never_enomem_when_full,
 	const unsigned long nwin = CAP_WINDOWS + CAP_WINDOWS / 2;
 	const unsigned long npages = nwin * win_pages;
 	const unsigned long cap_pages = DEV_CAPACITY / page_size;
-	char *buf = map_aligned(npages * page_size);
+	char *buf = map_aligned(npages * page_size, MADV_NOHUGEPAGE);
 	unsigned char *m = malloc(npages);
 	unsigned int *seeds = malloc(npages * sizeof(*seeds));
 	struct hmmsim_stats st, prev;
@@ -962,7 +462,8 @@ TEST_F_TIMEOUT(pressure, migrate_ioctl_in_2m_steps_never_enomem_when_full,
 	STATS(self->fd, &prev);
 	progress_start();
 	for (w = 0; w < nwin; w++) {
-		ASSERT_EQ(0, hmigrate(self->fd, buf + w * SZ_2M, win_pages,
+		ASSERT_EQ(0, hmigrate(self->fd, 0, buf + w * SZ_2M, win_pages,
+				      HMMSIM_MIGRATE_FROM_SYSTEM,
 				      &cpages))
 			TH_LOG("window %lu", w);
 		ASSERT_EQ(win_pages, cpages)
@@ -1082,7 +583,7 @@ TEST_F_TIMEOUT(pressure, eviction_races_cpu_faults_of_threads, SLOW_TIMEOUT)
 	unsigned int *seeds = malloc(npages * sizeof(*seeds));
 	char *ptr = malloc(SZ_2M);
 	struct race r = {
-		.buf = map_aligned(npages * page_size),
+		.buf = map_aligned(npages * page_size, MADV_NOHUGEPAGE),
 		.nwin = nwin,
 		.seed = test_seed(_metadata->name),
 		.version = calloc(npages, sizeof(unsigned int)),
@@ -1225,7 +726,7 @@ TEST_F_TIMEOUT(pressure, eviction_races_munmap, SLOW_TIMEOUT)
 	unsigned int *seeds = malloc(npages * sizeof(*seeds));
 	unsigned char *m = malloc(win_pages);
 	char *ptr = malloc(SZ_2M);
-	char *buf = map_aligned(npages * page_size);
+	char *buf = map_aligned(npages * page_size, MADV_NOHUGEPAGE);
 	struct unmapper u = { .buf = buf, .pieces = pieces, .start = nwin };
 	struct hmmsim_stats st0, st;
 	struct hmm_dmirror_cmd cmd;
@@ -1434,7 +935,7 @@ TEST_F_TIMEOUT(pressure, eviction_during_fork_and_children_exit, SLOW_TIMEOUT)
 	unsigned int seed = test_seed(_metadata->name);
 	unsigned int *seeds = malloc(npages * sizeof(*seeds));
 	unsigned char *m = malloc(npages);
-	char *buf = map_aligned(npages * page_size);
+	char *buf = map_aligned(npages * page_size, MADV_NOHUGEPAGE);
 	struct migrator mg = {
 		.fd = self->fd,
 		.buf = buf,
@@ -1509,7 +1010,7 @@ static int child_migrate_then_exit(unsigned int id, unsigned long nwin,
 				   unsigned int seed, int ready, int go)
 {
 	const unsigned long npages = nwin * win_pages;
-	char *buf = map_aligned(npages * page_size);
+	char *buf = map_aligned(npages * page_size, MADV_NOHUGEPAGE);
 	unsigned char *m = malloc(npages);
 	char *ptr = malloc(SZ_2M);
 	struct hmm_dmirror_cmd cmd;
@@ -1554,7 +1055,7 @@ TEST_F_TIMEOUT(pressure, child_exits_with_pages_on_device_while_evicting,
 	unsigned int *seeds = malloc(npages * sizeof(*seeds));
 	unsigned char *m = malloc(npages);
 	char *ptr = malloc(SZ_2M);
-	char *buf = map_aligned(npages * page_size);
+	char *buf = map_aligned(npages * page_size, MADV_NOHUGEPAGE);
 	unsigned long i, cursor = 0, ok = 0, enoent = 0, bad = 0;
 	unsigned long bad_window = 0;
 	struct hmmsim_stats st;
@@ -1697,17 +1198,13 @@ TEST_F_TIMEOUT(pressure, stats_count_migration_to_device_and_back,
 {
 	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long n = 100;
-	char *buf = map_aligned(SZ_2M);
+	char *buf = map_aligned(SZ_2M, MADV_NOHUGEPAGE);
 	char *ptr = malloc(n * page_size);
 	struct hmm_dmirror_cmd cmd;
 	struct hmmsim_stats st;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, n, seed);
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, n,
-			     &cmd));
-	ASSERT_EQ(n, cmd.cpages);
+	ASSERT_BUFFERS(buf, ptr, n, seed);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, n, &cmd);
 	ASSERT_PATTERN(ptr, 0, n, seed);
 	STATS(self->fd, &st);
 	ASSERT_EQ(n, st.to_device);
@@ -1725,9 +1222,7 @@ TEST_F_TIMEOUT(pressure, stats_count_migration_to_device_and_back,
 	ASSERT_EQ(n, st.to_device);
 	ASSERT_EQ(n, st.pages_used);
 
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_SYS, buf, ptr, n,
-			     &cmd));
-	ASSERT_EQ(n, cmd.cpages);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_MIGRATE_TO_SYS, buf, ptr, n, &cmd);
 	STATS(self->fd, &st);
 	ASSERT_EQ(n, st.to_device);
 	ASSERT_EQ(n, st.from_device);
@@ -1741,17 +1236,14 @@ TEST_F_TIMEOUT(pressure, stats_count_device_faults, SHORT_TIMEOUT)
 {
 	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long n = 100;
-	char *buf = map_aligned(SZ_2M);
+	char *buf = map_aligned(SZ_2M, MADV_NOHUGEPAGE);
 	char *ptr = malloc(n * page_size);
 	struct hmm_dmirror_cmd cmd;
 	struct hmmsim_stats st0, st;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, n, seed);
+	ASSERT_BUFFERS(buf, ptr, n, seed);
 	STATS(self->fd, &st0);
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_READ, buf, ptr, n, &cmd));
-	ASSERT_EQ(n, cmd.cpages);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_READ, buf, ptr, n, &cmd);
 	ASSERT_LE(1, cmd.faults);
 	ASSERT_PATTERN(ptr, 0, n, seed);
 	STATS(self->fd, &st);
@@ -1773,19 +1265,15 @@ TEST_F_TIMEOUT(pressure, stats_count_cpu_fault_and_window_brought_back,
 {
 	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long n = 64;
-	char *buf = map_aligned(SZ_2M);
+	char *buf = map_aligned(SZ_2M, MADV_NOHUGEPAGE);
 	char *ptr = malloc(n * page_size);
 	unsigned char m[64];
 	struct hmm_dmirror_cmd cmd;
 	struct hmmsim_stats st0, st;
 	unsigned long left;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, n, seed);
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, n,
-			     &cmd));
-	ASSERT_EQ(n, cmd.cpages);
+	ASSERT_BUFFERS(buf, ptr, n, seed);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, n, &cmd);
 	STATS(self->fd, &st0);
 	ASSERT_EQ(0, st0.cpu_faults);
 
@@ -1805,16 +1293,13 @@ TEST_F_TIMEOUT(pressure, stats_count_invalidations_on_munmap, SHORT_TIMEOUT)
 {
 	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long n = 16;
-	char *buf = map_aligned(SZ_2M);
+	char *buf = map_aligned(SZ_2M, MADV_NOHUGEPAGE);
 	char *ptr = malloc(n * page_size);
 	struct hmm_dmirror_cmd cmd;
 	struct hmmsim_stats st0, st;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, n, seed);
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_READ, buf, ptr, n, &cmd));
-	ASSERT_EQ(n, cmd.cpages);
+	ASSERT_BUFFERS(buf, ptr, n, seed);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_READ, buf, ptr, n, &cmd);
 	STATS(self->fd, &st0);
 	ASSERT_EQ(0, munmap(buf, SZ_2M));
 	STATS(self->fd, &st);
@@ -1825,14 +1310,12 @@ TEST_F_TIMEOUT(pressure, stats_count_evictions, MEDIUM_TIMEOUT)
 {
 	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long nwin = CAP_WINDOWS + 1;
-	char *buf = map_aligned(nwin * SZ_2M);
+	char *buf = map_aligned(nwin * SZ_2M, MADV_NOHUGEPAGE);
 	char *ptr = malloc(SZ_2M);
 	struct hmmsim_stats st;
 	unsigned long w;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, nwin * win_pages, seed);
+	ASSERT_BUFFERS(buf, ptr, nwin * win_pages, seed);
 	for (w = 0; w < nwin; w++) {
 		STEP(self->fd, buf, w, ptr, seed);
 		STATS(self->fd, &st);
@@ -1853,21 +1336,17 @@ TEST_F_TIMEOUT(pressure, stats_count_alloc_failures_of_flag_fail_alloc,
 {
 	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long n = 16;
-	char *buf = map_aligned(SZ_2M);
+	char *buf = map_aligned(SZ_2M, MADV_NOHUGEPAGE);
 	char *ptr = malloc(n * page_size);
 	struct hmm_dmirror_cmd cmd;
 	struct hmmsim_stats st0, st;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, n, seed);
+	ASSERT_BUFFERS(buf, ptr, n, seed);
 	STATS(self->fd, &st0);
 	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_FLAGS, NULL, NULL,
 			     HMM_DMIRROR_FLAG_FAIL_ALLOC, &cmd));
 	/* The first attempt fails; the fallback moves every page. */
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, n,
-			     &cmd));
-	ASSERT_EQ(n, cmd.cpages);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, n, &cmd);
 	ASSERT_PATTERN(ptr, 0, n, seed);
 	STATS(self->fd, &st);
 	ASSERT_EQ(st0.alloc_failures + 1, st.alloc_failures);
@@ -1876,9 +1355,8 @@ TEST_F_TIMEOUT(pressure, stats_count_alloc_failures_of_flag_fail_alloc,
 
 	/* The flag is spent: the next window fails nothing. */
 	fill_pattern(buf + n * page_size, n, n, seed);
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV,
-			     buf + n * page_size, ptr, n, &cmd));
-	ASSERT_EQ(n, cmd.cpages);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf + n * page_size,
+		   ptr, n, &cmd);
 	ASSERT_PATTERN(ptr, n, n, seed);
 	st0 = st;
 	STATS(self->fd, &st);
@@ -2002,15 +1480,13 @@ TEST_F_TIMEOUT(pressure, stats_larger_struct_with_zero_tail_is_accepted,
 	unsigned int seed = test_seed(_metadata->name);
 	unsigned char *raw = calloc(1, STATS_SIZE_MAX);
 	struct hmmsim_stats *st = (struct hmmsim_stats *)raw;
-	char *buf = map_aligned(SZ_2M);
+	char *buf = map_aligned(SZ_2M, MADV_NOHUGEPAGE);
 	char *ptr = malloc(8 * page_size);
 	struct hmm_dmirror_cmd cmd;
 	size_t i;
 
 	ASSERT_NE(NULL, raw);
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, 8, seed);
+	ASSERT_BUFFERS(buf, ptr, 8, seed);
 	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, 8,
 			     &cmd));
 	for (i = 0; i < ARRAY_SIZE(sizes); i++) {
@@ -2126,7 +1602,7 @@ TEST_F_TIMEOUT(pressure, power_off_gives_enodev_and_keeps_data, MEDIUM_TIMEOUT)
 	};
 	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 2 * win_pages;
-	char *buf = map_aligned(npages * page_size);
+	char *buf = map_aligned(npages * page_size, MADV_NOHUGEPAGE);
 	char *ptr = malloc(npages * page_size);
 	unsigned char *m = malloc(npages);
 	struct hmm_dmirror_cmd cmd;
@@ -2143,9 +1619,8 @@ TEST_F_TIMEOUT(pressure, power_off_gives_enodev_and_keeps_data, MEDIUM_TIMEOUT)
 	ASSERT_NE(NULL, ptr);
 	ASSERT_NE(NULL, m);
 	fill_pattern(buf, 0, npages, seed);
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr,
-			     npages, &cmd));
-	ASSERT_EQ(npages, cmd.cpages);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, npages,
+		   &cmd);
 	SNAPSHOT(self->fd, buf, m, npages);
 	ASSERT_PROT(m, 0, npages, PRIV_LOCAL);
 	ASSERT_EQ(npages, pages_not_present(buf, npages));
@@ -2167,7 +1642,8 @@ TEST_F_TIMEOUT(pressure, power_off_gives_enodev_and_keeps_data, MEDIUM_TIMEOUT)
 	ASSERT_EQ(-ENODEV, dmirror(self->fd, HMM_DMIRROR_FLAGS, NULL, NULL, 0,
 				   &cmd));
 	ASSERT_EQ(-ENODEV, info(self->fd, &inf));
-	ASSERT_EQ(-ENODEV, hmigrate(self->fd, buf, npages, &cpages));
+	ASSERT_EQ(-ENODEV, hmigrate(self->fd, 0, buf, npages,
+				    HMMSIM_MIGRATE_FROM_SYSTEM, &cpages));
 	ASSERT_EQ(-ENODEV, get_stats(self->fd, &st));
 	p = mmap(NULL, page_size, PROT_READ, MAP_SHARED, self->fd, 0);
 	ASSERT_EQ(MAP_FAILED, p);
@@ -2267,7 +1743,7 @@ TEST_F_TIMEOUT(pressure, trace_evict_events_match_counters, MEDIUM_TIMEOUT)
 {
 	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long nwin = CAP_WINDOWS + 2;
-	char *buf = map_aligned(nwin * SZ_2M);
+	char *buf = map_aligned(nwin * SZ_2M, MADV_NOHUGEPAGE);
 	char *ptr = malloc(SZ_2M);
 	struct hmmsim_stats st;
 	struct trace_sum t;
@@ -2309,70 +1785,17 @@ TEST_F_TIMEOUT(pressure, trace_evict_events_match_counters, MEDIUM_TIMEOUT)
 
 /* ------------------------------------------------------- fault injection */
 
-static int fault_write(const struct cfsdev *d, const char *attr,
-		       const char *knob, const char *val)
-{
-	char path[256];
-
-	snprintf(path, sizeof(path), "%s/%s/%s", d->dbg, attr, knob);
-	return write_file(path, val);
-}
-
-static int fault_read(const struct cfsdev *d, const char *attr,
-		      const char *knob, long *v)
-{
-	char path[256];
-
-	snprintf(path, sizeof(path), "%s/%s/%s", d->dbg, attr, knob);
-	return read_long(path, v);
-}
-
-static bool fault_exists(const struct cfsdev *d, const char *attr)
-{
-	char path[256];
-
-	snprintf(path, sizeof(path), "%s/%s/probability", d->dbg, attr);
-	return !access(path, W_OK);
-}
-
-static void fault_disarm(const struct cfsdev *d, const char *attr)
-{
-	fault_write(d, attr, "probability", "0");
-	fault_write(d, attr, "times", "1");
-}
-
-/*
- * Make the next attempts fail, as many as times says (-1: all of them),
- * without a word in the kernel log.
- */
+/* FAULT_ARM_DEV() on the fixture's device, disarmed by the teardown. */
 #define FAULT_ARM(attr, times) do { \
 	self->faults = true; \
-	fault_arm(_metadata, __LINE__, &self->dev, attr, times); \
+	FAULT_ARM_DEV(&self->dev, attr, times); \
 } while (0)
-
-static void fault_arm(struct __test_metadata *_metadata, int line,
-		      const struct cfsdev *d, const char *attr,
-		      const char *times)
-{
-	ASSERT_EQ(0, fault_write(d, attr, "verbose", "0"))
-		TH_LOG("line %d: %s/verbose", line, attr);
-	ASSERT_EQ(0, fault_write(d, attr, "interval", "1"))
-		TH_LOG("line %d: %s/interval", line, attr);
-	ASSERT_EQ(0, fault_write(d, attr, "space", "0"))
-		TH_LOG("line %d: %s/space", line, attr);
-	ASSERT_EQ(0, fault_write(d, attr, "task-filter", "N"))
-		TH_LOG("line %d: %s/task-filter", line, attr);
-	ASSERT_EQ(0, fault_write(d, attr, "times", times))
-		TH_LOG("line %d: %s/times", line, attr);
-	ASSERT_EQ(0, fault_write(d, attr, "probability", "100"))
-		TH_LOG("line %d: %s/probability", line, attr);
-}
 
 TEST_F_TIMEOUT(pressure, fail_alloc_fails_one_migration, SHORT_TIMEOUT)
 {
 	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long n = 64;
-	char *buf = map_aligned(SZ_2M);
+	char *buf = map_aligned(SZ_2M, MADV_NOHUGEPAGE);
 	char *ptr = malloc(n * page_size);
 	unsigned char m[64];
 	struct hmm_dmirror_cmd cmd;
@@ -2382,9 +1805,7 @@ TEST_F_TIMEOUT(pressure, fail_alloc_fails_one_migration, SHORT_TIMEOUT)
 	if (!fault_exists(&self->dev, "fail_alloc"))
 		SKIP(return, "no %s/fail_alloc (no CONFIG_FAULT_INJECTION_DEBUG_FS?)",
 		     self->dev.dbg);
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, n, seed);
+	ASSERT_BUFFERS(buf, ptr, n, seed);
 	FAULT_ARM("fail_alloc", "1");
 	STATS(self->fd, &st0);
 
@@ -2400,9 +1821,7 @@ TEST_F_TIMEOUT(pressure, fail_alloc_fails_one_migration, SHORT_TIMEOUT)
 	ASSERT_PROT(m, 0, n, SYS_WRITE);
 	ASSERT_PATTERN(buf, 0, n, seed);
 
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, n,
-			     &cmd));
-	ASSERT_EQ(n, cmd.cpages);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, n, &cmd);
 	ASSERT_PATTERN(ptr, 0, n, seed);
 	SNAPSHOT(self->fd, buf, m, n);
 	ASSERT_PROT(m, 0, n, PRIV_LOCAL);
@@ -2414,7 +1833,7 @@ TEST_F_TIMEOUT(pressure, fail_copy_fails_one_migration, SHORT_TIMEOUT)
 {
 	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long n = 64;
-	char *buf = map_aligned(SZ_2M);
+	char *buf = map_aligned(SZ_2M, MADV_NOHUGEPAGE);
 	char *ptr = malloc(n * page_size);
 	unsigned char m[64];
 	struct hmm_dmirror_cmd cmd;
@@ -2424,9 +1843,7 @@ TEST_F_TIMEOUT(pressure, fail_copy_fails_one_migration, SHORT_TIMEOUT)
 	if (!fault_exists(&self->dev, "fail_copy"))
 		SKIP(return, "no %s/fail_copy (no CONFIG_FAULT_INJECTION_DEBUG_FS?)",
 		     self->dev.dbg);
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, n, seed);
+	ASSERT_BUFFERS(buf, ptr, n, seed);
 	FAULT_ARM("fail_copy", "1");
 	STATS(self->fd, &st0);
 
@@ -2441,9 +1858,7 @@ TEST_F_TIMEOUT(pressure, fail_copy_fails_one_migration, SHORT_TIMEOUT)
 	ASSERT_PROT(m, 0, n, SYS_WRITE);
 	ASSERT_PATTERN(buf, 0, n, seed);
 
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, n,
-			     &cmd));
-	ASSERT_EQ(n, cmd.cpages);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, n, &cmd);
 	ASSERT_PATTERN(ptr, 0, n, seed);
 	SNAPSHOT(self->fd, buf, m, n);
 	ASSERT_PROT(m, 0, n, PRIV_LOCAL);
@@ -2456,7 +1871,7 @@ TEST_F_TIMEOUT(pressure, fail_copy_on_cpu_fault_is_retried, SHORT_TIMEOUT)
 {
 	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long n = 64;
-	char *buf = map_aligned(SZ_2M);
+	char *buf = map_aligned(SZ_2M, MADV_NOHUGEPAGE);
 	char *ptr = malloc(n * page_size);
 	unsigned char m[64];
 	struct hmm_dmirror_cmd cmd;
@@ -2466,12 +1881,8 @@ TEST_F_TIMEOUT(pressure, fail_copy_on_cpu_fault_is_retried, SHORT_TIMEOUT)
 	if (!fault_exists(&self->dev, "fail_copy"))
 		SKIP(return, "no %s/fail_copy (no CONFIG_FAULT_INJECTION_DEBUG_FS?)",
 		     self->dev.dbg);
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, n, seed);
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, n,
-			     &cmd));
-	ASSERT_EQ(n, cmd.cpages);
+	ASSERT_BUFFERS(buf, ptr, n, seed);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, n, &cmd);
 	FAULT_ARM("fail_copy", "1");
 
 	ASSERT_EQ(pattern(5, 0, seed), cpu_read(buf + 5 * page_size));
@@ -2496,7 +1907,7 @@ TEST_F_TIMEOUT(pressure, fail_evict_makes_full_device_enomem, MEDIUM_TIMEOUT)
 	const unsigned long nwin = CAP_WINDOWS + 1;
 	const unsigned long npages = nwin * win_pages;
 	const unsigned long cap_pages = DEV_CAPACITY / page_size;
-	char *buf = map_aligned(npages * page_size);
+	char *buf = map_aligned(npages * page_size, MADV_NOHUGEPAGE);
 	char *last = buf + CAP_WINDOWS * SZ_2M;
 	unsigned char *m = malloc(npages);
 	unsigned int *seeds = malloc(npages * sizeof(*seeds));
@@ -2565,7 +1976,6 @@ FIXTURE_SETUP(coherent)
 	struct hmmsim_stats st;
 	unsigned int id, found = 0;
 
-	init_sizes();
 	self->fd = -1;
 	for (id = 0; id < 64 && self->fd < 0; id++) {
 		struct hmmsim_info inf;
@@ -2583,7 +1993,7 @@ FIXTURE_SETUP(coherent)
 		}
 	}
 	ASSERT_LT(0, found)
-		TH_LOG("no /dev/%s<N> (is hmmsim loaded?)", devname());
+		TH_LOG("no /dev/%s<N> (is hmmsim loaded?)", hmmsim_devname());
 	if (self->fd < 0)
 		SKIP(return, "no device with coherent memory");
 	ASSERT_EQ(0, get_stats(self->fd, &st));

@@ -69,30 +69,16 @@
  * nobody else uses the devices). Exit status 0 if all are ok, 1 if not, 4 if there is no
  * device.
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
-#include <stdbool.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/ioctl.h>
-#include <sys/mman.h>
-#include <sys/wait.h>
 #include <time.h>
-#include <unistd.h>
 
-#include <hmmsim.h>
-
-#define ARRAY_SIZE(a)		(sizeof(a) / sizeof((a)[0]))
+#include "hmmsim_test.h"
 
 #define MAX_DEVICES		16
 #define MAX_THREADS		64
 #define MAX_RANGE_PAGES		1024	/* the largest random range */
-#define SZ_2M			(2UL << 20)
 #define PROGRESS_SECONDS	10
 #define STALL_SECONDS		60
 #define MAX_REPORTS		20	/* data loss lines printed */
@@ -250,7 +236,6 @@ static struct device devs[MAX_DEVICES];
 static unsigned int ndevs;
 static struct region *regions;
 static struct worker workers[MAX_THREADS];
-static size_t page_size;
 static unsigned long words_per_page;
 static bool stop;		/* atomic */
 static pthread_mutex_t print_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -383,15 +368,6 @@ static void report_loss(struct worker *w, const char *how, unsigned int r,
 
 /* ----------------------------------------------------------- commands */
 
-/* -F: faults are injected. */
-static bool faults;
-
-/* Under -F, whether a call that failed with @err should just be retried. */
-static bool fault_retry(int err)
-{
-	return faults && err == ENOMEM;
-}
-
 static void note_errno(struct worker *w, enum stress_op op, int err)
 {
 	w->err[op][err < NR_ERRNO ? err : 0]++;
@@ -402,54 +378,40 @@ static void note_errno(struct worker *w, enum stress_op op, int err)
 	 * fault that failed for want of memory (hmm_range_fault() and GUP
 	 * report VM_FAULT_OOM as EFAULT), and madvise()'s EAGAIN for the same.
 	 */
-	if (faults && (err == EIO || err == ENOMEM || err == EFAULT ||
-		       err == EAGAIN))
+	if (fault_injection && (err == EIO || err == ENOMEM ||
+				err == EFAULT || err == EAGAIN))
 		return;
 	w->unexpected++;
 	say("# UNEXPECTED: thread %u: %s: errno %d (%s)\n", w->idx,
 	    op_names[op], err, strerror(err));
 }
 
-/* A core command; returns 0 or an errno, already counted. */
-static int dmirror(struct worker *w, enum stress_op op, int fd, unsigned long req,
-		   void *addr, void *ptr, unsigned long npages,
-		   struct hmm_dmirror_cmd *cmd)
+/* dmirror() for operation @op: 0 or -errno, the errno counted. */
+static int op_dmirror(struct worker *w, enum stress_op op, int fd,
+		      unsigned long req, void *addr, void *ptr,
+		      unsigned long npages, struct hmm_dmirror_cmd *cmd)
 {
-	int ret;
+	int ret = dmirror(fd, req, addr, ptr, npages, cmd);
 
-	do {
-		memset(cmd, 0, sizeof(*cmd));
-		cmd->addr = (unsigned long)addr;
-		cmd->ptr = (unsigned long)ptr;
-		cmd->npages = npages;
-		ret = ioctl(fd, req, cmd) ? errno : 0;
-	} while (ret == EINTR);
 	if (ret)
-		note_errno(w, op, ret);
+		note_errno(w, op, -ret);
 	return ret;
 }
 
-static int hmigrate(struct worker *w, enum stress_op op, int fd, void *addr,
-		    unsigned long npages, int src_fd, unsigned int flags)
+/* hmigrate() for operation @op: 0 or -errno, the errno counted. */
+static int op_hmigrate(struct worker *w, enum stress_op op, int fd,
+		       void *addr, unsigned long npages, int src_fd,
+		       unsigned int flags)
 {
-	struct hmmsim_migrate m;
-	int ret;
+	__u64 cpages;
+	int ret = hmigrate(fd, flags, addr, npages, src_fd, &cpages);
 
-	do {
-		memset(&m, 0, sizeof(m));
-		m.size = sizeof(m);
-		m.flags = flags;
-		m.addr = (unsigned long)addr;
-		m.npages = npages;
-		m.src_fd = src_fd;
-		ret = ioctl(fd, HMMSIM_IOCTL_MIGRATE, &m) ? errno : 0;
-	} while (ret == EINTR);
 	if (ret)
-		note_errno(w, op, ret);
-	if (!ret && m.cpages > npages) {
+		note_errno(w, op, -ret);
+	if (!ret && cpages > npages) {
 		w->unexpected++;
 		say("# UNEXPECTED: thread %u: %s: cpages %llu > npages %lu\n",
-		    w->idx, op_names[op], (unsigned long long)m.cpages, npages);
+		    w->idx, op_names[op], (unsigned long long)cpages, npages);
 	}
 	return ret;
 }
@@ -547,9 +509,9 @@ static void owner_write(struct worker *w, unsigned int r, bool dev)
 	for (i = 0; i < rg.npages; i++)
 		fill_page(src + i * page_size, r, rg.first + i, reg->epoch,
 			  reg->gen[rg.first + i]);
-	if (dev && dmirror(w, OP_DEV_WRITE, rnd_fd(w, NULL),
-			   HMM_DMIRROR_WRITE, rg.addr, w->bounce, rg.npages,
-			   &cmd))
+	if (dev && op_dmirror(w, OP_DEV_WRITE, rnd_fd(w, NULL),
+			      HMM_DMIRROR_WRITE, rg.addr, w->bounce, rg.npages,
+			      &cmd))
 		/* It may have written part of the range: finish by CPU. */
 		memcpy(rg.addr, w->bounce, rg.npages * page_size);
 	pthread_rwlock_unlock(&reg->write_lock);
@@ -588,8 +550,8 @@ static void owner_check(struct worker *w, unsigned int r, bool dev)
 		check_own(w, "cpu", r, rg.first, rg.npages, rg.addr, false);
 		return;
 	}
-	if (!dmirror(w, OP_DEV_READ, rnd_fd(w, NULL), HMM_DMIRROR_READ,
-		     rg.addr, w->bounce, rg.npages, &cmd))
+	if (!op_dmirror(w, OP_DEV_READ, rnd_fd(w, NULL), HMM_DMIRROR_READ,
+			rg.addr, w->bounce, rg.npages, &cmd))
 		check_own(w, "device READ", r, rg.first, rg.npages, w->bounce,
 			  false);
 }
@@ -616,38 +578,38 @@ static void op_migrate(struct worker *w, enum stress_op op, unsigned int r)
 		 */
 		for (s = 0; s < ndevs && pull; s++)
 			if (s != d)
-				hmigrate(w, OP_MIG_D2D, fd, rg.addr, rg.npages,
-					 w->fd[s], 0);
-		if (!dmirror(w, op, fd, HMM_DMIRROR_MIGRATE_TO_DEV, rg.addr,
-			     w->bounce, rg.npages, &cmd))
+				op_hmigrate(w, OP_MIG_D2D, fd, rg.addr, rg.npages,
+					    w->fd[s], 0);
+		if (!op_dmirror(w, op, fd, HMM_DMIRROR_MIGRATE_TO_DEV, rg.addr,
+				w->bounce, rg.npages, &cmd))
 			check_own(w, "MIGRATE_TO_DEV read-back", r, rg.first,
 				  rg.npages, w->bounce, false);
 		break;
 	case OP_TO_SYS:
-		dmirror(w, op, fd, HMM_DMIRROR_MIGRATE_TO_SYS, rg.addr, NULL,
-			rg.npages, &cmd);
+		op_dmirror(w, op, fd, HMM_DMIRROR_MIGRATE_TO_SYS, rg.addr, NULL,
+			   rg.npages, &cmd);
 		break;
 	case OP_MIG_FROM_SYS:
-		hmigrate(w, op, fd, rg.addr, rg.npages,
-			 HMMSIM_MIGRATE_FROM_SYSTEM, 0);
+		op_hmigrate(w, op, fd, rg.addr, rg.npages,
+			    HMMSIM_MIGRATE_FROM_SYSTEM, 0);
 		break;
 	case OP_MIG_D2D:
 		if (ndevs < 2)
 			return;
 		s = (d + 1 + rnd_below(ndevs - 1)) % ndevs;
-		hmigrate(w, op, fd, rg.addr, rg.npages, w->fd[s], 0);
+		op_hmigrate(w, op, fd, rg.addr, rg.npages, w->fd[s], 0);
 		break;
 	case OP_MIG_TO_SYS:
-		hmigrate(w, op, fd, rg.addr, rg.npages,
-			 HMMSIM_MIGRATE_FROM_SYSTEM, HMMSIM_MIGRATE_TO_SYSTEM);
+		op_hmigrate(w, op, fd, rg.addr, rg.npages,
+			    HMMSIM_MIGRATE_FROM_SYSTEM, HMMSIM_MIGRATE_TO_SYSTEM);
 		break;
 	case OP_SNAPSHOT:
-		dmirror(w, op, fd, HMM_DMIRROR_SNAPSHOT, rg.addr, w->codes,
-			rg.npages, &cmd);
+		op_dmirror(w, op, fd, HMM_DMIRROR_SNAPSHOT, rg.addr, w->codes,
+			   rg.npages, &cmd);
 		break;
 	case OP_CHECK_EXCL:
-		dmirror(w, op, fd, HMM_DMIRROR_CHECK_EXCLUSIVE, rg.addr, NULL,
-			rg.npages, &cmd);
+		op_dmirror(w, op, fd, HMM_DMIRROR_CHECK_EXCLUSIVE, rg.addr, NULL,
+			   rg.npages, &cmd);
 		break;
 	case OP_EXCLUSIVE:
 		/*
@@ -659,8 +621,8 @@ static void op_migrate(struct worker *w, enum stress_op op, unsigned int r)
 		if (rnd_below(4))
 			pick_range(&rg, r, 8);
 		pthread_rwlock_rdlock(&regions[r].write_lock);
-		if (!dmirror(w, op, fd, HMM_DMIRROR_EXCLUSIVE, rg.addr,
-			     w->bounce, rg.npages, &cmd))
+		if (!op_dmirror(w, op, fd, HMM_DMIRROR_EXCLUSIVE, rg.addr,
+				w->bounce, rg.npages, &cmd))
 			check_own(w, "EXCLUSIVE read-back", r, rg.first,
 				  rg.npages, w->bounce, false);
 		pthread_rwlock_unlock(&regions[r].write_lock);
@@ -675,8 +637,8 @@ static void op_release(struct worker *w)
 	struct hmm_dmirror_cmd cmd;
 
 	/* The range is checked, as in lib/test_hmm, but not used. */
-	dmirror(w, OP_RELEASE, rnd_fd(w, NULL), HMM_DMIRROR_RELEASE,
-		w->bounce, NULL, 1, &cmd);
+	op_dmirror(w, OP_RELEASE, rnd_fd(w, NULL), HMM_DMIRROR_RELEASE,
+		   w->bounce, NULL, 1, &cmd);
 }
 
 /*
@@ -699,19 +661,19 @@ static void op_mprotect(struct worker *w, unsigned int r)
 	}
 	fd = rnd_fd(w, NULL);
 	if (rnd_below(2))
-		dmirror(w, OP_TO_DEV, fd, HMM_DMIRROR_MIGRATE_TO_DEV, rg.addr,
-			w->bounce, rg.npages, &cmd);
+		op_dmirror(w, OP_TO_DEV, fd, HMM_DMIRROR_MIGRATE_TO_DEV, rg.addr,
+			   w->bounce, rg.npages, &cmd);
 	/* Device and CPU must both be refused the write. */
-	ret = dmirror(w, OP_RO_WRITE, rnd_fd(w, NULL), HMM_DMIRROR_WRITE,
-		      rg.addr, rg.addr, rg.npages, &cmd);
+	ret = op_dmirror(w, OP_RO_WRITE, rnd_fd(w, NULL), HMM_DMIRROR_WRITE,
+			 rg.addr, rg.addr, rg.npages, &cmd);
 	w->count[OP_RO_WRITE]++;
 	if (!ret) {
 		w->unexpected++;
 		say("# UNEXPECTED: thread %u: device WRITE to a read-only range succeeded\n",
 		    w->idx);
 	}
-	if (!dmirror(w, OP_DEV_READ, rnd_fd(w, NULL), HMM_DMIRROR_READ,
-		     rg.addr, w->bounce, rg.npages, &cmd))
+	if (!op_dmirror(w, OP_DEV_READ, rnd_fd(w, NULL), HMM_DMIRROR_READ,
+			rg.addr, w->bounce, rg.npages, &cmd))
 		check_own(w, "device READ, read-only", r, rg.first, rg.npages,
 			  w->bounce, true);
 	check_own(w, "cpu, read-only", r, rg.first, rg.npages, rg.addr, true);
@@ -736,22 +698,6 @@ static void op_madvise(struct worker *w, unsigned int r)
 }
 
 /* ---------------------------------------------------------- mappings */
-
-/* A new 2 MiB aligned mapping of @size bytes. */
-static char *map_aligned(size_t size)
-{
-	char *p, *a;
-
-	p = mmap(NULL, size + SZ_2M, PROT_READ | PROT_WRITE,
-		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED)
-		return NULL;
-	a = (char *)(((unsigned long)p + SZ_2M - 1) & ~(SZ_2M - 1));
-	if (a > p)
-		munmap(p, a - p);
-	munmap(a + size, p + SZ_2M - a);
-	return a;
-}
 
 /* Fresh contents for a region, generation 0 of a new epoch. */
 static void region_fill(unsigned int r)
@@ -780,8 +726,8 @@ static void op_remap(struct worker *w, unsigned int r)
 		if (!fault_retry(errno))
 			die("munmap: %s\n", strerror(errno));
 	for (;;) {
-		reg->base = map_aligned(size);
-		if (reg->base)
+		reg->base = map_aligned(size, MADV_NORMAL);
+		if (reg->base != MAP_FAILED)
 			break;
 		if (!fault_retry(errno))
 			die("mmap: %s\n", strerror(errno));
@@ -791,8 +737,8 @@ static void op_remap(struct worker *w, unsigned int r)
 	region_fill(r);
 	/* Some of it straight to a device. */
 	pick_range(&rg, r, MAX_RANGE_PAGES);
-	dmirror(w, OP_TO_DEV, rnd_fd(w, NULL), HMM_DMIRROR_MIGRATE_TO_DEV,
-		rg.addr, w->bounce, rg.npages, &cmd);
+	op_dmirror(w, OP_TO_DEV, rnd_fd(w, NULL), HMM_DMIRROR_MIGRATE_TO_DEV,
+		   rg.addr, w->bounce, rg.npages, &cmd);
 	pthread_rwlock_unlock(&reg->map_lock);
 }
 
@@ -894,17 +840,14 @@ static void op_fork_check(struct worker *w)
 static bool child_to_device(int fd, void *addr, unsigned long npages,
 			    const char *what)
 {
-	struct hmm_dmirror_cmd cmd = {
-		.addr = (unsigned long)addr,
-		.ptr = (unsigned long)self->bounce,
-		.npages = npages,
-	};
+	struct hmm_dmirror_cmd cmd;
+	int ret = dmirror(fd, HMM_DMIRROR_MIGRATE_TO_DEV, addr, self->bounce,
+			  npages, &cmd);
 
-	if (!ioctl(fd, HMM_DMIRROR_MIGRATE_TO_DEV, &cmd) ||
-	    errno == ENOMEM || errno == ENOENT || errno == EBUSY ||
-	    (faults && errno == EIO))
+	if (!ret || ret == -ENOMEM || ret == -ENOENT || ret == -EBUSY ||
+	    (fault_injection && ret == -EIO))
 		return true;
-	child_say("# fork-exit child: %s: %s\n", what, strerror(errno));
+	child_say("# fork-exit child: %s: %s\n", what, strerror(-ret));
 	return false;
 }
 
@@ -924,8 +867,8 @@ static int child_exit_on_device(unsigned int dev, unsigned int r,
 	fd = open(devs[dev].path, O_RDWR);
 	if (fd < 0)
 		return fault_retry(errno) ? 0 : 2;
-	buf = map_aligned(size);
-	if (!buf)
+	buf = map_aligned(size, MADV_NORMAL);
+	if (buf == MAP_FAILED)
 		return fault_retry(errno) ? 0 : 3;
 	for (i = 0; i < CHILD_BUF_PAGES; i++)
 		fill_page(buf + i * page_size, 1000, i, getpid(), 0);
@@ -1027,27 +970,22 @@ static void run_op(struct worker *w, enum stress_op op)
 	unlock_map(r);
 }
 
-/*
- * Under -F: let the task-filtered fault attributes (failslab,
- * fail_page_alloc) hit this thread and the children it forks.
- */
-static void make_it_fail(void)
-{
-	int fd = open("/proc/thread-self/make-it-fail", O_WRONLY);
-
-	if (fd < 0 || write(fd, "1", 1) != 1)
-		die("make-it-fail: %s\n", strerror(errno));
-	close(fd);
-}
-
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
 	enum stress_op op;
 
 	self = w;
-	if (faults)
-		make_it_fail();
+	/*
+	 * Under -F: let the task-filtered fault attributes (failslab,
+	 * fail_page_alloc) hit this thread and the children it forks.
+	 */
+	if (fault_injection) {
+		int err = make_it_fail();
+
+		if (err)
+			die("make-it-fail: %s\n", strerror(-err));
+	}
 	while (!__atomic_load_n(&stop, __ATOMIC_RELAXED)) {
 		op = pick_op();
 		__atomic_store_n(&w->op_start, time(NULL), __ATOMIC_RELAXED);
@@ -1075,33 +1013,25 @@ static void fatal_signal(int sig)
 	_exit(2);
 }
 
-static const char *devname(void)
-{
-	const char *name = getenv("HMMSIM_DEVNAME");
-
-	return name && *name ? name : "hmmsim";
-}
-
 static void add_device(unsigned int id, bool must)
 {
 	struct device *d;
-	int fd;
+	int fd, err;
 
 	if (ndevs == MAX_DEVICES)
 		die("more than %d devices\n", MAX_DEVICES);
 	d = &devs[ndevs];
 	d->id = id;
-	snprintf(d->path, sizeof(d->path), "/dev/%s%u", devname(), id);
+	dev_path(d->path, sizeof(d->path), id);
 	fd = open(d->path, O_RDWR | O_CLOEXEC);
 	if (fd < 0) {
 		if (must)
 			die("%s: %s\n", d->path, strerror(errno));
 		return;
 	}
-	memset(&d->info, 0, sizeof(d->info));
-	d->info.size = sizeof(d->info);
-	if (ioctl(fd, HMMSIM_IOCTL_INFO, &d->info))
-		die("%s: INFO: %s\n", d->path, strerror(errno));
+	err = info(fd, &d->info);
+	if (err)
+		die("%s: INFO: %s\n", d->path, strerror(-err));
 	close(fd);
 	ndevs++;
 }
@@ -1174,7 +1104,6 @@ static void setup(void)
 	pthread_rwlockattr_setkind_np(&attr,
 				      PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
 
-	page_size = sysconf(_SC_PAGESIZE);
 	words_per_page = page_size / sizeof(unsigned long long);
 	regions = calloc(nregions, sizeof(*regions));
 	if (!regions)
@@ -1186,8 +1115,8 @@ static void setup(void)
 		pthread_rwlock_init(&reg->write_lock, &attr);
 		reg->npages = (region_mib << 20) / page_size;
 		reg->gen = calloc(reg->npages, sizeof(*reg->gen));
-		reg->base = map_aligned(reg->npages * page_size);
-		if (!reg->gen || !reg->base)
+		reg->base = map_aligned(reg->npages * page_size, MADV_NORMAL);
+		if (!reg->gen || reg->base == MAP_FAILED)
 			die("out of memory\n");
 		region_fill(r);
 	}
@@ -1197,9 +1126,9 @@ static void setup(void)
 		w->idx = t;
 		w->cur_op = -1;
 		w->rnd = mix64(seed + t + 1) | 1;
-		w->bounce = map_aligned(MAX_RANGE_PAGES * page_size);
+		w->bounce = map_aligned(MAX_RANGE_PAGES * page_size, MADV_NORMAL);
 		w->codes = malloc(MAX_RANGE_PAGES);
-		if (!w->bounce || !w->codes)
+		if (w->bounce == MAP_FAILED || !w->codes)
 			die("out of memory\n");
 		for (d = 0; d < ndevs; d++) {
 			w->fd[d] = open(devs[d].path, O_RDWR | O_CLOEXEC);
@@ -1255,10 +1184,10 @@ static void final_check(struct worker *w)
 				n = reg->npages - first;
 				if (n > MAX_RANGE_PAGES)
 					n = MAX_RANGE_PAGES;
-				if (dmirror(w, OP_DEV_READ, w->fd[d],
-					    HMM_DMIRROR_READ,
-					    reg->base + first * page_size,
-					    w->bounce, n, &cmd))
+				if (op_dmirror(w, OP_DEV_READ, w->fd[d],
+					       HMM_DMIRROR_READ,
+					       reg->base + first * page_size,
+					       w->bounce, n, &cmd))
 					continue;
 				check_own(w, "final device READ", r, first, n,
 					  w->bounce, true);
@@ -1278,15 +1207,9 @@ static long leftover_pages(void)
 {
 	struct hmmsim_stats st;
 	unsigned int t, d, r;
-	long used = 0;
-	char c = 0;
-	int fd;
+	long used = evict_on_close() == 1 ? 0 : -1;
+	int fd, err;
 
-	fd = open("/sys/module/hmmsim/parameters/evict_on_close", O_RDONLY);
-	if (fd < 0 || read(fd, &c, 1) != 1 || c != 'Y')
-		used = -1;
-	if (fd >= 0)
-		close(fd);
 	for (r = 0; r < nregions; r++)
 		munmap(regions[r].base, regions[r].npages * page_size);
 	for (t = 0; t < nthreads; t++)
@@ -1296,10 +1219,9 @@ static long leftover_pages(void)
 		return -1;
 	for (d = 0; d < ndevs; d++) {
 		fd = open(devs[d].path, O_RDWR | O_CLOEXEC);
-		memset(&st, 0, sizeof(st));
-		st.size = sizeof(st);
-		if (fd < 0 || ioctl(fd, HMMSIM_IOCTL_STATS, &st))
-			die("%s: STATS: %s\n", devs[d].path, strerror(errno));
+		err = fd < 0 ? -errno : get_stats(fd, &st);
+		if (err)
+			die("%s: STATS: %s\n", devs[d].path, strerror(-err));
 		close(fd);
 		if (st.pages_used)
 			printf("# device %u: %llu pages still in use\n",
@@ -1402,7 +1324,7 @@ int main(int argc, char **argv)
 			excluded = optarg;
 			break;
 		case 'F':
-			faults = true;
+			fault_injection = true;
 			break;
 		default:
 			help(argv[0]);

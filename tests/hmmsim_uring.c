@@ -17,96 +17,16 @@
  * The devices are /dev/$HMMSIM_DEVNAME<N> (default hmmsim): 0 and 1
  * private, 2 and 3 coherent, as the test VM loads hmmsim.
  */
-#include <assert.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <stdbool.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/ioctl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
 #include <sys/utsname.h>
-#include <sys/wait.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <liburing.h>
 
 #include "kselftest_harness.h"
-#include <hmmsim.h>
-
-static_assert(sizeof(struct hmmsim_uring_cmd) == HMMSIM_URING_CMD_SIZE_VER0,
-	      "struct hmmsim_uring_cmd version 0 changed size");
-static_assert(sizeof(struct hmmsim_stats) == HMMSIM_STATS_SIZE_VER1,
-	      "struct hmmsim_stats without uring_inflight");
+#include "hmmsim_test.h"
 
 #define NR_DEVICES	4
-#define SZ_1M		0x100000UL
-#define SZ_2M		(2UL << 20)
 #define CMD_AREA	80	/* the command area of a 128-byte SQE */
-#define CFS		"/sys/kernel/config/hmmsim"
-
-/*
- * How long a test waits for a state of the kernel (a count of requests
- * reaching zero, say) before it fails: far longer than any of them takes.
- */
-#define WAIT_SECONDS	60
-
-static long page_size;
-
-static int open_dev(unsigned int id)
-{
-	const char *name = getenv("HMMSIM_DEVNAME");
-	char path[64];
-
-	snprintf(path, sizeof(path), "/dev/%s%u", name ? name : "hmmsim", id);
-	return open(path, O_RDWR | O_CLOEXEC);
-}
-
-/*
- * Anonymous memory, 2 MiB aligned: with THP "always", requests in flight
- * together must not share a THP, or all but one of them find its pages
- * busy and leave them where they are (see Documentation/hmmsim.rst).
- */
-static void *map(size_t len)
-{
-	char *p = mmap(NULL, len + SZ_2M, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	uintptr_t head;
-
-	if (p == MAP_FAILED)
-		return NULL;
-	head = -(uintptr_t)p & (SZ_2M - 1);
-	if (head)
-		munmap(p, head);
-	munmap(p + head + len, SZ_2M - head);
-	return p + head;
-}
-
-/* Every 64-bit word of a buffer says who it is: seed, then its index. */
-static void fill(void *buf, size_t len, __u64 seed)
-{
-	__u64 *w = buf;
-	size_t i;
-
-	for (i = 0; i < len / sizeof(*w); i++)
-		w[i] = seed << 40 | i;
-}
-
-/* Index of the first word that is not what fill() wrote, or -1. */
-static long check(const void *buf, size_t len, __u64 seed)
-{
-	const __u64 *w = buf;
-	size_t i;
-
-	for (i = 0; i < len / sizeof(*w); i++)
-		if (w[i] != (seed << 40 | i))
-			return i;
-	return -1;
-}
 
 static int ring_init(struct io_uring *ring, unsigned int entries,
 		     unsigned int flags)
@@ -195,31 +115,15 @@ static int run(struct io_uring *ring, int fd, __u32 op,
 	return run_raw(ring, fd, op, area, sizeof(area), pages);
 }
 
-static int snapshot(int fd, void *addr, unsigned char *codes, size_t npages)
-{
-	struct hmm_dmirror_cmd c = {
-		.addr = (uintptr_t)addr,
-		.ptr = (uintptr_t)codes,
-		.npages = npages,
-	};
-
-	return ioctl(fd, HMM_DMIRROR_SNAPSHOT, &c) ? -errno : 0;
-}
-
-static int stats(int fd, struct hmmsim_stats *st)
-{
-	memset(st, 0, sizeof(*st));
-	st->size = sizeof(*st);
-	return ioctl(fd, HMMSIM_IOCTL_STATS, st) ? -errno : 0;
-}
-
 /* How many of the first npages of a range are in fd's device memory. */
 static size_t count_local(int fd, void *addr, size_t npages)
 {
 	unsigned char *codes = malloc(npages);
+	struct hmm_dmirror_cmd cmd;
 	size_t i, n = 0;
 
-	if (!codes || snapshot(fd, addr, codes, npages))
+	if (!codes || dmirror(fd, HMM_DMIRROR_SNAPSHOT, addr, codes, npages,
+			      &cmd))
 		return (size_t)-1;
 	for (i = 0; i < npages; i++) {
 		unsigned char where = codes[i] & 0xf0;
@@ -243,14 +147,6 @@ static bool kernel_cancels(void)
 	return major > 6 || (major == 6 && minor >= 7);
 }
 
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 /*
  * Wait until the device's counters satisfy @done, WAIT_SECONDS at most.
  * Returns 0, -ETIMEDOUT or the errno of STATS; @st has the last counters.
@@ -262,7 +158,7 @@ static int wait_stats(int fd, bool (*done)(const struct hmmsim_stats *),
 	int ret;
 
 	for (;;) {
-		ret = stats(fd, st);
+		ret = get_stats(fd, st);
 		if (ret || done(st))
 			return ret;
 		if (now() > end)
@@ -306,7 +202,6 @@ FIXTURE_SETUP(uring)
 {
 	unsigned int i;
 
-	page_size = sysconf(_SC_PAGESIZE);
 	for (i = 0; i < NR_DEVICES; i++) {
 		self->fd[i] = open_dev(i);
 		if (self->fd[i] < 0)
@@ -332,14 +227,16 @@ TEST_F(uring, every_command_does_what_its_ioctl_does)
 {
 	size_t len = 4 * SZ_1M, npages = len / page_size;
 	struct hmmsim_uring_cmd c;
-	char *buf = map(len), *out = map(len), *in = map(len);
+	char *buf = map_aligned(len, MADV_NORMAL);
+	char *out = map_aligned(len, MADV_NORMAL);
+	char *in = map_aligned(len, MADV_NORMAL);
 	struct hmm_dmirror_cmd d;
 	__u64 pages;
 
-	ASSERT_NE(NULL, buf);
-	ASSERT_NE(NULL, out);
-	ASSERT_NE(NULL, in);
-	fill(buf, len, 1);
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_NE(MAP_FAILED, out);
+	ASSERT_NE(MAP_FAILED, in);
+	fill_pattern(buf, 0, len / page_size, 1);
 
 	c = ucmd(buf, len);
 	ASSERT_EQ(0, run(&self->ring, self->fd[0],
@@ -352,10 +249,10 @@ TEST_F(uring, every_command_does_what_its_ioctl_does)
 	ASSERT_EQ(0, run(&self->ring, self->fd[0], HMMSIM_URING_READ, &c,
 			 &pages));
 	EXPECT_EQ(npages, pages);
-	EXPECT_EQ(-1, check(out, len, 1));
+	EXPECT_EQ(-1, check_pattern(out, 0, len / page_size, 1));
 
 	/* Device write of in, then back to system memory. */
-	fill(in, len, 2);
+	fill_pattern(in, 0, len / page_size, 2);
 	c.ptr = (uintptr_t)in;
 	ASSERT_EQ(0, run(&self->ring, self->fd[0], HMMSIM_URING_WRITE, &c,
 			 &pages));
@@ -365,7 +262,7 @@ TEST_F(uring, every_command_does_what_its_ioctl_does)
 			 HMMSIM_URING_MIGRATE_TO_SYSTEM, &c, &pages));
 	EXPECT_EQ(npages, pages);
 	EXPECT_EQ(0, count_local(self->fd[0], buf, npages));
-	EXPECT_EQ(-1, check(buf, len, 2));
+	EXPECT_EQ(-1, check_pattern(buf, 0, len / page_size, 2));
 
 	/* Nothing left on the device: moving it back moves nothing. */
 	ASSERT_EQ(0, run(&self->ring, self->fd[0],
@@ -383,7 +280,7 @@ TEST_F(uring, every_command_does_what_its_ioctl_does)
 	ASSERT_EQ(0, ioctl(self->fd[1], HMM_DMIRROR_READ, &d));
 	EXPECT_EQ(npages, d.cpages);
 	EXPECT_EQ(0, d.faults);
-	EXPECT_EQ(-1, check(out, len, 2));
+	EXPECT_EQ(-1, check_pattern(out, 0, len / page_size, 2));
 	EXPECT_EQ(0, count_local(self->fd[1], buf, npages));
 
 	munmap(buf, len);
@@ -396,22 +293,22 @@ TEST_F(uring, device_to_device_moves_pages_directly)
 	size_t len = 4 * SZ_1M, npages = len / page_size;
 	struct hmmsim_uring_cmd c;
 	struct hmmsim_stats before, after;
-	char *buf = map(len);
+	char *buf = map_aligned(len, MADV_NORMAL);
 	__u64 pages;
 
-	ASSERT_NE(NULL, buf);
-	fill(buf, len, 3);
+	ASSERT_NE(MAP_FAILED, buf);
+	fill_pattern(buf, 0, len / page_size, 3);
 	c = ucmd(buf, len);
 	ASSERT_EQ(0, run(&self->ring, self->fd[0],
 			 HMMSIM_URING_MIGRATE_TO_DEVICE, &c, &pages));
 	ASSERT_EQ(npages, pages);
 
-	ASSERT_EQ(0, stats(self->fd[0], &before));
+	ASSERT_EQ(0, get_stats(self->fd[0], &before));
 	c.src_fd = self->fd[0];
 	ASSERT_EQ(0, run(&self->ring, self->fd[1],
 			 HMMSIM_URING_MIGRATE_DEV_TO_DEV, &c, &pages));
 	EXPECT_EQ(npages, pages);
-	ASSERT_EQ(0, stats(self->fd[0], &after));
+	ASSERT_EQ(0, get_stats(self->fd[0], &after));
 	EXPECT_EQ(npages, after.from_device - before.from_device);
 	EXPECT_EQ(npages, count_local(self->fd[1], buf, npages));
 	EXPECT_EQ(0, count_local(self->fd[0], buf, npages));
@@ -420,7 +317,7 @@ TEST_F(uring, device_to_device_moves_pages_directly)
 	ASSERT_EQ(0, run(&self->ring, self->fd[1],
 			 HMMSIM_URING_MIGRATE_DEV_TO_DEV, &c, &pages));
 	EXPECT_EQ(0, pages);
-	EXPECT_EQ(-1, check(buf, len, 3));
+	EXPECT_EQ(-1, check_pattern(buf, 0, len / page_size, 3));
 	munmap(buf, len);
 }
 
@@ -484,14 +381,14 @@ TEST_F(uring, dozens_in_flight_over_buffers_and_devices)
 
 	ASSERT_EQ(NR_DEVICES, self->nr_fds);
 	for (b = 0; b < NR_BUFS; b++) {
-		bufs[b] = map(BUF_SIZE);
-		out[b] = map(BUF_SIZE);
-		in[b] = map(BUF_SIZE);
-		ASSERT_NE(NULL, bufs[b]);
-		ASSERT_NE(NULL, out[b]);
-		ASSERT_NE(NULL, in[b]);
-		fill(bufs[b], BUF_SIZE, 10 + b);
-		fill(in[b], BUF_SIZE, 20 + b);
+		bufs[b] = map_aligned(BUF_SIZE, MADV_NORMAL);
+		out[b] = map_aligned(BUF_SIZE, MADV_NORMAL);
+		in[b] = map_aligned(BUF_SIZE, MADV_NORMAL);
+		ASSERT_NE(MAP_FAILED, bufs[b]);
+		ASSERT_NE(MAP_FAILED, out[b]);
+		ASSERT_NE(MAP_FAILED, in[b]);
+		fill_pattern(bufs[b], 0, BUF_SIZE / page_size, 10 + b);
+		fill_pattern(in[b], 0, BUF_SIZE / page_size, 20 + b);
 	}
 
 	ASSERT_EQ(NR_REQS, submit_all(&self->ring, self->fd, bufs, NULL,
@@ -506,7 +403,7 @@ TEST_F(uring, dozens_in_flight_over_buffers_and_devices)
 				      HMMSIM_URING_READ));
 	ASSERT_EQ(0, reap_all(_metadata, &self->ring));
 	for (b = 0; b < NR_BUFS; b++)
-		EXPECT_EQ(-1, check(out[b], BUF_SIZE, 10 + b));
+		EXPECT_EQ(-1, check_pattern(out[b], 0, BUF_SIZE / page_size, 10 + b));
 
 	ASSERT_EQ(NR_REQS, submit_all(&self->ring, self->fd, bufs, in,
 				      HMMSIM_URING_WRITE));
@@ -518,7 +415,7 @@ TEST_F(uring, dozens_in_flight_over_buffers_and_devices)
 	for (b = 0; b < NR_BUFS; b++) {
 		EXPECT_EQ(0, count_local(self->fd[b % NR_DEVICES], bufs[b],
 					 BUF_SIZE / page_size));
-		EXPECT_EQ(-1, check(bufs[b], BUF_SIZE, 20 + b));
+		EXPECT_EQ(-1, check_pattern(bufs[b], 0, BUF_SIZE / page_size, 20 + b));
 		munmap(bufs[b], BUF_SIZE);
 		munmap(out[b], BUF_SIZE);
 		munmap(in[b], BUF_SIZE);
@@ -530,11 +427,11 @@ TEST_F(uring, plain_cqe_has_the_result)
 	size_t len = SZ_2M;
 	struct hmmsim_uring_cmd c;
 	struct io_uring ring;
-	char *buf = map(len);
+	char *buf = map_aligned(len, MADV_NORMAL);
 	__u64 pages;
 
-	ASSERT_NE(NULL, buf);
-	fill(buf, len, 4);
+	ASSERT_NE(MAP_FAILED, buf);
+	fill_pattern(buf, 0, len / page_size, 4);
 	ASSERT_EQ(0, ring_init(&ring, 8, IORING_SETUP_SQE128));
 	c = ucmd(buf, len);
 	EXPECT_EQ(0, run(&ring, self->fd[0], HMMSIM_URING_MIGRATE_TO_DEVICE,
@@ -545,7 +442,7 @@ TEST_F(uring, plain_cqe_has_the_result)
 	EXPECT_EQ(-EINVAL, run(&ring, self->fd[0],
 			       HMMSIM_URING_MIGRATE_TO_SYSTEM, &c, &pages));
 	io_uring_queue_exit(&ring);
-	EXPECT_EQ(-1, check(buf, len, 4));
+	EXPECT_EQ(-1, check_pattern(buf, 0, len / page_size, 4));
 	munmap(buf, len);
 }
 
@@ -564,13 +461,13 @@ TEST_F(uring, ring_without_sqe128_is_einval)
 TEST_F(uring, registered_buffer_flag_is_einval)
 {
 	size_t len = 4 * page_size;
-	char *buf = map(len);
+	char *buf = map_aligned(len, MADV_NORMAL);
 	struct iovec iov = { .iov_base = buf, .iov_len = len };
 	struct hmmsim_uring_cmd c = ucmd(buf, len);
 	struct io_uring_sqe *sqe;
 	struct io_uring ring;
 
-	ASSERT_NE(NULL, buf);
+	ASSERT_NE(MAP_FAILED, buf);
 	ASSERT_EQ(0, ring_init(&ring, 8, IORING_SETUP_SQE128));
 	ASSERT_EQ(0, io_uring_register_buffers(&ring, &iov, 1));
 	c.ptr = (uintptr_t)buf;
@@ -587,7 +484,7 @@ TEST_F(uring, registered_buffer_flag_is_einval)
 
 TEST_F(uring, unknown_opcode_is_eopnotsupp)
 {
-	char *buf = map(SZ_2M);
+	char *buf = map_aligned(SZ_2M, MADV_NORMAL);
 	struct hmmsim_uring_cmd c = ucmd(buf, SZ_2M);
 	static const __u32 bad_ops[] = {
 		0,
@@ -603,7 +500,7 @@ TEST_F(uring, unknown_opcode_is_eopnotsupp)
 	};
 	unsigned int i;
 
-	ASSERT_NE(NULL, buf);
+	ASSERT_NE(MAP_FAILED, buf);
 	for (i = 0; i < ARRAY_SIZE(bad_ops); i++)
 		EXPECT_EQ(-EOPNOTSUPP, run(&self->ring, self->fd[0],
 					   bad_ops[i], &c, NULL))
@@ -631,7 +528,7 @@ TEST_F(uring, bad_payloads_are_refused)
 {
 	__u8 area[CMD_AREA];
 	struct hmmsim_uring_cmd *c = (void *)area;
-	char *buf = map(SZ_2M);
+	char *buf = map_aligned(SZ_2M, MADV_NORMAL);
 	__u32 ops[] = {
 		HMMSIM_URING_MIGRATE_TO_DEVICE, HMMSIM_URING_MIGRATE_TO_SYSTEM,
 		HMMSIM_URING_MIGRATE_DEV_TO_DEV, HMMSIM_URING_PREFETCH,
@@ -639,9 +536,15 @@ TEST_F(uring, bad_payloads_are_refused)
 	};
 	unsigned int i, o;
 
-	ASSERT_NE(NULL, buf);
+	ASSERT_NE(MAP_FAILED, buf);
 #define TRY(op) \
 	run_raw(&self->ring, self->fd[0], (op), area, sizeof(area), NULL)
+/* A good payload with one change, which must give err. */
+#define TRY_BAD(err, change) do { \
+	reset(area, op, buf, self->fd[1]); \
+	change; \
+	EXPECT_EQ(err, TRY(op)) TH_LOG("op %#x", op); \
+} while (0)
 
 	for (o = 0; o < ARRAY_SIZE(ops); o++) {
 		__u32 op = ops[o];
@@ -650,88 +553,44 @@ TEST_F(uring, bad_payloads_are_refused)
 		reset(area, op, buf, self->fd[1]);
 		EXPECT_EQ(0, TRY(op)) TH_LOG("op %#x", op);
 
-		reset(area, op, buf, self->fd[1]);
-		c->size = 0;
-		EXPECT_EQ(-EINVAL, TRY(op)) TH_LOG("op %#x", op);
-		reset(area, op, buf, self->fd[1]);
-		c->size = HMMSIM_URING_CMD_SIZE_VER0 - 1;
-		EXPECT_EQ(-EINVAL, TRY(op)) TH_LOG("op %#x", op);
-		reset(area, op, buf, self->fd[1]);
-		c->size = CMD_AREA + 1;
-		EXPECT_EQ(-EINVAL, TRY(op)) TH_LOG("op %#x", op);
-		reset(area, op, buf, self->fd[1]);
-		c->size = 0xffffffff;
-		EXPECT_EQ(-EINVAL, TRY(op)) TH_LOG("op %#x", op);
+		TRY_BAD(-EINVAL, c->size = 0);
+		TRY_BAD(-EINVAL, c->size = HMMSIM_URING_CMD_SIZE_VER0 - 1);
+		TRY_BAD(-EINVAL, c->size = CMD_AREA + 1);
+		TRY_BAD(-EINVAL, c->size = 0xffffffff);
 		/* A bigger structure: the driver's unknown bytes must be 0. */
-		reset(area, op, buf, self->fd[1]);
-		c->size = CMD_AREA;
-		EXPECT_EQ(0, TRY(op)) TH_LOG("op %#x", op);
+		TRY_BAD(0, c->size = CMD_AREA);
 		area[CMD_AREA - 1] = 1;
 		EXPECT_EQ(-E2BIG, TRY(op)) TH_LOG("op %#x", op);
 		/* Bytes beyond @size are not looked at. */
-		reset(area, op, buf, self->fd[1]);
-		area[CMD_AREA - 1] = 1;
-		EXPECT_EQ(0, TRY(op)) TH_LOG("op %#x", op);
+		TRY_BAD(0, area[CMD_AREA - 1] = 1);
 
-		reset(area, op, buf, self->fd[1]);
-		c->flags = op == HMMSIM_URING_PREFETCH ? 2 : 1;
-		EXPECT_EQ(-EINVAL, TRY(op)) TH_LOG("op %#x", op);
-		reset(area, op, buf, self->fd[1]);
-		c->flags = 1ULL << 31;
-		EXPECT_EQ(-EINVAL, TRY(op)) TH_LOG("op %#x", op);
-		reset(area, op, buf, self->fd[1]);
-		c->pad = 1;
-		EXPECT_EQ(-EINVAL, TRY(op)) TH_LOG("op %#x", op);
-		for (i = 0; i < 4; i++) {
-			reset(area, op, buf, self->fd[1]);
-			c->reserved[i] = 1ULL << 63;
-			EXPECT_EQ(-EINVAL, TRY(op)) TH_LOG("op %#x", op);
-		}
-		if (op != HMMSIM_URING_READ && op != HMMSIM_URING_WRITE) {
-			reset(area, op, buf, self->fd[1]);
-			c->ptr = (uintptr_t)buf;
-			EXPECT_EQ(-EINVAL, TRY(op)) TH_LOG("op %#x", op);
-		}
-		if (op != HMMSIM_URING_MIGRATE_DEV_TO_DEV) {
-			reset(area, op, buf, self->fd[1]);
-			c->src_fd = self->fd[1];
-			EXPECT_EQ(-EINVAL, TRY(op)) TH_LOG("op %#x", op);
-		}
+		TRY_BAD(-EINVAL,
+			c->flags = op == HMMSIM_URING_PREFETCH ? 2 : 1);
+		TRY_BAD(-EINVAL, c->flags = 1ULL << 31);
+		TRY_BAD(-EINVAL, c->pad = 1);
+		for (i = 0; i < 4; i++)
+			TRY_BAD(-EINVAL, c->reserved[i] = 1ULL << 63);
+		if (op != HMMSIM_URING_READ && op != HMMSIM_URING_WRITE)
+			TRY_BAD(-EINVAL, c->ptr = (uintptr_t)buf);
+		if (op != HMMSIM_URING_MIGRATE_DEV_TO_DEV)
+			TRY_BAD(-EINVAL, c->src_fd = self->fd[1]);
 
 		/* Bad ranges. */
-		reset(area, op, buf, self->fd[1]);
-		c->npages = 0;
-		EXPECT_EQ(-EINVAL, TRY(op)) TH_LOG("op %#x", op);
-		reset(area, op, buf, self->fd[1]);
-		c->addr += 1;
-		EXPECT_EQ(-EINVAL, TRY(op)) TH_LOG("op %#x", op);
-		reset(area, op, buf, self->fd[1]);
-		c->addr = 1ULL << 63;
-		EXPECT_EQ(-EINVAL, TRY(op)) TH_LOG("op %#x", op);
-		reset(area, op, buf, self->fd[1]);
-		c->addr = -(__u64)page_size;
-		EXPECT_EQ(-EINVAL, TRY(op)) TH_LOG("op %#x", op);
-		reset(area, op, buf, self->fd[1]);
-		c->npages = 1ULL << 62;
-		EXPECT_EQ(-EINVAL, TRY(op)) TH_LOG("op %#x", op);
-		reset(area, op, buf, self->fd[1]);
-		c->npages = ~0ULL;
-		EXPECT_EQ(-EINVAL, TRY(op)) TH_LOG("op %#x", op);
+		TRY_BAD(-EINVAL, c->npages = 0);
+		TRY_BAD(-EINVAL, c->addr += 1);
+		TRY_BAD(-EINVAL, c->addr = 1ULL << 63);
+		TRY_BAD(-EINVAL, c->addr = -(__u64)page_size);
+		TRY_BAD(-EINVAL, c->npages = 1ULL << 62);
+		TRY_BAD(-EINVAL, c->npages = ~0ULL);
 	}
 
 	/* Bad buffers of device reads and writes. */
 	for (o = 0; o < 2; o++) {
 		__u32 op = o ? HMMSIM_URING_WRITE : HMMSIM_URING_READ;
 
-		reset(area, op, buf, self->fd[1]);
-		c->ptr = 0;
-		EXPECT_EQ(-EFAULT, TRY(op)) TH_LOG("op %#x", op);
-		reset(area, op, buf, self->fd[1]);
-		c->ptr = 1ULL << 63;
-		EXPECT_EQ(-EFAULT, TRY(op)) TH_LOG("op %#x", op);
-		reset(area, op, buf, self->fd[1]);
-		c->ptr = -(__u64)page_size;
-		EXPECT_EQ(-EFAULT, TRY(op)) TH_LOG("op %#x", op);
+		TRY_BAD(-EFAULT, c->ptr = 0);
+		TRY_BAD(-EFAULT, c->ptr = 1ULL << 63);
+		TRY_BAD(-EFAULT, c->ptr = -(__u64)page_size);
 		/* An unaligned buffer is fine. */
 		reset(area, op, buf, self->fd[1]);
 		c->npages = 1;
@@ -744,12 +603,12 @@ TEST_F(uring, bad_payloads_are_refused)
 TEST_F(uring, holes_and_bad_sources_are_refused)
 {
 	size_t len = 3 * SZ_2M;
-	char *buf = map(len);
+	char *buf = map_aligned(len, MADV_NORMAL);
 	struct hmmsim_uring_cmd c;
 	int pipefd[2];
 
-	ASSERT_NE(NULL, buf);
-	fill(buf, len, 5);
+	ASSERT_NE(MAP_FAILED, buf);
+	fill_pattern(buf, 0, len / page_size, 5);
 	/* A hole in the middle. */
 	ASSERT_EQ(0, munmap(buf + SZ_2M, SZ_2M));
 	c = ucmd(buf, len);
@@ -801,7 +660,7 @@ TEST_F(uring, holes_and_bad_sources_are_refused)
 			       HMMSIM_URING_MIGRATE_DEV_TO_DEV, &c, NULL));
 	close(pipefd[0]);
 	close(pipefd[1]);
-	EXPECT_EQ(-1, check(buf, SZ_2M, 5));
+	EXPECT_EQ(-1, check_pattern(buf, 0, SZ_2M / page_size, 5));
 	munmap(buf, len);
 }
 
@@ -809,12 +668,12 @@ TEST_F(uring, holes_and_bad_sources_are_refused)
 TEST_F(uring, another_mm_is_eperm)
 {
 	size_t len = SZ_2M;
-	char *buf = map(len);
+	char *buf = map_aligned(len, MADV_NORMAL);
 	pid_t pid;
 	int status;
 
-	ASSERT_NE(NULL, buf);
-	fill(buf, len, 6);
+	ASSERT_NE(MAP_FAILED, buf);
+	fill_pattern(buf, 0, len / page_size, 6);
 	pid = fork();
 	ASSERT_GE(pid, 0);
 	if (!pid) {
@@ -837,7 +696,7 @@ TEST_F(uring, another_mm_is_eperm)
 	EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
 		TH_LOG("child status %#x", status);
 	EXPECT_EQ(0, count_local(self->fd[0], buf, len / page_size));
-	EXPECT_EQ(-1, check(buf, len, 6));
+	EXPECT_EQ(-1, check_pattern(buf, 0, len / page_size, 6));
 	munmap(buf, len);
 }
 
@@ -862,12 +721,12 @@ static int queue_big(struct io_uring *ring, int fd, char *buf, __u32 op)
 TEST_F_TIMEOUT(uring, ring_torn_down_with_requests_in_flight, 120)
 {
 	size_t len = BIG_REQS * BIG_SIZE;
-	char *buf = map(len);
+	char *buf = map_aligned(len, MADV_NORMAL);
 	struct io_uring ring;
 	int round;
 
-	ASSERT_NE(NULL, buf);
-	fill(buf, len, 7);
+	ASSERT_NE(MAP_FAILED, buf);
+	fill_pattern(buf, 0, len / page_size, 7);
 	for (round = 0; round < 3; round++) {
 		int fd = open_dev(round % 2);
 
@@ -883,7 +742,7 @@ TEST_F_TIMEOUT(uring, ring_torn_down_with_requests_in_flight, 120)
 		if (round != 1)
 			close(fd);
 		/* Whatever moved, and wherever it is, the data is intact. */
-		ASSERT_EQ(-1, check(buf, len, 7));
+		ASSERT_EQ(-1, check_pattern(buf, 0, len / page_size, 7));
 		/*
 		 * The kernel tears the ring down in the background: its
 		 * requests end, and no test after this one finds them.
@@ -897,12 +756,12 @@ TEST_F(uring, files_closed_with_requests_in_flight_complete)
 {
 	size_t len = BIG_REQS * BIG_SIZE;
 	struct hmmsim_stats st;
-	char *buf = map(len);
+	char *buf = map_aligned(len, MADV_NORMAL);
 	unsigned int r;
 	int fd;
 
-	ASSERT_NE(NULL, buf);
-	fill(buf, len, 8);
+	ASSERT_NE(MAP_FAILED, buf);
+	fill_pattern(buf, 0, len / page_size, 8);
 	fd = open_dev(1);
 	ASSERT_GE(fd, 0);
 	ASSERT_EQ(BIG_REQS, queue_big(&self->ring, fd, buf,
@@ -915,10 +774,10 @@ TEST_F(uring, files_closed_with_requests_in_flight_complete)
 		EXPECT_EQ(BIG_SIZE / page_size, pages);
 	}
 	/* A request leaves the count before its CQE is posted. */
-	ASSERT_EQ(0, stats(self->fd[1], &st));
+	ASSERT_EQ(0, get_stats(self->fd[1], &st));
 	EXPECT_EQ(0, st.uring_inflight);
 	/* The last request's completion released the file and its pages. */
-	EXPECT_EQ(-1, check(buf, len, 8));
+	EXPECT_EQ(-1, check_pattern(buf, 0, len / page_size, 8));
 	munmap(buf, len);
 }
 
@@ -941,14 +800,14 @@ TEST_F_TIMEOUT(uring, process_exits_with_requests_in_flight,
 		pid = fork();
 		ASSERT_GE(pid, 0);
 		if (!pid) {
-			char *buf = map(len);
+			char *buf = map_aligned(len, MADV_NORMAL);
 			struct io_uring ring;
 			int fd = open_dev(0);
 
-			if (!buf || fd < 0 ||
+			if (buf == MAP_FAILED || fd < 0 ||
 			    ring_init(&ring, 32, IORING_SETUP_SQE128))
 				_exit(2);
-			fill(buf, len, 9);
+			fill_pattern(buf, 0, len / page_size, 9);
 			if (queue_big(&ring, fd, buf,
 				      HMMSIM_URING_MIGRATE_TO_DEVICE) !=
 			    BIG_REQS)
@@ -981,72 +840,32 @@ TEST_F_TIMEOUT(uring, process_exits_with_requests_in_flight,
  * A slow device made through configfs, so that requests are still running
  * when the ring goes away or the device is removed.
  */
-static int cfs_write(const char *item, const char *attr, const char *val)
-{
-	char path[256];
-	int fd, ret = 0;
-
-	snprintf(path, sizeof(path), CFS "/%s/%s", item, attr);
-	fd = open(path, O_WRONLY);
-	if (fd < 0)
-		return -errno;
-	if (write(fd, val, strlen(val)) < 0)
-		ret = -errno;
-	close(fd);
-	return ret;
-}
-
-static int cfs_index(const char *item)
-{
-	char path[256], val[32] = "";
-	int fd, n;
-
-	snprintf(path, sizeof(path), CFS "/%s/index", item);
-	fd = open(path, O_RDONLY);
-	if (fd < 0)
-		return -errno;
-	n = read(fd, val, sizeof(val) - 1);
-	close(fd);
-	return n > 0 ? atoi(val) : -EIO;
-}
-
 FIXTURE(slow)
 {
-	char item[64];
+	struct cfsdev dev;
 	int fd;
 };
 
 FIXTURE_SETUP(slow)
 {
-	char path[128];
-	int idx;
-
-	page_size = sysconf(_SC_PAGESIZE);
-	if (access(CFS, F_OK))
-		SKIP(return, "no %s (configfs)", CFS);
-	snprintf(self->item, sizeof(self->item), "uring%d", getpid());
-	snprintf(path, sizeof(path), CFS "/%s", self->item);
-	ASSERT_EQ(0, mkdir(path, 0755));
-	ASSERT_EQ(0, cfs_write(self->item, "capacity", "128M"));
+	self->fd = -1;
+	if (access(CFS_ROOT, F_OK))
+		SKIP(return, "no %s (configfs)", CFS_ROOT);
+	ASSERT_EQ(0, cfs_make(&self->dev, "uring"));
+	ASSERT_EQ(0, cfs_write(&self->dev, "capacity", "128M"));
 	/* 50 ms per 2 MiB window: a 32 MiB request takes 0.8 s at least. */
-	ASSERT_EQ(0, cfs_write(self->item, "copy_latency_us", "50000"));
-	ASSERT_EQ(0, cfs_write(self->item, "power", "1"));
-	idx = cfs_index(self->item);
-	ASSERT_GE(idx, 0);
-	self->fd = open_dev(idx);
+	ASSERT_EQ(0, cfs_write(&self->dev, "copy_latency_us", "50000"));
+	ASSERT_EQ(0, cfs_power_on(&self->dev));
+	self->fd = open_dev(self->dev.id);
 	ASSERT_GE(self->fd, 0);
 }
 
 FIXTURE_TEARDOWN(slow)
 {
-	char path[128];
-
-	if (access(CFS, F_OK))
-		return;
-	close(self->fd);
-	cfs_write(self->item, "power", "0");
-	snprintf(path, sizeof(path), CFS "/%s", self->item);
-	rmdir(path);
+	if (self->fd >= 0)
+		close(self->fd);
+	if (self->dev.made)
+		cfs_remove(self->dev.item);
 }
 
 /* Pages the device has taken in, from its counters. */
@@ -1054,7 +873,7 @@ static __u64 to_device(int fd)
 {
 	struct hmmsim_stats st;
 
-	return stats(fd, &st) ? 0 : st.to_device;
+	return get_stats(fd, &st) ? 0 : st.to_device;
 }
 
 /* Running requests: wait until one has moved a window, and check both count. */
@@ -1075,14 +894,14 @@ static __u64 to_device(int fd)
 TEST_F_TIMEOUT(slow, torn_down_ring_cancels_running_requests, SLOW_TIMEOUT)
 {
 	size_t len = 2 * 16 * SZ_2M;
-	char *buf = map(len);
+	char *buf = map_aligned(len, MADV_NORMAL);
 	struct io_uring ring;
 	__u64 a, b;
 	unsigned int r;
 	double t0;
 
-	ASSERT_NE(NULL, buf);
-	fill(buf, len, 11);
+	ASSERT_NE(MAP_FAILED, buf);
+	fill_pattern(buf, 0, len / page_size, 11);
 	ASSERT_EQ(0, ring_init(&ring, 8, IORING_SETUP_SQE128));
 	for (r = 0; r < 2; r++) {
 		struct hmmsim_uring_cmd c = ucmd(buf + r * len / 2, len / 2);
@@ -1114,7 +933,7 @@ TEST_F_TIMEOUT(slow, torn_down_ring_cancels_running_requests, SLOW_TIMEOUT)
 	}
 	TH_LOG("%llu of %zu pages moved", (unsigned long long)b,
 	       len / page_size);
-	EXPECT_EQ(-1, check(buf, len, 11));
+	EXPECT_EQ(-1, check_pattern(buf, 0, len / page_size, 11));
 	munmap(buf, len);
 }
 
@@ -1133,16 +952,16 @@ TEST_F_TIMEOUT(slow, killed_process_stops_its_requests, SLOW_TIMEOUT)
 	pid = fork();
 	ASSERT_GE(pid, 0);
 	if (!pid) {
-		char *buf = map(len), path[64];
+		char *buf = map_aligned(len, MADV_NORMAL), path[64];
 		struct io_uring ring;
 		int fd, r;
 
 		snprintf(path, sizeof(path), "/proc/self/fd/%d", self->fd);
 		fd = open(path, O_RDWR);
-		if (!buf || fd < 0 ||
+		if (buf == MAP_FAILED || fd < 0 ||
 		    ring_init(&ring, 8, IORING_SETUP_SQE128))
 			_exit(2);
-		fill(buf, len, 12);
+		fill_pattern(buf, 0, len / page_size, 12);
 		for (r = 0; r < 2; r++) {
 			struct hmmsim_uring_cmd cmd =
 				ucmd(buf + r * len / 2, len / 2);
@@ -1190,13 +1009,13 @@ TEST_F_TIMEOUT(slow, killed_process_stops_its_requests, SLOW_TIMEOUT)
 TEST_F_TIMEOUT(slow, removed_device_is_enodev, SLOW_TIMEOUT)
 {
 	size_t len = 2 * 16 * SZ_2M;
-	char *buf = map(len);
+	char *buf = map_aligned(len, MADV_NORMAL);
 	struct hmmsim_uring_cmd c;
 	struct io_uring ring;
 	unsigned int r, ok = 0, gone = 0;
 
-	ASSERT_NE(NULL, buf);
-	fill(buf, len, 13);
+	ASSERT_NE(MAP_FAILED, buf);
+	fill_pattern(buf, 0, len / page_size, 13);
 	ASSERT_EQ(0, ring_init(&ring, 8,
 			       IORING_SETUP_SQE128 | IORING_SETUP_CQE32));
 	for (r = 0; r < 2; r++) {
@@ -1207,7 +1026,7 @@ TEST_F_TIMEOUT(slow, removed_device_is_enodev, SLOW_TIMEOUT)
 	ASSERT_EQ(2, io_uring_submit(&ring));
 	WAIT_RUNNING(self->fd, 2);
 	/* Removed while the requests run: they stop with -ENODEV. */
-	ASSERT_EQ(0, cfs_write(self->item, "power", "0"));
+	ASSERT_EQ(0, cfs_write(&self->dev, "power", "0"));
 	for (r = 0; r < 2; r++) {
 		__u64 pages;
 		int ret = reap(&ring, NULL, &pages);
@@ -1229,8 +1048,110 @@ TEST_F_TIMEOUT(slow, removed_device_is_enodev, SLOW_TIMEOUT)
 	EXPECT_EQ(-ENODEV, run(&ring, self->fd, HMMSIM_URING_PREFETCH, &c,
 			       NULL));
 	io_uring_queue_exit(&ring);
-	EXPECT_EQ(-1, check(buf, len, 13));
+	EXPECT_EQ(-1, check_pattern(buf, 0, len / page_size, 13));
 	munmap(buf, len);
+}
+
+/*
+ * A device of 2 MiB made through configfs, whose eviction is made to fail:
+ * a migration that needs more than what is free runs out part way.
+ */
+#define FULL_CAPACITY	SZ_2M
+
+FIXTURE(full)
+{
+	struct cfsdev dev;
+	struct io_uring ring;
+	int fd;
+	bool ring_made;
+	bool armed;		/* fail_evict to disarm */
+};
+
+FIXTURE_SETUP(full)
+{
+	self->fd = -1;
+	if (access(CFS_ROOT, F_OK))
+		SKIP(return, "no %s (configfs)", CFS_ROOT);
+	ASSERT_EQ(0, cfs_make(&self->dev, "uring_full-"));
+	ASSERT_EQ(0, cfs_write(&self->dev, "capacity", "2M"));
+	ASSERT_EQ(0, cfs_power_on(&self->dev));
+	self->fd = open_dev_wait(self->dev.id);
+	ASSERT_GE(self->fd, 0)
+		TH_LOG("device %u: %s", self->dev.id, strerror(errno));
+	ASSERT_EQ(0, ring_init(&self->ring, 8,
+			       IORING_SETUP_SQE128 | IORING_SETUP_CQE32));
+	self->ring_made = true;
+}
+
+FIXTURE_TEARDOWN(full)
+{
+	if (self->armed)
+		fault_disarm(&self->dev, "fail_evict");
+	if (self->ring_made)
+		io_uring_queue_exit(&self->ring);
+	if (self->fd >= 0)
+		close(self->fd);
+	if (self->dev.made)
+		cfs_remove(self->dev.item);
+}
+
+/*
+ * A migration window that runs out of device memory part way still
+ * reports the pages it moved: with 1 MiB of the 2 MiB device taken and
+ * nothing evictable, a 2 MiB window moves 1 MiB and fails with -ENOMEM,
+ * and the CQE counts that 1 MiB, as the device's counters do.
+ */
+TEST_F(full, window_out_of_memory_part_way_reports_pages_moved)
+{
+	const unsigned long cap = FULL_CAPACITY / page_size;
+	const unsigned long first = SZ_1M / page_size, npages = win_pages;
+	char *pre = map_aligned(SZ_1M, MADV_NOHUGEPAGE);
+	char *buf = map_aligned(SZ_2M, MADV_NOHUGEPAGE);
+	struct hmmsim_stats st0, st;
+	struct hmmsim_uring_cmd c;
+	__u64 pages = GARBAGE;
+	int ret;
+
+	if (!fault_exists(&self->dev, "fail_evict"))
+		SKIP(return, "no %s/fail_evict (no CONFIG_FAULT_INJECTION_DEBUG_FS?)",
+		     self->dev.dbg);
+	ASSERT_NE(MAP_FAILED, pre);
+	ASSERT_NE(MAP_FAILED, buf);
+	fill_pattern(pre, 0, first, 14);
+	fill_pattern(buf, 0, npages, 15);
+
+	/* Half the device is taken... */
+	c = ucmd(pre, SZ_1M);
+	ASSERT_EQ(0, run(&self->ring, self->fd,
+			 HMMSIM_URING_MIGRATE_TO_DEVICE, &c, &pages));
+	ASSERT_EQ(first, pages);
+	ASSERT_EQ(first, count_local(self->fd, pre, first));
+	/* ...and cannot be given back to make room. */
+	self->armed = true;
+	FAULT_ARM_DEV(&self->dev, "fail_evict", "-1");
+
+	STATS(self->fd, &st0);
+	c = ucmd(buf, SZ_2M);
+	pages = GARBAGE;
+	ret = run(&self->ring, self->fd, HMMSIM_URING_MIGRATE_TO_DEVICE, &c,
+		  &pages);
+	STATS(self->fd, &st);
+	EXPECT_EQ(-ENOMEM, ret);
+	EXPECT_EQ(cap - first, pages)
+		TH_LOG("the CQE's page count, with %llu pages moved",
+		       (unsigned long long)(st.to_device - st0.to_device));
+	EXPECT_EQ(cap - first, st.to_device - st0.to_device);
+	EXPECT_EQ(cap, st.pages_used);
+	/* What moved is on the device; what was there stayed. */
+	EXPECT_EQ(cap - first, count_local(self->fd, buf, npages));
+	EXPECT_EQ(first, count_local(self->fd, pre, first));
+
+	fault_disarm(&self->dev, "fail_evict");
+	self->armed = false;
+	EXPECT_EQ(-1, check_pattern(pre, 0, first, 14));
+	EXPECT_EQ(-1, check_pattern(buf, 0, npages, 15));
+	munmap(pre, SZ_1M);
+	munmap(buf, SZ_2M);
 }
 
 TEST_HARNESS_MAIN

@@ -1,0 +1,546 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * hmmsim_test: the helpers that hmmsim's test programs (tests/hmmsim_*.c)
+ * share, in the spirit of the kernel's tools/testing/selftests/mm/vm_util.h.
+ *
+ * Conventions:
+ *  - a function that can fail returns 0 (or a count) on success and a
+ *    negative errno on failure, never -1 with errno set, so that
+ *    ASSERT_EQ(0, ...) shows the error; the exceptions say so (the mapping
+ *    helpers return MAP_FAILED as mmap() does, open_dev() returns -1 with
+ *    errno as open() does);
+ *  - the core commands (dmirror()) and HMMSIM_IOCTL_MIGRATE (hmigrate())
+ *    go in with GARBAGE in their output-only fields and are retried on
+ *    EINTR;
+ *  - page_size, page_shift and win_pages are set before main() runs.
+ *
+ * The devices are /dev/$HMMSIM_DEVNAME<N> (default hmmsim), N from 0.
+ *
+ * It includes the C library's headers that most programs use.
+ *
+ * A program that uses the kselftest harness includes kselftest_harness.h
+ * before this header: it then also gets the ASSERT_*() style helpers at the
+ * end, which take the caller's line (the harness reports the helper's).
+ */
+#ifndef HMMSIM_TEST_H
+#define HMMSIM_TEST_H
+
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <hmmsim.h>
+
+#ifndef ARRAY_SIZE
+#define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
+#endif
+
+#define SZ_1M		(1UL << 20)
+#define SZ_2M		(2UL << 20)
+#define SZ_16M		(16UL << 20)
+
+/* What goes into the output-only fields of every command. */
+#define GARBAGE		0xdeadbeefcafef00dULL
+
+/* Fill byte for memory a command must not write. */
+#define UNTOUCHED	0xa5
+
+/* Not an HMM_DMIRROR_PROT_* code: a SNAPSHOT byte the driver did not set. */
+#define NO_CODE		0xee
+
+/* SNAPSHOT codes. */
+#define RW_BITS		(HMM_DMIRROR_PROT_READ | HMM_DMIRROR_PROT_WRITE)
+#define SYS_WRITE	HMM_DMIRROR_PROT_WRITE
+#define WRITE_PMD	(HMM_DMIRROR_PROT_WRITE | HMM_DMIRROR_PROT_PMD)
+#define PRIV_LOCAL	(HMM_DMIRROR_PROT_DEV_PRIVATE_LOCAL | \
+			 HMM_DMIRROR_PROT_WRITE)
+#define COH_LOCAL	(HMM_DMIRROR_PROT_DEV_COHERENT_LOCAL | \
+			 HMM_DMIRROR_PROT_WRITE)
+#define COH_REMOTE	(HMM_DMIRROR_PROT_DEV_COHERENT_REMOTE | \
+			 HMM_DMIRROR_PROT_WRITE)
+
+/* /proc/self/pagemap entries */
+#define PM_PRESENT	_BITULL(63)
+#define PM_SWAP		_BITULL(62)
+#define PM_PFN_MASK	((1ULL << 55) - 1)
+
+/* Where hmmsim's configfs items, debugfs directories and module are. */
+#define CFS_MOUNT	"/sys/kernel/config"
+#define CFS_ROOT	CFS_MOUNT "/hmmsim"
+#define DEBUGFS_ROOT	"/sys/kernel/debug/hmmsim"
+#define MODULE_PARAMS	"/sys/module/hmmsim/parameters"
+
+/*
+ * How long a test waits for a state of the kernel (a count reaching zero,
+ * say) before it fails: far longer than any of them takes.
+ */
+#define WAIT_SECONDS	60
+
+extern size_t page_size;
+extern unsigned int page_shift;
+extern unsigned long win_pages;	/* pages in 2 MiB: a THP, a window */
+
+/* ------------------------------------------------------------- devices */
+
+/** hmmsim_devname() - the devices' name: $HMMSIM_DEVNAME, or "hmmsim" */
+const char *hmmsim_devname(void);
+
+/** dev_path() - /dev/<devname>@id into @buf; returns what snprintf() does */
+int dev_path(char *buf, size_t len, unsigned int id);
+
+/** open_dev() - open device @id O_RDWR | O_CLOEXEC; returns as open() */
+int open_dev(unsigned int id);
+
+/**
+ * open_dev_wait() - open_dev() of a device whose node has just been made:
+ *	retried for two seconds at most while the node does not exist
+ */
+int open_dev_wait(unsigned int id);
+
+/** count_devices() - the number of devices that open, from 0 on */
+unsigned int count_devices(void);
+
+/** xioctl() - ioctl() that returns 0 or -errno */
+int xioctl(int fd, unsigned long cmd, void *arg);
+
+/** info() - HMMSIM_IOCTL_INFO into @inf, cleared and sized; 0 or -errno */
+int info(int fd, struct hmmsim_info *inf);
+
+/** get_stats() - HMMSIM_IOCTL_STATS into @st, cleared and sized; 0 or -errno */
+int get_stats(int fd, struct hmmsim_stats *st);
+
+/** evict_on_close() - the module parameter: 1 (Y), 0 (N), or -errno */
+int evict_on_close(void);
+
+/* ------------------------------------------------------------ commands */
+
+/**
+ * dmirror_raw() - core command @request (HMM_DMIRROR_*) with @cmd's addr,
+ *	ptr and npages; cpages and faults go in as GARBAGE, EINTR is retried
+ *
+ * Return: 0 or -errno; @cmd has the command's outputs.
+ */
+int dmirror_raw(int fd, unsigned long request, __u64 addr, __u64 ptr,
+		__u64 npages, struct hmm_dmirror_cmd *cmd);
+
+/** dmirror() - dmirror_raw() on [@addr, +@npages) with buffer @ptr */
+int dmirror(int fd, unsigned long request, void *addr, void *ptr,
+	    unsigned long npages, struct hmm_dmirror_cmd *cmd);
+
+/**
+ * migrate_args() - HMMSIM_IOCTL_MIGRATE arguments: @a cleared, sized and
+ *	filled, cpages GARBAGE; @src_fd is a device file or
+ *	HMMSIM_MIGRATE_FROM_SYSTEM
+ */
+void migrate_args(struct hmmsim_migrate *a, __u32 flags, __u64 addr,
+		  __u64 npages, int src_fd);
+
+/** hmigrate_raw() - xioctl() with EINTR retried: 0 or -errno */
+int hmigrate_raw(int fd, unsigned long request, void *arg);
+
+/**
+ * hmigrate_addr() - HMMSIM_IOCTL_MIGRATE of migrate_args() to the device of
+ *	@fd; the pages moved in *@cpages if not NULL (GARBAGE if untouched)
+ *
+ * Return: 0 or -errno.
+ */
+int hmigrate_addr(int fd, __u32 flags, __u64 addr, __u64 npages, int src_fd,
+		  __u64 *cpages);
+
+/** hmigrate() - hmigrate_addr() of [@addr, +@npages) */
+int hmigrate(int fd, __u32 flags, void *addr, __u64 npages, int src_fd,
+	     __u64 *cpages);
+
+/* ------------------------------------------------------------ patterns */
+
+/** test_seed() - an FNV-1a hash of @name: each test has its own data */
+unsigned int test_seed(const char *name);
+
+/**
+ * pattern() - int @i of page @page of the pattern of @seed: never zero,
+ *	so that it cannot pass for a zero page
+ */
+int pattern(unsigned long page, unsigned long i, unsigned int seed);
+
+/** fill_pattern() - pages @first..@first+@npages-1 of the pattern, in @buf */
+void fill_pattern(void *buf, unsigned long first, unsigned long npages,
+		  unsigned int seed);
+
+/**
+ * check_pattern() - compare @buf with pages @first..@first+@npages-1 of the
+ *	pattern: the index of the first int that differs, or -1
+ */
+long check_pattern(const void *buf, unsigned long first, unsigned long npages,
+		   unsigned int seed);
+
+/**
+ * check_pages() - compare @buf with pages @first..@first+@npages-1, page p
+ *	with the pattern of @seeds[p]: the index (from @first) of the first
+ *	page that differs, or -1
+ */
+long check_pages(const void *buf, unsigned long first, unsigned long npages,
+		 const unsigned int *seeds);
+
+/** check_bytes() - the index of the first of @len bytes not @c, or -1 */
+long check_bytes(const void *buf, size_t len, unsigned char c);
+
+/* -------------------------------------------------------------- memory */
+
+/** cpu_read() - a CPU read of one int, which the compiler cannot leave out */
+int cpu_read(const void *addr);
+
+/**
+ * map_small() - @npages of private anonymous memory, MADV_NOHUGEPAGE so that
+ *	it stays in small pages in every THP mode; or MAP_FAILED
+ */
+char *map_small(unsigned long npages, int prot);
+
+/**
+ * map_small_across_2m() - map_small() (read-write) with a 2 MiB boundary
+ *	after @before pages: a driver that works in 2 MiB windows meets its
+ *	two parts in two windows
+ */
+char *map_small_across_2m(unsigned long npages, unsigned long before);
+
+/**
+ * map_aligned() - @len bytes of 2 MiB aligned, read-write, private
+ *	anonymous memory with @advice (MADV_HUGEPAGE, MADV_NOHUGEPAGE, or
+ *	MADV_NORMAL for none); or MAP_FAILED. Requests in flight together
+ *	must not share a THP, or all but one find its pages busy: give each
+ *	its own 2 MiB.
+ */
+char *map_aligned(size_t len, int advice);
+
+/** thp_enabled() - whether THP is "always" or "madvise" */
+bool thp_enabled(void);
+
+/** anon_huge_kb() - AnonHugePages (kB) of the mapping of @addr, or -1 */
+long anon_huge_kb(const void *addr);
+
+/** thp_backed() - whether [@addr, @addr + @len) is all backed by THPs */
+bool thp_backed(const void *addr, size_t len);
+
+/** meminfo_kb() - @tag ("MemAvailable:") of /proc/meminfo, in kB, or -1 */
+long meminfo_kb(const char *tag);
+
+/**
+ * user_va_end() - one past the last user address: 1 << 47 with 4-level page
+ *	tables, 1 << 56 with 5-level ones, where an address from 1 << 47 on
+ *	can be mapped (with a hint; x86-64 only)
+ */
+unsigned long user_va_end(void);
+
+/* ----------------------------------------------------------- processes */
+
+/** wait_child() - reap child @pid: its exit status, or -1 if it did not exit */
+int wait_child(pid_t pid);
+
+/** now() - CLOCK_MONOTONIC, in seconds */
+double now(void);
+
+/* -F of the stress and the fuzzer: failslab and fail_page_alloc are on. */
+extern bool fault_injection;
+
+/** fault_retry() - under fault_injection, whether errno @err is ENOMEM */
+bool fault_retry(int err);
+
+/**
+ * make_it_fail() - let the task-filtered fault attributes hit this thread and
+ *	the children it forks: 0 or -errno
+ */
+int make_it_fail(void);
+
+/* ------------------------------------------------- sysfs, configfs, ... */
+
+/** write_file() - @val into @path in one write(): 0 or -errno (-EIO: short) */
+int write_file(const char *path, const char *val);
+
+/** read_file() - the first line of @path, without its newline: 0 or -errno */
+int read_file(const char *path, char *buf, size_t len);
+
+/** read_long() - @path as a number (strtol() base 0): 0 or -errno */
+int read_long(const char *path, long *v);
+
+/* A device made through configfs. */
+struct cfsdev {
+	char item[128];		/* its configfs directory */
+	char dbg[128];		/* its debugfs directory, once on */
+	unsigned int id;	/* N of /dev/<devname>N, once on */
+	bool made;		/* the configfs item exists */
+};
+
+/** configfs_mounted() - whether configfs is mounted on CFS_MOUNT */
+bool configfs_mounted(void);
+
+/** cfs_make() - mkdir CFS_ROOT/<@prefix><pid> into @d, cleared: 0 or -errno */
+int cfs_make(struct cfsdev *d, const char *prefix);
+
+/** cfs_write() - @val into attribute @attr of @d: 0 or -errno */
+int cfs_write(const struct cfsdev *d, const char *attr, const char *val);
+
+/** cfs_read() - attribute @attr of @d as a number: 0 or -errno */
+int cfs_read(const struct cfsdev *d, const char *attr, long *v);
+
+/** cfs_power_on() - power @d on, set its id and dbg: 0 or -errno */
+int cfs_power_on(struct cfsdev *d);
+
+/** cfs_remove() - power configfs item @item off and remove it, quietly */
+void cfs_remove(const char *item);
+
+/**
+ * cfs_remove_leftovers() - cfs_remove() every item named @prefix...: those
+ *	of a test killed before its teardown
+ */
+void cfs_remove_leftovers(const char *prefix);
+
+/**
+ * fault_write() - @val into @knob (probability, times...) of @d's debugfs
+ *	fault attribute @attr (fail_alloc, fail_copy, fail_evict): 0 or -errno
+ */
+int fault_write(const struct cfsdev *d, const char *attr, const char *knob,
+		const char *val);
+
+/** fault_read() - @knob of @d's fault attribute @attr: 0 or -errno */
+int fault_read(const struct cfsdev *d, const char *attr, const char *knob,
+	       long *v);
+
+/** fault_exists() - whether @d has fault attribute @attr, writable */
+bool fault_exists(const struct cfsdev *d, const char *attr);
+
+/** fault_disarm() - make @d's fault attribute @attr fail nothing */
+void fault_disarm(const struct cfsdev *d, const char *attr);
+
+/* ---------------------------------------- assertions, for the harness */
+
+#ifdef __KSELFTEST_HARNESS_H
+
+/** ASSERT_PATTERN() - @buf holds pages @first.. of the pattern of @seed */
+#define ASSERT_PATTERN(buf, first, npages, seed) \
+	hmmsim_assert_pattern(_metadata, __LINE__, buf, first, npages, seed)
+
+static inline void hmmsim_assert_pattern(struct __test_metadata *_metadata,
+					 int line, const void *buf,
+					 unsigned long first,
+					 unsigned long npages,
+					 unsigned int seed)
+{
+	unsigned long per = page_size / sizeof(int);
+	long bad = check_pattern(buf, first, npages, seed);
+
+	ASSERT_EQ(-1, bad) {
+		TH_LOG("line %d: page %lu, int %lu is %#x, expected %#x",
+		       line, first + bad / per, bad % per,
+		       ((const int *)buf)[bad],
+		       pattern(first + bad / per, bad % per, seed));
+	}
+}
+
+/** ASSERT_PAGES() - @buf holds pages @first.., page p of seed @seeds[p] */
+#define ASSERT_PAGES(buf, first, npages, seeds) \
+	hmmsim_assert_pages(_metadata, __LINE__, buf, first, npages, seeds)
+
+static inline void hmmsim_assert_pages(struct __test_metadata *_metadata,
+				       int line, const void *buf,
+				       unsigned long first,
+				       unsigned long npages,
+				       const unsigned int *seeds)
+{
+	long bad = check_pages(buf, first, npages, seeds);
+
+	ASSERT_EQ(-1, bad) {
+		unsigned long p = first + bad;
+
+		TH_LOG("line %d: page %lu (window %lu): int 0 is %#x, expected %#x",
+		       line, p, p / win_pages,
+		       *(const int *)((const char *)buf + bad * page_size),
+		       pattern(p, 0, seeds[p]));
+	}
+}
+
+/**
+ * ASSERT_BUFFERS() - @buf is mapped and @ptr allocated: then @buf gets pages
+ *	0 to @npages - 1 of the pattern of @seed
+ */
+#define ASSERT_BUFFERS(buf, ptr, npages, seed) do { \
+	ASSERT_NE(MAP_FAILED, buf); \
+	ASSERT_NE(NULL, ptr); \
+	fill_pattern(buf, 0, npages, seed); \
+} while (0)
+
+/** ASSERT_BYTES() - every one of @len bytes of @buf is @c */
+#define ASSERT_BYTES(buf, len, c) \
+	hmmsim_assert_bytes(_metadata, __LINE__, buf, len, c)
+
+static inline void hmmsim_assert_bytes(struct __test_metadata *_metadata,
+				       int line, const void *buf, size_t len,
+				       unsigned char c)
+{
+	long bad = check_bytes(buf, len, c);
+
+	ASSERT_EQ(-1, bad) {
+		TH_LOG("line %d: byte %ld (page %ld) is %#x, expected %#x",
+		       line, bad, bad / (long)page_size,
+		       ((const unsigned char *)buf)[bad], c);
+	}
+}
+
+/**
+ * read_only_code() - SNAPSHOT code @code with READ instead of WRITE, as
+ *	after fork() for instance
+ * @code: the code.
+ */
+static inline unsigned char read_only_code(unsigned char code)
+{
+	if (code == HMM_DMIRROR_PROT_ERROR || !(code & RW_BITS))
+		return code;
+	return (code & ~RW_BITS) | HMM_DMIRROR_PROT_READ;
+}
+
+/**
+ * ASSERT_PROT() - SNAPSHOT codes @m[@from..@to) are all @prot...
+ * ASSERT_PROT2() - ...or either of @prot and @alt...
+ * ASSERT_PROT_RW() - ...or @prot, or @prot with READ instead of WRITE
+ */
+#define ASSERT_PROT(m, from, to, prot) \
+	hmmsim_assert_prot(_metadata, __LINE__, m, from, to, prot, -1)
+#define ASSERT_PROT2(m, from, to, prot, alt) \
+	hmmsim_assert_prot(_metadata, __LINE__, m, from, to, prot, alt)
+#define ASSERT_PROT_RW(m, from, to, prot) \
+	hmmsim_assert_prot(_metadata, __LINE__, m, from, to, prot, \
+			   read_only_code(prot))
+
+static inline void hmmsim_assert_prot(struct __test_metadata *_metadata,
+				      int line, const unsigned char *m,
+				      unsigned long from, unsigned long to,
+				      unsigned char prot, int alt)
+{
+	unsigned long i;
+
+	for (i = from; i < to; i++) {
+		if (alt >= 0 && m[i] == alt)
+			continue;
+		ASSERT_EQ(prot, m[i]) {
+			TH_LOG("line %d: snapshot of page %lu (window %lu)",
+			       line, i, i / win_pages);
+		}
+	}
+}
+
+/**
+ * DMIRROR_OK() - core command that must succeed with cpages == @npages;
+ *	@cmd has its outputs
+ */
+#define DMIRROR_OK(fd, request, addr, ptr, npages, cmd) \
+	hmmsim_dmirror_ok(_metadata, __LINE__, fd, request, #request, addr, \
+			  ptr, npages, cmd)
+
+static inline void hmmsim_dmirror_ok(struct __test_metadata *_metadata,
+				     int line, int fd, unsigned long request,
+				     const char *name, void *addr, void *ptr,
+				     unsigned long npages,
+				     struct hmm_dmirror_cmd *cmd)
+{
+	ASSERT_EQ(0, dmirror(fd, request, addr, ptr, npages, cmd))
+		TH_LOG("line %d: %s", line, name);
+	ASSERT_EQ(npages, cmd->cpages)
+		TH_LOG("line %d: %s", line, name);
+}
+
+/**
+ * SNAPSHOT() - SNAPSHOT of @npages from @addr into @m (first NO_CODE), which
+ *	must succeed with cpages == @npages
+ */
+#define SNAPSHOT(fd, addr, m, npages) \
+	hmmsim_snapshot(_metadata, __LINE__, fd, addr, m, npages)
+
+static inline void hmmsim_snapshot(struct __test_metadata *_metadata,
+				   int line, int fd, void *addr,
+				   unsigned char *m, unsigned long npages)
+{
+	struct hmm_dmirror_cmd cmd;
+
+	memset(m, NO_CODE, npages);
+	hmmsim_dmirror_ok(_metadata, line, fd, HMM_DMIRROR_SNAPSHOT,
+			  "SNAPSHOT", addr, m, npages, &cmd);
+}
+
+/** MIGRATE_OK() - MIGRATE_TO_DEV that must succeed and move all @npages */
+#define MIGRATE_OK(fd, addr, ptr, npages) \
+	hmmsim_migrate_ok(_metadata, __LINE__, fd, addr, ptr, npages)
+
+static inline void hmmsim_migrate_ok(struct __test_metadata *_metadata,
+				     int line, int fd, void *addr, void *ptr,
+				     unsigned long npages)
+{
+	struct hmm_dmirror_cmd cmd;
+
+	hmmsim_dmirror_ok(_metadata, line, fd, HMM_DMIRROR_MIGRATE_TO_DEV,
+			  "MIGRATE_TO_DEV", addr, ptr, npages, &cmd);
+}
+
+/**
+ * HMIGRATE_OK() - HMMSIM_IOCTL_MIGRATE that must succeed and move exactly
+ *	@expect pages
+ */
+#define HMIGRATE_OK(fd, flags, addr, npages, src_fd, expect) \
+	hmmsim_hmigrate_ok(_metadata, __LINE__, fd, flags, addr, npages, \
+			   src_fd, expect)
+
+static inline void hmmsim_hmigrate_ok(struct __test_metadata *_metadata,
+				      int line, int fd, __u32 flags,
+				      void *addr, unsigned long npages,
+				      int src_fd, __u64 expect)
+{
+	__u64 cpages;
+
+	ASSERT_EQ(0, hmigrate(fd, flags, addr, npages, src_fd, &cpages))
+		TH_LOG("line %d: HMMSIM_IOCTL_MIGRATE", line);
+	ASSERT_EQ(expect, cpages)
+		TH_LOG("line %d: HMMSIM_IOCTL_MIGRATE", line);
+}
+
+/** STATS() - get_stats() that must succeed */
+#define STATS(fd, st) ASSERT_EQ(0, get_stats(fd, st))
+
+/**
+ * FAULT_ARM_DEV() - make the next attempts of fault attribute @attr of
+ *	device @d fail, as many as @times says ("-1": all of them), without
+ *	a word in the kernel log
+ */
+#define FAULT_ARM_DEV(d, attr, times) \
+	hmmsim_fault_arm(_metadata, __LINE__, d, attr, times)
+
+static inline void hmmsim_fault_arm(struct __test_metadata *_metadata,
+				    int line, const struct cfsdev *d,
+				    const char *attr, const char *times)
+{
+	static const char * const knobs[][2] = {
+		{ "verbose", "0" }, { "interval", "1" }, { "space", "0" },
+		{ "task-filter", "N" }, { "times", NULL },
+		{ "probability", "100" },
+	};
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(knobs); i++) {
+		const char *val = knobs[i][1] ? knobs[i][1] : times;
+
+		ASSERT_EQ(0, fault_write(d, attr, knobs[i][0], val))
+			TH_LOG("line %d: %s/%s", line, attr, knobs[i][0]);
+	}
+}
+
+#endif /* __KSELFTEST_HARNESS_H */
+
+#endif /* HMMSIM_TEST_H */
