@@ -514,7 +514,8 @@ void hmmsim_cmd_release(struct hmmsim_mirror *mirror);
 int hmmsim_scratch_init(struct hmmsim_scratch *s, struct hmmsim_device *hdev,
 			unsigned long nr, bool user, gfp_t gfp);
 void hmmsim_scratch_fini(struct hmmsim_scratch *s);
-struct hmmsim_scratch *hmmsim_scratch_get(struct hmmsim_mirror *mirror);
+struct hmmsim_scratch *hmmsim_scratch_get(struct hmmsim_mirror *mirror,
+					  bool user);
 void hmmsim_scratch_put(struct hmmsim_mirror *mirror, struct hmmsim_scratch *s);
 void hmmsim_scratch_free(struct hmmsim_scratch *s);
 

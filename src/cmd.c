@@ -231,12 +231,14 @@ static int hmmsim_cmd_bring_home(struct hmmsim_mirror *mirror,
 
 /*
  * Begin a command inside the device: the file's scratch buffers, to give
- * back with hmmsim_cmd_end(). NULL is -ENOMEM.
+ * back with hmmsim_cmd_end(); @user for a command that reads or writes a
+ * user buffer through the device. NULL is -ENOMEM.
  */
-static struct hmmsim_scratch *hmmsim_cmd_begin(struct hmmsim_mirror *mirror)
+static struct hmmsim_scratch *hmmsim_cmd_begin(struct hmmsim_mirror *mirror,
+					       bool user)
 {
 	hmmsim_device_assert_entered(mirror->hdev);
-	return hmmsim_scratch_get(mirror);
+	return hmmsim_scratch_get(mirror, user);
 }
 
 static void hmmsim_cmd_end(struct hmmsim_mirror *mirror,
@@ -251,14 +253,14 @@ static void hmmsim_cmd_end(struct hmmsim_mirror *mirror,
  */
 static int hmmsim_cmd_begin_on_vmas(struct hmmsim_mirror *mirror,
 				    const struct hmmsim_span *span,
-				    vm_flags_t refuse,
+				    vm_flags_t refuse, bool user,
 				    struct hmmsim_scratch **s)
 {
 	int ret = hmmsim_cmd_check_vmas(mirror->mm, span, refuse);
 
 	if (ret)
 		return ret;
-	*s = hmmsim_cmd_begin(mirror);
+	*s = hmmsim_cmd_begin(mirror, user);
 	return *s ? 0 : -ENOMEM;
 }
 
@@ -267,7 +269,8 @@ static int hmmsim_cmd_access(struct hmmsim_mirror *mirror,
 			     struct hmmsim_span *span, bool write,
 			     bool prefetch)
 {
-	struct hmmsim_scratch *s = hmmsim_cmd_begin(mirror);
+	/* A prefetch reads no user buffer. */
+	struct hmmsim_scratch *s = hmmsim_cmd_begin(mirror, !prefetch);
 	int ret;
 
 	if (!s)
@@ -345,7 +348,7 @@ int hmmsim_cmd_prefetch(struct hmmsim_mirror *mirror, struct hmmsim_span *span,
 int hmmsim_cmd_snapshot(struct hmmsim_mirror *mirror,
 			struct hmmsim_span *span)
 {
-	struct hmmsim_scratch *s = hmmsim_cmd_begin(mirror);
+	struct hmmsim_scratch *s = hmmsim_cmd_begin(mirror, true);
 	int ret;
 
 	if (!s)
@@ -391,7 +394,7 @@ int hmmsim_cmd_migrate_to_device(struct hmmsim_mirror *mirror,
 	struct hmmsim_scratch *s;
 	int ret;
 
-	ret = hmmsim_cmd_begin_on_vmas(mirror, span, 0, &s);
+	ret = hmmsim_cmd_begin_on_vmas(mirror, span, 0, false, &s);
 	if (ret)
 		return ret;
 	ret = hmmsim_cmd_migrate_in(mirror, s, src, span);
@@ -413,7 +416,7 @@ int hmmsim_cmd_migrate_to_system(struct hmmsim_mirror *mirror,
 	struct hmmsim_scratch *s;
 	int ret;
 
-	ret = hmmsim_cmd_begin_on_vmas(mirror, span, 0, &s);
+	ret = hmmsim_cmd_begin_on_vmas(mirror, span, 0, false, &s);
 	if (ret)
 		return ret;
 	ret = hmmsim_migrate_to_system(mirror, s, span);
@@ -444,7 +447,7 @@ int hmmsim_cmd_migrate_and_read(struct hmmsim_mirror *mirror,
 	/* More than the device holds can never all be on it at once. */
 	if ((span->end - span->start) >> PAGE_SHIFT > mirror->hdev->mem.npages)
 		return -ENOMEM;
-	ret = hmmsim_cmd_begin_on_vmas(mirror, span, 0, &s);
+	ret = hmmsim_cmd_begin_on_vmas(mirror, span, 0, true, &s);
 	if (ret)
 		return ret;
 	ret = hmmsim_migrate_to_device(mirror, s, NULL, span);
@@ -479,7 +482,7 @@ int hmmsim_cmd_exclusive(struct hmmsim_mirror *mirror,
 	int ret;
 
 	ret = hmmsim_cmd_begin_on_vmas(mirror, span, VM_SHARED | VM_HUGETLB,
-				       &s);
+				       true, &s);
 	if (ret)
 		return ret;
 	ret = hmmsim_exclusive(mirror, s, span);

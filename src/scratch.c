@@ -66,11 +66,12 @@ void hmmsim_scratch_free(struct hmmsim_scratch *s)
 	}
 }
 
-static struct hmmsim_scratch *hmmsim_scratch_alloc(struct hmmsim_device *hdev)
+static struct hmmsim_scratch *hmmsim_scratch_alloc(struct hmmsim_device *hdev,
+						    bool user)
 {
 	struct hmmsim_scratch *s = kzalloc_obj(*s, GFP_KERNEL);
 
-	if (s && hmmsim_scratch_init(s, hdev, HMMSIM_WINDOW_PAGES, true,
+	if (s && hmmsim_scratch_init(s, hdev, HMMSIM_WINDOW_PAGES, user,
 				     GFP_KERNEL)) {
 		hmmsim_scratch_free(s);
 		s = NULL;
@@ -81,16 +82,20 @@ static struct hmmsim_scratch *hmmsim_scratch_alloc(struct hmmsim_device *hdev)
 /**
  * hmmsim_scratch_get() - the buffers for one command on a file
  * @mirror: the file's mirror.
+ * @user: the command accesses a user buffer through the device (see
+ *	hmmsim_scratch_init()).
  *
- * Return: the file's buffers, or new ones if another command is using
- * them, or NULL (-ENOMEM). Give them back with hmmsim_scratch_put().
+ * Return: the file's buffers, which serve any command, or, if another
+ * command is using them, new ones for this command only, or NULL
+ * (-ENOMEM). Give them back with hmmsim_scratch_put().
  */
-struct hmmsim_scratch *hmmsim_scratch_get(struct hmmsim_mirror *mirror)
+struct hmmsim_scratch *hmmsim_scratch_get(struct hmmsim_mirror *mirror,
+					  bool user)
 {
 	if (!mutex_trylock(&mirror->scratch_lock))
-		return hmmsim_scratch_alloc(mirror->hdev);
+		return hmmsim_scratch_alloc(mirror->hdev, user);
 	if (!mirror->scratch)
-		mirror->scratch = hmmsim_scratch_alloc(mirror->hdev);
+		mirror->scratch = hmmsim_scratch_alloc(mirror->hdev, true);
 	if (mirror->scratch)
 		return mirror->scratch;
 	mutex_unlock(&mirror->scratch_lock);
