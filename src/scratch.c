@@ -67,7 +67,7 @@ void hmmsim_scratch_free(struct hmmsim_scratch *s)
 }
 
 static struct hmmsim_scratch *hmmsim_scratch_alloc(struct hmmsim_device *hdev,
-						    bool user)
+						   bool user)
 {
 	struct hmmsim_scratch *s = kzalloc_obj(*s, GFP_KERNEL);
 
