@@ -222,19 +222,16 @@ TEST_F(coherent, migrate_to_dev_moves_pages_and_reads_them_back)
 	unsigned char m[64];
 
 	ASSERT_BUFFERS(buf, ptr, npages, seed);
-	SNAPSHOT(self->coh, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, SYS_WRITE);
+	SNAPSHOT_PROT(self->coh, buf, m, npages, SYS_WRITE);
 
 	memset(ptr, UNTOUCHED, npages * page_size);
 	MIGRATE_OK(self->coh, buf, ptr, npages);
 	ASSERT_PATTERN(ptr, 0, npages, seed);
-	SNAPSHOT(self->coh, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, COH_LOCAL);
+	SNAPSHOT_PROT(self->coh, buf, m, npages, COH_LOCAL);
 
 	/* The CPU reads them where they are. */
 	ASSERT_PATTERN(buf, 0, npages, seed);
-	SNAPSHOT(self->coh, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, COH_LOCAL);
+	SNAPSHOT_PROT(self->coh, buf, m, npages, COH_LOCAL);
 }
 
 /*
@@ -261,11 +258,9 @@ TEST_F(coherent, migrate_never_touched_pages_gives_zeroed_device_pages)
 	memset(ptr, UNTOUCHED, npages * page_size);
 	MIGRATE_OK(self->coh, buf, ptr, npages);
 	ASSERT_BYTES(ptr, npages * page_size, 0);
-	SNAPSHOT(self->coh, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, COH_LOCAL);
+	SNAPSHOT_PROT(self->coh, buf, m, npages, COH_LOCAL);
 	ASSERT_BYTES(buf, npages * page_size, 0);
-	SNAPSHOT(self->coh, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, COH_LOCAL);
+	SNAPSHOT_PROT(self->coh, buf, m, npages, COH_LOCAL);
 }
 
 TEST_F(coherent, snapshot_through_every_other_device_is_coherent_remote)
@@ -296,8 +291,7 @@ TEST_F(coherent, snapshot_through_every_other_device_is_coherent_remote)
 			others++;
 		}
 	}
-	SNAPSHOT(self->coh, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, COH_LOCAL);
+	SNAPSHOT_PROT(self->coh, buf, m, npages, COH_LOCAL);
 	ASSERT_PATTERN(buf, 0, npages, seed);
 	if (!others)
 		SKIP(return, "no other device to look through");
@@ -340,8 +334,7 @@ TEST_F(coherent, cpu_reads_and_writes_in_place_without_faults)
 	ASSERT_EQ(0, after - before)
 		TH_LOG("%ld page faults reading and writing %lu pages",
 		       after - before, npages);
-	SNAPSHOT(self->coh, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, COH_LOCAL);
+	SNAPSHOT_PROT(self->coh, buf, m, npages, COH_LOCAL);
 	/* The data the CPU wrote is in device memory. */
 	DEVICE_READS_PATTERN(self->coh, buf, npages, 0, seed + 1);
 	ASSERT_PATTERN(buf, 0, npages, seed + 1);
@@ -364,8 +357,7 @@ TEST_F(coherent, cpu_and_device_writes_meet_in_device_memory)
 	/* One int of each page from the CPU... */
 	for (p = 0; p < npages; p++)
 		((int *)(buf + p * page_size))[7] = pattern(p, 7, seed + 1);
-	SNAPSHOT(self->coh, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, COH_LOCAL);
+	SNAPSHOT_PROT(self->coh, buf, m, npages, COH_LOCAL);
 	memset(ptr, UNTOUCHED, npages * page_size);
 	DMIRROR_OK(self->coh, HMM_DMIRROR_READ, buf, ptr, npages, &cmd);
 	for (p = 0; p < npages; p++) {
@@ -379,11 +371,9 @@ TEST_F(coherent, cpu_and_device_writes_meet_in_device_memory)
 	/* ...and whole pages from the device. */
 	fill_pattern(ptr, 0, npages, seed + 2);
 	DMIRROR_OK(self->coh, HMM_DMIRROR_WRITE, buf, ptr, npages, &cmd);
-	SNAPSHOT(self->coh, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, COH_LOCAL);
+	SNAPSHOT_PROT(self->coh, buf, m, npages, COH_LOCAL);
 	ASSERT_PATTERN(buf, 0, npages, seed + 2);
-	SNAPSHOT(self->coh, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, COH_LOCAL);
+	SNAPSHOT_PROT(self->coh, buf, m, npages, COH_LOCAL);
 }
 
 /* Another device reads coherent memory where it is, like system memory. */
@@ -437,8 +427,7 @@ TEST_F(coherent, migrate_to_sys_moves_every_page_back)
 
 	DMIRROR_OK(self->coh, HMM_DMIRROR_MIGRATE_TO_SYS, buf, ptr, npages,
 		   &cmd);
-	SNAPSHOT(self->coh, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, SYS_WRITE);
+	SNAPSHOT_PROT(self->coh, buf, m, npages, SYS_WRITE);
 
 	/* Nothing left to move. */
 	ASSERT_EQ(0, dmirror(self->coh, HMM_DMIRROR_MIGRATE_TO_SYS, buf, ptr,
@@ -471,8 +460,7 @@ TEST_F(coherent, migrate_to_sys_counts_pages_moved)
 	ASSERT_EQ(0, dmirror(self->coh, HMM_DMIRROR_MIGRATE_TO_SYS, buf, ptr,
 			     npages, &cmd));
 	ASSERT_EQ(6, cmd.cpages);
-	SNAPSHOT(self->coh, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, SYS_WRITE);
+	SNAPSHOT_PROT(self->coh, buf, m, npages, SYS_WRITE);
 	ASSERT_PATTERN(buf, 0, npages, seed);
 }
 
@@ -502,8 +490,7 @@ TEST_F(coherent, migrate_to_sys_through_other_device_moves_nothing)
 			others++;
 		}
 	}
-	SNAPSHOT(self->coh, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, COH_LOCAL);
+	SNAPSHOT_PROT(self->coh, buf, m, npages, COH_LOCAL);
 	ASSERT_PATTERN(buf, 0, npages, seed);
 	if (!others)
 		SKIP(return, "no other device");
@@ -529,8 +516,7 @@ TEST_F(coherent, migrate_thp_to_dev_and_back)
 	memset(ptr, UNTOUCHED, SZ_2M);
 	MIGRATE_OK(self->coh, buf, ptr, npages);
 	ASSERT_PATTERN(ptr, 0, npages, seed);
-	SNAPSHOT(self->coh, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, COH_LOCAL);
+	SNAPSHOT_PROT(self->coh, buf, m, npages, COH_LOCAL);
 	ASSERT_PATTERN(buf, 0, npages, seed);
 
 	DMIRROR_OK(self->coh, HMM_DMIRROR_MIGRATE_TO_SYS, buf, ptr, npages,
@@ -666,8 +652,7 @@ TEST_F(coherent, short_term_gup_and_pin_leave_page_in_place)
 			TH_LOG("gup_test request %#lx", requests[p]);
 		ASSERT_EQ(page_size, done);
 	}
-	SNAPSHOT(self->coh, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, COH_LOCAL);
+	SNAPSHOT_PROT(self->coh, buf, m, npages, COH_LOCAL);
 	ASSERT_PATTERN(buf, 0, npages, seed);
 	close(gup_fd);
 }
@@ -762,18 +747,15 @@ TEST_F(coherent, release_returns_every_page_to_system_memory)
 
 	ASSERT_EQ(0, dmirror(self->coh, HMM_DMIRROR_RELEASE, a, ptr, npages,
 			     &cmd));
-	SNAPSHOT(self->coh, a, m, npages);
-	ASSERT_PROT(m, 0, npages, SYS_WRITE);
-	SNAPSHOT(self->coh, b, m, npages);
-	ASSERT_PROT(m, 0, npages, SYS_WRITE);
+	SNAPSHOT_PROT(self->coh, a, m, npages, SYS_WRITE);
+	SNAPSHOT_PROT(self->coh, b, m, npages, SYS_WRITE);
 	ASSERT_PATTERN(a, 0, npages, seed);
 	ASSERT_PATTERN(b, 0, npages, seed + 1);
 
 	/* The device memory can be used again. */
 	MIGRATE_OK(self->coh, a, ptr, npages);
 	ASSERT_PATTERN(ptr, 0, npages, seed);
-	SNAPSHOT(self->coh, a, m, npages);
-	ASSERT_PROT(m, 0, npages, COH_LOCAL);
+	SNAPSHOT_PROT(self->coh, a, m, npages, COH_LOCAL);
 }
 
 TEST_F(coherent, close_returns_pages_to_system_memory)
@@ -791,12 +773,10 @@ TEST_F(coherent, close_returns_pages_to_system_memory)
 	ASSERT_GE(fd, 0);
 	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	MIGRATE_OK(fd, buf, ptr, npages);
-	SNAPSHOT(fd, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, COH_LOCAL);
+	SNAPSHOT_PROT(fd, buf, m, npages, COH_LOCAL);
 
 	ASSERT_EQ(0, close(fd));
-	SNAPSHOT(self->coh, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, SYS_WRITE);
+	SNAPSHOT_PROT(self->coh, buf, m, npages, SYS_WRITE);
 	ASSERT_PATTERN(buf, 0, npages, seed);
 }
 
@@ -924,16 +904,16 @@ TEST_F(move, moves_pages_put_there_by_migrate_to_dev)
 
 	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	MIGRATE_OK(self->p.src, buf, ptr, npages);
-	SNAPSHOT(self->p.src, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, local_code(self->p.src_kind));
+	SNAPSHOT_PROT(self->p.src, buf, m, npages,
+		      local_code(self->p.src_kind));
 
 	HMIGRATE_OK(self->p.dst, 0, buf, npages, self->p.src, npages);
 	ASSERT_ON_DST(&self->p, buf, npages, 0, npages, seed);
 
 	/* Nothing left on the source: a second move moves nothing. */
 	HMIGRATE_OK(self->p.dst, 0, buf, npages, self->p.src, 0);
-	SNAPSHOT(self->p.dst, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, local_code(self->p.dst_kind));
+	SNAPSHOT_PROT(self->p.dst, buf, m, npages,
+		      local_code(self->p.dst_kind));
 	ASSERT_PATTERN(buf, 0, npages, seed);
 }
 
@@ -948,8 +928,8 @@ TEST_F(move, moves_pages_put_there_by_migrate_from_system)
 	fill_pattern(buf, 0, npages, seed);
 	HMIGRATE_OK(self->p.src, 0, buf, npages, HMMSIM_MIGRATE_FROM_SYSTEM,
 		    npages);
-	SNAPSHOT(self->p.src, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, local_code(self->p.src_kind));
+	SNAPSHOT_PROT(self->p.src, buf, m, npages,
+		      local_code(self->p.src_kind));
 
 	HMIGRATE_OK(self->p.dst, 0, buf, npages, self->p.src, npages);
 	ASSERT_ON_DST(&self->p, buf, npages, 0, npages, seed);
@@ -957,10 +937,8 @@ TEST_F(move, moves_pages_put_there_by_migrate_from_system)
 	/* And from the destination back to system memory. */
 	HMIGRATE_OK(self->p.dst, HMMSIM_MIGRATE_TO_SYSTEM, buf, npages,
 		    HMMSIM_MIGRATE_FROM_SYSTEM, npages);
-	SNAPSHOT(self->p.dst, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, SYS_WRITE);
-	SNAPSHOT(self->p.src, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, SYS_WRITE);
+	SNAPSHOT_PROT(self->p.dst, buf, m, npages, SYS_WRITE);
+	SNAPSHOT_PROT(self->p.src, buf, m, npages, SYS_WRITE);
 	ASSERT_PATTERN(buf, 0, npages, seed);
 }
 
@@ -1076,14 +1054,12 @@ TEST_F(dev, from_system_moves_every_page)
 	fill_pattern(buf, 0, npages, seed);
 	HMIGRATE_OK(self->fd, 0, buf, npages, HMMSIM_MIGRATE_FROM_SYSTEM,
 		    npages);
-	SNAPSHOT(self->fd, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, local_code(self->kind));
+	SNAPSHOT_PROT(self->fd, buf, m, npages, local_code(self->kind));
 	DEVICE_READS_PATTERN(self->fd, buf, npages, 0, seed);
 
 	/* Already on this device: nothing to move. */
 	HMIGRATE_OK(self->fd, 0, buf, npages, HMMSIM_MIGRATE_FROM_SYSTEM, 0);
-	SNAPSHOT(self->fd, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, local_code(self->kind));
+	SNAPSHOT_PROT(self->fd, buf, m, npages, local_code(self->kind));
 	ASSERT_PATTERN(buf, 0, npages, seed);
 }
 
@@ -1104,8 +1080,7 @@ TEST_F(dev, from_system_counts_pages_moved)
 	ASSERT_PROT(m, 24, npages, SYS_WRITE);
 
 	HMIGRATE_OK(self->fd, 0, buf, npages, HMMSIM_MIGRATE_FROM_SYSTEM, 16);
-	SNAPSHOT(self->fd, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, local_code(self->kind));
+	SNAPSHOT_PROT(self->fd, buf, m, npages, local_code(self->kind));
 	ASSERT_PATTERN(buf, 0, npages, seed);
 }
 
@@ -1183,8 +1158,7 @@ TEST_F(dev, to_system_counts_pages_moved)
 
 	HMIGRATE_OK(self->fd, HMMSIM_MIGRATE_TO_SYSTEM, buf, npages,
 		    HMMSIM_MIGRATE_FROM_SYSTEM, 8);
-	SNAPSHOT(self->fd, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, SYS_WRITE);
+	SNAPSHOT_PROT(self->fd, buf, m, npages, SYS_WRITE);
 	ASSERT_PATTERN(buf, 0, npages, seed);
 }
 
@@ -1213,8 +1187,7 @@ TEST_F(dev, larger_struct_with_zero_tail_is_accepted)
 		ASSERT_EQ(npages, a->cpages);
 		ASSERT_BYTES(raw + sizeof(*a), MIGRATE_SIZE_MAX - sizeof(*a),
 			     0);
-		SNAPSHOT(self->fd, buf, m, npages);
-		ASSERT_PROT(m, 0, npages, local_code(self->kind));
+		SNAPSHOT_PROT(self->fd, buf, m, npages, local_code(self->kind));
 
 		migrate_args(a, HMMSIM_MIGRATE_TO_SYSTEM, (unsigned long)buf,
 			     npages, HMMSIM_MIGRATE_FROM_SYSTEM);
@@ -1224,8 +1197,7 @@ TEST_F(dev, larger_struct_with_zero_tail_is_accepted)
 		ASSERT_EQ(npages, a->cpages);
 		ASSERT_BYTES(raw + sizeof(*a), MIGRATE_SIZE_MAX - sizeof(*a),
 			     0);
-		SNAPSHOT(self->fd, buf, m, npages);
-		ASSERT_PROT(m, 0, npages, SYS_WRITE);
+		SNAPSHOT_PROT(self->fd, buf, m, npages, SYS_WRITE);
 	}
 	ASSERT_PATTERN(buf, 0, npages, seed);
 }
@@ -1256,8 +1228,7 @@ TEST_F(dev, other_encoded_size_in_request_still_migrates)
 		ASSERT_EQ(0, hmigrate_raw(self->fd, request, &a))
 			TH_LOG("encoded size %u", sizes[i]);
 		ASSERT_EQ(npages, a.cpages);
-		SNAPSHOT(self->fd, buf, m, npages);
-		ASSERT_PROT(m, 0, npages, local_code(self->kind));
+		SNAPSHOT_PROT(self->fd, buf, m, npages, local_code(self->kind));
 
 		migrate_args(&a, HMMSIM_MIGRATE_TO_SYSTEM, (unsigned long)buf,
 			     npages, HMMSIM_MIGRATE_FROM_SYSTEM);
@@ -1265,8 +1236,7 @@ TEST_F(dev, other_encoded_size_in_request_still_migrates)
 			TH_LOG("encoded size %u", sizes[i]);
 		ASSERT_EQ(npages, a.cpages);
 	}
-	SNAPSHOT(self->fd, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, SYS_WRITE);
+	SNAPSHOT_PROT(self->fd, buf, m, npages, SYS_WRITE);
 	ASSERT_PATTERN(buf, 0, npages, seed);
 }
 

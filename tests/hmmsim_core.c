@@ -516,8 +516,7 @@ TEST_F(core, unmapped_range_errors)
 				   ptr, npages, &cmd));
 	ASSERT_EQ(-EINVAL, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_SYS, buf,
 				   ptr, npages, &cmd));
-	SNAPSHOT(self->fd, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, HMM_DMIRROR_PROT_ERROR);
+	SNAPSHOT_PROT(self->fd, buf, m, npages, HMM_DMIRROR_PROT_ERROR);
 }
 
 /* A forked child has another mm: the parent's file refuses it everything. */
@@ -603,8 +602,7 @@ TEST_F(core, read_never_touched_anon_is_zero)
 	ASSERT_EQ(1, cmd.faults);
 	ASSERT_BYTES(ptr, npages * page_size, 0);
 	/* The device's read fault mapped the zero page. */
-	SNAPSHOT(self->fd, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, ZERO_READ);
+	SNAPSHOT_PROT(self->fd, buf, m, npages, ZERO_READ);
 }
 
 TEST_F(core, read_partial_ranges)
@@ -804,8 +802,7 @@ TEST_F(core, write_anon)
 	DMIRROR_OK(self->fd, HMM_DMIRROR_WRITE, buf, ptr, npages, &cmd);
 	ASSERT_EQ(1, cmd.faults);
 	ASSERT_PATTERN(buf, 0, npages, seed);
-	SNAPSHOT(self->fd, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, HMM_DMIRROR_PROT_WRITE);
+	SNAPSHOT_PROT(self->fd, buf, m, npages, HMM_DMIRROR_PROT_WRITE);
 }
 
 TEST_F(core, write_partial_ranges)
@@ -985,8 +982,7 @@ TEST_F(core, write_read_snapshot_hugetlb)
 	memset(ptr, UNTOUCHED, SZ_2M);
 	DMIRROR_OK(self->fd, HMM_DMIRROR_READ, buf, ptr, npages, &cmd);
 	ASSERT_PATTERN(ptr, 0, npages, seed);
-	SNAPSHOT(self->fd, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, WRITE_PMD);
+	SNAPSHOT_PROT(self->fd, buf, m, npages, WRITE_PMD);
 }
 
 /* ---------------------------------------------------------- file-backed */
@@ -1078,8 +1074,7 @@ TEST_F(core, migrate_shared_file_is_enoent)
 	fill_pattern(buf, 0, npages / 2, seed + 1);
 	ASSERT_EQ(-ENOENT, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf,
 				   ptr, npages, &cmd));
-	SNAPSHOT(self->fd, buf, m, npages / 2);
-	ASSERT_PROT(m, 0, npages / 2, HMM_DMIRROR_PROT_WRITE);
+	SNAPSHOT_PROT(self->fd, buf, m, npages / 2, HMM_DMIRROR_PROT_WRITE);
 	ASSERT_PATTERN(buf, 0, npages / 2, seed + 1);
 	ASSERT_PATTERN(buf + len / 2, npages / 2, npages / 2, seed);
 	ASSERT_EQ(len, pread(file, ptr, len, 0));
@@ -1108,12 +1103,10 @@ TEST_F(core, migrate_private_file_written_pages)
 	memset(ptr, UNTOUCHED, len);
 	MIGRATE_OK(self->fd, buf, ptr, npages);
 	ASSERT_PATTERN(ptr, 0, npages, seed + 1);
-	SNAPSHOT(self->fd, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, PRIV_LOCAL);
+	SNAPSHOT_PROT(self->fd, buf, m, npages, PRIV_LOCAL);
 
 	ASSERT_PATTERN(buf, 0, npages, seed + 1);
-	SNAPSHOT(self->fd, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, HMM_DMIRROR_PROT_WRITE);
+	SNAPSHOT_PROT(self->fd, buf, m, npages, HMM_DMIRROR_PROT_WRITE);
 	ASSERT_EQ(len, pread(file, ptr, len, 0));
 	ASSERT_PATTERN(ptr, 0, npages, seed);
 	close(file);
@@ -1158,14 +1151,12 @@ TEST_F(core, migrate_anon_to_dev)
 	DMIRROR_OK(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, npages,
 		   &cmd);
 	ASSERT_PATTERN(ptr, 0, npages, seed);
-	SNAPSHOT(self->fd, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, PRIV_LOCAL);
+	SNAPSHOT_PROT(self->fd, buf, m, npages, PRIV_LOCAL);
 	/* The device reads its own memory without faulting. */
 	memset(ptr, UNTOUCHED, npages * page_size);
 	DMIRROR_OK(self->fd, HMM_DMIRROR_READ, buf, ptr, npages, &cmd);
 	ASSERT_PATTERN(ptr, 0, npages, seed);
-	SNAPSHOT(self->fd, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, PRIV_LOCAL);
+	SNAPSHOT_PROT(self->fd, buf, m, npages, PRIV_LOCAL);
 }
 
 TEST_F(core, migrate_never_touched_anon_is_zero)
@@ -1177,18 +1168,15 @@ TEST_F(core, migrate_never_touched_anon_is_zero)
 
 	ASSERT_NE(MAP_FAILED, buf);
 	ASSERT_NE(NULL, ptr);
-	SNAPSHOT(self->fd, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, HMM_DMIRROR_PROT_NONE);
+	SNAPSHOT_PROT(self->fd, buf, m, npages, HMM_DMIRROR_PROT_NONE);
 
 	memset(ptr, UNTOUCHED, npages * page_size);
 	MIGRATE_OK(self->fd, buf, ptr, npages);
 	ASSERT_BYTES(ptr, npages * page_size, 0);
-	SNAPSHOT(self->fd, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, PRIV_LOCAL);
+	SNAPSHOT_PROT(self->fd, buf, m, npages, PRIV_LOCAL);
 
 	ASSERT_BYTES(buf, npages * page_size, 0);
-	SNAPSHOT(self->fd, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, HMM_DMIRROR_PROT_WRITE);
+	SNAPSHOT_PROT(self->fd, buf, m, npages, HMM_DMIRROR_PROT_WRITE);
 }
 
 TEST_F(core, migrate_partial_ranges)
@@ -1249,8 +1237,7 @@ TEST_F(core, cpu_read_faults_pages_back)
 	ASSERT_PROT2(m, 6, npages, PRIV_LOCAL, HMM_DMIRROR_PROT_WRITE);
 
 	ASSERT_PATTERN(buf, 0, npages, seed);
-	SNAPSHOT(self->fd, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, HMM_DMIRROR_PROT_WRITE);
+	SNAPSHOT_PROT(self->fd, buf, m, npages, HMM_DMIRROR_PROT_WRITE);
 }
 
 TEST_F(core, cpu_write_faults_pages_back)
@@ -1269,8 +1256,7 @@ TEST_F(core, cpu_write_faults_pages_back)
 	/* Overwrite one int per page: the rest of the page must survive. */
 	for (p = 0; p < npages; p++)
 		((int *)(buf + p * page_size))[1] = pattern(p, 1, seed + 1);
-	SNAPSHOT(self->fd, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, HMM_DMIRROR_PROT_WRITE);
+	SNAPSHOT_PROT(self->fd, buf, m, npages, HMM_DMIRROR_PROT_WRITE);
 	for (p = 0; p < npages; p++) {
 		int *v = (int *)(buf + p * page_size);
 
@@ -1306,8 +1292,7 @@ TEST_F(core, migrate_again_after_cpu_writes_half)
 	MIGRATE_OK(self->fd, buf, ptr, npages);
 	ASSERT_PATTERN(ptr, 0, half, seed + 1);
 	ASSERT_PATTERN(ptr + half * page_size, half, half, seed);
-	SNAPSHOT(self->fd, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, PRIV_LOCAL);
+	SNAPSHOT_PROT(self->fd, buf, m, npages, PRIV_LOCAL);
 
 	ASSERT_PATTERN(buf, 0, half, seed + 1);
 	ASSERT_PATTERN(buf + half * page_size, half, half, seed);
@@ -1368,8 +1353,8 @@ TEST_F(core, migrate_prot_none_vma_is_einval)
 				   ptr, npages, &cmd));
 	ASSERT_EQ(-EINVAL, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_SYS,
 				   buf + split * page_size, ptr, 1, &cmd));
-	SNAPSHOT(self->fd, buf + split * page_size, m, npages - split);
-	ASSERT_PROT(m, 0, npages - split, HMM_DMIRROR_PROT_ERROR);
+	SNAPSHOT_PROT(self->fd, buf + split * page_size, m, npages - split,
+		      HMM_DMIRROR_PROT_ERROR);
 
 	ASSERT_EQ(0, mprotect(buf + split * page_size,
 			      (npages - split) * page_size, PROT_READ));
@@ -1426,8 +1411,7 @@ TEST_F(core, migrate_shared_anon_is_enoent)
 	fill_pattern(buf, 0, npages, seed);
 	ASSERT_EQ(-ENOENT, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf,
 				   ptr, npages, &cmd));
-	SNAPSHOT(self->fd, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, HMM_DMIRROR_PROT_WRITE);
+	SNAPSHOT_PROT(self->fd, buf, m, npages, HMM_DMIRROR_PROT_WRITE);
 	ASSERT_PATTERN(buf, 0, npages, seed);
 }
 
@@ -1452,8 +1436,7 @@ TEST_F_TIMEOUT(core, migrate_16m_to_dev_and_back, 120)
 	memset(ptr, UNTOUCHED, SZ_16M);
 	MIGRATE_OK(self->fd, buf, ptr, npages);
 	ASSERT_PATTERN(ptr, 0, npages, seed);
-	SNAPSHOT(self->fd, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, PRIV_LOCAL);
+	SNAPSHOT_PROT(self->fd, buf, m, npages, PRIV_LOCAL);
 
 	DMIRROR_OK(self->fd, HMM_DMIRROR_MIGRATE_TO_SYS, buf, ptr, npages,
 		   &cmd);
@@ -1490,14 +1473,13 @@ TEST_F(core, migrate_thp_to_dev_and_back)
 	ASSERT_NE(NULL, m);
 	fill_pattern(buf, 0, npages, seed);
 	thp = thp_backed(buf, SZ_2M);
-	SNAPSHOT(self->fd, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, thp ? WRITE_PMD : HMM_DMIRROR_PROT_WRITE);
+	SNAPSHOT_PROT(self->fd, buf, m, npages,
+		      thp ? WRITE_PMD : HMM_DMIRROR_PROT_WRITE);
 
 	memset(ptr, UNTOUCHED, SZ_2M);
 	MIGRATE_OK(self->fd, buf, ptr, npages);
 	ASSERT_PATTERN(ptr, 0, npages, seed);
-	SNAPSHOT(self->fd, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, PRIV_LOCAL);
+	SNAPSHOT_PROT(self->fd, buf, m, npages, PRIV_LOCAL);
 
 	ASSERT_PATTERN(buf, 0, npages, seed);
 	SNAPSHOT(self->fd, buf, m, npages);
@@ -1527,8 +1509,7 @@ TEST_F(core, read_through_other_device_faults_pages_back)
 	DMIRROR_OK(self->fd2, HMM_DMIRROR_READ, buf, ptr, npages, &cmd);
 	ASSERT_EQ(1, cmd.faults);
 	ASSERT_PATTERN(ptr, 0, npages, seed);
-	SNAPSHOT(self->fd, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, HMM_DMIRROR_PROT_WRITE);
+	SNAPSHOT_PROT(self->fd, buf, m, npages, HMM_DMIRROR_PROT_WRITE);
 	ASSERT_PATTERN(buf, 0, npages, seed);
 }
 
@@ -1592,8 +1573,7 @@ TEST_F(core, migrate_to_sys_returns_every_page)
 
 	DMIRROR_OK(self->fd, HMM_DMIRROR_MIGRATE_TO_SYS, buf, ptr, npages,
 		   &cmd);
-	SNAPSHOT(self->fd, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, HMM_DMIRROR_PROT_WRITE);
+	SNAPSHOT_PROT(self->fd, buf, m, npages, HMM_DMIRROR_PROT_WRITE);
 
 	/* Nothing left to move. */
 	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_SYS, buf, ptr,
@@ -1627,8 +1607,7 @@ TEST_F(core, migrate_to_sys_counts_pages_moved)
 	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_SYS, buf, ptr,
 			     npages, &cmd));
 	ASSERT_EQ(6, cmd.cpages);
-	SNAPSHOT(self->fd, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, HMM_DMIRROR_PROT_WRITE);
+	SNAPSHOT_PROT(self->fd, buf, m, npages, HMM_DMIRROR_PROT_WRITE);
 	ASSERT_PATTERN(buf, 0, npages, seed);
 }
 
@@ -1650,8 +1629,7 @@ TEST_F(core, migrate_to_sys_through_other_device_moves_nothing)
 	ASSERT_EQ(0, dmirror(self->fd2, HMM_DMIRROR_MIGRATE_TO_SYS, buf, ptr,
 			     npages, &cmd));
 	ASSERT_EQ(0, cmd.cpages);
-	SNAPSHOT(self->fd, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, PRIV_LOCAL);
+	SNAPSHOT_PROT(self->fd, buf, m, npages, PRIV_LOCAL);
 	ASSERT_PATTERN(buf, 0, npages, seed);
 }
 
@@ -1714,8 +1692,8 @@ TEST_F(core, snapshot_thp_is_pmd)
 	ASSERT_BUFFERS(buf, m, npages, seed);
 	thp = thp_backed(buf, SZ_2M);
 
-	SNAPSHOT(self->fd, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, thp ? WRITE_PMD : HMM_DMIRROR_PROT_WRITE);
+	SNAPSHOT_PROT(self->fd, buf, m, npages,
+		      thp ? WRITE_PMD : HMM_DMIRROR_PROT_WRITE);
 	ASSERT_EQ(0, mprotect(buf, SZ_2M, PROT_READ));
 	SNAPSHOT(self->fd, buf, m, npages);
 	ASSERT_PROT(m, 0, npages, HMM_DMIRROR_PROT_READ |
@@ -1734,11 +1712,9 @@ TEST_F(core, mmap_of_device_file_is_zero_filled)
 	unsigned char m[4];
 
 	ASSERT_NE(MAP_FAILED, buf);
-	SNAPSHOT(self->fd, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, HMM_DMIRROR_PROT_READ);
+	SNAPSHOT_PROT(self->fd, buf, m, npages, HMM_DMIRROR_PROT_READ);
 	ASSERT_BYTES(buf, npages * page_size, 0);
-	SNAPSHOT(self->fd, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, HMM_DMIRROR_PROT_READ);
+	SNAPSHOT_PROT(self->fd, buf, m, npages, HMM_DMIRROR_PROT_READ);
 	ASSERT_EQ(0, munmap(buf, npages * page_size));
 }
 
@@ -1931,10 +1907,8 @@ TEST_F(core, release_returns_every_page)
 
 	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_RELEASE, a, ptr, npages,
 			     &cmd));
-	SNAPSHOT(self->fd, a, m, npages);
-	ASSERT_PROT(m, 0, npages, HMM_DMIRROR_PROT_WRITE);
-	SNAPSHOT(self->fd, b, m, npages);
-	ASSERT_PROT(m, 0, npages, HMM_DMIRROR_PROT_WRITE);
+	SNAPSHOT_PROT(self->fd, a, m, npages, HMM_DMIRROR_PROT_WRITE);
+	SNAPSHOT_PROT(self->fd, b, m, npages, HMM_DMIRROR_PROT_WRITE);
 	ASSERT_PATTERN(a, 0, npages, seed);
 	ASSERT_PATTERN(b, 0, npages, seed + 1);
 
@@ -1955,12 +1929,10 @@ TEST_F(core, close_returns_pages)
 	ASSERT_GE(fd, 0);
 	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	MIGRATE_OK(fd, buf, ptr, npages);
-	SNAPSHOT(fd, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, PRIV_LOCAL);
+	SNAPSHOT_PROT(fd, buf, m, npages, PRIV_LOCAL);
 
 	ASSERT_EQ(0, close(fd));
-	SNAPSHOT(self->fd, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, HMM_DMIRROR_PROT_WRITE);
+	SNAPSHOT_PROT(self->fd, buf, m, npages, HMM_DMIRROR_PROT_WRITE);
 	ASSERT_PATTERN(buf, 0, npages, seed);
 }
 
@@ -1987,8 +1959,7 @@ TEST_F(core, fail_alloc_falls_back_and_succeeds)
 	memset(ptr, UNTOUCHED, npages * page_size);
 	MIGRATE_OK(self->fd, buf, ptr, npages);
 	ASSERT_PATTERN(ptr, 0, npages, seed);
-	SNAPSHOT(self->fd, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, PRIV_LOCAL);
+	SNAPSHOT_PROT(self->fd, buf, m, npages, PRIV_LOCAL);
 	ASSERT_PATTERN(buf, 0, npages, seed);
 }
 

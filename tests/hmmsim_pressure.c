@@ -343,13 +343,11 @@ static void oversubscribe(struct __test_metadata *_metadata,
 		prev = st;
 
 		/* The step's own pages are on the device... */
-		SNAPSHOT(o->fd, win, m, wp);
-		ASSERT_PROT(m, 0, wp, o->local);
+		SNAPSHOT_PROT(o->fd, win, m, wp, o->local);
 		/* ...and the least recently used window is not. */
 		if (g >= o->cap_windows) {
 			v = (g - o->cap_windows) % o->nwin;
-			SNAPSHOT(o->fd, buf + v * SZ_2M, m, wp);
-			ASSERT_PROT(m, 0, wp, SYS_WRITE);
+			SNAPSHOT_PROT(o->fd, buf + v * SZ_2M, m, wp, SYS_WRITE);
 		}
 		if (w == o->nwin - 1) {
 			SNAPSHOT(o->fd, buf, m, npages);
@@ -475,8 +473,8 @@ TEST_F_TIMEOUT(pressure, migrate_ioctl_in_2m_steps_never_enomem_when_full,
 				TH_LOG("window %lu: nothing evicted", w);
 		}
 		prev = st;
-		SNAPSHOT(self->fd, buf + w * SZ_2M, m, win_pages);
-		ASSERT_PROT(m, 0, win_pages, PRIV_LOCAL);
+		SNAPSHOT_PROT(self->fd, buf + w * SZ_2M, m, win_pages,
+			      PRIV_LOCAL);
 		progress("%lu of %lu windows moved", w + 1, nwin);
 	}
 	SNAPSHOT(self->fd, buf, m, npages);
@@ -1621,8 +1619,7 @@ TEST_F_TIMEOUT(pressure, power_off_gives_enodev_and_keeps_data, MEDIUM_TIMEOUT)
 	fill_pattern(buf, 0, npages, seed);
 	DMIRROR_OK(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, npages,
 		   &cmd);
-	SNAPSHOT(self->fd, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, PRIV_LOCAL);
+	SNAPSHOT_PROT(self->fd, buf, m, npages, PRIV_LOCAL);
 	ASSERT_EQ(npages, pages_not_present(buf, npages));
 
 	ASSERT_EQ(0, cfs_write(&self->dev, "power", "0"));
@@ -1817,14 +1814,12 @@ TEST_F_TIMEOUT(pressure, fail_alloc_fails_one_migration, SHORT_TIMEOUT)
 	ASSERT_LT(st0.alloc_failures, st.alloc_failures);
 	ASSERT_EQ(st0.to_device, st.to_device);
 	ASSERT_EQ(0, st.pages_used);
-	SNAPSHOT(self->fd, buf, m, n);
-	ASSERT_PROT(m, 0, n, SYS_WRITE);
+	SNAPSHOT_PROT(self->fd, buf, m, n, SYS_WRITE);
 	ASSERT_PATTERN(buf, 0, n, seed);
 
 	DMIRROR_OK(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, n, &cmd);
 	ASSERT_PATTERN(ptr, 0, n, seed);
-	SNAPSHOT(self->fd, buf, m, n);
-	ASSERT_PROT(m, 0, n, PRIV_LOCAL);
+	SNAPSHOT_PROT(self->fd, buf, m, n, PRIV_LOCAL);
 	fault_disarm(&self->dev, "fail_alloc");
 	ASSERT_PATTERN(buf, 0, n, seed);
 }
@@ -1854,14 +1849,12 @@ TEST_F_TIMEOUT(pressure, fail_copy_fails_one_migration, SHORT_TIMEOUT)
 	STATS(self->fd, &st);
 	ASSERT_EQ(st0.to_device, st.to_device);
 	ASSERT_EQ(0, st.pages_used);
-	SNAPSHOT(self->fd, buf, m, n);
-	ASSERT_PROT(m, 0, n, SYS_WRITE);
+	SNAPSHOT_PROT(self->fd, buf, m, n, SYS_WRITE);
 	ASSERT_PATTERN(buf, 0, n, seed);
 
 	DMIRROR_OK(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, n, &cmd);
 	ASSERT_PATTERN(ptr, 0, n, seed);
-	SNAPSHOT(self->fd, buf, m, n);
-	ASSERT_PROT(m, 0, n, PRIV_LOCAL);
+	SNAPSHOT_PROT(self->fd, buf, m, n, PRIV_LOCAL);
 	fault_disarm(&self->dev, "fail_copy");
 	ASSERT_PATTERN(buf, 0, n, seed);
 }
@@ -1955,8 +1948,7 @@ TEST_F_TIMEOUT(pressure, fail_evict_makes_full_device_enomem, MEDIUM_TIMEOUT)
 	STATS(self->fd, &st);
 	ASSERT_LT(st0.evictions, st.evictions);
 	ASSERT_GE(cap_pages, st.pages_used);
-	SNAPSHOT(self->fd, last, m, win_pages);
-	ASSERT_PROT(m, 0, win_pages, PRIV_LOCAL);
+	SNAPSHOT_PROT(self->fd, last, m, win_pages, PRIV_LOCAL);
 
 	ASSERT_DEVICE_READ(self->fd, buf, 0, npages, seeds);
 	ASSERT_PAGES(buf, 0, npages, seeds);

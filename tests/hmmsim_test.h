@@ -476,6 +476,12 @@ static inline void hmmsim_snapshot(struct __test_metadata *_metadata,
 			  "SNAPSHOT", addr, m, npages, &cmd);
 }
 
+/** SNAPSHOT_PROT() - SNAPSHOT() of @npages, then ASSERT_PROT() of them all */
+#define SNAPSHOT_PROT(fd, addr, m, npages, prot) do { \
+	hmmsim_snapshot(_metadata, __LINE__, fd, addr, m, npages); \
+	hmmsim_assert_prot(_metadata, __LINE__, m, 0, npages, prot, -1); \
+} while (0)
+
 /** MIGRATE_OK() - MIGRATE_TO_DEV that must succeed and move all @npages */
 #define MIGRATE_OK(fd, addr, ptr, npages) \
 	hmmsim_migrate_ok(_metadata, __LINE__, fd, addr, ptr, npages)
