@@ -415,53 +415,12 @@ TEST_F(coherent, read_through_other_device_leaves_pages_in_place)
 
 TEST_F(coherent, migrate_to_sys_moves_every_page_back)
 {
-	unsigned int seed = test_seed(_metadata->name);
-	const unsigned long npages = 64;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
-	struct hmm_dmirror_cmd cmd;
-	unsigned char m[64];
-
-	ASSERT_BUFFERS(buf, ptr, npages, seed);
-	MIGRATE_OK(self->coh, buf, ptr, npages);
-
-	DMIRROR_OK(self->coh, HMM_DMIRROR_MIGRATE_TO_SYS, buf, ptr, npages,
-		   &cmd);
-	SNAPSHOT_PROT(self->coh, buf, m, npages, SYS_WRITE);
-
-	/* Nothing left to move. */
-	ASSERT_EQ(0, dmirror(self->coh, HMM_DMIRROR_MIGRATE_TO_SYS, buf, ptr,
-			     npages, &cmd));
-	ASSERT_EQ(0, cmd.cpages);
-	ASSERT_PATTERN(buf, 0, npages, seed);
+	migrate_to_sys_returns_every_page(_metadata, self->coh, 64);
 }
 
 TEST_F(coherent, migrate_to_sys_counts_pages_moved)
 {
-	unsigned int seed = test_seed(_metadata->name);
-	const unsigned long npages = 16;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
-	struct hmm_dmirror_cmd cmd;
-	unsigned char m[16];
-
-	ASSERT_BUFFERS(buf, ptr, npages, seed);
-	MIGRATE_OK(self->coh, buf + 4 * page_size, ptr, 8);
-
-	/* Pages 4..11 are on the device; return 2..5 first. */
-	ASSERT_EQ(0, dmirror(self->coh, HMM_DMIRROR_MIGRATE_TO_SYS,
-			     buf + 2 * page_size, ptr, 4, &cmd));
-	ASSERT_EQ(2, cmd.cpages);
-	SNAPSHOT(self->coh, buf, m, npages);
-	ASSERT_PROT(m, 0, 6, SYS_WRITE);
-	ASSERT_PROT(m, 6, 12, COH_LOCAL);
-	ASSERT_PROT(m, 12, npages, SYS_WRITE);
-
-	ASSERT_EQ(0, dmirror(self->coh, HMM_DMIRROR_MIGRATE_TO_SYS, buf, ptr,
-			     npages, &cmd));
-	ASSERT_EQ(6, cmd.cpages);
-	SNAPSHOT_PROT(self->coh, buf, m, npages, SYS_WRITE);
-	ASSERT_PATTERN(buf, 0, npages, seed);
+	migrate_to_sys_counts_pages_moved(_metadata, self->coh, COH_LOCAL);
 }
 
 /* MIGRATE_TO_SYS moves the pages of its own device only. */
@@ -531,46 +490,19 @@ TEST_F(coherent, migrate_thp_to_dev_and_back)
 
 /* ------------------------------ coherent: pages on another device: ENOENT */
 
-/* MIGRATE_TO_DEV through to_fd of a range whose last page is on from_fd. */
-static void migrate_from_other_device_is_enoent(struct __test_metadata *_metadata,
-						int from_fd, int from_kind,
-						int to_fd)
-{
-	unsigned int seed = test_seed(_metadata->name);
-	const unsigned long npages = 16, last = npages - 1;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
-	struct hmm_dmirror_cmd cmd;
-	unsigned char m[1];
-
-	ASSERT_BUFFERS(buf, ptr, npages, seed);
-	MIGRATE_OK(from_fd, buf + last * page_size, ptr, 1);
-
-	ASSERT_EQ(-ENOENT, dmirror(to_fd, HMM_DMIRROR_MIGRATE_TO_DEV,
-				   buf + last * page_size, ptr, 1, &cmd));
-	/* The page did not move. */
-	SNAPSHOT(from_fd, buf + last * page_size, m, 1);
-	ASSERT_EQ(local_code(from_kind), m[0]);
-	ASSERT_EQ(-ENOENT, dmirror(to_fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf,
-				   ptr, npages, &cmd));
-	SNAPSHOT(from_fd, buf + last * page_size, m, 1);
-	ASSERT_EQ(local_code(from_kind), m[0]);
-	ASSERT_PATTERN(buf, 0, npages, seed);
-}
-
 TEST_F(coherent, migrate_page_on_other_coherent_device_is_enoent)
 {
 	if (self->d.n[COH] < 2)
 		SKIP(return, "needs two coherent devices");
 	migrate_from_other_device_is_enoent(_metadata, self->d.fd[COH][1],
-					    COH, self->coh);
+					    COH_LOCAL, self->coh);
 }
 
 TEST_F(coherent, migrate_coherent_page_to_private_device_is_enoent)
 {
 	if (!self->d.n[PRIV])
 		SKIP(return, "needs a private device");
-	migrate_from_other_device_is_enoent(_metadata, self->coh, COH,
+	migrate_from_other_device_is_enoent(_metadata, self->coh, COH_LOCAL,
 					    self->d.fd[PRIV][0]);
 }
 
@@ -579,7 +511,7 @@ TEST_F(coherent, migrate_private_page_to_coherent_device_is_enoent)
 	if (!self->d.n[PRIV])
 		SKIP(return, "needs a private device");
 	migrate_from_other_device_is_enoent(_metadata, self->d.fd[PRIV][0],
-					    PRIV, self->coh);
+					    PRIV_LOCAL, self->coh);
 }
 
 /* ------------------------------------------------- coherent: pinning */
@@ -729,55 +661,14 @@ TEST_F(coherent, fork_child_and_parent_keep_their_own_data)
 
 TEST_F(coherent, release_returns_every_page_to_system_memory)
 {
-	unsigned int seed = test_seed(_metadata->name);
-	const unsigned long npages = 32;
-	char *a = map_small(npages, PROT_READ | PROT_WRITE);
-	char *b = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
-	struct hmm_dmirror_cmd cmd;
-	unsigned char m[32];
-
-	ASSERT_NE(MAP_FAILED, a);
-	ASSERT_NE(MAP_FAILED, b);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(a, 0, npages, seed);
-	fill_pattern(b, 0, npages, seed + 1);
-	MIGRATE_OK(self->coh, a, ptr, npages);
-	MIGRATE_OK(self->coh, b, ptr, npages);
-
-	ASSERT_EQ(0, dmirror(self->coh, HMM_DMIRROR_RELEASE, a, ptr, npages,
-			     &cmd));
-	SNAPSHOT_PROT(self->coh, a, m, npages, SYS_WRITE);
-	SNAPSHOT_PROT(self->coh, b, m, npages, SYS_WRITE);
-	ASSERT_PATTERN(a, 0, npages, seed);
-	ASSERT_PATTERN(b, 0, npages, seed + 1);
-
-	/* The device memory can be used again. */
-	MIGRATE_OK(self->coh, a, ptr, npages);
-	ASSERT_PATTERN(ptr, 0, npages, seed);
-	SNAPSHOT_PROT(self->coh, a, m, npages, COH_LOCAL);
+	release_returns_every_page(_metadata, self->coh, 32, COH_LOCAL);
 }
 
 TEST_F(coherent, close_returns_pages_to_system_memory)
 {
-	unsigned int seed = test_seed(_metadata->name);
-	const unsigned long npages = 32;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
-	unsigned char m[32];
-	int fd;
-
 	if (!evict_on_close())
 		SKIP(return, "hmmsim loaded with evict_on_close=N");
-	fd = open_dev(self->coh_id);
-	ASSERT_GE(fd, 0);
-	ASSERT_BUFFERS(buf, ptr, npages, seed);
-	MIGRATE_OK(fd, buf, ptr, npages);
-	SNAPSHOT_PROT(fd, buf, m, npages, COH_LOCAL);
-
-	ASSERT_EQ(0, close(fd));
-	SNAPSHOT_PROT(self->coh, buf, m, npages, SYS_WRITE);
-	ASSERT_PATTERN(buf, 0, npages, seed);
+	close_returns_pages(_metadata, self->coh, self->coh_id, COH_LOCAL);
 }
 
 /* ------------------------------------- move: from one device to another */

@@ -1539,76 +1539,22 @@ TEST_F(core, snapshot_through_other_device_is_none)
 
 TEST_F(core, migrate_page_on_other_device_is_enoent)
 {
-	unsigned int seed = test_seed(_metadata->name);
-	const unsigned long npages = 16;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
-	struct hmm_dmirror_cmd cmd;
-
 	if (self->fd2 < 0)
 		SKIP(return, "needs two private devices");
-	ASSERT_BUFFERS(buf, ptr, npages, seed);
-	MIGRATE_OK(self->fd, buf + (npages - 1) * page_size, ptr, 1);
-	ASSERT_EQ(-ENOENT, dmirror(self->fd2, HMM_DMIRROR_MIGRATE_TO_DEV,
-				   buf + (npages - 1) * page_size, ptr, 1,
-				   &cmd));
-	ASSERT_EQ(-ENOENT, dmirror(self->fd2, HMM_DMIRROR_MIGRATE_TO_DEV, buf,
-				   ptr, npages, &cmd));
-	ASSERT_PATTERN(buf, 0, npages, seed);
+	migrate_from_other_device_is_enoent(_metadata, self->fd, PRIV_LOCAL,
+					    self->fd2);
 }
 
 /* ------------------------------------------------------- MIGRATE_TO_SYS */
 
 TEST_F(core, migrate_to_sys_returns_every_page)
 {
-	unsigned int seed = test_seed(_metadata->name);
-	const unsigned long npages = 64;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
-	struct hmm_dmirror_cmd cmd;
-	unsigned char m[64];
-
-	ASSERT_BUFFERS(buf, ptr, npages, seed);
-	MIGRATE_OK(self->fd, buf, ptr, npages);
-
-	DMIRROR_OK(self->fd, HMM_DMIRROR_MIGRATE_TO_SYS, buf, ptr, npages,
-		   &cmd);
-	SNAPSHOT_PROT(self->fd, buf, m, npages, HMM_DMIRROR_PROT_WRITE);
-
-	/* Nothing left to move. */
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_SYS, buf, ptr,
-			     npages, &cmd));
-	ASSERT_EQ(0, cmd.cpages);
-	ASSERT_PATTERN(buf, 0, npages, seed);
+	migrate_to_sys_returns_every_page(_metadata, self->fd, 64);
 }
 
 TEST_F(core, migrate_to_sys_counts_pages_moved)
 {
-	unsigned int seed = test_seed(_metadata->name);
-	const unsigned long npages = 16;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
-	struct hmm_dmirror_cmd cmd;
-	unsigned char m[16];
-
-	ASSERT_BUFFERS(buf, ptr, npages, seed);
-	MIGRATE_OK(self->fd, buf + 4 * page_size, ptr, 8);
-	ASSERT_PATTERN(ptr, 4, 8, seed);
-
-	/* Pages 4..11 are on the device; return 2..5 first. */
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_SYS,
-			     buf + 2 * page_size, ptr, 4, &cmd));
-	ASSERT_EQ(2, cmd.cpages);
-	SNAPSHOT(self->fd, buf, m, npages);
-	ASSERT_PROT(m, 0, 6, HMM_DMIRROR_PROT_WRITE);
-	ASSERT_PROT(m, 6, 12, PRIV_LOCAL);
-	ASSERT_PROT(m, 12, npages, HMM_DMIRROR_PROT_WRITE);
-
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_SYS, buf, ptr,
-			     npages, &cmd));
-	ASSERT_EQ(6, cmd.cpages);
-	SNAPSHOT_PROT(self->fd, buf, m, npages, HMM_DMIRROR_PROT_WRITE);
-	ASSERT_PATTERN(buf, 0, npages, seed);
+	migrate_to_sys_counts_pages_moved(_metadata, self->fd, PRIV_LOCAL);
 }
 
 /* MIGRATE_TO_SYS moves the pages of its own device only. */
@@ -1889,51 +1835,12 @@ TEST_F(core, exclusive_then_fork)
 /* RELEASE returns every page the file moved, whatever range it names. */
 TEST_F(core, release_returns_every_page)
 {
-	unsigned int seed = test_seed(_metadata->name);
-	const unsigned long npages = 16;
-	char *a = map_small(npages, PROT_READ | PROT_WRITE);
-	char *b = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
-	struct hmm_dmirror_cmd cmd;
-	unsigned char m[16];
-
-	ASSERT_NE(MAP_FAILED, a);
-	ASSERT_NE(MAP_FAILED, b);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(a, 0, npages, seed);
-	fill_pattern(b, 0, npages, seed + 1);
-	MIGRATE_OK(self->fd, a, ptr, npages);
-	MIGRATE_OK(self->fd, b, ptr, npages);
-
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_RELEASE, a, ptr, npages,
-			     &cmd));
-	SNAPSHOT_PROT(self->fd, a, m, npages, HMM_DMIRROR_PROT_WRITE);
-	SNAPSHOT_PROT(self->fd, b, m, npages, HMM_DMIRROR_PROT_WRITE);
-	ASSERT_PATTERN(a, 0, npages, seed);
-	ASSERT_PATTERN(b, 0, npages, seed + 1);
-
-	/* The device memory can be used again. */
-	MIGRATE_OK(self->fd, a, ptr, npages);
-	ASSERT_PATTERN(ptr, 0, npages, seed);
+	release_returns_every_page(_metadata, self->fd, 16, PRIV_LOCAL);
 }
 
 TEST_F(core, close_returns_pages)
 {
-	unsigned int seed = test_seed(_metadata->name);
-	const unsigned long npages = 32;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
-	unsigned char m[32];
-	int fd = open_dev(self->id);
-
-	ASSERT_GE(fd, 0);
-	ASSERT_BUFFERS(buf, ptr, npages, seed);
-	MIGRATE_OK(fd, buf, ptr, npages);
-	SNAPSHOT_PROT(fd, buf, m, npages, PRIV_LOCAL);
-
-	ASSERT_EQ(0, close(fd));
-	SNAPSHOT_PROT(self->fd, buf, m, npages, HMM_DMIRROR_PROT_WRITE);
-	ASSERT_PATTERN(buf, 0, npages, seed);
+	close_returns_pages(_metadata, self->fd, self->id, PRIV_LOCAL);
 }
 
 /* --------------------------------------------------------------- FLAGS */

@@ -547,6 +547,161 @@ static inline void hmmsim_fault_arm(struct __test_metadata *_metadata,
 	}
 }
 
+/* ----------------------------- scenarios core and coherent both run */
+
+/**
+ * migrate_to_sys_returns_every_page() - @npages moved to the device of @fd
+ *	all come back with MIGRATE_TO_SYS, after which it moves nothing
+ */
+static inline void
+migrate_to_sys_returns_every_page(struct __test_metadata *_metadata, int fd,
+				  unsigned long npages)
+{
+	unsigned int seed = test_seed(_metadata->name);
+	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
+	char *ptr = malloc(npages * page_size);
+	unsigned char *m = malloc(npages);
+	struct hmm_dmirror_cmd cmd;
+
+	ASSERT_NE(NULL, m);
+	ASSERT_BUFFERS(buf, ptr, npages, seed);
+	MIGRATE_OK(fd, buf, ptr, npages);
+
+	DMIRROR_OK(fd, HMM_DMIRROR_MIGRATE_TO_SYS, buf, ptr, npages, &cmd);
+	SNAPSHOT_PROT(fd, buf, m, npages, HMM_DMIRROR_PROT_WRITE);
+
+	/* Nothing left to move. */
+	ASSERT_EQ(0, dmirror(fd, HMM_DMIRROR_MIGRATE_TO_SYS, buf, ptr, npages,
+			     &cmd));
+	ASSERT_EQ(0, cmd.cpages);
+	ASSERT_PATTERN(buf, 0, npages, seed);
+}
+
+/**
+ * migrate_to_sys_counts_pages_moved() - MIGRATE_TO_SYS through @fd of ranges
+ *	partly on its device (pages coded @local) counts the pages it moved
+ */
+static inline void
+migrate_to_sys_counts_pages_moved(struct __test_metadata *_metadata, int fd,
+				  unsigned char local)
+{
+	unsigned int seed = test_seed(_metadata->name);
+	const unsigned long npages = 16;
+	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
+	char *ptr = malloc(npages * page_size);
+	struct hmm_dmirror_cmd cmd;
+	unsigned char m[16];
+
+	ASSERT_BUFFERS(buf, ptr, npages, seed);
+	MIGRATE_OK(fd, buf + 4 * page_size, ptr, 8);
+	ASSERT_PATTERN(ptr, 4, 8, seed);
+
+	/* Pages 4..11 are on the device; return 2..5 first. */
+	ASSERT_EQ(0, dmirror(fd, HMM_DMIRROR_MIGRATE_TO_SYS,
+			     buf + 2 * page_size, ptr, 4, &cmd));
+	ASSERT_EQ(2, cmd.cpages);
+	SNAPSHOT(fd, buf, m, npages);
+	ASSERT_PROT(m, 0, 6, HMM_DMIRROR_PROT_WRITE);
+	ASSERT_PROT(m, 6, 12, local);
+	ASSERT_PROT(m, 12, npages, HMM_DMIRROR_PROT_WRITE);
+
+	ASSERT_EQ(0, dmirror(fd, HMM_DMIRROR_MIGRATE_TO_SYS, buf, ptr, npages,
+			     &cmd));
+	ASSERT_EQ(6, cmd.cpages);
+	SNAPSHOT_PROT(fd, buf, m, npages, HMM_DMIRROR_PROT_WRITE);
+	ASSERT_PATTERN(buf, 0, npages, seed);
+}
+
+/**
+ * migrate_from_other_device_is_enoent() - MIGRATE_TO_DEV through @to_fd of
+ *	a range whose last page is on the device of @from_fd (coded
+ *	@from_local there) fails with ENOENT and leaves the page there
+ */
+static inline void
+migrate_from_other_device_is_enoent(struct __test_metadata *_metadata,
+				    int from_fd, unsigned char from_local,
+				    int to_fd)
+{
+	unsigned int seed = test_seed(_metadata->name);
+	const unsigned long npages = 16, last = npages - 1;
+	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
+	char *ptr = malloc(npages * page_size);
+	struct hmm_dmirror_cmd cmd;
+	unsigned char m[1];
+
+	ASSERT_BUFFERS(buf, ptr, npages, seed);
+	MIGRATE_OK(from_fd, buf + last * page_size, ptr, 1);
+
+	ASSERT_EQ(-ENOENT, dmirror(to_fd, HMM_DMIRROR_MIGRATE_TO_DEV,
+				   buf + last * page_size, ptr, 1, &cmd));
+	/* The page did not move. */
+	SNAPSHOT_PROT(from_fd, buf + last * page_size, m, 1, from_local);
+	ASSERT_EQ(-ENOENT, dmirror(to_fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf,
+				   ptr, npages, &cmd));
+	SNAPSHOT_PROT(from_fd, buf + last * page_size, m, 1, from_local);
+	ASSERT_PATTERN(buf, 0, npages, seed);
+}
+
+/**
+ * release_returns_every_page() - RELEASE through @fd returns every page the
+ *	file moved, whatever range it names, and its device memory serves
+ *	again (as pages coded @local)
+ */
+static inline void
+release_returns_every_page(struct __test_metadata *_metadata, int fd,
+			   unsigned long npages, unsigned char local)
+{
+	unsigned int seed = test_seed(_metadata->name);
+	char *a = map_small(npages, PROT_READ | PROT_WRITE);
+	char *b = map_small(npages, PROT_READ | PROT_WRITE);
+	char *ptr = malloc(npages * page_size);
+	unsigned char *m = malloc(npages);
+	struct hmm_dmirror_cmd cmd;
+
+	ASSERT_NE(MAP_FAILED, a);
+	ASSERT_NE(NULL, m);
+	ASSERT_BUFFERS(b, ptr, npages, seed + 1);
+	fill_pattern(a, 0, npages, seed);
+	MIGRATE_OK(fd, a, ptr, npages);
+	MIGRATE_OK(fd, b, ptr, npages);
+
+	ASSERT_EQ(0, dmirror(fd, HMM_DMIRROR_RELEASE, a, ptr, npages, &cmd));
+	SNAPSHOT_PROT(fd, a, m, npages, HMM_DMIRROR_PROT_WRITE);
+	SNAPSHOT_PROT(fd, b, m, npages, HMM_DMIRROR_PROT_WRITE);
+	ASSERT_PATTERN(a, 0, npages, seed);
+	ASSERT_PATTERN(b, 0, npages, seed + 1);
+
+	/* The device memory can be used again. */
+	MIGRATE_OK(fd, a, ptr, npages);
+	ASSERT_PATTERN(ptr, 0, npages, seed);
+	SNAPSHOT_PROT(fd, a, m, npages, local);
+}
+
+/**
+ * close_returns_pages() - closing a second file of device @id returns the
+ *	pages it moved (coded @local) to system memory, as @fd then sees
+ */
+static inline void close_returns_pages(struct __test_metadata *_metadata,
+				       int fd, unsigned int id,
+				       unsigned char local)
+{
+	unsigned int seed = test_seed(_metadata->name);
+	const unsigned long npages = 32;
+	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
+	char *ptr = malloc(npages * page_size);
+	unsigned char m[32];
+	int second = open_dev(id);
+
+	ASSERT_GE(second, 0);
+	ASSERT_BUFFERS(buf, ptr, npages, seed);
+	MIGRATE_OK(second, buf, ptr, npages);
+	SNAPSHOT_PROT(second, buf, m, npages, local);
+
+	ASSERT_EQ(0, close(second));
+	SNAPSHOT_PROT(fd, buf, m, npages, HMM_DMIRROR_PROT_WRITE);
+	ASSERT_PATTERN(buf, 0, npages, seed);
+}
+
 #endif /* __KSELFTEST_HARNESS_H */
 
 #endif /* HMMSIM_TEST_H */
