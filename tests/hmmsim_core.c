@@ -453,7 +453,6 @@ TEST_F(core, bad_data_pointer_is_efault)
 	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
 	char *ro = map_small(npages, PROT_READ | PROT_WRITE);
 	char *short_buf = map_small(npages, PROT_READ | PROT_WRITE);
-	struct hmm_dmirror_cmd cmd;
 
 	ASSERT_NE(MAP_FAILED, buf);
 	ASSERT_NE(MAP_FAILED, ro);
@@ -464,31 +463,26 @@ TEST_F(core, bad_data_pointer_is_efault)
 	fill_pattern(short_buf, 0, npages, seed + 1);
 	ASSERT_EQ(0, munmap(short_buf + (npages - 1) * page_size, page_size));
 
-	ASSERT_EQ(-EFAULT, dmirror(self->fd, HMM_DMIRROR_READ, buf, NULL,
-				   npages, &cmd));
-	ASSERT_EQ(-EFAULT, dmirror(self->fd, HMM_DMIRROR_READ, buf, ro,
-				   npages, &cmd));
+	DMIRROR_ERR(-EFAULT, self->fd, HMM_DMIRROR_READ, buf, NULL, npages);
+	DMIRROR_ERR(-EFAULT, self->fd, HMM_DMIRROR_READ, buf, ro, npages);
 	ASSERT_BYTES(ro, npages * page_size, UNTOUCHED);
-	ASSERT_EQ(-EFAULT, dmirror(self->fd, HMM_DMIRROR_READ, buf, short_buf,
-				   npages, &cmd));
-	ASSERT_EQ(-EFAULT, dmirror(self->fd, HMM_DMIRROR_SNAPSHOT, buf, NULL,
-				   npages, &cmd));
-	ASSERT_EQ(-EFAULT, dmirror(self->fd, HMM_DMIRROR_SNAPSHOT, buf, ro,
-				   npages, &cmd));
+	DMIRROR_ERR(-EFAULT, self->fd, HMM_DMIRROR_READ, buf, short_buf,
+		    npages);
+	DMIRROR_ERR(-EFAULT, self->fd, HMM_DMIRROR_SNAPSHOT, buf, NULL, npages);
+	DMIRROR_ERR(-EFAULT, self->fd, HMM_DMIRROR_SNAPSHOT, buf, ro, npages);
 	ASSERT_BYTES(ro, npages * page_size, UNTOUCHED);
 
-	ASSERT_EQ(-EFAULT, dmirror(self->fd, HMM_DMIRROR_WRITE, buf, NULL,
-				   npages, &cmd));
+	DMIRROR_ERR(-EFAULT, self->fd, HMM_DMIRROR_WRITE, buf, NULL, npages);
 	ASSERT_PATTERN(buf, 0, npages, seed);
-	ASSERT_EQ(-EFAULT, dmirror(self->fd, HMM_DMIRROR_WRITE, buf, short_buf,
-				   npages, &cmd));
+	DMIRROR_ERR(-EFAULT, self->fd, HMM_DMIRROR_WRITE, buf, short_buf,
+		    npages);
 
 	/* These change where the pages are, never what they hold. */
-	ASSERT_EQ(-EFAULT, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf,
-				   NULL, npages, &cmd));
+	DMIRROR_ERR(-EFAULT, self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, NULL,
+		    npages);
 	ASSERT_PATTERN(buf, 0, npages, seed);
-	ASSERT_EQ(-EFAULT, dmirror(self->fd, HMM_DMIRROR_EXCLUSIVE, buf, NULL,
-				   npages, &cmd));
+	DMIRROR_ERR(-EFAULT, self->fd, HMM_DMIRROR_EXCLUSIVE, buf, NULL,
+		    npages);
 	ASSERT_PATTERN(buf, 0, npages, seed);
 }
 
@@ -498,7 +492,6 @@ TEST_F(core, unmapped_range_errors)
 	const unsigned long npages = 8;
 	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
 	char *ptr = malloc(npages * page_size);
-	struct hmm_dmirror_cmd cmd;
 	unsigned char m[8];
 
 	ASSERT_NE(MAP_FAILED, buf);
@@ -507,15 +500,13 @@ TEST_F(core, unmapped_range_errors)
 	/* Nothing below allocates memory, so the hole stays a hole. */
 	ASSERT_EQ(0, munmap(buf, npages * page_size));
 
-	ASSERT_EQ(-EFAULT, dmirror(self->fd, HMM_DMIRROR_READ, buf, ptr,
-				   npages, &cmd));
+	DMIRROR_ERR(-EFAULT, self->fd, HMM_DMIRROR_READ, buf, ptr, npages);
 	ASSERT_BYTES(ptr, npages * page_size, UNTOUCHED);
-	ASSERT_EQ(-EFAULT, dmirror(self->fd, HMM_DMIRROR_WRITE, buf, ptr,
-				   npages, &cmd));
-	ASSERT_EQ(-EINVAL, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf,
-				   ptr, npages, &cmd));
-	ASSERT_EQ(-EINVAL, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_SYS, buf,
-				   ptr, npages, &cmd));
+	DMIRROR_ERR(-EFAULT, self->fd, HMM_DMIRROR_WRITE, buf, ptr, npages);
+	DMIRROR_ERR(-EINVAL, self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr,
+		    npages);
+	DMIRROR_ERR(-EINVAL, self->fd, HMM_DMIRROR_MIGRATE_TO_SYS, buf, ptr,
+		    npages);
 	SNAPSHOT_PROT(self->fd, buf, m, npages, HMM_DMIRROR_PROT_ERROR);
 }
 
@@ -643,16 +634,14 @@ TEST_F(core, read_prot_none_is_efault)
 	const unsigned long npages = 16;
 	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
 	char *ptr = malloc(npages * page_size);
-	struct hmm_dmirror_cmd cmd;
 
 	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	memset(ptr, UNTOUCHED, npages * page_size);
 	ASSERT_EQ(0, mprotect(buf, npages * page_size, PROT_NONE));
 
-	ASSERT_EQ(-EFAULT, dmirror(self->fd, HMM_DMIRROR_READ, buf, ptr,
-				   npages, &cmd));
-	ASSERT_EQ(-EFAULT, dmirror(self->fd, HMM_DMIRROR_READ,
-				   buf + 5 * page_size, ptr, 1, &cmd));
+	DMIRROR_ERR(-EFAULT, self->fd, HMM_DMIRROR_READ, buf, ptr, npages);
+	DMIRROR_ERR(-EFAULT, self->fd, HMM_DMIRROR_READ, buf + 5 * page_size,
+		    ptr, 1);
 	ASSERT_BYTES(ptr, npages * page_size, UNTOUCHED);
 
 	ASSERT_EQ(0, mprotect(buf, npages * page_size, PROT_READ));
@@ -672,13 +661,12 @@ TEST_F(core, read_hole_is_efault)
 	memset(ptr, UNTOUCHED, npages * page_size);
 	ASSERT_EQ(0, munmap(buf + 7 * page_size, 2 * page_size));
 
-	ASSERT_EQ(-EFAULT, dmirror(self->fd, HMM_DMIRROR_READ, buf, ptr,
-				   npages, &cmd));
-	ASSERT_EQ(-EFAULT, dmirror(self->fd, HMM_DMIRROR_READ,
-				   buf + 6 * page_size, ptr, 2, &cmd));
+	DMIRROR_ERR(-EFAULT, self->fd, HMM_DMIRROR_READ, buf, ptr, npages);
+	DMIRROR_ERR(-EFAULT, self->fd, HMM_DMIRROR_READ, buf + 6 * page_size,
+		    ptr, 2);
 	memset(ptr, UNTOUCHED, npages * page_size);
-	ASSERT_EQ(-EFAULT, dmirror(self->fd, HMM_DMIRROR_READ,
-				   buf + 7 * page_size, ptr, 3, &cmd));
+	DMIRROR_ERR(-EFAULT, self->fd, HMM_DMIRROR_READ, buf + 7 * page_size,
+		    ptr, 3);
 	ASSERT_BYTES(ptr, npages * page_size, UNTOUCHED);
 
 	DMIRROR_OK(self->fd, HMM_DMIRROR_READ, buf, ptr, 7, &cmd);
@@ -776,8 +764,8 @@ TEST_F_TIMEOUT(core, read_while_unmapping_half, 120)
 		TH_LOG("round %u: %lu reads succeeded, %lu got -EFAULT",
 		       round, ok, efault);
 
-		ASSERT_EQ(-EFAULT, dmirror(self->fd, HMM_DMIRROR_READ, buf,
-					   ptr, npages, &cmd));
+		DMIRROR_ERR(-EFAULT, self->fd, HMM_DMIRROR_READ, buf, ptr,
+			    npages);
 		DMIRROR_OK(self->fd, HMM_DMIRROR_READ, buf, ptr, half, &cmd);
 		ASSERT_PATTERN(ptr, 0, half, seed + round);
 		ASSERT_PATTERN(buf, 0, half, seed + round);
@@ -852,8 +840,7 @@ TEST_F(core, write_read_only_is_eperm)
 	DMIRROR_OK(self->fd, HMM_DMIRROR_READ, zero, ptr, 1, &cmd);
 	ASSERT_EQ(1, cmd.faults);
 	fill_pattern(ptr, 0, npages, seed);
-	ASSERT_EQ(-EPERM, dmirror(self->fd, HMM_DMIRROR_WRITE, zero, ptr,
-				  npages, &cmd));
+	DMIRROR_ERR(-EPERM, self->fd, HMM_DMIRROR_WRITE, zero, ptr, npages);
 	ASSERT_BYTES(zero, npages * page_size, 0);
 
 	/* Once writable, the same WRITE works. */
@@ -866,11 +853,9 @@ TEST_F(core, write_read_only_is_eperm)
 	/* Written by the CPU, then made read-only. */
 	fill_pattern(data, 0, npages, seed + 1);
 	ASSERT_EQ(0, mprotect(data, npages * page_size, PROT_READ));
-	ASSERT_EQ(-EPERM, dmirror(self->fd, HMM_DMIRROR_WRITE, data, ptr,
-				  npages, &cmd));
-	ASSERT_EQ(-EPERM, dmirror(self->fd, HMM_DMIRROR_WRITE,
-				  data + (npages - 1) * page_size, ptr, 1,
-				  &cmd));
+	DMIRROR_ERR(-EPERM, self->fd, HMM_DMIRROR_WRITE, data, ptr, npages);
+	DMIRROR_ERR(-EPERM, self->fd, HMM_DMIRROR_WRITE,
+		    data + (npages - 1) * page_size, ptr, 1);
 	ASSERT_PATTERN(data, 0, npages, seed + 1);
 }
 
@@ -880,13 +865,11 @@ TEST_F(core, write_prot_none_is_efault)
 	const unsigned long npages = 16;
 	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
 	char *ptr = malloc(npages * page_size);
-	struct hmm_dmirror_cmd cmd;
 
 	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	fill_pattern(ptr, 0, npages, seed + 1);
 	ASSERT_EQ(0, mprotect(buf, npages * page_size, PROT_NONE));
-	ASSERT_EQ(-EFAULT, dmirror(self->fd, HMM_DMIRROR_WRITE, buf, ptr,
-				   npages, &cmd));
+	DMIRROR_ERR(-EFAULT, self->fd, HMM_DMIRROR_WRITE, buf, ptr, npages);
 	ASSERT_EQ(0, mprotect(buf, npages * page_size, PROT_READ));
 	ASSERT_PATTERN(buf, 0, npages, seed);
 }
@@ -897,18 +880,16 @@ TEST_F(core, write_hole_is_efault)
 	const unsigned long npages = 16;
 	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
 	char *ptr = malloc(npages * page_size);
-	struct hmm_dmirror_cmd cmd;
 
 	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	fill_pattern(ptr, 0, npages, seed + 1);
 	ASSERT_EQ(0, munmap(buf + 8 * page_size, page_size));
-	ASSERT_EQ(-EFAULT, dmirror(self->fd, HMM_DMIRROR_WRITE, buf, ptr,
-				   npages, &cmd));
+	DMIRROR_ERR(-EFAULT, self->fd, HMM_DMIRROR_WRITE, buf, ptr, npages);
 	/* Past the hole, nothing was written. */
 	ASSERT_PATTERN(buf + 9 * page_size, 9, npages - 9, seed);
 	/* A hole at the start of the range. */
-	ASSERT_EQ(-EFAULT, dmirror(self->fd, HMM_DMIRROR_WRITE,
-				   buf + 8 * page_size, ptr, 2, &cmd));
+	DMIRROR_ERR(-EFAULT, self->fd, HMM_DMIRROR_WRITE, buf + 8 * page_size,
+		    ptr, 2);
 	ASSERT_PATTERN(buf + 9 * page_size, 9, npages - 9, seed);
 }
 
@@ -928,8 +909,7 @@ TEST_F(core, write_across_rw_and_ro_vmas_is_eperm)
 	fill_pattern(ptr, 0, npages, seed + 1);
 	ASSERT_EQ(0, mprotect(buf + split * page_size,
 			      (npages - split) * page_size, PROT_READ));
-	ASSERT_EQ(-EPERM, dmirror(self->fd, HMM_DMIRROR_WRITE, buf, ptr,
-				  npages, &cmd));
+	DMIRROR_ERR(-EPERM, self->fd, HMM_DMIRROR_WRITE, buf, ptr, npages);
 	ASSERT_PATTERN(buf, 0, npages, seed);
 	/* The writable VMA alone can be written. */
 	DMIRROR_OK(self->fd, HMM_DMIRROR_WRITE, buf, ptr, split, &cmd);
@@ -1062,7 +1042,6 @@ TEST_F(core, migrate_shared_file_is_enoent)
 	size_t len = npages * page_size;
 	int file = tmpfile_with_pattern(npages, seed);
 	char *ptr = malloc(len);
-	struct hmm_dmirror_cmd cmd;
 	unsigned char m[32];
 	char *buf;
 
@@ -1072,8 +1051,8 @@ TEST_F(core, migrate_shared_file_is_enoent)
 	ASSERT_NE(MAP_FAILED, buf);
 	/* Half mapped by a CPU write, half not mapped yet. */
 	fill_pattern(buf, 0, npages / 2, seed + 1);
-	ASSERT_EQ(-ENOENT, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf,
-				   ptr, npages, &cmd));
+	DMIRROR_ERR(-ENOENT, self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr,
+		    npages);
 	SNAPSHOT_PROT(self->fd, buf, m, npages / 2, HMM_DMIRROR_PROT_WRITE);
 	ASSERT_PATTERN(buf, 0, npages / 2, seed + 1);
 	ASSERT_PATTERN(buf + len / 2, npages / 2, npages / 2, seed);
@@ -1120,7 +1099,6 @@ TEST_F(core, migrate_private_file_unwritten_pages_is_enoent)
 	size_t len = npages * page_size;
 	int file = tmpfile_with_pattern(npages, seed);
 	char *ptr = malloc(len);
-	struct hmm_dmirror_cmd cmd;
 	char *buf;
 
 	ASSERT_GE(file, 0);
@@ -1129,8 +1107,8 @@ TEST_F(core, migrate_private_file_unwritten_pages_is_enoent)
 	ASSERT_NE(MAP_FAILED, buf);
 	/* The first half read by the CPU, the second half not mapped yet. */
 	ASSERT_PATTERN(buf, 0, npages / 2, seed);
-	ASSERT_EQ(-ENOENT, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf,
-				   ptr, npages, &cmd));
+	DMIRROR_ERR(-ENOENT, self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr,
+		    npages);
 	ASSERT_PATTERN(buf, 0, npages, seed);
 	close(file);
 }
@@ -1305,7 +1283,6 @@ TEST_F(core, migrate_across_rw_and_ro_vmas)
 	const unsigned long npages = 64, split = 37;
 	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
 	char *ptr = malloc(npages * page_size);
-	struct hmm_dmirror_cmd cmd;
 	unsigned char m[64];
 
 	ASSERT_BUFFERS(buf, ptr, npages, seed);
@@ -1321,9 +1298,8 @@ TEST_F(core, migrate_across_rw_and_ro_vmas)
 
 	/* The device may not write the read-only pages either. */
 	fill_pattern(ptr, 0, npages, seed + 1);
-	ASSERT_EQ(-EPERM, dmirror(self->fd, HMM_DMIRROR_WRITE,
-				  buf + split * page_size, ptr,
-				  npages - split, &cmd));
+	DMIRROR_ERR(-EPERM, self->fd, HMM_DMIRROR_WRITE,
+		    buf + split * page_size, ptr, npages - split);
 
 	ASSERT_PATTERN(buf, 0, npages, seed);
 	SNAPSHOT(self->fd, buf, m, npages);
@@ -1338,21 +1314,20 @@ TEST_F(core, migrate_prot_none_vma_is_einval)
 	const unsigned long npages = 16, split = 8;
 	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
 	char *ptr = malloc(npages * page_size);
-	struct hmm_dmirror_cmd cmd;
 	unsigned char m[16];
 
 	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	ASSERT_EQ(0, mprotect(buf + split * page_size,
 			      (npages - split) * page_size, PROT_NONE));
 
-	ASSERT_EQ(-EINVAL, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf,
-				   ptr, npages, &cmd));
-	ASSERT_EQ(-EINVAL, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV,
-				   buf + split * page_size, ptr, 1, &cmd));
-	ASSERT_EQ(-EINVAL, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_SYS, buf,
-				   ptr, npages, &cmd));
-	ASSERT_EQ(-EINVAL, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_SYS,
-				   buf + split * page_size, ptr, 1, &cmd));
+	DMIRROR_ERR(-EINVAL, self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr,
+		    npages);
+	DMIRROR_ERR(-EINVAL, self->fd, HMM_DMIRROR_MIGRATE_TO_DEV,
+		    buf + split * page_size, ptr, 1);
+	DMIRROR_ERR(-EINVAL, self->fd, HMM_DMIRROR_MIGRATE_TO_SYS, buf, ptr,
+		    npages);
+	DMIRROR_ERR(-EINVAL, self->fd, HMM_DMIRROR_MIGRATE_TO_SYS,
+		    buf + split * page_size, ptr, 1);
 	SNAPSHOT_PROT(self->fd, buf + split * page_size, m, npages - split,
 		      HMM_DMIRROR_PROT_ERROR);
 
@@ -1367,21 +1342,20 @@ TEST_F(core, migrate_hole_is_einval)
 	const unsigned long npages = 16;
 	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
 	char *ptr = malloc(npages * page_size);
-	struct hmm_dmirror_cmd cmd;
 	unsigned char m[16];
 
 	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	ASSERT_EQ(0, munmap(buf + 6 * page_size, 2 * page_size));
 
-	ASSERT_EQ(-EINVAL, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf,
-				   ptr, npages, &cmd));
+	DMIRROR_ERR(-EINVAL, self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr,
+		    npages);
 	/* A hole at the start of the range, and one at the end. */
-	ASSERT_EQ(-EINVAL, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV,
-				   buf + 6 * page_size, ptr, 4, &cmd));
-	ASSERT_EQ(-EINVAL, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV,
-				   buf + 4 * page_size, ptr, 3, &cmd));
-	ASSERT_EQ(-EINVAL, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_SYS, buf,
-				   ptr, npages, &cmd));
+	DMIRROR_ERR(-EINVAL, self->fd, HMM_DMIRROR_MIGRATE_TO_DEV,
+		    buf + 6 * page_size, ptr, 4);
+	DMIRROR_ERR(-EINVAL, self->fd, HMM_DMIRROR_MIGRATE_TO_DEV,
+		    buf + 4 * page_size, ptr, 3);
+	DMIRROR_ERR(-EINVAL, self->fd, HMM_DMIRROR_MIGRATE_TO_SYS, buf, ptr,
+		    npages);
 	SNAPSHOT(self->fd, buf, m, npages);
 	ASSERT_PROT(m, 6, 8, HMM_DMIRROR_PROT_ERROR);
 
@@ -1397,20 +1371,19 @@ TEST_F(core, migrate_shared_anon_is_enoent)
 	char *buf = mmap(NULL, npages * page_size, PROT_READ | PROT_WRITE,
 			 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	char *ptr = malloc(npages * page_size);
-	struct hmm_dmirror_cmd cmd;
 	unsigned char m[32];
 
 	ASSERT_NE(MAP_FAILED, buf);
 	ASSERT_NE(NULL, ptr);
 	/* Never touched. */
-	ASSERT_EQ(-ENOENT, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf,
-				   ptr, npages, &cmd));
+	DMIRROR_ERR(-ENOENT, self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr,
+		    npages);
 	ASSERT_BYTES(buf, npages * page_size, 0);
 
 	/* Written. */
 	fill_pattern(buf, 0, npages, seed);
-	ASSERT_EQ(-ENOENT, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf,
-				   ptr, npages, &cmd));
+	DMIRROR_ERR(-ENOENT, self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr,
+		    npages);
 	SNAPSHOT_PROT(self->fd, buf, m, npages, HMM_DMIRROR_PROT_WRITE);
 	ASSERT_PATTERN(buf, 0, npages, seed);
 }
@@ -1678,17 +1651,17 @@ TEST_F(core, exclusive_until_cpu_touches_each_page)
 	memset(ptr, UNTOUCHED, npages * page_size);
 	DMIRROR_OK(self->fd, HMM_DMIRROR_EXCLUSIVE, buf, ptr, npages, &cmd);
 	ASSERT_PATTERN(ptr, 0, npages, seed);
-	ASSERT_EQ(-EPERM, dmirror(self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE, buf,
-				  ptr, npages, &cmd));
+	DMIRROR_ERR(-EPERM, self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE, buf, ptr,
+		    npages);
 
 	/* The CPU reads the first half. */
 	ASSERT_PATTERN(buf, 0, half, seed);
 	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE, buf, ptr,
 			     half, &cmd));
-	ASSERT_EQ(-EPERM, dmirror(self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE,
-				  buf + half * page_size, ptr, half, &cmd));
-	ASSERT_EQ(-EPERM, dmirror(self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE, buf,
-				  ptr, npages, &cmd));
+	DMIRROR_ERR(-EPERM, self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE,
+		    buf + half * page_size, ptr, half);
+	DMIRROR_ERR(-EPERM, self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE, buf, ptr,
+		    npages);
 
 	/* The CPU writes the second half. */
 	fill_pattern(buf + half * page_size, half, half, seed + 1);
@@ -1722,11 +1695,10 @@ TEST_F(core, exclusive_on_shared_memory_is_eopnotsupp)
 		       MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED, -1, 0));
 	memset(buf, 0x5a, len);
 
-	ASSERT_EQ(-EOPNOTSUPP, dmirror(self->fd, HMM_DMIRROR_EXCLUSIVE,
-				       buf + npages * page_size, ptr, npages,
-				       &cmd));
-	ASSERT_EQ(-EOPNOTSUPP, dmirror(self->fd, HMM_DMIRROR_EXCLUSIVE, buf,
-				       ptr, 2 * npages, &cmd));
+	DMIRROR_ERR(-EOPNOTSUPP, self->fd, HMM_DMIRROR_EXCLUSIVE,
+		    buf + npages * page_size, ptr, npages);
+	DMIRROR_ERR(-EOPNOTSUPP, self->fd, HMM_DMIRROR_EXCLUSIVE, buf, ptr,
+		    2 * npages);
 	/* Nothing became exclusive on the way. */
 	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE, buf, ptr,
 			     2 * npages, &cmd));
@@ -1750,8 +1722,8 @@ TEST_F(core, exclusive_on_thp)
 	memset(ptr, UNTOUCHED, SZ_2M);
 	DMIRROR_OK(self->fd, HMM_DMIRROR_EXCLUSIVE, buf, ptr, npages, &cmd);
 	ASSERT_PATTERN(ptr, 0, npages, seed);
-	ASSERT_EQ(-EPERM, dmirror(self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE, buf,
-				  ptr, npages, &cmd));
+	DMIRROR_ERR(-EPERM, self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE, buf, ptr,
+		    npages);
 
 	ASSERT_PATTERN(buf, 0, npages, seed);
 	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE, buf, ptr,
@@ -1763,8 +1735,8 @@ TEST_F(core, exclusive_on_thp)
 	DMIRROR_OK(self->fd, HMM_DMIRROR_EXCLUSIVE, buf + 100 * page_size, ptr,
 		   64, &cmd);
 	ASSERT_PATTERN(ptr, 100, 64, seed + 1);
-	ASSERT_EQ(-EPERM, dmirror(self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE,
-				  buf + 100 * page_size, ptr, 64, &cmd));
+	DMIRROR_ERR(-EPERM, self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE,
+		    buf + 100 * page_size, ptr, 64);
 	fill_pattern(buf, 0, npages, seed + 2);
 	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE, buf, ptr,
 			     npages, &cmd));
@@ -1787,8 +1759,7 @@ TEST_F(core, exclusive_then_mprotect_write_is_eperm)
 
 	ASSERT_EQ(0, mprotect(buf, npages * page_size, PROT_READ));
 	fill_pattern(ptr, 0, npages, seed + 1);
-	ASSERT_EQ(-EPERM, dmirror(self->fd, HMM_DMIRROR_WRITE, buf, ptr,
-				  npages, &cmd));
+	DMIRROR_ERR(-EPERM, self->fd, HMM_DMIRROR_WRITE, buf, ptr, npages);
 	ASSERT_PATTERN(buf, 0, npages, seed);
 }
 

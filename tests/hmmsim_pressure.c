@@ -409,10 +409,10 @@ TEST_F_TIMEOUT(pressure, migrate_more_than_capacity_at_once_is_enomem,
 	ASSERT_NE(NULL, m);
 	fill_pattern(buf, 0, npages, seed);
 
-	ASSERT_EQ(-ENOMEM, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf,
-				   ptr, npages, &cmd));
-	ASSERT_EQ(-ENOMEM, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf,
-				   ptr, cap_pages + 1, &cmd));
+	DMIRROR_ERR(-ENOMEM, self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr,
+		    npages);
+	DMIRROR_ERR(-ENOMEM, self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr,
+		    cap_pages + 1);
 	ASSERT_PATTERN(buf, 0, npages, seed);
 
 	/* Exactly the capacity, on an empty device, fits in one command. */
@@ -431,8 +431,8 @@ TEST_F_TIMEOUT(pressure, migrate_more_than_capacity_at_once_is_enomem,
 	ASSERT_EQ(0, st.evictions);
 
 	/* And more than that still is refused, with the device full. */
-	ASSERT_EQ(-ENOMEM, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf,
-				   ptr, npages, &cmd));
+	DMIRROR_ERR(-ENOMEM, self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr,
+		    npages);
 	ASSERT_PATTERN(buf, 0, npages, seed);
 }
 
@@ -1636,8 +1636,7 @@ TEST_F_TIMEOUT(pressure, power_off_gives_enodev_and_keeps_data, MEDIUM_TIMEOUT)
 		ASSERT_EQ(-ENODEV, dmirror(self->fd, core[i], buf, ptr, npages,
 					   &cmd))
 			TH_LOG("core command %zu", i);
-	ASSERT_EQ(-ENODEV, dmirror(self->fd, HMM_DMIRROR_FLAGS, NULL, NULL, 0,
-				   &cmd));
+	DMIRROR_ERR(-ENODEV, self->fd, HMM_DMIRROR_FLAGS, NULL, NULL, 0);
 	ASSERT_EQ(-ENODEV, info(self->fd, &inf));
 	ASSERT_EQ(-ENODEV, hmigrate(self->fd, 0, buf, npages,
 				    HMMSIM_MIGRATE_FROM_SYSTEM, &cpages));
@@ -1806,8 +1805,7 @@ TEST_F_TIMEOUT(pressure, fail_alloc_fails_one_migration, SHORT_TIMEOUT)
 	FAULT_ARM("fail_alloc", "1");
 	STATS(self->fd, &st0);
 
-	ASSERT_EQ(-ENOMEM, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf,
-				   ptr, n, &cmd));
+	DMIRROR_ERR(-ENOMEM, self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, n);
 	ASSERT_EQ(0, fault_read(&self->dev, "fail_alloc", "times", &times));
 	ASSERT_EQ(0, times);
 	STATS(self->fd, &st);
@@ -1842,8 +1840,7 @@ TEST_F_TIMEOUT(pressure, fail_copy_fails_one_migration, SHORT_TIMEOUT)
 	FAULT_ARM("fail_copy", "1");
 	STATS(self->fd, &st0);
 
-	ASSERT_EQ(-EIO, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr,
-				n, &cmd));
+	DMIRROR_ERR(-EIO, self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, n);
 	ASSERT_EQ(0, fault_read(&self->dev, "fail_copy", "times", &times));
 	ASSERT_EQ(0, times);
 	STATS(self->fd, &st);
@@ -1905,7 +1902,6 @@ TEST_F_TIMEOUT(pressure, fail_evict_makes_full_device_enomem, MEDIUM_TIMEOUT)
 	unsigned char *m = malloc(npages);
 	unsigned int *seeds = malloc(npages * sizeof(*seeds));
 	char *ptr = malloc(SZ_2M);
-	struct hmm_dmirror_cmd cmd;
 	struct hmmsim_stats st0, st;
 	unsigned long w;
 	long times;
@@ -1927,8 +1923,8 @@ TEST_F_TIMEOUT(pressure, fail_evict_makes_full_device_enomem, MEDIUM_TIMEOUT)
 	ASSERT_EQ(cap_pages, st0.pages_used);
 
 	FAULT_ARM("fail_evict", "-1");
-	ASSERT_EQ(-ENOMEM, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, last,
-				   ptr, win_pages, &cmd));
+	DMIRROR_ERR(-ENOMEM, self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, last, ptr,
+		    win_pages);
 	STATS(self->fd, &st);
 	ASSERT_EQ(st0.evictions, st.evictions);
 	ASSERT_EQ(st0.to_device, st.to_device);

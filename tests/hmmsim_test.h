@@ -458,6 +458,23 @@ static inline void hmmsim_dmirror_ok(struct __test_metadata *_metadata,
 		TH_LOG("line %d: %s", line, name);
 }
 
+/** DMIRROR_ERR() - core command that must fail with @err, a -errno */
+#define DMIRROR_ERR(err, fd, request, addr, ptr, npages) \
+	hmmsim_dmirror_err(_metadata, __LINE__, err, fd, request, #request, \
+			   addr, ptr, npages)
+
+static inline void hmmsim_dmirror_err(struct __test_metadata *_metadata,
+				      int line, int err, int fd,
+				      unsigned long request, const char *name,
+				      void *addr, void *ptr,
+				      unsigned long npages)
+{
+	struct hmm_dmirror_cmd cmd;
+
+	ASSERT_EQ(err, dmirror(fd, request, addr, ptr, npages, &cmd))
+		TH_LOG("line %d: %s", line, name);
+}
+
 /**
  * SNAPSHOT() - SNAPSHOT of @npages from @addr into @m (first NO_CODE), which
  *	must succeed with cpages == @npages
