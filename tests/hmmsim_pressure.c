@@ -1787,7 +1787,14 @@ TEST_F_TIMEOUT(pressure, trace_evict_events_match_counters, MEDIUM_TIMEOUT)
 	FAULT_ARM_DEV(&self->dev, attr, times); \
 } while (0)
 
-TEST_F_TIMEOUT(pressure, fail_alloc_fails_one_migration, SHORT_TIMEOUT)
+/*
+ * With fault attribute @attr (fail_alloc, fail_copy) armed once, a
+ * MIGRATE_TO_DEV fails with @err: nothing moved (nor counted, but in
+ * alloc_failures when @alloc says so), no page is lost; the next succeeds.
+ */
+static void fails_one_migration(struct __test_metadata *_metadata,
+				FIXTURE_DATA(pressure) *self,
+				const char *attr, int err, bool alloc)
 {
 	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long n = 64;
@@ -1798,18 +1805,16 @@ TEST_F_TIMEOUT(pressure, fail_alloc_fails_one_migration, SHORT_TIMEOUT)
 	struct hmmsim_stats st0, st;
 	long times;
 
-	if (!fault_exists(&self->dev, "fail_alloc"))
-		SKIP(return, "no %s/fail_alloc (no CONFIG_FAULT_INJECTION_DEBUG_FS?)",
-		     self->dev.dbg);
 	ASSERT_BUFFERS(buf, ptr, n, seed);
-	FAULT_ARM("fail_alloc", "1");
+	FAULT_ARM(attr, "1");
 	STATS(self->fd, &st0);
 
-	DMIRROR_ERR(-ENOMEM, self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, n);
-	ASSERT_EQ(0, fault_read(&self->dev, "fail_alloc", "times", &times));
+	DMIRROR_ERR(err, self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, n);
+	ASSERT_EQ(0, fault_read(&self->dev, attr, "times", &times));
 	ASSERT_EQ(0, times);
 	STATS(self->fd, &st);
-	ASSERT_LT(st0.alloc_failures, st.alloc_failures);
+	if (alloc)
+		ASSERT_LT(st0.alloc_failures, st.alloc_failures);
 	ASSERT_EQ(st0.to_device, st.to_device);
 	ASSERT_EQ(0, st.pages_used);
 	SNAPSHOT_PROT(self->fd, buf, m, n, SYS_WRITE);
@@ -1818,42 +1823,24 @@ TEST_F_TIMEOUT(pressure, fail_alloc_fails_one_migration, SHORT_TIMEOUT)
 	DMIRROR_OK(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, n, &cmd);
 	ASSERT_PATTERN(ptr, 0, n, seed);
 	SNAPSHOT_PROT(self->fd, buf, m, n, PRIV_LOCAL);
-	fault_disarm(&self->dev, "fail_alloc");
+	fault_disarm(&self->dev, attr);
 	ASSERT_PATTERN(buf, 0, n, seed);
+}
+
+TEST_F_TIMEOUT(pressure, fail_alloc_fails_one_migration, SHORT_TIMEOUT)
+{
+	if (!fault_exists(&self->dev, "fail_alloc"))
+		SKIP(return, "no %s/fail_alloc (no CONFIG_FAULT_INJECTION_DEBUG_FS?)",
+		     self->dev.dbg);
+	fails_one_migration(_metadata, self, "fail_alloc", -ENOMEM, true);
 }
 
 TEST_F_TIMEOUT(pressure, fail_copy_fails_one_migration, SHORT_TIMEOUT)
 {
-	unsigned int seed = test_seed(_metadata->name);
-	const unsigned long n = 64;
-	char *buf = map_aligned(SZ_2M, MADV_NOHUGEPAGE);
-	char *ptr = malloc(n * page_size);
-	unsigned char m[64];
-	struct hmm_dmirror_cmd cmd;
-	struct hmmsim_stats st0, st;
-	long times;
-
 	if (!fault_exists(&self->dev, "fail_copy"))
 		SKIP(return, "no %s/fail_copy (no CONFIG_FAULT_INJECTION_DEBUG_FS?)",
 		     self->dev.dbg);
-	ASSERT_BUFFERS(buf, ptr, n, seed);
-	FAULT_ARM("fail_copy", "1");
-	STATS(self->fd, &st0);
-
-	DMIRROR_ERR(-EIO, self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, n);
-	ASSERT_EQ(0, fault_read(&self->dev, "fail_copy", "times", &times));
-	ASSERT_EQ(0, times);
-	STATS(self->fd, &st);
-	ASSERT_EQ(st0.to_device, st.to_device);
-	ASSERT_EQ(0, st.pages_used);
-	SNAPSHOT_PROT(self->fd, buf, m, n, SYS_WRITE);
-	ASSERT_PATTERN(buf, 0, n, seed);
-
-	DMIRROR_OK(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, n, &cmd);
-	ASSERT_PATTERN(ptr, 0, n, seed);
-	SNAPSHOT_PROT(self->fd, buf, m, n, PRIV_LOCAL);
-	fault_disarm(&self->dev, "fail_copy");
-	ASSERT_PATTERN(buf, 0, n, seed);
+	fails_one_migration(_metadata, self, "fail_copy", -EIO, false);
 }
 
 /* A CPU fault whose copy fails is taken again, and loses nothing. */
