@@ -49,22 +49,30 @@ static const struct {
 	{ HMM_DMIRROR_FLAGS,		"FLAGS",		false },
 };
 
-/* A file in /tmp, deleted on close, holding npages pages of the pattern. */
-static int tmpfile_with_pattern(unsigned long npages, unsigned int seed)
+/*
+ * A file in /tmp, deleted on close, of @npages pages of the pattern of @seed,
+ * mapped (@prot, @flags): the mapping, with the file in *@file and a data
+ * buffer as large in *@ptr.
+ */
+#define PATTERN_FILE(npages, prot, flags, seed, file, ptr) \
+	map_file(_metadata, npages, prot, flags, seed, file, ptr)
+
+static char *map_file(struct __test_metadata *_metadata, unsigned long npages,
+		      int prot, int flags, unsigned int seed, int *file,
+		      char **ptr)
 {
 	size_t len = npages * page_size;
-	char *data = malloc(len);
-	int fd = open("/tmp", O_TMPFILE | O_EXCL | O_RDWR, 0600);
+	char *buf;
 
-	if (fd >= 0 && data) {
-		fill_pattern(data, 0, npages, seed);
-		if (pwrite(fd, data, len, 0) != (ssize_t)len) {
-			close(fd);
-			fd = -1;
-		}
-	}
-	free(data);
-	return fd;
+	*file = open("/tmp", O_TMPFILE | O_EXCL | O_RDWR, 0600);
+	*ptr = malloc(len);
+	ASSERT_GE(*file, 0);
+	ASSERT_NE(NULL, *ptr);
+	fill_pattern(*ptr, 0, npages, seed);
+	ASSERT_EQ(len, pwrite(*file, *ptr, len, 0));
+	buf = mmap(NULL, len, prot, flags, *file, 0);
+	ASSERT_NE(MAP_FAILED, buf);
+	return buf;
 }
 
 /* ------------------------------------------------------------ fixture */
@@ -971,15 +979,11 @@ TEST_F(core, read_shared_file)
 {
 	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 32;
-	int file = tmpfile_with_pattern(npages, seed);
-	char *ptr = malloc(npages * page_size);
 	struct hmm_dmirror_cmd cmd;
-	char *buf;
+	char *buf, *ptr;
+	int file;
 
-	ASSERT_GE(file, 0);
-	ASSERT_NE(NULL, ptr);
-	buf = mmap(NULL, npages * page_size, PROT_READ, MAP_SHARED, file, 0);
-	ASSERT_NE(MAP_FAILED, buf);
+	buf = PATTERN_FILE(npages, PROT_READ, MAP_SHARED, seed, &file, &ptr);
 	memset(ptr, UNTOUCHED, npages * page_size);
 	DMIRROR_OK(self->fd, HMM_DMIRROR_READ, buf, ptr, npages, &cmd);
 	ASSERT_EQ(1, cmd.faults);
@@ -992,15 +996,12 @@ TEST_F(core, write_shared_file_reaches_the_file)
 	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 32;
 	size_t len = npages * page_size;
-	int file = tmpfile_with_pattern(npages, seed);
-	char *ptr = malloc(len);
 	struct hmm_dmirror_cmd cmd;
-	char *buf;
+	char *buf, *ptr;
+	int file;
 
-	ASSERT_GE(file, 0);
-	ASSERT_NE(NULL, ptr);
-	buf = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, file, 0);
-	ASSERT_NE(MAP_FAILED, buf);
+	buf = PATTERN_FILE(npages, PROT_READ | PROT_WRITE, MAP_SHARED, seed,
+			   &file, &ptr);
 	fill_pattern(ptr, 0, npages, seed + 1);
 	DMIRROR_OK(self->fd, HMM_DMIRROR_WRITE, buf, ptr, npages, &cmd);
 	ASSERT_EQ(1, cmd.faults);
@@ -1016,15 +1017,12 @@ TEST_F(core, write_private_file_leaves_the_file)
 	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 32;
 	size_t len = npages * page_size;
-	int file = tmpfile_with_pattern(npages, seed);
-	char *ptr = malloc(len);
 	struct hmm_dmirror_cmd cmd;
-	char *buf;
+	char *buf, *ptr;
+	int file;
 
-	ASSERT_GE(file, 0);
-	ASSERT_NE(NULL, ptr);
-	buf = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE, file, 0);
-	ASSERT_NE(MAP_FAILED, buf);
+	buf = PATTERN_FILE(npages, PROT_READ | PROT_WRITE, MAP_PRIVATE, seed,
+			   &file, &ptr);
 	fill_pattern(ptr, 0, npages, seed + 1);
 	DMIRROR_OK(self->fd, HMM_DMIRROR_WRITE, buf, ptr, npages, &cmd);
 	ASSERT_PATTERN(buf, 0, npages, seed + 1);
@@ -1040,15 +1038,12 @@ TEST_F(core, migrate_shared_file_is_enoent)
 	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 32;
 	size_t len = npages * page_size;
-	int file = tmpfile_with_pattern(npages, seed);
-	char *ptr = malloc(len);
 	unsigned char m[32];
-	char *buf;
+	char *buf, *ptr;
+	int file;
 
-	ASSERT_GE(file, 0);
-	ASSERT_NE(NULL, ptr);
-	buf = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, file, 0);
-	ASSERT_NE(MAP_FAILED, buf);
+	buf = PATTERN_FILE(npages, PROT_READ | PROT_WRITE, MAP_SHARED, seed,
+			   &file, &ptr);
 	/* Half mapped by a CPU write, half not mapped yet. */
 	fill_pattern(buf, 0, npages / 2, seed + 1);
 	DMIRROR_ERR(-ENOENT, self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr,
@@ -1068,15 +1063,12 @@ TEST_F(core, migrate_private_file_written_pages)
 	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 32;
 	size_t len = npages * page_size;
-	int file = tmpfile_with_pattern(npages, seed);
-	char *ptr = malloc(len);
 	unsigned char m[32];
-	char *buf;
+	char *buf, *ptr;
+	int file;
 
-	ASSERT_GE(file, 0);
-	ASSERT_NE(NULL, ptr);
-	buf = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE, file, 0);
-	ASSERT_NE(MAP_FAILED, buf);
+	buf = PATTERN_FILE(npages, PROT_READ | PROT_WRITE, MAP_PRIVATE, seed,
+			   &file, &ptr);
 	fill_pattern(buf, 0, npages, seed + 1);
 
 	memset(ptr, UNTOUCHED, len);
@@ -1096,15 +1088,11 @@ TEST_F(core, migrate_private_file_unwritten_pages_is_enoent)
 {
 	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 32;
-	size_t len = npages * page_size;
-	int file = tmpfile_with_pattern(npages, seed);
-	char *ptr = malloc(len);
-	char *buf;
+	char *buf, *ptr;
+	int file;
 
-	ASSERT_GE(file, 0);
-	ASSERT_NE(NULL, ptr);
-	buf = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE, file, 0);
-	ASSERT_NE(MAP_FAILED, buf);
+	buf = PATTERN_FILE(npages, PROT_READ | PROT_WRITE, MAP_PRIVATE, seed,
+			   &file, &ptr);
 	/* The first half read by the CPU, the second half not mapped yet. */
 	ASSERT_PATTERN(buf, 0, npages / 2, seed);
 	DMIRROR_ERR(-ENOENT, self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr,
