@@ -215,13 +215,11 @@ FIXTURE_TEARDOWN(coherent)
 
 TEST_F(coherent, migrate_to_dev_moves_pages_and_reads_them_back)
 {
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 64;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
+	char *buf, *ptr;
+	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
 	unsigned char m[64];
 
-	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	SNAPSHOT_PROT(self->coh, buf, m, npages, SYS_WRITE);
 
 	memset(ptr, UNTOUCHED, npages * page_size);
@@ -265,15 +263,13 @@ TEST_F(coherent, migrate_never_touched_pages_gives_zeroed_device_pages)
 
 TEST_F(coherent, snapshot_through_every_other_device_is_coherent_remote)
 {
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 16;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
+	char *buf, *ptr;
+	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
 	unsigned char m[16];
 	unsigned int k, i, others = 0;
 	unsigned long p;
 
-	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	MIGRATE_OK(self->coh, buf, ptr, npages);
 
 	for (k = 0; k < NR_KINDS; k++) {
@@ -343,15 +339,13 @@ TEST_F(coherent, cpu_reads_and_writes_in_place_without_faults)
 /* CPU writes reach the device and device writes reach the CPU, in place. */
 TEST_F(coherent, cpu_and_device_writes_meet_in_device_memory)
 {
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 16;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
+	char *buf, *ptr;
+	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
 	struct hmm_dmirror_cmd cmd;
 	unsigned char m[16];
 	unsigned long p;
 
-	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	MIGRATE_OK(self->coh, buf, ptr, npages);
 
 	/* One int of each page from the CPU... */
@@ -379,15 +373,13 @@ TEST_F(coherent, cpu_and_device_writes_meet_in_device_memory)
 /* Another device reads coherent memory where it is, like system memory. */
 TEST_F(coherent, read_through_other_device_leaves_pages_in_place)
 {
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 16;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
+	char *buf, *ptr;
+	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
 	unsigned char m[16];
 	unsigned int k, i, others = 0;
 	unsigned long p;
 
-	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	MIGRATE_OK(self->coh, buf, ptr, npages);
 
 	for (k = 0; k < NR_KINDS; k++) {
@@ -426,15 +418,13 @@ TEST_F(coherent, migrate_to_sys_counts_pages_moved)
 /* MIGRATE_TO_SYS moves the pages of its own device only. */
 TEST_F(coherent, migrate_to_sys_through_other_device_moves_nothing)
 {
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 16;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
+	char *buf, *ptr;
+	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
 	struct hmm_dmirror_cmd cmd;
 	unsigned char m[16];
 	unsigned int k, i, others = 0;
 
-	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	MIGRATE_OK(self->coh, buf, ptr, npages);
 
 	for (k = 0; k < NR_KINDS; k++) {
@@ -787,13 +777,11 @@ static void assert_on_dst(struct __test_metadata *_metadata, int line,
 
 TEST_F(move, moves_pages_put_there_by_migrate_to_dev)
 {
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 32;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
+	char *buf, *ptr;
+	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
 	unsigned char m[32];
 
-	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	MIGRATE_OK(self->p.src, buf, ptr, npages);
 	SNAPSHOT_PROT(self->p.src, buf, m, npages,
 		      local_code(self->p.src_kind));
@@ -836,14 +824,12 @@ TEST_F(move, moves_pages_put_there_by_migrate_from_system)
 /* Even pages on the source, odd ones in system memory. */
 TEST_F(move, moves_only_the_source_pages_of_a_mixed_range)
 {
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 32;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
+	char *buf, *ptr;
+	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
 	unsigned char m[32];
 	unsigned long p;
 
-	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	for (p = 0; p < npages; p += 2)
 		MIGRATE_OK(self->p.src, buf + p * page_size, ptr, 1);
 
@@ -869,15 +855,13 @@ TEST_F(move, moves_only_the_source_pages_of_a_mixed_range)
  */
 TEST_F(move, leaves_pages_that_are_not_on_the_source)
 {
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 16;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
+	char *buf, *ptr;
+	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
 	unsigned char m[16];
 
 	if (self->third < 0)
 		SKIP(return, "needs a third device");
-	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	MIGRATE_OK(self->p.src, buf, ptr, 4);
 	MIGRATE_OK(self->third, buf + 4 * page_size, ptr, 4);
 	MIGRATE_OK(self->p.dst, buf + 8 * page_size, ptr, 4);
@@ -978,15 +962,13 @@ TEST_F(dev, from_system_counts_pages_moved)
 /* Pages 0-3 on the other device, 4-7 on this one, 8-15 in system memory. */
 TEST_F(dev, from_system_leaves_pages_of_other_devices)
 {
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 16;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
+	char *buf, *ptr;
+	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
 	unsigned char m[16];
 
 	if (self->other < 0)
 		SKIP(return, "no %s device", kind_name[self->other_kind]);
-	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	MIGRATE_OK(self->other, buf, ptr, 4);
 	MIGRATE_OK(self->fd, buf + 4 * page_size, ptr, 4);
 
@@ -1003,15 +985,13 @@ TEST_F(dev, from_system_leaves_pages_of_other_devices)
 /* Pages 0-7 on this device, 8-11 on the other device, 12-15 in system RAM. */
 TEST_F(dev, to_system_moves_only_this_devices_pages)
 {
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 16;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
+	char *buf, *ptr;
+	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
 	unsigned char m[16];
 
 	if (self->other < 0)
 		SKIP(return, "no %s device", kind_name[self->other_kind]);
-	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	MIGRATE_OK(self->fd, buf, ptr, 8);
 	MIGRATE_OK(self->other, buf + 8 * page_size, ptr, 4);
 

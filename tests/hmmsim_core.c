@@ -327,15 +327,13 @@ TEST_F(core, range_ending_at_end_of_user_space_is_valid)
 TEST_F(core, cpages_and_faults_inputs_are_ignored)
 {
 	static const __u64 junk[] = { 0, 1, 5, ~0ULL, 1ULL << 63 };
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 8;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
+	char *buf, *ptr;
+	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
 	struct hmm_dmirror_cmd cmd;
 	unsigned char m[8];
 	size_t i;
 
-	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	for (i = 0; i < ARRAY_SIZE(junk); i++) {
 		memset(&cmd, 0, sizeof(cmd));
 		cmd.addr = (unsigned long)buf;
@@ -606,13 +604,10 @@ TEST_F(core, read_never_touched_anon_is_zero)
 
 TEST_F(core, read_partial_ranges)
 {
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 32;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
+	char *buf, *ptr;
+	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
 	struct hmm_dmirror_cmd cmd;
-
-	ASSERT_BUFFERS(buf, ptr, npages, seed);
 
 	/* The middle: exactly 16 pages come back, no more. */
 	memset(ptr, UNTOUCHED, npages * page_size);
@@ -638,12 +633,10 @@ TEST_F(core, read_partial_ranges)
 
 TEST_F(core, read_prot_none_is_efault)
 {
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 16;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
+	char *buf, *ptr;
+	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
 
-	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	memset(ptr, UNTOUCHED, npages * page_size);
 	ASSERT_EQ(0, mprotect(buf, npages * page_size, PROT_NONE));
 
@@ -659,13 +652,11 @@ TEST_F(core, read_prot_none_is_efault)
 /* [data][hole][data]: the hole fails the READ, each side alone works. */
 TEST_F(core, read_hole_is_efault)
 {
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 16;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
+	char *buf, *ptr;
+	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
 	struct hmm_dmirror_cmd cmd;
 
-	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	memset(ptr, UNTOUCHED, npages * page_size);
 	ASSERT_EQ(0, munmap(buf + 7 * page_size, 2 * page_size));
 
@@ -687,14 +678,12 @@ TEST_F(core, read_hole_is_efault)
 /* One mmap, the tail made read-only: two VMAs, one READ across both. */
 TEST_F(core, read_across_rw_and_ro_vmas)
 {
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 64, split = 37;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
+	char *buf, *ptr;
+	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
 	struct hmm_dmirror_cmd cmd;
 	unsigned char m[64];
 
-	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	ASSERT_EQ(0, mprotect(buf + split * page_size,
 			      (npages - split) * page_size, PROT_READ));
 
@@ -803,13 +792,10 @@ TEST_F(core, write_anon)
 
 TEST_F(core, write_partial_ranges)
 {
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 32;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
+	char *buf, *ptr;
+	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
 	struct hmm_dmirror_cmd cmd;
-
-	ASSERT_BUFFERS(buf, ptr, npages, seed);
 
 	fill_pattern(ptr, 8, 16, seed + 1);
 	DMIRROR_OK(self->fd, HMM_DMIRROR_WRITE, buf + 8 * page_size, ptr, 16,
@@ -869,12 +855,10 @@ TEST_F(core, write_read_only_is_eperm)
 
 TEST_F(core, write_prot_none_is_efault)
 {
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 16;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
+	char *buf, *ptr;
+	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
 
-	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	fill_pattern(ptr, 0, npages, seed + 1);
 	ASSERT_EQ(0, mprotect(buf, npages * page_size, PROT_NONE));
 	DMIRROR_ERR(-EFAULT, self->fd, HMM_DMIRROR_WRITE, buf, ptr, npages);
@@ -884,12 +868,10 @@ TEST_F(core, write_prot_none_is_efault)
 
 TEST_F(core, write_hole_is_efault)
 {
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 16;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
+	char *buf, *ptr;
+	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
 
-	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	fill_pattern(ptr, 0, npages, seed + 1);
 	ASSERT_EQ(0, munmap(buf + 8 * page_size, page_size));
 	DMIRROR_ERR(-EFAULT, self->fd, HMM_DMIRROR_WRITE, buf, ptr, npages);
@@ -1105,14 +1087,12 @@ TEST_F(core, migrate_private_file_unwritten_pages_is_enoent)
 
 TEST_F(core, migrate_anon_to_dev)
 {
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 256;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
+	char *buf, *ptr;
+	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
 	struct hmm_dmirror_cmd cmd;
 	unsigned char m[256];
 
-	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	memset(ptr, UNTOUCHED, npages * page_size);
 	DMIRROR_OK(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, npages,
 		   &cmd);
@@ -1147,13 +1127,10 @@ TEST_F(core, migrate_never_touched_anon_is_zero)
 
 TEST_F(core, migrate_partial_ranges)
 {
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 32;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
+	char *buf, *ptr;
+	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
 	unsigned char m[32];
-
-	ASSERT_BUFFERS(buf, ptr, npages, seed);
 
 	/* The middle, and exactly 16 pages of data come back. */
 	memset(ptr, UNTOUCHED, npages * page_size);
@@ -1183,13 +1160,11 @@ TEST_F(core, migrate_partial_ranges)
 /* The CPU reads device memory: each page comes back, every byte intact. */
 TEST_F(core, cpu_read_faults_pages_back)
 {
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 256;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
+	char *buf, *ptr;
+	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
 	unsigned char m[256];
 
-	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	MIGRATE_OK(self->fd, buf, ptr, npages);
 
 	/*
@@ -1208,15 +1183,13 @@ TEST_F(core, cpu_read_faults_pages_back)
 
 TEST_F(core, cpu_write_faults_pages_back)
 {
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 64;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
+	char *buf, *ptr;
+	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
 	struct hmm_dmirror_cmd cmd;
 	unsigned char m[64];
 	unsigned long p;
 
-	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	MIGRATE_OK(self->fd, buf, ptr, npages);
 
 	/* Overwrite one int per page: the rest of the page must survive. */
@@ -1238,13 +1211,11 @@ TEST_F(core, cpu_write_faults_pages_back)
 /* Migrate, the CPU rewrites half (faulting it back), migrate again. */
 TEST_F(core, migrate_again_after_cpu_writes_half)
 {
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 128, half = npages / 2;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
+	char *buf, *ptr;
+	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
 	unsigned char m[128];
 
-	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	MIGRATE_OK(self->fd, buf, ptr, npages);
 	ASSERT_PATTERN(ptr, 0, npages, seed);
 
@@ -1267,13 +1238,11 @@ TEST_F(core, migrate_again_after_cpu_writes_half)
 /* One MIGRATE across a read-write and a read-only VMA. */
 TEST_F(core, migrate_across_rw_and_ro_vmas)
 {
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 64, split = 37;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
+	char *buf, *ptr;
+	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
 	unsigned char m[64];
 
-	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	ASSERT_EQ(0, mprotect(buf + split * page_size,
 			      (npages - split) * page_size, PROT_READ));
 
@@ -1298,13 +1267,11 @@ TEST_F(core, migrate_across_rw_and_ro_vmas)
 /* A VMA without PROT_READ in the range: -EINVAL, and the data survives. */
 TEST_F(core, migrate_prot_none_vma_is_einval)
 {
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 16, split = 8;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
+	char *buf, *ptr;
+	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
 	unsigned char m[16];
 
-	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	ASSERT_EQ(0, mprotect(buf + split * page_size,
 			      (npages - split) * page_size, PROT_NONE));
 
@@ -1326,13 +1293,11 @@ TEST_F(core, migrate_prot_none_vma_is_einval)
 
 TEST_F(core, migrate_hole_is_einval)
 {
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 16;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
+	char *buf, *ptr;
+	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
 	unsigned char m[16];
 
-	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	ASSERT_EQ(0, munmap(buf + 6 * page_size, 2 * page_size));
 
 	DMIRROR_ERR(-EINVAL, self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr,
@@ -1454,16 +1419,14 @@ TEST_F(core, migrate_thp_to_dev_and_back)
 /* Device B reads pages on device A: they come back to system memory. */
 TEST_F(core, read_through_other_device_faults_pages_back)
 {
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 32;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
+	char *buf, *ptr;
+	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
 	struct hmm_dmirror_cmd cmd;
 	unsigned char m[32];
 
 	if (self->fd2 < 0)
 		SKIP(return, "needs two private devices");
-	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	MIGRATE_OK(self->fd, buf, ptr, npages);
 
 	memset(ptr, UNTOUCHED, npages * page_size);
@@ -1476,15 +1439,13 @@ TEST_F(core, read_through_other_device_faults_pages_back)
 
 TEST_F(core, snapshot_through_other_device_is_none)
 {
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 16, half = npages / 2;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
+	char *buf, *ptr;
+	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
 	unsigned char m[16];
 
 	if (self->fd2 < 0)
 		SKIP(return, "needs two private devices");
-	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	MIGRATE_OK(self->fd, buf, ptr, half);
 	MIGRATE_OK(self->fd2, buf + half * page_size, ptr, half);
 	ASSERT_PATTERN(ptr, half, half, seed);
@@ -1521,16 +1482,14 @@ TEST_F(core, migrate_to_sys_counts_pages_moved)
 /* MIGRATE_TO_SYS moves the pages of its own device only. */
 TEST_F(core, migrate_to_sys_through_other_device_moves_nothing)
 {
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 16;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
+	char *buf, *ptr;
+	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
 	struct hmm_dmirror_cmd cmd;
 	unsigned char m[16];
 
 	if (self->fd2 < 0)
 		SKIP(return, "needs two private devices");
-	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	MIGRATE_OK(self->fd, buf, ptr, npages);
 
 	ASSERT_EQ(0, dmirror(self->fd2, HMM_DMIRROR_MIGRATE_TO_SYS, buf, ptr,
@@ -1629,13 +1588,11 @@ TEST_F(core, mmap_of_device_file_is_zero_filled)
 
 TEST_F(core, exclusive_until_cpu_touches_each_page)
 {
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 64, half = npages / 2;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
+	char *buf, *ptr;
+	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
 	struct hmm_dmirror_cmd cmd;
 
-	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	memset(ptr, UNTOUCHED, npages * page_size);
 	DMIRROR_OK(self->fd, HMM_DMIRROR_EXCLUSIVE, buf, ptr, npages, &cmd);
 	ASSERT_PATTERN(ptr, 0, npages, seed);
@@ -1735,13 +1692,11 @@ TEST_F(core, exclusive_on_thp)
 
 TEST_F(core, exclusive_then_mprotect_write_is_eperm)
 {
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 64;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
+	char *buf, *ptr;
+	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
 	struct hmm_dmirror_cmd cmd;
 
-	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	DMIRROR_OK(self->fd, HMM_DMIRROR_EXCLUSIVE, buf, ptr, npages, &cmd);
 	ASSERT_PATTERN(ptr, 0, npages, seed);
 
@@ -1765,14 +1720,12 @@ static int child_checks_and_writes(char *buf, unsigned long npages,
 /* fork() with pages held exclusive: both sides see and own their copy. */
 TEST_F(core, exclusive_then_fork)
 {
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 64;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
+	char *buf, *ptr;
+	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
 	struct hmm_dmirror_cmd cmd;
 	pid_t pid;
 
-	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	DMIRROR_OK(self->fd, HMM_DMIRROR_EXCLUSIVE, buf, ptr, npages, &cmd);
 
 	pid = fork();
@@ -1811,14 +1764,12 @@ TEST_F(core, close_returns_pages)
  */
 TEST_F(core, fail_alloc_falls_back_and_succeeds)
 {
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 64;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
+	char *buf, *ptr;
+	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
 	struct hmm_dmirror_cmd cmd;
 	unsigned char m[64];
 
-	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	ASSERT_EQ(0, dmirror_raw(self->fd, HMM_DMIRROR_FLAGS, 0, 0,
 				 HMM_DMIRROR_FLAG_FAIL_ALLOC, &cmd));
 

@@ -379,6 +379,26 @@ static inline void hmmsim_assert_pages(struct __test_metadata *_metadata,
 	fill_pattern(buf, 0, npages, seed); \
 } while (0)
 
+/**
+ * SMALL_BUFFERS() - map_small() (read-write) of @npages into *@buf, filled
+ *	with pages 0.. of the pattern of the test's seed, and *@ptr as
+ *	large, both asserted: returns the seed
+ */
+#define SMALL_BUFFERS(buf, ptr, npages) \
+	hmmsim_small_buffers(_metadata, buf, ptr, npages)
+
+static inline unsigned int
+hmmsim_small_buffers(struct __test_metadata *_metadata, char **buf,
+		     char **ptr, unsigned long npages)
+{
+	unsigned int seed = test_seed(_metadata->name);
+
+	*buf = map_small(npages, PROT_READ | PROT_WRITE);
+	*ptr = malloc(npages * page_size);
+	ASSERT_BUFFERS(*buf, *ptr, npages, seed);
+	return seed;
+}
+
 /** ASSERT_BYTES() - every one of @len bytes of @buf is @c */
 #define ASSERT_BYTES(buf, len, c) \
 	hmmsim_assert_bytes(_metadata, __LINE__, buf, len, c)
@@ -574,14 +594,12 @@ static inline void
 migrate_to_sys_returns_every_page(struct __test_metadata *_metadata, int fd,
 				  unsigned long npages)
 {
-	unsigned int seed = test_seed(_metadata->name);
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
 	unsigned char *m = malloc(npages);
+	char *buf, *ptr;
+	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
 	struct hmm_dmirror_cmd cmd;
 
 	ASSERT_NE(NULL, m);
-	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	MIGRATE_OK(fd, buf, ptr, npages);
 
 	DMIRROR_OK(fd, HMM_DMIRROR_MIGRATE_TO_SYS, buf, ptr, npages, &cmd);
@@ -602,14 +620,12 @@ static inline void
 migrate_to_sys_counts_pages_moved(struct __test_metadata *_metadata, int fd,
 				  unsigned char local)
 {
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 16;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
+	char *buf, *ptr;
+	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
 	struct hmm_dmirror_cmd cmd;
 	unsigned char m[16];
 
-	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	MIGRATE_OK(fd, buf + 4 * page_size, ptr, 8);
 	ASSERT_PATTERN(ptr, 4, 8, seed);
 
@@ -639,14 +655,12 @@ migrate_from_other_device_is_enoent(struct __test_metadata *_metadata,
 				    int from_fd, unsigned char from_local,
 				    int to_fd)
 {
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 16, last = npages - 1;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
+	char *buf, *ptr;
+	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
 	struct hmm_dmirror_cmd cmd;
 	unsigned char m[1];
 
-	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	MIGRATE_OK(from_fd, buf + last * page_size, ptr, 1);
 
 	ASSERT_EQ(-ENOENT, dmirror(to_fd, HMM_DMIRROR_MIGRATE_TO_DEV,
@@ -702,15 +716,13 @@ static inline void close_returns_pages(struct __test_metadata *_metadata,
 				       int fd, unsigned int id,
 				       unsigned char local)
 {
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 32;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
+	char *buf, *ptr;
+	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
 	unsigned char m[32];
 	int second = open_dev(id);
 
 	ASSERT_GE(second, 0);
-	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	MIGRATE_OK(second, buf, ptr, npages);
 	SNAPSHOT_PROT(second, buf, m, npages, local);
 
