@@ -195,15 +195,24 @@ FIXTURE(coherent)
 	struct devs d;
 	int coh;		/* the first coherent device */
 	unsigned int coh_id;
+	int others[2 * NR_KINDS];	/* every other device open */
+	unsigned int nothers;
 };
 
 FIXTURE_SETUP(coherent)
 {
+	unsigned int k, i;
+
 	OPEN_DEVS(&self->d);
 	if (!self->d.n[COH])
 		SKIP(return, "no device with coherent memory");
 	self->coh = self->d.fd[COH][0];
 	self->coh_id = self->d.id[COH][0];
+	self->nothers = 0;
+	for (k = 0; k < NR_KINDS; k++)
+		for (i = 0; i < self->d.n[k]; i++)
+			if (self->d.fd[k][i] != self->coh)
+				self->others[self->nothers++] = self->d.fd[k][i];
 }
 
 FIXTURE_TEARDOWN(coherent)
@@ -267,29 +276,14 @@ TEST_F(coherent, snapshot_through_every_other_device_is_coherent_remote)
 	char *buf, *ptr;
 	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
 	unsigned char m[16];
-	unsigned int k, i, others = 0;
-	unsigned long p;
+	unsigned int i;
 
 	MIGRATE_OK(self->coh, buf, ptr, npages);
-
-	for (k = 0; k < NR_KINDS; k++) {
-		for (i = 0; i < self->d.n[k]; i++) {
-			int fd = self->d.fd[k][i];
-
-			if (fd == self->coh)
-				continue;
-			SNAPSHOT(fd, buf, m, npages);
-			for (p = 0; p < npages; p++)
-				ASSERT_EQ(COH_REMOTE, m[p])
-					TH_LOG("page %lu through %s device %u",
-					       p, kind_name[k],
-					       self->d.id[k][i]);
-			others++;
-		}
-	}
+	for (i = 0; i < self->nothers; i++)
+		SNAPSHOT_PROT(self->others[i], buf, m, npages, COH_REMOTE);
 	SNAPSHOT_PROT(self->coh, buf, m, npages, COH_LOCAL);
 	ASSERT_PATTERN(buf, 0, npages, seed);
-	if (!others)
+	if (!self->nothers)
 		SKIP(return, "no other device to look through");
 }
 
@@ -377,29 +371,15 @@ TEST_F(coherent, read_through_other_device_leaves_pages_in_place)
 	char *buf, *ptr;
 	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
 	unsigned char m[16];
-	unsigned int k, i, others = 0;
-	unsigned long p;
+	unsigned int i;
 
 	MIGRATE_OK(self->coh, buf, ptr, npages);
-
-	for (k = 0; k < NR_KINDS; k++) {
-		for (i = 0; i < self->d.n[k]; i++) {
-			int fd = self->d.fd[k][i];
-
-			if (fd == self->coh)
-				continue;
-			DEVICE_READS_PATTERN(fd, buf, npages, 0, seed);
-			SNAPSHOT(self->coh, buf, m, npages);
-			for (p = 0; p < npages; p++)
-				ASSERT_EQ(COH_LOCAL, m[p])
-					TH_LOG("page %lu after a READ through %s device %u",
-					       p, kind_name[k],
-					       self->d.id[k][i]);
-			others++;
-		}
+	for (i = 0; i < self->nothers; i++) {
+		DEVICE_READS_PATTERN(self->others[i], buf, npages, 0, seed);
+		SNAPSHOT_PROT(self->coh, buf, m, npages, COH_LOCAL);
 	}
 	ASSERT_PATTERN(buf, 0, npages, seed);
-	if (!others)
+	if (!self->nothers)
 		SKIP(return, "no other device to read through");
 }
 
@@ -418,30 +398,10 @@ TEST_F(coherent, migrate_to_sys_counts_pages_moved)
 /* MIGRATE_TO_SYS moves the pages of its own device only. */
 TEST_F(coherent, migrate_to_sys_through_other_device_moves_nothing)
 {
-	const unsigned long npages = 16;
-	char *buf, *ptr;
-	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
-	struct hmm_dmirror_cmd cmd;
-	unsigned char m[16];
-	unsigned int k, i, others = 0;
-
-	MIGRATE_OK(self->coh, buf, ptr, npages);
-
-	for (k = 0; k < NR_KINDS; k++) {
-		for (i = 0; i < self->d.n[k]; i++) {
-			int fd = self->d.fd[k][i];
-
-			if (fd == self->coh)
-				continue;
-			ASSERT_EQ(0, dmirror(fd, HMM_DMIRROR_MIGRATE_TO_SYS,
-					     buf, ptr, npages, &cmd));
-			ASSERT_EQ(0, cmd.cpages);
-			others++;
-		}
-	}
-	SNAPSHOT_PROT(self->coh, buf, m, npages, COH_LOCAL);
-	ASSERT_PATTERN(buf, 0, npages, seed);
-	if (!others)
+	migrate_to_sys_through_others_moves_nothing(_metadata, self->coh,
+						    COH_LOCAL, self->others,
+						    self->nothers);
+	if (!self->nothers)
 		SKIP(return, "no other device");
 }
 

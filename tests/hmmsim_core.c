@@ -1482,21 +1482,10 @@ TEST_F(core, migrate_to_sys_counts_pages_moved)
 /* MIGRATE_TO_SYS moves the pages of its own device only. */
 TEST_F(core, migrate_to_sys_through_other_device_moves_nothing)
 {
-	const unsigned long npages = 16;
-	char *buf, *ptr;
-	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
-	struct hmm_dmirror_cmd cmd;
-	unsigned char m[16];
-
 	if (self->fd2 < 0)
 		SKIP(return, "needs two private devices");
-	MIGRATE_OK(self->fd, buf, ptr, npages);
-
-	ASSERT_EQ(0, dmirror(self->fd2, HMM_DMIRROR_MIGRATE_TO_SYS, buf, ptr,
-			     npages, &cmd));
-	ASSERT_EQ(0, cmd.cpages);
-	SNAPSHOT_PROT(self->fd, buf, m, npages, PRIV_LOCAL);
-	ASSERT_PATTERN(buf, 0, npages, seed);
+	migrate_to_sys_through_others_moves_nothing(_metadata, self->fd,
+						    PRIV_LOCAL, &self->fd2, 1);
 }
 
 /* ------------------------------------------------------------ SNAPSHOT */

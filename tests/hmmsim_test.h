@@ -646,6 +646,33 @@ migrate_to_sys_counts_pages_moved(struct __test_metadata *_metadata, int fd,
 }
 
 /**
+ * migrate_to_sys_through_others_moves_nothing() - MIGRATE_TO_SYS through
+ *	any of the @n files @others moves none of the pages on the device of
+ *	@fd (coded @local there)
+ */
+static inline void
+migrate_to_sys_through_others_moves_nothing(struct __test_metadata *_metadata,
+					    int fd, unsigned char local,
+					    const int *others, unsigned int n)
+{
+	const unsigned long npages = 16;
+	char *buf, *ptr;
+	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
+	struct hmm_dmirror_cmd cmd;
+	unsigned char m[16];
+	unsigned int i;
+
+	MIGRATE_OK(fd, buf, ptr, npages);
+	for (i = 0; i < n; i++) {
+		ASSERT_EQ(0, dmirror(others[i], HMM_DMIRROR_MIGRATE_TO_SYS,
+				     buf, ptr, npages, &cmd));
+		ASSERT_EQ(0, cmd.cpages);
+	}
+	SNAPSHOT_PROT(fd, buf, m, npages, local);
+	ASSERT_PATTERN(buf, 0, npages, seed);
+}
+
+/**
  * migrate_from_other_device_is_enoent() - MIGRATE_TO_DEV through @to_fd of
  *	a range whose last page is on the device of @from_fd (coded
  *	@from_local there) fails with ENOENT and leaves the page there
