@@ -758,13 +758,11 @@ TEST_F(move, moves_pages_put_there_by_migrate_to_dev)
 
 TEST_F(move, moves_pages_put_there_by_migrate_from_system)
 {
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 32;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
+	char *buf;
+	unsigned int seed = SMALL_BUFFERS(&buf, NULL, npages);
 	unsigned char m[32];
 
-	ASSERT_NE(MAP_FAILED, buf);
-	fill_pattern(buf, 0, npages, seed);
 	HMIGRATE_OK(self->p.src, 0, buf, npages, HMMSIM_MIGRATE_FROM_SYSTEM,
 		    npages);
 	SNAPSHOT_PROT(self->p.src, buf, m, npages,
@@ -880,13 +878,11 @@ FIXTURE_TEARDOWN(dev)
 
 TEST_F(dev, from_system_moves_every_page)
 {
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 64;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
+	char *buf;
+	unsigned int seed = SMALL_BUFFERS(&buf, NULL, npages);
 	unsigned char m[64];
 
-	ASSERT_NE(MAP_FAILED, buf);
-	fill_pattern(buf, 0, npages, seed);
 	HMIGRATE_OK(self->fd, 0, buf, npages, HMMSIM_MIGRATE_FROM_SYSTEM,
 		    npages);
 	SNAPSHOT_PROT(self->fd, buf, m, npages, local_code(self->kind));
@@ -900,13 +896,11 @@ TEST_F(dev, from_system_moves_every_page)
 
 TEST_F(dev, from_system_counts_pages_moved)
 {
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 32;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
+	char *buf;
+	unsigned int seed = SMALL_BUFFERS(&buf, NULL, npages);
 	unsigned char m[32];
 
-	ASSERT_NE(MAP_FAILED, buf);
-	fill_pattern(buf, 0, npages, seed);
 	HMIGRATE_OK(self->fd, 0, buf + 8 * page_size, 16,
 		    HMMSIM_MIGRATE_FROM_SYSTEM, 16);
 	SNAPSHOT(self->fd, buf, m, npages);
@@ -971,13 +965,11 @@ TEST_F(dev, to_system_moves_only_this_devices_pages)
 
 TEST_F(dev, to_system_counts_pages_moved)
 {
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 16;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
+	char *buf;
+	unsigned int seed = SMALL_BUFFERS(&buf, NULL, npages);
 	unsigned char m[16];
 
-	ASSERT_NE(MAP_FAILED, buf);
-	fill_pattern(buf, 0, npages, seed);
 	HMIGRATE_OK(self->fd, 0, buf, npages, HMMSIM_MIGRATE_FROM_SYSTEM,
 		    npages);
 	HMIGRATE_OK(self->fd, HMMSIM_MIGRATE_TO_SYSTEM, buf + 4 * page_size,
@@ -1039,15 +1031,13 @@ TEST_F(dev, other_encoded_size_in_request_still_migrates)
 	static const unsigned int sizes[] = {
 		0, 8, HMMSIM_MIGRATE_SIZE_VER0 + 8, MIGRATE_SIZE_MAX,
 	};
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 8;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
+	char *buf;
+	unsigned int seed = SMALL_BUFFERS(&buf, NULL, npages);
 	struct hmmsim_migrate a;
 	unsigned char m[8];
 	size_t i;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	fill_pattern(buf, 0, npages, seed);
 	for (i = 0; i < ARRAY_SIZE(sizes); i++) {
 		unsigned long request = _IOC(_IOC_READ | _IOC_WRITE,
 					     HMMSIM_IOCTL_TYPE,
