@@ -255,8 +255,7 @@ TEST_F(coherent, migrate_never_touched_pages_gives_zeroed_device_pages)
 	unsigned char m[32];
 
 	ASSERT_NE(MAP_FAILED, dirty);
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
+	ASSERT_MAPPED(buf, ptr);
 	/* Device pages with data in them, freed by munmap(). */
 	fill_pattern(dirty, 0, npages, seed);
 	MIGRATE_OK(self->coh, dirty, ptr, npages);
@@ -302,8 +301,7 @@ TEST_F(coherent, cpu_reads_and_writes_in_place_without_faults)
 	int bad;
 
 	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(MAP_FAILED, warm);
-	ASSERT_NE(NULL, ptr);
+	ASSERT_MAPPED(warm, ptr);
 	fill_pattern(buf, 0, npages, seed);
 	fill_pattern(warm, 0, npages, seed);
 	MIGRATE_OK(self->coh, buf, ptr, npages);
@@ -416,8 +414,7 @@ TEST_F(coherent, migrate_thp_to_dev_and_back)
 	struct hmm_dmirror_cmd cmd;
 	bool thp;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
+	ASSERT_MAPPED(buf, ptr);
 	ASSERT_NE(NULL, m);
 	fill_pattern(buf, 0, npages, seed);
 	thp = thp_backed(buf, SZ_2M);
@@ -477,8 +474,7 @@ TEST_F(coherent, longterm_pin_moves_page_to_system_memory)
 	__u64 done;
 	int gup_fd;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
+	ASSERT_MAPPED(buf, ptr);
 	gup_fd = open("/sys/kernel/debug/gup_test", O_RDWR | O_CLOEXEC);
 	if (gup_fd < 0)
 		SKIP(return, "no /sys/kernel/debug/gup_test");
@@ -519,8 +515,7 @@ TEST_F(coherent, short_term_gup_and_pin_leave_page_in_place)
 	__u64 done;
 	int gup_fd;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
+	ASSERT_MAPPED(buf, ptr);
 	gup_fd = open("/sys/kernel/debug/gup_test", O_RDWR | O_CLOEXEC);
 	if (gup_fd < 0)
 		SKIP(return, "no /sys/kernel/debug/gup_test");
@@ -577,8 +572,7 @@ TEST_F(coherent, fork_child_and_parent_keep_their_own_data)
 	int go[2];
 	pid_t pid;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
+	ASSERT_MAPPED(buf, ptr);
 	ASSERT_EQ(0, pipe(go));
 	fill_pattern(buf, 0, npages, seed);
 	MIGRATE_OK(self->coh, buf, ptr, npages);

@@ -370,8 +370,7 @@ TEST_F(core, flags_unknown_bits_are_einval)
 	struct hmm_dmirror_cmd cmd;
 	size_t i;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
+	ASSERT_MAPPED(buf, ptr);
 	for (i = 0; i < ARRAY_SIZE(bad); i++) {
 		ASSERT_EQ(-EINVAL, dmirror_raw(self->fd, HMM_DMIRROR_FLAGS, 0,
 					       0, bad[i], &cmd))
@@ -399,8 +398,7 @@ TEST_F(core, flags_ignore_addr_and_ptr)
 	struct hmm_dmirror_cmd cmd;
 	__u64 fails;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
+	ASSERT_MAPPED(buf, ptr);
 	ASSERT_EQ(0, dmirror_raw(self->fd, HMM_DMIRROR_FLAGS,
 				 0xffff888000000001ULL, 1, 0, &cmd));
 	ASSERT_EQ(0, dmirror_raw(self->fd, HMM_DMIRROR_FLAGS, 1, ~0ULL,
@@ -500,8 +498,7 @@ TEST_F(core, unmapped_range_errors)
 	char *ptr = malloc(npages * page_size);
 	unsigned char m[8];
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
+	ASSERT_MAPPED(buf, ptr);
 	memset(ptr, UNTOUCHED, npages * page_size);
 	/* Nothing below allocates memory, so the hole stays a hole. */
 	ASSERT_EQ(0, munmap(buf, npages * page_size));
@@ -569,8 +566,7 @@ TEST_F(core, read_faults_once_then_not)
 	struct hmm_dmirror_cmd cmd;
 	int pass;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
+	ASSERT_MAPPED(buf, ptr);
 	/* Page 0 stays untouched, page 1 maps the zero page, the rest data. */
 	ASSERT_EQ(0, cpu_read(buf + page_size));
 	fill_pattern(buf + 2 * page_size, 2, npages - 2, seed);
@@ -592,8 +588,7 @@ TEST_F(core, read_never_touched_anon_is_zero)
 	struct hmm_dmirror_cmd cmd;
 	unsigned char m[32];
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
+	ASSERT_MAPPED(buf, ptr);
 	memset(ptr, UNTOUCHED, npages * page_size);
 	DMIRROR_OK(self->fd, HMM_DMIRROR_READ, buf, ptr, npages, &cmd);
 	ASSERT_EQ(1, cmd.faults);
@@ -781,8 +776,7 @@ TEST_F(core, write_anon)
 	struct hmm_dmirror_cmd cmd;
 	unsigned char m[64];
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
+	ASSERT_MAPPED(buf, ptr);
 	fill_pattern(ptr, 0, npages, seed);
 	DMIRROR_OK(self->fd, HMM_DMIRROR_WRITE, buf, ptr, npages, &cmd);
 	ASSERT_EQ(1, cmd.faults);
@@ -827,8 +821,7 @@ TEST_F(core, write_read_only_is_eperm)
 	struct hmm_dmirror_cmd cmd;
 
 	ASSERT_NE(MAP_FAILED, zero);
-	ASSERT_NE(MAP_FAILED, data);
-	ASSERT_NE(NULL, ptr);
+	ASSERT_MAPPED(data, ptr);
 
 	/* Never written: the device can read the zero page, not write it. */
 	DMIRROR_OK(self->fd, HMM_DMIRROR_READ, zero, ptr, 1, &cmd);
@@ -1112,8 +1105,7 @@ TEST_F(core, migrate_never_touched_anon_is_zero)
 	char *ptr = malloc(npages * page_size);
 	unsigned char m[64];
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
+	ASSERT_MAPPED(buf, ptr);
 	SNAPSHOT_PROT(self->fd, buf, m, npages, HMM_DMIRROR_PROT_NONE);
 
 	memset(ptr, UNTOUCHED, npages * page_size);
@@ -1326,8 +1318,7 @@ TEST_F(core, migrate_shared_anon_is_enoent)
 	char *ptr = malloc(npages * page_size);
 	unsigned char m[32];
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
+	ASSERT_MAPPED(buf, ptr);
 	/* Never touched. */
 	DMIRROR_ERR(-ENOENT, self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr,
 		    npages);
@@ -1354,8 +1345,7 @@ TEST_F_TIMEOUT(core, migrate_16m_to_dev_and_back, 120)
 	unsigned char *m = malloc(npages);
 	struct hmm_dmirror_cmd cmd;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
+	ASSERT_MAPPED(buf, ptr);
 	ASSERT_NE(NULL, m);
 	fill_pattern(buf, 0, npages, seed);
 
@@ -1394,8 +1384,7 @@ TEST_F(core, migrate_thp_to_dev_and_back)
 	unsigned char *m = malloc(npages);
 	bool thp;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
+	ASSERT_MAPPED(buf, ptr);
 	ASSERT_NE(NULL, m);
 	fill_pattern(buf, 0, npages, seed);
 	thp = thp_backed(buf, SZ_2M);
@@ -1498,8 +1487,7 @@ TEST_F(core, snapshot_reports_each_kind_of_page)
 	char *ptr = malloc(page_size);
 	unsigned char m[8], again[8];
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
+	ASSERT_MAPPED(buf, ptr);
 	/* 0: PROT_NONE. 1: a hole. */
 	ASSERT_EQ(0, munmap(buf + page_size, page_size));
 	/* 2: read-only, read by the CPU: the zero page. */

@@ -289,8 +289,7 @@ static void oversubscribe(struct __test_metadata *_metadata,
 	struct hmm_dmirror_cmd cmd;
 	unsigned long g, p, v;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, last);
+	ASSERT_MAPPED(buf, last);
 	ASSERT_NE(NULL, seeds);
 	ASSERT_NE(NULL, m);
 	ASSERT_NE(NULL, ptr);
@@ -404,8 +403,7 @@ TEST_F_TIMEOUT(pressure, migrate_more_than_capacity_at_once_is_enomem,
 	struct hmm_dmirror_cmd cmd;
 	struct hmmsim_stats st;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
+	ASSERT_MAPPED(buf, ptr);
 	ASSERT_NE(NULL, m);
 	fill_pattern(buf, 0, npages, seed);
 
@@ -451,8 +449,7 @@ TEST_F_TIMEOUT(pressure, migrate_ioctl_in_2m_steps_never_enomem_when_full,
 	unsigned long w, p;
 	__u64 cpages;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, m);
+	ASSERT_MAPPED(buf, m);
 	ASSERT_NE(NULL, seeds);
 	for (p = 0; p < npages; p++)
 		seeds[p] = seed;
@@ -589,8 +586,7 @@ TEST_F_TIMEOUT(pressure, eviction_races_cpu_faults_of_threads, SLOW_TIMEOUT)
 	unsigned int i, started = 0;
 	int ret, first_ret = 0, err = 0;
 
-	ASSERT_NE(MAP_FAILED, r.buf);
-	ASSERT_NE(NULL, r.version);
+	ASSERT_MAPPED(r.buf, r.version);
 	ASSERT_NE(NULL, seeds);
 	ASSERT_NE(NULL, ptr);
 	fill_pattern(r.buf, 0, npages, r.seed);
@@ -731,8 +727,7 @@ TEST_F_TIMEOUT(pressure, eviction_races_munmap, SLOW_TIMEOUT)
 	__u64 first_cpages = 0;
 	int ret, first_ret = 0;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, pieces);
+	ASSERT_MAPPED(buf, pieces);
 	ASSERT_NE(NULL, seeds);
 	ASSERT_NE(NULL, m);
 	ASSERT_NE(NULL, ptr);
@@ -948,8 +943,7 @@ TEST_F_TIMEOUT(pressure, eviction_during_fork_and_children_exit, SLOW_TIMEOUT)
 	unsigned long w;
 	unsigned int c;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, seeds);
+	ASSERT_MAPPED(buf, seeds);
 	ASSERT_NE(NULL, m);
 	ASSERT_NE(NULL, mg.ptr);
 	for (w = 0; w < npages; w++)
@@ -1061,8 +1055,7 @@ TEST_F_TIMEOUT(pressure, child_exits_with_pages_on_device_while_evicting,
 	int ret, first_ret = 0, status;
 	unsigned int c;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, seeds);
+	ASSERT_MAPPED(buf, seeds);
 	ASSERT_NE(NULL, m);
 	ASSERT_NE(NULL, ptr);
 	for (i = 0; i < npages; i++)
@@ -1613,8 +1606,7 @@ TEST_F_TIMEOUT(pressure, power_off_gives_enodev_and_keeps_data, MEDIUM_TIMEOUT)
 	int fd;
 	size_t i;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
+	ASSERT_MAPPED(buf, ptr);
 	ASSERT_NE(NULL, m);
 	fill_pattern(buf, 0, npages, seed);
 	DMIRROR_OK(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, npages,
@@ -1746,8 +1738,7 @@ TEST_F_TIMEOUT(pressure, trace_evict_events_match_counters, MEDIUM_TIMEOUT)
 	char on[8];
 	unsigned long w;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
+	ASSERT_MAPPED(buf, ptr);
 	if (access(EVENT_EVICT, W_OK) || access(EVENT_MIGRATE, W_OK))
 		SKIP(return, "no hmmsim events in %s (tracefs not mounted?)",
 		     TRACEFS);
@@ -1896,8 +1887,7 @@ TEST_F_TIMEOUT(pressure, fail_evict_makes_full_device_enomem, MEDIUM_TIMEOUT)
 	if (!fault_exists(&self->dev, "fail_evict"))
 		SKIP(return, "no %s/fail_evict (no CONFIG_FAULT_INJECTION_DEBUG_FS?)",
 		     self->dev.dbg);
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, m);
+	ASSERT_MAPPED(buf, m);
 	ASSERT_NE(NULL, seeds);
 	ASSERT_NE(NULL, ptr);
 	for (w = 0; w < npages; w++)

@@ -369,13 +369,18 @@ static inline void hmmsim_assert_pages(struct __test_metadata *_metadata,
 	}
 }
 
-/**
- * ASSERT_BUFFERS() - @buf is mapped and @ptr allocated: then @buf gets pages
- *	0 to @npages - 1 of the pattern of @seed
- */
-#define ASSERT_BUFFERS(buf, ptr, npages, seed) do { \
+/** ASSERT_MAPPED() - @buf is mapped and @ptr allocated */
+#define ASSERT_MAPPED(buf, ptr) do { \
 	ASSERT_NE(MAP_FAILED, buf); \
 	ASSERT_NE(NULL, ptr); \
+} while (0)
+
+/**
+ * ASSERT_BUFFERS() - ASSERT_MAPPED(): then @buf gets pages 0 to @npages - 1
+ *	of the pattern of @seed
+ */
+#define ASSERT_BUFFERS(buf, ptr, npages, seed) do { \
+	ASSERT_MAPPED(buf, ptr); \
 	fill_pattern(buf, 0, npages, seed); \
 } while (0)
 
@@ -720,8 +725,7 @@ release_returns_every_page(struct __test_metadata *_metadata, int fd,
 	unsigned char *m = malloc(npages);
 	struct hmm_dmirror_cmd cmd;
 
-	ASSERT_NE(MAP_FAILED, a);
-	ASSERT_NE(NULL, m);
+	ASSERT_MAPPED(a, m);
 	ASSERT_BUFFERS(b, ptr, npages, seed + 1);
 	fill_pattern(a, 0, npages, seed);
 	MIGRATE_OK(fd, a, ptr, npages);
