@@ -334,7 +334,6 @@ TEST_F(coherent, cpu_and_device_writes_meet_in_device_memory)
 	const unsigned long npages = 16;
 	char *buf, *ptr;
 	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
-	struct hmm_dmirror_cmd cmd;
 	unsigned char m[16];
 	unsigned long p;
 
@@ -345,7 +344,7 @@ TEST_F(coherent, cpu_and_device_writes_meet_in_device_memory)
 		((int *)(buf + p * page_size))[7] = pattern(p, 7, seed + 1);
 	SNAPSHOT_PROT(self->coh, buf, m, npages, COH_LOCAL);
 	memset(ptr, UNTOUCHED, npages * page_size);
-	DMIRROR_OK(self->coh, HMM_DMIRROR_READ, buf, ptr, npages, &cmd);
+	DMIRROR_OK(self->coh, HMM_DMIRROR_READ, buf, ptr, npages, NULL);
 	for (p = 0; p < npages; p++) {
 		int *v = (int *)(ptr + p * page_size);
 
@@ -356,7 +355,7 @@ TEST_F(coherent, cpu_and_device_writes_meet_in_device_memory)
 
 	/* ...and whole pages from the device. */
 	fill_pattern(ptr, 0, npages, seed + 2);
-	DMIRROR_OK(self->coh, HMM_DMIRROR_WRITE, buf, ptr, npages, &cmd);
+	DMIRROR_OK(self->coh, HMM_DMIRROR_WRITE, buf, ptr, npages, NULL);
 	SNAPSHOT_PROT(self->coh, buf, m, npages, COH_LOCAL);
 	ASSERT_PATTERN(buf, 0, npages, seed + 2);
 	SNAPSHOT_PROT(self->coh, buf, m, npages, COH_LOCAL);
@@ -411,7 +410,6 @@ TEST_F(coherent, migrate_thp_to_dev_and_back)
 	char *buf = map_aligned(SZ_2M, MADV_HUGEPAGE);
 	char *ptr = malloc(SZ_2M);
 	unsigned char *m = malloc(npages);
-	struct hmm_dmirror_cmd cmd;
 	bool thp;
 
 	ASSERT_MAPPED(buf, ptr);
@@ -426,7 +424,7 @@ TEST_F(coherent, migrate_thp_to_dev_and_back)
 	ASSERT_PATTERN(buf, 0, npages, seed);
 
 	DMIRROR_OK(self->coh, HMM_DMIRROR_MIGRATE_TO_SYS, buf, ptr, npages,
-		   &cmd);
+		   NULL);
 	/* Back in small pages, unless khugepaged collapsed them already. */
 	SNAPSHOT(self->coh, buf, m, npages);
 	ASSERT_PROT2(m, 0, npages, SYS_WRITE, WRITE_PMD);

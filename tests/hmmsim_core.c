@@ -303,7 +303,6 @@ TEST_F(core, range_ending_at_end_of_user_space_is_valid)
 {
 	unsigned int seed = test_seed(_metadata->name);
 	unsigned long end = user_va_end();
-	struct hmm_dmirror_cmd cmd;
 	char *top, *ptr = malloc(page_size);
 	unsigned char m[1];
 
@@ -315,7 +314,7 @@ TEST_F(core, range_ending_at_end_of_user_space_is_valid)
 		SKIP(return, "cannot map the last user page: %s",
 		     strerror(errno));
 	fill_pattern(top, 0, 1, seed);
-	DMIRROR_OK(self->fd, HMM_DMIRROR_READ, top, ptr, 1, &cmd);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_READ, top, ptr, 1, NULL);
 	ASSERT_PATTERN(ptr, 0, 1, seed);
 	SNAPSHOT(self->fd, top, m, 1);
 	ASSERT_EQ(HMM_DMIRROR_PROT_WRITE, m[0]);
@@ -650,7 +649,6 @@ TEST_F(core, read_hole_is_efault)
 	const unsigned long npages = 16;
 	char *buf, *ptr;
 	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
-	struct hmm_dmirror_cmd cmd;
 
 	memset(ptr, UNTOUCHED, npages * page_size);
 	ASSERT_EQ(0, munmap(buf + 7 * page_size, 2 * page_size));
@@ -663,10 +661,10 @@ TEST_F(core, read_hole_is_efault)
 		    ptr, 3);
 	ASSERT_BYTES(ptr, npages * page_size, UNTOUCHED);
 
-	DMIRROR_OK(self->fd, HMM_DMIRROR_READ, buf, ptr, 7, &cmd);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_READ, buf, ptr, 7, NULL);
 	ASSERT_PATTERN(ptr, 0, 7, seed);
 	DMIRROR_OK(self->fd, HMM_DMIRROR_READ, buf + 9 * page_size, ptr,
-		   npages - 9, &cmd);
+		   npages - 9, NULL);
 	ASSERT_PATTERN(ptr, 9, npages - 9, seed);
 }
 
@@ -789,20 +787,19 @@ TEST_F(core, write_partial_ranges)
 	const unsigned long npages = 32;
 	char *buf, *ptr;
 	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
-	struct hmm_dmirror_cmd cmd;
 
 	fill_pattern(ptr, 8, 16, seed + 1);
 	DMIRROR_OK(self->fd, HMM_DMIRROR_WRITE, buf + 8 * page_size, ptr, 16,
-		   &cmd);
+		   NULL);
 	ASSERT_PATTERN(buf, 0, 8, seed);
 	ASSERT_PATTERN(buf + 8 * page_size, 8, 16, seed + 1);
 	ASSERT_PATTERN(buf + 24 * page_size, 24, 8, seed);
 
 	fill_pattern(ptr, 0, 1, seed + 2);
-	DMIRROR_OK(self->fd, HMM_DMIRROR_WRITE, buf, ptr, 1, &cmd);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_WRITE, buf, ptr, 1, NULL);
 	fill_pattern(ptr, npages - 1, 1, seed + 2);
 	DMIRROR_OK(self->fd, HMM_DMIRROR_WRITE, buf + (npages - 1) * page_size,
-		   ptr, 1, &cmd);
+		   ptr, 1, NULL);
 
 	ASSERT_PATTERN(buf, 0, 1, seed + 2);
 	ASSERT_PATTERN(buf + page_size, 1, 7, seed);
@@ -886,7 +883,6 @@ TEST_F(core, write_across_rw_and_ro_vmas_is_eperm)
 	const unsigned long npages = 64, split = 37;
 	char *buf = map_small_across_2m(npages, split);
 	char *ptr = malloc(npages * page_size);
-	struct hmm_dmirror_cmd cmd;
 
 	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	fill_pattern(ptr, 0, npages, seed + 1);
@@ -895,7 +891,7 @@ TEST_F(core, write_across_rw_and_ro_vmas_is_eperm)
 	DMIRROR_ERR(-EPERM, self->fd, HMM_DMIRROR_WRITE, buf, ptr, npages);
 	ASSERT_PATTERN(buf, 0, npages, seed);
 	/* The writable VMA alone can be written. */
-	DMIRROR_OK(self->fd, HMM_DMIRROR_WRITE, buf, ptr, split, &cmd);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_WRITE, buf, ptr, split, NULL);
 	ASSERT_PATTERN(buf, 0, split, seed + 1);
 	ASSERT_PATTERN(buf + split * page_size, split, npages - split, seed);
 }
@@ -907,14 +903,13 @@ TEST_F(core, write_shared_anon)
 	char *buf = mmap(NULL, npages * page_size, PROT_READ | PROT_WRITE,
 			 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	char *ptr = malloc(npages * page_size);
-	struct hmm_dmirror_cmd cmd;
 
 	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	fill_pattern(ptr, 0, npages, seed + 1);
-	DMIRROR_OK(self->fd, HMM_DMIRROR_WRITE, buf, ptr, npages, &cmd);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_WRITE, buf, ptr, npages, NULL);
 	ASSERT_PATTERN(buf, 0, npages, seed + 1);
 	memset(ptr, UNTOUCHED, npages * page_size);
-	DMIRROR_OK(self->fd, HMM_DMIRROR_READ, buf, ptr, npages, &cmd);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_READ, buf, ptr, npages, NULL);
 	ASSERT_PATTERN(ptr, 0, npages, seed + 1);
 }
 
@@ -992,14 +987,13 @@ TEST_F(core, write_private_file_leaves_the_file)
 	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 32;
 	size_t len = npages * page_size;
-	struct hmm_dmirror_cmd cmd;
 	char *buf, *ptr;
 	int file;
 
 	buf = PATTERN_FILE(npages, PROT_READ | PROT_WRITE, MAP_PRIVATE, seed,
 			   &file, &ptr);
 	fill_pattern(ptr, 0, npages, seed + 1);
-	DMIRROR_OK(self->fd, HMM_DMIRROR_WRITE, buf, ptr, npages, &cmd);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_WRITE, buf, ptr, npages, NULL);
 	ASSERT_PATTERN(buf, 0, npages, seed + 1);
 	memset(ptr, UNTOUCHED, len);
 	ASSERT_EQ(len, pread(file, ptr, len, 0));
@@ -1083,17 +1077,16 @@ TEST_F(core, migrate_anon_to_dev)
 	const unsigned long npages = 256;
 	char *buf, *ptr;
 	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
-	struct hmm_dmirror_cmd cmd;
 	unsigned char m[256];
 
 	memset(ptr, UNTOUCHED, npages * page_size);
 	DMIRROR_OK(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, npages,
-		   &cmd);
+		   NULL);
 	ASSERT_PATTERN(ptr, 0, npages, seed);
 	SNAPSHOT_PROT(self->fd, buf, m, npages, PRIV_LOCAL);
 	/* The device reads its own memory without faulting. */
 	memset(ptr, UNTOUCHED, npages * page_size);
-	DMIRROR_OK(self->fd, HMM_DMIRROR_READ, buf, ptr, npages, &cmd);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_READ, buf, ptr, npages, NULL);
 	ASSERT_PATTERN(ptr, 0, npages, seed);
 	SNAPSHOT_PROT(self->fd, buf, m, npages, PRIV_LOCAL);
 }
@@ -1178,7 +1171,6 @@ TEST_F(core, cpu_write_faults_pages_back)
 	const unsigned long npages = 64;
 	char *buf, *ptr;
 	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
-	struct hmm_dmirror_cmd cmd;
 	unsigned char m[64];
 	unsigned long p;
 
@@ -1196,7 +1188,7 @@ TEST_F(core, cpu_write_faults_pages_back)
 	}
 	ASSERT_PATTERN(buf, 0, npages, seed);
 	memset(ptr, UNTOUCHED, npages * page_size);
-	DMIRROR_OK(self->fd, HMM_DMIRROR_READ, buf, ptr, npages, &cmd);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_READ, buf, ptr, npages, NULL);
 	ASSERT_PATTERN(ptr, 0, npages, seed);
 }
 
@@ -1343,7 +1335,6 @@ TEST_F_TIMEOUT(core, migrate_16m_to_dev_and_back, 120)
 			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	char *ptr = malloc(SZ_16M);
 	unsigned char *m = malloc(npages);
-	struct hmm_dmirror_cmd cmd;
 
 	ASSERT_MAPPED(buf, ptr);
 	ASSERT_NE(NULL, m);
@@ -1355,7 +1346,7 @@ TEST_F_TIMEOUT(core, migrate_16m_to_dev_and_back, 120)
 	SNAPSHOT_PROT(self->fd, buf, m, npages, PRIV_LOCAL);
 
 	DMIRROR_OK(self->fd, HMM_DMIRROR_MIGRATE_TO_SYS, buf, ptr, npages,
-		   &cmd);
+		   NULL);
 	/* Back in small pages, unless khugepaged collapsed some already. */
 	SNAPSHOT(self->fd, buf, m, npages);
 	ASSERT_PROT2(m, 0, npages, HMM_DMIRROR_PROT_WRITE, WRITE_PMD);
@@ -1371,7 +1362,7 @@ TEST_F_TIMEOUT(core, migrate_16m_to_dev_and_back, 120)
 
 	ASSERT_PATTERN(buf, 0, npages, seed);
 	memset(ptr, UNTOUCHED, SZ_16M);
-	DMIRROR_OK(self->fd, HMM_DMIRROR_READ, buf, ptr, npages, &cmd);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_READ, buf, ptr, npages, NULL);
 	ASSERT_PATTERN(ptr, 0, npages, seed);
 }
 
@@ -1672,9 +1663,8 @@ TEST_F(core, exclusive_then_mprotect_write_is_eperm)
 	const unsigned long npages = 64;
 	char *buf, *ptr;
 	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
-	struct hmm_dmirror_cmd cmd;
 
-	DMIRROR_OK(self->fd, HMM_DMIRROR_EXCLUSIVE, buf, ptr, npages, &cmd);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_EXCLUSIVE, buf, ptr, npages, NULL);
 	ASSERT_PATTERN(ptr, 0, npages, seed);
 
 	ASSERT_EQ(0, mprotect(buf, npages * page_size, PROT_READ));

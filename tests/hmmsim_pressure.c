@@ -1259,12 +1259,11 @@ TEST_F_TIMEOUT(pressure, stats_count_cpu_fault_and_window_brought_back,
 	char *buf = map_aligned(SZ_2M, MADV_NOHUGEPAGE);
 	char *ptr = malloc(n * page_size);
 	unsigned char m[64];
-	struct hmm_dmirror_cmd cmd;
 	struct hmmsim_stats st0, st;
 	unsigned long left;
 
 	ASSERT_BUFFERS(buf, ptr, n, seed);
-	DMIRROR_OK(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, n, &cmd);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, n, NULL);
 	STATS(self->fd, &st0);
 	ASSERT_EQ(0, st0.cpu_faults);
 
@@ -1286,11 +1285,10 @@ TEST_F_TIMEOUT(pressure, stats_count_invalidations_on_munmap, SHORT_TIMEOUT)
 	const unsigned long n = 16;
 	char *buf = map_aligned(SZ_2M, MADV_NOHUGEPAGE);
 	char *ptr = malloc(n * page_size);
-	struct hmm_dmirror_cmd cmd;
 	struct hmmsim_stats st0, st;
 
 	ASSERT_BUFFERS(buf, ptr, n, seed);
-	DMIRROR_OK(self->fd, HMM_DMIRROR_READ, buf, ptr, n, &cmd);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_READ, buf, ptr, n, NULL);
 	STATS(self->fd, &st0);
 	ASSERT_EQ(0, munmap(buf, SZ_2M));
 	STATS(self->fd, &st);
@@ -1792,7 +1790,6 @@ static void fails_one_migration(struct __test_metadata *_metadata,
 	char *buf = map_aligned(SZ_2M, MADV_NOHUGEPAGE);
 	char *ptr = malloc(n * page_size);
 	unsigned char m[64];
-	struct hmm_dmirror_cmd cmd;
 	struct hmmsim_stats st0, st;
 	long times;
 
@@ -1811,7 +1808,7 @@ static void fails_one_migration(struct __test_metadata *_metadata,
 	SNAPSHOT_PROT(self->fd, buf, m, n, SYS_WRITE);
 	ASSERT_PATTERN(buf, 0, n, seed);
 
-	DMIRROR_OK(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, n, &cmd);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, n, NULL);
 	ASSERT_PATTERN(ptr, 0, n, seed);
 	SNAPSHOT_PROT(self->fd, buf, m, n, PRIV_LOCAL);
 	fault_disarm(&self->dev, attr);
@@ -1842,7 +1839,6 @@ TEST_F_TIMEOUT(pressure, fail_copy_on_cpu_fault_is_retried, SHORT_TIMEOUT)
 	char *buf = map_aligned(SZ_2M, MADV_NOHUGEPAGE);
 	char *ptr = malloc(n * page_size);
 	unsigned char m[64];
-	struct hmm_dmirror_cmd cmd;
 	struct hmmsim_stats st;
 	long times;
 
@@ -1850,7 +1846,7 @@ TEST_F_TIMEOUT(pressure, fail_copy_on_cpu_fault_is_retried, SHORT_TIMEOUT)
 		SKIP(return, "no %s/fail_copy (no CONFIG_FAULT_INJECTION_DEBUG_FS?)",
 		     self->dev.dbg);
 	ASSERT_BUFFERS(buf, ptr, n, seed);
-	DMIRROR_OK(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, n, &cmd);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, n, NULL);
 	FAULT_ARM("fail_copy", "1");
 
 	ASSERT_EQ(pattern(5, 0, seed), cpu_read(buf + 5 * page_size));

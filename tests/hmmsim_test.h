@@ -469,7 +469,7 @@ static inline void hmmsim_assert_prot(struct __test_metadata *_metadata,
 
 /**
  * DMIRROR_OK() - core command that must succeed with cpages == @npages;
- *	@cmd has its outputs
+ *	@cmd, if not NULL, has its outputs
  */
 #define DMIRROR_OK(fd, request, addr, ptr, npages, cmd) \
 	hmmsim_dmirror_ok(_metadata, __LINE__, fd, request, #request, addr, \
@@ -481,6 +481,10 @@ static inline void hmmsim_dmirror_ok(struct __test_metadata *_metadata,
 				     unsigned long npages,
 				     struct hmm_dmirror_cmd *cmd)
 {
+	struct hmm_dmirror_cmd local;
+
+	if (!cmd)
+		cmd = &local;
 	ASSERT_EQ(0, dmirror(fd, request, addr, ptr, npages, cmd))
 		TH_LOG("line %d: %s", line, name);
 	ASSERT_EQ(npages, cmd->cpages)
@@ -515,11 +519,9 @@ static inline void hmmsim_snapshot(struct __test_metadata *_metadata,
 				   int line, int fd, void *addr,
 				   unsigned char *m, unsigned long npages)
 {
-	struct hmm_dmirror_cmd cmd;
-
 	memset(m, NO_CODE, npages);
 	hmmsim_dmirror_ok(_metadata, line, fd, HMM_DMIRROR_SNAPSHOT,
-			  "SNAPSHOT", addr, m, npages, &cmd);
+			  "SNAPSHOT", addr, m, npages, NULL);
 }
 
 /** SNAPSHOT_PROT() - SNAPSHOT() of @npages, then ASSERT_PROT() of them all */
@@ -536,10 +538,8 @@ static inline void hmmsim_migrate_ok(struct __test_metadata *_metadata,
 				     int line, int fd, void *addr, void *ptr,
 				     unsigned long npages)
 {
-	struct hmm_dmirror_cmd cmd;
-
 	hmmsim_dmirror_ok(_metadata, line, fd, HMM_DMIRROR_MIGRATE_TO_DEV,
-			  "MIGRATE_TO_DEV", addr, ptr, npages, &cmd);
+			  "MIGRATE_TO_DEV", addr, ptr, npages, NULL);
 }
 
 /**
