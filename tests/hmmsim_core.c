@@ -431,7 +431,7 @@ TEST_F(core, unknown_core_numbers_are_enotty)
 			TH_LOG("command number %#x", nrs[i]);
 	}
 	/* And the file still works. */
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_SNAPSHOT, buf, ptr, 1, &cmd));
+	DMIRROR_RET(0, self->fd, HMM_DMIRROR_SNAPSHOT, buf, ptr, 1);
 }
 
 /* The command structure itself cannot be read. */
@@ -466,25 +466,25 @@ TEST_F(core, bad_data_pointer_is_efault)
 	fill_pattern(short_buf, 0, npages, seed + 1);
 	ASSERT_EQ(0, munmap(short_buf + (npages - 1) * page_size, page_size));
 
-	DMIRROR_ERR(-EFAULT, self->fd, HMM_DMIRROR_READ, buf, NULL, npages);
-	DMIRROR_ERR(-EFAULT, self->fd, HMM_DMIRROR_READ, buf, ro, npages);
+	DMIRROR_RET(-EFAULT, self->fd, HMM_DMIRROR_READ, buf, NULL, npages);
+	DMIRROR_RET(-EFAULT, self->fd, HMM_DMIRROR_READ, buf, ro, npages);
 	ASSERT_BYTES(ro, npages * page_size, UNTOUCHED);
-	DMIRROR_ERR(-EFAULT, self->fd, HMM_DMIRROR_READ, buf, short_buf,
+	DMIRROR_RET(-EFAULT, self->fd, HMM_DMIRROR_READ, buf, short_buf,
 		    npages);
-	DMIRROR_ERR(-EFAULT, self->fd, HMM_DMIRROR_SNAPSHOT, buf, NULL, npages);
-	DMIRROR_ERR(-EFAULT, self->fd, HMM_DMIRROR_SNAPSHOT, buf, ro, npages);
+	DMIRROR_RET(-EFAULT, self->fd, HMM_DMIRROR_SNAPSHOT, buf, NULL, npages);
+	DMIRROR_RET(-EFAULT, self->fd, HMM_DMIRROR_SNAPSHOT, buf, ro, npages);
 	ASSERT_BYTES(ro, npages * page_size, UNTOUCHED);
 
-	DMIRROR_ERR(-EFAULT, self->fd, HMM_DMIRROR_WRITE, buf, NULL, npages);
+	DMIRROR_RET(-EFAULT, self->fd, HMM_DMIRROR_WRITE, buf, NULL, npages);
 	ASSERT_PATTERN(buf, 0, npages, seed);
-	DMIRROR_ERR(-EFAULT, self->fd, HMM_DMIRROR_WRITE, buf, short_buf,
+	DMIRROR_RET(-EFAULT, self->fd, HMM_DMIRROR_WRITE, buf, short_buf,
 		    npages);
 
 	/* These change where the pages are, never what they hold. */
-	DMIRROR_ERR(-EFAULT, self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, NULL,
+	DMIRROR_RET(-EFAULT, self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, NULL,
 		    npages);
 	ASSERT_PATTERN(buf, 0, npages, seed);
-	DMIRROR_ERR(-EFAULT, self->fd, HMM_DMIRROR_EXCLUSIVE, buf, NULL,
+	DMIRROR_RET(-EFAULT, self->fd, HMM_DMIRROR_EXCLUSIVE, buf, NULL,
 		    npages);
 	ASSERT_PATTERN(buf, 0, npages, seed);
 }
@@ -502,12 +502,12 @@ TEST_F(core, unmapped_range_errors)
 	/* Nothing below allocates memory, so the hole stays a hole. */
 	ASSERT_EQ(0, munmap(buf, npages * page_size));
 
-	DMIRROR_ERR(-EFAULT, self->fd, HMM_DMIRROR_READ, buf, ptr, npages);
+	DMIRROR_RET(-EFAULT, self->fd, HMM_DMIRROR_READ, buf, ptr, npages);
 	ASSERT_BYTES(ptr, npages * page_size, UNTOUCHED);
-	DMIRROR_ERR(-EFAULT, self->fd, HMM_DMIRROR_WRITE, buf, ptr, npages);
-	DMIRROR_ERR(-EINVAL, self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr,
+	DMIRROR_RET(-EFAULT, self->fd, HMM_DMIRROR_WRITE, buf, ptr, npages);
+	DMIRROR_RET(-EINVAL, self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr,
 		    npages);
-	DMIRROR_ERR(-EINVAL, self->fd, HMM_DMIRROR_MIGRATE_TO_SYS, buf, ptr,
+	DMIRROR_RET(-EINVAL, self->fd, HMM_DMIRROR_MIGRATE_TO_SYS, buf, ptr,
 		    npages);
 	SNAPSHOT_PROT(self->fd, buf, m, npages, HMM_DMIRROR_PROT_ERROR);
 }
@@ -634,8 +634,8 @@ TEST_F(core, read_prot_none_is_efault)
 	memset(ptr, UNTOUCHED, npages * page_size);
 	ASSERT_EQ(0, mprotect(buf, npages * page_size, PROT_NONE));
 
-	DMIRROR_ERR(-EFAULT, self->fd, HMM_DMIRROR_READ, buf, ptr, npages);
-	DMIRROR_ERR(-EFAULT, self->fd, HMM_DMIRROR_READ, buf + 5 * page_size,
+	DMIRROR_RET(-EFAULT, self->fd, HMM_DMIRROR_READ, buf, ptr, npages);
+	DMIRROR_RET(-EFAULT, self->fd, HMM_DMIRROR_READ, buf + 5 * page_size,
 		    ptr, 1);
 	ASSERT_BYTES(ptr, npages * page_size, UNTOUCHED);
 
@@ -653,11 +653,11 @@ TEST_F(core, read_hole_is_efault)
 	memset(ptr, UNTOUCHED, npages * page_size);
 	ASSERT_EQ(0, munmap(buf + 7 * page_size, 2 * page_size));
 
-	DMIRROR_ERR(-EFAULT, self->fd, HMM_DMIRROR_READ, buf, ptr, npages);
-	DMIRROR_ERR(-EFAULT, self->fd, HMM_DMIRROR_READ, buf + 6 * page_size,
+	DMIRROR_RET(-EFAULT, self->fd, HMM_DMIRROR_READ, buf, ptr, npages);
+	DMIRROR_RET(-EFAULT, self->fd, HMM_DMIRROR_READ, buf + 6 * page_size,
 		    ptr, 2);
 	memset(ptr, UNTOUCHED, npages * page_size);
-	DMIRROR_ERR(-EFAULT, self->fd, HMM_DMIRROR_READ, buf + 7 * page_size,
+	DMIRROR_RET(-EFAULT, self->fd, HMM_DMIRROR_READ, buf + 7 * page_size,
 		    ptr, 3);
 	ASSERT_BYTES(ptr, npages * page_size, UNTOUCHED);
 
@@ -754,7 +754,7 @@ TEST_F_TIMEOUT(core, read_while_unmapping_half, 120)
 		TH_LOG("round %u: %lu reads succeeded, %lu got -EFAULT",
 		       round, ok, efault);
 
-		DMIRROR_ERR(-EFAULT, self->fd, HMM_DMIRROR_READ, buf, ptr,
+		DMIRROR_RET(-EFAULT, self->fd, HMM_DMIRROR_READ, buf, ptr,
 			    npages);
 		DMIRROR_OK(self->fd, HMM_DMIRROR_READ, buf, ptr, half, &cmd);
 		ASSERT_PATTERN(ptr, 0, half, seed + round);
@@ -824,7 +824,7 @@ TEST_F(core, write_read_only_is_eperm)
 	DMIRROR_OK(self->fd, HMM_DMIRROR_READ, zero, ptr, 1, &cmd);
 	ASSERT_EQ(1, cmd.faults);
 	fill_pattern(ptr, 0, npages, seed);
-	DMIRROR_ERR(-EPERM, self->fd, HMM_DMIRROR_WRITE, zero, ptr, npages);
+	DMIRROR_RET(-EPERM, self->fd, HMM_DMIRROR_WRITE, zero, ptr, npages);
 	ASSERT_BYTES(zero, npages * page_size, 0);
 
 	/* Once writable, the same WRITE works. */
@@ -837,8 +837,8 @@ TEST_F(core, write_read_only_is_eperm)
 	/* Written by the CPU, then made read-only. */
 	fill_pattern(data, 0, npages, seed + 1);
 	ASSERT_EQ(0, mprotect(data, npages * page_size, PROT_READ));
-	DMIRROR_ERR(-EPERM, self->fd, HMM_DMIRROR_WRITE, data, ptr, npages);
-	DMIRROR_ERR(-EPERM, self->fd, HMM_DMIRROR_WRITE,
+	DMIRROR_RET(-EPERM, self->fd, HMM_DMIRROR_WRITE, data, ptr, npages);
+	DMIRROR_RET(-EPERM, self->fd, HMM_DMIRROR_WRITE,
 		    data + (npages - 1) * page_size, ptr, 1);
 	ASSERT_PATTERN(data, 0, npages, seed + 1);
 }
@@ -851,7 +851,7 @@ TEST_F(core, write_prot_none_is_efault)
 
 	fill_pattern(ptr, 0, npages, seed + 1);
 	ASSERT_EQ(0, mprotect(buf, npages * page_size, PROT_NONE));
-	DMIRROR_ERR(-EFAULT, self->fd, HMM_DMIRROR_WRITE, buf, ptr, npages);
+	DMIRROR_RET(-EFAULT, self->fd, HMM_DMIRROR_WRITE, buf, ptr, npages);
 	ASSERT_EQ(0, mprotect(buf, npages * page_size, PROT_READ));
 	ASSERT_PATTERN(buf, 0, npages, seed);
 }
@@ -864,11 +864,11 @@ TEST_F(core, write_hole_is_efault)
 
 	fill_pattern(ptr, 0, npages, seed + 1);
 	ASSERT_EQ(0, munmap(buf + 8 * page_size, page_size));
-	DMIRROR_ERR(-EFAULT, self->fd, HMM_DMIRROR_WRITE, buf, ptr, npages);
+	DMIRROR_RET(-EFAULT, self->fd, HMM_DMIRROR_WRITE, buf, ptr, npages);
 	/* Past the hole, nothing was written. */
 	ASSERT_PATTERN(buf + 9 * page_size, 9, npages - 9, seed);
 	/* A hole at the start of the range. */
-	DMIRROR_ERR(-EFAULT, self->fd, HMM_DMIRROR_WRITE, buf + 8 * page_size,
+	DMIRROR_RET(-EFAULT, self->fd, HMM_DMIRROR_WRITE, buf + 8 * page_size,
 		    ptr, 2);
 	ASSERT_PATTERN(buf + 9 * page_size, 9, npages - 9, seed);
 }
@@ -888,7 +888,7 @@ TEST_F(core, write_across_rw_and_ro_vmas_is_eperm)
 	fill_pattern(ptr, 0, npages, seed + 1);
 	ASSERT_EQ(0, mprotect(buf + split * page_size,
 			      (npages - split) * page_size, PROT_READ));
-	DMIRROR_ERR(-EPERM, self->fd, HMM_DMIRROR_WRITE, buf, ptr, npages);
+	DMIRROR_RET(-EPERM, self->fd, HMM_DMIRROR_WRITE, buf, ptr, npages);
 	ASSERT_PATTERN(buf, 0, npages, seed);
 	/* The writable VMA alone can be written. */
 	DMIRROR_OK(self->fd, HMM_DMIRROR_WRITE, buf, ptr, split, NULL);
@@ -1015,7 +1015,7 @@ TEST_F(core, migrate_shared_file_is_enoent)
 			   &file, &ptr);
 	/* Half mapped by a CPU write, half not mapped yet. */
 	fill_pattern(buf, 0, npages / 2, seed + 1);
-	DMIRROR_ERR(-ENOENT, self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr,
+	DMIRROR_RET(-ENOENT, self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr,
 		    npages);
 	SNAPSHOT_PROT(self->fd, buf, m, npages / 2, HMM_DMIRROR_PROT_WRITE);
 	ASSERT_PATTERN(buf, 0, npages / 2, seed + 1);
@@ -1064,7 +1064,7 @@ TEST_F(core, migrate_private_file_unwritten_pages_is_enoent)
 			   &file, &ptr);
 	/* The first half read by the CPU, the second half not mapped yet. */
 	ASSERT_PATTERN(buf, 0, npages / 2, seed);
-	DMIRROR_ERR(-ENOENT, self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr,
+	DMIRROR_RET(-ENOENT, self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr,
 		    npages);
 	ASSERT_PATTERN(buf, 0, npages, seed);
 	close(file);
@@ -1239,7 +1239,7 @@ TEST_F(core, migrate_across_rw_and_ro_vmas)
 
 	/* The device may not write the read-only pages either. */
 	fill_pattern(ptr, 0, npages, seed + 1);
-	DMIRROR_ERR(-EPERM, self->fd, HMM_DMIRROR_WRITE,
+	DMIRROR_RET(-EPERM, self->fd, HMM_DMIRROR_WRITE,
 		    buf + split * page_size, ptr, npages - split);
 
 	ASSERT_PATTERN(buf, 0, npages, seed);
@@ -1259,13 +1259,13 @@ TEST_F(core, migrate_prot_none_vma_is_einval)
 	ASSERT_EQ(0, mprotect(buf + split * page_size,
 			      (npages - split) * page_size, PROT_NONE));
 
-	DMIRROR_ERR(-EINVAL, self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr,
+	DMIRROR_RET(-EINVAL, self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr,
 		    npages);
-	DMIRROR_ERR(-EINVAL, self->fd, HMM_DMIRROR_MIGRATE_TO_DEV,
+	DMIRROR_RET(-EINVAL, self->fd, HMM_DMIRROR_MIGRATE_TO_DEV,
 		    buf + split * page_size, ptr, 1);
-	DMIRROR_ERR(-EINVAL, self->fd, HMM_DMIRROR_MIGRATE_TO_SYS, buf, ptr,
+	DMIRROR_RET(-EINVAL, self->fd, HMM_DMIRROR_MIGRATE_TO_SYS, buf, ptr,
 		    npages);
-	DMIRROR_ERR(-EINVAL, self->fd, HMM_DMIRROR_MIGRATE_TO_SYS,
+	DMIRROR_RET(-EINVAL, self->fd, HMM_DMIRROR_MIGRATE_TO_SYS,
 		    buf + split * page_size, ptr, 1);
 	SNAPSHOT_PROT(self->fd, buf + split * page_size, m, npages - split,
 		      HMM_DMIRROR_PROT_ERROR);
@@ -1284,14 +1284,14 @@ TEST_F(core, migrate_hole_is_einval)
 
 	ASSERT_EQ(0, munmap(buf + 6 * page_size, 2 * page_size));
 
-	DMIRROR_ERR(-EINVAL, self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr,
+	DMIRROR_RET(-EINVAL, self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr,
 		    npages);
 	/* A hole at the start of the range, and one at the end. */
-	DMIRROR_ERR(-EINVAL, self->fd, HMM_DMIRROR_MIGRATE_TO_DEV,
+	DMIRROR_RET(-EINVAL, self->fd, HMM_DMIRROR_MIGRATE_TO_DEV,
 		    buf + 6 * page_size, ptr, 4);
-	DMIRROR_ERR(-EINVAL, self->fd, HMM_DMIRROR_MIGRATE_TO_DEV,
+	DMIRROR_RET(-EINVAL, self->fd, HMM_DMIRROR_MIGRATE_TO_DEV,
 		    buf + 4 * page_size, ptr, 3);
-	DMIRROR_ERR(-EINVAL, self->fd, HMM_DMIRROR_MIGRATE_TO_SYS, buf, ptr,
+	DMIRROR_RET(-EINVAL, self->fd, HMM_DMIRROR_MIGRATE_TO_SYS, buf, ptr,
 		    npages);
 	SNAPSHOT(self->fd, buf, m, npages);
 	ASSERT_PROT(m, 6, 8, HMM_DMIRROR_PROT_ERROR);
@@ -1312,13 +1312,13 @@ TEST_F(core, migrate_shared_anon_is_enoent)
 
 	ASSERT_MAPPED(buf, ptr);
 	/* Never touched. */
-	DMIRROR_ERR(-ENOENT, self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr,
+	DMIRROR_RET(-ENOENT, self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr,
 		    npages);
 	ASSERT_BYTES(buf, npages * page_size, 0);
 
 	/* Written. */
 	fill_pattern(buf, 0, npages, seed);
-	DMIRROR_ERR(-ENOENT, self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr,
+	DMIRROR_RET(-ENOENT, self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr,
 		    npages);
 	SNAPSHOT_PROT(self->fd, buf, m, npages, HMM_DMIRROR_PROT_WRITE);
 	ASSERT_PATTERN(buf, 0, npages, seed);
@@ -1564,22 +1564,20 @@ TEST_F(core, exclusive_until_cpu_touches_each_page)
 	memset(ptr, UNTOUCHED, npages * page_size);
 	DMIRROR_OK(self->fd, HMM_DMIRROR_EXCLUSIVE, buf, ptr, npages, &cmd);
 	ASSERT_PATTERN(ptr, 0, npages, seed);
-	DMIRROR_ERR(-EPERM, self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE, buf, ptr,
+	DMIRROR_RET(-EPERM, self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE, buf, ptr,
 		    npages);
 
 	/* The CPU reads the first half. */
 	ASSERT_PATTERN(buf, 0, half, seed);
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE, buf, ptr,
-			     half, &cmd));
-	DMIRROR_ERR(-EPERM, self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE,
+	DMIRROR_RET(0, self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE, buf, ptr, half);
+	DMIRROR_RET(-EPERM, self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE,
 		    buf + half * page_size, ptr, half);
-	DMIRROR_ERR(-EPERM, self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE, buf, ptr,
+	DMIRROR_RET(-EPERM, self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE, buf, ptr,
 		    npages);
 
 	/* The CPU writes the second half. */
 	fill_pattern(buf + half * page_size, half, half, seed + 1);
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE, buf, ptr,
-			     npages, &cmd));
+	DMIRROR_RET(0, self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE, buf, ptr, npages);
 	ASSERT_PATTERN(buf, 0, half, seed);
 	ASSERT_PATTERN(buf + half * page_size, half, half, seed + 1);
 }
@@ -1594,7 +1592,6 @@ TEST_F(core, exclusive_on_shared_memory_is_eopnotsupp)
 	const unsigned long npages = 8;
 	size_t len = 2 * npages * page_size;
 	char *ptr = malloc(len);
-	struct hmm_dmirror_cmd cmd;
 	char *buf;
 
 	ASSERT_NE(NULL, ptr);
@@ -1608,13 +1605,13 @@ TEST_F(core, exclusive_on_shared_memory_is_eopnotsupp)
 		       MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED, -1, 0));
 	memset(buf, 0x5a, len);
 
-	DMIRROR_ERR(-EOPNOTSUPP, self->fd, HMM_DMIRROR_EXCLUSIVE,
+	DMIRROR_RET(-EOPNOTSUPP, self->fd, HMM_DMIRROR_EXCLUSIVE,
 		    buf + npages * page_size, ptr, npages);
-	DMIRROR_ERR(-EOPNOTSUPP, self->fd, HMM_DMIRROR_EXCLUSIVE, buf, ptr,
+	DMIRROR_RET(-EOPNOTSUPP, self->fd, HMM_DMIRROR_EXCLUSIVE, buf, ptr,
 		    2 * npages);
 	/* Nothing became exclusive on the way. */
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE, buf, ptr,
-			     2 * npages, &cmd));
+	DMIRROR_RET(0, self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE, buf, ptr,
+		    2 * npages);
 	munmap(buf, len);
 	free(ptr);
 }
@@ -1635,12 +1632,11 @@ TEST_F(core, exclusive_on_thp)
 	memset(ptr, UNTOUCHED, SZ_2M);
 	DMIRROR_OK(self->fd, HMM_DMIRROR_EXCLUSIVE, buf, ptr, npages, &cmd);
 	ASSERT_PATTERN(ptr, 0, npages, seed);
-	DMIRROR_ERR(-EPERM, self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE, buf, ptr,
+	DMIRROR_RET(-EPERM, self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE, buf, ptr,
 		    npages);
 
 	ASSERT_PATTERN(buf, 0, npages, seed);
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE, buf, ptr,
-			     npages, &cmd));
+	DMIRROR_RET(0, self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE, buf, ptr, npages);
 	fill_pattern(buf, 0, npages, seed + 1);
 	ASSERT_PATTERN(buf, 0, npages, seed + 1);
 
@@ -1648,11 +1644,10 @@ TEST_F(core, exclusive_on_thp)
 	DMIRROR_OK(self->fd, HMM_DMIRROR_EXCLUSIVE, buf + 100 * page_size, ptr,
 		   64, &cmd);
 	ASSERT_PATTERN(ptr, 100, 64, seed + 1);
-	DMIRROR_ERR(-EPERM, self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE,
+	DMIRROR_RET(-EPERM, self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE,
 		    buf + 100 * page_size, ptr, 64);
 	fill_pattern(buf, 0, npages, seed + 2);
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE, buf, ptr,
-			     npages, &cmd));
+	DMIRROR_RET(0, self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE, buf, ptr, npages);
 	ASSERT_PATTERN(buf, 0, npages, seed + 2);
 	if (!thp)
 		SKIP(return, "no THP materialised: checked on small pages");
@@ -1669,7 +1664,7 @@ TEST_F(core, exclusive_then_mprotect_write_is_eperm)
 
 	ASSERT_EQ(0, mprotect(buf, npages * page_size, PROT_READ));
 	fill_pattern(ptr, 0, npages, seed + 1);
-	DMIRROR_ERR(-EPERM, self->fd, HMM_DMIRROR_WRITE, buf, ptr, npages);
+	DMIRROR_RET(-EPERM, self->fd, HMM_DMIRROR_WRITE, buf, ptr, npages);
 	ASSERT_PATTERN(buf, 0, npages, seed);
 }
 
@@ -1705,8 +1700,7 @@ TEST_F(core, exclusive_then_fork)
 	ASSERT_EQ(0, wait_child(pid));
 	/* The child's writes went to its own copy. */
 	ASSERT_PATTERN(buf, 0, npages, seed + 1);
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE, buf, ptr,
-			     npages, &cmd));
+	DMIRROR_RET(0, self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE, buf, ptr, npages);
 }
 
 /* ---------------------------------------------------- RELEASE and close */

@@ -407,15 +407,14 @@ TEST_F_TIMEOUT(pressure, migrate_more_than_capacity_at_once_is_enomem,
 	ASSERT_NE(NULL, m);
 	fill_pattern(buf, 0, npages, seed);
 
-	DMIRROR_ERR(-ENOMEM, self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr,
+	DMIRROR_RET(-ENOMEM, self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr,
 		    npages);
-	DMIRROR_ERR(-ENOMEM, self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr,
+	DMIRROR_RET(-ENOMEM, self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr,
 		    cap_pages + 1);
 	ASSERT_PATTERN(buf, 0, npages, seed);
 
 	/* Exactly the capacity, on an empty device, fits in one command. */
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_RELEASE, buf, NULL, npages,
-			     &cmd));
+	DMIRROR_RET(0, self->fd, HMM_DMIRROR_RELEASE, buf, NULL, npages);
 	STATS(self->fd, &st);
 	ASSERT_EQ(0, st.pages_used);
 	DMIRROR_OK(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, cap_pages,
@@ -429,7 +428,7 @@ TEST_F_TIMEOUT(pressure, migrate_more_than_capacity_at_once_is_enomem,
 	ASSERT_EQ(0, st.evictions);
 
 	/* And more than that still is refused, with the device full. */
-	DMIRROR_ERR(-ENOMEM, self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr,
+	DMIRROR_RET(-ENOMEM, self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr,
 		    npages);
 	ASSERT_PATTERN(buf, 0, npages, seed);
 }
@@ -1070,8 +1069,8 @@ TEST_F_TIMEOUT(pressure, child_exits_with_pages_on_device_while_evicting,
 		pid_t pid;
 
 		/* An empty device: the last child left nothing behind. */
-		ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_RELEASE, buf, NULL,
-				     npages, &cmd));
+		DMIRROR_RET(0, self->fd, HMM_DMIRROR_RELEASE, buf, NULL,
+			    npages);
 		STATS(self->fd, &st);
 		ASSERT_EQ(0, st.pages_used)
 			TH_LOG("before child %u", c);
@@ -1142,8 +1141,7 @@ TEST_F_TIMEOUT(pressure, child_exits_with_pages_on_device_while_evicting,
 	ASSERT_EQ(count_private_local(m, npages), st.pages_used);
 	ASSERT_DEVICE_READ(self->fd, buf, 0, npages, seeds);
 	ASSERT_PAGES(buf, 0, npages, seeds);
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_RELEASE, buf, NULL, npages,
-			     &cmd));
+	DMIRROR_RET(0, self->fd, HMM_DMIRROR_RELEASE, buf, NULL, npages);
 	STATS(self->fd, &st);
 	ASSERT_EQ(0, st.pages_used);
 }
@@ -1207,8 +1205,7 @@ TEST_F_TIMEOUT(pressure, stats_count_migration_to_device_and_back,
 	ASSERT_EQ(0, st.alloc_failures);
 
 	/* Already there: nothing moves, nothing more is used. */
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, n,
-			     &cmd));
+	DMIRROR_RET(0, self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, n);
 	STATS(self->fd, &st);
 	ASSERT_EQ(n, st.to_device);
 	ASSERT_EQ(n, st.pages_used);
@@ -1332,8 +1329,8 @@ TEST_F_TIMEOUT(pressure, stats_count_alloc_failures_of_flag_fail_alloc,
 
 	ASSERT_BUFFERS(buf, ptr, n, seed);
 	STATS(self->fd, &st0);
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_FLAGS, NULL, NULL,
-			     HMM_DMIRROR_FLAG_FAIL_ALLOC, &cmd));
+	DMIRROR_RET(0, self->fd, HMM_DMIRROR_FLAGS, NULL, NULL,
+		    HMM_DMIRROR_FLAG_FAIL_ALLOC);
 	/* The first attempt fails; the fallback moves every page. */
 	DMIRROR_OK(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, n, &cmd);
 	ASSERT_PATTERN(ptr, 0, n, seed);
@@ -1471,13 +1468,11 @@ TEST_F_TIMEOUT(pressure, stats_larger_struct_with_zero_tail_is_accepted,
 	struct hmmsim_stats *st = (struct hmmsim_stats *)raw;
 	char *buf = map_aligned(SZ_2M, MADV_NOHUGEPAGE);
 	char *ptr = malloc(8 * page_size);
-	struct hmm_dmirror_cmd cmd;
 	size_t i;
 
 	ASSERT_NE(NULL, raw);
 	ASSERT_BUFFERS(buf, ptr, 8, seed);
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, 8,
-			     &cmd));
+	DMIRROR_RET(0, self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, 8);
 	for (i = 0; i < ARRAY_SIZE(sizes); i++) {
 		memset(raw, 0, STATS_SIZE_MAX);
 		stats_args(raw, sizes[i]);
@@ -1626,7 +1621,7 @@ TEST_F_TIMEOUT(pressure, power_off_gives_enodev_and_keeps_data, MEDIUM_TIMEOUT)
 		ASSERT_EQ(-ENODEV, dmirror(self->fd, core[i], buf, ptr, npages,
 					   &cmd))
 			TH_LOG("core command %zu", i);
-	DMIRROR_ERR(-ENODEV, self->fd, HMM_DMIRROR_FLAGS, NULL, NULL, 0);
+	DMIRROR_RET(-ENODEV, self->fd, HMM_DMIRROR_FLAGS, NULL, NULL, 0);
 	ASSERT_EQ(-ENODEV, info(self->fd, &inf));
 	ASSERT_EQ(-ENODEV, hmigrate(self->fd, 0, buf, npages,
 				    HMMSIM_MIGRATE_FROM_SYSTEM, &cpages));
@@ -1797,7 +1792,7 @@ static void fails_one_migration(struct __test_metadata *_metadata,
 	FAULT_ARM(attr, "1");
 	STATS(self->fd, &st0);
 
-	DMIRROR_ERR(err, self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, n);
+	DMIRROR_RET(err, self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, n);
 	ASSERT_EQ(0, fault_read(&self->dev, attr, "times", &times));
 	ASSERT_EQ(0, times);
 	STATS(self->fd, &st);
@@ -1896,7 +1891,7 @@ TEST_F_TIMEOUT(pressure, fail_evict_makes_full_device_enomem, MEDIUM_TIMEOUT)
 	ASSERT_EQ(cap_pages, st0.pages_used);
 
 	FAULT_ARM("fail_evict", "-1");
-	DMIRROR_ERR(-ENOMEM, self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, last, ptr,
+	DMIRROR_RET(-ENOMEM, self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, last, ptr,
 		    win_pages);
 	STATS(self->fd, &st);
 	ASSERT_EQ(st0.evictions, st.evictions);

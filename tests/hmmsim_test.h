@@ -491,20 +491,20 @@ static inline void hmmsim_dmirror_ok(struct __test_metadata *_metadata,
 		TH_LOG("line %d: %s", line, name);
 }
 
-/** DMIRROR_ERR() - core command that must fail with @err, a -errno */
-#define DMIRROR_ERR(err, fd, request, addr, ptr, npages) \
-	hmmsim_dmirror_err(_metadata, __LINE__, err, fd, request, #request, \
+/** DMIRROR_RET() - core command that must return @ret: 0 or a -errno */
+#define DMIRROR_RET(ret, fd, request, addr, ptr, npages) \
+	hmmsim_dmirror_ret(_metadata, __LINE__, ret, fd, request, #request, \
 			   addr, ptr, npages)
 
-static inline void hmmsim_dmirror_err(struct __test_metadata *_metadata,
-				      int line, int err, int fd,
+static inline void hmmsim_dmirror_ret(struct __test_metadata *_metadata,
+				      int line, int ret, int fd,
 				      unsigned long request, const char *name,
 				      void *addr, void *ptr,
 				      unsigned long npages)
 {
 	struct hmm_dmirror_cmd cmd;
 
-	ASSERT_EQ(err, dmirror(fd, request, addr, ptr, npages, &cmd))
+	ASSERT_EQ(ret, dmirror(fd, request, addr, ptr, npages, &cmd))
 		TH_LOG("line %d: %s", line, name);
 }
 
@@ -694,17 +694,16 @@ migrate_from_other_device_is_enoent(struct __test_metadata *_metadata,
 	const unsigned long npages = 16, last = npages - 1;
 	char *buf, *ptr;
 	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
-	struct hmm_dmirror_cmd cmd;
 	unsigned char m[1];
 
 	MIGRATE_OK(from_fd, buf + last * page_size, ptr, 1);
 
-	ASSERT_EQ(-ENOENT, dmirror(to_fd, HMM_DMIRROR_MIGRATE_TO_DEV,
-				   buf + last * page_size, ptr, 1, &cmd));
+	DMIRROR_RET(-ENOENT, to_fd, HMM_DMIRROR_MIGRATE_TO_DEV,
+		    buf + last * page_size, ptr, 1);
 	/* The page did not move. */
 	SNAPSHOT_PROT(from_fd, buf + last * page_size, m, 1, from_local);
-	ASSERT_EQ(-ENOENT, dmirror(to_fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf,
-				   ptr, npages, &cmd));
+	DMIRROR_RET(-ENOENT, to_fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr,
+		    npages);
 	SNAPSHOT_PROT(from_fd, buf + last * page_size, m, 1, from_local);
 	ASSERT_PATTERN(buf, 0, npages, seed);
 }
@@ -723,7 +722,6 @@ release_returns_every_page(struct __test_metadata *_metadata, int fd,
 	char *b = map_small(npages, PROT_READ | PROT_WRITE);
 	char *ptr = malloc(npages * page_size);
 	unsigned char *m = malloc(npages);
-	struct hmm_dmirror_cmd cmd;
 
 	ASSERT_MAPPED(a, m);
 	ASSERT_BUFFERS(b, ptr, npages, seed + 1);
@@ -731,7 +729,7 @@ release_returns_every_page(struct __test_metadata *_metadata, int fd,
 	MIGRATE_OK(fd, a, ptr, npages);
 	MIGRATE_OK(fd, b, ptr, npages);
 
-	ASSERT_EQ(0, dmirror(fd, HMM_DMIRROR_RELEASE, a, ptr, npages, &cmd));
+	DMIRROR_RET(0, fd, HMM_DMIRROR_RELEASE, a, ptr, npages);
 	SNAPSHOT_PROT(fd, a, m, npages, HMM_DMIRROR_PROT_WRITE);
 	SNAPSHOT_PROT(fd, b, m, npages, HMM_DMIRROR_PROT_WRITE);
 	ASSERT_PATTERN(a, 0, npages, seed);
