@@ -1217,27 +1217,64 @@ static void bystander_args(struct bystander *b, int form,
 
 #define NR_FORMS 3
 
-TEST_F(migrate, size_below_version0_is_einval)
+/* Sets @width bytes at @offset of @a to @v, or ORs @v into them. */
+static void set_field(struct hmmsim_migrate *a, size_t offset, size_t width,
+		      __u64 v, bool or)
 {
-	struct bystander *b = &self->b;
-	static const __u32 sizes[] = {
-		0, 1, 4, 8, 16, 40, 64, HMMSIM_MIGRATE_SIZE_VER0 - 1,
-	};
-	struct hmmsim_migrate a;
+	void *f = (char *)a + offset;
+
+	if (width == sizeof(__u32))
+		*(__u32 *)f = (or ? *(__u32 *)f : 0) | v;
+	else
+		*(__u64 *)f = (or ? *(__u64 *)f : 0) | v;
+}
+
+/*
+ * Every form on the bystander, with field @field set to each of @values (or
+ * with each ORed in), fails with @err. The struct starts a zeroed 128 KiB:
+ * a size larger than it finds zeroes.
+ */
+#define ASSERT_FIELD_REFUSED(b, field, values, or, err) \
+	assert_field_refused(_metadata, b, #field, \
+			     offsetof(struct hmmsim_migrate, field), \
+			     sizeof(((struct hmmsim_migrate *)0)->field), \
+			     values, ARRAY_SIZE(values), or, err)
+
+static void assert_field_refused(struct __test_metadata *_metadata,
+				 struct bystander *b, const char *name,
+				 size_t offset, size_t width,
+				 const __u64 *values, size_t n, bool or,
+				 int err)
+{
+	const size_t len = 1UL << 17;
+	void *raw = mmap(NULL, len, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	size_t i;
 	int form;
 
+	ASSERT_NE(MAP_FAILED, raw);
 	for (form = 0; form < NR_FORMS; form++) {
-		for (i = 0; i < ARRAY_SIZE(sizes); i++) {
-			bystander_args(b, form, &a);
-			a.size = sizes[i];
-			ASSERT_EQ(-EINVAL, hmigrate_raw(b->p.dst,
-							HMMSIM_IOCTL_MIGRATE,
-							&a))
-				TH_LOG("form %d, size %u", form, sizes[i]);
+		for (i = 0; i < n; i++) {
+			bystander_args(b, form, raw);
+			set_field(raw, offset, width, values[i], or);
+			ASSERT_EQ(err, hmigrate_raw(b->p.dst,
+						    HMMSIM_IOCTL_MIGRATE, raw))
+				TH_LOG("form %d, %s (byte %zu) %#llx", form,
+				       name, offset,
+				       (unsigned long long)values[i]);
 		}
 	}
-	ASSERT_BYSTANDER(b, false);
+	munmap(raw, len);
+}
+
+TEST_F(migrate, size_below_version0_is_einval)
+{
+	static const __u64 sizes[] = {
+		0, 1, 4, 8, 16, 40, 64, HMMSIM_MIGRATE_SIZE_VER0 - 1,
+	};
+
+	ASSERT_FIELD_REFUSED(&self->b, size, sizes, false, -EINVAL);
+	ASSERT_BYSTANDER(&self->b, false);
 }
 
 /* Fields the driver does not know about must be zero. */
@@ -1282,101 +1319,47 @@ TEST_F(migrate, larger_struct_with_nonzero_tail_is_e2big)
 /* Beyond MIGRATE_SIZE_MAX, even with a zero tail. */
 TEST_F(migrate, size_above_4096_is_e2big)
 {
-	struct bystander *b = &self->b;
-	static const __u32 sizes[] = {
+	static const __u64 sizes[] = {
 		MIGRATE_SIZE_MAX + 1, 2 * MIGRATE_SIZE_MAX, 1U << 16,
 		1U << 31, UINT_MAX,
 	};
-	const size_t len = 1UL << 17;
-	unsigned char *raw = mmap(NULL, len, PROT_READ | PROT_WRITE,
-				  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	struct hmmsim_migrate *a = (struct hmmsim_migrate *)raw;
-	size_t i;
-	int form;
 
-	ASSERT_NE(MAP_FAILED, raw);
-	for (form = 0; form < NR_FORMS; form++) {
-		for (i = 0; i < ARRAY_SIZE(sizes); i++) {
-			bystander_args(b, form, a);
-			a->size = sizes[i];
-			ASSERT_EQ(-E2BIG, hmigrate_raw(b->p.dst,
-						       HMMSIM_IOCTL_MIGRATE,
-						       a))
-				TH_LOG("form %d, size %u", form, sizes[i]);
-		}
-	}
-	ASSERT_BYSTANDER(b, false);
+	ASSERT_FIELD_REFUSED(&self->b, size, sizes, false, -E2BIG);
+	ASSERT_BYSTANDER(&self->b, false);
 }
 
 TEST_F(migrate, unknown_flags_are_einval)
 {
-	struct bystander *b = &self->b;
-	static const __u32 bad[] = {
+	static const __u64 bad[] = {
 		1U << 1, 1U << 2, 1U << 16, 1U << 31,
 		HMMSIM_MIGRATE_TO_SYSTEM | (1U << 1), UINT_MAX,
 	};
-	struct hmmsim_migrate a;
-	size_t i;
-	int form;
 
-	for (form = 0; form < NR_FORMS; form++) {
-		for (i = 0; i < ARRAY_SIZE(bad); i++) {
-			bystander_args(b, form, &a);
-			a.flags |= bad[i];
-			ASSERT_EQ(-EINVAL, hmigrate_raw(b->p.dst,
-							HMMSIM_IOCTL_MIGRATE,
-							&a))
-				TH_LOG("form %d, flags %#x", form, a.flags);
-		}
-	}
-	ASSERT_BYSTANDER(b, false);
+	ASSERT_FIELD_REFUSED(&self->b, flags, bad, true, -EINVAL);
+	ASSERT_BYSTANDER(&self->b, false);
 }
 
 TEST_F(migrate, nonzero_pad_is_einval)
 {
-	struct bystander *b = &self->b;
-	static const __u32 bad[] = { 1, 1U << 8, 1U << 31, UINT_MAX };
-	struct hmmsim_migrate a;
-	size_t i;
-	int form;
+	static const __u64 bad[] = { 1, 1U << 8, 1U << 31, UINT_MAX };
 
-	for (form = 0; form < NR_FORMS; form++) {
-		for (i = 0; i < ARRAY_SIZE(bad); i++) {
-			bystander_args(b, form, &a);
-			a.pad = bad[i];
-			ASSERT_EQ(-EINVAL, hmigrate_raw(b->p.dst,
-							HMMSIM_IOCTL_MIGRATE,
-							&a))
-				TH_LOG("form %d, pad %#x", form, a.pad);
-		}
-	}
-	ASSERT_BYSTANDER(b, false);
+	ASSERT_FIELD_REFUSED(&self->b, pad, bad, false, -EINVAL);
+	ASSERT_BYSTANDER(&self->b, false);
 }
 
 TEST_F(migrate, nonzero_reserved_is_einval)
 {
-	struct bystander *b = &self->b;
 	static const __u64 bad[] = { 1, 1ULL << 32, 1ULL << 63, ~0ULL };
 	struct hmmsim_migrate a;
-	size_t r, i;
-	int form;
+	size_t r;
 
-	for (form = 0; form < NR_FORMS; form++) {
-		for (r = 0; r < ARRAY_SIZE(a.reserved); r++) {
-			for (i = 0; i < ARRAY_SIZE(bad); i++) {
-				bystander_args(b, form, &a);
-				a.reserved[r] = bad[i];
-				ASSERT_EQ(-EINVAL,
-					  hmigrate_raw(b->p.dst,
-						       HMMSIM_IOCTL_MIGRATE,
-						       &a))
-					TH_LOG("form %d, reserved[%zu] %#llx",
-					       form, r,
-					       (unsigned long long)bad[i]);
-			}
-		}
-	}
-	ASSERT_BYSTANDER(b, false);
+	for (r = 0; r < ARRAY_SIZE(a.reserved); r++)
+		assert_field_refused(_metadata, &self->b, "reserved[]",
+				     offsetof(struct hmmsim_migrate, reserved) +
+				     r * sizeof(a.reserved[0]),
+				     sizeof(a.reserved[0]), bad,
+				     ARRAY_SIZE(bad), false, -EINVAL);
+	ASSERT_BYSTANDER(&self->b, false);
 }
 
 /* cpages is an output: what goes in there changes nothing. */
