@@ -191,6 +191,11 @@ static void step_ok(struct __test_metadata *_metadata, int line, int fd,
 	hmmsim_assert_pattern(_metadata, line, ptr, w * win_pages, win_pages, seed);
 }
 
+/* SMALL_BUFFERS() at the start of a 2 MiB window of their own */
+#define WINDOW_BUFFERS(buf, ptr, npages) \
+	hmmsim_buffers(_metadata, map_aligned(SZ_2M, MADV_NOHUGEPAGE), buf, \
+		       ptr, npages)
+
 /* ------------------------------------------------------ pressure fixture */
 
 FIXTURE(pressure)
@@ -1185,14 +1190,12 @@ TEST_F_TIMEOUT(pressure, stats_start_at_zero, SHORT_TIMEOUT)
 TEST_F_TIMEOUT(pressure, stats_count_migration_to_device_and_back,
 	       SHORT_TIMEOUT)
 {
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long n = 100;
-	char *buf = map_aligned(SZ_2M, MADV_NOHUGEPAGE);
-	char *ptr = malloc(n * page_size);
+	char *buf, *ptr;
+	unsigned int seed = WINDOW_BUFFERS(&buf, &ptr, n);
 	struct hmm_dmirror_cmd cmd;
 	struct hmmsim_stats st;
 
-	ASSERT_BUFFERS(buf, ptr, n, seed);
 	DMIRROR_OK(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, n, &cmd);
 	ASSERT_PATTERN(ptr, 0, n, seed);
 	STATS(self->fd, &st);
@@ -1222,14 +1225,12 @@ TEST_F_TIMEOUT(pressure, stats_count_migration_to_device_and_back,
 
 TEST_F_TIMEOUT(pressure, stats_count_device_faults, SHORT_TIMEOUT)
 {
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long n = 100;
-	char *buf = map_aligned(SZ_2M, MADV_NOHUGEPAGE);
-	char *ptr = malloc(n * page_size);
+	char *buf, *ptr;
+	unsigned int seed = WINDOW_BUFFERS(&buf, &ptr, n);
 	struct hmm_dmirror_cmd cmd;
 	struct hmmsim_stats st0, st;
 
-	ASSERT_BUFFERS(buf, ptr, n, seed);
 	STATS(self->fd, &st0);
 	DMIRROR_OK(self->fd, HMM_DMIRROR_READ, buf, ptr, n, &cmd);
 	ASSERT_LE(1, cmd.faults);
@@ -1251,15 +1252,13 @@ TEST_F_TIMEOUT(pressure, stats_count_device_faults, SHORT_TIMEOUT)
 TEST_F_TIMEOUT(pressure, stats_count_cpu_fault_and_window_brought_back,
 	       SHORT_TIMEOUT)
 {
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long n = 64;
-	char *buf = map_aligned(SZ_2M, MADV_NOHUGEPAGE);
-	char *ptr = malloc(n * page_size);
+	char *buf, *ptr;
+	unsigned int seed = WINDOW_BUFFERS(&buf, &ptr, n);
 	unsigned char m[64];
 	struct hmmsim_stats st0, st;
 	unsigned long left;
 
-	ASSERT_BUFFERS(buf, ptr, n, seed);
 	DMIRROR_OK(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, n, NULL);
 	STATS(self->fd, &st0);
 	ASSERT_EQ(0, st0.cpu_faults);
@@ -1278,13 +1277,11 @@ TEST_F_TIMEOUT(pressure, stats_count_cpu_fault_and_window_brought_back,
 
 TEST_F_TIMEOUT(pressure, stats_count_invalidations_on_munmap, SHORT_TIMEOUT)
 {
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long n = 16;
-	char *buf = map_aligned(SZ_2M, MADV_NOHUGEPAGE);
-	char *ptr = malloc(n * page_size);
 	struct hmmsim_stats st0, st;
+	char *buf, *ptr;
 
-	ASSERT_BUFFERS(buf, ptr, n, seed);
+	WINDOW_BUFFERS(&buf, &ptr, n);
 	DMIRROR_OK(self->fd, HMM_DMIRROR_READ, buf, ptr, n, NULL);
 	STATS(self->fd, &st0);
 	ASSERT_EQ(0, munmap(buf, SZ_2M));
@@ -1320,14 +1317,12 @@ TEST_F_TIMEOUT(pressure, stats_count_evictions, MEDIUM_TIMEOUT)
 TEST_F_TIMEOUT(pressure, stats_count_alloc_failures_of_flag_fail_alloc,
 	       SHORT_TIMEOUT)
 {
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long n = 16;
-	char *buf = map_aligned(SZ_2M, MADV_NOHUGEPAGE);
-	char *ptr = malloc(n * page_size);
+	char *buf, *ptr;
+	unsigned int seed = WINDOW_BUFFERS(&buf, &ptr, n);
 	struct hmm_dmirror_cmd cmd;
 	struct hmmsim_stats st0, st;
 
-	ASSERT_BUFFERS(buf, ptr, n, seed);
 	STATS(self->fd, &st0);
 	DMIRROR_RET(0, self->fd, HMM_DMIRROR_FLAGS, NULL, NULL,
 		    HMM_DMIRROR_FLAG_FAIL_ALLOC);
@@ -1780,15 +1775,13 @@ static void fails_one_migration(struct __test_metadata *_metadata,
 				FIXTURE_DATA(pressure) *self,
 				const char *attr, int err, bool alloc)
 {
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long n = 64;
-	char *buf = map_aligned(SZ_2M, MADV_NOHUGEPAGE);
-	char *ptr = malloc(n * page_size);
+	char *buf, *ptr;
+	unsigned int seed = WINDOW_BUFFERS(&buf, &ptr, n);
 	unsigned char m[64];
 	struct hmmsim_stats st0, st;
 	long times;
 
-	ASSERT_BUFFERS(buf, ptr, n, seed);
 	FAULT_ARM(attr, "1");
 	STATS(self->fd, &st0);
 
@@ -1829,10 +1822,9 @@ TEST_F_TIMEOUT(pressure, fail_copy_fails_one_migration, SHORT_TIMEOUT)
 /* A CPU fault whose copy fails is taken again, and loses nothing. */
 TEST_F_TIMEOUT(pressure, fail_copy_on_cpu_fault_is_retried, SHORT_TIMEOUT)
 {
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long n = 64;
-	char *buf = map_aligned(SZ_2M, MADV_NOHUGEPAGE);
-	char *ptr = malloc(n * page_size);
+	char *buf, *ptr;
+	unsigned int seed = WINDOW_BUFFERS(&buf, &ptr, n);
 	unsigned char m[64];
 	struct hmmsim_stats st;
 	long times;
@@ -1840,7 +1832,6 @@ TEST_F_TIMEOUT(pressure, fail_copy_on_cpu_fault_is_retried, SHORT_TIMEOUT)
 	if (!fault_exists(&self->dev, "fail_copy"))
 		SKIP(return, "no %s/fail_copy (no CONFIG_FAULT_INJECTION_DEBUG_FS?)",
 		     self->dev.dbg);
-	ASSERT_BUFFERS(buf, ptr, n, seed);
 	DMIRROR_OK(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, n, NULL);
 	FAULT_ARM("fail_copy", "1");
 

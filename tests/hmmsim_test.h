@@ -390,15 +390,17 @@ static inline void hmmsim_assert_pages(struct __test_metadata *_metadata,
  *	large unless @ptr is NULL, both asserted: returns the seed
  */
 #define SMALL_BUFFERS(buf, ptr, npages) \
-	hmmsim_small_buffers(_metadata, buf, ptr, npages)
+	hmmsim_buffers(_metadata, map_small(npages, PROT_READ | PROT_WRITE), \
+		       buf, ptr, npages)
 
+/** hmmsim_buffers() - SMALL_BUFFERS() of the mapping @map, or MAP_FAILED */
 static inline unsigned int
-hmmsim_small_buffers(struct __test_metadata *_metadata, char **buf,
-		     char **ptr, unsigned long npages)
+hmmsim_buffers(struct __test_metadata *_metadata, char *map, char **buf,
+	       char **ptr, unsigned long npages)
 {
 	unsigned int seed = test_seed(_metadata->name);
 
-	*buf = map_small(npages, PROT_READ | PROT_WRITE);
+	*buf = map;
 	ASSERT_NE(MAP_FAILED, *buf);
 	if (ptr) {
 		*ptr = malloc(npages * page_size);
