@@ -223,6 +223,17 @@ FIXTURE_TEARDOWN(uring)
 		close(self->fd[i]);
 }
 
+/*
+ * run() of @op on the fixture's ring, which must succeed; the pages it
+ * reports are expected to be @n.
+ */
+#define RUN_OK(fd, op, c, n) do { \
+	__u64 __pages; \
+	\
+	ASSERT_EQ(0, run(&self->ring, fd, op, c, &__pages)); \
+	EXPECT_EQ(n, __pages); \
+} while (0)
+
 TEST_F(uring, every_command_does_what_its_ioctl_does)
 {
 	size_t len = 4 * SZ_1M, npages = len / page_size;
@@ -231,7 +242,6 @@ TEST_F(uring, every_command_does_what_its_ioctl_does)
 	char *out = map_aligned(len, MADV_NORMAL);
 	char *in = map_aligned(len, MADV_NORMAL);
 	struct hmm_dmirror_cmd d;
-	__u64 pages;
 
 	ASSERT_NE(MAP_FAILED, buf);
 	ASSERT_NE(MAP_FAILED, out);
@@ -239,40 +249,28 @@ TEST_F(uring, every_command_does_what_its_ioctl_does)
 	fill_pattern(buf, 0, len / page_size, 1);
 
 	c = ucmd(buf, len);
-	ASSERT_EQ(0, run(&self->ring, self->fd[0],
-			 HMMSIM_URING_MIGRATE_TO_DEVICE, &c, &pages));
-	EXPECT_EQ(npages, pages);
+	RUN_OK(self->fd[0], HMMSIM_URING_MIGRATE_TO_DEVICE, &c, npages);
 	EXPECT_EQ(npages, count_local(self->fd[0], buf, npages));
 
 	/* Device read into out, through the device page table. */
 	c.ptr = (uintptr_t)out;
-	ASSERT_EQ(0, run(&self->ring, self->fd[0], HMMSIM_URING_READ, &c,
-			 &pages));
-	EXPECT_EQ(npages, pages);
+	RUN_OK(self->fd[0], HMMSIM_URING_READ, &c, npages);
 	EXPECT_EQ(-1, check_pattern(out, 0, len / page_size, 1));
 
 	/* Device write of in, then back to system memory. */
 	fill_pattern(in, 0, len / page_size, 2);
 	c.ptr = (uintptr_t)in;
-	ASSERT_EQ(0, run(&self->ring, self->fd[0], HMMSIM_URING_WRITE, &c,
-			 &pages));
-	EXPECT_EQ(npages, pages);
+	RUN_OK(self->fd[0], HMMSIM_URING_WRITE, &c, npages);
 	c.ptr = 0;
-	ASSERT_EQ(0, run(&self->ring, self->fd[0],
-			 HMMSIM_URING_MIGRATE_TO_SYSTEM, &c, &pages));
-	EXPECT_EQ(npages, pages);
+	RUN_OK(self->fd[0], HMMSIM_URING_MIGRATE_TO_SYSTEM, &c, npages);
 	EXPECT_EQ(0, count_local(self->fd[0], buf, npages));
 	EXPECT_EQ(-1, check_pattern(buf, 0, len / page_size, 2));
 
 	/* Nothing left on the device: moving it back moves nothing. */
-	ASSERT_EQ(0, run(&self->ring, self->fd[0],
-			 HMMSIM_URING_MIGRATE_TO_SYSTEM, &c, &pages));
-	EXPECT_EQ(0, pages);
+	RUN_OK(self->fd[0], HMMSIM_URING_MIGRATE_TO_SYSTEM, &c, 0);
 
 	/* A prefetched range is read by the device without a fault. */
-	ASSERT_EQ(0, run(&self->ring, self->fd[1], HMMSIM_URING_PREFETCH, &c,
-			 &pages));
-	EXPECT_EQ(npages, pages);
+	RUN_OK(self->fd[1], HMMSIM_URING_PREFETCH, &c, npages);
 	memset(&d, 0, sizeof(d));
 	d.addr = (uintptr_t)buf;
 	d.ptr = (uintptr_t)out;
@@ -305,18 +303,14 @@ TEST_F(uring, device_to_device_moves_pages_directly)
 
 	ASSERT_EQ(0, get_stats(self->fd[0], &before));
 	c.src_fd = self->fd[0];
-	ASSERT_EQ(0, run(&self->ring, self->fd[1],
-			 HMMSIM_URING_MIGRATE_DEV_TO_DEV, &c, &pages));
-	EXPECT_EQ(npages, pages);
+	RUN_OK(self->fd[1], HMMSIM_URING_MIGRATE_DEV_TO_DEV, &c, npages);
 	ASSERT_EQ(0, get_stats(self->fd[0], &after));
 	EXPECT_EQ(npages, after.from_device - before.from_device);
 	EXPECT_EQ(npages, count_local(self->fd[1], buf, npages));
 	EXPECT_EQ(0, count_local(self->fd[0], buf, npages));
 
 	/* The source has none left: a second move moves nothing. */
-	ASSERT_EQ(0, run(&self->ring, self->fd[1],
-			 HMMSIM_URING_MIGRATE_DEV_TO_DEV, &c, &pages));
-	EXPECT_EQ(0, pages);
+	RUN_OK(self->fd[1], HMMSIM_URING_MIGRATE_DEV_TO_DEV, &c, 0);
 	EXPECT_EQ(-1, check_pattern(buf, 0, len / page_size, 3));
 	munmap(buf, len);
 }
