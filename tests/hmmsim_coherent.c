@@ -405,31 +405,8 @@ TEST_F(coherent, migrate_to_sys_through_other_device_moves_nothing)
 /* 2 MiB of THP to coherent memory and back. */
 TEST_F(coherent, migrate_thp_to_dev_and_back)
 {
-	unsigned int seed = test_seed(_metadata->name);
-	const unsigned long npages = SZ_2M / page_size;
-	char *buf = map_aligned(SZ_2M, MADV_HUGEPAGE);
-	char *ptr = malloc(SZ_2M);
-	unsigned char *m = malloc(npages);
-	bool thp;
-
-	ASSERT_MAPPED(buf, ptr);
-	ASSERT_NE(NULL, m);
-	fill_pattern(buf, 0, npages, seed);
-	thp = thp_backed(buf, SZ_2M);
-
-	memset(ptr, UNTOUCHED, SZ_2M);
-	MIGRATE_OK(self->coh, buf, ptr, npages);
-	ASSERT_PATTERN(ptr, 0, npages, seed);
-	SNAPSHOT_PROT(self->coh, buf, m, npages, COH_LOCAL);
-	ASSERT_PATTERN(buf, 0, npages, seed);
-
-	DMIRROR_OK(self->coh, HMM_DMIRROR_MIGRATE_TO_SYS, buf, ptr, npages,
-		   NULL);
-	/* Back in small pages, unless khugepaged collapsed them already. */
-	SNAPSHOT(self->coh, buf, m, npages);
-	ASSERT_PROT2(m, 0, npages, SYS_WRITE, WRITE_PMD);
-	ASSERT_PATTERN(buf, 0, npages, seed);
-	if (!thp)
+	if (!migrate_thp_to_dev_and_back(_metadata, self->coh, COH_LOCAL,
+					 false))
 		SKIP(return, "no THP materialised: checked on small pages");
 }
 

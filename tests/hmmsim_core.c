@@ -1368,29 +1368,7 @@ TEST_F_TIMEOUT(core, migrate_16m_to_dev_and_back, 120)
 
 TEST_F(core, migrate_thp_to_dev_and_back)
 {
-	unsigned int seed = test_seed(_metadata->name);
-	const unsigned long npages = SZ_2M / page_size;
-	char *buf = map_aligned(SZ_2M, MADV_HUGEPAGE);
-	char *ptr = malloc(SZ_2M);
-	unsigned char *m = malloc(npages);
-	bool thp;
-
-	ASSERT_MAPPED(buf, ptr);
-	ASSERT_NE(NULL, m);
-	fill_pattern(buf, 0, npages, seed);
-	thp = thp_backed(buf, SZ_2M);
-	SNAPSHOT_PROT(self->fd, buf, m, npages,
-		      thp ? WRITE_PMD : HMM_DMIRROR_PROT_WRITE);
-
-	memset(ptr, UNTOUCHED, SZ_2M);
-	MIGRATE_OK(self->fd, buf, ptr, npages);
-	ASSERT_PATTERN(ptr, 0, npages, seed);
-	SNAPSHOT_PROT(self->fd, buf, m, npages, PRIV_LOCAL);
-
-	ASSERT_PATTERN(buf, 0, npages, seed);
-	SNAPSHOT(self->fd, buf, m, npages);
-	ASSERT_PROT2(m, 0, npages, HMM_DMIRROR_PROT_WRITE, WRITE_PMD);
-	if (!thp)
+	if (!migrate_thp_to_dev_and_back(_metadata, self->fd, PRIV_LOCAL, true))
 		SKIP(return, "no THP materialised: checked on small pages");
 }
 
@@ -1517,15 +1495,13 @@ TEST_F(core, snapshot_reports_each_kind_of_page)
 
 TEST_F(core, snapshot_thp_is_pmd)
 {
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = SZ_2M / page_size;
-	char *buf = map_aligned(SZ_2M, MADV_HUGEPAGE);
 	unsigned char *m = malloc(npages);
-	bool thp;
+	char *buf;
+	unsigned int seed = THP_BUFFERS(&buf, NULL);
+	bool thp = thp_backed(buf, SZ_2M);
 
-	ASSERT_BUFFERS(buf, m, npages, seed);
-	thp = thp_backed(buf, SZ_2M);
-
+	ASSERT_NE(NULL, m);
 	SNAPSHOT_PROT(self->fd, buf, m, npages,
 		      thp ? WRITE_PMD : HMM_DMIRROR_PROT_WRITE);
 	ASSERT_EQ(0, mprotect(buf, SZ_2M, PROT_READ));
@@ -1619,15 +1595,11 @@ TEST_F(core, exclusive_on_shared_memory_is_eopnotsupp)
 /* EXCLUSIVE on memory a THP backs. */
 TEST_F(core, exclusive_on_thp)
 {
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = SZ_2M / page_size;
-	char *buf = map_aligned(SZ_2M, MADV_HUGEPAGE);
-	char *ptr = malloc(SZ_2M);
+	char *buf, *ptr;
+	unsigned int seed = THP_BUFFERS(&buf, &ptr);
+	bool thp = thp_backed(buf, SZ_2M);
 	struct hmm_dmirror_cmd cmd;
-	bool thp;
-
-	ASSERT_BUFFERS(buf, ptr, npages, seed);
-	thp = thp_backed(buf, SZ_2M);
 
 	memset(ptr, UNTOUCHED, SZ_2M);
 	DMIRROR_OK(self->fd, HMM_DMIRROR_EXCLUSIVE, buf, ptr, npages, &cmd);

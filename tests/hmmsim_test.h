@@ -410,6 +410,11 @@ hmmsim_buffers(struct __test_metadata *_metadata, char *map, char **buf,
 	return seed;
 }
 
+/** THP_BUFFERS() - SMALL_BUFFERS() of 2 MiB, aligned and MADV_HUGEPAGE */
+#define THP_BUFFERS(buf, ptr) \
+	hmmsim_buffers(_metadata, map_aligned(SZ_2M, MADV_HUGEPAGE), buf, \
+		       ptr, SZ_2M / page_size)
+
 /** ASSERT_BYTES() - every one of @len bytes of @buf is @c */
 #define ASSERT_BYTES(buf, len, c) \
 	hmmsim_assert_bytes(_metadata, __LINE__, buf, len, c)
@@ -681,6 +686,41 @@ migrate_to_sys_through_others_moves_nothing(struct __test_metadata *_metadata,
 	}
 	SNAPSHOT_PROT(fd, buf, m, npages, local);
 	ASSERT_PATTERN(buf, 0, npages, seed);
+}
+
+/**
+ * migrate_thp_to_dev_and_back() - 2 MiB, a THP if one materialises, to the
+ *	device of @fd (pages coded @local there) and back, by a CPU access
+ *	when @cpu_brings_back, else by MIGRATE_TO_SYS: whether a THP backed it
+ */
+static inline bool
+migrate_thp_to_dev_and_back(struct __test_metadata *_metadata, int fd,
+			    unsigned char local, bool cpu_brings_back)
+{
+	const unsigned long npages = SZ_2M / page_size;
+	unsigned char *m = malloc(npages);
+	char *buf, *ptr;
+	unsigned int seed = THP_BUFFERS(&buf, &ptr);
+	bool thp = thp_backed(buf, SZ_2M);
+
+	ASSERT_NE(NULL, m);
+	SNAPSHOT_PROT(fd, buf, m, npages,
+		      thp ? WRITE_PMD : HMM_DMIRROR_PROT_WRITE);
+
+	memset(ptr, UNTOUCHED, SZ_2M);
+	MIGRATE_OK(fd, buf, ptr, npages);
+	ASSERT_PATTERN(ptr, 0, npages, seed);
+	SNAPSHOT_PROT(fd, buf, m, npages, local);
+	ASSERT_PATTERN(buf, 0, npages, seed);
+
+	if (!cpu_brings_back)
+		DMIRROR_OK(fd, HMM_DMIRROR_MIGRATE_TO_SYS, buf, ptr, npages,
+			   NULL);
+	/* Back in small pages, unless khugepaged collapsed them already. */
+	SNAPSHOT(fd, buf, m, npages);
+	ASSERT_PROT2(m, 0, npages, HMM_DMIRROR_PROT_WRITE, WRITE_PMD);
+	ASSERT_PATTERN(buf, 0, npages, seed);
+	return thp;
 }
 
 /**
