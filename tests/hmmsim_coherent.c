@@ -227,18 +227,17 @@ TEST_F(coherent, migrate_to_dev_moves_pages_and_reads_them_back)
 	const unsigned long npages = 64;
 	char *buf, *ptr;
 	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
-	unsigned char m[64];
 
-	SNAPSHOT_PROT(self->coh, buf, m, npages, SYS_WRITE);
+	SNAPSHOT_PROT(self->coh, buf, npages, SYS_WRITE);
 
 	memset(ptr, UNTOUCHED, npages * page_size);
 	MIGRATE_OK(self->coh, buf, ptr, npages);
 	ASSERT_PATTERN(ptr, 0, npages, seed);
-	SNAPSHOT_PROT(self->coh, buf, m, npages, COH_LOCAL);
+	SNAPSHOT_PROT(self->coh, buf, npages, COH_LOCAL);
 
 	/* The CPU reads them where they are. */
 	ASSERT_PATTERN(buf, 0, npages, seed);
-	SNAPSHOT_PROT(self->coh, buf, m, npages, COH_LOCAL);
+	SNAPSHOT_PROT(self->coh, buf, npages, COH_LOCAL);
 }
 
 /*
@@ -252,7 +251,6 @@ TEST_F(coherent, migrate_never_touched_pages_gives_zeroed_device_pages)
 	char *dirty = map_small(npages, PROT_READ | PROT_WRITE);
 	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
 	char *ptr = malloc(npages * page_size);
-	unsigned char m[32];
 
 	ASSERT_NE(MAP_FAILED, dirty);
 	ASSERT_MAPPED(buf, ptr);
@@ -264,9 +262,9 @@ TEST_F(coherent, migrate_never_touched_pages_gives_zeroed_device_pages)
 	memset(ptr, UNTOUCHED, npages * page_size);
 	MIGRATE_OK(self->coh, buf, ptr, npages);
 	ASSERT_BYTES(ptr, npages * page_size, 0);
-	SNAPSHOT_PROT(self->coh, buf, m, npages, COH_LOCAL);
+	SNAPSHOT_PROT(self->coh, buf, npages, COH_LOCAL);
 	ASSERT_BYTES(buf, npages * page_size, 0);
-	SNAPSHOT_PROT(self->coh, buf, m, npages, COH_LOCAL);
+	SNAPSHOT_PROT(self->coh, buf, npages, COH_LOCAL);
 }
 
 TEST_F(coherent, snapshot_through_every_other_device_is_coherent_remote)
@@ -274,13 +272,12 @@ TEST_F(coherent, snapshot_through_every_other_device_is_coherent_remote)
 	const unsigned long npages = 16;
 	char *buf, *ptr;
 	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
-	unsigned char m[16];
 	unsigned int i;
 
 	MIGRATE_OK(self->coh, buf, ptr, npages);
 	for (i = 0; i < self->nothers; i++)
-		SNAPSHOT_PROT(self->others[i], buf, m, npages, COH_REMOTE);
-	SNAPSHOT_PROT(self->coh, buf, m, npages, COH_LOCAL);
+		SNAPSHOT_PROT(self->others[i], buf, npages, COH_REMOTE);
+	SNAPSHOT_PROT(self->coh, buf, npages, COH_LOCAL);
 	ASSERT_PATTERN(buf, 0, npages, seed);
 	if (!self->nothers)
 		SKIP(return, "no other device to look through");
@@ -296,7 +293,6 @@ TEST_F(coherent, cpu_reads_and_writes_in_place_without_faults)
 	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
 	char *warm = map_small(npages, PROT_READ | PROT_WRITE);
 	char *ptr = malloc(npages * page_size);
-	unsigned char m[256];
 	long before, after;
 	int bad;
 
@@ -322,7 +318,7 @@ TEST_F(coherent, cpu_reads_and_writes_in_place_without_faults)
 	ASSERT_EQ(0, after - before)
 		TH_LOG("%ld page faults reading and writing %lu pages",
 		       after - before, npages);
-	SNAPSHOT_PROT(self->coh, buf, m, npages, COH_LOCAL);
+	SNAPSHOT_PROT(self->coh, buf, npages, COH_LOCAL);
 	/* The data the CPU wrote is in device memory. */
 	DEVICE_READS_PATTERN(self->coh, buf, npages, 0, seed + 1);
 	ASSERT_PATTERN(buf, 0, npages, seed + 1);
@@ -334,7 +330,6 @@ TEST_F(coherent, cpu_and_device_writes_meet_in_device_memory)
 	const unsigned long npages = 16;
 	char *buf, *ptr;
 	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
-	unsigned char m[16];
 	unsigned long p;
 
 	MIGRATE_OK(self->coh, buf, ptr, npages);
@@ -342,7 +337,7 @@ TEST_F(coherent, cpu_and_device_writes_meet_in_device_memory)
 	/* One int of each page from the CPU... */
 	for (p = 0; p < npages; p++)
 		((int *)(buf + p * page_size))[7] = pattern(p, 7, seed + 1);
-	SNAPSHOT_PROT(self->coh, buf, m, npages, COH_LOCAL);
+	SNAPSHOT_PROT(self->coh, buf, npages, COH_LOCAL);
 	memset(ptr, UNTOUCHED, npages * page_size);
 	DMIRROR_OK(self->coh, HMM_DMIRROR_READ, buf, ptr, npages, NULL);
 	for (p = 0; p < npages; p++) {
@@ -356,9 +351,9 @@ TEST_F(coherent, cpu_and_device_writes_meet_in_device_memory)
 	/* ...and whole pages from the device. */
 	fill_pattern(ptr, 0, npages, seed + 2);
 	DMIRROR_OK(self->coh, HMM_DMIRROR_WRITE, buf, ptr, npages, NULL);
-	SNAPSHOT_PROT(self->coh, buf, m, npages, COH_LOCAL);
+	SNAPSHOT_PROT(self->coh, buf, npages, COH_LOCAL);
 	ASSERT_PATTERN(buf, 0, npages, seed + 2);
-	SNAPSHOT_PROT(self->coh, buf, m, npages, COH_LOCAL);
+	SNAPSHOT_PROT(self->coh, buf, npages, COH_LOCAL);
 }
 
 /* Another device reads coherent memory where it is, like system memory. */
@@ -367,13 +362,12 @@ TEST_F(coherent, read_through_other_device_leaves_pages_in_place)
 	const unsigned long npages = 16;
 	char *buf, *ptr;
 	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
-	unsigned char m[16];
 	unsigned int i;
 
 	MIGRATE_OK(self->coh, buf, ptr, npages);
 	for (i = 0; i < self->nothers; i++) {
 		DEVICE_READS_PATTERN(self->others[i], buf, npages, 0, seed);
-		SNAPSHOT_PROT(self->coh, buf, m, npages, COH_LOCAL);
+		SNAPSHOT_PROT(self->coh, buf, npages, COH_LOCAL);
 	}
 	ASSERT_PATTERN(buf, 0, npages, seed);
 	if (!self->nothers)
@@ -485,7 +479,6 @@ TEST_F(coherent, short_term_gup_and_pin_leave_page_in_place)
 	const unsigned long npages = ARRAY_SIZE(requests);
 	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
 	char *ptr = malloc(npages * page_size);
-	unsigned char m[ARRAY_SIZE(requests)];
 	unsigned long p;
 	__u64 done;
 	int gup_fd;
@@ -504,7 +497,7 @@ TEST_F(coherent, short_term_gup_and_pin_leave_page_in_place)
 			TH_LOG("gup_test request %#lx", requests[p]);
 		ASSERT_EQ(page_size, done);
 	}
-	SNAPSHOT_PROT(self->coh, buf, m, npages, COH_LOCAL);
+	SNAPSHOT_PROT(self->coh, buf, npages, COH_LOCAL);
 	ASSERT_PATTERN(buf, 0, npages, seed);
 	close(gup_fd);
 }
@@ -709,19 +702,16 @@ TEST_F(move, moves_pages_put_there_by_migrate_to_dev)
 	const unsigned long npages = 32;
 	char *buf, *ptr;
 	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
-	unsigned char m[32];
 
 	MIGRATE_OK(self->p.src, buf, ptr, npages);
-	SNAPSHOT_PROT(self->p.src, buf, m, npages,
-		      local_code(self->p.src_kind));
+	SNAPSHOT_PROT(self->p.src, buf, npages, local_code(self->p.src_kind));
 
 	HMIGRATE_OK(self->p.dst, 0, buf, npages, self->p.src, npages);
 	ASSERT_ON_DST(&self->p, buf, npages, 0, npages, seed);
 
 	/* Nothing left on the source: a second move moves nothing. */
 	HMIGRATE_OK(self->p.dst, 0, buf, npages, self->p.src, 0);
-	SNAPSHOT_PROT(self->p.dst, buf, m, npages,
-		      local_code(self->p.dst_kind));
+	SNAPSHOT_PROT(self->p.dst, buf, npages, local_code(self->p.dst_kind));
 	ASSERT_PATTERN(buf, 0, npages, seed);
 }
 
@@ -730,12 +720,10 @@ TEST_F(move, moves_pages_put_there_by_migrate_from_system)
 	const unsigned long npages = 32;
 	char *buf;
 	unsigned int seed = SMALL_BUFFERS(&buf, NULL, npages);
-	unsigned char m[32];
 
 	HMIGRATE_OK(self->p.src, 0, buf, npages, HMMSIM_MIGRATE_FROM_SYSTEM,
 		    npages);
-	SNAPSHOT_PROT(self->p.src, buf, m, npages,
-		      local_code(self->p.src_kind));
+	SNAPSHOT_PROT(self->p.src, buf, npages, local_code(self->p.src_kind));
 
 	HMIGRATE_OK(self->p.dst, 0, buf, npages, self->p.src, npages);
 	ASSERT_ON_DST(&self->p, buf, npages, 0, npages, seed);
@@ -743,8 +731,8 @@ TEST_F(move, moves_pages_put_there_by_migrate_from_system)
 	/* And from the destination back to system memory. */
 	HMIGRATE_OK(self->p.dst, HMMSIM_MIGRATE_TO_SYSTEM, buf, npages,
 		    HMMSIM_MIGRATE_FROM_SYSTEM, npages);
-	SNAPSHOT_PROT(self->p.dst, buf, m, npages, SYS_WRITE);
-	SNAPSHOT_PROT(self->p.src, buf, m, npages, SYS_WRITE);
+	SNAPSHOT_PROT(self->p.dst, buf, npages, SYS_WRITE);
+	SNAPSHOT_PROT(self->p.src, buf, npages, SYS_WRITE);
 	ASSERT_PATTERN(buf, 0, npages, seed);
 }
 
@@ -850,16 +838,15 @@ TEST_F(dev, from_system_moves_every_page)
 	const unsigned long npages = 64;
 	char *buf;
 	unsigned int seed = SMALL_BUFFERS(&buf, NULL, npages);
-	unsigned char m[64];
 
 	HMIGRATE_OK(self->fd, 0, buf, npages, HMMSIM_MIGRATE_FROM_SYSTEM,
 		    npages);
-	SNAPSHOT_PROT(self->fd, buf, m, npages, local_code(self->kind));
+	SNAPSHOT_PROT(self->fd, buf, npages, local_code(self->kind));
 	DEVICE_READS_PATTERN(self->fd, buf, npages, 0, seed);
 
 	/* Already on this device: nothing to move. */
 	HMIGRATE_OK(self->fd, 0, buf, npages, HMMSIM_MIGRATE_FROM_SYSTEM, 0);
-	SNAPSHOT_PROT(self->fd, buf, m, npages, local_code(self->kind));
+	SNAPSHOT_PROT(self->fd, buf, npages, local_code(self->kind));
 	ASSERT_PATTERN(buf, 0, npages, seed);
 }
 
@@ -878,7 +865,7 @@ TEST_F(dev, from_system_counts_pages_moved)
 	ASSERT_PROT(m, 24, npages, SYS_WRITE);
 
 	HMIGRATE_OK(self->fd, 0, buf, npages, HMMSIM_MIGRATE_FROM_SYSTEM, 16);
-	SNAPSHOT_PROT(self->fd, buf, m, npages, local_code(self->kind));
+	SNAPSHOT_PROT(self->fd, buf, npages, local_code(self->kind));
 	ASSERT_PATTERN(buf, 0, npages, seed);
 }
 
@@ -950,7 +937,7 @@ TEST_F(dev, to_system_counts_pages_moved)
 
 	HMIGRATE_OK(self->fd, HMMSIM_MIGRATE_TO_SYSTEM, buf, npages,
 		    HMMSIM_MIGRATE_FROM_SYSTEM, 8);
-	SNAPSHOT_PROT(self->fd, buf, m, npages, SYS_WRITE);
+	SNAPSHOT_PROT(self->fd, buf, npages, SYS_WRITE);
 	ASSERT_PATTERN(buf, 0, npages, seed);
 }
 
@@ -966,7 +953,6 @@ TEST_F(dev, larger_struct_with_zero_tail_is_accepted)
 	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
 	unsigned char *raw = calloc(1, MIGRATE_SIZE_MAX);
 	struct hmmsim_migrate *a = (struct hmmsim_migrate *)raw;
-	unsigned char m[8];
 	size_t i;
 
 	ASSERT_BUFFERS(buf, raw, npages, seed);
@@ -979,7 +965,7 @@ TEST_F(dev, larger_struct_with_zero_tail_is_accepted)
 		ASSERT_EQ(npages, a->cpages);
 		ASSERT_BYTES(raw + sizeof(*a), MIGRATE_SIZE_MAX - sizeof(*a),
 			     0);
-		SNAPSHOT_PROT(self->fd, buf, m, npages, local_code(self->kind));
+		SNAPSHOT_PROT(self->fd, buf, npages, local_code(self->kind));
 
 		migrate_args(a, HMMSIM_MIGRATE_TO_SYSTEM, (unsigned long)buf,
 			     npages, HMMSIM_MIGRATE_FROM_SYSTEM);
@@ -989,7 +975,7 @@ TEST_F(dev, larger_struct_with_zero_tail_is_accepted)
 		ASSERT_EQ(npages, a->cpages);
 		ASSERT_BYTES(raw + sizeof(*a), MIGRATE_SIZE_MAX - sizeof(*a),
 			     0);
-		SNAPSHOT_PROT(self->fd, buf, m, npages, SYS_WRITE);
+		SNAPSHOT_PROT(self->fd, buf, npages, SYS_WRITE);
 	}
 	ASSERT_PATTERN(buf, 0, npages, seed);
 }
@@ -1004,7 +990,6 @@ TEST_F(dev, other_encoded_size_in_request_still_migrates)
 	char *buf;
 	unsigned int seed = SMALL_BUFFERS(&buf, NULL, npages);
 	struct hmmsim_migrate a;
-	unsigned char m[8];
 	size_t i;
 
 	for (i = 0; i < ARRAY_SIZE(sizes); i++) {
@@ -1018,7 +1003,7 @@ TEST_F(dev, other_encoded_size_in_request_still_migrates)
 		ASSERT_EQ(0, hmigrate_raw(self->fd, request, &a))
 			TH_LOG("encoded size %u", sizes[i]);
 		ASSERT_EQ(npages, a.cpages);
-		SNAPSHOT_PROT(self->fd, buf, m, npages, local_code(self->kind));
+		SNAPSHOT_PROT(self->fd, buf, npages, local_code(self->kind));
 
 		migrate_args(&a, HMMSIM_MIGRATE_TO_SYSTEM, (unsigned long)buf,
 			     npages, HMMSIM_MIGRATE_FROM_SYSTEM);
@@ -1026,7 +1011,7 @@ TEST_F(dev, other_encoded_size_in_request_still_migrates)
 			TH_LOG("encoded size %u", sizes[i]);
 		ASSERT_EQ(npages, a.cpages);
 	}
-	SNAPSHOT_PROT(self->fd, buf, m, npages, SYS_WRITE);
+	SNAPSHOT_PROT(self->fd, buf, npages, SYS_WRITE);
 	ASSERT_PATTERN(buf, 0, npages, seed);
 }
 

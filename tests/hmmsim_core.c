@@ -495,7 +495,6 @@ TEST_F(core, unmapped_range_errors)
 	const unsigned long npages = 8;
 	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
 	char *ptr = malloc(npages * page_size);
-	unsigned char m[8];
 
 	ASSERT_MAPPED(buf, ptr);
 	memset(ptr, UNTOUCHED, npages * page_size);
@@ -509,7 +508,7 @@ TEST_F(core, unmapped_range_errors)
 		    npages);
 	DMIRROR_RET(-EINVAL, self->fd, HMM_DMIRROR_MIGRATE_TO_SYS, buf, ptr,
 		    npages);
-	SNAPSHOT_PROT(self->fd, buf, m, npages, HMM_DMIRROR_PROT_ERROR);
+	SNAPSHOT_PROT(self->fd, buf, npages, HMM_DMIRROR_PROT_ERROR);
 }
 
 /* A forked child has another mm: the parent's file refuses it everything. */
@@ -585,7 +584,6 @@ TEST_F(core, read_never_touched_anon_is_zero)
 	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
 	char *ptr = malloc(npages * page_size);
 	struct hmm_dmirror_cmd cmd;
-	unsigned char m[32];
 
 	ASSERT_MAPPED(buf, ptr);
 	memset(ptr, UNTOUCHED, npages * page_size);
@@ -593,7 +591,7 @@ TEST_F(core, read_never_touched_anon_is_zero)
 	ASSERT_EQ(1, cmd.faults);
 	ASSERT_BYTES(ptr, npages * page_size, 0);
 	/* The device's read fault mapped the zero page. */
-	SNAPSHOT_PROT(self->fd, buf, m, npages, ZERO_READ);
+	SNAPSHOT_PROT(self->fd, buf, npages, ZERO_READ);
 }
 
 TEST_F(core, read_partial_ranges)
@@ -772,14 +770,13 @@ TEST_F(core, write_anon)
 	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
 	char *ptr = malloc(npages * page_size);
 	struct hmm_dmirror_cmd cmd;
-	unsigned char m[64];
 
 	ASSERT_MAPPED(buf, ptr);
 	fill_pattern(ptr, 0, npages, seed);
 	DMIRROR_OK(self->fd, HMM_DMIRROR_WRITE, buf, ptr, npages, &cmd);
 	ASSERT_EQ(1, cmd.faults);
 	ASSERT_PATTERN(buf, 0, npages, seed);
-	SNAPSHOT_PROT(self->fd, buf, m, npages, HMM_DMIRROR_PROT_WRITE);
+	SNAPSHOT_PROT(self->fd, buf, npages, HMM_DMIRROR_PROT_WRITE);
 }
 
 TEST_F(core, write_partial_ranges)
@@ -940,7 +937,7 @@ TEST_F(core, write_read_snapshot_hugetlb)
 	memset(ptr, UNTOUCHED, SZ_2M);
 	DMIRROR_OK(self->fd, HMM_DMIRROR_READ, buf, ptr, npages, &cmd);
 	ASSERT_PATTERN(ptr, 0, npages, seed);
-	SNAPSHOT_PROT(self->fd, buf, m, npages, WRITE_PMD);
+	SNAPSHOT_PROT(self->fd, buf, npages, WRITE_PMD);
 }
 
 /* ---------------------------------------------------------- file-backed */
@@ -1007,7 +1004,6 @@ TEST_F(core, migrate_shared_file_is_enoent)
 	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 32;
 	size_t len = npages * page_size;
-	unsigned char m[32];
 	char *buf, *ptr;
 	int file;
 
@@ -1017,7 +1013,7 @@ TEST_F(core, migrate_shared_file_is_enoent)
 	fill_pattern(buf, 0, npages / 2, seed + 1);
 	DMIRROR_RET(-ENOENT, self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr,
 		    npages);
-	SNAPSHOT_PROT(self->fd, buf, m, npages / 2, HMM_DMIRROR_PROT_WRITE);
+	SNAPSHOT_PROT(self->fd, buf, npages / 2, HMM_DMIRROR_PROT_WRITE);
 	ASSERT_PATTERN(buf, 0, npages / 2, seed + 1);
 	ASSERT_PATTERN(buf + len / 2, npages / 2, npages / 2, seed);
 	ASSERT_EQ(len, pread(file, ptr, len, 0));
@@ -1032,7 +1028,6 @@ TEST_F(core, migrate_private_file_written_pages)
 	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 32;
 	size_t len = npages * page_size;
-	unsigned char m[32];
 	char *buf, *ptr;
 	int file;
 
@@ -1043,10 +1038,10 @@ TEST_F(core, migrate_private_file_written_pages)
 	memset(ptr, UNTOUCHED, len);
 	MIGRATE_OK(self->fd, buf, ptr, npages);
 	ASSERT_PATTERN(ptr, 0, npages, seed + 1);
-	SNAPSHOT_PROT(self->fd, buf, m, npages, PRIV_LOCAL);
+	SNAPSHOT_PROT(self->fd, buf, npages, PRIV_LOCAL);
 
 	ASSERT_PATTERN(buf, 0, npages, seed + 1);
-	SNAPSHOT_PROT(self->fd, buf, m, npages, HMM_DMIRROR_PROT_WRITE);
+	SNAPSHOT_PROT(self->fd, buf, npages, HMM_DMIRROR_PROT_WRITE);
 	ASSERT_EQ(len, pread(file, ptr, len, 0));
 	ASSERT_PATTERN(ptr, 0, npages, seed);
 	close(file);
@@ -1077,18 +1072,17 @@ TEST_F(core, migrate_anon_to_dev)
 	const unsigned long npages = 256;
 	char *buf, *ptr;
 	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
-	unsigned char m[256];
 
 	memset(ptr, UNTOUCHED, npages * page_size);
 	DMIRROR_OK(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, npages,
 		   NULL);
 	ASSERT_PATTERN(ptr, 0, npages, seed);
-	SNAPSHOT_PROT(self->fd, buf, m, npages, PRIV_LOCAL);
+	SNAPSHOT_PROT(self->fd, buf, npages, PRIV_LOCAL);
 	/* The device reads its own memory without faulting. */
 	memset(ptr, UNTOUCHED, npages * page_size);
 	DMIRROR_OK(self->fd, HMM_DMIRROR_READ, buf, ptr, npages, NULL);
 	ASSERT_PATTERN(ptr, 0, npages, seed);
-	SNAPSHOT_PROT(self->fd, buf, m, npages, PRIV_LOCAL);
+	SNAPSHOT_PROT(self->fd, buf, npages, PRIV_LOCAL);
 }
 
 TEST_F(core, migrate_never_touched_anon_is_zero)
@@ -1096,18 +1090,17 @@ TEST_F(core, migrate_never_touched_anon_is_zero)
 	const unsigned long npages = 64;
 	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
 	char *ptr = malloc(npages * page_size);
-	unsigned char m[64];
 
 	ASSERT_MAPPED(buf, ptr);
-	SNAPSHOT_PROT(self->fd, buf, m, npages, HMM_DMIRROR_PROT_NONE);
+	SNAPSHOT_PROT(self->fd, buf, npages, HMM_DMIRROR_PROT_NONE);
 
 	memset(ptr, UNTOUCHED, npages * page_size);
 	MIGRATE_OK(self->fd, buf, ptr, npages);
 	ASSERT_BYTES(ptr, npages * page_size, 0);
-	SNAPSHOT_PROT(self->fd, buf, m, npages, PRIV_LOCAL);
+	SNAPSHOT_PROT(self->fd, buf, npages, PRIV_LOCAL);
 
 	ASSERT_BYTES(buf, npages * page_size, 0);
-	SNAPSHOT_PROT(self->fd, buf, m, npages, HMM_DMIRROR_PROT_WRITE);
+	SNAPSHOT_PROT(self->fd, buf, npages, HMM_DMIRROR_PROT_WRITE);
 }
 
 TEST_F(core, migrate_partial_ranges)
@@ -1163,7 +1156,7 @@ TEST_F(core, cpu_read_faults_pages_back)
 	ASSERT_PROT2(m, 6, npages, PRIV_LOCAL, HMM_DMIRROR_PROT_WRITE);
 
 	ASSERT_PATTERN(buf, 0, npages, seed);
-	SNAPSHOT_PROT(self->fd, buf, m, npages, HMM_DMIRROR_PROT_WRITE);
+	SNAPSHOT_PROT(self->fd, buf, npages, HMM_DMIRROR_PROT_WRITE);
 }
 
 TEST_F(core, cpu_write_faults_pages_back)
@@ -1171,7 +1164,6 @@ TEST_F(core, cpu_write_faults_pages_back)
 	const unsigned long npages = 64;
 	char *buf, *ptr;
 	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
-	unsigned char m[64];
 	unsigned long p;
 
 	MIGRATE_OK(self->fd, buf, ptr, npages);
@@ -1179,7 +1171,7 @@ TEST_F(core, cpu_write_faults_pages_back)
 	/* Overwrite one int per page: the rest of the page must survive. */
 	for (p = 0; p < npages; p++)
 		((int *)(buf + p * page_size))[1] = pattern(p, 1, seed + 1);
-	SNAPSHOT_PROT(self->fd, buf, m, npages, HMM_DMIRROR_PROT_WRITE);
+	SNAPSHOT_PROT(self->fd, buf, npages, HMM_DMIRROR_PROT_WRITE);
 	for (p = 0; p < npages; p++) {
 		int *v = (int *)(buf + p * page_size);
 
@@ -1213,7 +1205,7 @@ TEST_F(core, migrate_again_after_cpu_writes_half)
 	MIGRATE_OK(self->fd, buf, ptr, npages);
 	ASSERT_PATTERN(ptr, 0, half, seed + 1);
 	ASSERT_PATTERN(ptr + half * page_size, half, half, seed);
-	SNAPSHOT_PROT(self->fd, buf, m, npages, PRIV_LOCAL);
+	SNAPSHOT_PROT(self->fd, buf, npages, PRIV_LOCAL);
 
 	ASSERT_PATTERN(buf, 0, half, seed + 1);
 	ASSERT_PATTERN(buf + half * page_size, half, half, seed);
@@ -1254,7 +1246,6 @@ TEST_F(core, migrate_prot_none_vma_is_einval)
 	const unsigned long npages = 16, split = 8;
 	char *buf, *ptr;
 	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
-	unsigned char m[16];
 
 	ASSERT_EQ(0, mprotect(buf + split * page_size,
 			      (npages - split) * page_size, PROT_NONE));
@@ -1267,7 +1258,7 @@ TEST_F(core, migrate_prot_none_vma_is_einval)
 		    npages);
 	DMIRROR_RET(-EINVAL, self->fd, HMM_DMIRROR_MIGRATE_TO_SYS,
 		    buf + split * page_size, ptr, 1);
-	SNAPSHOT_PROT(self->fd, buf + split * page_size, m, npages - split,
+	SNAPSHOT_PROT(self->fd, buf + split * page_size, npages - split,
 		      HMM_DMIRROR_PROT_ERROR);
 
 	ASSERT_EQ(0, mprotect(buf + split * page_size,
@@ -1308,7 +1299,6 @@ TEST_F(core, migrate_shared_anon_is_enoent)
 	char *buf = mmap(NULL, npages * page_size, PROT_READ | PROT_WRITE,
 			 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	char *ptr = malloc(npages * page_size);
-	unsigned char m[32];
 
 	ASSERT_MAPPED(buf, ptr);
 	/* Never touched. */
@@ -1320,7 +1310,7 @@ TEST_F(core, migrate_shared_anon_is_enoent)
 	fill_pattern(buf, 0, npages, seed);
 	DMIRROR_RET(-ENOENT, self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr,
 		    npages);
-	SNAPSHOT_PROT(self->fd, buf, m, npages, HMM_DMIRROR_PROT_WRITE);
+	SNAPSHOT_PROT(self->fd, buf, npages, HMM_DMIRROR_PROT_WRITE);
 	ASSERT_PATTERN(buf, 0, npages, seed);
 }
 
@@ -1343,7 +1333,7 @@ TEST_F_TIMEOUT(core, migrate_16m_to_dev_and_back, 120)
 	memset(ptr, UNTOUCHED, SZ_16M);
 	MIGRATE_OK(self->fd, buf, ptr, npages);
 	ASSERT_PATTERN(ptr, 0, npages, seed);
-	SNAPSHOT_PROT(self->fd, buf, m, npages, PRIV_LOCAL);
+	SNAPSHOT_PROT(self->fd, buf, npages, PRIV_LOCAL);
 
 	DMIRROR_OK(self->fd, HMM_DMIRROR_MIGRATE_TO_SYS, buf, ptr, npages,
 		   NULL);
@@ -1381,7 +1371,6 @@ TEST_F(core, read_through_other_device_faults_pages_back)
 	char *buf, *ptr;
 	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
 	struct hmm_dmirror_cmd cmd;
-	unsigned char m[32];
 
 	if (self->fd2 < 0)
 		SKIP(return, "needs two private devices");
@@ -1391,7 +1380,7 @@ TEST_F(core, read_through_other_device_faults_pages_back)
 	DMIRROR_OK(self->fd2, HMM_DMIRROR_READ, buf, ptr, npages, &cmd);
 	ASSERT_EQ(1, cmd.faults);
 	ASSERT_PATTERN(ptr, 0, npages, seed);
-	SNAPSHOT_PROT(self->fd, buf, m, npages, HMM_DMIRROR_PROT_WRITE);
+	SNAPSHOT_PROT(self->fd, buf, npages, HMM_DMIRROR_PROT_WRITE);
 	ASSERT_PATTERN(buf, 0, npages, seed);
 }
 
@@ -1502,7 +1491,7 @@ TEST_F(core, snapshot_thp_is_pmd)
 	bool thp = thp_backed(buf, SZ_2M);
 
 	ASSERT_NE(NULL, m);
-	SNAPSHOT_PROT(self->fd, buf, m, npages,
+	SNAPSHOT_PROT(self->fd, buf, npages,
 		      thp ? WRITE_PMD : HMM_DMIRROR_PROT_WRITE);
 	ASSERT_EQ(0, mprotect(buf, SZ_2M, PROT_READ));
 	SNAPSHOT(self->fd, buf, m, npages);
@@ -1519,12 +1508,11 @@ TEST_F(core, mmap_of_device_file_is_zero_filled)
 	const unsigned long npages = 4;
 	char *buf = mmap(NULL, npages * page_size, PROT_READ | PROT_WRITE,
 			 MAP_PRIVATE, self->fd, 0);
-	unsigned char m[4];
 
 	ASSERT_NE(MAP_FAILED, buf);
-	SNAPSHOT_PROT(self->fd, buf, m, npages, HMM_DMIRROR_PROT_READ);
+	SNAPSHOT_PROT(self->fd, buf, npages, HMM_DMIRROR_PROT_READ);
 	ASSERT_BYTES(buf, npages * page_size, 0);
-	SNAPSHOT_PROT(self->fd, buf, m, npages, HMM_DMIRROR_PROT_READ);
+	SNAPSHOT_PROT(self->fd, buf, npages, HMM_DMIRROR_PROT_READ);
 	ASSERT_EQ(0, munmap(buf, npages * page_size));
 }
 
@@ -1701,7 +1689,6 @@ TEST_F(core, fail_alloc_falls_back_and_succeeds)
 	char *buf, *ptr;
 	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
 	struct hmm_dmirror_cmd cmd;
-	unsigned char m[64];
 
 	ASSERT_EQ(0, dmirror_raw(self->fd, HMM_DMIRROR_FLAGS, 0, 0,
 				 HMM_DMIRROR_FLAG_FAIL_ALLOC, &cmd));
@@ -1709,7 +1696,7 @@ TEST_F(core, fail_alloc_falls_back_and_succeeds)
 	memset(ptr, UNTOUCHED, npages * page_size);
 	MIGRATE_OK(self->fd, buf, ptr, npages);
 	ASSERT_PATTERN(ptr, 0, npages, seed);
-	SNAPSHOT_PROT(self->fd, buf, m, npages, PRIV_LOCAL);
+	SNAPSHOT_PROT(self->fd, buf, npages, PRIV_LOCAL);
 	ASSERT_PATTERN(buf, 0, npages, seed);
 }
 

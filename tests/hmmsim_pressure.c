@@ -347,11 +347,11 @@ static void oversubscribe(struct __test_metadata *_metadata,
 		prev = st;
 
 		/* The step's own pages are on the device... */
-		SNAPSHOT_PROT(o->fd, win, m, wp, o->local);
+		SNAPSHOT_PROT(o->fd, win, wp, o->local);
 		/* ...and the least recently used window is not. */
 		if (g >= o->cap_windows) {
 			v = (g - o->cap_windows) % o->nwin;
-			SNAPSHOT_PROT(o->fd, buf + v * SZ_2M, m, wp, SYS_WRITE);
+			SNAPSHOT_PROT(o->fd, buf + v * SZ_2M, wp, SYS_WRITE);
 		}
 		if (w == o->nwin - 1) {
 			SNAPSHOT(o->fd, buf, m, npages);
@@ -474,8 +474,7 @@ TEST_F_TIMEOUT(pressure, migrate_ioctl_in_2m_steps_never_enomem_when_full,
 				TH_LOG("window %lu: nothing evicted", w);
 		}
 		prev = st;
-		SNAPSHOT_PROT(self->fd, buf + w * SZ_2M, m, win_pages,
-			      PRIV_LOCAL);
+		SNAPSHOT_PROT(self->fd, buf + w * SZ_2M, win_pages, PRIV_LOCAL);
 		progress("%lu of %lu windows moved", w + 1, nwin);
 	}
 	SNAPSHOT(self->fd, buf, m, npages);
@@ -1583,7 +1582,6 @@ TEST_F_TIMEOUT(pressure, power_off_gives_enodev_and_keeps_data, MEDIUM_TIMEOUT)
 	const unsigned long npages = 2 * win_pages;
 	char *buf = map_aligned(npages * page_size, MADV_NOHUGEPAGE);
 	char *ptr = malloc(npages * page_size);
-	unsigned char *m = malloc(npages);
 	struct hmm_dmirror_cmd cmd;
 	struct hmmsim_stats st;
 	struct hmmsim_info inf;
@@ -1595,11 +1593,10 @@ TEST_F_TIMEOUT(pressure, power_off_gives_enodev_and_keeps_data, MEDIUM_TIMEOUT)
 	size_t i;
 
 	ASSERT_MAPPED(buf, ptr);
-	ASSERT_NE(NULL, m);
 	fill_pattern(buf, 0, npages, seed);
 	DMIRROR_OK(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, npages,
 		   &cmd);
-	SNAPSHOT_PROT(self->fd, buf, m, npages, PRIV_LOCAL);
+	SNAPSHOT_PROT(self->fd, buf, npages, PRIV_LOCAL);
 	ASSERT_EQ(npages, pages_not_present(buf, npages));
 
 	ASSERT_EQ(0, cfs_write(&self->dev, "power", "0"));
@@ -1778,7 +1775,6 @@ static void fails_one_migration(struct __test_metadata *_metadata,
 	const unsigned long n = 64;
 	char *buf, *ptr;
 	unsigned int seed = WINDOW_BUFFERS(&buf, &ptr, n);
-	unsigned char m[64];
 	struct hmmsim_stats st0, st;
 	long times;
 
@@ -1793,12 +1789,12 @@ static void fails_one_migration(struct __test_metadata *_metadata,
 		ASSERT_LT(st0.alloc_failures, st.alloc_failures);
 	ASSERT_EQ(st0.to_device, st.to_device);
 	ASSERT_EQ(0, st.pages_used);
-	SNAPSHOT_PROT(self->fd, buf, m, n, SYS_WRITE);
+	SNAPSHOT_PROT(self->fd, buf, n, SYS_WRITE);
 	ASSERT_PATTERN(buf, 0, n, seed);
 
 	DMIRROR_OK(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, n, NULL);
 	ASSERT_PATTERN(ptr, 0, n, seed);
-	SNAPSHOT_PROT(self->fd, buf, m, n, PRIV_LOCAL);
+	SNAPSHOT_PROT(self->fd, buf, n, PRIV_LOCAL);
 	fault_disarm(&self->dev, attr);
 	ASSERT_PATTERN(buf, 0, n, seed);
 }
@@ -1903,7 +1899,7 @@ TEST_F_TIMEOUT(pressure, fail_evict_makes_full_device_enomem, MEDIUM_TIMEOUT)
 	STATS(self->fd, &st);
 	ASSERT_LT(st0.evictions, st.evictions);
 	ASSERT_GE(cap_pages, st.pages_used);
-	SNAPSHOT_PROT(self->fd, last, m, win_pages, PRIV_LOCAL);
+	SNAPSHOT_PROT(self->fd, last, win_pages, PRIV_LOCAL);
 
 	ASSERT_DEVICE_READ(self->fd, buf, 0, npages, seeds);
 	ASSERT_PAGES(buf, 0, npages, seeds);

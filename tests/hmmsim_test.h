@@ -532,10 +532,21 @@ static inline void hmmsim_snapshot(struct __test_metadata *_metadata,
 }
 
 /** SNAPSHOT_PROT() - SNAPSHOT() of @npages, then ASSERT_PROT() of them all */
-#define SNAPSHOT_PROT(fd, addr, m, npages, prot) do { \
-	hmmsim_snapshot(_metadata, __LINE__, fd, addr, m, npages); \
-	hmmsim_assert_prot(_metadata, __LINE__, m, 0, npages, prot, -1); \
-} while (0)
+#define SNAPSHOT_PROT(fd, addr, npages, prot) \
+	hmmsim_snapshot_prot(_metadata, __LINE__, fd, addr, npages, prot)
+
+static inline void hmmsim_snapshot_prot(struct __test_metadata *_metadata,
+					int line, int fd, void *addr,
+					unsigned long npages,
+					unsigned char prot)
+{
+	unsigned char *m = malloc(npages);
+
+	ASSERT_NE(NULL, m);
+	hmmsim_snapshot(_metadata, line, fd, addr, m, npages);
+	hmmsim_assert_prot(_metadata, line, m, 0, npages, prot, -1);
+	free(m);
+}
 
 /** MIGRATE_OK() - MIGRATE_TO_DEV that must succeed and move all @npages */
 #define MIGRATE_OK(fd, addr, ptr, npages) \
@@ -610,16 +621,14 @@ static inline void
 migrate_to_sys_returns_every_page(struct __test_metadata *_metadata, int fd,
 				  unsigned long npages)
 {
-	unsigned char *m = malloc(npages);
 	char *buf, *ptr;
 	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
 	struct hmm_dmirror_cmd cmd;
 
-	ASSERT_NE(NULL, m);
 	MIGRATE_OK(fd, buf, ptr, npages);
 
 	DMIRROR_OK(fd, HMM_DMIRROR_MIGRATE_TO_SYS, buf, ptr, npages, &cmd);
-	SNAPSHOT_PROT(fd, buf, m, npages, HMM_DMIRROR_PROT_WRITE);
+	SNAPSHOT_PROT(fd, buf, npages, HMM_DMIRROR_PROT_WRITE);
 
 	/* Nothing left to move. */
 	ASSERT_EQ(0, dmirror(fd, HMM_DMIRROR_MIGRATE_TO_SYS, buf, ptr, npages,
@@ -657,7 +666,7 @@ migrate_to_sys_counts_pages_moved(struct __test_metadata *_metadata, int fd,
 	ASSERT_EQ(0, dmirror(fd, HMM_DMIRROR_MIGRATE_TO_SYS, buf, ptr, npages,
 			     &cmd));
 	ASSERT_EQ(6, cmd.cpages);
-	SNAPSHOT_PROT(fd, buf, m, npages, HMM_DMIRROR_PROT_WRITE);
+	SNAPSHOT_PROT(fd, buf, npages, HMM_DMIRROR_PROT_WRITE);
 	ASSERT_PATTERN(buf, 0, npages, seed);
 }
 
@@ -675,7 +684,6 @@ migrate_to_sys_through_others_moves_nothing(struct __test_metadata *_metadata,
 	char *buf, *ptr;
 	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
 	struct hmm_dmirror_cmd cmd;
-	unsigned char m[16];
 	unsigned int i;
 
 	MIGRATE_OK(fd, buf, ptr, npages);
@@ -684,7 +692,7 @@ migrate_to_sys_through_others_moves_nothing(struct __test_metadata *_metadata,
 				     buf, ptr, npages, &cmd));
 		ASSERT_EQ(0, cmd.cpages);
 	}
-	SNAPSHOT_PROT(fd, buf, m, npages, local);
+	SNAPSHOT_PROT(fd, buf, npages, local);
 	ASSERT_PATTERN(buf, 0, npages, seed);
 }
 
@@ -704,13 +712,13 @@ migrate_thp_to_dev_and_back(struct __test_metadata *_metadata, int fd,
 	bool thp = thp_backed(buf, SZ_2M);
 
 	ASSERT_NE(NULL, m);
-	SNAPSHOT_PROT(fd, buf, m, npages,
+	SNAPSHOT_PROT(fd, buf, npages,
 		      thp ? WRITE_PMD : HMM_DMIRROR_PROT_WRITE);
 
 	memset(ptr, UNTOUCHED, SZ_2M);
 	MIGRATE_OK(fd, buf, ptr, npages);
 	ASSERT_PATTERN(ptr, 0, npages, seed);
-	SNAPSHOT_PROT(fd, buf, m, npages, local);
+	SNAPSHOT_PROT(fd, buf, npages, local);
 	ASSERT_PATTERN(buf, 0, npages, seed);
 
 	if (!cpu_brings_back)
@@ -736,17 +744,16 @@ migrate_from_other_device_is_enoent(struct __test_metadata *_metadata,
 	const unsigned long npages = 16, last = npages - 1;
 	char *buf, *ptr;
 	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
-	unsigned char m[1];
 
 	MIGRATE_OK(from_fd, buf + last * page_size, ptr, 1);
 
 	DMIRROR_RET(-ENOENT, to_fd, HMM_DMIRROR_MIGRATE_TO_DEV,
 		    buf + last * page_size, ptr, 1);
 	/* The page did not move. */
-	SNAPSHOT_PROT(from_fd, buf + last * page_size, m, 1, from_local);
+	SNAPSHOT_PROT(from_fd, buf + last * page_size, 1, from_local);
 	DMIRROR_RET(-ENOENT, to_fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr,
 		    npages);
-	SNAPSHOT_PROT(from_fd, buf + last * page_size, m, 1, from_local);
+	SNAPSHOT_PROT(from_fd, buf + last * page_size, 1, from_local);
 	ASSERT_PATTERN(buf, 0, npages, seed);
 }
 
@@ -763,24 +770,23 @@ release_returns_every_page(struct __test_metadata *_metadata, int fd,
 	char *a = map_small(npages, PROT_READ | PROT_WRITE);
 	char *b = map_small(npages, PROT_READ | PROT_WRITE);
 	char *ptr = malloc(npages * page_size);
-	unsigned char *m = malloc(npages);
 
-	ASSERT_MAPPED(a, m);
+	ASSERT_NE(MAP_FAILED, a);
 	ASSERT_BUFFERS(b, ptr, npages, seed + 1);
 	fill_pattern(a, 0, npages, seed);
 	MIGRATE_OK(fd, a, ptr, npages);
 	MIGRATE_OK(fd, b, ptr, npages);
 
 	DMIRROR_RET(0, fd, HMM_DMIRROR_RELEASE, a, ptr, npages);
-	SNAPSHOT_PROT(fd, a, m, npages, HMM_DMIRROR_PROT_WRITE);
-	SNAPSHOT_PROT(fd, b, m, npages, HMM_DMIRROR_PROT_WRITE);
+	SNAPSHOT_PROT(fd, a, npages, HMM_DMIRROR_PROT_WRITE);
+	SNAPSHOT_PROT(fd, b, npages, HMM_DMIRROR_PROT_WRITE);
 	ASSERT_PATTERN(a, 0, npages, seed);
 	ASSERT_PATTERN(b, 0, npages, seed + 1);
 
 	/* The device memory can be used again. */
 	MIGRATE_OK(fd, a, ptr, npages);
 	ASSERT_PATTERN(ptr, 0, npages, seed);
-	SNAPSHOT_PROT(fd, a, m, npages, local);
+	SNAPSHOT_PROT(fd, a, npages, local);
 }
 
 /**
@@ -794,15 +800,14 @@ static inline void close_returns_pages(struct __test_metadata *_metadata,
 	const unsigned long npages = 32;
 	char *buf, *ptr;
 	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
-	unsigned char m[32];
 	int second = open_dev(id);
 
 	ASSERT_GE(second, 0);
 	MIGRATE_OK(second, buf, ptr, npages);
-	SNAPSHOT_PROT(second, buf, m, npages, local);
+	SNAPSHOT_PROT(second, buf, npages, local);
 
 	ASSERT_EQ(0, close(second));
-	SNAPSHOT_PROT(fd, buf, m, npages, HMM_DMIRROR_PROT_WRITE);
+	SNAPSHOT_PROT(fd, buf, npages, HMM_DMIRROR_PROT_WRITE);
 	ASSERT_PATTERN(buf, 0, npages, seed);
 }
 
