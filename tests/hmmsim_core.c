@@ -304,7 +304,6 @@ TEST_F(core, range_ending_at_end_of_user_space_is_valid)
 	unsigned int seed = test_seed(_metadata->name);
 	unsigned long end = user_va_end();
 	char *top, *ptr = malloc(page_size);
-	unsigned char m[1];
 
 	ASSERT_NE(NULL, ptr);
 	top = mmap((void *)(end - 2 * page_size), page_size,
@@ -316,8 +315,7 @@ TEST_F(core, range_ending_at_end_of_user_space_is_valid)
 	fill_pattern(top, 0, 1, seed);
 	DMIRROR_OK(self->fd, HMM_DMIRROR_READ, top, ptr, 1, NULL);
 	ASSERT_PATTERN(ptr, 0, 1, seed);
-	SNAPSHOT(self->fd, top, m, 1);
-	ASSERT_EQ(HMM_DMIRROR_PROT_WRITE, m[0]);
+	SNAPSHOT_PROT(self->fd, top, 1, HMM_DMIRROR_PROT_WRITE);
 	ASSERT_EINVAL_ALL(self->fd, (unsigned long)top, (unsigned long)ptr, 2);
 	ASSERT_PATTERN(top, 0, 1, seed);
 }
@@ -529,7 +527,6 @@ TEST_F(core, forked_child_gets_eperm_for_core_commands)
 	unsigned int seed = test_seed(_metadata->name);
 	char *buf = map_small(1, PROT_READ | PROT_WRITE);
 	char *ptr = malloc(page_size);
-	unsigned char m[1];
 	pid_t pid;
 	int ret;
 
@@ -548,8 +545,7 @@ TEST_F(core, forked_child_gets_eperm_for_core_commands)
 	 * The child's attempts did nothing to the parent's memory: the page
 	 * is where it was, read-only since fork() made it copy-on-write.
 	 */
-	SNAPSHOT(self->fd, buf, m, 1);
-	ASSERT_EQ(HMM_DMIRROR_PROT_READ, m[0]);
+	SNAPSHOT_PROT(self->fd, buf, 1, HMM_DMIRROR_PROT_READ);
 	ASSERT_PATTERN(buf, 0, 1, seed);
 }
 
