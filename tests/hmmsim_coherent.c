@@ -230,9 +230,7 @@ TEST_F(coherent, migrate_to_dev_moves_pages_and_reads_them_back)
 
 	SNAPSHOT_PROT(self->coh, buf, npages, SYS_WRITE);
 
-	memset(ptr, UNTOUCHED, npages * page_size);
-	MIGRATE_OK(self->coh, buf, ptr, npages);
-	ASSERT_PATTERN(ptr, 0, npages, seed);
+	MIGRATE_PATTERN(self->coh, buf, ptr, 0, npages, seed);
 	SNAPSHOT_PROT(self->coh, buf, npages, COH_LOCAL);
 
 	/* The CPU reads them where they are. */
@@ -300,8 +298,7 @@ TEST_F(coherent, cpu_reads_and_writes_in_place_without_faults)
 	ASSERT_MAPPED(warm, ptr);
 	fill_pattern(buf, 0, npages, seed);
 	fill_pattern(warm, 0, npages, seed);
-	MIGRATE_OK(self->coh, buf, ptr, npages);
-	ASSERT_PATTERN(ptr, 0, npages, seed);
+	MIGRATE_PATTERN(self->coh, buf, ptr, 0, npages, seed);
 
 	/*
 	 * The same work on system memory first, so that the code and stack

@@ -375,8 +375,7 @@ TEST_F(core, flags_unknown_bits_are_einval)
 	}
 	/* None of them armed FAIL_ALLOC on the way. */
 	fill_pattern(buf, 0, 4, seed);
-	MIGRATE_OK(self->fd, buf, ptr, 4);
-	ASSERT_PATTERN(ptr, 0, 4, seed);
+	MIGRATE_PATTERN(self->fd, buf, ptr, 0, 4, seed);
 }
 
 /* The device's count of failed allocations (hmmsim_pressure tests it). */
@@ -403,8 +402,7 @@ TEST_F(core, flags_ignore_addr_and_ptr)
 	/* The flag took effect, once: one failed attempt, then fallback. */
 	fails = alloc_failures(self->fd);
 	fill_pattern(buf, 0, 4, seed);
-	MIGRATE_OK(self->fd, buf, ptr, 4);
-	ASSERT_PATTERN(ptr, 0, 4, seed);
+	MIGRATE_PATTERN(self->fd, buf, ptr, 0, 4, seed);
 	ASSERT_EQ(fails + 1, alloc_failures(self->fd));
 	MIGRATE_OK(self->fd, buf, ptr, 4);
 	ASSERT_EQ(fails + 1, alloc_failures(self->fd));
@@ -1031,9 +1029,7 @@ TEST_F(core, migrate_private_file_written_pages)
 			   &file, &ptr);
 	fill_pattern(buf, 0, npages, seed + 1);
 
-	memset(ptr, UNTOUCHED, len);
-	MIGRATE_OK(self->fd, buf, ptr, npages);
-	ASSERT_PATTERN(ptr, 0, npages, seed + 1);
+	MIGRATE_PATTERN(self->fd, buf, ptr, 0, npages, seed + 1);
 	SNAPSHOT_PROT(self->fd, buf, npages, PRIV_LOCAL);
 
 	ASSERT_PATTERN(buf, 0, npages, seed + 1);
@@ -1108,8 +1104,7 @@ TEST_F(core, migrate_partial_ranges)
 
 	/* The middle, and exactly 16 pages of data come back. */
 	memset(ptr, UNTOUCHED, npages * page_size);
-	MIGRATE_OK(self->fd, buf + 8 * page_size, ptr, 16);
-	ASSERT_PATTERN(ptr, 8, 16, seed);
+	MIGRATE_PATTERN(self->fd, buf + 8 * page_size, ptr, 8, 16, seed);
 	ASSERT_BYTES(ptr + 16 * page_size, 16 * page_size, UNTOUCHED);
 	SNAPSHOT(self->fd, buf, m, npages);
 	ASSERT_PROT(m, 0, 8, HMM_DMIRROR_PROT_WRITE);
@@ -1117,10 +1112,9 @@ TEST_F(core, migrate_partial_ranges)
 	ASSERT_PROT(m, 24, npages, HMM_DMIRROR_PROT_WRITE);
 
 	/* The first and the last page. */
-	MIGRATE_OK(self->fd, buf, ptr, 1);
-	ASSERT_PATTERN(ptr, 0, 1, seed);
-	MIGRATE_OK(self->fd, buf + (npages - 1) * page_size, ptr, 1);
-	ASSERT_PATTERN(ptr, npages - 1, 1, seed);
+	MIGRATE_PATTERN(self->fd, buf, ptr, 0, 1, seed);
+	MIGRATE_PATTERN(self->fd, buf + (npages - 1) * page_size, ptr,
+			npages - 1, 1, seed);
 	SNAPSHOT(self->fd, buf, m, npages);
 	ASSERT_PROT(m, 0, 1, PRIV_LOCAL);
 	ASSERT_PROT(m, 1, 8, HMM_DMIRROR_PROT_WRITE);
@@ -1188,8 +1182,7 @@ TEST_F(core, migrate_again_after_cpu_writes_half)
 	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
 	unsigned char m[128];
 
-	MIGRATE_OK(self->fd, buf, ptr, npages);
-	ASSERT_PATTERN(ptr, 0, npages, seed);
+	MIGRATE_PATTERN(self->fd, buf, ptr, 0, npages, seed);
 
 	fill_pattern(buf, 0, half, seed + 1);
 	SNAPSHOT(self->fd, buf, m, npages);
@@ -1218,9 +1211,7 @@ TEST_F(core, migrate_across_rw_and_ro_vmas)
 	ASSERT_EQ(0, mprotect(buf + split * page_size,
 			      (npages - split) * page_size, PROT_READ));
 
-	memset(ptr, UNTOUCHED, npages * page_size);
-	MIGRATE_OK(self->fd, buf, ptr, npages);
-	ASSERT_PATTERN(ptr, 0, npages, seed);
+	MIGRATE_PATTERN(self->fd, buf, ptr, 0, npages, seed);
 	SNAPSHOT(self->fd, buf, m, npages);
 	ASSERT_PROT(m, 0, split, PRIV_LOCAL);
 	ASSERT_PROT(m, split, npages, LOCAL_READ);
@@ -1327,8 +1318,7 @@ TEST_F_TIMEOUT(core, migrate_16m_to_dev_and_back, 120)
 	fill_pattern(buf, 0, npages, seed);
 
 	memset(ptr, UNTOUCHED, SZ_16M);
-	MIGRATE_OK(self->fd, buf, ptr, npages);
-	ASSERT_PATTERN(ptr, 0, npages, seed);
+	MIGRATE_PATTERN(self->fd, buf, ptr, 0, npages, seed);
 	SNAPSHOT_PROT(self->fd, buf, npages, PRIV_LOCAL);
 
 	DMIRROR_OK(self->fd, HMM_DMIRROR_MIGRATE_TO_SYS, buf, ptr, npages,
@@ -1339,8 +1329,8 @@ TEST_F_TIMEOUT(core, migrate_16m_to_dev_and_back, 120)
 
 	/* [1 MiB, 5 MiB): across two 2 MiB boundaries. */
 	memset(ptr, UNTOUCHED, SZ_16M);
-	MIGRATE_OK(self->fd, buf + from * page_size, ptr, to - from);
-	ASSERT_PATTERN(ptr, from, to - from, seed);
+	MIGRATE_PATTERN(self->fd, buf + from * page_size, ptr, from, to - from,
+			seed);
 	SNAPSHOT(self->fd, buf, m, npages);
 	ASSERT_PROT2(m, 0, from, HMM_DMIRROR_PROT_WRITE, WRITE_PMD);
 	ASSERT_PROT(m, from, to, PRIV_LOCAL);
@@ -1390,8 +1380,8 @@ TEST_F(core, snapshot_through_other_device_is_none)
 	if (self->fd2 < 0)
 		SKIP(return, "needs two private devices");
 	MIGRATE_OK(self->fd, buf, ptr, half);
-	MIGRATE_OK(self->fd2, buf + half * page_size, ptr, half);
-	ASSERT_PATTERN(ptr, half, half, seed);
+	MIGRATE_PATTERN(self->fd2, buf + half * page_size, ptr, half, half,
+			seed);
 
 	SNAPSHOT(self->fd, buf, m, npages);
 	ASSERT_PROT(m, 0, half, PRIV_LOCAL);
@@ -1689,9 +1679,7 @@ TEST_F(core, fail_alloc_falls_back_and_succeeds)
 	ASSERT_EQ(0, dmirror_raw(self->fd, HMM_DMIRROR_FLAGS, 0, 0,
 				 HMM_DMIRROR_FLAG_FAIL_ALLOC, &cmd));
 
-	memset(ptr, UNTOUCHED, npages * page_size);
-	MIGRATE_OK(self->fd, buf, ptr, npages);
-	ASSERT_PATTERN(ptr, 0, npages, seed);
+	MIGRATE_PATTERN(self->fd, buf, ptr, 0, npages, seed);
 	SNAPSHOT_PROT(self->fd, buf, npages, PRIV_LOCAL);
 	ASSERT_PATTERN(buf, 0, npages, seed);
 }

@@ -1792,8 +1792,7 @@ static void fails_one_migration(struct __test_metadata *_metadata,
 	SNAPSHOT_PROT(self->fd, buf, n, SYS_WRITE);
 	ASSERT_PATTERN(buf, 0, n, seed);
 
-	DMIRROR_OK(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, n, NULL);
-	ASSERT_PATTERN(ptr, 0, n, seed);
+	MIGRATE_PATTERN(self->fd, buf, ptr, 0, n, seed);
 	SNAPSHOT_PROT(self->fd, buf, n, PRIV_LOCAL);
 	fault_disarm(&self->dev, attr);
 	ASSERT_PATTERN(buf, 0, n, seed);

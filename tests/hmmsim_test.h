@@ -561,6 +561,16 @@ static inline void hmmsim_migrate_ok(struct __test_metadata *_metadata,
 }
 
 /**
+ * MIGRATE_PATTERN() - MIGRATE_OK() into @ptr, filled UNTOUCHED first, which
+ *	must then hold pages @first.. of the pattern of @seed
+ */
+#define MIGRATE_PATTERN(fd, addr, ptr, first, npages, seed) do { \
+	memset(ptr, UNTOUCHED, (npages) * page_size); \
+	MIGRATE_OK(fd, addr, ptr, npages); \
+	ASSERT_PATTERN(ptr, first, npages, seed); \
+} while (0)
+
+/**
  * HMIGRATE_OK() - HMMSIM_IOCTL_MIGRATE that must succeed and move exactly
  *	@expect pages
  */
@@ -651,8 +661,7 @@ migrate_to_sys_counts_pages_moved(struct __test_metadata *_metadata, int fd,
 	struct hmm_dmirror_cmd cmd;
 	unsigned char m[16];
 
-	MIGRATE_OK(fd, buf + 4 * page_size, ptr, 8);
-	ASSERT_PATTERN(ptr, 4, 8, seed);
+	MIGRATE_PATTERN(fd, buf + 4 * page_size, ptr, 4, 8, seed);
 
 	/* Pages 4..11 are on the device; return 2..5 first. */
 	ASSERT_EQ(0, dmirror(fd, HMM_DMIRROR_MIGRATE_TO_SYS,
@@ -715,9 +724,7 @@ migrate_thp_to_dev_and_back(struct __test_metadata *_metadata, int fd,
 	SNAPSHOT_PROT(fd, buf, npages,
 		      thp ? WRITE_PMD : HMM_DMIRROR_PROT_WRITE);
 
-	memset(ptr, UNTOUCHED, SZ_2M);
-	MIGRATE_OK(fd, buf, ptr, npages);
-	ASSERT_PATTERN(ptr, 0, npages, seed);
+	MIGRATE_PATTERN(fd, buf, ptr, 0, npages, seed);
 	SNAPSHOT_PROT(fd, buf, npages, local);
 	ASSERT_PATTERN(buf, 0, npages, seed);
 
@@ -784,8 +791,7 @@ release_returns_every_page(struct __test_metadata *_metadata, int fd,
 	ASSERT_PATTERN(b, 0, npages, seed + 1);
 
 	/* The device memory can be used again. */
-	MIGRATE_OK(fd, a, ptr, npages);
-	ASSERT_PATTERN(ptr, 0, npages, seed);
+	MIGRATE_PATTERN(fd, a, ptr, 0, npages, seed);
 	SNAPSHOT_PROT(fd, a, npages, local);
 }
 
