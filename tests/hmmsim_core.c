@@ -313,8 +313,7 @@ TEST_F(core, range_ending_at_end_of_user_space_is_valid)
 		SKIP(return, "cannot map the last user page: %s",
 		     strerror(errno));
 	fill_pattern(top, 0, 1, seed);
-	DMIRROR_OK(self->fd, HMM_DMIRROR_READ, top, ptr, 1, NULL);
-	ASSERT_PATTERN(ptr, 0, 1, seed);
+	READ_PATTERN(self->fd, top, ptr, 0, 1, seed);
 	SNAPSHOT_PROT(self->fd, top, 1, HMM_DMIRROR_PROT_WRITE);
 	ASSERT_EINVAL_ALL(self->fd, (unsigned long)top, (unsigned long)ptr, 2);
 	ASSERT_PATTERN(top, 0, 1, seed);
@@ -605,15 +604,13 @@ TEST_F(core, read_partial_ranges)
 
 	/* The first page. */
 	memset(ptr, UNTOUCHED, npages * page_size);
-	DMIRROR_OK(self->fd, HMM_DMIRROR_READ, buf, ptr, 1, &cmd);
-	ASSERT_PATTERN(ptr, 0, 1, seed);
+	READ_PATTERN(self->fd, buf, ptr, 0, 1, seed);
 	ASSERT_BYTES(ptr + page_size, (npages - 1) * page_size, UNTOUCHED);
 
 	/* The last page. */
 	memset(ptr, UNTOUCHED, npages * page_size);
-	DMIRROR_OK(self->fd, HMM_DMIRROR_READ, buf + (npages - 1) * page_size,
-		   ptr, 1, &cmd);
-	ASSERT_PATTERN(ptr, npages - 1, 1, seed);
+	READ_PATTERN(self->fd, buf + (npages - 1) * page_size, ptr, npages - 1,
+		     1, seed);
 	ASSERT_BYTES(ptr + page_size, (npages - 1) * page_size, UNTOUCHED);
 }
 
@@ -653,11 +650,8 @@ TEST_F(core, read_hole_is_efault)
 		    ptr, 3);
 	ASSERT_BYTES(ptr, npages * page_size, UNTOUCHED);
 
-	DMIRROR_OK(self->fd, HMM_DMIRROR_READ, buf, ptr, 7, NULL);
-	ASSERT_PATTERN(ptr, 0, 7, seed);
-	DMIRROR_OK(self->fd, HMM_DMIRROR_READ, buf + 9 * page_size, ptr,
-		   npages - 9, NULL);
-	ASSERT_PATTERN(ptr, 9, npages - 9, seed);
+	READ_PATTERN(self->fd, buf, ptr, 0, 7, seed);
+	READ_PATTERN(self->fd, buf + 9 * page_size, ptr, 9, npages - 9, seed);
 }
 
 /* One mmap, the tail made read-only: two VMAs, one READ across both. */
@@ -748,8 +742,7 @@ TEST_F_TIMEOUT(core, read_while_unmapping_half, 120)
 
 		DMIRROR_RET(-EFAULT, self->fd, HMM_DMIRROR_READ, buf, ptr,
 			    npages);
-		DMIRROR_OK(self->fd, HMM_DMIRROR_READ, buf, ptr, half, &cmd);
-		ASSERT_PATTERN(ptr, 0, half, seed + round);
+		READ_PATTERN(self->fd, buf, ptr, 0, half, seed + round);
 		ASSERT_PATTERN(buf, 0, half, seed + round);
 		ASSERT_EQ(0, munmap(buf, half * page_size));
 	}
@@ -899,9 +892,7 @@ TEST_F(core, write_shared_anon)
 	fill_pattern(ptr, 0, npages, seed + 1);
 	DMIRROR_OK(self->fd, HMM_DMIRROR_WRITE, buf, ptr, npages, NULL);
 	ASSERT_PATTERN(buf, 0, npages, seed + 1);
-	memset(ptr, UNTOUCHED, npages * page_size);
-	DMIRROR_OK(self->fd, HMM_DMIRROR_READ, buf, ptr, npages, NULL);
-	ASSERT_PATTERN(ptr, 0, npages, seed + 1);
+	READ_PATTERN(self->fd, buf, ptr, 0, npages, seed + 1);
 }
 
 /* A 2 MiB hugetlbfs page, if the system has one free. */
@@ -928,9 +919,7 @@ TEST_F(core, write_read_snapshot_hugetlb)
 	DMIRROR_OK(self->fd, HMM_DMIRROR_WRITE, buf, ptr, npages, &cmd);
 	ASSERT_EQ(1, cmd.faults);
 	ASSERT_PATTERN(buf, 0, npages, seed);
-	memset(ptr, UNTOUCHED, SZ_2M);
-	DMIRROR_OK(self->fd, HMM_DMIRROR_READ, buf, ptr, npages, &cmd);
-	ASSERT_PATTERN(ptr, 0, npages, seed);
+	READ_PATTERN(self->fd, buf, ptr, 0, npages, seed);
 	SNAPSHOT_PROT(self->fd, buf, npages, WRITE_PMD);
 }
 
@@ -1071,9 +1060,7 @@ TEST_F(core, migrate_anon_to_dev)
 	ASSERT_PATTERN(ptr, 0, npages, seed);
 	SNAPSHOT_PROT(self->fd, buf, npages, PRIV_LOCAL);
 	/* The device reads its own memory without faulting. */
-	memset(ptr, UNTOUCHED, npages * page_size);
-	DMIRROR_OK(self->fd, HMM_DMIRROR_READ, buf, ptr, npages, NULL);
-	ASSERT_PATTERN(ptr, 0, npages, seed);
+	READ_PATTERN(self->fd, buf, ptr, 0, npages, seed);
 	SNAPSHOT_PROT(self->fd, buf, npages, PRIV_LOCAL);
 }
 
@@ -1169,9 +1156,7 @@ TEST_F(core, cpu_write_faults_pages_back)
 		v[1] = pattern(p, 1, seed);
 	}
 	ASSERT_PATTERN(buf, 0, npages, seed);
-	memset(ptr, UNTOUCHED, npages * page_size);
-	DMIRROR_OK(self->fd, HMM_DMIRROR_READ, buf, ptr, npages, NULL);
-	ASSERT_PATTERN(ptr, 0, npages, seed);
+	READ_PATTERN(self->fd, buf, ptr, 0, npages, seed);
 }
 
 /* Migrate, the CPU rewrites half (faulting it back), migrate again. */
@@ -1338,8 +1323,7 @@ TEST_F_TIMEOUT(core, migrate_16m_to_dev_and_back, 120)
 
 	ASSERT_PATTERN(buf, 0, npages, seed);
 	memset(ptr, UNTOUCHED, SZ_16M);
-	DMIRROR_OK(self->fd, HMM_DMIRROR_READ, buf, ptr, npages, NULL);
-	ASSERT_PATTERN(ptr, 0, npages, seed);
+	READ_PATTERN(self->fd, buf, ptr, 0, npages, seed);
 }
 
 TEST_F(core, migrate_thp_to_dev_and_back)

@@ -570,6 +570,13 @@ static inline void hmmsim_migrate_ok(struct __test_metadata *_metadata,
 	ASSERT_PATTERN(ptr, first, npages, seed); \
 } while (0)
 
+/** READ_PATTERN() - MIGRATE_PATTERN() with a READ */
+#define READ_PATTERN(fd, addr, ptr, first, npages, seed) do { \
+	memset(ptr, UNTOUCHED, (npages) * page_size); \
+	DMIRROR_OK(fd, HMM_DMIRROR_READ, addr, ptr, npages, NULL); \
+	ASSERT_PATTERN(ptr, first, npages, seed); \
+} while (0)
+
 /**
  * HMIGRATE_OK() - HMMSIM_IOCTL_MIGRATE that must succeed and move exactly
  *	@expect pages
