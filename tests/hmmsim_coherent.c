@@ -432,19 +432,16 @@ TEST_F(coherent, migrate_private_page_to_coherent_device_is_enoent)
 /* A long-term pin cannot hold device memory: the page moves first. */
 TEST_F(coherent, longterm_pin_moves_page_to_system_memory)
 {
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 4;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
+	char *buf, *ptr;
+	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
 	unsigned char m[4];
 	__u64 done;
 	int gup_fd;
 
-	ASSERT_MAPPED(buf, ptr);
 	gup_fd = open("/sys/kernel/debug/gup_test", O_RDWR | O_CLOEXEC);
 	if (gup_fd < 0)
 		SKIP(return, "no /sys/kernel/debug/gup_test");
-	fill_pattern(buf, 0, npages, seed);
 	MIGRATE_OK(self->coh, buf, ptr, npages);
 
 	ASSERT_EQ(0, run_gup_test(gup_fd, PIN_LONGTERM_BENCHMARK,
@@ -472,19 +469,16 @@ TEST_F(coherent, short_term_gup_and_pin_leave_page_in_place)
 		GUP_BASIC_TEST, GUP_FAST_BENCHMARK, PIN_BASIC_TEST,
 		PIN_FAST_BENCHMARK,
 	};
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = ARRAY_SIZE(requests);
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
+	char *buf, *ptr;
+	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
 	unsigned long p;
 	__u64 done;
 	int gup_fd;
 
-	ASSERT_MAPPED(buf, ptr);
 	gup_fd = open("/sys/kernel/debug/gup_test", O_RDWR | O_CLOEXEC);
 	if (gup_fd < 0)
 		SKIP(return, "no /sys/kernel/debug/gup_test");
-	fill_pattern(buf, 0, npages, seed);
 	MIGRATE_OK(self->coh, buf, ptr, npages);
 
 	for (p = 0; p < npages; p++) {
@@ -529,17 +523,14 @@ static int child_reads_then_writes(int go, char *buf, unsigned long npages,
  */
 TEST_F(coherent, fork_child_and_parent_keep_their_own_data)
 {
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 16;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
+	char *buf, *ptr;
+	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
 	unsigned char m[16];
 	int go[2];
 	pid_t pid;
 
-	ASSERT_MAPPED(buf, ptr);
 	ASSERT_EQ(0, pipe(go));
-	fill_pattern(buf, 0, npages, seed);
 	MIGRATE_OK(self->coh, buf, ptr, npages);
 
 	pid = fork();
