@@ -1055,8 +1055,7 @@ TEST_F(core, migrate_anon_to_dev)
 	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
 
 	memset(ptr, UNTOUCHED, npages * page_size);
-	DMIRROR_OK(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, npages,
-		   NULL);
+	MIGRATE_OK(self->fd, buf, ptr, npages);
 	ASSERT_PATTERN(ptr, 0, npages, seed);
 	SNAPSHOT_PROT(self->fd, buf, npages, PRIV_LOCAL);
 	/* The device reads its own memory without faulting. */

@@ -405,7 +405,6 @@ TEST_F_TIMEOUT(pressure, migrate_more_than_capacity_at_once_is_enomem,
 	char *buf = map_aligned(npages * page_size, MADV_NOHUGEPAGE);
 	char *ptr = malloc(npages * page_size);
 	unsigned char *m = malloc(npages);
-	struct hmm_dmirror_cmd cmd;
 	struct hmmsim_stats st;
 
 	ASSERT_MAPPED(buf, ptr);
@@ -422,8 +421,7 @@ TEST_F_TIMEOUT(pressure, migrate_more_than_capacity_at_once_is_enomem,
 	DMIRROR_RET(0, self->fd, HMM_DMIRROR_RELEASE, buf, NULL, npages);
 	STATS(self->fd, &st);
 	ASSERT_EQ(0, st.pages_used);
-	DMIRROR_OK(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, cap_pages,
-		   &cmd);
+	MIGRATE_OK(self->fd, buf, ptr, cap_pages);
 	ASSERT_PATTERN(ptr, 0, cap_pages, seed);
 	SNAPSHOT(self->fd, buf, m, npages);
 	ASSERT_PROT(m, 0, cap_pages, PRIV_LOCAL);
@@ -1195,7 +1193,7 @@ TEST_F_TIMEOUT(pressure, stats_count_migration_to_device_and_back,
 	struct hmm_dmirror_cmd cmd;
 	struct hmmsim_stats st;
 
-	DMIRROR_OK(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, n, &cmd);
+	MIGRATE_OK(self->fd, buf, ptr, n);
 	ASSERT_PATTERN(ptr, 0, n, seed);
 	STATS(self->fd, &st);
 	ASSERT_EQ(n, st.to_device);
@@ -1258,7 +1256,7 @@ TEST_F_TIMEOUT(pressure, stats_count_cpu_fault_and_window_brought_back,
 	struct hmmsim_stats st0, st;
 	unsigned long left;
 
-	DMIRROR_OK(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, n, NULL);
+	MIGRATE_OK(self->fd, buf, ptr, n);
 	STATS(self->fd, &st0);
 	ASSERT_EQ(0, st0.cpu_faults);
 
@@ -1319,14 +1317,13 @@ TEST_F_TIMEOUT(pressure, stats_count_alloc_failures_of_flag_fail_alloc,
 	const unsigned long n = 16;
 	char *buf, *ptr;
 	unsigned int seed = WINDOW_BUFFERS(&buf, &ptr, n);
-	struct hmm_dmirror_cmd cmd;
 	struct hmmsim_stats st0, st;
 
 	STATS(self->fd, &st0);
 	DMIRROR_RET(0, self->fd, HMM_DMIRROR_FLAGS, NULL, NULL,
 		    HMM_DMIRROR_FLAG_FAIL_ALLOC);
 	/* The first attempt fails; the fallback moves every page. */
-	DMIRROR_OK(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, n, &cmd);
+	MIGRATE_OK(self->fd, buf, ptr, n);
 	ASSERT_PATTERN(ptr, 0, n, seed);
 	STATS(self->fd, &st);
 	ASSERT_EQ(st0.alloc_failures + 1, st.alloc_failures);
@@ -1335,8 +1332,7 @@ TEST_F_TIMEOUT(pressure, stats_count_alloc_failures_of_flag_fail_alloc,
 
 	/* The flag is spent: the next window fails nothing. */
 	fill_pattern(buf + n * page_size, n, n, seed);
-	DMIRROR_OK(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf + n * page_size,
-		   ptr, n, &cmd);
+	MIGRATE_OK(self->fd, buf + n * page_size, ptr, n);
 	ASSERT_PATTERN(ptr, n, n, seed);
 	st0 = st;
 	STATS(self->fd, &st);
@@ -1594,8 +1590,7 @@ TEST_F_TIMEOUT(pressure, power_off_gives_enodev_and_keeps_data, MEDIUM_TIMEOUT)
 
 	ASSERT_MAPPED(buf, ptr);
 	fill_pattern(buf, 0, npages, seed);
-	DMIRROR_OK(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, npages,
-		   &cmd);
+	MIGRATE_OK(self->fd, buf, ptr, npages);
 	SNAPSHOT_PROT(self->fd, buf, npages, PRIV_LOCAL);
 	ASSERT_EQ(npages, pages_not_present(buf, npages));
 
@@ -1827,7 +1822,7 @@ TEST_F_TIMEOUT(pressure, fail_copy_on_cpu_fault_is_retried, SHORT_TIMEOUT)
 	if (!fault_exists(&self->dev, "fail_copy"))
 		SKIP(return, "no %s/fail_copy (no CONFIG_FAULT_INJECTION_DEBUG_FS?)",
 		     self->dev.dbg);
-	DMIRROR_OK(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, n, NULL);
+	MIGRATE_OK(self->fd, buf, ptr, n);
 	FAULT_ARM("fail_copy", "1");
 
 	ASSERT_EQ(pattern(5, 0, seed), cpu_read(buf + 5 * page_size));
