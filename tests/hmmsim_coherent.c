@@ -929,6 +929,35 @@ TEST_F(dev, to_system_counts_pages_moved)
 	ASSERT_PATTERN(buf, 0, npages, seed);
 }
 
+/*
+ * HMMSIM_IOCTL_MIGRATE of @npages of @buf to the device of @fd (pages coded
+ * @local there) and back, as @request, with the struct at the start of @raw
+ * (MIGRATE_SIZE_MAX zero bytes) and of @size: both ways move every page and
+ * write nothing past the struct.
+ */
+static void there_and_back(struct __test_metadata *_metadata, int fd,
+			   unsigned long request, unsigned char *raw,
+			   __u32 size, char *buf, unsigned long npages,
+			   unsigned char local)
+{
+	struct hmmsim_migrate *a = (struct hmmsim_migrate *)raw;
+	const __u32 flags[] = { 0, HMMSIM_MIGRATE_TO_SYSTEM };
+	const unsigned char codes[] = { local, SYS_WRITE };
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		migrate_args(a, flags[i], (unsigned long)buf, npages,
+			     HMMSIM_MIGRATE_FROM_SYSTEM);
+		a->size = size;
+		ASSERT_EQ(0, hmigrate_raw(fd, request, a))
+			TH_LOG("request %#lx, size %u", request, size);
+		ASSERT_EQ(npages, a->cpages);
+		ASSERT_BYTES(raw + sizeof(*a), MIGRATE_SIZE_MAX - sizeof(*a),
+			     0);
+		SNAPSHOT_PROT(fd, buf, npages, codes[i]);
+	}
+}
+
 /* A caller built with a larger struct: its zero tail is accepted. */
 TEST_F(dev, larger_struct_with_zero_tail_is_accepted)
 {
@@ -936,35 +965,16 @@ TEST_F(dev, larger_struct_with_zero_tail_is_accepted)
 		HMMSIM_MIGRATE_SIZE_VER0 + 8, HMMSIM_MIGRATE_SIZE_VER0 + 1,
 		1024, MIGRATE_SIZE_MAX,
 	};
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 8;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
 	unsigned char *raw = calloc(1, MIGRATE_SIZE_MAX);
-	struct hmmsim_migrate *a = (struct hmmsim_migrate *)raw;
+	char *buf;
+	unsigned int seed = SMALL_BUFFERS(&buf, NULL, npages);
 	size_t i;
 
-	ASSERT_BUFFERS(buf, raw, npages, seed);
-	for (i = 0; i < ARRAY_SIZE(sizes); i++) {
-		migrate_args(a, 0, (unsigned long)buf, npages,
-			     HMMSIM_MIGRATE_FROM_SYSTEM);
-		a->size = sizes[i];
-		ASSERT_EQ(0, hmigrate_raw(self->fd, HMMSIM_IOCTL_MIGRATE, a))
-			TH_LOG("size %u", sizes[i]);
-		ASSERT_EQ(npages, a->cpages);
-		ASSERT_BYTES(raw + sizeof(*a), MIGRATE_SIZE_MAX - sizeof(*a),
-			     0);
-		SNAPSHOT_PROT(self->fd, buf, npages, local_code(self->kind));
-
-		migrate_args(a, HMMSIM_MIGRATE_TO_SYSTEM, (unsigned long)buf,
-			     npages, HMMSIM_MIGRATE_FROM_SYSTEM);
-		a->size = sizes[i];
-		ASSERT_EQ(0, hmigrate_raw(self->fd, HMMSIM_IOCTL_MIGRATE, a))
-			TH_LOG("size %u", sizes[i]);
-		ASSERT_EQ(npages, a->cpages);
-		ASSERT_BYTES(raw + sizeof(*a), MIGRATE_SIZE_MAX - sizeof(*a),
-			     0);
-		SNAPSHOT_PROT(self->fd, buf, npages, SYS_WRITE);
-	}
+	ASSERT_NE(NULL, raw);
+	for (i = 0; i < ARRAY_SIZE(sizes); i++)
+		there_and_back(_metadata, self->fd, HMMSIM_IOCTL_MIGRATE, raw,
+			       sizes[i], buf, npages, local_code(self->kind));
 	ASSERT_PATTERN(buf, 0, npages, seed);
 }
 
@@ -975,31 +985,18 @@ TEST_F(dev, other_encoded_size_in_request_still_migrates)
 		0, 8, HMMSIM_MIGRATE_SIZE_VER0 + 8, MIGRATE_SIZE_MAX,
 	};
 	const unsigned long npages = 8;
+	unsigned char *raw = calloc(1, MIGRATE_SIZE_MAX);
 	char *buf;
 	unsigned int seed = SMALL_BUFFERS(&buf, NULL, npages);
-	struct hmmsim_migrate a;
 	size_t i;
 
-	for (i = 0; i < ARRAY_SIZE(sizes); i++) {
-		unsigned long request = _IOC(_IOC_READ | _IOC_WRITE,
-					     HMMSIM_IOCTL_TYPE,
-					     _IOC_NR(HMMSIM_IOCTL_MIGRATE),
-					     sizes[i]);
-
-		migrate_args(&a, 0, (unsigned long)buf, npages,
-			     HMMSIM_MIGRATE_FROM_SYSTEM);
-		ASSERT_EQ(0, hmigrate_raw(self->fd, request, &a))
-			TH_LOG("encoded size %u", sizes[i]);
-		ASSERT_EQ(npages, a.cpages);
-		SNAPSHOT_PROT(self->fd, buf, npages, local_code(self->kind));
-
-		migrate_args(&a, HMMSIM_MIGRATE_TO_SYSTEM, (unsigned long)buf,
-			     npages, HMMSIM_MIGRATE_FROM_SYSTEM);
-		ASSERT_EQ(0, hmigrate_raw(self->fd, request, &a))
-			TH_LOG("encoded size %u", sizes[i]);
-		ASSERT_EQ(npages, a.cpages);
-	}
-	SNAPSHOT_PROT(self->fd, buf, npages, SYS_WRITE);
+	ASSERT_NE(NULL, raw);
+	for (i = 0; i < ARRAY_SIZE(sizes); i++)
+		there_and_back(_metadata, self->fd,
+			       _IOC(_IOC_READ | _IOC_WRITE, HMMSIM_IOCTL_TYPE,
+				    _IOC_NR(HMMSIM_IOCTL_MIGRATE), sizes[i]),
+			       raw, sizeof(struct hmmsim_migrate), buf, npages,
+			       local_code(self->kind));
 	ASSERT_PATTERN(buf, 0, npages, seed);
 }
 
