@@ -223,6 +223,10 @@ FIXTURE_TEARDOWN(uring)
 		close(self->fd[i]);
 }
 
+/* run() of @op on the fixture's ring, which is expected to return @ret. */
+#define EXPECT_RUN(ret, fd, op, c) \
+	EXPECT_EQ(ret, run(&self->ring, fd, op, c, NULL))
+
 /*
  * run() of @op on the fixture's ring, which must succeed; the pages it
  * reports are expected to be @n.
@@ -500,8 +504,7 @@ TEST_F(uring, unknown_opcode_is_eopnotsupp)
 					   bad_ops[i], &c, NULL))
 			TH_LOG("cmd_op %#x", bad_ops[i]);
 	/* The size encoded in cmd_op does not matter. */
-	EXPECT_EQ(0, run(&self->ring, self->fd[0],
-			 _IOC(_IOC_WRITE, 'H', 0x53, 200), &c, NULL));
+	EXPECT_RUN(0, self->fd[0], _IOC(_IOC_WRITE, 'H', 0x53, 200), &c);
 	munmap(buf, SZ_2M);
 }
 
@@ -606,52 +609,40 @@ TEST_F(uring, holes_and_bad_sources_are_refused)
 	/* A hole in the middle. */
 	ASSERT_EQ(0, munmap(buf + SZ_2M, SZ_2M));
 	c = ucmd(buf, len);
-	EXPECT_EQ(-EINVAL, run(&self->ring, self->fd[0],
-			       HMMSIM_URING_MIGRATE_TO_DEVICE, &c, NULL));
+	EXPECT_RUN(-EINVAL, self->fd[0], HMMSIM_URING_MIGRATE_TO_DEVICE, &c);
 	/* Nothing moved: the range is checked first. */
 	EXPECT_EQ(0, count_local(self->fd[0], buf, SZ_2M / page_size));
-	EXPECT_EQ(-EINVAL, run(&self->ring, self->fd[0],
-			       HMMSIM_URING_MIGRATE_TO_SYSTEM, &c, NULL));
-	EXPECT_EQ(-EFAULT, run(&self->ring, self->fd[0],
-			       HMMSIM_URING_PREFETCH, &c, NULL));
+	EXPECT_RUN(-EINVAL, self->fd[0], HMMSIM_URING_MIGRATE_TO_SYSTEM, &c);
+	EXPECT_RUN(-EFAULT, self->fd[0], HMMSIM_URING_PREFETCH, &c);
 	c = ucmd(buf + SZ_2M, SZ_2M);
 	c.ptr = (uintptr_t)buf;
-	EXPECT_EQ(-EFAULT, run(&self->ring, self->fd[0], HMMSIM_URING_READ,
-			       &c, NULL));
+	EXPECT_RUN(-EFAULT, self->fd[0], HMMSIM_URING_READ, &c);
 	/* A buffer that runs into the hole. */
 	c = ucmd(buf, SZ_2M);
 	c.ptr = (uintptr_t)buf + SZ_1M;
-	EXPECT_EQ(-EFAULT, run(&self->ring, self->fd[0], HMMSIM_URING_READ,
-			       &c, NULL));
+	EXPECT_RUN(-EFAULT, self->fd[0], HMMSIM_URING_READ, &c);
 
 	/* Write prefetch of a read-only range. */
 	ASSERT_EQ(0, mprotect(buf, SZ_2M, PROT_READ));
 	c = ucmd(buf, SZ_2M);
 	c.flags = HMMSIM_URING_PREFETCH_WRITE;
-	EXPECT_EQ(-EPERM, run(&self->ring, self->fd[0],
-			      HMMSIM_URING_PREFETCH, &c, NULL));
+	EXPECT_RUN(-EPERM, self->fd[0], HMMSIM_URING_PREFETCH, &c);
 	c.flags = 0;
-	EXPECT_EQ(0, run(&self->ring, self->fd[0], HMMSIM_URING_PREFETCH, &c,
-			 NULL));
+	EXPECT_RUN(0, self->fd[0], HMMSIM_URING_PREFETCH, &c);
 
 	/* Sources of a device-to-device move. */
 	ASSERT_EQ(0, pipe(pipefd));
 	c = ucmd(buf, SZ_2M);
 	c.src_fd = -1;
-	EXPECT_EQ(-EBADF, run(&self->ring, self->fd[1],
-			      HMMSIM_URING_MIGRATE_DEV_TO_DEV, &c, NULL));
+	EXPECT_RUN(-EBADF, self->fd[1], HMMSIM_URING_MIGRATE_DEV_TO_DEV, &c);
 	c.src_fd = 1000;
-	EXPECT_EQ(-EBADF, run(&self->ring, self->fd[1],
-			      HMMSIM_URING_MIGRATE_DEV_TO_DEV, &c, NULL));
+	EXPECT_RUN(-EBADF, self->fd[1], HMMSIM_URING_MIGRATE_DEV_TO_DEV, &c);
 	c.src_fd = pipefd[0];
-	EXPECT_EQ(-EINVAL, run(&self->ring, self->fd[1],
-			       HMMSIM_URING_MIGRATE_DEV_TO_DEV, &c, NULL));
+	EXPECT_RUN(-EINVAL, self->fd[1], HMMSIM_URING_MIGRATE_DEV_TO_DEV, &c);
 	c.src_fd = self->ring.ring_fd;
-	EXPECT_EQ(-EINVAL, run(&self->ring, self->fd[1],
-			       HMMSIM_URING_MIGRATE_DEV_TO_DEV, &c, NULL));
+	EXPECT_RUN(-EINVAL, self->fd[1], HMMSIM_URING_MIGRATE_DEV_TO_DEV, &c);
 	c.src_fd = self->fd[1];
-	EXPECT_EQ(-EINVAL, run(&self->ring, self->fd[1],
-			       HMMSIM_URING_MIGRATE_DEV_TO_DEV, &c, NULL));
+	EXPECT_RUN(-EINVAL, self->fd[1], HMMSIM_URING_MIGRATE_DEV_TO_DEV, &c);
 	close(pipefd[0]);
 	close(pipefd[1]);
 	EXPECT_EQ(-1, check_pattern(buf, 0, SZ_2M / page_size, 5));
