@@ -129,6 +129,7 @@ FIXTURE_TEARDOWN(core)
  * does anything with a bad range that overlaps it shows here.
  */
 struct bystander {
+	int fd;
 	char *buf;
 	char *ptr;
 	unsigned int seed;
@@ -137,6 +138,7 @@ struct bystander {
 static void bystander_setup(struct __test_metadata *_metadata, int fd,
 			    struct bystander *b)
 {
+	b->fd = fd;
 	b->seed = test_seed(_metadata->name);
 	b->buf = map_small(4, PROT_READ | PROT_WRITE);
 	ASSERT_NE(MAP_FAILED, b->buf);
@@ -166,6 +168,11 @@ static void bystander_check(struct __test_metadata *_metadata, int fd,
 #define ASSERT_EINVAL_ALL(fd, addr, ptr, npages) \
 	assert_einval_all(_metadata, __LINE__, fd, addr, ptr, npages)
 
+/* ASSERT_EINVAL_ALL() through the bystander's device, with its buffer */
+#define ASSERT_EINVAL_BY(b, addr, npages) \
+	assert_einval_all(_metadata, __LINE__, (b)->fd, addr, \
+			  (unsigned long)(b)->ptr, npages)
+
 static void assert_einval_all(struct __test_metadata *_metadata, int line,
 			      int fd, __u64 addr, __u64 ptr, __u64 npages)
 {
@@ -189,10 +196,8 @@ TEST_F(core, zero_npages_is_einval)
 	struct bystander b;
 
 	bystander_setup(_metadata, self->fd, &b);
-	ASSERT_EINVAL_ALL(self->fd, (unsigned long)b.buf,
-			  (unsigned long)b.ptr, 0);
-	ASSERT_EINVAL_ALL(self->fd, (unsigned long)b.buf + 3 * page_size,
-			  (unsigned long)b.ptr, 0);
+	ASSERT_EINVAL_BY(&b, (unsigned long)b.buf, 0);
+	ASSERT_EINVAL_BY(&b, (unsigned long)b.buf + 3 * page_size, 0);
 	ASSERT_EINVAL_ALL(self->fd, 0, 0, 0);
 	bystander_check(_metadata, self->fd, &b);
 }
@@ -207,11 +212,10 @@ TEST_F(core, unaligned_addr_is_einval)
 	for (i = 0; i < ARRAY_SIZE(offsets); i++) {
 		unsigned long addr = (unsigned long)b.buf + offsets[i];
 
-		ASSERT_EINVAL_ALL(self->fd, addr, (unsigned long)b.ptr, 1);
-		ASSERT_EINVAL_ALL(self->fd, addr, (unsigned long)b.ptr, 3);
+		ASSERT_EINVAL_BY(&b, addr, 1);
+		ASSERT_EINVAL_BY(&b, addr, 3);
 		/* Ending on the page on the device. */
-		ASSERT_EINVAL_ALL(self->fd, addr + 2 * page_size,
-				  (unsigned long)b.ptr, 1);
+		ASSERT_EINVAL_BY(&b, addr + 2 * page_size, 1);
 	}
 	bystander_check(_metadata, self->fd, &b);
 }
@@ -232,10 +236,8 @@ TEST_F(core, range_overflow_is_einval)
 	npages[3] = ~0ULL;
 	npages[4] = ((0ULL - addr) >> page_shift) + 1;	/* end wraps to a page */
 	for (i = 0; i < ARRAY_SIZE(npages); i++)
-		ASSERT_EINVAL_ALL(self->fd, addr, (unsigned long)b.ptr,
-				  npages[i]);
-	ASSERT_EINVAL_ALL(self->fd, 0xfffffffffffff000ULL,
-			  (unsigned long)b.ptr, 2);
+		ASSERT_EINVAL_BY(&b, addr, npages[i]);
+	ASSERT_EINVAL_BY(&b, 0xfffffffffffff000ULL, 2);
 	bystander_check(_metadata, self->fd, &b);
 }
 
@@ -251,10 +253,9 @@ TEST_F(core, kernel_addresses_are_einval)
 
 	bystander_setup(_metadata, self->fd, &b);
 	for (i = 0; i < ARRAY_SIZE(addrs); i++) {
-		ASSERT_EINVAL_ALL(self->fd, addrs[i], (unsigned long)b.ptr, 1);
+		ASSERT_EINVAL_BY(&b, addrs[i], 1);
 		if (addrs[i] != 0xfffffffffffff000ULL)
-			ASSERT_EINVAL_ALL(self->fd, addrs[i],
-					  (unsigned long)b.ptr, 4);
+			ASSERT_EINVAL_BY(&b, addrs[i], 4);
 	}
 	bystander_check(_metadata, self->fd, &b);
 }
@@ -266,12 +267,10 @@ TEST_F(core, noncanonical_addresses_are_einval)
 
 	bystander_setup(_metadata, self->fd, &b);
 	/* The first address past user space is non-canonical in both modes. */
-	ASSERT_EINVAL_ALL(self->fd, end, (unsigned long)b.ptr, 1);
-	ASSERT_EINVAL_ALL(self->fd, 0x8000000000000000ULL,
-			  (unsigned long)b.ptr, 1);
+	ASSERT_EINVAL_BY(&b, end, 1);
+	ASSERT_EINVAL_BY(&b, 0x8000000000000000ULL, 1);
 	if (end == 1UL << 47)
-		ASSERT_EINVAL_ALL(self->fd, 0x0000800000000000ULL,
-				  (unsigned long)b.ptr, 1);
+		ASSERT_EINVAL_BY(&b, 0x0000800000000000ULL, 1);
 	else
 		TH_LOG("5-level paging: 0x0000800000000000 is a user address");
 	bystander_check(_metadata, self->fd, &b);
@@ -285,16 +284,14 @@ TEST_F(core, range_past_user_space_is_einval)
 
 	bystander_setup(_metadata, self->fd, &b);
 	/* The guard page below the end of user space, which is not user's. */
-	ASSERT_EINVAL_ALL(self->fd, end - page_size, (unsigned long)b.ptr, 1);
+	ASSERT_EINVAL_BY(&b, end - page_size, 1);
 	/* The last user page and the guard page. */
-	ASSERT_EINVAL_ALL(self->fd, end - 2 * page_size,
-			  (unsigned long)b.ptr, 2);
+	ASSERT_EINVAL_BY(&b, end - 2 * page_size, 2);
 	/* From the bystander to the end of user space. */
-	ASSERT_EINVAL_ALL(self->fd, (unsigned long)b.buf, (unsigned long)b.ptr,
-			  (end - (unsigned long)b.buf) >> page_shift);
+	ASSERT_EINVAL_BY(&b, (unsigned long)b.buf,
+			 (end - (unsigned long)b.buf) >> page_shift);
 	/* 2^57 bytes: past the end of user space with 4 or 5 levels. */
-	ASSERT_EINVAL_ALL(self->fd, (unsigned long)b.buf, (unsigned long)b.ptr,
-			  1ULL << (57 - page_shift));
+	ASSERT_EINVAL_BY(&b, (unsigned long)b.buf, 1ULL << (57 - page_shift));
 	bystander_check(_metadata, self->fd, &b);
 }
 
