@@ -191,6 +191,19 @@ static bool took_pages(const struct hmmsim_stats *st)
 		       WAIT_SECONDS); \
 } while (0)
 
+/* map_aligned() of @len, filled with the pattern of @seed: asserted. */
+#define PATTERN_MAP(len, seed) pattern_map(_metadata, len, seed)
+
+static char *pattern_map(struct __test_metadata *_metadata, size_t len,
+			 unsigned int seed)
+{
+	char *buf = map_aligned(len, MADV_NORMAL);
+
+	ASSERT_NE(MAP_FAILED, buf);
+	fill_pattern(buf, 0, len / page_size, seed);
+	return buf;
+}
+
 FIXTURE(uring)
 {
 	struct io_uring ring;
@@ -242,15 +255,13 @@ TEST_F(uring, every_command_does_what_its_ioctl_does)
 {
 	size_t len = 4 * SZ_1M, npages = len / page_size;
 	struct hmmsim_uring_cmd c;
-	char *buf = map_aligned(len, MADV_NORMAL);
+	char *buf = PATTERN_MAP(len, 1);
 	char *out = map_aligned(len, MADV_NORMAL);
 	char *in = map_aligned(len, MADV_NORMAL);
 	struct hmm_dmirror_cmd d;
 
-	ASSERT_NE(MAP_FAILED, buf);
 	ASSERT_NE(MAP_FAILED, out);
 	ASSERT_NE(MAP_FAILED, in);
-	fill_pattern(buf, 0, len / page_size, 1);
 
 	c = ucmd(buf, len);
 	RUN_OK(self->fd[0], HMMSIM_URING_MIGRATE_TO_DEVICE, &c, npages);
@@ -295,11 +306,9 @@ TEST_F(uring, device_to_device_moves_pages_directly)
 	size_t len = 4 * SZ_1M, npages = len / page_size;
 	struct hmmsim_uring_cmd c;
 	struct hmmsim_stats before, after;
-	char *buf = map_aligned(len, MADV_NORMAL);
+	char *buf = PATTERN_MAP(len, 3);
 	__u64 pages;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	fill_pattern(buf, 0, len / page_size, 3);
 	c = ucmd(buf, len);
 	ASSERT_EQ(0, run(&self->ring, self->fd[0],
 			 HMMSIM_URING_MIGRATE_TO_DEVICE, &c, &pages));
@@ -425,11 +434,9 @@ TEST_F(uring, plain_cqe_has_the_result)
 	size_t len = SZ_2M;
 	struct hmmsim_uring_cmd c;
 	struct io_uring ring;
-	char *buf = map_aligned(len, MADV_NORMAL);
+	char *buf = PATTERN_MAP(len, 4);
 	__u64 pages;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	fill_pattern(buf, 0, len / page_size, 4);
 	ASSERT_EQ(0, ring_init(&ring, 8, IORING_SETUP_SQE128));
 	c = ucmd(buf, len);
 	EXPECT_EQ(0, run(&ring, self->fd[0], HMMSIM_URING_MIGRATE_TO_DEVICE,
@@ -600,12 +607,10 @@ TEST_F(uring, bad_payloads_are_refused)
 TEST_F(uring, holes_and_bad_sources_are_refused)
 {
 	size_t len = 3 * SZ_2M;
-	char *buf = map_aligned(len, MADV_NORMAL);
+	char *buf = PATTERN_MAP(len, 5);
 	struct hmmsim_uring_cmd c;
 	int pipefd[2];
 
-	ASSERT_NE(MAP_FAILED, buf);
-	fill_pattern(buf, 0, len / page_size, 5);
 	/* A hole in the middle. */
 	ASSERT_EQ(0, munmap(buf + SZ_2M, SZ_2M));
 	c = ucmd(buf, len);
@@ -653,12 +658,10 @@ TEST_F(uring, holes_and_bad_sources_are_refused)
 TEST_F(uring, another_mm_is_eperm)
 {
 	size_t len = SZ_2M;
-	char *buf = map_aligned(len, MADV_NORMAL);
+	char *buf = PATTERN_MAP(len, 6);
 	pid_t pid;
 	int status;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	fill_pattern(buf, 0, len / page_size, 6);
 	pid = fork();
 	ASSERT_GE(pid, 0);
 	if (!pid) {
@@ -706,12 +709,10 @@ static int queue_big(struct io_uring *ring, int fd, char *buf, __u32 op)
 TEST_F_TIMEOUT(uring, ring_torn_down_with_requests_in_flight, 120)
 {
 	size_t len = BIG_REQS * BIG_SIZE;
-	char *buf = map_aligned(len, MADV_NORMAL);
+	char *buf = PATTERN_MAP(len, 7);
 	struct io_uring ring;
 	int round;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	fill_pattern(buf, 0, len / page_size, 7);
 	for (round = 0; round < 3; round++) {
 		int fd = open_dev(round % 2);
 
@@ -741,12 +742,10 @@ TEST_F(uring, files_closed_with_requests_in_flight_complete)
 {
 	size_t len = BIG_REQS * BIG_SIZE;
 	struct hmmsim_stats st;
-	char *buf = map_aligned(len, MADV_NORMAL);
+	char *buf = PATTERN_MAP(len, 8);
 	unsigned int r;
 	int fd;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	fill_pattern(buf, 0, len / page_size, 8);
 	fd = open_dev(1);
 	ASSERT_GE(fd, 0);
 	ASSERT_EQ(BIG_REQS, queue_big(&self->ring, fd, buf,
@@ -879,14 +878,12 @@ static __u64 to_device(int fd)
 TEST_F_TIMEOUT(slow, torn_down_ring_cancels_running_requests, SLOW_TIMEOUT)
 {
 	size_t len = 2 * 16 * SZ_2M;
-	char *buf = map_aligned(len, MADV_NORMAL);
+	char *buf = PATTERN_MAP(len, 11);
 	struct io_uring ring;
 	__u64 a, b;
 	unsigned int r;
 	double t0;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	fill_pattern(buf, 0, len / page_size, 11);
 	ASSERT_EQ(0, ring_init(&ring, 8, IORING_SETUP_SQE128));
 	for (r = 0; r < 2; r++) {
 		struct hmmsim_uring_cmd c = ucmd(buf + r * len / 2, len / 2);
@@ -994,13 +991,11 @@ TEST_F_TIMEOUT(slow, killed_process_stops_its_requests, SLOW_TIMEOUT)
 TEST_F_TIMEOUT(slow, removed_device_is_enodev, SLOW_TIMEOUT)
 {
 	size_t len = 2 * 16 * SZ_2M;
-	char *buf = map_aligned(len, MADV_NORMAL);
+	char *buf = PATTERN_MAP(len, 13);
 	struct hmmsim_uring_cmd c;
 	struct io_uring ring;
 	unsigned int r, ok = 0, gone = 0;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	fill_pattern(buf, 0, len / page_size, 13);
 	ASSERT_EQ(0, ring_init(&ring, 8,
 			       IORING_SETUP_SQE128 | IORING_SETUP_CQE32));
 	for (r = 0; r < 2; r++) {
