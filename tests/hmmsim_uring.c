@@ -692,17 +692,24 @@ TEST_F(uring, another_mm_is_eperm)
 #define BIG_REQS	16
 #define BIG_SIZE	SZ_2M
 
-static int queue_big(struct io_uring *ring, int fd, char *buf, __u32 op)
+/* @n requests of @op, on @size bytes of @buf each in turn: submitted. */
+static int queue_parts(struct io_uring *ring, int fd, char *buf, __u32 op,
+		       unsigned int n, size_t size)
 {
 	unsigned int r;
 
-	for (r = 0; r < BIG_REQS; r++) {
-		struct hmmsim_uring_cmd c = ucmd(buf + r * BIG_SIZE, BIG_SIZE);
+	for (r = 0; r < n; r++) {
+		struct hmmsim_uring_cmd c = ucmd(buf + r * size, size);
 
 		if (queue(ring, fd, op, &c, r))
 			return -1;
 	}
 	return io_uring_submit(ring);
+}
+
+static int queue_big(struct io_uring *ring, int fd, char *buf, __u32 op)
+{
+	return queue_parts(ring, fd, buf, op, BIG_REQS, BIG_SIZE);
 }
 
 /* Checking every byte of what the CPU faults back is slow on KASAN. */
@@ -881,17 +888,11 @@ TEST_F_TIMEOUT(slow, torn_down_ring_cancels_running_requests, SLOW_TIMEOUT)
 	char *buf = PATTERN_MAP(len, 11);
 	struct io_uring ring;
 	__u64 a, b;
-	unsigned int r;
 	double t0;
 
 	ASSERT_EQ(0, ring_init(&ring, 8, IORING_SETUP_SQE128));
-	for (r = 0; r < 2; r++) {
-		struct hmmsim_uring_cmd c = ucmd(buf + r * len / 2, len / 2);
-
-		ASSERT_EQ(0, queue(&ring, self->fd,
-				   HMMSIM_URING_MIGRATE_TO_DEVICE, &c, r));
-	}
-	ASSERT_EQ(2, io_uring_submit(&ring));
+	ASSERT_EQ(2, queue_parts(&ring, self->fd, buf,
+				 HMMSIM_URING_MIGRATE_TO_DEVICE, 2, len / 2));
 	WAIT_RUNNING(self->fd, 2);
 	t0 = now();
 	io_uring_queue_exit(&ring);
@@ -936,7 +937,7 @@ TEST_F_TIMEOUT(slow, killed_process_stops_its_requests, SLOW_TIMEOUT)
 	if (!pid) {
 		char *buf = map_aligned(len, MADV_NORMAL), path[64];
 		struct io_uring ring;
-		int fd, r;
+		int fd;
 
 		snprintf(path, sizeof(path), "/proc/self/fd/%d", self->fd);
 		fd = open(path, O_RDWR);
@@ -944,15 +945,10 @@ TEST_F_TIMEOUT(slow, killed_process_stops_its_requests, SLOW_TIMEOUT)
 		    ring_init(&ring, 8, IORING_SETUP_SQE128))
 			_exit(2);
 		fill_pattern(buf, 0, len / page_size, 12);
-		for (r = 0; r < 2; r++) {
-			struct hmmsim_uring_cmd cmd =
-				ucmd(buf + r * len / 2, len / 2);
-
-			if (queue(&ring, fd, HMMSIM_URING_MIGRATE_TO_DEVICE,
-				  &cmd, r))
-				_exit(3);
-		}
-		if (io_uring_submit(&ring) != 2 || write(sync[1], "x", 1) != 1)
+		if (queue_parts(&ring, fd, buf, HMMSIM_URING_MIGRATE_TO_DEVICE,
+				2, len / 2) != 2)
+			_exit(3);
+		if (write(sync[1], "x", 1) != 1)
 			_exit(4);
 		pause();
 		_exit(5);
@@ -998,12 +994,8 @@ TEST_F_TIMEOUT(slow, removed_device_is_enodev, SLOW_TIMEOUT)
 
 	ASSERT_EQ(0, ring_init(&ring, 8,
 			       IORING_SETUP_SQE128 | IORING_SETUP_CQE32));
-	for (r = 0; r < 2; r++) {
-		c = ucmd(buf + r * len / 2, len / 2);
-		ASSERT_EQ(0, queue(&ring, self->fd,
-				   HMMSIM_URING_MIGRATE_TO_DEVICE, &c, r));
-	}
-	ASSERT_EQ(2, io_uring_submit(&ring));
+	ASSERT_EQ(2, queue_parts(&ring, self->fd, buf,
+				 HMMSIM_URING_MIGRATE_TO_DEVICE, 2, len / 2));
 	WAIT_RUNNING(self->fd, 2);
 	/* Removed while the requests run: they stop with -ENODEV. */
 	ASSERT_EQ(0, cfs_write(&self->dev, "power", "0"));
