@@ -143,6 +143,21 @@ static void __attribute__((destructor)) remove_leftovers_at_exit(void)
 
 /* ------------------------------------------------- device verification */
 
+/* An array of @npages seeds, all @seed: ASSERT_PAGES() of one pattern. */
+#define SEEDS(npages, seed) seeds_of(_metadata, npages, seed)
+
+static unsigned int *seeds_of(struct __test_metadata *_metadata,
+			      unsigned long npages, unsigned int seed)
+{
+	unsigned int *seeds = malloc(npages * sizeof(*seeds));
+	unsigned long p;
+
+	ASSERT_NE(NULL, seeds);
+	for (p = 0; p < npages; p++)
+		seeds[p] = seed;
+	return seeds;
+}
+
 /* Device READ of npages pages of buf, in 8 MiB parts: each page right. */
 #define ASSERT_DEVICE_READ(fd, buf, first, npages, seeds) \
 	assert_device_read(_metadata, __LINE__, fd, buf, first, npages, seeds)
@@ -286,7 +301,7 @@ static void oversubscribe(struct __test_metadata *_metadata,
 	const unsigned long cap_pages = o->cap_windows * wp;
 	const unsigned long nsteps = o->passes * o->nwin;
 	unsigned long *last = calloc(o->nwin, sizeof(*last));
-	unsigned int *seeds = malloc(npages * sizeof(*seeds));
+	unsigned int *seeds = SEEDS(npages, o->seed);
 	unsigned char *m = malloc(npages);
 	char *ptr = malloc(SZ_2M);
 	char *buf = map_aligned(npages * page_size, MADV_NOHUGEPAGE);
@@ -295,11 +310,8 @@ static void oversubscribe(struct __test_metadata *_metadata,
 	unsigned long g, p, v;
 
 	ASSERT_MAPPED(buf, last);
-	ASSERT_NE(NULL, seeds);
 	ASSERT_NE(NULL, m);
 	ASSERT_NE(NULL, ptr);
-	for (p = 0; p < npages; p++)
-		seeds[p] = o->seed;
 	fill_pattern(buf, 0, npages, o->seed);
 
 	STATS(o->fd, &st0);
@@ -446,15 +458,12 @@ TEST_F_TIMEOUT(pressure, migrate_ioctl_in_2m_steps_never_enomem_when_full,
 	const unsigned long cap_pages = DEV_CAPACITY / page_size;
 	char *buf = map_aligned(npages * page_size, MADV_NOHUGEPAGE);
 	unsigned char *m = malloc(npages);
-	unsigned int *seeds = malloc(npages * sizeof(*seeds));
+	unsigned int *seeds = SEEDS(npages, seed);
 	struct hmmsim_stats st, prev;
-	unsigned long w, p;
+	unsigned long w;
 	__u64 cpages;
 
 	ASSERT_MAPPED(buf, m);
-	ASSERT_NE(NULL, seeds);
-	for (p = 0; p < npages; p++)
-		seeds[p] = seed;
 	fill_pattern(buf, 0, npages, seed);
 	STATS(self->fd, &prev);
 	progress_start();
@@ -718,7 +727,7 @@ TEST_F_TIMEOUT(pressure, eviction_races_munmap, SLOW_TIMEOUT)
 	unsigned int seed = test_seed(_metadata->name), rng = seed | 1;
 	unsigned long g, w, i, n = 0, local = 0, ok = 0, gone = 0, bad = 0;
 	unsigned long bad_window = 0, *pieces = calloc(nwin * 2, sizeof(long));
-	unsigned int *seeds = malloc(npages * sizeof(*seeds));
+	unsigned int *seeds = SEEDS(npages, seed);
 	unsigned char *m = malloc(win_pages);
 	char *ptr = malloc(SZ_2M);
 	char *buf = map_aligned(npages * page_size, MADV_NOHUGEPAGE);
@@ -729,11 +738,8 @@ TEST_F_TIMEOUT(pressure, eviction_races_munmap, SLOW_TIMEOUT)
 	int ret, first_ret = 0;
 
 	ASSERT_MAPPED(buf, pieces);
-	ASSERT_NE(NULL, seeds);
 	ASSERT_NE(NULL, m);
 	ASSERT_NE(NULL, ptr);
-	for (i = 0; i < npages; i++)
-		seeds[i] = seed;
 	fill_pattern(buf, 0, npages, seed);
 
 	/* Both halves of every unmapped window, shuffled. */
@@ -927,7 +933,7 @@ TEST_F_TIMEOUT(pressure, eviction_during_fork_and_children_exit, SLOW_TIMEOUT)
 	const unsigned long npages = nwin * win_pages;
 	const unsigned int nchildren = 3;
 	unsigned int seed = test_seed(_metadata->name);
-	unsigned int *seeds = malloc(npages * sizeof(*seeds));
+	unsigned int *seeds = SEEDS(npages, seed);
 	unsigned char *m = malloc(npages);
 	char *buf = map_aligned(npages * page_size, MADV_NOHUGEPAGE);
 	struct migrator mg = {
@@ -944,11 +950,9 @@ TEST_F_TIMEOUT(pressure, eviction_during_fork_and_children_exit, SLOW_TIMEOUT)
 	unsigned long w;
 	unsigned int c;
 
-	ASSERT_MAPPED(buf, seeds);
+	ASSERT_NE(MAP_FAILED, buf);
 	ASSERT_NE(NULL, m);
 	ASSERT_NE(NULL, mg.ptr);
-	for (w = 0; w < npages; w++)
-		seeds[w] = seed;
 	fill_pattern(buf, 0, npages, seed);
 	progress_start();
 	for (w = 0; w < nwin; w++) {
@@ -1045,7 +1049,7 @@ TEST_F_TIMEOUT(pressure, child_exits_with_pages_on_device_while_evicting,
 	const unsigned long npages = nwin * win_pages, child_win = 4;
 	const unsigned int nchildren = 3;
 	unsigned int seed = test_seed(_metadata->name);
-	unsigned int *seeds = malloc(npages * sizeof(*seeds));
+	unsigned int *seeds = SEEDS(npages, seed);
 	unsigned char *m = malloc(npages);
 	char *ptr = malloc(SZ_2M);
 	char *buf = map_aligned(npages * page_size, MADV_NOHUGEPAGE);
@@ -1056,11 +1060,9 @@ TEST_F_TIMEOUT(pressure, child_exits_with_pages_on_device_while_evicting,
 	int ret, first_ret = 0, status;
 	unsigned int c;
 
-	ASSERT_MAPPED(buf, seeds);
+	ASSERT_NE(MAP_FAILED, buf);
 	ASSERT_NE(NULL, m);
 	ASSERT_NE(NULL, ptr);
-	for (i = 0; i < npages; i++)
-		seeds[i] = seed;
 	fill_pattern(buf, 0, npages, seed);
 	progress_start();
 
@@ -1841,7 +1843,7 @@ TEST_F_TIMEOUT(pressure, fail_evict_makes_full_device_enomem, MEDIUM_TIMEOUT)
 	char *buf = map_aligned(npages * page_size, MADV_NOHUGEPAGE);
 	char *last = buf + CAP_WINDOWS * SZ_2M;
 	unsigned char *m = malloc(npages);
-	unsigned int *seeds = malloc(npages * sizeof(*seeds));
+	unsigned int *seeds = SEEDS(npages, seed);
 	char *ptr = malloc(SZ_2M);
 	struct hmmsim_stats st0, st;
 	unsigned long w;
@@ -1851,10 +1853,7 @@ TEST_F_TIMEOUT(pressure, fail_evict_makes_full_device_enomem, MEDIUM_TIMEOUT)
 		SKIP(return, "no %s/fail_evict (no CONFIG_FAULT_INJECTION_DEBUG_FS?)",
 		     self->dev.dbg);
 	ASSERT_MAPPED(buf, m);
-	ASSERT_NE(NULL, seeds);
 	ASSERT_NE(NULL, ptr);
-	for (w = 0; w < npages; w++)
-		seeds[w] = seed;
 	fill_pattern(buf, 0, npages, seed);
 	progress_start();
 	for (w = 0; w < CAP_WINDOWS; w++)
