@@ -357,20 +357,17 @@ TEST_F(core, flags_unknown_bits_are_einval)
 		1ULL << 1, 1ULL << 2, 1ULL << 31, 1ULL << 32, 1ULL << 63,
 		HMM_DMIRROR_FLAG_FAIL_ALLOC | (1ULL << 1), ~0ULL,
 	};
-	unsigned int seed = test_seed(_metadata->name);
-	char *buf = map_small(4, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(4 * page_size);
+	char *buf, *ptr;
+	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, 4);
 	struct hmm_dmirror_cmd cmd;
 	size_t i;
 
-	ASSERT_MAPPED(buf, ptr);
 	for (i = 0; i < ARRAY_SIZE(bad); i++) {
 		ASSERT_EQ(-EINVAL, dmirror_raw(self->fd, HMM_DMIRROR_FLAGS, 0,
 					       0, bad[i], &cmd))
 			TH_LOG("flags %#llx", (unsigned long long)bad[i]);
 	}
 	/* None of them armed FAIL_ALLOC on the way. */
-	fill_pattern(buf, 0, 4, seed);
 	MIGRATE_PATTERN(self->fd, buf, ptr, 0, 4, seed);
 }
 
@@ -384,20 +381,17 @@ static __u64 alloc_failures(int fd)
 
 TEST_F(core, flags_ignore_addr_and_ptr)
 {
-	unsigned int seed = test_seed(_metadata->name);
-	char *buf = map_small(4, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(4 * page_size);
+	char *buf, *ptr;
+	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, 4);
 	struct hmm_dmirror_cmd cmd;
 	__u64 fails;
 
-	ASSERT_MAPPED(buf, ptr);
 	ASSERT_EQ(0, dmirror_raw(self->fd, HMM_DMIRROR_FLAGS,
 				 0xffff888000000001ULL, 1, 0, &cmd));
 	ASSERT_EQ(0, dmirror_raw(self->fd, HMM_DMIRROR_FLAGS, 1, ~0ULL,
 				 HMM_DMIRROR_FLAG_FAIL_ALLOC, &cmd));
 	/* The flag took effect, once: one failed attempt, then fallback. */
 	fails = alloc_failures(self->fd);
-	fill_pattern(buf, 0, 4, seed);
 	MIGRATE_PATTERN(self->fd, buf, ptr, 0, 4, seed);
 	ASSERT_EQ(fails + 1, alloc_failures(self->fd));
 	MIGRATE_OK(self->fd, buf, ptr, 4);
