@@ -1483,11 +1483,9 @@ TEST_F(core, exclusive_until_cpu_touches_each_page)
 	const unsigned long npages = 64, half = npages / 2;
 	char *buf, *ptr;
 	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
-	struct hmm_dmirror_cmd cmd;
 
-	memset(ptr, UNTOUCHED, npages * page_size);
-	DMIRROR_OK(self->fd, HMM_DMIRROR_EXCLUSIVE, buf, ptr, npages, &cmd);
-	ASSERT_PATTERN(ptr, 0, npages, seed);
+	DMIRROR_PATTERN(self->fd, HMM_DMIRROR_EXCLUSIVE, buf, ptr, 0, npages,
+			seed);
 	DMIRROR_RET(-EPERM, self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE, buf, ptr,
 		    npages);
 
@@ -1547,11 +1545,9 @@ TEST_F(core, exclusive_on_thp)
 	char *buf, *ptr;
 	unsigned int seed = THP_BUFFERS(&buf, &ptr);
 	bool thp = thp_backed(buf, SZ_2M);
-	struct hmm_dmirror_cmd cmd;
 
-	memset(ptr, UNTOUCHED, SZ_2M);
-	DMIRROR_OK(self->fd, HMM_DMIRROR_EXCLUSIVE, buf, ptr, npages, &cmd);
-	ASSERT_PATTERN(ptr, 0, npages, seed);
+	DMIRROR_PATTERN(self->fd, HMM_DMIRROR_EXCLUSIVE, buf, ptr, 0, npages,
+			seed);
 	DMIRROR_RET(-EPERM, self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE, buf, ptr,
 		    npages);
 
@@ -1561,9 +1557,8 @@ TEST_F(core, exclusive_on_thp)
 	ASSERT_PATTERN(buf, 0, npages, seed + 1);
 
 	/* Again, on the part of a THP: the middle 64 pages. */
-	DMIRROR_OK(self->fd, HMM_DMIRROR_EXCLUSIVE, buf + 100 * page_size, ptr,
-		   64, &cmd);
-	ASSERT_PATTERN(ptr, 100, 64, seed + 1);
+	DMIRROR_PATTERN(self->fd, HMM_DMIRROR_EXCLUSIVE, buf + 100 * page_size,
+			ptr, 100, 64, seed + 1);
 	DMIRROR_RET(-EPERM, self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE,
 		    buf + 100 * page_size, ptr, 64);
 	fill_pattern(buf, 0, npages, seed + 2);
@@ -1579,8 +1574,8 @@ TEST_F(core, exclusive_then_mprotect_write_is_eperm)
 	char *buf, *ptr;
 	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
 
-	DMIRROR_OK(self->fd, HMM_DMIRROR_EXCLUSIVE, buf, ptr, npages, NULL);
-	ASSERT_PATTERN(ptr, 0, npages, seed);
+	DMIRROR_PATTERN(self->fd, HMM_DMIRROR_EXCLUSIVE, buf, ptr, 0, npages,
+			seed);
 
 	ASSERT_EQ(0, mprotect(buf, npages * page_size, PROT_READ));
 	fill_pattern(ptr, 0, npages, seed + 1);

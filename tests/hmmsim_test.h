@@ -550,32 +550,24 @@ static inline void hmmsim_snapshot_prot(struct __test_metadata *_metadata,
 
 /** MIGRATE_OK() - MIGRATE_TO_DEV that must succeed and move all @npages */
 #define MIGRATE_OK(fd, addr, ptr, npages) \
-	hmmsim_migrate_ok(_metadata, __LINE__, fd, addr, ptr, npages)
-
-static inline void hmmsim_migrate_ok(struct __test_metadata *_metadata,
-				     int line, int fd, void *addr, void *ptr,
-				     unsigned long npages)
-{
-	hmmsim_dmirror_ok(_metadata, line, fd, HMM_DMIRROR_MIGRATE_TO_DEV,
-			  "MIGRATE_TO_DEV", addr, ptr, npages, NULL);
-}
+	DMIRROR_OK(fd, HMM_DMIRROR_MIGRATE_TO_DEV, addr, ptr, npages, NULL)
 
 /**
- * MIGRATE_PATTERN() - MIGRATE_OK() into @ptr, filled UNTOUCHED first, which
- *	must then hold pages @first.. of the pattern of @seed
+ * DMIRROR_PATTERN() - DMIRROR_OK() into @ptr, filled UNTOUCHED first, which
+ *	must then hold pages @first.. of the pattern of @seed;
+ * MIGRATE_PATTERN(), READ_PATTERN() - that of MIGRATE_TO_DEV, of READ
  */
-#define MIGRATE_PATTERN(fd, addr, ptr, first, npages, seed) do { \
+#define DMIRROR_PATTERN(fd, request, addr, ptr, first, npages, seed) do { \
 	memset(ptr, UNTOUCHED, (npages) * page_size); \
-	MIGRATE_OK(fd, addr, ptr, npages); \
+	hmmsim_dmirror_ok(_metadata, __LINE__, fd, request, #request, addr, \
+			  ptr, npages, NULL); \
 	ASSERT_PATTERN(ptr, first, npages, seed); \
 } while (0)
-
-/** READ_PATTERN() - MIGRATE_PATTERN() with a READ */
-#define READ_PATTERN(fd, addr, ptr, first, npages, seed) do { \
-	memset(ptr, UNTOUCHED, (npages) * page_size); \
-	DMIRROR_OK(fd, HMM_DMIRROR_READ, addr, ptr, npages, NULL); \
-	ASSERT_PATTERN(ptr, first, npages, seed); \
-} while (0)
+#define MIGRATE_PATTERN(fd, addr, ptr, first, npages, seed) \
+	DMIRROR_PATTERN(fd, HMM_DMIRROR_MIGRATE_TO_DEV, addr, ptr, first, \
+			npages, seed)
+#define READ_PATTERN(fd, addr, ptr, first, npages, seed) \
+	DMIRROR_PATTERN(fd, HMM_DMIRROR_READ, addr, ptr, first, npages, seed)
 
 /**
  * HMIGRATE_OK() - HMMSIM_IOCTL_MIGRATE that must succeed and move exactly
