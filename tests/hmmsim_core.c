@@ -932,7 +932,12 @@ TEST_F(core, read_shared_file)
 	close(file);
 }
 
-TEST_F(core, write_shared_file_reaches_the_file)
+/*
+ * A device WRITE to a file mapping (@flags MAP_SHARED or MAP_PRIVATE) goes
+ * to the mapping, and to the file if it is shared.
+ */
+static void write_file_mapping(struct __test_metadata *_metadata, int fd,
+			       int flags)
 {
 	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 32;
@@ -941,35 +946,27 @@ TEST_F(core, write_shared_file_reaches_the_file)
 	char *buf, *ptr;
 	int file;
 
-	buf = PATTERN_FILE(npages, PROT_READ | PROT_WRITE, MAP_SHARED, seed,
-			   &file, &ptr);
+	buf = PATTERN_FILE(npages, PROT_READ | PROT_WRITE, flags, seed, &file,
+			   &ptr);
 	fill_pattern(ptr, 0, npages, seed + 1);
-	DMIRROR_OK(self->fd, HMM_DMIRROR_WRITE, buf, ptr, npages, &cmd);
-	ASSERT_EQ(1, cmd.faults);
+	DMIRROR_OK(fd, HMM_DMIRROR_WRITE, buf, ptr, npages, &cmd);
+	if (flags == MAP_SHARED)
+		ASSERT_EQ(1, cmd.faults);
 	ASSERT_PATTERN(buf, 0, npages, seed + 1);
 	memset(ptr, UNTOUCHED, len);
 	ASSERT_EQ(len, pread(file, ptr, len, 0));
-	ASSERT_PATTERN(ptr, 0, npages, seed + 1);
+	ASSERT_PATTERN(ptr, 0, npages, flags == MAP_SHARED ? seed + 1 : seed);
 	close(file);
+}
+
+TEST_F(core, write_shared_file_reaches_the_file)
+{
+	write_file_mapping(_metadata, self->fd, MAP_SHARED);
 }
 
 TEST_F(core, write_private_file_leaves_the_file)
 {
-	unsigned int seed = test_seed(_metadata->name);
-	const unsigned long npages = 32;
-	size_t len = npages * page_size;
-	char *buf, *ptr;
-	int file;
-
-	buf = PATTERN_FILE(npages, PROT_READ | PROT_WRITE, MAP_PRIVATE, seed,
-			   &file, &ptr);
-	fill_pattern(ptr, 0, npages, seed + 1);
-	DMIRROR_OK(self->fd, HMM_DMIRROR_WRITE, buf, ptr, npages, NULL);
-	ASSERT_PATTERN(buf, 0, npages, seed + 1);
-	memset(ptr, UNTOUCHED, len);
-	ASSERT_EQ(len, pread(file, ptr, len, 0));
-	ASSERT_PATTERN(ptr, 0, npages, seed);
-	close(file);
+	write_file_mapping(_metadata, self->fd, MAP_PRIVATE);
 }
 
 /* Page cache pages cannot live in device private memory. */
