@@ -637,15 +637,13 @@ FIXTURE_SETUP(move)
 	self->p.dst_id = self->d.id[variant->dst_kind][variant->dst_idx];
 	self->third = -1;
 	self->third_kind = PRIV;
-	for (k = 0; k < NR_KINDS && self->third < 0; k++) {
-		for (i = 0; i < self->d.n[k]; i++) {
-			int fd = self->d.fd[k][i];
-
-			if (fd != self->p.src && fd != self->p.dst) {
-				self->third = fd;
-				self->third_kind = k;
-				break;
-			}
+	for (k = 0; k < NR_KINDS; k++) {
+		for (i = 0; i < self->d.n[k] && self->third < 0; i++) {
+			self->third = self->d.fd[k][i];
+			self->third_kind = k;
+			if (self->third == self->p.src ||
+			    self->third == self->p.dst)
+				self->third = -1;
 		}
 	}
 }
