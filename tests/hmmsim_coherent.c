@@ -654,33 +654,24 @@ FIXTURE_TEARDOWN(move)
 }
 
 /*
- * Pages [from, to) of buf are on the destination: local to it, not to the
- * source, and the destination reads the pattern.
+ * The pages of buf are on the destination: local to it, not to the source,
+ * and the destination reads the pattern.
  */
-#define ASSERT_ON_DST(pair, buf, npages, from, to, seed) \
-	assert_on_dst(_metadata, __LINE__, pair, buf, npages, from, to, seed)
+#define ASSERT_ON_DST(pair, buf, npages, seed) \
+	assert_on_dst(_metadata, __LINE__, pair, buf, npages, seed)
 
 static void assert_on_dst(struct __test_metadata *_metadata, int line,
 			  const struct pair *pair, char *buf,
-			  unsigned long npages, unsigned long from,
-			  unsigned long to, unsigned int seed)
+			  unsigned long npages, unsigned int seed)
 {
-	unsigned char *m = malloc(npages);
+	unsigned char local = local_code(pair->dst_kind);
 
-	ASSERT_NE(NULL, m);
-	hmmsim_snapshot(_metadata, line, pair->dst, buf, m, npages);
-	hmmsim_assert_prot(_metadata, line, m, from, to,
-			   local_code(pair->dst_kind), -1);
-	hmmsim_snapshot(_metadata, line, pair->src, buf, m, npages);
-	hmmsim_assert_prot(_metadata, line, m, from, to,
-			   remote_code(pair->dst_kind), -1);
-	device_reads_pattern(_metadata, line, pair->dst,
-			     buf + from * page_size, to - from, from, seed);
+	hmmsim_snapshot_prot(_metadata, line, pair->dst, buf, npages, local);
+	hmmsim_snapshot_prot(_metadata, line, pair->src, buf, npages,
+			     remote_code(pair->dst_kind));
+	device_reads_pattern(_metadata, line, pair->dst, buf, npages, 0, seed);
 	/* Reading its own memory did not move anything. */
-	hmmsim_snapshot(_metadata, line, pair->dst, buf, m, npages);
-	hmmsim_assert_prot(_metadata, line, m, from, to,
-			   local_code(pair->dst_kind), -1);
-	free(m);
+	hmmsim_snapshot_prot(_metadata, line, pair->dst, buf, npages, local);
 }
 
 TEST_F(move, moves_pages_put_there_by_migrate_to_dev)
@@ -693,7 +684,7 @@ TEST_F(move, moves_pages_put_there_by_migrate_to_dev)
 	SNAPSHOT_PROT(self->p.src, buf, npages, local_code(self->p.src_kind));
 
 	HMIGRATE_OK(self->p.dst, 0, buf, npages, self->p.src, npages);
-	ASSERT_ON_DST(&self->p, buf, npages, 0, npages, seed);
+	ASSERT_ON_DST(&self->p, buf, npages, seed);
 
 	/* Nothing left on the source: a second move moves nothing. */
 	HMIGRATE_OK(self->p.dst, 0, buf, npages, self->p.src, 0);
@@ -712,7 +703,7 @@ TEST_F(move, moves_pages_put_there_by_migrate_from_system)
 	SNAPSHOT_PROT(self->p.src, buf, npages, local_code(self->p.src_kind));
 
 	HMIGRATE_OK(self->p.dst, 0, buf, npages, self->p.src, npages);
-	ASSERT_ON_DST(&self->p, buf, npages, 0, npages, seed);
+	ASSERT_ON_DST(&self->p, buf, npages, seed);
 
 	/* And from the destination back to system memory. */
 	HMIGRATE_OK(self->p.dst, HMMSIM_MIGRATE_TO_SYSTEM, buf, npages,
