@@ -1442,18 +1442,15 @@ TEST_F(core, snapshot_reports_each_kind_of_page)
 TEST_F(core, snapshot_thp_is_pmd)
 {
 	const unsigned long npages = SZ_2M / page_size;
-	unsigned char *m = malloc(npages);
 	char *buf;
 	unsigned int seed = THP_BUFFERS(&buf, NULL);
 	bool thp = thp_backed(buf, SZ_2M);
 
-	ASSERT_NE(NULL, m);
 	SNAPSHOT_PROT(self->fd, buf, npages,
 		      thp ? WRITE_PMD : HMM_DMIRROR_PROT_WRITE);
 	ASSERT_EQ(0, mprotect(buf, SZ_2M, PROT_READ));
-	SNAPSHOT(self->fd, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, HMM_DMIRROR_PROT_READ |
-				  (thp ? HMM_DMIRROR_PROT_PMD : 0));
+	SNAPSHOT_PROT(self->fd, buf, npages, HMM_DMIRROR_PROT_READ |
+		      (thp ? HMM_DMIRROR_PROT_PMD : 0));
 	ASSERT_PATTERN(buf, 0, npages, seed);
 	if (!thp)
 		SKIP(return, "no THP materialised: checked on small pages");
