@@ -1153,51 +1153,57 @@ static void bystander_args(struct bystander *b, int form,
 
 #define NR_FORMS 3
 
-/* Sets @width bytes at @offset of @a to @v, or ORs @v into them. */
-static void set_field(struct hmmsim_migrate *a, size_t offset, size_t width,
-		      __u64 v, bool or)
+/*
+ * Sets the @width-byte field at @offset of @a to element @i of @values, an
+ * array of such fields, or ORs it in: returns the element.
+ */
+static __u64 set_field(struct hmmsim_migrate *a, size_t offset, size_t width,
+		       const void *values, size_t i, bool or)
 {
 	void *f = (char *)a + offset;
+	__u64 v;
 
-	if (width == sizeof(__u32))
+	if (width == sizeof(__u32)) {
+		v = ((const __u32 *)values)[i];
 		*(__u32 *)f = (or ? *(__u32 *)f : 0) | v;
-	else
+	} else {
+		v = ((const __u64 *)values)[i];
 		*(__u64 *)f = (or ? *(__u64 *)f : 0) | v;
+	}
+	return v;
 }
 
 /*
- * Every form on the bystander, with field @field set to each of @values (or
- * with each ORed in), fails with @err. The struct starts a zeroed 128 KiB:
- * a size larger than it finds zeroes.
+ * Every form on the bystander, with field @field set to each of the @n
+ * @values (of its type), or with each ORed in, fails with @err. The struct starts a
+ * zeroed 128 KiB: a size larger than it finds zeroes.
  */
-#define ASSERT_FIELD_REFUSED(b, field, values, or, err) \
+#define ASSERT_FIELD_REFUSED(b, field, values, n, or, err) \
 	assert_field_refused(_metadata, b, #field, \
-			     offsetof(struct hmmsim_migrate, field), \
-			     sizeof(((struct hmmsim_migrate *)0)->field), \
-			     values, ARRAY_SIZE(values), or, err)
+			     offsetof(struct hmmsim_migrate, field), values, \
+			     n, sizeof(values[0]), or, err)
 
 static void assert_field_refused(struct __test_metadata *_metadata,
 				 struct bystander *b, const char *name,
-				 size_t offset, size_t width,
-				 const __u64 *values, size_t n, bool or,
-				 int err)
+				 size_t offset, const void *values, size_t n,
+				 size_t width, bool or, int err)
 {
 	const size_t len = 1UL << 17;
 	void *raw = mmap(NULL, len, PROT_READ | PROT_WRITE,
 			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	size_t i;
 	int form;
+	__u64 v;
 
 	ASSERT_NE(MAP_FAILED, raw);
 	for (form = 0; form < NR_FORMS; form++) {
 		for (i = 0; i < n; i++) {
 			bystander_args(b, form, raw);
-			set_field(raw, offset, width, values[i], or);
+			v = set_field(raw, offset, width, values, i, or);
 			ASSERT_EQ(err, hmigrate_raw(b->p.dst,
 						    HMMSIM_IOCTL_MIGRATE, raw))
 				TH_LOG("form %d, %s (byte %zu) %#llx", form,
-				       name, offset,
-				       (unsigned long long)values[i]);
+				       name, offset, (unsigned long long)v);
 		}
 	}
 	munmap(raw, len);
@@ -1205,11 +1211,12 @@ static void assert_field_refused(struct __test_metadata *_metadata,
 
 TEST_F(migrate, size_below_version0_is_einval)
 {
-	static const __u64 sizes[] = {
+	static const __u32 sizes[] = {
 		0, 1, 4, 8, 16, 40, 64, HMMSIM_MIGRATE_SIZE_VER0 - 1,
 	};
 
-	ASSERT_FIELD_REFUSED(&self->b, size, sizes, false, -EINVAL);
+	ASSERT_FIELD_REFUSED(&self->b, size, sizes, ARRAY_SIZE(sizes), false,
+			     -EINVAL);
 	ASSERT_BYSTANDER(&self->b, false);
 }
 
@@ -1255,31 +1262,34 @@ TEST_F(migrate, larger_struct_with_nonzero_tail_is_e2big)
 /* Beyond MIGRATE_SIZE_MAX, even with a zero tail. */
 TEST_F(migrate, size_above_4096_is_e2big)
 {
-	static const __u64 sizes[] = {
+	static const __u32 sizes[] = {
 		MIGRATE_SIZE_MAX + 1, 2 * MIGRATE_SIZE_MAX, 1U << 16,
 		1U << 31, UINT_MAX,
 	};
 
-	ASSERT_FIELD_REFUSED(&self->b, size, sizes, false, -E2BIG);
+	ASSERT_FIELD_REFUSED(&self->b, size, sizes, ARRAY_SIZE(sizes), false,
+			     -E2BIG);
 	ASSERT_BYSTANDER(&self->b, false);
 }
 
 TEST_F(migrate, unknown_flags_are_einval)
 {
-	static const __u64 bad[] = {
+	static const __u32 bad[] = {
 		1U << 1, 1U << 2, 1U << 16, 1U << 31,
 		HMMSIM_MIGRATE_TO_SYSTEM | (1U << 1), UINT_MAX,
 	};
 
-	ASSERT_FIELD_REFUSED(&self->b, flags, bad, true, -EINVAL);
+	ASSERT_FIELD_REFUSED(&self->b, flags, bad, ARRAY_SIZE(bad), true,
+			     -EINVAL);
 	ASSERT_BYSTANDER(&self->b, false);
 }
 
 TEST_F(migrate, nonzero_pad_is_einval)
 {
-	static const __u64 bad[] = { 1, 1U << 8, 1U << 31, UINT_MAX };
+	static const __u32 bad[] = { 1, 1U << 8, 1U << 31, UINT_MAX };
 
-	ASSERT_FIELD_REFUSED(&self->b, pad, bad, false, -EINVAL);
+	ASSERT_FIELD_REFUSED(&self->b, pad, bad, ARRAY_SIZE(bad), false,
+			     -EINVAL);
 	ASSERT_BYSTANDER(&self->b, false);
 }
 
@@ -1292,9 +1302,9 @@ TEST_F(migrate, nonzero_reserved_is_einval)
 	for (r = 0; r < ARRAY_SIZE(a.reserved); r++)
 		assert_field_refused(_metadata, &self->b, "reserved[]",
 				     offsetof(struct hmmsim_migrate, reserved) +
-				     r * sizeof(a.reserved[0]),
-				     sizeof(a.reserved[0]), bad,
-				     ARRAY_SIZE(bad), false, -EINVAL);
+				     r * sizeof(a.reserved[0]), bad,
+				     ARRAY_SIZE(bad), sizeof(bad[0]), false,
+				     -EINVAL);
 	ASSERT_BYSTANDER(&self->b, false);
 }
 
