@@ -168,11 +168,6 @@ static void bystander_check(struct __test_metadata *_metadata, int fd,
 #define ASSERT_EINVAL_ALL(fd, addr, ptr, npages) \
 	assert_einval_all(_metadata, __LINE__, fd, addr, ptr, npages)
 
-/* ASSERT_EINVAL_ALL() through the bystander's device, with its buffer */
-#define ASSERT_EINVAL_BY(b, addr, npages) \
-	assert_einval_all(_metadata, __LINE__, (b)->fd, addr, \
-			  (unsigned long)(b)->ptr, npages)
-
 static void assert_einval_all(struct __test_metadata *_metadata, int line,
 			      int fd, __u64 addr, __u64 ptr, __u64 npages)
 {
@@ -189,6 +184,18 @@ static void assert_einval_all(struct __test_metadata *_metadata, int line,
 			       (unsigned long long)npages);
 		}
 	}
+}
+
+/* ASSERT_EINVAL_ALL() through the bystander's device, with its buffer */
+#define ASSERT_EINVAL_BY(b, addr, npages) \
+	assert_einval_by(_metadata, __LINE__, b, addr, npages)
+
+static void assert_einval_by(struct __test_metadata *_metadata, int line,
+			     const struct bystander *b, __u64 addr,
+			     __u64 npages)
+{
+	assert_einval_all(_metadata, line, b->fd, addr, (unsigned long)b->ptr,
+			  npages);
 }
 
 TEST_F(core, zero_npages_is_einval)

@@ -1747,12 +1747,13 @@ TEST_F_TIMEOUT(pressure, trace_evict_events_match_counters, MEDIUM_TIMEOUT)
 } while (0)
 
 /*
- * With fault attribute @attr (fail_alloc, fail_copy) armed once, a
- * MIGRATE_TO_DEV fails with @err: nothing moved (nor counted, but in
- * alloc_failures when @alloc says so), no page is lost; the next succeeds.
+ * With fault attribute @attr (fail_alloc, fail_copy) of @dev armed once (and
+ * *@faults set, for the teardown), a MIGRATE_TO_DEV through @fd fails with
+ * @err: nothing moved (nor counted, but in alloc_failures when @alloc says
+ * so), no page is lost; the next succeeds.
  */
-static void fails_one_migration(struct __test_metadata *_metadata,
-				FIXTURE_DATA(pressure) *self,
+static void fails_one_migration(struct __test_metadata *_metadata, int fd,
+				struct cfsdev *dev, bool *faults,
 				const char *attr, int err, bool alloc)
 {
 	const unsigned long n = 64;
@@ -1761,23 +1762,24 @@ static void fails_one_migration(struct __test_metadata *_metadata,
 	struct hmmsim_stats st0, st;
 	long times;
 
-	FAULT_ARM(attr, "1");
-	STATS(self->fd, &st0);
+	*faults = true;
+	FAULT_ARM_DEV(dev, attr, "1");
+	STATS(fd, &st0);
 
-	DMIRROR_RET(err, self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, n);
-	ASSERT_EQ(0, fault_read(&self->dev, attr, "times", &times));
+	DMIRROR_RET(err, fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, n);
+	ASSERT_EQ(0, fault_read(dev, attr, "times", &times));
 	ASSERT_EQ(0, times);
-	STATS(self->fd, &st);
+	STATS(fd, &st);
 	if (alloc)
 		ASSERT_LT(st0.alloc_failures, st.alloc_failures);
 	ASSERT_EQ(st0.to_device, st.to_device);
 	ASSERT_EQ(0, st.pages_used);
-	SNAPSHOT_PROT(self->fd, buf, n, SYS_WRITE);
+	SNAPSHOT_PROT(fd, buf, n, SYS_WRITE);
 	ASSERT_PATTERN(buf, 0, n, seed);
 
-	MIGRATE_PATTERN(self->fd, buf, ptr, 0, n, seed);
-	SNAPSHOT_PROT(self->fd, buf, n, PRIV_LOCAL);
-	fault_disarm(&self->dev, attr);
+	MIGRATE_PATTERN(fd, buf, ptr, 0, n, seed);
+	SNAPSHOT_PROT(fd, buf, n, PRIV_LOCAL);
+	fault_disarm(dev, attr);
 	ASSERT_PATTERN(buf, 0, n, seed);
 }
 
@@ -1786,7 +1788,8 @@ TEST_F_TIMEOUT(pressure, fail_alloc_fails_one_migration, SHORT_TIMEOUT)
 	if (!fault_exists(&self->dev, "fail_alloc"))
 		SKIP(return, "no %s/fail_alloc (no CONFIG_FAULT_INJECTION_DEBUG_FS?)",
 		     self->dev.dbg);
-	fails_one_migration(_metadata, self, "fail_alloc", -ENOMEM, true);
+	fails_one_migration(_metadata, self->fd, &self->dev, &self->faults,
+			    "fail_alloc", -ENOMEM, true);
 }
 
 TEST_F_TIMEOUT(pressure, fail_copy_fails_one_migration, SHORT_TIMEOUT)
@@ -1794,7 +1797,8 @@ TEST_F_TIMEOUT(pressure, fail_copy_fails_one_migration, SHORT_TIMEOUT)
 	if (!fault_exists(&self->dev, "fail_copy"))
 		SKIP(return, "no %s/fail_copy (no CONFIG_FAULT_INJECTION_DEBUG_FS?)",
 		     self->dev.dbg);
-	fails_one_migration(_metadata, self, "fail_copy", -EIO, false);
+	fails_one_migration(_metadata, self->fd, &self->dev, &self->faults,
+			    "fail_copy", -EIO, false);
 }
 
 /* A CPU fault whose copy fails is taken again, and loses nothing. */

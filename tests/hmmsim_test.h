@@ -390,17 +390,19 @@ static inline void hmmsim_assert_pages(struct __test_metadata *_metadata,
  *	large unless @ptr is NULL, both asserted: returns the seed
  */
 #define SMALL_BUFFERS(buf, ptr, npages) \
-	hmmsim_buffers(_metadata, map_small(npages, PROT_READ | PROT_WRITE), \
-		       buf, ptr, npages)
+	hmmsim_buffers(_metadata, NULL, buf, ptr, npages)
 
-/** hmmsim_buffers() - SMALL_BUFFERS() of the mapping @map, or MAP_FAILED */
+/**
+ * hmmsim_buffers() - SMALL_BUFFERS() of the mapping @map (or MAP_FAILED);
+ *	NULL: map_small()
+ */
 static inline unsigned int
 hmmsim_buffers(struct __test_metadata *_metadata, char *map, char **buf,
 	       char **ptr, unsigned long npages)
 {
 	unsigned int seed = test_seed(_metadata->name);
 
-	*buf = map;
+	*buf = map ? map : map_small(npages, PROT_READ | PROT_WRITE);
 	ASSERT_NE(MAP_FAILED, *buf);
 	if (ptr) {
 		*ptr = malloc(npages * page_size);
@@ -557,17 +559,26 @@ static inline void hmmsim_snapshot_prot(struct __test_metadata *_metadata,
  *	must then hold pages @first.. of the pattern of @seed;
  * MIGRATE_PATTERN(), READ_PATTERN() - that of MIGRATE_TO_DEV, of READ
  */
-#define DMIRROR_PATTERN(fd, request, addr, ptr, first, npages, seed) do { \
-	memset(ptr, UNTOUCHED, (npages) * page_size); \
-	hmmsim_dmirror_ok(_metadata, __LINE__, fd, request, #request, addr, \
-			  ptr, npages, NULL); \
-	ASSERT_PATTERN(ptr, first, npages, seed); \
-} while (0)
+#define DMIRROR_PATTERN(fd, request, addr, ptr, first, npages, seed) \
+	hmmsim_dmirror_pattern(_metadata, __LINE__, fd, request, #request, \
+			       addr, ptr, first, npages, seed)
 #define MIGRATE_PATTERN(fd, addr, ptr, first, npages, seed) \
 	DMIRROR_PATTERN(fd, HMM_DMIRROR_MIGRATE_TO_DEV, addr, ptr, first, \
 			npages, seed)
 #define READ_PATTERN(fd, addr, ptr, first, npages, seed) \
 	DMIRROR_PATTERN(fd, HMM_DMIRROR_READ, addr, ptr, first, npages, seed)
+
+static inline void
+hmmsim_dmirror_pattern(struct __test_metadata *_metadata, int line, int fd,
+		       unsigned long request, const char *name, void *addr,
+		       void *ptr, unsigned long first, unsigned long npages,
+		       unsigned int seed)
+{
+	memset(ptr, UNTOUCHED, npages * page_size);
+	hmmsim_dmirror_ok(_metadata, line, fd, request, name, addr, ptr,
+			  npages, NULL);
+	hmmsim_assert_pattern(_metadata, line, ptr, first, npages, seed);
+}
 
 /**
  * HMIGRATE_OK() - HMMSIM_IOCTL_MIGRATE that must succeed and move exactly
