@@ -122,15 +122,10 @@ static void device_reads_pattern(struct __test_metadata *_metadata, int line,
 				 unsigned long first, unsigned int seed)
 {
 	char *ptr = malloc(npages * page_size);
-	struct hmm_dmirror_cmd cmd;
 
 	ASSERT_NE(NULL, ptr);
-	memset(ptr, UNTOUCHED, npages * page_size);
-	ASSERT_EQ(0, dmirror(fd, HMM_DMIRROR_READ, addr, ptr, npages, &cmd))
-		TH_LOG("line %d: READ", line);
-	ASSERT_EQ(npages, cmd.cpages)
-		TH_LOG("line %d: READ", line);
-	hmmsim_assert_pattern(_metadata, line, ptr, first, npages, seed);
+	hmmsim_dmirror_pattern(_metadata, line, fd, HMM_DMIRROR_READ, "READ",
+			       addr, ptr, first, npages, seed);
 	free(ptr);
 }
 

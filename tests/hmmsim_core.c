@@ -139,12 +139,7 @@ static void bystander_setup(struct __test_metadata *_metadata, int fd,
 			    struct bystander *b)
 {
 	b->fd = fd;
-	b->seed = test_seed(_metadata->name);
-	b->buf = map_small(4, PROT_READ | PROT_WRITE);
-	ASSERT_NE(MAP_FAILED, b->buf);
-	b->ptr = malloc(4 * page_size);
-	ASSERT_NE(NULL, b->ptr);
-	fill_pattern(b->buf, 0, 4, b->seed);
+	b->seed = SMALL_BUFFERS(&b->buf, &b->ptr, 4);
 	MIGRATE_OK(fd, b->buf + 3 * page_size, b->ptr, 1);
 	fill_pattern(b->ptr, 0, 4, b->seed + 1);
 }

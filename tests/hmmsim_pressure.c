@@ -197,14 +197,9 @@ static void assert_device_read(struct __test_metadata *_metadata, int line,
 static void step_ok(struct __test_metadata *_metadata, int line, int fd,
 		    char *buf, unsigned long w, char *ptr, unsigned int seed)
 {
-	struct hmm_dmirror_cmd cmd;
-
-	ASSERT_EQ(0, dmirror(fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf + w * SZ_2M,
-			     ptr, win_pages, &cmd))
-		TH_LOG("line %d: MIGRATE_TO_DEV of window %lu", line, w);
-	ASSERT_EQ(win_pages, cmd.cpages)
-		TH_LOG("line %d: MIGRATE_TO_DEV of window %lu", line, w);
-	hmmsim_assert_pattern(_metadata, line, ptr, w * win_pages, win_pages, seed);
+	hmmsim_dmirror_pattern(_metadata, line, fd, HMM_DMIRROR_MIGRATE_TO_DEV,
+			       "MIGRATE_TO_DEV", buf + w * SZ_2M, ptr,
+			       w * win_pages, win_pages, seed);
 }
 
 /* SMALL_BUFFERS() at the start of a 2 MiB window of their own */
