@@ -914,32 +914,46 @@ TEST_F(dev, to_system_counts_pages_moved)
 }
 
 /*
- * HMMSIM_IOCTL_MIGRATE of @npages of @buf to the device of @fd (pages coded
- * @local there) and back, as @request, with the struct at the start of @raw
- * (MIGRATE_SIZE_MAX zero bytes) and of @size: both ways move every page and
- * write nothing past the struct.
+ * HMMSIM_IOCTL_MIGRATE of 8 pages to the device of @fd (pages coded @local
+ * there) and back, for each of the @n @sizes: of the struct, which starts
+ * MIGRATE_SIZE_MAX zero bytes, or encoded in the request if @in_request.
+ * Both ways move every page and write nothing past the struct.
  */
 static void there_and_back(struct __test_metadata *_metadata, int fd,
-			   unsigned long request, unsigned char *raw,
-			   __u32 size, char *buf, unsigned long npages,
-			   unsigned char local)
+			   unsigned char local, const __u32 *sizes, size_t n,
+			   bool in_request)
 {
-	struct hmmsim_migrate *a = (struct hmmsim_migrate *)raw;
 	const __u32 flags[] = { 0, HMMSIM_MIGRATE_TO_SYSTEM };
 	const unsigned char codes[] = { local, SYS_WRITE };
-	int i;
+	const unsigned long npages = 8;
+	unsigned char *raw = calloc(1, MIGRATE_SIZE_MAX);
+	struct hmmsim_migrate *a = (struct hmmsim_migrate *)raw;
+	unsigned long request = HMMSIM_IOCTL_MIGRATE;
+	char *buf;
+	unsigned int seed = SMALL_BUFFERS(&buf, NULL, npages);
+	size_t i, way;
 
-	for (i = 0; i < 2; i++) {
-		migrate_args(a, flags[i], (unsigned long)buf, npages,
-			     HMMSIM_MIGRATE_FROM_SYSTEM);
-		a->size = size;
-		ASSERT_EQ(0, hmigrate_raw(fd, request, a))
-			TH_LOG("request %#lx, size %u", request, size);
-		ASSERT_EQ(npages, a->cpages);
-		ASSERT_BYTES(raw + sizeof(*a), MIGRATE_SIZE_MAX - sizeof(*a),
-			     0);
-		SNAPSHOT_PROT(fd, buf, npages, codes[i]);
+	ASSERT_NE(NULL, raw);
+	for (i = 0; i < n; i++) {
+		if (in_request)
+			request = _IOC(_IOC_READ | _IOC_WRITE,
+				       HMMSIM_IOCTL_TYPE,
+				       _IOC_NR(HMMSIM_IOCTL_MIGRATE), sizes[i]);
+		for (way = 0; way < 2; way++) {
+			migrate_args(a, flags[way], (unsigned long)buf, npages,
+				     HMMSIM_MIGRATE_FROM_SYSTEM);
+			if (!in_request)
+				a->size = sizes[i];
+			ASSERT_EQ(0, hmigrate_raw(fd, request, a))
+				TH_LOG("request %#lx, size %u", request,
+				       a->size);
+			ASSERT_EQ(npages, a->cpages);
+			ASSERT_BYTES(raw + sizeof(*a),
+				     MIGRATE_SIZE_MAX - sizeof(*a), 0);
+			SNAPSHOT_PROT(fd, buf, npages, codes[way]);
+		}
 	}
+	ASSERT_PATTERN(buf, 0, npages, seed);
 }
 
 /* A caller built with a larger struct: its zero tail is accepted. */
@@ -949,39 +963,20 @@ TEST_F(dev, larger_struct_with_zero_tail_is_accepted)
 		HMMSIM_MIGRATE_SIZE_VER0 + 8, HMMSIM_MIGRATE_SIZE_VER0 + 1,
 		1024, MIGRATE_SIZE_MAX,
 	};
-	const unsigned long npages = 8;
-	unsigned char *raw = calloc(1, MIGRATE_SIZE_MAX);
-	char *buf;
-	unsigned int seed = SMALL_BUFFERS(&buf, NULL, npages);
-	size_t i;
 
-	ASSERT_NE(NULL, raw);
-	for (i = 0; i < ARRAY_SIZE(sizes); i++)
-		there_and_back(_metadata, self->fd, HMMSIM_IOCTL_MIGRATE, raw,
-			       sizes[i], buf, npages, local_code(self->kind));
-	ASSERT_PATTERN(buf, 0, npages, seed);
+	there_and_back(_metadata, self->fd, local_code(self->kind), sizes,
+		       ARRAY_SIZE(sizes), false);
 }
 
 /* Extension commands are matched on type and number, not encoded size. */
 TEST_F(dev, other_encoded_size_in_request_still_migrates)
 {
-	static const unsigned int sizes[] = {
+	static const __u32 sizes[] = {
 		0, 8, HMMSIM_MIGRATE_SIZE_VER0 + 8, MIGRATE_SIZE_MAX,
 	};
-	const unsigned long npages = 8;
-	unsigned char *raw = calloc(1, MIGRATE_SIZE_MAX);
-	char *buf;
-	unsigned int seed = SMALL_BUFFERS(&buf, NULL, npages);
-	size_t i;
 
-	ASSERT_NE(NULL, raw);
-	for (i = 0; i < ARRAY_SIZE(sizes); i++)
-		there_and_back(_metadata, self->fd,
-			       _IOC(_IOC_READ | _IOC_WRITE, HMMSIM_IOCTL_TYPE,
-				    _IOC_NR(HMMSIM_IOCTL_MIGRATE), sizes[i]),
-			       raw, sizeof(struct hmmsim_migrate), buf, npages,
-			       local_code(self->kind));
-	ASSERT_PATTERN(buf, 0, npages, seed);
+	there_and_back(_metadata, self->fd, local_code(self->kind), sizes,
+		       ARRAY_SIZE(sizes), true);
 }
 
 /* ------------------------------------------------ migrate: bad input */
