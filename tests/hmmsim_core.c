@@ -481,10 +481,9 @@ TEST_F(core, bad_data_pointer_is_efault)
 TEST_F(core, unmapped_range_errors)
 {
 	const unsigned long npages = 8;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
+	char *buf, *ptr;
 
-	ASSERT_MAPPED(buf, ptr);
+	SMALL_BUFFERS(&buf, &ptr, npages);
 	memset(ptr, UNTOUCHED, npages * page_size);
 	/* Nothing below allocates memory, so the hole stays a hole. */
 	ASSERT_EQ(0, munmap(buf, npages * page_size));
@@ -514,13 +513,11 @@ static int child_tries_core_commands(int fd, char *buf, char *ptr)
 
 TEST_F(core, forked_child_gets_eperm_for_core_commands)
 {
-	unsigned int seed = test_seed(_metadata->name);
-	char *buf = map_small(1, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(page_size);
+	char *buf, *ptr;
+	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, 1);
 	pid_t pid;
 	int ret;
 
-	ASSERT_BUFFERS(buf, ptr, 1, seed);
 	fill_pattern(ptr, 0, 1, seed + 1);
 	pid = fork();
 	if (pid == 0)
