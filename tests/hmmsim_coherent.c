@@ -239,16 +239,13 @@ TEST_F(coherent, migrate_to_dev_moves_pages_and_reads_them_back)
  */
 TEST_F(coherent, migrate_never_touched_pages_gives_zeroed_device_pages)
 {
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 32;
-	char *dirty = map_small(npages, PROT_READ | PROT_WRITE);
 	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
+	char *dirty, *ptr;
 
-	ASSERT_NE(MAP_FAILED, dirty);
-	ASSERT_MAPPED(buf, ptr);
+	ASSERT_NE(MAP_FAILED, buf);
 	/* Device pages with data in them, freed by munmap(). */
-	fill_pattern(dirty, 0, npages, seed);
+	SMALL_BUFFERS(&dirty, &ptr, npages);
 	MIGRATE_OK(self->coh, dirty, ptr, npages);
 	ASSERT_EQ(0, munmap(dirty, npages * page_size));
 
@@ -281,18 +278,13 @@ TEST_F(coherent, snapshot_through_every_other_device_is_coherent_remote)
 /* After migration the PTEs are present: the CPU takes no fault at all. */
 TEST_F(coherent, cpu_reads_and_writes_in_place_without_faults)
 {
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 256;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	char *warm = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
+	char *buf, *warm, *ptr;
+	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
 	long before, after;
 	int bad;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_MAPPED(warm, ptr);
-	fill_pattern(buf, 0, npages, seed);
-	fill_pattern(warm, 0, npages, seed);
+	SMALL_BUFFERS(&warm, NULL, npages);
 	MIGRATE_PATTERN(self->coh, buf, ptr, 0, npages, seed);
 
 	/*
