@@ -16,12 +16,10 @@
 FIXTURE(dev)
 {
 	int fd;
-	size_t page_size;
 };
 
 FIXTURE_SETUP(dev)
 {
-	self->page_size = sysconf(_SC_PAGESIZE);
 	self->fd = open_dev(0);
 	ASSERT_GE(self->fd, 0)
 		TH_LOG("cannot open device 0: %s (is hmmsim loaded?)",
@@ -121,12 +119,14 @@ TEST_F(dev, info_smaller_than_version0_is_einval)
 }
 
 /* A caller built against a newer ABI: unknown fields must be zero. */
+struct info_newer {
+	struct hmmsim_info inf;
+	__u64 newer[4];
+};
+
 TEST_F(dev, info_newer_caller_with_zero_tail_works)
 {
-	struct {
-		struct hmmsim_info inf;
-		__u64 newer[4];
-	} big;
+	struct info_newer big;
 
 	memset(&big, 0, sizeof(big));
 	big.inf.size = sizeof(big);
@@ -137,10 +137,7 @@ TEST_F(dev, info_newer_caller_with_zero_tail_works)
 
 TEST_F(dev, info_newer_caller_with_nonzero_tail_is_e2big)
 {
-	struct {
-		struct hmmsim_info inf;
-		__u64 newer[4];
-	} big;
+	struct info_newer big;
 
 	memset(&big, 0, sizeof(big));
 	big.inf.size = sizeof(big);
@@ -197,7 +194,7 @@ TEST_F(dev, info_ignores_output_fields_on_input)
 
 TEST_F(dev, info_bad_pointers_are_efault)
 {
-	size_t ps = self->page_size;
+	size_t ps = page_size;
 	struct hmmsim_info *inf;
 	char *map;
 

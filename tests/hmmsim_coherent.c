@@ -122,15 +122,10 @@ static void device_reads_pattern(struct __test_metadata *_metadata, int line,
 				 unsigned long first, unsigned int seed)
 {
 	char *ptr = malloc(npages * page_size);
-	struct hmm_dmirror_cmd cmd;
 
 	ASSERT_NE(NULL, ptr);
-	memset(ptr, UNTOUCHED, npages * page_size);
-	ASSERT_EQ(0, dmirror(fd, HMM_DMIRROR_READ, addr, ptr, npages, &cmd))
-		TH_LOG("line %d: READ", line);
-	ASSERT_EQ(npages, cmd.cpages)
-		TH_LOG("line %d: READ", line);
-	hmmsim_assert_pattern(_metadata, line, ptr, first, npages, seed);
+	hmmsim_dmirror_pattern(_metadata, line, fd, HMM_DMIRROR_READ, "READ",
+			       addr, ptr, first, npages, seed);
 	free(ptr);
 }
 
@@ -195,15 +190,24 @@ FIXTURE(coherent)
 	struct devs d;
 	int coh;		/* the first coherent device */
 	unsigned int coh_id;
+	int others[2 * NR_KINDS];	/* every other device open */
+	unsigned int nothers;
 };
 
 FIXTURE_SETUP(coherent)
 {
+	unsigned int k, i;
+
 	OPEN_DEVS(&self->d);
 	if (!self->d.n[COH])
 		SKIP(return, "no device with coherent memory");
 	self->coh = self->d.fd[COH][0];
 	self->coh_id = self->d.id[COH][0];
+	self->nothers = 0;
+	for (k = 0; k < NR_KINDS; k++)
+		for (i = 0; i < self->d.n[k]; i++)
+			if (self->d.fd[k][i] != self->coh)
+				self->others[self->nothers++] = self->d.fd[k][i];
 }
 
 FIXTURE_TEARDOWN(coherent)
@@ -215,26 +219,18 @@ FIXTURE_TEARDOWN(coherent)
 
 TEST_F(coherent, migrate_to_dev_moves_pages_and_reads_them_back)
 {
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 64;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
-	unsigned char m[64];
+	char *buf, *ptr;
+	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
 
-	ASSERT_BUFFERS(buf, ptr, npages, seed);
-	SNAPSHOT(self->coh, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, SYS_WRITE);
+	SNAPSHOT_PROT(self->coh, buf, npages, SYS_WRITE);
 
-	memset(ptr, UNTOUCHED, npages * page_size);
-	MIGRATE_OK(self->coh, buf, ptr, npages);
-	ASSERT_PATTERN(ptr, 0, npages, seed);
-	SNAPSHOT(self->coh, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, COH_LOCAL);
+	MIGRATE_PATTERN(self->coh, buf, ptr, 0, npages, seed);
+	SNAPSHOT_PROT(self->coh, buf, npages, COH_LOCAL);
 
 	/* The CPU reads them where they are. */
 	ASSERT_PATTERN(buf, 0, npages, seed);
-	SNAPSHOT(self->coh, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, COH_LOCAL);
+	SNAPSHOT_PROT(self->coh, buf, npages, COH_LOCAL);
 }
 
 /*
@@ -243,63 +239,37 @@ TEST_F(coherent, migrate_to_dev_moves_pages_and_reads_them_back)
  */
 TEST_F(coherent, migrate_never_touched_pages_gives_zeroed_device_pages)
 {
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 32;
-	char *dirty = map_small(npages, PROT_READ | PROT_WRITE);
 	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
-	unsigned char m[32];
+	char *dirty, *ptr;
 
-	ASSERT_NE(MAP_FAILED, dirty);
 	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
 	/* Device pages with data in them, freed by munmap(). */
-	fill_pattern(dirty, 0, npages, seed);
+	SMALL_BUFFERS(&dirty, &ptr, npages);
 	MIGRATE_OK(self->coh, dirty, ptr, npages);
 	ASSERT_EQ(0, munmap(dirty, npages * page_size));
 
 	memset(ptr, UNTOUCHED, npages * page_size);
 	MIGRATE_OK(self->coh, buf, ptr, npages);
 	ASSERT_BYTES(ptr, npages * page_size, 0);
-	SNAPSHOT(self->coh, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, COH_LOCAL);
+	SNAPSHOT_PROT(self->coh, buf, npages, COH_LOCAL);
 	ASSERT_BYTES(buf, npages * page_size, 0);
-	SNAPSHOT(self->coh, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, COH_LOCAL);
+	SNAPSHOT_PROT(self->coh, buf, npages, COH_LOCAL);
 }
 
 TEST_F(coherent, snapshot_through_every_other_device_is_coherent_remote)
 {
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 16;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
-	unsigned char m[16];
-	unsigned int k, i, others = 0;
-	unsigned long p;
+	char *buf, *ptr;
+	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
+	unsigned int i;
 
-	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	MIGRATE_OK(self->coh, buf, ptr, npages);
-
-	for (k = 0; k < NR_KINDS; k++) {
-		for (i = 0; i < self->d.n[k]; i++) {
-			int fd = self->d.fd[k][i];
-
-			if (fd == self->coh)
-				continue;
-			SNAPSHOT(fd, buf, m, npages);
-			for (p = 0; p < npages; p++)
-				ASSERT_EQ(COH_REMOTE, m[p])
-					TH_LOG("page %lu through %s device %u",
-					       p, kind_name[k],
-					       self->d.id[k][i]);
-			others++;
-		}
-	}
-	SNAPSHOT(self->coh, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, COH_LOCAL);
+	for (i = 0; i < self->nothers; i++)
+		SNAPSHOT_PROT(self->others[i], buf, npages, COH_REMOTE);
+	SNAPSHOT_PROT(self->coh, buf, npages, COH_LOCAL);
 	ASSERT_PATTERN(buf, 0, npages, seed);
-	if (!others)
+	if (!self->nothers)
 		SKIP(return, "no other device to look through");
 }
 
@@ -308,22 +278,14 @@ TEST_F(coherent, snapshot_through_every_other_device_is_coherent_remote)
 /* After migration the PTEs are present: the CPU takes no fault at all. */
 TEST_F(coherent, cpu_reads_and_writes_in_place_without_faults)
 {
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 256;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	char *warm = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
-	unsigned char m[256];
+	char *buf, *warm, *ptr;
+	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
 	long before, after;
 	int bad;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(MAP_FAILED, warm);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(buf, 0, npages, seed);
-	fill_pattern(warm, 0, npages, seed);
-	MIGRATE_OK(self->coh, buf, ptr, npages);
-	ASSERT_PATTERN(ptr, 0, npages, seed);
+	SMALL_BUFFERS(&warm, NULL, npages);
+	MIGRATE_PATTERN(self->coh, buf, ptr, 0, npages, seed);
 
 	/*
 	 * The same work on system memory first, so that the code and stack
@@ -340,8 +302,7 @@ TEST_F(coherent, cpu_reads_and_writes_in_place_without_faults)
 	ASSERT_EQ(0, after - before)
 		TH_LOG("%ld page faults reading and writing %lu pages",
 		       after - before, npages);
-	SNAPSHOT(self->coh, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, COH_LOCAL);
+	SNAPSHOT_PROT(self->coh, buf, npages, COH_LOCAL);
 	/* The data the CPU wrote is in device memory. */
 	DEVICE_READS_PATTERN(self->coh, buf, npages, 0, seed + 1);
 	ASSERT_PATTERN(buf, 0, npages, seed + 1);
@@ -350,24 +311,19 @@ TEST_F(coherent, cpu_reads_and_writes_in_place_without_faults)
 /* CPU writes reach the device and device writes reach the CPU, in place. */
 TEST_F(coherent, cpu_and_device_writes_meet_in_device_memory)
 {
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 16;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
-	struct hmm_dmirror_cmd cmd;
-	unsigned char m[16];
+	char *buf, *ptr;
+	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
 	unsigned long p;
 
-	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	MIGRATE_OK(self->coh, buf, ptr, npages);
 
 	/* One int of each page from the CPU... */
 	for (p = 0; p < npages; p++)
 		((int *)(buf + p * page_size))[7] = pattern(p, 7, seed + 1);
-	SNAPSHOT(self->coh, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, COH_LOCAL);
+	SNAPSHOT_PROT(self->coh, buf, npages, COH_LOCAL);
 	memset(ptr, UNTOUCHED, npages * page_size);
-	DMIRROR_OK(self->coh, HMM_DMIRROR_READ, buf, ptr, npages, &cmd);
+	DMIRROR_OK(self->coh, HMM_DMIRROR_READ, buf, ptr, npages, NULL);
 	for (p = 0; p < npages; p++) {
 		int *v = (int *)(ptr + p * page_size);
 
@@ -378,46 +334,27 @@ TEST_F(coherent, cpu_and_device_writes_meet_in_device_memory)
 
 	/* ...and whole pages from the device. */
 	fill_pattern(ptr, 0, npages, seed + 2);
-	DMIRROR_OK(self->coh, HMM_DMIRROR_WRITE, buf, ptr, npages, &cmd);
-	SNAPSHOT(self->coh, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, COH_LOCAL);
+	DMIRROR_OK(self->coh, HMM_DMIRROR_WRITE, buf, ptr, npages, NULL);
+	SNAPSHOT_PROT(self->coh, buf, npages, COH_LOCAL);
 	ASSERT_PATTERN(buf, 0, npages, seed + 2);
-	SNAPSHOT(self->coh, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, COH_LOCAL);
+	SNAPSHOT_PROT(self->coh, buf, npages, COH_LOCAL);
 }
 
 /* Another device reads coherent memory where it is, like system memory. */
 TEST_F(coherent, read_through_other_device_leaves_pages_in_place)
 {
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 16;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
-	unsigned char m[16];
-	unsigned int k, i, others = 0;
-	unsigned long p;
+	char *buf, *ptr;
+	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
+	unsigned int i;
 
-	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	MIGRATE_OK(self->coh, buf, ptr, npages);
-
-	for (k = 0; k < NR_KINDS; k++) {
-		for (i = 0; i < self->d.n[k]; i++) {
-			int fd = self->d.fd[k][i];
-
-			if (fd == self->coh)
-				continue;
-			DEVICE_READS_PATTERN(fd, buf, npages, 0, seed);
-			SNAPSHOT(self->coh, buf, m, npages);
-			for (p = 0; p < npages; p++)
-				ASSERT_EQ(COH_LOCAL, m[p])
-					TH_LOG("page %lu after a READ through %s device %u",
-					       p, kind_name[k],
-					       self->d.id[k][i]);
-			others++;
-		}
+	for (i = 0; i < self->nothers; i++) {
+		DEVICE_READS_PATTERN(self->others[i], buf, npages, 0, seed);
+		SNAPSHOT_PROT(self->coh, buf, npages, COH_LOCAL);
 	}
 	ASSERT_PATTERN(buf, 0, npages, seed);
-	if (!others)
+	if (!self->nothers)
 		SKIP(return, "no other device to read through");
 }
 
@@ -425,166 +362,47 @@ TEST_F(coherent, read_through_other_device_leaves_pages_in_place)
 
 TEST_F(coherent, migrate_to_sys_moves_every_page_back)
 {
-	unsigned int seed = test_seed(_metadata->name);
-	const unsigned long npages = 64;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
-	struct hmm_dmirror_cmd cmd;
-	unsigned char m[64];
-
-	ASSERT_BUFFERS(buf, ptr, npages, seed);
-	MIGRATE_OK(self->coh, buf, ptr, npages);
-
-	DMIRROR_OK(self->coh, HMM_DMIRROR_MIGRATE_TO_SYS, buf, ptr, npages,
-		   &cmd);
-	SNAPSHOT(self->coh, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, SYS_WRITE);
-
-	/* Nothing left to move. */
-	ASSERT_EQ(0, dmirror(self->coh, HMM_DMIRROR_MIGRATE_TO_SYS, buf, ptr,
-			     npages, &cmd));
-	ASSERT_EQ(0, cmd.cpages);
-	ASSERT_PATTERN(buf, 0, npages, seed);
+	migrate_to_sys_returns_every_page(_metadata, self->coh, 64);
 }
 
 TEST_F(coherent, migrate_to_sys_counts_pages_moved)
 {
-	unsigned int seed = test_seed(_metadata->name);
-	const unsigned long npages = 16;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
-	struct hmm_dmirror_cmd cmd;
-	unsigned char m[16];
-
-	ASSERT_BUFFERS(buf, ptr, npages, seed);
-	MIGRATE_OK(self->coh, buf + 4 * page_size, ptr, 8);
-
-	/* Pages 4..11 are on the device; return 2..5 first. */
-	ASSERT_EQ(0, dmirror(self->coh, HMM_DMIRROR_MIGRATE_TO_SYS,
-			     buf + 2 * page_size, ptr, 4, &cmd));
-	ASSERT_EQ(2, cmd.cpages);
-	SNAPSHOT(self->coh, buf, m, npages);
-	ASSERT_PROT(m, 0, 6, SYS_WRITE);
-	ASSERT_PROT(m, 6, 12, COH_LOCAL);
-	ASSERT_PROT(m, 12, npages, SYS_WRITE);
-
-	ASSERT_EQ(0, dmirror(self->coh, HMM_DMIRROR_MIGRATE_TO_SYS, buf, ptr,
-			     npages, &cmd));
-	ASSERT_EQ(6, cmd.cpages);
-	SNAPSHOT(self->coh, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, SYS_WRITE);
-	ASSERT_PATTERN(buf, 0, npages, seed);
+	migrate_to_sys_counts_pages_moved(_metadata, self->coh, COH_LOCAL);
 }
 
 /* MIGRATE_TO_SYS moves the pages of its own device only. */
 TEST_F(coherent, migrate_to_sys_through_other_device_moves_nothing)
 {
-	unsigned int seed = test_seed(_metadata->name);
-	const unsigned long npages = 16;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
-	struct hmm_dmirror_cmd cmd;
-	unsigned char m[16];
-	unsigned int k, i, others = 0;
-
-	ASSERT_BUFFERS(buf, ptr, npages, seed);
-	MIGRATE_OK(self->coh, buf, ptr, npages);
-
-	for (k = 0; k < NR_KINDS; k++) {
-		for (i = 0; i < self->d.n[k]; i++) {
-			int fd = self->d.fd[k][i];
-
-			if (fd == self->coh)
-				continue;
-			ASSERT_EQ(0, dmirror(fd, HMM_DMIRROR_MIGRATE_TO_SYS,
-					     buf, ptr, npages, &cmd));
-			ASSERT_EQ(0, cmd.cpages);
-			others++;
-		}
-	}
-	SNAPSHOT(self->coh, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, COH_LOCAL);
-	ASSERT_PATTERN(buf, 0, npages, seed);
-	if (!others)
+	migrate_to_sys_through_others_moves_nothing(_metadata, self->coh,
+						    COH_LOCAL, self->others,
+						    self->nothers);
+	if (!self->nothers)
 		SKIP(return, "no other device");
 }
 
 /* 2 MiB of THP to coherent memory and back. */
 TEST_F(coherent, migrate_thp_to_dev_and_back)
 {
-	unsigned int seed = test_seed(_metadata->name);
-	const unsigned long npages = SZ_2M / page_size;
-	char *buf = map_aligned(SZ_2M, MADV_HUGEPAGE);
-	char *ptr = malloc(SZ_2M);
-	unsigned char *m = malloc(npages);
-	struct hmm_dmirror_cmd cmd;
-	bool thp;
-
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	ASSERT_NE(NULL, m);
-	fill_pattern(buf, 0, npages, seed);
-	thp = thp_backed(buf, SZ_2M);
-
-	memset(ptr, UNTOUCHED, SZ_2M);
-	MIGRATE_OK(self->coh, buf, ptr, npages);
-	ASSERT_PATTERN(ptr, 0, npages, seed);
-	SNAPSHOT(self->coh, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, COH_LOCAL);
-	ASSERT_PATTERN(buf, 0, npages, seed);
-
-	DMIRROR_OK(self->coh, HMM_DMIRROR_MIGRATE_TO_SYS, buf, ptr, npages,
-		   &cmd);
-	/* Back in small pages, unless khugepaged collapsed them already. */
-	SNAPSHOT(self->coh, buf, m, npages);
-	ASSERT_PROT2(m, 0, npages, SYS_WRITE, WRITE_PMD);
-	ASSERT_PATTERN(buf, 0, npages, seed);
-	if (!thp)
+	if (!migrate_thp_to_dev_and_back(_metadata, self->coh, COH_LOCAL,
+					 false))
 		SKIP(return, "no THP materialised: checked on small pages");
 }
 
 /* ------------------------------ coherent: pages on another device: ENOENT */
-
-/* MIGRATE_TO_DEV through to_fd of a range whose last page is on from_fd. */
-static void migrate_from_other_device_is_enoent(struct __test_metadata *_metadata,
-						int from_fd, int from_kind,
-						int to_fd)
-{
-	unsigned int seed = test_seed(_metadata->name);
-	const unsigned long npages = 16, last = npages - 1;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
-	struct hmm_dmirror_cmd cmd;
-	unsigned char m[1];
-
-	ASSERT_BUFFERS(buf, ptr, npages, seed);
-	MIGRATE_OK(from_fd, buf + last * page_size, ptr, 1);
-
-	ASSERT_EQ(-ENOENT, dmirror(to_fd, HMM_DMIRROR_MIGRATE_TO_DEV,
-				   buf + last * page_size, ptr, 1, &cmd));
-	/* The page did not move. */
-	SNAPSHOT(from_fd, buf + last * page_size, m, 1);
-	ASSERT_EQ(local_code(from_kind), m[0]);
-	ASSERT_EQ(-ENOENT, dmirror(to_fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf,
-				   ptr, npages, &cmd));
-	SNAPSHOT(from_fd, buf + last * page_size, m, 1);
-	ASSERT_EQ(local_code(from_kind), m[0]);
-	ASSERT_PATTERN(buf, 0, npages, seed);
-}
 
 TEST_F(coherent, migrate_page_on_other_coherent_device_is_enoent)
 {
 	if (self->d.n[COH] < 2)
 		SKIP(return, "needs two coherent devices");
 	migrate_from_other_device_is_enoent(_metadata, self->d.fd[COH][1],
-					    COH, self->coh);
+					    COH_LOCAL, self->coh);
 }
 
 TEST_F(coherent, migrate_coherent_page_to_private_device_is_enoent)
 {
 	if (!self->d.n[PRIV])
 		SKIP(return, "needs a private device");
-	migrate_from_other_device_is_enoent(_metadata, self->coh, COH,
+	migrate_from_other_device_is_enoent(_metadata, self->coh, COH_LOCAL,
 					    self->d.fd[PRIV][0]);
 }
 
@@ -593,7 +411,7 @@ TEST_F(coherent, migrate_private_page_to_coherent_device_is_enoent)
 	if (!self->d.n[PRIV])
 		SKIP(return, "needs a private device");
 	migrate_from_other_device_is_enoent(_metadata, self->d.fd[PRIV][0],
-					    PRIV, self->coh);
+					    PRIV_LOCAL, self->coh);
 }
 
 /* ------------------------------------------------- coherent: pinning */
@@ -601,20 +419,16 @@ TEST_F(coherent, migrate_private_page_to_coherent_device_is_enoent)
 /* A long-term pin cannot hold device memory: the page moves first. */
 TEST_F(coherent, longterm_pin_moves_page_to_system_memory)
 {
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 4;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
+	char *buf, *ptr;
+	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
 	unsigned char m[4];
 	__u64 done;
 	int gup_fd;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
 	gup_fd = open("/sys/kernel/debug/gup_test", O_RDWR | O_CLOEXEC);
 	if (gup_fd < 0)
 		SKIP(return, "no /sys/kernel/debug/gup_test");
-	fill_pattern(buf, 0, npages, seed);
 	MIGRATE_OK(self->coh, buf, ptr, npages);
 
 	ASSERT_EQ(0, run_gup_test(gup_fd, PIN_LONGTERM_BENCHMARK,
@@ -642,21 +456,16 @@ TEST_F(coherent, short_term_gup_and_pin_leave_page_in_place)
 		GUP_BASIC_TEST, GUP_FAST_BENCHMARK, PIN_BASIC_TEST,
 		PIN_FAST_BENCHMARK,
 	};
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = ARRAY_SIZE(requests);
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
-	unsigned char m[ARRAY_SIZE(requests)];
+	char *buf, *ptr;
+	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
 	unsigned long p;
 	__u64 done;
 	int gup_fd;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
 	gup_fd = open("/sys/kernel/debug/gup_test", O_RDWR | O_CLOEXEC);
 	if (gup_fd < 0)
 		SKIP(return, "no /sys/kernel/debug/gup_test");
-	fill_pattern(buf, 0, npages, seed);
 	MIGRATE_OK(self->coh, buf, ptr, npages);
 
 	for (p = 0; p < npages; p++) {
@@ -666,8 +475,7 @@ TEST_F(coherent, short_term_gup_and_pin_leave_page_in_place)
 			TH_LOG("gup_test request %#lx", requests[p]);
 		ASSERT_EQ(page_size, done);
 	}
-	SNAPSHOT(self->coh, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, COH_LOCAL);
+	SNAPSHOT_PROT(self->coh, buf, npages, COH_LOCAL);
 	ASSERT_PATTERN(buf, 0, npages, seed);
 	close(gup_fd);
 }
@@ -702,18 +510,14 @@ static int child_reads_then_writes(int go, char *buf, unsigned long npages,
  */
 TEST_F(coherent, fork_child_and_parent_keep_their_own_data)
 {
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 16;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
+	char *buf, *ptr;
+	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
 	unsigned char m[16];
 	int go[2];
 	pid_t pid;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
 	ASSERT_EQ(0, pipe(go));
-	fill_pattern(buf, 0, npages, seed);
 	MIGRATE_OK(self->coh, buf, ptr, npages);
 
 	pid = fork();
@@ -744,60 +548,14 @@ TEST_F(coherent, fork_child_and_parent_keep_their_own_data)
 
 TEST_F(coherent, release_returns_every_page_to_system_memory)
 {
-	unsigned int seed = test_seed(_metadata->name);
-	const unsigned long npages = 32;
-	char *a = map_small(npages, PROT_READ | PROT_WRITE);
-	char *b = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
-	struct hmm_dmirror_cmd cmd;
-	unsigned char m[32];
-
-	ASSERT_NE(MAP_FAILED, a);
-	ASSERT_NE(MAP_FAILED, b);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(a, 0, npages, seed);
-	fill_pattern(b, 0, npages, seed + 1);
-	MIGRATE_OK(self->coh, a, ptr, npages);
-	MIGRATE_OK(self->coh, b, ptr, npages);
-
-	ASSERT_EQ(0, dmirror(self->coh, HMM_DMIRROR_RELEASE, a, ptr, npages,
-			     &cmd));
-	SNAPSHOT(self->coh, a, m, npages);
-	ASSERT_PROT(m, 0, npages, SYS_WRITE);
-	SNAPSHOT(self->coh, b, m, npages);
-	ASSERT_PROT(m, 0, npages, SYS_WRITE);
-	ASSERT_PATTERN(a, 0, npages, seed);
-	ASSERT_PATTERN(b, 0, npages, seed + 1);
-
-	/* The device memory can be used again. */
-	MIGRATE_OK(self->coh, a, ptr, npages);
-	ASSERT_PATTERN(ptr, 0, npages, seed);
-	SNAPSHOT(self->coh, a, m, npages);
-	ASSERT_PROT(m, 0, npages, COH_LOCAL);
+	release_returns_every_page(_metadata, self->coh, 32, COH_LOCAL);
 }
 
 TEST_F(coherent, close_returns_pages_to_system_memory)
 {
-	unsigned int seed = test_seed(_metadata->name);
-	const unsigned long npages = 32;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
-	unsigned char m[32];
-	int fd;
-
 	if (!evict_on_close())
 		SKIP(return, "hmmsim loaded with evict_on_close=N");
-	fd = open_dev(self->coh_id);
-	ASSERT_GE(fd, 0);
-	ASSERT_BUFFERS(buf, ptr, npages, seed);
-	MIGRATE_OK(fd, buf, ptr, npages);
-	SNAPSHOT(fd, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, COH_LOCAL);
-
-	ASSERT_EQ(0, close(fd));
-	SNAPSHOT(self->coh, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, SYS_WRITE);
-	ASSERT_PATTERN(buf, 0, npages, seed);
+	close_returns_pages(_metadata, self->coh, self->coh_id, COH_LOCAL);
 }
 
 /* ------------------------------------- move: from one device to another */
@@ -866,15 +624,13 @@ FIXTURE_SETUP(move)
 	self->p.dst_id = self->d.id[variant->dst_kind][variant->dst_idx];
 	self->third = -1;
 	self->third_kind = PRIV;
-	for (k = 0; k < NR_KINDS && self->third < 0; k++) {
-		for (i = 0; i < self->d.n[k]; i++) {
-			int fd = self->d.fd[k][i];
-
-			if (fd != self->p.src && fd != self->p.dst) {
-				self->third = fd;
-				self->third_kind = k;
-				break;
-			}
+	for (k = 0; k < NR_KINDS; k++) {
+		for (i = 0; i < self->d.n[k] && self->third < 0; i++) {
+			self->third = self->d.fd[k][i];
+			self->third_kind = k;
+			if (self->third == self->p.src ||
+			    self->third == self->p.dst)
+				self->third = -1;
 		}
 	}
 }
@@ -885,96 +641,74 @@ FIXTURE_TEARDOWN(move)
 }
 
 /*
- * Pages [from, to) of buf are on the destination: local to it, not to the
- * source, and the destination reads the pattern.
+ * The pages of buf are on the destination: local to it, not to the source,
+ * and the destination reads the pattern.
  */
-#define ASSERT_ON_DST(pair, buf, npages, from, to, seed) \
-	assert_on_dst(_metadata, __LINE__, pair, buf, npages, from, to, seed)
+#define ASSERT_ON_DST(pair, buf, npages, seed) \
+	assert_on_dst(_metadata, __LINE__, pair, buf, npages, seed)
 
 static void assert_on_dst(struct __test_metadata *_metadata, int line,
 			  const struct pair *pair, char *buf,
-			  unsigned long npages, unsigned long from,
-			  unsigned long to, unsigned int seed)
+			  unsigned long npages, unsigned int seed)
 {
-	unsigned char *m = malloc(npages);
+	unsigned char local = local_code(pair->dst_kind);
 
-	ASSERT_NE(NULL, m);
-	hmmsim_snapshot(_metadata, line, pair->dst, buf, m, npages);
-	hmmsim_assert_prot(_metadata, line, m, from, to,
-			   local_code(pair->dst_kind), -1);
-	hmmsim_snapshot(_metadata, line, pair->src, buf, m, npages);
-	hmmsim_assert_prot(_metadata, line, m, from, to,
-			   remote_code(pair->dst_kind), -1);
-	device_reads_pattern(_metadata, line, pair->dst,
-			     buf + from * page_size, to - from, from, seed);
+	hmmsim_snapshot_prot(_metadata, line, pair->dst, buf, npages, local);
+	hmmsim_snapshot_prot(_metadata, line, pair->src, buf, npages,
+			     remote_code(pair->dst_kind));
+	device_reads_pattern(_metadata, line, pair->dst, buf, npages, 0, seed);
 	/* Reading its own memory did not move anything. */
-	hmmsim_snapshot(_metadata, line, pair->dst, buf, m, npages);
-	hmmsim_assert_prot(_metadata, line, m, from, to,
-			   local_code(pair->dst_kind), -1);
-	free(m);
+	hmmsim_snapshot_prot(_metadata, line, pair->dst, buf, npages, local);
 }
 
 TEST_F(move, moves_pages_put_there_by_migrate_to_dev)
 {
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 32;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
-	unsigned char m[32];
+	char *buf, *ptr;
+	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
 
-	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	MIGRATE_OK(self->p.src, buf, ptr, npages);
-	SNAPSHOT(self->p.src, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, local_code(self->p.src_kind));
+	SNAPSHOT_PROT(self->p.src, buf, npages, local_code(self->p.src_kind));
 
 	HMIGRATE_OK(self->p.dst, 0, buf, npages, self->p.src, npages);
-	ASSERT_ON_DST(&self->p, buf, npages, 0, npages, seed);
+	ASSERT_ON_DST(&self->p, buf, npages, seed);
 
 	/* Nothing left on the source: a second move moves nothing. */
 	HMIGRATE_OK(self->p.dst, 0, buf, npages, self->p.src, 0);
-	SNAPSHOT(self->p.dst, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, local_code(self->p.dst_kind));
+	SNAPSHOT_PROT(self->p.dst, buf, npages, local_code(self->p.dst_kind));
 	ASSERT_PATTERN(buf, 0, npages, seed);
 }
 
 TEST_F(move, moves_pages_put_there_by_migrate_from_system)
 {
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 32;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	unsigned char m[32];
+	char *buf;
+	unsigned int seed = SMALL_BUFFERS(&buf, NULL, npages);
 
-	ASSERT_NE(MAP_FAILED, buf);
-	fill_pattern(buf, 0, npages, seed);
 	HMIGRATE_OK(self->p.src, 0, buf, npages, HMMSIM_MIGRATE_FROM_SYSTEM,
 		    npages);
-	SNAPSHOT(self->p.src, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, local_code(self->p.src_kind));
+	SNAPSHOT_PROT(self->p.src, buf, npages, local_code(self->p.src_kind));
 
 	HMIGRATE_OK(self->p.dst, 0, buf, npages, self->p.src, npages);
-	ASSERT_ON_DST(&self->p, buf, npages, 0, npages, seed);
+	ASSERT_ON_DST(&self->p, buf, npages, seed);
 
 	/* And from the destination back to system memory. */
 	HMIGRATE_OK(self->p.dst, HMMSIM_MIGRATE_TO_SYSTEM, buf, npages,
 		    HMMSIM_MIGRATE_FROM_SYSTEM, npages);
-	SNAPSHOT(self->p.dst, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, SYS_WRITE);
-	SNAPSHOT(self->p.src, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, SYS_WRITE);
+	SNAPSHOT_PROT(self->p.dst, buf, npages, SYS_WRITE);
+	SNAPSHOT_PROT(self->p.src, buf, npages, SYS_WRITE);
 	ASSERT_PATTERN(buf, 0, npages, seed);
 }
 
 /* Even pages on the source, odd ones in system memory. */
 TEST_F(move, moves_only_the_source_pages_of_a_mixed_range)
 {
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 32;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
+	char *buf, *ptr;
+	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
 	unsigned char m[32];
 	unsigned long p;
 
-	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	for (p = 0; p < npages; p += 2)
 		MIGRATE_OK(self->p.src, buf + p * page_size, ptr, 1);
 
@@ -1000,15 +734,13 @@ TEST_F(move, moves_only_the_source_pages_of_a_mixed_range)
  */
 TEST_F(move, leaves_pages_that_are_not_on_the_source)
 {
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 16;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
+	char *buf, *ptr;
+	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
 	unsigned char m[16];
 
 	if (self->third < 0)
 		SKIP(return, "needs a third device");
-	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	MIGRATE_OK(self->p.src, buf, ptr, 4);
 	MIGRATE_OK(self->third, buf + 4 * page_size, ptr, 4);
 	MIGRATE_OK(self->p.dst, buf + 8 * page_size, ptr, 4);
@@ -1067,35 +799,28 @@ FIXTURE_TEARDOWN(dev)
 
 TEST_F(dev, from_system_moves_every_page)
 {
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 64;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	unsigned char m[64];
+	char *buf;
+	unsigned int seed = SMALL_BUFFERS(&buf, NULL, npages);
 
-	ASSERT_NE(MAP_FAILED, buf);
-	fill_pattern(buf, 0, npages, seed);
 	HMIGRATE_OK(self->fd, 0, buf, npages, HMMSIM_MIGRATE_FROM_SYSTEM,
 		    npages);
-	SNAPSHOT(self->fd, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, local_code(self->kind));
+	SNAPSHOT_PROT(self->fd, buf, npages, local_code(self->kind));
 	DEVICE_READS_PATTERN(self->fd, buf, npages, 0, seed);
 
 	/* Already on this device: nothing to move. */
 	HMIGRATE_OK(self->fd, 0, buf, npages, HMMSIM_MIGRATE_FROM_SYSTEM, 0);
-	SNAPSHOT(self->fd, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, local_code(self->kind));
+	SNAPSHOT_PROT(self->fd, buf, npages, local_code(self->kind));
 	ASSERT_PATTERN(buf, 0, npages, seed);
 }
 
 TEST_F(dev, from_system_counts_pages_moved)
 {
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 32;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
+	char *buf;
+	unsigned int seed = SMALL_BUFFERS(&buf, NULL, npages);
 	unsigned char m[32];
 
-	ASSERT_NE(MAP_FAILED, buf);
-	fill_pattern(buf, 0, npages, seed);
 	HMIGRATE_OK(self->fd, 0, buf + 8 * page_size, 16,
 		    HMMSIM_MIGRATE_FROM_SYSTEM, 16);
 	SNAPSHOT(self->fd, buf, m, npages);
@@ -1104,23 +829,20 @@ TEST_F(dev, from_system_counts_pages_moved)
 	ASSERT_PROT(m, 24, npages, SYS_WRITE);
 
 	HMIGRATE_OK(self->fd, 0, buf, npages, HMMSIM_MIGRATE_FROM_SYSTEM, 16);
-	SNAPSHOT(self->fd, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, local_code(self->kind));
+	SNAPSHOT_PROT(self->fd, buf, npages, local_code(self->kind));
 	ASSERT_PATTERN(buf, 0, npages, seed);
 }
 
 /* Pages 0-3 on the other device, 4-7 on this one, 8-15 in system memory. */
 TEST_F(dev, from_system_leaves_pages_of_other_devices)
 {
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 16;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
+	char *buf, *ptr;
+	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
 	unsigned char m[16];
 
 	if (self->other < 0)
 		SKIP(return, "no %s device", kind_name[self->other_kind]);
-	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	MIGRATE_OK(self->other, buf, ptr, 4);
 	MIGRATE_OK(self->fd, buf + 4 * page_size, ptr, 4);
 
@@ -1137,15 +859,13 @@ TEST_F(dev, from_system_leaves_pages_of_other_devices)
 /* Pages 0-7 on this device, 8-11 on the other device, 12-15 in system RAM. */
 TEST_F(dev, to_system_moves_only_this_devices_pages)
 {
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 16;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
+	char *buf, *ptr;
+	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
 	unsigned char m[16];
 
 	if (self->other < 0)
 		SKIP(return, "no %s device", kind_name[self->other_kind]);
-	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	MIGRATE_OK(self->fd, buf, ptr, 8);
 	MIGRATE_OK(self->other, buf + 8 * page_size, ptr, 4);
 
@@ -1165,13 +885,11 @@ TEST_F(dev, to_system_moves_only_this_devices_pages)
 
 TEST_F(dev, to_system_counts_pages_moved)
 {
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 16;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
+	char *buf;
+	unsigned int seed = SMALL_BUFFERS(&buf, NULL, npages);
 	unsigned char m[16];
 
-	ASSERT_NE(MAP_FAILED, buf);
-	fill_pattern(buf, 0, npages, seed);
 	HMIGRATE_OK(self->fd, 0, buf, npages, HMMSIM_MIGRATE_FROM_SYSTEM,
 		    npages);
 	HMIGRATE_OK(self->fd, HMMSIM_MIGRATE_TO_SYSTEM, buf + 4 * page_size,
@@ -1183,8 +901,50 @@ TEST_F(dev, to_system_counts_pages_moved)
 
 	HMIGRATE_OK(self->fd, HMMSIM_MIGRATE_TO_SYSTEM, buf, npages,
 		    HMMSIM_MIGRATE_FROM_SYSTEM, 8);
-	SNAPSHOT(self->fd, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, SYS_WRITE);
+	SNAPSHOT_PROT(self->fd, buf, npages, SYS_WRITE);
+	ASSERT_PATTERN(buf, 0, npages, seed);
+}
+
+/*
+ * HMMSIM_IOCTL_MIGRATE of 8 pages to the device of @fd (pages coded @local
+ * there) and back, for each of the @n @sizes: of the struct, which starts
+ * MIGRATE_SIZE_MAX zero bytes, or encoded in the request if @in_request.
+ * Both ways move every page and write nothing past the struct.
+ */
+static void there_and_back(struct __test_metadata *_metadata, int fd,
+			   unsigned char local, const __u32 *sizes, size_t n,
+			   bool in_request)
+{
+	const __u32 flags[] = { 0, HMMSIM_MIGRATE_TO_SYSTEM };
+	const unsigned char codes[] = { local, SYS_WRITE };
+	const unsigned long npages = 8;
+	unsigned char *raw = calloc(1, MIGRATE_SIZE_MAX);
+	struct hmmsim_migrate *a = (struct hmmsim_migrate *)raw;
+	unsigned long request = HMMSIM_IOCTL_MIGRATE;
+	char *buf;
+	unsigned int seed = SMALL_BUFFERS(&buf, NULL, npages);
+	size_t i, way;
+
+	ASSERT_NE(NULL, raw);
+	for (i = 0; i < n; i++) {
+		if (in_request)
+			request = _IOC(_IOC_READ | _IOC_WRITE,
+				       HMMSIM_IOCTL_TYPE,
+				       _IOC_NR(HMMSIM_IOCTL_MIGRATE), sizes[i]);
+		for (way = 0; way < 2; way++) {
+			migrate_args(a, flags[way], (unsigned long)buf, npages,
+				     HMMSIM_MIGRATE_FROM_SYSTEM);
+			if (!in_request)
+				a->size = sizes[i];
+			ASSERT_EQ(0, hmigrate_raw(fd, request, a))
+				TH_LOG("request %#lx, size %u", request,
+				       a->size);
+			ASSERT_EQ(npages, a->cpages);
+			ASSERT_BYTES(raw + sizeof(*a),
+				     MIGRATE_SIZE_MAX - sizeof(*a), 0);
+			SNAPSHOT_PROT(fd, buf, npages, codes[way]);
+		}
+	}
 	ASSERT_PATTERN(buf, 0, npages, seed);
 }
 
@@ -1195,79 +955,20 @@ TEST_F(dev, larger_struct_with_zero_tail_is_accepted)
 		HMMSIM_MIGRATE_SIZE_VER0 + 8, HMMSIM_MIGRATE_SIZE_VER0 + 1,
 		1024, MIGRATE_SIZE_MAX,
 	};
-	unsigned int seed = test_seed(_metadata->name);
-	const unsigned long npages = 8;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	unsigned char *raw = calloc(1, MIGRATE_SIZE_MAX);
-	struct hmmsim_migrate *a = (struct hmmsim_migrate *)raw;
-	unsigned char m[8];
-	size_t i;
 
-	ASSERT_BUFFERS(buf, raw, npages, seed);
-	for (i = 0; i < ARRAY_SIZE(sizes); i++) {
-		migrate_args(a, 0, (unsigned long)buf, npages,
-			     HMMSIM_MIGRATE_FROM_SYSTEM);
-		a->size = sizes[i];
-		ASSERT_EQ(0, hmigrate_raw(self->fd, HMMSIM_IOCTL_MIGRATE, a))
-			TH_LOG("size %u", sizes[i]);
-		ASSERT_EQ(npages, a->cpages);
-		ASSERT_BYTES(raw + sizeof(*a), MIGRATE_SIZE_MAX - sizeof(*a),
-			     0);
-		SNAPSHOT(self->fd, buf, m, npages);
-		ASSERT_PROT(m, 0, npages, local_code(self->kind));
-
-		migrate_args(a, HMMSIM_MIGRATE_TO_SYSTEM, (unsigned long)buf,
-			     npages, HMMSIM_MIGRATE_FROM_SYSTEM);
-		a->size = sizes[i];
-		ASSERT_EQ(0, hmigrate_raw(self->fd, HMMSIM_IOCTL_MIGRATE, a))
-			TH_LOG("size %u", sizes[i]);
-		ASSERT_EQ(npages, a->cpages);
-		ASSERT_BYTES(raw + sizeof(*a), MIGRATE_SIZE_MAX - sizeof(*a),
-			     0);
-		SNAPSHOT(self->fd, buf, m, npages);
-		ASSERT_PROT(m, 0, npages, SYS_WRITE);
-	}
-	ASSERT_PATTERN(buf, 0, npages, seed);
+	there_and_back(_metadata, self->fd, local_code(self->kind), sizes,
+		       ARRAY_SIZE(sizes), false);
 }
 
 /* Extension commands are matched on type and number, not encoded size. */
 TEST_F(dev, other_encoded_size_in_request_still_migrates)
 {
-	static const unsigned int sizes[] = {
+	static const __u32 sizes[] = {
 		0, 8, HMMSIM_MIGRATE_SIZE_VER0 + 8, MIGRATE_SIZE_MAX,
 	};
-	unsigned int seed = test_seed(_metadata->name);
-	const unsigned long npages = 8;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	struct hmmsim_migrate a;
-	unsigned char m[8];
-	size_t i;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	fill_pattern(buf, 0, npages, seed);
-	for (i = 0; i < ARRAY_SIZE(sizes); i++) {
-		unsigned long request = _IOC(_IOC_READ | _IOC_WRITE,
-					     HMMSIM_IOCTL_TYPE,
-					     _IOC_NR(HMMSIM_IOCTL_MIGRATE),
-					     sizes[i]);
-
-		migrate_args(&a, 0, (unsigned long)buf, npages,
-			     HMMSIM_MIGRATE_FROM_SYSTEM);
-		ASSERT_EQ(0, hmigrate_raw(self->fd, request, &a))
-			TH_LOG("encoded size %u", sizes[i]);
-		ASSERT_EQ(npages, a.cpages);
-		SNAPSHOT(self->fd, buf, m, npages);
-		ASSERT_PROT(m, 0, npages, local_code(self->kind));
-
-		migrate_args(&a, HMMSIM_MIGRATE_TO_SYSTEM, (unsigned long)buf,
-			     npages, HMMSIM_MIGRATE_FROM_SYSTEM);
-		ASSERT_EQ(0, hmigrate_raw(self->fd, request, &a))
-			TH_LOG("encoded size %u", sizes[i]);
-		ASSERT_EQ(npages, a.cpages);
-	}
-	SNAPSHOT(self->fd, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, SYS_WRITE);
-	ASSERT_PATTERN(buf, 0, npages, seed);
+	there_and_back(_metadata, self->fd, local_code(self->kind), sizes,
+		       ARRAY_SIZE(sizes), true);
 }
 
 /* ------------------------------------------------ migrate: bad input */
@@ -1434,27 +1135,71 @@ static void bystander_args(struct bystander *b, int form,
 
 #define NR_FORMS 3
 
+/*
+ * Sets the @width-byte field at @offset of @a to element @i of @values, an
+ * array of such fields, or ORs it in: returns the element.
+ */
+static __u64 set_field(struct hmmsim_migrate *a, size_t offset, size_t width,
+		       const void *values, size_t i, bool or)
+{
+	void *f = (char *)a + offset;
+	__u64 v;
+
+	if (width == sizeof(__u32)) {
+		v = ((const __u32 *)values)[i];
+		*(__u32 *)f = (or ? *(__u32 *)f : 0) | v;
+	} else {
+		v = ((const __u64 *)values)[i];
+		*(__u64 *)f = (or ? *(__u64 *)f : 0) | v;
+	}
+	return v;
+}
+
+/*
+ * Every form on the bystander, with field @field set to each of the @n
+ * @values (of its type), or with each ORed in, fails with @err. The struct starts a
+ * zeroed 128 KiB: a size larger than it finds zeroes.
+ */
+#define ASSERT_FIELD_REFUSED(b, field, values, n, or, err) \
+	assert_field_refused(_metadata, b, #field, \
+			     offsetof(struct hmmsim_migrate, field), values, \
+			     n, sizeof(values[0]), or, err)
+
+static void assert_field_refused(struct __test_metadata *_metadata,
+				 struct bystander *b, const char *name,
+				 size_t offset, const void *values, size_t n,
+				 size_t width, bool or, int err)
+{
+	const size_t len = 1UL << 17;
+	void *raw = mmap(NULL, len, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	size_t i;
+	int form;
+	__u64 v;
+
+	ASSERT_NE(MAP_FAILED, raw);
+	for (form = 0; form < NR_FORMS; form++) {
+		for (i = 0; i < n; i++) {
+			bystander_args(b, form, raw);
+			v = set_field(raw, offset, width, values, i, or);
+			ASSERT_EQ(err, hmigrate_raw(b->p.dst,
+						    HMMSIM_IOCTL_MIGRATE, raw))
+				TH_LOG("form %d, %s (byte %zu) %#llx", form,
+				       name, offset, (unsigned long long)v);
+		}
+	}
+	munmap(raw, len);
+}
+
 TEST_F(migrate, size_below_version0_is_einval)
 {
-	struct bystander *b = &self->b;
 	static const __u32 sizes[] = {
 		0, 1, 4, 8, 16, 40, 64, HMMSIM_MIGRATE_SIZE_VER0 - 1,
 	};
-	struct hmmsim_migrate a;
-	size_t i;
-	int form;
 
-	for (form = 0; form < NR_FORMS; form++) {
-		for (i = 0; i < ARRAY_SIZE(sizes); i++) {
-			bystander_args(b, form, &a);
-			a.size = sizes[i];
-			ASSERT_EQ(-EINVAL, hmigrate_raw(b->p.dst,
-							HMMSIM_IOCTL_MIGRATE,
-							&a))
-				TH_LOG("form %d, size %u", form, sizes[i]);
-		}
-	}
-	ASSERT_BYSTANDER(b, false);
+	ASSERT_FIELD_REFUSED(&self->b, size, sizes, ARRAY_SIZE(sizes), false,
+			     -EINVAL);
+	ASSERT_BYSTANDER(&self->b, false);
 }
 
 /* Fields the driver does not know about must be zero. */
@@ -1499,101 +1244,50 @@ TEST_F(migrate, larger_struct_with_nonzero_tail_is_e2big)
 /* Beyond MIGRATE_SIZE_MAX, even with a zero tail. */
 TEST_F(migrate, size_above_4096_is_e2big)
 {
-	struct bystander *b = &self->b;
 	static const __u32 sizes[] = {
 		MIGRATE_SIZE_MAX + 1, 2 * MIGRATE_SIZE_MAX, 1U << 16,
 		1U << 31, UINT_MAX,
 	};
-	const size_t len = 1UL << 17;
-	unsigned char *raw = mmap(NULL, len, PROT_READ | PROT_WRITE,
-				  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	struct hmmsim_migrate *a = (struct hmmsim_migrate *)raw;
-	size_t i;
-	int form;
 
-	ASSERT_NE(MAP_FAILED, raw);
-	for (form = 0; form < NR_FORMS; form++) {
-		for (i = 0; i < ARRAY_SIZE(sizes); i++) {
-			bystander_args(b, form, a);
-			a->size = sizes[i];
-			ASSERT_EQ(-E2BIG, hmigrate_raw(b->p.dst,
-						       HMMSIM_IOCTL_MIGRATE,
-						       a))
-				TH_LOG("form %d, size %u", form, sizes[i]);
-		}
-	}
-	ASSERT_BYSTANDER(b, false);
+	ASSERT_FIELD_REFUSED(&self->b, size, sizes, ARRAY_SIZE(sizes), false,
+			     -E2BIG);
+	ASSERT_BYSTANDER(&self->b, false);
 }
 
 TEST_F(migrate, unknown_flags_are_einval)
 {
-	struct bystander *b = &self->b;
 	static const __u32 bad[] = {
 		1U << 1, 1U << 2, 1U << 16, 1U << 31,
 		HMMSIM_MIGRATE_TO_SYSTEM | (1U << 1), UINT_MAX,
 	};
-	struct hmmsim_migrate a;
-	size_t i;
-	int form;
 
-	for (form = 0; form < NR_FORMS; form++) {
-		for (i = 0; i < ARRAY_SIZE(bad); i++) {
-			bystander_args(b, form, &a);
-			a.flags |= bad[i];
-			ASSERT_EQ(-EINVAL, hmigrate_raw(b->p.dst,
-							HMMSIM_IOCTL_MIGRATE,
-							&a))
-				TH_LOG("form %d, flags %#x", form, a.flags);
-		}
-	}
-	ASSERT_BYSTANDER(b, false);
+	ASSERT_FIELD_REFUSED(&self->b, flags, bad, ARRAY_SIZE(bad), true,
+			     -EINVAL);
+	ASSERT_BYSTANDER(&self->b, false);
 }
 
 TEST_F(migrate, nonzero_pad_is_einval)
 {
-	struct bystander *b = &self->b;
 	static const __u32 bad[] = { 1, 1U << 8, 1U << 31, UINT_MAX };
-	struct hmmsim_migrate a;
-	size_t i;
-	int form;
 
-	for (form = 0; form < NR_FORMS; form++) {
-		for (i = 0; i < ARRAY_SIZE(bad); i++) {
-			bystander_args(b, form, &a);
-			a.pad = bad[i];
-			ASSERT_EQ(-EINVAL, hmigrate_raw(b->p.dst,
-							HMMSIM_IOCTL_MIGRATE,
-							&a))
-				TH_LOG("form %d, pad %#x", form, a.pad);
-		}
-	}
-	ASSERT_BYSTANDER(b, false);
+	ASSERT_FIELD_REFUSED(&self->b, pad, bad, ARRAY_SIZE(bad), false,
+			     -EINVAL);
+	ASSERT_BYSTANDER(&self->b, false);
 }
 
 TEST_F(migrate, nonzero_reserved_is_einval)
 {
-	struct bystander *b = &self->b;
 	static const __u64 bad[] = { 1, 1ULL << 32, 1ULL << 63, ~0ULL };
 	struct hmmsim_migrate a;
-	size_t r, i;
-	int form;
+	size_t r;
 
-	for (form = 0; form < NR_FORMS; form++) {
-		for (r = 0; r < ARRAY_SIZE(a.reserved); r++) {
-			for (i = 0; i < ARRAY_SIZE(bad); i++) {
-				bystander_args(b, form, &a);
-				a.reserved[r] = bad[i];
-				ASSERT_EQ(-EINVAL,
-					  hmigrate_raw(b->p.dst,
-						       HMMSIM_IOCTL_MIGRATE,
-						       &a))
-					TH_LOG("form %d, reserved[%zu] %#llx",
-					       form, r,
-					       (unsigned long long)bad[i]);
-			}
-		}
-	}
-	ASSERT_BYSTANDER(b, false);
+	for (r = 0; r < ARRAY_SIZE(a.reserved); r++)
+		assert_field_refused(_metadata, &self->b, "reserved[]",
+				     offsetof(struct hmmsim_migrate, reserved) +
+				     r * sizeof(a.reserved[0]), bad,
+				     ARRAY_SIZE(bad), sizeof(bad[0]), false,
+				     -EINVAL);
+	ASSERT_BYSTANDER(&self->b, false);
 }
 
 /* cpages is an output: what goes in there changes nothing. */

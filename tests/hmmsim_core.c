@@ -49,22 +49,30 @@ static const struct {
 	{ HMM_DMIRROR_FLAGS,		"FLAGS",		false },
 };
 
-/* A file in /tmp, deleted on close, holding npages pages of the pattern. */
-static int tmpfile_with_pattern(unsigned long npages, unsigned int seed)
+/*
+ * A file in /tmp, deleted on close, of @npages pages of the pattern of @seed,
+ * mapped (@prot, @flags): the mapping, with the file in *@file and a data
+ * buffer as large in *@ptr.
+ */
+#define PATTERN_FILE(npages, prot, flags, seed, file, ptr) \
+	map_file(_metadata, npages, prot, flags, seed, file, ptr)
+
+static char *map_file(struct __test_metadata *_metadata, unsigned long npages,
+		      int prot, int flags, unsigned int seed, int *file,
+		      char **ptr)
 {
 	size_t len = npages * page_size;
-	char *data = malloc(len);
-	int fd = open("/tmp", O_TMPFILE | O_EXCL | O_RDWR, 0600);
+	char *buf;
 
-	if (fd >= 0 && data) {
-		fill_pattern(data, 0, npages, seed);
-		if (pwrite(fd, data, len, 0) != (ssize_t)len) {
-			close(fd);
-			fd = -1;
-		}
-	}
-	free(data);
-	return fd;
+	*file = open("/tmp", O_TMPFILE | O_EXCL | O_RDWR, 0600);
+	*ptr = malloc(len);
+	ASSERT_GE(*file, 0);
+	ASSERT_NE(NULL, *ptr);
+	fill_pattern(*ptr, 0, npages, seed);
+	ASSERT_EQ(len, pwrite(*file, *ptr, len, 0));
+	buf = mmap(NULL, len, prot, flags, *file, 0);
+	ASSERT_NE(MAP_FAILED, buf);
+	return buf;
 }
 
 /* ------------------------------------------------------------ fixture */
@@ -121,6 +129,7 @@ FIXTURE_TEARDOWN(core)
  * does anything with a bad range that overlaps it shows here.
  */
 struct bystander {
+	int fd;
 	char *buf;
 	char *ptr;
 	unsigned int seed;
@@ -129,12 +138,8 @@ struct bystander {
 static void bystander_setup(struct __test_metadata *_metadata, int fd,
 			    struct bystander *b)
 {
-	b->seed = test_seed(_metadata->name);
-	b->buf = map_small(4, PROT_READ | PROT_WRITE);
-	ASSERT_NE(MAP_FAILED, b->buf);
-	b->ptr = malloc(4 * page_size);
-	ASSERT_NE(NULL, b->ptr);
-	fill_pattern(b->buf, 0, 4, b->seed);
+	b->fd = fd;
+	b->seed = SMALL_BUFFERS(&b->buf, &b->ptr, 4);
 	MIGRATE_OK(fd, b->buf + 3 * page_size, b->ptr, 1);
 	fill_pattern(b->ptr, 0, 4, b->seed + 1);
 }
@@ -176,15 +181,25 @@ static void assert_einval_all(struct __test_metadata *_metadata, int line,
 	}
 }
 
+/* ASSERT_EINVAL_ALL() through the bystander's device, with its buffer */
+#define ASSERT_EINVAL_BY(b, addr, npages) \
+	assert_einval_by(_metadata, __LINE__, b, addr, npages)
+
+static void assert_einval_by(struct __test_metadata *_metadata, int line,
+			     const struct bystander *b, __u64 addr,
+			     __u64 npages)
+{
+	assert_einval_all(_metadata, line, b->fd, addr, (unsigned long)b->ptr,
+			  npages);
+}
+
 TEST_F(core, zero_npages_is_einval)
 {
 	struct bystander b;
 
 	bystander_setup(_metadata, self->fd, &b);
-	ASSERT_EINVAL_ALL(self->fd, (unsigned long)b.buf,
-			  (unsigned long)b.ptr, 0);
-	ASSERT_EINVAL_ALL(self->fd, (unsigned long)b.buf + 3 * page_size,
-			  (unsigned long)b.ptr, 0);
+	ASSERT_EINVAL_BY(&b, (unsigned long)b.buf, 0);
+	ASSERT_EINVAL_BY(&b, (unsigned long)b.buf + 3 * page_size, 0);
 	ASSERT_EINVAL_ALL(self->fd, 0, 0, 0);
 	bystander_check(_metadata, self->fd, &b);
 }
@@ -199,11 +214,10 @@ TEST_F(core, unaligned_addr_is_einval)
 	for (i = 0; i < ARRAY_SIZE(offsets); i++) {
 		unsigned long addr = (unsigned long)b.buf + offsets[i];
 
-		ASSERT_EINVAL_ALL(self->fd, addr, (unsigned long)b.ptr, 1);
-		ASSERT_EINVAL_ALL(self->fd, addr, (unsigned long)b.ptr, 3);
+		ASSERT_EINVAL_BY(&b, addr, 1);
+		ASSERT_EINVAL_BY(&b, addr, 3);
 		/* Ending on the page on the device. */
-		ASSERT_EINVAL_ALL(self->fd, addr + 2 * page_size,
-				  (unsigned long)b.ptr, 1);
+		ASSERT_EINVAL_BY(&b, addr + 2 * page_size, 1);
 	}
 	bystander_check(_metadata, self->fd, &b);
 }
@@ -224,10 +238,8 @@ TEST_F(core, range_overflow_is_einval)
 	npages[3] = ~0ULL;
 	npages[4] = ((0ULL - addr) >> page_shift) + 1;	/* end wraps to a page */
 	for (i = 0; i < ARRAY_SIZE(npages); i++)
-		ASSERT_EINVAL_ALL(self->fd, addr, (unsigned long)b.ptr,
-				  npages[i]);
-	ASSERT_EINVAL_ALL(self->fd, 0xfffffffffffff000ULL,
-			  (unsigned long)b.ptr, 2);
+		ASSERT_EINVAL_BY(&b, addr, npages[i]);
+	ASSERT_EINVAL_BY(&b, 0xfffffffffffff000ULL, 2);
 	bystander_check(_metadata, self->fd, &b);
 }
 
@@ -243,10 +255,9 @@ TEST_F(core, kernel_addresses_are_einval)
 
 	bystander_setup(_metadata, self->fd, &b);
 	for (i = 0; i < ARRAY_SIZE(addrs); i++) {
-		ASSERT_EINVAL_ALL(self->fd, addrs[i], (unsigned long)b.ptr, 1);
+		ASSERT_EINVAL_BY(&b, addrs[i], 1);
 		if (addrs[i] != 0xfffffffffffff000ULL)
-			ASSERT_EINVAL_ALL(self->fd, addrs[i],
-					  (unsigned long)b.ptr, 4);
+			ASSERT_EINVAL_BY(&b, addrs[i], 4);
 	}
 	bystander_check(_metadata, self->fd, &b);
 }
@@ -258,12 +269,10 @@ TEST_F(core, noncanonical_addresses_are_einval)
 
 	bystander_setup(_metadata, self->fd, &b);
 	/* The first address past user space is non-canonical in both modes. */
-	ASSERT_EINVAL_ALL(self->fd, end, (unsigned long)b.ptr, 1);
-	ASSERT_EINVAL_ALL(self->fd, 0x8000000000000000ULL,
-			  (unsigned long)b.ptr, 1);
+	ASSERT_EINVAL_BY(&b, end, 1);
+	ASSERT_EINVAL_BY(&b, 0x8000000000000000ULL, 1);
 	if (end == 1UL << 47)
-		ASSERT_EINVAL_ALL(self->fd, 0x0000800000000000ULL,
-				  (unsigned long)b.ptr, 1);
+		ASSERT_EINVAL_BY(&b, 0x0000800000000000ULL, 1);
 	else
 		TH_LOG("5-level paging: 0x0000800000000000 is a user address");
 	bystander_check(_metadata, self->fd, &b);
@@ -277,16 +286,14 @@ TEST_F(core, range_past_user_space_is_einval)
 
 	bystander_setup(_metadata, self->fd, &b);
 	/* The guard page below the end of user space, which is not user's. */
-	ASSERT_EINVAL_ALL(self->fd, end - page_size, (unsigned long)b.ptr, 1);
+	ASSERT_EINVAL_BY(&b, end - page_size, 1);
 	/* The last user page and the guard page. */
-	ASSERT_EINVAL_ALL(self->fd, end - 2 * page_size,
-			  (unsigned long)b.ptr, 2);
+	ASSERT_EINVAL_BY(&b, end - 2 * page_size, 2);
 	/* From the bystander to the end of user space. */
-	ASSERT_EINVAL_ALL(self->fd, (unsigned long)b.buf, (unsigned long)b.ptr,
-			  (end - (unsigned long)b.buf) >> page_shift);
+	ASSERT_EINVAL_BY(&b, (unsigned long)b.buf,
+			 (end - (unsigned long)b.buf) >> page_shift);
 	/* 2^57 bytes: past the end of user space with 4 or 5 levels. */
-	ASSERT_EINVAL_ALL(self->fd, (unsigned long)b.buf, (unsigned long)b.ptr,
-			  1ULL << (57 - page_shift));
+	ASSERT_EINVAL_BY(&b, (unsigned long)b.buf, 1ULL << (57 - page_shift));
 	bystander_check(_metadata, self->fd, &b);
 }
 
@@ -295,9 +302,7 @@ TEST_F(core, range_ending_at_end_of_user_space_is_valid)
 {
 	unsigned int seed = test_seed(_metadata->name);
 	unsigned long end = user_va_end();
-	struct hmm_dmirror_cmd cmd;
 	char *top, *ptr = malloc(page_size);
-	unsigned char m[1];
 
 	ASSERT_NE(NULL, ptr);
 	top = mmap((void *)(end - 2 * page_size), page_size,
@@ -307,10 +312,8 @@ TEST_F(core, range_ending_at_end_of_user_space_is_valid)
 		SKIP(return, "cannot map the last user page: %s",
 		     strerror(errno));
 	fill_pattern(top, 0, 1, seed);
-	DMIRROR_OK(self->fd, HMM_DMIRROR_READ, top, ptr, 1, &cmd);
-	ASSERT_PATTERN(ptr, 0, 1, seed);
-	SNAPSHOT(self->fd, top, m, 1);
-	ASSERT_EQ(HMM_DMIRROR_PROT_WRITE, m[0]);
+	READ_PATTERN(self->fd, top, ptr, 0, 1, seed);
+	SNAPSHOT_PROT(self->fd, top, 1, HMM_DMIRROR_PROT_WRITE);
 	ASSERT_EINVAL_ALL(self->fd, (unsigned long)top, (unsigned long)ptr, 2);
 	ASSERT_PATTERN(top, 0, 1, seed);
 }
@@ -319,15 +322,13 @@ TEST_F(core, range_ending_at_end_of_user_space_is_valid)
 TEST_F(core, cpages_and_faults_inputs_are_ignored)
 {
 	static const __u64 junk[] = { 0, 1, 5, ~0ULL, 1ULL << 63 };
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 8;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
+	char *buf, *ptr;
+	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
 	struct hmm_dmirror_cmd cmd;
 	unsigned char m[8];
 	size_t i;
 
-	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	for (i = 0; i < ARRAY_SIZE(junk); i++) {
 		memset(&cmd, 0, sizeof(cmd));
 		cmd.addr = (unsigned long)buf;
@@ -358,23 +359,18 @@ TEST_F(core, flags_unknown_bits_are_einval)
 		1ULL << 1, 1ULL << 2, 1ULL << 31, 1ULL << 32, 1ULL << 63,
 		HMM_DMIRROR_FLAG_FAIL_ALLOC | (1ULL << 1), ~0ULL,
 	};
-	unsigned int seed = test_seed(_metadata->name);
-	char *buf = map_small(4, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(4 * page_size);
+	char *buf, *ptr;
+	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, 4);
 	struct hmm_dmirror_cmd cmd;
 	size_t i;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
 	for (i = 0; i < ARRAY_SIZE(bad); i++) {
 		ASSERT_EQ(-EINVAL, dmirror_raw(self->fd, HMM_DMIRROR_FLAGS, 0,
 					       0, bad[i], &cmd))
 			TH_LOG("flags %#llx", (unsigned long long)bad[i]);
 	}
 	/* None of them armed FAIL_ALLOC on the way. */
-	fill_pattern(buf, 0, 4, seed);
-	MIGRATE_OK(self->fd, buf, ptr, 4);
-	ASSERT_PATTERN(ptr, 0, 4, seed);
+	MIGRATE_PATTERN(self->fd, buf, ptr, 0, 4, seed);
 }
 
 /* The device's count of failed allocations (hmmsim_pressure tests it). */
@@ -387,23 +383,18 @@ static __u64 alloc_failures(int fd)
 
 TEST_F(core, flags_ignore_addr_and_ptr)
 {
-	unsigned int seed = test_seed(_metadata->name);
-	char *buf = map_small(4, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(4 * page_size);
+	char *buf, *ptr;
+	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, 4);
 	struct hmm_dmirror_cmd cmd;
 	__u64 fails;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
 	ASSERT_EQ(0, dmirror_raw(self->fd, HMM_DMIRROR_FLAGS,
 				 0xffff888000000001ULL, 1, 0, &cmd));
 	ASSERT_EQ(0, dmirror_raw(self->fd, HMM_DMIRROR_FLAGS, 1, ~0ULL,
 				 HMM_DMIRROR_FLAG_FAIL_ALLOC, &cmd));
 	/* The flag took effect, once: one failed attempt, then fallback. */
 	fails = alloc_failures(self->fd);
-	fill_pattern(buf, 0, 4, seed);
-	MIGRATE_OK(self->fd, buf, ptr, 4);
-	ASSERT_PATTERN(ptr, 0, 4, seed);
+	MIGRATE_PATTERN(self->fd, buf, ptr, 0, 4, seed);
 	ASSERT_EQ(fails + 1, alloc_failures(self->fd));
 	MIGRATE_OK(self->fd, buf, ptr, 4);
 	ASSERT_EQ(fails + 1, alloc_failures(self->fd));
@@ -428,7 +419,7 @@ TEST_F(core, unknown_core_numbers_are_enotty)
 			TH_LOG("command number %#x", nrs[i]);
 	}
 	/* And the file still works. */
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_SNAPSHOT, buf, ptr, 1, &cmd));
+	DMIRROR_RET(0, self->fd, HMM_DMIRROR_SNAPSHOT, buf, ptr, 1);
 }
 
 /* The command structure itself cannot be read. */
@@ -453,7 +444,6 @@ TEST_F(core, bad_data_pointer_is_efault)
 	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
 	char *ro = map_small(npages, PROT_READ | PROT_WRITE);
 	char *short_buf = map_small(npages, PROT_READ | PROT_WRITE);
-	struct hmm_dmirror_cmd cmd;
 
 	ASSERT_NE(MAP_FAILED, buf);
 	ASSERT_NE(MAP_FAILED, ro);
@@ -464,31 +454,26 @@ TEST_F(core, bad_data_pointer_is_efault)
 	fill_pattern(short_buf, 0, npages, seed + 1);
 	ASSERT_EQ(0, munmap(short_buf + (npages - 1) * page_size, page_size));
 
-	ASSERT_EQ(-EFAULT, dmirror(self->fd, HMM_DMIRROR_READ, buf, NULL,
-				   npages, &cmd));
-	ASSERT_EQ(-EFAULT, dmirror(self->fd, HMM_DMIRROR_READ, buf, ro,
-				   npages, &cmd));
+	DMIRROR_RET(-EFAULT, self->fd, HMM_DMIRROR_READ, buf, NULL, npages);
+	DMIRROR_RET(-EFAULT, self->fd, HMM_DMIRROR_READ, buf, ro, npages);
 	ASSERT_BYTES(ro, npages * page_size, UNTOUCHED);
-	ASSERT_EQ(-EFAULT, dmirror(self->fd, HMM_DMIRROR_READ, buf, short_buf,
-				   npages, &cmd));
-	ASSERT_EQ(-EFAULT, dmirror(self->fd, HMM_DMIRROR_SNAPSHOT, buf, NULL,
-				   npages, &cmd));
-	ASSERT_EQ(-EFAULT, dmirror(self->fd, HMM_DMIRROR_SNAPSHOT, buf, ro,
-				   npages, &cmd));
+	DMIRROR_RET(-EFAULT, self->fd, HMM_DMIRROR_READ, buf, short_buf,
+		    npages);
+	DMIRROR_RET(-EFAULT, self->fd, HMM_DMIRROR_SNAPSHOT, buf, NULL, npages);
+	DMIRROR_RET(-EFAULT, self->fd, HMM_DMIRROR_SNAPSHOT, buf, ro, npages);
 	ASSERT_BYTES(ro, npages * page_size, UNTOUCHED);
 
-	ASSERT_EQ(-EFAULT, dmirror(self->fd, HMM_DMIRROR_WRITE, buf, NULL,
-				   npages, &cmd));
+	DMIRROR_RET(-EFAULT, self->fd, HMM_DMIRROR_WRITE, buf, NULL, npages);
 	ASSERT_PATTERN(buf, 0, npages, seed);
-	ASSERT_EQ(-EFAULT, dmirror(self->fd, HMM_DMIRROR_WRITE, buf, short_buf,
-				   npages, &cmd));
+	DMIRROR_RET(-EFAULT, self->fd, HMM_DMIRROR_WRITE, buf, short_buf,
+		    npages);
 
 	/* These change where the pages are, never what they hold. */
-	ASSERT_EQ(-EFAULT, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf,
-				   NULL, npages, &cmd));
+	DMIRROR_RET(-EFAULT, self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, NULL,
+		    npages);
 	ASSERT_PATTERN(buf, 0, npages, seed);
-	ASSERT_EQ(-EFAULT, dmirror(self->fd, HMM_DMIRROR_EXCLUSIVE, buf, NULL,
-				   npages, &cmd));
+	DMIRROR_RET(-EFAULT, self->fd, HMM_DMIRROR_EXCLUSIVE, buf, NULL,
+		    npages);
 	ASSERT_PATTERN(buf, 0, npages, seed);
 }
 
@@ -496,28 +481,21 @@ TEST_F(core, bad_data_pointer_is_efault)
 TEST_F(core, unmapped_range_errors)
 {
 	const unsigned long npages = 8;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
-	struct hmm_dmirror_cmd cmd;
-	unsigned char m[8];
+	char *buf, *ptr;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
+	SMALL_BUFFERS(&buf, &ptr, npages);
 	memset(ptr, UNTOUCHED, npages * page_size);
 	/* Nothing below allocates memory, so the hole stays a hole. */
 	ASSERT_EQ(0, munmap(buf, npages * page_size));
 
-	ASSERT_EQ(-EFAULT, dmirror(self->fd, HMM_DMIRROR_READ, buf, ptr,
-				   npages, &cmd));
+	DMIRROR_RET(-EFAULT, self->fd, HMM_DMIRROR_READ, buf, ptr, npages);
 	ASSERT_BYTES(ptr, npages * page_size, UNTOUCHED);
-	ASSERT_EQ(-EFAULT, dmirror(self->fd, HMM_DMIRROR_WRITE, buf, ptr,
-				   npages, &cmd));
-	ASSERT_EQ(-EINVAL, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf,
-				   ptr, npages, &cmd));
-	ASSERT_EQ(-EINVAL, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_SYS, buf,
-				   ptr, npages, &cmd));
-	SNAPSHOT(self->fd, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, HMM_DMIRROR_PROT_ERROR);
+	DMIRROR_RET(-EFAULT, self->fd, HMM_DMIRROR_WRITE, buf, ptr, npages);
+	DMIRROR_RET(-EINVAL, self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr,
+		    npages);
+	DMIRROR_RET(-EINVAL, self->fd, HMM_DMIRROR_MIGRATE_TO_SYS, buf, ptr,
+		    npages);
+	SNAPSHOT_PROT(self->fd, buf, npages, HMM_DMIRROR_PROT_ERROR);
 }
 
 /* A forked child has another mm: the parent's file refuses it everything. */
@@ -535,14 +513,11 @@ static int child_tries_core_commands(int fd, char *buf, char *ptr)
 
 TEST_F(core, forked_child_gets_eperm_for_core_commands)
 {
-	unsigned int seed = test_seed(_metadata->name);
-	char *buf = map_small(1, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(page_size);
-	unsigned char m[1];
+	char *buf, *ptr;
+	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, 1);
 	pid_t pid;
 	int ret;
 
-	ASSERT_BUFFERS(buf, ptr, 1, seed);
 	fill_pattern(ptr, 0, 1, seed + 1);
 	pid = fork();
 	if (pid == 0)
@@ -557,8 +532,7 @@ TEST_F(core, forked_child_gets_eperm_for_core_commands)
 	 * The child's attempts did nothing to the parent's memory: the page
 	 * is where it was, read-only since fork() made it copy-on-write.
 	 */
-	SNAPSHOT(self->fd, buf, m, 1);
-	ASSERT_EQ(HMM_DMIRROR_PROT_READ, m[0]);
+	SNAPSHOT_PROT(self->fd, buf, 1, HMM_DMIRROR_PROT_READ);
 	ASSERT_PATTERN(buf, 0, 1, seed);
 }
 
@@ -573,8 +547,7 @@ TEST_F(core, read_faults_once_then_not)
 	struct hmm_dmirror_cmd cmd;
 	int pass;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
+	ASSERT_MAPPED(buf, ptr);
 	/* Page 0 stays untouched, page 1 maps the zero page, the rest data. */
 	ASSERT_EQ(0, cpu_read(buf + page_size));
 	fill_pattern(buf + 2 * page_size, 2, npages - 2, seed);
@@ -594,28 +567,22 @@ TEST_F(core, read_never_touched_anon_is_zero)
 	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
 	char *ptr = malloc(npages * page_size);
 	struct hmm_dmirror_cmd cmd;
-	unsigned char m[32];
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
+	ASSERT_MAPPED(buf, ptr);
 	memset(ptr, UNTOUCHED, npages * page_size);
 	DMIRROR_OK(self->fd, HMM_DMIRROR_READ, buf, ptr, npages, &cmd);
 	ASSERT_EQ(1, cmd.faults);
 	ASSERT_BYTES(ptr, npages * page_size, 0);
 	/* The device's read fault mapped the zero page. */
-	SNAPSHOT(self->fd, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, ZERO_READ);
+	SNAPSHOT_PROT(self->fd, buf, npages, ZERO_READ);
 }
 
 TEST_F(core, read_partial_ranges)
 {
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 32;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
+	char *buf, *ptr;
+	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
 	struct hmm_dmirror_cmd cmd;
-
-	ASSERT_BUFFERS(buf, ptr, npages, seed);
 
 	/* The middle: exactly 16 pages come back, no more. */
 	memset(ptr, UNTOUCHED, npages * page_size);
@@ -627,34 +594,28 @@ TEST_F(core, read_partial_ranges)
 
 	/* The first page. */
 	memset(ptr, UNTOUCHED, npages * page_size);
-	DMIRROR_OK(self->fd, HMM_DMIRROR_READ, buf, ptr, 1, &cmd);
-	ASSERT_PATTERN(ptr, 0, 1, seed);
+	READ_PATTERN(self->fd, buf, ptr, 0, 1, seed);
 	ASSERT_BYTES(ptr + page_size, (npages - 1) * page_size, UNTOUCHED);
 
 	/* The last page. */
 	memset(ptr, UNTOUCHED, npages * page_size);
-	DMIRROR_OK(self->fd, HMM_DMIRROR_READ, buf + (npages - 1) * page_size,
-		   ptr, 1, &cmd);
-	ASSERT_PATTERN(ptr, npages - 1, 1, seed);
+	READ_PATTERN(self->fd, buf + (npages - 1) * page_size, ptr, npages - 1,
+		     1, seed);
 	ASSERT_BYTES(ptr + page_size, (npages - 1) * page_size, UNTOUCHED);
 }
 
 TEST_F(core, read_prot_none_is_efault)
 {
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 16;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
-	struct hmm_dmirror_cmd cmd;
+	char *buf, *ptr;
+	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
 
-	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	memset(ptr, UNTOUCHED, npages * page_size);
 	ASSERT_EQ(0, mprotect(buf, npages * page_size, PROT_NONE));
 
-	ASSERT_EQ(-EFAULT, dmirror(self->fd, HMM_DMIRROR_READ, buf, ptr,
-				   npages, &cmd));
-	ASSERT_EQ(-EFAULT, dmirror(self->fd, HMM_DMIRROR_READ,
-				   buf + 5 * page_size, ptr, 1, &cmd));
+	DMIRROR_RET(-EFAULT, self->fd, HMM_DMIRROR_READ, buf, ptr, npages);
+	DMIRROR_RET(-EFAULT, self->fd, HMM_DMIRROR_READ, buf + 5 * page_size,
+		    ptr, 1);
 	ASSERT_BYTES(ptr, npages * page_size, UNTOUCHED);
 
 	ASSERT_EQ(0, mprotect(buf, npages * page_size, PROT_READ));
@@ -664,43 +625,34 @@ TEST_F(core, read_prot_none_is_efault)
 /* [data][hole][data]: the hole fails the READ, each side alone works. */
 TEST_F(core, read_hole_is_efault)
 {
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 16;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
-	struct hmm_dmirror_cmd cmd;
+	char *buf, *ptr;
+	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
 
-	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	memset(ptr, UNTOUCHED, npages * page_size);
 	ASSERT_EQ(0, munmap(buf + 7 * page_size, 2 * page_size));
 
-	ASSERT_EQ(-EFAULT, dmirror(self->fd, HMM_DMIRROR_READ, buf, ptr,
-				   npages, &cmd));
-	ASSERT_EQ(-EFAULT, dmirror(self->fd, HMM_DMIRROR_READ,
-				   buf + 6 * page_size, ptr, 2, &cmd));
+	DMIRROR_RET(-EFAULT, self->fd, HMM_DMIRROR_READ, buf, ptr, npages);
+	DMIRROR_RET(-EFAULT, self->fd, HMM_DMIRROR_READ, buf + 6 * page_size,
+		    ptr, 2);
 	memset(ptr, UNTOUCHED, npages * page_size);
-	ASSERT_EQ(-EFAULT, dmirror(self->fd, HMM_DMIRROR_READ,
-				   buf + 7 * page_size, ptr, 3, &cmd));
+	DMIRROR_RET(-EFAULT, self->fd, HMM_DMIRROR_READ, buf + 7 * page_size,
+		    ptr, 3);
 	ASSERT_BYTES(ptr, npages * page_size, UNTOUCHED);
 
-	DMIRROR_OK(self->fd, HMM_DMIRROR_READ, buf, ptr, 7, &cmd);
-	ASSERT_PATTERN(ptr, 0, 7, seed);
-	DMIRROR_OK(self->fd, HMM_DMIRROR_READ, buf + 9 * page_size, ptr,
-		   npages - 9, &cmd);
-	ASSERT_PATTERN(ptr, 9, npages - 9, seed);
+	READ_PATTERN(self->fd, buf, ptr, 0, 7, seed);
+	READ_PATTERN(self->fd, buf + 9 * page_size, ptr, 9, npages - 9, seed);
 }
 
 /* One mmap, the tail made read-only: two VMAs, one READ across both. */
 TEST_F(core, read_across_rw_and_ro_vmas)
 {
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 64, split = 37;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
+	char *buf, *ptr;
+	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
 	struct hmm_dmirror_cmd cmd;
 	unsigned char m[64];
 
-	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	ASSERT_EQ(0, mprotect(buf + split * page_size,
 			      (npages - split) * page_size, PROT_READ));
 
@@ -778,10 +730,9 @@ TEST_F_TIMEOUT(core, read_while_unmapping_half, 120)
 		TH_LOG("round %u: %lu reads succeeded, %lu got -EFAULT",
 		       round, ok, efault);
 
-		ASSERT_EQ(-EFAULT, dmirror(self->fd, HMM_DMIRROR_READ, buf,
-					   ptr, npages, &cmd));
-		DMIRROR_OK(self->fd, HMM_DMIRROR_READ, buf, ptr, half, &cmd);
-		ASSERT_PATTERN(ptr, 0, half, seed + round);
+		DMIRROR_RET(-EFAULT, self->fd, HMM_DMIRROR_READ, buf, ptr,
+			    npages);
+		READ_PATTERN(self->fd, buf, ptr, 0, half, seed + round);
 		ASSERT_PATTERN(buf, 0, half, seed + round);
 		ASSERT_EQ(0, munmap(buf, half * page_size));
 	}
@@ -796,40 +747,33 @@ TEST_F(core, write_anon)
 	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
 	char *ptr = malloc(npages * page_size);
 	struct hmm_dmirror_cmd cmd;
-	unsigned char m[64];
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
+	ASSERT_MAPPED(buf, ptr);
 	fill_pattern(ptr, 0, npages, seed);
 	DMIRROR_OK(self->fd, HMM_DMIRROR_WRITE, buf, ptr, npages, &cmd);
 	ASSERT_EQ(1, cmd.faults);
 	ASSERT_PATTERN(buf, 0, npages, seed);
-	SNAPSHOT(self->fd, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, HMM_DMIRROR_PROT_WRITE);
+	SNAPSHOT_PROT(self->fd, buf, npages, HMM_DMIRROR_PROT_WRITE);
 }
 
 TEST_F(core, write_partial_ranges)
 {
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 32;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
-	struct hmm_dmirror_cmd cmd;
-
-	ASSERT_BUFFERS(buf, ptr, npages, seed);
+	char *buf, *ptr;
+	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
 
 	fill_pattern(ptr, 8, 16, seed + 1);
 	DMIRROR_OK(self->fd, HMM_DMIRROR_WRITE, buf + 8 * page_size, ptr, 16,
-		   &cmd);
+		   NULL);
 	ASSERT_PATTERN(buf, 0, 8, seed);
 	ASSERT_PATTERN(buf + 8 * page_size, 8, 16, seed + 1);
 	ASSERT_PATTERN(buf + 24 * page_size, 24, 8, seed);
 
 	fill_pattern(ptr, 0, 1, seed + 2);
-	DMIRROR_OK(self->fd, HMM_DMIRROR_WRITE, buf, ptr, 1, &cmd);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_WRITE, buf, ptr, 1, NULL);
 	fill_pattern(ptr, npages - 1, 1, seed + 2);
 	DMIRROR_OK(self->fd, HMM_DMIRROR_WRITE, buf + (npages - 1) * page_size,
-		   ptr, 1, &cmd);
+		   ptr, 1, NULL);
 
 	ASSERT_PATTERN(buf, 0, 1, seed + 2);
 	ASSERT_PATTERN(buf + page_size, 1, 7, seed);
@@ -848,15 +792,13 @@ TEST_F(core, write_read_only_is_eperm)
 	struct hmm_dmirror_cmd cmd;
 
 	ASSERT_NE(MAP_FAILED, zero);
-	ASSERT_NE(MAP_FAILED, data);
-	ASSERT_NE(NULL, ptr);
+	ASSERT_MAPPED(data, ptr);
 
 	/* Never written: the device can read the zero page, not write it. */
 	DMIRROR_OK(self->fd, HMM_DMIRROR_READ, zero, ptr, 1, &cmd);
 	ASSERT_EQ(1, cmd.faults);
 	fill_pattern(ptr, 0, npages, seed);
-	ASSERT_EQ(-EPERM, dmirror(self->fd, HMM_DMIRROR_WRITE, zero, ptr,
-				  npages, &cmd));
+	DMIRROR_RET(-EPERM, self->fd, HMM_DMIRROR_WRITE, zero, ptr, npages);
 	ASSERT_BYTES(zero, npages * page_size, 0);
 
 	/* Once writable, the same WRITE works. */
@@ -869,49 +811,39 @@ TEST_F(core, write_read_only_is_eperm)
 	/* Written by the CPU, then made read-only. */
 	fill_pattern(data, 0, npages, seed + 1);
 	ASSERT_EQ(0, mprotect(data, npages * page_size, PROT_READ));
-	ASSERT_EQ(-EPERM, dmirror(self->fd, HMM_DMIRROR_WRITE, data, ptr,
-				  npages, &cmd));
-	ASSERT_EQ(-EPERM, dmirror(self->fd, HMM_DMIRROR_WRITE,
-				  data + (npages - 1) * page_size, ptr, 1,
-				  &cmd));
+	DMIRROR_RET(-EPERM, self->fd, HMM_DMIRROR_WRITE, data, ptr, npages);
+	DMIRROR_RET(-EPERM, self->fd, HMM_DMIRROR_WRITE,
+		    data + (npages - 1) * page_size, ptr, 1);
 	ASSERT_PATTERN(data, 0, npages, seed + 1);
 }
 
 TEST_F(core, write_prot_none_is_efault)
 {
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 16;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
-	struct hmm_dmirror_cmd cmd;
+	char *buf, *ptr;
+	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
 
-	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	fill_pattern(ptr, 0, npages, seed + 1);
 	ASSERT_EQ(0, mprotect(buf, npages * page_size, PROT_NONE));
-	ASSERT_EQ(-EFAULT, dmirror(self->fd, HMM_DMIRROR_WRITE, buf, ptr,
-				   npages, &cmd));
+	DMIRROR_RET(-EFAULT, self->fd, HMM_DMIRROR_WRITE, buf, ptr, npages);
 	ASSERT_EQ(0, mprotect(buf, npages * page_size, PROT_READ));
 	ASSERT_PATTERN(buf, 0, npages, seed);
 }
 
 TEST_F(core, write_hole_is_efault)
 {
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 16;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
-	struct hmm_dmirror_cmd cmd;
+	char *buf, *ptr;
+	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
 
-	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	fill_pattern(ptr, 0, npages, seed + 1);
 	ASSERT_EQ(0, munmap(buf + 8 * page_size, page_size));
-	ASSERT_EQ(-EFAULT, dmirror(self->fd, HMM_DMIRROR_WRITE, buf, ptr,
-				   npages, &cmd));
+	DMIRROR_RET(-EFAULT, self->fd, HMM_DMIRROR_WRITE, buf, ptr, npages);
 	/* Past the hole, nothing was written. */
 	ASSERT_PATTERN(buf + 9 * page_size, 9, npages - 9, seed);
 	/* A hole at the start of the range. */
-	ASSERT_EQ(-EFAULT, dmirror(self->fd, HMM_DMIRROR_WRITE,
-				   buf + 8 * page_size, ptr, 2, &cmd));
+	DMIRROR_RET(-EFAULT, self->fd, HMM_DMIRROR_WRITE, buf + 8 * page_size,
+		    ptr, 2);
 	ASSERT_PATTERN(buf + 9 * page_size, 9, npages - 9, seed);
 }
 
@@ -925,17 +857,15 @@ TEST_F(core, write_across_rw_and_ro_vmas_is_eperm)
 	const unsigned long npages = 64, split = 37;
 	char *buf = map_small_across_2m(npages, split);
 	char *ptr = malloc(npages * page_size);
-	struct hmm_dmirror_cmd cmd;
 
 	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	fill_pattern(ptr, 0, npages, seed + 1);
 	ASSERT_EQ(0, mprotect(buf + split * page_size,
 			      (npages - split) * page_size, PROT_READ));
-	ASSERT_EQ(-EPERM, dmirror(self->fd, HMM_DMIRROR_WRITE, buf, ptr,
-				  npages, &cmd));
+	DMIRROR_RET(-EPERM, self->fd, HMM_DMIRROR_WRITE, buf, ptr, npages);
 	ASSERT_PATTERN(buf, 0, npages, seed);
 	/* The writable VMA alone can be written. */
-	DMIRROR_OK(self->fd, HMM_DMIRROR_WRITE, buf, ptr, split, &cmd);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_WRITE, buf, ptr, split, NULL);
 	ASSERT_PATTERN(buf, 0, split, seed + 1);
 	ASSERT_PATTERN(buf + split * page_size, split, npages - split, seed);
 }
@@ -947,15 +877,12 @@ TEST_F(core, write_shared_anon)
 	char *buf = mmap(NULL, npages * page_size, PROT_READ | PROT_WRITE,
 			 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	char *ptr = malloc(npages * page_size);
-	struct hmm_dmirror_cmd cmd;
 
 	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	fill_pattern(ptr, 0, npages, seed + 1);
-	DMIRROR_OK(self->fd, HMM_DMIRROR_WRITE, buf, ptr, npages, &cmd);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_WRITE, buf, ptr, npages, NULL);
 	ASSERT_PATTERN(buf, 0, npages, seed + 1);
-	memset(ptr, UNTOUCHED, npages * page_size);
-	DMIRROR_OK(self->fd, HMM_DMIRROR_READ, buf, ptr, npages, &cmd);
-	ASSERT_PATTERN(ptr, 0, npages, seed + 1);
+	READ_PATTERN(self->fd, buf, ptr, 0, npages, seed + 1);
 }
 
 /* A 2 MiB hugetlbfs page, if the system has one free. */
@@ -982,11 +909,8 @@ TEST_F(core, write_read_snapshot_hugetlb)
 	DMIRROR_OK(self->fd, HMM_DMIRROR_WRITE, buf, ptr, npages, &cmd);
 	ASSERT_EQ(1, cmd.faults);
 	ASSERT_PATTERN(buf, 0, npages, seed);
-	memset(ptr, UNTOUCHED, SZ_2M);
-	DMIRROR_OK(self->fd, HMM_DMIRROR_READ, buf, ptr, npages, &cmd);
-	ASSERT_PATTERN(ptr, 0, npages, seed);
-	SNAPSHOT(self->fd, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, WRITE_PMD);
+	READ_PATTERN(self->fd, buf, ptr, 0, npages, seed);
+	SNAPSHOT_PROT(self->fd, buf, npages, WRITE_PMD);
 }
 
 /* ---------------------------------------------------------- file-backed */
@@ -995,15 +919,11 @@ TEST_F(core, read_shared_file)
 {
 	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 32;
-	int file = tmpfile_with_pattern(npages, seed);
-	char *ptr = malloc(npages * page_size);
 	struct hmm_dmirror_cmd cmd;
-	char *buf;
+	char *buf, *ptr;
+	int file;
 
-	ASSERT_GE(file, 0);
-	ASSERT_NE(NULL, ptr);
-	buf = mmap(NULL, npages * page_size, PROT_READ, MAP_SHARED, file, 0);
-	ASSERT_NE(MAP_FAILED, buf);
+	buf = PATTERN_FILE(npages, PROT_READ, MAP_SHARED, seed, &file, &ptr);
 	memset(ptr, UNTOUCHED, npages * page_size);
 	DMIRROR_OK(self->fd, HMM_DMIRROR_READ, buf, ptr, npages, &cmd);
 	ASSERT_EQ(1, cmd.faults);
@@ -1011,51 +931,41 @@ TEST_F(core, read_shared_file)
 	close(file);
 }
 
-TEST_F(core, write_shared_file_reaches_the_file)
+/*
+ * A device WRITE to a file mapping (@flags MAP_SHARED or MAP_PRIVATE) goes
+ * to the mapping, and to the file if it is shared.
+ */
+static void write_file_mapping(struct __test_metadata *_metadata, int fd,
+			       int flags)
 {
 	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 32;
 	size_t len = npages * page_size;
-	int file = tmpfile_with_pattern(npages, seed);
-	char *ptr = malloc(len);
 	struct hmm_dmirror_cmd cmd;
-	char *buf;
+	char *buf, *ptr;
+	int file;
 
-	ASSERT_GE(file, 0);
-	ASSERT_NE(NULL, ptr);
-	buf = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, file, 0);
-	ASSERT_NE(MAP_FAILED, buf);
+	buf = PATTERN_FILE(npages, PROT_READ | PROT_WRITE, flags, seed, &file,
+			   &ptr);
 	fill_pattern(ptr, 0, npages, seed + 1);
-	DMIRROR_OK(self->fd, HMM_DMIRROR_WRITE, buf, ptr, npages, &cmd);
-	ASSERT_EQ(1, cmd.faults);
+	DMIRROR_OK(fd, HMM_DMIRROR_WRITE, buf, ptr, npages, &cmd);
+	if (flags == MAP_SHARED)
+		ASSERT_EQ(1, cmd.faults);
 	ASSERT_PATTERN(buf, 0, npages, seed + 1);
 	memset(ptr, UNTOUCHED, len);
 	ASSERT_EQ(len, pread(file, ptr, len, 0));
-	ASSERT_PATTERN(ptr, 0, npages, seed + 1);
+	ASSERT_PATTERN(ptr, 0, npages, flags == MAP_SHARED ? seed + 1 : seed);
 	close(file);
+}
+
+TEST_F(core, write_shared_file_reaches_the_file)
+{
+	write_file_mapping(_metadata, self->fd, MAP_SHARED);
 }
 
 TEST_F(core, write_private_file_leaves_the_file)
 {
-	unsigned int seed = test_seed(_metadata->name);
-	const unsigned long npages = 32;
-	size_t len = npages * page_size;
-	int file = tmpfile_with_pattern(npages, seed);
-	char *ptr = malloc(len);
-	struct hmm_dmirror_cmd cmd;
-	char *buf;
-
-	ASSERT_GE(file, 0);
-	ASSERT_NE(NULL, ptr);
-	buf = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE, file, 0);
-	ASSERT_NE(MAP_FAILED, buf);
-	fill_pattern(ptr, 0, npages, seed + 1);
-	DMIRROR_OK(self->fd, HMM_DMIRROR_WRITE, buf, ptr, npages, &cmd);
-	ASSERT_PATTERN(buf, 0, npages, seed + 1);
-	memset(ptr, UNTOUCHED, len);
-	ASSERT_EQ(len, pread(file, ptr, len, 0));
-	ASSERT_PATTERN(ptr, 0, npages, seed);
-	close(file);
+	write_file_mapping(_metadata, self->fd, MAP_PRIVATE);
 }
 
 /* Page cache pages cannot live in device private memory. */
@@ -1064,22 +974,16 @@ TEST_F(core, migrate_shared_file_is_enoent)
 	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 32;
 	size_t len = npages * page_size;
-	int file = tmpfile_with_pattern(npages, seed);
-	char *ptr = malloc(len);
-	struct hmm_dmirror_cmd cmd;
-	unsigned char m[32];
-	char *buf;
+	char *buf, *ptr;
+	int file;
 
-	ASSERT_GE(file, 0);
-	ASSERT_NE(NULL, ptr);
-	buf = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, file, 0);
-	ASSERT_NE(MAP_FAILED, buf);
+	buf = PATTERN_FILE(npages, PROT_READ | PROT_WRITE, MAP_SHARED, seed,
+			   &file, &ptr);
 	/* Half mapped by a CPU write, half not mapped yet. */
 	fill_pattern(buf, 0, npages / 2, seed + 1);
-	ASSERT_EQ(-ENOENT, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf,
-				   ptr, npages, &cmd));
-	SNAPSHOT(self->fd, buf, m, npages / 2);
-	ASSERT_PROT(m, 0, npages / 2, HMM_DMIRROR_PROT_WRITE);
+	DMIRROR_RET(-ENOENT, self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr,
+		    npages);
+	SNAPSHOT_PROT(self->fd, buf, npages / 2, HMM_DMIRROR_PROT_WRITE);
 	ASSERT_PATTERN(buf, 0, npages / 2, seed + 1);
 	ASSERT_PATTERN(buf + len / 2, npages / 2, npages / 2, seed);
 	ASSERT_EQ(len, pread(file, ptr, len, 0));
@@ -1094,26 +998,18 @@ TEST_F(core, migrate_private_file_written_pages)
 	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 32;
 	size_t len = npages * page_size;
-	int file = tmpfile_with_pattern(npages, seed);
-	char *ptr = malloc(len);
-	unsigned char m[32];
-	char *buf;
+	char *buf, *ptr;
+	int file;
 
-	ASSERT_GE(file, 0);
-	ASSERT_NE(NULL, ptr);
-	buf = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE, file, 0);
-	ASSERT_NE(MAP_FAILED, buf);
+	buf = PATTERN_FILE(npages, PROT_READ | PROT_WRITE, MAP_PRIVATE, seed,
+			   &file, &ptr);
 	fill_pattern(buf, 0, npages, seed + 1);
 
-	memset(ptr, UNTOUCHED, len);
-	MIGRATE_OK(self->fd, buf, ptr, npages);
-	ASSERT_PATTERN(ptr, 0, npages, seed + 1);
-	SNAPSHOT(self->fd, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, PRIV_LOCAL);
+	MIGRATE_PATTERN(self->fd, buf, ptr, 0, npages, seed + 1);
+	SNAPSHOT_PROT(self->fd, buf, npages, PRIV_LOCAL);
 
 	ASSERT_PATTERN(buf, 0, npages, seed + 1);
-	SNAPSHOT(self->fd, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, HMM_DMIRROR_PROT_WRITE);
+	SNAPSHOT_PROT(self->fd, buf, npages, HMM_DMIRROR_PROT_WRITE);
 	ASSERT_EQ(len, pread(file, ptr, len, 0));
 	ASSERT_PATTERN(ptr, 0, npages, seed);
 	close(file);
@@ -1124,20 +1020,15 @@ TEST_F(core, migrate_private_file_unwritten_pages_is_enoent)
 {
 	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 32;
-	size_t len = npages * page_size;
-	int file = tmpfile_with_pattern(npages, seed);
-	char *ptr = malloc(len);
-	struct hmm_dmirror_cmd cmd;
-	char *buf;
+	char *buf, *ptr;
+	int file;
 
-	ASSERT_GE(file, 0);
-	ASSERT_NE(NULL, ptr);
-	buf = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE, file, 0);
-	ASSERT_NE(MAP_FAILED, buf);
+	buf = PATTERN_FILE(npages, PROT_READ | PROT_WRITE, MAP_PRIVATE, seed,
+			   &file, &ptr);
 	/* The first half read by the CPU, the second half not mapped yet. */
 	ASSERT_PATTERN(buf, 0, npages / 2, seed);
-	ASSERT_EQ(-ENOENT, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf,
-				   ptr, npages, &cmd));
+	DMIRROR_RET(-ENOENT, self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr,
+		    npages);
 	ASSERT_PATTERN(buf, 0, npages, seed);
 	close(file);
 }
@@ -1146,26 +1037,17 @@ TEST_F(core, migrate_private_file_unwritten_pages_is_enoent)
 
 TEST_F(core, migrate_anon_to_dev)
 {
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 256;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
-	struct hmm_dmirror_cmd cmd;
-	unsigned char m[256];
+	char *buf, *ptr;
+	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
 
-	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	memset(ptr, UNTOUCHED, npages * page_size);
-	DMIRROR_OK(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, npages,
-		   &cmd);
+	MIGRATE_OK(self->fd, buf, ptr, npages);
 	ASSERT_PATTERN(ptr, 0, npages, seed);
-	SNAPSHOT(self->fd, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, PRIV_LOCAL);
+	SNAPSHOT_PROT(self->fd, buf, npages, PRIV_LOCAL);
 	/* The device reads its own memory without faulting. */
-	memset(ptr, UNTOUCHED, npages * page_size);
-	DMIRROR_OK(self->fd, HMM_DMIRROR_READ, buf, ptr, npages, &cmd);
-	ASSERT_PATTERN(ptr, 0, npages, seed);
-	SNAPSHOT(self->fd, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, PRIV_LOCAL);
+	READ_PATTERN(self->fd, buf, ptr, 0, npages, seed);
+	SNAPSHOT_PROT(self->fd, buf, npages, PRIV_LOCAL);
 }
 
 TEST_F(core, migrate_never_touched_anon_is_zero)
@@ -1173,38 +1055,29 @@ TEST_F(core, migrate_never_touched_anon_is_zero)
 	const unsigned long npages = 64;
 	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
 	char *ptr = malloc(npages * page_size);
-	unsigned char m[64];
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	SNAPSHOT(self->fd, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, HMM_DMIRROR_PROT_NONE);
+	ASSERT_MAPPED(buf, ptr);
+	SNAPSHOT_PROT(self->fd, buf, npages, HMM_DMIRROR_PROT_NONE);
 
 	memset(ptr, UNTOUCHED, npages * page_size);
 	MIGRATE_OK(self->fd, buf, ptr, npages);
 	ASSERT_BYTES(ptr, npages * page_size, 0);
-	SNAPSHOT(self->fd, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, PRIV_LOCAL);
+	SNAPSHOT_PROT(self->fd, buf, npages, PRIV_LOCAL);
 
 	ASSERT_BYTES(buf, npages * page_size, 0);
-	SNAPSHOT(self->fd, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, HMM_DMIRROR_PROT_WRITE);
+	SNAPSHOT_PROT(self->fd, buf, npages, HMM_DMIRROR_PROT_WRITE);
 }
 
 TEST_F(core, migrate_partial_ranges)
 {
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 32;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
+	char *buf, *ptr;
+	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
 	unsigned char m[32];
-
-	ASSERT_BUFFERS(buf, ptr, npages, seed);
 
 	/* The middle, and exactly 16 pages of data come back. */
 	memset(ptr, UNTOUCHED, npages * page_size);
-	MIGRATE_OK(self->fd, buf + 8 * page_size, ptr, 16);
-	ASSERT_PATTERN(ptr, 8, 16, seed);
+	MIGRATE_PATTERN(self->fd, buf + 8 * page_size, ptr, 8, 16, seed);
 	ASSERT_BYTES(ptr + 16 * page_size, 16 * page_size, UNTOUCHED);
 	SNAPSHOT(self->fd, buf, m, npages);
 	ASSERT_PROT(m, 0, 8, HMM_DMIRROR_PROT_WRITE);
@@ -1212,10 +1085,9 @@ TEST_F(core, migrate_partial_ranges)
 	ASSERT_PROT(m, 24, npages, HMM_DMIRROR_PROT_WRITE);
 
 	/* The first and the last page. */
-	MIGRATE_OK(self->fd, buf, ptr, 1);
-	ASSERT_PATTERN(ptr, 0, 1, seed);
-	MIGRATE_OK(self->fd, buf + (npages - 1) * page_size, ptr, 1);
-	ASSERT_PATTERN(ptr, npages - 1, 1, seed);
+	MIGRATE_PATTERN(self->fd, buf, ptr, 0, 1, seed);
+	MIGRATE_PATTERN(self->fd, buf + (npages - 1) * page_size, ptr,
+			npages - 1, 1, seed);
 	SNAPSHOT(self->fd, buf, m, npages);
 	ASSERT_PROT(m, 0, 1, PRIV_LOCAL);
 	ASSERT_PROT(m, 1, 8, HMM_DMIRROR_PROT_WRITE);
@@ -1229,13 +1101,11 @@ TEST_F(core, migrate_partial_ranges)
 /* The CPU reads device memory: each page comes back, every byte intact. */
 TEST_F(core, cpu_read_faults_pages_back)
 {
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 256;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
+	char *buf, *ptr;
+	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
 	unsigned char m[256];
 
-	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	MIGRATE_OK(self->fd, buf, ptr, npages);
 
 	/*
@@ -1249,28 +1119,22 @@ TEST_F(core, cpu_read_faults_pages_back)
 	ASSERT_PROT2(m, 6, npages, PRIV_LOCAL, HMM_DMIRROR_PROT_WRITE);
 
 	ASSERT_PATTERN(buf, 0, npages, seed);
-	SNAPSHOT(self->fd, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, HMM_DMIRROR_PROT_WRITE);
+	SNAPSHOT_PROT(self->fd, buf, npages, HMM_DMIRROR_PROT_WRITE);
 }
 
 TEST_F(core, cpu_write_faults_pages_back)
 {
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 64;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
-	struct hmm_dmirror_cmd cmd;
-	unsigned char m[64];
+	char *buf, *ptr;
+	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
 	unsigned long p;
 
-	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	MIGRATE_OK(self->fd, buf, ptr, npages);
 
 	/* Overwrite one int per page: the rest of the page must survive. */
 	for (p = 0; p < npages; p++)
 		((int *)(buf + p * page_size))[1] = pattern(p, 1, seed + 1);
-	SNAPSHOT(self->fd, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, HMM_DMIRROR_PROT_WRITE);
+	SNAPSHOT_PROT(self->fd, buf, npages, HMM_DMIRROR_PROT_WRITE);
 	for (p = 0; p < npages; p++) {
 		int *v = (int *)(buf + p * page_size);
 
@@ -1278,23 +1142,18 @@ TEST_F(core, cpu_write_faults_pages_back)
 		v[1] = pattern(p, 1, seed);
 	}
 	ASSERT_PATTERN(buf, 0, npages, seed);
-	memset(ptr, UNTOUCHED, npages * page_size);
-	DMIRROR_OK(self->fd, HMM_DMIRROR_READ, buf, ptr, npages, &cmd);
-	ASSERT_PATTERN(ptr, 0, npages, seed);
+	READ_PATTERN(self->fd, buf, ptr, 0, npages, seed);
 }
 
 /* Migrate, the CPU rewrites half (faulting it back), migrate again. */
 TEST_F(core, migrate_again_after_cpu_writes_half)
 {
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 128, half = npages / 2;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
+	char *buf, *ptr;
+	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
 	unsigned char m[128];
 
-	ASSERT_BUFFERS(buf, ptr, npages, seed);
-	MIGRATE_OK(self->fd, buf, ptr, npages);
-	ASSERT_PATTERN(ptr, 0, npages, seed);
+	MIGRATE_PATTERN(self->fd, buf, ptr, 0, npages, seed);
 
 	fill_pattern(buf, 0, half, seed + 1);
 	SNAPSHOT(self->fd, buf, m, npages);
@@ -1306,8 +1165,7 @@ TEST_F(core, migrate_again_after_cpu_writes_half)
 	MIGRATE_OK(self->fd, buf, ptr, npages);
 	ASSERT_PATTERN(ptr, 0, half, seed + 1);
 	ASSERT_PATTERN(ptr + half * page_size, half, half, seed);
-	SNAPSHOT(self->fd, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, PRIV_LOCAL);
+	SNAPSHOT_PROT(self->fd, buf, npages, PRIV_LOCAL);
 
 	ASSERT_PATTERN(buf, 0, half, seed + 1);
 	ASSERT_PATTERN(buf + half * page_size, half, half, seed);
@@ -1316,29 +1174,23 @@ TEST_F(core, migrate_again_after_cpu_writes_half)
 /* One MIGRATE across a read-write and a read-only VMA. */
 TEST_F(core, migrate_across_rw_and_ro_vmas)
 {
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 64, split = 37;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
-	struct hmm_dmirror_cmd cmd;
+	char *buf, *ptr;
+	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
 	unsigned char m[64];
 
-	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	ASSERT_EQ(0, mprotect(buf + split * page_size,
 			      (npages - split) * page_size, PROT_READ));
 
-	memset(ptr, UNTOUCHED, npages * page_size);
-	MIGRATE_OK(self->fd, buf, ptr, npages);
-	ASSERT_PATTERN(ptr, 0, npages, seed);
+	MIGRATE_PATTERN(self->fd, buf, ptr, 0, npages, seed);
 	SNAPSHOT(self->fd, buf, m, npages);
 	ASSERT_PROT(m, 0, split, PRIV_LOCAL);
 	ASSERT_PROT(m, split, npages, LOCAL_READ);
 
 	/* The device may not write the read-only pages either. */
 	fill_pattern(ptr, 0, npages, seed + 1);
-	ASSERT_EQ(-EPERM, dmirror(self->fd, HMM_DMIRROR_WRITE,
-				  buf + split * page_size, ptr,
-				  npages - split, &cmd));
+	DMIRROR_RET(-EPERM, self->fd, HMM_DMIRROR_WRITE,
+		    buf + split * page_size, ptr, npages - split);
 
 	ASSERT_PATTERN(buf, 0, npages, seed);
 	SNAPSHOT(self->fd, buf, m, npages);
@@ -1349,27 +1201,23 @@ TEST_F(core, migrate_across_rw_and_ro_vmas)
 /* A VMA without PROT_READ in the range: -EINVAL, and the data survives. */
 TEST_F(core, migrate_prot_none_vma_is_einval)
 {
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 16, split = 8;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
-	struct hmm_dmirror_cmd cmd;
-	unsigned char m[16];
+	char *buf, *ptr;
+	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
 
-	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	ASSERT_EQ(0, mprotect(buf + split * page_size,
 			      (npages - split) * page_size, PROT_NONE));
 
-	ASSERT_EQ(-EINVAL, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf,
-				   ptr, npages, &cmd));
-	ASSERT_EQ(-EINVAL, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV,
-				   buf + split * page_size, ptr, 1, &cmd));
-	ASSERT_EQ(-EINVAL, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_SYS, buf,
-				   ptr, npages, &cmd));
-	ASSERT_EQ(-EINVAL, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_SYS,
-				   buf + split * page_size, ptr, 1, &cmd));
-	SNAPSHOT(self->fd, buf + split * page_size, m, npages - split);
-	ASSERT_PROT(m, 0, npages - split, HMM_DMIRROR_PROT_ERROR);
+	DMIRROR_RET(-EINVAL, self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr,
+		    npages);
+	DMIRROR_RET(-EINVAL, self->fd, HMM_DMIRROR_MIGRATE_TO_DEV,
+		    buf + split * page_size, ptr, 1);
+	DMIRROR_RET(-EINVAL, self->fd, HMM_DMIRROR_MIGRATE_TO_SYS, buf, ptr,
+		    npages);
+	DMIRROR_RET(-EINVAL, self->fd, HMM_DMIRROR_MIGRATE_TO_SYS,
+		    buf + split * page_size, ptr, 1);
+	SNAPSHOT_PROT(self->fd, buf + split * page_size, npages - split,
+		      HMM_DMIRROR_PROT_ERROR);
 
 	ASSERT_EQ(0, mprotect(buf + split * page_size,
 			      (npages - split) * page_size, PROT_READ));
@@ -1378,25 +1226,22 @@ TEST_F(core, migrate_prot_none_vma_is_einval)
 
 TEST_F(core, migrate_hole_is_einval)
 {
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 16;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
-	struct hmm_dmirror_cmd cmd;
+	char *buf, *ptr;
+	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
 	unsigned char m[16];
 
-	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	ASSERT_EQ(0, munmap(buf + 6 * page_size, 2 * page_size));
 
-	ASSERT_EQ(-EINVAL, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf,
-				   ptr, npages, &cmd));
+	DMIRROR_RET(-EINVAL, self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr,
+		    npages);
 	/* A hole at the start of the range, and one at the end. */
-	ASSERT_EQ(-EINVAL, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV,
-				   buf + 6 * page_size, ptr, 4, &cmd));
-	ASSERT_EQ(-EINVAL, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV,
-				   buf + 4 * page_size, ptr, 3, &cmd));
-	ASSERT_EQ(-EINVAL, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_SYS, buf,
-				   ptr, npages, &cmd));
+	DMIRROR_RET(-EINVAL, self->fd, HMM_DMIRROR_MIGRATE_TO_DEV,
+		    buf + 6 * page_size, ptr, 4);
+	DMIRROR_RET(-EINVAL, self->fd, HMM_DMIRROR_MIGRATE_TO_DEV,
+		    buf + 4 * page_size, ptr, 3);
+	DMIRROR_RET(-EINVAL, self->fd, HMM_DMIRROR_MIGRATE_TO_SYS, buf, ptr,
+		    npages);
 	SNAPSHOT(self->fd, buf, m, npages);
 	ASSERT_PROT(m, 6, 8, HMM_DMIRROR_PROT_ERROR);
 
@@ -1412,22 +1257,18 @@ TEST_F(core, migrate_shared_anon_is_enoent)
 	char *buf = mmap(NULL, npages * page_size, PROT_READ | PROT_WRITE,
 			 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	char *ptr = malloc(npages * page_size);
-	struct hmm_dmirror_cmd cmd;
-	unsigned char m[32];
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
+	ASSERT_MAPPED(buf, ptr);
 	/* Never touched. */
-	ASSERT_EQ(-ENOENT, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf,
-				   ptr, npages, &cmd));
+	DMIRROR_RET(-ENOENT, self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr,
+		    npages);
 	ASSERT_BYTES(buf, npages * page_size, 0);
 
 	/* Written. */
 	fill_pattern(buf, 0, npages, seed);
-	ASSERT_EQ(-ENOENT, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf,
-				   ptr, npages, &cmd));
-	SNAPSHOT(self->fd, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, HMM_DMIRROR_PROT_WRITE);
+	DMIRROR_RET(-ENOENT, self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr,
+		    npages);
+	SNAPSHOT_PROT(self->fd, buf, npages, HMM_DMIRROR_PROT_WRITE);
 	ASSERT_PATTERN(buf, 0, npages, seed);
 }
 
@@ -1442,29 +1283,25 @@ TEST_F_TIMEOUT(core, migrate_16m_to_dev_and_back, 120)
 			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	char *ptr = malloc(SZ_16M);
 	unsigned char *m = malloc(npages);
-	struct hmm_dmirror_cmd cmd;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
+	ASSERT_MAPPED(buf, ptr);
 	ASSERT_NE(NULL, m);
 	fill_pattern(buf, 0, npages, seed);
 
 	memset(ptr, UNTOUCHED, SZ_16M);
-	MIGRATE_OK(self->fd, buf, ptr, npages);
-	ASSERT_PATTERN(ptr, 0, npages, seed);
-	SNAPSHOT(self->fd, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, PRIV_LOCAL);
+	MIGRATE_PATTERN(self->fd, buf, ptr, 0, npages, seed);
+	SNAPSHOT_PROT(self->fd, buf, npages, PRIV_LOCAL);
 
 	DMIRROR_OK(self->fd, HMM_DMIRROR_MIGRATE_TO_SYS, buf, ptr, npages,
-		   &cmd);
+		   NULL);
 	/* Back in small pages, unless khugepaged collapsed some already. */
 	SNAPSHOT(self->fd, buf, m, npages);
 	ASSERT_PROT2(m, 0, npages, HMM_DMIRROR_PROT_WRITE, WRITE_PMD);
 
 	/* [1 MiB, 5 MiB): across two 2 MiB boundaries. */
 	memset(ptr, UNTOUCHED, SZ_16M);
-	MIGRATE_OK(self->fd, buf + from * page_size, ptr, to - from);
-	ASSERT_PATTERN(ptr, from, to - from, seed);
+	MIGRATE_PATTERN(self->fd, buf + from * page_size, ptr, from, to - from,
+			seed);
 	SNAPSHOT(self->fd, buf, m, npages);
 	ASSERT_PROT2(m, 0, from, HMM_DMIRROR_PROT_WRITE, WRITE_PMD);
 	ASSERT_PROT(m, from, to, PRIV_LOCAL);
@@ -1472,37 +1309,12 @@ TEST_F_TIMEOUT(core, migrate_16m_to_dev_and_back, 120)
 
 	ASSERT_PATTERN(buf, 0, npages, seed);
 	memset(ptr, UNTOUCHED, SZ_16M);
-	DMIRROR_OK(self->fd, HMM_DMIRROR_READ, buf, ptr, npages, &cmd);
-	ASSERT_PATTERN(ptr, 0, npages, seed);
+	READ_PATTERN(self->fd, buf, ptr, 0, npages, seed);
 }
 
 TEST_F(core, migrate_thp_to_dev_and_back)
 {
-	unsigned int seed = test_seed(_metadata->name);
-	const unsigned long npages = SZ_2M / page_size;
-	char *buf = map_aligned(SZ_2M, MADV_HUGEPAGE);
-	char *ptr = malloc(SZ_2M);
-	unsigned char *m = malloc(npages);
-	bool thp;
-
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	ASSERT_NE(NULL, m);
-	fill_pattern(buf, 0, npages, seed);
-	thp = thp_backed(buf, SZ_2M);
-	SNAPSHOT(self->fd, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, thp ? WRITE_PMD : HMM_DMIRROR_PROT_WRITE);
-
-	memset(ptr, UNTOUCHED, SZ_2M);
-	MIGRATE_OK(self->fd, buf, ptr, npages);
-	ASSERT_PATTERN(ptr, 0, npages, seed);
-	SNAPSHOT(self->fd, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, PRIV_LOCAL);
-
-	ASSERT_PATTERN(buf, 0, npages, seed);
-	SNAPSHOT(self->fd, buf, m, npages);
-	ASSERT_PROT2(m, 0, npages, HMM_DMIRROR_PROT_WRITE, WRITE_PMD);
-	if (!thp)
+	if (!migrate_thp_to_dev_and_back(_metadata, self->fd, PRIV_LOCAL, true))
 		SKIP(return, "no THP materialised: checked on small pages");
 }
 
@@ -1511,41 +1323,35 @@ TEST_F(core, migrate_thp_to_dev_and_back)
 /* Device B reads pages on device A: they come back to system memory. */
 TEST_F(core, read_through_other_device_faults_pages_back)
 {
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 32;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
+	char *buf, *ptr;
+	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
 	struct hmm_dmirror_cmd cmd;
-	unsigned char m[32];
 
 	if (self->fd2 < 0)
 		SKIP(return, "needs two private devices");
-	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	MIGRATE_OK(self->fd, buf, ptr, npages);
 
 	memset(ptr, UNTOUCHED, npages * page_size);
 	DMIRROR_OK(self->fd2, HMM_DMIRROR_READ, buf, ptr, npages, &cmd);
 	ASSERT_EQ(1, cmd.faults);
 	ASSERT_PATTERN(ptr, 0, npages, seed);
-	SNAPSHOT(self->fd, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, HMM_DMIRROR_PROT_WRITE);
+	SNAPSHOT_PROT(self->fd, buf, npages, HMM_DMIRROR_PROT_WRITE);
 	ASSERT_PATTERN(buf, 0, npages, seed);
 }
 
 TEST_F(core, snapshot_through_other_device_is_none)
 {
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 16, half = npages / 2;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
+	char *buf, *ptr;
+	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
 	unsigned char m[16];
 
 	if (self->fd2 < 0)
 		SKIP(return, "needs two private devices");
-	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	MIGRATE_OK(self->fd, buf, ptr, half);
-	MIGRATE_OK(self->fd2, buf + half * page_size, ptr, half);
-	ASSERT_PATTERN(ptr, half, half, seed);
+	MIGRATE_PATTERN(self->fd2, buf + half * page_size, ptr, half, half,
+			seed);
 
 	SNAPSHOT(self->fd, buf, m, npages);
 	ASSERT_PROT(m, 0, half, PRIV_LOCAL);
@@ -1558,101 +1364,31 @@ TEST_F(core, snapshot_through_other_device_is_none)
 
 TEST_F(core, migrate_page_on_other_device_is_enoent)
 {
-	unsigned int seed = test_seed(_metadata->name);
-	const unsigned long npages = 16;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
-	struct hmm_dmirror_cmd cmd;
-
 	if (self->fd2 < 0)
 		SKIP(return, "needs two private devices");
-	ASSERT_BUFFERS(buf, ptr, npages, seed);
-	MIGRATE_OK(self->fd, buf + (npages - 1) * page_size, ptr, 1);
-	ASSERT_EQ(-ENOENT, dmirror(self->fd2, HMM_DMIRROR_MIGRATE_TO_DEV,
-				   buf + (npages - 1) * page_size, ptr, 1,
-				   &cmd));
-	ASSERT_EQ(-ENOENT, dmirror(self->fd2, HMM_DMIRROR_MIGRATE_TO_DEV, buf,
-				   ptr, npages, &cmd));
-	ASSERT_PATTERN(buf, 0, npages, seed);
+	migrate_from_other_device_is_enoent(_metadata, self->fd, PRIV_LOCAL,
+					    self->fd2);
 }
 
 /* ------------------------------------------------------- MIGRATE_TO_SYS */
 
 TEST_F(core, migrate_to_sys_returns_every_page)
 {
-	unsigned int seed = test_seed(_metadata->name);
-	const unsigned long npages = 64;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
-	struct hmm_dmirror_cmd cmd;
-	unsigned char m[64];
-
-	ASSERT_BUFFERS(buf, ptr, npages, seed);
-	MIGRATE_OK(self->fd, buf, ptr, npages);
-
-	DMIRROR_OK(self->fd, HMM_DMIRROR_MIGRATE_TO_SYS, buf, ptr, npages,
-		   &cmd);
-	SNAPSHOT(self->fd, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, HMM_DMIRROR_PROT_WRITE);
-
-	/* Nothing left to move. */
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_SYS, buf, ptr,
-			     npages, &cmd));
-	ASSERT_EQ(0, cmd.cpages);
-	ASSERT_PATTERN(buf, 0, npages, seed);
+	migrate_to_sys_returns_every_page(_metadata, self->fd, 64);
 }
 
 TEST_F(core, migrate_to_sys_counts_pages_moved)
 {
-	unsigned int seed = test_seed(_metadata->name);
-	const unsigned long npages = 16;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
-	struct hmm_dmirror_cmd cmd;
-	unsigned char m[16];
-
-	ASSERT_BUFFERS(buf, ptr, npages, seed);
-	MIGRATE_OK(self->fd, buf + 4 * page_size, ptr, 8);
-	ASSERT_PATTERN(ptr, 4, 8, seed);
-
-	/* Pages 4..11 are on the device; return 2..5 first. */
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_SYS,
-			     buf + 2 * page_size, ptr, 4, &cmd));
-	ASSERT_EQ(2, cmd.cpages);
-	SNAPSHOT(self->fd, buf, m, npages);
-	ASSERT_PROT(m, 0, 6, HMM_DMIRROR_PROT_WRITE);
-	ASSERT_PROT(m, 6, 12, PRIV_LOCAL);
-	ASSERT_PROT(m, 12, npages, HMM_DMIRROR_PROT_WRITE);
-
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_SYS, buf, ptr,
-			     npages, &cmd));
-	ASSERT_EQ(6, cmd.cpages);
-	SNAPSHOT(self->fd, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, HMM_DMIRROR_PROT_WRITE);
-	ASSERT_PATTERN(buf, 0, npages, seed);
+	migrate_to_sys_counts_pages_moved(_metadata, self->fd, PRIV_LOCAL);
 }
 
 /* MIGRATE_TO_SYS moves the pages of its own device only. */
 TEST_F(core, migrate_to_sys_through_other_device_moves_nothing)
 {
-	unsigned int seed = test_seed(_metadata->name);
-	const unsigned long npages = 16;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
-	struct hmm_dmirror_cmd cmd;
-	unsigned char m[16];
-
 	if (self->fd2 < 0)
 		SKIP(return, "needs two private devices");
-	ASSERT_BUFFERS(buf, ptr, npages, seed);
-	MIGRATE_OK(self->fd, buf, ptr, npages);
-
-	ASSERT_EQ(0, dmirror(self->fd2, HMM_DMIRROR_MIGRATE_TO_SYS, buf, ptr,
-			     npages, &cmd));
-	ASSERT_EQ(0, cmd.cpages);
-	SNAPSHOT(self->fd, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, PRIV_LOCAL);
-	ASSERT_PATTERN(buf, 0, npages, seed);
+	migrate_to_sys_through_others_moves_nothing(_metadata, self->fd,
+						    PRIV_LOCAL, &self->fd2, 1);
 }
 
 /* ------------------------------------------------------------ SNAPSHOT */
@@ -1665,8 +1401,7 @@ TEST_F(core, snapshot_reports_each_kind_of_page)
 	char *ptr = malloc(page_size);
 	unsigned char m[8], again[8];
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
+	ASSERT_MAPPED(buf, ptr);
 	/* 0: PROT_NONE. 1: a hole. */
 	ASSERT_EQ(0, munmap(buf + page_size, page_size));
 	/* 2: read-only, read by the CPU: the zero page. */
@@ -1705,21 +1440,16 @@ TEST_F(core, snapshot_reports_each_kind_of_page)
 
 TEST_F(core, snapshot_thp_is_pmd)
 {
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = SZ_2M / page_size;
-	char *buf = map_aligned(SZ_2M, MADV_HUGEPAGE);
-	unsigned char *m = malloc(npages);
-	bool thp;
+	char *buf;
+	unsigned int seed = THP_BUFFERS(&buf, NULL);
+	bool thp = thp_backed(buf, SZ_2M);
 
-	ASSERT_BUFFERS(buf, m, npages, seed);
-	thp = thp_backed(buf, SZ_2M);
-
-	SNAPSHOT(self->fd, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, thp ? WRITE_PMD : HMM_DMIRROR_PROT_WRITE);
+	SNAPSHOT_PROT(self->fd, buf, npages,
+		      thp ? WRITE_PMD : HMM_DMIRROR_PROT_WRITE);
 	ASSERT_EQ(0, mprotect(buf, SZ_2M, PROT_READ));
-	SNAPSHOT(self->fd, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, HMM_DMIRROR_PROT_READ |
-				  (thp ? HMM_DMIRROR_PROT_PMD : 0));
+	SNAPSHOT_PROT(self->fd, buf, npages, HMM_DMIRROR_PROT_READ |
+		      (thp ? HMM_DMIRROR_PROT_PMD : 0));
 	ASSERT_PATTERN(buf, 0, npages, seed);
 	if (!thp)
 		SKIP(return, "no THP materialised: checked on small pages");
@@ -1731,14 +1461,11 @@ TEST_F(core, mmap_of_device_file_is_zero_filled)
 	const unsigned long npages = 4;
 	char *buf = mmap(NULL, npages * page_size, PROT_READ | PROT_WRITE,
 			 MAP_PRIVATE, self->fd, 0);
-	unsigned char m[4];
 
 	ASSERT_NE(MAP_FAILED, buf);
-	SNAPSHOT(self->fd, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, HMM_DMIRROR_PROT_READ);
+	SNAPSHOT_PROT(self->fd, buf, npages, HMM_DMIRROR_PROT_READ);
 	ASSERT_BYTES(buf, npages * page_size, 0);
-	SNAPSHOT(self->fd, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, HMM_DMIRROR_PROT_READ);
+	SNAPSHOT_PROT(self->fd, buf, npages, HMM_DMIRROR_PROT_READ);
 	ASSERT_EQ(0, munmap(buf, npages * page_size));
 }
 
@@ -1746,32 +1473,26 @@ TEST_F(core, mmap_of_device_file_is_zero_filled)
 
 TEST_F(core, exclusive_until_cpu_touches_each_page)
 {
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 64, half = npages / 2;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
-	struct hmm_dmirror_cmd cmd;
+	char *buf, *ptr;
+	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
 
-	ASSERT_BUFFERS(buf, ptr, npages, seed);
-	memset(ptr, UNTOUCHED, npages * page_size);
-	DMIRROR_OK(self->fd, HMM_DMIRROR_EXCLUSIVE, buf, ptr, npages, &cmd);
-	ASSERT_PATTERN(ptr, 0, npages, seed);
-	ASSERT_EQ(-EPERM, dmirror(self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE, buf,
-				  ptr, npages, &cmd));
+	DMIRROR_PATTERN(self->fd, HMM_DMIRROR_EXCLUSIVE, buf, ptr, 0, npages,
+			seed);
+	DMIRROR_RET(-EPERM, self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE, buf, ptr,
+		    npages);
 
 	/* The CPU reads the first half. */
 	ASSERT_PATTERN(buf, 0, half, seed);
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE, buf, ptr,
-			     half, &cmd));
-	ASSERT_EQ(-EPERM, dmirror(self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE,
-				  buf + half * page_size, ptr, half, &cmd));
-	ASSERT_EQ(-EPERM, dmirror(self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE, buf,
-				  ptr, npages, &cmd));
+	DMIRROR_RET(0, self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE, buf, ptr, half);
+	DMIRROR_RET(-EPERM, self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE,
+		    buf + half * page_size, ptr, half);
+	DMIRROR_RET(-EPERM, self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE, buf, ptr,
+		    npages);
 
 	/* The CPU writes the second half. */
 	fill_pattern(buf + half * page_size, half, half, seed + 1);
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE, buf, ptr,
-			     npages, &cmd));
+	DMIRROR_RET(0, self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE, buf, ptr, npages);
 	ASSERT_PATTERN(buf, 0, half, seed);
 	ASSERT_PATTERN(buf + half * page_size, half, half, seed + 1);
 }
@@ -1786,7 +1507,6 @@ TEST_F(core, exclusive_on_shared_memory_is_eopnotsupp)
 	const unsigned long npages = 8;
 	size_t len = 2 * npages * page_size;
 	char *ptr = malloc(len);
-	struct hmm_dmirror_cmd cmd;
 	char *buf;
 
 	ASSERT_NE(NULL, ptr);
@@ -1800,14 +1520,13 @@ TEST_F(core, exclusive_on_shared_memory_is_eopnotsupp)
 		       MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED, -1, 0));
 	memset(buf, 0x5a, len);
 
-	ASSERT_EQ(-EOPNOTSUPP, dmirror(self->fd, HMM_DMIRROR_EXCLUSIVE,
-				       buf + npages * page_size, ptr, npages,
-				       &cmd));
-	ASSERT_EQ(-EOPNOTSUPP, dmirror(self->fd, HMM_DMIRROR_EXCLUSIVE, buf,
-				       ptr, 2 * npages, &cmd));
+	DMIRROR_RET(-EOPNOTSUPP, self->fd, HMM_DMIRROR_EXCLUSIVE,
+		    buf + npages * page_size, ptr, npages);
+	DMIRROR_RET(-EOPNOTSUPP, self->fd, HMM_DMIRROR_EXCLUSIVE, buf, ptr,
+		    2 * npages);
 	/* Nothing became exclusive on the way. */
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE, buf, ptr,
-			     2 * npages, &cmd));
+	DMIRROR_RET(0, self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE, buf, ptr,
+		    2 * npages);
 	munmap(buf, len);
 	free(ptr);
 }
@@ -1815,37 +1534,28 @@ TEST_F(core, exclusive_on_shared_memory_is_eopnotsupp)
 /* EXCLUSIVE on memory a THP backs. */
 TEST_F(core, exclusive_on_thp)
 {
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = SZ_2M / page_size;
-	char *buf = map_aligned(SZ_2M, MADV_HUGEPAGE);
-	char *ptr = malloc(SZ_2M);
-	struct hmm_dmirror_cmd cmd;
-	bool thp;
+	char *buf, *ptr;
+	unsigned int seed = THP_BUFFERS(&buf, &ptr);
+	bool thp = thp_backed(buf, SZ_2M);
 
-	ASSERT_BUFFERS(buf, ptr, npages, seed);
-	thp = thp_backed(buf, SZ_2M);
-
-	memset(ptr, UNTOUCHED, SZ_2M);
-	DMIRROR_OK(self->fd, HMM_DMIRROR_EXCLUSIVE, buf, ptr, npages, &cmd);
-	ASSERT_PATTERN(ptr, 0, npages, seed);
-	ASSERT_EQ(-EPERM, dmirror(self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE, buf,
-				  ptr, npages, &cmd));
+	DMIRROR_PATTERN(self->fd, HMM_DMIRROR_EXCLUSIVE, buf, ptr, 0, npages,
+			seed);
+	DMIRROR_RET(-EPERM, self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE, buf, ptr,
+		    npages);
 
 	ASSERT_PATTERN(buf, 0, npages, seed);
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE, buf, ptr,
-			     npages, &cmd));
+	DMIRROR_RET(0, self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE, buf, ptr, npages);
 	fill_pattern(buf, 0, npages, seed + 1);
 	ASSERT_PATTERN(buf, 0, npages, seed + 1);
 
 	/* Again, on the part of a THP: the middle 64 pages. */
-	DMIRROR_OK(self->fd, HMM_DMIRROR_EXCLUSIVE, buf + 100 * page_size, ptr,
-		   64, &cmd);
-	ASSERT_PATTERN(ptr, 100, 64, seed + 1);
-	ASSERT_EQ(-EPERM, dmirror(self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE,
-				  buf + 100 * page_size, ptr, 64, &cmd));
+	DMIRROR_PATTERN(self->fd, HMM_DMIRROR_EXCLUSIVE, buf + 100 * page_size,
+			ptr, 100, 64, seed + 1);
+	DMIRROR_RET(-EPERM, self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE,
+		    buf + 100 * page_size, ptr, 64);
 	fill_pattern(buf, 0, npages, seed + 2);
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE, buf, ptr,
-			     npages, &cmd));
+	DMIRROR_RET(0, self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE, buf, ptr, npages);
 	ASSERT_PATTERN(buf, 0, npages, seed + 2);
 	if (!thp)
 		SKIP(return, "no THP materialised: checked on small pages");
@@ -1853,20 +1563,16 @@ TEST_F(core, exclusive_on_thp)
 
 TEST_F(core, exclusive_then_mprotect_write_is_eperm)
 {
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 64;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
-	struct hmm_dmirror_cmd cmd;
+	char *buf, *ptr;
+	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
 
-	ASSERT_BUFFERS(buf, ptr, npages, seed);
-	DMIRROR_OK(self->fd, HMM_DMIRROR_EXCLUSIVE, buf, ptr, npages, &cmd);
-	ASSERT_PATTERN(ptr, 0, npages, seed);
+	DMIRROR_PATTERN(self->fd, HMM_DMIRROR_EXCLUSIVE, buf, ptr, 0, npages,
+			seed);
 
 	ASSERT_EQ(0, mprotect(buf, npages * page_size, PROT_READ));
 	fill_pattern(ptr, 0, npages, seed + 1);
-	ASSERT_EQ(-EPERM, dmirror(self->fd, HMM_DMIRROR_WRITE, buf, ptr,
-				  npages, &cmd));
+	DMIRROR_RET(-EPERM, self->fd, HMM_DMIRROR_WRITE, buf, ptr, npages);
 	ASSERT_PATTERN(buf, 0, npages, seed);
 }
 
@@ -1884,14 +1590,12 @@ static int child_checks_and_writes(char *buf, unsigned long npages,
 /* fork() with pages held exclusive: both sides see and own their copy. */
 TEST_F(core, exclusive_then_fork)
 {
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 64;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
+	char *buf, *ptr;
+	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
 	struct hmm_dmirror_cmd cmd;
 	pid_t pid;
 
-	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	DMIRROR_OK(self->fd, HMM_DMIRROR_EXCLUSIVE, buf, ptr, npages, &cmd);
 
 	pid = fork();
@@ -1904,8 +1608,7 @@ TEST_F(core, exclusive_then_fork)
 	ASSERT_EQ(0, wait_child(pid));
 	/* The child's writes went to its own copy. */
 	ASSERT_PATTERN(buf, 0, npages, seed + 1);
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE, buf, ptr,
-			     npages, &cmd));
+	DMIRROR_RET(0, self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE, buf, ptr, npages);
 }
 
 /* ---------------------------------------------------- RELEASE and close */
@@ -1913,55 +1616,12 @@ TEST_F(core, exclusive_then_fork)
 /* RELEASE returns every page the file moved, whatever range it names. */
 TEST_F(core, release_returns_every_page)
 {
-	unsigned int seed = test_seed(_metadata->name);
-	const unsigned long npages = 16;
-	char *a = map_small(npages, PROT_READ | PROT_WRITE);
-	char *b = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
-	struct hmm_dmirror_cmd cmd;
-	unsigned char m[16];
-
-	ASSERT_NE(MAP_FAILED, a);
-	ASSERT_NE(MAP_FAILED, b);
-	ASSERT_NE(NULL, ptr);
-	fill_pattern(a, 0, npages, seed);
-	fill_pattern(b, 0, npages, seed + 1);
-	MIGRATE_OK(self->fd, a, ptr, npages);
-	MIGRATE_OK(self->fd, b, ptr, npages);
-
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_RELEASE, a, ptr, npages,
-			     &cmd));
-	SNAPSHOT(self->fd, a, m, npages);
-	ASSERT_PROT(m, 0, npages, HMM_DMIRROR_PROT_WRITE);
-	SNAPSHOT(self->fd, b, m, npages);
-	ASSERT_PROT(m, 0, npages, HMM_DMIRROR_PROT_WRITE);
-	ASSERT_PATTERN(a, 0, npages, seed);
-	ASSERT_PATTERN(b, 0, npages, seed + 1);
-
-	/* The device memory can be used again. */
-	MIGRATE_OK(self->fd, a, ptr, npages);
-	ASSERT_PATTERN(ptr, 0, npages, seed);
+	release_returns_every_page(_metadata, self->fd, 16, PRIV_LOCAL);
 }
 
 TEST_F(core, close_returns_pages)
 {
-	unsigned int seed = test_seed(_metadata->name);
-	const unsigned long npages = 32;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
-	unsigned char m[32];
-	int fd = open_dev(self->id);
-
-	ASSERT_GE(fd, 0);
-	ASSERT_BUFFERS(buf, ptr, npages, seed);
-	MIGRATE_OK(fd, buf, ptr, npages);
-	SNAPSHOT(fd, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, PRIV_LOCAL);
-
-	ASSERT_EQ(0, close(fd));
-	SNAPSHOT(self->fd, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, HMM_DMIRROR_PROT_WRITE);
-	ASSERT_PATTERN(buf, 0, npages, seed);
+	close_returns_pages(_metadata, self->fd, self->id, PRIV_LOCAL);
 }
 
 /* --------------------------------------------------------------- FLAGS */
@@ -1973,22 +1633,16 @@ TEST_F(core, close_returns_pages)
  */
 TEST_F(core, fail_alloc_falls_back_and_succeeds)
 {
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long npages = 64;
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
-	char *ptr = malloc(npages * page_size);
+	char *buf, *ptr;
+	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
 	struct hmm_dmirror_cmd cmd;
-	unsigned char m[64];
 
-	ASSERT_BUFFERS(buf, ptr, npages, seed);
 	ASSERT_EQ(0, dmirror_raw(self->fd, HMM_DMIRROR_FLAGS, 0, 0,
 				 HMM_DMIRROR_FLAG_FAIL_ALLOC, &cmd));
 
-	memset(ptr, UNTOUCHED, npages * page_size);
-	MIGRATE_OK(self->fd, buf, ptr, npages);
-	ASSERT_PATTERN(ptr, 0, npages, seed);
-	SNAPSHOT(self->fd, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, PRIV_LOCAL);
+	MIGRATE_PATTERN(self->fd, buf, ptr, 0, npages, seed);
+	SNAPSHOT_PROT(self->fd, buf, npages, PRIV_LOCAL);
 	ASSERT_PATTERN(buf, 0, npages, seed);
 }
 

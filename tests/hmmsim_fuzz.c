@@ -1873,18 +1873,16 @@ static void do_action(void)
 		act_madvise(b);
 		break;
 	case X_WRITE:
-		random_span(b, &first, &n);
-		snprintf(cur_action, sizeof(cur_action),
-			 "CPU write %s %p +%lu pages", kind_names[b->kind],
-			 b->base + first * page_size, n);
-		cpu_write_buf(b, first, n);
-		break;
 	case X_READ:
 		random_span(b, &first, &n);
 		snprintf(cur_action, sizeof(cur_action),
-			 "CPU read %s %p +%lu pages", kind_names[b->kind],
+			 "CPU %s %s %p +%lu pages",
+			 x == X_WRITE ? "write" : "read", kind_names[b->kind],
 			 b->base + first * page_size, n);
-		cpu_read_buf(b, first, n);
+		if (x == X_WRITE)
+			cpu_write_buf(b, first, n);
+		else
+			cpu_read_buf(b, first, n);
 		break;
 	case X_REOPEN:
 		act_reopen();

@@ -143,7 +143,22 @@ static void __attribute__((destructor)) remove_leftovers_at_exit(void)
 
 /* ------------------------------------------------- device verification */
 
-/* Device READ of npages pages of buf, in 8 MiB parts: each page right. */
+/* An array of @npages seeds, all @seed: ASSERT_PAGES() of one pattern. */
+#define SEEDS(npages, seed) seeds_of(_metadata, npages, seed)
+
+static unsigned int *seeds_of(struct __test_metadata *_metadata,
+			      unsigned long npages, unsigned int seed)
+{
+	unsigned int *seeds = malloc(npages * sizeof(*seeds));
+	unsigned long p;
+
+	ASSERT_NE(NULL, seeds);
+	for (p = 0; p < npages; p++)
+		seeds[p] = seed;
+	return seeds;
+}
+
+/* Device READ of npages of buf in 8 MiB parts, then the CPU's: all right. */
 #define ASSERT_DEVICE_READ(fd, buf, first, npages, seeds) \
 	assert_device_read(_metadata, __LINE__, fd, buf, first, npages, seeds)
 
@@ -169,6 +184,7 @@ static void assert_device_read(struct __test_metadata *_metadata, int line,
 			 (off + n) * page_size >> 20, npages * page_size >> 20);
 	}
 	free(bounce);
+	hmmsim_assert_pages(_metadata, line, buf, first, npages, seeds);
 }
 
 /*
@@ -181,15 +197,15 @@ static void assert_device_read(struct __test_metadata *_metadata, int line,
 static void step_ok(struct __test_metadata *_metadata, int line, int fd,
 		    char *buf, unsigned long w, char *ptr, unsigned int seed)
 {
-	struct hmm_dmirror_cmd cmd;
-
-	ASSERT_EQ(0, dmirror(fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf + w * SZ_2M,
-			     ptr, win_pages, &cmd))
-		TH_LOG("line %d: MIGRATE_TO_DEV of window %lu", line, w);
-	ASSERT_EQ(win_pages, cmd.cpages)
-		TH_LOG("line %d: MIGRATE_TO_DEV of window %lu", line, w);
-	hmmsim_assert_pattern(_metadata, line, ptr, w * win_pages, win_pages, seed);
+	hmmsim_dmirror_pattern(_metadata, line, fd, HMM_DMIRROR_MIGRATE_TO_DEV,
+			       "MIGRATE_TO_DEV", buf + w * SZ_2M, ptr,
+			       w * win_pages, win_pages, seed);
 }
+
+/* SMALL_BUFFERS() at the start of a 2 MiB window of their own */
+#define WINDOW_BUFFERS(buf, ptr, npages) \
+	hmmsim_buffers(_metadata, map_aligned(SZ_2M, MADV_NOHUGEPAGE), buf, \
+		       ptr, npages)
 
 /* ------------------------------------------------------ pressure fixture */
 
@@ -281,7 +297,7 @@ static void oversubscribe(struct __test_metadata *_metadata,
 	const unsigned long cap_pages = o->cap_windows * wp;
 	const unsigned long nsteps = o->passes * o->nwin;
 	unsigned long *last = calloc(o->nwin, sizeof(*last));
-	unsigned int *seeds = malloc(npages * sizeof(*seeds));
+	unsigned int *seeds = SEEDS(npages, o->seed);
 	unsigned char *m = malloc(npages);
 	char *ptr = malloc(SZ_2M);
 	char *buf = map_aligned(npages * page_size, MADV_NOHUGEPAGE);
@@ -289,13 +305,9 @@ static void oversubscribe(struct __test_metadata *_metadata,
 	struct hmm_dmirror_cmd cmd;
 	unsigned long g, p, v;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, last);
-	ASSERT_NE(NULL, seeds);
+	ASSERT_MAPPED(buf, last);
 	ASSERT_NE(NULL, m);
 	ASSERT_NE(NULL, ptr);
-	for (p = 0; p < npages; p++)
-		seeds[p] = o->seed;
 	fill_pattern(buf, 0, npages, o->seed);
 
 	STATS(o->fd, &st0);
@@ -343,13 +355,11 @@ static void oversubscribe(struct __test_metadata *_metadata,
 		prev = st;
 
 		/* The step's own pages are on the device... */
-		SNAPSHOT(o->fd, win, m, wp);
-		ASSERT_PROT(m, 0, wp, o->local);
+		SNAPSHOT_PROT(o->fd, win, wp, o->local);
 		/* ...and the least recently used window is not. */
 		if (g >= o->cap_windows) {
 			v = (g - o->cap_windows) % o->nwin;
-			SNAPSHOT(o->fd, buf + v * SZ_2M, m, wp);
-			ASSERT_PROT(m, 0, wp, SYS_WRITE);
+			SNAPSHOT_PROT(o->fd, buf + v * SZ_2M, wp, SYS_WRITE);
 		}
 		if (w == o->nwin - 1) {
 			SNAPSHOT(o->fd, buf, m, npages);
@@ -363,7 +373,6 @@ static void oversubscribe(struct __test_metadata *_metadata,
 	}
 
 	ASSERT_DEVICE_READ(o->fd, buf, 0, npages, seeds);
-	ASSERT_PAGES(buf, 0, npages, seeds);
 	if (o->cpu_brings_back) {
 		/* The CPU touched every page: none is left on the device. */
 		STATS(o->fd, &st);
@@ -403,27 +412,23 @@ TEST_F_TIMEOUT(pressure, migrate_more_than_capacity_at_once_is_enomem,
 	char *buf = map_aligned(npages * page_size, MADV_NOHUGEPAGE);
 	char *ptr = malloc(npages * page_size);
 	unsigned char *m = malloc(npages);
-	struct hmm_dmirror_cmd cmd;
 	struct hmmsim_stats st;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
+	ASSERT_MAPPED(buf, ptr);
 	ASSERT_NE(NULL, m);
 	fill_pattern(buf, 0, npages, seed);
 
-	ASSERT_EQ(-ENOMEM, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf,
-				   ptr, npages, &cmd));
-	ASSERT_EQ(-ENOMEM, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf,
-				   ptr, cap_pages + 1, &cmd));
+	DMIRROR_RET(-ENOMEM, self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr,
+		    npages);
+	DMIRROR_RET(-ENOMEM, self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr,
+		    cap_pages + 1);
 	ASSERT_PATTERN(buf, 0, npages, seed);
 
 	/* Exactly the capacity, on an empty device, fits in one command. */
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_RELEASE, buf, NULL, npages,
-			     &cmd));
+	DMIRROR_RET(0, self->fd, HMM_DMIRROR_RELEASE, buf, NULL, npages);
 	STATS(self->fd, &st);
 	ASSERT_EQ(0, st.pages_used);
-	DMIRROR_OK(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, cap_pages,
-		   &cmd);
+	MIGRATE_OK(self->fd, buf, ptr, cap_pages);
 	ASSERT_PATTERN(ptr, 0, cap_pages, seed);
 	SNAPSHOT(self->fd, buf, m, npages);
 	ASSERT_PROT(m, 0, cap_pages, PRIV_LOCAL);
@@ -433,8 +438,8 @@ TEST_F_TIMEOUT(pressure, migrate_more_than_capacity_at_once_is_enomem,
 	ASSERT_EQ(0, st.evictions);
 
 	/* And more than that still is refused, with the device full. */
-	ASSERT_EQ(-ENOMEM, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf,
-				   ptr, npages, &cmd));
+	DMIRROR_RET(-ENOMEM, self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr,
+		    npages);
 	ASSERT_PATTERN(buf, 0, npages, seed);
 }
 
@@ -448,16 +453,12 @@ TEST_F_TIMEOUT(pressure, migrate_ioctl_in_2m_steps_never_enomem_when_full,
 	const unsigned long cap_pages = DEV_CAPACITY / page_size;
 	char *buf = map_aligned(npages * page_size, MADV_NOHUGEPAGE);
 	unsigned char *m = malloc(npages);
-	unsigned int *seeds = malloc(npages * sizeof(*seeds));
+	unsigned int *seeds = SEEDS(npages, seed);
 	struct hmmsim_stats st, prev;
-	unsigned long w, p;
+	unsigned long w;
 	__u64 cpages;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, m);
-	ASSERT_NE(NULL, seeds);
-	for (p = 0; p < npages; p++)
-		seeds[p] = seed;
+	ASSERT_MAPPED(buf, m);
 	fill_pattern(buf, 0, npages, seed);
 	STATS(self->fd, &prev);
 	progress_start();
@@ -475,14 +476,12 @@ TEST_F_TIMEOUT(pressure, migrate_ioctl_in_2m_steps_never_enomem_when_full,
 				TH_LOG("window %lu: nothing evicted", w);
 		}
 		prev = st;
-		SNAPSHOT(self->fd, buf + w * SZ_2M, m, win_pages);
-		ASSERT_PROT(m, 0, win_pages, PRIV_LOCAL);
+		SNAPSHOT_PROT(self->fd, buf + w * SZ_2M, win_pages, PRIV_LOCAL);
 		progress("%lu of %lu windows moved", w + 1, nwin);
 	}
 	SNAPSHOT(self->fd, buf, m, npages);
 	ASSERT_PROT(m, 0, (nwin - CAP_WINDOWS) * win_pages, SYS_WRITE);
 	ASSERT_DEVICE_READ(self->fd, buf, 0, npages, seeds);
-	ASSERT_PAGES(buf, 0, npages, seeds);
 }
 
 /* ---------------------------------------- eviction racing CPU faults */
@@ -591,8 +590,7 @@ TEST_F_TIMEOUT(pressure, eviction_races_cpu_faults_of_threads, SLOW_TIMEOUT)
 	unsigned int i, started = 0;
 	int ret, first_ret = 0, err = 0;
 
-	ASSERT_NE(MAP_FAILED, r.buf);
-	ASSERT_NE(NULL, r.version);
+	ASSERT_MAPPED(r.buf, r.version);
 	ASSERT_NE(NULL, seeds);
 	ASSERT_NE(NULL, ptr);
 	fill_pattern(r.buf, 0, npages, r.seed);
@@ -669,7 +667,6 @@ TEST_F_TIMEOUT(pressure, eviction_races_cpu_faults_of_threads, SLOW_TIMEOUT)
 	for (p = 0; p < npages; p++)
 		seeds[p] = r.seed + r.version[p];
 	ASSERT_DEVICE_READ(self->fd, r.buf, 0, npages, seeds);
-	ASSERT_PAGES(r.buf, 0, npages, seeds);
 }
 
 /* ---------------------------------------------- eviction racing munmap */
@@ -723,7 +720,7 @@ TEST_F_TIMEOUT(pressure, eviction_races_munmap, SLOW_TIMEOUT)
 	unsigned int seed = test_seed(_metadata->name), rng = seed | 1;
 	unsigned long g, w, i, n = 0, local = 0, ok = 0, gone = 0, bad = 0;
 	unsigned long bad_window = 0, *pieces = calloc(nwin * 2, sizeof(long));
-	unsigned int *seeds = malloc(npages * sizeof(*seeds));
+	unsigned int *seeds = SEEDS(npages, seed);
 	unsigned char *m = malloc(win_pages);
 	char *ptr = malloc(SZ_2M);
 	char *buf = map_aligned(npages * page_size, MADV_NOHUGEPAGE);
@@ -733,13 +730,9 @@ TEST_F_TIMEOUT(pressure, eviction_races_munmap, SLOW_TIMEOUT)
 	__u64 first_cpages = 0;
 	int ret, first_ret = 0;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, pieces);
-	ASSERT_NE(NULL, seeds);
+	ASSERT_MAPPED(buf, pieces);
 	ASSERT_NE(NULL, m);
 	ASSERT_NE(NULL, ptr);
-	for (i = 0; i < npages; i++)
-		seeds[i] = seed;
 	fill_pattern(buf, 0, npages, seed);
 
 	/* Both halves of every unmapped window, shuffled. */
@@ -822,7 +815,6 @@ TEST_F_TIMEOUT(pressure, eviction_races_munmap, SLOW_TIMEOUT)
 			continue;
 		ASSERT_DEVICE_READ(self->fd, buf + w * SZ_2M, w * win_pages,
 				   win_pages, seeds);
-		ASSERT_PAGES(buf + w * SZ_2M, w * win_pages, win_pages, seeds);
 	}
 }
 
@@ -933,7 +925,7 @@ TEST_F_TIMEOUT(pressure, eviction_during_fork_and_children_exit, SLOW_TIMEOUT)
 	const unsigned long npages = nwin * win_pages;
 	const unsigned int nchildren = 3;
 	unsigned int seed = test_seed(_metadata->name);
-	unsigned int *seeds = malloc(npages * sizeof(*seeds));
+	unsigned int *seeds = SEEDS(npages, seed);
 	unsigned char *m = malloc(npages);
 	char *buf = map_aligned(npages * page_size, MADV_NOHUGEPAGE);
 	struct migrator mg = {
@@ -951,11 +943,8 @@ TEST_F_TIMEOUT(pressure, eviction_during_fork_and_children_exit, SLOW_TIMEOUT)
 	unsigned int c;
 
 	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, seeds);
 	ASSERT_NE(NULL, m);
 	ASSERT_NE(NULL, mg.ptr);
-	for (w = 0; w < npages; w++)
-		seeds[w] = seed;
 	fill_pattern(buf, 0, npages, seed);
 	progress_start();
 	for (w = 0; w < nwin; w++) {
@@ -998,7 +987,6 @@ TEST_F_TIMEOUT(pressure, eviction_during_fork_and_children_exit, SLOW_TIMEOUT)
 	SNAPSHOT(self->fd, buf, m, npages);
 	ASSERT_EQ(count_private_local(m, npages), st.pages_used);
 	ASSERT_DEVICE_READ(self->fd, buf, 0, npages, seeds);
-	ASSERT_PAGES(buf, 0, npages, seeds);
 }
 
 /*
@@ -1052,7 +1040,7 @@ TEST_F_TIMEOUT(pressure, child_exits_with_pages_on_device_while_evicting,
 	const unsigned long npages = nwin * win_pages, child_win = 4;
 	const unsigned int nchildren = 3;
 	unsigned int seed = test_seed(_metadata->name);
-	unsigned int *seeds = malloc(npages * sizeof(*seeds));
+	unsigned int *seeds = SEEDS(npages, seed);
 	unsigned char *m = malloc(npages);
 	char *ptr = malloc(SZ_2M);
 	char *buf = map_aligned(npages * page_size, MADV_NOHUGEPAGE);
@@ -1064,11 +1052,8 @@ TEST_F_TIMEOUT(pressure, child_exits_with_pages_on_device_while_evicting,
 	unsigned int c;
 
 	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, seeds);
 	ASSERT_NE(NULL, m);
 	ASSERT_NE(NULL, ptr);
-	for (i = 0; i < npages; i++)
-		seeds[i] = seed;
 	fill_pattern(buf, 0, npages, seed);
 	progress_start();
 
@@ -1079,8 +1064,8 @@ TEST_F_TIMEOUT(pressure, child_exits_with_pages_on_device_while_evicting,
 		pid_t pid;
 
 		/* An empty device: the last child left nothing behind. */
-		ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_RELEASE, buf, NULL,
-				     npages, &cmd));
+		DMIRROR_RET(0, self->fd, HMM_DMIRROR_RELEASE, buf, NULL,
+			    npages);
 		STATS(self->fd, &st);
 		ASSERT_EQ(0, st.pages_used)
 			TH_LOG("before child %u", c);
@@ -1150,9 +1135,7 @@ TEST_F_TIMEOUT(pressure, child_exits_with_pages_on_device_while_evicting,
 	SNAPSHOT(self->fd, buf, m, npages);
 	ASSERT_EQ(count_private_local(m, npages), st.pages_used);
 	ASSERT_DEVICE_READ(self->fd, buf, 0, npages, seeds);
-	ASSERT_PAGES(buf, 0, npages, seeds);
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_RELEASE, buf, NULL, npages,
-			     &cmd));
+	DMIRROR_RET(0, self->fd, HMM_DMIRROR_RELEASE, buf, NULL, npages);
 	STATS(self->fd, &st);
 	ASSERT_EQ(0, st.pages_used);
 }
@@ -1162,49 +1145,38 @@ TEST_F_TIMEOUT(pressure, child_exits_with_pages_on_device_while_evicting,
 TEST_F_TIMEOUT(pressure, stats_start_at_zero, SHORT_TIMEOUT)
 {
 	struct hmmsim_stats st;
+	__u64 *outs[] = {
+		&st.to_device, &st.from_device, &st.cpu_faults,
+		&st.device_faults, &st.invalidations, &st.evictions,
+		&st.bytes_copied, &st.alloc_failures, &st.pages_used,
+		&st.uring_inflight,
+	};
 	size_t i;
 
 	memset(&st, 0, sizeof(st));
 	st.size = sizeof(st);
-	st.to_device = GARBAGE;
-	st.from_device = GARBAGE;
-	st.cpu_faults = GARBAGE;
-	st.device_faults = GARBAGE;
-	st.invalidations = GARBAGE;
-	st.evictions = GARBAGE;
-	st.bytes_copied = GARBAGE;
-	st.alloc_failures = GARBAGE;
-	st.pages_used = GARBAGE;
-	st.uring_inflight = GARBAGE;
+	for (i = 0; i < ARRAY_SIZE(outs); i++)
+		*outs[i] = GARBAGE;
 	ASSERT_EQ(0, xioctl(self->fd, HMMSIM_IOCTL_STATS, &st));
 	ASSERT_EQ(sizeof(st), st.size);
 	ASSERT_EQ(0, st.flags);
-	ASSERT_EQ(0, st.to_device);
-	ASSERT_EQ(0, st.from_device);
-	ASSERT_EQ(0, st.cpu_faults);
-	ASSERT_EQ(0, st.device_faults);
-	ASSERT_EQ(0, st.invalidations);
-	ASSERT_EQ(0, st.evictions);
-	ASSERT_EQ(0, st.bytes_copied);
-	ASSERT_EQ(0, st.alloc_failures);
-	ASSERT_EQ(0, st.pages_used);
+	for (i = 0; i < ARRAY_SIZE(outs); i++)
+		ASSERT_EQ(0, *outs[i])
+			TH_LOG("output %zu of the struct", i);
 	for (i = 0; i < ARRAY_SIZE(st.reserved); i++)
 		ASSERT_EQ(0, st.reserved[i]);
-	ASSERT_EQ(0, st.uring_inflight);
 }
 
 TEST_F_TIMEOUT(pressure, stats_count_migration_to_device_and_back,
 	       SHORT_TIMEOUT)
 {
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long n = 100;
-	char *buf = map_aligned(SZ_2M, MADV_NOHUGEPAGE);
-	char *ptr = malloc(n * page_size);
+	char *buf, *ptr;
+	unsigned int seed = WINDOW_BUFFERS(&buf, &ptr, n);
 	struct hmm_dmirror_cmd cmd;
 	struct hmmsim_stats st;
 
-	ASSERT_BUFFERS(buf, ptr, n, seed);
-	DMIRROR_OK(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, n, &cmd);
+	MIGRATE_OK(self->fd, buf, ptr, n);
 	ASSERT_PATTERN(ptr, 0, n, seed);
 	STATS(self->fd, &st);
 	ASSERT_EQ(n, st.to_device);
@@ -1216,8 +1188,7 @@ TEST_F_TIMEOUT(pressure, stats_count_migration_to_device_and_back,
 	ASSERT_EQ(0, st.alloc_failures);
 
 	/* Already there: nothing moves, nothing more is used. */
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, n,
-			     &cmd));
+	DMIRROR_RET(0, self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, n);
 	STATS(self->fd, &st);
 	ASSERT_EQ(n, st.to_device);
 	ASSERT_EQ(n, st.pages_used);
@@ -1234,14 +1205,12 @@ TEST_F_TIMEOUT(pressure, stats_count_migration_to_device_and_back,
 
 TEST_F_TIMEOUT(pressure, stats_count_device_faults, SHORT_TIMEOUT)
 {
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long n = 100;
-	char *buf = map_aligned(SZ_2M, MADV_NOHUGEPAGE);
-	char *ptr = malloc(n * page_size);
+	char *buf, *ptr;
+	unsigned int seed = WINDOW_BUFFERS(&buf, &ptr, n);
 	struct hmm_dmirror_cmd cmd;
 	struct hmmsim_stats st0, st;
 
-	ASSERT_BUFFERS(buf, ptr, n, seed);
 	STATS(self->fd, &st0);
 	DMIRROR_OK(self->fd, HMM_DMIRROR_READ, buf, ptr, n, &cmd);
 	ASSERT_LE(1, cmd.faults);
@@ -1263,17 +1232,14 @@ TEST_F_TIMEOUT(pressure, stats_count_device_faults, SHORT_TIMEOUT)
 TEST_F_TIMEOUT(pressure, stats_count_cpu_fault_and_window_brought_back,
 	       SHORT_TIMEOUT)
 {
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long n = 64;
-	char *buf = map_aligned(SZ_2M, MADV_NOHUGEPAGE);
-	char *ptr = malloc(n * page_size);
+	char *buf, *ptr;
+	unsigned int seed = WINDOW_BUFFERS(&buf, &ptr, n);
 	unsigned char m[64];
-	struct hmm_dmirror_cmd cmd;
 	struct hmmsim_stats st0, st;
 	unsigned long left;
 
-	ASSERT_BUFFERS(buf, ptr, n, seed);
-	DMIRROR_OK(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, n, &cmd);
+	MIGRATE_OK(self->fd, buf, ptr, n);
 	STATS(self->fd, &st0);
 	ASSERT_EQ(0, st0.cpu_faults);
 
@@ -1291,15 +1257,12 @@ TEST_F_TIMEOUT(pressure, stats_count_cpu_fault_and_window_brought_back,
 
 TEST_F_TIMEOUT(pressure, stats_count_invalidations_on_munmap, SHORT_TIMEOUT)
 {
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long n = 16;
-	char *buf = map_aligned(SZ_2M, MADV_NOHUGEPAGE);
-	char *ptr = malloc(n * page_size);
-	struct hmm_dmirror_cmd cmd;
 	struct hmmsim_stats st0, st;
+	char *buf, *ptr;
 
-	ASSERT_BUFFERS(buf, ptr, n, seed);
-	DMIRROR_OK(self->fd, HMM_DMIRROR_READ, buf, ptr, n, &cmd);
+	WINDOW_BUFFERS(&buf, &ptr, n);
+	DMIRROR_OK(self->fd, HMM_DMIRROR_READ, buf, ptr, n, NULL);
 	STATS(self->fd, &st0);
 	ASSERT_EQ(0, munmap(buf, SZ_2M));
 	STATS(self->fd, &st);
@@ -1334,19 +1297,16 @@ TEST_F_TIMEOUT(pressure, stats_count_evictions, MEDIUM_TIMEOUT)
 TEST_F_TIMEOUT(pressure, stats_count_alloc_failures_of_flag_fail_alloc,
 	       SHORT_TIMEOUT)
 {
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long n = 16;
-	char *buf = map_aligned(SZ_2M, MADV_NOHUGEPAGE);
-	char *ptr = malloc(n * page_size);
-	struct hmm_dmirror_cmd cmd;
+	char *buf, *ptr;
+	unsigned int seed = WINDOW_BUFFERS(&buf, &ptr, n);
 	struct hmmsim_stats st0, st;
 
-	ASSERT_BUFFERS(buf, ptr, n, seed);
 	STATS(self->fd, &st0);
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_FLAGS, NULL, NULL,
-			     HMM_DMIRROR_FLAG_FAIL_ALLOC, &cmd));
+	DMIRROR_RET(0, self->fd, HMM_DMIRROR_FLAGS, NULL, NULL,
+		    HMM_DMIRROR_FLAG_FAIL_ALLOC);
 	/* The first attempt fails; the fallback moves every page. */
-	DMIRROR_OK(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, n, &cmd);
+	MIGRATE_OK(self->fd, buf, ptr, n);
 	ASSERT_PATTERN(ptr, 0, n, seed);
 	STATS(self->fd, &st);
 	ASSERT_EQ(st0.alloc_failures + 1, st.alloc_failures);
@@ -1355,8 +1315,7 @@ TEST_F_TIMEOUT(pressure, stats_count_alloc_failures_of_flag_fail_alloc,
 
 	/* The flag is spent: the next window fails nothing. */
 	fill_pattern(buf + n * page_size, n, n, seed);
-	DMIRROR_OK(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf + n * page_size,
-		   ptr, n, &cmd);
+	MIGRATE_OK(self->fd, buf + n * page_size, ptr, n);
 	ASSERT_PATTERN(ptr, n, n, seed);
 	st0 = st;
 	STATS(self->fd, &st);
@@ -1482,13 +1441,11 @@ TEST_F_TIMEOUT(pressure, stats_larger_struct_with_zero_tail_is_accepted,
 	struct hmmsim_stats *st = (struct hmmsim_stats *)raw;
 	char *buf = map_aligned(SZ_2M, MADV_NOHUGEPAGE);
 	char *ptr = malloc(8 * page_size);
-	struct hmm_dmirror_cmd cmd;
 	size_t i;
 
 	ASSERT_NE(NULL, raw);
 	ASSERT_BUFFERS(buf, ptr, 8, seed);
-	ASSERT_EQ(0, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, 8,
-			     &cmd));
+	DMIRROR_RET(0, self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, 8);
 	for (i = 0; i < ARRAY_SIZE(sizes); i++) {
 		memset(raw, 0, STATS_SIZE_MAX);
 		stats_args(raw, sizes[i]);
@@ -1604,7 +1561,6 @@ TEST_F_TIMEOUT(pressure, power_off_gives_enodev_and_keeps_data, MEDIUM_TIMEOUT)
 	const unsigned long npages = 2 * win_pages;
 	char *buf = map_aligned(npages * page_size, MADV_NOHUGEPAGE);
 	char *ptr = malloc(npages * page_size);
-	unsigned char *m = malloc(npages);
 	struct hmm_dmirror_cmd cmd;
 	struct hmmsim_stats st;
 	struct hmmsim_info inf;
@@ -1615,14 +1571,10 @@ TEST_F_TIMEOUT(pressure, power_off_gives_enodev_and_keeps_data, MEDIUM_TIMEOUT)
 	int fd;
 	size_t i;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
-	ASSERT_NE(NULL, m);
+	ASSERT_MAPPED(buf, ptr);
 	fill_pattern(buf, 0, npages, seed);
-	DMIRROR_OK(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, npages,
-		   &cmd);
-	SNAPSHOT(self->fd, buf, m, npages);
-	ASSERT_PROT(m, 0, npages, PRIV_LOCAL);
+	MIGRATE_OK(self->fd, buf, ptr, npages);
+	SNAPSHOT_PROT(self->fd, buf, npages, PRIV_LOCAL);
 	ASSERT_EQ(npages, pages_not_present(buf, npages));
 
 	ASSERT_EQ(0, cfs_write(&self->dev, "power", "0"));
@@ -1639,8 +1591,7 @@ TEST_F_TIMEOUT(pressure, power_off_gives_enodev_and_keeps_data, MEDIUM_TIMEOUT)
 		ASSERT_EQ(-ENODEV, dmirror(self->fd, core[i], buf, ptr, npages,
 					   &cmd))
 			TH_LOG("core command %zu", i);
-	ASSERT_EQ(-ENODEV, dmirror(self->fd, HMM_DMIRROR_FLAGS, NULL, NULL, 0,
-				   &cmd));
+	DMIRROR_RET(-ENODEV, self->fd, HMM_DMIRROR_FLAGS, NULL, NULL, 0);
 	ASSERT_EQ(-ENODEV, info(self->fd, &inf));
 	ASSERT_EQ(-ENODEV, hmigrate(self->fd, 0, buf, npages,
 				    HMMSIM_MIGRATE_FROM_SYSTEM, &cpages));
@@ -1750,8 +1701,7 @@ TEST_F_TIMEOUT(pressure, trace_evict_events_match_counters, MEDIUM_TIMEOUT)
 	char on[8];
 	unsigned long w;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, ptr);
+	ASSERT_MAPPED(buf, ptr);
 	if (access(EVENT_EVICT, W_OK) || access(EVENT_MIGRATE, W_OK))
 		SKIP(return, "no hmmsim events in %s (tracefs not mounted?)",
 		     TRACEFS);
@@ -1791,98 +1741,75 @@ TEST_F_TIMEOUT(pressure, trace_evict_events_match_counters, MEDIUM_TIMEOUT)
 	FAULT_ARM_DEV(&self->dev, attr, times); \
 } while (0)
 
-TEST_F_TIMEOUT(pressure, fail_alloc_fails_one_migration, SHORT_TIMEOUT)
+/*
+ * With fault attribute @attr (fail_alloc, fail_copy) of @dev armed once (and
+ * *@faults set, for the teardown), a MIGRATE_TO_DEV through @fd fails with
+ * @err: nothing moved (nor counted, but in alloc_failures when @alloc says
+ * so), no page is lost; the next succeeds.
+ */
+static void fails_one_migration(struct __test_metadata *_metadata, int fd,
+				struct cfsdev *dev, bool *faults,
+				const char *attr, int err, bool alloc)
 {
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long n = 64;
-	char *buf = map_aligned(SZ_2M, MADV_NOHUGEPAGE);
-	char *ptr = malloc(n * page_size);
-	unsigned char m[64];
-	struct hmm_dmirror_cmd cmd;
+	char *buf, *ptr;
+	unsigned int seed = WINDOW_BUFFERS(&buf, &ptr, n);
 	struct hmmsim_stats st0, st;
 	long times;
 
+	*faults = true;
+	FAULT_ARM_DEV(dev, attr, "1");
+	STATS(fd, &st0);
+
+	DMIRROR_RET(err, fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, n);
+	ASSERT_EQ(0, fault_read(dev, attr, "times", &times));
+	ASSERT_EQ(0, times);
+	STATS(fd, &st);
+	if (alloc)
+		ASSERT_LT(st0.alloc_failures, st.alloc_failures);
+	ASSERT_EQ(st0.to_device, st.to_device);
+	ASSERT_EQ(0, st.pages_used);
+	SNAPSHOT_PROT(fd, buf, n, SYS_WRITE);
+	ASSERT_PATTERN(buf, 0, n, seed);
+
+	MIGRATE_PATTERN(fd, buf, ptr, 0, n, seed);
+	SNAPSHOT_PROT(fd, buf, n, PRIV_LOCAL);
+	fault_disarm(dev, attr);
+	ASSERT_PATTERN(buf, 0, n, seed);
+}
+
+TEST_F_TIMEOUT(pressure, fail_alloc_fails_one_migration, SHORT_TIMEOUT)
+{
 	if (!fault_exists(&self->dev, "fail_alloc"))
 		SKIP(return, "no %s/fail_alloc (no CONFIG_FAULT_INJECTION_DEBUG_FS?)",
 		     self->dev.dbg);
-	ASSERT_BUFFERS(buf, ptr, n, seed);
-	FAULT_ARM("fail_alloc", "1");
-	STATS(self->fd, &st0);
-
-	ASSERT_EQ(-ENOMEM, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf,
-				   ptr, n, &cmd));
-	ASSERT_EQ(0, fault_read(&self->dev, "fail_alloc", "times", &times));
-	ASSERT_EQ(0, times);
-	STATS(self->fd, &st);
-	ASSERT_LT(st0.alloc_failures, st.alloc_failures);
-	ASSERT_EQ(st0.to_device, st.to_device);
-	ASSERT_EQ(0, st.pages_used);
-	SNAPSHOT(self->fd, buf, m, n);
-	ASSERT_PROT(m, 0, n, SYS_WRITE);
-	ASSERT_PATTERN(buf, 0, n, seed);
-
-	DMIRROR_OK(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, n, &cmd);
-	ASSERT_PATTERN(ptr, 0, n, seed);
-	SNAPSHOT(self->fd, buf, m, n);
-	ASSERT_PROT(m, 0, n, PRIV_LOCAL);
-	fault_disarm(&self->dev, "fail_alloc");
-	ASSERT_PATTERN(buf, 0, n, seed);
+	fails_one_migration(_metadata, self->fd, &self->dev, &self->faults,
+			    "fail_alloc", -ENOMEM, true);
 }
 
 TEST_F_TIMEOUT(pressure, fail_copy_fails_one_migration, SHORT_TIMEOUT)
 {
-	unsigned int seed = test_seed(_metadata->name);
-	const unsigned long n = 64;
-	char *buf = map_aligned(SZ_2M, MADV_NOHUGEPAGE);
-	char *ptr = malloc(n * page_size);
-	unsigned char m[64];
-	struct hmm_dmirror_cmd cmd;
-	struct hmmsim_stats st0, st;
-	long times;
-
 	if (!fault_exists(&self->dev, "fail_copy"))
 		SKIP(return, "no %s/fail_copy (no CONFIG_FAULT_INJECTION_DEBUG_FS?)",
 		     self->dev.dbg);
-	ASSERT_BUFFERS(buf, ptr, n, seed);
-	FAULT_ARM("fail_copy", "1");
-	STATS(self->fd, &st0);
-
-	ASSERT_EQ(-EIO, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr,
-				n, &cmd));
-	ASSERT_EQ(0, fault_read(&self->dev, "fail_copy", "times", &times));
-	ASSERT_EQ(0, times);
-	STATS(self->fd, &st);
-	ASSERT_EQ(st0.to_device, st.to_device);
-	ASSERT_EQ(0, st.pages_used);
-	SNAPSHOT(self->fd, buf, m, n);
-	ASSERT_PROT(m, 0, n, SYS_WRITE);
-	ASSERT_PATTERN(buf, 0, n, seed);
-
-	DMIRROR_OK(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, n, &cmd);
-	ASSERT_PATTERN(ptr, 0, n, seed);
-	SNAPSHOT(self->fd, buf, m, n);
-	ASSERT_PROT(m, 0, n, PRIV_LOCAL);
-	fault_disarm(&self->dev, "fail_copy");
-	ASSERT_PATTERN(buf, 0, n, seed);
+	fails_one_migration(_metadata, self->fd, &self->dev, &self->faults,
+			    "fail_copy", -EIO, false);
 }
 
 /* A CPU fault whose copy fails is taken again, and loses nothing. */
 TEST_F_TIMEOUT(pressure, fail_copy_on_cpu_fault_is_retried, SHORT_TIMEOUT)
 {
-	unsigned int seed = test_seed(_metadata->name);
 	const unsigned long n = 64;
-	char *buf = map_aligned(SZ_2M, MADV_NOHUGEPAGE);
-	char *ptr = malloc(n * page_size);
+	char *buf, *ptr;
+	unsigned int seed = WINDOW_BUFFERS(&buf, &ptr, n);
 	unsigned char m[64];
-	struct hmm_dmirror_cmd cmd;
 	struct hmmsim_stats st;
 	long times;
 
 	if (!fault_exists(&self->dev, "fail_copy"))
 		SKIP(return, "no %s/fail_copy (no CONFIG_FAULT_INJECTION_DEBUG_FS?)",
 		     self->dev.dbg);
-	ASSERT_BUFFERS(buf, ptr, n, seed);
-	DMIRROR_OK(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, n, &cmd);
+	MIGRATE_OK(self->fd, buf, ptr, n);
 	FAULT_ARM("fail_copy", "1");
 
 	ASSERT_EQ(pattern(5, 0, seed), cpu_read(buf + 5 * page_size));
@@ -1910,9 +1837,8 @@ TEST_F_TIMEOUT(pressure, fail_evict_makes_full_device_enomem, MEDIUM_TIMEOUT)
 	char *buf = map_aligned(npages * page_size, MADV_NOHUGEPAGE);
 	char *last = buf + CAP_WINDOWS * SZ_2M;
 	unsigned char *m = malloc(npages);
-	unsigned int *seeds = malloc(npages * sizeof(*seeds));
+	unsigned int *seeds = SEEDS(npages, seed);
 	char *ptr = malloc(SZ_2M);
-	struct hmm_dmirror_cmd cmd;
 	struct hmmsim_stats st0, st;
 	unsigned long w;
 	long times;
@@ -1920,12 +1846,8 @@ TEST_F_TIMEOUT(pressure, fail_evict_makes_full_device_enomem, MEDIUM_TIMEOUT)
 	if (!fault_exists(&self->dev, "fail_evict"))
 		SKIP(return, "no %s/fail_evict (no CONFIG_FAULT_INJECTION_DEBUG_FS?)",
 		     self->dev.dbg);
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_NE(NULL, m);
-	ASSERT_NE(NULL, seeds);
+	ASSERT_MAPPED(buf, m);
 	ASSERT_NE(NULL, ptr);
-	for (w = 0; w < npages; w++)
-		seeds[w] = seed;
 	fill_pattern(buf, 0, npages, seed);
 	progress_start();
 	for (w = 0; w < CAP_WINDOWS; w++)
@@ -1934,8 +1856,8 @@ TEST_F_TIMEOUT(pressure, fail_evict_makes_full_device_enomem, MEDIUM_TIMEOUT)
 	ASSERT_EQ(cap_pages, st0.pages_used);
 
 	FAULT_ARM("fail_evict", "-1");
-	ASSERT_EQ(-ENOMEM, dmirror(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, last,
-				   ptr, win_pages, &cmd));
+	DMIRROR_RET(-ENOMEM, self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, last, ptr,
+		    win_pages);
 	STATS(self->fd, &st);
 	ASSERT_EQ(st0.evictions, st.evictions);
 	ASSERT_EQ(st0.to_device, st.to_device);
@@ -1955,11 +1877,9 @@ TEST_F_TIMEOUT(pressure, fail_evict_makes_full_device_enomem, MEDIUM_TIMEOUT)
 	STATS(self->fd, &st);
 	ASSERT_LT(st0.evictions, st.evictions);
 	ASSERT_GE(cap_pages, st.pages_used);
-	SNAPSHOT(self->fd, last, m, win_pages);
-	ASSERT_PROT(m, 0, win_pages, PRIV_LOCAL);
+	SNAPSHOT_PROT(self->fd, last, win_pages, PRIV_LOCAL);
 
 	ASSERT_DEVICE_READ(self->fd, buf, 0, npages, seeds);
-	ASSERT_PAGES(buf, 0, npages, seeds);
 }
 
 /* ------------------------------------------------------ coherent fixture */

@@ -369,15 +369,53 @@ static inline void hmmsim_assert_pages(struct __test_metadata *_metadata,
 	}
 }
 
-/**
- * ASSERT_BUFFERS() - @buf is mapped and @ptr allocated: then @buf gets pages
- *	0 to @npages - 1 of the pattern of @seed
- */
-#define ASSERT_BUFFERS(buf, ptr, npages, seed) do { \
+/** ASSERT_MAPPED() - @buf is mapped and @ptr allocated */
+#define ASSERT_MAPPED(buf, ptr) do { \
 	ASSERT_NE(MAP_FAILED, buf); \
 	ASSERT_NE(NULL, ptr); \
+} while (0)
+
+/**
+ * ASSERT_BUFFERS() - ASSERT_MAPPED(): then @buf gets pages 0 to @npages - 1
+ *	of the pattern of @seed
+ */
+#define ASSERT_BUFFERS(buf, ptr, npages, seed) do { \
+	ASSERT_MAPPED(buf, ptr); \
 	fill_pattern(buf, 0, npages, seed); \
 } while (0)
+
+/**
+ * SMALL_BUFFERS() - map_small() (read-write) of @npages into *@buf, filled
+ *	with pages 0.. of the pattern of the test's seed, and *@ptr as
+ *	large unless @ptr is NULL, both asserted: returns the seed
+ */
+#define SMALL_BUFFERS(buf, ptr, npages) \
+	hmmsim_buffers(_metadata, NULL, buf, ptr, npages)
+
+/**
+ * hmmsim_buffers() - SMALL_BUFFERS() of the mapping @map (or MAP_FAILED);
+ *	NULL: map_small()
+ */
+static inline unsigned int
+hmmsim_buffers(struct __test_metadata *_metadata, char *map, char **buf,
+	       char **ptr, unsigned long npages)
+{
+	unsigned int seed = test_seed(_metadata->name);
+
+	*buf = map ? map : map_small(npages, PROT_READ | PROT_WRITE);
+	ASSERT_NE(MAP_FAILED, *buf);
+	if (ptr) {
+		*ptr = malloc(npages * page_size);
+		ASSERT_NE(NULL, *ptr);
+	}
+	fill_pattern(*buf, 0, npages, seed);
+	return seed;
+}
+
+/** THP_BUFFERS() - SMALL_BUFFERS() of 2 MiB, aligned and MADV_HUGEPAGE */
+#define THP_BUFFERS(buf, ptr) \
+	hmmsim_buffers(_metadata, map_aligned(SZ_2M, MADV_HUGEPAGE), buf, \
+		       ptr, SZ_2M / page_size)
 
 /** ASSERT_BYTES() - every one of @len bytes of @buf is @c */
 #define ASSERT_BYTES(buf, len, c) \
@@ -440,7 +478,7 @@ static inline void hmmsim_assert_prot(struct __test_metadata *_metadata,
 
 /**
  * DMIRROR_OK() - core command that must succeed with cpages == @npages;
- *	@cmd has its outputs
+ *	@cmd, if not NULL, has its outputs
  */
 #define DMIRROR_OK(fd, request, addr, ptr, npages, cmd) \
 	hmmsim_dmirror_ok(_metadata, __LINE__, fd, request, #request, addr, \
@@ -452,9 +490,30 @@ static inline void hmmsim_dmirror_ok(struct __test_metadata *_metadata,
 				     unsigned long npages,
 				     struct hmm_dmirror_cmd *cmd)
 {
+	struct hmm_dmirror_cmd local;
+
+	if (!cmd)
+		cmd = &local;
 	ASSERT_EQ(0, dmirror(fd, request, addr, ptr, npages, cmd))
 		TH_LOG("line %d: %s", line, name);
 	ASSERT_EQ(npages, cmd->cpages)
+		TH_LOG("line %d: %s", line, name);
+}
+
+/** DMIRROR_RET() - core command that must return @ret: 0 or a -errno */
+#define DMIRROR_RET(ret, fd, request, addr, ptr, npages) \
+	hmmsim_dmirror_ret(_metadata, __LINE__, ret, fd, request, #request, \
+			   addr, ptr, npages)
+
+static inline void hmmsim_dmirror_ret(struct __test_metadata *_metadata,
+				      int line, int ret, int fd,
+				      unsigned long request, const char *name,
+				      void *addr, void *ptr,
+				      unsigned long npages)
+{
+	struct hmm_dmirror_cmd cmd;
+
+	ASSERT_EQ(ret, dmirror(fd, request, addr, ptr, npages, &cmd))
 		TH_LOG("line %d: %s", line, name);
 }
 
@@ -469,25 +528,56 @@ static inline void hmmsim_snapshot(struct __test_metadata *_metadata,
 				   int line, int fd, void *addr,
 				   unsigned char *m, unsigned long npages)
 {
-	struct hmm_dmirror_cmd cmd;
-
 	memset(m, NO_CODE, npages);
 	hmmsim_dmirror_ok(_metadata, line, fd, HMM_DMIRROR_SNAPSHOT,
-			  "SNAPSHOT", addr, m, npages, &cmd);
+			  "SNAPSHOT", addr, m, npages, NULL);
+}
+
+/** SNAPSHOT_PROT() - SNAPSHOT() of @npages, then ASSERT_PROT() of them all */
+#define SNAPSHOT_PROT(fd, addr, npages, prot) \
+	hmmsim_snapshot_prot(_metadata, __LINE__, fd, addr, npages, prot)
+
+static inline void hmmsim_snapshot_prot(struct __test_metadata *_metadata,
+					int line, int fd, void *addr,
+					unsigned long npages,
+					unsigned char prot)
+{
+	unsigned char *m = malloc(npages);
+
+	ASSERT_NE(NULL, m);
+	hmmsim_snapshot(_metadata, line, fd, addr, m, npages);
+	hmmsim_assert_prot(_metadata, line, m, 0, npages, prot, -1);
+	free(m);
 }
 
 /** MIGRATE_OK() - MIGRATE_TO_DEV that must succeed and move all @npages */
 #define MIGRATE_OK(fd, addr, ptr, npages) \
-	hmmsim_migrate_ok(_metadata, __LINE__, fd, addr, ptr, npages)
+	DMIRROR_OK(fd, HMM_DMIRROR_MIGRATE_TO_DEV, addr, ptr, npages, NULL)
 
-static inline void hmmsim_migrate_ok(struct __test_metadata *_metadata,
-				     int line, int fd, void *addr, void *ptr,
-				     unsigned long npages)
+/**
+ * DMIRROR_PATTERN() - DMIRROR_OK() into @ptr, filled UNTOUCHED first, which
+ *	must then hold pages @first.. of the pattern of @seed;
+ * MIGRATE_PATTERN(), READ_PATTERN() - that of MIGRATE_TO_DEV, of READ
+ */
+#define DMIRROR_PATTERN(fd, request, addr, ptr, first, npages, seed) \
+	hmmsim_dmirror_pattern(_metadata, __LINE__, fd, request, #request, \
+			       addr, ptr, first, npages, seed)
+#define MIGRATE_PATTERN(fd, addr, ptr, first, npages, seed) \
+	DMIRROR_PATTERN(fd, HMM_DMIRROR_MIGRATE_TO_DEV, addr, ptr, first, \
+			npages, seed)
+#define READ_PATTERN(fd, addr, ptr, first, npages, seed) \
+	DMIRROR_PATTERN(fd, HMM_DMIRROR_READ, addr, ptr, first, npages, seed)
+
+static inline void
+hmmsim_dmirror_pattern(struct __test_metadata *_metadata, int line, int fd,
+		       unsigned long request, const char *name, void *addr,
+		       void *ptr, unsigned long first, unsigned long npages,
+		       unsigned int seed)
 {
-	struct hmm_dmirror_cmd cmd;
-
-	hmmsim_dmirror_ok(_metadata, line, fd, HMM_DMIRROR_MIGRATE_TO_DEV,
-			  "MIGRATE_TO_DEV", addr, ptr, npages, &cmd);
+	memset(ptr, UNTOUCHED, npages * page_size);
+	hmmsim_dmirror_ok(_metadata, line, fd, request, name, addr, ptr,
+			  npages, NULL);
+	hmmsim_assert_pattern(_metadata, line, ptr, first, npages, seed);
 }
 
 /**
@@ -539,6 +629,202 @@ static inline void hmmsim_fault_arm(struct __test_metadata *_metadata,
 		ASSERT_EQ(0, fault_write(d, attr, knobs[i][0], val))
 			TH_LOG("line %d: %s/%s", line, attr, knobs[i][0]);
 	}
+}
+
+/* ----------------------------- scenarios core and coherent both run */
+
+/**
+ * migrate_to_sys_returns_every_page() - @npages moved to the device of @fd
+ *	all come back with MIGRATE_TO_SYS, after which it moves nothing
+ */
+static inline void
+migrate_to_sys_returns_every_page(struct __test_metadata *_metadata, int fd,
+				  unsigned long npages)
+{
+	char *buf, *ptr;
+	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
+	struct hmm_dmirror_cmd cmd;
+
+	MIGRATE_OK(fd, buf, ptr, npages);
+
+	DMIRROR_OK(fd, HMM_DMIRROR_MIGRATE_TO_SYS, buf, ptr, npages, &cmd);
+	SNAPSHOT_PROT(fd, buf, npages, HMM_DMIRROR_PROT_WRITE);
+
+	/* Nothing left to move. */
+	ASSERT_EQ(0, dmirror(fd, HMM_DMIRROR_MIGRATE_TO_SYS, buf, ptr, npages,
+			     &cmd));
+	ASSERT_EQ(0, cmd.cpages);
+	ASSERT_PATTERN(buf, 0, npages, seed);
+}
+
+/**
+ * migrate_to_sys_counts_pages_moved() - MIGRATE_TO_SYS through @fd of ranges
+ *	partly on its device (pages coded @local) counts the pages it moved
+ */
+static inline void
+migrate_to_sys_counts_pages_moved(struct __test_metadata *_metadata, int fd,
+				  unsigned char local)
+{
+	const unsigned long npages = 16;
+	char *buf, *ptr;
+	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
+	struct hmm_dmirror_cmd cmd;
+	unsigned char m[16];
+
+	MIGRATE_PATTERN(fd, buf + 4 * page_size, ptr, 4, 8, seed);
+
+	/* Pages 4..11 are on the device; return 2..5 first. */
+	ASSERT_EQ(0, dmirror(fd, HMM_DMIRROR_MIGRATE_TO_SYS,
+			     buf + 2 * page_size, ptr, 4, &cmd));
+	ASSERT_EQ(2, cmd.cpages);
+	SNAPSHOT(fd, buf, m, npages);
+	ASSERT_PROT(m, 0, 6, HMM_DMIRROR_PROT_WRITE);
+	ASSERT_PROT(m, 6, 12, local);
+	ASSERT_PROT(m, 12, npages, HMM_DMIRROR_PROT_WRITE);
+
+	ASSERT_EQ(0, dmirror(fd, HMM_DMIRROR_MIGRATE_TO_SYS, buf, ptr, npages,
+			     &cmd));
+	ASSERT_EQ(6, cmd.cpages);
+	SNAPSHOT_PROT(fd, buf, npages, HMM_DMIRROR_PROT_WRITE);
+	ASSERT_PATTERN(buf, 0, npages, seed);
+}
+
+/**
+ * migrate_to_sys_through_others_moves_nothing() - MIGRATE_TO_SYS through
+ *	any of the @n files @others moves none of the pages on the device of
+ *	@fd (coded @local there)
+ */
+static inline void
+migrate_to_sys_through_others_moves_nothing(struct __test_metadata *_metadata,
+					    int fd, unsigned char local,
+					    const int *others, unsigned int n)
+{
+	const unsigned long npages = 16;
+	char *buf, *ptr;
+	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
+	struct hmm_dmirror_cmd cmd;
+	unsigned int i;
+
+	MIGRATE_OK(fd, buf, ptr, npages);
+	for (i = 0; i < n; i++) {
+		ASSERT_EQ(0, dmirror(others[i], HMM_DMIRROR_MIGRATE_TO_SYS,
+				     buf, ptr, npages, &cmd));
+		ASSERT_EQ(0, cmd.cpages);
+	}
+	SNAPSHOT_PROT(fd, buf, npages, local);
+	ASSERT_PATTERN(buf, 0, npages, seed);
+}
+
+/**
+ * migrate_thp_to_dev_and_back() - 2 MiB, a THP if one materialises, to the
+ *	device of @fd (pages coded @local there) and back, by a CPU access
+ *	when @cpu_brings_back, else by MIGRATE_TO_SYS: whether a THP backed it
+ */
+static inline bool
+migrate_thp_to_dev_and_back(struct __test_metadata *_metadata, int fd,
+			    unsigned char local, bool cpu_brings_back)
+{
+	const unsigned long npages = SZ_2M / page_size;
+	unsigned char *m = malloc(npages);
+	char *buf, *ptr;
+	unsigned int seed = THP_BUFFERS(&buf, &ptr);
+	bool thp = thp_backed(buf, SZ_2M);
+
+	ASSERT_NE(NULL, m);
+	SNAPSHOT_PROT(fd, buf, npages,
+		      thp ? WRITE_PMD : HMM_DMIRROR_PROT_WRITE);
+
+	MIGRATE_PATTERN(fd, buf, ptr, 0, npages, seed);
+	SNAPSHOT_PROT(fd, buf, npages, local);
+	ASSERT_PATTERN(buf, 0, npages, seed);
+
+	if (!cpu_brings_back)
+		DMIRROR_OK(fd, HMM_DMIRROR_MIGRATE_TO_SYS, buf, ptr, npages,
+			   NULL);
+	/* Back in small pages, unless khugepaged collapsed them already. */
+	SNAPSHOT(fd, buf, m, npages);
+	ASSERT_PROT2(m, 0, npages, HMM_DMIRROR_PROT_WRITE, WRITE_PMD);
+	ASSERT_PATTERN(buf, 0, npages, seed);
+	return thp;
+}
+
+/**
+ * migrate_from_other_device_is_enoent() - MIGRATE_TO_DEV through @to_fd of
+ *	a range whose last page is on the device of @from_fd (coded
+ *	@from_local there) fails with ENOENT and leaves the page there
+ */
+static inline void
+migrate_from_other_device_is_enoent(struct __test_metadata *_metadata,
+				    int from_fd, unsigned char from_local,
+				    int to_fd)
+{
+	const unsigned long npages = 16, last = npages - 1;
+	char *buf, *ptr;
+	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
+
+	MIGRATE_OK(from_fd, buf + last * page_size, ptr, 1);
+
+	DMIRROR_RET(-ENOENT, to_fd, HMM_DMIRROR_MIGRATE_TO_DEV,
+		    buf + last * page_size, ptr, 1);
+	/* The page did not move. */
+	SNAPSHOT_PROT(from_fd, buf + last * page_size, 1, from_local);
+	DMIRROR_RET(-ENOENT, to_fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr,
+		    npages);
+	SNAPSHOT_PROT(from_fd, buf + last * page_size, 1, from_local);
+	ASSERT_PATTERN(buf, 0, npages, seed);
+}
+
+/**
+ * release_returns_every_page() - RELEASE through @fd returns every page the
+ *	file moved, whatever range it names, and its device memory serves
+ *	again (as pages coded @local)
+ */
+static inline void
+release_returns_every_page(struct __test_metadata *_metadata, int fd,
+			   unsigned long npages, unsigned char local)
+{
+	unsigned int seed = test_seed(_metadata->name);
+	char *a = map_small(npages, PROT_READ | PROT_WRITE);
+	char *b = map_small(npages, PROT_READ | PROT_WRITE);
+	char *ptr = malloc(npages * page_size);
+
+	ASSERT_NE(MAP_FAILED, a);
+	ASSERT_BUFFERS(b, ptr, npages, seed + 1);
+	fill_pattern(a, 0, npages, seed);
+	MIGRATE_OK(fd, a, ptr, npages);
+	MIGRATE_OK(fd, b, ptr, npages);
+
+	DMIRROR_RET(0, fd, HMM_DMIRROR_RELEASE, a, ptr, npages);
+	SNAPSHOT_PROT(fd, a, npages, HMM_DMIRROR_PROT_WRITE);
+	SNAPSHOT_PROT(fd, b, npages, HMM_DMIRROR_PROT_WRITE);
+	ASSERT_PATTERN(a, 0, npages, seed);
+	ASSERT_PATTERN(b, 0, npages, seed + 1);
+
+	/* The device memory can be used again. */
+	MIGRATE_PATTERN(fd, a, ptr, 0, npages, seed);
+	SNAPSHOT_PROT(fd, a, npages, local);
+}
+
+/**
+ * close_returns_pages() - closing a second file of device @id returns the
+ *	pages it moved (coded @local) to system memory, as @fd then sees
+ */
+static inline void close_returns_pages(struct __test_metadata *_metadata,
+				       int fd, unsigned int id,
+				       unsigned char local)
+{
+	const unsigned long npages = 32;
+	char *buf, *ptr;
+	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
+	int second = open_dev(id);
+
+	ASSERT_GE(second, 0);
+	MIGRATE_OK(second, buf, ptr, npages);
+	SNAPSHOT_PROT(second, buf, npages, local);
+
+	ASSERT_EQ(0, close(second));
+	SNAPSHOT_PROT(fd, buf, npages, HMM_DMIRROR_PROT_WRITE);
+	ASSERT_PATTERN(buf, 0, npages, seed);
 }
 
 #endif /* __KSELFTEST_HARNESS_H */

@@ -191,6 +191,19 @@ static bool took_pages(const struct hmmsim_stats *st)
 		       WAIT_SECONDS); \
 } while (0)
 
+/* map_aligned() of @len, filled with the pattern of @seed: asserted. */
+#define PATTERN_MAP(len, seed) pattern_map(_metadata, len, seed)
+
+static char *pattern_map(struct __test_metadata *_metadata, size_t len,
+			 unsigned int seed)
+{
+	char *buf = map_aligned(len, MADV_NORMAL);
+
+	ASSERT_NE(MAP_FAILED, buf);
+	fill_pattern(buf, 0, len / page_size, seed);
+	return buf;
+}
+
 FIXTURE(uring)
 {
 	struct io_uring ring;
@@ -223,56 +236,56 @@ FIXTURE_TEARDOWN(uring)
 		close(self->fd[i]);
 }
 
+/* run() of @op on the fixture's ring, which is expected to return @ret. */
+#define EXPECT_RUN(ret, fd, op, c) \
+	EXPECT_EQ(ret, run(&self->ring, fd, op, c, NULL))
+
+/*
+ * run() of @op on the fixture's ring, which must succeed; the pages it
+ * reports are expected to be @n.
+ */
+#define RUN_OK(fd, op, c, n) do { \
+	__u64 __pages; \
+	\
+	ASSERT_EQ(0, run(&self->ring, fd, op, c, &__pages)); \
+	EXPECT_EQ(n, __pages); \
+} while (0)
+
 TEST_F(uring, every_command_does_what_its_ioctl_does)
 {
 	size_t len = 4 * SZ_1M, npages = len / page_size;
 	struct hmmsim_uring_cmd c;
-	char *buf = map_aligned(len, MADV_NORMAL);
+	char *buf = PATTERN_MAP(len, 1);
 	char *out = map_aligned(len, MADV_NORMAL);
 	char *in = map_aligned(len, MADV_NORMAL);
 	struct hmm_dmirror_cmd d;
-	__u64 pages;
 
-	ASSERT_NE(MAP_FAILED, buf);
 	ASSERT_NE(MAP_FAILED, out);
 	ASSERT_NE(MAP_FAILED, in);
-	fill_pattern(buf, 0, len / page_size, 1);
 
 	c = ucmd(buf, len);
-	ASSERT_EQ(0, run(&self->ring, self->fd[0],
-			 HMMSIM_URING_MIGRATE_TO_DEVICE, &c, &pages));
-	EXPECT_EQ(npages, pages);
+	RUN_OK(self->fd[0], HMMSIM_URING_MIGRATE_TO_DEVICE, &c, npages);
 	EXPECT_EQ(npages, count_local(self->fd[0], buf, npages));
 
 	/* Device read into out, through the device page table. */
 	c.ptr = (uintptr_t)out;
-	ASSERT_EQ(0, run(&self->ring, self->fd[0], HMMSIM_URING_READ, &c,
-			 &pages));
-	EXPECT_EQ(npages, pages);
+	RUN_OK(self->fd[0], HMMSIM_URING_READ, &c, npages);
 	EXPECT_EQ(-1, check_pattern(out, 0, len / page_size, 1));
 
 	/* Device write of in, then back to system memory. */
 	fill_pattern(in, 0, len / page_size, 2);
 	c.ptr = (uintptr_t)in;
-	ASSERT_EQ(0, run(&self->ring, self->fd[0], HMMSIM_URING_WRITE, &c,
-			 &pages));
-	EXPECT_EQ(npages, pages);
+	RUN_OK(self->fd[0], HMMSIM_URING_WRITE, &c, npages);
 	c.ptr = 0;
-	ASSERT_EQ(0, run(&self->ring, self->fd[0],
-			 HMMSIM_URING_MIGRATE_TO_SYSTEM, &c, &pages));
-	EXPECT_EQ(npages, pages);
+	RUN_OK(self->fd[0], HMMSIM_URING_MIGRATE_TO_SYSTEM, &c, npages);
 	EXPECT_EQ(0, count_local(self->fd[0], buf, npages));
 	EXPECT_EQ(-1, check_pattern(buf, 0, len / page_size, 2));
 
 	/* Nothing left on the device: moving it back moves nothing. */
-	ASSERT_EQ(0, run(&self->ring, self->fd[0],
-			 HMMSIM_URING_MIGRATE_TO_SYSTEM, &c, &pages));
-	EXPECT_EQ(0, pages);
+	RUN_OK(self->fd[0], HMMSIM_URING_MIGRATE_TO_SYSTEM, &c, 0);
 
 	/* A prefetched range is read by the device without a fault. */
-	ASSERT_EQ(0, run(&self->ring, self->fd[1], HMMSIM_URING_PREFETCH, &c,
-			 &pages));
-	EXPECT_EQ(npages, pages);
+	RUN_OK(self->fd[1], HMMSIM_URING_PREFETCH, &c, npages);
 	memset(&d, 0, sizeof(d));
 	d.addr = (uintptr_t)buf;
 	d.ptr = (uintptr_t)out;
@@ -293,11 +306,9 @@ TEST_F(uring, device_to_device_moves_pages_directly)
 	size_t len = 4 * SZ_1M, npages = len / page_size;
 	struct hmmsim_uring_cmd c;
 	struct hmmsim_stats before, after;
-	char *buf = map_aligned(len, MADV_NORMAL);
+	char *buf = PATTERN_MAP(len, 3);
 	__u64 pages;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	fill_pattern(buf, 0, len / page_size, 3);
 	c = ucmd(buf, len);
 	ASSERT_EQ(0, run(&self->ring, self->fd[0],
 			 HMMSIM_URING_MIGRATE_TO_DEVICE, &c, &pages));
@@ -305,18 +316,14 @@ TEST_F(uring, device_to_device_moves_pages_directly)
 
 	ASSERT_EQ(0, get_stats(self->fd[0], &before));
 	c.src_fd = self->fd[0];
-	ASSERT_EQ(0, run(&self->ring, self->fd[1],
-			 HMMSIM_URING_MIGRATE_DEV_TO_DEV, &c, &pages));
-	EXPECT_EQ(npages, pages);
+	RUN_OK(self->fd[1], HMMSIM_URING_MIGRATE_DEV_TO_DEV, &c, npages);
 	ASSERT_EQ(0, get_stats(self->fd[0], &after));
 	EXPECT_EQ(npages, after.from_device - before.from_device);
 	EXPECT_EQ(npages, count_local(self->fd[1], buf, npages));
 	EXPECT_EQ(0, count_local(self->fd[0], buf, npages));
 
 	/* The source has none left: a second move moves nothing. */
-	ASSERT_EQ(0, run(&self->ring, self->fd[1],
-			 HMMSIM_URING_MIGRATE_DEV_TO_DEV, &c, &pages));
-	EXPECT_EQ(0, pages);
+	RUN_OK(self->fd[1], HMMSIM_URING_MIGRATE_DEV_TO_DEV, &c, 0);
 	EXPECT_EQ(-1, check_pattern(buf, 0, len / page_size, 3));
 	munmap(buf, len);
 }
@@ -427,11 +434,9 @@ TEST_F(uring, plain_cqe_has_the_result)
 	size_t len = SZ_2M;
 	struct hmmsim_uring_cmd c;
 	struct io_uring ring;
-	char *buf = map_aligned(len, MADV_NORMAL);
+	char *buf = PATTERN_MAP(len, 4);
 	__u64 pages;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	fill_pattern(buf, 0, len / page_size, 4);
 	ASSERT_EQ(0, ring_init(&ring, 8, IORING_SETUP_SQE128));
 	c = ucmd(buf, len);
 	EXPECT_EQ(0, run(&ring, self->fd[0], HMMSIM_URING_MIGRATE_TO_DEVICE,
@@ -506,8 +511,7 @@ TEST_F(uring, unknown_opcode_is_eopnotsupp)
 					   bad_ops[i], &c, NULL))
 			TH_LOG("cmd_op %#x", bad_ops[i]);
 	/* The size encoded in cmd_op does not matter. */
-	EXPECT_EQ(0, run(&self->ring, self->fd[0],
-			 _IOC(_IOC_WRITE, 'H', 0x53, 200), &c, NULL));
+	EXPECT_RUN(0, self->fd[0], _IOC(_IOC_WRITE, 'H', 0x53, 200), &c);
 	munmap(buf, SZ_2M);
 }
 
@@ -603,61 +607,47 @@ TEST_F(uring, bad_payloads_are_refused)
 TEST_F(uring, holes_and_bad_sources_are_refused)
 {
 	size_t len = 3 * SZ_2M;
-	char *buf = map_aligned(len, MADV_NORMAL);
+	char *buf = PATTERN_MAP(len, 5);
 	struct hmmsim_uring_cmd c;
 	int pipefd[2];
 
-	ASSERT_NE(MAP_FAILED, buf);
-	fill_pattern(buf, 0, len / page_size, 5);
 	/* A hole in the middle. */
 	ASSERT_EQ(0, munmap(buf + SZ_2M, SZ_2M));
 	c = ucmd(buf, len);
-	EXPECT_EQ(-EINVAL, run(&self->ring, self->fd[0],
-			       HMMSIM_URING_MIGRATE_TO_DEVICE, &c, NULL));
+	EXPECT_RUN(-EINVAL, self->fd[0], HMMSIM_URING_MIGRATE_TO_DEVICE, &c);
 	/* Nothing moved: the range is checked first. */
 	EXPECT_EQ(0, count_local(self->fd[0], buf, SZ_2M / page_size));
-	EXPECT_EQ(-EINVAL, run(&self->ring, self->fd[0],
-			       HMMSIM_URING_MIGRATE_TO_SYSTEM, &c, NULL));
-	EXPECT_EQ(-EFAULT, run(&self->ring, self->fd[0],
-			       HMMSIM_URING_PREFETCH, &c, NULL));
+	EXPECT_RUN(-EINVAL, self->fd[0], HMMSIM_URING_MIGRATE_TO_SYSTEM, &c);
+	EXPECT_RUN(-EFAULT, self->fd[0], HMMSIM_URING_PREFETCH, &c);
 	c = ucmd(buf + SZ_2M, SZ_2M);
 	c.ptr = (uintptr_t)buf;
-	EXPECT_EQ(-EFAULT, run(&self->ring, self->fd[0], HMMSIM_URING_READ,
-			       &c, NULL));
+	EXPECT_RUN(-EFAULT, self->fd[0], HMMSIM_URING_READ, &c);
 	/* A buffer that runs into the hole. */
 	c = ucmd(buf, SZ_2M);
 	c.ptr = (uintptr_t)buf + SZ_1M;
-	EXPECT_EQ(-EFAULT, run(&self->ring, self->fd[0], HMMSIM_URING_READ,
-			       &c, NULL));
+	EXPECT_RUN(-EFAULT, self->fd[0], HMMSIM_URING_READ, &c);
 
 	/* Write prefetch of a read-only range. */
 	ASSERT_EQ(0, mprotect(buf, SZ_2M, PROT_READ));
 	c = ucmd(buf, SZ_2M);
 	c.flags = HMMSIM_URING_PREFETCH_WRITE;
-	EXPECT_EQ(-EPERM, run(&self->ring, self->fd[0],
-			      HMMSIM_URING_PREFETCH, &c, NULL));
+	EXPECT_RUN(-EPERM, self->fd[0], HMMSIM_URING_PREFETCH, &c);
 	c.flags = 0;
-	EXPECT_EQ(0, run(&self->ring, self->fd[0], HMMSIM_URING_PREFETCH, &c,
-			 NULL));
+	EXPECT_RUN(0, self->fd[0], HMMSIM_URING_PREFETCH, &c);
 
 	/* Sources of a device-to-device move. */
 	ASSERT_EQ(0, pipe(pipefd));
 	c = ucmd(buf, SZ_2M);
 	c.src_fd = -1;
-	EXPECT_EQ(-EBADF, run(&self->ring, self->fd[1],
-			      HMMSIM_URING_MIGRATE_DEV_TO_DEV, &c, NULL));
+	EXPECT_RUN(-EBADF, self->fd[1], HMMSIM_URING_MIGRATE_DEV_TO_DEV, &c);
 	c.src_fd = 1000;
-	EXPECT_EQ(-EBADF, run(&self->ring, self->fd[1],
-			      HMMSIM_URING_MIGRATE_DEV_TO_DEV, &c, NULL));
+	EXPECT_RUN(-EBADF, self->fd[1], HMMSIM_URING_MIGRATE_DEV_TO_DEV, &c);
 	c.src_fd = pipefd[0];
-	EXPECT_EQ(-EINVAL, run(&self->ring, self->fd[1],
-			       HMMSIM_URING_MIGRATE_DEV_TO_DEV, &c, NULL));
+	EXPECT_RUN(-EINVAL, self->fd[1], HMMSIM_URING_MIGRATE_DEV_TO_DEV, &c);
 	c.src_fd = self->ring.ring_fd;
-	EXPECT_EQ(-EINVAL, run(&self->ring, self->fd[1],
-			       HMMSIM_URING_MIGRATE_DEV_TO_DEV, &c, NULL));
+	EXPECT_RUN(-EINVAL, self->fd[1], HMMSIM_URING_MIGRATE_DEV_TO_DEV, &c);
 	c.src_fd = self->fd[1];
-	EXPECT_EQ(-EINVAL, run(&self->ring, self->fd[1],
-			       HMMSIM_URING_MIGRATE_DEV_TO_DEV, &c, NULL));
+	EXPECT_RUN(-EINVAL, self->fd[1], HMMSIM_URING_MIGRATE_DEV_TO_DEV, &c);
 	close(pipefd[0]);
 	close(pipefd[1]);
 	EXPECT_EQ(-1, check_pattern(buf, 0, SZ_2M / page_size, 5));
@@ -668,12 +658,10 @@ TEST_F(uring, holes_and_bad_sources_are_refused)
 TEST_F(uring, another_mm_is_eperm)
 {
 	size_t len = SZ_2M;
-	char *buf = map_aligned(len, MADV_NORMAL);
+	char *buf = PATTERN_MAP(len, 6);
 	pid_t pid;
 	int status;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	fill_pattern(buf, 0, len / page_size, 6);
 	pid = fork();
 	ASSERT_GE(pid, 0);
 	if (!pid) {
@@ -704,12 +692,14 @@ TEST_F(uring, another_mm_is_eperm)
 #define BIG_REQS	16
 #define BIG_SIZE	SZ_2M
 
-static int queue_big(struct io_uring *ring, int fd, char *buf, __u32 op)
+/* @n requests of @op, on @size bytes of @buf each in turn: submitted. */
+static int queue_parts(struct io_uring *ring, int fd, char *buf, __u32 op,
+		       unsigned int n, size_t size)
 {
 	unsigned int r;
 
-	for (r = 0; r < BIG_REQS; r++) {
-		struct hmmsim_uring_cmd c = ucmd(buf + r * BIG_SIZE, BIG_SIZE);
+	for (r = 0; r < n; r++) {
+		struct hmmsim_uring_cmd c = ucmd(buf + r * size, size);
 
 		if (queue(ring, fd, op, &c, r))
 			return -1;
@@ -717,16 +707,19 @@ static int queue_big(struct io_uring *ring, int fd, char *buf, __u32 op)
 	return io_uring_submit(ring);
 }
 
+static int queue_big(struct io_uring *ring, int fd, char *buf, __u32 op)
+{
+	return queue_parts(ring, fd, buf, op, BIG_REQS, BIG_SIZE);
+}
+
 /* Checking every byte of what the CPU faults back is slow on KASAN. */
 TEST_F_TIMEOUT(uring, ring_torn_down_with_requests_in_flight, 120)
 {
 	size_t len = BIG_REQS * BIG_SIZE;
-	char *buf = map_aligned(len, MADV_NORMAL);
+	char *buf = PATTERN_MAP(len, 7);
 	struct io_uring ring;
 	int round;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	fill_pattern(buf, 0, len / page_size, 7);
 	for (round = 0; round < 3; round++) {
 		int fd = open_dev(round % 2);
 
@@ -756,12 +749,10 @@ TEST_F(uring, files_closed_with_requests_in_flight_complete)
 {
 	size_t len = BIG_REQS * BIG_SIZE;
 	struct hmmsim_stats st;
-	char *buf = map_aligned(len, MADV_NORMAL);
+	char *buf = PATTERN_MAP(len, 8);
 	unsigned int r;
 	int fd;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	fill_pattern(buf, 0, len / page_size, 8);
 	fd = open_dev(1);
 	ASSERT_GE(fd, 0);
 	ASSERT_EQ(BIG_REQS, queue_big(&self->ring, fd, buf,
@@ -894,22 +885,14 @@ static __u64 to_device(int fd)
 TEST_F_TIMEOUT(slow, torn_down_ring_cancels_running_requests, SLOW_TIMEOUT)
 {
 	size_t len = 2 * 16 * SZ_2M;
-	char *buf = map_aligned(len, MADV_NORMAL);
+	char *buf = PATTERN_MAP(len, 11);
 	struct io_uring ring;
 	__u64 a, b;
-	unsigned int r;
 	double t0;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	fill_pattern(buf, 0, len / page_size, 11);
 	ASSERT_EQ(0, ring_init(&ring, 8, IORING_SETUP_SQE128));
-	for (r = 0; r < 2; r++) {
-		struct hmmsim_uring_cmd c = ucmd(buf + r * len / 2, len / 2);
-
-		ASSERT_EQ(0, queue(&ring, self->fd,
-				   HMMSIM_URING_MIGRATE_TO_DEVICE, &c, r));
-	}
-	ASSERT_EQ(2, io_uring_submit(&ring));
+	ASSERT_EQ(2, queue_parts(&ring, self->fd, buf,
+				 HMMSIM_URING_MIGRATE_TO_DEVICE, 2, len / 2));
 	WAIT_RUNNING(self->fd, 2);
 	t0 = now();
 	io_uring_queue_exit(&ring);
@@ -954,7 +937,7 @@ TEST_F_TIMEOUT(slow, killed_process_stops_its_requests, SLOW_TIMEOUT)
 	if (!pid) {
 		char *buf = map_aligned(len, MADV_NORMAL), path[64];
 		struct io_uring ring;
-		int fd, r;
+		int fd;
 
 		snprintf(path, sizeof(path), "/proc/self/fd/%d", self->fd);
 		fd = open(path, O_RDWR);
@@ -962,15 +945,10 @@ TEST_F_TIMEOUT(slow, killed_process_stops_its_requests, SLOW_TIMEOUT)
 		    ring_init(&ring, 8, IORING_SETUP_SQE128))
 			_exit(2);
 		fill_pattern(buf, 0, len / page_size, 12);
-		for (r = 0; r < 2; r++) {
-			struct hmmsim_uring_cmd cmd =
-				ucmd(buf + r * len / 2, len / 2);
-
-			if (queue(&ring, fd, HMMSIM_URING_MIGRATE_TO_DEVICE,
-				  &cmd, r))
-				_exit(3);
-		}
-		if (io_uring_submit(&ring) != 2 || write(sync[1], "x", 1) != 1)
+		if (queue_parts(&ring, fd, buf, HMMSIM_URING_MIGRATE_TO_DEVICE,
+				2, len / 2) != 2)
+			_exit(3);
+		if (write(sync[1], "x", 1) != 1)
 			_exit(4);
 		pause();
 		_exit(5);
@@ -1009,21 +987,15 @@ TEST_F_TIMEOUT(slow, killed_process_stops_its_requests, SLOW_TIMEOUT)
 TEST_F_TIMEOUT(slow, removed_device_is_enodev, SLOW_TIMEOUT)
 {
 	size_t len = 2 * 16 * SZ_2M;
-	char *buf = map_aligned(len, MADV_NORMAL);
+	char *buf = PATTERN_MAP(len, 13);
 	struct hmmsim_uring_cmd c;
 	struct io_uring ring;
 	unsigned int r, ok = 0, gone = 0;
 
-	ASSERT_NE(MAP_FAILED, buf);
-	fill_pattern(buf, 0, len / page_size, 13);
 	ASSERT_EQ(0, ring_init(&ring, 8,
 			       IORING_SETUP_SQE128 | IORING_SETUP_CQE32));
-	for (r = 0; r < 2; r++) {
-		c = ucmd(buf + r * len / 2, len / 2);
-		ASSERT_EQ(0, queue(&ring, self->fd,
-				   HMMSIM_URING_MIGRATE_TO_DEVICE, &c, r));
-	}
-	ASSERT_EQ(2, io_uring_submit(&ring));
+	ASSERT_EQ(2, queue_parts(&ring, self->fd, buf,
+				 HMMSIM_URING_MIGRATE_TO_DEVICE, 2, len / 2));
 	WAIT_RUNNING(self->fd, 2);
 	/* Removed while the requests run: they stop with -ENODEV. */
 	ASSERT_EQ(0, cfs_write(&self->dev, "power", "0"));
