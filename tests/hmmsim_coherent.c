@@ -553,7 +553,7 @@ TEST_F(coherent, release_returns_every_page_to_system_memory)
 
 TEST_F(coherent, close_returns_pages_to_system_memory)
 {
-	if (!evict_on_close())
+	if (!evict_on_close_param())
 		SKIP(return, "hmmsim loaded with evict_on_close=N");
 	close_returns_pages(_metadata, self->coh, self->coh_id, COH_LOCAL);
 }

@@ -1207,7 +1207,7 @@ static long leftover_pages(void)
 {
 	struct hmmsim_stats st;
 	unsigned int t, d, r;
-	long used = evict_on_close() == 1 ? 0 : -1;
+	long used = evict_on_close_param() == 1 ? 0 : -1;
 	int fd, err;
 
 	for (r = 0; r < nregions; r++)

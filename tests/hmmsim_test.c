@@ -107,7 +107,7 @@ int get_stats(int fd, struct hmmsim_stats *st)
 	return xioctl(fd, HMMSIM_IOCTL_STATS, st);
 }
 
-int evict_on_close(void)
+int evict_on_close_param(void)
 {
 	char buf[8];
 	int ret = read_file(MODULE_PARAMS "/evict_on_close", buf, sizeof(buf));

@@ -47,7 +47,7 @@
 #define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
 #endif
 
-#define SZ_1M		(1UL << 20)
+#define SZ_1M		(1024UL * 1024)
 #define SZ_2M		(2UL << 20)
 #define SZ_16M		(16UL << 20)
 
@@ -121,8 +121,8 @@ int info(int fd, struct hmmsim_info *inf);
 /** get_stats() - HMMSIM_IOCTL_STATS into @st, cleared and sized; 0 or -errno */
 int get_stats(int fd, struct hmmsim_stats *st);
 
-/** evict_on_close() - the module parameter: 1 (Y), 0 (N), or -errno */
-int evict_on_close(void);
+/** evict_on_close_param() - the module parameter: 1 (Y), 0 (N), or -errno */
+int evict_on_close_param(void);
 
 /* ------------------------------------------------------------ commands */
 
@@ -380,8 +380,9 @@ static inline void hmmsim_assert_pages(struct __test_metadata *_metadata,
  *	of the pattern of @seed
  */
 #define ASSERT_BUFFERS(buf, ptr, npages, seed) do { \
-	ASSERT_MAPPED(buf, ptr); \
-	fill_pattern(buf, 0, npages, seed); \
+	void *__buf = (buf); \
+	ASSERT_MAPPED(__buf, ptr); \
+	fill_pattern(__buf, 0, npages, seed); \
 } while (0)
 
 /**
@@ -455,9 +456,11 @@ static inline unsigned char read_only_code(unsigned char code)
 	hmmsim_assert_prot(_metadata, __LINE__, m, from, to, prot, -1)
 #define ASSERT_PROT2(m, from, to, prot, alt) \
 	hmmsim_assert_prot(_metadata, __LINE__, m, from, to, prot, alt)
-#define ASSERT_PROT_RW(m, from, to, prot) \
-	hmmsim_assert_prot(_metadata, __LINE__, m, from, to, prot, \
-			   read_only_code(prot))
+#define ASSERT_PROT_RW(m, from, to, prot) do { \
+	unsigned char __prot = (prot); \
+	hmmsim_assert_prot(_metadata, __LINE__, m, from, to, __prot, \
+			   read_only_code(__prot)); \
+} while (0)
 
 static inline void hmmsim_assert_prot(struct __test_metadata *_metadata,
 				      int line, const unsigned char *m,
