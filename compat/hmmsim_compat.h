@@ -110,6 +110,32 @@ static void name(struct page *page)					\
 }
 #endif
 
+/*
+ * Device-private THP migration (7.0 on): a THP moves to and from device
+ * memory as one 2 MiB folio. Where the kernel lacks it, the flags are 0,
+ * so that no migrate_vma entry is ever compound, and hmmsim hands out
+ * single pages only.
+ */
+#ifdef HMMSIM_HAVE_DEVICE_THP
+#define HMMSIM_MIGRATE_VMA_SELECT_COMPOUND	MIGRATE_VMA_SELECT_COMPOUND
+#define HMMSIM_MIGRATE_PFN_COMPOUND		MIGRATE_PFN_COMPOUND
+#define HMMSIM_PAGEMAP_SPLIT_OP(fn)		.folio_split = (fn),
+#else
+#define HMMSIM_MIGRATE_VMA_SELECT_COMPOUND	0
+#define HMMSIM_MIGRATE_PFN_COMPOUND		0
+#define HMMSIM_PAGEMAP_SPLIT_OP(fn)
+#endif
+
+/* Whether THPs can move to device memory whole, on this kernel and CPU. */
+static inline bool hmmsim_thp_migration(void)
+{
+#ifdef HMMSIM_HAVE_DEVICE_THP
+	return thp_migration_supported();
+#else
+	return false;
+#endif
+}
+
 /* Hand out a free device page: one reference, a single page. */
 static inline void hmmsim_zone_device_page_init(struct page *page)
 {

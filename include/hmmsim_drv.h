@@ -173,6 +173,10 @@ enum hmmsim_stat {
 	HMMSIM_STAT_EVICTIONS,
 	HMMSIM_STAT_BYTES_COPIED,
 	HMMSIM_STAT_ALLOC_FAILURES,
+	HMMSIM_STAT_THP_TO_DEVICE,
+	HMMSIM_STAT_THP_FROM_DEVICE,
+	HMMSIM_STAT_THP_FALLBACKS,
+	HMMSIM_STAT_THP_SPLITS,
 	HMMSIM_NR_STATS
 };
 
@@ -534,6 +538,7 @@ void *hmmsim_devmem_page_addr(struct page *page);
 unsigned long hmmsim_devmem_nr_used(struct hmmsim_device *hdev);
 void *hmmsim_devmem_owner(struct hmmsim_device *hdev, unsigned long idx);
 void hmmsim_devmem_disown(struct hmmsim_device *hdev, void *owner);
+bool hmmsim_devmem_has_thp(struct hmmsim_device *hdev);
 
 /* src/debugfs.c */
 void hmmsim_debugfs_init(void);

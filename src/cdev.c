@@ -56,7 +56,8 @@ static int hmmsim_ioctl_info(struct hmmsim_mirror *mirror, void __user *uarg)
 					HMMSIM_INFO_SIZE_VER0, uarg, &usize);
 	if (ret)
 		return ret;
-	if (info.flags || memchr_inv(info.reserved, 0, sizeof(info.reserved)))
+	if (info.flags || info.caps ||
+	    memchr_inv(info.reserved, 0, sizeof(info.reserved)))
 		return -EINVAL;
 
 	info.abi_version = HMMSIM_ABI_VERSION;
@@ -65,6 +66,7 @@ static int hmmsim_ioctl_info(struct hmmsim_mirror *mirror, void __user *uarg)
 	info.page_shift = PAGE_SHIFT;
 	info.capacity = hdev->cfg.capacity;
 	info.phys_base = hdev->cfg.phys_base;
+	info.caps = hmmsim_devmem_has_thp(hdev) ? HMMSIM_CAP_THP : 0;
 	return hmmsim_copy_ext_to_user(uarg, &info, sizeof(info), usize);
 }
 

@@ -305,6 +305,17 @@ void hmmsim_devmem_disown(struct hmmsim_device *hdev, void *owner)
 	}
 }
 
+/**
+ * hmmsim_devmem_has_thp() - whether a device hands out 2 MiB folios
+ * @hdev: the device.
+ *
+ * Return: true where the kernel migrates THPs to device memory whole.
+ */
+bool hmmsim_devmem_has_thp(struct hmmsim_device *hdev)
+{
+	return hmmsim_thp_migration();
+}
+
 /* Sum the reserved memory found in a range, for walk_iomem_res_desc(). */
 static int hmmsim_devmem_add_reserved(struct resource *res, void *arg)
 {

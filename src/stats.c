@@ -18,6 +18,10 @@ static const char *const hmmsim_stat_names[HMMSIM_NR_STATS] = {
 	[HMMSIM_STAT_EVICTIONS]		= "evictions",
 	[HMMSIM_STAT_BYTES_COPIED]	= "bytes_copied",
 	[HMMSIM_STAT_ALLOC_FAILURES]	= "alloc_failures",
+	[HMMSIM_STAT_THP_TO_DEVICE]	= "thp_to_device",
+	[HMMSIM_STAT_THP_FROM_DEVICE]	= "thp_from_device",
+	[HMMSIM_STAT_THP_FALLBACKS]	= "thp_fallbacks",
+	[HMMSIM_STAT_THP_SPLITS]	= "thp_splits",
 };
 
 /**
@@ -56,5 +60,12 @@ void hmmsim_stats_read(struct hmmsim_device *hdev, struct hmmsim_stats *st)
 		atomic64_read(&hdev->stats[HMMSIM_STAT_BYTES_COPIED]);
 	st->alloc_failures =
 		atomic64_read(&hdev->stats[HMMSIM_STAT_ALLOC_FAILURES]);
+	st->thp_to_device =
+		atomic64_read(&hdev->stats[HMMSIM_STAT_THP_TO_DEVICE]);
+	st->thp_from_device =
+		atomic64_read(&hdev->stats[HMMSIM_STAT_THP_FROM_DEVICE]);
+	st->thp_fallbacks =
+		atomic64_read(&hdev->stats[HMMSIM_STAT_THP_FALLBACKS]);
+	st->thp_splits = atomic64_read(&hdev->stats[HMMSIM_STAT_THP_SPLITS]);
 	st->pages_used = hmmsim_devmem_nr_used(hdev);
 }

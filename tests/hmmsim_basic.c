@@ -73,7 +73,7 @@ TEST(info_describes_every_device)
 		EXPECT_EQ((long)page_size, 1L << inf.page_shift);
 		EXPECT_NE(0, inf.capacity);
 		EXPECT_EQ(0, inf.capacity % SZ_2M);
-		for (size_t i = 0; i < 4; i++)
+		for (size_t i = 0; i < ARRAY_SIZE(inf.reserved); i++)
 			EXPECT_EQ(0, inf.reserved[i]);
 
 		if (inf.type == HMMSIM_MEM_COHERENT) {
@@ -170,12 +170,17 @@ TEST_F(dev, info_nonzero_flags_is_einval)
 
 TEST_F(dev, info_nonzero_reserved_is_einval)
 {
-	for (size_t i = 0; i < 4; i++) {
+	struct hmmsim_info inf0 = { .size = sizeof(inf0) };
+
+	for (size_t i = 0; i < ARRAY_SIZE(inf0.reserved); i++) {
 		struct hmmsim_info inf = { .size = sizeof(inf) };
 
 		inf.reserved[i] = 1ULL << (i * 16);
 		EXPECT_EQ(-EINVAL, xioctl(self->fd, HMMSIM_IOCTL_INFO, &inf));
 	}
+	/* @caps is an output: a caller passes zero. */
+	inf0.caps = HMMSIM_CAP_THP;
+	EXPECT_EQ(-EINVAL, xioctl(self->fd, HMMSIM_IOCTL_INFO, &inf0));
 }
 
 /* Output fields are outputs: what the caller puts there does not matter. */

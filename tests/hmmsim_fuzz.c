@@ -681,7 +681,9 @@ static void describe(const struct call *c, char *buf, size_t len)
 			       ull(e->mig.addr), c->addr_cls,
 			       ull(e->mig.npages), c->np_cls, e->mig.src_fd,
 			       c->src_cls, e->mig.pad);
-		for (i = 0; i < (c->cmd == C_STATS ? 6 : 4); i++) {
+		for (i = 0; i < (c->cmd == C_STATS ? ARRAY_SIZE(e->stats.reserved) :
+				 c->cmd == C_INFO ? ARRAY_SIZE(e->info.reserved) :
+				 ARRAY_SIZE(e->mig.reserved)); i++) {
 			__u64 r = c->cmd == C_INFO ? e->info.reserved[i] :
 				  c->cmd == C_MIGRATE ? e->mig.reserved[i] :
 				  e->stats.reserved[i];
@@ -1353,12 +1355,14 @@ static void gen_ext(struct call *c, unsigned char *data, size_t *len)
 			e->info.type = rnd();
 			e->info.capacity = GARBAGE;
 		}
-		e->info.reserved[rnd_below(4)] = maybe_nonzero(12);
+		e->info.reserved[rnd_below(ARRAY_SIZE(e->info.reserved))] =
+			maybe_nonzero(12);
 	} else if (c->cmd == C_STATS) {
 		e->stats.flags = maybe_nonzero(12);
 		if (one_in(2))
 			e->stats.to_device = GARBAGE;
-		e->stats.reserved[rnd_below(6)] = maybe_nonzero(12);
+		e->stats.reserved[rnd_below(ARRAY_SIZE(e->stats.reserved))] =
+			maybe_nonzero(12);
 	} else {
 		struct hmmsim_migrate *m = &e->mig;
 
@@ -1502,7 +1506,7 @@ static void report(struct call *c, const char *why)
 	printf("# FAIL: %s\n#   %s\n", why, buf);
 }
 
-#define NR_COUNTERS	8
+#define NR_COUNTERS	12
 
 /* The STATS counters, which only grow. */
 static void counters(const struct hmmsim_stats *st, __u64 *v)
@@ -1515,6 +1519,10 @@ static void counters(const struct hmmsim_stats *st, __u64 *v)
 	v[5] = st->evictions;
 	v[6] = st->bytes_copied;
 	v[7] = st->alloc_failures;
+	v[8] = st->thp_to_device;
+	v[9] = st->thp_from_device;
+	v[10] = st->thp_fallbacks;
+	v[11] = st->thp_splits;
 }
 
 /* After success: what came back must make sense. */
@@ -1543,8 +1551,8 @@ static void check_output(struct call *c)
 		    info.page_shift != page_shift ||
 		    info.capacity != d->info.capacity ||
 		    info.phys_base != d->info.phys_base || info.flags ||
-		    info.reserved[0] || info.reserved[1] ||
-		    info.reserved[2] || info.reserved[3])
+		    info.caps != d->info.caps ||
+		    info.reserved[0] || info.reserved[1] || info.reserved[2])
 			snprintf(why, sizeof(why),
 				 "INFO abi %u type %u id %u page_shift %u capacity %#llx",
 				 info.abi_version, info.type, info.id,
@@ -1566,7 +1574,7 @@ static void check_output(struct call *c)
 			snprintf(why, sizeof(why),
 				 "STATS pages_used %#llx beyond capacity",
 				 ull(st.pages_used));
-		for (i = 0; i < 6; i++)
+		for (i = 0; i < ARRAY_SIZE(st.reserved); i++)
 			if (st.reserved[i])
 				snprintf(why, sizeof(why),
 					 "STATS reserved[%u] %#llx", i,

@@ -117,9 +117,10 @@ enum hmm_dmirror_prot {
 
 /*
  * Version of the extension ABI; bumped when a command, a struct or a field
- * of one is added. 3: struct hmmsim_stats has @uring_inflight.
+ * of one is added. 3: struct hmmsim_stats has @uring_inflight. 4: struct
+ * hmmsim_info has @caps, struct hmmsim_stats the THP counters.
  */
-#define HMMSIM_ABI_VERSION	3
+#define HMMSIM_ABI_VERSION	4
 
 /**
  * enum hmmsim_mem_type - kind of memory a simulated device has
@@ -147,6 +148,8 @@ enum hmmsim_mem_type {
  * @capacity: out: bytes of device memory.
  * @phys_base: out: first physical address of a coherent device's memory;
  *	zero for a private device, whose memory is not CPU-addressable.
+ * @caps: in: must be zero; out: %HMMSIM_CAP_* bits, what the device does
+ *	on this kernel. Since %HMMSIM_ABI_VERSION 4 (zero before).
  * @reserved: in: must be zero; out: zero.
  */
 struct hmmsim_info {
@@ -158,10 +161,18 @@ struct hmmsim_info {
 	__u32 page_shift;
 	__u64 capacity;
 	__u64 phys_base;
-	__u64 reserved[4];
+	__u64 caps;
+	__u64 reserved[3];
 };
 
 #define HMMSIM_INFO_SIZE_VER0	72
+
+/*
+ * struct hmmsim_info.caps: a transparent huge page moves to the device as one
+ * 2 MiB device folio, is mapped by the device with one 2 MiB entry, and
+ * comes back as one (kernels with device-private THP migration, 7.0 on).
+ */
+#define HMMSIM_CAP_THP			_BITULL(0)
 
 /* Describe the device behind the file descriptor. */
 #define HMMSIM_IOCTL_INFO	_IOWR(HMMSIM_IOCTL_TYPE, 0x40, struct hmmsim_info)
@@ -231,6 +242,14 @@ struct hmmsim_migrate {
  * @alloc_failures: device pages that could not be allocated, even after
  *	eviction.
  * @pages_used: device pages in use now.
+ * @thp_to_device: 2 MiB folios moved into the device's memory as one
+ *	(also counted, in pages, in @to_device). Since %HMMSIM_ABI_VERSION 4.
+ * @thp_from_device: 2 MiB device folios moved out as one, to a system THP
+ *	or to another device's folio (also counted in @from_device).
+ * @thp_fallbacks: 2 MiB moves that fell back to 4 KiB pages because the
+ *	destination could not get a 2 MiB folio.
+ * @thp_splits: device folios the kernel split (a partial munmap, mprotect
+ *	or mremap of a device THP, or a 4 KiB fallback from the device).
  * @reserved: in: must be zero; out: zero.
  * @uring_inflight: io_uring commands on this device's files that the
  *	driver has accepted and not finished: queued or running. A command is
@@ -258,7 +277,11 @@ struct hmmsim_stats {
 	__u64 bytes_copied;
 	__u64 alloc_failures;
 	__u64 pages_used;
-	__u64 reserved[6];
+	__u64 thp_to_device;
+	__u64 thp_from_device;
+	__u64 thp_fallbacks;
+	__u64 thp_splits;
+	__u64 reserved[2];
 	__u64 uring_inflight;
 };
 
