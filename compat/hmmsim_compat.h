@@ -90,8 +90,9 @@ static inline struct dev_pagemap *hmmsim_page_pgmap(const struct page *page)
 /*
  * dev_pagemap_ops frees a device page through .folio_free(struct folio *)
  * where .page_free(struct page *) used to be. hmmsim's device pages are
- * single pages: HMMSIM_DEFINE_PAGEMAP_FREE(name, fn) defines the callback
- * @name, of the type the kernel wants, which frees the page with @fn(page);
+ * HMMSIM_DEFINE_PAGEMAP_FREE(name, fn) defines the callback @name, of the
+ * type the kernel wants, which frees the @nr pages from @page with
+ * @fn(page, nr): a folio's, or the one page of older kernels;
  * ops tables name it with .HMMSIM_PAGEMAP_FREE_OP = name.
  */
 #ifdef HMMSIM_HAVE_PAGEMAP_FREE__FOLIO
@@ -99,14 +100,14 @@ static inline struct dev_pagemap *hmmsim_page_pgmap(const struct page *page)
 #define HMMSIM_DEFINE_PAGEMAP_FREE(name, fn)				\
 static void name(struct folio *folio)					\
 {									\
-	fn(&folio->page);						\
+	fn(&folio->page, folio_nr_pages(folio));			\
 }
 #else
 #define HMMSIM_PAGEMAP_FREE_OP	page_free
 #define HMMSIM_DEFINE_PAGEMAP_FREE(name, fn)				\
 static void name(struct page *page)					\
 {									\
-	fn(page);							\
+	fn(page, 1);							\
 }
 #endif
 
@@ -125,6 +126,17 @@ static void name(struct page *page)					\
 #define HMMSIM_MIGRATE_PFN_COMPOUND		0
 #define HMMSIM_PAGEMAP_SPLIT_OP(fn)
 #endif
+
+/* A free device page becomes a folio of 1 << @order pages: the head, locked. */
+static inline void hmmsim_zone_device_folio_init(struct page *page,
+						 unsigned int order)
+{
+#ifdef HMMSIM_HAVE_DEVICE_THP
+	zone_device_folio_init(page_folio(page), hmmsim_page_pgmap(page), order);
+#else
+	WARN_ON_ONCE(1);	/* hmmsim_thp_migration() said no */
+#endif
+}
 
 /* Whether THPs can move to device memory whole, on this kernel and CPU. */
 static inline bool hmmsim_thp_migration(void)

@@ -87,6 +87,7 @@
  */
 #define HMMSIM_CHUNK_SIZE	SZ_2M
 #define HMMSIM_CHUNK_PAGES	(HMMSIM_CHUNK_SIZE >> PAGE_SHIFT)
+#define HMMSIM_CHUNK_ORDER	ilog2(HMMSIM_CHUNK_PAGES)
 
 /*
  * Work is done in windows of this many pages, aligned to a window boundary:
@@ -120,11 +121,20 @@ struct hmmsim_device_config {
 /**
  * struct hmmsim_chunk - bookkeeping of one 2 MiB chunk of device memory
  * @lru: entry in &hmmsim_devmem.lru while @used is not zero.
+ * @free_link: entry in &hmmsim_devmem.empty while @used is zero, in
+ *	&hmmsim_devmem.partial while the chunk has both free pages and pages
+ *	in use; not on a list when it is full.
  * @used: pages of the chunk in use.
+ * @map: which pages are in use.
+ *
+ * A chunk is the unit of a 2 MiB device folio, which takes an empty chunk
+ * whole, and of eviction.
  */
 struct hmmsim_chunk {
 	struct list_head lru;
+	struct list_head free_link;
 	unsigned int used;
+	DECLARE_BITMAP(map, HMMSIM_CHUNK_PAGES);
 };
 
 /**
@@ -132,20 +142,26 @@ struct hmmsim_chunk {
  * @pagemap: the ZONE_DEVICE pages, hotplugged with memremap_pages().
  * @res: the physical range behind @pagemap: a free range of the physical
  *	address space for private memory, the reserved range for coherent.
- * @pfn_first: first pfn of @pagemap.
+ * @pfn_first: first pfn of @pagemap, 2 MiB aligned.
  * @npages: number of pages of device memory.
  * @store: for private memory, the simulated on-board memory: one buffer of
  *	%HMMSIM_CHUNK_SIZE bytes per chunk, allocated when the chunk is
  *	first used and kept until the device goes away. NULL for coherent
  *	memory, whose pages are CPU-addressable.
  * @store_lock: serializes the allocation of @store chunks.
- * @alloc_lock: protects @free, @nr_free, @chunks and @lru; taken from
- *	page_free(), in any context, so a spinlock.
- * @free: stack of free page indices (pfn - @pfn_first).
- * @nr_free: number of entries on @free.
+ * @owners: what each page was allocated for (hmmsim_devmem_owner()), kept
+ *	here rather than in the pages, whose fields a large folio uses.
+ * @alloc_lock: protects @nr_free, @chunks, @empty, @partial and @lru;
+ *	taken from the pagemap's free callback, in any context, so a
+ *	spinlock.
+ * @nr_free: number of free pages.
  * @chunks: one per %HMMSIM_CHUNK_SIZE of device memory.
+ * @empty: chunks with no page in use, for 2 MiB folios first.
+ * @partial: chunks with both free pages and pages in use, which single
+ *	pages come from first, so that empty chunks stay whole.
  * @lru: chunks with pages in use, least recently used first: a chunk moves
  *	to the tail when a page of it is allocated or accessed by the device.
+ * @thp: the device hands out 2 MiB folios (hmmsim_devmem_has_thp()).
  * @pagemap_live: @pagemap is set up and must be torn down.
  */
 struct hmmsim_devmem {
@@ -155,11 +171,14 @@ struct hmmsim_devmem {
 	unsigned long npages;
 	void **store;
 	struct mutex store_lock;	/* see above */
+	void **owners;
 	spinlock_t alloc_lock;		/* see above */
-	unsigned int *free;
 	unsigned long nr_free;
 	struct hmmsim_chunk *chunks;
+	struct list_head empty;
+	struct list_head partial;
 	struct list_head lru;
+	bool thp;
 	bool pagemap_live;
 };
 
@@ -178,6 +197,13 @@ enum hmmsim_stat {
 	HMMSIM_STAT_THP_FALLBACKS,
 	HMMSIM_STAT_THP_SPLITS,
 	HMMSIM_NR_STATS
+};
+
+/* What happened to a 2 MiB move or folio, for the hmmsim_thp tracepoint. */
+enum hmmsim_thp_event {
+	HMMSIM_THP_FALLBACK_DEVICE,
+	HMMSIM_THP_FALLBACK_SYSTEM,
+	HMMSIM_THP_SPLIT,
 };
 
 /* Where a migration goes, for the hmmsim_migrate tracepoint. */
@@ -528,6 +554,7 @@ int hmmsim_devmem_init(struct hmmsim_device *hdev);
 void hmmsim_devmem_fini(struct hmmsim_device *hdev);
 unsigned int hmmsim_devmem_alloc(struct hmmsim_device *hdev, void *owner,
 				 struct page **pages, unsigned int nr);
+struct page *hmmsim_devmem_alloc_thp(struct hmmsim_device *hdev, void *owner);
 void hmmsim_devmem_free_unused(struct page *page);
 void hmmsim_devmem_touch(struct page *page, struct hmmsim_chunk **last);
 long hmmsim_devmem_lru_pick(struct hmmsim_device *hdev);
@@ -538,7 +565,7 @@ void *hmmsim_devmem_page_addr(struct page *page);
 unsigned long hmmsim_devmem_nr_used(struct hmmsim_device *hdev);
 void *hmmsim_devmem_owner(struct hmmsim_device *hdev, unsigned long idx);
 void hmmsim_devmem_disown(struct hmmsim_device *hdev, void *owner);
-bool hmmsim_devmem_has_thp(struct hmmsim_device *hdev);
+bool hmmsim_devmem_has_thp(const struct hmmsim_device *hdev);
 
 /* src/debugfs.c */
 void hmmsim_debugfs_init(void);
@@ -559,6 +586,8 @@ int hmmsim_devpt_map_range(struct hmmsim_devpt *pt,
 			   const struct hmm_range *range);
 int hmmsim_devpt_set(struct hmmsim_devpt *pt, unsigned long addr,
 		     hmmsim_pte_t pte);
+int hmmsim_devpt_set_block(struct hmmsim_devpt *pt, unsigned long addr,
+			   hmmsim_pte_t pte);
 hmmsim_pte_t hmmsim_devpt_lookup(struct hmmsim_devpt *pt, unsigned long addr);
 void hmmsim_devpt_clear(struct hmmsim_devpt *pt, unsigned long start,
 			unsigned long end);
@@ -607,6 +636,7 @@ int hmmsim_move_to_system(struct hmmsim_scratch *s, struct mm_struct *mm,
 /* src/evict.c */
 unsigned int hmmsim_evict_alloc(struct hmmsim_mirror *mirror,
 				struct page **pages, unsigned int nr);
+struct page *hmmsim_evict_alloc_thp(struct hmmsim_mirror *mirror);
 void hmmsim_evict_owned(struct hmmsim_mirror *mirror);
 void hmmsim_evict_disown(struct hmmsim_mirror *mirror);
 void hmmsim_evict_all(struct hmmsim_device *hdev);

@@ -16,29 +16,54 @@
  * with memremap_pages() as MEMORY_DEVICE_COHERENT. The CPU maps and accesses
  * those pages in place: they hold their own data, and need no store.
  *
- * Device pages are handed out by a stack of free page indices under a
- * spinlock, since the pagemap's free callback can run wherever the last
- * reference to a page is dropped.
+ * Device memory is handed out from 2 MiB chunks (struct hmmsim_chunk), each
+ * with a bitmap of the pages in use, under a spinlock, since the pagemap's
+ * free callback can run wherever the last reference to a folio is dropped.
+ * On kernels that migrate THPs whole, a THP gets a 2 MiB device folio: an
+ * empty chunk, taken whole. Single pages come from partly used chunks
+ * first, so that empty chunks stay whole for folios. When the kernel splits
+ * a device folio (a partial munmap, say), the pieces are freed one by one,
+ * which the bitmap takes as it comes: nothing else about a page lives in
+ * its struct page.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/ioport.h>
 #include <linux/memremap.h>
 #include <linux/mm.h>
+#include <linux/moduleparam.h>
 #include <linux/pagemap.h>
 #include <linux/slab.h>
 
 #include "hmmsim_drv.h"
+#include "trace.h"
 
-static void hmmsim_devmem_page_free(struct page *page);
-HMMSIM_DEFINE_PAGEMAP_FREE(hmmsim_devmem_free_op, hmmsim_devmem_page_free)
+/*
+ * Off by default: with it on, 7.2's hmm-tests migrate_partial_unmap_fault
+ * on a private device corrupts the kernel's deferred split list (a
+ * list_del corruption in __folio_unqueue_deferred_split() from
+ * migrate_vma_pages()), not yet understood; see Documentation/hmmsim.rst.
+ */
+static bool device_thp;
+module_param(device_thp, bool, 0444);
+MODULE_PARM_DESC(device_thp, "Move THPs to device memory as 2 MiB folios, where the kernel can (experimental; default: N)");
+
+static void hmmsim_devmem_folio_free(struct page *page, unsigned long nr);
+HMMSIM_DEFINE_PAGEMAP_FREE(hmmsim_devmem_free_op, hmmsim_devmem_folio_free)
+
+static void __maybe_unused hmmsim_devmem_folio_split(struct folio *head,
+						     struct folio *tail);
 
 static const struct dev_pagemap_ops hmmsim_private_ops = {
 	.HMMSIM_PAGEMAP_FREE_OP	= hmmsim_devmem_free_op,
 	.migrate_to_ram	= hmmsim_migrate_cpu_fault,
+	HMMSIM_PAGEMAP_SPLIT_OP(hmmsim_devmem_folio_split)
 };
 
-/* Coherent pages are CPU-addressable: the CPU never faults them back. */
+/*
+ * Coherent pages are CPU-addressable: the CPU never faults them back, and
+ * the kernel splits a coherent folio as it splits any other.
+ */
 static const struct dev_pagemap_ops hmmsim_coherent_ops = {
 	.HMMSIM_PAGEMAP_FREE_OP	= hmmsim_devmem_free_op,
 };
@@ -119,34 +144,85 @@ static int hmmsim_devmem_store_chunk(struct hmmsim_devmem *mem,
 	return mem->store[chunk] ? 0 : -ENOMEM;
 }
 
-static void hmmsim_devmem_push(struct hmmsim_devmem *mem, unsigned long idx)
+static struct hmmsim_chunk *hmmsim_devmem_chunk(struct hmmsim_devmem *mem,
+						unsigned long idx)
 {
-	struct hmmsim_chunk *chunk = &mem->chunks[idx / HMMSIM_CHUNK_PAGES];
+	return &mem->chunks[idx / HMMSIM_CHUNK_PAGES];
+}
+
+static struct page *hmmsim_devmem_page(struct hmmsim_devmem *mem,
+				       struct hmmsim_chunk *chunk,
+				       unsigned long bit)
+{
+	return pfn_to_page(mem->pfn_first +
+			   (chunk - mem->chunks) * HMMSIM_CHUNK_PAGES + bit);
+}
+
+/* Give back the @nr pages from @idx on, all in one chunk. */
+static void hmmsim_devmem_push(struct hmmsim_devmem *mem, unsigned long idx,
+			       unsigned long nr)
+{
+	struct hmmsim_chunk *chunk = hmmsim_devmem_chunk(mem, idx);
 
 	spin_lock(&mem->alloc_lock);
-	mem->free[mem->nr_free++] = idx;
-	if (!--chunk->used)
+	bitmap_clear(chunk->map, idx % HMMSIM_CHUNK_PAGES, nr);
+	chunk->used -= nr;
+	mem->nr_free += nr;
+	if (!chunk->used) {
 		list_del_init(&chunk->lru);
+		list_move(&chunk->free_link, &mem->empty);
+	} else {
+		list_move(&chunk->free_link, &mem->partial);
+	}
 	spin_unlock(&mem->alloc_lock);
 }
 
-/* Take up to @nr pages off the free stack. */
-static unsigned int hmmsim_devmem_pop(struct hmmsim_devmem *mem,
-				      struct page **pages, unsigned int nr)
+/* A chunk was given pages: it is the most recently used. */
+static void hmmsim_devmem_used(struct hmmsim_devmem *mem,
+			       struct hmmsim_chunk *chunk, unsigned int nr)
 {
-	unsigned int i, n = min_t(unsigned long, nr, mem->nr_free);
+	chunk->used += nr;
+	mem->nr_free -= nr;
+	if (chunk->used == HMMSIM_CHUNK_PAGES)
+		list_del_init(&chunk->free_link);
+	else
+		list_move(&chunk->free_link, &mem->partial);
+	list_move_tail(&chunk->lru, &mem->lru);
+}
+
+/* Take one free page: from a partly used chunk if there is one. */
+static struct page *hmmsim_devmem_take(struct hmmsim_devmem *mem)
+{
+	struct hmmsim_chunk *chunk;
+	unsigned long bit;
 
 	lockdep_assert_held(&mem->alloc_lock);
-	for (i = 0; i < n; i++) {
-		unsigned long idx = mem->free[--mem->nr_free];
-		struct hmmsim_chunk *chunk =
-			&mem->chunks[idx / HMMSIM_CHUNK_PAGES];
+	chunk = list_first_entry_or_null(&mem->partial, struct hmmsim_chunk,
+					 free_link);
+	if (!chunk)
+		chunk = list_first_entry_or_null(&mem->empty,
+						 struct hmmsim_chunk, free_link);
+	if (!chunk)
+		return NULL;
+	bit = find_first_zero_bit(chunk->map, HMMSIM_CHUNK_PAGES);
+	__set_bit(bit, chunk->map);
+	hmmsim_devmem_used(mem, chunk, 1);
+	return hmmsim_devmem_page(mem, chunk, bit);
+}
 
-		chunk->used++;
-		list_move_tail(&chunk->lru, &mem->lru);
-		pages[i] = pfn_to_page(mem->pfn_first + idx);
-	}
-	return n;
+/* Take an empty chunk whole, for a 2 MiB folio. */
+static struct page *hmmsim_devmem_take_chunk(struct hmmsim_devmem *mem)
+{
+	struct hmmsim_chunk *chunk;
+
+	lockdep_assert_held(&mem->alloc_lock);
+	chunk = list_first_entry_or_null(&mem->empty, struct hmmsim_chunk,
+					 free_link);
+	if (!chunk)
+		return NULL;
+	bitmap_fill(chunk->map, HMMSIM_CHUNK_PAGES);
+	hmmsim_devmem_used(mem, chunk, HMMSIM_CHUNK_PAGES);
+	return hmmsim_devmem_page(mem, chunk, 0);
 }
 
 /**
@@ -196,6 +272,20 @@ long hmmsim_devmem_lru_pick(struct hmmsim_device *hdev)
 	return idx;
 }
 
+/* The page at @idx was allocated for @owner: record it, and back it. */
+static int hmmsim_devmem_give(struct hmmsim_devmem *mem, unsigned long idx,
+			      unsigned long nr, void *owner)
+{
+	unsigned long i;
+
+	if (mem->store &&
+	    hmmsim_devmem_store_chunk(mem, idx / HMMSIM_CHUNK_PAGES))
+		return -ENOMEM;
+	for (i = 0; i < nr; i++)
+		WRITE_ONCE(mem->owners[idx + i], owner);
+	return 0;
+}
+
 /**
  * hmmsim_devmem_alloc() - allocate device pages
  * @hdev: the device.
@@ -218,28 +308,62 @@ unsigned int hmmsim_devmem_alloc(struct hmmsim_device *hdev, void *owner,
 	unsigned int n, i, allocated;
 
 	spin_lock(&mem->alloc_lock);
-	n = hmmsim_devmem_pop(mem, pages, nr);
+	for (n = 0; n < nr; n++) {
+		pages[n] = hmmsim_devmem_take(mem);
+		if (!pages[n])
+			break;
+	}
 	spin_unlock(&mem->alloc_lock);
 
 	for (i = 0; i < n; i++) {
-		unsigned long idx = hmmsim_devmem_index(mem, pages[i]);
-
-		if (mem->store &&
-		    hmmsim_devmem_store_chunk(mem, idx / HMMSIM_CHUNK_PAGES))
+		if (hmmsim_devmem_give(mem, hmmsim_devmem_index(mem, pages[i]),
+				       1, owner))
 			break;
 		hmmsim_zone_device_page_init(pages[i]);
-		pages[i]->zone_device_data = owner;
 	}
 	/* Give back what the store could not back. */
 	for (allocated = i; i < n; i++)
-		hmmsim_devmem_push(mem, hmmsim_devmem_index(mem, pages[i]));
+		hmmsim_devmem_push(mem, hmmsim_devmem_index(mem, pages[i]), 1);
 	return allocated;
 }
 
 /**
- * hmmsim_devmem_free_unused() - free a page from hmmsim_devmem_alloc() that
- *	was never handed to migrate_vma_pages()
- * @page: the page, locked, with its one reference.
+ * hmmsim_devmem_alloc_thp() - allocate a 2 MiB device folio
+ * @hdev: the device, which hands out folios (hmmsim_devmem_has_thp()).
+ * @owner: what the folio is allocated for, as for hmmsim_devmem_alloc().
+ *
+ * Takes an empty chunk whole; the caller may evict and ask again.
+ *
+ * Return: the folio's head page, with one reference, locked, or NULL when
+ * no chunk is empty or the store could not grow.
+ */
+struct page *hmmsim_devmem_alloc_thp(struct hmmsim_device *hdev, void *owner)
+{
+	struct hmmsim_devmem *mem = &hdev->mem;
+	struct page *page;
+	unsigned long idx;
+
+	if (!mem->thp)
+		return NULL;
+	spin_lock(&mem->alloc_lock);
+	page = hmmsim_devmem_take_chunk(mem);
+	spin_unlock(&mem->alloc_lock);
+	if (!page)
+		return NULL;
+	idx = hmmsim_devmem_index(mem, page);
+	if (hmmsim_devmem_give(mem, idx, HMMSIM_CHUNK_PAGES, owner)) {
+		hmmsim_devmem_push(mem, idx, HMMSIM_CHUNK_PAGES);
+		return NULL;
+	}
+	hmmsim_zone_device_folio_init(page, HMMSIM_CHUNK_ORDER);
+	return page;
+}
+
+/**
+ * hmmsim_devmem_free_unused() - free a page or folio from
+ *	hmmsim_devmem_alloc() or hmmsim_devmem_alloc_thp() that was never
+ *	handed to migrate_vma_pages()
+ * @page: the page, or the folio's head, locked, with its one reference.
  */
 void hmmsim_devmem_free_unused(struct page *page)
 {
@@ -247,12 +371,35 @@ void hmmsim_devmem_free_unused(struct page *page)
 	put_page(page);
 }
 
-static void hmmsim_devmem_page_free(struct page *page)
+/* The pagemap's free callback: a folio of @nr pages from @page is free. */
+static void hmmsim_devmem_folio_free(struct page *page, unsigned long nr)
 {
 	struct hmmsim_devmem *mem = &hmmsim_page_device(page)->mem;
+	unsigned long i, idx = hmmsim_devmem_index(mem, page);
 
-	page->zone_device_data = NULL;
-	hmmsim_devmem_push(mem, hmmsim_devmem_index(mem, page));
+	for (i = 0; i < nr; i++)
+		WRITE_ONCE(mem->owners[idx + i], NULL);
+	hmmsim_devmem_push(mem, idx, nr);
+}
+
+/*
+ * The pagemap's split callback, on kernels with device folios: the kernel
+ * splits a private device folio into @tail pieces, called once per piece
+ * and once with a NULL @tail at the end. The pieces need what the kernel
+ * would give them without a callback; owners and the use bitmap are per
+ * page already, and the pieces are freed one by one.
+ */
+static void hmmsim_devmem_folio_split(struct folio *head, struct folio *tail)
+{
+	if (!tail) {
+		struct hmmsim_device *hdev = hmmsim_page_device(&head->page);
+
+		hmmsim_count(hdev, HMMSIM_STAT_THP_SPLITS, 1);
+		trace_hmmsim_thp(hdev->id, HMMSIM_THP_SPLIT, folio_pfn(head));
+		return;
+	}
+	tail->pgmap = head->pgmap;
+	tail->mapping = head->mapping;
 }
 
 /**
@@ -285,7 +432,7 @@ unsigned long hmmsim_devmem_nr_used(struct hmmsim_device *hdev)
  */
 void *hmmsim_devmem_owner(struct hmmsim_device *hdev, unsigned long idx)
 {
-	return READ_ONCE(pfn_to_page(hdev->mem.pfn_first + idx)->zone_device_data);
+	return READ_ONCE(hdev->mem.owners[idx]);
 }
 
 /**
@@ -298,11 +445,8 @@ void hmmsim_devmem_disown(struct hmmsim_device *hdev, void *owner)
 	struct hmmsim_devmem *mem = &hdev->mem;
 	unsigned long i;
 
-	for (i = 0; i < mem->npages; i++) {
-		struct page *page = pfn_to_page(mem->pfn_first + i);
-
-		cmpxchg(&page->zone_device_data, owner, NULL);
-	}
+	for (i = 0; i < mem->npages; i++)
+		cmpxchg(&mem->owners[i], owner, NULL);
 }
 
 /**
@@ -311,9 +455,9 @@ void hmmsim_devmem_disown(struct hmmsim_device *hdev, void *owner)
  *
  * Return: true where the kernel migrates THPs to device memory whole.
  */
-bool hmmsim_devmem_has_thp(struct hmmsim_device *hdev)
+bool hmmsim_devmem_has_thp(const struct hmmsim_device *hdev)
 {
-	return hmmsim_thp_migration();
+	return hdev->mem.thp;
 }
 
 /* Sum the reserved memory found in a range, for walk_iomem_res_desc(). */
@@ -362,22 +506,23 @@ static int hmmsim_devmem_claim_coherent(struct hmmsim_device *hdev)
 	return 0;
 }
 
-/* The page allocator's stack, low pages handed out first, and the LRU. */
+/* Every chunk empty, low ones handed out first; the owners; the LRU. */
 static int hmmsim_devmem_init_free(struct hmmsim_devmem *mem)
 {
 	unsigned long i, nr_chunks = mem->npages / HMMSIM_CHUNK_PAGES;
 
-	mem->free = kvmalloc_array(mem->npages, sizeof(*mem->free),
-				   GFP_KERNEL);
+	mem->owners = kvcalloc(mem->npages, sizeof(*mem->owners), GFP_KERNEL);
 	mem->chunks = kvcalloc(nr_chunks, sizeof(*mem->chunks), GFP_KERNEL);
-	if (!mem->free || !mem->chunks)
+	if (!mem->owners || !mem->chunks)
 		return -ENOMEM;
-	for (i = 0; i < mem->npages; i++)
-		mem->free[i] = mem->npages - 1 - i;
 	mem->nr_free = mem->npages;
+	INIT_LIST_HEAD(&mem->empty);
+	INIT_LIST_HEAD(&mem->partial);
 	INIT_LIST_HEAD(&mem->lru);
-	for (i = 0; i < nr_chunks; i++)
+	for (i = 0; i < nr_chunks; i++) {
 		INIT_LIST_HEAD(&mem->chunks[i].lru);
+		list_add_tail(&mem->chunks[i].free_link, &mem->empty);
+	}
 	return 0;
 }
 
@@ -402,6 +547,9 @@ static int hmmsim_devmem_remap(struct hmmsim_device *hdev,
 	}
 	mem->pagemap_live = true;
 	mem->pfn_first = mem->res->start >> PAGE_SHIFT;
+	/* A folio takes a chunk, which must then be a naturally aligned one. */
+	mem->thp = device_thp && hmmsim_thp_migration() &&
+		   IS_ALIGNED(mem->pfn_first, HMMSIM_CHUNK_PAGES);
 	return 0;
 }
 
@@ -491,8 +639,8 @@ void hmmsim_devmem_fini(struct hmmsim_device *hdev)
 		kvfree(mem->store);
 		mem->store = NULL;
 	}
-	kvfree(mem->free);
-	mem->free = NULL;
+	kvfree(mem->owners);
+	mem->owners = NULL;
 	kvfree(mem->chunks);
 	mem->chunks = NULL;
 }

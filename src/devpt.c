@@ -216,13 +216,9 @@ int hmmsim_devpt_map_range(struct hmmsim_devpt *pt,
 		if (addr == hmmsim_devpt_block(index) &&
 		    block_end == hmmsim_devpt_block(index + 1) &&
 		    hmmsim_devpt_pfns_are_pmd(pfns)) {
-			void *old = xa_store(&pt->blocks, index,
-					     xa_mk_value(hmmsim_devpt_pte_of(pfns[0])),
-					     GFP_NOWAIT | __GFP_NOWARN);
-
-			if (xa_is_err(old))
+			if (hmmsim_devpt_set_block(pt, addr,
+						   hmmsim_devpt_pte_of(pfns[0])))
 				return -EAGAIN;
-			hmmsim_devpt_free_entry(old);
 			addr = block_end;
 			continue;
 		}
@@ -235,6 +231,29 @@ int hmmsim_devpt_map_range(struct hmmsim_devpt *pt,
 				table[hmmsim_devpt_slot(addr)] = hmmsim_devpt_pte_of(*pfns);
 		}
 	}
+	return 0;
+}
+
+/**
+ * hmmsim_devpt_set_block() - map a 2 MiB block with one entry
+ * @pt: the table.
+ * @addr: virtual address of the block, 2 MiB aligned.
+ * @pte: the entry for the block's first page; the block maps 2 MiB of
+ *	physically contiguous memory from there.
+ *
+ * Return: 0, or -EAGAIN if the directory could not grow here.
+ */
+int hmmsim_devpt_set_block(struct hmmsim_devpt *pt, unsigned long addr,
+			   hmmsim_pte_t pte)
+{
+	void *old;
+
+	lockdep_assert_held(pt->lock);
+	old = xa_store(&pt->blocks, hmmsim_devpt_index(addr), xa_mk_value(pte),
+		       GFP_NOWAIT | __GFP_NOWARN);
+	if (xa_is_err(old))
+		return -EAGAIN;
+	hmmsim_devpt_free_entry(old);
 	return 0;
 }
 

@@ -34,8 +34,19 @@
 #include "hmmsim_drv.h"
 #include "trace.h"
 
-/* Teardown works in small windows, so that it can allocate with NOFAIL. */
-#define HMMSIM_EVICT_PAGES	64
+/*
+ * Teardown works in windows of a chunk, aligned to one, so that a 2 MiB
+ * folio is never cut in two (migrate_device_range() would skip it).
+ */
+#define HMMSIM_EVICT_PAGES	HMMSIM_CHUNK_PAGES
+
+/* End of the eviction window from @idx: the chunk's end, or @end. */
+static unsigned long hmmsim_evict_window_end(unsigned long idx,
+					     unsigned long end)
+{
+	return min(ALIGN_DOWN(idx, HMMSIM_EVICT_PAGES) + HMMSIM_EVICT_PAGES,
+		   end);
+}
 
 /*
  * Move the device pages [idx, idx + n) to system memory, as they are.
@@ -153,6 +164,14 @@ static unsigned long hmmsim_evict_chunk(struct hmmsim_device *hdev,
 	return moved;
 }
 
+/* Evict the least recently used chunk; whether that moved anything. */
+static bool hmmsim_evict_lru(struct hmmsim_mirror *mirror)
+{
+	long chunk = hmmsim_devmem_lru_pick(mirror->hdev);
+
+	return chunk >= 0 && hmmsim_evict_chunk(mirror->hdev, chunk, mirror);
+}
+
 /**
  * hmmsim_evict_alloc() - allocate device pages, evicting to make room
  * @mirror: the mirror the pages are for (their owner); the caller holds
@@ -181,9 +200,7 @@ unsigned int hmmsim_evict_alloc(struct hmmsim_mirror *mirror,
 	else
 		n = hmmsim_devmem_alloc(hdev, mirror, pages, nr);
 	while (n < nr && tries) {
-		long chunk = hmmsim_devmem_lru_pick(hdev);
-
-		if (chunk < 0 || !hmmsim_evict_chunk(hdev, chunk, mirror))
+		if (!hmmsim_evict_lru(mirror))
 			tries--;
 		else
 			n += hmmsim_devmem_alloc(hdev, mirror, pages + n,
@@ -191,6 +208,35 @@ unsigned int hmmsim_evict_alloc(struct hmmsim_mirror *mirror,
 	}
 	hmmsim_count(hdev, HMMSIM_STAT_ALLOC_FAILURES, nr - n);
 	return n;
+}
+
+/**
+ * hmmsim_evict_alloc_thp() - allocate a 2 MiB device folio, evicting to
+ *	make room
+ * @mirror: the mirror the folio is for; the caller holds the mmap lock of
+ *	its mm.
+ *
+ * Evicts least recently used chunks until one is empty, giving up after a
+ * pass over every chunk: the caller falls back to single pages, which fit
+ * where a folio does not. The fail_alloc fault attribute fails it too.
+ *
+ * Return: the folio's head page, as from hmmsim_devmem_alloc_thp(), or
+ * NULL.
+ */
+struct page *hmmsim_evict_alloc_thp(struct hmmsim_mirror *mirror)
+{
+	struct hmmsim_device *hdev = mirror->hdev;
+	unsigned long tries = hdev->mem.npages / HMMSIM_CHUNK_PAGES;
+	struct page *page;
+
+	mmap_assert_locked(mirror->mm);
+	if (hmmsim_should_fail(&hdev->fail_alloc)) {
+		hmmsim_count(hdev, HMMSIM_STAT_ALLOC_FAILURES, 1);
+		return NULL;
+	}
+	while (!(page = hmmsim_devmem_alloc_thp(hdev, mirror)) && tries--)
+		hmmsim_evict_lru(mirror);
+	return page;
 }
 
 /* The next run of pages @owner owns from @from on, its length in *@run. */
@@ -222,10 +268,11 @@ static bool hmmsim_evict_owned_pass(struct hmmsim_scratch *s,
 		if (idx >= hdev->mem.npages)
 			break;
 		found = true;
-		for (n = 0; n < run; n += HMMSIM_EVICT_PAGES)
-			hmmsim_evict_pages(s, idx + n,
-					   min_t(unsigned long, run - n,
-						 HMMSIM_EVICT_PAGES), mirror,
+		for (n = idx; n < idx + run;
+		     n = hmmsim_evict_window_end(n, idx + run))
+			hmmsim_evict_pages(s, n,
+					   hmmsim_evict_window_end(n, idx + run) - n,
+					   mirror,
 					   GFP_HIGHUSER_MOVABLE | __GFP_NOFAIL);
 		cond_resched();
 	}
@@ -300,10 +347,7 @@ void hmmsim_evict_all(struct hmmsim_device *hdev)
 			    GFP_KERNEL | __GFP_NOFAIL);
 	while ((used = hmmsim_devmem_nr_used(hdev))) {
 		for (idx = 0; idx < mem->npages; idx += HMMSIM_EVICT_PAGES) {
-			hmmsim_evict_pages(&s, idx,
-					   min_t(unsigned long,
-						 mem->npages - idx,
-						 HMMSIM_EVICT_PAGES), NULL,
+			hmmsim_evict_pages(&s, idx, HMMSIM_EVICT_PAGES, NULL,
 					   GFP_HIGHUSER_MOVABLE | __GFP_NOFAIL);
 			cond_resched();
 		}

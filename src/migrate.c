@@ -22,6 +22,7 @@
 #include <linux/mmap_lock.h>
 
 #include "hmmsim_drv.h"
+#include "trace.h"
 
 /* End of the migration window starting at @addr, within @vma and @end. */
 static unsigned long hmmsim_migrate_next(struct vm_area_struct *vma,
@@ -64,6 +65,13 @@ static unsigned long hmmsim_migrate_select(const struct hmmsim_device *hdev)
 	       MIGRATE_VMA_SELECT_DEVICE_PRIVATE;
 }
 
+/* Collect THPs whole when @hdev, which receives or gives them, has folios. */
+static unsigned long hmmsim_migrate_compound(const struct hmmsim_device *hdev)
+{
+	return hmmsim_devmem_has_thp(hdev) ? HMMSIM_MIGRATE_VMA_SELECT_COMPOUND :
+					     0;
+}
+
 /* The collected pages of the window that need a page of @hdev's. */
 static unsigned int hmmsim_migrate_wants(const struct migrate_vma *args,
 					 struct hmmsim_device *hdev)
@@ -79,6 +87,27 @@ static unsigned int hmmsim_migrate_wants(const struct migrate_vma *args,
 }
 
 /*
+ * For a window collected as one THP (it is 2 MiB, aligned, and its first
+ * entry is compound), a 2 MiB device folio in @s->pages[0]. Returns whether
+ * it got one; when it did not, the migration falls back to single pages,
+ * one per page of the window.
+ */
+static bool hmmsim_migrate_alloc_thp(struct hmmsim_scratch *s,
+				     struct hmmsim_mirror *mirror,
+				     const struct migrate_vma *args, bool fail)
+{
+	if (!(args->src[0] & HMMSIM_MIGRATE_PFN_COMPOUND))
+		return false;
+	s->pages[0] = fail ? NULL : hmmsim_evict_alloc_thp(mirror);
+	if (s->pages[0])
+		return true;
+	hmmsim_count(mirror->hdev, HMMSIM_STAT_THP_FALLBACKS, 1);
+	trace_hmmsim_thp(mirror->hdev->id, HMMSIM_THP_FALLBACK_DEVICE,
+			 args->src[0] >> MIGRATE_PFN_SHIFT);
+	return false;
+}
+
+/*
  * One window to the mirror's device; args from migrate_vma_setup(), with
  * the mmap lock held. Adds the pages moved to *@moved; returns -ENOMEM when
  * some could not get device memory, -EIO when the copy failed.
@@ -89,6 +118,7 @@ static int hmmsim_migrate_window(struct hmmsim_scratch *s,
 				 unsigned long *moved)
 {
 	unsigned int want, got;
+	bool fail = false;
 	int ret;
 
 	mmap_assert_locked(mirror->mm);
@@ -96,12 +126,17 @@ static int hmmsim_migrate_window(struct hmmsim_scratch *s,
 	/*
 	 * HMM_DMIRROR_FLAG_FAIL_ALLOC fails this window's first allocation
 	 * attempt, as lib/test_hmm fails a 2 MiB one; the migration falls
-	 * back to the page allocator and goes on. hmmsim allocates device
-	 * memory by pages, so the fallback is its only allocator: the failed
-	 * attempt shows in alloc_failures.
+	 * back to single pages and goes on. The failed attempt shows in
+	 * alloc_failures, and for a THP in thp_fallbacks.
 	 */
-	if (want && test_and_clear_bit(HMMSIM_MIRROR_FAIL_ALLOC, &mirror->flags))
+	if (want && test_and_clear_bit(HMMSIM_MIRROR_FAIL_ALLOC, &mirror->flags)) {
 		hmmsim_count(mirror->hdev, HMMSIM_STAT_ALLOC_FAILURES, 1);
+		fail = true;
+	}
+	if (want && hmmsim_migrate_alloc_thp(s, mirror, args, fail))
+		return hmmsim_move_to_device(s, mirror, args, 1, seq, moved);
+	if (args->src[0] & HMMSIM_MIGRATE_PFN_COMPOUND)
+		want = args->npages;
 	got = hmmsim_evict_alloc(mirror, s->pages, want);
 	ret = hmmsim_move_to_device(s, mirror, args, got, seq, moved);
 	if (!ret && got < want)
@@ -144,9 +179,10 @@ int hmmsim_migrate_to_device(struct hmmsim_mirror *mirror,
 			.src = s->src,
 			.dst = s->dst,
 			.pgmap_owner = src ? src : mirror->hdev,
-			.flags = src ? hmmsim_migrate_select(src) :
-				       MIGRATE_VMA_SELECT_SYSTEM |
-				       hmmsim_migrate_select(mirror->hdev),
+			.flags = (src ? hmmsim_migrate_select(src) :
+					MIGRATE_VMA_SELECT_SYSTEM |
+					hmmsim_migrate_select(mirror->hdev)) |
+				 hmmsim_migrate_compound(mirror->hdev),
 		};
 
 		ret = hmmsim_migrate_setup(mm, &args, addr, span->end);
@@ -188,7 +224,8 @@ int hmmsim_migrate_to_system(struct hmmsim_mirror *mirror,
 			.src = s->src,
 			.dst = s->dst,
 			.pgmap_owner = mirror->hdev,
-			.flags = hmmsim_migrate_select(mirror->hdev),
+			.flags = hmmsim_migrate_select(mirror->hdev) |
+				 hmmsim_migrate_compound(mirror->hdev),
 		};
 
 		ret = hmmsim_migrate_setup(mm, &args, addr, span->end);
@@ -206,7 +243,12 @@ int hmmsim_migrate_to_system(struct hmmsim_mirror *mirror,
 	return ret;
 }
 
-/* The window around a CPU fault: 2 MiB in the VMA, or the page alone. */
+/*
+ * The window around a CPU fault: 2 MiB in the VMA, or the page alone. A
+ * fault through a PMD is on a 2 MiB device folio, which the window then
+ * covers exactly, and collects whole; through a PTE, a folio mapped in part
+ * is split as it is collected.
+ */
 static void hmmsim_migrate_fault_window(struct vm_fault *vmf, unsigned long nr,
 					struct migrate_vma *args)
 {
@@ -227,7 +269,8 @@ static void hmmsim_migrate_fault_window(struct vm_fault *vmf, unsigned long nr,
  *
  * Brings back the faulting page and, with it, every page of this device in
  * the same 2 MiB window of the VMA: a CPU touching one page of a buffer is
- * about to touch its neighbours.
+ * about to touch its neighbours. A device folio mapped by a PMD comes back
+ * as a THP when the system has one.
  *
  * Return: 0, VM_FAULT_SIGBUS or VM_FAULT_OOM.
  */
@@ -254,6 +297,8 @@ vm_fault_t hmmsim_migrate_cpu_fault(struct vm_fault *vmf)
 		}
 	}
 	hmmsim_migrate_fault_window(vmf, nr, &args);
+	if (!vmf->pte && nr > 1)
+		args.flags |= hmmsim_migrate_compound(hdev);
 	args.src = s.src;
 	args.dst = s.dst;
 

@@ -720,14 +720,18 @@ void hmmsim_mirrors_unmap_migrating(struct hmmsim_device *hdev,
 		if (mirror->mm != mm)
 			continue;
 		mutex_lock(&mirror->pt_lock);
-		for (i = 0; i < args->npages; i++)
-			if ((args->src[i] & MIGRATE_PFN_MIGRATE) &&
+		for (i = 0; i < args->npages; i++) {
+			unsigned long src = args->src[i];
+			unsigned long addr = args->start + (i << PAGE_SHIFT);
+			unsigned long nr = src & HMMSIM_MIGRATE_PFN_COMPOUND ?
+					   HMMSIM_CHUNK_PAGES : 1;
+
+			if ((src & MIGRATE_PFN_MIGRATE) &&
 			    !(stays &&
-			      hmmsim_is_own_page(migrate_pfn_to_page(args->src[i]),
-						 stays)))
-				hmmsim_devpt_clear_page(&mirror->pt,
-							args->start +
-							(i << PAGE_SHIFT));
+			      hmmsim_is_own_page(migrate_pfn_to_page(src), stays)))
+				hmmsim_devpt_clear(&mirror->pt, addr,
+						   addr + (nr << PAGE_SHIFT));
+		}
 		mutex_unlock(&mirror->pt_lock);
 	}
 	mutex_unlock(&hdev->mirrors_lock);
@@ -756,7 +760,9 @@ void hmmsim_mirror_map_migrated(struct hmmsim_mirror *mirror,
 		goto out;
 	for (i = 0; i < args->npages; i++) {
 		unsigned long dst = args->dst[i];
+		unsigned long addr = args->start + (i << PAGE_SHIFT);
 		hmmsim_pte_t pte;
+		int ret;
 
 		if (!dst || !(args->src[i] & MIGRATE_PFN_MIGRATE))
 			continue;
@@ -764,8 +770,14 @@ void hmmsim_mirror_map_migrated(struct hmmsim_mirror *mirror,
 				      HMMSIM_PTE_VALID);
 		if (dst & MIGRATE_PFN_WRITE)
 			pte |= HMMSIM_PTE_WRITE;
-		if (hmmsim_devpt_set(&mirror->pt, args->start + (i << PAGE_SHIFT),
-				     pte))
+		/* A 2 MiB folio gets a 2 MiB entry, as its PMD does. */
+		if (dst & HMMSIM_MIGRATE_PFN_COMPOUND) {
+			ret = hmmsim_devpt_set_block(&mirror->pt, addr, pte);
+			i += HMMSIM_CHUNK_PAGES - 1;
+		} else {
+			ret = hmmsim_devpt_set(&mirror->pt, addr, pte);
+		}
+		if (ret)
 			break;
 	}
 out:

@@ -14,6 +14,14 @@
  * hmmsim_move_to_device() is given the destination device pages, allocated
  * by the caller (migrate.c); hmmsim_move_to_system() allocates system pages
  * itself. Callers: migrate.c (commands, CPU faults) and evict.c.
+ *
+ * A THP (or a 2 MiB hole of anonymous memory) is collected as one entry
+ * flagged MIGRATE_PFN_COMPOUND, at the head of a 2 MiB aligned window,
+ * where the kernel migrates THPs whole. Given a 2 MiB destination folio it
+ * moves as one; given single pages, 512 of them, the kernel splits the
+ * source and moves it page by page: the fallback when no folio could be
+ * had. A window without a VMA (eviction) cannot split its source, so a
+ * device folio that gets no system THP stays where it is.
  */
 #include <linux/highmem.h>
 #include <linux/migrate.h>
@@ -31,33 +39,84 @@ static bool hmmsim_move_want_write(unsigned long src,
 	       (!migrate_pfn_to_page(src) && (vma->vm_flags & VM_WRITE));
 }
 
+/* Queue the copy of @spage (NULL: clear) to @dpage, both single pages. */
+static void hmmsim_move_queue(struct hmmsim_scratch *s, struct page *spage,
+			      struct page *dpage)
+{
+	struct hmmsim_copy_desc d = { .len = PAGE_SIZE };
+
+	if (spage)
+		hmmsim_copy_endpoint(spage, &d.src_page, &d.src_addr);
+	hmmsim_copy_endpoint(dpage, &d.dst_page, &d.dst_addr);
+	hmmsim_copy_add(&s->batch, &d);
+}
+
+/*
+ * Page @k of the folio whose head is @page (the pages of a folio are
+ * contiguous in the memmap), or NULL for no page: a hole, cleared.
+ */
+static struct page *hmmsim_move_nth(struct page *page, unsigned long k)
+{
+	return page ? page + k : NULL;
+}
+
+/*
+ * A compound entry at index @i with destination @dpage: a 2 MiB folio
+ * takes the whole source, or, when @dpage is a single page, it and the
+ * next pages of @s->pages from @j on take one source page each. Returns
+ * the device pages used.
+ */
+static unsigned int hmmsim_move_fill_thp(struct hmmsim_scratch *s,
+					 struct migrate_vma *args,
+					 unsigned long i, unsigned int j,
+					 unsigned int got, unsigned long flags)
+{
+	struct page *spage = migrate_pfn_to_page(args->src[i]);
+	struct page *dpage = s->pages[j];
+	unsigned long k;
+
+	if (folio_test_large(page_folio(dpage))) {
+		for (k = 0; k < HMMSIM_CHUNK_PAGES; k++)
+			hmmsim_move_queue(s, hmmsim_move_nth(spage, k),
+					  dpage + k);
+		args->dst[i] = migrate_pfn(page_to_pfn(dpage)) | flags |
+			       HMMSIM_MIGRATE_PFN_COMPOUND;
+		return 1;
+	}
+	for (k = 0; k < HMMSIM_CHUNK_PAGES && j + k < got; k++) {
+		dpage = s->pages[j + k];
+		hmmsim_move_queue(s, hmmsim_move_nth(spage, k), dpage);
+		args->dst[i + k] = migrate_pfn(page_to_pfn(dpage)) | flags;
+	}
+	return k;
+}
+
 /* Give each page to move a destination from s->pages, and queue its copy. */
 static void hmmsim_move_fill_device(struct hmmsim_scratch *s,
 				    struct migrate_vma *args, unsigned int got)
 {
 	unsigned int j = 0;
-	unsigned long i;
+	unsigned long i, flags;
 
 	hmmsim_copy_batch_reset(&s->batch);
+	memset(args->dst, 0, args->npages * sizeof(*args->dst));
 	for (i = 0; i < args->npages; i++) {
 		unsigned long src = args->src[i];
-		struct hmmsim_copy_desc d = { .len = PAGE_SIZE };
 		struct page *spage = migrate_pfn_to_page(src);
-		struct page *dpage;
 
-		args->dst[i] = 0;
 		if (!(src & MIGRATE_PFN_MIGRATE) || j == got ||
 		    hmmsim_is_own_page(spage, s->hdev))
 			continue;
-		dpage = s->pages[j++];
+		flags = hmmsim_move_want_write(src, args->vma) ?
+			MIGRATE_PFN_WRITE : 0;
+		if (src & HMMSIM_MIGRATE_PFN_COMPOUND) {
+			j += hmmsim_move_fill_thp(s, args, i, j, got, flags);
+			i += HMMSIM_CHUNK_PAGES - 1;
+			continue;
+		}
 		/* No source page: an untouched or zero page; clear it. */
-		if (spage)
-			hmmsim_copy_endpoint(spage, &d.src_page, &d.src_addr);
-		hmmsim_copy_endpoint(dpage, &d.dst_page, &d.dst_addr);
-		hmmsim_copy_add(&s->batch, &d);
-		args->dst[i] = migrate_pfn(page_to_pfn(dpage));
-		if (hmmsim_move_want_write(src, args->vma))
-			args->dst[i] |= MIGRATE_PFN_WRITE;
+		hmmsim_move_queue(s, spage, s->pages[j]);
+		args->dst[i] = migrate_pfn(page_to_pfn(s->pages[j++])) | flags;
 	}
 }
 
@@ -73,13 +132,29 @@ static void hmmsim_move_drop_device(struct migrate_vma *args)
 	}
 }
 
-static unsigned long hmmsim_move_count(const struct migrate_vma *args)
+/*
+ * After migrate_*_pages(): the pages that moved, and in *@thps the 2 MiB
+ * folios that moved whole. An entry moved if it has a destination and is
+ * still marked to migrate; a whole folio's is flagged compound.
+ */
+static unsigned long hmmsim_move_count(const unsigned long *src,
+				       const unsigned long *dst,
+				       unsigned long npages,
+				       unsigned long *thps)
 {
 	unsigned long i, moved = 0;
 
-	for (i = 0; i < args->npages; i++)
-		if (args->dst[i] && (args->src[i] & MIGRATE_PFN_MIGRATE))
+	*thps = 0;
+	for (i = 0; i < npages; i++) {
+		if (!dst[i] || !(src[i] & MIGRATE_PFN_MIGRATE))
+			continue;
+		if (dst[i] & HMMSIM_MIGRATE_PFN_COMPOUND) {
+			moved += HMMSIM_CHUNK_PAGES;
+			(*thps)++;
+		} else {
 			moved++;
+		}
+	}
 	return moved;
 }
 
@@ -104,7 +179,7 @@ int hmmsim_move_to_device(struct hmmsim_scratch *s,
 {
 	struct hmmsim_device *hdev = s->hdev;
 	struct hmmsim_device *from = args->pgmap_owner;
-	unsigned long n;
+	unsigned long n, thps;
 	int ret = 0;
 
 	mmap_assert_locked(args->vma->vm_mm);
@@ -119,66 +194,107 @@ int hmmsim_move_to_device(struct hmmsim_scratch *s,
 	}
 
 	migrate_vma_pages(args);
-	n = hmmsim_move_count(args);
+	n = hmmsim_move_count(args->src, args->dst, args->npages, &thps);
 	/* The device maps what it now holds, as a driver would. */
 	if (n)
 		hmmsim_mirror_map_migrated(mirror, args, seq);
 	migrate_vma_finalize(args);
 
 	hmmsim_count(hdev, HMMSIM_STAT_TO_DEVICE, n);
-	if (from != hdev)
+	hmmsim_count(hdev, HMMSIM_STAT_THP_TO_DEVICE, thps);
+	if (from != hdev) {
 		hmmsim_count(from, HMMSIM_STAT_FROM_DEVICE, n);
+		hmmsim_count(from, HMMSIM_STAT_THP_FROM_DEVICE, thps);
+	}
 	trace_hmmsim_migrate(hdev->id, from != hdev ? HMMSIM_DEVICE_TO_DEVICE :
 			     HMMSIM_TO_DEVICE, args->start,
-			     args->start + (args->npages << PAGE_SHIFT), n);
+			     args->start + (args->npages << PAGE_SHIFT), n, thps);
 	*moved += n;
 	return ret;
 }
 
-/* One system page for the device page at index @i of the window. */
+/*
+ * A system folio of 1 << @order pages for the device page at index @i of
+ * the window, locked. A THP is not worth reclaim that does not succeed,
+ * and never __GFP_NOFAIL: there is a fallback.
+ */
 static struct page *hmmsim_move_alloc_system(struct migrate_vma *args,
-					     unsigned long i, gfp_t gfp)
+					     unsigned long i, unsigned int order,
+					     gfp_t gfp)
 {
-	struct page *page;
+	struct folio *folio;
 
+	if (order)
+		gfp = (gfp & ~__GFP_NOFAIL) | __GFP_NOWARN | __GFP_NORETRY;
 	if (args->vma)
-		page = alloc_page_vma(gfp, args->vma,
-				      args->start + (i << PAGE_SHIFT));
+		folio = vma_alloc_folio(gfp, order, args->vma,
+					args->start + (i << PAGE_SHIFT));
 	else
-		page = alloc_page(gfp);
-	if (page)
-		lock_page(page);
-	return page;
+		folio = folio_alloc(gfp, order);
+	if (!folio)
+		return NULL;
+	folio_lock(folio);
+	return &folio->page;
+}
+
+/*
+ * Give the device page (or 2 MiB folio) at index @i a system page (or THP)
+ * and queue its copy. A folio that gets no THP falls back to single pages
+ * where the window has a VMA, for the kernel to split it. Returns the
+ * entries used, 0 if out of memory.
+ */
+static unsigned long hmmsim_move_fill_one(struct hmmsim_scratch *s,
+					  struct migrate_vma *args,
+					  unsigned long i, gfp_t gfp)
+{
+	unsigned long src = args->src[i], flags = src & MIGRATE_PFN_WRITE;
+	struct page *spage = migrate_pfn_to_page(src), *dpage;
+	unsigned long k, nr = 1;
+
+	if (src & HMMSIM_MIGRATE_PFN_COMPOUND) {
+		nr = HMMSIM_CHUNK_PAGES;
+		dpage = hmmsim_move_alloc_system(args, i, HMMSIM_CHUNK_ORDER, gfp);
+		if (dpage) {
+			for (k = 0; k < nr; k++)
+				hmmsim_move_queue(s, hmmsim_move_nth(spage, k),
+						  dpage + k);
+			args->dst[i] = migrate_pfn(page_to_pfn(dpage)) | flags |
+				       HMMSIM_MIGRATE_PFN_COMPOUND;
+			return nr;
+		}
+		hmmsim_count(s->hdev, HMMSIM_STAT_THP_FALLBACKS, 1);
+		trace_hmmsim_thp(s->hdev->id, HMMSIM_THP_FALLBACK_SYSTEM,
+				 page_to_pfn(spage));
+		if (!args->vma)
+			return 0;
+	}
+	for (k = 0; k < nr; k++) {
+		dpage = hmmsim_move_alloc_system(args, i + k, 0, gfp);
+		if (!dpage)
+			return 0;	/* what was filled moves */
+		hmmsim_move_queue(s, hmmsim_move_nth(spage, k), dpage);
+		args->dst[i + k] = migrate_pfn(page_to_pfn(dpage)) | flags;
+	}
+	return nr;
 }
 
 /* Give each device page a system page, and queue its copy. */
 static int hmmsim_move_fill_system(struct hmmsim_scratch *s,
 				   struct migrate_vma *args, gfp_t gfp)
 {
-	unsigned long i;
+	unsigned long i, n;
 	int ret = 0;
 
 	hmmsim_copy_batch_reset(&s->batch);
-	for (i = 0; i < args->npages; i++) {
+	memset(args->dst, 0, args->npages * sizeof(*args->dst));
+	for (i = 0; i < args->npages; i += n) {
 		unsigned long src = args->src[i];
-		struct page *spage = migrate_pfn_to_page(src);
-		struct hmmsim_copy_desc d = { .len = PAGE_SIZE };
-		struct page *dpage;
 
-		args->dst[i] = 0;
-		if (!spage || !(src & MIGRATE_PFN_MIGRATE))
+		n = src & HMMSIM_MIGRATE_PFN_COMPOUND ? HMMSIM_CHUNK_PAGES : 1;
+		if (!migrate_pfn_to_page(src) || !(src & MIGRATE_PFN_MIGRATE))
 			continue;
-		dpage = hmmsim_move_alloc_system(args, i, gfp);
-		if (!dpage) {
+		if (!hmmsim_move_fill_one(s, args, i, gfp))
 			ret = -ENOMEM;
-			continue;
-		}
-		hmmsim_copy_endpoint(spage, &d.src_page, &d.src_addr);
-		d.dst_page = dpage;
-		hmmsim_copy_add(&s->batch, &d);
-		args->dst[i] = migrate_pfn(page_to_pfn(dpage));
-		if (src & MIGRATE_PFN_WRITE)
-			args->dst[i] |= MIGRATE_PFN_WRITE;
 	}
 	return ret;
 }
@@ -217,7 +333,7 @@ int hmmsim_move_to_system(struct hmmsim_scratch *s, struct mm_struct *mm,
 			  struct migrate_vma *args, gfp_t gfp,
 			  enum hmmsim_migrate_kind kind, unsigned long *moved)
 {
-	unsigned long i, n = 0;
+	unsigned long n, thps;
 	int ret;
 
 	if (args->vma)
@@ -236,18 +352,16 @@ int hmmsim_move_to_system(struct hmmsim_scratch *s, struct mm_struct *mm,
 		migrate_vma_pages(args);
 	else
 		migrate_device_pages(args->src, args->dst, args->npages);
-	for (i = 0; i < args->npages; i++)
-		if ((args->src[i] & MIGRATE_PFN_VALID) &&
-		    (args->src[i] & MIGRATE_PFN_MIGRATE))
-			n++;
+	n = hmmsim_move_count(args->src, args->dst, args->npages, &thps);
 	if (args->vma)
 		migrate_vma_finalize(args);
 	else
 		migrate_device_finalize(args->src, args->dst, args->npages);
 
 	hmmsim_count(s->hdev, HMMSIM_STAT_FROM_DEVICE, n);
+	hmmsim_count(s->hdev, HMMSIM_STAT_THP_FROM_DEVICE, thps);
 	trace_hmmsim_migrate(s->hdev->id, kind, args->start,
-			     args->start + (args->npages << PAGE_SHIFT), n);
+			     args->start + (args->npages << PAGE_SHIFT), n, thps);
 	*moved += n;
 	return ret;
 }

@@ -28,26 +28,53 @@ TRACE_DEFINE_ENUM(HMMSIM_CPU_FAULT);
  */
 TRACE_EVENT(hmmsim_migrate,
 	    TP_PROTO(unsigned int dev, unsigned int kind, unsigned long start,
-		     unsigned long end, unsigned long moved),
-	    TP_ARGS(dev, kind, start, end, moved),
+		     unsigned long end, unsigned long moved, unsigned long thps),
+	    TP_ARGS(dev, kind, start, end, moved, thps),
 	    TP_STRUCT__entry(__field(unsigned int, dev)
 			     __field(unsigned int, kind)
 			     __field(unsigned long, start)
 			     __field(unsigned long, end)
-			     __field(unsigned long, moved)),
+			     __field(unsigned long, moved)
+			     __field(unsigned long, thps)),
 	    TP_fast_assign(__entry->dev = dev;
 			   __entry->kind = kind;
 			   __entry->start = start;
 			   __entry->end = end;
-			   __entry->moved = moved;),
-	    TP_printk("dev=%u %s [%#lx, %#lx) moved=%lu", __entry->dev,
+			   __entry->moved = moved;
+			   __entry->thps = thps;),
+	    TP_printk("dev=%u %s [%#lx, %#lx) moved=%lu thps=%lu", __entry->dev,
 		      __print_symbolic(__entry->kind,
 				       { HMMSIM_TO_DEVICE, "to_device" },
 				       { HMMSIM_TO_SYSTEM, "to_system" },
 				       { HMMSIM_DEVICE_TO_DEVICE,
 					 "device_to_device" },
 				       { HMMSIM_CPU_FAULT, "cpu_fault" }),
-		      __entry->start, __entry->end, __entry->moved)
+		      __entry->start, __entry->end, __entry->moved,
+		      __entry->thps)
+);
+
+/*
+ * A 2 MiB move that fell back to single pages, because its destination got
+ * no folio (to the device or to system memory), or a device folio the
+ * kernel split; @pfn is the (source) folio's.
+ */
+TRACE_EVENT(hmmsim_thp,
+	    TP_PROTO(unsigned int dev, unsigned int event, unsigned long pfn),
+	    TP_ARGS(dev, event, pfn),
+	    TP_STRUCT__entry(__field(unsigned int, dev)
+			     __field(unsigned int, event)
+			     __field(unsigned long, pfn)),
+	    TP_fast_assign(__entry->dev = dev;
+			   __entry->event = event;
+			   __entry->pfn = pfn;),
+	    TP_printk("dev=%u %s pfn=%#lx", __entry->dev,
+		      __print_symbolic(__entry->event,
+				       { HMMSIM_THP_FALLBACK_DEVICE,
+					 "fallback_device" },
+				       { HMMSIM_THP_FALLBACK_SYSTEM,
+					 "fallback_system" },
+				       { HMMSIM_THP_SPLIT, "split" }),
+		      __entry->pfn)
 );
 
 /**

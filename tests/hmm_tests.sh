@@ -14,7 +14,7 @@
 # The cases left out, by name, each with its reason:
 # "private|coherent TEST reason".
 EXCLUDED='
-private migrate_anon_huge_fault needs 2 MiB device-private folios, which hmmsim does not make yet
+private migrate_anon_huge_fault needs 2 MiB device-private folios, which hmmsim makes only with device_thp=1 (experimental)
 '
 
 kind=$1
