@@ -185,7 +185,7 @@ FIXTURE_SETUP(thp)
 		}
 		close(fd);
 	}
-	ASSERT_NE(0, id)
+	ASSERT_TRUE(id > 0 || d->fd >= 0)
 		TH_LOG("cannot open device 0: %s (is hmmsim loaded?)",
 		       strerror(errno));
 	d->private = variant->type == HMMSIM_MEM_PRIVATE;
