@@ -113,22 +113,6 @@ static unsigned char remote_code(int kind)
 	return kind == COH ? COH_REMOTE : HMM_DMIRROR_PROT_NONE;
 }
 
-/* Device READ that must return npages pages of the pattern. */
-#define DEVICE_READS_PATTERN(fd, addr, npages, first, seed) \
-	device_reads_pattern(_metadata, __LINE__, fd, addr, npages, first, seed)
-
-static void device_reads_pattern(struct __test_metadata *_metadata, int line,
-				 int fd, void *addr, unsigned long npages,
-				 unsigned long first, unsigned int seed)
-{
-	char *ptr = malloc(npages * page_size);
-
-	ASSERT_NE(NULL, ptr);
-	hmmsim_dmirror_pattern(_metadata, line, fd, HMM_DMIRROR_READ, "READ",
-			       addr, ptr, first, npages, seed);
-	free(ptr);
-}
-
 /* Page faults this process has taken so far, minor and major. */
 static long faults_so_far(void)
 {

@@ -220,29 +220,9 @@ FIXTURE(pressure)
 
 FIXTURE_SETUP(pressure)
 {
-	struct hmmsim_info inf;
-
 	self->fd = -1;
-	cfs_remove_leftovers(CFS_PREFIX);
-	if (access(CFS_ROOT, F_OK)) {
-		if (!configfs_mounted())
-			SKIP(return, "configfs is not mounted on %s", CFS_MOUNT);
-		ASSERT_EQ(0, access(CFS_ROOT, F_OK))
-			TH_LOG("%s: %s (is hmmsim loaded?)", CFS_ROOT,
-			       strerror(errno));
-	}
-	ASSERT_EQ(0, cfs_make(&self->dev, CFS_PREFIX))
-		TH_LOG("mkdir %s: %s", self->dev.item, strerror(errno));
-	ASSERT_EQ(0, cfs_write(&self->dev, "capacity", DEV_CAPACITY_STR));
-	ASSERT_EQ(0, cfs_power_on(&self->dev));
-
-	self->fd = open_dev_wait(self->dev.id);
-	ASSERT_LE(0, self->fd)
-		TH_LOG("device %u: %s", self->dev.id, strerror(errno));
-	ASSERT_EQ(0, info(self->fd, &inf));
-	ASSERT_EQ(HMMSIM_MEM_PRIVATE, inf.type);
-	ASSERT_EQ(DEV_CAPACITY, inf.capacity);
-	ASSERT_EQ(self->dev.id, inf.id);
+	self->fd = CFS_PRIVATE_DEVICE(&self->dev, CFS_PREFIX, DEV_CAPACITY,
+				      DEV_CAPACITY_STR);
 }
 
 static void trace_events(bool on);

@@ -318,24 +318,49 @@ bool thp_enabled(void)
 	return !strstr(buf, "[never]");
 }
 
-long anon_huge_kb(const void *addr)
+/*
+ * The sum of AnonHugePages (kB) over the mappings of /proc/self/smaps that
+ * overlap [start, end): -1 if none does, -ERANGE if @within and one of them
+ * reaches outside the range.
+ */
+static long smaps_anon_huge(unsigned long start, unsigned long end,
+			    bool within)
 {
-	unsigned long start, end, a = (unsigned long)addr;
+	unsigned long vm_start, vm_end;
 	FILE *f = fopen("/proc/self/smaps", "r");
-	bool in = false;
+	bool in = false, found = false, outside = false;
 	char line[512];
-	long kb = -1;
+	long kb = 0, v;
 
 	if (!f)
 		return -1;
 	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "%lx-%lx ", &start, &end) == 2)
-			in = start <= a && a < end;
-		else if (in && sscanf(line, "AnonHugePages: %ld kB", &kb) == 1)
-			break;
+		if (sscanf(line, "%lx-%lx ", &vm_start, &vm_end) == 2) {
+			in = vm_start < end && start < vm_end;
+			outside |= in && (vm_start < start || end < vm_end);
+		} else if (in && sscanf(line, "AnonHugePages: %ld kB", &v) == 1) {
+			kb += v;
+			found = true;
+		}
 	}
 	fclose(f);
-	return kb;
+	if (within && outside)
+		return -ERANGE;
+	return found ? kb : -1;
+}
+
+long anon_huge_kb(const void *addr)
+{
+	unsigned long a = (unsigned long)addr;
+
+	return smaps_anon_huge(a, a + 1, false);
+}
+
+long anon_huge_kb_range(const void *addr, size_t len)
+{
+	unsigned long a = (unsigned long)addr;
+
+	return smaps_anon_huge(a, a + len, true);
 }
 
 bool thp_backed(const void *addr, size_t len)

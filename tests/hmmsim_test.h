@@ -229,6 +229,13 @@ bool thp_enabled(void);
 /** anon_huge_kb() - AnonHugePages (kB) of the mapping of @addr, or -1 */
 long anon_huge_kb(const void *addr);
 
+/**
+ * anon_huge_kb_range() - AnonHugePages (kB) of the mappings of
+ *	[@addr, @addr + @len): -1 if nothing is mapped there, -ERANGE if a
+ *	mapping reaches outside the range (its THPs could be elsewhere)
+ */
+long anon_huge_kb_range(const void *addr, size_t len);
+
 /** thp_backed() - whether [@addr, @addr + @len) is all backed by THPs */
 bool thp_backed(const void *addr, size_t len);
 
@@ -321,6 +328,111 @@ bool fault_exists(const struct cfsdev *d, const char *attr);
 
 /** fault_disarm() - make @d's fault attribute @attr fail nothing */
 void fault_disarm(const struct cfsdev *d, const char *attr);
+
+/* ---------------------------------------------- io_uring, for liburing */
+
+/*
+ * A program that uses liburing includes <liburing.h> before this header (and
+ * links with -luring): it then also gets these helpers, which submit
+ * HMMSIM_URING_* commands on a ring with 128-byte SQEs, filled by hand
+ * (liburing 2.3 has no helper for URING_CMD).
+ */
+#ifdef LIB_URING_H
+
+#define CMD_AREA	80	/* the command area of a 128-byte SQE */
+
+/** ucmd() - the payload of a command on [@addr, +@len), other fields zero */
+static inline struct hmmsim_uring_cmd ucmd(void *addr, size_t len)
+{
+	struct hmmsim_uring_cmd c = {
+		.size = sizeof(c),
+		.addr = (uintptr_t)addr,
+		.npages = len / page_size,
+	};
+
+	return c;
+}
+
+/*
+ * Queue one command; @payload is CMD_AREA bytes (a struct hmmsim_uring_cmd,
+ * possibly followed by more).
+ */
+static inline int queue_raw(struct io_uring *ring, int fd, __u32 op,
+			    const void *payload, size_t len, __u64 user_data)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
+
+	if (!sqe)
+		return -EBUSY;
+	/* With SQE128, an SQE is two struct io_uring_sqe. */
+	memset(sqe, 0, (ring->flags & IORING_SETUP_SQE128) ? 128 : 64);
+	sqe->opcode = IORING_OP_URING_CMD;
+	sqe->fd = fd;
+	sqe->cmd_op = op;
+	sqe->user_data = user_data;
+	memcpy(sqe->cmd, payload,
+	       (ring->flags & IORING_SETUP_SQE128) ? len : 16);
+	return 0;
+}
+
+/** queue() - queue_raw() of the struct hmmsim_uring_cmd @c */
+static inline int queue(struct io_uring *ring, int fd, __u32 op,
+			const struct hmmsim_uring_cmd *c, __u64 user_data)
+{
+	return queue_raw(ring, fd, op, c, sizeof(*c), user_data);
+}
+
+/*
+ * Reap one completion: its result, user data and (CQE32) page count; those
+ * are 0 and -1 when there is no completion to reap.
+ */
+static inline int reap(struct io_uring *ring, __u64 *user_data, __u64 *pages)
+{
+	struct io_uring_cqe *cqe;
+	int ret;
+
+	if (user_data)
+		*user_data = 0;
+	if (pages)
+		*pages = (__u64)-1;
+	ret = io_uring_wait_cqe(ring, &cqe);
+	if (ret)
+		return ret;
+	ret = cqe->res;
+	if (user_data)
+		*user_data = cqe->user_data;
+	if (pages)
+		*pages = (ring->flags & IORING_SETUP_CQE32) ?
+			 cqe->big_cqe[0] : (__u64)-1;
+	io_uring_cqe_seen(ring, cqe);
+	return ret;
+}
+
+/* One command, submitted and waited for. */
+static inline int run_raw(struct io_uring *ring, int fd, __u32 op,
+			  const void *payload, size_t len, __u64 *pages)
+{
+	int ret = queue_raw(ring, fd, op, payload, len, 0);
+
+	if (ret)
+		return ret;
+	ret = io_uring_submit(ring);
+	if (ret != 1)
+		return ret < 0 ? ret : -EIO;
+	return reap(ring, NULL, pages);
+}
+
+/** run() - run_raw() of @c, in a command area zeroed past it */
+static inline int run(struct io_uring *ring, int fd, __u32 op,
+		      const struct hmmsim_uring_cmd *c, __u64 *pages)
+{
+	__u8 area[CMD_AREA] = { 0 };
+
+	memcpy(area, c, sizeof(*c));
+	return run_raw(ring, fd, op, area, sizeof(area), pages);
+}
+
+#endif /* LIB_URING_H */
 
 /* ---------------------------------------- assertions, for the harness */
 
@@ -584,6 +696,26 @@ hmmsim_dmirror_pattern(struct __test_metadata *_metadata, int line, int fd,
 }
 
 /**
+ * DEVICE_READS_PATTERN() - READ of @npages at @addr, into a buffer of its
+ *	own, which must succeed and return pages @first.. of the pattern
+ */
+#define DEVICE_READS_PATTERN(fd, addr, npages, first, seed) \
+	device_reads_pattern(_metadata, __LINE__, fd, addr, npages, first, seed)
+
+static inline void
+device_reads_pattern(struct __test_metadata *_metadata, int line, int fd,
+		     void *addr, unsigned long npages, unsigned long first,
+		     unsigned int seed)
+{
+	char *ptr = malloc(npages * page_size);
+
+	ASSERT_NE(NULL, ptr);
+	hmmsim_dmirror_pattern(_metadata, line, fd, HMM_DMIRROR_READ, "READ",
+			       addr, ptr, first, npages, seed);
+	free(ptr);
+}
+
+/**
  * HMIGRATE_OK() - HMMSIM_IOCTL_MIGRATE that must succeed and move exactly
  *	@expect pages
  */
@@ -632,6 +764,48 @@ static inline void hmmsim_fault_arm(struct __test_metadata *_metadata,
 		ASSERT_EQ(0, fault_write(d, attr, knobs[i][0], val))
 			TH_LOG("line %d: %s/%s", line, attr, knobs[i][0]);
 	}
+}
+
+/**
+ * CFS_PRIVATE_DEVICE() - a private device of @capacity bytes (@cap_str, as
+ *	configfs takes it: "64M") made through configfs as @d, item
+ *	<@prefix><pid>, after the leftovers of killed tests: its open file.
+ *	SKIPs (returning -1) when configfs is not mounted; the caller removes
+ *	@d (cfs_remove() of d->item when d->made) whatever happened.
+ */
+#define CFS_PRIVATE_DEVICE(d, prefix, capacity, cap_str) \
+	hmmsim_cfs_private_device(_metadata, d, prefix, capacity, cap_str)
+
+static inline int
+hmmsim_cfs_private_device(struct __test_metadata *_metadata,
+			  struct cfsdev *d, const char *prefix,
+			  unsigned long capacity, const char *cap_str)
+{
+	struct hmmsim_info inf;
+	int fd;
+
+	cfs_remove_leftovers(prefix);
+	if (access(CFS_ROOT, F_OK)) {
+		if (!configfs_mounted())
+			SKIP(return -1, "configfs is not mounted on %s",
+			     CFS_MOUNT);
+		ASSERT_EQ(0, access(CFS_ROOT, F_OK))
+			TH_LOG("%s: %s (is hmmsim loaded?)", CFS_ROOT,
+			       strerror(errno));
+	}
+	ASSERT_EQ(0, cfs_make(d, prefix))
+		TH_LOG("mkdir %s: %s", d->item, strerror(errno));
+	ASSERT_EQ(0, cfs_write(d, "capacity", cap_str));
+	ASSERT_EQ(0, cfs_power_on(d));
+
+	fd = open_dev_wait(d->id);
+	ASSERT_LE(0, fd)
+		TH_LOG("device %u: %s", d->id, strerror(errno));
+	ASSERT_EQ(0, info(fd, &inf));
+	ASSERT_EQ(HMMSIM_MEM_PRIVATE, inf.type);
+	ASSERT_EQ(capacity, inf.capacity);
+	ASSERT_EQ(d->id, inf.id);
+	return fd;
 }
 
 /* ----------------------------- scenarios core and coherent both run */

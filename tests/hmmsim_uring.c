@@ -26,93 +26,11 @@
 #include "hmmsim_test.h"
 
 #define NR_DEVICES	4
-#define CMD_AREA	80	/* the command area of a 128-byte SQE */
 
 static int ring_init(struct io_uring *ring, unsigned int entries,
 		     unsigned int flags)
 {
 	return io_uring_queue_init(entries, ring, flags);
-}
-
-static struct hmmsim_uring_cmd ucmd(void *addr, size_t len)
-{
-	struct hmmsim_uring_cmd c = {
-		.size = sizeof(c),
-		.addr = (uintptr_t)addr,
-		.npages = len / page_size,
-	};
-
-	return c;
-}
-
-/*
- * Queue one command; @payload is CMD_AREA bytes (a struct hmmsim_uring_cmd,
- * possibly followed by more).
- */
-static int queue_raw(struct io_uring *ring, int fd, __u32 op,
-		     const void *payload, size_t len, __u64 user_data)
-{
-	struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
-
-	if (!sqe)
-		return -EBUSY;
-	/* With SQE128, an SQE is two struct io_uring_sqe. */
-	memset(sqe, 0, (ring->flags & IORING_SETUP_SQE128) ? 128 : 64);
-	sqe->opcode = IORING_OP_URING_CMD;
-	sqe->fd = fd;
-	sqe->cmd_op = op;
-	sqe->user_data = user_data;
-	memcpy(sqe->cmd, payload,
-	       (ring->flags & IORING_SETUP_SQE128) ? len : 16);
-	return 0;
-}
-
-static int queue(struct io_uring *ring, int fd, __u32 op,
-		 const struct hmmsim_uring_cmd *c, __u64 user_data)
-{
-	return queue_raw(ring, fd, op, c, sizeof(*c), user_data);
-}
-
-/* Reap one completion: its result, user data and (CQE32) page count. */
-static int reap(struct io_uring *ring, __u64 *user_data, __u64 *pages)
-{
-	struct io_uring_cqe *cqe;
-	int ret;
-
-	ret = io_uring_wait_cqe(ring, &cqe);
-	if (ret)
-		return ret;
-	ret = cqe->res;
-	if (user_data)
-		*user_data = cqe->user_data;
-	if (pages)
-		*pages = (ring->flags & IORING_SETUP_CQE32) ?
-			 cqe->big_cqe[0] : (__u64)-1;
-	io_uring_cqe_seen(ring, cqe);
-	return ret;
-}
-
-/* One command, submitted and waited for. */
-static int run_raw(struct io_uring *ring, int fd, __u32 op,
-		   const void *payload, size_t len, __u64 *pages)
-{
-	int ret = queue_raw(ring, fd, op, payload, len, 0);
-
-	if (ret)
-		return ret;
-	ret = io_uring_submit(ring);
-	if (ret != 1)
-		return ret < 0 ? ret : -EIO;
-	return reap(ring, NULL, pages);
-}
-
-static int run(struct io_uring *ring, int fd, __u32 op,
-	       const struct hmmsim_uring_cmd *c, __u64 *pages)
-{
-	__u8 area[CMD_AREA] = { 0 };
-
-	memcpy(area, c, sizeof(*c));
-	return run_raw(ring, fd, op, area, sizeof(area), pages);
 }
 
 /* How many of the first npages of a range are in fd's device memory. */

@@ -33,6 +33,7 @@ suite always,madvise  default              hmmsim_basic
 suite always,madvise  default              hmmsim_core
 suite always,madvise  default              hmmsim_coherent
 suite always,madvise  default              hmmsim_uring
+suite always,madvise  default              hmmsim_thp
 suite always,madvise  default              hmmsim_stress -d 25
 # The kernel's own selftest, unmodified: it expects test_hmm's names.
 suite always,madvise  devname=hmm_dmirror  hmm_tests.sh private

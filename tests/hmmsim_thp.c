@@ -1,0 +1,597 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * hmmsim THP tests: transparent huge pages moved to device memory and back.
+ *
+ * Where the kernel migrates device-private THPs whole (INFO caps has
+ * HMMSIM_CAP_THP: Linux 7.x), a 2 MiB THP moves to the device as one 2 MiB
+ * device folio, which the device maps with one 2 MiB entry (SNAPSHOT says
+ * HMM_DMIRROR_PROT_PMD), and comes back as one THP; the THP counters of
+ * HMMSIM_IOCTL_STATS count what moved whole, what fell back to 4 KiB pages
+ * and the device folios the kernel split. Elsewhere (6.12, 6.1) the THP
+ * moves as 512 pages of 4 KiB, the THP counters stay zero, and the data is
+ * just as intact. Each test expects what the device's caps promise.
+ *
+ * Fixtures:
+ *   thp     the first device of each kind, one variant per kind: private
+ *           (/dev/hmmsim0 with the default layout) and coherent
+ *           (/dev/hmmsim2). Tests of CPU faults on device pages are for
+ *           private memory only (the CPU accesses coherent memory in place).
+ *   small   a private device of 8 MiB made through configfs
+ *           (/sys/kernel/config/hmmsim/hmmsim_thp-PID), given three times
+ *           its capacity in THPs.
+ *
+ * Every buffer a THP is meant to back is 2 MiB aligned and MADV_HUGEPAGE;
+ * a test SKIPs, saying so, when no THP materialised (AnonHugePages of
+ * /proc/self/smaps short of the buffer's size). Data is checked int by int
+ * against a pattern derived from the page index and a per-test seed.
+ *
+ * The devices are /dev/$HMMSIM_DEVNAME<N> (default hmmsim), N from 0.
+ */
+#include <liburing.h>
+
+#include "kselftest_harness.h"
+#include "hmmsim_test.h"
+
+#define THP_KB		(SZ_2M >> 10)
+
+/* The small device, and the THP-backed memory it is given. */
+#define SMALL_CAPACITY		(8UL << 20)
+#define SMALL_CAPACITY_STR	"8M"
+#define SMALL_LOAD		(3 * SMALL_CAPACITY)
+#define CFS_PREFIX		"hmmsim_thp-"
+
+/* ASSERT_THP_COUNTS() of a counter the test does not check. */
+#define ANY		(~0ULL)
+
+/* Even after a test that timed out (SIGKILLed, so no teardown). */
+static void __attribute__((destructor)) remove_leftovers_at_exit(void)
+{
+	cfs_remove_leftovers(CFS_PREFIX);
+}
+
+/**
+ * ASSERT_THP_COUNTS() - the THP counters went from @st0 to @st by exactly
+ *	@to, @from, @fallbacks and @splits (thp_to_device, thp_from_device,
+ *	thp_fallbacks, thp_splits); ANY for a counter left unchecked
+ */
+#define ASSERT_THP_COUNTS(st0, st, to, from, fallbacks, splits) \
+	assert_thp_counts(_metadata, __LINE__, st0, st, to, from, fallbacks, \
+			  splits)
+
+static void assert_thp_counts(struct __test_metadata *_metadata, int line,
+			      const struct hmmsim_stats *st0,
+			      const struct hmmsim_stats *st, __u64 to,
+			      __u64 from, __u64 fallbacks, __u64 splits)
+{
+	const struct {
+		const char *name;
+		__u64 before, after, delta;
+	} c[] = {
+		{ "thp_to_device", st0->thp_to_device, st->thp_to_device, to },
+		{ "thp_from_device", st0->thp_from_device, st->thp_from_device,
+		  from },
+		{ "thp_fallbacks", st0->thp_fallbacks, st->thp_fallbacks,
+		  fallbacks },
+		{ "thp_splits", st0->thp_splits, st->thp_splits, splits },
+	};
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(c); i++) {
+		if (c[i].delta == ANY)
+			continue;
+		ASSERT_EQ(c[i].delta, c[i].after - c[i].before)
+			TH_LOG("line %d: %s went from %llu to %llu", line,
+			       c[i].name, (unsigned long long)c[i].before,
+			       (unsigned long long)c[i].after);
+	}
+}
+
+/* No SNAPSHOT code of [@addr, +@npages) says PMD. */
+#define ASSERT_NO_PMD(fd, addr, npages) \
+	assert_no_pmd(_metadata, __LINE__, fd, addr, npages)
+
+static void assert_no_pmd(struct __test_metadata *_metadata, int line, int fd,
+			  void *addr, unsigned long npages)
+{
+	unsigned char *m = malloc(npages);
+	unsigned long i;
+
+	ASSERT_NE(NULL, m);
+	hmmsim_snapshot(_metadata, line, fd, addr, m, npages);
+	for (i = 0; i < npages; i++)
+		ASSERT_EQ(0, m[i] & HMM_DMIRROR_PROT_PMD)
+			TH_LOG("line %d: page %lu is %#x", line, i, m[i]);
+	free(m);
+}
+
+/* AnonHugePages of [@addr, +@len) is all of it: THPs map it all. */
+#define ASSERT_THP_BACKED(addr, len) \
+	assert_thp_backed(_metadata, __LINE__, addr, len)
+
+static void assert_thp_backed(struct __test_metadata *_metadata, int line,
+			      const void *addr, size_t len)
+{
+	ASSERT_EQ((long)(len >> 10), anon_huge_kb_range(addr, len))
+		TH_LOG("line %d: AnonHugePages of the range", line);
+}
+
+/*
+ * THP_BUFFER() - THP_BUFFERS() into *@buf and *@ptr, the seed in *@seed:
+ *	whether a THP backs the buffer; SKIPs if not, and the test returns
+ */
+#define THP_BUFFER(buf, ptr, seed) thp_buffer(_metadata, buf, ptr, seed)
+
+static bool thp_buffer(struct __test_metadata *_metadata, char **buf,
+		       char **ptr, unsigned int *seed)
+{
+	long kb;
+
+	*seed = THP_BUFFERS(buf, ptr);
+	kb = anon_huge_kb_range(*buf, SZ_2M);
+	if (kb != THP_KB)
+		SKIP(return false,
+		     "no THP materialised (AnonHugePages %ld kB, THP %s)", kb,
+		     thp_enabled() ? "enabled" : "never");
+	return true;
+}
+
+/* ------------------------------------------------------------ fixture */
+
+/* The device a thp test uses. */
+struct thpdev {
+	int fd;			/* the first device of the variant's kind */
+	bool private;		/* its memory is private (else coherent) */
+	bool cap;		/* it has HMMSIM_CAP_THP */
+	unsigned char local;	/* SNAPSHOT code of a page in its memory */
+	unsigned char whole;	/* ...of a page of a THP moved whole */
+};
+
+FIXTURE(thp)
+{
+	struct thpdev d;
+};
+
+FIXTURE_VARIANT(thp)
+{
+	__u32 type;		/* enum hmmsim_mem_type */
+};
+
+FIXTURE_VARIANT_ADD(thp, private)
+{
+	.type = HMMSIM_MEM_PRIVATE,
+};
+
+FIXTURE_VARIANT_ADD(thp, coherent)
+{
+	.type = HMMSIM_MEM_COHERENT,
+};
+
+FIXTURE_SETUP(thp)
+{
+	struct thpdev *d = &self->d;
+	struct hmmsim_info inf;
+	unsigned int id;
+
+	d->fd = -1;
+	for (id = 0; ; id++) {
+		int fd = open_dev(id);
+
+		if (fd < 0)
+			break;
+		ASSERT_EQ(0, info(fd, &inf));
+		if (inf.type == variant->type) {
+			d->fd = fd;
+			break;
+		}
+		close(fd);
+	}
+	ASSERT_TRUE(id > 0 || d->fd >= 0)
+		TH_LOG("cannot open device 0: %s (is hmmsim loaded?)",
+		       strerror(errno));
+	d->private = variant->type == HMMSIM_MEM_PRIVATE;
+	if (d->fd < 0)
+		SKIP(return, "no device with %s memory",
+		     d->private ? "private" : "coherent");
+	d->cap = inf.caps & HMMSIM_CAP_THP;
+	d->local = d->private ? PRIV_LOCAL : COH_LOCAL;
+	d->whole = d->local | (d->cap ? HMM_DMIRROR_PROT_PMD : 0);
+}
+
+FIXTURE_TEARDOWN(thp)
+{
+	if (self->d.fd >= 0)
+		close(self->d.fd);
+}
+
+/* ------------------------------------------------------------- helpers */
+
+/* io_uring command @op on [@addr, +@npages), which must move them all. */
+#define URING_MOVE(ring, fd, op, addr, npages) \
+	uring_move(_metadata, __LINE__, ring, fd, op, addr, npages)
+
+static void uring_move(struct __test_metadata *_metadata, int line,
+		       struct io_uring *ring, int fd, __u32 op, void *addr,
+		       unsigned long npages)
+{
+	struct hmmsim_uring_cmd c = ucmd(addr, npages * page_size);
+	__u64 pages;
+
+	ASSERT_EQ(0, run(ring, fd, op, &c, &pages))
+		TH_LOG("line %d: io_uring command %#x", line, op);
+	ASSERT_EQ(npages, pages)
+		TH_LOG("line %d: io_uring command %#x", line, op);
+}
+
+/*
+ * A THP of the pattern (THP_BUFFER()) moved to the device with
+ * MIGRATE_TO_DEV, whole if the device can; the counters then in *@st0.
+ * Whether there was a THP to move (if not, the test SKIPs and returns).
+ */
+#define THP_ON_DEVICE(buf, ptr, seed, st0) \
+	thp_on_device(_metadata, &self->d, buf, ptr, seed, st0)
+
+static bool thp_on_device(struct __test_metadata *_metadata,
+			  const struct thpdev *d, char **buf, char **ptr,
+			  unsigned int *seed, struct hmmsim_stats *st0)
+{
+	if (!THP_BUFFER(buf, ptr, seed))
+		return false;
+	MIGRATE_PATTERN(d->fd, *buf, *ptr, 0, win_pages, *seed);
+	SNAPSHOT_PROT(d->fd, *buf, win_pages, d->whole);
+	STATS(d->fd, st0);
+	return true;
+}
+
+/*
+ * Pages @first.. (@npages) of the pattern of @seed, at @addr, part of a THP
+ * that went to the device whole and was then cut: the device reads them
+ * right, maps none with a 2 MiB entry (no PMD can map a part of a THP), and
+ * so does the CPU (bringing private pages back).
+ */
+#define ASSERT_PART_INTACT(fd, addr, first, npages, seed) \
+	assert_part_intact(_metadata, __LINE__, fd, addr, first, npages, seed)
+
+static void assert_part_intact(struct __test_metadata *_metadata, int line,
+			       int fd, char *addr, unsigned long first,
+			       unsigned long npages, unsigned int seed)
+{
+	device_reads_pattern(_metadata, line, fd, addr, npages, first, seed);
+	assert_no_pmd(_metadata, line, fd, addr, npages);
+	hmmsim_assert_pattern(_metadata, line, addr, first, npages, seed);
+}
+
+/*
+ * After a THP on the device was cut: with HMMSIM_CAP_THP, a private device
+ * counts the split of its folio; nothing else moved whole. A coherent
+ * device's folio is the kernel's to split when it likes (the PMD is split
+ * at once, the folio maybe later): what happened is only reported.
+ */
+#define ASSERT_SPLIT_COUNTED(st0) \
+	assert_split_counted(_metadata, __LINE__, &self->d, st0)
+
+static void assert_split_counted(struct __test_metadata *_metadata, int line,
+				 const struct thpdev *d,
+				 const struct hmmsim_stats *st0)
+{
+	struct hmmsim_stats st;
+
+	STATS(d->fd, &st);
+	if (!d->cap) {
+		assert_thp_counts(_metadata, line, st0, &st, 0, 0, 0, 0);
+		return;
+	}
+	assert_thp_counts(_metadata, line, st0, &st, 0, ANY, ANY, ANY);
+	if (d->private) {
+		ASSERT_LT(st0->thp_splits, st.thp_splits)
+			TH_LOG("line %d: no split of the device folio counted",
+			       line);
+		return;
+	}
+	ksft_print_msg("line %d: coherent: thp_splits +%llu, thp_from_device +%llu\n",
+		       line, st.thp_splits - st0->thp_splits,
+		       st.thp_from_device - st0->thp_from_device);
+}
+
+/*
+ * A THP to the device and back, by MIGRATE_TO_DEV and MIGRATE_TO_SYS, or by
+ * io_uring commands on @ring when it is not NULL: whole with
+ * HMMSIM_CAP_THP (one 2 MiB device entry, one THP again), as 512 small
+ * pages without; every page counted, the data intact.
+ */
+static void round_trip(struct __test_metadata *_metadata,
+		       const struct thpdev *d, struct io_uring *ring)
+{
+	const unsigned long npages = win_pages;
+	unsigned char *m = malloc(npages);
+	struct hmmsim_stats st0, st1, st2;
+	unsigned int seed;
+	char *buf, *ptr;
+
+	ASSERT_NE(NULL, m);
+	if (!THP_BUFFER(&buf, &ptr, &seed))
+		return;
+	SNAPSHOT_PROT(d->fd, buf, npages, WRITE_PMD);
+
+	STATS(d->fd, &st0);
+	if (ring) {
+		URING_MOVE(ring, d->fd, HMMSIM_URING_MIGRATE_TO_DEVICE, buf,
+			   npages);
+		READ_PATTERN(d->fd, buf, ptr, 0, npages, seed);
+	} else {
+		MIGRATE_PATTERN(d->fd, buf, ptr, 0, npages, seed);
+	}
+	SNAPSHOT_PROT(d->fd, buf, npages, d->whole);
+	STATS(d->fd, &st1);
+	ASSERT_EQ(st0.to_device + npages, st1.to_device);
+	ASSERT_THP_COUNTS(&st0, &st1, d->cap, 0, 0, 0);
+
+	if (ring)
+		URING_MOVE(ring, d->fd, HMMSIM_URING_MIGRATE_TO_SYSTEM, buf,
+			   npages);
+	else
+		DMIRROR_OK(d->fd, HMM_DMIRROR_MIGRATE_TO_SYS, buf, ptr,
+			   npages, NULL);
+	STATS(d->fd, &st2);
+	ASSERT_EQ(st1.from_device + npages, st2.from_device);
+	ASSERT_THP_COUNTS(&st1, &st2, 0, d->cap, 0, 0);
+	SNAPSHOT(d->fd, buf, m, npages);
+	if (d->cap) {
+		/* One THP again, mapped by a PMD. */
+		ASSERT_PROT(m, 0, npages, WRITE_PMD);
+		ASSERT_THP_BACKED(buf, SZ_2M);
+	} else {
+		/* Small pages, unless khugepaged collapsed them already. */
+		ASSERT_PROT2(m, 0, npages, SYS_WRITE, WRITE_PMD);
+	}
+	ASSERT_PATTERN(buf, 0, npages, seed);
+	free(m);
+}
+
+/* --------------------------------------------------------------- tests */
+
+TEST_F(thp, migrate_to_dev_and_back_whole)
+{
+	round_trip(_metadata, &self->d, NULL);
+}
+
+TEST_F(thp, uring_migrate_to_dev_and_back_whole)
+{
+	struct io_uring ring;
+
+	ASSERT_EQ(0, io_uring_queue_init(8, &ring, IORING_SETUP_SQE128 |
+					 IORING_SETUP_CQE32));
+	round_trip(_metadata, &self->d, &ring);
+	io_uring_queue_exit(&ring);
+}
+
+/* One CPU access to the middle of a device THP brings it all back, as one. */
+TEST_F(thp, cpu_fault_brings_the_whole_thp_back)
+{
+	const unsigned long npages = win_pages, mid = npages / 2;
+	struct hmmsim_stats st0, st;
+	unsigned int seed;
+	char *buf, *ptr;
+
+	if (!self->d.private)
+		SKIP(return, "the CPU accesses coherent memory in place");
+	if (!THP_ON_DEVICE(&buf, &ptr, &seed, &st0))
+		return;
+
+	ASSERT_EQ(pattern(mid, 0, seed), cpu_read(buf + mid * page_size));
+	STATS(self->d.fd, &st);
+	ASSERT_LT(st0.cpu_faults, st.cpu_faults);
+	if (self->d.cap) {
+		ASSERT_EQ(st0.from_device + npages, st.from_device);
+		ASSERT_THP_COUNTS(&st0, &st, 0, 1, 0, 0);
+		SNAPSHOT_PROT(self->d.fd, buf, npages, WRITE_PMD);
+		ASSERT_THP_BACKED(buf, SZ_2M);
+	} else {
+		ASSERT_THP_COUNTS(&st0, &st, 0, 0, 0, 0);
+	}
+	ASSERT_PATTERN(buf, 0, npages, seed);
+}
+
+/* One page of a device THP unmapped: the rest is intact. */
+TEST_F(thp, partial_munmap_of_device_thp)
+{
+	const unsigned long npages = win_pages, k = 100;
+	struct hmmsim_stats st0;
+	unsigned int seed;
+	char *buf, *ptr;
+
+	if (!THP_ON_DEVICE(&buf, &ptr, &seed, &st0))
+		return;
+
+	ASSERT_EQ(0, munmap(buf + k * page_size, page_size));
+	ASSERT_PART_INTACT(self->d.fd, buf, 0, k, seed);
+	ASSERT_PART_INTACT(self->d.fd, buf + (k + 1) * page_size, k + 1,
+			   npages - k - 1, seed);
+	ASSERT_SPLIT_COUNTED(&st0);
+}
+
+/* One page of a device THP made read-only: the rest is intact. */
+TEST_F(thp, partial_mprotect_of_device_thp)
+{
+	const unsigned long npages = win_pages, k = 100;
+	unsigned char *m = malloc(npages);
+	struct hmmsim_stats st0;
+	unsigned int seed;
+	char *buf, *ptr;
+
+	ASSERT_NE(NULL, m);
+	if (!THP_ON_DEVICE(&buf, &ptr, &seed, &st0))
+		return;
+
+	ASSERT_EQ(0, mprotect(buf + k * page_size, page_size, PROT_READ));
+	/* Still on the device, in small entries; page k read-only. */
+	SNAPSHOT(self->d.fd, buf, m, npages);
+	ASSERT_PROT(m, 0, k, self->d.local);
+	ASSERT_PROT(m, k, k + 1, read_only_code(self->d.local));
+	ASSERT_PROT(m, k + 1, npages, self->d.local);
+	ASSERT_PART_INTACT(self->d.fd, buf, 0, npages, seed);
+	ASSERT_SPLIT_COUNTED(&st0);
+	free(m);
+}
+
+/* The first half of a device THP moved elsewhere: both halves intact. */
+TEST_F(thp, partial_mremap_of_device_thp)
+{
+	const unsigned long npages = win_pages, half = npages / 2;
+	struct hmmsim_stats st0;
+	unsigned int seed;
+	char *buf, *ptr, *dst, *moved;
+
+	if (!THP_ON_DEVICE(&buf, &ptr, &seed, &st0))
+		return;
+
+	dst = mmap(NULL, SZ_1M, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, dst);
+	moved = mremap(buf, SZ_1M, SZ_1M, MREMAP_MAYMOVE | MREMAP_FIXED, dst);
+	ASSERT_EQ(dst, moved);
+	ASSERT_PART_INTACT(self->d.fd, moved, 0, half, seed);
+	ASSERT_PART_INTACT(self->d.fd, buf + SZ_1M, half, npages - half, seed);
+	ASSERT_SPLIT_COUNTED(&st0);
+}
+
+/*
+ * fork() with a THP on the device: the child reads it, then writes half of
+ * it (copy-on-write); the parent's data, as its CPU and the device read
+ * it, does not change.
+ */
+TEST_F(thp, fork_child_reads_and_copies_on_write)
+{
+	const unsigned long npages = win_pages, half = npages / 2;
+	struct hmmsim_stats st0;
+	unsigned int seed;
+	char *buf, *ptr;
+	pid_t pid;
+
+	if (!THP_ON_DEVICE(&buf, &ptr, &seed, &st0))
+		return;
+
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		/* No ASSERT_*() in the child: its exit status says. */
+		if (check_pattern(buf, 0, npages, seed) != -1)
+			_exit(1);
+		fill_pattern(buf, 0, half, seed + 1);
+		if (check_pattern(buf, 0, half, seed + 1) != -1 ||
+		    check_pattern(buf + half * page_size, half, npages - half,
+				  seed) != -1)
+			_exit(2);
+		_exit(0);
+	}
+	ASSERT_EQ(0, wait_child(pid))
+		TH_LOG("child: 1: did not read the pattern, 2: lost data in its copy-on-write");
+	READ_PATTERN(self->d.fd, buf, ptr, 0, npages, seed);
+	ASSERT_PATTERN(buf, 0, npages, seed);
+}
+
+/*
+ * HMM_DMIRROR_FLAG_FAIL_ALLOC fails the device's first allocation: a THP
+ * then moves as 512 small pages (a fallback, with HMMSIM_CAP_THP), all of
+ * them, with no 2 MiB entry.
+ */
+TEST_F(thp, fail_alloc_falls_back_to_small_pages)
+{
+	const unsigned long npages = win_pages;
+	struct hmmsim_stats st0, st;
+	unsigned int seed;
+	char *buf, *ptr;
+
+	if (!THP_BUFFER(&buf, &ptr, &seed))
+		return;
+	STATS(self->d.fd, &st0);
+	DMIRROR_RET(0, self->d.fd, HMM_DMIRROR_FLAGS, NULL, NULL,
+		    HMM_DMIRROR_FLAG_FAIL_ALLOC);
+	MIGRATE_PATTERN(self->d.fd, buf, ptr, 0, npages, seed);
+	SNAPSHOT_PROT(self->d.fd, buf, npages, self->d.local);
+	STATS(self->d.fd, &st);
+	ASSERT_EQ(st0.to_device + npages, st.to_device);
+	ASSERT_THP_COUNTS(&st0, &st, 0, 0, self->d.cap, 0);
+	ASSERT_PATTERN(buf, 0, npages, seed);
+}
+
+/* ------------------------------------------------------ small device */
+
+FIXTURE(small)
+{
+	struct cfsdev dev;
+	int fd;
+	bool cap;		/* it has HMMSIM_CAP_THP */
+};
+
+FIXTURE_SETUP(small)
+{
+	struct hmmsim_info inf;
+
+	self->fd = -1;
+	self->fd = CFS_PRIVATE_DEVICE(&self->dev, CFS_PREFIX, SMALL_CAPACITY,
+				      SMALL_CAPACITY_STR);
+	if (self->fd < 0)
+		return;
+	ASSERT_EQ(0, info(self->fd, &inf));
+	self->cap = inf.caps & HMMSIM_CAP_THP;
+}
+
+FIXTURE_TEARDOWN(small)
+{
+	if (self->fd >= 0)
+		close(self->fd);
+	if (self->dev.made)
+		cfs_remove(self->dev.item);
+}
+
+/*
+ * Three times the device's capacity in THPs, 2 MiB at a time: every move
+ * succeeds, by evicting the oldest; each THP moves whole or falls back,
+ * and all the data reads back right, through the device and the CPU.
+ */
+TEST_F_TIMEOUT(small, thps_beyond_capacity_move_by_eviction, 120)
+{
+	const unsigned long nwin = SMALL_LOAD / SZ_2M;
+	const unsigned long npages = SMALL_LOAD / page_size;
+	unsigned int seed = test_seed(_metadata->name);
+	char *buf = map_aligned(SMALL_LOAD, MADV_HUGEPAGE);
+	char *ptr = malloc(SZ_2M);
+	struct hmmsim_stats st0, st;
+	unsigned long w;
+	long kb;
+
+	ASSERT_BUFFERS(buf, ptr, npages, seed);
+	kb = anon_huge_kb_range(buf, SMALL_LOAD);
+	if (kb != (long)(SMALL_LOAD >> 10))
+		SKIP(return, "not all THPs materialised (AnonHugePages %ld kB of %lu)",
+		     kb, SMALL_LOAD >> 10);
+
+	STATS(self->fd, &st0);
+	for (w = 0; w < nwin; w++)
+		MIGRATE_PATTERN(self->fd, buf + w * SZ_2M, ptr, w * win_pages,
+				win_pages, seed);
+	STATS(self->fd, &st);
+	ASSERT_EQ(npages, st.to_device - st0.to_device);
+	ASSERT_GE(SMALL_CAPACITY / page_size, st.pages_used);
+	/* What the device cannot hold was evicted. */
+	ASSERT_LE((SMALL_LOAD - SMALL_CAPACITY) / page_size,
+		  st.evictions - st0.evictions);
+	if (self->cap) {
+		ASSERT_EQ(nwin, st.thp_to_device - st0.thp_to_device +
+			  st.thp_fallbacks - st0.thp_fallbacks);
+		ksft_print_msg("thp_to_device +%llu, thp_fallbacks +%llu\n",
+			       st.thp_to_device - st0.thp_to_device,
+			       st.thp_fallbacks - st0.thp_fallbacks);
+		ksft_print_msg("thp_from_device +%llu, evictions +%llu\n",
+			       st.thp_from_device - st0.thp_from_device,
+			       st.evictions - st0.evictions);
+	} else {
+		ASSERT_THP_COUNTS(&st0, &st, 0, 0, 0, 0);
+	}
+
+	for (w = 0; w < nwin; w++)
+		READ_PATTERN(self->fd, buf + w * SZ_2M, ptr, w * win_pages,
+			     win_pages, seed);
+	ASSERT_PATTERN(buf, 0, npages, seed);
+}
+
+TEST_HARNESS_MAIN
