@@ -39,6 +39,9 @@
  * device's to each other's are printed, with the least ratio of all
  * rounds.
  *
+ * -v says on stderr what is being measured as it starts (a sign of life
+ * for a runner that watches the output).
+ *
  * For an hmmsim device (one that answers HMMSIM_IOCTL_INFO), a second table
  * compares the ways of issuing migrations: the buffer goes to the device and
  * back in migrations of CHUNK KiB each (-c, default 2048), issued as
@@ -117,6 +120,7 @@ static __u64 caps[MAX_DEVICES];
 static struct result res[NR_BACKINGS][MAX_DEVICES][NR_OPS];
 static struct result mig[NR_BACKINGS][MAX_DEVICES][MAX_MODES];
 static unsigned int rounds;
+static bool verbose;
 static struct result alt[NR_BACKINGS][NR_OPS][MAX_ROUNDS][MAX_DEVICES];
 
 static double now(void)
@@ -540,6 +544,9 @@ static void bench_device(unsigned int d, struct buffers *b)
 	double faults;
 	int op, fd;
 
+	if (verbose)
+		fprintf(stderr, "hmmsim-bench: %s, %s\n", dev[d],
+			backing_names[bk]);
 	fd = open_device(d);
 	/* A warm-up: device memory hot-plugged on first use, etc. */
 	for (op = 0; op < NR_OPS; op++)
@@ -584,6 +591,9 @@ static void bench_alternating(struct buffers *b)
 	int op, fd;
 
 	for (op = 0; op < NR_OPS; op++) {
+		if (verbose)
+			fprintf(stderr, "hmmsim-bench: %s, %s, alternating\n",
+				op_names[op], backing_names[b->backing]);
 		for (r = 0; r < rounds; r++) {
 			for (d = 0; d < ndev; d++) {
 				fd = open_device(d);
@@ -846,7 +856,7 @@ static void print_usage(FILE *f)
 {
 	fprintf(f,
 		"usage: hmmsim-bench [-s MIB] [-r REPEAT] [-b 4k|thp|both] [-a ROUNDS]\n"
-		"                    [-c CHUNK_KIB] [-q QD,...] [-j] DEVICE...\n");
+		"                    [-c CHUNK_KIB] [-q QD,...] [-j] [-v] DEVICE...\n");
 }
 
 int main(int argc, char **argv)
@@ -858,7 +868,7 @@ int main(int argc, char **argv)
 
 	page_size = sysconf(_SC_PAGESIZE);
 	read_pmd_size();
-	while ((opt = getopt(argc, argv, "s:r:c:q:b:a:jh")) != -1) {
+	while ((opt = getopt(argc, argv, "s:r:c:q:b:a:jvh")) != -1) {
 		switch (opt) {
 		case 'a':
 			rounds = strtoul(optarg, NULL, 0);
@@ -888,6 +898,9 @@ int main(int argc, char **argv)
 			break;
 		case 'j':
 			json = true;
+			break;
+		case 'v':
+			verbose = true;
 			break;
 		default:
 			print_usage(opt == 'h' ? stdout : stderr);

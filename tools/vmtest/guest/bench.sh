@@ -26,7 +26,7 @@ echo "# THP madvise, $(nproc) CPUs, kernel $(uname -r)"
 # by side.
 echo "# (a) 4 KiB pages and THPs"
 # shellcheck disable=SC2086 # devices is a list
-hmmsim-bench -b both -s "$size" -r "$repeat" $devices || status=1
+hmmsim-bench -v -b both -s "$size" -r "$repeat" $devices || status=1
 if [ "$BENCH_JSON" = 1 ]; then
 	# shellcheck disable=SC2086
 	hmmsim-bench -j -b both -s "$size" -r "$repeat" $devices || status=1
@@ -37,7 +37,7 @@ fi
 echo
 echo "# (b) alternating, ${BENCH_ROUNDS:-3} rounds, 4 KiB pages"
 # shellcheck disable=SC2086
-hmmsim-bench -b 4k -a "${BENCH_ROUNDS:-3}" -s "$size" -r "$repeat" \
+hmmsim-bench -v -b 4k -a "${BENCH_ROUNDS:-3}" -s "$size" -r "$repeat" \
 	$devices || status=1
 if [ "$BENCH_JSON" = 1 ]; then
 	# shellcheck disable=SC2086
