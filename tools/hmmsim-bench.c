@@ -89,7 +89,11 @@ static const char *const backing_titles[NR_BACKINGS] = {
 
 struct result {
 	double median, min, max;	/* seconds */
-	double huge;	/* least share of the buffers in THPs before a run */
+	/*
+	 * The share of the buffers in THPs before the runs: the least on
+	 * THPs, the greatest on 4 KiB pages.
+	 */
+	double huge;
 	double faults;	/* median CPU faults of a run */
 };
 
@@ -119,6 +123,12 @@ static bool hmmsim[MAX_DEVICES];
 static __u64 caps[MAX_DEVICES];
 static struct result res[NR_BACKINGS][MAX_DEVICES][NR_OPS];
 static struct result mig[NR_BACKINGS][MAX_DEVICES][MAX_MODES];
+/* hmmsim's THP counters over the operations' runs, warm-up excluded. */
+static const char *const thp_counter_names[] = {
+	"thp_to_device", "thp_from_device", "thp_fallbacks", "thp_splits",
+};
+
+static __u64 thp_moves[NR_BACKINGS][MAX_DEVICES][4];
 static unsigned int rounds;
 static bool verbose;
 static struct result alt[NR_BACKINGS][NR_OPS][MAX_ROUNDS][MAX_DEVICES];
@@ -351,17 +361,31 @@ static double run_op(enum op op, int fd, struct buffers *b, double *faults)
 	return t;
 }
 
+/*
+ * The share of the buffers in THPs a figure may claim, from @worst so far
+ * and @h now: the least on THPs, the greatest on 4 KiB pages.
+ */
+static double worse_share(struct buffers *b, double worst, double h)
+{
+	if (b->backing == BACK_THP)
+		return h < worst ? h : worst;
+	return h > worst ? h : worst;
+}
+
+static double first_share(struct buffers *b)
+{
+	return b->backing == BACK_THP ? 1 : 0;
+}
+
 /* REPEAT timed runs of @op, each on buffers prepared for their backing. */
 static struct result measure(enum op op, int fd, struct buffers *b)
 {
-	double times[MAX_REPEAT], faults[MAX_REPEAT], huge = 1, h;
+	double times[MAX_REPEAT], faults[MAX_REPEAT], huge = first_share(b);
 	struct result r;
 	unsigned int i;
 
 	for (i = 0; i < repeat; i++) {
-		h = prepare(b);
-		if (h < huge)
-			huge = h;
+		huge = worse_share(b, huge, prepare(b));
 		times[i] = run_op(op, fd, b, &faults[i]);
 	}
 	r = summarize(times, repeat);
@@ -487,6 +511,15 @@ static bool is_hmmsim(int fd, __u64 *caps)
 	return true;
 }
 
+/* hmmsim's counters; zeroes from a device that has none. */
+static void read_stats(int fd, struct hmmsim_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->size = sizeof(*st);
+	if (ioctl(fd, HMMSIM_IOCTL_STATS, st))
+		memset(st, 0, sizeof(*st));
+}
+
 static const char *mode_name(unsigned int m)
 {
 	static char names[MAX_MODES][24];
@@ -538,7 +571,8 @@ static int open_device(unsigned int d)
 static void bench_device(unsigned int d, struct buffers *b)
 {
 	enum backing bk = b->backing;
-	double times[MAX_REPEAT], huge = 1, h;
+	struct hmmsim_stats before, after;
+	double times[MAX_REPEAT], huge;
 	struct io_uring ring;
 	unsigned int m, r;
 	double faults;
@@ -551,22 +585,27 @@ static void bench_device(unsigned int d, struct buffers *b)
 	/* A warm-up: device memory hot-plugged on first use, etc. */
 	for (op = 0; op < NR_OPS; op++)
 		run_op(op, fd, b, &faults);
+	read_stats(fd, &before);
 	for (op = 0; op < NR_OPS; op++)
 		res[bk][d][op] = measure(op, fd, b);
 	hmmsim[d] = is_hmmsim(fd, &caps[d]);
 	if (hmmsim[d]) {
+		read_stats(fd, &after);
+		thp_moves[bk][d][0] = after.thp_to_device - before.thp_to_device;
+		thp_moves[bk][d][1] = after.thp_from_device -
+				      before.thp_from_device;
+		thp_moves[bk][d][2] = after.thp_fallbacks - before.thp_fallbacks;
+		thp_moves[bk][d][3] = after.thp_splits - before.thp_splits;
 		errno = -io_uring_queue_init(64, &ring, IORING_SETUP_SQE128 |
 						       IORING_SETUP_CQE32);
 		if (errno > 0)
 			die("io_uring_queue_init");
 		for (m = 0; m < nr_modes; m++) {
-			huge = 1;
+			huge = first_share(b);
 			prepare(b);
 			run_migrations(fd, &ring, b->buf, qdepth[m]);
 			for (r = 0; r < repeat; r++) {
-				h = prepare(b);
-				if (h < huge)
-					huge = h;
+				huge = worse_share(b, huge, prepare(b));
 				times[r] = run_migrations(fd, &ring, b->buf,
 							  qdepth[m]);
 			}
@@ -666,6 +705,10 @@ static void print_json(void)
 			printf(", \"fault_back_us_per_fault\": %.3f",
 			       fb->faults ? fb->median * 1e6 / fb->faults : 0);
 			if (hmmsim[d]) {
+				for (m = 0; m < 4; m++)
+					printf(", \"%s\": %llu",
+					       thp_counter_names[m],
+					       (unsigned long long)thp_moves[bk][d][m]);
 				printf(", \"migrations\": {\"chunk\": %zu", chunk);
 				for (m = 0; m < nr_modes; m++)
 					printf(", \"%s%.0u\": {%s%.1f, %s%.3f, %s%.1f}",
@@ -688,11 +731,9 @@ static void print_device_title(unsigned int d)
 {
 	if (!hmmsim[d])
 		printf("\n%s\n", dev[d]);
-	else if (caps[d] & HMMSIM_CAP_THP)
-		printf("\n%s (hmmsim: THPs move as 2 MiB folios)\n", dev[d]);
 	else
-		printf("\n%s (hmmsim: no HMMSIM_CAP_THP, THPs move as 4 KiB pages)\n",
-		       dev[d]);
+		printf("\n%s (hmmsim, %s HMMSIM_CAP_THP)\n", dev[d],
+		       caps[d] & HMMSIM_CAP_THP ? "with" : "without");
 }
 
 /* The tables of one backing: each device's, then the ratios. */
@@ -723,7 +764,11 @@ static void print_backing(enum backing bk)
 		       fb->faults, size / page_size);
 		if (!hmmsim[d])
 			continue;
-		printf("\n  migrations of %zu KiB, the buffer to the device and back\n",
+		printf("  hmmsim's counters over the runs above:");
+		for (m = 0; m < 4; m++)
+			printf(" %s %llu", thp_counter_names[m],
+			       (unsigned long long)thp_moves[bk][d][m]);
+		printf("\n\n  migrations of %zu KiB, the buffer to the device and back\n",
 		       chunk >> 10);
 		printf("  %-15s %9s %21s %8s %9s %5s\n", "issued as", "migr/s",
 		       "spread", "GB/s", "vs ioctl", "THP%");
@@ -750,7 +795,7 @@ static void print_legend(void)
 	unsigned int d;
 
 	for (d = 0; d < ndev; d++)
-		printf("%s %c = %s", d ? "," : "", 'A' + d, dev[d]);
+		printf("%s%c = %s", d ? ", " : "", 'A' + d, dev[d]);
 	printf("\n");
 }
 
@@ -812,7 +857,7 @@ static void print_side_by_side(void)
 /* Each round's median per device, the ratios, and the least ratio. */
 static void print_alternating(enum backing bk)
 {
-	double ratio, least[MAX_DEVICES], huge = 1;
+	double ratio, least[MAX_DEVICES], huge = bk == BACK_THP ? 1 : 0;
 	unsigned int d, r;
 	struct result *a;
 	int op;
@@ -838,7 +883,8 @@ static void print_alternating(enum backing bk)
 				ratio = a[d].median / a[0].median;
 				if (ratio < least[d])
 					least[d] = ratio;
-				if (a[d].huge < huge)
+				if (bk == BACK_THP ? a[d].huge < huge :
+						     a[d].huge > huge)
 					huge = a[d].huge;
 			}
 		}
@@ -848,8 +894,8 @@ static void print_alternating(enum backing bk)
 			printf(" %6.2fx", least[d]);
 		printf("\n");
 	}
-	printf("the runs' buffers were at least %.0f%% AnonHugePages\n",
-	       100 * huge);
+	printf("the runs' buffers were at %s %.0f%% AnonHugePages\n",
+	       bk == BACK_THP ? "least" : "most", 100 * huge);
 }
 
 static void print_usage(FILE *f)
@@ -945,8 +991,9 @@ int main(int argc, char **argv)
 		print_json();
 		return 0;
 	}
-	printf("%zu MiB buffer, median of %u runs (min..max), GB/s; THP%%: the least share\n"
-	       "of the buffers that was AnonHugePages before a run of the row\n",
+	printf("%zu MiB buffer, median of %u runs (min..max), GB/s. THP%%: the share of\n"
+	       "the buffers that was AnonHugePages before the row's runs: the least\n"
+	       "of them on THPs, the greatest on 4 KiB pages\n",
 	       size >> 20, repeat);
 	for (bk = 0; bk < NR_BACKINGS; bk++) {
 		if (!backing_on[bk])
