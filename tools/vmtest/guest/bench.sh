@@ -1,26 +1,80 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # `make bench`, inside the VM: hmmsim and the kernel's lib/test_hmm.ko side
-# by side, with the same benchmark, in the same boot.
+# by side, with the same benchmark, in the same boot: (a) the tables on
+# 4 KiB pages and on THPs, (b) the devices alternating, round after round,
+# on 4 KiB pages, (c) the kernel's own hmm-tests benchmark_thp_migration,
+# once on test_hmm and once on hmmsim loaded with test_hmm's names.
 # shellcheck shell=sh source=SCRIPTDIR/lib.sh
 . /hmmsim/guest/lib.sh
 
 status=0
+size=${BENCH_SIZE:-64}
+repeat=${BENCH_REPEAT:-5}
 echo madvise > /sys/kernel/mm/transparent_hugepage/enabled
 # shellcheck disable=SC2119 # HMMSIM_PARAMS only
 if ! hmmsim_load || ! insmod /hmmsim/test_hmm.ko; then
 	echo 1 > /tmp/job-status
 	exit 1
 fi
+devices="/dev/${HMMSIM_DEVNAME}0 /dev/hmm_dmirror0"
 echo "# THP madvise, $(nproc) CPUs, kernel $(uname -r)"
-# hmmsim's own table follows its device's: migrations issued as ioctls from
-# one thread, then as io_uring commands at queue depths 1, 8 and 32.
-hmmsim-bench -s "${BENCH_SIZE:-64}" -r "${BENCH_REPEAT:-5}" \
-	/dev/"$HMMSIM_DEVNAME"0 /dev/hmm_dmirror0 || status=1
+
+# (a) The buffers on 4 KiB pages, then on THPs, each with hmmsim's own
+# table after its device's (migrations issued as ioctls from one thread,
+# then as io_uring commands at queue depths 1, 8 and 32), then both side
+# by side.
+echo "# (a) 4 KiB pages and THPs"
+# shellcheck disable=SC2086 # devices is a list
+hmmsim-bench -v -b both -s "$size" -r "$repeat" $devices || status=1
 if [ "$BENCH_JSON" = 1 ]; then
-	hmmsim-bench -j -s "${BENCH_SIZE:-64}" -r "${BENCH_REPEAT:-5}" \
-		/dev/"$HMMSIM_DEVNAME"0 /dev/hmm_dmirror0 || status=1
+	# shellcheck disable=SC2086
+	hmmsim-bench -j -b both -s "$size" -r "$repeat" $devices || status=1
 fi
-rmmod test_hmm
+
+# (b) The devices in turn, hmmsim first, round after round: whether one is
+# ahead in every round, not only in the medians of (a).
+echo
+echo "# (b) alternating, ${BENCH_ROUNDS:-3} rounds, 4 KiB pages"
+# shellcheck disable=SC2086
+hmmsim-bench -v -b 4k -a "${BENCH_ROUNDS:-3}" -s "$size" -r "$repeat" \
+	$devices || status=1
+if [ "$BENCH_JSON" = 1 ]; then
+	# shellcheck disable=SC2086
+	hmmsim-bench -j -b 4k -a "${BENCH_ROUNDS:-3}" -s "$size" \
+		-r "$repeat" $devices || status=1
+fi
+rmmod test_hmm || status=1
 hmmsim_unload || status=1
+
+# (c) The kernel's own benchmark, on its first private device: test_hmm's,
+# then hmmsim's under the same name (the two cannot be loaded together
+# with the same names).
+hmm_bench() {
+	echo
+	echo "# (c) hmm-tests benchmark_thp_migration on $1"
+	{
+		"$HMMSIM_TESTS/hmm-tests" \
+			-r hmm.hmm_device_private.benchmark_thp_migration
+		echo $? > /tmp/hmm-bench-status
+	} 2>&1 | sed 's/^/    /'
+	[ "$(cat /tmp/hmm-bench-status)" = 0 ] || status=1
+}
+
+if ! "$HMMSIM_TESTS/hmm-tests" -l 2>&1 |
+    grep -qw benchmark_thp_migration; then
+	echo
+	echo "# (c) skipped: this kernel's hmm-tests has no benchmark_thp_migration"
+elif insmod /hmmsim/test_hmm.ko; then
+	hmm_bench "lib/test_hmm.ko (/dev/hmm_dmirror0)"
+	rmmod test_hmm || status=1
+	if hmmsim_load devname=hmm_dmirror; then
+		hmm_bench "hmmsim, devname=hmm_dmirror (/dev/hmm_dmirror0)"
+		hmmsim_unload || status=1
+	else
+		status=1
+	fi
+else
+	status=1
+fi
 echo $status > /tmp/job-status
