@@ -138,6 +138,38 @@ static inline void hmmsim_zone_device_folio_init(struct page *page,
 #endif
 }
 
+/*
+ * A system folio of 1 << @order pages, for @addr of @vma: only kernels with
+ * device THP ask for order > 0, and those have vma_alloc_folio() without
+ * the older kernels' hugepage argument.
+ */
+static inline struct folio *hmmsim_vma_alloc_folio(gfp_t gfp,
+						   unsigned int order,
+						   struct vm_area_struct *vma,
+						   unsigned long addr)
+{
+#ifdef HMMSIM_HAVE_DEVICE_THP
+	return vma_alloc_folio(gfp, order, vma, addr);
+#else
+	struct page *page = order ? NULL : alloc_page_vma(gfp, vma, addr);
+
+	return page ? page_folio(page) : NULL;
+#endif
+}
+
+/*
+ * What a piece of a split device folio takes from the folio it came from,
+ * as the kernel gives it when the pagemap has no folio_split callback.
+ */
+static inline void hmmsim_folio_split_inherit(struct folio *tail,
+					      const struct folio *head)
+{
+#ifdef HMMSIM_HAVE_DEVICE_THP
+	tail->pgmap = head->pgmap;
+	tail->mapping = head->mapping;
+#endif
+}
+
 /* Whether THPs can move to device memory whole, on this kernel and CPU. */
 static inline bool hmmsim_thp_migration(void)
 {

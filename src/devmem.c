@@ -398,8 +398,7 @@ static void hmmsim_devmem_folio_split(struct folio *head, struct folio *tail)
 		trace_hmmsim_thp(hdev->id, HMMSIM_THP_SPLIT, folio_pfn(head));
 		return;
 	}
-	tail->pgmap = head->pgmap;
-	tail->mapping = head->mapping;
+	hmmsim_folio_split_inherit(tail, head);
 }
 
 /**

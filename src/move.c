@@ -227,8 +227,8 @@ static struct page *hmmsim_move_alloc_system(struct migrate_vma *args,
 	if (order)
 		gfp = (gfp & ~__GFP_NOFAIL) | __GFP_NOWARN | __GFP_NORETRY;
 	if (args->vma)
-		folio = vma_alloc_folio(gfp, order, args->vma,
-					args->start + (i << PAGE_SHIFT));
+		folio = hmmsim_vma_alloc_folio(gfp, order, args->vma,
+					       args->start + (i << PAGE_SHIFT));
 	else
 		folio = folio_alloc(gfp, order);
 	if (!folio)
