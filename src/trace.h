@@ -25,6 +25,7 @@ TRACE_DEFINE_ENUM(HMMSIM_CPU_FAULT);
  * @start: first address of the window.
  * @end: end of the window.
  * @moved: pages actually moved.
+ * @thps: of which 2 MiB folios moved whole.
  */
 TRACE_EVENT(hmmsim_migrate,
 	    TP_PROTO(unsigned int dev, unsigned int kind, unsigned long start,
@@ -53,10 +54,18 @@ TRACE_EVENT(hmmsim_migrate,
 		      __entry->thps)
 );
 
-/*
- * A 2 MiB move that fell back to single pages, because its destination got
- * no folio (to the device or to system memory), or a device folio the
- * kernel split; @pfn is the (source) folio's.
+/* What happened to a 2 MiB move or folio, for hmmsim_thp. */
+TRACE_DEFINE_ENUM(HMMSIM_THP_FALLBACK_DEVICE);
+TRACE_DEFINE_ENUM(HMMSIM_THP_FALLBACK_SYSTEM);
+TRACE_DEFINE_ENUM(HMMSIM_THP_SPLIT);
+
+/**
+ * hmmsim_thp - a 2 MiB move fell back to single pages, or a folio was split
+ * @dev: the device.
+ * @event: fallback_device or fallback_system (the destination, the device
+ *	or system memory, got no 2 MiB folio), or split (the kernel split a
+ *	device folio).
+ * @pfn: the (source) folio's first pfn; 0 for an untouched 2 MiB hole.
  */
 TRACE_EVENT(hmmsim_thp,
 	    TP_PROTO(unsigned int dev, unsigned int event, unsigned long pfn),
