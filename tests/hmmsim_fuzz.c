@@ -1355,6 +1355,8 @@ static void gen_ext(struct call *c, unsigned char *data, size_t *len)
 			e->info.type = rnd();
 			e->info.capacity = GARBAGE;
 		}
+		/* @caps is an output too, but must come in as zero. */
+		e->info.caps = maybe_nonzero(12);
 		e->info.reserved[rnd_below(ARRAY_SIZE(e->info.reserved))] =
 			maybe_nonzero(12);
 	} else if (c->cmd == C_STATS) {
@@ -1406,7 +1408,7 @@ static void gen_ext(struct call *c, unsigned char *data, size_t *len)
 	} else if (c->cmd == C_MIGRATE) {
 		const struct hmmsim_migrate *m = &e->mig;
 
-		for (i = 0; i < 4; i++)
+		for (i = 0; i < ARRAY_SIZE(m->reserved); i++)
 			if (m->reserved[i])
 				c->must_fail = "nonzero reserved";
 		if (m->pad)
@@ -1423,11 +1425,15 @@ static void gen_ext(struct call *c, unsigned char *data, size_t *len)
 	} else {
 		const __u64 *r = c->cmd == C_INFO ? e->info.reserved :
 				 e->stats.reserved;
-		unsigned int n = c->cmd == C_INFO ? 4 : 6;
+		unsigned int n = c->cmd == C_INFO ?
+				 ARRAY_SIZE(e->info.reserved) :
+				 ARRAY_SIZE(e->stats.reserved);
 
 		for (i = 0; i < n; i++)
 			if (r[i])
 				c->must_fail = "nonzero reserved";
+		if (c->cmd == C_INFO && e->info.caps)
+			c->must_fail = "nonzero caps (an output)";
 		if (e->info.flags)
 			c->must_fail = "nonzero flags";
 	}
