@@ -135,7 +135,8 @@ static int hmmsim_migrate_window(struct hmmsim_scratch *s,
 	}
 	if (want && hmmsim_migrate_alloc_thp(s, mirror, args, fail))
 		return hmmsim_move_to_device(s, mirror, args, 1, seq, moved);
-	if (args->src[0] & HMMSIM_MIGRATE_PFN_COMPOUND)
+	/* The fallback: a page for each page of the THP (or 2 MiB hole). */
+	if (want && (args->src[0] & HMMSIM_MIGRATE_PFN_COMPOUND))
 		want = args->npages;
 	got = hmmsim_evict_alloc(mirror, s->pages, want);
 	ret = hmmsim_move_to_device(s, mirror, args, got, seq, moved);
