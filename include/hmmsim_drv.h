@@ -264,6 +264,15 @@ struct hmmsim_device {
 	struct hmmsim_fault fail_evict;
 };
 
+/*
+ * The pages a migrate_vma entry stands for: a compound entry, the whole
+ * 2 MiB of a THP or device folio; any other, one page.
+ */
+static inline unsigned long hmmsim_mpfn_pages(unsigned long mpfn)
+{
+	return mpfn & HMMSIM_MIGRATE_PFN_COMPOUND ? HMMSIM_CHUNK_PAGES : 1;
+}
+
 /* End of the window that starts at @addr: the next window boundary, or @end. */
 static inline unsigned long hmmsim_window_end(unsigned long addr,
 					      unsigned long end)

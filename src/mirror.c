@@ -723,8 +723,7 @@ void hmmsim_mirrors_unmap_migrating(struct hmmsim_device *hdev,
 		for (i = 0; i < args->npages; i++) {
 			unsigned long src = args->src[i];
 			unsigned long addr = args->start + (i << PAGE_SHIFT);
-			unsigned long nr = src & HMMSIM_MIGRATE_PFN_COMPOUND ?
-					   HMMSIM_CHUNK_PAGES : 1;
+			unsigned long nr = hmmsim_mpfn_pages(src);
 
 			if ((src & MIGRATE_PFN_MIGRATE) &&
 			    !(stays &&

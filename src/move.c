@@ -148,12 +148,9 @@ static unsigned long hmmsim_move_count(const unsigned long *src,
 	for (i = 0; i < npages; i++) {
 		if (!dst[i] || !(src[i] & MIGRATE_PFN_MIGRATE))
 			continue;
-		if (dst[i] & HMMSIM_MIGRATE_PFN_COMPOUND) {
-			moved += HMMSIM_CHUNK_PAGES;
+		moved += hmmsim_mpfn_pages(dst[i]);
+		if (dst[i] & HMMSIM_MIGRATE_PFN_COMPOUND)
 			(*thps)++;
-		} else {
-			moved++;
-		}
 	}
 	return moved;
 }
@@ -290,7 +287,7 @@ static int hmmsim_move_fill_system(struct hmmsim_scratch *s,
 	for (i = 0; i < args->npages; i += n) {
 		unsigned long src = args->src[i];
 
-		n = src & HMMSIM_MIGRATE_PFN_COMPOUND ? HMMSIM_CHUNK_PAGES : 1;
+		n = hmmsim_mpfn_pages(src);
 		if (!migrate_pfn_to_page(src) || !(src & MIGRATE_PFN_MIGRATE))
 			continue;
 		if (!hmmsim_move_fill_one(s, args, i, gfp))
