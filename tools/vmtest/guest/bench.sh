@@ -47,18 +47,23 @@ fi
 rmmod test_hmm || status=1
 hmmsim_unload || status=1
 
-# (c) The kernel's own benchmark, on its first private device: test_hmm's,
+# (c) The kernel's own benchmark: test_hmm's on its first private device,
 # then hmmsim's under the same name (the two cannot be loaded together
-# with the same names).
+# with the same names) on its first private and first coherent device.
+# hmm_bench LABEL VARIANT...: the case on each variant of the hmm fixture.
 hmm_bench() {
-	echo
-	echo "# (c) hmm-tests benchmark_thp_migration on $1"
-	{
-		"$HMMSIM_TESTS/hmm-tests" \
-			-r hmm.hmm_device_private.benchmark_thp_migration
-		echo $? > /tmp/hmm-bench-status
-	} 2>&1 | sed 's/^/    /'
-	[ "$(cat /tmp/hmm-bench-status)" = 0 ] || status=1
+	label=$1
+	shift
+	for v; do
+		echo
+		echo "# (c) hmm-tests benchmark_thp_migration on $label, $v"
+		{
+			"$HMMSIM_TESTS/hmm-tests" \
+				-r "hmm.$v.benchmark_thp_migration"
+			echo $? > /tmp/hmm-bench-status
+		} 2>&1 | sed 's/^/    /'
+		[ "$(cat /tmp/hmm-bench-status)" = 0 ] || status=1
+	done
 }
 
 if ! "$HMMSIM_TESTS/hmm-tests" -l 2>&1 |
@@ -66,10 +71,11 @@ if ! "$HMMSIM_TESTS/hmm-tests" -l 2>&1 |
 	echo
 	echo "# (c) skipped: this kernel's hmm-tests has no benchmark_thp_migration"
 elif insmod /hmmsim/test_hmm.ko; then
-	hmm_bench "lib/test_hmm.ko (/dev/hmm_dmirror0)"
+	hmm_bench "lib/test_hmm.ko" hmm_device_private
 	rmmod test_hmm || status=1
 	if hmmsim_load devname=hmm_dmirror; then
-		hmm_bench "hmmsim, devname=hmm_dmirror (/dev/hmm_dmirror0)"
+		hmm_bench "hmmsim, devname=hmm_dmirror" \
+			hmm_device_private hmm_device_coherent
 		hmmsim_unload || status=1
 	else
 		status=1
