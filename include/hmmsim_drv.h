@@ -97,6 +97,13 @@
 #define HMMSIM_WINDOW_PAGES	(SZ_2M >> PAGE_SHIFT)
 #define HMMSIM_WINDOW_SIZE	SZ_2M
 
+/*
+ * Times HMM_DMIRROR_MIGRATE_TO_DEV migrates a range whose pages did not all
+ * arrive (migrate_vma skips a page it cannot lock or isolate at once)
+ * before it gives -ENOENT.
+ */
+#define HMMSIM_MIGRATE_TRIES	3
+
 /**
  * struct hmmsim_device_config - what a simulated device is made of
  * @type: private or coherent memory.

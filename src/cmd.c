@@ -433,7 +433,8 @@ int hmmsim_cmd_migrate_to_system(struct hmmsim_mirror *mirror,
  * Moves the range's system pages (anonymous, private: what migrate_vma can
  * move) into this device's memory, then reads the range back through the
  * device: a page that did not end up in this device's memory (shared
- * memory, a page on another device) gives -ENOENT, as in lib/test_hmm.
+ * memory, a page on another device) gives -ENOENT, as in lib/test_hmm, once
+ * %HMMSIM_MIGRATE_TRIES migrations did not bring it.
  *
  * Return: 0, -EINVAL for a range with a hole or an unreadable VMA, -ENOMEM
  * when device memory ran out, -ENOENT, or another negative errno.
@@ -442,6 +443,7 @@ int hmmsim_cmd_migrate_and_read(struct hmmsim_mirror *mirror,
 				struct hmmsim_span *span)
 {
 	struct hmmsim_scratch *s;
+	unsigned int tries = 0;
 	int ret;
 
 	/* More than the device holds can never all be on it at once. */
@@ -450,9 +452,17 @@ int hmmsim_cmd_migrate_and_read(struct hmmsim_mirror *mirror,
 	ret = hmmsim_cmd_begin_on_vmas(mirror, span, 0, true, &s);
 	if (ret)
 		return ret;
-	ret = hmmsim_migrate_to_device(mirror, s, NULL, span);
-	if (!ret)
-		ret = hmmsim_mirror_readback(mirror, s, span, true);
+	/*
+	 * migrate_vma is best effort: a page another task holds locked or
+	 * isolated at that moment (reclaim, compaction, LRU aging) is left
+	 * out. Like a driver whose device needs the pages, try again a few
+	 * times before saying a page did not arrive.
+	 */
+	do {
+		ret = hmmsim_migrate_to_device(mirror, s, NULL, span);
+		if (!ret)
+			ret = hmmsim_mirror_readback(mirror, s, span, true);
+	} while (ret == -ENOENT && ++tries < HMMSIM_MIGRATE_TRIES);
 	hmmsim_cmd_end(mirror, s);
 	return ret;
 }
