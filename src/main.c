@@ -262,3 +262,4 @@ module_exit(hmmsim_exit);
 MODULE_DESCRIPTION("Simulated shared-virtual-memory device for HMM testing");
 MODULE_AUTHOR("The hmmsim developers");
 MODULE_LICENSE("GPL");
+MODULE_VERSION(HMMSIM_VERSION);
