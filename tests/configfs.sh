@@ -5,7 +5,8 @@
 # /sys/kernel/config/hmmsim/NAME:
 #
 #  - a new item shows the module's defaults, takes a capacity, and powered
-#    on becomes /dev/<devname>N, N the lowest free number, mode 0600, with
+#    on becomes /dev/<devname>N, N the lowest free number, mode 0600 (or
+#    what a udev rule sets: HMMSIM_NODE_MODE), with
 #    its debugfs directory; hmmsimctl lists it and moves data through it;
 #  - while powered on, every attribute that describes it refuses changes
 #    (EBUSY);
@@ -47,9 +48,9 @@ node() {
 	echo "/dev/$DEVNAME$1"
 }
 
-# node_ok N: /dev/<devname>N is a char device with mode 0600.
+# node_ok N: /dev/<devname>N is a char device with HMMSIM_NODE_MODE.
 node_ok() {
-	[ -c "$(node "$1")" ] && [ "$(stat -c %a "$(node "$1")")" = 600 ]
+	node_mode_ok "$(node "$1")"
 }
 
 node_gone() {
@@ -243,7 +244,7 @@ ktap_test_result "$A: power 1" put $A power 1
 ktap_test_result "$A: power reads 1" is $A power 1
 ktap_test_result "$A: index is the lowest free number, $expect" is $A index "$expect"
 idx=$(index $A)
-ktap_test_result "$A: /dev/$DEVNAME$idx is a char device, mode 0600" node_ok "$idx"
+ktap_test_result "$A: /dev/$DEVNAME$idx is a char device, mode $HMMSIM_NODE_MODE" node_ok "$idx"
 if [ -n "$DBG" ]; then
 	ktap_test_result "$A: debugfs hmmsim/$DEVNAME$idx/stats exists" debugfs_ok "$idx"
 else
@@ -443,7 +444,7 @@ id=$(index $D)
 echo "# $C is device $ic, $D is device $id"
 ktap_test_result "$C: the lowest free number, $first" is $C index "$first"
 ktap_test_result "$C and $D have different numbers" two_numbers "$ic" "$id"
-ktap_test_result "$C and $D: both device nodes exist, mode 0600" \
+ktap_test_result "$C and $D: both device nodes exist, mode $HMMSIM_NODE_MODE" \
 	sh -c "[ -c $(node "$ic") ] && [ -c $(node "$id") ]"
 ktap_test_result "$D: hmmsimctl demo $id moves data through it, intact" demo "$id"
 ktap_test_result "rmdir $C while powered on" rmdir "$CFS/$C"

@@ -4,7 +4,9 @@
  * every kind of bad input, and the rule that a file only serves the mm that
  * opened it.
  *
- * The devices are /dev/$HMMSIM_DEVNAME<N> (default hmmsim), N from 0.
+ * The devices are /dev/$HMMSIM_DEVNAME<N> (default hmmsim), N from 0, with
+ * the mode devtmpfs gives them (0600), or $HMMSIM_NODE_MODE (octal) where a
+ * udev rule set another (tests/nonroot.sh).
  */
 #include <pthread.h>
 #include <sys/prctl.h>
@@ -12,6 +14,14 @@
 
 #include "kselftest_harness.h"
 #include "hmmsim_test.h"
+
+/* The mode every node must have: devtmpfs's 0600, or HMMSIM_NODE_MODE. */
+static mode_t node_mode(void)
+{
+	const char *m = getenv("HMMSIM_NODE_MODE");
+
+	return m ? strtoul(m, NULL, 8) : 0600;
+}
 
 FIXTURE(dev)
 {
@@ -44,7 +54,7 @@ TEST(every_device_opens_twice_and_closes)
 		dev_path(path, sizeof(path), id);
 		ASSERT_EQ(0, stat(path, &st));
 		EXPECT_TRUE(S_ISCHR(st.st_mode));
-		EXPECT_EQ(0600, st.st_mode & 07777);
+		EXPECT_EQ(node_mode(), st.st_mode & 07777);
 
 		a = open_dev(id);
 		ASSERT_GE(a, 0);

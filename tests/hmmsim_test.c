@@ -482,6 +482,16 @@ bool configfs_mounted(void)
 	return !statfs(CFS_MOUNT, &sfs) && sfs.f_type == CONFIGFS_MAGIC;
 }
 
+const char *cfs_unusable(void)
+{
+	if (access(CFS_ROOT, F_OK))
+		return "no " CFS_ROOT " (configfs)";
+	if (access(CFS_ROOT, W_OK))
+		return "making configfs devices needs root: " CFS_ROOT
+		       " is not writable";
+	return NULL;
+}
+
 int cfs_make(struct cfsdev *d, const char *prefix)
 {
 	memset(d, 0, sizeof(*d));

@@ -291,6 +291,12 @@ struct cfsdev {
 /** configfs_mounted() - whether configfs is mounted on CFS_MOUNT */
 bool configfs_mounted(void);
 
+/**
+ * cfs_unusable() - why this process cannot make configfs devices (no
+ *	CFS_ROOT, or not writable: it needs root), or NULL if it can
+ */
+const char *cfs_unusable(void);
+
 /** cfs_make() - mkdir CFS_ROOT/<@prefix><pid> into @d, cleared: 0 or -errno */
 int cfs_make(struct cfsdev *d, const char *prefix);
 
@@ -770,7 +776,8 @@ static inline void hmmsim_fault_arm(struct __test_metadata *_metadata,
  * CFS_PRIVATE_DEVICE() - a private device of @capacity bytes (@cap_str, as
  *	configfs takes it: "64M") made through configfs as @d, item
  *	<@prefix><pid>, after the leftovers of killed tests: its open file.
- *	SKIPs (returning -1) when configfs is not mounted; the caller removes
+ *	SKIPs (returning -1) when configfs is not mounted or this process
+ *	cannot make devices (cfs_unusable()); the caller removes
  *	@d (cfs_remove() of d->item when d->made) whatever happened.
  */
 #define CFS_PRIVATE_DEVICE(d, prefix, capacity, cap_str) \
@@ -793,6 +800,8 @@ hmmsim_cfs_private_device(struct __test_metadata *_metadata,
 			TH_LOG("%s: %s (is hmmsim loaded?)", CFS_ROOT,
 			       strerror(errno));
 	}
+	if (cfs_unusable())
+		SKIP(return -1, "%s", cfs_unusable());
 	ASSERT_EQ(0, cfs_make(d, prefix))
 		TH_LOG("mkdir %s: %s", d->item, strerror(errno));
 	ASSERT_EQ(0, cfs_write(d, "capacity", cap_str));

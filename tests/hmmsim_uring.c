@@ -758,8 +758,8 @@ FIXTURE(slow)
 FIXTURE_SETUP(slow)
 {
 	self->fd = -1;
-	if (access(CFS_ROOT, F_OK))
-		SKIP(return, "no %s (configfs)", CFS_ROOT);
+	if (cfs_unusable())
+		SKIP(return, "%s", cfs_unusable());
 	ASSERT_EQ(0, cfs_make(&self->dev, "uring"));
 	ASSERT_EQ(0, cfs_write(&self->dev, "capacity", "128M"));
 	/* 50 ms per 2 MiB window: a 32 MiB request takes 0.8 s at least. */
@@ -960,8 +960,8 @@ FIXTURE(full)
 FIXTURE_SETUP(full)
 {
 	self->fd = -1;
-	if (access(CFS_ROOT, F_OK))
-		SKIP(return, "no %s (configfs)", CFS_ROOT);
+	if (cfs_unusable())
+		SKIP(return, "%s", cfs_unusable());
 	ASSERT_EQ(0, cfs_make(&self->dev, "uring_full-"));
 	ASSERT_EQ(0, cfs_write(&self->dev, "capacity", "2M"));
 	ASSERT_EQ(0, cfs_power_on(&self->dev));

@@ -39,6 +39,8 @@
 #			each, comma-separated (the test VM's memmap=
 #			reservations: 256M@0x60000000,256M@0x70000000)
 #	HMMSIM_WAIT	seconds a bounded wait gives a state to come (60)
+#	HMMSIM_NODE_MODE the mode of the device nodes: devtmpfs's (0600), or
+#			the one a udev rule gives them (make distro-check)
 
 # ------------------------------------------------------------------ KTAP
 
@@ -152,6 +154,7 @@ HMMSIM_DEVNAME=${HMMSIM_DEVNAME:-hmmsim}
 HMMSIM_PARAMS=${HMMSIM_PARAMS:-}
 HMMSIM_COHERENT=${HMMSIM_COHERENT:-256M@0x60000000,256M@0x70000000}
 HMMSIM_WAIT=${HMMSIM_WAIT:-60}
+HMMSIM_NODE_MODE=${HMMSIM_NODE_MODE:-0600}
 
 # The module's parameters in sysfs.
 HMMSIM_SYSFS_PARAMS=/sys/module/hmmsim/parameters
@@ -180,6 +183,25 @@ hmmsim_debugfs() {
 # hmmsim_node N: the device node of device N.
 hmmsim_node() {
 	echo "/dev/$HMMSIM_DEVNAME$1"
+}
+
+# udev_running: a udev daemon serves this system (not in make check's
+# guest; in make distro-check's).
+udev_running() {
+	pidof systemd-udevd udevd >/dev/null 2>&1
+}
+
+# udev_settle: udev, where it runs, done with the events so far.
+udev_settle() {
+	udev_running || return 0
+	udevadm settle --timeout="$HMMSIM_WAIT"
+}
+
+# node_mode_ok FILE: FILE is a char device with HMMSIM_NODE_MODE, once
+# udev (if it runs) has applied its rules.
+node_mode_ok() {
+	udev_settle
+	[ -c "$1" ] && [ "$(stat -c %a "$1")" = "${HMMSIM_NODE_MODE#0}" ]
 }
 
 # hmmsim_coherent_range I: the I-th (0 or 1) range of HMMSIM_COHERENT.

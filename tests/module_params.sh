@@ -92,23 +92,25 @@ refuse "coherent range in System RAM" "overlaps System RAM" \
 refuse "coherent range half in System RAM" "overlaps System RAM" \
 	coherent="$((SIZE * 2))@$(hex $((BASE - SIZE)))"
 
-# devices_are PATTERN COUNT: exactly COUNT nodes /dev/PATTERN*, mode 0600.
+# devices_are PATTERN COUNT: exactly COUNT nodes /dev/PATTERN*, with
+# HMMSIM_NODE_MODE.
 devices_are() {
 	_n=0
+	udev_settle
 	for _f in /dev/"$1"*; do
 		[ -c "$_f" ] || continue
-		[ "$(stat -c %a "$_f")" = 600 ] || return 1
+		node_mode_ok "$_f" || return 1
 		_n=$((_n + 1))
 	done
 	[ "$_n" -eq "$2" ]
 }
 
 if hmmsim_insmod nr_private=3; then
-	ktap_test_result "nr_private=3 makes 3 devices, mode 0600" \
+	ktap_test_result "nr_private=3 makes 3 devices, mode $HMMSIM_NODE_MODE" \
 		devices_are hmmsim 3
 	hmmsim_unload
 else
-	ktap_test_fail "nr_private=3 makes 3 devices, mode 0600: insmod failed"
+	ktap_test_fail "nr_private=3 makes 3 devices, mode $HMMSIM_NODE_MODE: insmod failed"
 fi
 ktap_test_result "rmmod removes the devices" devices_are hmmsim 0
 

@@ -43,5 +43,6 @@ suite always,madvise  devname=hmm_dmirror  hmm_tests.sh coherent
 # and the bounds tests.
 suite madvise         default              hmmsim_pressure
 suite madvise         default              configfs.sh
+suite madvise         default              nonroot.sh
 suite madvise         default              hmmsim_fuzz
 suite madvise         default              hmmsim_bounds
