@@ -789,6 +789,7 @@ hmmsim_cfs_private_device(struct __test_metadata *_metadata,
 			  unsigned long capacity, const char *cap_str)
 {
 	struct hmmsim_info inf;
+	const char *why;
 	int fd;
 
 	cfs_remove_leftovers(prefix);
@@ -800,8 +801,9 @@ hmmsim_cfs_private_device(struct __test_metadata *_metadata,
 			TH_LOG("%s: %s (is hmmsim loaded?)", CFS_ROOT,
 			       strerror(errno));
 	}
-	if (cfs_unusable())
-		SKIP(return -1, "%s", cfs_unusable());
+	why = cfs_unusable();
+	if (why)
+		SKIP(return -1, "%s", why);
 	ASSERT_EQ(0, cfs_make(d, prefix))
 		TH_LOG("mkdir %s: %s", d->item, strerror(errno));
 	ASSERT_EQ(0, cfs_write(d, "capacity", cap_str));

@@ -757,9 +757,11 @@ FIXTURE(slow)
 
 FIXTURE_SETUP(slow)
 {
+	const char *why = cfs_unusable();
+
 	self->fd = -1;
-	if (cfs_unusable())
-		SKIP(return, "%s", cfs_unusable());
+	if (why)
+		SKIP(return, "%s", why);
 	ASSERT_EQ(0, cfs_make(&self->dev, "uring"));
 	ASSERT_EQ(0, cfs_write(&self->dev, "capacity", "128M"));
 	/* 50 ms per 2 MiB window: a 32 MiB request takes 0.8 s at least. */
@@ -959,9 +961,11 @@ FIXTURE(full)
 
 FIXTURE_SETUP(full)
 {
+	const char *why = cfs_unusable();
+
 	self->fd = -1;
-	if (cfs_unusable())
-		SKIP(return, "%s", cfs_unusable());
+	if (why)
+		SKIP(return, "%s", why);
 	ASSERT_EQ(0, cfs_make(&self->dev, "uring_full-"));
 	ASSERT_EQ(0, cfs_write(&self->dev, "capacity", "2M"));
 	ASSERT_EQ(0, cfs_power_on(&self->dev));

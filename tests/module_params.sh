@@ -96,7 +96,6 @@ refuse "coherent range half in System RAM" "overlaps System RAM" \
 # HMMSIM_NODE_MODE.
 devices_are() {
 	_n=0
-	udev_settle
 	for _f in /dev/"$1"*; do
 		[ -c "$_f" ] || continue
 		node_mode_ok "$_f" || return 1
