@@ -60,7 +60,8 @@
  * 5. ``mem->store_lock`` (mutex): the allocation of the simulated on-board
  *    memory of a private device; taken under mmap_lock, with no lock below
  *    held.
- * 6. ``hdev->mirrors_lock`` (mutex): the device's list of mirrors.
+ * 6. ``hdev->mirrors_lock`` (mutex): the device's lists of mirrors and of
+ *    the owners of its pages (struct hmmsim_owner).
  * 7. ``mirror->pt_lock`` (mutex): the device page table; the "driver
  *    update lock" of Documentation/mm/hmm.rst, and the only lock the
  *    invalidate callback takes. The callback runs under reclaim, so nothing
@@ -156,8 +157,10 @@ struct hmmsim_chunk {
  *	first used and kept until the device goes away. NULL for coherent
  *	memory, whose pages are CPU-addressable.
  * @store_lock: serializes the allocation of @store chunks.
- * @owners: what each page was allocated for (hmmsim_devmem_owner()), kept
- *	here rather than in the pages, whose fields a large folio uses.
+ * @owners: the owner each page was allocated for (hmmsim_devmem_owner()),
+ *	kept here rather than in the pages, whose fields a large folio uses.
+ * @addrs: the address each page is mapped at in its owner's address space
+ *	(hmmsim_devmem_addr()), as of its migration; 0 if not known.
  * @alloc_lock: protects @nr_free, @chunks, @empty, @partial and @lru;
  *	taken from the pagemap's free callback, in any context, so a
  *	spinlock.
@@ -178,7 +181,8 @@ struct hmmsim_devmem {
 	unsigned long npages;
 	void **store;
 	struct mutex store_lock;	/* see above */
-	void **owners;
+	struct hmmsim_owner **owners;
+	unsigned long *addrs;
 	spinlock_t alloc_lock;		/* see above */
 	unsigned long nr_free;
 	struct hmmsim_chunk *chunks;
@@ -233,8 +237,10 @@ enum hmmsim_migrate_kind {
  *	the device removed.
  * @removed: the device was removed: its files remain, but every command
  *	gets -ENODEV.
- * @mirrors_lock: protects @mirrors.
+ * @mirrors_lock: protects @mirrors and @owners.
  * @mirrors: every open file (struct hmmsim_mirror) of this device.
+ * @owners: every owner of pages of this device (struct hmmsim_owner): one
+ *	per open file, and those of closed files that still own pages.
  * @stats: the counters, see struct hmmsim_stats.
  * @copy_batches: copy engine completion statistics: batches completed,
  * @copy_descs: descriptors executed,
@@ -260,6 +266,7 @@ struct hmmsim_device {
 	bool removed;
 	struct mutex mirrors_lock;	/* see above */
 	struct list_head mirrors;
+	struct list_head owners;
 	atomic64_t stats[HMMSIM_NR_STATS];
 	atomic64_t copy_batches;
 	atomic64_t copy_descs;
@@ -354,6 +361,8 @@ struct hmmsim_scratch;
  * @scratch: the buffers the commands on this file reuse (scratch.c).
  * @flags: HMM_DMIRROR_FLAG_* set with HMM_DMIRROR_FLAGS, as bits
  *	(HMMSIM_MIRROR_FAIL_ALLOC is HMM_DMIRROR_FLAG_FAIL_ALLOC's bit).
+ * @owner: what the pages this file moves to the device are allocated for
+ *	(evict.c); the mirror itself never looks at it.
  */
 struct hmmsim_mirror {
 	struct hmmsim_device *hdev;
@@ -365,6 +374,23 @@ struct hmmsim_mirror {
 	struct mutex scratch_lock;	/* see above */
 	struct hmmsim_scratch *scratch;
 	unsigned long flags;
+	struct hmmsim_owner *owner;
+};
+
+/**
+ * struct hmmsim_owner - an address space device pages were moved from
+ * @mm: the address space, with an mmgrab() reference: eviction moves the
+ *	owner's pages under its mmap lock (DOC: Eviction).
+ * @link: entry in the device's @owners, under its @mirrors_lock.
+ * @nr_pages: device pages allocated for this owner and not yet freed.
+ * @closed: the file it was made for is closed; it goes once it owns no
+ *	page.
+ */
+struct hmmsim_owner {
+	struct mm_struct *mm;
+	struct list_head link;
+	atomic_long_t nr_pages;
+	bool closed;
 };
 
 /**
@@ -568,9 +594,11 @@ void hmmsim_scratch_free(struct hmmsim_scratch *s);
 /* src/devmem.c */
 int hmmsim_devmem_init(struct hmmsim_device *hdev);
 void hmmsim_devmem_fini(struct hmmsim_device *hdev);
-unsigned int hmmsim_devmem_alloc(struct hmmsim_device *hdev, void *owner,
+unsigned int hmmsim_devmem_alloc(struct hmmsim_device *hdev,
+				 struct hmmsim_owner *owner,
 				 struct page **pages, unsigned int nr);
-struct page *hmmsim_devmem_alloc_thp(struct hmmsim_device *hdev, void *owner);
+struct page *hmmsim_devmem_alloc_thp(struct hmmsim_device *hdev,
+				     struct hmmsim_owner *owner);
 void hmmsim_devmem_free_unused(struct page *page);
 void hmmsim_devmem_touch(struct page *page, struct hmmsim_chunk **last);
 long hmmsim_devmem_lru_pick(struct hmmsim_device *hdev);
@@ -579,8 +607,11 @@ struct hmmsim_device *hmmsim_page_device(const struct page *page);
 bool hmmsim_is_own_page(const struct page *page, struct hmmsim_device *hdev);
 void *hmmsim_devmem_page_addr(struct page *page);
 unsigned long hmmsim_devmem_nr_used(struct hmmsim_device *hdev);
-void *hmmsim_devmem_owner(struct hmmsim_device *hdev, unsigned long idx);
-void hmmsim_devmem_disown(struct hmmsim_device *hdev, void *owner);
+struct hmmsim_owner *hmmsim_devmem_owner(struct hmmsim_device *hdev,
+					 unsigned long idx);
+unsigned long hmmsim_devmem_addr(struct hmmsim_device *hdev, unsigned long idx);
+void hmmsim_devmem_set_addr(struct page *page, unsigned long nr,
+			    unsigned long addr);
 bool hmmsim_devmem_has_thp(const struct hmmsim_device *hdev);
 
 /* src/debugfs.c */
@@ -645,16 +676,17 @@ int hmmsim_move_to_device(struct hmmsim_scratch *s,
 			  struct hmmsim_mirror *mirror,
 			  struct migrate_vma *args, unsigned int got,
 			  unsigned long seq, unsigned long *moved);
-int hmmsim_move_to_system(struct hmmsim_scratch *s, struct mm_struct *mm,
-			  struct migrate_vma *args, gfp_t gfp,
-			  enum hmmsim_migrate_kind kind, unsigned long *moved);
+int hmmsim_move_to_system(struct hmmsim_scratch *s, struct migrate_vma *args,
+			  gfp_t gfp, enum hmmsim_migrate_kind kind,
+			  unsigned long *moved);
 
 /* src/evict.c */
 unsigned int hmmsim_evict_alloc(struct hmmsim_mirror *mirror,
 				struct page **pages, unsigned int nr);
 struct page *hmmsim_evict_alloc_thp(struct hmmsim_mirror *mirror);
+int hmmsim_evict_owner_add(struct hmmsim_mirror *mirror);
 void hmmsim_evict_owned(struct hmmsim_mirror *mirror);
-void hmmsim_evict_disown(struct hmmsim_mirror *mirror);
+void hmmsim_evict_owner_close(struct hmmsim_mirror *mirror);
 void hmmsim_evict_all(struct hmmsim_device *hdev);
 
 /* src/migrate.c */
@@ -665,6 +697,9 @@ int hmmsim_migrate_to_device(struct hmmsim_mirror *mirror,
 int hmmsim_migrate_to_system(struct hmmsim_mirror *mirror,
 			     struct hmmsim_scratch *s,
 			     struct hmmsim_span *span);
+unsigned long hmmsim_migrate_home(struct hmmsim_scratch *s,
+				  struct mm_struct *mm, unsigned long start,
+				  unsigned long end, unsigned long nr, gfp_t gfp);
 vm_fault_t hmmsim_migrate_cpu_fault(struct vm_fault *vmf);
 
 /* src/exclusive.c */

@@ -125,7 +125,18 @@ int hmmsim_cmd_check_migrate(struct hmmsim_mirror *mirror,
  */
 struct hmmsim_mirror *hmmsim_cmd_open(struct hmmsim_device *hdev)
 {
-	return hmmsim_mirror_create(hdev);
+	struct hmmsim_mirror *mirror = hmmsim_mirror_create(hdev);
+	int ret;
+
+	if (IS_ERR(mirror))
+		return mirror;
+	ret = hmmsim_evict_owner_add(mirror);
+	if (ret) {
+		hmmsim_mirror_unlink(mirror);
+		hmmsim_mirror_destroy(mirror);
+		return ERR_PTR(ret);
+	}
+	return mirror;
 }
 
 /**
@@ -135,8 +146,8 @@ struct hmmsim_mirror *hmmsim_cmd_open(struct hmmsim_device *hdev)
  * The pages this file moved to the device go back to system memory first,
  * unless the evict_on_close module parameter says otherwise: then they stay
  * on the device, still mapped by the process, until it touches or frees
- * them or the device goes away. Works whether or not the mm is still alive,
- * and whether or not the device is.
+ * them, eviction moves them or the device goes away. Works whether or not
+ * the mm is still alive, and whether or not the device is.
  */
 void hmmsim_cmd_close(struct hmmsim_mirror *mirror)
 {
@@ -146,10 +157,9 @@ void hmmsim_cmd_close(struct hmmsim_mirror *mirror)
 	if (alive && READ_ONCE(evict_on_close))
 		hmmsim_evict_owned(mirror);
 	hmmsim_mirror_unlink(mirror);
-	if (alive) {
-		hmmsim_evict_disown(mirror);
+	hmmsim_evict_owner_close(mirror);
+	if (alive)
 		hmmsim_device_leave(hdev);
-	}
 	hmmsim_mirror_destroy(mirror);
 }
 

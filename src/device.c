@@ -68,6 +68,7 @@ struct hmmsim_device *hmmsim_device_create(const struct hmmsim_device_config *cf
 	init_rwsem(&hdev->removal_lock);
 	mutex_init(&hdev->mirrors_lock);
 	INIT_LIST_HEAD(&hdev->mirrors);
+	INIT_LIST_HEAD(&hdev->owners);
 
 	device_initialize(&hdev->dev);
 	hdev->dev.release = hmmsim_device_release;

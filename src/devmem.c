@@ -272,25 +272,27 @@ long hmmsim_devmem_lru_pick(struct hmmsim_device *hdev)
 	return idx;
 }
 
-/* The page at @idx was allocated for @owner: record it, and back it. */
+/* The pages from @idx on were allocated for @owner: record it, back them. */
 static int hmmsim_devmem_give(struct hmmsim_devmem *mem, unsigned long idx,
-			      unsigned long nr, void *owner)
+			      unsigned long nr, struct hmmsim_owner *owner)
 {
 	unsigned long i;
 
 	if (mem->store &&
 	    hmmsim_devmem_store_chunk(mem, idx / HMMSIM_CHUNK_PAGES))
 		return -ENOMEM;
-	for (i = 0; i < nr; i++)
+	atomic_long_add(nr, &owner->nr_pages);
+	for (i = 0; i < nr; i++) {
+		WRITE_ONCE(mem->addrs[idx + i], 0);
 		WRITE_ONCE(mem->owners[idx + i], owner);
+	}
 	return 0;
 }
 
 /**
  * hmmsim_devmem_alloc() - allocate device pages
  * @hdev: the device.
- * @owner: what the pages are allocated for (the mirror, for eviction:
- *	see hmmsim_devmem_owner()).
+ * @owner: what the pages are allocated for (see hmmsim_devmem_owner()).
  * @pages: filled with the pages, each with one reference, locked, as
  *	migrate_vma_pages() wants its destination pages.
  * @nr: number of pages wanted.
@@ -301,7 +303,8 @@ static int hmmsim_devmem_give(struct hmmsim_devmem *mem, unsigned long idx,
  * Return: the number of pages allocated, fewer than @nr when the device
  * has no more free pages or the store could not grow.
  */
-unsigned int hmmsim_devmem_alloc(struct hmmsim_device *hdev, void *owner,
+unsigned int hmmsim_devmem_alloc(struct hmmsim_device *hdev,
+				 struct hmmsim_owner *owner,
 				 struct page **pages, unsigned int nr)
 {
 	struct hmmsim_devmem *mem = &hdev->mem;
@@ -337,7 +340,8 @@ unsigned int hmmsim_devmem_alloc(struct hmmsim_device *hdev, void *owner,
  * Return: the folio's head page, with one reference, locked, or NULL when
  * no chunk is empty or the store could not grow.
  */
-struct page *hmmsim_devmem_alloc_thp(struct hmmsim_device *hdev, void *owner)
+struct page *hmmsim_devmem_alloc_thp(struct hmmsim_device *hdev,
+				     struct hmmsim_owner *owner)
 {
 	struct hmmsim_devmem *mem = &hdev->mem;
 	struct page *page;
@@ -377,8 +381,13 @@ static void hmmsim_devmem_folio_free(struct page *page, unsigned long nr)
 	struct hmmsim_devmem *mem = &hmmsim_page_device(page)->mem;
 	unsigned long i, idx = hmmsim_devmem_index(mem, page);
 
-	for (i = 0; i < nr; i++)
-		WRITE_ONCE(mem->owners[idx + i], NULL);
+	/* Once it owns no page, the owner may go (hmmsim_evict_owner_close()). */
+	for (i = 0; i < nr; i++) {
+		struct hmmsim_owner *owner = xchg(&mem->owners[idx + i], NULL);
+
+		if (!WARN_ON_ONCE(!owner))
+			atomic_long_dec(&owner->nr_pages);
+	}
 	hmmsim_devmem_push(mem, idx, nr);
 }
 
@@ -424,28 +433,47 @@ unsigned long hmmsim_devmem_nr_used(struct hmmsim_device *hdev)
  * @idx: index of the page in the device's memory.
  *
  * Read without locking: a page may change hands right after, and the
- * caller must cope.
+ * caller must cope (eviction checks the owner is still there, and moves
+ * pages by address, only those it finds mapped).
  *
  * Return: the owner given to hmmsim_devmem_alloc(), or NULL for a free
- * page or one whose owner was disowned.
+ * page.
  */
-void *hmmsim_devmem_owner(struct hmmsim_device *hdev, unsigned long idx)
+struct hmmsim_owner *hmmsim_devmem_owner(struct hmmsim_device *hdev,
+					 unsigned long idx)
 {
 	return READ_ONCE(hdev->mem.owners[idx]);
 }
 
 /**
- * hmmsim_devmem_disown() - forget an owner that is going away
+ * hmmsim_devmem_addr() - where a device page is mapped, in its owner
  * @hdev: the device.
- * @owner: the owner; pages it still owns become ownerless.
+ * @idx: index of the page in the device's memory.
+ *
+ * Read without locking, as hmmsim_devmem_owner(). The address is the one
+ * the page was migrated to; the owner may have unmapped or moved it since.
+ *
+ * Return: the address, or 0 if not known.
  */
-void hmmsim_devmem_disown(struct hmmsim_device *hdev, void *owner)
+unsigned long hmmsim_devmem_addr(struct hmmsim_device *hdev, unsigned long idx)
 {
-	struct hmmsim_devmem *mem = &hdev->mem;
-	unsigned long i;
+	return READ_ONCE(hdev->mem.addrs[idx]);
+}
 
-	for (i = 0; i < mem->npages; i++)
-		cmpxchg(&mem->owners[i], owner, NULL);
+/**
+ * hmmsim_devmem_set_addr() - record where migrated device pages are mapped
+ * @page: the first device page, just given to migrate_vma_pages().
+ * @nr: the number of pages from @page on.
+ * @addr: the address of @page in its owner's address space.
+ */
+void hmmsim_devmem_set_addr(struct page *page, unsigned long nr,
+			    unsigned long addr)
+{
+	struct hmmsim_devmem *mem = &hmmsim_page_device(page)->mem;
+	unsigned long i, idx = hmmsim_devmem_index(mem, page);
+
+	for (i = 0; i < nr; i++)
+		WRITE_ONCE(mem->addrs[idx + i], addr + (i << PAGE_SHIFT));
 }
 
 /**
@@ -511,8 +539,9 @@ static int hmmsim_devmem_init_free(struct hmmsim_devmem *mem)
 	unsigned long i, nr_chunks = mem->npages / HMMSIM_CHUNK_PAGES;
 
 	mem->owners = kvcalloc(mem->npages, sizeof(*mem->owners), GFP_KERNEL);
+	mem->addrs = kvcalloc(mem->npages, sizeof(*mem->addrs), GFP_KERNEL);
 	mem->chunks = kvcalloc(nr_chunks, sizeof(*mem->chunks), GFP_KERNEL);
-	if (!mem->owners || !mem->chunks)
+	if (!mem->owners || !mem->addrs || !mem->chunks)
 		return -ENOMEM;
 	mem->nr_free = mem->npages;
 	INIT_LIST_HEAD(&mem->empty);
@@ -640,6 +669,8 @@ void hmmsim_devmem_fini(struct hmmsim_device *hdev)
 	}
 	kvfree(mem->owners);
 	mem->owners = NULL;
+	kvfree(mem->addrs);
+	mem->addrs = NULL;
 	kvfree(mem->chunks);
 	mem->chunks = NULL;
 }

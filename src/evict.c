@@ -5,23 +5,34 @@
  * Device memory is bounded. When an allocation finds the device full,
  * hmmsim_evict_alloc() evicts the least recently used chunk (2 MiB) with
  * pages in use to system memory and tries again, as a real driver does;
- * pages that are busy (in a migration, this very one too) stay. A mirror's
- * pages also go home on HMM_DMIRROR_RELEASE and when its file is closed
+ * pages that are busy (in a migration, this very one too) stay. A file's
+ * pages also go home on HMM_DMIRROR_RELEASE and when it is closed
  * (hmmsim_evict_owned()), and every page does when the device is removed
  * (hmmsim_evict_all()).
  *
- * Eviction works on device pages, not on addresses, with
- * migrate_device_range(), which takes neither the mmap lock nor a
- * reference on the anon_vma of the pages it unmaps: if the process
- * unmapped them meanwhile, migrate_device_finalize() would walk a freed
- * anon_vma to put them back (the rmap needs one or the other). So every
- * page is evicted under the mmap lock of the process of the mirror that
- * owns it, the mirror it was allocated for (hmmsim_devmem_owner()): that of
- * the mirror evicting, which the caller holds, or one taken here with a
- * trylock, since the caller may hold another process's mmap lock already;
- * the pages of a process whose lock is contended stay. Pages without an
- * owner (their file was closed with evict_on_close off) are evicted
- * without.
+ * Moving a mapped page back needs its anon_vma to stay alive from the
+ * moment its mappings become migration entries until they are page table
+ * entries again: the kernel's own migrate_pages() holds a reference on it
+ * (folio_get_anon_vma(), which modules cannot call). The driver interface
+ * for device pages, migrate_device_range(), holds none, and if the last
+ * process mapping the pages unmaps them meanwhile (munmap, exit), putting
+ * them back walks a freed anon_vma. So hmmsim never uses it. It evicts by
+ * address, with migrate_vma_setup(), under the mmap lock of an address
+ * space that maps the pages, whose VMA keeps the anon_vma alive until the
+ * lock is dropped: the address space they were migrated from, their owner
+ * (struct hmmsim_owner), at the address recorded for each page
+ * (hmmsim_devmem_addr()). An owner outlives its file as long as it owns
+ * pages, so the pages of a file closed with evict_on_close off stay
+ * evictable while their process lives.
+ *
+ * The owner's mmap lock is the one the caller holds, when it is evicting
+ * for that address space, or else one taken with a trylock, since the
+ * caller may hold another process's mmap lock already. A page the owner no
+ * longer maps at its address is left: one only a forked child still maps,
+ * or one the owner moved with mremap(). Closing a file (or RELEASE) sweeps
+ * the owner's whole address space for the moved ones; removing the device
+ * sweeps every process's, which finds every page any process maps, at the
+ * cost of an invalidation of every anonymous range it looks at.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -29,59 +40,93 @@
 #include <linux/migrate.h>
 #include <linux/mm.h>
 #include <linux/mmap_lock.h>
+#include <linux/pid.h>
 #include <linux/sched/mm.h>
+#include <linux/sched/task.h>
+#include <linux/slab.h>
 
 #include "hmmsim_drv.h"
 #include "trace.h"
 
-/*
- * Teardown works in windows of a chunk, aligned to one, so that a 2 MiB
- * folio is never cut in two (migrate_device_range() would skip it).
- */
+/* Eviction works in windows of a chunk, so that a folio moves whole. */
 #define HMMSIM_EVICT_PAGES	HMMSIM_CHUNK_PAGES
 
-/* End of the eviction window from @idx: the chunk's end, or @end. */
-static unsigned long hmmsim_evict_window_end(unsigned long idx,
-					     unsigned long end)
+/* Device removal sweeps every process again after this many waits. */
+#define HMMSIM_EVICT_SWEEP_EVERY	1000
+
+/**
+ * hmmsim_evict_owner_add() - give a new mirror the owner of its pages
+ * @mirror: the mirror of a file being opened.
+ *
+ * Return: 0 or -ENOMEM.
+ */
+int hmmsim_evict_owner_add(struct hmmsim_mirror *mirror)
 {
-	return min(ALIGN_DOWN(idx, HMMSIM_EVICT_PAGES) + HMMSIM_EVICT_PAGES,
-		   end);
+	struct hmmsim_device *hdev = mirror->hdev;
+	struct hmmsim_owner *owner = kzalloc_obj(*owner, GFP_KERNEL);
+
+	if (!owner)
+		return -ENOMEM;
+	owner->mm = mirror->mm;
+	mmgrab(owner->mm);
+	mutex_lock(&hdev->mirrors_lock);
+	list_add(&owner->link, &hdev->owners);
+	mutex_unlock(&hdev->mirrors_lock);
+	mirror->owner = owner;
+	return 0;
+}
+
+/* Free the closed owners of @hdev that own no page any more. */
+static void hmmsim_evict_owners_reap(struct hmmsim_device *hdev)
+{
+	struct hmmsim_owner *owner, *next;
+
+	lockdep_assert_held(&hdev->mirrors_lock);
+	list_for_each_entry_safe(owner, next, &hdev->owners, link) {
+		if (!owner->closed || atomic_long_read(&owner->nr_pages))
+			continue;
+		list_del(&owner->link);
+		mmdrop(owner->mm);
+		kfree(owner);
+	}
+}
+
+/**
+ * hmmsim_evict_owner_close() - a mirror's file is closed
+ * @mirror: the mirror; its pages went home already, unless evict_on_close
+ *	is off or they could not move.
+ *
+ * Its owner stays, for eviction to find the process of the pages it still
+ * owns, until it owns none; closed owners that own none any more go too.
+ */
+void hmmsim_evict_owner_close(struct hmmsim_mirror *mirror)
+{
+	struct hmmsim_device *hdev = mirror->hdev;
+
+	if (!mirror->owner)
+		return;
+	mutex_lock(&hdev->mirrors_lock);
+	mirror->owner->closed = true;
+	hmmsim_evict_owners_reap(hdev);
+	mutex_unlock(&hdev->mirrors_lock);
+	mirror->owner = NULL;
 }
 
 /*
- * Move the device pages [idx, idx + n) to system memory, as they are.
- * Eviction is best effort: a page that cannot move (busy, or no system
- * memory for it) stays where it is, so only the count of pages moved
- * matters, here and in the functions below.
+ * The mm of @owner, with a user reference (mmput_async() it), if @owner is
+ * still an owner of @hdev's pages and its address space is still there.
  */
-static unsigned long hmmsim_evict_run(struct hmmsim_scratch *s,
-				      unsigned long idx, unsigned long n,
-				      gfp_t gfp)
-{
-	struct migrate_vma args = {
-		.src = s->src,
-		.dst = s->dst,
-		.npages = n,
-	};
-	unsigned long moved = 0;
-
-	migrate_device_range(s->src, s->hdev->mem.pfn_first + idx, n);
-	hmmsim_move_to_system(s, NULL, &args, gfp, HMMSIM_TO_SYSTEM, &moved);
-	return moved;
-}
-
-/* The mm of @owner, with a reference, if @owner is still a mirror of @hdev. */
 static struct mm_struct *hmmsim_evict_owner_mm(struct hmmsim_device *hdev,
-					       struct hmmsim_mirror *owner)
+					       struct hmmsim_owner *owner)
 {
-	struct hmmsim_mirror *mirror;
+	struct hmmsim_owner *o;
 	struct mm_struct *mm = NULL;
 
 	mutex_lock(&hdev->mirrors_lock);
-	list_for_each_entry(mirror, &hdev->mirrors, link) {
-		if (mirror == owner) {
-			mm = mirror->mm;
-			mmgrab(mm);
+	list_for_each_entry(o, &hdev->owners, link) {
+		if (o == owner) {
+			if (mmget_not_zero(o->mm))
+				mm = o->mm;
 			break;
 		}
 	}
@@ -89,50 +134,91 @@ static struct mm_struct *hmmsim_evict_owner_mm(struct hmmsim_device *hdev,
 	return mm;
 }
 
-/* Evict the run [idx, idx + n) of @owner's pages under its mmap lock. */
+/* Pages from @idx on, up to @end, mapped at consecutive addresses in turn. */
+static unsigned long hmmsim_evict_addr_run(struct hmmsim_device *hdev,
+					   unsigned long idx, unsigned long end)
+{
+	struct hmmsim_owner *owner = hmmsim_devmem_owner(hdev, idx);
+	unsigned long addr = hmmsim_devmem_addr(hdev, idx), n = 1;
+
+	while (idx + n < end && hmmsim_devmem_owner(hdev, idx + n) == owner &&
+	       hmmsim_devmem_addr(hdev, idx + n) == addr + (n << PAGE_SHIFT))
+		n++;
+	return n;
+}
+
+/*
+ * Move back the pages of [idx, idx + n) that @owner owns, by address in
+ * @mm, whose mmap lock the caller holds. Returns the pages moved.
+ */
+static unsigned long hmmsim_evict_run(struct hmmsim_scratch *s,
+				      struct mm_struct *mm,
+				      struct hmmsim_owner *owner,
+				      unsigned long idx, unsigned long n,
+				      gfp_t gfp)
+{
+	unsigned long end = idx + n, moved = 0, run, addr;
+
+	mmap_assert_locked(mm);
+	for (; idx < end; idx += run) {
+		run = hmmsim_evict_addr_run(s->hdev, idx, end);
+		addr = hmmsim_devmem_addr(s->hdev, idx);
+		if (hmmsim_devmem_owner(s->hdev, idx) == owner && addr)
+			moved += hmmsim_migrate_home(s, mm, addr,
+						     addr + (run << PAGE_SHIFT),
+						     run, gfp);
+	}
+	return moved;
+}
+
+/*
+ * Move back the pages of [idx, idx + n), all @owner's, under the mmap lock
+ * of its mm: the caller's, if it holds it (@locked), else a trylock of it.
+ */
 static unsigned long hmmsim_evict_owner_run(struct hmmsim_scratch *s,
-					    struct hmmsim_mirror *owner,
+					    struct hmmsim_owner *owner,
 					    unsigned long idx, unsigned long n,
-					    gfp_t gfp)
+					    struct mm_struct *locked, gfp_t gfp)
 {
 	struct mm_struct *mm = hmmsim_evict_owner_mm(s->hdev, owner);
 	unsigned long moved = 0;
 
 	if (!mm)
-		return 0;	/* being closed: disowned shortly */
-	if (mmap_read_trylock(mm)) {
-		moved = hmmsim_evict_run(s, idx, n, gfp);
+		return 0;	/* gone: its pages are being freed */
+	if (mm == locked) {
+		moved = hmmsim_evict_run(s, mm, owner, idx, n, gfp);
+	} else if (mmap_read_trylock(mm)) {
+		moved = hmmsim_evict_run(s, mm, owner, idx, n, gfp);
 		mmap_read_unlock(mm);
 	}
-	mmdrop(mm);
+	/* Not the exit of the mm here, inside the device. */
+	mmput_async(mm);
 	return moved;
 }
 
 /*
  * Move the device pages [idx, idx + n) that are in use to system memory,
- * run by run of pages with the same owner. @locked is the mirror whose mm
- * the caller holds locked, or NULL. Returns the pages moved.
+ * run by run of pages with the same owner. @locked is the mm whose lock
+ * the caller holds, or NULL. Returns the pages moved.
  */
 static unsigned long hmmsim_evict_pages(struct hmmsim_scratch *s,
 					unsigned long idx, unsigned long n,
-					struct hmmsim_mirror *locked, gfp_t gfp)
+					struct mm_struct *locked, gfp_t gfp)
 {
 	struct hmmsim_device *hdev = s->hdev;
 	unsigned long end = idx + n, moved = 0, run;
 
 	if (locked)
-		mmap_assert_locked(locked->mm);
+		mmap_assert_locked(locked);
 	for (; idx < end; idx += run) {
-		struct hmmsim_mirror *owner = hmmsim_devmem_owner(hdev, idx);
+		struct hmmsim_owner *owner = hmmsim_devmem_owner(hdev, idx);
 
 		for (run = 1; idx + run < end &&
 		     hmmsim_devmem_owner(hdev, idx + run) == owner; run++)
 			;
-		if (!owner || owner == locked)
-			moved += hmmsim_evict_run(s, idx, run, gfp);
-		else
+		if (owner)
 			moved += hmmsim_evict_owner_run(s, owner, idx, run,
-							gfp);
+							locked, gfp);
 	}
 	return moved;
 }
@@ -155,7 +241,7 @@ static unsigned long hmmsim_evict_chunk(struct hmmsim_device *hdev,
 	if (!hmmsim_scratch_init(&s, hdev, HMMSIM_CHUNK_PAGES, false,
 				 GFP_KERNEL))
 		moved = hmmsim_evict_pages(&s, chunk * HMMSIM_CHUNK_PAGES,
-					   HMMSIM_CHUNK_PAGES, locked,
+					   HMMSIM_CHUNK_PAGES, locked->mm,
 					   GFP_HIGHUSER_MOVABLE);
 	hmmsim_scratch_fini(&s);
 	hmmsim_count(hdev, HMMSIM_STAT_EVICTIONS, moved);
@@ -198,12 +284,12 @@ unsigned int hmmsim_evict_alloc(struct hmmsim_mirror *mirror,
 	if (hmmsim_should_fail(&hdev->fail_alloc))
 		tries = 0;
 	else
-		n = hmmsim_devmem_alloc(hdev, mirror, pages, nr);
+		n = hmmsim_devmem_alloc(hdev, mirror->owner, pages, nr);
 	while (n < nr && tries) {
 		if (!hmmsim_evict_lru(mirror))
 			tries--;
 		else
-			n += hmmsim_devmem_alloc(hdev, mirror, pages + n,
+			n += hmmsim_devmem_alloc(hdev, mirror->owner, pages + n,
 						 nr - n);
 	}
 	hmmsim_count(hdev, HMMSIM_STAT_ALLOC_FAILURES, nr - n);
@@ -234,14 +320,15 @@ struct page *hmmsim_evict_alloc_thp(struct hmmsim_mirror *mirror)
 		hmmsim_count(hdev, HMMSIM_STAT_ALLOC_FAILURES, 1);
 		return NULL;
 	}
-	while (!(page = hmmsim_devmem_alloc_thp(hdev, mirror)) && tries--)
+	while (!(page = hmmsim_devmem_alloc_thp(hdev, mirror->owner)) &&
+	       tries--)
 		hmmsim_evict_lru(mirror);
 	return page;
 }
 
 /* The next run of pages @owner owns from @from on, its length in *@run. */
 static unsigned long hmmsim_evict_find_owned(struct hmmsim_device *hdev,
-					     struct hmmsim_mirror *owner,
+					     struct hmmsim_owner *owner,
 					     unsigned long from, unsigned long *run)
 {
 	unsigned long i = from, start;
@@ -260,20 +347,21 @@ static bool hmmsim_evict_owned_pass(struct hmmsim_scratch *s,
 				    struct hmmsim_mirror *mirror)
 {
 	struct hmmsim_device *hdev = mirror->hdev;
-	unsigned long idx, run, n;
+	unsigned long idx, run, n, next;
 	bool found = false;
 
 	for (idx = 0;; idx += run) {
-		idx = hmmsim_evict_find_owned(hdev, mirror, idx, &run);
+		idx = hmmsim_evict_find_owned(hdev, mirror->owner, idx, &run);
 		if (idx >= hdev->mem.npages)
 			break;
 		found = true;
-		for (n = idx; n < idx + run;
-		     n = hmmsim_evict_window_end(n, idx + run))
-			hmmsim_evict_pages(s, n,
-					   hmmsim_evict_window_end(n, idx + run) - n,
-					   mirror,
-					   GFP_HIGHUSER_MOVABLE | __GFP_NOFAIL);
+		for (n = idx; n < idx + run; n = next) {
+			next = min(ALIGN_DOWN(n, HMMSIM_EVICT_PAGES) +
+				   HMMSIM_EVICT_PAGES, idx + run);
+			hmmsim_evict_run(s, mirror->mm, mirror->owner, n,
+					 next - n,
+					 GFP_HIGHUSER_MOVABLE | __GFP_NOFAIL);
+		}
 		cond_resched();
 	}
 	return found;
@@ -284,20 +372,20 @@ static bool hmmsim_evict_owned_pass(struct hmmsim_scratch *s,
  * @mirror: the mirror (RELEASE, or its file is being closed); its device
  *	is entered.
  *
- * Pages that stay busy through several passes are left to the device's
- * removal, which waits for them.
+ * Pages found where they were migrated to go first, then, if some are
+ * left, the whole address space is swept for those moved since. Pages
+ * that stay busy through several passes, and those the process no longer
+ * maps (a forked child does), stay: eviction or the device's removal moves
+ * them later.
  *
  * Nothing moves once the mirror's mm has no users left: a process's files
- * are closed on exit after its address space is gone, so the pages it
- * still owns are mapped only by other processes (forked children, or the
- * parent of a child), and migrate_device_range() holds no reference on
- * their anon_vma: one of them exiting meanwhile would free it under the
- * eviction. Those pages stay on the device until those processes touch
- * them or exit, or the device goes away.
+ * are closed on exit after its address space is gone.
  */
 void hmmsim_evict_owned(struct hmmsim_mirror *mirror)
 {
+	struct hmmsim_owner *owner = mirror->owner;
 	struct hmmsim_scratch s;
+	unsigned long left;
 	int pass;
 
 	hmmsim_device_assert_entered(mirror->hdev);
@@ -309,24 +397,62 @@ void hmmsim_evict_owned(struct hmmsim_mirror *mirror)
 	for (pass = 0; pass < 8; pass++)
 		if (!hmmsim_evict_owned_pass(&s, mirror))
 			break;
+	left = atomic_long_read(&owner->nr_pages);
+	if (left)
+		hmmsim_migrate_home(&s, mirror->mm, 0, mirror->mm->task_size,
+				    left, GFP_HIGHUSER_MOVABLE | __GFP_NOFAIL);
 	mmap_read_unlock(mirror->mm);
 	/* Not the exit of the mm here, inside the device. */
 	mmput_async(mirror->mm);
 	hmmsim_scratch_fini(&s);
 }
 
-/**
- * hmmsim_evict_disown() - forget a mirror that is going away
- * @mirror: the mirror, no longer on its device's list; its device is
- *	entered.
- *
- * The pages it still owns (which eviction could not move) become
- * ownerless: eviction no longer looks for its mm.
+/*
+ * The next thread group leader from pid *@nr on, with a reference; *@nr
+ * moves past it. NULL after the last.
  */
-void hmmsim_evict_disown(struct hmmsim_mirror *mirror)
+static struct task_struct *hmmsim_evict_next_task(int *nr)
 {
-	hmmsim_device_assert_entered(mirror->hdev);
-	hmmsim_devmem_disown(mirror->hdev, mirror);
+	struct task_struct *task = NULL;
+	struct pid *pid;
+
+	rcu_read_lock();
+	while (!task && (pid = find_ge_pid(*nr, &init_pid_ns))) {
+		*nr = pid_nr(pid) + 1;
+		task = pid_task(pid, PIDTYPE_TGID);
+		if (task)
+			get_task_struct(task);
+	}
+	rcu_read_unlock();
+	return task;
+}
+
+/*
+ * Sweep every process's address space for @s->hdev's pages and move them
+ * back: for the pages no owner maps any more, which only the processes
+ * that map them can give back safely.
+ */
+static void hmmsim_evict_sweep(struct hmmsim_scratch *s)
+{
+	struct task_struct *task;
+	struct mm_struct *mm;
+	int nr = 1;
+
+	while (hmmsim_devmem_nr_used(s->hdev) &&
+	       (task = hmmsim_evict_next_task(&nr))) {
+		mm = get_task_mm(task);
+		put_task_struct(task);
+		if (!mm)
+			continue;	/* a kernel thread, or exiting */
+		if (mmap_read_trylock(mm)) {
+			hmmsim_migrate_home(s, mm, 0, mm->task_size,
+					    hmmsim_devmem_nr_used(s->hdev),
+					    GFP_HIGHUSER_MOVABLE | __GFP_NOFAIL);
+			mmap_read_unlock(mm);
+		}
+		mmput_async(mm);
+		cond_resched();
+	}
 }
 
 /**
@@ -334,7 +460,7 @@ void hmmsim_evict_disown(struct hmmsim_mirror *mirror)
  * @hdev: the device, being removed: nothing can allocate from it any more.
  *
  * Cannot fail, and returns only when no device page is in use, which
- * memunmap_pages() needs.
+ * memunmap_pages() needs. The owners of the files closed before go too.
  */
 void hmmsim_evict_all(struct hmmsim_device *hdev)
 {
@@ -353,15 +479,23 @@ void hmmsim_evict_all(struct hmmsim_device *hdev)
 		}
 		if (hmmsim_devmem_nr_used(hdev) < used)
 			continue;
+		if (!(waited % HMMSIM_EVICT_SWEEP_EVERY)) {
+			hmmsim_evict_sweep(&s);
+			if (hmmsim_devmem_nr_used(hdev) < used)
+				continue;
+		}
 		/*
-		 * Pages in flight elsewhere (a fault, a migration): wait. Say
-		 * so once; a wait that never ends is for the hung task
-		 * detector (and the test runner's watchdog) to report.
+		 * Pages in flight elsewhere (a fault, a migration), or pinned:
+		 * wait. Say so once; a wait that never ends is for the hung
+		 * task detector (and the test runner's watchdog) to report.
 		 */
-		if (++waited == 1000)
+		if (++waited == HMMSIM_EVICT_SWEEP_EVERY)
 			pr_info("%s: waiting for %lu busy device pages\n",
 				dev_name(&hdev->dev), used);
 		usleep_range(1000, 2000);
 	}
 	hmmsim_scratch_fini(&s);
+	mutex_lock(&hdev->mirrors_lock);
+	hmmsim_evict_owners_reap(hdev);
+	mutex_unlock(&hdev->mirrors_lock);
 }

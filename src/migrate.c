@@ -233,7 +233,7 @@ int hmmsim_migrate_to_system(struct hmmsim_mirror *mirror,
 		if (ret)
 			break;
 		next = args.end;
-		ret = hmmsim_move_to_system(s, mm, &args, GFP_HIGHUSER_MOVABLE,
+		ret = hmmsim_move_to_system(s, &args, GFP_HIGHUSER_MOVABLE,
 					    HMMSIM_TO_SYSTEM, &span->pages);
 		mmap_read_unlock(mm);
 		if (!ret)
@@ -242,6 +242,55 @@ int hmmsim_migrate_to_system(struct hmmsim_mirror *mirror,
 			break;
 	}
 	return ret;
+}
+
+/**
+ * hmmsim_migrate_home() - move a device's pages mapped in a range back
+ * @s: scratch buffers of %HMMSIM_WINDOW_PAGES, for the device whose pages
+ *	move.
+ * @mm: the address space; the caller holds its mmap lock.
+ * @start: first address, page aligned.
+ * @end: end of the range, page aligned; parts without a VMA, and VMAs
+ *	migrate_vma cannot work on, are skipped.
+ * @nr: stop once this many pages moved: all there are to find.
+ * @gfp: how to allocate the system pages.
+ *
+ * Eviction's way home (evict.c): unlike hmmsim_migrate_to_system(), it
+ * needs neither a mirror nor a readable VMA, and it never drops the lock,
+ * which keeps the VMAs, and so the anon_vma of each page it finds mapped,
+ * in place until the pages are back in the page tables. It stops early
+ * for a fatal signal.
+ *
+ * Return: the number of pages moved.
+ */
+unsigned long hmmsim_migrate_home(struct hmmsim_scratch *s,
+				  struct mm_struct *mm, unsigned long start,
+				  unsigned long end, unsigned long nr, gfp_t gfp)
+{
+	struct vm_area_struct *vma;
+	unsigned long addr = start, moved = 0;
+
+	mmap_assert_locked(mm);
+	while (addr < end && moved < nr && !fatal_signal_pending(current) &&
+	       (vma = find_vma(mm, addr)) && vma->vm_start < end) {
+		struct migrate_vma args = {
+			.vma = vma,
+			.src = s->src,
+			.dst = s->dst,
+			.pgmap_owner = s->hdev,
+			.flags = hmmsim_migrate_select(s->hdev) |
+				 hmmsim_migrate_compound(s->hdev),
+		};
+
+		args.start = max(addr, vma->vm_start);
+		args.end = hmmsim_migrate_next(vma, args.start, end);
+		addr = args.end;
+		if (migrate_vma_setup(&args))
+			continue;	/* not anonymous memory: nothing here */
+		hmmsim_move_to_system(s, &args, gfp, HMMSIM_TO_SYSTEM, &moved);
+		cond_resched();
+	}
+	return moved;
 }
 
 /*
@@ -308,9 +357,8 @@ vm_fault_t hmmsim_migrate_cpu_fault(struct vm_fault *vmf)
 		return VM_FAULT_SIGBUS;
 	}
 	hmmsim_count(hdev, HMMSIM_STAT_CPU_FAULTS, 1);
-	err = hmmsim_move_to_system(&s, vmf->vma->vm_mm, &args,
-				    GFP_HIGHUSER_MOVABLE, HMMSIM_CPU_FAULT,
-				    &moved);
+	err = hmmsim_move_to_system(&s, &args, GFP_HIGHUSER_MOVABLE,
+				    HMMSIM_CPU_FAULT, &moved);
 	hmmsim_scratch_fini(&s);
 	/*
 	 * If the faulting page did not move, the fault is retried; only a

@@ -3,8 +3,7 @@
  * DOC: Moving one window
  *
  * The steps every migration shares, for one window of pages that
- * migrate_vma_setup() (or migrate_device_range(), which needs no VMA) has
- * collected: unmap the pages from this device's mirrors, give each a
+ * migrate_vma_setup() has collected: unmap the pages from this device's mirrors, give each a
  * destination, copy them through the copy engine in one batch, wait for
  * its fence, and finish with migrate_*_pages() and migrate_*_finalize().
  * A failed copy moves nothing: every source keeps its data. Like every
@@ -20,8 +19,10 @@
  * where the kernel migrates THPs whole. Given a 2 MiB destination folio it
  * moves as one; given single pages, 512 of them, the kernel splits the
  * source and moves it page by page: the fallback when no folio could be
- * had. A window without a VMA (eviction) cannot split its source, so a
- * device folio that gets no system THP stays where it is.
+ * had.
+ *
+ * Every window has a VMA, held in place by the mmap lock: hmmsim never uses
+ * migrate_device_range() (DOC: Eviction says why).
  */
 #include <linux/highmem.h>
 #include <linux/migrate.h>
@@ -155,6 +156,21 @@ static unsigned long hmmsim_move_count(const unsigned long *src,
 	return moved;
 }
 
+/*
+ * Record where the pages that moved to the device are mapped, for eviction
+ * to find them there (DOC: Eviction).
+ */
+static void hmmsim_move_record(const struct migrate_vma *args)
+{
+	unsigned long i;
+
+	for (i = 0; i < args->npages; i++)
+		if (args->dst[i] && (args->src[i] & MIGRATE_PFN_MIGRATE))
+			hmmsim_devmem_set_addr(migrate_pfn_to_page(args->dst[i]),
+					       hmmsim_mpfn_pages(args->dst[i]),
+					       args->start + (i << PAGE_SHIFT));
+}
+
 /**
  * hmmsim_move_to_device() - move a collected window into device memory
  * @s: the scratch buffers: @s->pages holds @got device pages from
@@ -193,8 +209,10 @@ int hmmsim_move_to_device(struct hmmsim_scratch *s,
 	migrate_vma_pages(args);
 	n = hmmsim_move_count(args->src, args->dst, args->npages, &thps);
 	/* The device maps what it now holds, as a driver would. */
-	if (n)
+	if (n) {
+		hmmsim_move_record(args);
 		hmmsim_mirror_map_migrated(mirror, args, seq);
+	}
 	migrate_vma_finalize(args);
 
 	hmmsim_count(hdev, HMMSIM_STAT_TO_DEVICE, n);
@@ -223,11 +241,8 @@ static struct page *hmmsim_move_alloc_system(struct migrate_vma *args,
 
 	if (order)
 		gfp = (gfp & ~__GFP_NOFAIL) | __GFP_NOWARN | __GFP_NORETRY;
-	if (args->vma)
-		folio = hmmsim_vma_alloc_folio(gfp, order, args->vma,
-					       args->start + (i << PAGE_SHIFT));
-	else
-		folio = folio_alloc(gfp, order);
+	folio = hmmsim_vma_alloc_folio(gfp, order, args->vma,
+				       args->start + (i << PAGE_SHIFT));
 	if (!folio)
 		return NULL;
 	folio_lock(folio);
@@ -236,9 +251,9 @@ static struct page *hmmsim_move_alloc_system(struct migrate_vma *args,
 
 /*
  * Give the device page (or 2 MiB folio) at index @i a system page (or THP)
- * and queue its copy. A folio that gets no THP falls back to single pages
- * where the window has a VMA, for the kernel to split it. Returns the
- * entries used, 0 if out of memory.
+ * and queue its copy. A folio that gets no THP falls back to single pages,
+ * for the kernel to split it. Returns the entries used, 0 if out of
+ * memory.
  */
 static unsigned long hmmsim_move_fill_one(struct hmmsim_scratch *s,
 					  struct migrate_vma *args,
@@ -262,8 +277,6 @@ static unsigned long hmmsim_move_fill_one(struct hmmsim_scratch *s,
 		hmmsim_count(s->hdev, HMMSIM_STAT_THP_FALLBACKS, 1);
 		trace_hmmsim_thp(s->hdev->id, HMMSIM_THP_FALLBACK_SYSTEM,
 				 page_to_pfn(spage));
-		if (!args->vma)
-			return 0;
 	}
 	for (k = 0; k < nr; k++) {
 		dpage = hmmsim_move_alloc_system(args, i + k, 0, gfp);
@@ -314,11 +327,8 @@ static void hmmsim_move_drop_system(struct migrate_vma *args)
 /**
  * hmmsim_move_to_system() - move a collected window to system memory
  * @s: the scratch buffers.
- * @mm: the address space the window belongs to, whose mirrors of this
- *	device unmap the pages; NULL for a window from migrate_device_range(),
- *	which unmapped them from every address space.
- * @args: from migrate_vma_setup(), with the mmap lock held, or with
- *	src, dst and npages from migrate_device_range() and no VMA.
+ * @args: from migrate_vma_setup(), with the mmap lock held; the mirrors of
+ *	this device of its address space unmap the pages.
  * @gfp: how to allocate the system pages.
  * @kind: the tracepoint's kind of migration.
  * @moved: the pages moved are added here.
@@ -326,17 +336,15 @@ static void hmmsim_move_drop_system(struct migrate_vma *args)
  * Return: 0, -ENOMEM if a page could not get system memory (the others
  * moved), or -EIO if the copy failed (and nothing moved).
  */
-int hmmsim_move_to_system(struct hmmsim_scratch *s, struct mm_struct *mm,
-			  struct migrate_vma *args, gfp_t gfp,
-			  enum hmmsim_migrate_kind kind, unsigned long *moved)
+int hmmsim_move_to_system(struct hmmsim_scratch *s, struct migrate_vma *args,
+			  gfp_t gfp, enum hmmsim_migrate_kind kind,
+			  unsigned long *moved)
 {
 	unsigned long n, thps;
 	int ret;
 
-	if (args->vma)
-		mmap_assert_locked(args->vma->vm_mm);
-	if (mm)
-		hmmsim_mirrors_unmap_migrating(s->hdev, mm, args, NULL);
+	mmap_assert_locked(args->vma->vm_mm);
+	hmmsim_mirrors_unmap_migrating(s->hdev, args->vma->vm_mm, args, NULL);
 
 	ret = hmmsim_move_fill_system(s, args, gfp);
 	hmmsim_copy_submit(&s->batch);
@@ -345,15 +353,9 @@ int hmmsim_move_to_system(struct hmmsim_scratch *s, struct mm_struct *mm,
 		ret = -EIO;
 	}
 
-	if (args->vma)
-		migrate_vma_pages(args);
-	else
-		migrate_device_pages(args->src, args->dst, args->npages);
+	migrate_vma_pages(args);
 	n = hmmsim_move_count(args->src, args->dst, args->npages, &thps);
-	if (args->vma)
-		migrate_vma_finalize(args);
-	else
-		migrate_device_finalize(args->src, args->dst, args->npages);
+	migrate_vma_finalize(args);
 
 	hmmsim_count(s->hdev, HMMSIM_STAT_FROM_DEVICE, n);
 	hmmsim_count(s->hdev, HMMSIM_STAT_THP_FROM_DEVICE, thps);

@@ -216,11 +216,13 @@ FIXTURE(pressure)
 	bool faults;		/* fault injection to disarm */
 	bool tracing;		/* trace events to switch off */
 	bool tracing_was_off;	/* tracing_on to put back to 0 */
+	int eoc_was;		/* evict_on_close to put back, or -1 */
 };
 
 FIXTURE_SETUP(pressure)
 {
 	self->fd = -1;
+	self->eoc_was = -1;
 	self->fd = CFS_PRIVATE_DEVICE(&self->dev, CFS_PREFIX, DEV_CAPACITY,
 				      DEV_CAPACITY_STR);
 }
@@ -238,6 +240,9 @@ FIXTURE_TEARDOWN(pressure)
 		trace_events(false);
 	if (self->tracing_was_off)
 		write_file(TRACEFS "/tracing_on", "0");
+	if (self->eoc_was >= 0)
+		write_file(MODULE_PARAMS "/evict_on_close",
+			   self->eoc_was ? "1" : "0");
 	if (self->fd >= 0)
 		close(self->fd);
 	if (self->dev.made)
@@ -1118,6 +1123,298 @@ TEST_F_TIMEOUT(pressure, child_exits_with_pages_on_device_while_evicting,
 	DMIRROR_RET(0, self->fd, HMM_DMIRROR_RELEASE, buf, NULL, npages);
 	STATS(self->fd, &st);
 	ASSERT_EQ(0, st.pages_used);
+}
+
+/* ------------------------------------- eviction racing the last unmap */
+
+/*
+ * Rounds of the races below, each a fresh chance to hit the window:
+ * $HMMSIM_RACE_ROUNDS, or this many (make stress runs more).
+ */
+#define RACE_ROUNDS	24
+/* Windows of the raced buffer, and of the filler that evicts it. */
+#define RACE_WIN	4
+
+static unsigned int race_rounds(void)
+{
+	const char *env = getenv("HMMSIM_RACE_ROUNDS");
+
+	return env && atoi(env) > 0 ? atoi(env) : RACE_ROUNDS;
+}
+
+/*
+ * Fill the device from its LRU end, which evicts the raced buffer's
+ * chunks if anything can: every window of @filler to the device. Counts
+ * the migrations that failed for want of room, which are expected while
+ * the raced pages cannot move; any other error is returned at once.
+ */
+static int fill_device(int fd, char *filler, char *ptr, unsigned long *full)
+{
+	struct hmm_dmirror_cmd cmd;
+	unsigned long w;
+	int ret;
+
+	for (w = 0; w < CAP_WINDOWS; w++) {
+		ret = dmirror(fd, HMM_DMIRROR_MIGRATE_TO_DEV,
+			      filler + w * SZ_2M, ptr, win_pages, &cmd);
+		if (ret == -ENOMEM || ret == -ENOENT || ret == -EBUSY)
+			(*full)++;
+		else if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/*
+ * Device READ of every window of @filler, one page of every 64 KiB: the
+ * chunks holding its pages on the device become the most recently used,
+ * so that what went to the device before is evicted first.
+ */
+static int touch_filler(int fd, char *filler, char *ptr)
+{
+	struct hmm_dmirror_cmd cmd;
+	unsigned long off;
+	int ret;
+
+	for (off = 0; off < DEV_CAPACITY; off += 16 * page_size) {
+		ret = dmirror(fd, HMM_DMIRROR_READ, filler + off, ptr, 1, &cmd);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/*
+ * The child of the race below: it shares the parent's buffer, which only
+ * it maps once the parent has unmapped its own; told to go, it reads its
+ * data back in odd rounds (CPU faults racing the eviction) and unmaps the
+ * buffer. Returns its exit status.
+ */
+static int child_unmap_on_go(char *buf, unsigned int seed, unsigned int r,
+			     int go)
+{
+	char c;
+
+	if (read(go, &c, 1) != 1)
+		return 1;
+	if ((r & 1) &&
+	    check_pattern(buf, 0, RACE_WIN * win_pages, seed) != -1)
+		return 2;
+	return munmap(buf, RACE_WIN * SZ_2M) ? 3 : 0;
+}
+
+/*
+ * Device pages that only a forked child maps, because the parent that
+ * moved them there unmapped its copy, are evicted while the child unmaps
+ * them: eviction must not run without an address space that keeps their
+ * anon_vma alive (KASAN reported a use-after-free in rmap_walk_anon here).
+ * The device is full, and the child's pages are its least recently used,
+ * the first the filler's migrations try to evict. They cannot be evicted
+ * then; once the child is gone the device holds the filler alone, every
+ * byte of it right.
+ */
+TEST_F_TIMEOUT(pressure, eviction_races_unmap_of_pages_only_a_child_maps,
+	       SLOW_TIMEOUT)
+{
+	const unsigned long fill_pages = CAP_WINDOWS * win_pages;
+	unsigned int seed = test_seed(_metadata->name);
+	unsigned int *seeds = SEEDS(fill_pages, seed);
+	char *filler = map_aligned(DEV_CAPACITY, MADV_NOHUGEPAGE);
+	char *ptr = malloc(SZ_2M);
+	unsigned char *m = malloc(fill_pages);
+	unsigned long full = 0, w;
+	unsigned int r, rounds = race_rounds();
+	struct hmmsim_stats st;
+
+	ASSERT_NE(MAP_FAILED, filler);
+	ASSERT_NE(NULL, ptr);
+	ASSERT_NE(NULL, m);
+	fill_pattern(filler, 0, fill_pages, seed);
+	progress_start();
+	ASSERT_EQ(0, fill_device(self->fd, filler, ptr, &full));
+	for (r = 0; r < rounds; r++) {
+		char *buf = map_aligned(RACE_WIN * SZ_2M, MADV_NOHUGEPAGE);
+		int go[2], status;
+		pid_t pid;
+
+		ASSERT_NE(MAP_FAILED, buf);
+		fill_pattern(buf, 0, RACE_WIN * win_pages, seed + 1 + r);
+		for (w = 0; w < RACE_WIN; w++)
+			STEP(self->fd, buf, w, ptr, seed + 1 + r);
+		ASSERT_EQ(0, touch_filler(self->fd, filler, ptr));
+		ASSERT_EQ(0, pipe(go));
+		pid = fork();
+		if (!pid) {
+			close(go[1]);
+			_exit(child_unmap_on_go(buf, seed + 1 + r, r, go[0]));
+		}
+		ASSERT_LT(0, pid);
+		close(go[0]);
+		ASSERT_EQ(0, munmap(buf, RACE_WIN * SZ_2M));
+		ASSERT_EQ(1, write(go[1], "g", 1));
+		ASSERT_EQ(0, fill_device(self->fd, filler, ptr, &full));
+		status = wait_child(pid);
+		close(go[1]);
+		ASSERT_EQ(0, status)
+			TH_LOG("round %u: child exit status %d", r, status);
+		progress("%u of %u rounds", r + 1, rounds);
+	}
+	TH_LOG("filler migrations without room: %lu", full);
+
+	/* Nothing of the children's is left: the filler fits whole. */
+	ASSERT_EQ(0, fill_device(self->fd, filler, ptr, &full));
+	SNAPSHOT(self->fd, filler, m, fill_pages);
+	STATS(self->fd, &st);
+	ASSERT_EQ(fill_pages, count_private_local(m, fill_pages));
+	ASSERT_EQ(fill_pages, st.pages_used);
+	ASSERT_DEVICE_READ(self->fd, filler, 0, fill_pages, seeds);
+}
+
+/*
+ * The child of the next race: it moves a buffer to the device through a
+ * file of its own and closes the file, which leaves the pages there
+ * (evict_on_close=N), says so, and told to go, reads its data back in odd
+ * rounds and unmaps the buffer. Returns its exit status.
+ */
+static int child_close_then_unmap(unsigned int id, unsigned int seed,
+				  unsigned int r, int ready, int go)
+{
+	const unsigned long npages = RACE_WIN * win_pages;
+	char *buf = map_aligned(RACE_WIN * SZ_2M, MADV_NOHUGEPAGE);
+	char *ptr = malloc(RACE_WIN * SZ_2M);
+	struct hmm_dmirror_cmd cmd;
+	int fd = open_dev(id);
+	char c;
+
+	if (fd < 0 || buf == MAP_FAILED || !ptr)
+		return 10;
+	fill_pattern(buf, 0, npages, seed);
+	if (dmirror(fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, npages, &cmd) ||
+	    cmd.cpages != npages)
+		return 11;
+	if (close(fd) || write(ready, "r", 1) != 1)
+		return 12;
+	if (read(go, &c, 1) != 1)
+		return 13;
+	if ((r & 1) && check_pattern(buf, 0, npages, seed) != -1)
+		return 14;
+	return munmap(buf, RACE_WIN * SZ_2M) ? 15 : 0;
+}
+
+/*
+ * Pages of a file closed with evict_on_close=N belong to no open file,
+ * but still to their process: it unmaps them while another process's
+ * migrations evict them, the least recently used pages of a full device.
+ */
+TEST_F_TIMEOUT(pressure, eviction_races_unmap_of_pages_of_a_closed_file,
+	       SLOW_TIMEOUT)
+{
+	const unsigned long fill_pages = CAP_WINDOWS * win_pages;
+	unsigned int seed = test_seed(_metadata->name);
+	unsigned int *seeds = SEEDS(fill_pages, seed);
+	char *filler = map_aligned(DEV_CAPACITY, MADV_NOHUGEPAGE);
+	char *ptr = malloc(SZ_2M);
+	unsigned char *m = malloc(fill_pages);
+	unsigned long full = 0;
+	unsigned int r, rounds = race_rounds();
+	struct hmmsim_stats st;
+
+	ASSERT_NE(MAP_FAILED, filler);
+	ASSERT_NE(NULL, ptr);
+	ASSERT_NE(NULL, m);
+	self->eoc_was = evict_on_close_param();
+	ASSERT_LE(0, self->eoc_was);
+	ASSERT_EQ(0, write_file(MODULE_PARAMS "/evict_on_close", "0"));
+	fill_pattern(filler, 0, fill_pages, seed);
+	progress_start();
+	ASSERT_EQ(0, fill_device(self->fd, filler, ptr, &full));
+	for (r = 0; r < rounds; r++) {
+		int ready[2], go[2], status;
+		char c = 0;
+		pid_t pid;
+
+		ASSERT_EQ(0, pipe(ready));
+		ASSERT_EQ(0, pipe(go));
+		pid = fork();
+		if (!pid) {
+			close(ready[0]);
+			close(go[1]);
+			_exit(child_close_then_unmap(self->dev.id, seed + 1 + r,
+						     r, ready[1], go[0]));
+		}
+		ASSERT_LT(0, pid);
+		close(ready[1]);
+		close(go[0]);
+		if (read(ready[0], &c, 1) == 1) {
+			ASSERT_EQ(0, touch_filler(self->fd, filler, ptr));
+			ASSERT_EQ(1, write(go[1], "g", 1));
+		}
+		ASSERT_EQ(0, fill_device(self->fd, filler, ptr, &full));
+		status = wait_child(pid);
+		close(ready[0]);
+		close(go[1]);
+		ASSERT_EQ(0, status)
+			TH_LOG("round %u: child exit status %d", r, status);
+		progress("%u of %u rounds", r + 1, rounds);
+	}
+	TH_LOG("filler migrations without room: %lu", full);
+
+	ASSERT_EQ(0, fill_device(self->fd, filler, ptr, &full));
+	SNAPSHOT(self->fd, filler, m, fill_pages);
+	STATS(self->fd, &st);
+	ASSERT_EQ(fill_pages, count_private_local(m, fill_pages));
+	ASSERT_EQ(fill_pages, st.pages_used);
+	ASSERT_DEVICE_READ(self->fd, filler, 0, fill_pages, seeds);
+}
+
+/*
+ * Powering the device off, which must move every page home, while the only
+ * process that maps some of them, a forked child, unmaps them: removal
+ * finds them by sweeping the processes' address spaces, under their mmap
+ * locks, or waits for the unmap to free them; never neither.
+ */
+TEST_F_TIMEOUT(pressure, power_off_races_unmap_of_pages_only_a_child_maps,
+	       SLOW_TIMEOUT)
+{
+	const unsigned long npages = RACE_WIN * win_pages;
+	unsigned int seed = test_seed(_metadata->name);
+	unsigned int r, rounds = race_rounds();
+	char *ptr = malloc(SZ_2M);
+
+	ASSERT_NE(NULL, ptr);
+	progress_start();
+	for (r = 0; r < rounds; r++) {
+		char *buf = map_aligned(RACE_WIN * SZ_2M, MADV_NOHUGEPAGE);
+		int go[2], status;
+		unsigned long w;
+		pid_t pid;
+
+		ASSERT_NE(MAP_FAILED, buf);
+		fill_pattern(buf, 0, npages, seed + r);
+		for (w = 0; w < RACE_WIN; w++)
+			STEP(self->fd, buf, w, ptr, seed + r);
+		ASSERT_EQ(0, pipe(go));
+		pid = fork();
+		if (!pid) {
+			close(go[1]);
+			_exit(child_unmap_on_go(buf, seed + r, r, go[0]));
+		}
+		ASSERT_LT(0, pid);
+		close(go[0]);
+		ASSERT_EQ(0, munmap(buf, RACE_WIN * SZ_2M));
+		ASSERT_EQ(1, write(go[1], "g", 1));
+		ASSERT_EQ(0, cfs_write(&self->dev, "power", "0"));
+		status = wait_child(pid);
+		close(go[1]);
+		ASSERT_EQ(0, status)
+			TH_LOG("round %u: child exit status %d", r, status);
+		ASSERT_EQ(0, close(self->fd));
+		self->fd = -1;
+		ASSERT_EQ(0, cfs_power_on(&self->dev));
+		self->fd = open_dev_wait(self->dev.id);
+		ASSERT_LE(0, self->fd);
+		progress("%u of %u rounds", r + 1, rounds);
+	}
 }
 
 /* ------------------------------------------------------------ counters */

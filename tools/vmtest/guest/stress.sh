@@ -4,8 +4,10 @@
 # `make stress`, inside the VM: tests/hmmsim_stress for STRESS_DURATION
 # seconds on each set of devices of STRESS_SETS (default: the private
 # devices, then the coherent ones), with THP always and then madvise.
-# STRESS_ARGS is passed on (e.g. "-s SEED -t 8"). Then rmmod and the
-# kmemleak scan, as in check.sh; one KTAP document, each run a subtest.
+# STRESS_ARGS is passed on (e.g. "-s SEED -t 8"). After the runs of each
+# THP mode, hmmsim_pressure's eviction races, one round per second of
+# STRESS_DURATION. Then rmmod and the kmemleak scan, as in check.sh; one
+# KTAP document, each run a subtest.
 # shellcheck source=SCRIPTDIR/lib.sh
 . /hmmsim/guest/lib.sh
 
@@ -19,8 +21,8 @@ done
 
 ktap_print_header
 ktap_print_msg "hmmsim_stress, ${duration}s per run, on $(uname -r)"
-# Per THP mode: a run per set, and the rmmod after them; then kmemleak.
-ktap_set_plan $((2 * (nsets + 1) + 1))
+# Per THP mode: a run per set, the races and the rmmod; then kmemleak.
+ktap_set_plan $((2 * (nsets + 2) + 1))
 
 kmemleak_forget
 
@@ -42,6 +44,16 @@ for thp in always madvise; do
 		run_suite "$desc" "$HMMSIM_TESTS/hmmsim_stress" \
 			-d "$duration" -D "$set" $STRESS_ARGS
 	done
+	desc="hmmsim_pressure eviction races, THP $thp, $duration rounds each"
+	if [ $loaded = 1 ]; then
+		run_suite "$desc" env HMMSIM_RACE_ROUNDS="$duration" \
+			"$HMMSIM_TESTS/hmmsim_pressure" \
+			-t eviction_races_unmap_of_pages_only_a_child_maps \
+			-t eviction_races_unmap_of_pages_of_a_closed_file \
+			-t power_off_races_unmap_of_pages_only_a_child_maps
+	else
+		ktap_test_fail "$desc (not run: insmod failed)"
+	fi
 	if [ $loaded = 1 ]; then
 		ktap_test_result "rmmod hmmsim (THP $thp)" hmmsim_unload
 	else
