@@ -126,6 +126,12 @@ struct hmmsim_device_config {
 /* One second: a longer latency per batch would only stall the tests. */
 #define HMMSIM_MAX_COPY_LATENCY_US	1000000
 
+/*
+ * The slowest link: 1 MiB/s, two seconds for a 2 MiB window. A slower one
+ * would hold a window for hours.
+ */
+#define HMMSIM_MIN_COPY_BANDWIDTH	SZ_1M
+
 /**
  * struct hmmsim_chunk - bookkeeping of one 2 MiB chunk of device memory
  * @lru: entry in &hmmsim_devmem.lru while @used is not zero.
@@ -245,6 +251,9 @@ enum hmmsim_migrate_kind {
  * @copy_batches: copy engine completion statistics: batches completed,
  * @copy_descs: descriptors executed,
  * @copy_ns: and nanoseconds from submission to completion, in all.
+ * @link_lock: protects @link_free_ns.
+ * @link_free_ns: when the device's link is done with the batches booked on
+ *	it so far (copy.c).
  * @uring_inflight: io_uring commands on the device's files accepted and not
  *	yet done with the device (see uring.c).
  * @debugfs: the device's debugfs directory.
@@ -271,6 +280,8 @@ struct hmmsim_device {
 	atomic64_t copy_batches;
 	atomic64_t copy_descs;
 	atomic64_t copy_ns;
+	spinlock_t link_lock;		/* see above */
+	u64 link_free_ns;
 	atomic_t uring_inflight;
 	struct dentry *debugfs;
 	struct hmmsim_fault fail_alloc;
@@ -442,7 +453,12 @@ struct hmmsim_copy_piece {
  * @error: 0, or the first error of the batch.
  * @pending: pieces still running.
  * @start_ns: when the batch was submitted.
+ * @link_done_ns: when the device's link is done with the batch (ktime, ns);
+ *	0 for a link without limits.
  * @pieces: the pieces the channels run, one per channel.
+ * @stop: if set, says whether the command the batch is for is being
+ *	canceled, which ends the wait for the link early; @stop_arg is its
+ *	argument. Set by the command layer from struct hmmsim_span.
  */
 struct hmmsim_copy_batch {
 	struct hmmsim_device *hdev;
@@ -453,7 +469,10 @@ struct hmmsim_copy_batch {
 	int error;
 	atomic_t pending;
 	u64 start_ns;
+	u64 link_done_ns;
 	struct hmmsim_copy_piece *pieces;
+	bool (*stop)(void *arg);
+	void *stop_arg;
 };
 
 /**
@@ -492,6 +511,10 @@ struct hmmsim_scratch {
  *	when it then fails, so a partial result is never lost.
  * @faults: device faults the command took (0 or 1: the first missing
  *	entry faults the rest of the range in).
+ * @stop: if set, whether the command is being canceled (an io_uring
+ *	command whose ring or process is going away), called with @stop_arg:
+ *	it ends the wait for the copy engine's link early (copy.c).
+ * @stop_arg: the argument of @stop.
  *
  * The front ends (cdev.c, uring.c) decode their ABI into a span with
  * hmmsim_cmd_span_init(); nothing below the command layer sees the ABI.
@@ -502,6 +525,8 @@ struct hmmsim_span {
 	unsigned long uptr;
 	unsigned long pages;
 	unsigned long faults;
+	bool (*stop)(void *arg);
+	void *stop_arg;
 };
 
 /* Where a span's progress has got to: the address of its next page. */

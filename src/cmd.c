@@ -240,15 +240,24 @@ static int hmmsim_cmd_bring_home(struct hmmsim_mirror *mirror,
 }
 
 /*
- * Begin a command inside the device: the file's scratch buffers, to give
- * back with hmmsim_cmd_end(); @user for a command that reads or writes a
- * user buffer through the device. NULL is -ENOMEM.
+ * Begin a command on @span inside the device: the file's scratch buffers,
+ * to give back with hmmsim_cmd_end(); @user for a command that reads or
+ * writes a user buffer through the device. Their copy batches stop waiting
+ * for the link when the span's stop callback says so. NULL is -ENOMEM.
  */
 static struct hmmsim_scratch *hmmsim_cmd_begin(struct hmmsim_mirror *mirror,
+					       const struct hmmsim_span *span,
 					       bool user)
 {
+	struct hmmsim_scratch *s;
+
 	hmmsim_device_assert_entered(mirror->hdev);
-	return hmmsim_scratch_get(mirror, user);
+	s = hmmsim_scratch_get(mirror, user);
+	if (s) {
+		s->batch.stop = span->stop;
+		s->batch.stop_arg = span->stop_arg;
+	}
+	return s;
 }
 
 static void hmmsim_cmd_end(struct hmmsim_mirror *mirror,
@@ -270,7 +279,7 @@ static int hmmsim_cmd_begin_on_vmas(struct hmmsim_mirror *mirror,
 
 	if (ret)
 		return ret;
-	*s = hmmsim_cmd_begin(mirror, user);
+	*s = hmmsim_cmd_begin(mirror, span, user);
 	return *s ? 0 : -ENOMEM;
 }
 
@@ -280,7 +289,7 @@ static int hmmsim_cmd_access(struct hmmsim_mirror *mirror,
 			     bool prefetch)
 {
 	/* A prefetch reads no user buffer. */
-	struct hmmsim_scratch *s = hmmsim_cmd_begin(mirror, !prefetch);
+	struct hmmsim_scratch *s = hmmsim_cmd_begin(mirror, span, !prefetch);
 	int ret;
 
 	if (!s)
@@ -358,7 +367,7 @@ int hmmsim_cmd_prefetch(struct hmmsim_mirror *mirror, struct hmmsim_span *span,
 int hmmsim_cmd_snapshot(struct hmmsim_mirror *mirror,
 			struct hmmsim_span *span)
 {
-	struct hmmsim_scratch *s = hmmsim_cmd_begin(mirror, true);
+	struct hmmsim_scratch *s = hmmsim_cmd_begin(mirror, span, true);
 	int ret;
 
 	if (!s)

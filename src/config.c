@@ -95,6 +95,12 @@ int hmmsim_config_check(const struct hmmsim_device_config *cfg,
 		       cfg->copy_latency_us, HMMSIM_MAX_COPY_LATENCY_US);
 		return -EINVAL;
 	}
+	if (cfg->copy_bandwidth &&
+	    cfg->copy_bandwidth < HMMSIM_MIN_COPY_BANDWIDTH) {
+		pr_err("%s: copy_bandwidth=%llu: 0 (no limit) or at least %u bytes/s\n",
+		       what, cfg->copy_bandwidth, HMMSIM_MIN_COPY_BANDWIDTH);
+		return -EINVAL;
+	}
 	if (cfg->type != HMMSIM_MEM_COHERENT)
 		return 0;
 	if (!base) {

@@ -14,20 +14,28 @@
  * different CPUs, and the last one to finish signals the fence. A
  * descriptor with no source clears its destination (an untouched page).
  *
- * The engine models the device's link: each batch takes the configured
+ * The engine models each device's link: each batch takes the configured
  * latency plus its bytes at the configured bandwidth (configfs attributes
  * and module parameters copy_latency_us and copy_bandwidth; 0, the default,
- * is as fast as the CPUs copy). The fail_copy fault attribute makes whole
- * batches fail, which the callers survive without losing data. Completion
- * statistics (batches, descriptors, time in the engine) are in debugfs.
+ * is as fast as the CPUs copy). The link is the device's own: the batches
+ * of one device take turns on it, and a slow device never slows another.
+ * The channels do not sleep for it: the last piece of a batch books the
+ * batch's time on its device's link (hdev->link_free_ns), and the fence
+ * waiter sleeps until then. That sleep is the only long wait in the engine,
+ * and it ends early, with the data already in place, for a fatal signal or
+ * when the batch's stop callback says the command is being canceled. The
+ * fail_copy fault attribute makes whole batches fail, which the callers
+ * survive without losing data. Completion statistics (batches,
+ * descriptors, time in the engine including the link) are in debugfs.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
-#include <linux/delay.h>
+#include <linux/hrtimer.h>
 #include <linux/highmem.h>
 #include <linux/math64.h>
 #include <linux/memremap.h>
 #include <linux/moduleparam.h>
+#include <linux/sched/signal.h>
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/workqueue.h>
@@ -36,6 +44,9 @@
 
 /* Fewer descriptors than this per piece are not worth another channel. */
 #define HMMSIM_COPY_MIN_PIECE	16
+
+/* The link wait looks at the batch's stop callback this often. */
+#define HMMSIM_COPY_STOP_POLL_NS	(10 * NSEC_PER_MSEC)
 
 static unsigned int copy_channels;
 module_param(copy_channels, uint, 0444);
@@ -90,6 +101,8 @@ int hmmsim_copy_batch_init(struct hmmsim_copy_batch *batch,
 	}
 	batch->hdev = hdev;
 	batch->max = max;
+	batch->stop = NULL;
+	batch->stop_arg = NULL;
 	hmmsim_copy_batch_reset(batch);
 	return 0;
 }
@@ -114,6 +127,7 @@ void hmmsim_copy_batch_reset(struct hmmsim_copy_batch *batch)
 {
 	batch->nr = 0;
 	batch->error = 0;
+	batch->link_done_ns = 0;
 	init_completion(&batch->done);
 }
 
@@ -179,17 +193,24 @@ static void hmmsim_copy_one(const struct hmmsim_copy_desc *d)
 
 /*
  * The link model: a batch takes the configured latency, plus its bytes at
- * the configured bandwidth; 0 means no limit.
+ * the configured bandwidth (0 means no limit), after the batches booked on
+ * the device's link before it. Returns when the link is done with it.
  */
-static void hmmsim_copy_link_delay(const struct hmmsim_device_config *cfg,
-				   u64 bytes)
+static u64 hmmsim_copy_link_book(struct hmmsim_device *hdev, u64 bytes)
 {
-	u64 ns = (u64)cfg->copy_latency_us * NSEC_PER_USEC;
+	const struct hmmsim_device_config *cfg = &hdev->cfg;
+	u64 ns = (u64)cfg->copy_latency_us * NSEC_PER_USEC, now, done;
 
 	if (cfg->copy_bandwidth)
 		ns += div64_u64(bytes * NSEC_PER_SEC, cfg->copy_bandwidth);
-	if (ns >= NSEC_PER_USEC)
-		fsleep(div_u64(ns, NSEC_PER_USEC));
+	if (!ns)
+		return 0;
+	now = ktime_get_ns();
+	spin_lock(&hdev->link_lock);
+	done = max(now, hdev->link_free_ns) + ns;
+	hdev->link_free_ns = done;
+	spin_unlock(&hdev->link_lock);
+	return done;
 }
 
 /* The fence: the last piece to finish accounts for the batch and signals. */
@@ -203,12 +224,13 @@ static void hmmsim_copy_complete(struct hmmsim_copy_batch *batch)
 		for (i = 0; i < batch->nr; i++)
 			bytes += batch->descs[i].len;
 		if (batch->nr)
-			hmmsim_copy_link_delay(&hdev->cfg, bytes);
+			batch->link_done_ns = hmmsim_copy_link_book(hdev, bytes);
 		hmmsim_count(hdev, HMMSIM_STAT_BYTES_COPIED, bytes);
 	}
 	atomic64_inc(&hdev->copy_batches);
 	atomic64_add(batch->nr, &hdev->copy_descs);
-	atomic64_add(ktime_get_ns() - batch->start_ns, &hdev->copy_ns);
+	atomic64_add(max(ktime_get_ns(), batch->link_done_ns) - batch->start_ns,
+		     &hdev->copy_ns);
 	complete(&batch->done);
 }
 
@@ -261,9 +283,38 @@ void hmmsim_copy_submit(struct hmmsim_copy_batch *batch)
 	}
 }
 
+/* Whether the link wait of @batch should end now, before the link is done. */
+static bool hmmsim_copy_stop(const struct hmmsim_copy_batch *batch)
+{
+	return fatal_signal_pending(current) ||
+	       (batch->stop && batch->stop(batch->stop_arg));
+}
+
+/*
+ * Sleep until the link is done with @batch, killable, and looking at its
+ * stop callback every HMMSIM_COPY_STOP_POLL_NS.
+ */
+static void hmmsim_copy_link_wait(const struct hmmsim_copy_batch *batch)
+{
+	u64 now;
+
+	while ((now = ktime_get_ns()) < batch->link_done_ns &&
+	       !hmmsim_copy_stop(batch)) {
+		ktime_t until = ns_to_ktime(min(batch->link_done_ns,
+						now + HMMSIM_COPY_STOP_POLL_NS));
+
+		set_current_state(TASK_KILLABLE);
+		schedule_hrtimeout_range(&until, 0, HRTIMER_MODE_ABS);
+	}
+}
+
 /**
  * hmmsim_copy_wait() - wait for a submitted batch's fence
  * @batch: the batch.
+ *
+ * The copy itself is short and always waited for; the time the device's
+ * link then takes is not, for a fatal signal or the batch's stop callback:
+ * the data is in place either way.
  *
  * Return: 0 if every descriptor was executed, or the batch's error; the
  * batch may then be reset and reused.
@@ -271,5 +322,6 @@ void hmmsim_copy_submit(struct hmmsim_copy_batch *batch)
 int hmmsim_copy_wait(struct hmmsim_copy_batch *batch)
 {
 	wait_for_completion(&batch->done);
+	hmmsim_copy_link_wait(batch);
 	return batch->error;
 }

@@ -66,6 +66,7 @@ struct hmmsim_device *hmmsim_device_create(const struct hmmsim_device_config *cf
 	hdev->id = id;
 	hdev->cfg = *cfg;
 	init_rwsem(&hdev->removal_lock);
+	spin_lock_init(&hdev->link_lock);
 	mutex_init(&hdev->mirrors_lock);
 	INIT_LIST_HEAD(&hdev->mirrors);
 	INIT_LIST_HEAD(&hdev->owners);

@@ -214,9 +214,14 @@ static int hmmsim_uring_parse(struct hmmsim_uring_req *req,
 	return 0;
 }
 
-/* Whether the worker should stop before the next window. */
-static bool hmmsim_uring_stop(struct hmmsim_uring_req *req)
+/*
+ * Whether the worker should stop before the next window, and stop waiting
+ * for the copy engine's link (struct hmmsim_span's stop callback).
+ */
+static bool hmmsim_uring_stop(void *arg)
 {
+	struct hmmsim_uring_req *req = arg;
+
 	/*
 	 * The submitter's process, not its thread: with IOSQE_ASYNC the
 	 * submitter is an io-wq worker, which exits when idle.
@@ -257,6 +262,8 @@ static int hmmsim_uring_window(struct hmmsim_uring_req *req,
 	struct hmmsim_span span = {
 		.start = addr,
 		.end = end,
+		.stop = hmmsim_uring_stop,
+		.stop_arg = req,
 	};
 	int ret;
 

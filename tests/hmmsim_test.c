@@ -107,6 +107,23 @@ int get_stats(int fd, struct hmmsim_stats *st)
 	return xioctl(fd, HMMSIM_IOCTL_STATS, st);
 }
 
+int wait_stats(int fd, bool (*done)(const struct hmmsim_stats *),
+	       struct hmmsim_stats *st)
+{
+	double end = now() + WAIT_SECONDS;
+	int ret;
+
+	for (;;) {
+		ret = get_stats(fd, st);
+		if (ret || done(st))
+			return ret;
+		if (now() > end)
+			return -ETIMEDOUT;
+		/* Not ordering: the pace of a loop that waits for a state. */
+		usleep(1000);
+	}
+}
+
 int evict_on_close_param(void)
 {
 	char buf[8];

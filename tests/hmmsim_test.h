@@ -121,6 +121,14 @@ int info(int fd, struct hmmsim_info *inf);
 /** get_stats() - HMMSIM_IOCTL_STATS into @st, cleared and sized; 0 or -errno */
 int get_stats(int fd, struct hmmsim_stats *st);
 
+/**
+ * wait_stats() - wait until the counters of @fd's device satisfy @done,
+ *	WAIT_SECONDS at most; 0, -ETIMEDOUT or the errno of STATS, with the
+ *	last counters in @st
+ */
+int wait_stats(int fd, bool (*done)(const struct hmmsim_stats *),
+	       struct hmmsim_stats *st);
+
 /** evict_on_close_param() - the module parameter: 1 (Y), 0 (N), or -errno */
 int evict_on_close_param(void);
 

@@ -65,27 +65,6 @@ static bool kernel_cancels(void)
 	return major > 6 || (major == 6 && minor >= 7);
 }
 
-/*
- * Wait until the device's counters satisfy @done, WAIT_SECONDS at most.
- * Returns 0, -ETIMEDOUT or the errno of STATS; @st has the last counters.
- */
-static int wait_stats(int fd, bool (*done)(const struct hmmsim_stats *),
-		      struct hmmsim_stats *st)
-{
-	double end = now() + WAIT_SECONDS;
-	int ret;
-
-	for (;;) {
-		ret = get_stats(fd, st);
-		if (ret || done(st))
-			return ret;
-		if (now() > end)
-			return -ETIMEDOUT;
-		/* Not ordering: the pace of a loop that waits for a state. */
-		usleep(1000);
-	}
-}
-
 /* No io_uring request of the device is queued or running. */
 static bool uring_idle(const struct hmmsim_stats *st)
 {

@@ -1,0 +1,305 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The copy engine's link: each device's own, bounded, and never a wait a
+ * process cannot be killed out of.
+ *
+ * Fixture:
+ *   link  two devices made through configfs: "slow", 16 MiB behind a link of
+ *         copy_bandwidth 1M and copy_latency_us 1000000, so that every
+ *         2 MiB window takes 3 s on it; and "fast", 8 MiB with the default
+ *         link. Both are removed by the teardown, whatever happened.
+ *
+ * The bounds are checked against the slow link's own time: whatever must
+ * not wait for it must be done in half a window's time (1.5 s), and what
+ * is checked is that it was, not how fast.
+ */
+#include <pthread.h>
+#include <signal.h>
+
+#include "kselftest_harness.h"
+#include "hmmsim_test.h"
+
+#define CFS_PREFIX	"hmmsim_link-"
+/* Seconds one 2 MiB window takes on the slow link. */
+#define WINDOW_SECONDS	3.0
+/* Migrations running on the slow device at once: more than its channels. */
+#define NR_SLOW		3
+
+/* The fixtures' two devices. */
+struct devices {
+	struct cfsdev slow, fast;
+	int slow_fd, fast_fd;
+};
+
+/* A device made through configfs with @attrs ("name value" pairs). */
+static int make_device(struct cfsdev *d, const char *const *attrs)
+{
+	int ret = cfs_make(d, CFS_PREFIX);
+
+	for (; !ret && *attrs; attrs += 2)
+		ret = cfs_write(d, attrs[0], attrs[1]);
+	if (!ret)
+		ret = cfs_power_on(d);
+	return ret ? ret : open_dev_wait(d->id);
+}
+
+/* Make both devices; false (and SKIP) when configfs cannot be used. */
+static bool devices_make(struct __test_metadata *_metadata, struct devices *d)
+{
+	static const char *const slow[] = {
+		"capacity", "16M", "copy_bandwidth", "1M",
+		"copy_latency_us", "1000000", NULL
+	};
+	static const char *const fast[] = { "capacity", "8M", NULL };
+	const char *why = cfs_unusable();
+
+	d->slow_fd = -1;
+	d->fast_fd = -1;
+	if (why)
+		SKIP(return false, "%s", why);
+	cfs_remove_leftovers(CFS_PREFIX);
+	d->slow_fd = make_device(&d->slow, slow);
+	d->fast_fd = make_device(&d->fast, fast);
+	return d->slow_fd >= 0 && d->fast_fd >= 0;
+}
+
+static void devices_remove(struct devices *d)
+{
+	if (d->slow_fd >= 0)
+		close(d->slow_fd);
+	if (d->fast_fd >= 0)
+		close(d->fast_fd);
+	if (d->slow.made)
+		cfs_remove(d->slow.item);
+	if (d->fast.made)
+		cfs_remove(d->fast.item);
+}
+
+FIXTURE(link)
+{
+	struct devices d;
+};
+
+FIXTURE_SETUP(link)
+{
+	ASSERT_TRUE(devices_make(_metadata, &self->d));
+}
+
+FIXTURE_TEARDOWN(link)
+{
+	devices_remove(&self->d);
+}
+
+/* The copy engine has copied something for the device. */
+static bool copied(const struct hmmsim_stats *st)
+{
+	return st->bytes_copied > 0;
+}
+
+/* A window of its own moved to the slow device, by a thread. */
+struct slow_move {
+	pthread_t thread;
+	int fd;
+	char *buf;
+	char *ptr;
+	int ret;
+	int done;
+};
+
+static void *slow_move_main(void *arg)
+{
+	struct slow_move *m = arg;
+	struct hmm_dmirror_cmd cmd;
+
+	m->ret = dmirror(m->fd, HMM_DMIRROR_MIGRATE_TO_DEV, m->buf, m->ptr,
+			 win_pages, &cmd);
+	__atomic_store_n(&m->done, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/*
+ * More windows than the engine has channels queue on the slow device's
+ * link, which books them one after another (the first is done after 3 s,
+ * the last after 9). A one-page device READ on the fast device, made once
+ * the first has been copied, must be done before any of them: the slow
+ * link is the slow device's alone, and nobody sleeps on a channel for it.
+ */
+TEST_F_TIMEOUT(link, slow_device_does_not_slow_another, 120)
+{
+	char *fast_buf = map_aligned(SZ_2M, MADV_NOHUGEPAGE);
+	char *page = malloc(page_size);
+	struct slow_move m[NR_SLOW] = {};
+	struct hmm_dmirror_cmd cmd;
+	struct hmmsim_stats st;
+	unsigned int i, done = 0;
+	double t;
+
+	ASSERT_NE(MAP_FAILED, fast_buf);
+	ASSERT_NE(NULL, page);
+	fill_pattern(fast_buf, 0, win_pages, 7);
+	for (i = 0; i < NR_SLOW; i++) {
+		m[i].fd = self->d.slow_fd;
+		m[i].buf = map_aligned(SZ_2M, MADV_NOHUGEPAGE);
+		m[i].ptr = malloc(SZ_2M);
+		ASSERT_NE(MAP_FAILED, m[i].buf);
+		ASSERT_NE(NULL, m[i].ptr);
+		fill_pattern(m[i].buf, 0, win_pages, 8 + i);
+	}
+	for (i = 0; i < NR_SLOW; i++)
+		ASSERT_EQ(0, pthread_create(&m[i].thread, NULL, slow_move_main,
+					    &m[i]));
+	ASSERT_EQ(0, wait_stats(self->d.slow_fd, copied, &st));
+
+	t = now();
+	ASSERT_EQ(0, dmirror(self->d.fast_fd, HMM_DMIRROR_READ, fast_buf, page,
+			     1, &cmd));
+	t = now() - t;
+	for (i = 0; i < NR_SLOW; i++)
+		done += __atomic_load_n(&m[i].done, __ATOMIC_ACQUIRE);
+	for (i = 0; i < NR_SLOW; i++)
+		pthread_join(m[i].thread, NULL);
+
+	TH_LOG("fast READ: %.3f s, with %u of %u slow windows done", t, done,
+	       NR_SLOW);
+	ASSERT_EQ(0, done);
+	ASSERT_GT(WINDOW_SECONDS / 2, t);
+	ASSERT_EQ(-1, check_pattern(page, 0, 1, 7));
+	for (i = 0; i < NR_SLOW; i++) {
+		ASSERT_EQ(0, m[i].ret);
+		ASSERT_EQ(-1, check_pattern(m[i].ptr, 0, win_pages, 8 + i));
+	}
+}
+
+/* copy_bandwidth below 1 MiB/s is refused when the device is powered on. */
+TEST_F(link, bandwidth_below_1m_is_refused)
+{
+	struct cfsdev d = {};
+
+	ASSERT_EQ(0, cfs_make(&d, CFS_PREFIX));
+	ASSERT_EQ(0, cfs_write(&d, "capacity", "2M"));
+	ASSERT_EQ(0, cfs_write(&d, "copy_bandwidth", "1048575"));
+	EXPECT_EQ(-EINVAL, cfs_power_on(&d));
+	ASSERT_EQ(0, cfs_write(&d, "copy_bandwidth", "1M"));
+	EXPECT_EQ(0, cfs_power_on(&d));
+	cfs_remove(d.item);
+}
+
+/* The same devices; what the killed child is doing when it is killed. */
+FIXTURE(kill)
+{
+	struct devices d;
+};
+
+FIXTURE_VARIANT(kill)
+{
+	const char *what;
+};
+
+FIXTURE_VARIANT_ADD(kill, migrating) { .what = "migrate" };
+FIXTURE_VARIANT_ADD(kill, releasing) { .what = "release" };
+FIXTURE_VARIANT_ADD(kill, closing) { .what = "close" };
+
+FIXTURE_SETUP(kill)
+{
+	ASSERT_TRUE(devices_make(_metadata, &self->d));
+}
+
+FIXTURE_TEARDOWN(kill)
+{
+	devices_remove(&self->d);
+}
+
+/*
+ * Wait until the copy engine has copied more for @fd's device than @base
+ * bytes, or @pid has exited: false if neither happened in WAIT_SECONDS.
+ */
+static bool wait_copied_more(int fd, __u64 base, pid_t pid)
+{
+	double end = now() + WAIT_SECONDS;
+	struct hmmsim_stats st;
+	siginfo_t si;
+
+	while (!get_stats(fd, &st) && now() < end) {
+		memset(&si, 0, sizeof(si));
+		if (st.bytes_copied > base ||
+		    (!waitid(P_PID, pid, &si, WEXITED | WNOHANG | WNOWAIT) &&
+		     si.si_pid == pid))
+			return true;
+		/* Not ordering: the pace of a loop that waits for a state. */
+		usleep(1000);
+	}
+	return false;
+}
+
+/*
+ * The killed child: two windows to the slow device (6 s), then, for the
+ * "release" and "close" variants, their way back (another 6 s) by
+ * RELEASE or by closing the file (evict_on_close), through a file of its
+ * own. It says 'g' on @ready just before the step it is killed in. Returns its exit status, which
+ * nobody should see.
+ */
+static int child_slow_step(unsigned int id, const char *what, int ready)
+{
+	char *buf = map_aligned(2 * SZ_2M, MADV_NOHUGEPAGE);
+	char *ptr = malloc(2 * SZ_2M);
+	struct hmm_dmirror_cmd cmd;
+	int fd = open_dev(id);
+
+	if (fd < 0 || buf == MAP_FAILED || !ptr)
+		return 10;
+	fill_pattern(buf, 0, 2 * win_pages, 9);
+	if (!strcmp(what, "migrate") && write(ready, "g", 1) != 1)
+		return 11;
+	if (dmirror(fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, 2 * win_pages,
+		    &cmd))
+		return 12;
+	if (write(ready, "g", 1) != 1)
+		return 13;
+	if (!strcmp(what, "release"))
+		return dmirror(fd, HMM_DMIRROR_RELEASE, buf, NULL,
+			       2 * win_pages, &cmd) ? 14 : 0;
+	return close(fd) ? 15 : 0;
+}
+
+/*
+ * A process killed while the slow link holds its migration, its RELEASE
+ * or its close() (evict_on_close) dies at once: the waits on the link are
+ * killable. Killed right after the first window was copied, when the
+ * link would hold it 3 s more, it must be gone in half that.
+ */
+TEST_F_TIMEOUT(kill, killed_process_does_not_wait_for_the_link, 120)
+{
+	struct hmmsim_stats st;
+	int ready[2], status;
+	double t;
+	pid_t pid;
+	char c;
+
+	ASSERT_EQ(0, pipe(ready));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		close(ready[0]);
+		_exit(child_slow_step(self->d.slow.id, variant->what,
+				      ready[1]));
+	}
+	close(ready[1]);
+	ASSERT_EQ(1, read(ready[0], &c, 1));
+	/* Wait for the copy of the step's first window, and kill. */
+	if (strcmp(variant->what, "migrate"))
+		ASSERT_EQ(1, read(ready[0], &c, 1));
+	ASSERT_EQ(0, get_stats(self->d.slow_fd, &st));
+	ASSERT_TRUE(wait_copied_more(self->d.slow_fd, st.bytes_copied, pid));
+	t = now();
+	ASSERT_EQ(0, kill(pid, SIGKILL));
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	t = now() - t;
+	close(ready[0]);
+
+	TH_LOG("%s: killed, gone in %.3f s", variant->what, t);
+	ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
+		TH_LOG("not killed: status %#x", status);
+	ASSERT_GT(WINDOW_SECONDS / 2, t);
+}
+
+TEST_HARNESS_MAIN
