@@ -61,6 +61,7 @@
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
+#include <linux/userfaultfd_k.h>
 
 #include "hmmsim_drv.h"
 #include "trace.h"
@@ -175,6 +176,57 @@ void hmmsim_mirror_destroy(struct hmmsim_mirror *mirror)
 	kfree(mirror);
 }
 
+/*
+ * Whether a VMA of [start, end) is registered with a userfaultfd. The mmap
+ * lock is held.
+ */
+static bool hmmsim_mirror_uffd_armed(struct mm_struct *mm, unsigned long start,
+				     unsigned long end)
+{
+	struct vm_area_struct *vma;
+
+	for (vma = find_vma(mm, start); vma && vma->vm_start < end;
+	     vma = find_vma(mm, vma->vm_end))
+		if (userfaultfd_armed(vma))
+			return true;
+	return false;
+}
+
+/*
+ * hmm_range_fault() of @range, with the mmap lock held. It cannot take a
+ * userfault: it faults without FAULT_FLAG_ALLOW_RETRY, which
+ * handle_userfault() needs to wait for the fault to be served, and refuses
+ * with a warning and a stack dump on a CONFIG_DEBUG_VM kernel. So under a
+ * userfaultfd the window is only looked at, and a page that would need a
+ * fault is -EFAULT, as the refused fault would be.
+ */
+static int hmmsim_mirror_hmm_fault(struct hmm_range *range)
+{
+	unsigned long req = range->default_flags, i, n;
+	int ret;
+
+	if (!req || !hmmsim_mirror_uffd_armed(range->notifier->mm, range->start,
+					      range->end))
+		return hmm_range_fault(range);
+	range->default_flags = 0;
+	ret = hmm_range_fault(range);
+	range->default_flags = req;
+	if (ret)
+		return ret;
+	n = (range->end - range->start) >> PAGE_SHIFT;
+	for (i = 0; i < n; i++) {
+		unsigned long pfn = range->hmm_pfns[i];
+
+		if (!(pfn & HMM_PFN_VALID))
+			return -EFAULT;
+		/* A device page read-only is the caller's -EXDEV. */
+		if ((req & HMM_PFN_REQ_WRITE) && !(pfn & HMM_PFN_WRITE) &&
+		    !hmmsim_is_device_page(hmm_pfn_to_page(pfn)))
+			return -EFAULT;
+	}
+	return 0;
+}
+
 static bool hmmsim_mirror_pfns_writable(const struct hmm_range *range)
 {
 	unsigned long i, n = (range->end - range->start) >> PAGE_SHIFT;
@@ -233,7 +285,7 @@ static int hmmsim_mirror_range_fault(struct hmmsim_mirror *mirror,
 		range.notifier_seq = mmu_interval_read_begin(range.notifier);
 		if (mmap_read_lock_killable(mirror->mm))
 			return -EINTR;
-		ret = hmm_range_fault(&range);
+		ret = hmmsim_mirror_hmm_fault(&range);
 		mmap_read_unlock(mirror->mm);
 		if (ret == -EBUSY)
 			continue;

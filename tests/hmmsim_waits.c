@@ -1,20 +1,26 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The copy engine's link: each device's own, bounded, and never a wait a
- * process cannot be killed out of.
+ * hmmsim's waits: on the copy engine's link, which is each device's own,
+ * bounded, and never a wait a process cannot be killed out of; and on a
+ * userfaultfd, which a device fault cannot take.
  *
- * Fixture:
+ * Fixtures:
  *   link  two devices made through configfs: "slow", 16 MiB behind a link of
  *         copy_bandwidth 1M and copy_latency_us 1000000, so that every
  *         2 MiB window takes 3 s on it; and "fast", 8 MiB with the default
  *         link. Both are removed by the teardown, whatever happened.
+ *   kill  the same, for a test run once per step a killed process is in.
+ *
+ * The userfaultfd tests use /dev/<devname>0.
  *
  * The bounds are checked against the slow link's own time: whatever must
  * not wait for it must be done in half a window's time (1.5 s), and what
  * is checked is that it was, not how fast.
  */
+#include <linux/userfaultfd.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/syscall.h>
 
 #include "kselftest_harness.h"
 #include "hmmsim_test.h"
@@ -300,6 +306,96 @@ TEST_F_TIMEOUT(kill, killed_process_does_not_wait_for_the_link, 120)
 	ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
 		TH_LOG("not killed: status %#x", status);
 	ASSERT_GT(WINDOW_SECONDS / 2, t);
+}
+
+/* ------------------------------------------------------------ userfaultfd */
+
+/*
+ * A userfaultfd registered for missing pages over @npages at @buf, which
+ * nobody serves: its file descriptor, or -errno.
+ */
+static int uffd_register(char *buf, unsigned long npages)
+{
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_register reg = {
+		.range = { .start = (unsigned long)buf,
+			   .len = npages * page_size },
+		.mode = UFFDIO_REGISTER_MODE_MISSING,
+	};
+	int fd = syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+
+	if (fd < 0)
+		return -errno;
+	if (ioctl(fd, UFFDIO_API, &api) || ioctl(fd, UFFDIO_REGISTER, &reg)) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+/* The kernel log from now on, to read without waiting: its fd, or -1. */
+static int kmsg_from_now(void)
+{
+	int fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+
+	if (fd >= 0)
+		lseek(fd, 0, SEEK_END);
+	return fd;
+}
+
+/* Whether the records of @fd up to now contain @needle. */
+static bool kmsg_has(int fd, const char *needle)
+{
+	char rec[1024];
+	ssize_t n;
+
+	while ((n = read(fd, rec, sizeof(rec) - 1)) > 0 || (n < 0 &&
+							     errno == EPIPE)) {
+		if (n <= 0)
+			continue;	/* records overwritten meanwhile */
+		rec[n] = 0;
+		if (strstr(rec, needle))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Device READ and WRITE of a range under a userfaultfd nobody serves: the
+ * pages already there are read, and a page that would need a fault is
+ * -EFAULT at once, without the kernel's "FAULT_FLAG_ALLOW_RETRY missing"
+ * warning and stack dump (hmm_range_fault() cannot take a userfault).
+ */
+TEST(device_access_under_unserved_userfaultfd_is_efault)
+{
+	const unsigned long npages = 4, there = 2;
+	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
+	char *ptr = malloc(npages * page_size);
+	struct hmm_dmirror_cmd cmd;
+	int fd = open_dev(0), uffd, kmsg = kmsg_from_now();
+
+	ASSERT_LE(0, fd);
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_NE(NULL, ptr);
+	ASSERT_LE(0, kmsg);
+	fill_pattern(buf, 0, there, 11);
+	uffd = uffd_register(buf, npages);
+	if (uffd == -ENOSYS || uffd == -EPERM)
+		SKIP(return, "no userfaultfd here (%s)", strerror(-uffd));
+	ASSERT_LE(0, uffd);
+
+	ASSERT_EQ(0, dmirror(fd, HMM_DMIRROR_READ, buf, ptr, there, &cmd));
+	ASSERT_EQ(-1, check_pattern(ptr, 0, there, 11));
+	EXPECT_EQ(-EFAULT, dmirror(fd, HMM_DMIRROR_READ, buf, ptr, npages,
+				   &cmd));
+	EXPECT_EQ(-EFAULT, dmirror(fd, HMM_DMIRROR_WRITE, buf + there *
+				   page_size, ptr, npages - there, &cmd));
+	EXPECT_FALSE(kmsg_has(kmsg, "FAULT_FLAG_ALLOW_RETRY missing"));
+	close(uffd);
+	close(kmsg);
+	close(fd);
 }
 
 TEST_HARNESS_MAIN
