@@ -351,10 +351,12 @@ static bool kmsg_has(int fd, const char *needle)
 	char rec[1024];
 	ssize_t n;
 
-	while ((n = read(fd, rec, sizeof(rec) - 1)) > 0 || (n < 0 &&
-							     errno == EPIPE)) {
-		if (n <= 0)
+	for (;;) {
+		n = read(fd, rec, sizeof(rec) - 1);
+		if (n < 0 && errno == EPIPE)
 			continue;	/* records overwritten meanwhile */
+		if (n <= 0)
+			break;
 		rec[n] = 0;
 		if (strstr(rec, needle))
 			return true;
@@ -382,8 +384,8 @@ TEST(device_access_under_unserved_userfaultfd_is_efault)
 	ASSERT_LE(0, kmsg);
 	fill_pattern(buf, 0, there, 11);
 	uffd = uffd_register(buf, npages);
-	if (uffd == -ENOSYS || uffd == -EPERM)
-		SKIP(return, "no userfaultfd here (%s)", strerror(-uffd));
+	if (uffd == -EPERM)
+		SKIP(return, "userfaultfd not allowed here");
 	ASSERT_LE(0, uffd);
 
 	ASSERT_EQ(0, dmirror(fd, HMM_DMIRROR_READ, buf, ptr, there, &cmd));
