@@ -374,6 +374,9 @@ struct hmmsim_scratch;
  *	(HMMSIM_MIRROR_FAIL_ALLOC is HMM_DMIRROR_FLAG_FAIL_ALLOC's bit).
  * @owner: what the pages this file moves to the device are allocated for
  *	(evict.c); the mirror itself never looks at it.
+ * @uring_lock: protects @uring_queue and @uring_running.
+ * @uring_queue: the file's io_uring commands waiting for a worker.
+ * @uring_running: the file's io_uring commands on a worker (uring.c).
  */
 struct hmmsim_mirror {
 	struct hmmsim_device *hdev;
@@ -386,6 +389,9 @@ struct hmmsim_mirror {
 	struct hmmsim_scratch *scratch;
 	unsigned long flags;
 	struct hmmsim_owner *owner;
+	spinlock_t uring_lock;		/* see above */
+	struct list_head uring_queue;
+	unsigned int uring_running;
 };
 
 /**

@@ -123,6 +123,8 @@ struct hmmsim_mirror *hmmsim_mirror_create(struct hmmsim_device *hdev)
 	mirror->mm = current->mm;
 	mutex_init(&mirror->pt_lock);
 	mutex_init(&mirror->scratch_lock);
+	spin_lock_init(&mirror->uring_lock);
+	INIT_LIST_HEAD(&mirror->uring_queue);
 	hmmsim_devpt_init(&mirror->pt, &mirror->pt_lock);
 
 	/* Teach lockdep that the invalidate callback runs under reclaim. */

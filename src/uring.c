@@ -52,9 +52,13 @@
  * completes, and the file holds the mirror and, through the cdev, the
  * device.
  *
- * Execution (hmmsim_uring_work(), a kworker): at most one request per
- * online CPU runs at a time, the others wait their turn in the workqueue, as
- * commands wait in a device's queue for one of its engines. For a device
+ * Execution (hmmsim_uring_work(), a kworker): each file is a context, as a
+ * GPU's process contexts are: at most one request per online CPU of a file
+ * runs at a time, and the others wait their turn in the file's queue
+ * (mirror->uring_queue), in order, each taken up by the worker of a
+ * request of the same file as it finishes. Requests of different files
+ * never wait for each other: one that blocks (on a userfaultfd nobody
+ * serves, say) holds its own file's turn, not another process's. For a device
  * read or write the worker adopts the mm (kthread_use_mm(): the user buffer
  * is pinned through current->mm). It runs the range one 2 MiB window at a
  * time. Each window
@@ -122,6 +126,7 @@ enum hmmsim_uring_op {
  * @pages: pages moved, read, written or prefetched so far.
  * @ret: the result: 0 or a negative errno.
  * @canceled: io_uring asked for the request to be canceled.
+ * @link: entry in the file's queue while the request waits for a worker.
  */
 struct hmmsim_uring_req {
 	struct work_struct work;
@@ -136,6 +141,7 @@ struct hmmsim_uring_req {
 	u64 pages;
 	int ret;
 	bool canceled;
+	struct list_head link;
 };
 
 static struct workqueue_struct *hmmsim_uring_wq;
@@ -322,6 +328,46 @@ static void hmmsim_uring_complete(struct io_uring_cmd *ioucmd,
 
 HMMSIM_DEFINE_URING_TASK_WORK(hmmsim_uring_complete_tw, hmmsim_uring_complete)
 
+/* Requests of one file that run at once: one per CPU, as the engine has. */
+static unsigned int hmmsim_uring_per_file(void)
+{
+	return num_online_cpus();
+}
+
+/* Run @req now if its file has a turn free, else queue it behind the others. */
+static void hmmsim_uring_start(struct hmmsim_uring_req *req)
+{
+	struct hmmsim_mirror *mirror = req->mirror;
+	bool run;
+
+	spin_lock(&mirror->uring_lock);
+	run = mirror->uring_running < hmmsim_uring_per_file();
+	if (run)
+		mirror->uring_running++;
+	else
+		list_add_tail(&req->link, &mirror->uring_queue);
+	spin_unlock(&mirror->uring_lock);
+	if (run)
+		queue_work(hmmsim_uring_wq, &req->work);
+}
+
+/* A request of @mirror is done running: give its turn to the next one. */
+static void hmmsim_uring_next(struct hmmsim_mirror *mirror)
+{
+	struct hmmsim_uring_req *next;
+
+	spin_lock(&mirror->uring_lock);
+	next = list_first_entry_or_null(&mirror->uring_queue,
+					struct hmmsim_uring_req, link);
+	if (next)
+		list_del(&next->link);
+	else
+		mirror->uring_running--;
+	spin_unlock(&mirror->uring_lock);
+	if (next)
+		queue_work(hmmsim_uring_wq, &next->work);
+}
+
 static void hmmsim_uring_work(struct work_struct *work)
 {
 	struct hmmsim_uring_req *req =
@@ -340,6 +386,7 @@ static void hmmsim_uring_work(struct work_struct *work)
 	req->ret = hmmsim_uring_run(req);
 	if (use_mm)
 		kthread_unuse_mm(mm);
+	hmmsim_uring_next(req->mirror);
 	/* Done with the device: see the DOC above. The file still holds it. */
 	atomic_dec_return_release(&req->mirror->hdev->uring_inflight);
 
@@ -422,7 +469,7 @@ int hmmsim_uring_cmd(struct io_uring_cmd *ioucmd, unsigned int issue_flags)
 	*hmmsim_uring_pdu(ioucmd) = req;
 	hmmsim_uring_cmd_mark_cancelable(ioucmd, issue_flags);
 	atomic_inc(&mirror->hdev->uring_inflight);
-	queue_work(hmmsim_uring_wq, &req->work);
+	hmmsim_uring_start(req);
 	return -EIOCBQUEUED;
 }
 
@@ -434,12 +481,12 @@ int hmmsim_uring_cmd(struct io_uring_cmd *ioucmd, unsigned int issue_flags)
 int hmmsim_uring_init(void)
 {
 	/*
-	 * One request per CPU in flight: more would only contend for the
-	 * CPUs, the mmap lock and the copy engine, which already has a
-	 * channel per CPU.
+	 * The default limit of workers (WQ_DFL_ACTIVE): each file runs one
+	 * request per CPU at most (hmmsim_uring_start()), so that a file's
+	 * requests do not contend for more than the CPUs, and the files
+	 * never wait for each other.
 	 */
-	hmmsim_uring_wq = alloc_workqueue("hmmsim_uring", WQ_UNBOUND,
-					  num_online_cpus());
+	hmmsim_uring_wq = alloc_workqueue("hmmsim_uring", WQ_UNBOUND, 0);
 	return hmmsim_uring_wq ? 0 : -ENOMEM;
 }
 

@@ -4,6 +4,8 @@
  * for what each does and the conventions they follow.
  */
 #include <dirent.h>
+#include <linux/userfaultfd.h>
+#include <sys/syscall.h>
 #include <sys/statfs.h>
 #include <time.h>
 
@@ -122,6 +124,27 @@ int wait_stats(int fd, bool (*done)(const struct hmmsim_stats *),
 		/* Not ordering: the pace of a loop that waits for a state. */
 		usleep(1000);
 	}
+}
+
+int uffd_register(char *buf, unsigned long npages)
+{
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_register reg = {
+		.range = { .start = (unsigned long)buf,
+			   .len = npages * page_size },
+		.mode = UFFDIO_REGISTER_MODE_MISSING,
+	};
+	int fd = syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+
+	if (fd < 0)
+		return -errno;
+	if (ioctl(fd, UFFDIO_API, &api) || ioctl(fd, UFFDIO_REGISTER, &reg)) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	return fd;
 }
 
 int evict_on_close_param(void)

@@ -129,6 +129,13 @@ int get_stats(int fd, struct hmmsim_stats *st);
 int wait_stats(int fd, bool (*done)(const struct hmmsim_stats *),
 	       struct hmmsim_stats *st);
 
+/**
+ * uffd_register() - a userfaultfd registered for missing pages over @npages
+ *	at @buf, which nobody serves until the caller does: its file
+ *	descriptor, or -errno
+ */
+int uffd_register(char *buf, unsigned long npages);
+
 /** evict_on_close_param() - the module parameter: 1 (Y), 0 (N), or -errno */
 int evict_on_close_param(void);
 

@@ -21,6 +21,7 @@
 #include <time.h>
 
 #include <liburing.h>
+#include <linux/userfaultfd.h>
 
 #include "kselftest_harness.h"
 #include "hmmsim_test.h"
@@ -722,6 +723,114 @@ TEST_F_TIMEOUT(uring, process_exits_with_requests_in_flight,
 		}
 		WAIT_URING_IDLE(self->fd[0]);
 	}
+}
+
+/* READs a blocked child queues: more than its file may run at once. */
+#define NR_BLOCKED	4
+
+/*
+ * The blocked child: NR_BLOCKED device READs of its own buffer into a
+ * buffer registered with a userfaultfd, through a file and a ring of its
+ * own; pinning that buffer waits for the userfault, which nobody serves
+ * until the parent says 'g': then it serves them (zero pages) and reaps
+ * every READ, which must all have succeeded. Returns its exit status.
+ */
+static int child_blocked_reads(int ready, int go)
+{
+	const size_t len = 16 * page_size;
+	char *src = map_small(16, PROT_READ | PROT_WRITE);
+	char *dst = map_small(NR_BLOCKED * 16, PROT_READ | PROT_WRITE);
+	struct uffdio_zeropage zp = {
+		.range = { .start = (uintptr_t)dst,
+			   .len = NR_BLOCKED * len },
+	};
+	struct hmmsim_uring_cmd c;
+	struct io_uring ring;
+	int fd = open_dev(0), uffd, i;
+	char g;
+
+	if (fd < 0 || src == MAP_FAILED || dst == MAP_FAILED ||
+	    ring_init(&ring, 16, IORING_SETUP_SQE128 | IORING_SETUP_CQE32))
+		return 10;
+	fill_pattern(src, 0, 16, 5);
+	uffd = uffd_register(dst, NR_BLOCKED * 16);
+	if (uffd < 0)
+		return 11;
+	for (i = 0; i < NR_BLOCKED; i++) {
+		c = ucmd(src, len);
+		c.ptr = (uintptr_t)(dst + i * len);
+		if (queue(&ring, fd, HMMSIM_URING_READ, &c, i))
+			return 12;
+	}
+	if (io_uring_submit(&ring) != NR_BLOCKED || write(ready, "r", 1) != 1)
+		return 13;
+	if (read(go, &g, 1) != 1 || ioctl(uffd, UFFDIO_ZEROPAGE, &zp))
+		return 14;
+	for (i = 0; i < NR_BLOCKED; i++)
+		if (reap(&ring, NULL, NULL))
+			return 15;
+	for (i = 0; i < NR_BLOCKED; i++)
+		if (check_pattern(dst + i * len, 0, 16, 5) != -1)
+			return 16;
+	return 0;
+}
+
+/* Every READ of the blocked child was accepted by device 0. */
+static bool child_reads_accepted(const struct hmmsim_stats *st)
+{
+	return st->uring_inflight >= NR_BLOCKED;
+}
+
+/*
+ * io_uring commands are served fairly between processes: a process whose
+ * READs block (their buffer is under a userfaultfd nobody serves) holds its
+ * own file's turns, and another process's one-page PREFETCH on another
+ * device completes meanwhile.
+ */
+TEST_F_TIMEOUT(uring, blocked_process_does_not_stall_another, 120)
+{
+	struct __kernel_timespec ts = { .tv_sec = WAIT_SECONDS / 6 };
+	char *buf = PATTERN_MAP(SZ_2M, 6);
+	struct hmmsim_uring_cmd c = ucmd(buf, page_size);
+	struct io_uring_cqe *cqe = NULL;
+	int ready[2], go[2], status, ret;
+	struct hmmsim_stats st;
+	pid_t pid;
+	char r;
+
+	ASSERT_EQ(0, pipe(ready));
+	ASSERT_EQ(0, pipe(go));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		close(ready[0]);
+		close(go[1]);
+		_exit(child_blocked_reads(ready[1], go[0]));
+	}
+	close(ready[1]);
+	close(go[0]);
+	ASSERT_EQ(1, read(ready[0], &r, 1));
+	ASSERT_EQ(0, wait_stats(self->fd[0], child_reads_accepted, &st));
+
+	ASSERT_EQ(0, queue(&self->ring, self->fd[1], HMMSIM_URING_PREFETCH,
+			   &c, 1));
+	ASSERT_EQ(1, io_uring_submit(&self->ring));
+	ret = io_uring_wait_cqe_timeout(&self->ring, &cqe, &ts);
+	if (!ret) {
+		EXPECT_EQ(0, cqe->res);
+		io_uring_cqe_seen(&self->ring, cqe);
+	}
+	/* Let the child go either way, then judge. */
+	ASSERT_EQ(1, write(go[1], "g", 1));
+	status = wait_child(pid);
+	if (ret)
+		ASSERT_EQ(0, reap(&self->ring, NULL, NULL));
+	close(ready[0]);
+	close(go[1]);
+	EXPECT_EQ(0, ret)
+		TH_LOG("no PREFETCH in %lld s beside the blocked READs",
+		       (long long)ts.tv_sec);
+	EXPECT_EQ(0, status);
 }
 
 /*

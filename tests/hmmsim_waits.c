@@ -17,10 +17,8 @@
  * not wait for it must be done in half a window's time (1.5 s), and what
  * is checked is that it was, not how fast.
  */
-#include <linux/userfaultfd.h>
 #include <pthread.h>
 #include <signal.h>
-#include <sys/syscall.h>
 
 #include "kselftest_harness.h"
 #include "hmmsim_test.h"
@@ -309,31 +307,6 @@ TEST_F_TIMEOUT(kill, killed_process_does_not_wait_for_the_link, 120)
 }
 
 /* ------------------------------------------------------------ userfaultfd */
-
-/*
- * A userfaultfd registered for missing pages over @npages at @buf, which
- * nobody serves: its file descriptor, or -errno.
- */
-static int uffd_register(char *buf, unsigned long npages)
-{
-	struct uffdio_api api = { .api = UFFD_API };
-	struct uffdio_register reg = {
-		.range = { .start = (unsigned long)buf,
-			   .len = npages * page_size },
-		.mode = UFFDIO_REGISTER_MODE_MISSING,
-	};
-	int fd = syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
-
-	if (fd < 0)
-		return -errno;
-	if (ioctl(fd, UFFDIO_API, &api) || ioctl(fd, UFFDIO_REGISTER, &reg)) {
-		int err = -errno;
-
-		close(fd);
-		return err;
-	}
-	return fd;
-}
 
 /* The kernel log from now on, to read without waiting: its fd, or -1. */
 static int kmsg_from_now(void)
