@@ -75,6 +75,24 @@ static int hmmsim_exclusive_split_thp(struct hmmsim_scratch *s,
 }
 
 /*
+ * Whether a large folio is among @pages. Before make_device_exclusive()
+ * (hmmsim_exclusive_splits_thp()), make_device_exclusive_range() of one
+ * page of a large folio makes every PTE of the folio in the VMA
+ * device-exclusive, not that page's alone: a large folio still there after
+ * hmmsim_exclusive_split_thp() (one already mapped by PTEs, which a module
+ * cannot split) is refused instead.
+ */
+static bool hmmsim_exclusive_any_large(struct page **pages, long n)
+{
+	long i;
+
+	for (i = 0; i < n; i++)
+		if (folio_test_large(page_folio(pages[i])))
+			return true;
+	return false;
+}
+
+/*
  * Make the page at @addr exclusive to the device and map it for atomics.
  * The page comes back locked: it is released before the next one is made
  * exclusive (see hmmsim_make_device_exclusive()).
@@ -127,7 +145,8 @@ static int hmmsim_exclusive_window(struct hmmsim_scratch *s,
 					      s->pages);
 	if (pinned < 0)
 		return pinned;
-	if (pinned < npages) {
+	if (pinned < npages || (hmmsim_exclusive_splits_thp() &&
+				hmmsim_exclusive_any_large(s->pages, pinned))) {
 		unpin_user_pages(s->pages, pinned);
 		return -EBUSY;
 	}

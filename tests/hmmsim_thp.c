@@ -594,4 +594,58 @@ TEST_F_TIMEOUT(small, thps_beyond_capacity_move_by_eviction, 120)
 	ASSERT_PATTERN(buf, 0, npages, seed);
 }
 
+/* Pages of [buf, +npages) that are not present in the CPU's page table. */
+static long pages_not_present(const char *buf, unsigned long npages)
+{
+	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	unsigned long i, vpn = (uintptr_t)buf / page_size;
+	long missing = 0;
+	__u64 e;
+
+	if (fd < 0)
+		return -errno;
+	for (i = 0; i < npages; i++)
+		if (pread(fd, &e, sizeof(e), (vpn + i) * sizeof(e)) !=
+		    sizeof(e) || !(e & PM_PRESENT))
+			missing++;
+	close(fd);
+	return missing;
+}
+
+/*
+ * EXCLUSIVE of one page of a THP whose PMD was split into PTEs (by an
+ * mprotect() of another of its pages), so that the folio stays large:
+ * where the kernel makes that one page device-exclusive (7.2's
+ * make_device_exclusive()) it succeeds and that page alone leaves the
+ * CPU's page table; where it would make every PTE of the folio exclusive
+ * (make_device_exclusive_range(), before 6.15) it is -EBUSY and every page
+ * stays. Never more than the page asked for.
+ */
+TEST(exclusive_of_one_page_of_a_pte_mapped_thp)
+{
+	const unsigned long npages = SZ_2M / page_size, k = 5;
+	char *buf = map_aligned(SZ_2M, MADV_HUGEPAGE);
+	int fd = open_dev(0), ret;
+	struct hmm_dmirror_cmd cmd;
+	long missing;
+
+	ASSERT_LE(0, fd);
+	ASSERT_NE(MAP_FAILED, buf);
+	fill_pattern(buf, 0, npages, 12);
+	if (anon_huge_kb(buf) < THP_KB)
+		SKIP(return, "no THP behind the buffer");
+	ASSERT_EQ(0, mprotect(buf + (npages - 1) * page_size, page_size,
+			      PROT_READ));
+	ret = dmirror(fd, HMM_DMIRROR_EXCLUSIVE, buf + k * page_size, NULL, 1,
+		      &cmd);
+	ASSERT_TRUE(ret == 0 || ret == -EBUSY)
+		TH_LOG("EXCLUSIVE: %s", strerror(-ret));
+	missing = pages_not_present(buf, npages);
+	EXPECT_EQ(ret ? 0 : 1, missing)
+		TH_LOG("EXCLUSIVE gave %d; %ld of %lu pages not present", ret,
+		       missing, npages);
+	ASSERT_EQ(-1, check_pattern(buf, 0, npages, 12));
+	close(fd);
+}
+
 TEST_HARNESS_MAIN
