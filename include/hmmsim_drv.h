@@ -123,6 +123,9 @@ struct hmmsim_device_config {
 	u32 copy_latency_us;
 };
 
+/* How long a power-off waits for device pages in use (pinned) to go. */
+#define HMMSIM_DRAIN_MS	5000
+
 /* One second: a longer latency per batch would only stall the tests. */
 #define HMMSIM_MAX_COPY_LATENCY_US	1000000
 
@@ -243,6 +246,8 @@ enum hmmsim_migrate_kind {
  *	the device removed.
  * @removed: the device was removed: its files remain, but every command
  *	gets -ENODEV.
+ * @draining: a power-off is emptying the device: it gives no memory
+ *	(hmmsim_evict_drain()).
  * @mirrors_lock: protects @mirrors and @owners.
  * @mirrors: every open file (struct hmmsim_mirror) of this device.
  * @owners: every owner of pages of this device (struct hmmsim_owner): one
@@ -273,6 +278,7 @@ struct hmmsim_device {
 	struct hmmsim_devmem mem;
 	struct rw_semaphore removal_lock;	/* see above */
 	bool removed;
+	bool draining;
 	struct mutex mirrors_lock;	/* see above */
 	struct list_head mirrors;
 	struct list_head owners;
@@ -718,6 +724,7 @@ struct page *hmmsim_evict_alloc_thp(struct hmmsim_mirror *mirror);
 int hmmsim_evict_owner_add(struct hmmsim_mirror *mirror);
 void hmmsim_evict_owned(struct hmmsim_mirror *mirror);
 void hmmsim_evict_owner_close(struct hmmsim_mirror *mirror);
+int hmmsim_evict_drain(struct hmmsim_device *hdev);
 void hmmsim_evict_all(struct hmmsim_device *hdev);
 
 /* src/migrate.c */

@@ -298,8 +298,12 @@ static ssize_t hmmsim_cfs_power_store(struct config_item *item,
 				d->hdev = hdev;
 		}
 	} else if (!on && d->hdev) {
-		hmmsim_device_destroy(d->hdev);
-		d->hdev = NULL;
+		/* A page pinned for good makes the power-off fail, not hang. */
+		ret = hmmsim_evict_drain(d->hdev);
+		if (!ret) {
+			hmmsim_device_destroy(d->hdev);
+			d->hdev = NULL;
+		}
 	}
 	mutex_unlock(&d->state_lock);
 	return ret ? ret : count;

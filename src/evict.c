@@ -269,7 +269,7 @@ static bool hmmsim_evict_lru(struct hmmsim_mirror *mirror)
  * until there is room, giving up after a pass over every chunk that freed
  * nothing. Pages the allocation does not get are counted in
  * alloc_failures; so is everything when the fail_alloc fault attribute
- * fires.
+ * fires, or while the device is drained for a power-off.
  *
  * Return: the number of pages allocated.
  */
@@ -281,7 +281,7 @@ unsigned int hmmsim_evict_alloc(struct hmmsim_mirror *mirror,
 	unsigned int n = 0;
 
 	mmap_assert_locked(mirror->mm);
-	if (hmmsim_should_fail(&hdev->fail_alloc))
+	if (READ_ONCE(hdev->draining) || hmmsim_should_fail(&hdev->fail_alloc))
 		tries = 0;
 	else
 		n = hmmsim_devmem_alloc(hdev, mirror->owner, pages, nr);
@@ -316,7 +316,7 @@ struct page *hmmsim_evict_alloc_thp(struct hmmsim_mirror *mirror)
 	struct page *page;
 
 	mmap_assert_locked(mirror->mm);
-	if (hmmsim_should_fail(&hdev->fail_alloc)) {
+	if (READ_ONCE(hdev->draining) || hmmsim_should_fail(&hdev->fail_alloc)) {
 		hmmsim_count(hdev, HMMSIM_STAT_ALLOC_FAILURES, 1);
 		return NULL;
 	}
@@ -455,14 +455,13 @@ static void hmmsim_evict_sweep(struct hmmsim_scratch *s)
 	}
 }
 
-/**
- * hmmsim_evict_all() - move every page on a device back to system memory
- * @hdev: the device, being removed: nothing can allocate from it any more.
- *
- * Cannot fail, and returns only when no device page is in use, which
- * memunmap_pages() needs. The owners of the files closed before go too.
+/*
+ * Move every page of @hdev back, sweeping every process when the owners'
+ * pages do not all go, and waiting for busy pages until @deadline
+ * (jiffies; 0: for as long as it takes). Returns the pages left in use.
  */
-void hmmsim_evict_all(struct hmmsim_device *hdev)
+static unsigned long hmmsim_evict_all_until(struct hmmsim_device *hdev,
+					    unsigned long deadline)
 {
 	struct hmmsim_devmem *mem = &hdev->mem;
 	struct hmmsim_scratch s;
@@ -484,17 +483,59 @@ void hmmsim_evict_all(struct hmmsim_device *hdev)
 			if (hmmsim_devmem_nr_used(hdev) < used)
 				continue;
 		}
+		if (deadline && time_after(jiffies, deadline))
+			break;
 		/*
 		 * Pages in flight elsewhere (a fault, a migration), or pinned:
 		 * wait. Say so once; a wait that never ends is for the hung
 		 * task detector (and the test runner's watchdog) to report.
 		 */
-		if (++waited == HMMSIM_EVICT_SWEEP_EVERY)
+		if (++waited == HMMSIM_EVICT_SWEEP_EVERY && !deadline)
 			pr_info("%s: waiting for %lu busy device pages\n",
 				dev_name(&hdev->dev), used);
 		usleep_range(1000, 2000);
 	}
 	hmmsim_scratch_fini(&s);
+	return used;
+}
+
+/**
+ * hmmsim_evict_drain() - empty a device that is about to be powered off
+ * @hdev: the device, powered on.
+ *
+ * Device memory is refused to migrations meanwhile (-ENOMEM), and every
+ * page goes back to system memory. A page that stays in use for
+ * %HMMSIM_DRAIN_MS (pinned: a pipe holds it through vmsplice(), I/O is in
+ * flight on it) makes the power-off fail rather than wait for it, saying
+ * so; the device then takes migrations again.
+ *
+ * Return: 0 once the device is empty, or -EBUSY.
+ */
+int hmmsim_evict_drain(struct hmmsim_device *hdev)
+{
+	unsigned long left;
+
+	WRITE_ONCE(hdev->draining, true);
+	left = hmmsim_evict_all_until(hdev, jiffies +
+				      msecs_to_jiffies(HMMSIM_DRAIN_MS));
+	if (!left)
+		return 0;
+	WRITE_ONCE(hdev->draining, false);
+	pr_warn("%s: power-off refused: %lu device pages still in use after %u ms (pinned, by a pipe or I/O?)\n",
+		dev_name(&hdev->dev), left, HMMSIM_DRAIN_MS);
+	return -EBUSY;
+}
+
+/**
+ * hmmsim_evict_all() - move every page on a device back to system memory
+ * @hdev: the device, being removed: nothing can allocate from it any more.
+ *
+ * Cannot fail, and returns only when no device page is in use, which
+ * memunmap_pages() needs. The owners of the files closed before go too.
+ */
+void hmmsim_evict_all(struct hmmsim_device *hdev)
+{
+	hmmsim_evict_all_until(hdev, 0);
 	mutex_lock(&hdev->mirrors_lock);
 	hmmsim_evict_owners_reap(hdev);
 	mutex_unlock(&hdev->mirrors_lock);

@@ -136,6 +136,12 @@ int wait_stats(int fd, bool (*done)(const struct hmmsim_stats *),
  */
 int uffd_register(char *buf, unsigned long npages);
 
+/** kmsg_from_now() - /dev/kmsg from its end on, non-blocking: fd or -1 */
+int kmsg_from_now(void);
+
+/** kmsg_has() - whether the records of @fd up to now contain @needle */
+bool kmsg_has(int fd, const char *needle);
+
 /** evict_on_close_param() - the module parameter: 1 (Y), 0 (N), or -errno */
 int evict_on_close_param(void);
 

@@ -306,36 +306,121 @@ TEST_F_TIMEOUT(kill, killed_process_does_not_wait_for_the_link, 120)
 	ASSERT_GT(WINDOW_SECONDS / 2, t);
 }
 
-/* ------------------------------------------------------------ userfaultfd */
+/* -------------------------------------------------- power-off, pinned page */
 
-/* The kernel log from now on, to read without waiting: its fd, or -1. */
-static int kmsg_from_now(void)
+/* The reserved ranges a coherent device may take: the test VM's memmap=. */
+static const char *const coherent_ranges[] = { "0x70000000", "0x60000000" };
+
+/*
+ * A coherent device of 64 MiB made through configfs, at the first reserved
+ * range no other device holds: its open file, or -1 (and SKIP) when every
+ * range is held or configfs cannot be used.
+ */
+static int make_coherent(struct __test_metadata *_metadata, struct cfsdev *d)
 {
-	int fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	const char *why = cfs_unusable();
+	unsigned int i;
 
-	if (fd >= 0)
-		lseek(fd, 0, SEEK_END);
-	return fd;
-}
-
-/* Whether the records of @fd up to now contain @needle. */
-static bool kmsg_has(int fd, const char *needle)
-{
-	char rec[1024];
-	ssize_t n;
-
-	for (;;) {
-		n = read(fd, rec, sizeof(rec) - 1);
-		if (n < 0 && errno == EPIPE)
-			continue;	/* records overwritten meanwhile */
-		if (n <= 0)
+	if (why)
+		SKIP(return -1, "%s", why);
+	cfs_remove_leftovers(CFS_PREFIX);
+	for (i = 0; i < ARRAY_SIZE(coherent_ranges); i++) {
+		if (cfs_make(d, CFS_PREFIX) ||
+		    cfs_write(d, "type", "coherent") ||
+		    cfs_write(d, "capacity", "64M") ||
+		    cfs_write(d, "phys_base", coherent_ranges[i]))
 			break;
-		rec[n] = 0;
-		if (strstr(rec, needle))
-			return true;
+		if (!cfs_power_on(d)) {
+			int fd = open_dev_wait(d->id);
+
+			ASSERT_LE(0, fd);
+			return fd;
+		}
+		cfs_remove(d->item);
+		d->made = false;
 	}
-	return false;
+	SKIP(return -1, "no free reserved range for a coherent device%s",
+	     " (load hmmsim with one coherent= range)");
 }
+
+/* A power-off, from a thread: its result, once done is set. */
+struct power_off {
+	pthread_t thread;
+	struct cfsdev *d;
+	int ret;
+	int done;
+};
+
+static void *power_off_main(void *arg)
+{
+	struct power_off *p = arg;
+
+	p->ret = cfs_write(p->d, "power", "0");
+	__atomic_store_n(&p->done, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/*
+ * A pipe holds a page of coherent device memory (vmsplice()), which cannot
+ * move while it does: powering the device off gives up after its bound
+ * (5 s) with -EBUSY and a line in the log naming the device, rather than
+ * waiting for the pipe; the device still works; once the pipe is read the
+ * power-off succeeds.
+ */
+TEST(power_off_with_a_pinned_coherent_page_is_ebusy)
+{
+	struct power_off p = {};
+	struct cfsdev d = {};
+	char *buf = map_small(4, PROT_READ | PROT_WRITE);
+	char *ptr = malloc(4 * page_size);
+	struct iovec iov = { .iov_len = page_size };
+	struct hmm_dmirror_cmd cmd;
+	int fd, pipefd[2], kmsg = kmsg_from_now();
+	double t;
+
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_NE(NULL, ptr);
+	ASSERT_LE(0, kmsg);
+	fd = make_coherent(_metadata, &d);
+	if (fd < 0)
+		return;		/* skipped */
+	fill_pattern(buf, 0, 4, 13);
+	ASSERT_EQ(0, dmirror(fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, 4,
+			     &cmd));
+	ASSERT_EQ(0, pipe(pipefd));
+	iov.iov_base = buf;
+	ASSERT_EQ((ssize_t)page_size, vmsplice(pipefd[1], &iov, 1, 0));
+
+	p.d = &d;
+	t = now();
+	ASSERT_EQ(0, pthread_create(&p.thread, NULL, power_off_main, &p));
+	/* Bounded: twice the power-off's bound, then the pipe lets it go. */
+	while (!__atomic_load_n(&p.done, __ATOMIC_ACQUIRE) && now() - t < 10)
+		usleep(10000);	/* not ordering: the pace of a wait */
+	t = now() - t;
+	if (!__atomic_load_n(&p.done, __ATOMIC_ACQUIRE))
+		ASSERT_EQ((ssize_t)page_size, read(pipefd[0], ptr, page_size));
+	pthread_join(p.thread, NULL);
+
+	TH_LOG("power-off: %s after %.1f s", strerror(-p.ret), t);
+	EXPECT_EQ(-EBUSY, p.ret);
+	EXPECT_TRUE(kmsg_has(kmsg, "power-off refused"));
+	if (p.ret == -EBUSY) {
+		/* Still on, and working: the data is all there. */
+		EXPECT_EQ(0, dmirror(fd, HMM_DMIRROR_READ, buf, ptr, 4, &cmd));
+		EXPECT_EQ(-1, check_pattern(ptr, 0, 4, 13));
+		ASSERT_EQ((ssize_t)page_size, read(pipefd[0], ptr, page_size));
+		EXPECT_EQ(0, cfs_write(&d, "power", "0"));
+	}
+	EXPECT_EQ(-1, check_pattern(buf, 0, 4, 13));
+	close(pipefd[0]);
+	close(pipefd[1]);
+	close(fd);
+	close(kmsg);
+	cfs_remove(d.item);
+}
+
+/* ------------------------------------------------------------ userfaultfd */
 
 /*
  * Device READ and WRITE of a range under a userfaultfd nobody serves: the

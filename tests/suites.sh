@@ -42,7 +42,9 @@ suite always,madvise  devname=hmm_dmirror  hmm_tests.sh coherent
 # do the fuzzer (which makes its own THPs; 100000 calls on every device)
 # and the bounds tests.
 suite madvise         default              hmmsim_pressure
-suite madvise         default              hmmsim_waits
+# With one coherent range left free, for the power-off of a coherent
+# configfs device.
+suite madvise         coherent=256M@0x60000000 hmmsim_waits
 suite madvise         default              configfs.sh
 suite madvise         default              nonroot.sh
 suite madvise         default              hmmsim_fuzz
