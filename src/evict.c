@@ -51,6 +51,14 @@
 /* Eviction works in windows of a chunk, so that a folio moves whole. */
 #define HMMSIM_EVICT_PAGES	HMMSIM_CHUNK_PAGES
 
+/* End of the eviction window from @idx: the chunk's end, or @end. */
+static unsigned long hmmsim_evict_window_end(unsigned long idx,
+					     unsigned long end)
+{
+	return min(ALIGN_DOWN(idx, HMMSIM_EVICT_PAGES) + HMMSIM_EVICT_PAGES,
+		   end);
+}
+
 /* Device removal sweeps every process again after this many waits. */
 #define HMMSIM_EVICT_SWEEP_EVERY	1000
 
@@ -356,8 +364,7 @@ static bool hmmsim_evict_owned_pass(struct hmmsim_scratch *s,
 			break;
 		found = true;
 		for (n = idx; n < idx + run; n = next) {
-			next = min(ALIGN_DOWN(n, HMMSIM_EVICT_PAGES) +
-				   HMMSIM_EVICT_PAGES, idx + run);
+			next = hmmsim_evict_window_end(n, idx + run);
 			hmmsim_evict_run(s, mirror->mm, mirror->owner, n,
 					 next - n,
 					 GFP_HIGHUSER_MOVABLE | __GFP_NOFAIL);
