@@ -3,9 +3,10 @@
  * DOC: Moving one window
  *
  * The steps every migration shares, for one window of pages that
- * migrate_vma_setup() has collected: unmap the pages from this device's mirrors, give each a
- * destination, copy them through the copy engine in one batch, wait for
- * its fence, and finish with migrate_*_pages() and migrate_*_finalize().
+ * migrate_vma_setup() has collected: unmap the pages from this device's
+ * mirrors, give each a destination, copy them through the copy engine in
+ * one batch, wait for its fence, and finish with migrate_vma_pages() and
+ * migrate_vma_finalize().
  * A failed copy moves nothing: every source keeps its data. Like every
  * function that moves pages, they add the pages moved to a count and
  * return 0 or a negative errno, so a partial result is never lost.
