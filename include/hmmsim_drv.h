@@ -44,7 +44,7 @@
  *    Every command holds it for reading while it uses the device
  *    (hmmsim_device_enter()): an ioctl for its whole duration, an io_uring
  *    command for one window at a time, a file's release while it evicts
- *    and disowns its pages. hmmsim_device_destroy() takes it for writing
+ *    and disowns its pages. hmmsim_device_remove() takes it for writing
  *    to mark the device removed, so that device memory is torn down only
  *    once no command uses it. A device-to-device move also enters the
  *    source device, with a trylock (hmmsim_device_tryenter()): two moves in
@@ -124,7 +124,7 @@ struct hmmsim_device_config {
 };
 
 /* How long a power-off waits for device pages in use (pinned) to go. */
-#define HMMSIM_DRAIN_MS	5000
+#define HMMSIM_REMOVE_TIMEOUT_MS	5000
 
 /* One second: a longer latency per batch would only stall the tests. */
 #define HMMSIM_MAX_COPY_LATENCY_US	1000000
@@ -246,8 +246,9 @@ enum hmmsim_migrate_kind {
  *	the device removed.
  * @removed: the device was removed: its files remain, but every command
  *	gets -ENODEV.
- * @draining: a power-off is emptying the device: it gives no memory
- *	(hmmsim_evict_drain()).
+ * @unplugged: hmmsim_device_remove() removed the char device and marked
+ *	the device removed; its memory may still be there, for a later call
+ *	to finish. Only the removal path, serialized by its callers, uses it.
  * @mirrors_lock: protects @mirrors and @owners.
  * @mirrors: every open file (struct hmmsim_mirror) of this device.
  * @owners: every owner of pages of this device (struct hmmsim_owner): one
@@ -266,7 +267,7 @@ enum hmmsim_migrate_kind {
  * @fail_copy: fault injection: a copy batch fails.
  * @fail_evict: fault injection: evicting a chunk fails.
  *
- * Created by hmmsim_device_create() and removed by hmmsim_device_destroy().
+ * Created by hmmsim_device_create() and removed by hmmsim_device_remove().
  * Every open file holds a reference on @dev (through @cdev), so the
  * structure outlives the last file even after the device is removed.
  */
@@ -278,7 +279,7 @@ struct hmmsim_device {
 	struct hmmsim_devmem mem;
 	struct rw_semaphore removal_lock;	/* see above */
 	bool removed;
-	bool draining;
+	bool unplugged;
 	struct mutex mirrors_lock;	/* see above */
 	struct list_head mirrors;
 	struct list_head owners;
@@ -562,6 +563,7 @@ void hmmsim_configfs_exit(void);
 int hmmsim_device_init(const char *devname);
 void hmmsim_device_exit(void);
 struct hmmsim_device *hmmsim_device_create(const struct hmmsim_device_config *cfg);
+int hmmsim_device_remove(struct hmmsim_device *hdev, unsigned int timeout_ms);
 void hmmsim_device_destroy(struct hmmsim_device *hdev);
 bool hmmsim_device_enter(struct hmmsim_device *hdev);
 bool hmmsim_device_tryenter(struct hmmsim_device *hdev);
@@ -724,8 +726,8 @@ struct page *hmmsim_evict_alloc_thp(struct hmmsim_mirror *mirror);
 int hmmsim_evict_owner_add(struct hmmsim_mirror *mirror);
 void hmmsim_evict_owned(struct hmmsim_mirror *mirror);
 void hmmsim_evict_owner_close(struct hmmsim_mirror *mirror);
-int hmmsim_evict_drain(struct hmmsim_device *hdev);
-void hmmsim_evict_all(struct hmmsim_device *hdev);
+unsigned long hmmsim_evict_all(struct hmmsim_device *hdev,
+			       unsigned int timeout_ms);
 
 /* src/migrate.c */
 int hmmsim_migrate_to_device(struct hmmsim_mirror *mirror,

@@ -288,7 +288,9 @@ static ssize_t hmmsim_cfs_power_store(struct config_item *item,
 		return -EINVAL;
 
 	mutex_lock(&d->state_lock);
-	if (on && !d->hdev) {
+	if (on && d->hdev && hmmsim_device_removed(d->hdev)) {
+		ret = -EBUSY;	/* a power-off to finish first */
+	} else if (on && !d->hdev) {
 		ret = hmmsim_config_check(&d->cfg, config_item_name(item));
 		if (!ret) {
 			hdev = hmmsim_device_create(&d->cfg);
@@ -298,12 +300,10 @@ static ssize_t hmmsim_cfs_power_store(struct config_item *item,
 				d->hdev = hdev;
 		}
 	} else if (!on && d->hdev) {
-		/* A page pinned for good makes the power-off fail, not hang. */
-		ret = hmmsim_evict_drain(d->hdev);
-		if (!ret) {
-			hmmsim_device_destroy(d->hdev);
+		/* Pinned pages make it fail, not hang; it is tried again. */
+		ret = hmmsim_device_remove(d->hdev, HMMSIM_REMOVE_TIMEOUT_MS);
+		if (!ret)
 			d->hdev = NULL;
-		}
 	}
 	mutex_unlock(&d->state_lock);
 	return ret ? ret : count;

@@ -106,26 +106,55 @@ out_put:
 	return ERR_PTR(ret);
 }
 
-/**
- * hmmsim_device_destroy() - remove a device created by hmmsim_device_create()
- * @hdev: the device.
- *
- * The char device disappears first, so no new file can be opened; then the
- * device is marked removed, once every command running on it is done, so
- * that files still open get -ENODEV; then every page on it goes back to
- * system memory, and its memory goes. The structure is freed when the last
- * open file is closed.
- */
-void hmmsim_device_destroy(struct hmmsim_device *hdev)
+/* Remove the char device and mark the device removed, once. */
+static void hmmsim_device_unplug(struct hmmsim_device *hdev)
 {
+	if (hdev->unplugged)
+		return;
+	hdev->unplugged = true;
 	cdev_device_del(&hdev->cdev, &hdev->dev);
 	down_write(&hdev->removal_lock);
 	hdev->removed = true;
 	up_write(&hdev->removal_lock);
-	hmmsim_evict_all(hdev);
+}
+
+/**
+ * hmmsim_device_remove() - remove a device created by hmmsim_device_create()
+ * @hdev: the device; calls for it are serialized by the caller.
+ * @timeout_ms: how long to wait for device pages that stay in use
+ *	(pinned); 0 for as long as it takes.
+ *
+ * The char device disappears first, so no new file can be opened; then the
+ * device is marked removed, once every command running on it is done, so
+ * that files still open get -ENODEV; then every page on it goes back to
+ * system memory, and its memory goes. Pages still in use after
+ * @timeout_ms leave the device removed but its memory in place, for a
+ * later call to finish. The structure is freed when the last open file is
+ * closed.
+ *
+ * Return: 0, or -EBUSY if @timeout_ms ran out.
+ */
+int hmmsim_device_remove(struct hmmsim_device *hdev, unsigned int timeout_ms)
+{
+	hmmsim_device_unplug(hdev);
+	if (hmmsim_evict_all(hdev, timeout_ms))
+		return -EBUSY;
 	hmmsim_devmem_fini(hdev);
 	hmmsim_debugfs_remove(hdev);
 	put_device(&hdev->dev);
+	return 0;
+}
+
+/**
+ * hmmsim_device_destroy() - remove a device, however long it takes
+ * @hdev: the device.
+ *
+ * hmmsim_device_remove() without a timeout: for rmdir and rmmod, which
+ * cannot fail.
+ */
+void hmmsim_device_destroy(struct hmmsim_device *hdev)
+{
+	hmmsim_device_remove(hdev, 0);
 }
 
 /**

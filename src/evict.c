@@ -277,7 +277,7 @@ static bool hmmsim_evict_lru(struct hmmsim_mirror *mirror)
  * until there is room, giving up after a pass over every chunk that freed
  * nothing. Pages the allocation does not get are counted in
  * alloc_failures; so is everything when the fail_alloc fault attribute
- * fires, or while the device is drained for a power-off.
+ * fires.
  *
  * Return: the number of pages allocated.
  */
@@ -289,7 +289,7 @@ unsigned int hmmsim_evict_alloc(struct hmmsim_mirror *mirror,
 	unsigned int n = 0;
 
 	mmap_assert_locked(mirror->mm);
-	if (READ_ONCE(hdev->draining) || hmmsim_should_fail(&hdev->fail_alloc))
+	if (hmmsim_should_fail(&hdev->fail_alloc))
 		tries = 0;
 	else
 		n = hmmsim_devmem_alloc(hdev, mirror->owner, pages, nr);
@@ -324,7 +324,7 @@ struct page *hmmsim_evict_alloc_thp(struct hmmsim_mirror *mirror)
 	struct page *page;
 
 	mmap_assert_locked(mirror->mm);
-	if (READ_ONCE(hdev->draining) || hmmsim_should_fail(&hdev->fail_alloc)) {
+	if (hmmsim_should_fail(&hdev->fail_alloc)) {
 		hmmsim_count(hdev, HMMSIM_STAT_ALLOC_FAILURES, 1);
 		return NULL;
 	}
@@ -507,43 +507,30 @@ static unsigned long hmmsim_evict_all_until(struct hmmsim_device *hdev,
 }
 
 /**
- * hmmsim_evict_drain() - empty a device that is about to be powered off
- * @hdev: the device, powered on.
+ * hmmsim_evict_all() - move every page on a device back to system memory
+ * @hdev: the device, being removed: nothing can allocate from it any more.
+ * @timeout_ms: how long to wait for pages that stay in use (pinned: a pipe
+ *	holds a coherent page through vmsplice(), I/O is in flight on it); 0
+ *	for as long as it takes.
  *
- * Device memory is refused to migrations meanwhile (-ENOMEM), and every
- * page goes back to system memory. A page that stays in use for
- * %HMMSIM_DRAIN_MS (pinned: a pipe holds it through vmsplice(), I/O is in
- * flight on it) makes the power-off fail rather than wait for it, saying
- * so; the device then takes migrations again.
+ * Returns only when no device page is in use, which memunmap_pages()
+ * needs, or after @timeout_ms, saying how many pages are left. The owners
+ * of the files closed before go with their last page.
  *
- * Return: 0 once the device is empty, or -EBUSY.
+ * Return: the pages still in use: 0, unless @timeout_ms ran out.
  */
-int hmmsim_evict_drain(struct hmmsim_device *hdev)
+unsigned long hmmsim_evict_all(struct hmmsim_device *hdev,
+			       unsigned int timeout_ms)
 {
 	unsigned long left;
 
-	WRITE_ONCE(hdev->draining, true);
-	left = hmmsim_evict_all_until(hdev, jiffies +
-				      msecs_to_jiffies(HMMSIM_DRAIN_MS));
-	if (!left)
-		return 0;
-	WRITE_ONCE(hdev->draining, false);
-	pr_warn("%s: power-off refused: %lu device pages still in use after %u ms (pinned, by a pipe or I/O?)\n",
-		dev_name(&hdev->dev), left, HMMSIM_DRAIN_MS);
-	return -EBUSY;
-}
-
-/**
- * hmmsim_evict_all() - move every page on a device back to system memory
- * @hdev: the device, being removed: nothing can allocate from it any more.
- *
- * Cannot fail, and returns only when no device page is in use, which
- * memunmap_pages() needs. The owners of the files closed before go too.
- */
-void hmmsim_evict_all(struct hmmsim_device *hdev)
-{
-	hmmsim_evict_all_until(hdev, 0);
+	left = hmmsim_evict_all_until(hdev, timeout_ms ? jiffies +
+				      msecs_to_jiffies(timeout_ms) : 0);
+	if (left)
+		pr_warn("%s: %lu device pages still in use after %u ms (pinned, by a pipe or I/O?)\n",
+			dev_name(&hdev->dev), left, timeout_ms);
 	mutex_lock(&hdev->mirrors_lock);
 	hmmsim_evict_owners_reap(hdev);
 	mutex_unlock(&hdev->mirrors_lock);
+	return left;
 }

@@ -625,18 +625,20 @@ TEST(exclusive_of_one_page_of_a_pte_mapped_thp)
 {
 	const unsigned long npages = SZ_2M / page_size, k = 5;
 	char *buf = map_aligned(SZ_2M, MADV_HUGEPAGE);
+	char *ptr = malloc(page_size);
 	int fd = open_dev(0), ret;
 	struct hmm_dmirror_cmd cmd;
 	long missing;
 
 	ASSERT_LE(0, fd);
 	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_NE(NULL, ptr);
 	fill_pattern(buf, 0, npages, 12);
 	if (anon_huge_kb(buf) < THP_KB)
 		SKIP(return, "no THP behind the buffer");
 	ASSERT_EQ(0, mprotect(buf + (npages - 1) * page_size, page_size,
 			      PROT_READ));
-	ret = dmirror(fd, HMM_DMIRROR_EXCLUSIVE, buf + k * page_size, NULL, 1,
+	ret = dmirror(fd, HMM_DMIRROR_EXCLUSIVE, buf + k * page_size, ptr, 1,
 		      &cmd);
 	ASSERT_TRUE(ret == 0 || ret == -EBUSY)
 		TH_LOG("EXCLUSIVE: %s", strerror(-ret));
