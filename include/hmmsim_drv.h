@@ -18,7 +18,9 @@
 #include <linux/mm_types.h>
 #include <linux/mmu_notifier.h>
 #include <linux/mutex.h>
+#include <linux/pid.h>
 #include <linux/rwsem.h>
+#include <linux/sched.h>
 #include <linux/sched/signal.h>
 #include <linux/sizes.h>
 #include <linux/spinlock.h>
@@ -60,7 +62,9 @@
  * 5. ``mem->store_lock`` (mutex): the allocation of the simulated on-board
  *    memory of a private device; taken under mmap_lock, with no lock below
  *    held.
- * 6. ``hdev->mirrors_lock`` (mutex): the device's list of mirrors.
+ * 6. ``hdev->mirrors_lock`` (mutex): the device's list of mirrors; held
+ *    by debugfs's clients file while it counts each mirror's pages, so
+ *    that no mirror it shows goes away meanwhile.
  * 7. ``mirror->pt_lock`` (mutex): the device page table; the "driver
  *    update lock" of Documentation/mm/hmm.rst, and the only lock the
  *    invalidate callback takes. The callback runs under reclaim, so nothing
@@ -354,6 +358,9 @@ struct hmmsim_scratch;
  * @scratch: the buffers the commands on this file reuse (scratch.c).
  * @flags: HMM_DMIRROR_FLAG_* set with HMM_DMIRROR_FLAGS, as bits
  *	(HMMSIM_MIRROR_FAIL_ALLOC is HMM_DMIRROR_FLAG_FAIL_ALLOC's bit).
+ * @tgid: the process that opened the file, with a reference; for
+ *	debugfs's clients file, as @comm.
+ * @comm: its command name at open.
  */
 struct hmmsim_mirror {
 	struct hmmsim_device *hdev;
@@ -365,6 +372,8 @@ struct hmmsim_mirror {
 	struct mutex scratch_lock;	/* see above */
 	struct hmmsim_scratch *scratch;
 	unsigned long flags;
+	struct pid *tgid;
+	char comm[TASK_COMM_LEN];
 };
 
 /**
@@ -580,6 +589,8 @@ bool hmmsim_is_own_page(const struct page *page, struct hmmsim_device *hdev);
 void *hmmsim_devmem_page_addr(struct page *page);
 unsigned long hmmsim_devmem_nr_used(struct hmmsim_device *hdev);
 void *hmmsim_devmem_owner(struct hmmsim_device *hdev, unsigned long idx);
+unsigned long hmmsim_devmem_nr_owned(struct hmmsim_device *hdev,
+				     const void *owner);
 void hmmsim_devmem_disown(struct hmmsim_device *hdev, void *owner);
 bool hmmsim_devmem_has_thp(const struct hmmsim_device *hdev);
 

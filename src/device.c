@@ -121,8 +121,9 @@ void hmmsim_device_destroy(struct hmmsim_device *hdev)
 	hdev->removed = true;
 	up_write(&hdev->removal_lock);
 	hmmsim_evict_all(hdev);
-	hmmsim_devmem_fini(hdev);
+	/* debugfs's readers are done before the memory they look at goes. */
 	hmmsim_debugfs_remove(hdev);
+	hmmsim_devmem_fini(hdev);
 	put_device(&hdev->dev);
 }
 

@@ -435,6 +435,32 @@ void *hmmsim_devmem_owner(struct hmmsim_device *hdev, unsigned long idx)
 }
 
 /**
+ * hmmsim_devmem_nr_owned() - number of device pages allocated for an owner
+ * @hdev: the device, whose memory is there (its debugfs directory is
+ *	removed before its memory goes).
+ * @owner: the owner given to hmmsim_devmem_alloc().
+ *
+ * One pass over the owners, read without locking as hmmsim_devmem_owner()
+ * reads them: a count that may be stale as soon as it is made, good for
+ * showing. Comparing pointers only, it never dereferences an owner.
+ *
+ * Return: the pages @owner owns.
+ */
+unsigned long hmmsim_devmem_nr_owned(struct hmmsim_device *hdev,
+				     const void *owner)
+{
+	struct hmmsim_devmem *mem = &hdev->mem;
+	unsigned long i, n = 0;
+
+	for (i = 0; i < mem->npages; i++) {
+		n += READ_ONCE(mem->owners[i]) == owner;
+		if (!((i + 1) % HMMSIM_CHUNK_PAGES))
+			cond_resched();
+	}
+	return n;
+}
+
+/**
  * hmmsim_devmem_disown() - forget an owner that is going away
  * @hdev: the device.
  * @owner: the owner; pages it still owns become ownerless.
