@@ -21,7 +21,8 @@
 # command and THP mode. The runner, tools/vmtest/guest/check.sh, sources
 # this file with a suite() of its own; tests/Makefile builds the programs
 # and installs the scripts named here. A program that is not a suite
-# (hmmsim_hold, run by the scripts) is listed in tests/Makefile.
+# (hmmsim_hold, hmmsim_json, run by the scripts) is listed in
+# tests/Makefile.
 
 #     THP             MODULE               COMMAND
 suite -               unloaded             module_params.sh
@@ -44,5 +45,6 @@ suite always,madvise  devname=hmm_dmirror  hmm_tests.sh coherent
 suite madvise         default              hmmsim_pressure
 suite madvise         default              configfs.sh
 suite madvise         default              nonroot.sh
+suite madvise         default              hmmsimctl.sh
 suite madvise         default              hmmsim_fuzz
 suite madvise         default              hmmsim_bounds
