@@ -18,7 +18,9 @@
 #include <linux/mm_types.h>
 #include <linux/mmu_notifier.h>
 #include <linux/mutex.h>
+#include <linux/pid.h>
 #include <linux/rwsem.h>
+#include <linux/sched.h>
 #include <linux/sched/signal.h>
 #include <linux/sizes.h>
 #include <linux/spinlock.h>
@@ -61,7 +63,8 @@
  *    memory of a private device; taken under mmap_lock, with no lock below
  *    held.
  * 6. ``hdev->mirrors_lock`` (mutex): the device's lists of mirrors and of
- *    the owners of its pages (struct hmmsim_owner).
+ *    the owners of its pages (struct hmmsim_owner); held by debugfs's
+ *    clients file while it shows them, so that none goes away meanwhile.
  * 7. ``mirror->pt_lock`` (mutex): the device page table; the "driver
  *    update lock" of Documentation/mm/hmm.rst, and the only lock the
  *    invalidate callback takes. The callback runs under reclaim, so nothing
@@ -384,6 +387,9 @@ struct hmmsim_scratch;
  * @uring_lock: protects @uring_queue and @uring_running.
  * @uring_queue: the file's io_uring commands waiting for a worker.
  * @uring_running: the file's io_uring commands on a worker (uring.c).
+ * @tgid: the process that opened the file, with a reference; for
+ *	debugfs's clients file, as @comm.
+ * @comm: its command name at open.
  */
 struct hmmsim_mirror {
 	struct hmmsim_device *hdev;
@@ -399,6 +405,8 @@ struct hmmsim_mirror {
 	spinlock_t uring_lock;		/* see above */
 	struct list_head uring_queue;
 	unsigned int uring_running;
+	struct pid *tgid;
+	char comm[TASK_COMM_LEN];
 };
 
 /**

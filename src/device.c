@@ -139,8 +139,9 @@ int hmmsim_device_remove(struct hmmsim_device *hdev, unsigned int timeout_ms)
 	hmmsim_device_unplug(hdev);
 	if (hmmsim_evict_all(hdev, timeout_ms))
 		return -EBUSY;
-	hmmsim_devmem_fini(hdev);
+	/* debugfs's readers are done before the memory they look at goes. */
 	hmmsim_debugfs_remove(hdev);
+	hmmsim_devmem_fini(hdev);
 	put_device(&hdev->dev);
 	return 0;
 }

@@ -80,7 +80,7 @@ int hmmsim_evict_owner_add(struct hmmsim_mirror *mirror)
 	mutex_lock(&hdev->mirrors_lock);
 	list_add(&owner->link, &hdev->owners);
 	mutex_unlock(&hdev->mirrors_lock);
-	mirror->owner = owner;
+	WRITE_ONCE(mirror->owner, owner);
 	return 0;
 }
 

@@ -121,6 +121,8 @@ struct hmmsim_mirror *hmmsim_mirror_create(struct hmmsim_device *hdev)
 		return ERR_PTR(-ENOMEM);
 	mirror->hdev = hdev;
 	mirror->mm = current->mm;
+	mirror->tgid = get_task_pid(current, PIDTYPE_TGID);
+	get_task_comm(mirror->comm, current);
 	mutex_init(&mirror->pt_lock);
 	mutex_init(&mirror->scratch_lock);
 	spin_lock_init(&mirror->uring_lock);
@@ -138,6 +140,7 @@ struct hmmsim_mirror *hmmsim_mirror_create(struct hmmsim_device *hdev)
 					   ULONG_MAX & PAGE_MASK,
 					   &hmmsim_mirror_ops);
 	if (ret) {
+		put_pid(mirror->tgid);
 		kfree(mirror);
 		return ERR_PTR(ret);
 	}
@@ -175,6 +178,7 @@ void hmmsim_mirror_destroy(struct hmmsim_mirror *mirror)
 	hmmsim_scratch_free(mirror->scratch);
 	hmmsim_devpt_fini(&mirror->pt);
 	mmdrop(mirror->mm);
+	put_pid(mirror->tgid);
 	kfree(mirror);
 }
 

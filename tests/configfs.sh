@@ -66,14 +66,6 @@ lowest_free() {
 	echo $n
 }
 
-count_nodes() {
-	n=0
-	for f in /dev/"$DEVNAME"[0-9]*; do
-		[ -c "$f" ] && n=$((n + 1))
-	done
-	echo $n
-}
-
 # bytes SIZE: a size with an optional K, M or G suffix, in bytes.
 bytes() {
 	case $1 in

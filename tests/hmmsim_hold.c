@@ -1,16 +1,17 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * hmmsim_hold: keep data in the memory of every hmmsim device from a live
- * process, for the device removal test (tests/device_removal.sh).
+ * process, for the device removal tests (tests/device_removal.sh,
+ * tests/configfs.sh) and hmmsimctl's (tests/hmmsimctl.sh).
  *
  * For each device /dev/$HMMSIM_DEVNAME<N> (default hmmsim, N from 0) it
  * fills a buffer with a pattern of its own, moves it to the device with
  * HMM_DMIRROR_MIGRATE_TO_DEV, checks the data the device read back and,
  * with SNAPSHOT, that every page is in the device's memory. Then it closes
- * every device file, prints "ready" and waits for SIGUSR1, or for end of
- * file on its standard input when that is a pipe, a FIFO or a socket (not
- * /dev/null, which a shell gives background jobs). Woken, it checks every
- * byte of every buffer with the CPU and prints a summary.
+ * every device file (unless -o), prints "ready" and waits for SIGUSR1, or
+ * for end of file on its standard input when that is a pipe, a FIFO or a
+ * socket (not /dev/null, which a shell gives background jobs). Woken, it
+ * checks every byte of every buffer with the CPU and prints a summary.
  *
  * Options:
  *   -n N      expect exactly N devices (default: at least one)
@@ -18,6 +19,8 @@
  *   -a WHERE  once the files are closed, check through a new file of each
  *             device where the pages are: "device" (still in its memory, as
  *             with evict_on_close=0) or "system" (back in system memory)
+ *   -o        keep the device files open until woken (each device lists
+ *             this process as a client, with its buffer's pages)
  *   -r        when woken, the module is gone: check in /proc/self/pagemap,
  *             before touching anything, that every page is present in system
  *             memory, outside every coherent device's range
@@ -44,6 +47,8 @@ struct held {
 static unsigned long npages;
 static struct held held[MAX_DEVICES];
 static unsigned int nr_held;
+static int fds[MAX_DEVICES];
+static bool keep_open;
 
 static const char *type_name(const struct held *h)
 {
@@ -140,7 +145,6 @@ static int hold_device(struct held *h, int fd)
 /* Open every device, move a buffer to each, close them all. */
 static int hold_all(int expect)
 {
-	int fds[MAX_DEVICES];
 	unsigned int i;
 	int ret = 0, err;
 
@@ -166,7 +170,7 @@ static int hold_all(int expect)
 	}
 	for (i = 0; !ret && i < nr_held; i++)
 		ret = hold_device(&held[i], fds[i]);
-	for (i = 0; i < nr_held; i++)
+	for (i = 0; i < nr_held && (ret || !keep_open); i++)
 		close(fds[i]);
 	return ret;
 }
@@ -347,7 +351,7 @@ static int verify_all(bool module_gone)
 
 static void bad_usage(const char *argv0)
 {
-	fprintf(stderr, "usage: %s [-n DEVICES] [-s MIB] [-a device|system] [-r]\n",
+	fprintf(stderr, "usage: %s [-n DEVICES] [-s MIB] [-a device|system] [-o] [-r]\n",
 		argv0);
 	exit(2);
 }
@@ -357,10 +361,11 @@ int main(int argc, char **argv)
 	bool module_gone = false, check_close = false, on_device = false;
 	unsigned long mib = 4;
 	int expect = -1;
+	unsigned int i;
 	sigset_t set;
 	int opt, ret;
 
-	while ((opt = getopt(argc, argv, "n:s:a:r")) != -1) {
+	while ((opt = getopt(argc, argv, "n:s:a:or")) != -1) {
 		switch (opt) {
 		case 'n':
 			expect = atoi(optarg);
@@ -376,6 +381,9 @@ int main(int argc, char **argv)
 				on_device = true;
 			else if (strcmp(optarg, "system"))
 				bad_usage(argv[0]);
+			break;
+		case 'o':
+			keep_open = true;
 			break;
 		case 'r':
 			module_gone = true;
@@ -405,6 +413,8 @@ int main(int argc, char **argv)
 
 	if (wait_for_go(&set))
 		return 2;
+	for (i = 0; keep_open && i < nr_held; i++)
+		close(fds[i]);
 	ret = verify_all(module_gone);
 	printf("%s: %u buffers of %lu MiB, %s\n", argv[0], nr_held, mib,
 	       ret ? "FAILED" : "every byte intact");

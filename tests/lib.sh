@@ -185,6 +185,15 @@ hmmsim_node() {
 	echo "/dev/$HMMSIM_DEVNAME$1"
 }
 
+# count_nodes: how many device nodes /dev/<devname>N there are.
+count_nodes() {
+	_hs_n=0
+	for _hs_f in /dev/"$HMMSIM_DEVNAME"[0-9]*; do
+		[ -c "$_hs_f" ] && _hs_n=$((_hs_n + 1))
+	done
+	echo $_hs_n
+}
+
 # udev_running: a udev daemon serves this system (not in make check's
 # guest; in make distro-check's).
 udev_running() {
@@ -207,6 +216,36 @@ node_mode_ok() {
 # hmmsim_coherent_range I: the I-th (0 or 1) range of HMMSIM_COHERENT.
 hmmsim_coherent_range() {
 	echo "$HMMSIM_COHERENT" | cut -d, -f$(($1 + 1))
+}
+
+# ------------------------------------------------------------------- users
+
+# free_id FILE: an id (the third field) FILE does not use, from 900 up.
+free_id() {
+	_hs_id=900
+	while cut -d: -f3 "$1" | grep -qx "$_hs_id"; do
+		_hs_id=$((_hs_id + 1))
+	done
+	echo "$_hs_id"
+}
+
+# add_user NAME: a user NAME (group nogroup, home /tmp), written into
+# /etc/passwd if missing (the guest's busybox has no adduser), with root's
+# entries in /etc/passwd and /etc/group.
+add_user() {
+	touch /etc/passwd /etc/group
+	grep -q '^root:' /etc/passwd ||
+		echo 'root:x:0:0:root:/root:/bin/sh' >> /etc/passwd
+	grep -q '^root:' /etc/group || echo 'root:x:0:' >> /etc/group
+	grep -q "^$1:" /etc/passwd ||
+		echo "$1:x:$(free_id /etc/passwd):65534::/tmp:/bin/sh" >> /etc/passwd
+}
+
+# as USER COMMAND...: run COMMAND (words joined, through sh) as USER.
+as() {
+	_hs_user=$1
+	shift
+	su -s /bin/sh -c "$*" "$_hs_user"
 }
 
 # ------------------------------------------------------------------ module

@@ -33,30 +33,13 @@ rule_value() {
 	sed -n "s/.*$1=\"\([^\"]*\)\".*/\1/p" "$RULE" | head -n 1
 }
 
-# free_id FILE: an id (the third field) FILE does not use, from 900 up.
-free_id() {
-	_fi=900
-	while cut -d: -f3 "$1" | grep -qx "$_fi"; do
-		_fi=$((_fi + 1))
-	done
-	echo "$_fi"
-}
-
 # The group and the users, written into /etc/group and /etc/passwd if
 # missing (the guest's busybox has no adduser), the member added to the
 # group.
 make_users() {
-	touch /etc/passwd /etc/group
-	grep -q '^root:' /etc/passwd ||
-		echo 'root:x:0:0:root:/root:/bin/sh' >> /etc/passwd
-	grep -q '^root:' /etc/group || echo 'root:x:0:' >> /etc/group
+	add_user "$MEMBER" && add_user "$OUTSIDER" || return 1
 	grep -q "^$GROUP:" /etc/group ||
 		echo "$GROUP:x:$(free_id /etc/group):" >> /etc/group
-	for u in "$MEMBER" "$OUTSIDER"; do
-		grep -q "^$u:" /etc/passwd && continue
-		_mu_id=$(free_id /etc/passwd)
-		echo "$u:x:$_mu_id:65534::/tmp:/bin/sh" >> /etc/passwd
-	done
 	if ! id -nG "$MEMBER" | grep -qw "$GROUP"; then
 		sed -i "/^$GROUP:/{s/:\$/:$MEMBER/;t;s/\$/,$MEMBER/}" /etc/group
 	fi
@@ -91,13 +74,6 @@ nodes_set() {
 		stat -c '# %A %U %G %n' "$n"
 		node_is "$n" || return 1
 	done
-}
-
-# as USER COMMAND...: run COMMAND (words joined, through sh) as USER.
-as() {
-	_as_user=$1
-	shift
-	su -s /bin/sh -c "$*" "$_as_user"
 }
 
 # outsider_refused: opening any node for reading and writing fails with

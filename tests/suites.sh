@@ -21,7 +21,8 @@
 # command and THP mode. The runner, tools/vmtest/guest/check.sh, sources
 # this file with a suite() of its own; tests/Makefile builds the programs
 # and installs the scripts named here. A program that is not a suite
-# (hmmsim_hold, run by the scripts) is listed in tests/Makefile.
+# (hmmsim_hold, hmmsim_json, run by the scripts) is listed in
+# tests/Makefile.
 
 #     THP             MODULE               COMMAND
 suite -               unloaded             module_params.sh
@@ -47,5 +48,6 @@ suite madvise         default              hmmsim_pressure
 suite madvise         coherent=256M@0x60000000 hmmsim_waits
 suite madvise         default              configfs.sh
 suite madvise         default              nonroot.sh
+suite madvise         default              hmmsimctl.sh
 suite madvise         default              hmmsim_fuzz
 suite madvise         default              hmmsim_bounds
