@@ -459,7 +459,8 @@ int hmmsim_cmd_migrate_to_system(struct hmmsim_mirror *mirror,
  * MAP_SHARED) can never all be there: -ENOENT, as in lib/test_hmm, but
  * before anything moves. A page that did not end up in this device's
  * memory for another reason (a page of a private file mapping the CPU never
- * wrote, which is page cache; a page on another device) gives -ENOENT too,
+ * wrote, which is page cache; a page on another device; a KSM page, which
+ * never moves to a device) gives -ENOENT too,
  * once %HMMSIM_MIGRATE_TRIES migrations did not bring it: the pages that
  * could move have moved then.
  *

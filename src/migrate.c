@@ -87,6 +87,30 @@ static unsigned int hmmsim_migrate_wants(const struct migrate_vma *args,
 }
 
 /*
+ * Leave the window's KSM pages out of the migration: clear
+ * MIGRATE_PFN_MIGRATE before anything counts them or gives them a
+ * destination, so that nothing downstream sees them as moving (the
+ * device page table, the allocation, the copy, the counters) and
+ * migrate_vma_finalize() maps them back where they were. The kernel
+ * migrates a KSM page to device memory with its stable tree node, and ksmd
+ * then reads it: memcmp_pages() on a device private page, ksm_get_folio()
+ * on a coherent page whose device is gone, both oops (see
+ * Documentation/reliability.rst).
+ */
+static void hmmsim_migrate_skip_ksm(struct migrate_vma *args)
+{
+	unsigned long i;
+
+	for (i = 0; i < args->npages; i++) {
+		struct page *page = migrate_pfn_to_page(args->src[i]);
+
+		if ((args->src[i] & MIGRATE_PFN_MIGRATE) && page &&
+		    folio_test_ksm(page_folio(page)))
+			args->src[i] &= ~MIGRATE_PFN_MIGRATE;
+	}
+}
+
+/*
  * For a window collected as one THP (it is 2 MiB, aligned, and its first
  * entry is compound), a 2 MiB device folio in @s->pages[0]. Returns whether
  * it got one; when it did not, the migration falls back to single pages,
@@ -122,6 +146,7 @@ static int hmmsim_migrate_window(struct hmmsim_scratch *s,
 	int ret;
 
 	mmap_assert_locked(mirror->mm);
+	hmmsim_migrate_skip_ksm(args);
 	want = hmmsim_migrate_wants(args, mirror->hdev);
 	/*
 	 * HMM_DMIRROR_FLAG_FAIL_ALLOC fails this window's first allocation

@@ -67,7 +67,8 @@ struct hmm_dmirror_cmd {
  * without PROT_READ, hugetlbfs, DAX, VM_IO, VM_PFNMAP or VM_MIXEDMAP;
  * -ENOENT for shared memory (shmem, memfd, a file mapped MAP_SHARED). A
  * page that did not arrive for another reason (on another device, page
- * cache of a private file mapping) gives -ENOENT after the others moved.
+ * cache of a private file mapping, a KSM page) gives -ENOENT after the
+ * others moved.
  */
 #define HMM_DMIRROR_MIGRATE_TO_DEV	_IOWR('H', 0x02, struct hmm_dmirror_cmd)
 /*
@@ -218,13 +219,14 @@ struct hmmsim_info {
  *
  * Only pages in the source are moved; others are left where they are and
  * are not counted in @cpages, shared memory (shmem, memfd, a file mapped
- * MAP_SHARED) included. Every VMA of the range is checked before anything
- * moves. Errors: -EINVAL for a bad range or bad fields, a hole, a VMA
- * without PROT_READ, or one migrate_vma cannot work on (hugetlbfs, DAX,
- * VM_IO, VM_PFNMAP, VM_MIXEDMAP such as a device file's mmap()), -EBADF
- * for a @src_fd that is not open, -EINVAL for a file that is not an hmmsim
- * device or is this same device, -EPERM for a file bound to another
- * process, -ENOMEM when the destination device is out of memory.
+ * MAP_SHARED) and KSM pages (which never move to a device) included.
+ * Every VMA of the range is checked before anything moves. Errors: -EINVAL
+ * for a bad range or bad fields, a hole, a VMA without PROT_READ, or one
+ * migrate_vma cannot work on (hugetlbfs, DAX, VM_IO, VM_PFNMAP,
+ * VM_MIXEDMAP such as a device file's mmap()), -EBADF for a @src_fd that
+ * is not open, -EINVAL for a file that is not an hmmsim device or is this
+ * same device, -EPERM for a file bound to another process, -ENOMEM when
+ * the destination device is out of memory.
  */
 struct hmmsim_migrate {
 	__u32 size;
