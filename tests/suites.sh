@@ -46,3 +46,7 @@ suite madvise         default              configfs.sh
 suite madvise         default              nonroot.sh
 suite madvise         default              hmmsim_fuzz
 suite madvise         default              hmmsim_bounds
+# KSM pages never reach device memory: with one coherent device, so that
+# the test can make a coherent configfs device on the second reservation
+# and power it off.
+suite madvise         coherent=256M@0x60000000  hmmsim_ksm
