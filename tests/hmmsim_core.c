@@ -1374,14 +1374,18 @@ static const char *middle_map(struct __test_metadata *_metadata, int fd,
 	return NULL;
 }
 
-/* The anonymous pages of the range are all @prot, and hold the pattern. */
+/*
+ * The anonymous pages of the range are all @prot, and hold the pattern: as
+ * the device reads them, which moves nothing.
+ */
 static void middle_check(struct __test_metadata *_metadata, int fd,
 			 const struct middle *m, unsigned char prot)
 {
 	SNAPSHOT_PROT(fd, m->start, MIDDLE_EDGE, prot);
 	SNAPSHOT_PROT(fd, m->after, MIDDLE_EDGE, prot);
-	ASSERT_PATTERN(m->start, 0, MIDDLE_EDGE, m->seed);
-	ASSERT_PATTERN(m->after, MIDDLE_EDGE, MIDDLE_EDGE, m->seed + 1);
+	DEVICE_READS_PATTERN(fd, m->start, MIDDLE_EDGE, 0, m->seed);
+	DEVICE_READS_PATTERN(fd, m->after, MIDDLE_EDGE, MIDDLE_EDGE,
+			     m->seed + 1);
 }
 
 /*
@@ -1458,6 +1462,8 @@ static void middle_test(struct __test_metadata *_metadata, int fd,
 	DMIRROR_RET(0, fd, HMM_DMIRROR_CHECK_EXCLUSIVE, m.after, m.ptr,
 		    MIDDLE_EDGE);
 	middle_check(_metadata, fd, &m, HMM_DMIRROR_PROT_WRITE);
+	ASSERT_PATTERN(m.start, 0, MIDDLE_EDGE, m.seed);
+	ASSERT_PATTERN(m.after, MIDDLE_EDGE, MIDDLE_EDGE, m.seed + 1);
 }
 
 TEST_F(core, hugetlb_in_the_middle_moves_nothing)
