@@ -31,6 +31,7 @@
  */
 #include <linux/file.h>
 #include <linux/fs.h>
+#include <linux/hugetlb_inline.h>
 #include <linux/mm.h>
 #include <linux/mmap_lock.h>
 #include <linux/moduleparam.h>
@@ -71,13 +72,24 @@ int hmmsim_cmd_span_init(struct hmmsim_span *span, u64 addr, u64 npages,
 }
 
 /*
- * Whether [start, end) is covered by readable VMAs, none with a flag of
- * @refuse (-EOPNOTSUPP): checked before anything moves, so that a bad range
- * fails without side effects.
+ * Check every VMA of [start, end) before anything moves, under the mmap
+ * lock, and give the errno of the first one (in address order) the command
+ * cannot work on:
+ *
+ * - -EINVAL for a hole or a VMA that cannot be read;
+ * - @special for a VMA that migrate_vma_setup() refuses whole: hugetlbfs,
+ *   DAX, or VM_SPECIAL (VM_IO, VM_PFNMAP, VM_MIXEDMAP, VM_DONTEXPAND);
+ * - @shared, unless it is 0, for shared memory (VM_MAYSHARE: shmem, memfd,
+ *   a file mapped MAP_SHARED), whose pages never move to a device nor
+ *   become device-exclusive.
+ *
+ * A migration then takes the lock again for each window, so a VMA that
+ * changes in between (another thread's munmap or mmap) can still fail it
+ * part way, with -EINVAL.
  */
 static int hmmsim_cmd_check_vmas(struct mm_struct *mm,
-				 const struct hmmsim_span *span,
-				 vm_flags_t refuse)
+				 const struct hmmsim_span *span, int special,
+				 int shared)
 {
 	struct vm_area_struct *vma;
 	unsigned long addr = span->start;
@@ -87,14 +99,15 @@ static int hmmsim_cmd_check_vmas(struct mm_struct *mm,
 		return -EINTR;
 	while (addr < span->end) {
 		vma = vma_lookup(mm, addr);
-		if (!vma || !(vma->vm_flags & VM_READ)) {
+		if (!vma || !(vma->vm_flags & VM_READ))
 			ret = -EINVAL;
+		else if (is_vm_hugetlb_page(vma) || vma_is_dax(vma) ||
+			 (vma->vm_flags & VM_SPECIAL))
+			ret = special;
+		else if (vma->vm_flags & VM_MAYSHARE)
+			ret = shared;
+		if (ret)
 			break;
-		}
-		if (vma->vm_flags & refuse) {
-			ret = -EOPNOTSUPP;
-			break;
-		}
 		addr = vma->vm_end;
 	}
 	mmap_read_unlock(mm);
@@ -107,14 +120,17 @@ static int hmmsim_cmd_check_vmas(struct mm_struct *mm,
  * @span: the range.
  *
  * For a front end that runs a migration in parts (io_uring, window by
- * window): the whole range is checked once before anything moves.
+ * window): the whole range is checked once before anything moves, as
+ * hmmsim_cmd_migrate_to_device() and hmmsim_cmd_migrate_to_system() check
+ * each part.
  *
- * Return: 0, -EINVAL for a hole or an unreadable VMA, or -EINTR.
+ * Return: 0, -EINVAL for a hole, an unreadable VMA or one migrate_vma
+ * cannot work on, or -EINTR.
  */
 int hmmsim_cmd_check_migrate(struct hmmsim_mirror *mirror,
 			     const struct hmmsim_span *span)
 {
-	return hmmsim_cmd_check_vmas(mirror->mm, span, 0);
+	return hmmsim_cmd_check_vmas(mirror->mm, span, -EINVAL, 0);
 }
 
 /**
@@ -267,15 +283,15 @@ static void hmmsim_cmd_end(struct hmmsim_mirror *mirror,
 }
 
 /*
- * Begin a command whose range must be covered by readable VMAs, none with a
- * flag of @refuse: checked before anything is done.
+ * Begin a command whose range hmmsim_cmd_check_vmas() accepts, with its
+ * errnos @special and @shared: checked before anything is done.
  */
 static int hmmsim_cmd_begin_on_vmas(struct hmmsim_mirror *mirror,
 				    const struct hmmsim_span *span,
-				    vm_flags_t refuse, bool user,
+				    int special, int shared, bool user,
 				    struct hmmsim_scratch **s)
 {
-	int ret = hmmsim_cmd_check_vmas(mirror->mm, span, refuse);
+	int ret = hmmsim_cmd_check_vmas(mirror->mm, span, special, shared);
 
 	if (ret)
 		return ret;
@@ -402,9 +418,13 @@ static int hmmsim_cmd_migrate_in(struct hmmsim_mirror *mirror,
  *	hmmsim_cmd_source_file() and is held), or NULL for system memory.
  * @span: the range; the pages moved are added to it.
  *
- * Return: 0, -EINVAL for a range with a hole or an unreadable VMA, -ENOMEM
- * when device memory ran out, -ENODEV when @src is being removed, or
- * another negative errno.
+ * Shared memory in the range is no error: its pages are not in the source,
+ * and stay where they are, like every page that is not.
+ *
+ * Return: 0, -EINVAL for a range with a hole, an unreadable VMA or a VMA
+ * migrate_vma cannot work on (hugetlbfs, DAX, VM_IO, VM_PFNMAP,
+ * VM_MIXEDMAP), checked before anything moves, -ENOMEM when device memory
+ * ran out, -ENODEV when @src is being removed, or another negative errno.
  */
 int hmmsim_cmd_migrate_to_device(struct hmmsim_mirror *mirror,
 				 struct hmmsim_device *src,
@@ -413,7 +433,7 @@ int hmmsim_cmd_migrate_to_device(struct hmmsim_mirror *mirror,
 	struct hmmsim_scratch *s;
 	int ret;
 
-	ret = hmmsim_cmd_begin_on_vmas(mirror, span, 0, false, &s);
+	ret = hmmsim_cmd_begin_on_vmas(mirror, span, -EINVAL, 0, false, &s);
 	if (ret)
 		return ret;
 	ret = hmmsim_cmd_migrate_in(mirror, s, src, span);
@@ -426,8 +446,11 @@ int hmmsim_cmd_migrate_to_device(struct hmmsim_mirror *mirror,
  * @mirror: the mirror whose device's pages move.
  * @span: the range; the pages moved are added to it.
  *
- * Return: 0, -EINVAL for a range with a hole or an unreadable VMA, or
- * another negative errno.
+ * Shared memory in the range is no error: it holds no device pages.
+ *
+ * Return: 0, -EINVAL for a range with a hole, an unreadable VMA or a VMA
+ * migrate_vma cannot work on, checked before anything moves, or another
+ * negative errno.
  */
 int hmmsim_cmd_migrate_to_system(struct hmmsim_mirror *mirror,
 				 struct hmmsim_span *span)
@@ -435,7 +458,7 @@ int hmmsim_cmd_migrate_to_system(struct hmmsim_mirror *mirror,
 	struct hmmsim_scratch *s;
 	int ret;
 
-	ret = hmmsim_cmd_begin_on_vmas(mirror, span, 0, false, &s);
+	ret = hmmsim_cmd_begin_on_vmas(mirror, span, -EINVAL, 0, false, &s);
 	if (ret)
 		return ret;
 	ret = hmmsim_migrate_to_system(mirror, s, span);
@@ -451,12 +474,19 @@ int hmmsim_cmd_migrate_to_system(struct hmmsim_mirror *mirror,
  *
  * Moves the range's system pages (anonymous, private: what migrate_vma can
  * move) into this device's memory, then reads the range back through the
- * device: a page that did not end up in this device's memory (shared
- * memory, a page on another device) gives -ENOENT, as in lib/test_hmm, once
- * %HMMSIM_MIGRATE_TRIES migrations did not bring it.
+ * device. A range that reaches shared memory (shmem, memfd, a file mapped
+ * MAP_SHARED) can never all be there: -ENOENT, as in lib/test_hmm, but
+ * before anything moves. A page that did not end up in this device's
+ * memory for another reason (a page of a private file mapping the CPU never
+ * wrote, which is page cache; a page on another device; a KSM page, which
+ * never moves to a device) gives -ENOENT too,
+ * once %HMMSIM_MIGRATE_TRIES migrations did not bring it: the pages that
+ * could move have moved then.
  *
- * Return: 0, -EINVAL for a range with a hole or an unreadable VMA, -ENOMEM
- * when device memory ran out, -ENOENT, or another negative errno.
+ * Return: 0, -EINVAL for a range with a hole, an unreadable VMA or a VMA
+ * migrate_vma cannot work on (hugetlbfs, DAX, VM_IO, VM_PFNMAP,
+ * VM_MIXEDMAP), -ENOMEM when device memory ran out, -ENOENT, or another
+ * negative errno.
  */
 int hmmsim_cmd_migrate_and_read(struct hmmsim_mirror *mirror,
 				struct hmmsim_span *span)
@@ -468,7 +498,8 @@ int hmmsim_cmd_migrate_and_read(struct hmmsim_mirror *mirror,
 	/* More than the device holds can never all be on it at once. */
 	if ((span->end - span->start) >> PAGE_SHIFT > mirror->hdev->mem.npages)
 		return -ENOMEM;
-	ret = hmmsim_cmd_begin_on_vmas(mirror, span, 0, true, &s);
+	ret = hmmsim_cmd_begin_on_vmas(mirror, span, -EINVAL, -ENOENT, true,
+				       &s);
 	if (ret)
 		return ret;
 	/*
@@ -496,13 +527,15 @@ int hmmsim_cmd_migrate_and_read(struct hmmsim_mirror *mirror,
  * page takes it back), maps it for atomics, and reads it back.
  *
  * Only private anonymous memory can hold device-exclusive entries: shared
- * mappings (file, shmem) and hugetlbfs have no anonymous pages to convert.
- * make_device_exclusive() says -EOPNOTSUPP for them, where
- * make_device_exclusive_range() skipped them (-EBUSY): hmmsim says
- * -EOPNOTSUPP on every kernel, before anything is exclusive.
+ * mappings (file, shmem), hugetlbfs, DAX and VM_SPECIAL mappings have no
+ * anonymous pages to convert. make_device_exclusive() says -EOPNOTSUPP for
+ * them, where make_device_exclusive_range() skipped them (-EBUSY) or GUP
+ * refused them (-EFAULT): hmmsim says -EOPNOTSUPP on every kernel, before
+ * anything is exclusive.
  *
- * Return: 0, -EOPNOTSUPP, -EBUSY if a page could not be made exclusive, or
- * another negative errno.
+ * Return: 0, -EINVAL for a range with a hole or an unreadable VMA,
+ * -EOPNOTSUPP, -EBUSY if a page could not be made exclusive, or another
+ * negative errno.
  */
 int hmmsim_cmd_exclusive(struct hmmsim_mirror *mirror,
 			 struct hmmsim_span *span)
@@ -510,7 +543,7 @@ int hmmsim_cmd_exclusive(struct hmmsim_mirror *mirror,
 	struct hmmsim_scratch *s;
 	int ret;
 
-	ret = hmmsim_cmd_begin_on_vmas(mirror, span, VM_SHARED | VM_HUGETLB,
+	ret = hmmsim_cmd_begin_on_vmas(mirror, span, -EOPNOTSUPP, -EOPNOTSUPP,
 				       true, &s);
 	if (ret)
 		return ret;

@@ -31,15 +31,65 @@ static unsigned long hmmsim_migrate_next(struct vm_area_struct *vma,
 	return min(hmmsim_window_end(addr, end), vma->vm_end);
 }
 
+/* Whether an hmm_range_fault() entry is a KSM page. */
+static bool hmmsim_migrate_pfn_ksm(unsigned long hmm_pfn)
+{
+	return (hmm_pfn & HMM_PFN_VALID) &&
+	       folio_test_ksm(page_folio(hmm_pfn_to_page(hmm_pfn)));
+}
+
+/*
+ * KSM pages must never be collected by a migration to a device (see
+ * hmmsim_migrate_skip_ksm()). In a VM_MERGEABLE VMA, look at the window
+ * [args->start, args->end) without faulting (into @pfns, a window's worth)
+ * and cut it before its first KSM page. Returns 0, or, when the window
+ * starts with KSM pages, the end of their run: the caller skips them.
+ */
+static unsigned long hmmsim_migrate_cut_ksm(struct hmmsim_mirror *mirror,
+					    unsigned long *pfns,
+					    struct migrate_vma *args)
+{
+	struct hmm_range range = {
+		.notifier = &mirror->notifier,
+		.start = args->start,
+		.end = args->end,
+		.hmm_pfns = pfns,
+		.dev_private_owner = mirror->hdev,
+	};
+	unsigned long i = 0, npages = (args->end - args->start) >> PAGE_SHIFT;
+
+	if (!(args->vma->vm_flags & VM_MERGEABLE))
+		return 0;
+	range.notifier_seq = mmu_interval_read_begin(range.notifier);
+	if (hmm_range_fault(&range))
+		return 0;	/* hmmsim_migrate_skip_ksm() is the fallback */
+	while (i < npages && !hmmsim_migrate_pfn_ksm(pfns[i]))
+		i++;
+	if (i == npages)
+		return 0;
+	if (i) {
+		args->end = args->start + (i << PAGE_SHIFT);
+		return 0;
+	}
+	while (i < npages && hmmsim_migrate_pfn_ksm(pfns[i]))
+		i++;
+	return args->start + (i << PAGE_SHIFT);
+}
+
 /*
  * Lock the mm and set up the migration of the window that starts at @addr
  * (@args has src, dst, pgmap_owner and flags set): the VMA must be
  * readable, and the window ends at the next window boundary, the VMA's end
- * or @end. On success the mmap lock is held; on failure it is not.
+ * or @end. For a migration to the device of @ksm_mirror (or NULL), the
+ * window also ends before a KSM page. On success the mmap lock is held;
+ * on failure it is not. Returns 1, with the lock released and @args->end
+ * set, for a window of KSM pages, which is not set up.
  */
 static int hmmsim_migrate_setup(struct mm_struct *mm, struct migrate_vma *args,
-				unsigned long addr, unsigned long end)
+				unsigned long addr, unsigned long end,
+				struct hmmsim_mirror *ksm_mirror)
 {
+	unsigned long skip = 0;
 	int ret;
 
 	if (mmap_read_lock_killable(mm))
@@ -51,6 +101,13 @@ static int hmmsim_migrate_setup(struct mm_struct *mm, struct migrate_vma *args,
 	}
 	args->start = addr;
 	args->end = hmmsim_migrate_next(args->vma, addr, end);
+	if (ksm_mirror)
+		skip = hmmsim_migrate_cut_ksm(ksm_mirror, args->dst, args);
+	if (skip) {
+		args->end = skip;
+		mmap_read_unlock(mm);
+		return 1;
+	}
 	ret = migrate_vma_setup(args);
 	if (ret)
 		mmap_read_unlock(mm);
@@ -84,6 +141,33 @@ static unsigned int hmmsim_migrate_wants(const struct migrate_vma *args,
 		    !hmmsim_is_own_page(migrate_pfn_to_page(args->src[i]), hdev))
 			want++;
 	return want;
+}
+
+/*
+ * The fallback for a page that became KSM after hmmsim_migrate_cut_ksm()
+ * looked: leave the window's KSM pages out of the migration by clearing
+ * MIGRATE_PFN_MIGRATE before anything counts them or gives them a
+ * destination, so that nothing downstream sees them as moving (the device
+ * page table, the allocation, the copy, the counters) and
+ * migrate_vma_finalize() maps them back where they were. The kernel
+ * migrates a KSM page to device memory with its stable tree node, and ksmd
+ * then reads it: memcmp_pages() on a device private page, ksm_get_folio()
+ * on a coherent page whose device is gone, both oops (see
+ * Documentation/reliability.rst). Only a fallback: on 7.2 a KSM page that
+ * migrate_vma_setup() collected was seen not to be mapped back everywhere
+ * by migrate_vma_finalize(), which is why the window is cut first.
+ */
+static void hmmsim_migrate_skip_ksm(struct migrate_vma *args)
+{
+	unsigned long i;
+
+	for (i = 0; i < args->npages; i++) {
+		struct page *page = migrate_pfn_to_page(args->src[i]);
+
+		if ((args->src[i] & MIGRATE_PFN_MIGRATE) && page &&
+		    folio_test_ksm(page_folio(page)))
+			args->src[i] &= ~MIGRATE_PFN_MIGRATE;
+	}
 }
 
 /*
@@ -122,6 +206,7 @@ static int hmmsim_migrate_window(struct hmmsim_scratch *s,
 	int ret;
 
 	mmap_assert_locked(mirror->mm);
+	hmmsim_migrate_skip_ksm(args);
 	want = hmmsim_migrate_wants(args, mirror->hdev);
 	/*
 	 * HMM_DMIRROR_FLAG_FAIL_ALLOC fails this window's first allocation
@@ -186,10 +271,17 @@ int hmmsim_migrate_to_device(struct hmmsim_mirror *mirror,
 				 hmmsim_migrate_compound(mirror->hdev),
 		};
 
-		ret = hmmsim_migrate_setup(mm, &args, addr, span->end);
-		if (ret)
+		ret = hmmsim_migrate_setup(mm, &args, addr, span->end, mirror);
+		if (ret < 0)
 			break;
 		next = args.end;
+		if (ret) {
+			/* KSM pages, which stay where they are. */
+			ret = hmmsim_window_done();
+			if (ret)
+				break;
+			continue;
+		}
 		/* After the migration's own invalidation. */
 		seq = mmu_interval_read_begin(&mirror->notifier);
 		ret = hmmsim_migrate_window(s, mirror, &args, seq,
@@ -229,7 +321,7 @@ int hmmsim_migrate_to_system(struct hmmsim_mirror *mirror,
 				 hmmsim_migrate_compound(mirror->hdev),
 		};
 
-		ret = hmmsim_migrate_setup(mm, &args, addr, span->end);
+		ret = hmmsim_migrate_setup(mm, &args, addr, span->end, NULL);
 		if (ret)
 			break;
 		next = args.end;

@@ -1272,6 +1272,222 @@ TEST_F(core, migrate_shared_anon_is_enoent)
 	ASSERT_PATTERN(buf, 0, npages, seed);
 }
 
+/* ------------------------------------------- a bad VMA inside the range */
+
+/*
+ * MIGRATE_TO_DEV, MIGRATE_TO_SYS, EXCLUSIVE and HMMSIM_IOCTL_MIGRATE check
+ * every VMA of their range before anything moves: a VMA they cannot work on
+ * in the middle of private anonymous pages fails the command as a whole, and
+ * the pages before it stay where they were. Each test maps one kind of VMA
+ * at 2 MiB into a 6 MiB anonymous mapping, and runs the commands on the
+ * range from MIDDLE_EDGE pages before it to MIDDLE_EDGE pages after it.
+ */
+#define MIDDLE_EDGE	16
+
+enum middle_kind {
+	MIDDLE_HUGETLB,		/* hugetlbfs */
+	MIDDLE_DEVMAP_SHARED,	/* the device file's VM_MIXEDMAP, MAP_SHARED */
+	MIDDLE_DEVMAP_PRIVATE,	/* the same, MAP_PRIVATE */
+	MIDDLE_MEMFD,		/* shared memory, whose pages never move */
+};
+
+struct middle {
+	char *start;		/* the range */
+	unsigned long npages;	/* its pages */
+	unsigned long mid;	/* pages of the middle VMA */
+	char *after;		/* the first page after the middle VMA */
+	char *ptr;		/* a data buffer as large as the range */
+	unsigned int seed;
+};
+
+/*
+ * Whether a 2 MiB huge page is free: if none is, one is added to the pool
+ * (vm.nr_hugepages), as check.sh does for the suites.
+ */
+static bool hugetlb_page_free(void)
+{
+	char val[32];
+	long total;
+
+	if (meminfo_kb("Hugepagesize:") != (long)(SZ_2M >> 10))
+		return false;
+	if (meminfo_kb("HugePages_Free:") > 0)
+		return true;
+	total = meminfo_kb("HugePages_Total:");
+	snprintf(val, sizeof(val), "%ld", total + 1);
+	write_file("/proc/sys/vm/nr_hugepages", val);
+	return meminfo_kb("HugePages_Free:") > 0;
+}
+
+/*
+ * Map the range, with a VMA of @kind in its middle and the pattern of the
+ * test's seed in its anonymous pages; NULL, or why it could not be done.
+ */
+static const char *middle_map(struct __test_metadata *_metadata, int fd,
+			      enum middle_kind kind, struct middle *m)
+{
+	char *map = map_aligned(3 * SZ_2M, MADV_NOHUGEPAGE);
+	char *mid = map + SZ_2M;
+	int prot = PROT_READ | PROT_WRITE;
+	int flags = MAP_FIXED, file = -1;
+	size_t len;
+	void *p;
+
+	ASSERT_NE(MAP_FAILED, map);
+	m->mid = kind == MIDDLE_HUGETLB ? SZ_2M / page_size : MIDDLE_EDGE;
+	len = m->mid * page_size;
+	switch (kind) {
+	case MIDDLE_HUGETLB:
+		if (!hugetlb_page_free())
+			return "no free 2 MiB huge page, and none could be added";
+		flags |= MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB;
+		break;
+	case MIDDLE_DEVMAP_SHARED:
+	case MIDDLE_DEVMAP_PRIVATE:
+		flags |= kind == MIDDLE_DEVMAP_SHARED ? MAP_SHARED : MAP_PRIVATE;
+		file = fd;
+		break;
+	case MIDDLE_MEMFD:
+		file = memfd_create("hmmsim_core", MFD_CLOEXEC);
+		ASSERT_LE(0, file);
+		ASSERT_EQ(0, ftruncate(file, len));
+		flags |= MAP_SHARED;
+		break;
+	}
+	p = mmap(mid, len, prot, flags, file, 0);
+	if (p == MAP_FAILED && kind == MIDDLE_HUGETLB)
+		return "no huge page for MAP_HUGETLB";
+	ASSERT_EQ(mid, p);
+	if (kind == MIDDLE_MEMFD)
+		close(file);
+	/* The middle VMA's own pages are written (and mapped) too. */
+	memset(mid, 0x5a, len);
+
+	m->start = mid - MIDDLE_EDGE * page_size;
+	m->after = mid + len;
+	m->npages = 2 * MIDDLE_EDGE + m->mid;
+	m->ptr = malloc(m->npages * page_size);
+	ASSERT_NE(NULL, m->ptr);
+	m->seed = test_seed(_metadata->name);
+	fill_pattern(m->start, 0, MIDDLE_EDGE, m->seed);
+	fill_pattern(m->after, MIDDLE_EDGE, MIDDLE_EDGE, m->seed + 1);
+	return NULL;
+}
+
+/*
+ * The anonymous pages of the range are all @prot, and hold the pattern: as
+ * the device reads them, which moves nothing.
+ */
+static void middle_check(struct __test_metadata *_metadata, int fd,
+			 const struct middle *m, unsigned char prot)
+{
+	SNAPSHOT_PROT(fd, m->start, MIDDLE_EDGE, prot);
+	SNAPSHOT_PROT(fd, m->after, MIDDLE_EDGE, prot);
+	DEVICE_READS_PATTERN(fd, m->start, MIDDLE_EDGE, 0, m->seed);
+	DEVICE_READS_PATTERN(fd, m->after, MIDDLE_EDGE, MIDDLE_EDGE,
+			     m->seed + 1);
+}
+
+/*
+ * Every command on the range with a VMA of @kind in its middle, which the
+ * migrations to the device refuse with @to_dev, HMMSIM_IOCTL_MIGRATE and
+ * MIGRATE_TO_SYS with @other (0: they accept it and move the anonymous
+ * pages) and EXCLUSIVE with -EOPNOTSUPP. What each refuses, it refuses
+ * before anything moves: the device's counters do not change.
+ */
+static void middle_test(struct __test_metadata *_metadata, int fd,
+			enum middle_kind kind, int to_dev, int other)
+{
+	struct hmmsim_stats before, after;
+	const char *why;
+	struct middle m;
+	__u64 cpages;
+
+	why = middle_map(_metadata, fd, kind, &m);
+	if (why)
+		SKIP(return, "%s", why);
+
+	/* To the device: MIGRATE_TO_DEV, then HMMSIM_IOCTL_MIGRATE. */
+	STATS(fd, &before);
+	DMIRROR_RET(to_dev, fd, HMM_DMIRROR_MIGRATE_TO_DEV, m.start, m.ptr,
+		    m.npages);
+	STATS(fd, &after);
+	ASSERT_EQ(before.to_device, after.to_device);
+	middle_check(_metadata, fd, &m, HMM_DMIRROR_PROT_WRITE);
+
+	ASSERT_EQ(other, hmigrate(fd, 0, m.start, m.npages,
+				  HMMSIM_MIGRATE_FROM_SYSTEM, &cpages));
+	STATS(fd, &after);
+	if (other) {
+		ASSERT_EQ(before.to_device, after.to_device);
+		middle_check(_metadata, fd, &m, HMM_DMIRROR_PROT_WRITE);
+		/* The anonymous pages go to the device one part at a time. */
+		MIGRATE_OK(fd, m.start, m.ptr, MIDDLE_EDGE);
+		MIGRATE_OK(fd, m.after, m.ptr, MIDDLE_EDGE);
+	} else {
+		ASSERT_EQ(2 * MIDDLE_EDGE, cpages);
+		ASSERT_EQ(before.to_device + 2 * MIDDLE_EDGE, after.to_device);
+	}
+	middle_check(_metadata, fd, &m, PRIV_LOCAL);
+
+	/* Back to system memory. */
+	STATS(fd, &before);
+	DMIRROR_RET(other, fd, HMM_DMIRROR_MIGRATE_TO_SYS, m.start, m.ptr,
+		    m.npages);
+	STATS(fd, &after);
+	if (other) {
+		ASSERT_EQ(before.from_device, after.from_device);
+		middle_check(_metadata, fd, &m, PRIV_LOCAL);
+		ASSERT_EQ(other, hmigrate(fd, HMMSIM_MIGRATE_TO_SYSTEM,
+					  m.start, m.npages,
+					  HMMSIM_MIGRATE_FROM_SYSTEM, &cpages));
+		STATS(fd, &after);
+		ASSERT_EQ(before.from_device, after.from_device);
+		middle_check(_metadata, fd, &m, PRIV_LOCAL);
+		DMIRROR_RET(0, fd, HMM_DMIRROR_MIGRATE_TO_SYS, m.start, m.ptr,
+			    MIDDLE_EDGE);
+		DMIRROR_RET(0, fd, HMM_DMIRROR_MIGRATE_TO_SYS, m.after, m.ptr,
+			    MIDDLE_EDGE);
+	} else {
+		ASSERT_EQ(before.from_device + 2 * MIDDLE_EDGE,
+			  after.from_device);
+	}
+	middle_check(_metadata, fd, &m, HMM_DMIRROR_PROT_WRITE);
+
+	/* EXCLUSIVE: nothing becomes exclusive. */
+	DMIRROR_RET(-EOPNOTSUPP, fd, HMM_DMIRROR_EXCLUSIVE, m.start, m.ptr,
+		    m.npages);
+	DMIRROR_RET(0, fd, HMM_DMIRROR_CHECK_EXCLUSIVE, m.start, m.ptr,
+		    MIDDLE_EDGE);
+	DMIRROR_RET(0, fd, HMM_DMIRROR_CHECK_EXCLUSIVE, m.after, m.ptr,
+		    MIDDLE_EDGE);
+	middle_check(_metadata, fd, &m, HMM_DMIRROR_PROT_WRITE);
+	ASSERT_PATTERN(m.start, 0, MIDDLE_EDGE, m.seed);
+	ASSERT_PATTERN(m.after, MIDDLE_EDGE, MIDDLE_EDGE, m.seed + 1);
+}
+
+TEST_F(core, hugetlb_in_the_middle_moves_nothing)
+{
+	middle_test(_metadata, self->fd, MIDDLE_HUGETLB, -EINVAL, -EINVAL);
+}
+
+TEST_F(core, shared_devmap_in_the_middle_moves_nothing)
+{
+	middle_test(_metadata, self->fd, MIDDLE_DEVMAP_SHARED, -EINVAL,
+		    -EINVAL);
+}
+
+TEST_F(core, private_devmap_in_the_middle_moves_nothing)
+{
+	middle_test(_metadata, self->fd, MIDDLE_DEVMAP_PRIVATE, -EINVAL,
+		    -EINVAL);
+}
+
+TEST_F(core, memfd_in_the_middle_moves_nothing_to_dev)
+{
+	middle_test(_metadata, self->fd, MIDDLE_MEMFD, -ENOENT, 0);
+}
+
 /* The range is big enough for several 2 MiB windows and THPs. */
 TEST_F_TIMEOUT(core, migrate_16m_to_dev_and_back, 120)
 {

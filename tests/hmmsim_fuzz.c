@@ -623,6 +623,9 @@ struct call {
 	bool done;			/* ret and err are set */
 	int ret;
 	int err;
+	bool watched;			/* effects_watched() */
+	__u64 moved_before;		/* pages_moved() before the call */
+	int excl_before;		/* excl_state() before the call */
 };
 
 /* What is going on, for the crash handler and the stall watchdog. */
@@ -1599,6 +1602,28 @@ static void check_output(struct call *c)
 		report(c, why);
 }
 
+/* A set of buffer kinds. */
+#define KIND(kind)	_BITUL(kind)
+
+/*
+ * Whether [addr, +npages) reaches, through mapped buffers from its start, a
+ * buffer of one of the kinds of @kinds (a mask of KIND()s).
+ */
+static bool range_reaches(__u64 addr, __u64 npages, unsigned long kinds)
+{
+	__u64 end = addr + (npages << page_shift);
+	unsigned long page;
+	struct buf *b;
+
+	for (; addr < end && (b = buf_of(addr, &page)); addr += page_size)
+		if (kinds & KIND(b->kind))
+			return true;
+	return false;
+}
+
+#define SHARED_KINDS	(KIND(BUF_ANON_SHARED) | KIND(BUF_FILE_SHARED) | \
+			 KIND(BUF_DEVMAP))
+
 /*
  * EXCLUSIVE on a range that reaches a hugetlbfs or shared (file, shmem,
  * device file) buffer through mapped buffers: EOPNOTSUPP is its answer, as
@@ -1606,18 +1631,95 @@ static void check_output(struct call *c)
  */
 static bool excl_unsupported(const struct call *c)
 {
-	__u64 addr = c->core.addr, end;
-	unsigned long page;
-	struct buf *b;
-
 	if (c->kind != CALL_CORE || c->cmd != C_EXCL)
 		return false;
-	end = addr + (c->core.npages << page_shift);
-	for (; addr < end && (b = buf_of(addr, &page)); addr += page_size)
-		if (b->kind == BUF_HUGETLB || b->kind == BUF_ANON_SHARED ||
-		    b->kind == BUF_FILE_SHARED || b->kind == BUF_DEVMAP)
-			return true;
-	return false;
+	return range_reaches(c->core.addr, c->core.npages,
+			     SHARED_KINDS | KIND(BUF_HUGETLB));
+}
+
+/* ---------------------------------------------------- side effects */
+
+/*
+ * The migrations and EXCLUSIVE check their whole range, every VMA of it,
+ * before anything moves. A call that fails that check must leave every page
+ * where it was: the device's to_device and from_device counters show a page
+ * that moved (to, from or between devices, the called device is on one end)
+ * and CHECK_EXCLUSIVE a page that became exclusive.
+ */
+static bool effects_watched(const struct call *c)
+{
+	if (c->kind == CALL_CORE)
+		return c->cmd == C_TO_DEV || c->cmd == C_TO_SYS ||
+		       c->cmd == C_EXCL;
+	return c->kind == CALL_EXT && c->cmd == C_MIGRATE;
+}
+
+/* to_device + from_device of the device of @fd, or ~0 if unknown. */
+static __u64 pages_moved(int fd)
+{
+	struct hmmsim_stats st;
+
+	return get_stats(fd, &st) ? ~0ULL : st.to_device + st.from_device;
+}
+
+/* CHECK_EXCLUSIVE of an EXCLUSIVE call's range, -EINVAL for a bad one. */
+static int excl_state(const struct call *c)
+{
+	struct hmm_dmirror_cmd cmd;
+
+	if (c->kind != CALL_CORE || c->cmd != C_EXCL ||
+	    c->core.npages > CHECK_EXCL_MAX_NPAGES ||
+	    range_bad(c->core.addr, c->core.npages))
+		return -EINVAL;
+	return dmirror_raw(c->fd, HMM_DMIRROR_CHECK_EXCLUSIVE, c->core.addr,
+			   0, c->core.npages, &cmd);
+}
+
+static void effects_before(struct call *c)
+{
+	c->watched = effects_watched(c);
+	if (!c->watched)
+		return;
+	c->moved_before = pages_moved(c->fd);
+	c->excl_before = excl_state(c);
+}
+
+/*
+ * Whether the call failed the check of its range: EINVAL (a hole, an
+ * unreadable VMA, one migrate_vma refuses, or bad fields), EOPNOTSUPP, or
+ * ENOENT from MIGRATE_TO_DEV on a range that reaches shared memory.
+ */
+static bool failed_check(const struct call *c)
+{
+	if (!c->ret)
+		return false;
+	if (c->err == EINVAL || c->err == EOPNOTSUPP)
+		return true;
+	return c->err == ENOENT && c->kind == CALL_CORE && c->cmd == C_TO_DEV &&
+	       range_reaches(c->core.addr, c->core.npages, SHARED_KINDS);
+}
+
+static void effects_after(struct call *c)
+{
+	__u64 moved;
+	char why[160];
+
+	if (!c->watched || !failed_check(c))
+		return;
+	moved = pages_moved(c->fd);
+	if (c->moved_before != ~0ULL && moved != ~0ULL &&
+	    moved != c->moved_before) {
+		snprintf(why, sizeof(why),
+			 "failed with %s, but moved %llu pages",
+			 errno_name(c->err), ull(moved - c->moved_before));
+		report(c, why);
+	}
+	if (!c->excl_before && excl_state(c) == -EPERM) {
+		snprintf(why, sizeof(why),
+			 "failed with %s, but made pages exclusive",
+			 errno_name(c->err));
+		report(c, why);
+	}
 }
 
 static void judge(struct call *c)
@@ -1980,6 +2082,7 @@ static void run_call(unsigned int di)
 	    !(c->kind == CALL_CORE && c->cmd == C_FLAGS))
 		c->must_fail = "read-only argument";
 
+	effects_before(c);
 	__atomic_add_fetch(&progress_mark, 1, __ATOMIC_RELAXED);
 	c->ret = ioctl(c->fd, c->request, (void *)(unsigned long)c->arg);
 	c->err = c->ret < 0 ? errno : 0;
@@ -1988,6 +2091,7 @@ static void run_call(unsigned int di)
 	d->calls++;
 	nr_calls++;
 	judge(c);
+	effects_after(c);
 	if (c->touches_canary)
 		canary_record(c);
 }

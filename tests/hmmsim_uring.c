@@ -552,6 +552,38 @@ TEST_F(uring, holes_and_bad_sources_are_refused)
 	munmap(buf, len);
 }
 
+/*
+ * A VMA migrate_vma cannot work on in the middle (the device file's own
+ * VM_MIXEDMAP mapping): the whole range is checked before anything moves.
+ */
+TEST_F(uring, mixedmap_in_the_middle_moves_nothing)
+{
+	size_t len = 3 * SZ_2M;
+	char *buf = PATTERN_MAP(len, 6);
+	struct hmmsim_uring_cmd c;
+
+	ASSERT_EQ(buf + SZ_2M, mmap(buf + SZ_2M, SZ_2M, PROT_READ | PROT_WRITE,
+				    MAP_SHARED | MAP_FIXED, self->fd[0], 0));
+	c = ucmd(buf, len);
+	EXPECT_RUN(-EINVAL, self->fd[0], HMMSIM_URING_MIGRATE_TO_DEVICE, &c);
+	EXPECT_EQ(0, count_local(self->fd[0], buf, SZ_2M / page_size));
+	/* Pages on the device before it stay there too. */
+	c = ucmd(buf, SZ_2M);
+	RUN_OK(self->fd[0], HMMSIM_URING_MIGRATE_TO_DEVICE, &c,
+	       SZ_2M / page_size);
+	c = ucmd(buf, len);
+	EXPECT_RUN(-EINVAL, self->fd[0], HMMSIM_URING_MIGRATE_TO_SYSTEM, &c);
+	EXPECT_EQ(SZ_2M / page_size,
+		  count_local(self->fd[0], buf, SZ_2M / page_size));
+	EXPECT_RUN(-EINVAL, self->fd[1], HMMSIM_URING_MIGRATE_TO_DEVICE, &c);
+	c.src_fd = self->fd[0];
+	EXPECT_RUN(-EINVAL, self->fd[1], HMMSIM_URING_MIGRATE_DEV_TO_DEV, &c);
+	EXPECT_EQ(SZ_2M / page_size,
+		  count_local(self->fd[0], buf, SZ_2M / page_size));
+	EXPECT_EQ(-1, check_pattern(buf, 0, SZ_2M / page_size, 6));
+	munmap(buf, len);
+}
+
 /* A child that inherited the file gets -EPERM on a ring of its own. */
 TEST_F(uring, another_mm_is_eperm)
 {

@@ -43,11 +43,13 @@ suite always,madvise  devname=hmm_dmirror  hmm_tests.sh coherent
 # do the fuzzer (which makes its own THPs; 100000 calls on every device)
 # and the bounds tests.
 suite madvise         default              hmmsim_pressure
-# With one coherent range left free, for the power-off of a coherent
-# configfs device.
-suite madvise         coherent=256M@0x60000000 hmmsim_waits
 suite madvise         default              configfs.sh
 suite madvise         default              nonroot.sh
 suite madvise         default              hmmsimctl.sh
 suite madvise         default              hmmsim_fuzz
 suite madvise         default              hmmsim_bounds
+# With one coherent device, so that the second memmap= reservation is free
+# for a coherent configfs device: KSM pages never reach device memory, and
+# the waits (a power-off refusing a pinned page among them).
+suite madvise         coherent=256M@0x60000000  hmmsim_ksm
+suite madvise         coherent=256M@0x60000000  hmmsim_waits

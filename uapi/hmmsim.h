@@ -61,13 +61,29 @@ struct hmm_dmirror_cmd {
 #define HMM_DMIRROR_READ		_IOWR('H', 0x00, struct hmm_dmirror_cmd)
 /* The device writes @ptr into the range, faulting pages in for write. */
 #define HMM_DMIRROR_WRITE		_IOWR('H', 0x01, struct hmm_dmirror_cmd)
-/* Move the range to device memory, then read it back into @ptr. */
+/*
+ * Move the range to device memory, then read it back into @ptr. Every VMA
+ * of the range is checked before anything moves: -EINVAL for a hole, a VMA
+ * without PROT_READ, hugetlbfs, DAX, VM_IO, VM_PFNMAP or VM_MIXEDMAP;
+ * -ENOENT for shared memory (shmem, memfd, a file mapped MAP_SHARED). A
+ * page that did not arrive for another reason (on another device, page
+ * cache of a private file mapping, a KSM page) gives -ENOENT after the
+ * others moved.
+ */
 #define HMM_DMIRROR_MIGRATE_TO_DEV	_IOWR('H', 0x02, struct hmm_dmirror_cmd)
-/* Move the range's pages on this device back to system memory. */
+/*
+ * Move the range's pages on this device back to system memory. -EINVAL,
+ * before anything moves, for a hole or a VMA MIGRATE_TO_DEV refuses with
+ * it.
+ */
 #define HMM_DMIRROR_MIGRATE_TO_SYS	_IOWR('H', 0x03, struct hmm_dmirror_cmd)
 /* One HMM_DMIRROR_PROT_* byte per page into @ptr, without faulting. */
 #define HMM_DMIRROR_SNAPSHOT		_IOWR('H', 0x04, struct hmm_dmirror_cmd)
-/* Take exclusive (atomic) access to the range, read it into @ptr. */
+/*
+ * Take exclusive (atomic) access to the range, read it into @ptr. Only
+ * private anonymous memory: -EOPNOTSUPP, before any page is exclusive, for
+ * shared memory, hugetlbfs, DAX, VM_IO, VM_PFNMAP or VM_MIXEDMAP.
+ */
 #define HMM_DMIRROR_EXCLUSIVE		_IOWR('H', 0x05, struct hmm_dmirror_cmd)
 /* -EPERM while any page of the range is still held exclusive. */
 #define HMM_DMIRROR_CHECK_EXCLUSIVE	_IOWR('H', 0x06, struct hmm_dmirror_cmd)
@@ -202,10 +218,15 @@ struct hmmsim_info {
  * @reserved: in: must be zero.
  *
  * Only pages in the source are moved; others are left where they are and
- * are not counted in @cpages. Errors: -EINVAL for a bad range or bad
- * fields, -EBADF for a @src_fd that is not open, -EINVAL for a file that is
- * not an hmmsim device or is this same device, -EPERM for a file bound to
- * another process, -ENOMEM when the destination device is out of memory.
+ * are not counted in @cpages, shared memory (shmem, memfd, a file mapped
+ * MAP_SHARED) and KSM pages (which never move to a device) included.
+ * Every VMA of the range is checked before anything moves. Errors: -EINVAL
+ * for a bad range or bad fields, a hole, a VMA without PROT_READ, or one
+ * migrate_vma cannot work on (hugetlbfs, DAX, VM_IO, VM_PFNMAP,
+ * VM_MIXEDMAP such as a device file's mmap()), -EBADF for a @src_fd that
+ * is not open, -EINVAL for a file that is not an hmmsim device or is this
+ * same device, -EPERM for a file bound to another process, -ENOMEM when
+ * the destination device is out of memory.
  */
 struct hmmsim_migrate {
 	__u32 size;
