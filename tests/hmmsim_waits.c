@@ -247,8 +247,8 @@ static bool wait_copied_more(int fd, __u64 base, pid_t pid)
  * The killed child: two windows to the slow device (6 s), then, for the
  * "release" and "close" variants, their way back (another 6 s) by
  * RELEASE or by closing the file (evict_on_close), through a file of its
- * own. It says 'g' on @ready just before the step it is killed in. Returns its exit status, which
- * nobody should see.
+ * own. It says 'g' on @ready just before the step it is killed in.
+ * Returns its exit status, which nobody should see.
  */
 static int child_slow_step(unsigned int id, const char *what, int ready)
 {
@@ -260,8 +260,10 @@ static int child_slow_step(unsigned int id, const char *what, int ready)
 	if (fd < 0 || buf == MAP_FAILED || !ptr)
 		return 10;
 	fill_pattern(buf, 0, 2 * win_pages, 9);
-	if (!strcmp(what, "migrate") && write(ready, "g", 1) != 1)
-		return 11;
+	if (!strcmp(what, "migrate"))
+		return write(ready, "g", 1) != 1 ? 11 :
+		       dmirror(fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr,
+			       2 * win_pages, &cmd) ? 12 : 0;
 	if (dmirror(fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr, 2 * win_pages,
 		    &cmd))
 		return 12;
@@ -296,10 +298,8 @@ TEST_F_TIMEOUT(kill, killed_process_does_not_wait_for_the_link, 120)
 				      ready[1]));
 	}
 	close(ready[1]);
+	/* Just before the step: wait for the copy of its first window. */
 	ASSERT_EQ(1, read(ready[0], &c, 1));
-	/* Wait for the copy of the step's first window, and kill. */
-	if (strcmp(variant->what, "migrate"))
-		ASSERT_EQ(1, read(ready[0], &c, 1));
 	ASSERT_EQ(0, get_stats(self->d.slow_fd, &st));
 	ASSERT_TRUE(wait_copied_more(self->d.slow_fd, st.bytes_copied, pid));
 	t = now();
