@@ -1204,6 +1204,35 @@ static int child_unmap_on_go(char *buf, unsigned int seed, unsigned int r,
 }
 
 /*
+ * After a race: nothing of the raced pages is left, so the filler fits the
+ * device whole; its pages all there, every byte right.
+ */
+#define ASSERT_FILLER_ALONE(fd, filler, ptr, seeds) \
+	assert_filler_alone(_metadata, __LINE__, fd, filler, ptr, seeds)
+
+static void assert_filler_alone(struct __test_metadata *_metadata, int line,
+				int fd, char *filler, char *ptr,
+				const unsigned int *seeds)
+{
+	const unsigned long fill_pages = CAP_WINDOWS * win_pages;
+	unsigned char *m = malloc(fill_pages);
+	struct hmmsim_stats st;
+	unsigned long full = 0;
+
+	ASSERT_NE(NULL, m);
+	ASSERT_EQ(0, fill_device(fd, filler, ptr, &full))
+		TH_LOG("line %d", line);
+	SNAPSHOT(fd, filler, m, fill_pages);
+	STATS(fd, &st);
+	ASSERT_EQ(fill_pages, count_private_local(m, fill_pages))
+		TH_LOG("line %d", line);
+	ASSERT_EQ(fill_pages, st.pages_used)
+		TH_LOG("line %d", line);
+	assert_device_read(_metadata, line, fd, filler, 0, fill_pages, seeds);
+	free(m);
+}
+
+/*
  * Device pages that only a forked child maps, because the parent that
  * moved them there unmapped its copy, are evicted while the child unmaps
  * them: eviction must not run without an address space that keeps their
@@ -1221,14 +1250,11 @@ TEST_F_TIMEOUT(pressure, eviction_races_unmap_of_pages_only_a_child_maps,
 	unsigned int *seeds = SEEDS(fill_pages, seed);
 	char *filler = map_aligned(DEV_CAPACITY, MADV_NOHUGEPAGE);
 	char *ptr = malloc(SZ_2M);
-	unsigned char *m = malloc(fill_pages);
 	unsigned long full = 0, w;
 	unsigned int r, rounds = race_rounds();
-	struct hmmsim_stats st;
 
 	ASSERT_NE(MAP_FAILED, filler);
 	ASSERT_NE(NULL, ptr);
-	ASSERT_NE(NULL, m);
 	fill_pattern(filler, 0, fill_pages, seed);
 	progress_start();
 	ASSERT_EQ(0, fill_device(self->fd, filler, ptr, &full));
@@ -1262,19 +1288,14 @@ TEST_F_TIMEOUT(pressure, eviction_races_unmap_of_pages_only_a_child_maps,
 	TH_LOG("filler migrations without room: %lu", full);
 
 	/* Nothing of the children's is left: the filler fits whole. */
-	ASSERT_EQ(0, fill_device(self->fd, filler, ptr, &full));
-	SNAPSHOT(self->fd, filler, m, fill_pages);
-	STATS(self->fd, &st);
-	ASSERT_EQ(fill_pages, count_private_local(m, fill_pages));
-	ASSERT_EQ(fill_pages, st.pages_used);
-	ASSERT_DEVICE_READ(self->fd, filler, 0, fill_pages, seeds);
+	ASSERT_FILLER_ALONE(self->fd, filler, ptr, seeds);
 }
 
 /*
  * The child of the next race: it moves a buffer to the device through a
  * file of its own and closes the file, which leaves the pages there
- * (evict_on_close=N), says so, and told to go, reads its data back in odd
- * rounds and unmaps the buffer. Returns its exit status.
+ * (evict_on_close=N), says so, and then does what child_unmap_on_go()
+ * does. Returns its exit status.
  */
 static int child_close_then_unmap(unsigned int id, unsigned int seed,
 				  unsigned int r, int ready, int go)
@@ -1284,7 +1305,6 @@ static int child_close_then_unmap(unsigned int id, unsigned int seed,
 	char *ptr = malloc(RACE_WIN * SZ_2M);
 	struct hmm_dmirror_cmd cmd;
 	int fd = open_dev(id);
-	char c;
 
 	if (fd < 0 || buf == MAP_FAILED || !ptr)
 		return 10;
@@ -1294,11 +1314,7 @@ static int child_close_then_unmap(unsigned int id, unsigned int seed,
 		return 11;
 	if (close(fd) || write(ready, "r", 1) != 1)
 		return 12;
-	if (read(go, &c, 1) != 1)
-		return 13;
-	if ((r & 1) && check_pattern(buf, 0, npages, seed) != -1)
-		return 14;
-	return munmap(buf, RACE_WIN * SZ_2M) ? 15 : 0;
+	return child_unmap_on_go(buf, seed, r, go);
 }
 
 /*
@@ -1314,14 +1330,11 @@ TEST_F_TIMEOUT(pressure, eviction_races_unmap_of_pages_of_a_closed_file,
 	unsigned int *seeds = SEEDS(fill_pages, seed);
 	char *filler = map_aligned(DEV_CAPACITY, MADV_NOHUGEPAGE);
 	char *ptr = malloc(SZ_2M);
-	unsigned char *m = malloc(fill_pages);
 	unsigned long full = 0;
 	unsigned int r, rounds = race_rounds();
-	struct hmmsim_stats st;
 
 	ASSERT_NE(MAP_FAILED, filler);
 	ASSERT_NE(NULL, ptr);
-	ASSERT_NE(NULL, m);
 	self->eoc_was = evict_on_close_param();
 	ASSERT_LE(0, self->eoc_was);
 	ASSERT_EQ(0, write_file(MODULE_PARAMS "/evict_on_close", "0"));
@@ -1359,12 +1372,7 @@ TEST_F_TIMEOUT(pressure, eviction_races_unmap_of_pages_of_a_closed_file,
 	}
 	TH_LOG("filler migrations without room: %lu", full);
 
-	ASSERT_EQ(0, fill_device(self->fd, filler, ptr, &full));
-	SNAPSHOT(self->fd, filler, m, fill_pages);
-	STATS(self->fd, &st);
-	ASSERT_EQ(fill_pages, count_private_local(m, fill_pages));
-	ASSERT_EQ(fill_pages, st.pages_used);
-	ASSERT_DEVICE_READ(self->fd, filler, 0, fill_pages, seeds);
+	ASSERT_FILLER_ALONE(self->fd, filler, ptr, seeds);
 }
 
 /*
