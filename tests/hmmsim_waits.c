@@ -141,6 +141,7 @@ TEST_F_TIMEOUT(link, slow_device_does_not_slow_another, 120)
 	char *fast_buf = map_aligned(SZ_2M, MADV_NOHUGEPAGE);
 	char *page = malloc(page_size);
 	struct slow_move m[NR_SLOW] = {};
+	bool early[NR_SLOW];
 	struct hmm_dmirror_cmd cmd;
 	struct hmmsim_stats st;
 	unsigned int i, done = 0;
@@ -167,9 +168,15 @@ TEST_F_TIMEOUT(link, slow_device_does_not_slow_another, 120)
 			     1, &cmd));
 	t = now() - t;
 	for (i = 0; i < NR_SLOW; i++)
-		done += __atomic_load_n(&m[i].done, __ATOMIC_ACQUIRE);
-	for (i = 0; i < NR_SLOW; i++)
+		early[i] = __atomic_load_n(&m[i].done, __ATOMIC_ACQUIRE);
+	for (i = 0; i < NR_SLOW; i++) {
 		pthread_join(m[i].thread, NULL);
+		/*
+		 * A window migrate_vma could not take whole is -ENOENT at
+		 * once (reliability.rst): no window on the link, not done.
+		 */
+		done += early[i] && m[i].ret != -ENOENT;
+	}
 
 	TH_LOG("fast READ: %.3f s, with %u of %u slow windows done", t, done,
 	       NR_SLOW);
@@ -180,8 +187,10 @@ TEST_F_TIMEOUT(link, slow_device_does_not_slow_another, 120)
 	ASSERT_GT(WINDOW_SECONDS / 2, t);
 	ASSERT_EQ(-1, check_pattern(page, 0, 1, 7));
 	for (i = 0; i < NR_SLOW; i++) {
-		ASSERT_EQ(0, m[i].ret);
-		ASSERT_EQ(-1, check_pattern(m[i].ptr, 0, win_pages, 8 + i));
+		ASSERT_TRUE(!m[i].ret || m[i].ret == -ENOENT);
+		if (!m[i].ret)
+			ASSERT_EQ(-1, check_pattern(m[i].ptr, 0, win_pages,
+						    8 + i));
 	}
 }
 
