@@ -14,10 +14,10 @@
  * Its buffer has DUP_PAGES identical pages, which ksmd merges once they
  * are MADV_MERGEABLE (the test waits for /proc/self/ksm_merging_pages, with
  * ksmd scanning flat out), and UNIQUE_PAGES that stay ordinary anonymous
- * pages. Migrations to the device then move the unique pages only: the
- * KSM pages stay in system memory (SNAPSHOT), still merged, and every page
- * keeps its data through full scans of ksmd, before and after the device
- * is powered off.
+ * pages. Migrations to the device, with ksmd paused, then move the unique
+ * pages only: the KSM pages stay in system memory (SNAPSHOT), still
+ * merged, and every page keeps its data through full scans of ksmd, before
+ * and after the device is powered off.
  *
  * Needs root and KSM (CONFIG_KSM); the KSM settings are restored at the
  * end of each test.
@@ -237,6 +237,13 @@ static const char *ksm_merge(struct __test_metadata *_metadata,
 	ASSERT_EQ(0, ksm_write("run", 1));
 	if (!wait_merged(DUP_PAGES))
 		return "ksmd did not merge the duplicate pages in time";
+	/*
+	 * ksmd pauses while the test migrates: a page it is comparing has
+	 * a reference of ksmd's, and migrate_vma rightly leaves such a page
+	 * where it is. Writing "run" waits for ksmd's batch to end; merged
+	 * pages stay merged.
+	 */
+	ASSERT_EQ(0, ksm_write("run", 0));
 	return NULL;
 }
 
@@ -274,6 +281,7 @@ TEST_F_TIMEOUT(ksm, ksm_pages_stay_in_system_memory, 600)
 			     UNIQUE_PAGES, DUP_PAGES, self->k.seed);
 
 	/* ksmd scans its stable tree again, with the device holding pages. */
+	ASSERT_EQ(0, ksm_write("run", 1));
 	ASSERT_TRUE(wait_full_scan())
 		TH_LOG("ksmd did not finish a full scan in %d s", KSM_WAIT_S);
 	ksm_check(_metadata, self->fd, self->k.buf, local);
