@@ -34,8 +34,7 @@
 #define KSM_WAIT_S	120	/* for ksmd to merge or to scan, at most */
 #define CFS_PREFIX	"ksm_"
 #define CAPACITY	"32M"
-/* The guest's second memmap= reservation (tools/vmtest/vmtest). */
-#define COHERENT_BASE	"0x70000000"
+#define CAPACITY_BYTES	(32UL << 20)
 
 static const char * const ksm_knobs[] = {
 	"run", "pages_to_scan", "sleep_millisecs",
@@ -131,10 +130,7 @@ FIXTURE_VARIANT_ADD(ksm, coherent)
 
 FIXTURE_SETUP(ksm)
 {
-	struct hmmsim_info inf;
-	const char *why;
 	unsigned int i;
-	int ret;
 
 	self->fd = -1;
 	self->dev.made = false;
@@ -142,32 +138,9 @@ FIXTURE_SETUP(ksm)
 		self->k.saved[i] = -1;
 	if (access(KSM_DIR "/run", W_OK))
 		SKIP(return, "no writable " KSM_DIR "/run (CONFIG_KSM, root)");
-
-	/* A setup that fails gets no teardown: nothing is left behind. */
-	cfs_remove_leftovers(CFS_PREFIX);
-	why = cfs_unusable();
-	if (why)
-		SKIP(return, "%s", why);
-	ASSERT_EQ(0, cfs_make(&self->dev, CFS_PREFIX));
-	if (variant->coherent) {
-		ASSERT_EQ(0, cfs_write(&self->dev, "type", "coherent"));
-		ASSERT_EQ(0, cfs_write(&self->dev, "phys_base", COHERENT_BASE));
-	}
-	ASSERT_EQ(0, cfs_write(&self->dev, "capacity", CAPACITY));
-	ret = cfs_power_on(&self->dev);
-	if (ret) {
-		cfs_remove(self->dev.item);
-		if (variant->coherent)
-			SKIP(return,
-			     "no coherent device at %s (%s): another device's range? suites.sh loads hmmsim with one coherent device",
-			     COHERENT_BASE, strerror(-ret));
-	}
-	ASSERT_EQ(0, ret);
-	self->fd = open_dev_wait(self->dev.id);
-	ASSERT_LE(0, self->fd);
-	ASSERT_EQ(0, info(self->fd, &inf));
-	ASSERT_EQ(variant->coherent ? HMMSIM_MEM_COHERENT : HMMSIM_MEM_PRIVATE,
-		  inf.type);
+	self->fd = CFS_DEVICE(&self->dev, CFS_PREFIX,
+			      variant->coherent ? CFS_COHERENT_BASE : NULL,
+			      CAPACITY_BYTES, CAPACITY);
 }
 
 FIXTURE_TEARDOWN(ksm)

@@ -793,25 +793,37 @@ static inline void hmmsim_fault_arm(struct __test_metadata *_metadata,
 	}
 }
 
-/**
- * CFS_PRIVATE_DEVICE() - a private device of @capacity bytes (@cap_str, as
- *	configfs takes it: "64M") made through configfs as @d, item
- *	<@prefix><pid>, after the leftovers of killed tests: its open file.
- *	SKIPs (returning -1) when configfs is not mounted or this process
- *	cannot make devices (cfs_unusable()); the caller removes
- *	@d (cfs_remove() of d->item when d->made) whatever happened.
+/*
+ * The guest's second memmap= reservation (tools/vmtest/vmtest), for a
+ * coherent configfs device where hmmsim was loaded with one coherent
+ * device (suites.sh).
  */
+#define CFS_COHERENT_BASE	"0x70000000"
+
+/**
+ * CFS_DEVICE() - a device of @capacity bytes (@cap_str, as configfs takes
+ *	it: "64M") made through configfs as @d, item <@prefix><pid>, after
+ *	the leftovers of killed tests: its open file. Private, or coherent on
+ *	the reserved range at @phys_base if not NULL. SKIPs (returning -1)
+ *	when configfs is not mounted, this process cannot make devices
+ *	(cfs_unusable()), or the coherent range is not free; the caller
+ *	removes @d (cfs_remove() of d->item when d->made) whatever happened.
+ */
+#define CFS_DEVICE(d, prefix, phys_base, capacity, cap_str) \
+	hmmsim_cfs_device(_metadata, d, prefix, phys_base, capacity, cap_str)
+
+/** CFS_PRIVATE_DEVICE() - CFS_DEVICE() of a private device */
 #define CFS_PRIVATE_DEVICE(d, prefix, capacity, cap_str) \
-	hmmsim_cfs_private_device(_metadata, d, prefix, capacity, cap_str)
+	hmmsim_cfs_device(_metadata, d, prefix, NULL, capacity, cap_str)
 
 static inline int
-hmmsim_cfs_private_device(struct __test_metadata *_metadata,
-			  struct cfsdev *d, const char *prefix,
-			  unsigned long capacity, const char *cap_str)
+hmmsim_cfs_device(struct __test_metadata *_metadata, struct cfsdev *d,
+		  const char *prefix, const char *phys_base,
+		  unsigned long capacity, const char *cap_str)
 {
 	struct hmmsim_info inf;
 	const char *why;
-	int fd;
+	int fd, ret;
 
 	cfs_remove_leftovers(prefix);
 	if (access(CFS_ROOT, F_OK)) {
@@ -827,14 +839,24 @@ hmmsim_cfs_private_device(struct __test_metadata *_metadata,
 		SKIP(return -1, "%s", why);
 	ASSERT_EQ(0, cfs_make(d, prefix))
 		TH_LOG("mkdir %s: %s", d->item, strerror(errno));
+	if (phys_base) {
+		ASSERT_EQ(0, cfs_write(d, "type", "coherent"));
+		ASSERT_EQ(0, cfs_write(d, "phys_base", phys_base));
+	}
 	ASSERT_EQ(0, cfs_write(d, "capacity", cap_str));
-	ASSERT_EQ(0, cfs_power_on(d));
+	ret = cfs_power_on(d);
+	if (ret && phys_base)
+		SKIP(return -1,
+		     "no coherent device at %s (%s): another device's range? suites.sh loads hmmsim with one coherent device",
+		     phys_base, strerror(-ret));
+	ASSERT_EQ(0, ret);
 
 	fd = open_dev_wait(d->id);
 	ASSERT_LE(0, fd)
 		TH_LOG("device %u: %s", d->id, strerror(errno));
 	ASSERT_EQ(0, info(fd, &inf));
-	ASSERT_EQ(HMMSIM_MEM_PRIVATE, inf.type);
+	ASSERT_EQ(phys_base ? HMMSIM_MEM_COHERENT : HMMSIM_MEM_PRIVATE,
+		  inf.type);
 	ASSERT_EQ(capacity, inf.capacity);
 	ASSERT_EQ(d->id, inf.id);
 	return fd;
