@@ -235,6 +235,20 @@ static inline bool hmmsim_exclusive_splits_thp(void)
 #endif
 }
 
+/*
+ * memory_failure() on a pfn, for an error hmmsim makes up: software
+ * simulated, which leaves unpoison_memory() usable. It exists with
+ * CONFIG_MEMORY_FAILURE only.
+ */
+static inline int hmmsim_memory_failure(unsigned long pfn)
+{
+#ifdef CONFIG_MEMORY_FAILURE
+	return memory_failure(pfn, MF_SW_SIMULATED);
+#else
+	return -EOPNOTSUPP;
+#endif
+}
+
 /* pin_user_pages_remote() lost its vmas argument in 6.5. */
 static inline long hmmsim_pin_user_pages_remote(struct mm_struct *mm,
 						unsigned long start,

@@ -144,8 +144,10 @@ struct hmmsim_device_config {
  * @free_link: entry in &hmmsim_devmem.empty while @used is zero, in
  *	&hmmsim_devmem.partial while the chunk has both free pages and pages
  *	in use; not on a list when it is full.
- * @used: pages of the chunk in use.
- * @map: which pages are in use.
+ * @used: pages of the chunk in use, @retired ones included.
+ * @retired: pages of the chunk taken out of use for good: poisoned, and
+ *	freed or never allocated since (hmmsim_devmem_poison()).
+ * @map: which pages are in use or retired.
  *
  * A chunk is the unit of a 2 MiB device folio, which takes an empty chunk
  * whole, and of eviction.
@@ -154,6 +156,7 @@ struct hmmsim_chunk {
 	struct list_head lru;
 	struct list_head free_link;
 	unsigned int used;
+	unsigned int retired;
 	DECLARE_BITMAP(map, HMMSIM_CHUNK_PAGES);
 };
 
@@ -173,10 +176,13 @@ struct hmmsim_chunk {
  *	kept here rather than in the pages, whose fields a large folio uses.
  * @addrs: the address each page is mapped at in its owner's address space
  *	(hmmsim_devmem_addr()), as of its migration; 0 if not known.
- * @alloc_lock: protects @nr_free, @chunks, @empty, @partial and @lru;
- *	taken from the pagemap's free callback, in any context, so a
- *	spinlock.
+ * @poison: which pages have a memory error (hmmsim_devmem_poison()); set
+ *	with atomic bitops, never cleared while the memory is there.
+ * @alloc_lock: protects @nr_free, @nr_retired, @chunks, @empty, @partial
+ *	and @lru; taken from the pagemap's free callback, in any context, so
+ *	a spinlock.
  * @nr_free: number of free pages.
+ * @nr_retired: number of pages retired (&hmmsim_chunk.retired, in all).
  * @chunks: one per %HMMSIM_CHUNK_SIZE of device memory.
  * @empty: chunks with no page in use, for 2 MiB folios first.
  * @partial: chunks with both free pages and pages in use, which single
@@ -195,8 +201,10 @@ struct hmmsim_devmem {
 	struct mutex store_lock;	/* see above */
 	struct hmmsim_owner **owners;
 	unsigned long *addrs;
+	unsigned long *poison;
 	spinlock_t alloc_lock;		/* see above */
 	unsigned long nr_free;
+	unsigned long nr_retired;
 	struct hmmsim_chunk *chunks;
 	struct list_head empty;
 	struct list_head partial;
@@ -219,6 +227,7 @@ enum hmmsim_stat {
 	HMMSIM_STAT_THP_FROM_DEVICE,
 	HMMSIM_STAT_THP_FALLBACKS,
 	HMMSIM_STAT_THP_SPLITS,
+	HMMSIM_STAT_MEMORY_ERRORS,
 	HMMSIM_NR_STATS
 };
 
@@ -227,6 +236,14 @@ enum hmmsim_thp_event {
 	HMMSIM_THP_FALLBACK_DEVICE,
 	HMMSIM_THP_FALLBACK_SYSTEM,
 	HMMSIM_THP_SPLIT,
+};
+
+/* What became of a device page with a memory error: hmmsim_memory_error. */
+enum hmmsim_memory_error_event {
+	HMMSIM_MEMORY_ERROR_FREE,
+	HMMSIM_MEMORY_ERROR_IN_USE,
+	HMMSIM_MEMORY_ERROR_SALVAGED,
+	HMMSIM_MEMORY_ERROR_REFUSED,
 };
 
 /* Where a migration goes, for the hmmsim_migrate tracepoint. */
@@ -269,6 +286,8 @@ enum hmmsim_migrate_kind {
  * @fail_alloc: fault injection: device page allocation fails.
  * @fail_copy: fault injection: a copy batch fails.
  * @fail_evict: fault injection: evicting a chunk fails.
+ * @poison_work: moves the coherent pages in use that have a memory error
+ *	to system memory, as poisoned pages (hmmsim_evict_poisoned()).
  *
  * Created by hmmsim_device_create() and removed by hmmsim_device_remove().
  * Every open file holds a reference on @dev (through @cdev), so the
@@ -297,6 +316,7 @@ struct hmmsim_device {
 	struct hmmsim_fault fail_alloc;
 	struct hmmsim_fault fail_copy;
 	struct hmmsim_fault fail_evict;
+	struct work_struct poison_work;
 };
 
 /*
@@ -507,6 +527,13 @@ struct hmmsim_copy_batch {
  *	buffer may straddle one more page).
  * @codes: HMM_DMIRROR_SNAPSHOT codes; only for a file's scratch.
  * @batch: the copy batch.
+ * @lost: NULL, or for moves to system memory that salvage device pages
+ *	with a memory error (hmmsim_scratch_salvage()): the pfns of the
+ *	cleared system pages they moved to, which hmmsim_move_poison_lost()
+ *	poisons once the mmap lock is dropped, so that their data stays lost
+ *	(DOC: Device memory errors). Without it, such pages stay where they
+ *	are.
+ * @nr_lost: the pfns in @lost, at most @nr.
  *
  * Each file keeps one for the commands run on it (hmmsim_scratch_get());
  * the CPU fault handler and eviction make their own on the stack.
@@ -519,6 +546,8 @@ struct hmmsim_scratch {
 	struct page **pages;
 	u8 *codes;
 	struct hmmsim_copy_batch batch;
+	unsigned long *lost;
+	unsigned int nr_lost;
 };
 
 /**
@@ -633,6 +662,7 @@ void hmmsim_cmd_release(struct hmmsim_mirror *mirror);
 int hmmsim_scratch_init(struct hmmsim_scratch *s, struct hmmsim_device *hdev,
 			unsigned long nr, bool user, gfp_t gfp);
 void hmmsim_scratch_fini(struct hmmsim_scratch *s);
+int hmmsim_scratch_salvage(struct hmmsim_scratch *s, gfp_t gfp);
 struct hmmsim_scratch *hmmsim_scratch_get(struct hmmsim_mirror *mirror,
 					  bool user);
 void hmmsim_scratch_put(struct hmmsim_mirror *mirror, struct hmmsim_scratch *s);
@@ -654,6 +684,11 @@ struct hmmsim_device *hmmsim_page_device(const struct page *page);
 bool hmmsim_is_own_page(const struct page *page, struct hmmsim_device *hdev);
 void *hmmsim_devmem_page_addr(struct page *page);
 unsigned long hmmsim_devmem_nr_used(struct hmmsim_device *hdev);
+unsigned long hmmsim_devmem_nr_retired(struct hmmsim_device *hdev);
+unsigned long hmmsim_devmem_poisoned(struct page *page, unsigned long nr);
+void hmmsim_devmem_error_event(struct page *page,
+			       enum hmmsim_memory_error_event event);
+int hmmsim_devmem_inject_error(struct hmmsim_device *hdev, unsigned long idx);
 struct hmmsim_owner *hmmsim_devmem_owner(struct hmmsim_device *hdev,
 					 unsigned long idx);
 unsigned long hmmsim_devmem_addr(struct hmmsim_device *hdev, unsigned long idx);
@@ -723,6 +758,8 @@ int hmmsim_move_to_device(struct hmmsim_scratch *s,
 			  struct hmmsim_mirror *mirror,
 			  struct migrate_vma *args, unsigned int got,
 			  unsigned long seq, unsigned long *moved);
+void hmmsim_move_skip_lost(struct migrate_vma *args);
+void hmmsim_move_poison_lost(struct hmmsim_scratch *s);
 int hmmsim_move_to_system(struct hmmsim_scratch *s, struct migrate_vma *args,
 			  gfp_t gfp, enum hmmsim_migrate_kind kind,
 			  unsigned long *moved);
@@ -734,6 +771,7 @@ struct page *hmmsim_evict_alloc_thp(struct hmmsim_mirror *mirror);
 int hmmsim_evict_owner_add(struct hmmsim_mirror *mirror);
 void hmmsim_evict_owned(struct hmmsim_mirror *mirror);
 void hmmsim_evict_owner_close(struct hmmsim_mirror *mirror);
+void hmmsim_evict_poisoned(struct work_struct *work);
 unsigned long hmmsim_evict_all(struct hmmsim_device *hdev,
 			       unsigned int timeout_ms);
 

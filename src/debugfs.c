@@ -17,7 +17,10 @@
  * - fail_alloc, fail_copy, fail_evict: the kernel's fault_attr directories
  *   (probability, interval, times, ...; see
  *   Documentation/fault-injection/fault-injection.rst) that make device
- *   page allocation, a copy batch, or the eviction of a chunk fail.
+ *   page allocation, a copy batch, or the eviction of a chunk fail;
+ * - poison (write only, with CONFIG_MEMORY_FAILURE): writing the index of
+ *   a page of the device's memory (0 to capacity / page size - 1) gives it
+ *   an uncorrectable memory error (DOC: Device memory errors).
  */
 #include <linux/debugfs.h>
 #include <linux/lockdep.h>
@@ -38,6 +41,7 @@ static int hmmsim_stats_show(struct seq_file *m, void *unused)
 		seq_printf(m, "%s %lld\n", hmmsim_stat_name(i),
 			   atomic64_read(&hdev->stats[i]));
 	seq_printf(m, "pages_used %lu\n", hmmsim_devmem_nr_used(hdev));
+	seq_printf(m, "pages_retired %lu\n", hmmsim_devmem_nr_retired(hdev));
 	seq_printf(m, "uring_inflight %d\n",
 		   atomic_read(&hdev->uring_inflight));
 	seq_printf(m, "copy_batches %lld\n", atomic64_read(&hdev->copy_batches));
@@ -79,6 +83,25 @@ static int hmmsim_clients_show(struct seq_file *m, void *unused)
 }
 DEFINE_SHOW_ATTRIBUTE(hmmsim_clients);
 
+static ssize_t hmmsim_poison_write(struct file *file, const char __user *ubuf,
+				   size_t len, loff_t *ppos)
+{
+	struct hmmsim_device *hdev = file->private_data;
+	unsigned long idx;
+	int ret;
+
+	ret = kstrtoul_from_user(ubuf, len, 0, &idx);
+	if (!ret)
+		ret = hmmsim_devmem_inject_error(hdev, idx);
+	return ret ? ret : len;
+}
+
+static const struct file_operations hmmsim_poison_fops = {
+	.owner = THIS_MODULE,
+	.open = simple_open,
+	.write = hmmsim_poison_write,
+};
+
 /**
  * hmmsim_debugfs_add() - a new device's debugfs directory
  * @hdev: the device, named.
@@ -98,6 +121,9 @@ void hmmsim_debugfs_add(struct hmmsim_device *hdev)
 	hmmsim_fault_debugfs(&hdev->fail_alloc, "fail_alloc", hdev->debugfs);
 	hmmsim_fault_debugfs(&hdev->fail_copy, "fail_copy", hdev->debugfs);
 	hmmsim_fault_debugfs(&hdev->fail_evict, "fail_evict", hdev->debugfs);
+	if (IS_ENABLED(CONFIG_MEMORY_FAILURE))
+		debugfs_create_file("poison", 0200, hdev->debugfs, hdev,
+				    &hmmsim_poison_fops);
 }
 
 /**

@@ -70,6 +70,7 @@ struct hmmsim_device *hmmsim_device_create(const struct hmmsim_device_config *cf
 	mutex_init(&hdev->mirrors_lock);
 	INIT_LIST_HEAD(&hdev->mirrors);
 	INIT_LIST_HEAD(&hdev->owners);
+	INIT_WORK(&hdev->poison_work, hmmsim_evict_poisoned);
 
 	device_initialize(&hdev->dev);
 	hdev->dev.release = hmmsim_device_release;
@@ -137,6 +138,8 @@ static void hmmsim_device_unplug(struct hmmsim_device *hdev)
 int hmmsim_device_remove(struct hmmsim_device *hdev, unsigned int timeout_ms)
 {
 	hmmsim_device_unplug(hdev);
+	/* It enters the device: once removed, it is not queued again. */
+	cancel_work_sync(&hdev->poison_work);
 	if (hmmsim_evict_all(hdev, timeout_ms))
 		return -EBUSY;
 	/* debugfs's readers are done before the memory they look at goes. */

@@ -26,6 +26,37 @@
  * which the bitmap takes as it comes: nothing else about a page lives in
  * its struct page.
  */
+
+/**
+ * DOC: Device memory errors
+ *
+ * Real device memory has uncorrectable errors, and a driver must keep the
+ * data of the page lost and the page out of use. hmmsim's are injected:
+ * writing a page's index to the device's debugfs file poison calls
+ * memory_failure() on the page's pfn, as the machine check handler would,
+ * and the kernel hands the ZONE_DEVICE page to the pagemap's
+ * memory_failure operation, hmmsim_devmem_memory_failure(), which marks it
+ * in &hmmsim_devmem.poison (also when a real error, or hwpoison's
+ * injector, calls memory_failure()). Then:
+ *
+ * - a free page is retired: never handed out again (pages_retired);
+ * - a page in use keeps its mapping, and its data is gone. The device
+ *   refuses to read or write it (-EIO for READ and WRITE) and never
+ *   copies it: migrations, eviction and RELEASE leave it where it is.
+ *   The CPU faulting on a private page gets SIGBUS (BUS_MCEERR_AR), as
+ *   for a poisoned page of system memory. A coherent page, which the CPU
+ *   maps directly, is moved at once (by hmmsim_evict_poisoned(), in a
+ *   worker) to a cleared system page that is then poisoned with
+ *   memory_failure(): the kernel replaces its mapping with a hwpoison
+ *   entry, and the CPU gets SIGBUS from there on. The page is retired when
+ *   its owner frees it;
+ * - when the device goes away, its private pages that still hold lost
+ *   data move to system memory the same way, so the loss outlives it.
+ *
+ * Each costs a page of system memory, poisoned for good (HardwareCorrupted
+ * in /proc/meminfo), as a real error would. Without CONFIG_MEMORY_FAILURE
+ * there is no poison file.
+ */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/ioport.h>
@@ -53,10 +84,14 @@ HMMSIM_DEFINE_PAGEMAP_FREE(hmmsim_devmem_free_op, hmmsim_devmem_folio_free)
 
 static void __maybe_unused hmmsim_devmem_folio_split(struct folio *head,
 						     struct folio *tail);
+static int hmmsim_devmem_memory_failure(struct dev_pagemap *pgmap,
+					unsigned long pfn,
+					unsigned long nr_pages, int mf_flags);
 
 static const struct dev_pagemap_ops hmmsim_private_ops = {
 	.HMMSIM_PAGEMAP_FREE_OP	= hmmsim_devmem_free_op,
 	.migrate_to_ram	= hmmsim_migrate_cpu_fault,
+	.memory_failure	= hmmsim_devmem_memory_failure,
 	HMMSIM_PAGEMAP_SPLIT_OP(hmmsim_devmem_folio_split)
 };
 
@@ -66,6 +101,7 @@ static const struct dev_pagemap_ops hmmsim_private_ops = {
  */
 static const struct dev_pagemap_ops hmmsim_coherent_ops = {
 	.HMMSIM_PAGEMAP_FREE_OP	= hmmsim_devmem_free_op,
+	.memory_failure	= hmmsim_devmem_memory_failure,
 };
 
 /**
@@ -158,22 +194,44 @@ static struct page *hmmsim_devmem_page(struct hmmsim_devmem *mem,
 			   (chunk - mem->chunks) * HMMSIM_CHUNK_PAGES + bit);
 }
 
-/* Give back the @nr pages from @idx on, all in one chunk. */
+/* A chunk got free or retired pages: the lists it belongs on now. */
+static void hmmsim_devmem_relist(struct hmmsim_devmem *mem,
+				 struct hmmsim_chunk *chunk)
+{
+	lockdep_assert_held(&mem->alloc_lock);
+	if (chunk->used == chunk->retired)
+		list_del_init(&chunk->lru);	/* nothing to evict */
+	if (!chunk->used)
+		list_move(&chunk->free_link, &mem->empty);
+	else if (chunk->used < HMMSIM_CHUNK_PAGES)
+		list_move(&chunk->free_link, &mem->partial);
+	else
+		list_del_init(&chunk->free_link);
+}
+
+/*
+ * Give back the @nr pages from @idx on, all in one chunk; those with a
+ * memory error are retired instead.
+ */
 static void hmmsim_devmem_push(struct hmmsim_devmem *mem, unsigned long idx,
 			       unsigned long nr)
 {
 	struct hmmsim_chunk *chunk = hmmsim_devmem_chunk(mem, idx);
+	unsigned long i, bit = idx % HMMSIM_CHUNK_PAGES, retired = 0;
 
 	spin_lock(&mem->alloc_lock);
-	bitmap_clear(chunk->map, idx % HMMSIM_CHUNK_PAGES, nr);
-	chunk->used -= nr;
-	mem->nr_free += nr;
-	if (!chunk->used) {
-		list_del_init(&chunk->lru);
-		list_move(&chunk->free_link, &mem->empty);
-	} else {
-		list_move(&chunk->free_link, &mem->partial);
+	bitmap_clear(chunk->map, bit, nr);
+	for (i = 0; i < nr; i++) {
+		if (test_bit(idx + i, mem->poison)) {
+			__set_bit(bit + i, chunk->map);
+			retired++;
+		}
 	}
+	chunk->used -= nr - retired;
+	chunk->retired += retired;
+	mem->nr_free += nr - retired;
+	mem->nr_retired += retired;
+	hmmsim_devmem_relist(mem, chunk);
 	spin_unlock(&mem->alloc_lock);
 }
 
@@ -422,9 +480,156 @@ unsigned long hmmsim_devmem_nr_used(struct hmmsim_device *hdev)
 	unsigned long used;
 
 	spin_lock(&mem->alloc_lock);
-	used = mem->npages - mem->nr_free;
+	used = mem->npages - mem->nr_free - mem->nr_retired;
 	spin_unlock(&mem->alloc_lock);
 	return used;
+}
+
+/**
+ * hmmsim_devmem_nr_retired() - number of device pages retired for good
+ * @hdev: the device.
+ *
+ * Return: pages with a memory error that were free or have been freed
+ * since (DOC: Device memory errors).
+ */
+unsigned long hmmsim_devmem_nr_retired(struct hmmsim_device *hdev)
+{
+	return READ_ONCE(hdev->mem.nr_retired);
+}
+
+/**
+ * hmmsim_devmem_poisoned() - how many device pages have a memory error
+ * @page: any page, or NULL.
+ * @nr: the number of pages from @page on to look at, in one folio.
+ *
+ * Return: 0 if @page is not an hmmsim device page, else how many of the
+ * @nr pages from it are poisoned.
+ */
+unsigned long hmmsim_devmem_poisoned(struct page *page, unsigned long nr)
+{
+	struct hmmsim_devmem *mem;
+	unsigned long idx, end, n = 0;
+
+	if (!page || !hmmsim_is_device_page(page))
+		return 0;
+	mem = &hmmsim_page_device(page)->mem;
+	idx = hmmsim_devmem_index(mem, page);
+	end = idx + nr;
+	for (idx = find_next_bit(mem->poison, end, idx); idx < end;
+	     idx = find_next_bit(mem->poison, end, idx + 1))
+		n++;
+	return n;
+}
+
+/**
+ * hmmsim_devmem_error_event() - trace what became of a poisoned page
+ * @page: a device page with a memory error (hmmsim_devmem_poisoned()).
+ * @event: what became of it.
+ */
+void hmmsim_devmem_error_event(struct page *page,
+			       enum hmmsim_memory_error_event event)
+{
+	struct hmmsim_device *hdev = hmmsim_page_device(page);
+
+	trace_hmmsim_memory_error(hdev->id, event,
+				  hmmsim_devmem_index(&hdev->mem, page));
+}
+
+/* Retire the free page @idx, which just got a memory error. */
+static void hmmsim_devmem_retire_free(struct hmmsim_devmem *mem,
+				      unsigned long idx)
+{
+	struct hmmsim_chunk *chunk = hmmsim_devmem_chunk(mem, idx);
+
+	lockdep_assert_held(&mem->alloc_lock);
+	__set_bit(idx % HMMSIM_CHUNK_PAGES, chunk->map);
+	chunk->used++;
+	chunk->retired++;
+	mem->nr_free--;
+	mem->nr_retired++;
+	hmmsim_devmem_relist(mem, chunk);
+}
+
+/*
+ * Page @idx of @hdev has a memory error: mark it, and retire it if it is
+ * free. Returns whether it is in use.
+ */
+static bool hmmsim_devmem_poison(struct hmmsim_device *hdev, unsigned long idx)
+{
+	struct hmmsim_devmem *mem = &hdev->mem;
+	struct hmmsim_chunk *chunk = hmmsim_devmem_chunk(mem, idx);
+	bool in_use;
+
+	spin_lock(&mem->alloc_lock);
+	set_bit(idx, mem->poison);
+	in_use = test_bit(idx % HMMSIM_CHUNK_PAGES, chunk->map);
+	if (!in_use)
+		hmmsim_devmem_retire_free(mem, idx);
+	spin_unlock(&mem->alloc_lock);
+	return in_use;
+}
+
+/*
+ * dev_pagemap_ops.memory_failure: memory_failure() was called on pages of
+ * this device, under its mf_mutex (DOC: Device memory errors).
+ */
+static int hmmsim_devmem_memory_failure(struct dev_pagemap *pgmap,
+					unsigned long pfn,
+					unsigned long nr_pages, int mf_flags)
+{
+	struct hmmsim_device *hdev = container_of(pgmap, struct hmmsim_device,
+						  mem.pagemap);
+	struct hmmsim_devmem *mem = &hdev->mem;
+	unsigned long i, idx = pfn - mem->pfn_first;
+	bool coherent_in_use = false, in_use;
+
+	if (idx >= mem->npages || nr_pages > mem->npages - idx)
+		return -ENXIO;
+	/* Its removal cancels the worker once it is not entered. */
+	if (!hmmsim_device_tryenter(hdev))
+		return -ENXIO;
+	for (i = idx; i < idx + nr_pages; i++) {
+		if (test_bit(i, mem->poison))
+			continue;
+		in_use = hmmsim_devmem_poison(hdev, i);
+		hmmsim_count(hdev, HMMSIM_STAT_MEMORY_ERRORS, 1);
+		trace_hmmsim_memory_error(hdev->id, in_use ?
+					  HMMSIM_MEMORY_ERROR_IN_USE :
+					  HMMSIM_MEMORY_ERROR_FREE, i);
+		coherent_in_use |= in_use && !mem->store;
+	}
+	if (coherent_in_use)
+		queue_work(system_unbound_wq, &hdev->poison_work);
+	hmmsim_device_leave(hdev);
+	return 0;
+}
+
+/**
+ * hmmsim_devmem_inject_error() - give a device page a memory error
+ * @hdev: the device.
+ * @idx: the page's index in the device's memory.
+ *
+ * Through memory_failure(), as a machine check would (DOC: Device memory
+ * errors); a page that has one already is left as it is.
+ *
+ * Return: 0, -EINVAL for an index past the device's memory, -ENODEV if the
+ * device was removed, -EOPNOTSUPP without CONFIG_MEMORY_FAILURE, or the
+ * error of memory_failure().
+ */
+int hmmsim_devmem_inject_error(struct hmmsim_device *hdev, unsigned long idx)
+{
+	int ret = 0;
+
+	if (!IS_ENABLED(CONFIG_MEMORY_FAILURE))
+		return -EOPNOTSUPP;
+	if (!hmmsim_device_enter(hdev))
+		return -ENODEV;
+	if (idx >= hdev->mem.npages)
+		ret = -EINVAL;
+	else if (!test_bit(idx, hdev->mem.poison))
+		ret = hmmsim_memory_failure(hdev->mem.pfn_first + idx);
+	hmmsim_device_leave(hdev);
+	return ret;
 }
 
 /**
@@ -540,8 +745,9 @@ static int hmmsim_devmem_init_free(struct hmmsim_devmem *mem)
 
 	mem->owners = kvcalloc(mem->npages, sizeof(*mem->owners), GFP_KERNEL);
 	mem->addrs = kvcalloc(mem->npages, sizeof(*mem->addrs), GFP_KERNEL);
+	mem->poison = bitmap_zalloc(mem->npages, GFP_KERNEL);
 	mem->chunks = kvcalloc(nr_chunks, sizeof(*mem->chunks), GFP_KERNEL);
-	if (!mem->owners || !mem->addrs || !mem->chunks)
+	if (!mem->owners || !mem->addrs || !mem->poison || !mem->chunks)
 		return -ENOMEM;
 	mem->nr_free = mem->npages;
 	INIT_LIST_HEAD(&mem->empty);
@@ -671,6 +877,8 @@ void hmmsim_devmem_fini(struct hmmsim_device *hdev)
 	mem->owners = NULL;
 	kvfree(mem->addrs);
 	mem->addrs = NULL;
+	bitmap_free(mem->poison);
+	mem->poison = NULL;
 	kvfree(mem->chunks);
 	mem->chunks = NULL;
 }

@@ -33,6 +33,12 @@
  * the owner's whole address space for the moved ones; removing the device
  * sweeps every process's, which finds every page any process maps, at the
  * cost of an invalidation of every anonymous range it looks at.
+ *
+ * Pages with a memory error are never evicted to make room, nor moved home
+ * by RELEASE or close: their data is lost. Device removal salvages them
+ * (&hmmsim_scratch.lost), and so does hmmsim_evict_poisoned() for the
+ * coherent pages the CPU maps (DOC: Device memory errors), poisoning the
+ * pages they moved to once the mmap lock is dropped.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -198,6 +204,7 @@ static unsigned long hmmsim_evict_owner_run(struct hmmsim_scratch *s,
 	} else if (mmap_read_trylock(mm)) {
 		moved = hmmsim_evict_run(s, mm, owner, idx, n, gfp);
 		mmap_read_unlock(mm);
+		hmmsim_move_poison_lost(s);
 	}
 	/* Not the exit of the mm here, inside the device. */
 	mmput_async(mm);
@@ -434,6 +441,56 @@ static struct task_struct *hmmsim_evict_next_task(int *nr)
 	return task;
 }
 
+/* Salvage the lost page @idx, in use, under its owner's mmap lock. */
+static void hmmsim_evict_lost_one(struct hmmsim_scratch *s, unsigned long idx)
+{
+	struct hmmsim_owner *owner = hmmsim_devmem_owner(s->hdev, idx);
+	struct mm_struct *mm;
+
+	if (!owner)
+		return;
+	mm = hmmsim_evict_owner_mm(s->hdev, owner);
+	if (!mm)
+		return;		/* gone: the page is being freed */
+	mmap_read_lock(mm);
+	hmmsim_evict_run(s, mm, owner, idx, 1, GFP_HIGHUSER_MOVABLE);
+	mmap_read_unlock(mm);
+	hmmsim_move_poison_lost(s);
+	mmput(mm);
+}
+
+/**
+ * hmmsim_evict_poisoned() - salvage the coherent pages in use that have a
+ *	memory error
+ * @work: &hmmsim_device.poison_work.
+ *
+ * The CPU maps a coherent page directly, so its mapping must go for the
+ * CPU to see the error: each such page moves to a system page poisoned
+ * with memory_failure() (&hmmsim_scratch.lost). A page its owner no
+ * longer maps where it was migrated to stays, refused by the device, until
+ * it is freed or the device is removed.
+ */
+void hmmsim_evict_poisoned(struct work_struct *work)
+{
+	struct hmmsim_device *hdev = container_of(work, struct hmmsim_device,
+						  poison_work);
+	struct hmmsim_scratch s;
+	unsigned long idx;
+
+	if (!hmmsim_device_enter(hdev))
+		return;		/* hmmsim_evict_all() salvages them */
+	if (!hmmsim_scratch_init(&s, hdev, HMMSIM_EVICT_PAGES, false,
+				 GFP_KERNEL) &&
+	    !hmmsim_scratch_salvage(&s, GFP_KERNEL)) {
+		for_each_set_bit(idx, hdev->mem.poison, hdev->mem.npages) {
+			hmmsim_evict_lost_one(&s, idx);
+			cond_resched();
+		}
+	}
+	hmmsim_scratch_fini(&s);
+	hmmsim_device_leave(hdev);
+}
+
 /*
  * Sweep every process's address space for @s->hdev's pages and move them
  * back: for the pages no owner maps any more, which only the processes
@@ -456,6 +513,7 @@ static void hmmsim_evict_sweep(struct hmmsim_scratch *s)
 					    hmmsim_devmem_nr_used(s->hdev),
 					    GFP_HIGHUSER_MOVABLE | __GFP_NOFAIL);
 			mmap_read_unlock(mm);
+			hmmsim_move_poison_lost(s);
 		}
 		mmput_async(mm);
 		cond_resched();
@@ -477,6 +535,7 @@ static unsigned long hmmsim_evict_all_until(struct hmmsim_device *hdev,
 
 	hmmsim_scratch_init(&s, hdev, HMMSIM_EVICT_PAGES, false,
 			    GFP_KERNEL | __GFP_NOFAIL);
+	hmmsim_scratch_salvage(&s, GFP_KERNEL | __GFP_NOFAIL);
 	while ((used = hmmsim_devmem_nr_used(hdev))) {
 		for (idx = 0; idx < mem->npages; idx += HMMSIM_EVICT_PAGES) {
 			hmmsim_evict_pages(&s, idx, HMMSIM_EVICT_PAGES, NULL,

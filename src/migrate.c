@@ -207,6 +207,7 @@ static int hmmsim_migrate_window(struct hmmsim_scratch *s,
 
 	mmap_assert_locked(mirror->mm);
 	hmmsim_migrate_skip_ksm(args);
+	hmmsim_move_skip_lost(args);
 	want = hmmsim_migrate_wants(args, mirror->hdev);
 	/*
 	 * HMM_DMIRROR_FLAG_FAIL_ALLOC fails this window's first allocation
@@ -412,9 +413,10 @@ static void hmmsim_migrate_fault_window(struct vm_fault *vmf, unsigned long nr,
  * Brings back the faulting page and, with it, every page of this device in
  * the same 2 MiB window of the VMA: a CPU touching one page of a buffer is
  * about to touch its neighbours. A device folio mapped by a PMD comes back
- * as a THP when the system has one.
+ * as a THP when the system has one. A page with a memory error gives the
+ * CPU what a poisoned system page does (DOC: Device memory errors).
  *
- * Return: 0, VM_FAULT_SIGBUS or VM_FAULT_OOM.
+ * Return: 0, VM_FAULT_SIGBUS, VM_FAULT_HWPOISON or VM_FAULT_OOM.
  */
 vm_fault_t hmmsim_migrate_cpu_fault(struct vm_fault *vmf)
 {
@@ -429,6 +431,11 @@ vm_fault_t hmmsim_migrate_cpu_fault(struct vm_fault *vmf)
 	unsigned long nr = HMMSIM_WINDOW_PAGES, moved = 0;
 	int err;
 
+	if (hmmsim_devmem_poisoned(vmf->page, 1)) {
+		hmmsim_devmem_error_event(vmf->page,
+					  HMMSIM_MEMORY_ERROR_REFUSED);
+		return VM_FAULT_HWPOISON;
+	}
 	/* Under memory pressure, fall back to the faulting page alone. */
 	if (hmmsim_scratch_init(&s, hdev, nr, false, GFP_KERNEL | __GFP_NOWARN)) {
 		hmmsim_scratch_fini(&s);

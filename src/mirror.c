@@ -408,12 +408,22 @@ static struct page *hmmsim_mirror_lookup(struct hmmsim_mirror *mirror,
 	return page;
 }
 
+/* A page whose data is lost: the device gets an error, as from its ECC. */
+static bool hmmsim_mirror_page_lost(struct page *page)
+{
+	if (!hmmsim_devmem_poisoned(page, 1))
+		return false;
+	hmmsim_devmem_error_event(page, HMMSIM_MEMORY_ERROR_REFUSED);
+	return true;
+}
+
 /*
  * Copy between the user buffer at @uptr and the pages the device page table
  * maps for [start, end), stopping at the first page the table does not
- * allow. The user pages are pinned for the copy, which goes straight
- * between them and the device's pages through the copy engine, holding the
- * page table lock. Returns the pages copied, or a negative errno.
+ * allow, or that has a memory error. The user pages are pinned for the
+ * copy, which goes straight between them and the device's pages through
+ * the copy engine, holding the page table lock. Returns the pages copied,
+ * or a negative errno: -EIO when the first page has a memory error.
  */
 static long hmmsim_mirror_access(struct hmmsim_mirror *mirror,
 				 struct hmmsim_scratch *s, unsigned long start,
@@ -425,7 +435,7 @@ static long hmmsim_mirror_access(struct hmmsim_mirror *mirror,
 	struct hmmsim_chunk *last = NULL;
 	unsigned long addr, n = 0;
 	long pinned;
-	int ret;
+	int ret, lost = 0;
 
 	pinned = hmmsim_mirror_pin_user(s, uptr, end - start, to_user);
 	if (pinned < 0)
@@ -439,6 +449,10 @@ static long hmmsim_mirror_access(struct hmmsim_mirror *mirror,
 
 		if (!page)
 			break;
+		if (hmmsim_mirror_page_lost(page)) {
+			lost = -EIO;
+			break;
+		}
 		hmmsim_mirror_add_user_copy(s, page, ubyte + (n << PAGE_SHIFT),
 					    to_user);
 	}
@@ -450,7 +464,9 @@ static long hmmsim_mirror_access(struct hmmsim_mirror *mirror,
 		unpin_user_pages_dirty_lock(s->pages, pinned, true);
 	else
 		unpin_user_pages(s->pages, pinned);
-	return ret ? ret : n;
+	if (ret)
+		return ret;
+	return n ? n : lost;
 }
 
 /* Where a span's progress has got to in its user buffer. */
@@ -505,7 +521,8 @@ static int hmmsim_mirror_fault_rest(struct hmmsim_mirror *mirror,
  * Return: 0 or a negative errno: -EPERM for a write to a range the process
  * cannot write, -EXDEV for a write to this device's own page mapped
  * read-only (see hmmsim_mirror_range_fault(): move the window at
- * hmmsim_span_addr() home and call again to go on).
+ * hmmsim_span_addr() home and call again to go on), -EIO at a device page
+ * with a memory error (DOC: Device memory errors).
  */
 int hmmsim_mirror_rw(struct hmmsim_mirror *mirror, struct hmmsim_scratch *s,
 		     struct hmmsim_span *span, bool write)

@@ -24,7 +24,13 @@
  *
  * Every window has a VMA, held in place by the mmap lock: hmmsim never uses
  * migrate_device_range() (DOC: Eviction says why).
+ *
+ * Device pages with a memory error are never copied: they stay where they
+ * are (hmmsim_move_skip_lost()), unless the move salvages them
+ * (&hmmsim_scratch.lost; DOC: Device memory errors).
  */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
 #include <linux/highmem.h>
 #include <linux/migrate.h>
 #include <linux/mm.h>
@@ -39,6 +45,30 @@ static bool hmmsim_move_want_write(unsigned long src,
 {
 	return (src & MIGRATE_PFN_WRITE) ||
 	       (!migrate_pfn_to_page(src) && (vma->vm_flags & VM_WRITE));
+}
+
+/**
+ * hmmsim_move_skip_lost() - leave the device pages whose data is lost out
+ *	of a migration
+ * @args: from migrate_vma_setup().
+ *
+ * Clears MIGRATE_PFN_MIGRATE of every collected entry with a device page
+ * that has a memory error (any page of a folio), before anything counts
+ * them or gives them a destination: migrate_vma_finalize() maps them back
+ * where they were.
+ */
+void hmmsim_move_skip_lost(struct migrate_vma *args)
+{
+	unsigned long i;
+
+	for (i = 0; i < args->npages; i++) {
+		unsigned long src = args->src[i];
+		struct page *page = migrate_pfn_to_page(src);
+
+		if ((src & MIGRATE_PFN_MIGRATE) && page &&
+		    hmmsim_devmem_poisoned(page, hmmsim_mpfn_pages(src)))
+			args->src[i] &= ~MIGRATE_PFN_MIGRATE;
+	}
 }
 
 /* Queue the copy of @spage (NULL: clear) to @dpage, both single pages. */
@@ -251,6 +281,23 @@ static struct page *hmmsim_move_alloc_system(struct migrate_vma *args,
 }
 
 /*
+ * Whether the entry at @i can move: it has no page with a memory error, or
+ * @s salvages them and has room for each. If not, it stays where it is (a
+ * lost page is never copied).
+ */
+static bool hmmsim_move_salvageable(struct hmmsim_scratch *s,
+				    struct migrate_vma *args, unsigned long i)
+{
+	unsigned long lost = hmmsim_devmem_poisoned(migrate_pfn_to_page(args->src[i]),
+						    hmmsim_mpfn_pages(args->src[i]));
+
+	if (!lost || (s->lost && s->nr_lost + lost <= s->nr))
+		return true;
+	args->src[i] &= ~MIGRATE_PFN_MIGRATE;
+	return false;
+}
+
+/*
  * Give the device page (or 2 MiB folio) at index @i a system page (or THP)
  * and queue its copy. A folio that gets no THP falls back to single pages,
  * for the kernel to split it. Returns the entries used, 0 if out of
@@ -262,10 +309,12 @@ static unsigned long hmmsim_move_fill_one(struct hmmsim_scratch *s,
 {
 	unsigned long src = args->src[i], flags = src & MIGRATE_PFN_WRITE;
 	struct page *spage = migrate_pfn_to_page(src), *dpage;
-	unsigned long k, nr = 1;
+	unsigned long k, nr = hmmsim_mpfn_pages(src);
 
-	if (src & HMMSIM_MIGRATE_PFN_COMPOUND) {
-		nr = HMMSIM_CHUNK_PAGES;
+	if (!hmmsim_move_salvageable(s, args, i))
+		return nr;
+	/* A folio with a lost page is split: that page is salvaged alone. */
+	if (nr > 1 && !hmmsim_devmem_poisoned(spage, nr)) {
 		dpage = hmmsim_move_alloc_system(args, i, HMMSIM_CHUNK_ORDER, gfp);
 		if (dpage) {
 			for (k = 0; k < nr; k++)
@@ -280,10 +329,18 @@ static unsigned long hmmsim_move_fill_one(struct hmmsim_scratch *s,
 				 page_to_pfn(spage));
 	}
 	for (k = 0; k < nr; k++) {
+		struct page *from = hmmsim_move_nth(spage, k);
+
 		dpage = hmmsim_move_alloc_system(args, i + k, 0, gfp);
 		if (!dpage)
 			return 0;	/* what was filled moves */
-		hmmsim_move_queue(s, hmmsim_move_nth(spage, k), dpage);
+		/* Salvaged: cleared, and poisoned once it moved. */
+		if (s->lost && s->nr_lost < s->nr &&
+		    hmmsim_devmem_poisoned(from, 1)) {
+			s->lost[s->nr_lost++] = page_to_pfn(dpage);
+			from = NULL;
+		}
+		hmmsim_move_queue(s, from, dpage);
 		args->dst[i + k] = migrate_pfn(page_to_pfn(dpage)) | flags;
 	}
 	return nr;
@@ -325,6 +382,56 @@ static void hmmsim_move_drop_system(struct migrate_vma *args)
 	}
 }
 
+/*
+ * After migrate_vma_pages(): of the system pages this window gave lost
+ * device pages (@s->lost from @first on), keep those that moved, for
+ * hmmsim_move_poison_lost(). The entries are single pages: the kernel
+ * split each folio that had a lost page.
+ */
+static void hmmsim_move_keep_lost(struct hmmsim_scratch *s,
+				  const struct migrate_vma *args,
+				  unsigned int first)
+{
+	unsigned int l, kept = first;
+	unsigned long i;
+
+	for (l = first; l < s->nr_lost; l++) {
+		for (i = 0; i < args->npages; i++)
+			if (args->dst[i] &&
+			    args->dst[i] >> MIGRATE_PFN_SHIFT == s->lost[l])
+				break;
+		if (i == args->npages || !(args->src[i] & MIGRATE_PFN_MIGRATE))
+			continue;
+		hmmsim_devmem_error_event(migrate_pfn_to_page(args->src[i]),
+					  HMMSIM_MEMORY_ERROR_SALVAGED);
+		s->lost[kept++] = s->lost[l];
+	}
+	s->nr_lost = kept;
+}
+
+/**
+ * hmmsim_move_poison_lost() - poison the system pages that device pages
+ *	with a memory error moved to
+ * @s: the scratch buffers of salvaging moves (hmmsim_scratch_salvage());
+ *	the caller holds no mmap lock, which memory_failure() may take.
+ *
+ * The kernel replaces their mappings with hwpoison entries: the CPU gets
+ * SIGBUS there, and their data stays lost.
+ */
+void hmmsim_move_poison_lost(struct hmmsim_scratch *s)
+{
+	unsigned int i;
+	int ret;
+
+	for (i = 0; i < s->nr_lost; i++) {
+		ret = hmmsim_memory_failure(s->lost[i]);
+		if (ret)
+			pr_warn_ratelimited("memory_failure() of salvaged pfn %#lx: %d\n",
+					    s->lost[i], ret);
+	}
+	s->nr_lost = 0;
+}
+
 /**
  * hmmsim_move_to_system() - move a collected window to system memory
  * @s: the scratch buffers.
@@ -334,6 +441,9 @@ static void hmmsim_move_drop_system(struct migrate_vma *args)
  * @kind: the tracepoint's kind of migration.
  * @moved: the pages moved are added here.
  *
+ * Pages with a memory error stay, unless @s->lost: then each moves to a
+ * cleared page, for hmmsim_move_poison_lost() to poison.
+ *
  * Return: 0, -ENOMEM if a page could not get system memory (the others
  * moved), or -EIO if the copy failed (and nothing moved).
  */
@@ -341,10 +451,13 @@ int hmmsim_move_to_system(struct hmmsim_scratch *s, struct migrate_vma *args,
 			  gfp_t gfp, enum hmmsim_migrate_kind kind,
 			  unsigned long *moved)
 {
+	unsigned int first = s->nr_lost;
 	unsigned long n, thps;
 	int ret;
 
 	mmap_assert_locked(args->vma->vm_mm);
+	if (!s->lost)
+		hmmsim_move_skip_lost(args);
 	hmmsim_mirrors_unmap_migrating(s->hdev, args->vma->vm_mm, args, NULL);
 
 	ret = hmmsim_move_fill_system(s, args, gfp);
@@ -356,6 +469,8 @@ int hmmsim_move_to_system(struct hmmsim_scratch *s, struct migrate_vma *args,
 
 	migrate_vma_pages(args);
 	n = hmmsim_move_count(args->src, args->dst, args->npages, &thps);
+	if (s->nr_lost > first)
+		hmmsim_move_keep_lost(s, args, first);
 	migrate_vma_finalize(args);
 
 	hmmsim_count(s->hdev, HMMSIM_STAT_FROM_DEVICE, n);

@@ -21,6 +21,10 @@
  */
 void hmmsim_scratch_fini(struct hmmsim_scratch *s)
 {
+	/* Salvaging moves poison as they go; this is for the last ones. */
+	if (s->nr_lost)
+		hmmsim_move_poison_lost(s);
+	kvfree(s->lost);
 	hmmsim_copy_batch_fini(&s->batch);
 	kvfree(s->codes);
 	kvfree(s->pages);
@@ -52,6 +56,22 @@ int hmmsim_scratch_init(struct hmmsim_scratch *s, struct hmmsim_device *hdev,
 	if (!s->src || !s->dst || !s->pages || (user && !s->codes))
 		return -ENOMEM;
 	return hmmsim_copy_batch_init(&s->batch, hdev, user ? 2 * nr : nr, gfp);
+}
+
+/**
+ * hmmsim_scratch_salvage() - make moves to system memory with @s salvage
+ *	device pages with a memory error
+ * @s: buffers from hmmsim_scratch_init(), for eviction by the device's
+ *	removal or by hmmsim_evict_poisoned(); they are freed with no mmap
+ *	lock held.
+ * @gfp: allocation flags.
+ *
+ * Return: 0 or -ENOMEM; without it, such pages stay where they are.
+ */
+int hmmsim_scratch_salvage(struct hmmsim_scratch *s, gfp_t gfp)
+{
+	s->lost = kvcalloc(s->nr, sizeof(*s->lost), gfp);
+	return s->lost ? 0 : -ENOMEM;
 }
 
 /**

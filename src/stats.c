@@ -22,6 +22,7 @@ static const char *const hmmsim_stat_names[HMMSIM_NR_STATS] = {
 	[HMMSIM_STAT_THP_FROM_DEVICE]	= "thp_from_device",
 	[HMMSIM_STAT_THP_FALLBACKS]	= "thp_fallbacks",
 	[HMMSIM_STAT_THP_SPLITS]	= "thp_splits",
+	[HMMSIM_STAT_MEMORY_ERRORS]	= "memory_errors",
 };
 
 /**
@@ -68,4 +69,7 @@ void hmmsim_stats_read(struct hmmsim_device *hdev, struct hmmsim_stats *st)
 		atomic64_read(&hdev->stats[HMMSIM_STAT_THP_FALLBACKS]);
 	st->thp_splits = atomic64_read(&hdev->stats[HMMSIM_STAT_THP_SPLITS]);
 	st->pages_used = hmmsim_devmem_nr_used(hdev);
+	st->memory_errors =
+		atomic64_read(&hdev->stats[HMMSIM_STAT_MEMORY_ERRORS]);
+	st->pages_retired = hmmsim_devmem_nr_retired(hdev);
 }

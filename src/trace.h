@@ -86,6 +86,41 @@ TRACE_EVENT(hmmsim_thp,
 		      __entry->pfn)
 );
 
+TRACE_DEFINE_ENUM(HMMSIM_MEMORY_ERROR_FREE);
+TRACE_DEFINE_ENUM(HMMSIM_MEMORY_ERROR_IN_USE);
+TRACE_DEFINE_ENUM(HMMSIM_MEMORY_ERROR_SALVAGED);
+TRACE_DEFINE_ENUM(HMMSIM_MEMORY_ERROR_REFUSED);
+
+/**
+ * hmmsim_memory_error - a device page has a memory error, or what became
+ *	of it (DOC: Device memory errors)
+ * @dev: the device.
+ * @event: free (the page was free, and is retired), in_use (its data is
+ *	lost; it is retired when freed), salvaged (it moved to a system page
+ *	poisoned with memory_failure()) or refused (the CPU or the device
+ *	tried to use its data).
+ * @index: the page's index in the device's memory.
+ */
+TRACE_EVENT(hmmsim_memory_error,
+	    TP_PROTO(unsigned int dev, unsigned int event, unsigned long index),
+	    TP_ARGS(dev, event, index),
+	    TP_STRUCT__entry(__field(unsigned int, dev)
+			     __field(unsigned int, event)
+			     __field(unsigned long, index)),
+	    TP_fast_assign(__entry->dev = dev;
+			   __entry->event = event;
+			   __entry->index = index;),
+	    TP_printk("dev=%u %s index=%lu", __entry->dev,
+		      __print_symbolic(__entry->event,
+				       { HMMSIM_MEMORY_ERROR_FREE, "free" },
+				       { HMMSIM_MEMORY_ERROR_IN_USE, "in_use" },
+				       { HMMSIM_MEMORY_ERROR_SALVAGED,
+					 "salvaged" },
+				       { HMMSIM_MEMORY_ERROR_REFUSED,
+					 "refused" }),
+		      __entry->index)
+);
+
 /**
  * hmmsim_fault - the device faulted a window in with hmm_range_fault()
  * @dev: the device.

@@ -134,9 +134,10 @@ enum hmm_dmirror_prot {
 /*
  * Version of the extension ABI; bumped when a command, a struct or a field
  * of one is added. 3: struct hmmsim_stats has @uring_inflight. 4: struct
- * hmmsim_info has @caps, struct hmmsim_stats the THP counters.
+ * hmmsim_info has @caps, struct hmmsim_stats the THP counters. 5: struct
+ * hmmsim_stats has @memory_errors and @pages_retired.
  */
-#define HMMSIM_ABI_VERSION	4
+#define HMMSIM_ABI_VERSION	5
 
 /**
  * enum hmmsim_mem_type - kind of memory a simulated device has
@@ -280,9 +281,16 @@ struct hmmsim_migrate {
  *	accepted until then move, read and write nothing more, and the other
  *	counters include what they did. Since version 1
  *	(%HMMSIM_STATS_SIZE_VER1) and %HMMSIM_ABI_VERSION 3.
+ * @memory_errors: device pages that got a memory error (the debugfs file
+ *	poison, or memory_failure() on their pfn). Since version 2
+ *	(%HMMSIM_STATS_SIZE_VER2) and %HMMSIM_ABI_VERSION 5.
+ * @pages_retired: device pages with a memory error that were free or have
+ *	been freed since, and are never used again: the device's usable
+ *	memory is its capacity less these. Since version 2.
  *
  * Counters start at zero when the device is created and only grow, but for
- * @pages_used and @uring_inflight, which say how things are now. A caller
+ * @pages_used, @uring_inflight and @pages_retired, which say how things
+ * are now. A caller
  * whose @size is that of an older version gets the fields of that version
  * only.
  */
@@ -304,10 +312,13 @@ struct hmmsim_stats {
 	__u64 thp_splits;
 	__u64 reserved[2];
 	__u64 uring_inflight;
+	__u64 memory_errors;
+	__u64 pages_retired;
 };
 
 #define HMMSIM_STATS_SIZE_VER0	128
 #define HMMSIM_STATS_SIZE_VER1	136
+#define HMMSIM_STATS_SIZE_VER2	152
 
 /* Read the device's counters (debugfs shows the same, but is not ABI). */
 #define HMMSIM_IOCTL_STATS	_IOWR(HMMSIM_IOCTL_TYPE, 0x42, struct hmmsim_stats)
