@@ -176,8 +176,8 @@ no_owner() {
 every_counter() {
 	for c in to_device from_device cpu_faults device_faults invalidations \
 	    evictions bytes_copied alloc_failures thp_to_device \
-	    thp_from_device thp_fallbacks thp_splits pages_used \
-	    uring_inflight; do
+	    thp_from_device thp_fallbacks thp_splits memory_errors \
+	    pages_used uring_inflight pages_retired; do
 		grep -Eq "^  $c +[0-9]+\$" "$TMP.out" || {
 			echo "# no counter $c"
 			return 1
@@ -248,7 +248,7 @@ deltas_are_demo() {
 trace_all() {
 	ctl trace status || return 1
 	sed 's/^/# /' "$TMP.out"
-	[ "$(grep -c "^hmmsim_[a-z]* *$1\$" "$TMP.out")" = 5 ]
+	[ "$(grep -c "^hmmsim_[a-z_]* *$1\$" "$TMP.out")" = 6 ]
 }
 
 # trace_has_migrate: trace show has a migration on device $IDX.

@@ -647,8 +647,10 @@ static const struct {
 	COUNTER(thp_from_device, false),
 	COUNTER(thp_fallbacks, false),
 	COUNTER(thp_splits, false),
+	COUNTER(memory_errors, false),
 	COUNTER(pages_used, true),
 	COUNTER(uring_inflight, true),
+	COUNTER(pages_retired, true),
 #undef COUNTER
 };
 
@@ -690,7 +692,7 @@ static void print_sample(const struct watched *w, int n, unsigned long k,
 		printf("{\"sample\":%lu,\"seconds\":%.3f,\"delta\":%s,\"devices\":[",
 		       k, secs, k ? "true" : "false");
 	else if (k)
-		printf("--- sample %lu: changes in %.3f s (pages_used, uring_inflight: now)\n",
+		printf("--- sample %lu: changes in %.3f s (gauges: now)\n",
 		       k, secs);
 	else
 		printf("--- sample 0: totals\n");
@@ -1070,7 +1072,7 @@ static int cmd_remove(int argc, char **argv)
 
 static const char *const trace_events[] = {
 	"hmmsim_migrate", "hmmsim_thp", "hmmsim_fault", "hmmsim_invalidate",
-	"hmmsim_evict",
+	"hmmsim_evict", "hmmsim_memory_error",
 };
 
 #define NR_EVENTS	ARRAY_SIZE(trace_events)
