@@ -630,6 +630,7 @@ void hmmsim_uring_exit(void);
 int hmmsim_uring_cmd(struct io_uring_cmd *ioucmd, unsigned int issue_flags);
 
 /* src/cmd.c */
+int hmmsim_cmd_prepare_user(const struct hmmsim_span *span, bool to_user);
 int hmmsim_cmd_span_init(struct hmmsim_span *span, u64 addr, u64 npages,
 			 u64 uptr);
 int hmmsim_cmd_check_migrate(struct hmmsim_mirror *mirror,
@@ -730,6 +731,8 @@ unsigned long hmmsim_devpt_next_mapped(struct hmmsim_devpt *pt,
 struct hmmsim_mirror *hmmsim_mirror_create(struct hmmsim_device *hdev);
 void hmmsim_mirror_unlink(struct hmmsim_mirror *mirror);
 void hmmsim_mirror_destroy(struct hmmsim_mirror *mirror);
+bool hmmsim_mirror_uffd_armed(struct mm_struct *mm, unsigned long start,
+			      unsigned long end);
 int hmmsim_mirror_rw(struct hmmsim_mirror *mirror, struct hmmsim_scratch *s,
 		     struct hmmsim_span *span, bool write);
 int hmmsim_mirror_prefetch(struct hmmsim_mirror *mirror,

@@ -206,6 +206,24 @@ static long hmmsim_ioctl_dispatch(struct hmmsim_mirror *mirror,
 	return -ENOTTY;
 }
 
+/*
+ * A device READ or WRITE faults its user buffer in first, outside the
+ * device (hmmsim_cmd_prepare_user()); bad arguments are for the command
+ * to refuse.
+ */
+static int hmmsim_ioctl_prepare(unsigned int cmd, void __user *uarg)
+{
+	struct hmm_dmirror_cmd c;
+	struct hmmsim_span span;
+
+	if (cmd != HMM_DMIRROR_READ && cmd != HMM_DMIRROR_WRITE)
+		return 0;
+	if (copy_from_user(&c, uarg, sizeof(c)) ||
+	    hmmsim_cmd_span_init(&span, c.addr, c.npages, c.ptr))
+		return 0;
+	return hmmsim_cmd_prepare_user(&span, cmd == HMM_DMIRROR_READ);
+}
+
 static long hmmsim_ioctl(struct file *file, unsigned int cmd,
 			 unsigned long arg)
 {
@@ -217,6 +235,9 @@ static long hmmsim_ioctl(struct file *file, unsigned int cmd,
 		return -ENOTTY;
 	if (current->mm != mirror->mm)
 		return -EPERM;
+	ret = hmmsim_ioctl_prepare(cmd, (void __user *)arg);
+	if (ret)
+		return ret;
 
 	/* The device cannot go away while a command uses it. */
 	if (!hmmsim_device_enter(hdev))

@@ -44,6 +44,45 @@ module_param(evict_on_close, bool, 0644);
 MODULE_PARM_DESC(evict_on_close, "Closing a file moves the pages it put on the device back to system memory (default: Y)");
 
 /**
+ * hmmsim_cmd_prepare_user() - fault a device access's user buffer in, if a
+ *	userfaultfd watches it, before the device is entered
+ * @span: the span of a READ or WRITE, from hmmsim_cmd_span_init(); its
+ *	buffer is in current->mm.
+ * @to_user: the device writes the buffer (READ).
+ *
+ * Pinning the buffer inside the device would wait there, for as long as
+ * nobody serves the userfault, and keep the device from being removed.
+ * Here the wait is the caller's own, and killable; the access then finds
+ * the pages in place, unless the process drops them meanwhile. The pages
+ * are faulted in without writing to them, so a failed access leaves the
+ * buffer as it was. Whether the whole buffer could be faulted in is for
+ * the access to say.
+ *
+ * Return: 0, or -EINTR if a fatal signal came.
+ */
+int hmmsim_cmd_prepare_user(const struct hmmsim_span *span, bool to_user)
+{
+	unsigned long len = span->end - span->start;
+	void __user *buf = (void __user *)span->uptr;
+	struct mm_struct *mm = current->mm;
+	bool armed;
+
+	if (!span->uptr || span->uptr + len < span->uptr)
+		return 0;
+	if (mmap_read_lock_killable(mm))
+		return -EINTR;
+	armed = hmmsim_mirror_uffd_armed(mm, span->uptr, span->uptr + len);
+	mmap_read_unlock(mm);
+	if (!armed)
+		return 0;
+	if (to_user)
+		fault_in_safe_writeable(buf, len);
+	else
+		fault_in_readable(buf, len);
+	return fatal_signal_pending(current) ? -EINTR : 0;
+}
+
+/**
  * hmmsim_cmd_span_init() - check a command's range and make a span of it
  * @span: the span.
  * @addr: first address.

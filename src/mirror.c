@@ -182,15 +182,21 @@ void hmmsim_mirror_destroy(struct hmmsim_mirror *mirror)
 	kfree(mirror);
 }
 
-/*
- * Whether a VMA of [start, end) is registered with a userfaultfd. The mmap
- * lock is held.
+/**
+ * hmmsim_mirror_uffd_armed() - whether a range is watched by a userfaultfd
+ * @mm: the address space, whose mmap lock the caller holds.
+ * @start: first address.
+ * @end: end of the range.
+ *
+ * Return: true if a VMA of [@start, @end) is registered with a
+ * userfaultfd.
  */
-static bool hmmsim_mirror_uffd_armed(struct mm_struct *mm, unsigned long start,
-				     unsigned long end)
+bool hmmsim_mirror_uffd_armed(struct mm_struct *mm, unsigned long start,
+			      unsigned long end)
 {
 	struct vm_area_struct *vma;
 
+	mmap_assert_locked(mm);
 	for (vma = find_vma(mm, start); vma && vma->vm_start < end;
 	     vma = find_vma(mm, vma->vm_end))
 		if (userfaultfd_armed(vma))

@@ -274,8 +274,13 @@ static int hmmsim_uring_window(struct hmmsim_uring_req *req,
 	int ret;
 
 	/* Only a device read or write has a buffer, which moves along. */
-	if (req->span.uptr)
+	if (req->span.uptr) {
 		span.uptr = req->span.uptr + (addr - req->span.start);
+		ret = hmmsim_cmd_prepare_user(&span, req->op ==
+					      HMMSIM_URING_OP_READ);
+		if (ret)
+			return ret;
+	}
 	if (!hmmsim_device_enter(hdev))
 		return -ENODEV;
 	ret = hmmsim_uring_run_window(req, &span);

@@ -11,14 +11,18 @@
  *         link. Both are removed by the teardown, whatever happened.
  *   kill  the same, for a test run once per step a killed process is in.
  *
- * The userfaultfd tests use /dev/<devname>0.
+ * The userfaultfd tests use /dev/<devname>0, or a private device made
+ * through configfs to power off.
  *
  * The bounds are checked against the slow link's own time: whatever must
  * not wait for it must be done in half a window's time (1.5 s), and what
  * is checked is that it was, not how fast.
  */
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/ioctl.h>
+#include <linux/userfaultfd.h>
 
 #include "kselftest_harness.h"
 #include "hmmsim_test.h"
@@ -516,6 +520,79 @@ TEST(device_access_under_unserved_userfaultfd_is_efault)
 	close(uffd);
 	close(kmsg);
 	close(fd);
+}
+
+/* A device READ from a thread: its result, once done is set. */
+struct reader {
+	pthread_t thread;
+	int fd;
+	char *buf;
+	char *out;
+	unsigned long npages;
+	int ret;
+	int done;
+};
+
+static void *reader_main(void *arg)
+{
+	struct reader *r = arg;
+	struct hmm_dmirror_cmd cmd;
+
+	r->ret = dmirror(r->fd, HMM_DMIRROR_READ, r->buf, r->out, r->npages,
+			 &cmd);
+	__atomic_store_n(&r->done, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/*
+ * A device READ into a user buffer under a userfaultfd nobody serves yet
+ * waits for the fault outside the device: powering the device off does not
+ * wait for it, and the READ, once the fault is served, finds the device
+ * gone.
+ */
+TEST(power_off_does_not_wait_for_a_user_buffer_fault)
+{
+	const unsigned long npages = 4;
+	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
+	char *out = map_small(npages, PROT_READ | PROT_WRITE);
+	struct uffdio_zeropage zero = {
+		.range = { .start = (unsigned long)out,
+			   .len = npages * page_size },
+	};
+	struct reader r = { .buf = buf, .out = out, .npages = npages };
+	struct cfsdev d = {};
+	struct uffd_msg msg;
+	struct pollfd pfd;
+	int uffd;
+
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_NE(MAP_FAILED, out);
+	r.fd = CFS_PRIVATE_DEVICE(&d, CFS_PREFIX, 8UL << 20, "8M");
+	if (r.fd < 0)
+		goto out;	/* skipped */
+	fill_pattern(buf, 0, npages, 17);
+	uffd = uffd_register(out, npages);
+	if (uffd == -EPERM)
+		SKIP(goto out, "userfaultfd not allowed here");
+	ASSERT_LE(0, uffd);
+	ASSERT_EQ(0, pthread_create(&r.thread, NULL, reader_main, &r));
+
+	/* The READ's fault on its buffer is the userfaultfd's to serve. */
+	pfd = (struct pollfd){ .fd = uffd, .events = POLLIN };
+	ASSERT_EQ(1, poll(&pfd, 1, WAIT_SECONDS * 1000));
+	ASSERT_EQ((ssize_t)sizeof(msg), read(uffd, &msg, sizeof(msg)));
+	ASSERT_EQ(UFFD_EVENT_PAGEFAULT, msg.event);
+
+	ASSERT_EQ(0, cfs_write(&d, "power", "0"));
+	EXPECT_FALSE(__atomic_load_n(&r.done, __ATOMIC_ACQUIRE));
+	ASSERT_EQ(0, ioctl(uffd, UFFDIO_ZEROPAGE, &zero));
+	pthread_join(r.thread, NULL);
+	EXPECT_EQ(-ENODEV, r.ret);
+	close(uffd);
+	close(r.fd);
+out:
+	if (d.made)
+		cfs_remove(d.item);
 }
 
 TEST_HARNESS_MAIN
