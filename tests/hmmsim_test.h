@@ -840,6 +840,47 @@ hmmsim_cfs_private_device(struct __test_metadata *_metadata,
 	return fd;
 }
 
+/**
+ * CFS_COHERENT_DEVICE() - a coherent device of @cap_str ("64M") made
+ *	through configfs as @d, item <@prefix><pid>, at the first of the
+ *	test VM's memmap= reservations no other device holds: its open
+ *	file. SKIPs (returning -1) when every range is held or this process
+ *	cannot make devices; the caller removes @d as for CFS_PRIVATE_DEVICE().
+ */
+#define CFS_COHERENT_DEVICE(d, prefix, cap_str) \
+	hmmsim_cfs_coherent_device(_metadata, d, prefix, cap_str)
+
+static inline int
+hmmsim_cfs_coherent_device(struct __test_metadata *_metadata,
+			   struct cfsdev *d, const char *prefix,
+			   const char *cap_str)
+{
+	static const char *const bases[] = { "0x70000000", "0x60000000" };
+	const char *why = cfs_unusable();
+	unsigned int i;
+
+	if (why)
+		SKIP(return -1, "%s", why);
+	cfs_remove_leftovers(prefix);
+	for (i = 0; i < ARRAY_SIZE(bases); i++) {
+		if (cfs_make(d, prefix) ||
+		    cfs_write(d, "type", "coherent") ||
+		    cfs_write(d, "capacity", cap_str) ||
+		    cfs_write(d, "phys_base", bases[i]))
+			break;
+		if (!cfs_power_on(d)) {
+			int fd = open_dev_wait(d->id);
+
+			ASSERT_LE(0, fd);
+			return fd;
+		}
+		cfs_remove(d->item);
+		d->made = false;
+	}
+	SKIP(return -1, "no free reserved range for a coherent device%s",
+	     " (load hmmsim with one coherent= range)");
+}
+
 /* ----------------------------- scenarios core and coherent both run */
 
 /**
