@@ -49,7 +49,9 @@ suite madvise         default              hmmsimctl.sh
 suite madvise         default              hmmsim_fuzz
 suite madvise         default              hmmsim_bounds
 # With one coherent device, so that the second memmap= reservation is free
-# for a coherent configfs device: KSM pages never reach device memory, and
-# the waits (a power-off refusing a pinned page among them).
+# for a coherent configfs device: KSM pages never reach device memory,
+# mlocked pages on the device, and the waits (a power-off refusing a pinned
+# page among them).
 suite madvise         coherent=256M@0x60000000  hmmsim_ksm
+suite madvise         coherent=256M@0x60000000  hmmsim_mlock
 suite madvise         coherent=256M@0x60000000  hmmsim_waits
