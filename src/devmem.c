@@ -439,6 +439,14 @@ static void hmmsim_devmem_folio_free(struct page *page, unsigned long nr)
 	struct hmmsim_devmem *mem = &hmmsim_page_device(page)->mem;
 	unsigned long i, idx = hmmsim_devmem_index(mem, page);
 
+	/*
+	 * The kernel mlocks a device folio that it maps into a VM_LOCKED VMA,
+	 * but munlock() passes device folios over, and their free does not do
+	 * what __free_pages_prepare() does for other pages: undo it here.
+	 */
+	if (folio_test_clear_mlocked(page_folio(page)))
+		zone_stat_mod_folio(page_folio(page), NR_MLOCK, -(long)nr);
+
 	/* Once it owns no page, the owner may go (hmmsim_evict_owner_close()). */
 	for (i = 0; i < nr; i++) {
 		struct hmmsim_owner *owner = xchg(&mem->owners[idx + i], NULL);

@@ -138,8 +138,7 @@ FIXTURE_SETUP(ksm)
 		self->k.saved[i] = -1;
 	if (access(KSM_DIR "/run", W_OK))
 		SKIP(return, "no writable " KSM_DIR "/run (CONFIG_KSM, root)");
-	self->fd = CFS_DEVICE(&self->dev, CFS_PREFIX,
-			      variant->coherent ? CFS_COHERENT_BASE : NULL,
+	self->fd = CFS_DEVICE(&self->dev, CFS_PREFIX, variant->coherent,
 			      CAPACITY_BYTES, CAPACITY);
 }
 

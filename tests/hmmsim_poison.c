@@ -128,9 +128,8 @@ FIXTURE_VARIANT_ADD(poison, coherent)
 FIXTURE_SETUP(poison)
 {
 	self->dev.made = false;
-	self->fd = CFS_DEVICE(&self->dev, CFS_PREFIX,
-			      variant->coherent ? CFS_COHERENT_BASE : NULL,
-			      SZ_2M, CAPACITY);
+	self->fd = CFS_DEVICE(&self->dev, CFS_PREFIX, variant->coherent, SZ_2M,
+			      CAPACITY);
 	if (self->fd < 0)
 		return;
 	snprintf(self->knob, sizeof(self->knob), "%s/poison", self->dev.dbg);

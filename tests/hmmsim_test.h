@@ -793,37 +793,25 @@ static inline void hmmsim_fault_arm(struct __test_metadata *_metadata,
 	}
 }
 
-/*
- * The guest's second memmap= reservation (tools/vmtest/vmtest), for a
- * coherent configfs device where hmmsim was loaded with one coherent
- * device (suites.sh).
- */
-#define CFS_COHERENT_BASE	"0x70000000"
-
 /**
- * CFS_DEVICE() - a device of @capacity bytes (@cap_str, as configfs takes
- *	it: "64M") made through configfs as @d, item <@prefix><pid>, after
- *	the leftovers of killed tests: its open file. Private, or coherent on
- *	the reserved range at @phys_base if not NULL. SKIPs (returning -1)
- *	when configfs is not mounted, this process cannot make devices
- *	(cfs_unusable()), or the coherent range is not free; the caller
- *	removes @d (cfs_remove() of d->item when d->made) whatever happened.
+ * CFS_PRIVATE_DEVICE() - a private device of @capacity bytes (@cap_str, as
+ *	configfs takes it: "64M") made through configfs as @d, item
+ *	<@prefix><pid>, after the leftovers of killed tests: its open file.
+ *	SKIPs (returning -1) when configfs is not mounted or this process
+ *	cannot make devices (cfs_unusable()); the caller removes
+ *	@d (cfs_remove() of d->item when d->made) whatever happened.
  */
-#define CFS_DEVICE(d, prefix, phys_base, capacity, cap_str) \
-	hmmsim_cfs_device(_metadata, d, prefix, phys_base, capacity, cap_str)
-
-/** CFS_PRIVATE_DEVICE() - CFS_DEVICE() of a private device */
 #define CFS_PRIVATE_DEVICE(d, prefix, capacity, cap_str) \
-	hmmsim_cfs_device(_metadata, d, prefix, NULL, capacity, cap_str)
+	hmmsim_cfs_private_device(_metadata, d, prefix, capacity, cap_str)
 
 static inline int
-hmmsim_cfs_device(struct __test_metadata *_metadata, struct cfsdev *d,
-		  const char *prefix, const char *phys_base,
-		  unsigned long capacity, const char *cap_str)
+hmmsim_cfs_private_device(struct __test_metadata *_metadata,
+			  struct cfsdev *d, const char *prefix,
+			  unsigned long capacity, const char *cap_str)
 {
 	struct hmmsim_info inf;
 	const char *why;
-	int fd, ret;
+	int fd;
 
 	cfs_remove_leftovers(prefix);
 	if (access(CFS_ROOT, F_OK)) {
@@ -839,28 +827,67 @@ hmmsim_cfs_device(struct __test_metadata *_metadata, struct cfsdev *d,
 		SKIP(return -1, "%s", why);
 	ASSERT_EQ(0, cfs_make(d, prefix))
 		TH_LOG("mkdir %s: %s", d->item, strerror(errno));
-	if (phys_base) {
-		ASSERT_EQ(0, cfs_write(d, "type", "coherent"));
-		ASSERT_EQ(0, cfs_write(d, "phys_base", phys_base));
-	}
 	ASSERT_EQ(0, cfs_write(d, "capacity", cap_str));
-	ret = cfs_power_on(d);
-	if (ret && phys_base)
-		SKIP(return -1,
-		     "no coherent device at %s (%s): another device's range? suites.sh loads hmmsim with one coherent device",
-		     phys_base, strerror(-ret));
-	ASSERT_EQ(0, ret);
+	ASSERT_EQ(0, cfs_power_on(d));
 
 	fd = open_dev_wait(d->id);
 	ASSERT_LE(0, fd)
 		TH_LOG("device %u: %s", d->id, strerror(errno));
 	ASSERT_EQ(0, info(fd, &inf));
-	ASSERT_EQ(phys_base ? HMMSIM_MEM_COHERENT : HMMSIM_MEM_PRIVATE,
-		  inf.type);
+	ASSERT_EQ(HMMSIM_MEM_PRIVATE, inf.type);
 	ASSERT_EQ(capacity, inf.capacity);
 	ASSERT_EQ(d->id, inf.id);
 	return fd;
 }
+
+/**
+ * CFS_COHERENT_DEVICE() - a coherent device of @cap_str ("64M") made
+ *	through configfs as @d, item <@prefix><pid>, at the first of the
+ *	test VM's memmap= reservations no other device holds: its open
+ *	file. SKIPs (returning -1) when every range is held or this process
+ *	cannot make devices; the caller removes @d as for CFS_PRIVATE_DEVICE().
+ */
+#define CFS_COHERENT_DEVICE(d, prefix, cap_str) \
+	hmmsim_cfs_coherent_device(_metadata, d, prefix, cap_str)
+
+static inline int
+hmmsim_cfs_coherent_device(struct __test_metadata *_metadata,
+			   struct cfsdev *d, const char *prefix,
+			   const char *cap_str)
+{
+	static const char *const bases[] = { "0x70000000", "0x60000000" };
+	const char *why = cfs_unusable();
+	unsigned int i;
+
+	if (why)
+		SKIP(return -1, "%s", why);
+	cfs_remove_leftovers(prefix);
+	for (i = 0; i < ARRAY_SIZE(bases); i++) {
+		if (cfs_make(d, prefix) ||
+		    cfs_write(d, "type", "coherent") ||
+		    cfs_write(d, "capacity", cap_str) ||
+		    cfs_write(d, "phys_base", bases[i]))
+			break;
+		if (!cfs_power_on(d)) {
+			int fd = open_dev_wait(d->id);
+
+			ASSERT_LE(0, fd);
+			return fd;
+		}
+		cfs_remove(d->item);
+		d->made = false;
+	}
+	SKIP(return -1, "no free reserved range for a coherent device%s",
+	     " (load hmmsim with one coherent= range)");
+}
+
+/**
+ * CFS_DEVICE() - CFS_COHERENT_DEVICE() if @coherent, else
+ *	CFS_PRIVATE_DEVICE(), of @capacity bytes (@cap_str)
+ */
+#define CFS_DEVICE(d, prefix, coherent, capacity, cap_str) \
+	((coherent) ? CFS_COHERENT_DEVICE(d, prefix, cap_str) : \
+		      CFS_PRIVATE_DEVICE(d, prefix, capacity, cap_str))
 
 /* ----------------------------- scenarios core and coherent both run */
 

@@ -371,41 +371,6 @@ TEST_F_TIMEOUT(kill, killed_process_does_not_wait_for_the_link, 120)
 
 /* -------------------------------------------------- power-off, pinned page */
 
-/* The reserved ranges a coherent device may take: the test VM's memmap=. */
-static const char *const coherent_ranges[] = { "0x70000000", "0x60000000" };
-
-/*
- * A coherent device of 64 MiB made through configfs, at the first reserved
- * range no other device holds: its open file, or -1 (and SKIP) when every
- * range is held or configfs cannot be used.
- */
-static int make_coherent(struct __test_metadata *_metadata, struct cfsdev *d)
-{
-	const char *why = cfs_unusable();
-	unsigned int i;
-
-	if (why)
-		SKIP(return -1, "%s", why);
-	cfs_remove_leftovers(CFS_PREFIX);
-	for (i = 0; i < ARRAY_SIZE(coherent_ranges); i++) {
-		if (cfs_make(d, CFS_PREFIX) ||
-		    cfs_write(d, "type", "coherent") ||
-		    cfs_write(d, "capacity", "64M") ||
-		    cfs_write(d, "phys_base", coherent_ranges[i]))
-			break;
-		if (!cfs_power_on(d)) {
-			int fd = open_dev_wait(d->id);
-
-			ASSERT_LE(0, fd);
-			return fd;
-		}
-		cfs_remove(d->item);
-		d->made = false;
-	}
-	SKIP(return -1, "no free reserved range for a coherent device%s",
-	     " (load hmmsim with one coherent= range)");
-}
-
 /* A power-off, from a thread: its result, once done is set. */
 struct power_off {
 	pthread_t thread;
@@ -445,7 +410,7 @@ TEST(power_off_with_a_pinned_coherent_page_is_ebusy)
 	ASSERT_NE(MAP_FAILED, buf);
 	ASSERT_NE(NULL, ptr);
 	ASSERT_LE(0, kmsg);
-	fd = make_coherent(_metadata, &d);
+	fd = CFS_COHERENT_DEVICE(&d, CFS_PREFIX, "64M");
 	if (fd < 0)
 		return;		/* skipped */
 	fill_pattern(buf, 0, 4, 13);

@@ -49,9 +49,10 @@ suite madvise         default              hmmsimctl.sh
 suite madvise         default              hmmsim_fuzz
 suite madvise         default              hmmsim_bounds
 # With one coherent device, so that the second memmap= reservation is free
-# for a coherent configfs device: KSM pages never reach device memory, the
-# waits (a power-off refusing a pinned page among them), and device memory
-# errors.
+# for a coherent configfs device: KSM pages never reach device memory,
+# mlocked pages on the device, the waits (a power-off refusing a pinned page
+# among them), and device memory errors.
 suite madvise         coherent=256M@0x60000000  hmmsim_ksm
+suite madvise         coherent=256M@0x60000000  hmmsim_mlock
 suite madvise         coherent=256M@0x60000000  hmmsim_waits
 suite madvise         coherent=256M@0x60000000  hmmsim_poison
