@@ -11,8 +11,13 @@
  * The engine has channels: an unbound workqueue with one work item per
  * channel in flight. A batch is split into as many pieces as there are
  * channels (fewer for small batches), the pieces run in parallel on
- * different CPUs, and the last one to finish signals the fence. A
- * descriptor with no source clears its destination (an untouched page).
+ * different CPUs, and the last one to finish signals the fence. The
+ * submitter, which would only sleep on the fence, runs the first piece
+ * itself, then every piece no channel has started yet: handing a piece to
+ * another CPU costs a wakeup, and on a loaded machine that CPU may be
+ * slow to come (a small batch is one piece, and never leaves the
+ * submitter). A descriptor with no source clears its destination (an
+ * untouched page).
  *
  * The engine models each device's link: each batch takes the configured
  * latency plus its bytes at the configured bandwidth (configfs attributes
@@ -234,10 +239,8 @@ static void hmmsim_copy_complete(struct hmmsim_copy_batch *batch)
 	complete(&batch->done);
 }
 
-static void hmmsim_copy_piece_work(struct work_struct *work)
+static void hmmsim_copy_piece_run(struct hmmsim_copy_piece *piece)
 {
-	struct hmmsim_copy_piece *piece =
-		container_of(work, struct hmmsim_copy_piece, work);
 	struct hmmsim_copy_batch *batch = piece->batch;
 	unsigned int i;
 
@@ -247,11 +250,19 @@ static void hmmsim_copy_piece_work(struct work_struct *work)
 		hmmsim_copy_complete(batch);
 }
 
+static void hmmsim_copy_piece_work(struct work_struct *work)
+{
+	hmmsim_copy_piece_run(container_of(work, struct hmmsim_copy_piece,
+					   work));
+}
+
 /**
  * hmmsim_copy_submit() - hand a batch to the engine
  * @batch: the batch; must not be touched until hmmsim_copy_wait() returns.
  *
- * The batch runs on the engine's channels, in parallel pieces.
+ * The batch runs in parallel pieces, on the engine's channels and on the
+ * submitter's CPU, which takes the first piece and those no channel has
+ * started by the time it is done with that.
  */
 void hmmsim_copy_submit(struct hmmsim_copy_batch *batch)
 {
@@ -279,8 +290,14 @@ void hmmsim_copy_submit(struct hmmsim_copy_batch *batch)
 		piece->first = i * per;
 		piece->last = min(batch->nr, (i + 1) * per);
 		INIT_WORK(&piece->work, hmmsim_copy_piece_work);
-		queue_work(hmmsim_copy_wq, &piece->work);
+		if (i)
+			queue_work(hmmsim_copy_wq, &piece->work);
 	}
+	hmmsim_copy_piece_run(&batch->pieces[0]);
+	/* A piece whose work is taken back before it ran is the submitter's. */
+	for (i = n - 1; i > 0; i--)
+		if (cancel_work(&batch->pieces[i].work))
+			hmmsim_copy_piece_run(&batch->pieces[i]);
 }
 
 /* Whether the link wait of @batch should end now, before the link is done. */
