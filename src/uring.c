@@ -437,8 +437,12 @@ int hmmsim_uring_cmd(struct io_uring_cmd *ioucmd, unsigned int issue_flags)
 	}
 	if (!(issue_flags & IO_URING_F_SQE128))
 		return -EINVAL;
-	/* No command takes a registered buffer (yet). */
-	if (ioucmd->flags & IORING_URING_CMD_FIXED)
+	/*
+	 * No command takes a registered buffer (yet), or is multishot (7.2
+	 * passes IORING_URING_CMD_MULTISHOT through): none of the user's
+	 * flags, whichever the kernel knows.
+	 */
+	if (ioucmd->flags & IORING_URING_CMD_MASK)
 		return -EINVAL;
 	if (current->mm != mirror->mm)
 		return -EPERM;

@@ -339,7 +339,8 @@ struct hmmsim_stats {
  * with IORING_SETUP_CQE32, big_cqe[0] (extra1) is the number of pages
  * moved, read, written or prefetched, including before an error. Errors
  * are those of the ioctls, plus: -EINVAL for a ring without SQE128, an SQE
- * with %IORING_URING_CMD_FIXED (no command takes a registered buffer), a
+ * with a uring_cmd flag (%IORING_URING_CMD_FIXED: no command takes a
+ * registered buffer; IORING_URING_CMD_MULTISHOT: none is multishot), a
  * payload @size below %HMMSIM_URING_CMD_SIZE_VER0 or above 80, or a flag,
  * pad, reserved or unused field that is not zero; -E2BIG for payload bytes
  * the driver does not know that are not zero; -EOPNOTSUPP for an unknown
