@@ -496,10 +496,12 @@ struct hmmsim_copy_piece {
  * @start_ns: when the batch was submitted.
  * @link_done_ns: when the device's link is done with the batch (ktime, ns);
  *	0 for a link without limits.
- * @pieces: the pieces the channels run, one per channel.
+ * @pieces: the pieces the channels (and the submitter) run, one per
+ *	channel.
  * @stop: if set, says whether the command the batch is for is being
- *	canceled, which ends the wait for the link early; @stop_arg is its
- *	argument. Set by the command layer from struct hmmsim_span.
+ *	canceled, which ends the wait for the link early. Set by the command
+ *	layer from struct hmmsim_span.
+ * @stop_arg: the argument of @stop.
  */
 struct hmmsim_copy_batch {
 	struct hmmsim_device *hdev;
@@ -689,7 +691,7 @@ unsigned long hmmsim_devmem_nr_retired(struct hmmsim_device *hdev);
 unsigned long hmmsim_devmem_poisoned(struct page *page, unsigned long nr);
 void hmmsim_devmem_error_event(struct page *page,
 			       enum hmmsim_memory_error_event event);
-int hmmsim_devmem_inject_error(struct hmmsim_device *hdev, unsigned long idx);
+bool hmmsim_devmem_poison(struct hmmsim_device *hdev, unsigned long idx);
 struct hmmsim_owner *hmmsim_devmem_owner(struct hmmsim_device *hdev,
 					 unsigned long idx);
 unsigned long hmmsim_devmem_addr(struct hmmsim_device *hdev, unsigned long idx);
@@ -761,11 +763,18 @@ int hmmsim_move_to_device(struct hmmsim_scratch *s,
 			  struct hmmsim_mirror *mirror,
 			  struct migrate_vma *args, unsigned int got,
 			  unsigned long seq, unsigned long *moved);
+unsigned long hmmsim_move_window_end(struct vm_area_struct *vma,
+				     unsigned long addr, unsigned long end);
+unsigned long hmmsim_move_select(const struct hmmsim_device *hdev);
+unsigned long hmmsim_move_compound(const struct hmmsim_device *hdev);
 void hmmsim_move_skip_lost(struct migrate_vma *args);
 void hmmsim_move_poison_lost(struct hmmsim_scratch *s);
 int hmmsim_move_to_system(struct hmmsim_scratch *s, struct migrate_vma *args,
 			  gfp_t gfp, enum hmmsim_migrate_kind kind,
 			  unsigned long *moved);
+unsigned long hmmsim_move_home(struct hmmsim_scratch *s, struct mm_struct *mm,
+			       unsigned long start, unsigned long end,
+			       unsigned long nr, gfp_t gfp);
 
 /* src/evict.c */
 unsigned int hmmsim_evict_alloc(struct hmmsim_mirror *mirror,
@@ -778,6 +787,11 @@ void hmmsim_evict_poisoned(struct work_struct *work);
 unsigned long hmmsim_evict_all(struct hmmsim_device *hdev,
 			       unsigned int timeout_ms);
 
+/* src/poison.c */
+extern const struct file_operations hmmsim_poison_fops;
+int hmmsim_poison_memory_failure(struct dev_pagemap *pgmap, unsigned long pfn,
+				 unsigned long nr_pages, int mf_flags);
+
 /* src/migrate.c */
 int hmmsim_migrate_to_device(struct hmmsim_mirror *mirror,
 			     struct hmmsim_scratch *s,
@@ -786,9 +800,6 @@ int hmmsim_migrate_to_device(struct hmmsim_mirror *mirror,
 int hmmsim_migrate_to_system(struct hmmsim_mirror *mirror,
 			     struct hmmsim_scratch *s,
 			     struct hmmsim_span *span);
-unsigned long hmmsim_migrate_home(struct hmmsim_scratch *s,
-				  struct mm_struct *mm, unsigned long start,
-				  unsigned long end, unsigned long nr, gfp_t gfp);
 vm_fault_t hmmsim_migrate_cpu_fault(struct vm_fault *vmf);
 
 /* src/exclusive.c */

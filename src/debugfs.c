@@ -20,7 +20,7 @@
  *   page allocation, a copy batch, or the eviction of a chunk fail;
  * - poison (write only, with CONFIG_MEMORY_FAILURE): writing the index of
  *   a page of the device's memory (0 to capacity / page size - 1) gives it
- *   an uncorrectable memory error (DOC: Device memory errors).
+ *   an uncorrectable memory error (DOC: Device memory errors, poison.c).
  */
 #include <linux/debugfs.h>
 #include <linux/lockdep.h>
@@ -82,25 +82,6 @@ static int hmmsim_clients_show(struct seq_file *m, void *unused)
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(hmmsim_clients);
-
-static ssize_t hmmsim_poison_write(struct file *file, const char __user *ubuf,
-				   size_t len, loff_t *ppos)
-{
-	struct hmmsim_device *hdev = file->private_data;
-	unsigned long idx;
-	int ret;
-
-	ret = kstrtoul_from_user(ubuf, len, 0, &idx);
-	if (!ret)
-		ret = hmmsim_devmem_inject_error(hdev, idx);
-	return ret ? ret : len;
-}
-
-static const struct file_operations hmmsim_poison_fops = {
-	.owner = THIS_MODULE,
-	.open = simple_open,
-	.write = hmmsim_poison_write,
-};
 
 /**
  * hmmsim_debugfs_add() - a new device's debugfs directory

@@ -138,7 +138,7 @@ static void hmmsim_device_unplug(struct hmmsim_device *hdev)
 int hmmsim_device_remove(struct hmmsim_device *hdev, unsigned int timeout_ms)
 {
 	hmmsim_device_unplug(hdev);
-	/* It enters the device: once removed, it is not queued again. */
+	/* Removed, the device gets no more memory errors to salvage. */
 	cancel_work_sync(&hdev->poison_work);
 	if (hmmsim_evict_all(hdev, timeout_ms))
 		return -EBUSY;

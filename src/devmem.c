@@ -24,38 +24,8 @@
  * first, so that empty chunks stay whole for folios. When the kernel splits
  * a device folio (a partial munmap, say), the pieces are freed one by one,
  * which the bitmap takes as it comes: nothing else about a page lives in
- * its struct page.
- */
-
-/**
- * DOC: Device memory errors
- *
- * Real device memory has uncorrectable errors, and a driver must keep the
- * data of the page lost and the page out of use. hmmsim's are injected:
- * writing a page's index to the device's debugfs file poison calls
- * memory_failure() on the page's pfn, as the machine check handler would,
- * and the kernel hands the ZONE_DEVICE page to the pagemap's
- * memory_failure operation, hmmsim_devmem_memory_failure(), which marks it
- * in &hmmsim_devmem.poison (also when a real error, or hwpoison's
- * injector, calls memory_failure()). Then:
- *
- * - a free page is retired: never handed out again (pages_retired);
- * - a page in use keeps its mapping, and its data is gone. The device
- *   refuses to read or write it (-EIO for READ and WRITE) and never
- *   copies it: migrations, eviction and RELEASE leave it where it is.
- *   The CPU faulting on a private page gets SIGBUS (BUS_MCEERR_AR), as
- *   for a poisoned page of system memory. A coherent page, which the CPU
- *   maps directly, is moved at once (by hmmsim_evict_poisoned(), in a
- *   worker) to a cleared system page that is then poisoned with
- *   memory_failure(): the kernel replaces its mapping with a hwpoison
- *   entry, and the CPU gets SIGBUS from there on. The page is retired when
- *   its owner frees it;
- * - when the device goes away, its private pages that still hold lost
- *   data move to system memory the same way, so the loss outlives it.
- *
- * Each costs a page of system memory, poisoned for good (HardwareCorrupted
- * in /proc/meminfo), as a real error would. Without CONFIG_MEMORY_FAILURE
- * there is no poison file.
+ * its struct page. Pages with a memory error are marked here, and
+ * retired (DOC: Device memory errors, in poison.c).
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -84,14 +54,11 @@ HMMSIM_DEFINE_PAGEMAP_FREE(hmmsim_devmem_free_op, hmmsim_devmem_folio_free)
 
 static void __maybe_unused hmmsim_devmem_folio_split(struct folio *head,
 						     struct folio *tail);
-static int hmmsim_devmem_memory_failure(struct dev_pagemap *pgmap,
-					unsigned long pfn,
-					unsigned long nr_pages, int mf_flags);
 
 static const struct dev_pagemap_ops hmmsim_private_ops = {
 	.HMMSIM_PAGEMAP_FREE_OP	= hmmsim_devmem_free_op,
 	.migrate_to_ram	= hmmsim_migrate_cpu_fault,
-	.memory_failure	= hmmsim_devmem_memory_failure,
+	.memory_failure	= hmmsim_poison_memory_failure,
 	HMMSIM_PAGEMAP_SPLIT_OP(hmmsim_devmem_folio_split)
 };
 
@@ -101,7 +68,7 @@ static const struct dev_pagemap_ops hmmsim_private_ops = {
  */
 static const struct dev_pagemap_ops hmmsim_coherent_ops = {
 	.HMMSIM_PAGEMAP_FREE_OP	= hmmsim_devmem_free_op,
-	.memory_failure	= hmmsim_devmem_memory_failure,
+	.memory_failure	= hmmsim_poison_memory_failure,
 };
 
 /**
@@ -558,11 +525,17 @@ static void hmmsim_devmem_retire_free(struct hmmsim_devmem *mem,
 	hmmsim_devmem_relist(mem, chunk);
 }
 
-/*
- * Page @idx of @hdev has a memory error: mark it, and retire it if it is
- * free. Returns whether it is in use.
+/**
+ * hmmsim_devmem_poison() - a device page has a memory error
+ * @hdev: the device.
+ * @idx: the page's index in the device's memory, below its number of pages.
+ *
+ * Marks the page (hmmsim_devmem_poisoned()), and retires it if it is free;
+ * a page in use is retired when it is freed.
+ *
+ * Return: whether the page is in use.
  */
-static bool hmmsim_devmem_poison(struct hmmsim_device *hdev, unsigned long idx)
+bool hmmsim_devmem_poison(struct hmmsim_device *hdev, unsigned long idx)
 {
 	struct hmmsim_devmem *mem = &hdev->mem;
 	struct hmmsim_chunk *chunk = hmmsim_devmem_chunk(mem, idx);
@@ -575,69 +548,6 @@ static bool hmmsim_devmem_poison(struct hmmsim_device *hdev, unsigned long idx)
 		hmmsim_devmem_retire_free(mem, idx);
 	spin_unlock(&mem->alloc_lock);
 	return in_use;
-}
-
-/*
- * dev_pagemap_ops.memory_failure: memory_failure() was called on pages of
- * this device, under its mf_mutex (DOC: Device memory errors).
- */
-static int hmmsim_devmem_memory_failure(struct dev_pagemap *pgmap,
-					unsigned long pfn,
-					unsigned long nr_pages, int mf_flags)
-{
-	struct hmmsim_device *hdev = container_of(pgmap, struct hmmsim_device,
-						  mem.pagemap);
-	struct hmmsim_devmem *mem = &hdev->mem;
-	unsigned long i, idx = pfn - mem->pfn_first;
-	bool coherent_in_use = false, in_use;
-
-	if (idx >= mem->npages || nr_pages > mem->npages - idx)
-		return -ENXIO;
-	/* Its removal cancels the worker once it is not entered. */
-	if (!hmmsim_device_tryenter(hdev))
-		return -ENXIO;
-	for (i = idx; i < idx + nr_pages; i++) {
-		if (test_bit(i, mem->poison))
-			continue;
-		in_use = hmmsim_devmem_poison(hdev, i);
-		hmmsim_count(hdev, HMMSIM_STAT_MEMORY_ERRORS, 1);
-		trace_hmmsim_memory_error(hdev->id, in_use ?
-					  HMMSIM_MEMORY_ERROR_IN_USE :
-					  HMMSIM_MEMORY_ERROR_FREE, i);
-		coherent_in_use |= in_use && !mem->store;
-	}
-	if (coherent_in_use)
-		queue_work(system_unbound_wq, &hdev->poison_work);
-	hmmsim_device_leave(hdev);
-	return 0;
-}
-
-/**
- * hmmsim_devmem_inject_error() - give a device page a memory error
- * @hdev: the device.
- * @idx: the page's index in the device's memory.
- *
- * Through memory_failure(), as a machine check would (DOC: Device memory
- * errors); a page that has one already is left as it is.
- *
- * Return: 0, -EINVAL for an index past the device's memory, -ENODEV if the
- * device was removed, -EOPNOTSUPP without CONFIG_MEMORY_FAILURE, or the
- * error of memory_failure().
- */
-int hmmsim_devmem_inject_error(struct hmmsim_device *hdev, unsigned long idx)
-{
-	int ret = 0;
-
-	if (!IS_ENABLED(CONFIG_MEMORY_FAILURE))
-		return -EOPNOTSUPP;
-	if (!hmmsim_device_enter(hdev))
-		return -ENODEV;
-	if (idx >= hdev->mem.npages)
-		ret = -EINVAL;
-	else if (!test_bit(idx, hdev->mem.poison))
-		ret = hmmsim_memory_failure(hdev->mem.pfn_first + idx);
-	hmmsim_device_leave(hdev);
-	return ret;
 }
 
 /**

@@ -178,9 +178,9 @@ static unsigned long hmmsim_evict_run(struct hmmsim_scratch *s,
 		run = hmmsim_evict_addr_run(s->hdev, idx, end);
 		addr = hmmsim_devmem_addr(s->hdev, idx);
 		if (hmmsim_devmem_owner(s->hdev, idx) == owner && addr)
-			moved += hmmsim_migrate_home(s, mm, addr,
-						     addr + (run << PAGE_SHIFT),
-						     run, gfp);
+			moved += hmmsim_move_home(s, mm, addr,
+						  addr + (run << PAGE_SHIFT),
+						  run, gfp);
 	}
 	return moved;
 }
@@ -413,8 +413,8 @@ void hmmsim_evict_owned(struct hmmsim_mirror *mirror)
 			break;
 	left = atomic_long_read(&owner->nr_pages);
 	if (left)
-		hmmsim_migrate_home(&s, mirror->mm, 0, mirror->mm->task_size,
-				    left, GFP_HIGHUSER_MOVABLE | __GFP_NOFAIL);
+		hmmsim_move_home(&s, mirror->mm, 0, mirror->mm->task_size,
+				 left, GFP_HIGHUSER_MOVABLE | __GFP_NOFAIL);
 	mmap_read_unlock(mirror->mm);
 	/* Not the exit of the mm here, inside the device. */
 	mmput_async(mirror->mm);
@@ -469,6 +469,10 @@ static void hmmsim_evict_lost_one(struct hmmsim_scratch *s, unsigned long idx)
  * with memory_failure() (&hmmsim_scratch.lost). A page its owner no
  * longer maps where it was migrated to stays, refused by the device, until
  * it is freed or the device is removed.
+ *
+ * Runs while the device is there: its removal, once no command can queue
+ * the work any more (hmmsim_poison_memory_failure() only tries to enter
+ * the device), cancels it and waits for it before the pages go home.
  */
 void hmmsim_evict_poisoned(struct work_struct *work)
 {
@@ -477,8 +481,6 @@ void hmmsim_evict_poisoned(struct work_struct *work)
 	struct hmmsim_scratch s;
 	unsigned long idx;
 
-	if (!hmmsim_device_enter(hdev))
-		return;		/* hmmsim_evict_all() salvages them */
 	if (!hmmsim_scratch_init(&s, hdev, HMMSIM_EVICT_PAGES, false,
 				 GFP_KERNEL) &&
 	    !hmmsim_scratch_salvage(&s, GFP_KERNEL)) {
@@ -488,7 +490,6 @@ void hmmsim_evict_poisoned(struct work_struct *work)
 		}
 	}
 	hmmsim_scratch_fini(&s);
-	hmmsim_device_leave(hdev);
 }
 
 /*
@@ -509,9 +510,9 @@ static void hmmsim_evict_sweep(struct hmmsim_scratch *s)
 		if (!mm)
 			continue;	/* a kernel thread, or exiting */
 		if (mmap_read_trylock(mm)) {
-			hmmsim_migrate_home(s, mm, 0, mm->task_size,
-					    hmmsim_devmem_nr_used(s->hdev),
-					    GFP_HIGHUSER_MOVABLE | __GFP_NOFAIL);
+			hmmsim_move_home(s, mm, 0, mm->task_size,
+					 hmmsim_devmem_nr_used(s->hdev),
+					 GFP_HIGHUSER_MOVABLE | __GFP_NOFAIL);
 			mmap_read_unlock(mm);
 			hmmsim_move_poison_lost(s);
 		}

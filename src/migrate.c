@@ -24,13 +24,6 @@
 #include "hmmsim_drv.h"
 #include "trace.h"
 
-/* End of the migration window starting at @addr, within @vma and @end. */
-static unsigned long hmmsim_migrate_next(struct vm_area_struct *vma,
-					 unsigned long addr, unsigned long end)
-{
-	return min(hmmsim_window_end(addr, end), vma->vm_end);
-}
-
 /* Whether an hmm_range_fault() entry is a KSM page. */
 static bool hmmsim_migrate_pfn_ksm(unsigned long hmm_pfn)
 {
@@ -100,7 +93,7 @@ static int hmmsim_migrate_setup(struct mm_struct *mm, struct migrate_vma *args,
 		return -EINVAL;
 	}
 	args->start = addr;
-	args->end = hmmsim_migrate_next(args->vma, addr, end);
+	args->end = hmmsim_move_window_end(args->vma, addr, end);
 	if (ksm_mirror)
 		skip = hmmsim_migrate_cut_ksm(ksm_mirror, args->dst, args);
 	if (skip) {
@@ -112,21 +105,6 @@ static int hmmsim_migrate_setup(struct mm_struct *mm, struct migrate_vma *args,
 	if (ret)
 		mmap_read_unlock(mm);
 	return ret;
-}
-
-/* The migrate_vma selector for the pages of a device. */
-static unsigned long hmmsim_migrate_select(const struct hmmsim_device *hdev)
-{
-	return hdev->cfg.type == HMMSIM_MEM_COHERENT ?
-	       MIGRATE_VMA_SELECT_DEVICE_COHERENT :
-	       MIGRATE_VMA_SELECT_DEVICE_PRIVATE;
-}
-
-/* Collect THPs whole when @hdev, which receives or gives them, has folios. */
-static unsigned long hmmsim_migrate_compound(const struct hmmsim_device *hdev)
-{
-	return hmmsim_devmem_has_thp(hdev) ? HMMSIM_MIGRATE_VMA_SELECT_COMPOUND :
-					     0;
 }
 
 /* The collected pages of the window that need a page of @hdev's. */
@@ -266,10 +244,10 @@ int hmmsim_migrate_to_device(struct hmmsim_mirror *mirror,
 			.src = s->src,
 			.dst = s->dst,
 			.pgmap_owner = src ? src : mirror->hdev,
-			.flags = (src ? hmmsim_migrate_select(src) :
+			.flags = (src ? hmmsim_move_select(src) :
 					MIGRATE_VMA_SELECT_SYSTEM |
-					hmmsim_migrate_select(mirror->hdev)) |
-				 hmmsim_migrate_compound(mirror->hdev),
+					hmmsim_move_select(mirror->hdev)) |
+				 hmmsim_move_compound(mirror->hdev),
 		};
 
 		ret = hmmsim_migrate_setup(mm, &args, addr, span->end, mirror);
@@ -318,8 +296,8 @@ int hmmsim_migrate_to_system(struct hmmsim_mirror *mirror,
 			.src = s->src,
 			.dst = s->dst,
 			.pgmap_owner = mirror->hdev,
-			.flags = hmmsim_migrate_select(mirror->hdev) |
-				 hmmsim_migrate_compound(mirror->hdev),
+			.flags = hmmsim_move_select(mirror->hdev) |
+				 hmmsim_move_compound(mirror->hdev),
 		};
 
 		ret = hmmsim_migrate_setup(mm, &args, addr, span->end, NULL);
@@ -335,55 +313,6 @@ int hmmsim_migrate_to_system(struct hmmsim_mirror *mirror,
 			break;
 	}
 	return ret;
-}
-
-/**
- * hmmsim_migrate_home() - move a device's pages mapped in a range back
- * @s: scratch buffers of %HMMSIM_WINDOW_PAGES, for the device whose pages
- *	move.
- * @mm: the address space; the caller holds its mmap lock.
- * @start: first address, page aligned.
- * @end: end of the range, page aligned; parts without a VMA, and VMAs
- *	migrate_vma cannot work on, are skipped.
- * @nr: stop once this many pages moved: all there are to find.
- * @gfp: how to allocate the system pages.
- *
- * Eviction's way home (evict.c): unlike hmmsim_migrate_to_system(), it
- * needs neither a mirror nor a readable VMA, and it never drops the lock,
- * which keeps the VMAs, and so the anon_vma of each page it finds mapped,
- * in place until the pages are back in the page tables. It stops early
- * for a fatal signal.
- *
- * Return: the number of pages moved.
- */
-unsigned long hmmsim_migrate_home(struct hmmsim_scratch *s,
-				  struct mm_struct *mm, unsigned long start,
-				  unsigned long end, unsigned long nr, gfp_t gfp)
-{
-	struct vm_area_struct *vma;
-	unsigned long addr = start, moved = 0;
-
-	mmap_assert_locked(mm);
-	while (addr < end && moved < nr && !fatal_signal_pending(current) &&
-	       (vma = find_vma(mm, addr)) && vma->vm_start < end) {
-		struct migrate_vma args = {
-			.vma = vma,
-			.src = s->src,
-			.dst = s->dst,
-			.pgmap_owner = s->hdev,
-			.flags = hmmsim_migrate_select(s->hdev) |
-				 hmmsim_migrate_compound(s->hdev),
-		};
-
-		args.start = max(addr, vma->vm_start);
-		args.end = hmmsim_migrate_next(vma, args.start, end);
-		addr = args.end;
-		if (migrate_vma_setup(&args))
-			continue;	/* not anonymous memory: nothing here */
-		hmmsim_move_to_system(s, &args, gfp, HMMSIM_TO_SYSTEM, &moved);
-		cond_resched();
-	}
-	return moved;
 }
 
 /*
@@ -447,7 +376,7 @@ vm_fault_t hmmsim_migrate_cpu_fault(struct vm_fault *vmf)
 	}
 	hmmsim_migrate_fault_window(vmf, nr, &args);
 	if (!vmf->pte && nr > 1)
-		args.flags |= hmmsim_migrate_compound(hdev);
+		args.flags |= hmmsim_move_compound(hdev);
 	args.src = s.src;
 	args.dst = s.dst;
 

@@ -48,6 +48,46 @@ static bool hmmsim_move_want_write(unsigned long src,
 }
 
 /**
+ * hmmsim_move_window_end() - where a migration window ends
+ * @vma: the VMA of the window's start.
+ * @addr: the window's first address.
+ * @end: the end of the range.
+ *
+ * Return: the next window boundary, @vma's end or @end, whichever comes
+ * first.
+ */
+unsigned long hmmsim_move_window_end(struct vm_area_struct *vma,
+				     unsigned long addr, unsigned long end)
+{
+	return min(hmmsim_window_end(addr, end), vma->vm_end);
+}
+
+/**
+ * hmmsim_move_select() - the migrate_vma selector for a device's pages
+ * @hdev: the device.
+ *
+ * Return: MIGRATE_VMA_SELECT_DEVICE_COHERENT or _PRIVATE.
+ */
+unsigned long hmmsim_move_select(const struct hmmsim_device *hdev)
+{
+	return hdev->cfg.type == HMMSIM_MEM_COHERENT ?
+	       MIGRATE_VMA_SELECT_DEVICE_COHERENT :
+	       MIGRATE_VMA_SELECT_DEVICE_PRIVATE;
+}
+
+/**
+ * hmmsim_move_compound() - the migrate_vma flag that collects THPs whole
+ * @hdev: the device that receives or gives the pages.
+ *
+ * Return: the flag when @hdev has 2 MiB folios, else 0.
+ */
+unsigned long hmmsim_move_compound(const struct hmmsim_device *hdev)
+{
+	return hmmsim_devmem_has_thp(hdev) ? HMMSIM_MIGRATE_VMA_SELECT_COMPOUND :
+					     0;
+}
+
+/**
  * hmmsim_move_skip_lost() - leave the device pages whose data is lost out
  *	of a migration
  * @args: from migrate_vma_setup().
@@ -479,4 +519,53 @@ int hmmsim_move_to_system(struct hmmsim_scratch *s, struct migrate_vma *args,
 			     args->start + (args->npages << PAGE_SHIFT), n, thps);
 	*moved += n;
 	return ret;
+}
+
+/**
+ * hmmsim_move_home() - move a device's pages mapped in a range back
+ * @s: scratch buffers of %HMMSIM_WINDOW_PAGES, for the device whose pages
+ *	move.
+ * @mm: the address space; the caller holds its mmap lock.
+ * @start: first address, page aligned.
+ * @end: end of the range, page aligned; parts without a VMA, and VMAs
+ *	migrate_vma cannot work on, are skipped.
+ * @nr: stop once this many pages moved: all there are to find.
+ * @gfp: how to allocate the system pages.
+ *
+ * Eviction's way home (evict.c): unlike hmmsim_migrate_to_system(), it
+ * needs neither a mirror nor a readable VMA, and it never drops the lock,
+ * which keeps the VMAs, and so the anon_vma of each page it finds mapped,
+ * in place until the pages are back in the page tables. It stops early
+ * for a fatal signal.
+ *
+ * Return: the number of pages moved.
+ */
+unsigned long hmmsim_move_home(struct hmmsim_scratch *s, struct mm_struct *mm,
+			       unsigned long start, unsigned long end,
+			       unsigned long nr, gfp_t gfp)
+{
+	struct vm_area_struct *vma;
+	unsigned long addr = start, moved = 0;
+
+	mmap_assert_locked(mm);
+	while (addr < end && moved < nr && !fatal_signal_pending(current) &&
+	       (vma = find_vma(mm, addr)) && vma->vm_start < end) {
+		struct migrate_vma args = {
+			.vma = vma,
+			.src = s->src,
+			.dst = s->dst,
+			.pgmap_owner = s->hdev,
+			.flags = hmmsim_move_select(s->hdev) |
+				 hmmsim_move_compound(s->hdev),
+		};
+
+		args.start = max(addr, vma->vm_start);
+		args.end = hmmsim_move_window_end(vma, args.start, end);
+		addr = args.end;
+		if (migrate_vma_setup(&args))
+			continue;	/* not anonymous memory: nothing here */
+		hmmsim_move_to_system(s, &args, gfp, HMMSIM_TO_SYSTEM, &moved);
+		cond_resched();
+	}
+	return moved;
 }

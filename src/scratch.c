@@ -21,9 +21,8 @@
  */
 void hmmsim_scratch_fini(struct hmmsim_scratch *s)
 {
-	/* Salvaging moves poison as they go; this is for the last ones. */
-	if (s->nr_lost)
-		hmmsim_move_poison_lost(s);
+	/* Salvaging moves poison what they salvaged once they unlock. */
+	WARN_ON_ONCE(s->nr_lost);
 	kvfree(s->lost);
 	hmmsim_copy_batch_fini(&s->batch);
 	kvfree(s->codes);

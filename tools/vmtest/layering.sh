@@ -11,9 +11,10 @@
 # them in an ops table the kernel calls. Prints the edges with -v.
 set -euo pipefail
 
-# Registered callbacks: file_operations, file_operations.uring_cmd,
-# dev_pagemap_ops.migrate_to_ram.
-REGISTERED=' hmmsim_fops hmmsim_uring_cmd hmmsim_migrate_cpu_fault '
+# Registered callbacks: file_operations (the char devices' and debugfs's
+# poison file), file_operations.uring_cmd, dev_pagemap_ops.migrate_to_ram
+# and .memory_failure.
+REGISTERED=' hmmsim_fops hmmsim_poison_fops hmmsim_uring_cmd hmmsim_migrate_cpu_fault hmmsim_poison_memory_failure '
 
 verbose=0
 if [[ ${1:-} == -v ]]; then
