@@ -886,8 +886,19 @@ hmmsim_cfs_coherent_device(struct __test_metadata *_metadata,
  *	CFS_PRIVATE_DEVICE(), of @capacity bytes (@cap_str)
  */
 #define CFS_DEVICE(d, prefix, coherent, capacity, cap_str) \
-	((coherent) ? CFS_COHERENT_DEVICE(d, prefix, cap_str) : \
-		      CFS_PRIVATE_DEVICE(d, prefix, capacity, cap_str))
+	hmmsim_cfs_device(_metadata, d, prefix, coherent, capacity, cap_str)
+
+static inline int hmmsim_cfs_device(struct __test_metadata *_metadata,
+				    struct cfsdev *d, const char *prefix,
+				    bool coherent, unsigned long capacity,
+				    const char *cap_str)
+{
+	if (coherent)
+		return hmmsim_cfs_coherent_device(_metadata, d, prefix,
+						  cap_str);
+	return hmmsim_cfs_private_device(_metadata, d, prefix, capacity,
+					 cap_str);
+}
 
 /* ----------------------------- scenarios core and coherent both run */
 
