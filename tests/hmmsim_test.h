@@ -402,6 +402,15 @@ static inline int queue_raw(struct io_uring *ring, int fd, __u32 op,
 	return 0;
 }
 
+/* The SQE queued last, not yet submitted: for the fields queue_raw() zeroes. */
+static inline struct io_uring_sqe *queued_sqe(struct io_uring *ring)
+{
+	unsigned int shift = (ring->flags & IORING_SETUP_SQE128) ? 1 : 0;
+
+	return &ring->sq.sqes[((ring->sq.sqe_tail - 1) & *ring->sq.kring_mask)
+			      << shift];
+}
+
 /** queue() - queue_raw() of the struct hmmsim_uring_cmd @c */
 static inline int queue(struct io_uring *ring, int fd, __u32 op,
 			const struct hmmsim_uring_cmd *c, __u64 user_data)
