@@ -1294,7 +1294,11 @@ static __u64 maybe_nonzero(unsigned int one_in_n)
 	return one_in(2) ? v[rnd_below(ARRAY_SIZE(v))] : rnd() | 1;
 }
 
-static void gen_ext(struct call *c, unsigned char *data, size_t *len)
+/*
+ * A hostile @size for a structure of @ks bytes, at least @min for the ABI;
+ * sets c->size_cls, and *dirty for a bigger one with a nonzero tail byte.
+ */
+static __u32 gen_size(struct call *c, size_t ks, size_t min, bool *dirty)
 {
 	enum {
 		Z_ZERO, Z_SMALL, Z_SHORT, Z_EXACT, Z_BIGGER, Z_BIGGER_DIRTY,
@@ -1306,48 +1310,49 @@ static void gen_ext(struct call *c, unsigned char *data, size_t *len)
 		[Z_PAGE_PLUS] = 2, [Z_HUGE] = 2,
 	};
 	static const __u32 huge[] = { 0xffffffff, 0x80000000, 1 << 20, 8193 };
+	unsigned int z = pick(weights, NR_Z);
+
+	*dirty = z == Z_BIGGER_DIRTY;
+	switch (z) {
+	case Z_ZERO:
+		c->size_cls = "zero";
+		return 0;
+	case Z_SMALL:
+		c->size_cls = "small";
+		return 1 + rnd_below(8);
+	case Z_SHORT:
+		c->size_cls = "short";
+		return min - 1 - rnd_below(8);
+	case Z_EXACT:
+		c->size_cls = "exact";
+		return ks;
+	case Z_BIGGER:
+	case Z_BIGGER_DIRTY:
+		c->size_cls = z == Z_BIGGER ? "bigger" : "bigger-dirty-tail";
+		return ks + 1 + rnd_below(one_in(2) ? 16 : page_size - ks);
+	case Z_PAGE:
+		c->size_cls = "page";
+		return page_size;
+	case Z_PAGE_PLUS:
+		c->size_cls = "page+1";
+		return page_size + 1;
+	default:
+		c->size_cls = "huge";
+		return huge[rnd_below(ARRAY_SIZE(huge))];
+	}
+}
+
+static void gen_ext(struct call *c, unsigned char *data, size_t *len)
+{
 	size_t ks = ext_size[c->cmd], area = ARG_AREA_PAGES * page_size;
 	union ext *e = &c->ext;
-	unsigned int z = pick(weights, NR_Z), i;
+	unsigned int i;
+	bool dirty;
 	__u32 usize;
 
 	memset(e, 0, sizeof(*e));
 	c->tail = -1;
-	switch (z) {
-	case Z_ZERO:
-		c->size_cls = "zero";
-		usize = 0;
-		break;
-	case Z_SMALL:
-		c->size_cls = "small";
-		usize = 1 + rnd_below(8);
-		break;
-	case Z_SHORT:
-		c->size_cls = "short";
-		usize = ext_min[c->cmd] - 1 - rnd_below(8);
-		break;
-	case Z_EXACT:
-		c->size_cls = "exact";
-		usize = ks;
-		break;
-	case Z_BIGGER:
-	case Z_BIGGER_DIRTY:
-		c->size_cls = z == Z_BIGGER ? "bigger" : "bigger-dirty-tail";
-		usize = ks + 1 + rnd_below(one_in(2) ? 16 : page_size - ks);
-		break;
-	case Z_PAGE:
-		c->size_cls = "page";
-		usize = page_size;
-		break;
-	case Z_PAGE_PLUS:
-		c->size_cls = "page+1";
-		usize = page_size + 1;
-		break;
-	default:
-		c->size_cls = "huge";
-		usize = huge[rnd_below(ARRAY_SIZE(huge))];
-		break;
-	}
+	usize = gen_size(c, ks, ext_min[c->cmd], &dirty);
 	c->usize = usize;
 
 	/* Output fields go in as garbage; they are ignored. */
@@ -1398,7 +1403,7 @@ static void gen_ext(struct call *c, unsigned char *data, size_t *len)
 		*len = area;
 	memset(data, 0, *len);
 	memcpy(data, e, *len < ks ? *len : ks);
-	if (z == Z_BIGGER_DIRTY && *len > ks) {
+	if (dirty && *len > ks) {
 		c->tail = ks + rnd_below(*len - ks);
 		data[c->tail] = 1 + rnd_below(255);
 	}
