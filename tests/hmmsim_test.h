@@ -129,6 +129,9 @@ int get_stats(int fd, struct hmmsim_stats *st);
 int wait_stats(int fd, bool (*done)(const struct hmmsim_stats *),
 	       struct hmmsim_stats *st);
 
+/** uring_idle() - for wait_stats(): no io_uring request of the device is in flight */
+bool uring_idle(const struct hmmsim_stats *st);
+
 /**
  * uffd_register() - a userfaultfd registered for missing pages over @npages
  *	at @buf, which nobody serves until the caller does: its file

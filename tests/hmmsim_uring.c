@@ -66,12 +66,6 @@ static bool kernel_cancels(void)
 	return major > 6 || (major == 6 && minor >= 7);
 }
 
-/* No io_uring request of the device is queued or running. */
-static bool uring_idle(const struct hmmsim_stats *st)
-{
-	return !st->uring_inflight;
-}
-
 /* The device has taken pages in: a request's first window has run. */
 static bool took_pages(const struct hmmsim_stats *st)
 {
