@@ -1640,7 +1640,13 @@ static unsigned int uring_percent = DEFAULT_URING_PERCENT;
 
 /* What the SQE around a command may be: see gen_sqe(). */
 #define SQE_PLAIN	_BITUL(0)	/* on the ring without SQE128 */
-#define SQE_DEFER	_BITUL(1)	/* IOSQE_ASYNC, IOSQE_IO_DRAIN */
+#define SQE_ASYNC	_BITUL(1)	/* IOSQE_ASYNC */
+/*
+ * IOSQE_IO_DRAIN, only for a command run alone: on 6.12 a drained request
+ * waits forever when one submitted after it fails at submission, whose
+ * CQE comes first (req_need_defer() compares the CQE count with !=).
+ */
+#define SQE_DRAIN	_BITUL(2)
 
 /* c->want_err, or either of two errnos. */
 static void want(struct call *c, int err, int alt)
@@ -1658,8 +1664,10 @@ enum {
  * What an SQE can be, and what io_uring or hmmsim must answer before they
  * look at the command. IOSQE_BUFFER_SELECT: EOPNOTSUPP where URING_CMD has
  * no buffer selection, EINVAL where it has (without
- * IORING_URING_CMD_MULTISHOT). No file is registered: IOSQE_FIXED_FILE
- * makes the fd an index into nothing.
+ * IORING_URING_CMD_MULTISHOT). IORING_URING_CMD_FIXED: EINVAL from hmmsim,
+ * or EFAULT where io_uring looks the buffer up itself at prep (6.12), and
+ * none is registered. One file is registered (ring_watch's): with
+ * IOSQE_FIXED_FILE a device's fd is an index past it.
  */
 static const struct sqe_desc {
 	const char *name;
@@ -1675,7 +1683,7 @@ static const struct sqe_desc {
 	[Q_BUF_SELECT] = { "IOSQE_BUFFER_SELECT", IOSQE_BUFFER_SELECT, 0,
 			   EINVAL, EOPNOTSUPP },
 	[Q_CMD_FIXED] = { "IORING_URING_CMD_FIXED", 0, IORING_URING_CMD_FIXED,
-			  EINVAL },
+			  EINVAL, EFAULT },
 	[Q_CMD_FLAG] = { "unknown uring_cmd_flags", 0, 0, EINVAL },
 	[Q_PAD1] = { "nonzero __pad1", 0, 0, EINVAL },
 	[Q_PLAIN] = { "normal", 0, 0, EINVAL },
@@ -1693,7 +1701,8 @@ static void gen_sqe(struct call *c, unsigned long allow)
 	unsigned int q = pick(weights, NR_Q);
 	const struct sqe_desc *d;
 
-	if (((q == Q_ASYNC || q == Q_DRAIN) && !(allow & SQE_DEFER)) ||
+	if ((q == Q_ASYNC && !(allow & SQE_ASYNC)) ||
+	    (q == Q_DRAIN && !(allow & SQE_DRAIN)) ||
 	    (q == Q_PLAIN && !(allow & SQE_PLAIN && plain_up)))
 		q = Q_NORMAL;
 	d = &sqes[q];
@@ -1705,6 +1714,8 @@ static void gen_sqe(struct call *c, unsigned long allow)
 	if (q == Q_PAD1)
 		c->pad1 = rnd() | 1;
 	c->plain = q == Q_PLAIN;
+	/* io-wq cancels what it finds no worker for: -F can fail one. */
+	c->cancelable = q == Q_ASYNC && fault_injection;
 	if (d->want)
 		want(c, d->want, d->alt);
 }
@@ -2730,7 +2741,7 @@ static void run_uring_one(unsigned int di)
 	struct io_uring *r;
 	int ret;
 
-	gen_uring_call(c, di, SQE_PLAIN | SQE_DEFER);
+	gen_uring_call(c, di, SQE_PLAIN | SQE_ASYNC | SQE_DRAIN);
 	r = c->plain ? &plain_ring : &ring;
 	effects_before(c);
 	__atomic_add_fetch(&progress_mark, 1, __ATOMIC_RELAXED);
@@ -2773,6 +2784,7 @@ static const char * const end_names[NR_E] = {
 
 static struct call batch[BATCH_MAX];
 static unsigned int batch_n;
+static bool batch_in_flight;		/* for the stall watchdog */
 static bool cancel_badfd[BATCH_MAX];	/* its cancel by fd names no file */
 static unsigned long batch_ends[NR_E];	/* batches, by how they ended */
 
@@ -2885,14 +2897,14 @@ static void run_uring_batch(void)
 	batch_n = 2 + rnd_below(BATCH_MAX - 1);
 	/*
 	 * Closing the ring, every request is to be in hmmsim's hands when
-	 * it goes: none waits in io-wq or behind a drain.
+	 * it goes: none waits in io-wq.
 	 */
 	for (i = 0; i < nr_devs; i++)
 		dev_any_fd(&devs[i], NULL);
 	no_reopen = true;
 	for (i = 0; i < batch_n; i++) {
 		gen_uring_call(&batch[i], rnd_below(nr_devs),
-			       e == E_CLOSE_RING ? 0 : SQE_DEFER);
+			       e == E_CLOSE_RING ? 0 : SQE_ASYNC);
 		batch[i].nr = nr_calls + i;
 	}
 	no_reopen = false;
@@ -2900,6 +2912,7 @@ static void run_uring_batch(void)
 		dupfd = batch_dup_fd(rnd_below(batch_n));
 	for (i = 0; i < batch_n && !ret; i++)
 		ret = uring_queue(&batch[i], i);
+	batch_in_flight = true;
 	snprintf(cur_action, sizeof(cur_action),
 		 "io_uring: %u commands in flight (call #%lu on), %s",
 		 batch_n, nr_calls, end_names[e]);
@@ -2926,6 +2939,7 @@ static void run_uring_batch(void)
 		if (ret)
 			uring_broken(&batch[0], "wait", ret);
 	}
+	batch_in_flight = false;
 	for (i = 0; i < batch_n; i++) {
 		if (batch[i].done) {
 			finish_call(&batch[i]);
@@ -2972,6 +2986,18 @@ static void fatal_signal(int sig)
 	raise(sig);
 }
 
+/* The commands of a batch in flight, with what came back so far. */
+static void stall_batch(void)
+{
+	char buf[1024];
+	unsigned int i;
+
+	for (i = 0; batch_in_flight && i < batch_n; i++) {
+		describe(&batch[i], buf, sizeof(buf));
+		printf("#   %s\n", buf);
+	}
+}
+
 static void *stall_watchdog(void *unused)
 {
 	unsigned long last = 0, now;
@@ -2995,6 +3021,7 @@ static void *stall_watchdog(void *unused)
 		else
 			describe(&cur, buf, sizeof(buf));
 		printf("# no progress for %u s, in: %s\n", still, buf);
+		stall_batch();
 	}
 	return unused;
 }
