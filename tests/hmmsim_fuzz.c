@@ -1657,14 +1657,16 @@ static void want(struct call *c, int err, int alt)
 
 enum {
 	Q_NORMAL, Q_ASYNC, Q_DRAIN, Q_FIXED_FILE, Q_BAD_FLAG, Q_BUF_SELECT,
-	Q_CMD_FIXED, Q_CMD_FLAG, Q_PAD1, Q_PLAIN, NR_Q,
+	Q_MULTISHOT, Q_CMD_FIXED, Q_CMD_FLAG, Q_PAD1, Q_PLAIN, NR_Q,
 };
 
 /*
  * What an SQE can be, and what io_uring or hmmsim must answer before they
  * look at the command. IOSQE_BUFFER_SELECT: EOPNOTSUPP where URING_CMD has
- * no buffer selection, EINVAL where it has (without
- * IORING_URING_CMD_MULTISHOT). IORING_URING_CMD_FIXED: EINVAL from hmmsim,
+ * no buffer selection, EINVAL where it has, without
+ * IORING_URING_CMD_MULTISHOT or where that flag is unknown; and no hmmsim
+ * command is multishot, which hmmsim must refuse (EINVAL) where io_uring
+ * passes it on (7.2). IORING_URING_CMD_FIXED: EINVAL from hmmsim,
  * or EFAULT where io_uring looks the buffer up itself at prep (6.12), and
  * none is registered. One file is registered (ring_watch's): with
  * IOSQE_FIXED_FILE a device's fd is an index past it.
@@ -1682,6 +1684,8 @@ static const struct sqe_desc {
 	[Q_BAD_FLAG] = { "unknown sqe flag", 1 << 7, 0, EINVAL },
 	[Q_BUF_SELECT] = { "IOSQE_BUFFER_SELECT", IOSQE_BUFFER_SELECT, 0,
 			   EINVAL, EOPNOTSUPP },
+	[Q_MULTISHOT] = { "IOSQE_BUFFER_SELECT, multishot",
+			  IOSQE_BUFFER_SELECT, 1U << 1, EINVAL, EOPNOTSUPP },
 	[Q_CMD_FIXED] = { "IORING_URING_CMD_FIXED", 0, IORING_URING_CMD_FIXED,
 			  EINVAL, EFAULT },
 	[Q_CMD_FLAG] = { "unknown uring_cmd_flags", 0, 0, EINVAL },
@@ -1695,8 +1699,8 @@ static void gen_sqe(struct call *c, unsigned long allow)
 	static const unsigned int weights[NR_Q] = {
 		[Q_NORMAL] = 70, [Q_ASYNC] = 8, [Q_DRAIN] = 2,
 		[Q_FIXED_FILE] = 2, [Q_BAD_FLAG] = 2, [Q_BUF_SELECT] = 2,
-		[Q_CMD_FIXED] = 2, [Q_CMD_FLAG] = 2, [Q_PAD1] = 2,
-		[Q_PLAIN] = 3,
+		[Q_MULTISHOT] = 1, [Q_CMD_FIXED] = 2, [Q_CMD_FLAG] = 2,
+		[Q_PAD1] = 2, [Q_PLAIN] = 3,
 	};
 	unsigned int q = pick(weights, NR_Q);
 	const struct sqe_desc *d;
