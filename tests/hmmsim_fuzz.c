@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * hmmsim_fuzz: an ioctl fuzzer for every hmmsim device.
+ * hmmsim_fuzz: an ioctl and io_uring fuzzer for every hmmsim device.
  *
- *   hmmsim_fuzz [-n CALLS_PER_DEVICE] [-s SEED] [-F]
+ *   hmmsim_fuzz [-n CALLS_PER_DEVICE] [-s SEED] [-u PERCENT] [-F]
+ *
+ * -u: the share of the calls that are io_uring commands (default 20; 0:
+ * ioctls only).
  *
  * -F is for fault-injection runs (make faults): once set up, the program
  * marks itself for the task-filtered fault attributes (failslab,
@@ -29,6 +32,21 @@
  * unknown command gives anything but ENOTTY, or when a successful call
  * returns nonsense (more pages than asked, an INFO that does not describe
  * the device, STATS counters that go backwards).
+ *
+ * An io_uring call (IORING_OP_URING_CMD on a ring with 128-byte SQEs and
+ * 32-byte CQEs) takes its range and buffer from the same generators as the
+ * core command of the same kind (PREFETCH those of MIGRATE_TO_SYS), with
+ * hostile sizes, tails, flags, pad, reserved, ptr and src_fd in its
+ * payload; or a cmd_op of no command; or a file that is not an hmmsim
+ * device; and now and then SQE fields io_uring or hmmsim must refuse, a
+ * ring without SQE128, IOSQE_ASYNC or IOSQE_IO_DRAIN. It is judged as the
+ * ioctls are, side effects included, with the errnos io_uring adds:
+ * EOPNOTSUPP for an unknown cmd_op or a file without io_uring commands,
+ * EINVAL or EBADF for the SQE, ECANCELED only for a command that was
+ * canceled. One step in ten is a batch of commands in flight together
+ * (judged by their results), which are reaped, or have a file closed
+ * under them, or are canceled (IORING_OP_ASYNC_CANCEL), or have their ring
+ * closed under them, after which every device's requests must end.
  *
  * A "canary" buffer holds a pattern. It is moved around (MIGRATE_TO_DEV,
  * MIGRATE_TO_SYS, HMMSIM_IOCTL_MIGRATE from system memory and between
@@ -62,6 +80,8 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <time.h>
+
+#include <liburing.h>
 
 #include "hmmsim_test.h"
 
@@ -165,6 +185,7 @@ static const struct {
 	{ EINTR, "EINTR" },
 	{ EAGAIN, "EAGAIN" },
 	{ EOPNOTSUPP, "EOPNOTSUPP" },	/* EXCLUSIVE on hugetlbfs, shared */
+	{ ECANCELED, "ECANCELED" },	/* an io_uring command canceled */
 };
 
 #define HIST_OTHER	ARRAY_SIZE(errnos)
@@ -198,6 +219,7 @@ struct dev {
 	struct hmmsim_stats last;	/* the last STATS, for the counters */
 	bool have_last;
 	unsigned long calls;
+	unsigned long uring_calls;	/* of calls, those by io_uring */
 	unsigned long hist[NR_HIST];
 	unsigned long failures;
 	unsigned long reports;
@@ -205,6 +227,11 @@ struct dev {
 
 static struct dev devs[MAX_DEVICES];
 static unsigned int nr_devs;
+/*
+ * While an io_uring batch is drawn, no file is reopened: that could open
+ * the closed file a command drawn earlier in the batch names.
+ */
+static bool no_reopen;
 
 static __u64 task_size;			/* the kernel's TASK_SIZE */
 
@@ -227,6 +254,8 @@ static int dev_any_fd(struct dev *d, unsigned int *slot)
 			return d->fd[s];
 		}
 	}
+	if (no_reopen)
+		return -1;
 	d->fd[first] = dev_open(d);
 	if (slot)
 		*slot = first;
@@ -533,6 +562,7 @@ enum call_kind {
 	CALL_BOGUS,
 	CALL_BADFD,
 	CALL_EVENT,
+	CALL_URING,		/* an io_uring command */
 };
 
 enum {
@@ -583,6 +613,38 @@ static const struct cmd_desc {
 	[C_STATS] = { "STATS", HMMSIM_IOCTL_STATS, 4, PTR_UNUSED },
 };
 
+/*
+ * The io_uring commands, and the core command whose generated arguments
+ * each takes: its range, and its buffer for a device read or write.
+ */
+enum {
+	U_TO_DEV,
+	U_TO_SYS,
+	U_DEV_TO_DEV,
+	U_PREFETCH,
+	U_READ,
+	U_WRITE,
+	NR_UOPS,
+};
+
+static const struct uop_desc {
+	const char *name;
+	__u32 op;
+	unsigned int core;
+} uops[NR_UOPS] = {
+	[U_TO_DEV] = { "MIGRATE_TO_DEVICE", HMMSIM_URING_MIGRATE_TO_DEVICE,
+		       C_TO_DEV },
+	[U_TO_SYS] = { "MIGRATE_TO_SYSTEM", HMMSIM_URING_MIGRATE_TO_SYSTEM,
+		       C_TO_SYS },
+	[U_DEV_TO_DEV] = { "MIGRATE_DEV_TO_DEV",
+			   HMMSIM_URING_MIGRATE_DEV_TO_DEV, C_TO_DEV },
+	[U_PREFETCH] = { "PREFETCH", HMMSIM_URING_PREFETCH, C_TO_SYS },
+	[U_READ] = { "READ", HMMSIM_URING_READ, C_READ },
+	[U_WRITE] = { "WRITE", HMMSIM_URING_WRITE, C_WRITE },
+};
+
+#define NO_PAGES	(~0ULL)		/* a CQE without a page count */
+
 /* Where the argument of a call is, and what the kernel can do with it. */
 enum arg_state {
 	ARG_OK,			/* readable and writable */
@@ -626,6 +688,22 @@ struct call {
 	bool watched;			/* effects_watched() */
 	__u64 moved_before;		/* pages_moved() before the call */
 	int excl_before;		/* excl_state() before the call */
+	/* CALL_URING */
+	unsigned int uop;		/* index in uops[] */
+	unsigned int fd_slot;		/* c->fd is devs[c->dev].fd[fd_slot] */
+	__u32 cmd_op;
+	const char *op_cls;
+	struct hmmsim_uring_cmd uc;	/* the payload as generated */
+	__u8 area[CMD_AREA];		/* the SQE's command area */
+	const char *sqe_cls;
+	__u8 sqe_flags;
+	__u32 uring_cmd_flags;
+	__u32 pad1;
+	bool plain;			/* on the ring without SQE128 */
+	int want_alt;			/* the other errno want_err allows */
+	bool cancelable;		/* ECANCELED is an answer */
+	bool fd_closed;			/* EBADF is an answer */
+	__u64 pages;			/* the CQE's page count, or NO_PAGES */
 };
 
 /* What is going on, for the crash handler and the stall watchdog. */
@@ -655,16 +733,8 @@ static void append(char *buf, size_t len, const char *fmt, ...)
 	va_end(ap);
 }
 
-static void describe(const struct call *c, char *buf, size_t len)
+static void describe_ioctl(const struct call *c, char *buf, size_t len)
 {
-	const struct dev *d = &devs[c->dev];
-
-	buf[0] = '\0';
-	append(buf, len, "call #%lu %s fd %d", c->nr, d->path, c->fd);
-	if (c->kind == CALL_EVENT) {
-		append(buf, len, ": %s", c->event);
-		return;
-	}
 	append(buf, len, ": %s request %#lx arg %#llx (%s)",
 	       c->kind == CALL_BOGUS ? "bogus" : cmds[c->cmd].name,
 	       c->request, ull(c->arg), c->arg_cls);
@@ -698,6 +768,50 @@ static void describe(const struct call *c, char *buf, size_t len)
 		if (c->tail >= 0)
 			append(buf, len, " nonzero tail byte at %ld", c->tail);
 	}
+}
+
+static void describe_uring(const struct call *c, char *buf, size_t len)
+{
+	const struct hmmsim_uring_cmd *u = &c->uc;
+	unsigned int i;
+
+	append(buf, len,
+	       ": io_uring %s cmd_op %#x%s%s%s sqe %s%s size %u (%s) flags %#x",
+	       uops[c->uop].name, c->cmd_op, c->op_cls ? " (" : "",
+	       c->op_cls ? c->op_cls : "", c->op_cls ? ")" : "", c->sqe_cls,
+	       c->plain ? " (ring without SQE128)" : "", u->size, c->size_cls,
+	       u->flags);
+	append(buf, len,
+	       " addr %#llx (%s) npages %#llx (%s) ptr %#llx (%s) src_fd %d (%s) pad %#x",
+	       ull(u->addr), c->addr_cls, ull(u->npages), c->np_cls,
+	       ull(u->ptr), c->ptr_cls, u->src_fd,
+	       c->src_cls ? c->src_cls : "none", u->pad);
+	for (i = 0; i < ARRAY_SIZE(u->reserved); i++)
+		if (u->reserved[i])
+			append(buf, len, " reserved[%u] %#llx", i,
+			       ull(u->reserved[i]));
+	if (c->tail >= 0)
+		append(buf, len, " nonzero tail byte at %ld", c->tail);
+	if (c->cancelable)
+		append(buf, len, " [canceled]");
+	if (c->fd_closed)
+		append(buf, len, " [file closed after submission]");
+}
+
+static void describe(const struct call *c, char *buf, size_t len)
+{
+	const struct dev *d = &devs[c->dev];
+
+	buf[0] = '\0';
+	append(buf, len, "call #%lu %s fd %d", c->nr, d->path, c->fd);
+	if (c->kind == CALL_EVENT) {
+		append(buf, len, ": %s", c->event);
+		return;
+	}
+	if (c->kind == CALL_URING)
+		describe_uring(c, buf, len);
+	else
+		describe_ioctl(c, buf, len);
 	if (c->must_fail)
 		append(buf, len, " [must fail: %s]", c->must_fail);
 	if (!c->done)
@@ -708,6 +822,8 @@ static void describe(const struct call *c, char *buf, size_t len)
 		append(buf, len, " -> %s (%d)", errno_name(c->err), c->err);
 	else
 		append(buf, len, " -> returned %d", c->ret);
+	if (c->kind == CALL_URING && c->done && c->pages != NO_PAGES)
+		append(buf, len, ", %llu pages", ull(c->pages));
 }
 
 /* ----------------------------------------------------- hostile values */
@@ -1294,7 +1410,11 @@ static __u64 maybe_nonzero(unsigned int one_in_n)
 	return one_in(2) ? v[rnd_below(ARRAY_SIZE(v))] : rnd() | 1;
 }
 
-static void gen_ext(struct call *c, unsigned char *data, size_t *len)
+/*
+ * A hostile @size for a structure of @ks bytes, at least @min for the ABI;
+ * sets c->size_cls, and *dirty for a bigger one with a nonzero tail byte.
+ */
+static __u32 gen_size(struct call *c, size_t ks, size_t min, bool *dirty)
 {
 	enum {
 		Z_ZERO, Z_SMALL, Z_SHORT, Z_EXACT, Z_BIGGER, Z_BIGGER_DIRTY,
@@ -1306,48 +1426,49 @@ static void gen_ext(struct call *c, unsigned char *data, size_t *len)
 		[Z_PAGE_PLUS] = 2, [Z_HUGE] = 2,
 	};
 	static const __u32 huge[] = { 0xffffffff, 0x80000000, 1 << 20, 8193 };
+	unsigned int z = pick(weights, NR_Z);
+
+	*dirty = z == Z_BIGGER_DIRTY;
+	switch (z) {
+	case Z_ZERO:
+		c->size_cls = "zero";
+		return 0;
+	case Z_SMALL:
+		c->size_cls = "small";
+		return 1 + rnd_below(8);
+	case Z_SHORT:
+		c->size_cls = "short";
+		return min - 1 - rnd_below(8);
+	case Z_EXACT:
+		c->size_cls = "exact";
+		return ks;
+	case Z_BIGGER:
+	case Z_BIGGER_DIRTY:
+		c->size_cls = z == Z_BIGGER ? "bigger" : "bigger-dirty-tail";
+		return ks + 1 + rnd_below(one_in(2) ? 16 : page_size - ks);
+	case Z_PAGE:
+		c->size_cls = "page";
+		return page_size;
+	case Z_PAGE_PLUS:
+		c->size_cls = "page+1";
+		return page_size + 1;
+	default:
+		c->size_cls = "huge";
+		return huge[rnd_below(ARRAY_SIZE(huge))];
+	}
+}
+
+static void gen_ext(struct call *c, unsigned char *data, size_t *len)
+{
 	size_t ks = ext_size[c->cmd], area = ARG_AREA_PAGES * page_size;
 	union ext *e = &c->ext;
-	unsigned int z = pick(weights, NR_Z), i;
+	unsigned int i;
+	bool dirty;
 	__u32 usize;
 
 	memset(e, 0, sizeof(*e));
 	c->tail = -1;
-	switch (z) {
-	case Z_ZERO:
-		c->size_cls = "zero";
-		usize = 0;
-		break;
-	case Z_SMALL:
-		c->size_cls = "small";
-		usize = 1 + rnd_below(8);
-		break;
-	case Z_SHORT:
-		c->size_cls = "short";
-		usize = ext_min[c->cmd] - 1 - rnd_below(8);
-		break;
-	case Z_EXACT:
-		c->size_cls = "exact";
-		usize = ks;
-		break;
-	case Z_BIGGER:
-	case Z_BIGGER_DIRTY:
-		c->size_cls = z == Z_BIGGER ? "bigger" : "bigger-dirty-tail";
-		usize = ks + 1 + rnd_below(one_in(2) ? 16 : page_size - ks);
-		break;
-	case Z_PAGE:
-		c->size_cls = "page";
-		usize = page_size;
-		break;
-	case Z_PAGE_PLUS:
-		c->size_cls = "page+1";
-		usize = page_size + 1;
-		break;
-	default:
-		c->size_cls = "huge";
-		usize = huge[rnd_below(ARRAY_SIZE(huge))];
-		break;
-	}
+	usize = gen_size(c, ks, ext_min[c->cmd], &dirty);
 	c->usize = usize;
 
 	/* Output fields go in as garbage; they are ignored. */
@@ -1398,7 +1519,7 @@ static void gen_ext(struct call *c, unsigned char *data, size_t *len)
 		*len = area;
 	memset(data, 0, *len);
 	memcpy(data, e, *len < ks ? *len : ks);
-	if (z == Z_BIGGER_DIRTY && *len > ks) {
+	if (dirty && *len > ks) {
 		c->tail = ks + rnd_below(*len - ks);
 		data[c->tail] = 1 + rnd_below(255);
 	}
@@ -1496,6 +1617,311 @@ static void gen_bogus(struct call *c, unsigned char *data, size_t *len)
 	*len = sizeof(struct hmm_dmirror_cmd);
 	for (i = 0; i < *len; i++)
 		data[i] = rnd();
+}
+
+/* ------------------------------------------------------ io_uring calls */
+
+#define URING_ENTRIES		16
+#define BATCH_MAX		6	/* io_uring commands in flight at once */
+#define CANCEL_TAG		_BITULL(32)	/* user_data of a cancel */
+#define DUP_FD_MIN		512	/* see batch_dup_fd() */
+#define DEFAULT_URING_PERCENT	20
+
+static struct io_uring ring;		/* SQE128 and CQE32 */
+static struct io_uring plain_ring;	/* 64-byte SQEs: no command fits */
+static bool ring_up, plain_up;
+/*
+ * A pipe whose write end only the ring holds (a registered file): its
+ * read end sees the end of the file once the ring is freed, with every
+ * request and file reference it had.
+ */
+static int ring_watch = -1;
+static unsigned int uring_percent = DEFAULT_URING_PERCENT;
+
+/* What the SQE around a command may be: see gen_sqe(). */
+#define SQE_PLAIN	_BITUL(0)	/* on the ring without SQE128 */
+#define SQE_ASYNC	_BITUL(1)	/* IOSQE_ASYNC */
+/*
+ * IOSQE_IO_DRAIN, only for a command run alone: on 6.12 a drained request
+ * waits forever when one submitted after it fails at submission, whose
+ * CQE comes first (req_need_defer() compares the CQE count with !=).
+ */
+#define SQE_DRAIN	_BITUL(2)
+
+/* c->want_err, or either of two errnos. */
+static void want(struct call *c, int err, int alt)
+{
+	c->want_err = err;
+	c->want_alt = alt;
+}
+
+enum {
+	Q_NORMAL, Q_ASYNC, Q_DRAIN, Q_FIXED_FILE, Q_BAD_FLAG, Q_BUF_SELECT,
+	Q_MULTISHOT, Q_CMD_FIXED, Q_CMD_FLAG, Q_PAD1, Q_PLAIN, NR_Q,
+};
+
+/*
+ * What an SQE can be, and what io_uring or hmmsim must answer before they
+ * look at the command. IOSQE_BUFFER_SELECT: EOPNOTSUPP where URING_CMD has
+ * no buffer selection, EINVAL where it has, without
+ * IORING_URING_CMD_MULTISHOT or where that flag is unknown; and no hmmsim
+ * command is multishot, which hmmsim must refuse (EINVAL) where io_uring
+ * passes it on (7.2). IORING_URING_CMD_FIXED: EINVAL from hmmsim,
+ * or EFAULT where io_uring looks the buffer up itself at prep (6.12), and
+ * none is registered. One file is registered (ring_watch's): with
+ * IOSQE_FIXED_FILE a device's fd is an index past it.
+ */
+static const struct sqe_desc {
+	const char *name;
+	__u8 flags;
+	__u32 cmd_flags;
+	int want, alt;
+} sqes[NR_Q] = {
+	[Q_NORMAL] = { "normal" },
+	[Q_ASYNC] = { "IOSQE_ASYNC", IOSQE_ASYNC },
+	[Q_DRAIN] = { "IOSQE_IO_DRAIN", IOSQE_IO_DRAIN },
+	[Q_FIXED_FILE] = { "IOSQE_FIXED_FILE", IOSQE_FIXED_FILE, 0, EBADF },
+	[Q_BAD_FLAG] = { "unknown sqe flag", 1 << 7, 0, EINVAL },
+	[Q_BUF_SELECT] = { "IOSQE_BUFFER_SELECT", IOSQE_BUFFER_SELECT, 0,
+			   EINVAL, EOPNOTSUPP },
+	[Q_MULTISHOT] = { "IOSQE_BUFFER_SELECT, multishot",
+			  IOSQE_BUFFER_SELECT, 1U << 1, EINVAL, EOPNOTSUPP },
+	[Q_CMD_FIXED] = { "IORING_URING_CMD_FIXED", 0, IORING_URING_CMD_FIXED,
+			  EINVAL, EFAULT },
+	[Q_CMD_FLAG] = { "unknown uring_cmd_flags", 0, 0, EINVAL },
+	[Q_PAD1] = { "nonzero __pad1", 0, 0, EINVAL },
+	[Q_PLAIN] = { "normal", 0, 0, EINVAL },
+};
+
+/* The SQE's own fields, hostile now and then; @allow: SQE_*. */
+static void gen_sqe(struct call *c, unsigned long allow)
+{
+	static const unsigned int weights[NR_Q] = {
+		[Q_NORMAL] = 70, [Q_ASYNC] = 8, [Q_DRAIN] = 2,
+		[Q_FIXED_FILE] = 2, [Q_BAD_FLAG] = 2, [Q_BUF_SELECT] = 2,
+		[Q_MULTISHOT] = 1, [Q_CMD_FIXED] = 2, [Q_CMD_FLAG] = 2,
+		[Q_PAD1] = 2, [Q_PLAIN] = 3,
+	};
+	unsigned int q = pick(weights, NR_Q);
+	const struct sqe_desc *d;
+
+	if ((q == Q_ASYNC && !(allow & SQE_ASYNC)) ||
+	    (q == Q_DRAIN && !(allow & SQE_DRAIN)) ||
+	    (q == Q_PLAIN && !(allow & SQE_PLAIN && plain_up)))
+		q = Q_NORMAL;
+	d = &sqes[q];
+	c->sqe_cls = d->name;
+	c->sqe_flags = d->flags;
+	c->uring_cmd_flags = d->cmd_flags;
+	if (q == Q_CMD_FLAG)
+		c->uring_cmd_flags = 1U << (2 + rnd_below(30));
+	if (q == Q_PAD1)
+		c->pad1 = rnd() | 1;
+	c->plain = q == Q_PLAIN;
+	/* io-wq cancels what it finds no worker for: -F can fail one. */
+	c->cancelable = q == Q_ASYNC && fault_injection;
+	if (d->want)
+		want(c, d->want, d->alt);
+}
+
+/* The fields of the payload besides the range and the buffer. */
+static void gen_payload_fields(struct call *c)
+{
+	struct hmmsim_uring_cmd *u = &c->uc;
+	__u64 flags_ok = c->uop == U_PREFETCH ? HMMSIM_URING_PREFETCH_WRITE : 0;
+	unsigned int i;
+
+	if (c->uop == U_DEV_TO_DEV) {
+		u->src_fd = gen_src_fd(c, &c->src_cls);
+		if (!c->must_fail)
+			c->must_fail = u->src_fd == HMMSIM_MIGRATE_FROM_SYSTEM ?
+				       "no source file" :
+				       src_fd_verdict(c, u->src_fd);
+	} else if (one_in(16)) {
+		u->src_fd = gen_src_fd(c, &c->src_cls);
+		if (u->src_fd)
+			c->must_fail = "source file for a command without one";
+	}
+	if (c->uop == U_PREFETCH && one_in(2))
+		u->flags = HMMSIM_URING_PREFETCH_WRITE;
+	if (one_in(12))
+		u->flags = maybe_nonzero(1);
+	u->pad = maybe_nonzero(16);
+	u->reserved[rnd_below(ARRAY_SIZE(u->reserved))] = maybe_nonzero(16);
+	for (i = 0; i < ARRAY_SIZE(u->reserved); i++)
+		if (u->reserved[i])
+			c->must_fail = "nonzero reserved";
+	if (u->pad)
+		c->must_fail = "nonzero pad";
+	if (u->flags & ~flags_ok)
+		c->must_fail = "unknown flag";
+}
+
+/* @size, and what lies in the command area past the structure. */
+static void gen_payload_size(struct call *c)
+{
+	struct hmmsim_uring_cmd *u = &c->uc;
+	size_t ks = sizeof(*u);
+	bool dirty;
+
+	u->size = gen_size(c, ks, HMMSIM_URING_CMD_SIZE_VER0, &dirty);
+	c->usize = u->size;
+	memset(c->area, 0, sizeof(c->area));
+	memcpy(c->area, u, ks);
+	if (u->size < HMMSIM_URING_CMD_SIZE_VER0) {
+		c->must_fail = "size below the first version";
+	} else if (u->size > CMD_AREA) {
+		c->must_fail = "size beyond the command area";
+	} else if (dirty && u->size > ks) {
+		c->tail = ks + rnd_below(u->size - ks);
+		c->area[c->tail] = 1 + rnd_below(255);
+		c->must_fail = "nonzero tail";
+	} else if (u->size < CMD_AREA && one_in(8)) {
+		/* Bytes past @size are not looked at. */
+		c->area[u->size + rnd_below(CMD_AREA - u->size)] = 0xff;
+	}
+}
+
+/*
+ * The payload of command c->uop: the range and buffer are those drawn for
+ * its core command (gen_core(), which keeps the device from writing the
+ * canary), the other fields hostile now and then.
+ */
+static void gen_payload(struct call *c)
+{
+	struct hmmsim_uring_cmd *u = &c->uc;
+
+	c->cmd = uops[c->uop].core;
+	gen_core(c);
+	memset(u, 0, sizeof(*u));
+	u->addr = c->core.addr;
+	u->npages = c->core.npages;
+	if (c->uop == U_READ || c->uop == U_WRITE) {
+		u->ptr = c->core.ptr;
+	} else if (one_in(16) && c->core.ptr) {
+		u->ptr = c->core.ptr;
+		c->must_fail = "buffer for a command without one";
+	}
+	gen_payload_fields(c);
+	gen_payload_size(c);
+
+	c->cmd_op = uops[c->uop].op;
+	if (one_in(8)) {
+		/* Commands match on type, number and direction only. */
+		c->cmd_op = _IOC(_IOC_WRITE, HMMSIM_IOCTL_TYPE,
+				 _IOC_NR(c->cmd_op), rnd_below(1 << 14));
+		c->op_cls = "other size";
+	}
+}
+
+/* A cmd_op of no command: EOPNOTSUPP, whatever the payload. */
+static void gen_bogus_op(struct call *c)
+{
+	static const __u32 fixed[] = {
+		0, 0xffffffff, HMM_DMIRROR_READ, HMMSIM_IOCTL_MIGRATE,
+		HMMSIM_IOCTL_STATS,
+	};
+	static const unsigned int types[] = { 'h', 'G', 'I', 0xaa };
+	static const unsigned int dirs[] = {
+		_IOC_NONE, _IOC_READ, _IOC_READ | _IOC_WRITE,
+	};
+	unsigned int nr;
+
+	switch (rnd_below(4)) {
+	case 0:
+		c->op_cls = "bogus: an ioctl's";
+		c->cmd_op = fixed[rnd_below(ARRAY_SIZE(fixed))];
+		break;
+	case 1:
+		c->op_cls = "bogus: unknown number";
+		nr = one_in(2) ? rnd_below(0x50) : 0x56 + rnd_below(0xaa);
+		c->cmd_op = _IOC(rnd_below(4), HMMSIM_IOCTL_TYPE, nr,
+				 rnd_below(1 << 14));
+		break;
+	case 2:
+		c->op_cls = "bogus: wrong direction";
+		c->cmd_op = _IOC(dirs[rnd_below(ARRAY_SIZE(dirs))],
+				 HMMSIM_IOCTL_TYPE, _IOC_NR(c->cmd_op),
+				 sizeof(struct hmmsim_uring_cmd));
+		break;
+	default:
+		c->op_cls = "bogus: another type";
+		c->cmd_op = _IOC(_IOC_WRITE, types[rnd_below(ARRAY_SIZE(types))],
+				 _IOC_NR(c->cmd_op),
+				 sizeof(struct hmmsim_uring_cmd));
+		break;
+	}
+	want(c, EOPNOTSUPP, 0);
+}
+
+/* A file that is no hmmsim device: EBADF, or EOPNOTSUPP if it is open. */
+static void gen_uring_badfd(struct call *c)
+{
+	switch (rnd_below(6)) {
+	case 0:
+		c->fd = -1;
+		break;
+	case 1:
+		c->fd = INT_MAX;
+		break;
+	case 2:
+		c->fd = last_closed_fd >= 0 ? last_closed_fd : 1023;
+		if (fcntl(c->fd, F_GETFD) >= 0)
+			c->fd = -1;
+		break;
+	case 3:
+		c->fd = pipe_fds[rnd_below(2)];
+		break;
+	case 4:
+		c->fd = file_fd;
+		break;
+	default:
+		c->fd = ring.ring_fd;
+		break;
+	}
+	c->sqe_cls = "normal";
+	if (fcntl(c->fd, F_GETFD) < 0)
+		want(c, EBADF, 0);
+	else
+		want(c, EOPNOTSUPP, 0);
+}
+
+static void call_init(struct call *c, unsigned int di)
+{
+	memset(c, 0, sizeof(*c));
+	c->nr = nr_calls;
+	c->dev = di;
+	c->tail = -1;
+	c->fd = dev_any_fd(&devs[di], &c->fd_slot);
+}
+
+/* An io_uring call on device @di; @allow: SQE_* for gen_sqe(). */
+static void gen_uring_call(struct call *c, unsigned int di, unsigned long allow)
+{
+	enum { G_CMD, G_BOGUS, G_BADFD, NR_G };
+	static const unsigned int weights[NR_G] = {
+		[G_CMD] = 88, [G_BOGUS] = 10, [G_BADFD] = 2,
+	};
+	static const unsigned int uop_weights[NR_UOPS] = {
+		[U_TO_DEV] = 10, [U_TO_SYS] = 8, [U_DEV_TO_DEV] = 10,
+		[U_PREFETCH] = 8, [U_READ] = 10, [U_WRITE] = 10,
+	};
+	unsigned int g;
+
+	call_init(c, di);
+	c->kind = CALL_URING;
+	c->pages = NO_PAGES;
+	c->uop = pick(uop_weights, NR_UOPS);
+	gen_payload(c);
+	g = pick(weights, NR_G);
+	if (g == G_BOGUS)
+		gen_bogus_op(c);
+	if (g == G_BADFD)
+		gen_uring_badfd(c);
+	else
+		gen_sqe(c, allow);
+	/* A file that could not be reopened (fault injection). */
+	c->fd_closed = c->fd < 0 && g != G_BADFD;
 }
 
 /* --------------------------------------------------------- the checks */
@@ -1648,6 +2074,9 @@ static bool excl_unsupported(const struct call *c)
  */
 static bool effects_watched(const struct call *c)
 {
+	if (c->kind == CALL_URING)
+		return c->uop == U_TO_DEV || c->uop == U_TO_SYS ||
+		       c->uop == U_DEV_TO_DEV;
 	if (c->kind == CALL_CORE)
 		return c->cmd == C_TO_DEV || c->cmd == C_TO_SYS ||
 		       c->cmd == C_EXCL;
@@ -1722,6 +2151,42 @@ static void effects_after(struct call *c)
 	}
 }
 
+/*
+ * Whether the call's error is one it must give: want_err (or want_alt), or
+ * EBADF for an io_uring command whose file was closed after it was queued
+ * (with IOSQE_ASYNC io_uring looks the file up when it issues it).
+ */
+static bool wanted(const struct call *c)
+{
+	if (!c->ret)
+		return false;
+	return c->err == c->want_err || (c->want_alt && c->err == c->want_alt) ||
+	       (c->fd_closed && c->err == EBADF);
+}
+
+/*
+ * EOPNOTSUPP: EXCLUSIVE on hugetlbfs or shared memory, and from io_uring
+ * an unknown cmd_op, or a file that has no io_uring commands.
+ */
+static bool eopnotsupp_ok(const struct call *c)
+{
+	return excl_unsupported(c) || c->want_err == EOPNOTSUPP ||
+	       c->want_alt == EOPNOTSUPP;
+}
+
+/* io_uring: the CQE counts no more pages than the range has. */
+static void check_cqe_pages(struct call *c)
+{
+	char why[128];
+
+	if (c->kind != CALL_URING || c->pages == NO_PAGES ||
+	    c->pages <= c->uc.npages)
+		return;
+	snprintf(why, sizeof(why), "CQE page count %#llx > npages",
+		 ull(c->pages));
+	report(c, why);
+}
+
 static void judge(struct call *c)
 {
 	struct dev *d = &devs[c->dev];
@@ -1729,6 +2194,7 @@ static void judge(struct call *c)
 	char why[128];
 
 	d->hist[slot]++;
+	check_cqe_pages(c);
 	if (c->ret > 0) {
 		report(c, "positive return value");
 	} else if (c->ret < 0 && slot == HIST_OTHER) {
@@ -1736,10 +2202,16 @@ static void judge(struct call *c)
 			 "errno %d (%s) is not one of the documented errnos",
 			 c->err, strerror(c->err));
 		report(c, why);
-	} else if (c->ret < 0 && c->err == EOPNOTSUPP && !excl_unsupported(c)) {
+	} else if (c->ret < 0 && c->err == ECANCELED) {
+		/* Only io_uring cancels, and what it cancels may be anywhere. */
+		if (!c->cancelable)
+			report(c, "ECANCELED, but nothing canceled it");
+	} else if (c->ret < 0 && c->err == EOPNOTSUPP && !eopnotsupp_ok(c)) {
 		report(c, "EOPNOTSUPP is only for EXCLUSIVE on hugetlbfs or shared memory");
-	} else if (c->want_err && (!c->ret || c->err != c->want_err)) {
-		snprintf(why, sizeof(why), "must give %s", errno_name(c->want_err));
+	} else if (c->want_err && !wanted(c)) {
+		snprintf(why, sizeof(why), "must give %s%s%s",
+			 errno_name(c->want_err), c->want_alt ? " or " : "",
+			 c->want_alt ? errno_name(c->want_alt) : "");
 		report(c, why);
 	} else if (!c->ret && c->must_fail) {
 		report(c, "succeeded, but must fail");
@@ -2018,6 +2490,21 @@ static void do_action(void)
 
 /* ------------------------------------------------------------- a call */
 
+/* A call has its result: count it, judge it. */
+static void finish_call(struct call *c)
+{
+	if (c->kind == CALL_URING)
+		devs[c->dev].uring_calls++;
+	devs[c->dev].calls++;
+	nr_calls++;
+	judge(c);
+	effects_after(c);
+	if (c->touches_canary)
+		canary_record(c);
+}
+
+static void run_uring_step(unsigned int di);
+
 static void run_call(unsigned int di)
 {
 	enum { K_CORE, K_EXT, K_BOGUS, K_BADFD, NR_K };
@@ -2027,11 +2514,14 @@ static void run_call(unsigned int di)
 	static unsigned int core_weights[C_FLAGS + 1];
 	static unsigned int ext_weights[3];
 	static unsigned char data[ARG_AREA_PAGES * 65536];
-	struct dev *d = &devs[di];
 	struct call *c = &cur;
 	size_t len = 0;
 	unsigned int k, i;
 
+	if (uring_percent && ring_up && rnd_below(100) < uring_percent) {
+		run_uring_step(di);
+		return;
+	}
 	if (!core_weights[0]) {
 		for (i = 0; i <= C_FLAGS; i++)
 			core_weights[i] = cmds[i].weight;
@@ -2039,11 +2529,7 @@ static void run_call(unsigned int di)
 			ext_weights[i] = cmds[C_INFO + i].weight;
 	}
 
-	memset(c, 0, sizeof(*c));
-	c->nr = nr_calls;
-	c->dev = di;
-	c->tail = -1;
-	c->fd = dev_any_fd(d, NULL);
+	call_init(c, di);
 	k = pick(kinds, NR_K);
 	switch (k) {
 	case K_CORE:
@@ -2087,13 +2573,406 @@ static void run_call(unsigned int di)
 	c->ret = ioctl(c->fd, c->request, (void *)(unsigned long)c->arg);
 	c->err = c->ret < 0 ? errno : 0;
 	c->done = true;
+	finish_call(c);
+}
 
-	d->calls++;
-	nr_calls++;
-	judge(c);
-	effects_after(c);
-	if (c->touches_canary)
-		canary_record(c);
+/* ---------------------------------------------------- io_uring calls */
+
+/* ring_watch for the new ring; 0 or a negative errno. */
+static int ring_watch_setup(void)
+{
+	int fds[2], ret;
+
+	while (pipe2(fds, O_CLOEXEC))
+		if (!fault_retry(errno))
+			return -errno;
+	do {
+		ret = io_uring_register_files(&ring, &fds[1], 1);
+	} while (ret && fault_retry(-ret));
+	close(fds[1]);
+	if (ret) {
+		close(fds[0]);
+		io_uring_queue_exit(&ring);
+		return ret;
+	}
+	ring_watch = fds[0];
+	return 0;
+}
+
+/* Wait for the closed ring to be freed (the stall watchdog tells if not). */
+static void ring_watch_wait(void)
+{
+	char b;
+
+	snprintf(cur_action, sizeof(cur_action),
+		 "waiting for the closed ring to be freed");
+	while (read(ring_watch, &b, 1) < 0 && errno == EINTR)
+		;
+	close(ring_watch);
+	ring_watch = -1;
+}
+
+/* Whether [p, +len) is among the slots, where addresses are drawn. */
+static bool in_arena(const void *p, size_t len)
+{
+	return arena && overlaps(ptr_u64(p), len, arena,
+				 (__u64)NR_SLOTS * SLOT_SIZE);
+}
+
+/*
+ * The fuzzer's ring, SQE128 and CQE32; 0 or a negative errno. A ring made
+ * again (after one was closed) must not land in a hole of the slots, which
+ * the devices may be told to write.
+ */
+static int ring_setup(void)
+{
+	int ret;
+
+	do {
+		ret = io_uring_queue_init(URING_ENTRIES, &ring,
+					  IORING_SETUP_SQE128 |
+					  IORING_SETUP_CQE32);
+	} while (ret && fault_retry(-ret));
+	if (!ret && (in_arena(ring.sq.ring_ptr, ring.sq.ring_sz) ||
+		     in_arena(ring.cq.ring_ptr, ring.cq.ring_sz) ||
+		     in_arena(ring.sq.sqes, URING_ENTRIES * 128))) {
+		io_uring_queue_exit(&ring);
+		ret = -EADDRINUSE;
+	}
+	if (!ret)
+		ret = ring_watch_setup();
+	ring_up = !ret;
+	return ret;
+}
+
+/* Every device's io_uring requests over, WAIT_SECONDS at most each. */
+static void wait_uring_idle(struct call *c)
+{
+	struct hmmsim_stats st;
+	unsigned int i;
+	int fd;
+
+	snprintf(cur_action, sizeof(cur_action),
+		 "waiting for io_uring requests to end");
+	for (i = 0; i < nr_devs; i++) {
+		fd = dev_any_fd(&devs[i], NULL);
+		if (fd >= 0 && wait_stats(fd, uring_idle, &st) == -ETIMEDOUT) {
+			c->dev = i;
+			report(c, "io_uring requests in flight a minute after their ring closed");
+		}
+	}
+}
+
+/* Close the ring with whatever is in flight, and set up another. */
+static void ring_reset(struct call *c)
+{
+	int ret;
+
+	io_uring_queue_exit(&ring);
+	ring_up = false;
+	wait_uring_idle(c);
+	ring_watch_wait();
+	ret = ring_setup();
+	if (ret)
+		printf("# io_uring: no new ring (%s): ioctls only from now on\n",
+		       strerror(-ret));
+}
+
+/* Queue @c on its ring, with its SQE's own fields; 0 or -EBUSY. */
+static int uring_queue(struct call *c, __u64 user_data)
+{
+	struct io_uring *r = c->plain ? &plain_ring : &ring;
+	struct io_uring_sqe *sqe;
+	int ret;
+
+	ret = queue_raw(r, c->fd, c->cmd_op, c->area, CMD_AREA, user_data);
+	if (ret)
+		return ret;
+	sqe = queued_sqe(r);
+	sqe->flags = c->sqe_flags;
+	sqe->uring_cmd_flags = c->uring_cmd_flags;
+	sqe->__pad1 = c->pad1;
+	return 0;
+}
+
+/* Submit all that is queued on @r: 0, or a negative errno. */
+static int uring_submit(struct io_uring *r)
+{
+	int ret;
+
+	while (io_uring_sq_ready(r)) {
+		ret = io_uring_submit(r);
+		if (ret < 0 && ret != -EINTR && !fault_retry(-ret) &&
+		    !(fault_injection && ret == -EAGAIN))
+			return ret;
+	}
+	return 0;
+}
+
+static int uring_wait(struct io_uring *r, struct io_uring_cqe **cqe)
+{
+	int ret;
+
+	do {
+		ret = io_uring_wait_cqe(r, cqe);
+	} while (ret == -EINTR);
+	return ret;
+}
+
+static void uring_result(struct call *c, const struct io_uring_cqe *cqe)
+{
+	c->ret = cqe->res < 0 ? -1 : cqe->res;
+	c->err = cqe->res < 0 ? -cqe->res : 0;
+	c->pages = c->plain ? NO_PAGES : cqe->big_cqe[0];
+	c->done = true;
+}
+
+/* The ring failed the program: say so, and start again on a new one. */
+static void uring_broken(struct call *c, const char *what, int err)
+{
+	char why[128];
+
+	snprintf(why, sizeof(why), "io_uring: %s: %s", what, strerror(-err));
+	report(c, why);
+	ring_reset(c);
+}
+
+/* One command, judged as an ioctl is, side effects included. */
+static void run_uring_one(unsigned int di)
+{
+	struct call *c = &cur;
+	struct io_uring_cqe *cqe;
+	struct io_uring *r;
+	int ret;
+
+	gen_uring_call(c, di, SQE_PLAIN | SQE_ASYNC | SQE_DRAIN);
+	r = c->plain ? &plain_ring : &ring;
+	effects_before(c);
+	__atomic_add_fetch(&progress_mark, 1, __ATOMIC_RELAXED);
+	ret = uring_queue(c, 0);
+	if (!ret)
+		ret = uring_submit(r);
+	if (ret) {
+		uring_broken(c, "submit", ret);
+		return;
+	}
+	ret = uring_wait(r, &cqe);
+	if (ret) {
+		uring_broken(c, "wait", ret);
+		return;
+	}
+	uring_result(c, cqe);
+	io_uring_cqe_seen(r, cqe);
+	finish_call(c);
+}
+
+/*
+ * Several commands in flight at once: they run together, so that nothing
+ * but their results is judged (not their side effects), and the batch ends
+ * in one of these ways.
+ */
+enum batch_end {
+	E_REAP,		/* their completions are reaped */
+	E_CLOSE_FD,	/* a device file is closed, then they are reaped */
+	E_CANCEL,	/* some are canceled (IORING_OP_ASYNC_CANCEL) */
+	E_CLOSE_RING,	/* the ring is closed: no completion comes */
+	NR_E,
+};
+
+static const char * const end_names[NR_E] = {
+	[E_REAP] = "reaped",
+	[E_CLOSE_FD] = "a file closed",
+	[E_CANCEL] = "some canceled",
+	[E_CLOSE_RING] = "the ring closed",
+};
+
+static struct call batch[BATCH_MAX];
+static unsigned int batch_n;
+static bool batch_in_flight;		/* for the stall watchdog */
+static bool cancel_badfd[BATCH_MAX];	/* its cancel by fd names no file */
+static unsigned long batch_ends[NR_E];	/* batches, by how they ended */
+
+/*
+ * Give the commands on the file of batch[i] a dup() of its fd, to close
+ * while they run: the file stays open, so that its release (which moves
+ * its pages home) does not come later, in the middle of another call.
+ * The dup is above any fd the batch may name as a closed one. Returns the
+ * dup, or -1.
+ */
+static int batch_dup_fd(unsigned int i)
+{
+	int fd = batch[i].fd, dupfd;
+	unsigned int j;
+
+	if (fd < 0 || fd != devs[batch[i].dev].fd[batch[i].fd_slot])
+		return -1;
+	dupfd = fcntl(fd, F_DUPFD_CLOEXEC, DUP_FD_MIN);
+	if (dupfd < 0)
+		return -1;
+	for (j = 0; j < batch_n; j++) {
+		if (batch[j].kind == CALL_URING && batch[j].fd == fd) {
+			batch[j].fd = dupfd;
+			batch[j].fd_closed = true;
+		}
+	}
+	return dupfd;
+}
+
+/* Queue cancels of some of the batch; returns how many. */
+static unsigned int batch_cancel(void)
+{
+	struct io_uring_sqe *sqe;
+	unsigned int i, j, k = 0;
+
+	for (i = 0; i < batch_n; i++) {
+		if (one_in(2))
+			continue;
+		sqe = io_uring_get_sqe(&ring);
+		if (!sqe)
+			break;
+		cancel_badfd[i] = false;
+		if (one_in(4)) {
+			/* Every request on the file. */
+			io_uring_prep_cancel_fd(sqe, batch[i].fd,
+						IORING_ASYNC_CANCEL_ALL);
+			cancel_badfd[i] = fcntl(batch[i].fd, F_GETFD) < 0;
+			for (j = 0; j < batch_n; j++)
+				if (batch[j].fd == batch[i].fd)
+					batch[j].cancelable = true;
+		} else {
+			io_uring_prep_cancel64(sqe, i, 0);
+			batch[i].cancelable = true;
+		}
+		sqe->user_data = CANCEL_TAG | i;
+		k++;
+	}
+	return k;
+}
+
+/*
+ * A cancel's answer: how many it canceled, that it found none, or (by fd)
+ * that the fd is no file.
+ */
+static void check_cancel(unsigned int i, int res)
+{
+	char why[128];
+
+	if (res >= 0 || res == -ENOENT || res == -EALREADY ||
+	    (res == -EBADF && cancel_badfd[i]))
+		return;
+	snprintf(why, sizeof(why), "its ASYNC_CANCEL gave %d (%s)", res,
+		 strerror(-res));
+	report(&batch[i], why);
+}
+
+/* Reap @n completions: the batch's, and its cancels'. */
+static int batch_reap(unsigned int n)
+{
+	struct io_uring_cqe *cqe;
+	__u64 ud;
+	int ret;
+
+	while (n--) {
+		ret = uring_wait(&ring, &cqe);
+		if (ret)
+			return ret;
+		ud = cqe->user_data;
+		if (ud & CANCEL_TAG && (ud & ~CANCEL_TAG) < batch_n)
+			check_cancel(ud & ~CANCEL_TAG, cqe->res);
+		else if (ud < batch_n && !batch[ud].done)
+			uring_result(&batch[ud], cqe);
+		else
+			report(&batch[0], "a completion of no request of the batch");
+		io_uring_cqe_seen(&ring, cqe);
+	}
+	return 0;
+}
+
+static void run_uring_batch(void)
+{
+	static const unsigned int weights[NR_E] = {
+		[E_REAP] = 4, [E_CLOSE_FD] = 2, [E_CANCEL] = 4,
+		[E_CLOSE_RING] = 2,
+	};
+	enum batch_end e = pick(weights, NR_E);
+	unsigned int i, cancels = 0;
+	int ret = 0, dupfd = -1;
+
+	batch_n = 2 + rnd_below(BATCH_MAX - 1);
+	/*
+	 * Closing the ring, every request is to be in hmmsim's hands when
+	 * it goes: none waits in io-wq.
+	 */
+	for (i = 0; i < nr_devs; i++)
+		dev_any_fd(&devs[i], NULL);
+	no_reopen = true;
+	for (i = 0; i < batch_n; i++) {
+		gen_uring_call(&batch[i], rnd_below(nr_devs),
+			       e == E_CLOSE_RING ? 0 : SQE_ASYNC);
+		batch[i].nr = nr_calls + i;
+	}
+	no_reopen = false;
+	if (e == E_CLOSE_FD)
+		dupfd = batch_dup_fd(rnd_below(batch_n));
+	for (i = 0; i < batch_n && !ret; i++)
+		ret = uring_queue(&batch[i], i);
+	batch_in_flight = true;
+	snprintf(cur_action, sizeof(cur_action),
+		 "io_uring: %u commands in flight (call #%lu on), %s",
+		 batch_n, nr_calls, end_names[e]);
+	batch_ends[e]++;
+	cur.kind = CALL_EVENT;
+	__atomic_add_fetch(&progress_mark, 1, __ATOMIC_RELAXED);
+	/* Cancels submitted with the commands find some still in io-wq. */
+	if (e == E_CANCEL && one_in(2))
+		cancels = batch_cancel();
+	if (!ret)
+		ret = uring_submit(&ring);
+	if (!ret && e == E_CANCEL && !cancels) {
+		cancels = batch_cancel();
+		ret = uring_submit(&ring);
+	}
+	if (dupfd >= 0)
+		close(dupfd);
+	if (ret) {
+		uring_broken(&batch[0], "submit", ret);
+	} else if (e == E_CLOSE_RING) {
+		ring_reset(&batch[0]);
+	} else {
+		ret = batch_reap(batch_n + cancels);
+		if (ret)
+			uring_broken(&batch[0], "wait", ret);
+	}
+	batch_in_flight = false;
+	for (i = 0; i < batch_n; i++) {
+		if (batch[i].done) {
+			finish_call(&batch[i]);
+		} else {
+			devs[batch[i].dev].calls++;
+			nr_calls++;
+		}
+	}
+	cur_action[0] = '\0';
+}
+
+static void print_batches(void)
+{
+	char buf[256];
+	unsigned int e;
+
+	buf[0] = '\0';
+	for (e = 0; e < NR_E; e++)
+		append(buf, sizeof(buf), "%s%lu %s", e ? ", " : "",
+		       batch_ends[e], end_names[e]);
+	printf("# io_uring batches: %s\n", buf);
+}
+
+static void run_uring_step(unsigned int di)
+{
+	if (one_in(10))
+		run_uring_batch();
+	else
+		run_uring_one(di);
 }
 
 /* --------------------------------------------------- crash and stalls */
@@ -2109,6 +2988,18 @@ static void fatal_signal(int sig)
 	dprintf(STDOUT_FILENO, "Bail out! signal %d (%s) during %s\n", sig,
 		strsignal(sig), buf);
 	raise(sig);
+}
+
+/* The commands of a batch in flight, with what came back so far. */
+static void stall_batch(void)
+{
+	char buf[1024];
+	unsigned int i;
+
+	for (i = 0; batch_in_flight && i < batch_n; i++) {
+		describe(&batch[i], buf, sizeof(buf));
+		printf("#   %s\n", buf);
+	}
 }
 
 static void *stall_watchdog(void *unused)
@@ -2134,6 +3025,7 @@ static void *stall_watchdog(void *unused)
 		else
 			describe(&cur, buf, sizeof(buf));
 		printf("# no progress for %u s, in: %s\n", still, buf);
+		stall_batch();
 	}
 	return unused;
 }
@@ -2217,6 +3109,22 @@ fail:
 	printf("# cannot lay out the buffers at %p: %s\n", arena,
 	       strerror(errno));
 	return -1;
+}
+
+/* The rings, before the slots are laid out; -1 with errno on failure. */
+static int setup_rings(void)
+{
+	int ret;
+
+	if (!uring_percent)
+		return 0;
+	ret = ring_setup();
+	if (ret) {
+		errno = -ret;
+		return -1;
+	}
+	plain_up = !io_uring_queue_init(4, &plain_ring, 0);
+	return 0;
 }
 
 static void setup_hostile(void)
@@ -2312,7 +3220,8 @@ static double elapsed(const struct timespec *t0)
 
 static void die_usage(const char *prog)
 {
-	fprintf(stderr, "usage: %s [-n CALLS_PER_DEVICE] [-s SEED] [-F]\n", prog);
+	fprintf(stderr, "usage: %s [-n CALLS_PER_DEVICE] [-s SEED] [-u PERCENT] [-F]\n",
+		prog);
 	exit(2);
 }
 
@@ -2330,8 +3239,13 @@ int main(int argc, char **argv)
 	char *end;
 	int opt, status = 0;
 
-	while ((opt = getopt(argc, argv, "n:s:Fh")) != -1) {
+	while ((opt = getopt(argc, argv, "n:s:u:Fh")) != -1) {
 		switch (opt) {
+		case 'u':
+			uring_percent = strtoul(optarg, &end, 0);
+			if (*end || !optarg[0] || uring_percent > 100)
+				die_usage(argv[0]);
+			break;
 		case 'F':
 			fault_injection = true;
 			break;
@@ -2368,8 +3282,9 @@ int main(int argc, char **argv)
 	task_size = user_va_end() - page_size;
 
 	printf("TAP version 13\n");
-	printf("# seed %#llx, %lu calls per device (replay: hmmsim_fuzz -s %#llx -n %lu)\n",
-	       ull(seed), per_dev, ull(seed), per_dev);
+	printf("# seed %#llx, %lu calls per device (replay: hmmsim_fuzz -s %#llx -n %lu -u %u)\n",
+	       ull(seed), per_dev, ull(seed), per_dev, uring_percent);
+	printf("# %u%% of the calls by io_uring\n", uring_percent);
 
 	for (i = 0; i < ARRAY_SIZE(sigs); i++)
 		sigaction(sigs[i], &sa, NULL);
@@ -2378,6 +3293,11 @@ int main(int argc, char **argv)
 	if (!nr_devs) {
 		printf("1..0 # SKIP no hmmsim device\n");
 		return bad ? 1 : 4;
+	}
+	if (setup_rings()) {
+		printf("Bail out! io_uring: %s (-u 0: ioctls only)\n",
+		       strerror(errno));
+		return 1;
 	}
 	setup_hostile();
 	if (setup_memory()) {
@@ -2416,6 +3336,7 @@ int main(int argc, char **argv)
 
 	printf("# %lu calls in %.1f s (CPU read checksum %#llx)\n", nr_calls,
 	       elapsed(&t0), ull(sink));
+	print_batches();
 	for (n = 0; n < nr_devs; n++) {
 		struct dev *d = &devs[n];
 		char hist[512], fails[64];
@@ -2432,9 +3353,9 @@ int main(int argc, char **argv)
 			snprintf(fails, sizeof(fails), "%lu failures, ",
 				 d->failures);
 		}
-		printf("%sok %u fuzz %s: %lu calls, %serrno histogram%s\n",
+		printf("%sok %u fuzz %s: %lu calls (%lu by io_uring), %serrno histogram%s\n",
 		       d->failures ? "not " : "", n + 1, d->path, d->calls,
-		       fails, hist);
+		       d->uring_calls, fails, hist);
 	}
 	if (canary_failures) {
 		status = 1;

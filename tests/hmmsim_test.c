@@ -112,6 +112,11 @@ int get_stats(int fd, struct hmmsim_stats *st)
 	return xioctl(fd, HMMSIM_IOCTL_STATS, st);
 }
 
+bool uring_idle(const struct hmmsim_stats *st)
+{
+	return !st->uring_inflight;
+}
+
 int wait_stats(int fd, bool (*done)(const struct hmmsim_stats *),
 	       struct hmmsim_stats *st)
 {

@@ -129,6 +129,9 @@ int get_stats(int fd, struct hmmsim_stats *st);
 int wait_stats(int fd, bool (*done)(const struct hmmsim_stats *),
 	       struct hmmsim_stats *st);
 
+/** uring_idle() - for wait_stats(): no io_uring request of the device is in flight */
+bool uring_idle(const struct hmmsim_stats *st);
+
 /**
  * uffd_register() - a userfaultfd registered for missing pages over @npages
  *	at @buf, which nobody serves until the caller does: its file
@@ -400,6 +403,15 @@ static inline int queue_raw(struct io_uring *ring, int fd, __u32 op,
 	memcpy(sqe->cmd, payload,
 	       (ring->flags & IORING_SETUP_SQE128) ? len : 16);
 	return 0;
+}
+
+/* The SQE queued last, not yet submitted: for the fields queue_raw() zeroes. */
+static inline struct io_uring_sqe *queued_sqe(struct io_uring *ring)
+{
+	unsigned int shift = (ring->flags & IORING_SETUP_SQE128) ? 1 : 0;
+
+	return &ring->sq.sqes[((ring->sq.sqe_tail - 1) & *ring->sq.kring_mask)
+			      << shift];
 }
 
 /** queue() - queue_raw() of the struct hmmsim_uring_cmd @c */

@@ -66,12 +66,6 @@ static bool kernel_cancels(void)
 	return major > 6 || (major == 6 && minor >= 7);
 }
 
-/* No io_uring request of the device is queued or running. */
-static bool uring_idle(const struct hmmsim_stats *st)
-{
-	return !st->uring_inflight;
-}
-
 /* The device has taken pages in: a request's first window has run. */
 static bool took_pages(const struct hmmsim_stats *st)
 {
@@ -375,8 +369,7 @@ TEST_F(uring, registered_buffer_flag_is_einval)
 	ASSERT_EQ(0, io_uring_register_buffers(&ring, &iov, 1));
 	c.ptr = (uintptr_t)buf;
 	ASSERT_EQ(0, queue(&ring, self->fd[0], HMMSIM_URING_READ, &c, 0));
-	/* The SQE just queued: the last one of the submission queue. */
-	sqe = &ring.sq.sqes[((ring.sq.sqe_tail - 1) & *ring.sq.kring_mask) << 1];
+	sqe = queued_sqe(&ring);
 	sqe->uring_cmd_flags = IORING_URING_CMD_FIXED;
 	sqe->buf_index = 0;
 	ASSERT_EQ(1, io_uring_submit(&ring));
