@@ -63,7 +63,10 @@ int hmmsim_poison_memory_failure(struct dev_pagemap *pgmap, unsigned long pfn,
 
 	if (idx >= mem->npages || nr_pages > mem->npages - idx)
 		return -ENXIO;
-	/* Its removal cancels the worker once it is not entered. */
+	/*
+	 * Only tried, inside mf_mutex; once the device is marked removed,
+	 * nothing queues the worker, which its removal then cancels.
+	 */
 	if (!hmmsim_device_tryenter(hdev))
 		return -ENXIO;
 	for (i = idx; i < idx + nr_pages; i++) {
@@ -87,7 +90,7 @@ int hmmsim_poison_memory_failure(struct dev_pagemap *pgmap, unsigned long pfn,
  * machine check would; a page that has one already is left as it is.
  * Returns 0, -EINVAL for an index past the device's memory, -ENODEV if the
  * device was removed, -EOPNOTSUPP without CONFIG_MEMORY_FAILURE, or the
- * error of memory_failure().
+ * error of memory_failure() (-ENXIO once the device's removal has begun).
  */
 static int hmmsim_poison_inject(struct hmmsim_device *hdev, unsigned long idx)
 {
