@@ -2152,16 +2152,20 @@ static void effects_after(struct call *c)
 }
 
 /*
- * Whether the call's error is one it must give: want_err (or want_alt), or
+ * Whether the call's error is one it must give: want_err (or want_alt),
  * EBADF for an io_uring command whose file was closed after it was queued
- * (with IOSQE_ASYNC io_uring looks the file up when it issues it).
+ * (with IOSQE_ASYNC io_uring looks the file up when it issues it) or for a
+ * call whose file could not be reopened, or, under fault injection, ENOMEM
+ * for an io_uring command: io_uring allocates for it before the driver
+ * sees it.
  */
 static bool wanted(const struct call *c)
 {
 	if (!c->ret)
 		return false;
 	return c->err == c->want_err || (c->want_alt && c->err == c->want_alt) ||
-	       (c->fd_closed && c->err == EBADF);
+	       (c->fd_closed && c->err == EBADF) ||
+	       (c->kind == CALL_URING && fault_retry(c->err));
 }
 
 /*
@@ -2530,6 +2534,8 @@ static void run_call(unsigned int di)
 	}
 
 	call_init(c, di);
+	/* A file that could not be reopened (fault injection). */
+	c->fd_closed = c->fd < 0;
 	k = pick(kinds, NR_K);
 	switch (k) {
 	case K_CORE:
