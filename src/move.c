@@ -321,16 +321,14 @@ static struct page *hmmsim_move_alloc_system(struct migrate_vma *args,
 }
 
 /*
- * Whether the entry at @i can move: it has no page with a memory error, or
- * @s salvages them and has room for each. If not, it stays where it is (a
- * lost page is never copied).
+ * Whether the entry at @i, with @lost pages that have a memory error, can
+ * move: it has none, or @s salvages them and has room for each. If not, it
+ * stays where it is (a lost page is never copied).
  */
 static bool hmmsim_move_salvageable(struct hmmsim_scratch *s,
-				    struct migrate_vma *args, unsigned long i)
+				    struct migrate_vma *args, unsigned long i,
+				    unsigned long lost)
 {
-	unsigned long lost = hmmsim_devmem_poisoned(migrate_pfn_to_page(args->src[i]),
-						    hmmsim_mpfn_pages(args->src[i]));
-
 	if (!lost || (s->lost && s->nr_lost + lost <= s->nr))
 		return true;
 	args->src[i] &= ~MIGRATE_PFN_MIGRATE;
@@ -350,11 +348,12 @@ static unsigned long hmmsim_move_fill_one(struct hmmsim_scratch *s,
 	unsigned long src = args->src[i], flags = src & MIGRATE_PFN_WRITE;
 	struct page *spage = migrate_pfn_to_page(src), *dpage;
 	unsigned long k, nr = hmmsim_mpfn_pages(src);
+	unsigned long lost = hmmsim_devmem_poisoned(spage, nr);
 
-	if (!hmmsim_move_salvageable(s, args, i))
+	if (!hmmsim_move_salvageable(s, args, i, lost))
 		return nr;
 	/* A folio with a lost page is split: that page is salvaged alone. */
-	if (nr > 1 && !hmmsim_devmem_poisoned(spage, nr)) {
+	if (nr > 1 && !lost) {
 		dpage = hmmsim_move_alloc_system(args, i, HMMSIM_CHUNK_ORDER, gfp);
 		if (dpage) {
 			for (k = 0; k < nr; k++)
