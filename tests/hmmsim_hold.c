@@ -131,7 +131,9 @@ static int hold_device(struct held *h, int fd)
 	}
 	free(ptr);
 
-	n = count_codes(fd, h, local_code(h), -1);
+	/* A THP moved whole is mapped with a 2 MiB entry. */
+	n = count_codes(fd, h, local_code(h),
+			local_code(h) | HMM_DMIRROR_PROT_PMD);
 	if (n != (long)npages) {
 		fprintf(stderr, "device %u: SNAPSHOT: %ld of %lu pages on the device\n",
 			h->id, n, npages);
@@ -196,7 +198,8 @@ static int check_after_close(bool on_device)
 			return -1;
 		}
 		if (on_device)
-			n = count_codes(fd, h, local_code(h), -1);
+			n = count_codes(fd, h, local_code(h),
+					local_code(h) | HMM_DMIRROR_PROT_PMD);
 		else
 			n = count_codes(fd, h, SYS_WRITE, WRITE_PMD);
 		close(fd);

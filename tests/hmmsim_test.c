@@ -443,6 +443,13 @@ bool thp_backed(const void *addr, size_t len)
 	return thp_enabled() && anon_huge_kb(addr) >= (long)(len >> 10);
 }
 
+bool moves_thps(int fd)
+{
+	struct hmmsim_info inf;
+
+	return !info(fd, &inf) && (inf.caps & HMMSIM_CAP_THP);
+}
+
 long meminfo_kb(const char *tag)
 {
 	FILE *f = fopen("/proc/meminfo", "r");

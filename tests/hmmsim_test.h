@@ -263,6 +263,12 @@ long anon_huge_kb_range(const void *addr, size_t len);
 /** thp_backed() - whether [@addr, @addr + @len) is all backed by THPs */
 bool thp_backed(const void *addr, size_t len);
 
+/**
+ * moves_thps() - whether the device of @fd moves THPs whole
+ *	(HMMSIM_CAP_THP), and so maps them with 2 MiB entries
+ */
+bool moves_thps(int fd);
+
 /** meminfo_kb() - @tag ("MemAvailable:") of /proc/meminfo, in kB, or -1 */
 long meminfo_kb(const char *tag);
 
@@ -998,7 +1004,8 @@ migrate_to_sys_through_others_moves_nothing(struct __test_metadata *_metadata,
 
 /**
  * migrate_thp_to_dev_and_back() - 2 MiB, a THP if one materialises, to the
- *	device of @fd (pages coded @local there) and back, by a CPU access
+ *	device of @fd (pages coded @local there, with a 2 MiB entry where the
+ *	device moves THPs whole) and back, by a CPU access
  *	when @cpu_brings_back, else by MIGRATE_TO_SYS: whether a THP backed it
  */
 static inline bool
@@ -1016,7 +1023,9 @@ migrate_thp_to_dev_and_back(struct __test_metadata *_metadata, int fd,
 		      thp ? WRITE_PMD : HMM_DMIRROR_PROT_WRITE);
 
 	MIGRATE_PATTERN(fd, buf, ptr, 0, npages, seed);
-	SNAPSHOT_PROT(fd, buf, npages, local);
+	SNAPSHOT_PROT(fd, buf, npages,
+		      thp && moves_thps(fd) ? local | HMM_DMIRROR_PROT_PMD :
+					      local);
 	ASSERT_PATTERN(buf, 0, npages, seed);
 
 	if (!cpu_brings_back)

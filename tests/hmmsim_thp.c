@@ -594,6 +594,60 @@ TEST_F_TIMEOUT(small, thps_beyond_capacity_move_by_eviction, 120)
 	ASSERT_PATTERN(buf, 0, npages, seed);
 }
 
+/*
+ * A copy that fails (fail_copy armed once) leaves a THP where it was, whole
+ * and intact, each way: MIGRATE_TO_DEV gives -EIO and the THP stays home
+ * behind its PMD; MIGRATE_TO_SYS gives -EIO and it stays on the device (one
+ * 2 MiB entry, with HMMSIM_CAP_THP); a CPU fault whose copy fails is taken
+ * again and brings it back (whole, with the capability).
+ */
+TEST_F(small, fail_copy_leaves_a_thp_where_it_was)
+{
+	const unsigned long npages = win_pages;
+	const unsigned char whole = PRIV_LOCAL |
+				    (self->cap ? HMM_DMIRROR_PROT_PMD : 0);
+	struct hmmsim_stats st0, st;
+	unsigned int seed;
+	char *buf, *ptr;
+	long times;
+
+	if (!fault_exists(&self->dev, "fail_copy"))
+		SKIP(return, "no %s/fail_copy (no CONFIG_FAULT_INJECTION_DEBUG_FS?)",
+		     self->dev.dbg);
+	if (!THP_BUFFER(&buf, &ptr, &seed))
+		return;
+	STATS(self->fd, &st0);
+	FAULT_ARM_DEV(&self->dev, "fail_copy", "1");
+	DMIRROR_RET(-EIO, self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, ptr,
+		    npages);
+	SNAPSHOT_PROT(self->fd, buf, npages, WRITE_PMD);
+	ASSERT_THP_BACKED(buf, SZ_2M);
+	STATS(self->fd, &st);
+	ASSERT_EQ(0, st.pages_used);
+	ASSERT_THP_COUNTS(&st0, &st, 0, 0, 0, 0);
+	ASSERT_PATTERN(buf, 0, npages, seed);
+
+	MIGRATE_PATTERN(self->fd, buf, ptr, 0, npages, seed);
+	SNAPSHOT_PROT(self->fd, buf, npages, whole);
+	FAULT_ARM_DEV(&self->dev, "fail_copy", "1");
+	DMIRROR_RET(-EIO, self->fd, HMM_DMIRROR_MIGRATE_TO_SYS, buf, ptr,
+		    npages);
+	SNAPSHOT_PROT(self->fd, buf, npages, whole);
+	READ_PATTERN(self->fd, buf, ptr, 0, npages, seed);
+
+	FAULT_ARM_DEV(&self->dev, "fail_copy", "1");
+	ASSERT_EQ(pattern(5, 0, seed), cpu_read(buf + 5 * page_size));
+	ASSERT_EQ(0, fault_read(&self->dev, "fail_copy", "times", &times));
+	ASSERT_EQ(0, times);
+	fault_disarm(&self->dev, "fail_copy");
+	if (self->cap)
+		ASSERT_THP_BACKED(buf, SZ_2M);
+	ASSERT_PATTERN(buf, 0, npages, seed);
+	STATS(self->fd, &st);
+	ASSERT_EQ(0, st.pages_used);
+	ASSERT_THP_COUNTS(&st0, &st, self->cap, self->cap, 0, 0);
+}
+
 /* Pages of [buf, +npages) that are not present in the CPU's page table. */
 static long pages_not_present(const char *buf, unsigned long npages)
 {
