@@ -19,7 +19,8 @@
  * Device memory is handed out from 2 MiB chunks (struct hmmsim_chunk), each
  * with a bitmap of the pages in use, under a spinlock, since the pagemap's
  * free callback can run wherever the last reference to a folio is dropped.
- * On kernels that migrate THPs whole, a THP gets a 2 MiB device folio: an
+ * On kernels that migrate THPs whole, a THP moving to private memory (and
+ * to coherent memory, with coherent_thp) gets a 2 MiB device folio: an
  * empty chunk, taken whole. Single pages come from partly used chunks
  * first, so that empty chunks stay whole for folios. When the kernel splits
  * a device folio (a partial munmap, say), the pieces are freed one by one,
@@ -40,14 +41,19 @@
 #include "trace.h"
 
 /*
- * Off by default: with it on, 7.2's hmm-tests migrate_partial_unmap_fault
- * on a private device corrupts the kernel's deferred split list (a
- * list_del corruption in __folio_unqueue_deferred_split() from
- * migrate_vma_pages()), not yet understood; see Documentation/hmmsim.rst.
+ * Private devices move THPs whole where the kernel can. Coherent ones hand
+ * out 4 KiB pages unless asked: the kernel (7.2) queues a partly unmapped
+ * coherent folio for deferred split, as it would a system one, but frees
+ * it without taking it off that queue, so the chunk's next folio corrupts
+ * the list ("Device THP" in Documentation/hmmsim.rst).
  */
-static bool device_thp;
+static bool device_thp = true;
 module_param(device_thp, bool, 0444);
-MODULE_PARM_DESC(device_thp, "Move THPs to device memory as 2 MiB folios, where the kernel can (experimental; default: N)");
+MODULE_PARM_DESC(device_thp, "Move THPs to private device memory as 2 MiB folios, where the kernel can (default: Y)");
+
+static bool coherent_thp;
+module_param(coherent_thp, bool, 0444);
+MODULE_PARM_DESC(coherent_thp, "Also to coherent device memory; a partial munmap of one then corrupts the kernel's deferred split list (for mm work on that; default: N)");
 
 static void hmmsim_devmem_folio_free(struct page *page, unsigned long nr);
 HMMSIM_DEFINE_PAGEMAP_FREE(hmmsim_devmem_free_op, hmmsim_devmem_folio_free)
@@ -700,7 +706,8 @@ static int hmmsim_devmem_remap(struct hmmsim_device *hdev,
 	mem->pagemap_live = true;
 	mem->pfn_first = mem->res->start >> PAGE_SHIFT;
 	/* A folio takes a chunk, which must then be a naturally aligned one. */
-	mem->thp = device_thp && hmmsim_thp_migration() &&
+	mem->thp = (type == MEMORY_DEVICE_PRIVATE ? device_thp : coherent_thp) &&
+		   hmmsim_thp_migration() &&
 		   IS_ALIGNED(mem->pfn_first, HMMSIM_CHUNK_PAGES);
 	return 0;
 }
