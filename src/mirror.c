@@ -776,6 +776,40 @@ int hmmsim_mirror_check_exclusive(struct hmmsim_mirror *mirror,
 	return 0;
 }
 
+/* Whether entry @i of @args leaves the device page tables: see below. */
+static bool hmmsim_mirror_unmaps(const struct migrate_vma *args,
+				 unsigned long i, struct hmmsim_device *stays)
+{
+	unsigned long src = args->src[i];
+
+	return (src & MIGRATE_PFN_MIGRATE) &&
+	       !(stays && hmmsim_is_own_page(migrate_pfn_to_page(src), stays));
+}
+
+/*
+ * Clear each run of entries that leave, in one call: a clear in the middle
+ * of a table looks at the whole table to see whether it can go.
+ */
+static void hmmsim_mirror_unmap_runs(struct hmmsim_mirror *mirror,
+				     const struct migrate_vma *args,
+				     struct hmmsim_device *stays)
+{
+	unsigned long i = 0, run;
+
+	lockdep_assert_held(&mirror->pt_lock);
+	while (i < args->npages) {
+		if (!hmmsim_mirror_unmaps(args, i, stays)) {
+			i++;
+			continue;
+		}
+		for (run = i; i < args->npages &&
+		     hmmsim_mirror_unmaps(args, i, stays);)
+			i += hmmsim_mpfn_pages(args->src[i]);
+		hmmsim_devpt_clear(&mirror->pt, args->start + (run << PAGE_SHIFT),
+				   args->start + (i << PAGE_SHIFT));
+	}
+}
+
 /**
  * hmmsim_mirrors_unmap_migrating() - unmap the pages a migration moves
  * @hdev: the device whose invalidations were skipped: args->pgmap_owner.
@@ -794,24 +828,13 @@ void hmmsim_mirrors_unmap_migrating(struct hmmsim_device *hdev,
 				    struct hmmsim_device *stays)
 {
 	struct hmmsim_mirror *mirror;
-	unsigned long i;
 
 	mutex_lock(&hdev->mirrors_lock);
 	list_for_each_entry(mirror, &hdev->mirrors, link) {
 		if (mirror->mm != mm)
 			continue;
 		mutex_lock(&mirror->pt_lock);
-		for (i = 0; i < args->npages; i++) {
-			unsigned long src = args->src[i];
-			unsigned long addr = args->start + (i << PAGE_SHIFT);
-			unsigned long nr = hmmsim_mpfn_pages(src);
-
-			if ((src & MIGRATE_PFN_MIGRATE) &&
-			    !(stays &&
-			      hmmsim_is_own_page(migrate_pfn_to_page(src), stays)))
-				hmmsim_devpt_clear(&mirror->pt, addr,
-						   addr + (nr << PAGE_SHIFT));
-		}
+		hmmsim_mirror_unmap_runs(mirror, args, stays);
 		mutex_unlock(&mirror->pt_lock);
 	}
 	mutex_unlock(&hdev->mirrors_lock);
