@@ -471,17 +471,13 @@ struct hmmsim_copy_desc {
 #define HMMSIM_COPY_MAX_CHANNELS	16
 
 /**
- * struct hmmsim_copy_piece - the part of a batch one channel copies
+ * struct hmmsim_copy_piece - one channel's part in a batch
  * @work: the channel's work item.
- * @batch: the batch.
- * @first: first descriptor.
- * @last: one past the last descriptor.
+ * @batch: the batch, whose descriptors it claims as it goes.
  */
 struct hmmsim_copy_piece {
 	struct work_struct work;
 	struct hmmsim_copy_batch *batch;
-	unsigned int first;
-	unsigned int last;
 };
 
 /**
@@ -492,7 +488,8 @@ struct hmmsim_copy_piece {
  * @max: capacity of @descs.
  * @done: the fence: completed when every descriptor has been executed.
  * @error: 0, or the first error of the batch.
- * @pending: pieces still running.
+ * @pending: pieces still running, or not yet known never to run.
+ * @next: the first descriptor no piece has claimed yet.
  * @start_ns: when the batch was submitted.
  * @link_done_ns: when the device's link is done with the batch (ktime, ns);
  *	0 for a link without limits.
@@ -511,6 +508,7 @@ struct hmmsim_copy_batch {
 	struct completion done;
 	int error;
 	atomic_t pending;
+	atomic_t next;
 	u64 start_ns;
 	u64 link_done_ns;
 	struct hmmsim_copy_piece *pieces;

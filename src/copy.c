@@ -9,15 +9,17 @@
  * on.
  *
  * The engine has channels: an unbound workqueue with one work item per
- * channel in flight. A batch is split into as many pieces as there are
- * channels (fewer for small batches), the pieces run in parallel on
- * different CPUs, and the last one to finish signals the fence. The
- * submitter, which would only sleep on the fence, runs the first piece
- * itself, then every piece no channel has started yet: handing a piece to
- * another CPU costs a wakeup, and on a loaded machine that CPU may be
- * slow to come (a small batch is one piece, and never leaves the
- * submitter). A descriptor with no source clears its destination (an
- * untouched page).
+ * channel in flight. A batch has as many participants as there are
+ * channels (fewer for a small one: one per HMMSIM_COPY_MIN_PIECE
+ * descriptors): the submitter, which would only sleep on the fence
+ * otherwise, and channels for the rest. Each claims HMMSIM_COPY_MIN_PIECE
+ * descriptors at a time until none is left, so the work goes to whoever is
+ * running, and a channel that has not started by then is called off.
+ * Handing work to another CPU costs a wakeup, and on a loaded machine that
+ * CPU may be slow to come: a small batch never leaves the submitter, and
+ * nobody waits for more than one claim of another. The last to finish
+ * signals the fence. A descriptor with no source clears its destination
+ * (an untouched page).
  *
  * The engine models each device's link: each batch takes the configured
  * latency plus its bytes at the configured bandwidth (configfs attributes
@@ -47,7 +49,7 @@
 
 #include "hmmsim_drv.h"
 
-/* Fewer descriptors than this per piece are not worth another channel. */
+/* Descriptors claimed at a time; fewer are not worth another channel. */
 #define HMMSIM_COPY_MIN_PIECE	16
 
 /* The link wait looks at the batch's stop callback this often. */
@@ -239,15 +241,30 @@ static void hmmsim_copy_complete(struct hmmsim_copy_batch *batch)
 	complete(&batch->done);
 }
 
+/* A piece is done, or will never run: the last one signals the fence. */
+static void hmmsim_copy_piece_done(struct hmmsim_copy_batch *batch)
+{
+	if (atomic_dec_and_test(&batch->pending))
+		hmmsim_copy_complete(batch);
+}
+
+/*
+ * Claim descriptors of the batch, HMMSIM_COPY_MIN_PIECE at a time, and
+ * copy them, until none is left: a channel that starts late finds less to
+ * do, and nobody waits for more than the last claim of another.
+ */
 static void hmmsim_copy_piece_run(struct hmmsim_copy_piece *piece)
 {
 	struct hmmsim_copy_batch *batch = piece->batch;
-	unsigned int i;
+	unsigned int i, end;
 
-	for (i = piece->first; i < piece->last; i++)
-		hmmsim_copy_one(&batch->descs[i]);
-	if (atomic_dec_and_test(&batch->pending))
-		hmmsim_copy_complete(batch);
+	while ((i = atomic_fetch_add(HMMSIM_COPY_MIN_PIECE, &batch->next)) <
+	       batch->nr) {
+		end = min(batch->nr, i + HMMSIM_COPY_MIN_PIECE);
+		for (; i < end; i++)
+			hmmsim_copy_one(&batch->descs[i]);
+	}
+	hmmsim_copy_piece_done(batch);
 }
 
 static void hmmsim_copy_piece_work(struct work_struct *work)
@@ -260,13 +277,13 @@ static void hmmsim_copy_piece_work(struct work_struct *work)
  * hmmsim_copy_submit() - hand a batch to the engine
  * @batch: the batch; must not be touched until hmmsim_copy_wait() returns.
  *
- * The batch runs in parallel pieces, on the engine's channels and on the
- * submitter's CPU, which takes the first piece and those no channel has
- * started by the time it is done with that.
+ * The batch runs on the engine's channels and on the submitter's CPU, all
+ * claiming descriptors from it until none is left; a channel that has not
+ * started by then is called off.
  */
 void hmmsim_copy_submit(struct hmmsim_copy_batch *batch)
 {
-	unsigned int n, i, per;
+	unsigned int n, i;
 
 	batch->start_ns = ktime_get_ns();
 	if (!batch->error && batch->nr &&
@@ -280,24 +297,21 @@ void hmmsim_copy_submit(struct hmmsim_copy_batch *batch)
 
 	n = clamp(batch->nr / HMMSIM_COPY_MIN_PIECE, 1U,
 		  hmmsim_copy_nr_channels);
-	per = DIV_ROUND_UP(batch->nr, n);
-	n = DIV_ROUND_UP(batch->nr, per);
 	atomic_set(&batch->pending, n);
+	atomic_set(&batch->next, 0);
 	for (i = 0; i < n; i++) {
 		struct hmmsim_copy_piece *piece = &batch->pieces[i];
 
 		piece->batch = batch;
-		piece->first = i * per;
-		piece->last = min(batch->nr, (i + 1) * per);
 		INIT_WORK(&piece->work, hmmsim_copy_piece_work);
 		if (i)
 			queue_work(hmmsim_copy_wq, &piece->work);
 	}
 	hmmsim_copy_piece_run(&batch->pieces[0]);
-	/* A piece whose work is taken back before it ran is the submitter's. */
+	/* Nothing is left to claim: a piece that has not started never runs. */
 	for (i = n - 1; i > 0; i--)
 		if (cancel_work(&batch->pieces[i].work))
-			hmmsim_copy_piece_run(&batch->pieces[i]);
+			hmmsim_copy_piece_done(batch);
 }
 
 /* Whether the link wait of @batch should end now, before the link is done. */
