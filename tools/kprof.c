@@ -13,6 +13,12 @@
  * and other tasks). With -g it records call chains and also prints the
  * symbols by inclusive samples (a symbol anywhere in a sample's chain).
  *
+ * Each sample is also weighted by the time since its CPU's previous one
+ * (at most 50 periods), and the tables are sorted by that weight, shown in
+ * milliseconds: under QEMU TCG a CPU's timer fires late while its thread
+ * is not running on the host or is in a long instruction, so that counts
+ * of samples alone undercount such stretches.
+ *
  * With -c the events start disabled and their descriptors are left open
  * across exec, named in KPROF_FDS (space separated): the command enables
  * and disables them itself (PERF_EVENT_IOC_ENABLE, _DISABLE) around the
@@ -44,6 +50,7 @@ struct sym {
 	char *name;
 	uint64_t self[3];	/* by class: command, idle, other */
 	uint64_t incl;
+	uint64_t wself, wincl;	/* weighted, ns: busy self, inclusive */
 	unsigned int mark;	/* last sample counted in incl */
 };
 
@@ -53,7 +60,8 @@ static const char *const class_name[] = { "command", "idle", "other" };
 static struct sym *syms;
 static size_t nsyms;
 static uint64_t user_samples[3], unknown_samples[3], total[3];
-static uint64_t nsamples, lost;
+static uint64_t nsamples, lost, period = 100000;
+static uint64_t wtotal[3], last_time[MAX_CPUS];
 static pid_t child;
 static int callchains;
 
@@ -144,28 +152,45 @@ static int classify(uint32_t pid)
 	return CL_OTHER;
 }
 
-/* One PERF_RECORD_SAMPLE: ip, pid/tid, cpu/res, [nr, ips...]. */
+/* The time since @cpu's previous sample at @time, at most 50 periods. */
+static uint64_t weight(uint32_t cpu, uint64_t time)
+{
+	uint64_t w = period;
+
+	if (cpu >= MAX_CPUS)
+		return w;
+	if (last_time[cpu] && time > last_time[cpu])
+		w = time - last_time[cpu];
+	last_time[cpu] = time;
+	return w < 50 * period ? w : 50 * period;
+}
+
+/* One PERF_RECORD_SAMPLE: ip, pid/tid, time, cpu/res, [nr, ips...]. */
 static void sample(const uint64_t *v)
 {
 	uint32_t pid = (uint32_t)v[1];
 	int cl = classify(pid);
+	uint64_t w = weight((uint32_t)v[3], v[2]);
 	struct sym *s;
 	uint64_t nr, i;
 
 	nsamples++;
 	total[cl]++;
+	wtotal[cl] += w;
 	if ((int64_t)v[0] >= 0) {
 		user_samples[cl]++;
 	} else if ((s = lookup(v[0]))) {
 		s->self[cl]++;
+		if (cl != CL_IDLE)
+			s->wself += w;
 	} else {
 		unknown_samples[cl]++;
 	}
 	if (!callchains)
 		return;
-	nr = v[3];
+	nr = v[4];
 	for (i = 0; i < nr && i < MAX_CHAIN; i++) {
-		uint64_t ip = v[4 + i];
+		uint64_t ip = v[5 + i];
 
 		if (ip >= (uint64_t)PERF_CONTEXT_MAX)
 			continue;
@@ -175,6 +200,7 @@ static void sample(const uint64_t *v)
 		if (s && s->mark != (unsigned int)nsamples) {
 			s->mark = (unsigned int)nsamples;
 			s->incl++;
+			s->wincl += w;
 		}
 	}
 }
@@ -215,17 +241,15 @@ static void drain(struct ring *r)
 static int by_self(const void *a, const void *b)
 {
 	const struct sym *x = a, *y = b;
-	uint64_t sx = x->self[CL_CMD] + x->self[CL_OTHER];
-	uint64_t sy = y->self[CL_CMD] + y->self[CL_OTHER];
 
-	return sx < sy ? 1 : sx > sy ? -1 : 0;
+	return x->wself < y->wself ? 1 : x->wself > y->wself ? -1 : 0;
 }
 
 static int by_incl(const void *a, const void *b)
 {
 	const struct sym *x = a, *y = b;
 
-	return x->incl < y->incl ? 1 : x->incl > y->incl ? -1 : 0;
+	return x->wincl < y->wincl ? 1 : x->wincl > y->wincl ? -1 : 0;
 }
 
 static double pct(uint64_t n, uint64_t of)
@@ -233,9 +257,11 @@ static double pct(uint64_t n, uint64_t of)
 	return of ? 100.0 * n / of : 0.0;
 }
 
-static void report(int top, uint64_t period)
+static void report(int top)
 {
 	uint64_t busy = total[CL_CMD] + total[CL_OTHER];
+	uint64_t wbusy = wtotal[CL_CMD] + wtotal[CL_OTHER];
+	uint64_t wall = wbusy + wtotal[CL_IDLE];
 	int i, c;
 
 	printf("# kprof: %llu samples every %llu ns (%llu lost): "
@@ -250,30 +276,36 @@ static void report(int top, uint64_t period)
 			       class_name[c],
 			       (unsigned long long)user_samples[c],
 			       (unsigned long long)unknown_samples[c]);
-	printf("# self samples, idle excluded; %% of the %llu busy samples\n",
-	       (unsigned long long)busy);
-	printf("%7s %6s %7s %7s  %s\n", "samples", "busy%", "command",
-	       "other", "symbol");
+	printf("# weighted ms: command %.1f, idle %.1f, other %.1f\n",
+	       wtotal[CL_CMD] / 1e6, wtotal[CL_IDLE] / 1e6,
+	       wtotal[CL_OTHER] / 1e6);
+	printf("# self, idle excluded; busy%%: of the %.1f busy ms "
+	       "(%llu samples)\n", wbusy / 1e6, (unsigned long long)busy);
+	printf("%8s %6s %7s %7s %7s  %s\n", "ms", "busy%", "samples",
+	       "command", "other", "symbol");
 	qsort(syms, nsyms, sizeof(*syms), by_self);
 	for (i = 0; i < top && (size_t)i < nsyms; i++) {
 		uint64_t n = syms[i].self[CL_CMD] + syms[i].self[CL_OTHER];
 
-		if (!n)
+		if (!syms[i].wself)
 			break;
-		printf("%7llu %5.1f%% %7llu %7llu  %s\n",
-		       (unsigned long long)n, pct(n, busy),
+		printf("%8.1f %5.1f%% %7llu %7llu %7llu  %s\n",
+		       syms[i].wself / 1e6, pct(syms[i].wself, wbusy),
+		       (unsigned long long)n,
 		       (unsigned long long)syms[i].self[CL_CMD],
 		       (unsigned long long)syms[i].self[CL_OTHER],
 		       syms[i].name);
 	}
 	if (!callchains)
 		return;
-	printf("# inclusive samples (symbol anywhere in the kernel chain), "
-	       "idle included; %% of all %llu\n", (unsigned long long)nsamples);
+	printf("# inclusive (symbol anywhere in the kernel chain), idle "
+	       "included; all%%: of the %.1f ms of all CPUs\n", wall / 1e6);
+	printf("%8s %6s %7s  %s\n", "ms", "all%", "samples", "symbol");
 	qsort(syms, nsyms, sizeof(*syms), by_incl);
-	for (i = 0; i < top && (size_t)i < nsyms && syms[i].incl; i++)
-		printf("%7llu %5.1f%%  %s\n", (unsigned long long)syms[i].incl,
-		       pct(syms[i].incl, nsamples), syms[i].name);
+	for (i = 0; i < top && (size_t)i < nsyms && syms[i].wincl; i++)
+		printf("%8.1f %5.1f%% %7llu  %s\n", syms[i].wincl / 1e6,
+		       pct(syms[i].wincl, wall),
+		       (unsigned long long)syms[i].incl, syms[i].name);
 }
 
 static void usage(void)
@@ -285,7 +317,6 @@ static void usage(void)
 
 int main(int argc, char **argv)
 {
-	uint64_t period = 100000;
 	int top = 30, control = 0, ncpus, cpu, opt, status;
 	struct ring rings[MAX_CPUS];
 	int fds[MAX_CPUS];
@@ -324,7 +355,7 @@ int main(int argc, char **argv)
 			.config = PERF_COUNT_SW_CPU_CLOCK,
 			.sample_period = period,
 			.sample_type = PERF_SAMPLE_IP | PERF_SAMPLE_TID |
-				       PERF_SAMPLE_CPU |
+				       PERF_SAMPLE_TIME | PERF_SAMPLE_CPU |
 				       (callchains ? PERF_SAMPLE_CALLCHAIN : 0),
 			.disabled = 1,
 			.wakeup_events = 64,
@@ -377,6 +408,6 @@ int main(int argc, char **argv)
 		ioctl(fds[cpu], PERF_EVENT_IOC_DISABLE, 0);
 		drain(&rings[cpu]);
 	}
-	report(top, period);
+	report(top);
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
 }
