@@ -3,14 +3,17 @@
  * migloop - migrate one buffer of 4 KiB pages to a device and back, over
  * and over, for profiling one direction with kprof -c.
  *
- *   migloop [-s MIB] [-n LOOPS] [-p sys|dev] DEVICE...
+ *   migloop [-s MIB] [-n LOOPS] [-p sys|dev] [-i] DEVICE...
  *
  * Maps SIZE MiB (64) with MADV_NOHUGEPAGE, fills it, then for each device
  * in turn, LOOPS (10) times: HMM_DMIRROR_MIGRATE_TO_DEV, then
  * HMM_DMIRROR_MIGRATE_TO_SYS of the whole buffer. If KPROF_FDS names
  * perf event descriptors (kprof -c), they are enabled for the phase -p
  * names (sys: to system, the default; dev: to the device) only. Prints
- * each device's per-phase median in GB/s.
+ * each device's per-phase median in GB/s. With -i the devices take turns
+ * in every loop instead, and the median of each loop's ratio of the first
+ * device's throughput to each other's is printed too: on a noisy host, a
+ * pair of runs a second apart compares better than two medians.
  */
 #include <fcntl.h>
 #include <stdint.h>
@@ -78,14 +81,65 @@ static int dbl_cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+#define MAX_LOOPS	1000
+#define MAX_DEVS	4
+
+static double median(double *t, int n)
+{
+	qsort(t, n, sizeof(double), dbl_cmp);
+	return t[n / 2];
+}
+
+/* -i: every loop moves the buffer through each device in turn. */
+static void interleave(char **devs, int ndevs, char *buf, char *mirror,
+		       size_t size, int loops, int to_sys)
+{
+	static double tdev[MAX_DEVS][MAX_LOOPS], tsys[MAX_DEVS][MAX_LOOPS];
+	static double ratio[MAX_LOOPS];
+	int fds[MAX_DEVS], d, i;
+
+	for (d = 0; d < ndevs; d++) {
+		fds[d] = open(devs[d], O_RDWR);
+		if (fds[d] < 0)
+			die(devs[d]);
+	}
+	for (i = 0; i < loops; i++) {
+		for (d = 0; d < ndevs; d++) {
+			tdev[d][i] = migrate(fds[d], HMM_DMIRROR_MIGRATE_TO_DEV,
+					     buf, mirror, size, !to_sys);
+			tsys[d][i] = migrate(fds[d], HMM_DMIRROR_MIGRATE_TO_SYS,
+					     buf, mirror, size, to_sys);
+		}
+	}
+	for (d = 1; d < ndevs; d++) {
+		for (i = 0; i < loops; i++)
+			ratio[i] = tsys[d][i] / tsys[0][i];
+		printf("# migloop -i: to_system %s/%s per-loop ratio: median "
+		       "%.3fx", devs[0], devs[d], median(ratio, loops));
+		printf(", least %.3fx, most %.3fx\n", ratio[0],
+		       ratio[loops - 1]);
+		for (i = 0; i < loops; i++)
+			ratio[i] = tdev[d][i] / tdev[0][i];
+		printf("# migloop -i: to_device %s/%s per-loop ratio: median "
+		       "%.3fx\n", devs[0], devs[d], median(ratio, loops));
+	}
+	for (d = 0; d < ndevs; d++) {
+		printf("# migloop -i %s: to_device %.3f GB/s, to_system %.3f "
+		       "GB/s (median of %d)\n", devs[d],
+		       size / median(tdev[d], loops) / 1e9,
+		       size / median(tsys[d], loops) / 1e9, loops);
+		close(fds[d]);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	size_t size = 64UL << 20;
-	int loops = 10, to_sys = 1, opt, d, i;
+	int loops = 10, to_sys = 1, inter = 0, opt, d, i;
 	const char *fds = getenv("KPROF_FDS");
 	char *buf, *mirror;
 
-	while ((opt = getopt(argc, argv, "s:n:p:")) != -1) {
+	while ((opt = getopt(argc, argv, "s:n:p:i")) != -1) {
 		switch (opt) {
 		case 's':
 			size = strtoul(optarg, NULL, 0) << 20;
@@ -96,9 +150,12 @@ int main(int argc, char **argv)
 		case 'p':
 			to_sys = strcmp(optarg, "dev") != 0;
 			break;
+		case 'i':
+			inter = 1;
+			break;
 		default:
 			fprintf(stderr, "usage: migloop [-s MIB] [-n LOOPS] "
-					"[-p sys|dev] DEVICE...\n");
+					"[-p sys|dev] [-i] DEVICE...\n");
 			return 1;
 		}
 	}
@@ -108,7 +165,8 @@ int main(int argc, char **argv)
 		kfds[nkfds++] = strtol(fds, &end, 10);
 		fds = end;
 	}
-	if (loops < 1 || loops > 1000 || !size)
+	if (loops < 1 || loops > MAX_LOOPS || !size ||
+	    (inter && argc - optind > MAX_DEVS))
 		return 1;
 	buf = mmap(NULL, size, PROT_READ | PROT_WRITE,
 		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -119,8 +177,13 @@ int main(int argc, char **argv)
 	for (i = 0; (size_t)i < size / sizeof(int); i++)
 		((int *)buf)[i] = i;
 
+	if (inter) {
+		interleave(argv + optind, argc - optind, buf, mirror, size,
+			   loops, to_sys);
+		argc = optind;
+	}
 	for (d = optind; d < argc; d++) {
-		double tdev[1000], tsys[1000];
+		double tdev[MAX_LOOPS], tsys[MAX_LOOPS];
 		int fd = open(argv[d], O_RDWR);
 
 		if (fd < 0)
