@@ -177,9 +177,10 @@ static void sample(const uint64_t *v)
 	nsamples++;
 	total[cl]++;
 	wtotal[cl] += w;
+	s = (int64_t)v[0] < 0 ? lookup(v[0]) : NULL;
 	if ((int64_t)v[0] >= 0) {
 		user_samples[cl]++;
-	} else if ((s = lookup(v[0]))) {
+	} else if (s) {
 		s->self[cl]++;
 		if (cl != CL_IDLE)
 			s->wself += w;
