@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * migloop - migrate one buffer of 4 KiB pages to a device and back, over
- * and over, for profiling one direction with kprof -c.
+ * migloop - migrate one buffer to a device and back, over and over, for
+ * profiling one direction with kprof -c.
  *
- *   migloop [-s MIB] [-n LOOPS] [-p sys|dev] [-i] DEVICE...
+ *   migloop [-s MIB] [-n LOOPS] [-p sys|dev] [-i] [-t] DEVICE...
  *
- * Maps SIZE MiB (64) with MADV_NOHUGEPAGE, fills it, then for each device
+ * Maps SIZE MiB (64) with MADV_NOHUGEPAGE (with -t, 2 MiB aligned and
+ * MADV_HUGEPAGE, for THPs where the kernel gives them), fills it, then for
+ * each device
  * in turn, LOOPS (10) times: HMM_DMIRROR_MIGRATE_TO_DEV, then
  * HMM_DMIRROR_MIGRATE_TO_SYS of the whole buffer. If KPROF_FDS names
  * perf event descriptors (kprof -c), they are enabled for the phase -p
@@ -27,6 +29,8 @@
 #include <linux/perf_event.h>
 
 #include <hmmsim.h>
+
+#define THP_SIZE	(2UL << 20)
 
 static int kfds[64], nkfds;
 
@@ -135,11 +139,11 @@ static void interleave(char **devs, int ndevs, char *buf, char *mirror,
 int main(int argc, char **argv)
 {
 	size_t size = 64UL << 20;
-	int loops = 10, to_sys = 1, inter = 0, opt, d, i;
+	int loops = 10, to_sys = 1, inter = 0, thp = 0, opt, d, i;
 	const char *fds = getenv("KPROF_FDS");
 	char *buf, *mirror;
 
-	while ((opt = getopt(argc, argv, "s:n:p:i")) != -1) {
+	while ((opt = getopt(argc, argv, "s:n:p:it")) != -1) {
 		switch (opt) {
 		case 's':
 			size = strtoul(optarg, NULL, 0) << 20;
@@ -153,9 +157,12 @@ int main(int argc, char **argv)
 		case 'i':
 			inter = 1;
 			break;
+		case 't':
+			thp = 1;
+			break;
 		default:
 			fprintf(stderr, "usage: migloop [-s MIB] [-n LOOPS] "
-					"[-p sys|dev] [-i] DEVICE...\n");
+					"[-p sys|dev] [-i] [-t] DEVICE...\n");
 			return 1;
 		}
 	}
@@ -168,12 +175,13 @@ int main(int argc, char **argv)
 	if (loops < 1 || loops > MAX_LOOPS || !size ||
 	    (inter && argc - optind > MAX_DEVS))
 		return 1;
-	buf = mmap(NULL, size, PROT_READ | PROT_WRITE,
+	buf = mmap(NULL, size + THP_SIZE, PROT_READ | PROT_WRITE,
 		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	mirror = malloc(size);
 	if (buf == MAP_FAILED || !mirror)
 		die("mmap");
-	madvise(buf, size, MADV_NOHUGEPAGE);
+	buf = (char *)(((uintptr_t)buf + THP_SIZE - 1) & ~(THP_SIZE - 1));
+	madvise(buf, size, thp ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
 	for (i = 0; (size_t)i < size / sizeof(int); i++)
 		((int *)buf)[i] = i;
 
