@@ -648,6 +648,44 @@ TEST_F(small, fail_copy_leaves_a_thp_where_it_was)
 	ASSERT_THP_COUNTS(&st0, &st, self->cap, self->cap, 0, 0);
 }
 
+/*
+ * The fail_alloc fault attribute armed once fails the 2 MiB allocation of a
+ * THP moving to the device: the migration falls back to 512 single pages
+ * and succeeds (alloc_failures +1, thp_fallbacks +1 with HMMSIM_CAP_THP;
+ * without it, the one allocation the attribute fails is the window's, which
+ * then moves nothing and fails).
+ */
+TEST_F(small, fail_alloc_of_a_thp_falls_back_to_small_pages)
+{
+	const unsigned long npages = win_pages;
+	struct hmmsim_stats st0, st;
+	unsigned int seed;
+	char *buf, *ptr;
+
+	if (!fault_exists(&self->dev, "fail_alloc"))
+		SKIP(return, "no %s/fail_alloc (no CONFIG_FAULT_INJECTION_DEBUG_FS?)",
+		     self->dev.dbg);
+	if (!THP_BUFFER(&buf, &ptr, &seed))
+		return;
+	STATS(self->fd, &st0);
+	FAULT_ARM_DEV(&self->dev, "fail_alloc", "1");
+	if (!self->cap) {
+		DMIRROR_RET(-ENOMEM, self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf,
+			    ptr, npages);
+		fault_disarm(&self->dev, "fail_alloc");
+		ASSERT_PATTERN(buf, 0, npages, seed);
+		return;
+	}
+	MIGRATE_PATTERN(self->fd, buf, ptr, 0, npages, seed);
+	fault_disarm(&self->dev, "fail_alloc");
+	SNAPSHOT_PROT(self->fd, buf, npages, PRIV_LOCAL);
+	STATS(self->fd, &st);
+	ASSERT_EQ(st0.alloc_failures + 1, st.alloc_failures);
+	ASSERT_EQ(st0.to_device + npages, st.to_device);
+	ASSERT_THP_COUNTS(&st0, &st, 0, 0, 1, 0);
+	ASSERT_PATTERN(buf, 0, npages, seed);
+}
+
 /* Pages of [buf, +npages) that are not present in the CPU's page table. */
 static long pages_not_present(const char *buf, unsigned long npages)
 {
