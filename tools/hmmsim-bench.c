@@ -34,10 +34,10 @@
  * a THP figure never hides small pages.
  *
  * -a ROUNDS alternates the devices instead: for each operation, a round
- * is REPEAT runs on each device in turn, the first device first, ROUNDS
- * rounds in all; each round's median per device and the ratio of the first
- * device's to each other's are printed, with the least ratio of all
- * rounds.
+ * is REPEAT runs of each device, the devices taking turns run by run, the
+ * first device first, ROUNDS rounds in all; each round's median per device
+ * and the ratio of the first device's to each other's are printed, with
+ * the least ratio of all rounds.
  *
  * -v says on stderr what is being measured as it starts (a sign of life
  * for a runner that watches the output).
@@ -617,30 +617,59 @@ static void bench_device(unsigned int d, struct buffers *b)
 	close(fd);
 }
 
+/* One run of @op on a file of device @d's own, opened for the run alone. */
+static double run_alone(enum op op, unsigned int d, struct buffers *b,
+			double *faults)
+{
+	int fd = open_device(d);
+	double t = run_op(op, fd, b, faults);
+
+	close(fd);
+	return t;
+}
+
 /*
- * The devices in turn, for each operation: a round is a warm-up run and
- * REPEAT timed runs on each device, the first device first, on a file
- * opened for the round alone (so that no other device's notifier sees
- * the migrations).
+ * The devices in turn, for each operation: a round is a warm-up run on each
+ * device, then REPEAT timed runs of each, the devices taking turns run by
+ * run, so that a slow stretch of the host falls on all of them alike. Each
+ * run has a file opened for it alone (so that no other device's notifier
+ * sees the migrations).
  */
 static void bench_alternating(struct buffers *b)
 {
-	unsigned int d, r;
-	double faults;
+	double times[MAX_DEVICES][MAX_REPEAT], faults[MAX_DEVICES][MAX_REPEAT];
+	double huge[MAX_DEVICES], f;
+	unsigned int d, r, i;
 	int op, fd;
 
+	for (d = 0; d < ndev; d++) {
+		fd = open_device(d);
+		hmmsim[d] = is_hmmsim(fd, &caps[d]);
+		close(fd);
+	}
 	for (op = 0; op < NR_OPS; op++) {
 		if (verbose)
 			fprintf(stderr, "hmmsim-bench: %s, %s, alternating\n",
 				op_names[op], backing_names[b->backing]);
 		for (r = 0; r < rounds; r++) {
 			for (d = 0; d < ndev; d++) {
-				fd = open_device(d);
-				if (!r)
-					hmmsim[d] = is_hmmsim(fd, &caps[d]);
-				run_op(op, fd, b, &faults);
-				alt[b->backing][op][r][d] = measure(op, fd, b);
-				close(fd);
+				huge[d] = first_share(b);
+				run_alone(op, d, b, &f);
+			}
+			for (i = 0; i < repeat; i++) {
+				for (d = 0; d < ndev; d++) {
+					huge[d] = worse_share(b, huge[d],
+							      prepare(b));
+					times[d][i] = run_alone(op, d, b,
+								&faults[d][i]);
+				}
+			}
+			for (d = 0; d < ndev; d++) {
+				struct result *res = &alt[b->backing][op][r][d];
+
+				*res = summarize(times[d], repeat);
+				res->huge = huge[d];
+				res->faults = median(faults[d], repeat);
 			}
 		}
 	}
@@ -862,7 +891,7 @@ static void print_alternating(enum backing bk)
 	struct result *a;
 	int op;
 
-	printf("\n=== alternating, %s: %u rounds, a round is %u runs on each device in turn ===\n",
+	printf("\n=== alternating, %s: %u rounds of %u runs per device, in turns ===\n",
 	       backing_titles[bk], rounds, repeat);
 	print_legend();
 	printf("%-11s %5s", "operation", "round");

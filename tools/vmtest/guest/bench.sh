@@ -32,8 +32,8 @@ if [ "$BENCH_JSON" = 1 ]; then
 	hmmsim-bench -j -b both -s "$size" -r "$repeat" $devices || status=1
 fi
 
-# (b) The devices in turn, hmmsim first, round after round: whether one is
-# ahead in every round, not only in the medians of (a).
+# (b) The devices in turn, run by run, hmmsim first, round after round:
+# whether one is ahead in every round, not only in the medians of (a).
 echo
 echo "# (b) alternating, ${BENCH_ROUNDS:-3} rounds, 4 KiB pages"
 # shellcheck disable=SC2086
