@@ -228,6 +228,7 @@ enum hmmsim_stat {
 	HMMSIM_STAT_THP_FALLBACKS,
 	HMMSIM_STAT_THP_SPLITS,
 	HMMSIM_STAT_MEMORY_ERRORS,
+	HMMSIM_STAT_CLOSE_EVICTIONS,
 	HMMSIM_NR_STATS
 };
 
@@ -779,7 +780,7 @@ unsigned int hmmsim_evict_alloc(struct hmmsim_mirror *mirror,
 				struct page **pages, unsigned int nr);
 struct page *hmmsim_evict_alloc_thp(struct hmmsim_mirror *mirror);
 int hmmsim_evict_owner_add(struct hmmsim_mirror *mirror);
-void hmmsim_evict_owned(struct hmmsim_mirror *mirror);
+unsigned long hmmsim_evict_owned(struct hmmsim_mirror *mirror);
 void hmmsim_evict_owner_close(struct hmmsim_mirror *mirror);
 void hmmsim_evict_poisoned(struct work_struct *work);
 unsigned long hmmsim_evict_all(struct hmmsim_device *hdev,

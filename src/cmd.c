@@ -210,7 +210,8 @@ void hmmsim_cmd_close(struct hmmsim_mirror *mirror)
 	bool alive = hmmsim_device_enter(hdev);
 
 	if (alive && READ_ONCE(evict_on_close))
-		hmmsim_evict_owned(mirror);
+		hmmsim_count(hdev, HMMSIM_STAT_CLOSE_EVICTIONS,
+			     hmmsim_evict_owned(mirror));
 	hmmsim_mirror_unlink(mirror);
 	hmmsim_evict_owner_close(mirror);
 	if (alive)

@@ -357,9 +357,13 @@ static unsigned long hmmsim_evict_find_owned(struct hmmsim_device *hdev,
 	return start;
 }
 
-/* One pass over the device; whether any page of @mirror's was found. */
+/*
+ * One pass over the device; whether any page of @mirror's was found. The
+ * pages moved are added to *@moved.
+ */
 static bool hmmsim_evict_owned_pass(struct hmmsim_scratch *s,
-				    struct hmmsim_mirror *mirror)
+				    struct hmmsim_mirror *mirror,
+				    unsigned long *moved)
 {
 	struct hmmsim_device *hdev = mirror->hdev;
 	unsigned long idx, run, n, next;
@@ -372,9 +376,10 @@ static bool hmmsim_evict_owned_pass(struct hmmsim_scratch *s,
 		found = true;
 		for (n = idx; n < idx + run; n = next) {
 			next = hmmsim_evict_window_end(n, idx + run);
-			hmmsim_evict_run(s, mirror->mm, mirror->owner, n,
-					 next - n,
-					 GFP_HIGHUSER_MOVABLE | __GFP_NOFAIL);
+			*moved += hmmsim_evict_run(s, mirror->mm,
+						   mirror->owner, n, next - n,
+						   GFP_HIGHUSER_MOVABLE |
+						   __GFP_NOFAIL);
 		}
 		cond_resched();
 	}
@@ -394,31 +399,35 @@ static bool hmmsim_evict_owned_pass(struct hmmsim_scratch *s,
  *
  * Nothing moves once the mirror's mm has no users left: a process's files
  * are closed on exit after its address space is gone.
+ *
+ * Return: the number of pages moved.
  */
-void hmmsim_evict_owned(struct hmmsim_mirror *mirror)
+unsigned long hmmsim_evict_owned(struct hmmsim_mirror *mirror)
 {
 	struct hmmsim_owner *owner = mirror->owner;
+	unsigned long left, moved = 0;
 	struct hmmsim_scratch s;
-	unsigned long left;
 	int pass;
 
 	hmmsim_device_assert_entered(mirror->hdev);
 	if (!mmget_not_zero(mirror->mm))
-		return;
+		return 0;
 	hmmsim_scratch_init(&s, mirror->hdev, HMMSIM_EVICT_PAGES, false,
 			    GFP_KERNEL | __GFP_NOFAIL);
 	mmap_read_lock(mirror->mm);
 	for (pass = 0; pass < 8; pass++)
-		if (!hmmsim_evict_owned_pass(&s, mirror))
+		if (!hmmsim_evict_owned_pass(&s, mirror, &moved))
 			break;
 	left = atomic_long_read(&owner->nr_pages);
 	if (left)
-		hmmsim_move_home(&s, mirror->mm, 0, mirror->mm->task_size,
-				 left, GFP_HIGHUSER_MOVABLE | __GFP_NOFAIL);
+		moved += hmmsim_move_home(&s, mirror->mm, 0,
+					  mirror->mm->task_size, left,
+					  GFP_HIGHUSER_MOVABLE | __GFP_NOFAIL);
 	mmap_read_unlock(mirror->mm);
 	/* Not the exit of the mm here, inside the device. */
 	mmput_async(mirror->mm);
 	hmmsim_scratch_fini(&s);
+	return moved;
 }
 
 /*

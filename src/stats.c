@@ -23,6 +23,7 @@ static const char *const hmmsim_stat_names[HMMSIM_NR_STATS] = {
 	[HMMSIM_STAT_THP_FALLBACKS]	= "thp_fallbacks",
 	[HMMSIM_STAT_THP_SPLITS]	= "thp_splits",
 	[HMMSIM_STAT_MEMORY_ERRORS]	= "memory_errors",
+	[HMMSIM_STAT_CLOSE_EVICTIONS]	= "close_evictions",
 };
 
 /**
@@ -72,4 +73,6 @@ void hmmsim_stats_read(struct hmmsim_device *hdev, struct hmmsim_stats *st)
 	st->memory_errors =
 		atomic64_read(&hdev->stats[HMMSIM_STAT_MEMORY_ERRORS]);
 	st->pages_retired = hmmsim_devmem_nr_retired(hdev);
+	st->close_evictions =
+		atomic64_read(&hdev->stats[HMMSIM_STAT_CLOSE_EVICTIONS]);
 }

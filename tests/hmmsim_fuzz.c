@@ -2083,12 +2083,18 @@ static bool effects_watched(const struct call *c)
 	return c->kind == CALL_EXT && c->cmd == C_MIGRATE;
 }
 
-/* to_device + from_device of the device of @fd, or ~0 if unknown. */
+/*
+ * to_device + from_device of the device of @fd, or ~0 if unknown, less
+ * what the release of a file moved home: a file can be released after its
+ * last close(), while another call runs (the kernel held it: an io_uring
+ * request freed with its ring, a source file put by a worker).
+ */
 static __u64 pages_moved(int fd)
 {
 	struct hmmsim_stats st;
 
-	return get_stats(fd, &st) ? ~0ULL : st.to_device + st.from_device;
+	return get_stats(fd, &st) ? ~0ULL :
+	       st.to_device + st.from_device - st.close_evictions;
 }
 
 /* CHECK_EXCLUSIVE of an EXCLUSIVE call's range, -EINVAL for a bad one. */

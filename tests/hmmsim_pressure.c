@@ -1691,9 +1691,9 @@ TEST_F_TIMEOUT(pressure, stats_nonzero_tail_is_e2big, SHORT_TIMEOUT)
 		__u32 offset;	/* of the nonzero byte */
 		unsigned char value;
 	} cases[] = {
-		{ HMMSIM_STATS_SIZE_VER2 + 1, HMMSIM_STATS_SIZE_VER2, 1 },
-		{ HMMSIM_STATS_SIZE_VER2 + 8, HMMSIM_STATS_SIZE_VER2, 0x80 },
-		{ HMMSIM_STATS_SIZE_VER2 + 8, HMMSIM_STATS_SIZE_VER2 + 7, 1 },
+		{ HMMSIM_STATS_SIZE_VER3 + 1, HMMSIM_STATS_SIZE_VER3, 1 },
+		{ HMMSIM_STATS_SIZE_VER3 + 8, HMMSIM_STATS_SIZE_VER3, 0x80 },
+		{ HMMSIM_STATS_SIZE_VER3 + 8, HMMSIM_STATS_SIZE_VER3 + 7, 1 },
 		{ STATS_SIZE_MAX, 1000, 0xff },
 		{ STATS_SIZE_MAX, STATS_SIZE_MAX - 1, 1 },
 	};
@@ -1718,7 +1718,7 @@ TEST_F_TIMEOUT(pressure, stats_larger_struct_with_zero_tail_is_accepted,
 	       SHORT_TIMEOUT)
 {
 	static const __u32 sizes[] = {
-		HMMSIM_STATS_SIZE_VER2 + 1, HMMSIM_STATS_SIZE_VER2 + 8, 1024,
+		HMMSIM_STATS_SIZE_VER3 + 1, HMMSIM_STATS_SIZE_VER3 + 8, 1024,
 		STATS_SIZE_MAX,
 	};
 	unsigned int seed = test_seed(_metadata->name);
@@ -1773,6 +1773,8 @@ static void stats_size_writes_no_further(struct __test_metadata *_metadata,
 		ASSERT_EQ(0, st->memory_errors);
 		ASSERT_EQ(0, st->pages_retired);
 	}
+	if (size >= HMMSIM_STATS_SIZE_VER3)
+		ASSERT_EQ(0, st->close_evictions);
 	ASSERT_BYTES(raw + size, STATS_SIZE_MAX - size, UNTOUCHED);
 	free(raw);
 }
@@ -1794,6 +1796,12 @@ TEST_F_TIMEOUT(pressure, stats_version2_size_writes_no_further, SHORT_TIMEOUT)
 {
 	stats_size_writes_no_further(_metadata, self->fd,
 				     HMMSIM_STATS_SIZE_VER2);
+}
+
+TEST_F_TIMEOUT(pressure, stats_version3_size_writes_no_further, SHORT_TIMEOUT)
+{
+	stats_size_writes_no_further(_metadata, self->fd,
+				     HMMSIM_STATS_SIZE_VER3);
 }
 
 TEST_F_TIMEOUT(pressure, stats_bad_pointer_is_efault, SHORT_TIMEOUT)

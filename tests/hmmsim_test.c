@@ -26,8 +26,11 @@ static_assert(offsetof(struct hmmsim_stats, pages_used) == 72,
 static_assert(offsetof(struct hmmsim_stats, memory_errors) ==
 	      HMMSIM_STATS_SIZE_VER1,
 	      "struct hmmsim_stats version 1 changed size");
-static_assert(sizeof(struct hmmsim_stats) == HMMSIM_STATS_SIZE_VER2,
+static_assert(offsetof(struct hmmsim_stats, close_evictions) ==
+	      HMMSIM_STATS_SIZE_VER2,
 	      "struct hmmsim_stats version 2 changed size");
+static_assert(sizeof(struct hmmsim_stats) == HMMSIM_STATS_SIZE_VER3,
+	      "struct hmmsim_stats version 3 changed size");
 static_assert(sizeof(struct hmmsim_uring_cmd) == HMMSIM_URING_CMD_SIZE_VER0,
 	      "struct hmmsim_uring_cmd version 0 changed size");
 

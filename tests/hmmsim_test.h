@@ -1107,14 +1107,20 @@ static inline void close_returns_pages(struct __test_metadata *_metadata,
 	char *buf, *ptr;
 	unsigned int seed = SMALL_BUFFERS(&buf, &ptr, npages);
 	int second = open_dev(id);
+	struct hmmsim_stats st0, st;
 
 	ASSERT_GE(second, 0);
 	MIGRATE_OK(second, buf, ptr, npages);
 	SNAPSHOT_PROT(second, buf, npages, local);
 
+	STATS(fd, &st0);
 	ASSERT_EQ(0, close(second));
 	SNAPSHOT_PROT(fd, buf, npages, HMM_DMIRROR_PROT_WRITE);
 	ASSERT_PATTERN(buf, 0, npages, seed);
+	/* Counted as moved by the close, and as moved from the device. */
+	STATS(fd, &st);
+	ASSERT_EQ(st0.close_evictions + npages, st.close_evictions);
+	ASSERT_EQ(st0.from_device + npages, st.from_device);
 }
 
 #endif /* __KSELFTEST_HARNESS_H */

@@ -648,6 +648,7 @@ static const struct {
 	COUNTER(thp_fallbacks, false),
 	COUNTER(thp_splits, false),
 	COUNTER(memory_errors, false),
+	COUNTER(close_evictions, false),
 	COUNTER(pages_used, true),
 	COUNTER(uring_inflight, true),
 	COUNTER(pages_retired, true),

@@ -137,7 +137,7 @@ enum hmm_dmirror_prot {
  * hmmsim_info has @caps, struct hmmsim_stats the THP counters. 5: struct
  * hmmsim_stats has @memory_errors and @pages_retired.
  */
-#define HMMSIM_ABI_VERSION	5
+#define HMMSIM_ABI_VERSION	6
 
 /**
  * enum hmmsim_mem_type - kind of memory a simulated device has
@@ -287,6 +287,12 @@ struct hmmsim_migrate {
  * @pages_retired: device pages with a memory error that were free or have
  *	been freed since, and are never used again: the device's usable
  *	memory is its capacity less these. Since version 2.
+ * @close_evictions: pages the release of a file moved back to system
+ *	memory (the evict_on_close module parameter); also counted in
+ *	@from_device. A file's release can come after its last close(), when
+ *	the kernel still held it (an io_uring request being freed): this
+ *	tells such moves from a command's. Since version 3
+ *	(%HMMSIM_STATS_SIZE_VER3) and %HMMSIM_ABI_VERSION 6.
  *
  * Counters start at zero when the device is created and only grow, but for
  * @pages_used, @uring_inflight and @pages_retired, which say how things
@@ -314,11 +320,13 @@ struct hmmsim_stats {
 	__u64 uring_inflight;
 	__u64 memory_errors;
 	__u64 pages_retired;
+	__u64 close_evictions;
 };
 
 #define HMMSIM_STATS_SIZE_VER0	128
 #define HMMSIM_STATS_SIZE_VER1	136
 #define HMMSIM_STATS_SIZE_VER2	152
+#define HMMSIM_STATS_SIZE_VER3	160
 
 /* Read the device's counters (debugfs shows the same, but is not ABI). */
 #define HMMSIM_IOCTL_STATS	_IOWR(HMMSIM_IOCTL_TYPE, 0x42, struct hmmsim_stats)
