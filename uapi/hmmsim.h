@@ -135,9 +135,12 @@ enum hmm_dmirror_prot {
  * Version of the extension ABI; bumped when a command, a struct or a field
  * of one is added. 3: struct hmmsim_stats has @uring_inflight. 4: struct
  * hmmsim_info has @caps, struct hmmsim_stats the THP counters. 5: struct
- * hmmsim_stats has @memory_errors and @pages_retired.
+ * hmmsim_stats has @memory_errors and @pages_retired. 6: struct hmmsim_stats
+ * has @close_evictions. 7: the device policy (HMMSIM_IOCTL_SET_POLICY,
+ * HMMSIM_IOCTL_GET_POLICY, HMMSIM_IOCTL_ADVISE, HMMSIM_IOCTL_ACCESS and
+ * their io_uring commands), struct hmmsim_stats version 4.
  */
-#define HMMSIM_ABI_VERSION	6
+#define HMMSIM_ABI_VERSION	7
 
 /**
  * enum hmmsim_mem_type - kind of memory a simulated device has
@@ -293,6 +296,24 @@ struct hmmsim_migrate {
  *	the kernel still held it (an io_uring request being freed): this
  *	tells such moves from a command's. Since version 3
  *	(%HMMSIM_STATS_SIZE_VER3) and %HMMSIM_ABI_VERSION 6.
+ * @fault_batches: batches of device faults the device serviced (access
+ *	streams, HMMSIM_IOCTL_ACCESS). Since version 4
+ *	(%HMMSIM_STATS_SIZE_VER4) and %HMMSIM_ABI_VERSION 7.
+ * @fault_duplicates: device faults on a page that already had a fault in
+ *	the same batch, coalesced with it (not in @device_faults).
+ * @fault_migrations: pages moved to the device because the device faulted
+ *	on them (also in @to_device).
+ * @prefetch_migrations: pages moved to the device with a faulting page,
+ *	by prefetch or a migration granularity, that were not faulting
+ *	themselves (also in @to_device).
+ * @remote_accesses: device accesses of a stream served from memory that is
+ *	not the device's: system memory, over the link.
+ * @counter_migrations: pages moved to the device because their access
+ *	counter reached the policy's threshold (also in @to_device).
+ * @thrash_events: pages found thrashing: about to move to the device once
+ *	more than the policy allows within its window.
+ * @thrash_remote: device faults on a page pinned in system memory as
+ *	thrashing, served by mapping it remotely instead of moving it.
  *
  * Counters start at zero when the device is created and only grow, but for
  * @pages_used, @uring_inflight and @pages_retired, which say how things
@@ -321,15 +342,304 @@ struct hmmsim_stats {
 	__u64 memory_errors;
 	__u64 pages_retired;
 	__u64 close_evictions;
+	__u64 fault_batches;
+	__u64 fault_duplicates;
+	__u64 fault_migrations;
+	__u64 prefetch_migrations;
+	__u64 remote_accesses;
+	__u64 counter_migrations;
+	__u64 thrash_events;
+	__u64 thrash_remote;
 };
 
 #define HMMSIM_STATS_SIZE_VER0	128
 #define HMMSIM_STATS_SIZE_VER1	136
 #define HMMSIM_STATS_SIZE_VER2	152
 #define HMMSIM_STATS_SIZE_VER3	160
+#define HMMSIM_STATS_SIZE_VER4	224
 
 /* Read the device's counters (debugfs shows the same, but is not ABI). */
 #define HMMSIM_IOCTL_STATS	_IOWR(HMMSIM_IOCTL_TYPE, 0x42, struct hmmsim_stats)
+
+/*
+ * The device's policy: where pages live when the device touches them.
+ *
+ * The device runs work as access streams (HMMSIM_IOCTL_ACCESS): loads and
+ * stores to pages of the caller's address space, each through the device
+ * page table. An access whose page the table does not map (or maps
+ * read-only, for a store) is a device fault. Faults go to a fault buffer
+ * while the device goes on with the accesses that do not fault, as a GPU's
+ * other warps do; when the buffer holds the device's fault batch size
+ * (configfs attribute fault_batch), or the stream has nothing else to
+ * issue, the driver services the batch: faults on the same page are
+ * coalesced (@fault_duplicates of struct hmmsim_stats), and for each page
+ * the policy decides, in this order:
+ *
+ * - the page's advice (HMMSIM_IOCTL_ADVISE) says accessed-by, or preferred
+ *   location system: map it remotely;
+ * - the page is pinned in system memory as thrashing: map it remotely;
+ * - preferred location device, or the policy is %HMMSIM_POLICY_FIRST_TOUCH:
+ *   migrate it to the device, with the pages around it that the advice's
+ *   granularity or else the prefetch policy adds;
+ * - otherwise (%HMMSIM_POLICY_REMOTE, %HMMSIM_POLICY_COUNTERS): map it
+ *   remotely.
+ *
+ * then replays the faulted accesses. A batch costs the device's fault
+ * latency (configfs attribute fault_latency_us). An access to a page
+ * mapped remotely is a remote access (@remote_accesses): the page stays in
+ * system memory and the data crosses the link. With
+ * %HMMSIM_POLICY_COUNTERS each page has an access counter of its remote
+ * accesses; when it reaches @counter_threshold within @counter_window
+ * accesses, the page migrates at the next batch or at the end of the
+ * stream (@counter_migrations), unless its advice says otherwise.
+ *
+ * Thrashing: each page remembers how often the policy moved it to the
+ * device within the last @thrash_window accesses. A device fault that
+ * would move it there once more than @thrash_threshold times is a
+ * thrashing event (@thrash_events): the page is pinned in system memory,
+ * mapped remotely, for the next @thrash_pin accesses instead
+ * (@thrash_remote). So within any window of @thrash_window accesses the
+ * policy moves a page to the device at most @thrash_threshold times and
+ * the CPU brings it back at most as often, however the CPU and the device
+ * alternate.
+ *
+ * Time, for the windows and the pin, is counted in the file's device
+ * accesses: every access of every stream on the file advances it by one,
+ * so a policy decides the same way on a slow machine and a fast one.
+ *
+ * The policy belongs to the file, as a GPU context's does: a new file
+ * starts with %HMMSIM_POLICY_REMOTE and the defaults listed below, the
+ * behaviour of lib/test_hmm, and HMMSIM_IOCTL_SET_POLICY changes it for
+ * that file only. HMM_DMIRROR_READ and HMM_DMIRROR_WRITE, the core
+ * commands, always access remotely, as test_hmm's do.
+ */
+
+/**
+ * enum hmmsim_migrate_policy - what a device fault does with a system page
+ * @HMMSIM_POLICY_REMOTE: map it remotely; pages move to the device only
+ *	by migration commands (the default).
+ * @HMMSIM_POLICY_FIRST_TOUCH: move it to the device (migrate on first
+ *	touch), with its prefetch region.
+ * @HMMSIM_POLICY_COUNTERS: map it remotely and count the device's
+ *	accesses to it; move it once they reach the threshold.
+ */
+enum hmmsim_migrate_policy {
+	HMMSIM_POLICY_REMOTE		= 0,
+	HMMSIM_POLICY_FIRST_TOUCH	= 1,
+	HMMSIM_POLICY_COUNTERS		= 2,
+};
+
+/**
+ * enum hmmsim_prefetch_policy - what moves with a faulting page
+ * @HMMSIM_PREFETCH_NONE: the faulting page alone.
+ * @HMMSIM_PREFETCH_FIXED: the aligned block of @prefetch_pages pages
+ *	around it.
+ * @HMMSIM_PREFETCH_DENSITY: the largest aligned block around it, from
+ *	one page up to 2 MiB, of which at least @density_pct percent of the
+ *	pages are on the device already or faulting in the same batch: a
+ *	sequential sweep grows into whole 2 MiB blocks.
+ */
+enum hmmsim_prefetch_policy {
+	HMMSIM_PREFETCH_NONE	= 0,
+	HMMSIM_PREFETCH_FIXED	= 1,
+	HMMSIM_PREFETCH_DENSITY	= 2,
+};
+
+/**
+ * struct hmmsim_policy - HMMSIM_IOCTL_SET_POLICY and HMMSIM_IOCTL_GET_POLICY
+ * @size: in: sizeof(struct hmmsim_policy) as known to the caller; at least
+ *	%HMMSIM_POLICY_SIZE_VER0.
+ * @flags: in: must be zero.
+ * @migrate: an &enum hmmsim_migrate_policy (default: REMOTE).
+ * @prefetch: an &enum hmmsim_prefetch_policy (default: NONE).
+ * @prefetch_pages: for %HMMSIM_PREFETCH_FIXED, the block size in pages: a
+ *	power of two from 1 to 512 (default: 16, 64 KiB).
+ * @density_pct: for %HMMSIM_PREFETCH_DENSITY, 1 to 100 (default: 50).
+ * @counter_threshold: for %HMMSIM_POLICY_COUNTERS, the remote accesses to
+ *	a page that make it move: at least 1 (default: 8).
+ * @counter_window: the accesses after which a page's access count starts
+ *	again from zero, counted from its first counted access; 0 for never
+ *	(default: 0).
+ * @thrash_threshold: moves of a page to the device within @thrash_window
+ *	accesses that the policy allows before it calls it thrashing; 0 turns
+ *	the detection off (default: 3).
+ * @thrash_window: at least 1 (default: 4096).
+ * @thrash_pin: accesses a thrashing page stays in system memory, mapped
+ *	remotely: at least 1 (default: 4096).
+ * @pad: in: must be zero.
+ * @reserved: in: must be zero; out: zero.
+ *
+ * Errors: -EINVAL for a value out of its range, a flag, pad or reserved
+ * field that is not zero.
+ */
+struct hmmsim_policy {
+	__u32 size;
+	__u32 flags;
+	__u32 migrate;
+	__u32 prefetch;
+	__u32 prefetch_pages;
+	__u32 density_pct;
+	__u32 counter_threshold;
+	__u32 counter_window;
+	__u32 thrash_threshold;
+	__u32 thrash_window;
+	__u32 thrash_pin;
+	__u32 pad;
+	__u64 reserved[4];
+};
+
+#define HMMSIM_POLICY_SIZE_VER0	80
+
+/* Set the file's policy, every field of it: read it first to change one. */
+#define HMMSIM_IOCTL_SET_POLICY	_IOW(HMMSIM_IOCTL_TYPE, 0x43, struct hmmsim_policy)
+/* Read the file's policy. */
+#define HMMSIM_IOCTL_GET_POLICY	_IOWR(HMMSIM_IOCTL_TYPE, 0x44, struct hmmsim_policy)
+
+/**
+ * enum hmmsim_location - a preferred location
+ * @HMMSIM_LOCATION_NONE: none: the policy decides.
+ * @HMMSIM_LOCATION_SYSTEM: system memory: the device maps the pages
+ *	remotely and the policy never moves them to the device.
+ * @HMMSIM_LOCATION_DEVICE: the device of the file: a device fault moves
+ *	the page there, whatever the policy.
+ */
+enum hmmsim_location {
+	HMMSIM_LOCATION_NONE	= 0,
+	HMMSIM_LOCATION_SYSTEM	= 1,
+	HMMSIM_LOCATION_DEVICE	= 2,
+};
+
+/**
+ * struct hmmsim_advise - HMMSIM_IOCTL_ADVISE: advice for a range
+ * @size: in: sizeof(struct hmmsim_advise) as known to the caller; at least
+ *	%HMMSIM_ADVISE_SIZE_VER0.
+ * @flags: in: must be zero.
+ * @addr: in: first address, page aligned.
+ * @npages: in: number of pages; every page must be mapped.
+ * @preferred: in: an &enum hmmsim_location.
+ * @accessed_by: in: 1: the device accesses the range where it is, mapped
+ *	remotely, and never moves it on its faults; 0: no such advice.
+ * @granularity: in: 0, or a power of two from 1 to 512: the pages, in an
+ *	aligned block, that move with a faulting page of the range, instead
+ *	of the prefetch policy's.
+ * @pad: in: must be zero.
+ * @reserved: in: must be zero.
+ *
+ * The advice replaces whatever advice the range had, page by page; all
+ * three fields zero remove it. It belongs to the file and to the
+ * addresses: it applies to this device's faults only, stays through
+ * mprotect(), madvise() and migrations, and is dropped with the mapping on
+ * munmap(), and on mremap() from the old addresses (the new ones get none).
+ * A child of fork() cannot use the file (-EPERM), so it has none. Errors:
+ * -EINVAL for a bad field or a range with a hole, -ENOSPC when the file
+ * would hold advice for more than 4096 separate ranges.
+ */
+struct hmmsim_advise {
+	__u32 size;
+	__u32 flags;
+	__u64 addr;
+	__u64 npages;
+	__u32 preferred;
+	__u32 accessed_by;
+	__u32 granularity;
+	__u32 pad;
+	__u64 reserved[4];
+};
+
+#define HMMSIM_ADVISE_SIZE_VER0	72
+
+/* Give advice for a range. */
+#define HMMSIM_IOCTL_ADVISE	_IOW(HMMSIM_IOCTL_TYPE, 0x45, struct hmmsim_advise)
+
+/**
+ * enum hmmsim_pattern - the addresses of an access stream
+ * @HMMSIM_PATTERN_SEQUENTIAL: access k is to page k mod @npages.
+ * @HMMSIM_PATTERN_STRIDED: access k is to page (k * @stride) mod @npages.
+ * @HMMSIM_PATTERN_RANDOM: uniformly random pages of the range.
+ * @HMMSIM_PATTERN_HOT: @hot_pct percent of the accesses to uniformly
+ *	random pages of the hot set (@hot_npages pages from page
+ *	@hot_offset), the others to random pages of the rest of the range.
+ * @HMMSIM_PATTERN_LIST: the pages of an array at @ptr: @count entries of
+ *	a __u64 page index, or'ed with %HMMSIM_ACCESS_STORE for a store.
+ */
+enum hmmsim_pattern {
+	HMMSIM_PATTERN_SEQUENTIAL	= 0,
+	HMMSIM_PATTERN_STRIDED		= 1,
+	HMMSIM_PATTERN_RANDOM		= 2,
+	HMMSIM_PATTERN_HOT		= 3,
+	HMMSIM_PATTERN_LIST		= 4,
+};
+
+/* An entry of a %HMMSIM_PATTERN_LIST array: a store, not a load. */
+#define HMMSIM_ACCESS_STORE	_BITULL(63)
+
+/**
+ * struct hmmsim_access - HMMSIM_IOCTL_ACCESS: the device runs an access stream
+ * @size: in: sizeof(struct hmmsim_access) as known to the caller; at least
+ *	%HMMSIM_ACCESS_SIZE_VER0.
+ * @flags: in: must be zero.
+ * @addr: in: first address of the range the stream covers, page aligned.
+ * @npages: in: pages in the range.
+ * @pattern: in: an &enum hmmsim_pattern.
+ * @store_pct: in: percent of the accesses that are stores, 0 to 100,
+ *	chosen at random; must be zero for %HMMSIM_PATTERN_LIST.
+ * @count: in: number of accesses, 1 to 2^32.
+ * @stride: in: for %HMMSIM_PATTERN_STRIDED, pages from one access to the
+ *	next, at least 1; zero otherwise.
+ * @hot_offset: in: for %HMMSIM_PATTERN_HOT, first page of the hot set;
+ *	zero otherwise.
+ * @hot_npages: in: for %HMMSIM_PATTERN_HOT, pages of the hot set, at least
+ *	1 and fewer than @npages; zero otherwise.
+ * @hot_pct: in: for %HMMSIM_PATTERN_HOT, 0 to 100; zero otherwise.
+ * @pad: in: must be zero.
+ * @seed: in: seed of the random choices (pages, stores); the same seed
+ *	gives the same stream.
+ * @ptr: in: for %HMMSIM_PATTERN_LIST, the array; zero otherwise.
+ * @done: out: accesses done, also on error.
+ * @faults: out: device faults taken, duplicates coalesced.
+ * @batches: out: fault batches serviced.
+ * @remote: out: accesses served remotely, from system memory.
+ * @migrated: out: pages the policy moved to the device.
+ * @checksum: out: the sum of the values the loads read.
+ * @reserved: in: must be zero; out: zero.
+ *
+ * A load reads the first 64-bit word of its page and adds it to
+ * @checksum; a store adds one to that word. The device's accesses go
+ * through the policy (HMMSIM_IOCTL_SET_POLICY, above). Errors: -EINVAL
+ * for a bad field or a list entry beyond the range; -EFAULT for a page the
+ * device cannot fault in (a hole; a bad @ptr); -EPERM for a store to a
+ * page the process cannot write; -EIO for a device page with a memory
+ * error; -EINTR when a fatal signal came. The outputs are written also on
+ * error.
+ */
+struct hmmsim_access {
+	__u32 size;
+	__u32 flags;
+	__u64 addr;
+	__u64 npages;
+	__u32 pattern;
+	__u32 store_pct;
+	__u64 count;
+	__u64 stride;
+	__u64 hot_offset;
+	__u64 hot_npages;
+	__u32 hot_pct;
+	__u32 pad;
+	__u64 seed;
+	__u64 ptr;
+	__u64 done;
+	__u64 faults;
+	__u64 batches;
+	__u64 remote;
+	__u64 migrated;
+	__u64 checksum;
+	__u64 reserved[4];
+};
+
+#define HMMSIM_ACCESS_SIZE_VER0	168
+
+/* The device runs an access stream. */
+#define HMMSIM_IOCTL_ACCESS	_IOWR(HMMSIM_IOCTL_TYPE, 0x46, struct hmmsim_access)
 
 /*
  * io_uring commands (IORING_OP_URING_CMD on an hmmsim file).
@@ -360,13 +670,23 @@ struct hmmsim_stats {
 /* struct hmmsim_uring_cmd.flags for HMMSIM_URING_PREFETCH. */
 #define HMMSIM_URING_PREFETCH_WRITE	_BITULL(0)
 
+/*
+ * struct hmmsim_uring_cmd.flags for HMMSIM_URING_ADVISE: the advice of
+ * struct hmmsim_advise, packed: bits 0-1 @preferred, bit 2 @accessed_by,
+ * bits 4-7 log2(@granularity) + 1 (0 for none).
+ */
+#define HMMSIM_URING_ADVISE_PREFERRED(loc)	((__u32)(loc) & 0x3)
+#define HMMSIM_URING_ADVISE_ACCESSED_BY		_BITULL(2)
+#define HMMSIM_URING_ADVISE_GRANULARITY(log2)	((((__u32)(log2) + 1) & 0xf) << 4)
+
 /**
  * struct hmmsim_uring_cmd - the payload of an hmmsim io_uring command
  * @size: in: sizeof(struct hmmsim_uring_cmd) as known to the caller; at
  *	least %HMMSIM_URING_CMD_SIZE_VER0 and at most 80 (the SQE128
  *	command area).
  * @flags: in: %HMMSIM_URING_PREFETCH_WRITE for HMMSIM_URING_PREFETCH;
- *	zero for every other command.
+ *	the HMMSIM_URING_ADVISE_* advice for HMMSIM_URING_ADVISE; zero for
+ *	every other command.
  * @addr: in: first virtual address of the range, page aligned.
  * @npages: in: number of pages in the range, not zero.
  * @ptr: in: the user buffer of npages pages for HMMSIM_URING_READ and
@@ -414,5 +734,8 @@ struct hmmsim_uring_cmd {
 /* The device writes @ptr into the range (HMM_DMIRROR_WRITE). */
 #define HMMSIM_URING_WRITE \
 	_IOW(HMMSIM_IOCTL_TYPE, 0x55, struct hmmsim_uring_cmd)
+/* Give advice for the range (HMMSIM_IOCTL_ADVISE), packed in @flags. */
+#define HMMSIM_URING_ADVISE \
+	_IOW(HMMSIM_IOCTL_TYPE, 0x56, struct hmmsim_uring_cmd)
 
 #endif /* _UAPI_HMMSIM_H */
