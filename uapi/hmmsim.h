@@ -170,6 +170,10 @@ enum hmmsim_mem_type {
  *	zero for a private device, whose memory is not CPU-addressable.
  * @caps: in: must be zero; out: %HMMSIM_CAP_* bits, what the device does
  *	on this kernel. Since %HMMSIM_ABI_VERSION 4 (zero before).
+ * @fault_batch: out: the device faults the device services in one batch
+ *	(configfs attribute fault_batch). Since %HMMSIM_ABI_VERSION 7.
+ * @fault_latency_us: out: what servicing a batch costs, in microseconds
+ *	(configfs attribute fault_latency_us). Since %HMMSIM_ABI_VERSION 7.
  * @reserved: in: must be zero; out: zero.
  */
 struct hmmsim_info {
@@ -182,7 +186,9 @@ struct hmmsim_info {
 	__u64 capacity;
 	__u64 phys_base;
 	__u64 caps;
-	__u64 reserved[3];
+	__u32 fault_batch;
+	__u32 fault_latency_us;
+	__u64 reserved[2];
 };
 
 #define HMMSIM_INFO_SIZE_VER0	72
