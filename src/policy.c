@@ -629,6 +629,7 @@ static int hmmsim_stream_issue(struct hmmsim_stream *st, unsigned int n)
 static struct hmmsim_policy_page *
 hmmsim_stream_page_state(struct hmmsim_policy_state *ps, unsigned long addr,
 			 bool make)
+	__must_hold(&ps->pages.xa_lock)
 {
 	unsigned long idx = addr >> PAGE_SHIFT;
 	struct hmmsim_policy_page *pp = xa_load(&ps->pages, idx), *cur;
