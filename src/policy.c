@@ -990,6 +990,8 @@ static int hmmsim_policy_fault_in(struct hmmsim_stream *st,
 			.end = hmmsim_window_end(hmmsim_span_addr(&span), end),
 		};
 		ret = hmmsim_migrate_to_system(st->mirror, st->s, &home);
+		if (!ret)
+			ret = hmmsim_window_done();
 		if (ret)
 			return ret;
 	}
