@@ -17,7 +17,8 @@
  * 1. the faults are sorted and coalesced by page;
  * 2. each faulting page gets a decision (hmmsim_policy_decide()): its
  *    advice, its thrashing state and the policy say whether it moves to the
- *    device, and with which aligned block around it (prefetch);
+ *    device, and with which aligned block around it (prefetch), less the
+ *    pages of the block whose own advice keeps them where they are;
  * 3. the blocks to move, and the pages whose access counters reached the
  *    threshold since the last batch (serviced also on their own, when as
  *    many are waiting as a batch has faults), move with
@@ -788,6 +789,13 @@ out:
 	return move;
 }
 
+/* Whether advice keeps pages from moving to the device on this one's faults. */
+static bool hmmsim_policy_advice_stays(u32 advice)
+{
+	return (advice & HMMSIM_URING_ADVISE_ACCESSED_BY) ||
+	       HMMSIM_ADVICE_PREFERRED(advice) == HMMSIM_LOCATION_SYSTEM;
+}
+
 /* The advice for @addr, 0 for none. */
 static u32 hmmsim_policy_advice(struct hmmsim_policy_state *ps,
 				unsigned long addr)
@@ -860,8 +868,7 @@ static void hmmsim_policy_decide(struct hmmsim_stream *st, unsigned int nr,
 	unsigned int gran = advice >> HMMSIM_ADVICE_GRAN_SHIFT, order = 0;
 
 	d->move = false;
-	if ((advice & HMMSIM_URING_ADVISE_ACCESSED_BY) ||
-	    where == HMMSIM_LOCATION_SYSTEM)
+	if (hmmsim_policy_advice_stays(advice))
 		return;
 	if (where != HMMSIM_LOCATION_DEVICE &&
 	    st->pol.migrate != HMMSIM_POLICY_FIRST_TOUCH)
@@ -898,6 +905,55 @@ static int hmmsim_policy_move(struct hmmsim_stream *st, unsigned long start,
 	return ret == -EINTR ? ret : 0;
 }
 
+/*
+ * The first part of [addr, end) whose advice keeps it where it is, as
+ * [*stay_start, *stay_end); both @end if there is none.
+ */
+static void hmmsim_policy_next_stay(struct hmmsim_policy_state *ps,
+				    unsigned long addr, unsigned long end,
+				    unsigned long *stay_start,
+				    unsigned long *stay_end)
+{
+	unsigned int i;
+
+	*stay_start = end;
+	*stay_end = end;
+	spin_lock(&ps->lock);
+	for (i = hmmsim_policy_advice_from(ps, addr);
+	     i < ps->nr_adv && ps->adv[i].start < end; i++) {
+		if (!hmmsim_policy_advice_stays(ps->adv[i].advice))
+			continue;
+		*stay_start = max(ps->adv[i].start, addr);
+		*stay_end = min(ps->adv[i].end, end);
+		break;
+	}
+	spin_unlock(&ps->lock);
+}
+
+/*
+ * Move a block around faulting or counted pages, but not the pages in it
+ * whose own advice says accessed-by or preferred location system: those
+ * are left out of the block, which moves in the pieces between them.
+ */
+static int hmmsim_policy_move_block(struct hmmsim_stream *st,
+				    unsigned long start, unsigned long end,
+				    enum hmmsim_policy_reason why,
+				    unsigned long *moved)
+{
+	unsigned long addr = start, stay_start, stay_end;
+	int ret = 0;
+
+	while (addr < end && !ret) {
+		hmmsim_policy_next_stay(st->ps, addr, end, &stay_start,
+					&stay_end);
+		if (addr < stay_start)
+			ret = hmmsim_policy_move(st, addr, stay_start, why,
+						 moved);
+		addr = stay_end;
+	}
+	return ret;
+}
+
 /* Step 3, for the faults: move the blocks, merged where they touch. */
 static int hmmsim_policy_move_blocks(struct hmmsim_stream *st,
 				     unsigned int nr)
@@ -918,14 +974,15 @@ static int hmmsim_policy_move_blocks(struct hmmsim_stream *st,
 			continue;
 		}
 		if (end)
-			ret = hmmsim_policy_move(st, start, end,
-						 HMMSIM_POLICY_FAULT, &moved);
+			ret = hmmsim_policy_move_block(st, start, end,
+						       HMMSIM_POLICY_FAULT,
+						       &moved);
 		start = d->block_start;
 		end = d->block_end;
 	}
 	if (end && !ret)
-		ret = hmmsim_policy_move(st, start, end, HMMSIM_POLICY_FAULT,
-					 &moved);
+		ret = hmmsim_policy_move_block(st, start, end,
+					       HMMSIM_POLICY_FAULT, &moved);
 	faulting = min(faulting, moved);
 	hmmsim_count(hdev, HMMSIM_STAT_FAULT_MIGRATIONS, faulting);
 	hmmsim_count(hdev, HMMSIM_STAT_PREFETCH_MIGRATIONS, moved - faulting);
@@ -952,15 +1009,14 @@ static int hmmsim_policy_move_queued(struct hmmsim_stream *st, u64 clock)
 		}
 		xa_unlock(&ps->pages);
 		advice = hmmsim_policy_advice(ps, addr);
-		if ((advice & HMMSIM_URING_ADVISE_ACCESSED_BY) ||
-		    HMMSIM_ADVICE_PREFERRED(advice) == HMMSIM_LOCATION_SYSTEM ||
+		if (hmmsim_policy_advice_stays(advice) ||
 		    !hmmsim_policy_may_move(st, addr, clock))
 			continue;
 		gran = advice >> HMMSIM_ADVICE_GRAN_SHIFT;
 		size = PAGE_SIZE << (gran ? gran - 1 : 0);
 		start = ALIGN_DOWN(addr, size);
-		ret = hmmsim_policy_move(st, start, start + size,
-					 HMMSIM_POLICY_COUNTER, &moved);
+		ret = hmmsim_policy_move_block(st, start, start + size,
+					       HMMSIM_POLICY_COUNTER, &moved);
 	}
 	if (!ret)
 		st->nr_queued = 0;

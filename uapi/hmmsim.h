@@ -388,7 +388,8 @@ struct hmmsim_stats {
  * - the page is pinned in system memory as thrashing: map it remotely;
  * - preferred location device, or the policy is %HMMSIM_POLICY_FIRST_TOUCH:
  *   migrate it to the device, with the pages around it that the advice's
- *   granularity or else the prefetch policy adds;
+ *   granularity or else the prefetch policy adds, but for those whose own
+ *   advice says accessed-by or preferred location system;
  * - otherwise (%HMMSIM_POLICY_REMOTE, %HMMSIM_POLICY_COUNTERS): map it
  *   remotely.
  *
