@@ -1159,6 +1159,8 @@ struct row {
 	unsigned long long faults, batches, to_dev, to_sys, cpu_faults;
 	unsigned long long remote, thrash, copy_batches;
 	double link_mib, model_ms;
+	struct hmmsim_stats d;	/* every counter's change */
+	bool valid;
 };
 
 static struct link lnk;
@@ -1167,17 +1169,18 @@ static int name_width = 11;
 
 static void make_row(const struct replay *r, struct row *w)
 {
-	struct hmmsim_stats d;
+	struct hmmsim_stats *d = &w->d;
 	double bytes;
 
-	stats_delta(&r->st_end, &r->st0, &d);
-	w->faults = d.device_faults;
-	w->batches = d.fault_batches;
-	w->to_dev = d.to_device;
-	w->to_sys = d.from_device;
-	w->cpu_faults = d.cpu_faults;
-	w->remote = d.remote_accesses;
-	w->thrash = d.thrash_events;
+	stats_delta(&r->st_end, &r->st0, d);
+	w->valid = true;
+	w->faults = r->tot.faults;
+	w->batches = d->fault_batches;
+	w->to_dev = d->to_device;
+	w->to_sys = d->from_device;
+	w->cpu_faults = d->cpu_faults;
+	w->remote = d->remote_accesses;
+	w->thrash = d->thrash_events;
 	w->copy_batches = r->tot.copy_batches + w->cpu_faults;
 	bytes = (double)(w->to_dev + w->to_sys) * PAGE_SZ +
 		(double)w->remote * LINE_BYTES;
@@ -1187,24 +1190,25 @@ static void make_row(const struct replay *r, struct row *w)
 		       w->batches * fault_latency_us) / 1e3;
 }
 
-static void table_rule(void)
+/* A rule of @narrow columns of 7 and @wide of 8, after the policy's. */
+static void table_rule(int narrow, int wide)
 {
 	int i;
 
 	for (i = 0; i < name_width; i++)
 		putchar('=');
-	for (i = 0; i < 9; i++)
-		printf("  %s", i < 7 ? "=======" : "========");
+	for (i = 0; i < narrow + wide; i++)
+		printf("  %s", i < narrow ? "=======" : "========");
 	putchar('\n');
 }
 
 static void table_head(void)
 {
-	table_rule();
+	table_rule(7, 2);
 	printf("%-*s  %7s  %7s  %7s  %7s  %7s  %7s  %7s  %8s  %8s\n",
 	       name_width, "policy", "faults", "batches", "to dev", "to sys",
 	       "CPU flt", "remote", "thrash", "link MiB", "model ms");
-	table_rule();
+	table_rule(7, 2);
 }
 
 static void table_row(const char *name, const struct row *w, bool ok)
@@ -1501,26 +1505,58 @@ static void print_header(const struct trace *t, const struct hmmsim_info *info)
 	       lnk.bandwidth / (double)(1 << 30), lnk.bw_from, lnk.latency_us, lnk.lat_from);
 }
 
+/*
+ * The second table: where the moves to the device came from, and the
+ * counters behind the first's faults.
+ */
+static void detail_table(const struct policy *pols, const struct row *w,
+			 int npols)
+{
+	const struct hmmsim_stats *d;
+	int k;
+
+	putchar('\n');
+	table_rule(6, 0);
+	printf("%-*s  %7s  %7s  %7s  %7s  %7s  %7s\n", name_width, "policy",
+	       "fault", "prefet.", "counter", "dup flt", "pinned", "windows");
+	table_rule(6, 0);
+	for (k = 0; k < npols; k++) {
+		if (!w[k].valid)
+			continue;
+		d = &w[k].d;
+		printf("%-*s  %7llu  %7llu  %7llu  %7llu  %7llu  %7llu\n",
+		       name_width, pols[k].name,
+		       (unsigned long long)d->fault_migrations,
+		       (unsigned long long)d->prefetch_migrations,
+		       (unsigned long long)d->counter_migrations,
+		       (unsigned long long)d->fault_duplicates,
+		       (unsigned long long)d->thrash_remote,
+		       (unsigned long long)d->device_faults);
+	}
+	table_rule(6, 0);
+}
+
 /* Every policy on one trace; the number that failed. */
 static int run_trace(const struct trace *t, const struct policy *pols,
 		     int npols, const struct hmmsim_info *info)
 {
+	struct row w[MAX_POLICIES];
 	struct hmmsim_info i2;
-	struct row w;
 	int k, ret, failed = 0;
 
 	print_header(t, info);
 	table_head();
 	for (k = 0; k < npols; k++) {
-		ret = replay(t, &pols[k], &i2, &w);
+		ret = replay(t, &pols[k], &i2, &w[k]);
 		if (ret < 0)
 			printf("%-*s  (failed: see the error above)\n",
 			       name_width, pols[k].name);
 		else
-			table_row(pols[k].name, &w, !ret);
+			table_row(pols[k].name, &w[k], !ret);
 		failed += !!ret;
 	}
-	table_rule();
+	table_rule(7, 2);
+	detail_table(pols, w, npols);
 	return failed;
 }
 
