@@ -1308,7 +1308,7 @@ static const char plot_script[] =
 "set ylabel 'pages moved'\n"
 "set yrange [*<-1:1<*]\n"
 "set boxwidth 0.8\n"
-"set key inside top right horizontal samplen 1.5\n"
+"set key at screen 0.5, screen 0.34 center horizontal samplen 1.5\n"
 "moved = \"data index 3 using 1:2 with boxes fc rgb '#2ca02c' title 'to the device', \\\n"
 "	data index 3 using 1:(-$3) with boxes fc rgb '#d62728' title 'to system (down)'\"\n"
 "if (%6$d) {\n"
