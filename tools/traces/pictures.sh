@@ -23,9 +23,8 @@ set -euo pipefail
 . "$(dirname "$0")/../vmtest/lib.sh"
 
 # The pictures the documentation shows.
-DOCS="stream-first-touch stream-density stream-counters
-stencil-first-touch stencil-density stencil-advised-first-touch
-pingpong-first-touch pingpong-counters"
+DOCS="stream-first-touch stream-counters stencil-first-touch stencil-counters
+stencil-advised-first-touch pingpong-first-touch pingpong-counters"
 
 OUT=$REPO_DIR/build/policy-pictures
 docs=0
