@@ -1404,8 +1404,9 @@ static int replay(const struct trace *t, const struct policy *pol,
 			r.errors++;
 	}
 	if (r.errors)
-		fail("%s, policy %s: %lu wrong value%s read (shown: the first ten)",
-		     t->path, pol->name, r.errors, r.errors > 1 ? "s" : "");
+		fail("%s, policy %s: %lu wrong value%s read%s", t->path,
+		     pol->name, r.errors, r.errors > 1 ? "s" : "",
+		     r.errors > 10 ? " (shown: the first ten)" : "");
 	free_replay(&r);
 	if (ret)
 		return -1;
