@@ -457,7 +457,7 @@ static int load_trace(struct trace *t, const char *path)
 /* ----------------------------------------------------------- policies */
 
 struct policy {
-	char name[32];
+	char name[64];
 	struct hmmsim_policy p;
 };
 
