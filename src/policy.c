@@ -629,6 +629,7 @@ static int hmmsim_stream_issue(struct hmmsim_stream *st, unsigned int n)
 static struct hmmsim_policy_page *
 hmmsim_stream_page_state(struct hmmsim_policy_state *ps, unsigned long addr,
 			 bool make)
+	__must_hold(&ps->pages.xa_lock)
 {
 	unsigned long idx = addr >> PAGE_SHIFT;
 	struct hmmsim_policy_page *pp = xa_load(&ps->pages, idx), *cur;
@@ -989,6 +990,8 @@ static int hmmsim_policy_fault_in(struct hmmsim_stream *st,
 			.end = hmmsim_window_end(hmmsim_span_addr(&span), end),
 		};
 		ret = hmmsim_migrate_to_system(st->mirror, st->s, &home);
+		if (!ret)
+			ret = hmmsim_window_done();
 		if (ret)
 			return ret;
 	}
