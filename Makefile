@@ -131,6 +131,8 @@ lint:
 distro-check:
 	$(VMTEST) distro
 
+PICTURES = $(if $(KSRC),VMTEST_KSRC='$(abspath $(KSRC))') \
+	   $(if $(KERNEL),KERNEL='$(KERNEL)') tools/traces/pictures.sh
+
 policy-pictures:
-	$(if $(KSRC),VMTEST_KSRC='$(abspath $(KSRC))') \
-	$(if $(KERNEL),KERNEL='$(KERNEL)') tools/traces/pictures.sh --docs
+	$(PICTURES) --docs
