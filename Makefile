@@ -23,6 +23,9 @@
 #   make bench                        hmmsim against lib/test_hmm.ko
 #   make lint                         checkpatch --strict, sparse, W=1,
 #                                     kernel-doc, the layering of src/
+#   make policy-pictures              hmmsim-replay's residency pictures
+#                                     of the example traces, for
+#                                     Documentation/policy.rst (gnuplot)
 
 KDIR ?= /lib/modules/$(shell uname -r)/build
 VMTEST = $(if $(KSRC),VMTEST_KSRC='$(abspath $(KSRC))') \
@@ -39,7 +42,7 @@ MODPROBE_CONF = $(DESTDIR)/etc/modprobe.d/hmmsim.conf
 DEPMOD = depmod -a $(if $(DESTDIR),-b $(DESTDIR)) $(KVER)
 
 .PHONY: all modules clean check stress faults run bench lint install \
-	uninstall distro-check
+	uninstall distro-check policy-pictures
 
 all: modules
 
@@ -127,3 +130,9 @@ lint:
 
 distro-check:
 	$(VMTEST) distro
+
+PICTURES = $(if $(KSRC),VMTEST_KSRC='$(abspath $(KSRC))') \
+	   $(if $(KERNEL),KERNEL='$(KERNEL)') tools/traces/pictures.sh
+
+policy-pictures:
+	$(PICTURES) --docs

@@ -177,7 +177,10 @@ every_counter() {
 	for c in to_device from_device cpu_faults device_faults invalidations \
 	    evictions bytes_copied alloc_failures thp_to_device \
 	    thp_from_device thp_fallbacks thp_splits memory_errors \
-	    close_evictions pages_used uring_inflight pages_retired; do
+	    close_evictions fault_batches fault_duplicates fault_migrations \
+	    prefetch_migrations remote_accesses counter_migrations \
+	    thrash_events thrash_remote pages_used uring_inflight \
+	    pages_retired; do
 		grep -Eq "^  $c +[0-9]+\$" "$TMP.out" || {
 			echo "# no counter $c"
 			return 1

@@ -649,6 +649,14 @@ static const struct {
 	COUNTER(thp_splits, false),
 	COUNTER(memory_errors, false),
 	COUNTER(close_evictions, false),
+	COUNTER(fault_batches, false),
+	COUNTER(fault_duplicates, false),
+	COUNTER(fault_migrations, false),
+	COUNTER(prefetch_migrations, false),
+	COUNTER(remote_accesses, false),
+	COUNTER(counter_migrations, false),
+	COUNTER(thrash_events, false),
+	COUNTER(thrash_remote, false),
 	COUNTER(pages_used, true),
 	COUNTER(uring_inflight, true),
 	COUNTER(pages_retired, true),
@@ -712,7 +720,7 @@ static void print_sample(const struct watched *w, int n, unsigned long k,
 			if (json)
 				printf(",\"%s\":%llu", counters[c].name, v);
 			else
-				printf("  %-16s %llu\n", counters[c].name, v);
+				printf("  %-19s %llu\n", counters[c].name, v);
 		}
 		if (json)
 			putchar('}');

@@ -4,7 +4,8 @@
 # by side, with the same benchmark, in the same boot: (a) the tables on
 # 4 KiB pages and on THPs, (b) the devices alternating, round after round,
 # on 4 KiB pages, (c) the kernel's own hmm-tests benchmark_thp_migration,
-# once on test_hmm and once on hmmsim loaded with test_hmm's names.
+# once on test_hmm and once on hmmsim loaded with test_hmm's names, (d)
+# the policy replay's tables (hmmsim-replay).
 # shellcheck shell=sh source=SCRIPTDIR/lib.sh
 . /hmmsim/guest/lib.sh
 
@@ -80,6 +81,18 @@ elif insmod /hmmsim/test_hmm.ko; then
 	else
 		status=1
 	fi
+else
+	status=1
+fi
+
+# (d) The policy replay: hmmsim-replay's full traces on device 0 under
+# every policy, a table per trace (guest/replay.sh).
+echo
+echo "# (d) hmmsim-replay: the example traces under every policy"
+# shellcheck disable=SC2119 # HMMSIM_PARAMS only
+if hmmsim_load; then
+	sh /hmmsim/guest/replay.sh bench || status=1
+	hmmsim_unload || status=1
 else
 	status=1
 fi

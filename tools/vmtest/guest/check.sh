@@ -136,16 +136,35 @@ walk() {
 	[ -z "$_w_block" ] || block "$1" "$_w_prev" "$_w_block"
 }
 
+# The policy replay (issue 15): hmmsim-replay's short traces on device 0
+# under every policy, one subtest with a result per trace
+# (guest/replay.sh), with hmmsim loaded as by default; then its rmmod.
+# Two results, after the suites, before kmemleak's.
+REPLAY_PLANNED=2
+replay() {
+	_rp_desc="hmmsim-replay: the short traces, every policy"
+	_rp_rmmod="rmmod hmmsim after hmmsim-replay"
+	# shellcheck disable=SC2119 # HMMSIM_PARAMS only
+	if hmmsim_unload_if_loaded && hmmsim_load; then
+		run_suite "$_rp_desc" sh /hmmsim/guest/replay.sh check
+		ktap_test_result "$_rp_rmmod" hmmsim_unload
+	else
+		ktap_test_fail "$_rp_desc (not run: insmod failed)"
+		ktap_test_fail "$_rp_rmmod (not run: insmod failed)"
+	fi
+}
+
 walk count
 ktap_print_header
 ktap_print_msg "hmmsim's suites on $(uname -r)"
-ktap_set_plan $((PLANNED + 1))
+ktap_set_plan $((PLANNED + REPLAY_PLANNED + 1))
 
 # Huge pages for the hugetlbfs cases of the suites.
 echo 16 > /proc/sys/vm/nr_hugepages
 kmemleak_forget
 
 walk run
+replay
 kmemleak_report
 ktap_print_totals
 job_status
