@@ -117,6 +117,8 @@
  * @copy_bandwidth: the copy engine's link in bytes per second, 0 for as fast
  *	as the CPU copies.
  * @copy_latency_us: the copy engine's latency per batch, in microseconds.
+ * @fault_batch: device faults serviced in one batch (policy.c).
+ * @fault_latency_us: what servicing a batch of device faults costs.
  */
 struct hmmsim_device_config {
 	enum hmmsim_mem_type type;
@@ -124,6 +126,8 @@ struct hmmsim_device_config {
 	phys_addr_t phys_base;
 	u64 copy_bandwidth;
 	u32 copy_latency_us;
+	u32 fault_batch;
+	u32 fault_latency_us;
 };
 
 /* How long a power-off waits for device pages in use (pinned) to go. */
@@ -131,6 +135,14 @@ struct hmmsim_device_config {
 
 /* One second: a longer latency per batch would only stall the tests. */
 #define HMMSIM_MAX_COPY_LATENCY_US	1000000
+
+/*
+ * The device's fault buffer: 256 entries by default, as NVIDIA's UVM
+ * services them, at most 4096; servicing a batch costs at most 100 ms.
+ */
+#define HMMSIM_DEFAULT_FAULT_BATCH	256
+#define HMMSIM_MAX_FAULT_BATCH		4096
+#define HMMSIM_MAX_FAULT_LATENCY_US	100000
 
 /*
  * The slowest link: 1 MiB/s, two seconds for a 2 MiB window. A slower one
@@ -229,7 +241,21 @@ enum hmmsim_stat {
 	HMMSIM_STAT_THP_SPLITS,
 	HMMSIM_STAT_MEMORY_ERRORS,
 	HMMSIM_STAT_CLOSE_EVICTIONS,
+	HMMSIM_STAT_FAULT_BATCHES,
+	HMMSIM_STAT_FAULT_DUPLICATES,
+	HMMSIM_STAT_FAULT_MIGRATIONS,
+	HMMSIM_STAT_PREFETCH_MIGRATIONS,
+	HMMSIM_STAT_REMOTE_ACCESSES,
+	HMMSIM_STAT_COUNTER_MIGRATIONS,
+	HMMSIM_STAT_THRASH_EVENTS,
+	HMMSIM_STAT_THRASH_REMOTE,
 	HMMSIM_NR_STATS
+};
+
+/* Why the policy moved pages, for the hmmsim_policy_migrate tracepoint. */
+enum hmmsim_policy_reason {
+	HMMSIM_POLICY_FAULT,
+	HMMSIM_POLICY_COUNTER,
 };
 
 /* What happened to a 2 MiB move or folio, for the hmmsim_thp tracepoint. */
@@ -386,6 +412,24 @@ static inline hmmsim_pte_t hmmsim_make_pte(struct page *page, u64 flags)
 }
 
 struct hmmsim_scratch;
+struct hmmsim_mirror;
+struct hmmsim_policy_state;
+
+/**
+ * struct hmmsim_mirror_ops - what the layer above a mirror hears from it
+ * @unmap: [@start, @end) of the mirrored address space is being unmapped:
+ *	munmap(), or mremap() moving it away. State the layer above keeps
+ *	per address goes with it. Called from the invalidate callback, under
+ *	the mirror's @pt_lock, in reclaim: it may take spinlocks and allocate
+ *	with GFP_NOWAIT, nothing more.
+ *
+ * The mirror never calls into the layers above it but through these, as a
+ * drm_gpusvm driver hears of invalidations through its ops.
+ */
+struct hmmsim_mirror_ops {
+	void (*unmap)(struct hmmsim_mirror *mirror, unsigned long start,
+		      unsigned long end);
+};
 
 /**
  * struct hmmsim_mirror - one open file: a device's mirror of one process
@@ -405,6 +449,9 @@ struct hmmsim_scratch;
  *	(HMMSIM_MIRROR_FAIL_ALLOC is HMM_DMIRROR_FLAG_FAIL_ALLOC's bit).
  * @owner: what the pages this file moves to the device are allocated for
  *	(evict.c); the mirror itself never looks at it.
+ * @ops: what the layer above hears from the mirror, or NULL.
+ * @policy: the file's device policy and its state (policy.c), for @ops;
+ *	the mirror itself never looks at it.
  * @uring_lock: protects @uring_queue and @uring_running.
  * @uring_queue: the file's io_uring commands waiting for a worker.
  * @uring_running: the file's io_uring commands on a worker (uring.c).
@@ -423,6 +470,8 @@ struct hmmsim_mirror {
 	struct hmmsim_scratch *scratch;
 	unsigned long flags;
 	struct hmmsim_owner *owner;
+	const struct hmmsim_mirror_ops *ops;
+	struct hmmsim_policy_state *policy;
 	spinlock_t uring_lock;		/* see above */
 	struct list_head uring_queue;
 	unsigned int uring_running;
@@ -580,6 +629,25 @@ struct hmmsim_span {
 	void *stop_arg;
 };
 
+/* Where a device access went, for hmmsim_mirror_touch(). */
+enum hmmsim_touch_result {
+	HMMSIM_TOUCH_MISS,	/* no entry allows it: a device fault */
+	HMMSIM_TOUCH_LOCAL,	/* the device's own memory */
+	HMMSIM_TOUCH_REMOTE,	/* other memory, over the link */
+};
+
+/**
+ * struct hmmsim_touch - one load or store of a device access stream
+ * @addr: the page's address.
+ * @store: a store (adds one to the page's first word), not a load.
+ * @result: out: an &enum hmmsim_touch_result.
+ */
+struct hmmsim_touch {
+	unsigned long addr;
+	bool store;
+	u8 result;
+};
+
 /* Where a span's progress has got to: the address of its next page. */
 static inline unsigned long hmmsim_span_addr(const struct hmmsim_span *span)
 {
@@ -659,6 +727,38 @@ int hmmsim_cmd_exclusive(struct hmmsim_mirror *mirror,
 int hmmsim_cmd_check_exclusive(struct hmmsim_mirror *mirror,
 			       struct hmmsim_span *span);
 void hmmsim_cmd_release(struct hmmsim_mirror *mirror);
+int hmmsim_cmd_set_policy(struct hmmsim_mirror *mirror,
+			  const struct hmmsim_policy *pol);
+void hmmsim_cmd_get_policy(struct hmmsim_mirror *mirror,
+			   struct hmmsim_policy *pol);
+int hmmsim_cmd_advise(struct hmmsim_mirror *mirror,
+		      const struct hmmsim_span *span, u32 advice);
+int hmmsim_cmd_access_stream(struct hmmsim_mirror *mirror,
+			     struct hmmsim_access *acc);
+
+/* src/policy.c */
+/*
+ * Advice, packed as HMMSIM_URING_ADVISE packs it (uapi/hmmsim.h): the
+ * preferred location, accessed-by, and log2 of the granularity plus one.
+ */
+#define HMMSIM_ADVICE_PREFERRED(adv)	((adv) & 0x3)
+#define HMMSIM_ADVICE_GRAN_SHIFT	4
+#define HMMSIM_ADVICE_MASK		0xf7
+#define HMMSIM_MAX_ADVICE_RANGES	4096
+
+extern const struct hmmsim_mirror_ops hmmsim_policy_mirror_ops;
+struct hmmsim_policy_state *hmmsim_policy_create(void);
+void hmmsim_policy_destroy(struct hmmsim_policy_state *ps);
+int hmmsim_policy_check(const struct hmmsim_policy *pol);
+void hmmsim_policy_set(struct hmmsim_mirror *mirror,
+		       const struct hmmsim_policy *pol);
+void hmmsim_policy_get(struct hmmsim_mirror *mirror,
+		       struct hmmsim_policy *pol);
+int hmmsim_policy_advise(struct hmmsim_mirror *mirror, unsigned long start,
+			 unsigned long end, u32 advice);
+int hmmsim_policy_check_stream(const struct hmmsim_access *acc);
+int hmmsim_policy_run(struct hmmsim_mirror *mirror, struct hmmsim_scratch *s,
+		      struct hmmsim_access *acc);
 
 /* src/scratch.c */
 int hmmsim_scratch_init(struct hmmsim_scratch *s, struct hmmsim_device *hdev,
@@ -729,7 +829,9 @@ unsigned long hmmsim_devpt_next_mapped(struct hmmsim_devpt *pt,
 				       unsigned long addr, unsigned long end);
 
 /* src/mirror.c */
-struct hmmsim_mirror *hmmsim_mirror_create(struct hmmsim_device *hdev);
+struct hmmsim_mirror *hmmsim_mirror_create(struct hmmsim_device *hdev,
+					   const struct hmmsim_mirror_ops *ops,
+					   struct hmmsim_policy_state *policy);
 void hmmsim_mirror_unlink(struct hmmsim_mirror *mirror);
 void hmmsim_mirror_destroy(struct hmmsim_mirror *mirror);
 bool hmmsim_mirror_uffd_armed(struct mm_struct *mm, unsigned long start,
@@ -746,6 +848,11 @@ int hmmsim_mirror_readback(struct hmmsim_mirror *mirror,
 			   bool local_only);
 int hmmsim_mirror_check_exclusive(struct hmmsim_mirror *mirror,
 				  const struct hmmsim_span *span);
+int hmmsim_mirror_touch(struct hmmsim_mirror *mirror, struct hmmsim_touch *t,
+			unsigned int nr, u64 *sum);
+void hmmsim_mirror_local_map(struct hmmsim_mirror *mirror,
+			     unsigned long start, unsigned long end,
+			     unsigned long *map);
 void hmmsim_mirrors_unmap_migrating(struct hmmsim_device *hdev,
 				    struct mm_struct *mm,
 				    const struct migrate_vma *args,

@@ -13,6 +13,7 @@
 
 #include <linux/file.h>
 #include <linux/fs.h>
+#include <linux/log2.h>
 #include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/slab.h>
@@ -56,7 +57,8 @@ static int hmmsim_ioctl_info(struct hmmsim_mirror *mirror, void __user *uarg)
 					HMMSIM_INFO_SIZE_VER0, uarg, &usize);
 	if (ret)
 		return ret;
-	if (info.flags || info.caps ||
+	if (info.flags || info.caps || info.fault_batch ||
+	    info.fault_latency_us ||
 	    memchr_inv(info.reserved, 0, sizeof(info.reserved)))
 		return -EINVAL;
 
@@ -67,6 +69,8 @@ static int hmmsim_ioctl_info(struct hmmsim_mirror *mirror, void __user *uarg)
 	info.capacity = hdev->cfg.capacity;
 	info.phys_base = hdev->cfg.phys_base;
 	info.caps = hmmsim_devmem_has_thp(hdev) ? HMMSIM_CAP_THP : 0;
+	info.fault_batch = hdev->cfg.fault_batch;
+	info.fault_latency_us = hdev->cfg.fault_latency_us;
 	return hmmsim_copy_ext_to_user(uarg, &info, sizeof(info), usize);
 }
 
@@ -176,6 +180,77 @@ static int hmmsim_ioctl_stats(struct hmmsim_mirror *mirror, void __user *uarg)
 	return hmmsim_copy_ext_to_user(uarg, &st, sizeof(st), usize);
 }
 
+static int hmmsim_ioctl_policy(struct hmmsim_mirror *mirror, void __user *uarg,
+			       bool set)
+{
+	struct hmmsim_policy pol;
+	u32 usize;
+	int ret;
+
+	ret = hmmsim_copy_ext_from_user(&pol, sizeof(pol),
+					HMMSIM_POLICY_SIZE_VER0, uarg, &usize);
+	if (ret)
+		return ret;
+	if (set)
+		return hmmsim_cmd_set_policy(mirror, &pol);
+	if (pol.flags || pol.pad ||
+	    memchr_inv(pol.reserved, 0, sizeof(pol.reserved)))
+		return -EINVAL;
+	hmmsim_cmd_get_policy(mirror, &pol);
+	pol.size = usize;
+	return hmmsim_copy_ext_to_user(uarg, &pol, sizeof(pol), usize);
+}
+
+/* Pack struct hmmsim_advise's advice as HMMSIM_URING_ADVISE does. */
+static int hmmsim_advise_pack(const struct hmmsim_advise *adv, u32 *advice)
+{
+	u32 gran = adv->granularity;
+
+	if (adv->flags || adv->pad ||
+	    memchr_inv(adv->reserved, 0, sizeof(adv->reserved)))
+		return -EINVAL;
+	if (adv->preferred > HMMSIM_LOCATION_DEVICE || adv->accessed_by > 1 ||
+	    (gran && (!is_power_of_2(gran) || gran > HMMSIM_CHUNK_PAGES)))
+		return -EINVAL;
+	*advice = HMMSIM_URING_ADVISE_PREFERRED(adv->preferred) |
+		  (adv->accessed_by ? HMMSIM_URING_ADVISE_ACCESSED_BY : 0) |
+		  (gran ? HMMSIM_URING_ADVISE_GRANULARITY(ilog2(gran)) : 0);
+	return 0;
+}
+
+static int hmmsim_ioctl_advise(struct hmmsim_mirror *mirror,
+			       void __user *uarg)
+{
+	struct hmmsim_advise adv;
+	struct hmmsim_span span;
+	u32 usize, advice;
+	int ret;
+
+	ret = hmmsim_copy_ext_from_user(&adv, sizeof(adv),
+					HMMSIM_ADVISE_SIZE_VER0, uarg, &usize);
+	if (!ret)
+		ret = hmmsim_advise_pack(&adv, &advice);
+	if (!ret)
+		ret = hmmsim_cmd_span_init(&span, adv.addr, adv.npages, 0);
+	return ret ? ret : hmmsim_cmd_advise(mirror, &span, advice);
+}
+
+static int hmmsim_ioctl_access(struct hmmsim_mirror *mirror,
+			       void __user *uarg)
+{
+	struct hmmsim_access acc;
+	u32 usize;
+	int ret, ret2;
+
+	ret = hmmsim_copy_ext_from_user(&acc, sizeof(acc),
+					HMMSIM_ACCESS_SIZE_VER0, uarg, &usize);
+	if (ret)
+		return ret;
+	ret = hmmsim_cmd_access_stream(mirror, &acc);
+	ret2 = hmmsim_copy_ext_to_user(uarg, &acc, sizeof(acc), usize);
+	return ret ? ret : ret2;
+}
+
 /* Extension commands match on number and direction, not on size. */
 static bool hmmsim_ext_cmd_is(unsigned int cmd, unsigned int ref)
 {
@@ -203,6 +278,14 @@ static long hmmsim_ioctl_dispatch(struct hmmsim_mirror *mirror,
 		return hmmsim_ioctl_migrate(mirror, uarg);
 	if (hmmsim_ext_cmd_is(cmd, HMMSIM_IOCTL_STATS))
 		return hmmsim_ioctl_stats(mirror, uarg);
+	if (hmmsim_ext_cmd_is(cmd, HMMSIM_IOCTL_SET_POLICY))
+		return hmmsim_ioctl_policy(mirror, uarg, true);
+	if (hmmsim_ext_cmd_is(cmd, HMMSIM_IOCTL_GET_POLICY))
+		return hmmsim_ioctl_policy(mirror, uarg, false);
+	if (hmmsim_ext_cmd_is(cmd, HMMSIM_IOCTL_ADVISE))
+		return hmmsim_ioctl_advise(mirror, uarg);
+	if (hmmsim_ext_cmd_is(cmd, HMMSIM_IOCTL_ACCESS))
+		return hmmsim_ioctl_access(mirror, uarg);
 	return -ENOTTY;
 }
 

@@ -14,7 +14,9 @@
  * - migrations, device to device ones inside the source device too;
  * - MIGRATE_TO_DEV and EXCLUSIVE followed by the read-back through the
  *   device that returns their data and checks that they took;
- * - eviction of a file's pages on RELEASE and when the file is closed.
+ * - eviction of a file's pages on RELEASE and when the file is closed;
+ * - the device's policy (policy.c): its settings, advice, and the access
+ *   streams that run through it.
  *
  * Every command adds what it did to the span's page count, also when it
  * then fails; a front end reports that count where its ABI has room for it.
@@ -180,14 +182,21 @@ int hmmsim_cmd_check_migrate(struct hmmsim_mirror *mirror,
  */
 struct hmmsim_mirror *hmmsim_cmd_open(struct hmmsim_device *hdev)
 {
-	struct hmmsim_mirror *mirror = hmmsim_mirror_create(hdev);
+	struct hmmsim_policy_state *ps = hmmsim_policy_create();
+	struct hmmsim_mirror *mirror;
 	int ret;
 
-	if (IS_ERR(mirror))
+	if (!ps)
+		return ERR_PTR(-ENOMEM);
+	mirror = hmmsim_mirror_create(hdev, &hmmsim_policy_mirror_ops, ps);
+	if (IS_ERR(mirror)) {
+		hmmsim_policy_destroy(ps);
 		return mirror;
+	}
 	ret = hmmsim_evict_owner_add(mirror);
 	if (ret) {
 		hmmsim_mirror_unlink(mirror);
+		hmmsim_policy_destroy(ps);
 		hmmsim_mirror_destroy(mirror);
 		return ERR_PTR(ret);
 	}
@@ -213,6 +222,7 @@ void hmmsim_cmd_close(struct hmmsim_mirror *mirror)
 		hmmsim_count(hdev, HMMSIM_STAT_CLOSE_EVICTIONS,
 			     hmmsim_evict_owned(mirror));
 	hmmsim_mirror_unlink(mirror);
+	hmmsim_policy_destroy(mirror->policy);
 	hmmsim_evict_owner_close(mirror);
 	if (alive)
 		hmmsim_device_leave(hdev);
@@ -619,4 +629,89 @@ void hmmsim_cmd_release(struct hmmsim_mirror *mirror)
 {
 	hmmsim_device_assert_entered(mirror->hdev);
 	hmmsim_evict_owned(mirror);
+}
+
+/**
+ * hmmsim_cmd_set_policy() - HMMSIM_IOCTL_SET_POLICY
+ * @mirror: the mirror.
+ * @pol: the settings, from userspace.
+ *
+ * Return: 0, or -EINVAL for a bad setting.
+ */
+int hmmsim_cmd_set_policy(struct hmmsim_mirror *mirror,
+			  const struct hmmsim_policy *pol)
+{
+	int ret = hmmsim_policy_check(pol);
+
+	if (!ret)
+		hmmsim_policy_set(mirror, pol);
+	return ret;
+}
+
+/**
+ * hmmsim_cmd_get_policy() - HMMSIM_IOCTL_GET_POLICY
+ * @mirror: the mirror.
+ * @pol: filled with the file's policy.
+ */
+void hmmsim_cmd_get_policy(struct hmmsim_mirror *mirror,
+			   struct hmmsim_policy *pol)
+{
+	hmmsim_policy_get(mirror, pol);
+}
+
+/**
+ * hmmsim_cmd_advise() - HMMSIM_IOCTL_ADVISE and HMMSIM_URING_ADVISE
+ * @mirror: the mirror.
+ * @span: the range.
+ * @advice: the advice, packed as HMMSIM_URING_ADVISE packs it.
+ *
+ * Return: 0, -EINVAL for bad advice or a range with a hole, -ENOSPC,
+ * -ENOMEM or -EINTR.
+ */
+int hmmsim_cmd_advise(struct hmmsim_mirror *mirror,
+		      const struct hmmsim_span *span, u32 advice)
+{
+	unsigned int gran = advice >> HMMSIM_ADVICE_GRAN_SHIFT;
+
+	hmmsim_device_assert_entered(mirror->hdev);
+	if ((advice & ~HMMSIM_ADVICE_MASK) ||
+	    HMMSIM_ADVICE_PREFERRED(advice) > HMMSIM_LOCATION_DEVICE ||
+	    gran > HMMSIM_CHUNK_ORDER + 1)
+		return -EINVAL;
+	return hmmsim_policy_advise(mirror, span->start, span->end, advice);
+}
+
+/**
+ * hmmsim_cmd_access_stream() - HMMSIM_IOCTL_ACCESS: the device runs a
+ *	stream of loads and stores through its policy
+ * @mirror: the mirror.
+ * @acc: the stream, from userspace; its outputs are filled in, also on
+ *	error.
+ *
+ * Return: 0 or a negative errno (see hmmsim_policy_run()).
+ */
+int hmmsim_cmd_access_stream(struct hmmsim_mirror *mirror,
+			     struct hmmsim_access *acc)
+{
+	struct hmmsim_scratch *s;
+	struct hmmsim_span span;
+	int ret;
+
+	acc->done = 0;
+	acc->faults = 0;
+	acc->batches = 0;
+	acc->remote = 0;
+	acc->migrated = 0;
+	acc->checksum = 0;
+	ret = hmmsim_cmd_span_init(&span, acc->addr, acc->npages, 0);
+	if (!ret)
+		ret = hmmsim_policy_check_stream(acc);
+	if (ret)
+		return ret;
+	s = hmmsim_cmd_begin(mirror, &span, false);
+	if (!s)
+		return -ENOMEM;
+	ret = hmmsim_policy_run(mirror, s, acc);
+	hmmsim_cmd_end(mirror, s);
+	return ret;
 }

@@ -101,6 +101,16 @@ int hmmsim_config_check(const struct hmmsim_device_config *cfg,
 		       what, cfg->copy_bandwidth, HMMSIM_MIN_COPY_BANDWIDTH);
 		return -EINVAL;
 	}
+	if (!cfg->fault_batch || cfg->fault_batch > HMMSIM_MAX_FAULT_BATCH) {
+		pr_err("%s: fault_batch=%u: 1 to %u\n", what,
+		       cfg->fault_batch, HMMSIM_MAX_FAULT_BATCH);
+		return -EINVAL;
+	}
+	if (cfg->fault_latency_us > HMMSIM_MAX_FAULT_LATENCY_US) {
+		pr_err("%s: fault_latency_us=%u: at most %u\n", what,
+		       cfg->fault_latency_us, HMMSIM_MAX_FAULT_LATENCY_US);
+		return -EINVAL;
+	}
 	if (cfg->type != HMMSIM_MEM_COHERENT)
 		return 0;
 	if (!base) {

@@ -252,6 +252,8 @@ HMMSIM_CFS_ATTR(capacity, size);
 HMMSIM_CFS_ATTR(phys_base, addr);
 HMMSIM_CFS_ATTR(copy_bandwidth, size);
 HMMSIM_CFS_ATTR(copy_latency_us, u32);
+HMMSIM_CFS_ATTR(fault_batch, u32);
+HMMSIM_CFS_ATTR(fault_latency_us, u32);
 
 static ssize_t hmmsim_cfs_index_show(struct config_item *item, char *page)
 {
@@ -318,6 +320,8 @@ static struct configfs_attribute *hmmsim_cfs_attrs[] = {
 	&hmmsim_cfs_attr_phys_base,
 	&hmmsim_cfs_attr_copy_bandwidth,
 	&hmmsim_cfs_attr_copy_latency_us,
+	&hmmsim_cfs_attr_fault_batch,
+	&hmmsim_cfs_attr_fault_latency_us,
 	&hmmsim_cfs_attr_index,
 	&hmmsim_cfs_attr_power,
 	NULL,

@@ -51,6 +51,14 @@ static unsigned int copy_latency_us;
 module_param(copy_latency_us, uint, 0444);
 MODULE_PARM_DESC(copy_latency_us, "Copy engine latency per batch in microseconds (default: 0)");
 
+static unsigned int fault_batch = HMMSIM_DEFAULT_FAULT_BATCH;
+module_param(fault_batch, uint, 0444);
+MODULE_PARM_DESC(fault_batch, "Device faults serviced in one batch, 1 to 4096 (default: 256)");
+
+static unsigned int fault_latency_us;
+module_param(fault_latency_us, uint, 0444);
+MODULE_PARM_DESC(fault_latency_us, "Time servicing a batch of device faults takes, in microseconds (default: 0)");
+
 /* The module parameters, parsed once at load: configfs's defaults too. */
 static struct hmmsim_device_config hmmsim_defaults;
 
@@ -92,6 +100,8 @@ static int hmmsim_parse_defaults(void)
 		return -EINVAL;
 	}
 	cfg->copy_latency_us = copy_latency_us;
+	cfg->fault_batch = fault_batch;
+	cfg->fault_latency_us = fault_latency_us;
 	return hmmsim_config_check(cfg, "module parameters");
 }
 

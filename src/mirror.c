@@ -92,6 +92,8 @@ static bool hmmsim_mirror_invalidate(struct mmu_interval_notifier *mni,
 		hmmsim_devpt_clear(&mirror->pt, range->start, range->end);
 		hmmsim_count(hdev, HMMSIM_STAT_INVALIDATIONS, 1);
 	}
+	if (range->event == MMU_NOTIFY_UNMAP && mirror->ops)
+		mirror->ops->unmap(mirror, range->start, range->end);
 
 	mutex_unlock(&mirror->pt_lock);
 	return true;
@@ -104,10 +106,14 @@ static const struct mmu_interval_notifier_ops hmmsim_mirror_ops = {
 /**
  * hmmsim_mirror_create() - mirror the calling process on a device
  * @hdev: the device.
+ * @ops: what the layer above wants to hear, or NULL.
+ * @policy: the layer above's state, for @ops.
  *
  * Return: the mirror, or an ERR_PTR().
  */
-struct hmmsim_mirror *hmmsim_mirror_create(struct hmmsim_device *hdev)
+struct hmmsim_mirror *hmmsim_mirror_create(struct hmmsim_device *hdev,
+					   const struct hmmsim_mirror_ops *ops,
+					   struct hmmsim_policy_state *policy)
 {
 	struct hmmsim_mirror *mirror;
 	int ret;
@@ -120,6 +126,8 @@ struct hmmsim_mirror *hmmsim_mirror_create(struct hmmsim_device *hdev)
 	if (!mirror)
 		return ERR_PTR(-ENOMEM);
 	mirror->hdev = hdev;
+	mirror->ops = ops;
+	mirror->policy = policy;
 	mirror->mm = current->mm;
 	mirror->tgid = get_task_pid(current, PIDTYPE_TGID);
 	get_task_comm(mirror->comm, current);
@@ -331,7 +339,7 @@ static unsigned long hmmsim_mirror_fault_flags(bool write)
 	return HMM_PFN_REQ_FAULT | (write ? HMM_PFN_REQ_WRITE : 0);
 }
 
-enum hmmsim_access {
+enum hmmsim_mirror_access {
 	HMMSIM_ACCESS_READ,
 	HMMSIM_ACCESS_WRITE,
 	HMMSIM_ACCESS_READ_LOCAL,	/* only pages in this device's memory */
@@ -395,7 +403,7 @@ static void hmmsim_mirror_add_user_copy(struct hmmsim_scratch *s,
  */
 static struct page *hmmsim_mirror_lookup(struct hmmsim_mirror *mirror,
 					 unsigned long addr,
-					 enum hmmsim_access access,
+					 enum hmmsim_mirror_access access,
 					 struct hmmsim_chunk **last)
 {
 	hmmsim_pte_t pte = hmmsim_devpt_lookup(&mirror->pt, addr);
@@ -433,7 +441,7 @@ static bool hmmsim_mirror_page_lost(struct page *page)
  */
 static long hmmsim_mirror_access(struct hmmsim_mirror *mirror,
 				 struct hmmsim_scratch *s, unsigned long start,
-				 unsigned long end, enum hmmsim_access access,
+				 unsigned long end, enum hmmsim_mirror_access access,
 				 unsigned long uptr)
 {
 	bool to_user = access != HMMSIM_ACCESS_WRITE;
@@ -533,7 +541,7 @@ static int hmmsim_mirror_fault_rest(struct hmmsim_mirror *mirror,
 int hmmsim_mirror_rw(struct hmmsim_mirror *mirror, struct hmmsim_scratch *s,
 		     struct hmmsim_span *span, bool write)
 {
-	enum hmmsim_access access = write ? HMMSIM_ACCESS_WRITE :
+	enum hmmsim_mirror_access access = write ? HMMSIM_ACCESS_WRITE :
 					    HMMSIM_ACCESS_READ;
 	unsigned long addr, next;
 	long n;
@@ -594,6 +602,100 @@ int hmmsim_mirror_prefetch(struct hmmsim_mirror *mirror,
 			return ret;
 	}
 	return 0;
+}
+
+/*
+ * One load or store of the device at @t->addr through the page table;
+ * the loaded word is added to @sum. Returns -EIO for a page with a memory
+ * error.
+ */
+static int hmmsim_mirror_touch_one(struct hmmsim_mirror *mirror,
+				   struct hmmsim_touch *t, u64 *sum,
+				   struct hmmsim_chunk **last)
+{
+	enum hmmsim_mirror_access access = t->store ? HMMSIM_ACCESS_WRITE :
+					       HMMSIM_ACCESS_READ;
+	struct page *page = hmmsim_mirror_lookup(mirror, t->addr, access, last);
+	bool local;
+	u64 *word;
+
+	t->result = HMMSIM_TOUCH_MISS;
+	if (!page)
+		return 0;
+	if (hmmsim_mirror_page_lost(page))
+		return -EIO;
+	local = hmmsim_is_own_page(page, mirror->hdev);
+	if (is_device_private_page(page))
+		word = hmmsim_devmem_page_addr(page);
+	else
+		word = kmap_local_page(page);
+	if (t->store)
+		WRITE_ONCE(*word, READ_ONCE(*word) + 1);
+	else
+		*sum += READ_ONCE(*word);
+	if (!is_device_private_page(page))
+		kunmap_local(word);
+	t->result = local ? HMMSIM_TOUCH_LOCAL : HMMSIM_TOUCH_REMOTE;
+	return 0;
+}
+
+/**
+ * hmmsim_mirror_touch() - device loads and stores through the page table
+ * @mirror: the mirror.
+ * @t: the accesses, in order; each gets its &hmmsim_touch.result.
+ * @nr: how many.
+ * @sum: the words the loads read are added here.
+ *
+ * What a device's execution units do: each access looks its page up in
+ * the device page table and, if the entry allows it, loads the page's
+ * first 64-bit word or adds one to it. An access the table does not allow
+ * is a miss, a device fault for the caller to service. The page table lock
+ * is held throughout, as for every device access (DOC: Mirror).
+ *
+ * Return: 0, or -EIO at a page with a memory error: the accesses before
+ * it are done, it and the others are misses.
+ */
+int hmmsim_mirror_touch(struct hmmsim_mirror *mirror, struct hmmsim_touch *t,
+			unsigned int nr, u64 *sum)
+{
+	struct hmmsim_chunk *last = NULL;
+	unsigned int i;
+	int ret = 0;
+
+	mutex_lock(&mirror->pt_lock);
+	for (i = 0; i < nr && !ret; i++)
+		ret = hmmsim_mirror_touch_one(mirror, &t[i], sum, &last);
+	for (; i < nr; i++)
+		t[i].result = HMMSIM_TOUCH_MISS;
+	mutex_unlock(&mirror->pt_lock);
+	return ret;
+}
+
+/**
+ * hmmsim_mirror_local_map() - which pages of a range the device maps in
+ *	its own memory
+ * @mirror: the mirror.
+ * @start: first address, page aligned.
+ * @end: end of the range, at most 2 MiB after @start.
+ * @map: a bit per page, set for the pages the device page table maps in
+ *	the device's memory; the others are left alone.
+ */
+void hmmsim_mirror_local_map(struct hmmsim_mirror *mirror,
+			     unsigned long start, unsigned long end,
+			     unsigned long *map)
+{
+	unsigned long addr, i = 0;
+	hmmsim_pte_t pte;
+
+	mutex_lock(&mirror->pt_lock);
+	for (addr = start; addr < end; addr += PAGE_SIZE, i++) {
+		pte = hmmsim_devpt_lookup(&mirror->pt, addr);
+		if ((pte & HMMSIM_PTE_VALID) &&
+		    hmmsim_is_own_page(pfn_to_page(hmmsim_pte_pfn(pte)),
+				       mirror->hdev))
+			__set_bit(i, map);
+	}
+	mutex_unlock(&mirror->pt_lock);
 }
 
 static u8 hmmsim_mirror_prot_code(struct hmmsim_device *hdev,
@@ -677,7 +779,7 @@ int hmmsim_mirror_snapshot(struct hmmsim_mirror *mirror,
 static int hmmsim_mirror_readback_window(struct hmmsim_mirror *mirror,
 					 struct hmmsim_scratch *s,
 					 struct hmmsim_span *span, unsigned long next,
-					 enum hmmsim_access access)
+					 enum hmmsim_mirror_access access)
 {
 	bool looked = false;
 	unsigned long addr;
@@ -723,7 +825,7 @@ int hmmsim_mirror_readback(struct hmmsim_mirror *mirror,
 			   struct hmmsim_scratch *s, struct hmmsim_span *span,
 			   bool local_only)
 {
-	enum hmmsim_access access = local_only ? HMMSIM_ACCESS_READ_LOCAL :
+	enum hmmsim_mirror_access access = local_only ? HMMSIM_ACCESS_READ_LOCAL :
 						 HMMSIM_ACCESS_READ;
 	unsigned long addr;
 	int ret;

@@ -24,6 +24,14 @@ static const char *const hmmsim_stat_names[HMMSIM_NR_STATS] = {
 	[HMMSIM_STAT_THP_SPLITS]	= "thp_splits",
 	[HMMSIM_STAT_MEMORY_ERRORS]	= "memory_errors",
 	[HMMSIM_STAT_CLOSE_EVICTIONS]	= "close_evictions",
+	[HMMSIM_STAT_FAULT_BATCHES]	= "fault_batches",
+	[HMMSIM_STAT_FAULT_DUPLICATES]	= "fault_duplicates",
+	[HMMSIM_STAT_FAULT_MIGRATIONS]	= "fault_migrations",
+	[HMMSIM_STAT_PREFETCH_MIGRATIONS] = "prefetch_migrations",
+	[HMMSIM_STAT_REMOTE_ACCESSES]	= "remote_accesses",
+	[HMMSIM_STAT_COUNTER_MIGRATIONS] = "counter_migrations",
+	[HMMSIM_STAT_THRASH_EVENTS]	= "thrash_events",
+	[HMMSIM_STAT_THRASH_REMOTE]	= "thrash_remote",
 };
 
 /**
@@ -35,6 +43,24 @@ static const char *const hmmsim_stat_names[HMMSIM_NR_STATS] = {
 const char *hmmsim_stat_name(enum hmmsim_stat stat)
 {
 	return hmmsim_stat_names[stat];
+}
+
+/* The policy's counters, struct hmmsim_stats version 4. */
+static void hmmsim_stats_read_policy(struct hmmsim_device *hdev,
+				     struct hmmsim_stats *st)
+{
+	atomic64_t *c = hdev->stats;
+
+	st->fault_batches = atomic64_read(&c[HMMSIM_STAT_FAULT_BATCHES]);
+	st->fault_duplicates = atomic64_read(&c[HMMSIM_STAT_FAULT_DUPLICATES]);
+	st->fault_migrations = atomic64_read(&c[HMMSIM_STAT_FAULT_MIGRATIONS]);
+	st->prefetch_migrations =
+		atomic64_read(&c[HMMSIM_STAT_PREFETCH_MIGRATIONS]);
+	st->remote_accesses = atomic64_read(&c[HMMSIM_STAT_REMOTE_ACCESSES]);
+	st->counter_migrations =
+		atomic64_read(&c[HMMSIM_STAT_COUNTER_MIGRATIONS]);
+	st->thrash_events = atomic64_read(&c[HMMSIM_STAT_THRASH_EVENTS]);
+	st->thrash_remote = atomic64_read(&c[HMMSIM_STAT_THRASH_REMOTE]);
 }
 
 /**
@@ -75,4 +101,5 @@ void hmmsim_stats_read(struct hmmsim_device *hdev, struct hmmsim_stats *st)
 	st->pages_retired = hmmsim_devmem_nr_retired(hdev);
 	st->close_evictions =
 		atomic64_read(&hdev->stats[HMMSIM_STAT_CLOSE_EVICTIONS]);
+	hmmsim_stats_read_policy(hdev, st);
 }

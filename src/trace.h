@@ -195,6 +195,83 @@ TRACE_EVENT(hmmsim_evict,
 		      __entry->evicted)
 );
 
+TRACE_DEFINE_ENUM(HMMSIM_POLICY_FAULT);
+TRACE_DEFINE_ENUM(HMMSIM_POLICY_COUNTER);
+
+/**
+ * hmmsim_fault_batch - a batch of device faults serviced
+ * @dev: the device.
+ * @faults: entries of the fault buffer, duplicates included.
+ * @pages: faulting pages, once each.
+ * @ret: 0, or the error that ended the stream.
+ */
+TRACE_EVENT(hmmsim_fault_batch,
+	    TP_PROTO(unsigned int dev, unsigned int faults, unsigned int pages,
+		     int ret),
+	    TP_ARGS(dev, faults, pages, ret),
+	    TP_STRUCT__entry(__field(unsigned int, dev)
+			     __field(unsigned int, faults)
+			     __field(unsigned int, pages)
+			     __field(int, ret)),
+	    TP_fast_assign(__entry->dev = dev;
+			   __entry->faults = faults;
+			   __entry->pages = pages;
+			   __entry->ret = ret;),
+	    TP_printk("dev=%u faults=%u pages=%u ret=%d", __entry->dev,
+		      __entry->faults, __entry->pages, __entry->ret)
+);
+
+/**
+ * hmmsim_policy_migrate - the policy moved a block to the device
+ * @dev: the device.
+ * @start: first address of the block.
+ * @npages: pages in the block.
+ * @moved: pages that moved (the others were there, or could not move).
+ * @why: fault (a device fault, with its prefetch) or counter (an access
+ *	counter reached the threshold).
+ */
+TRACE_EVENT(hmmsim_policy_migrate,
+	    TP_PROTO(unsigned int dev, unsigned long start,
+		     unsigned long npages, unsigned long moved,
+		     unsigned int why),
+	    TP_ARGS(dev, start, npages, moved, why),
+	    TP_STRUCT__entry(__field(unsigned int, dev)
+			     __field(unsigned long, start)
+			     __field(unsigned long, npages)
+			     __field(unsigned long, moved)
+			     __field(unsigned int, why)),
+	    TP_fast_assign(__entry->dev = dev;
+			   __entry->start = start;
+			   __entry->npages = npages;
+			   __entry->moved = moved;
+			   __entry->why = why;),
+	    TP_printk("dev=%u %s start=%#lx npages=%lu moved=%lu",
+		      __entry->dev,
+		      __print_symbolic(__entry->why,
+				       { HMMSIM_POLICY_FAULT, "fault" },
+				       { HMMSIM_POLICY_COUNTER, "counter" }),
+		      __entry->start, __entry->npages, __entry->moved)
+);
+
+/**
+ * hmmsim_thrash - a page found thrashing, pinned in system memory
+ * @dev: the device.
+ * @addr: the page's address.
+ * @moves: the moves to the device within the window that made it so.
+ */
+TRACE_EVENT(hmmsim_thrash,
+	    TP_PROTO(unsigned int dev, unsigned long addr, unsigned int moves),
+	    TP_ARGS(dev, addr, moves),
+	    TP_STRUCT__entry(__field(unsigned int, dev)
+			     __field(unsigned long, addr)
+			     __field(unsigned int, moves)),
+	    TP_fast_assign(__entry->dev = dev;
+			   __entry->addr = addr;
+			   __entry->moves = moves;),
+	    TP_printk("dev=%u addr=%#lx moves=%u", __entry->dev,
+		      __entry->addr, __entry->moves)
+);
+
 #endif /* _HMMSIM_TRACE_H */
 
 /* This part must be outside the include guard. */

@@ -109,6 +109,7 @@ enum hmmsim_uring_op {
 	HMMSIM_URING_OP_PREFETCH,
 	HMMSIM_URING_OP_READ,
 	HMMSIM_URING_OP_WRITE,
+	HMMSIM_URING_OP_ADVISE,
 };
 
 /**
@@ -164,6 +165,7 @@ static int hmmsim_uring_op(u32 cmd_op)
 		[HMMSIM_URING_OP_PREFETCH] = HMMSIM_URING_PREFETCH,
 		[HMMSIM_URING_OP_READ] = HMMSIM_URING_READ,
 		[HMMSIM_URING_OP_WRITE] = HMMSIM_URING_WRITE,
+		[HMMSIM_URING_OP_ADVISE] = HMMSIM_URING_ADVISE,
 	};
 	unsigned int i;
 
@@ -203,6 +205,8 @@ static int hmmsim_uring_parse(struct hmmsim_uring_req *req,
 
 	if (req->op == HMMSIM_URING_OP_PREFETCH)
 		flags_ok = HMMSIM_URING_PREFETCH_WRITE;
+	else if (req->op == HMMSIM_URING_OP_ADVISE)
+		flags_ok = HMMSIM_ADVICE_MASK;
 	want_ptr = req->op == HMMSIM_URING_OP_READ ||
 		   req->op == HMMSIM_URING_OP_WRITE;
 	want_fd = req->op == HMMSIM_URING_OP_DEV_TO_DEV;
@@ -256,6 +260,8 @@ static int hmmsim_uring_run_window(struct hmmsim_uring_req *req,
 		return hmmsim_cmd_read(mirror, span);
 	case HMMSIM_URING_OP_WRITE:
 		return hmmsim_cmd_write(mirror, span);
+	case HMMSIM_URING_OP_ADVISE:
+		break;		/* not by windows: hmmsim_uring_advise() */
 	}
 	return -EOPNOTSUPP;
 }
@@ -289,10 +295,26 @@ static int hmmsim_uring_window(struct hmmsim_uring_req *req,
 	return ret;
 }
 
+/* Advice is for the whole range at once: it moves nothing. */
+static int hmmsim_uring_advise(struct hmmsim_uring_req *req)
+{
+	struct hmmsim_device *hdev = req->mirror->hdev;
+	int ret;
+
+	if (!hmmsim_device_enter(hdev))
+		return -ENODEV;
+	ret = hmmsim_cmd_advise(req->mirror, &req->span, req->cmd.flags);
+	hmmsim_device_leave(hdev);
+	return ret;
+}
+
 static int hmmsim_uring_run(struct hmmsim_uring_req *req)
 {
 	unsigned long addr, next;
 	int ret;
+
+	if (req->op == HMMSIM_URING_OP_ADVISE)
+		return hmmsim_uring_advise(req);
 
 	/* A migration checks its whole range before anything moves. */
 	if (req->op == HMMSIM_URING_OP_TO_DEVICE ||

@@ -265,7 +265,9 @@ struct hmmsim_migrate {
  *	or to another device, whatever the reason.
  * @cpu_faults: CPU faults on the device's private pages (migrate_to_ram).
  * @device_faults: device page-table misses served by hmm_range_fault(),
- *	counted per window faulted.
+ *	counted per window faulted: for an access stream, per run of
+ *	neighbouring pages of a fault batch (struct hmmsim_access counts its
+ *	faulting pages in @faults).
  * @invalidations: mmu notifier invalidations that reached a device page
  *	table of this device.
  * @evictions: pages evicted to system memory to make room.
@@ -306,7 +308,7 @@ struct hmmsim_migrate {
  *	streams, HMMSIM_IOCTL_ACCESS). Since version 4
  *	(%HMMSIM_STATS_SIZE_VER4) and %HMMSIM_ABI_VERSION 7.
  * @fault_duplicates: device faults on a page that already had a fault in
- *	the same batch, coalesced with it (not in @device_faults).
+ *	the same batch, coalesced with it.
  * @fault_migrations: pages moved to the device because the device faulted
  *	on them (also in @to_device).
  * @prefetch_migrations: pages moved to the device with a faulting page,
