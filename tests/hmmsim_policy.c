@@ -99,10 +99,14 @@ static void fill_values(char *buf, unsigned long npages)
 		set_word(buf, i, 0, value_of(i));
 }
 
-/* map_small() of @npages, filled by fill_values(); or MAP_FAILED. */
+/*
+ * @npages of small pages from a 2 MiB boundary (prefetch blocks and
+ * granularity are aligned in the address space), filled by fill_values();
+ * or MAP_FAILED.
+ */
 static char *value_buffer(unsigned long npages)
 {
-	char *buf = map_small(npages, PROT_READ | PROT_WRITE);
+	char *buf = map_aligned(npages * page_size, MADV_NOHUGEPAGE);
 
 	if (buf != MAP_FAILED)
 		fill_values(buf, npages);
@@ -281,8 +285,6 @@ static void assert_counts(struct __test_metadata *_metadata, int line,
 		  want->to_device },
 		{ "cpu_faults", st0->cpu_faults, st->cpu_faults,
 		  want->cpu_faults },
-		{ "device_faults", st0->device_faults, st->device_faults,
-		  want->device_faults },
 		{ "fault_batches", st0->fault_batches, st->fault_batches,
 		  want->fault_batches },
 		{ "fault_duplicates", st0->fault_duplicates,
@@ -301,6 +303,9 @@ static void assert_counts(struct __test_metadata *_metadata, int line,
 		  want->thrash_remote },
 		{ "thp_to_device", st0->thp_to_device, st->thp_to_device,
 		  want->thp_to_device },
+		/* Last: the others say more of what went wrong. */
+		{ "device_faults", st0->device_faults, st->device_faults,
+		  want->device_faults },
 	};
 	unsigned int i;
 
@@ -1535,10 +1540,13 @@ static void set_thrash(struct __test_metadata *_metadata, int fd, __u32 t,
 	ASSERT_EQ(0, policy_set(fd, &p));
 }
 
-/* A zeroed page of its own that the CPU has written. */
+/*
+ * A zeroed page that the CPU has written, alone in its 2 MiB (a CPU fault
+ * on a private page may bring back the rest of its 2 MiB window).
+ */
 static char *zero_page(void)
 {
-	char *p = map_small(1, PROT_READ | PROT_WRITE);
+	char *p = map_aligned(SZ_2M, MADV_NOHUGEPAGE);
 
 	if (p != MAP_FAILED)
 		memset(p, 0, page_size);
@@ -1704,6 +1712,130 @@ TEST_F(policy, thrash_window_bounds_the_moves)
 		       st.thrash_events - st0.thrash_events, k);
 	ASSERT_EQ(k, get_word(buf, 0, 0));
 	ASSERT_EQ(k, get_word(buf, 0, 1));
+}
+
+/*
+ * The window is the last thrash_window accesses, wherever it starts: a
+ * move (A), 6 accesses to other pages, then three rounds in a row (B, C,
+ * D) with thrash_threshold 2 and thrash_window 8. B, C and D are within 8
+ * accesses of each other, so at most two of them move, however the moves
+ * before them fell.
+ */
+TEST_F(policy, thrash_window_is_the_last_window_accesses)
+{
+	const unsigned int t = 2, window = 8, fillers = 6;
+	struct hmmsim_stats st0, st;
+	struct hmmsim_access a;
+	__u64 migrated[4];
+	char *buf = zero_page(), *other;
+
+	if (!self->d.private)
+		SKIP(return, "the CPU writes coherent memory in place");
+	ASSERT_NE(MAP_FAILED, buf);
+	other = VALUE_BUFFER(fillers);
+	SET_THRASH(self->d.fd, t, window, 1000000);
+	/* The other pages on the device, mapped: then 6 accesses, no fault. */
+	SWEEP(self->d.fd, other, fillers, fillers, &a);
+	ASSERT_ACCESS(&a, fillers, 1, 0, fillers);
+
+	STATS(self->d.fd, &st0);
+	ping_pong(_metadata, self->d.fd, buf, 1, true, &migrated[0]);
+	SWEEP(self->d.fd, other, fillers, fillers, &a);
+	ASSERT_ACCESS(&a, 0, 0, 0, 0);
+	ping_pong(_metadata, self->d.fd, buf, 3, true, &migrated[1]);
+	STATS(self->d.fd, &st);
+	ksft_print_msg("moves: A %llu, B %llu, C %llu, D %llu\n",
+		       migrated[0], migrated[1], migrated[2], migrated[3]);
+	ASSERT_EQ(1, migrated[0]);
+	ASSERT_GE(t, migrated[1] + migrated[2] + migrated[3]);
+	/* A, B, C move; D thrashes. */
+	ASSERT_COUNTS(&st0, &st, .to_device = 3, .cpu_faults = 3,
+		      .device_faults = 4, .fault_batches = 4,
+		      .fault_migrations = 3, .remote_accesses = 1,
+		      .thrash_events = 1, .thrash_remote = 1);
+	ASSERT_EQ(4, get_word(buf, 0, 0));
+	ASSERT_EQ(3, get_word(buf, 0, 1));
+}
+
+/*
+ * Pages in another coherent device's memory are not this device's: every
+ * access to them is remote, and under REMOTE they stay where they are.
+ */
+TEST_F(policy, pages_on_another_device_are_remote)
+{
+	const unsigned long npages = 32;
+	struct hmmsim_stats st0, st, other0, other1;
+	struct hmmsim_access a;
+	struct hmmsim_info inf;
+	char *buf, *ptr = malloc(npages * page_size);
+	int other = -1;
+	unsigned int id;
+
+	ASSERT_NE(NULL, ptr);
+	for (id = self->d.id + 1; other < 0; id++) {
+		int fd = open_dev(id);
+
+		if (fd < 0)
+			break;
+		ASSERT_EQ(0, info(fd, &inf));
+		if (inf.type == variant->type && !self->d.private)
+			other = fd;
+		else
+			close(fd);
+	}
+	if (other < 0)
+		SKIP(return, "%s", self->d.private ?
+		     "another device's private pages are faulted home" :
+		     "no second coherent device");
+	buf = VALUE_BUFFER(npages);
+	/* (No SNAPSHOT through fd before: it maps what is present.) */
+	MIGRATE_OK(other, buf, ptr, npages);
+
+	STATS(self->d.fd, &st0);
+	STATS(other, &other0);
+	SWEEP(self->d.fd, buf, npages, 2 * npages, &a);
+	ASSERT_ACCESS(&a, npages, 1, 2 * npages, 0);
+	ASSERT_EQ(2 * value_sum(0, npages), a.checksum);
+	STATS(self->d.fd, &st);
+	STATS(other, &other1);
+	ASSERT_COUNTS(&st0, &st, .device_faults = npages, .fault_batches = 1,
+		      .fault_duplicates = npages,
+		      .remote_accesses = 2 * npages);
+	ASSERT_EQ(other0.from_device, other1.from_device);
+	SNAPSHOT_PROT(self->d.fd, buf, npages, COH_REMOTE);
+	ASSERT_VALUES(buf, npages, NULL);
+	close(other);
+}
+
+/* A forked child cannot use its parent's file: EPERM, and nothing changes. */
+TEST_F(policy, policy_commands_from_a_forked_child_are_eperm)
+{
+	const unsigned long npages = 4;
+	struct hmmsim_policy p;
+	char *buf = VALUE_BUFFER(npages);
+	pid_t pid;
+
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		struct hmmsim_access a;
+		int bad = 0;
+
+		access_args(&a, buf, npages, HMMSIM_PATTERN_SEQUENTIAL, npages);
+		bad |= access_run(self->d.fd, &a) != -EPERM;
+		bad |= (a.done != GARBAGE) << 1;
+		bad |= (policy_set_migrate(self->d.fd,
+					   HMMSIM_POLICY_FIRST_TOUCH,
+					   HMMSIM_PREFETCH_NONE) != -EPERM) << 2;
+		bad |= (advise_range(self->d.fd, buf, npages,
+				     HMMSIM_LOCATION_DEVICE, 0, 0) != -EPERM) << 3;
+		_exit(bad);
+	}
+	ASSERT_EQ(0, wait_child(pid))
+		TH_LOG("child: 1 ACCESS, 2 its outputs, 4 SET_POLICY/GET_POLICY, 8 ADVISE");
+	ASSERT_EQ(0, policy_get(self->d.fd, &p));
+	ASSERT_EQ(HMMSIM_POLICY_REMOTE, p.migrate);
+	ASSERT_VALUES(buf, npages, NULL);
 }
 
 /* ------------------------------------------------------------ patterns */
