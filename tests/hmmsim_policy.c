@@ -1352,6 +1352,63 @@ static void sweep_moves_all(struct __test_metadata *_metadata, int line,
 	assert_snapshot(_metadata, line, fd, buf, npages, 0, npages, d->local);
 }
 
+/*
+ * munmap() of pages inside advised ranges drops their advice only: the
+ * pages left on either side of each hole keep theirs, for two holes in
+ * two ranges as for one; MADV_DONTNEED keeps it too.
+ */
+TEST_F(policy, advice_stays_on_what_partial_munmaps_leave)
+{
+	const unsigned long npages = 128;
+	/* The pieces the holes at 8 and 72 leave, and their advice. */
+	const struct {
+		unsigned long from, n;
+		bool advised;
+	} pieces[] = {
+		{ 0, 8, true }, { 9, 23, true }, { 32, 32, false },
+		{ 64, 8, true }, { 73, 23, true }, { 96, 32, false },
+	};
+	struct hmmsim_stats st0, st;
+	struct hmmsim_access a;
+	__u64 remote = 0, moved = 0;
+	unsigned long i;
+	char *buf = VALUE_BUFFER(npages);
+
+	ADVISE(self->d.fd, buf, 32, HMMSIM_LOCATION_NONE, 1, 0);
+	ADVISE(self->d.fd, buf + 64 * page_size, 32, HMMSIM_LOCATION_NONE, 1,
+	       0);
+	ASSERT_EQ(0, munmap(buf + 8 * page_size, page_size));
+	ASSERT_EQ(0, munmap(buf + 72 * page_size, page_size));
+	ASSERT_EQ(0, madvise(buf + 20 * page_size, 4 * page_size,
+			     MADV_DONTNEED));
+	for (i = 20; i < 24; i++)
+		set_word(buf, i, 0, value_of(i));
+	SET_POLICY(self->d.fd, HMMSIM_POLICY_FIRST_TOUCH, HMMSIM_PREFETCH_NONE);
+
+	STATS(self->d.fd, &st0);
+	for (i = 0; i < ARRAY_SIZE(pieces); i++) {
+		unsigned long n = pieces[i].n;
+
+		SWEEP(self->d.fd, buf + pieces[i].from * page_size, n, n, &a);
+		ASSERT_EQ(value_sum(pieces[i].from, n), a.checksum);
+		ASSERT_EQ(pieces[i].advised ? n : 0, a.remote)
+			TH_LOG("pages %lu..%lu", pieces[i].from,
+			       pieces[i].from + n - 1);
+		ASSERT_EQ(pieces[i].advised ? 0 : n, a.migrated)
+			TH_LOG("pages %lu..%lu", pieces[i].from,
+			       pieces[i].from + n - 1);
+		if (pieces[i].advised)
+			remote += n;
+		else
+			moved += n;
+	}
+	STATS(self->d.fd, &st);
+	ASSERT_COUNTS(&st0, &st, .to_device = moved,
+		      .device_faults = remote + moved,
+		      .fault_batches = ARRAY_SIZE(pieces),
+		      .fault_migrations = moved, .remote_accesses = remote);
+}
+
 /* munmap() drops the advice: a new mapping at the same address has none. */
 TEST_F(policy, advice_is_dropped_on_munmap)
 {
@@ -2136,6 +2193,38 @@ TEST_F(batch, streams_fill_and_service_batches_of_the_size)
 	}
 	for (i = 0; i < 3; i++)
 		free(lists[i]);
+}
+
+/*
+ * COUNTERS, threshold 2: a sweep maps 100 pages remotely (one count each),
+ * a second sweep, with no fault and so no batch, takes every page to the
+ * threshold: all 100 are queued and move at the end of the stream, however
+ * small the fault batch.
+ */
+TEST_F(batch, counter_migrations_are_not_capped_by_the_batch)
+{
+	const unsigned long npages = 100;
+	struct model m = model_sweep(npages, npages, variant->batch);
+	struct hmmsim_stats st0, st;
+	struct hmmsim_access a;
+	char *buf = VALUE_BUFFER(npages);
+
+	SET_COUNTERS(self->fd, 2, 0);
+	STATS(self->fd, &st0);
+	SWEEP(self->fd, buf, npages, npages, &a);
+	ASSERT_ACCESS(&a, npages, m.batches, npages, 0);
+	SWEEP(self->fd, buf, npages, npages, &a);
+	ASSERT_ACCESS(&a, 0, 0, npages, ANY);
+	STATS(self->fd, &st);
+	ksft_print_msg("the second sweep moved %llu pages of %lu\n",
+		       a.migrated, npages);
+	ASSERT_EQ(npages, a.migrated);
+	ASSERT_COUNTS(&st0, &st, .to_device = npages, .device_faults = npages,
+		      .fault_batches = m.batches,
+		      .remote_accesses = 2 * npages,
+		      .counter_migrations = npages);
+	ASSERT_SNAPSHOT(self->fd, buf, npages, 0, npages, PRIV_LOCAL);
+	ASSERT_VALUES(buf, npages, NULL);
 }
 
 /*
