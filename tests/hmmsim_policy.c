@@ -1409,6 +1409,43 @@ TEST_F(policy, advice_stays_on_what_partial_munmaps_leave)
 		      .fault_migrations = moved, .remote_accesses = remote);
 }
 
+/*
+ * Twenty single-page holes punched in one advised range, one after the
+ * other: every page still mapped keeps its advice, however many pieces
+ * the range falls into.
+ */
+TEST_F(policy, advice_stays_on_every_piece_of_a_range_with_many_holes)
+{
+	const unsigned long npages = 64, holes = 20, tail = 2 * holes;
+	struct hmmsim_stats st0, st;
+	struct hmmsim_access a;
+	__u64 remote = 0, lost = 0;
+	unsigned long k;
+	char *buf = VALUE_BUFFER(npages);
+
+	ADVISE(self->d.fd, buf, npages, HMMSIM_LOCATION_SYSTEM, 1, 0);
+	for (k = 0; k < holes; k++)
+		ASSERT_EQ(0, munmap(buf + (2 * k + 1) * page_size, page_size));
+	SET_POLICY(self->d.fd, HMMSIM_POLICY_FIRST_TOUCH, HMMSIM_PREFETCH_NONE);
+
+	STATS(self->d.fd, &st0);
+	for (k = 0; k <= holes; k++) {
+		unsigned long from = 2 * k, n = k < holes ? 1 : npages - tail;
+
+		SWEEP(self->d.fd, buf + from * page_size, n, n, &a);
+		ASSERT_EQ(value_sum(from, n), a.checksum);
+		if (a.migrated)
+			ksft_print_msg("pages %lu..%lu lost their advice\n",
+				       from, from + n - 1);
+		lost += a.migrated;
+		remote += n;
+	}
+	ASSERT_EQ(0, lost);
+	STATS(self->d.fd, &st);
+	ASSERT_COUNTS(&st0, &st, .device_faults = remote,
+		      .fault_batches = holes + 1, .remote_accesses = remote);
+}
+
 /* munmap() drops the advice: a new mapping at the same address has none. */
 TEST_F(policy, advice_is_dropped_on_munmap)
 {
