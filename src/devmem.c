@@ -41,17 +41,15 @@
 #include "trace.h"
 
 /*
- * Off by default: on Debian's stock 7.2.13 kernel, hmmsim_stress with THP
- * "always" lost data with it on (stale pages at and near 2 MiB boundaries,
- * not yet understood). Coherent devices hand out 4 KiB pages unless
- * asked: the kernel (7.2) queues a partly unmapped coherent folio for
- * deferred split, as it would a system one, but frees it without taking
- * it off that queue, so the chunk's next folio corrupts the list ("Device
- * THP" in Documentation/hmmsim.rst).
+ * Coherent devices hand out 4 KiB pages unless asked: the kernel (7.2)
+ * queues a partly unmapped coherent folio for deferred split, as it would
+ * a system one, but frees it without taking it off that queue, so the
+ * chunk's next folio corrupts the list ("Device THP" in
+ * Documentation/hmmsim.rst).
  */
-static bool device_thp;
+static bool device_thp = true;
 module_param(device_thp, bool, 0444);
-MODULE_PARM_DESC(device_thp, "Move THPs to private device memory as 2 MiB folios, where the kernel can (experimental; default: N)");
+MODULE_PARM_DESC(device_thp, "Move THPs to private device memory as 2 MiB folios, where the kernel can (default: Y)");
 
 static bool coherent_thp;
 module_param(coherent_thp, bool, 0444);

@@ -193,9 +193,10 @@ static bool hmmsim_devpt_pfns_are_pmd(const unsigned long *pfns)
  *	mmu_interval_read_retry() under the table's lock, which is held.
  *
  * Valid pfns are mapped, with write permission where the CPU has it; a
- * block fully covered by a PMD mapping gets one 2 MiB entry. Entries for
- * invalid pfns are left alone: a CPU mapping that went away has already
- * been invalidated.
+ * block fully covered by a PMD mapping gets one 2 MiB entry, and a 2 MiB
+ * entry of which only part is mapped again becomes a table of the same
+ * entries first. Entries for invalid pfns are left alone: a CPU mapping
+ * that went away has already been invalidated.
  *
  * Return: 0, or -EAGAIN if a table could not be allocated here.
  */
@@ -223,7 +224,12 @@ int hmmsim_devpt_map_range(struct hmmsim_devpt *pt,
 			continue;
 		}
 
-		table = hmmsim_devpt_get_table(pt, index, false);
+		/*
+		 * Part of a block mapped by one entry: the rest of the block
+		 * keeps its mapping, which is still valid (an invalidation
+		 * would have cleared it).
+		 */
+		table = hmmsim_devpt_get_table(pt, index, true);
 		if (!table)
 			return -EAGAIN;
 		for (; addr < block_end; addr += PAGE_SIZE, pfns++) {

@@ -203,6 +203,16 @@ static int hmmsim_migrate_window(struct hmmsim_scratch *s,
 	if (want && (args->src[0] & HMMSIM_MIGRATE_PFN_COMPOUND))
 		want = args->npages;
 	got = hmmsim_evict_alloc(mirror, s->pages, want);
+	/*
+	 * A 2 MiB hole is filled whole or not at all: the kernel inserts a
+	 * page for every entry of a compound hole whose destination is not
+	 * compound, and would find none past the pages allocated.
+	 */
+	if (got < want && !migrate_pfn_to_page(args->src[0]) &&
+	    (args->src[0] & HMMSIM_MIGRATE_PFN_COMPOUND)) {
+		while (got)
+			hmmsim_devmem_free_unused(s->pages[--got]);
+	}
 	ret = hmmsim_move_to_device(s, mirror, args, got, seq, moved);
 	if (!ret && got < want)
 		ret = -ENOMEM;

@@ -247,6 +247,35 @@ static int hmmsim_mirror_hmm_fault(struct hmm_range *range)
 	return 0;
 }
 
+/*
+ * Give each page that hmm_range_fault() reports as part of a PMD mapping
+ * the pfn of its own place in the mapping. For a device-private PMD (a
+ * 2 MiB folio of this device), 7.2's hmm_vma_handle_absent_pmd() reports
+ * the folio's first pfn for the first page of the range and counts on from
+ * there, also when the range starts inside the PMD: pages k.. of the block
+ * would be mapped to the folio's pages 0.., and the device would read and
+ * write the wrong pages. A PMD maps a naturally aligned folio page for
+ * page, so the right pfn follows from the address; where the kernel
+ * reported it right, this changes nothing.
+ */
+static void hmmsim_mirror_fix_pmd_pfns(struct hmm_range *range)
+{
+	const unsigned long pmd_pages = 1UL << (PMD_SHIFT - PAGE_SHIFT);
+	unsigned long i, n = (range->end - range->start) >> PAGE_SHIFT;
+
+	for (i = 0; i < n; i++) {
+		unsigned long hmm_pfn = range->hmm_pfns[i];
+		unsigned long pfn = hmm_pfn & ~HMM_PFN_FLAGS;
+		unsigned long idx = (range->start >> PAGE_SHIFT) + i;
+
+		if (!(hmm_pfn & HMM_PFN_VALID) ||
+		    hmm_pfn_to_map_order(hmm_pfn) != PMD_SHIFT - PAGE_SHIFT)
+			continue;
+		pfn = ALIGN_DOWN(pfn, pmd_pages) + (idx & (pmd_pages - 1));
+		range->hmm_pfns[i] = (hmm_pfn & HMM_PFN_FLAGS) | pfn;
+	}
+}
+
 static bool hmmsim_mirror_pfns_writable(const struct hmm_range *range)
 {
 	unsigned long i, n = (range->end - range->start) >> PAGE_SHIFT;
@@ -311,6 +340,7 @@ static int hmmsim_mirror_range_fault(struct hmmsim_mirror *mirror,
 			continue;
 		if (ret)
 			return ret;
+		hmmsim_mirror_fix_pmd_pfns(&range);
 		if ((fault_flags & HMM_PFN_REQ_WRITE) &&
 		    !hmmsim_mirror_pfns_writable(&range))
 			return -EXDEV;

@@ -19,7 +19,9 @@
  *    advice, its thrashing state and the policy say whether it moves to the
  *    device, and with which aligned block around it (prefetch);
  * 3. the blocks to move, and the pages whose access counters reached the
- *    threshold since the last batch, move with hmmsim_migrate_to_device();
+ *    threshold since the last batch (serviced also on their own, when as
+ *    many are waiting as a batch has faults), move with
+ *    hmmsim_migrate_to_device();
  *    a page that could not move (device full, a page the kernel would not
  *    isolate) is simply served remotely;
  * 4. every faulting page is faulted into the device page table with
@@ -627,6 +629,7 @@ static int hmmsim_stream_issue(struct hmmsim_stream *st, unsigned int n)
 static struct hmmsim_policy_page *
 hmmsim_stream_page_state(struct hmmsim_policy_state *ps, unsigned long addr,
 			 bool make)
+	__must_hold(&ps->pages.xa_lock)
 {
 	unsigned long idx = addr >> PAGE_SHIFT;
 	struct hmmsim_policy_page *pp = xa_load(&ps->pages, idx), *cur;
@@ -959,7 +962,8 @@ static int hmmsim_policy_move_queued(struct hmmsim_stream *st, u64 clock)
 		ret = hmmsim_policy_move(st, start, start + size,
 					 HMMSIM_POLICY_COUNTER, &moved);
 	}
-	st->nr_queued = 0;
+	if (!ret)
+		st->nr_queued = 0;
 	hmmsim_count(st->mirror->hdev, HMMSIM_STAT_COUNTER_MIGRATIONS, moved);
 	return ret;
 }
@@ -1092,6 +1096,22 @@ static int hmmsim_stream_step(struct hmmsim_stream *st)
 	return ret;
 }
 
+/* A stream that ended on an error leaves no page queued: they count again. */
+static void hmmsim_stream_unqueue(struct hmmsim_stream *st)
+{
+	struct hmmsim_policy_state *ps = st->ps;
+	struct hmmsim_policy_page *pp;
+	unsigned int i;
+
+	xa_lock(&ps->pages);
+	for (i = 0; i < st->nr_queued; i++) {
+		pp = xa_load(&ps->pages, st->queued[i] >> PAGE_SHIFT);
+		if (pp)
+			pp->queued = false;
+	}
+	xa_unlock(&ps->pages);
+}
+
 static void hmmsim_stream_free(struct hmmsim_stream *st)
 {
 	kvfree(st->faults);
@@ -1157,6 +1177,7 @@ int hmmsim_policy_run(struct hmmsim_mirror *mirror, struct hmmsim_scratch *s,
 		if (st->next < acc->count && st->nr_faults < st->batch)
 			ret = hmmsim_stream_step(st);
 		if (!ret && (st->nr_faults == st->batch ||
+			     st->nr_queued == st->batch ||
 			     (st->next == acc->count && st->nr_faults)))
 			ret = hmmsim_policy_service(st);
 		if (!ret && fatal_signal_pending(current))
@@ -1165,6 +1186,7 @@ int hmmsim_policy_run(struct hmmsim_mirror *mirror, struct hmmsim_scratch *s,
 	}
 	if (!ret && st->nr_queued)
 		ret = hmmsim_policy_service(st);
+	hmmsim_stream_unqueue(st);
 	hmmsim_stream_free(st);
 	return ret;
 }

@@ -199,7 +199,7 @@ trap 'exit 1' INT TERM
 # ----------------------------------------------------------- preconditions
 
 ktap_print_header
-ktap_set_plan 107
+ktap_set_plan 120
 
 hmmsim_loaded || ktap_exit_fail_msg "hmmsim is not loaded"
 CFS=$(hmmsim_configfs) ||
@@ -213,6 +213,8 @@ eoc_before=$(cat $PARAMS/evict_on_close)
 default_capacity=$(bytes "$(cat $PARAMS/capacity 2>/dev/null || echo 256M)")
 default_bandwidth=$(bytes "$(cat $PARAMS/copy_bandwidth 2>/dev/null || echo 0)")
 default_latency=$(cat $PARAMS/copy_latency_us 2>/dev/null || echo 0)
+default_batch=$(cat $PARAMS/fault_batch)
+default_fault_latency=$(cat $PARAMS/fault_latency_us)
 ktap_print_msg "$nodes_before devices; module default capacity $default_capacity"
 
 # ------------------------------------------------------------ one device
@@ -226,6 +228,9 @@ ktap_test_result "$A: phys_base is 0 by default" is $A phys_base 0x0
 ktap_test_result "$A: copy_bandwidth and copy_latency_us are the module's defaults" \
 	sh -c "[ \"\$(cat $CFS/$A/copy_bandwidth)\" = $default_bandwidth ] &&
 	       [ \"\$(cat $CFS/$A/copy_latency_us)\" = $default_latency ]"
+ktap_test_result "$A: fault_batch and fault_latency_us are the module's defaults" \
+	sh -c "[ \"\$(cat $CFS/$A/fault_batch)\" = $default_batch ] &&
+	       [ \"\$(cat $CFS/$A/fault_latency_us)\" = $default_fault_latency ]"
 ktap_test_result "$A: power is 0" is $A power 0
 ktap_test_result "$A: index is -1" is $A index -1
 ktap_test_result "$A: capacity 64M is accepted" put $A capacity 64M
@@ -469,7 +474,8 @@ logged() {
 F=${PREFIX}f
 ktap_test_result "mkdir $F" mkdir "$CFS/$F"
 nodes=$(count_nodes)
-for a in type capacity phys_base copy_bandwidth copy_latency_us index power; do
+for a in type capacity phys_base copy_bandwidth copy_latency_us fault_batch \
+	 fault_latency_us index power; do
 	ktap_test_result "features lists $a" grep -q "\(^\|,\)$a\(,\|\$\)" "$CFS/features"
 done
 ktap_test_result "features lists the attributes of $F, and no other" \
@@ -498,6 +504,21 @@ ktap_test_result "$F: power 1 with phys_base not a multiple of 2M fails (EINVAL)
 	refused "$EINVAL" $F power 1
 ktap_test_result "$F: the log names $F and its phys_base" \
 	logged "configfs validation" "$F: phys_base=0x60100000: "
+for v in 0 4097; do
+	ktap_test_result "$F: fault_batch $v is stored" put $F fault_batch $v
+	ktap_test_result "$F: power 1 with fault_batch $v fails (EINVAL)" \
+		refused "$EINVAL" $F power 1
+done
+ktap_test_result "$F: the log names $F and its fault_batch" \
+	logged "configfs validation" "$F: fault_batch=4097: "
+ktap_test_result "$F: fault_batch 256 again" put $F fault_batch 256
+ktap_test_result "$F: fault_latency_us 100001 is stored" \
+	put $F fault_latency_us 100001
+ktap_test_result "$F: power 1 with fault_latency_us above 100 ms fails (EINVAL)" \
+	refused "$EINVAL" $F power 1
+ktap_test_result "$F: the log names $F and its fault_latency_us" \
+	logged "configfs validation" "$F: fault_latency_us=100001: "
+ktap_test_result "$F: fault_latency_us 0 again" put $F fault_latency_us 0
 ktap_test_result "$F: copy_bandwidth 1Gx is refused (EINVAL)" \
 	refused "$EINVAL" $F copy_bandwidth 1Gx
 ktap_test_result "$F: copy_bandwidth is unchanged" is $F copy_bandwidth "$default_bandwidth"

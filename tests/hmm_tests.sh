@@ -12,9 +12,8 @@
 . "$(dirname "$0")/lib.sh"
 
 # The cases left out, by name, each with its reason:
-# "private|coherent TEST reason".
+# "private|coherent TEST reason". None at present.
 EXCLUDED='
-private migrate_anon_huge_fault needs 2 MiB device-private folios, which hmmsim makes only with device_thp=1 (experimental)
 '
 
 kind=$1

@@ -140,6 +140,7 @@ static bool thp_buffer(struct __test_metadata *_metadata, char **buf,
 /* The device a thp test uses. */
 struct thpdev {
 	int fd;			/* the first device of the variant's kind */
+	unsigned int id;	/* its number */
 	bool private;		/* its memory is private (else coherent) */
 	bool cap;		/* it has HMMSIM_CAP_THP */
 	unsigned char local;	/* SNAPSHOT code of a page in its memory */
@@ -181,6 +182,7 @@ FIXTURE_SETUP(thp)
 		ASSERT_EQ(0, info(fd, &inf));
 		if (inf.type == variant->type) {
 			d->fd = fd;
+			d->id = id;
 			break;
 		}
 		close(fd);
@@ -486,6 +488,46 @@ TEST_F(thp, fork_child_reads_and_copies_on_write)
 		TH_LOG("child: 1: did not read the pattern, 2: lost data in its copy-on-write");
 	READ_PATTERN(self->d.fd, buf, ptr, 0, npages, seed);
 	ASSERT_PATTERN(buf, 0, npages, seed);
+}
+
+/*
+ * Another file of the device, whose page table is empty, reads and then
+ * writes pages in the middle of a THP the device holds whole: each access
+ * faults in a range that starts inside the 2 MiB mapping, and must reach
+ * the pages at those addresses, not the folio's first ones (7.2's
+ * hmm_range_fault() reports a device-private PMD from the folio's first
+ * pfn on, wherever the range starts in it).
+ */
+TEST_F(thp, other_file_accesses_the_middle_of_a_device_thp)
+{
+	const unsigned long npages = win_pages, n = 3;
+	const unsigned long rd = npages - 7, wr = npages / 2;
+	unsigned int *seeds = malloc(npages * sizeof(*seeds));
+	struct hmmsim_stats st0;
+	unsigned long i;
+	unsigned int seed;
+	char *buf, *ptr;
+	int fd;
+
+	ASSERT_NE(NULL, seeds);
+	if (!THP_ON_DEVICE(&buf, &ptr, &seed, &st0))
+		return;
+
+	fd = open_dev(self->d.id);
+	ASSERT_LE(0, fd);
+	DEVICE_READS_PATTERN(fd, buf + rd * page_size, n, rd, seed);
+	close(fd);
+
+	fd = open_dev(self->d.id);
+	ASSERT_LE(0, fd);
+	fill_pattern(ptr, wr, n, seed + 1);
+	DMIRROR_OK(fd, HMM_DMIRROR_WRITE, buf + wr * page_size, ptr, n, NULL);
+	close(fd);
+
+	for (i = 0; i < npages; i++)
+		seeds[i] = i >= wr && i < wr + n ? seed + 1 : seed;
+	ASSERT_PAGES(buf, 0, npages, seeds);
+	free(seeds);
 }
 
 /*

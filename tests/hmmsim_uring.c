@@ -384,7 +384,7 @@ TEST_F(uring, unknown_opcode_is_eopnotsupp)
 	struct hmmsim_uring_cmd c = ucmd(buf, SZ_2M);
 	static const __u32 bad_ops[] = {
 		0,
-		_IOW('H', 0x56, struct hmmsim_uring_cmd),
+		_IOW('H', 0x57, struct hmmsim_uring_cmd),
 		_IOW('H', 0x4f, struct hmmsim_uring_cmd),
 		_IOW('H', 0xff, struct hmmsim_uring_cmd),
 		_IOW('X', 0x50, struct hmmsim_uring_cmd),

@@ -398,8 +398,9 @@ struct hmmsim_stats {
  * system memory and the data crosses the link. With
  * %HMMSIM_POLICY_COUNTERS each page has an access counter of its remote
  * accesses; when it reaches @counter_threshold within @counter_window
- * accesses, the page migrates at the next batch or at the end of the
- * stream (@counter_migrations), unless its advice says otherwise.
+ * accesses, the page migrates at the next batch, when as many pages wait
+ * as a batch holds faults, or at the end of the stream
+ * (@counter_migrations), unless its advice or thrashing says otherwise.
  *
  * Thrashing: each page remembers how often the policy moved it to the
  * device within the last @thrash_window accesses. A device fault that
