@@ -1582,7 +1582,7 @@ static void gen_bogus(struct call *c, unsigned char *data, size_t *len)
 	case 0:
 		/* An unknown number. */
 		nr = one_in(2) ? 0x09 + rnd_below(0x40 - 0x09) :
-				 0x43 + rnd_below(0x100 - 0x43);
+				 0x47 + rnd_below(0x100 - 0x47);
 		break;
 	case 1:
 		/* A core number with the wrong direction or size. */
@@ -1834,7 +1834,7 @@ static void gen_bogus_op(struct call *c)
 		break;
 	case 1:
 		c->op_cls = "bogus: unknown number";
-		nr = one_in(2) ? rnd_below(0x50) : 0x56 + rnd_below(0xaa);
+		nr = one_in(2) ? rnd_below(0x50) : 0x57 + rnd_below(0xa9);
 		c->cmd_op = _IOC(rnd_below(4), HMMSIM_IOCTL_TYPE, nr,
 				 rnd_below(1 << 14));
 		break;
@@ -1987,7 +1987,7 @@ static void check_output(struct call *c)
 		    info.capacity != d->info.capacity ||
 		    info.phys_base != d->info.phys_base || info.flags ||
 		    info.caps != d->info.caps ||
-		    info.reserved[0] || info.reserved[1] || info.reserved[2])
+		    info.reserved[0] || info.reserved[1])
 			snprintf(why, sizeof(why),
 				 "INFO abi %u type %u id %u page_shift %u capacity %#llx",
 				 info.abi_version, info.type, info.id,

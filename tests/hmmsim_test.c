@@ -29,8 +29,19 @@ static_assert(offsetof(struct hmmsim_stats, memory_errors) ==
 static_assert(offsetof(struct hmmsim_stats, close_evictions) ==
 	      HMMSIM_STATS_SIZE_VER2,
 	      "struct hmmsim_stats version 2 changed size");
-static_assert(sizeof(struct hmmsim_stats) == HMMSIM_STATS_SIZE_VER3,
+static_assert(offsetof(struct hmmsim_stats, fault_batches) ==
+	      HMMSIM_STATS_SIZE_VER3,
 	      "struct hmmsim_stats version 3 changed size");
+static_assert(sizeof(struct hmmsim_stats) == HMMSIM_STATS_SIZE_VER4,
+	      "struct hmmsim_stats version 4 changed size");
+static_assert(offsetof(struct hmmsim_info, fault_batch) == 48,
+	      "struct hmmsim_info version 0 changed layout");
+static_assert(sizeof(struct hmmsim_policy) == HMMSIM_POLICY_SIZE_VER0,
+	      "struct hmmsim_policy version 0 changed size");
+static_assert(sizeof(struct hmmsim_advise) == HMMSIM_ADVISE_SIZE_VER0,
+	      "struct hmmsim_advise version 0 changed size");
+static_assert(sizeof(struct hmmsim_access) == HMMSIM_ACCESS_SIZE_VER0,
+	      "struct hmmsim_access version 0 changed size");
 static_assert(sizeof(struct hmmsim_uring_cmd) == HMMSIM_URING_CMD_SIZE_VER0,
 	      "struct hmmsim_uring_cmd version 0 changed size");
 
@@ -260,6 +271,68 @@ int hmigrate(int fd, __u32 flags, void *addr, __u64 npages, int src_fd,
 {
 	return hmigrate_addr(fd, flags, (unsigned long)addr, npages, src_fd,
 			     cpages);
+}
+
+int policy_get(int fd, struct hmmsim_policy *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->size = sizeof(*p);
+	return xioctl(fd, HMMSIM_IOCTL_GET_POLICY, p);
+}
+
+int policy_set(int fd, struct hmmsim_policy *p)
+{
+	p->size = sizeof(*p);
+	return xioctl(fd, HMMSIM_IOCTL_SET_POLICY, p);
+}
+
+int policy_set_migrate(int fd, __u32 migrate, __u32 prefetch)
+{
+	struct hmmsim_policy p;
+	int ret = policy_get(fd, &p);
+
+	if (ret)
+		return ret;
+	p.migrate = migrate;
+	p.prefetch = prefetch;
+	return policy_set(fd, &p);
+}
+
+int advise_range(int fd, void *addr, __u64 npages, __u32 preferred,
+		 __u32 accessed_by, __u32 granularity)
+{
+	struct hmmsim_advise a = {
+		.size = sizeof(a),
+		.addr = (uintptr_t)addr,
+		.npages = npages,
+		.preferred = preferred,
+		.accessed_by = accessed_by,
+		.granularity = granularity,
+	};
+
+	return xioctl(fd, HMMSIM_IOCTL_ADVISE, &a);
+}
+
+void access_args(struct hmmsim_access *a, void *addr, __u64 npages,
+		 __u32 pattern, __u64 count)
+{
+	memset(a, 0, sizeof(*a));
+	a->size = sizeof(*a);
+	a->addr = (uintptr_t)addr;
+	a->npages = npages;
+	a->pattern = pattern;
+	a->count = count;
+	a->done = GARBAGE;
+	a->faults = GARBAGE;
+	a->batches = GARBAGE;
+	a->remote = GARBAGE;
+	a->migrated = GARBAGE;
+	a->checksum = GARBAGE;
+}
+
+int access_run(int fd, struct hmmsim_access *a)
+{
+	return xioctl(fd, HMMSIM_IOCTL_ACCESS, a);
 }
 
 /* ------------------------------------------------------------ patterns */

@@ -187,6 +187,42 @@ int hmigrate_addr(int fd, __u32 flags, __u64 addr, __u64 npages, int src_fd,
 int hmigrate(int fd, __u32 flags, void *addr, __u64 npages, int src_fd,
 	     __u64 *cpages);
 
+/*
+ * The device policy (HMMSIM_ABI_VERSION 7): the file's policy, advice and
+ * access streams.
+ */
+
+/** policy_get() - HMMSIM_IOCTL_GET_POLICY into @p, cleared and sized: 0 or -errno */
+int policy_get(int fd, struct hmmsim_policy *p);
+
+/** policy_set() - HMMSIM_IOCTL_SET_POLICY of @p, sized: 0 or -errno */
+int policy_set(int fd, struct hmmsim_policy *p);
+
+/**
+ * policy_set_migrate() - the file's policy with @migrate (an enum
+ *	hmmsim_migrate_policy) and @prefetch (an enum hmmsim_prefetch_policy),
+ *	the other fields as they were: 0 or -errno
+ */
+int policy_set_migrate(int fd, __u32 migrate, __u32 prefetch);
+
+/**
+ * advise_range() - HMMSIM_IOCTL_ADVISE of [@addr, +@npages) with
+ *	@preferred (an enum hmmsim_location), @accessed_by and @granularity:
+ *	0 or -errno
+ */
+int advise_range(int fd, void *addr, __u64 npages, __u32 preferred,
+		 __u32 accessed_by, __u32 granularity);
+
+/**
+ * access_args() - struct hmmsim_access for a stream of @count accesses of
+ *	@pattern over [@addr, +@npages): cleared, sized, the outputs GARBAGE
+ */
+void access_args(struct hmmsim_access *a, void *addr, __u64 npages,
+		 __u32 pattern, __u64 count);
+
+/** access_run() - HMMSIM_IOCTL_ACCESS of @a: 0 or -errno; @a has the outputs */
+int access_run(int fd, struct hmmsim_access *a);
+
 /* ------------------------------------------------------------ patterns */
 
 /** test_seed() - an FNV-1a hash of @name: each test has its own data */

@@ -43,6 +43,7 @@ suite always,madvise  devname=hmm_dmirror  hmm_tests.sh coherent
 # do the fuzzer (which makes its own THPs; 100000 calls on every device)
 # and the bounds tests.
 suite madvise         default              hmmsim_pressure
+suite madvise         default              hmmsim_policy
 suite madvise         default              configfs.sh
 suite madvise         default              nonroot.sh
 suite madvise         default              hmmsimctl.sh
