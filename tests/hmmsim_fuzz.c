@@ -2,10 +2,11 @@
 /*
  * hmmsim_fuzz: an ioctl and io_uring fuzzer for every hmmsim device.
  *
- *   hmmsim_fuzz [-n CALLS_PER_DEVICE] [-s SEED] [-u PERCENT] [-F]
+ *   hmmsim_fuzz [-n CALLS_PER_DEVICE] [-s SEED] [-u PERCENT] [-F] [-V FIRST_CALL]
  *
  * -u: the share of the calls that are io_uring commands (default 20; 0:
- * ioctls only).
+ * ioctls only). -V: every call from number FIRST_CALL on is printed, with
+ * its result, and every action on the memory or the files (for a replay).
  *
  * -F is for fault-injection runs (make faults): once set up, the program
  * marks itself for the task-filtered fault attributes (failslab,
@@ -33,6 +34,13 @@
  * returns nonsense (more pages than asked, an INFO that does not describe
  * the device, STATS counters that go backwards).
  *
+ * The policy's commands (SET_POLICY, GET_POLICY, ADVISE, ACCESS) are judged
+ * exactly, each call against the one set of answers the ABI allows it (see
+ * ext_verdict()): an ACCESS stream is drawn here as the driver draws it
+ * from its seed, so that every page it loads or stores is known. The files'
+ * policies are set at random, so that streams run under every policy and
+ * move pages; GET_POLICY must give back what was set last.
+ *
  * An io_uring call (IORING_OP_URING_CMD on a ring with 128-byte SQEs and
  * 32-byte CQEs) takes its range and buffer from the same generators as the
  * core command of the same kind (PREFETCH those of MIGRATE_TO_SYS), with
@@ -50,8 +58,10 @@
  *
  * A "canary" buffer holds a pattern. It is moved around (MIGRATE_TO_DEV,
  * MIGRATE_TO_SYS, HMMSIM_IOCTL_MIGRATE from system memory and between
- * devices, EXCLUSIVE) and read by the devices (READ, SNAPSHOT, the source
- * of WRITE), but never written by them, nor discarded by the CPU: its
+ * devices, EXCLUSIVE, ACCESS under a migrating policy) and read by the
+ * devices (READ, SNAPSHOT, the source of WRITE, the loads of ACCESS; an
+ * ACCESS store adds one to its page, so streams store only into the pool's
+ * slots), but never written by them, nor discarded by the CPU: its
  * pattern is checked every CANARY_EVERY calls and at the end, and must be
  * intact. It lies below every other buffer, guarded, so that a device
  * writing past the end of another buffer cannot reach it.
@@ -105,6 +115,9 @@
 #define BUF_MAX_PAGES		520
 #define FILE_PAGES_PER_SLOT	48
 #define ARG_AREA_PAGES		2
+/* Slot 0 also holds the LIST arrays of ACCESS, from here, in file page: */
+#define LIST_AREA_OFFSET	(SZ_2M / 2)
+#define LIST_FILE_PAGE		(1 + NR_SLOTS * FILE_PAGES_PER_SLOT)
 
 /* Pages of a "small" valid range: keeps every call short. */
 #define SMALL_NPAGES		4
@@ -186,6 +199,7 @@ static const struct {
 	{ EAGAIN, "EAGAIN" },
 	{ EOPNOTSUPP, "EOPNOTSUPP" },	/* EXCLUSIVE on hugetlbfs, shared */
 	{ ECANCELED, "ECANCELED" },	/* an io_uring command canceled */
+	{ ENOSPC, "ENOSPC" },		/* ADVISE: too many advice ranges */
 };
 
 #define HIST_OTHER	ARRAY_SIZE(errnos)
@@ -216,6 +230,9 @@ struct dev {
 	char path[64];
 	struct hmmsim_info info;
 	int fd[FDS_PER_DEV];		/* -1 while closed */
+	/* Each file's policy, as last set (SET_POLICY), and whether it may have advice. */
+	struct hmmsim_policy pol[FDS_PER_DEV];
+	bool advised[FDS_PER_DEV];
 	struct hmmsim_stats last;	/* the last STATS, for the counters */
 	bool have_last;
 	unsigned long calls;
@@ -223,6 +240,9 @@ struct dev {
 	unsigned long hist[NR_HIST];
 	unsigned long failures;
 	unsigned long reports;
+	/* ACCESS streams that ran to the end, by the file's policy. */
+	unsigned long streams[HMMSIM_POLICY_COUNTERS + 1];
+	unsigned long streams_migrated;	/* pages they moved */
 };
 
 static struct dev devs[MAX_DEVICES];
@@ -235,8 +255,24 @@ static bool no_reopen;
 
 static __u64 task_size;			/* the kernel's TASK_SIZE */
 
-static int dev_open(const struct dev *d)
+/* A new file starts with the default policy and no advice. */
+static const struct hmmsim_policy default_policy = {
+	.size = sizeof(struct hmmsim_policy),
+	.migrate = HMMSIM_POLICY_REMOTE,
+	.prefetch = HMMSIM_PREFETCH_NONE,
+	.prefetch_pages = 16,
+	.density_pct = 50,
+	.counter_threshold = 8,
+	.counter_window = 0,
+	.thrash_threshold = 3,
+	.thrash_window = 4096,
+	.thrash_pin = 4096,
+};
+
+static int dev_open(struct dev *d, unsigned int slot)
 {
+	d->pol[slot] = default_policy;
+	d->advised[slot] = false;
 	return open(d->path, O_RDWR | O_CLOEXEC);
 }
 
@@ -256,7 +292,7 @@ static int dev_any_fd(struct dev *d, unsigned int *slot)
 	}
 	if (no_reopen)
 		return -1;
-	d->fd[first] = dev_open(d);
+	d->fd[first] = dev_open(d, first);
 	if (slot)
 		*slot = first;
 	return d->fd[first];
@@ -578,8 +614,14 @@ enum {
 	C_INFO,
 	C_MIGRATE,
 	C_STATS,
+	C_SET_POLICY,
+	C_GET_POLICY,
+	C_ADVISE,
+	C_ACCESS,
 	NR_CMDS,
 };
+
+#define NR_EXT_CMDS	(NR_CMDS - C_INFO)
 
 /* What a core command does with @ptr: the canary is never written. */
 enum ptr_use {
@@ -611,6 +653,12 @@ static const struct cmd_desc {
 	[C_INFO] = { "INFO", HMMSIM_IOCTL_INFO, 4, PTR_UNUSED },
 	[C_MIGRATE] = { "HMMSIM_MIGRATE", HMMSIM_IOCTL_MIGRATE, 14, PTR_UNUSED },
 	[C_STATS] = { "STATS", HMMSIM_IOCTL_STATS, 4, PTR_UNUSED },
+	[C_SET_POLICY] = { "SET_POLICY", HMMSIM_IOCTL_SET_POLICY, 5,
+			   PTR_UNUSED },
+	[C_GET_POLICY] = { "GET_POLICY", HMMSIM_IOCTL_GET_POLICY, 2,
+			   PTR_UNUSED },
+	[C_ADVISE] = { "ADVISE", HMMSIM_IOCTL_ADVISE, 5, PTR_UNUSED },
+	[C_ACCESS] = { "ACCESS", HMMSIM_IOCTL_ACCESS, 14, PTR_UNUSED },
 };
 
 /*
@@ -624,6 +672,7 @@ enum {
 	U_PREFETCH,
 	U_READ,
 	U_WRITE,
+	U_ADVISE,
 	NR_UOPS,
 };
 
@@ -641,6 +690,7 @@ static const struct uop_desc {
 	[U_PREFETCH] = { "PREFETCH", HMMSIM_URING_PREFETCH, C_TO_SYS },
 	[U_READ] = { "READ", HMMSIM_URING_READ, C_READ },
 	[U_WRITE] = { "WRITE", HMMSIM_URING_WRITE, C_WRITE },
+	[U_ADVISE] = { "ADVISE", HMMSIM_URING_ADVISE, C_TO_SYS },
 };
 
 #define NO_PAGES	(~0ULL)		/* a CQE without a page count */
@@ -656,7 +706,9 @@ union ext {
 	struct hmmsim_info info;
 	struct hmmsim_migrate mig;
 	struct hmmsim_stats stats;
-	unsigned char raw[HMMSIM_STATS_SIZE_VER0];
+	struct hmmsim_policy pol;
+	struct hmmsim_advise adv;
+	struct hmmsim_access acc;
 };
 
 struct call {
@@ -668,6 +720,7 @@ struct call {
 	unsigned long request;
 	__u64 arg;
 	enum arg_state arg_state;
+	size_t arg_readable;		/* bytes readable at arg */
 	const char *arg_cls;
 	const char *addr_cls;
 	const char *ptr_cls;
@@ -682,6 +735,17 @@ struct call {
 	const char *must_fail;		/* why it cannot succeed, or NULL */
 	int want_err;			/* the only errno it may give, or 0 */
 	bool touches_canary;
+	/* The new commands: the errnos it may give, exactly (see judge_exact()). */
+	bool exact;
+	unsigned long ok_mask;		/* BIT(errno_slot()) of each */
+	bool copy_in_ok;		/* the kernel gets the structure */
+	bool must_succeed;		/* io_uring ADVISE: fine and mapped */
+	bool no_moves;			/* moves no page, whatever the result */
+	const char *list_cls;		/* ACCESS: the LIST array's place */
+	const char *model;		/* ACCESS: what the stream meets */
+	unsigned long list_readable;	/* ACCESS: LIST entries readable */
+	__u32 pol_migrate;		/* the file's policy at the call */
+	bool pol_advised;		/* the file may have advice */
 	bool done;			/* ret and err are set */
 	int ret;
 	int err;
@@ -711,6 +775,8 @@ static struct call cur;
 static char cur_action[160];
 static unsigned long progress_mark;	/* bumped at every step */
 static unsigned long nr_calls;		/* calls issued so far */
+/* -V: every call from this one on is printed (0: none). */
+static unsigned long verbose_from;
 
 static struct call canary_log[CANARY_LOG];
 static unsigned long canary_log_n;
@@ -733,6 +799,55 @@ static void append(char *buf, size_t len, const char *fmt, ...)
 	va_end(ap);
 }
 
+static void describe_policy_call(const struct call *c, char *buf, size_t len)
+{
+	const union ext *e = &c->ext;
+	const __u64 *r = e->pol.reserved;
+	unsigned int i;
+
+	append(buf, len, " size %u (%s) flags %#x", c->usize, c->size_cls,
+	       e->info.flags);
+	if (c->cmd == C_ACCESS) {
+		const struct hmmsim_access *a = &e->acc;
+
+		append(buf, len,
+		       " addr %#llx (%s) npages %#llx (%s) pattern %u store_pct %u count %#llx stride %#llx hot %#llx+%#llx %u%% pad %#x seed %#llx ptr %#llx (%s)",
+		       ull(a->addr), c->addr_cls, ull(a->npages), c->np_cls,
+		       a->pattern, a->store_pct, ull(a->count), ull(a->stride),
+		       ull(a->hot_offset), ull(a->hot_npages), a->hot_pct,
+		       a->pad, ull(a->seed), ull(a->ptr),
+		       c->list_cls ? c->list_cls : "none");
+		if (a->pattern == HMMSIM_PATTERN_LIST && c->list_cls)
+			append(buf, len, " (%lu entries readable)",
+			       c->list_readable);
+		r = a->reserved;
+	} else if (c->cmd == C_ADVISE) {
+		const struct hmmsim_advise *a = &e->adv;
+
+		append(buf, len,
+		       " addr %#llx (%s) npages %#llx (%s) preferred %u accessed_by %u granularity %u pad %#x",
+		       ull(a->addr), c->addr_cls, ull(a->npages), c->np_cls,
+		       a->preferred, a->accessed_by, a->granularity, a->pad);
+		r = a->reserved;
+	} else {
+		const struct hmmsim_policy *p = &e->pol;
+
+		append(buf, len,
+		       " migrate %u prefetch %u pages %u density %u counter %u/%u thrash %u/%u/%u pad %#x",
+		       p->migrate, p->prefetch, p->prefetch_pages,
+		       p->density_pct, p->counter_threshold, p->counter_window,
+		       p->thrash_threshold, p->thrash_window, p->thrash_pin,
+		       p->pad);
+	}
+	for (i = 0; i < 4; i++)
+		if (r[i])
+			append(buf, len, " reserved[%u] %#llx", i, ull(r[i]));
+	if (c->tail >= 0)
+		append(buf, len, " nonzero tail byte at %ld", c->tail);
+	append(buf, len, " [file: policy %u%s]", c->pol_migrate,
+	       c->pol_advised ? ", advice" : "");
+}
+
 static void describe_ioctl(const struct call *c, char *buf, size_t len)
 {
 	append(buf, len, ": %s request %#lx arg %#llx (%s)",
@@ -742,6 +857,8 @@ static void describe_ioctl(const struct call *c, char *buf, size_t len)
 		append(buf, len, " addr %#llx (%s) ptr %#llx (%s) npages %#llx (%s)",
 		       ull(c->core.addr), c->addr_cls, ull(c->core.ptr),
 		       c->ptr_cls, ull(c->core.npages), c->np_cls);
+	} else if (c->kind == CALL_EXT && c->cmd >= C_SET_POLICY) {
+		describe_policy_call(c, buf, len);
 	} else if (c->kind == CALL_EXT) {
 		const union ext *e = &c->ext;
 		unsigned int i;
@@ -1166,6 +1283,7 @@ static void place_arg(struct call *c, const void *data, size_t len)
 	}
 
 	c->arg_state = ARG_BAD;
+	c->arg_readable = p <= P_POOL ? SIZE_MAX : 0;
 	switch (p) {
 	case P_NORMAL:
 		c->arg_cls = "normal";
@@ -1204,6 +1322,7 @@ static void place_arg(struct call *c, const void *data, size_t len)
 		/* Only the first part is mapped, the rest is the guard. */
 		c->arg_cls = "straddles-guard";
 		off = 1 + rnd_below(len - 1);
+		c->arg_readable = off;
 		memcpy(args_guard - off, data, off);
 		c->arg = ptr_u64(args_guard - off);
 		return;
@@ -1392,13 +1511,25 @@ static const size_t ext_size[] = {
 	[C_INFO] = sizeof(struct hmmsim_info),
 	[C_MIGRATE] = sizeof(struct hmmsim_migrate),
 	[C_STATS] = sizeof(struct hmmsim_stats),
+	[C_SET_POLICY] = sizeof(struct hmmsim_policy),
+	[C_GET_POLICY] = sizeof(struct hmmsim_policy),
+	[C_ADVISE] = sizeof(struct hmmsim_advise),
+	[C_ACCESS] = sizeof(struct hmmsim_access),
 };
 
 static const size_t ext_min[] = {
 	[C_INFO] = HMMSIM_INFO_SIZE_VER0,
 	[C_MIGRATE] = HMMSIM_MIGRATE_SIZE_VER0,
 	[C_STATS] = HMMSIM_STATS_SIZE_VER0,
+	[C_SET_POLICY] = HMMSIM_POLICY_SIZE_VER0,
+	[C_GET_POLICY] = HMMSIM_POLICY_SIZE_VER0,
+	[C_ADVISE] = HMMSIM_ADVISE_SIZE_VER0,
+	[C_ACCESS] = HMMSIM_ACCESS_SIZE_VER0,
 };
+
+static void gen_policy_call(struct call *c);
+static void gen_advise_call(struct call *c);
+static void gen_access_call(struct call *c);
 
 /* A hostile flags or reserved value: zero most of the time. */
 static __u64 maybe_nonzero(unsigned int one_in_n)
@@ -1472,12 +1603,31 @@ static void gen_ext(struct call *c, unsigned char *data, size_t *len)
 	c->usize = usize;
 
 	/* Output fields go in as garbage; they are ignored. */
-	if (c->cmd == C_INFO) {
+	if (c->cmd == C_SET_POLICY || c->cmd == C_GET_POLICY) {
+		gen_policy_call(c);
+	} else if (c->cmd == C_ADVISE) {
+		gen_advise_call(c);
+	} else if (c->cmd == C_ACCESS) {
+		gen_access_call(c);
+	} else if (c->cmd == C_INFO) {
 		e->info.flags = maybe_nonzero(12);
 		if (one_in(2)) {
 			e->info.abi_version = rnd();
 			e->info.type = rnd();
 			e->info.capacity = GARBAGE;
+		}
+		/*
+		 * FIXME: @fault_batch and @fault_latency_us are outputs only
+		 * in uapi/hmmsim.h, but hmmsim_ioctl_info() refuses them
+		 * nonzero on input (EINVAL), as it did reserved[0], where they
+		 * are now: a caller that passes the structure of an earlier
+		 * INFO again gets EINVAL. Either answer is taken until the ABI
+		 * or the driver says which is right; info_out_refused counts
+		 * the refusals.
+		 */
+		if (one_in(16)) {
+			e->info.fault_batch = one_in(2) ? 256 : rnd();
+			e->info.fault_latency_us = one_in(2) ? 0 : rnd();
 		}
 		/* @caps is an output too, but must come in as zero. */
 		e->info.caps = maybe_nonzero(12);
@@ -1529,6 +1679,8 @@ static void gen_ext(struct call *c, unsigned char *data, size_t *len)
 		c->must_fail = "size below the first version";
 	} else if (c->tail >= 0) {
 		c->must_fail = "nonzero tail";
+	} else if (c->cmd >= C_SET_POLICY) {
+		/* judged exactly: ext_verdict(), once the argument is placed */
 	} else if (c->cmd == C_MIGRATE) {
 		const struct hmmsim_migrate *m = &e->mig;
 
@@ -1565,9 +1717,734 @@ static void gen_ext(struct call *c, unsigned char *data, size_t *len)
 	/* Extension commands match on number and direction only. */
 	c->request = cmds[c->cmd].request;
 	if (one_in(8)) {
-		c->request = _IOC(_IOC_READ | _IOC_WRITE, HMMSIM_IOCTL_TYPE,
+		c->request = _IOC(_IOC_DIR(c->request), HMMSIM_IOCTL_TYPE,
 				  _IOC_NR(c->request), rnd_below(1 << 14));
 	}
+}
+
+/* ------------------------------------------------- the device's policy */
+
+/*
+ * The policy commands (SET_POLICY, GET_POLICY, ADVISE, ACCESS) are judged
+ * exactly: each call gets the set of answers the ABI allows it (ok_mask:
+ * success and errnos), from its fields, where its argument lies and, for
+ * ACCESS, what each access of its stream meets. The stream is drawn here as
+ * the driver draws it (policy.c: the same xorshift64* from the same seed),
+ * so that every page it touches, and whether it stores there, is known.
+ *
+ * A store adds one to the first word of its page: a stream stores only
+ * into the pool's slots, never into the canary (its range must lie in the
+ * pool, or its stores are dropped); it may load from anywhere.
+ */
+
+#define ACCESS_MAX_COUNT	300	/* accesses of a valid stream, at most */
+#define STREAM_SEED0		0x9e3779b97f4a7c15ULL	/* the driver's seed 0 */
+
+/* The answers a call may give: bit errno_slot() of each, bit 0 for success. */
+#define OK(err)			_BITUL(errno_slot(err))
+#define ACCESS_UNKNOWN		(OK(0) | OK(EFAULT) | OK(EPERM))
+
+static char *list_area;		/* a page for LIST arrays, a guard after it */
+static char *list_ro;		/* a read-only view of a file page */
+static char *list_ro_alias;	/* the same page, writable */
+static __u64 list_copy[ACCESS_MAX_COUNT];	/* the last LIST array drawn */
+/* INFO calls refused for a nonzero output field: see gen_ext(). */
+static unsigned long info_out_refused;
+
+static unsigned int log2_win(void)
+{
+	return __builtin_ctzl(win_pages);
+}
+
+static bool pow2_upto(__u64 v, __u64 max)
+{
+	return v && !(v & (v - 1)) && v <= max;
+}
+
+/* Why policy settings must be refused (EINVAL), or NULL. */
+static const char *policy_bad(const struct hmmsim_policy *p)
+{
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(p->reserved); i++)
+		if (p->reserved[i])
+			return "nonzero reserved";
+	if (p->flags)
+		return "nonzero flags";
+	if (p->pad)
+		return "nonzero pad";
+	if (p->migrate > HMMSIM_POLICY_COUNTERS)
+		return "unknown migrate policy";
+	if (p->prefetch > HMMSIM_PREFETCH_DENSITY)
+		return "unknown prefetch policy";
+	if (!pow2_upto(p->prefetch_pages, win_pages))
+		return "prefetch_pages not a power of two up to 2 MiB";
+	if (!p->density_pct || p->density_pct > 100)
+		return "density_pct not 1 to 100";
+	if (!p->counter_threshold)
+		return "zero counter_threshold";
+	if (!p->thrash_window)
+		return "zero thrash_window";
+	if (!p->thrash_pin)
+		return "zero thrash_pin";
+	return NULL;
+}
+
+/* SET_POLICY: settings, valid most of the time; GET_POLICY: the same, ignored. */
+static void gen_policy_call(struct call *c)
+{
+	static const unsigned int migrate_weights[] = { 3, 5, 4 };
+	struct hmmsim_policy *p = &c->ext.pol;
+
+	p->migrate = pick(migrate_weights, ARRAY_SIZE(migrate_weights));
+	p->prefetch = rnd_below(3);
+	p->prefetch_pages = 1U << rnd_below(log2_win() + 1);
+	p->density_pct = 1 + rnd_below(100);
+	p->counter_threshold = one_in(8) ? ~0U : 1 + rnd_below(8);
+	p->counter_window = one_in(2) ? 0 : one_in(8) ? ~0U : 1 + rnd_below(512);
+	p->thrash_threshold = one_in(8) ? ~0U : rnd_below(5);
+	p->thrash_window = one_in(8) ? ~0U : 1 + rnd_below(2048);
+	p->thrash_pin = one_in(8) ? ~0U : 1 + rnd_below(2048);
+	if (one_in(5)) {
+		/* One setting out of its range. */
+		switch (rnd_below(8)) {
+		case 0:
+			p->migrate = one_in(2) ? 3 : rnd();
+			break;
+		case 1:
+			p->prefetch = one_in(2) ? 3 : rnd();
+			break;
+		case 2:
+			p->prefetch_pages = one_in(2) ? 0 :
+					    one_in(2) ? 3 + 2 * rnd_below(256) :
+					    win_pages << (1 + rnd_below(8));
+			break;
+		case 3:
+			p->density_pct = one_in(2) ? 0 : 101 + rnd_below(1000);
+			break;
+		case 4:
+			p->counter_threshold = 0;
+			break;
+		case 5:
+			p->thrash_window = 0;
+			break;
+		case 6:
+			p->thrash_pin = 0;
+			break;
+		default:
+			p->prefetch_pages = rnd();
+			break;
+		}
+	}
+	p->flags = maybe_nonzero(16);
+	p->pad = maybe_nonzero(16);
+	p->reserved[rnd_below(ARRAY_SIZE(p->reserved))] = maybe_nonzero(16);
+}
+
+/* Why advice must be refused (EINVAL), or NULL: hmmsim_advise's own fields. */
+static const char *advise_bad(const struct hmmsim_advise *a)
+{
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(a->reserved); i++)
+		if (a->reserved[i])
+			return "nonzero reserved";
+	if (a->flags)
+		return "nonzero flags";
+	if (a->pad)
+		return "nonzero pad";
+	if (a->preferred > HMMSIM_LOCATION_DEVICE)
+		return "unknown preferred location";
+	if (a->accessed_by > 1)
+		return "accessed_by not 0 or 1";
+	if (a->granularity && !pow2_upto(a->granularity, win_pages))
+		return "granularity not a power of two up to 2 MiB";
+	return NULL;
+}
+
+/* Why HMMSIM_URING_ADVISE's packed advice must be refused, or NULL. */
+static const char *advice_flags_bad(__u32 f)
+{
+	/* Bits 0-1 the location, bit 2 accessed-by, 4-7 the granularity. */
+	if (f & ~0xf7U)
+		return "unknown flag";
+	if (HMMSIM_URING_ADVISE_PREFERRED(f) > HMMSIM_LOCATION_DEVICE)
+		return "unknown preferred location";
+	if ((f >> 4) > log2_win() + 1)
+		return "granularity above 2 MiB";
+	return NULL;
+}
+
+/* Packed advice for HMMSIM_URING_ADVISE: valid most of the time. */
+static __u32 gen_advice_flags(void)
+{
+	__u32 f = HMMSIM_URING_ADVISE_PREFERRED(rnd_below(3));
+
+	if (one_in(4))
+		f |= HMMSIM_URING_ADVISE_ACCESSED_BY;
+	if (one_in(2))
+		f |= HMMSIM_URING_ADVISE_GRANULARITY(rnd_below(log2_win() + 1));
+	if (one_in(6))
+		f = 0;		/* removes the range's advice */
+	if (one_in(8)) {
+		switch (rnd_below(4)) {
+		case 0:
+			f |= 3;				/* no such location */
+			break;
+		case 1:
+			f |= 1U << 3;			/* no such bit */
+			break;
+		case 2:
+			f = (f & 0xf) | (log2_win() + 2 + rnd_below(15 - log2_win() - 1)) << 4;
+			break;
+		default:
+			f |= 1U << (8 + rnd_below(24));
+			break;
+		}
+	}
+	return f;
+}
+
+/*
+ * Whether every page of [addr, +npages) is mapped (a PROT_NONE guard
+ * counts): 1 or 0, or -1 for a range too long to ask mincore() about.
+ */
+static int range_mapped(__u64 addr, __u64 npages)
+{
+	static unsigned char vec[1 << 16];
+
+	if (npages > sizeof(vec))
+		return -1;
+	if (!mincore((void *)(unsigned long)addr, npages << page_shift, vec))
+		return 1;
+	return errno == ENOMEM ? 0 : -1;
+}
+
+/* A range for ADVISE and ACCESS: a whole buffer now and then. */
+static void gen_policy_range(struct call *c, __u64 *addr, __u64 *npages)
+{
+	struct buf *b = one_in(3) ? random_buf() : NULL;
+
+	if (b) {
+		*addr = ptr_u64(b->base);
+		*npages = b->npages;
+		c->addr_cls = kind_names[b->kind];
+		c->np_cls = "whole-buffer";
+	} else {
+		*addr = gen_addr(true, &c->addr_cls);
+		*npages = gen_npages(*addr, &c->np_cls);
+	}
+	c->touches_canary = !range_surely_bad(*addr, *npages) &&
+			    overlaps_canary(*addr, *npages << page_shift);
+}
+
+static void gen_advise_call(struct call *c)
+{
+	static const __u32 bad_gran[] = { 3, 0x80000000, ~0U, 6 };
+	struct hmmsim_advise *a = &c->ext.adv;
+
+	gen_policy_range(c, &a->addr, &a->npages);
+	a->preferred = one_in(16) ? (one_in(2) ? 3 : rnd()) : rnd_below(3);
+	a->accessed_by = one_in(16) ? (one_in(2) ? 2 : rnd()) : one_in(4);
+	a->granularity = one_in(2) ? 0 : 1U << rnd_below(log2_win() + 1);
+	if (one_in(16))
+		a->granularity = one_in(2) ? win_pages << 1 :
+					     bad_gran[rnd_below(ARRAY_SIZE(bad_gran))];
+	if (one_in(6)) {
+		/* No advice: the range's goes. */
+		a->preferred = 0;
+		a->accessed_by = 0;
+		a->granularity = 0;
+	}
+	a->flags = maybe_nonzero(16);
+	a->pad = maybe_nonzero(16);
+	a->reserved[rnd_below(ARRAY_SIZE(a->reserved))] = maybe_nonzero(16);
+	/* Whatever comes of it, the file may have advice from now on. */
+	devs[c->dev].advised[c->fd_slot] = true;
+}
+
+/* Why a stream must be refused before it runs (EINVAL), or NULL. */
+static const char *access_bad(const struct hmmsim_access *a)
+{
+	bool list = a->pattern == HMMSIM_PATTERN_LIST;
+	bool hot = a->pattern == HMMSIM_PATTERN_HOT;
+	bool strided = a->pattern == HMMSIM_PATTERN_STRIDED;
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(a->reserved); i++)
+		if (a->reserved[i])
+			return "nonzero reserved";
+	if (a->flags)
+		return "nonzero flags";
+	if (a->pad)
+		return "nonzero pad";
+	if (a->pattern > HMMSIM_PATTERN_LIST)
+		return "unknown pattern";
+	if (a->store_pct > 100)
+		return "store_pct above 100";
+	if (list && a->store_pct)
+		return "store_pct with a list";
+	if (!a->count || a->count > 1ULL << 32)
+		return "count not 1 to 2^32";
+	if (strided != !!a->stride)
+		return strided ? "zero stride" : "stride without STRIDED";
+	if (list != !!a->ptr)
+		return list ? "no list" : "ptr without LIST";
+	if (!hot && (a->hot_offset || a->hot_npages || a->hot_pct))
+		return "hot set without HOT";
+	if (hot && (!a->hot_npages || a->hot_npages >= a->npages ||
+		    a->hot_offset > a->npages - a->hot_npages ||
+		    a->hot_pct > 100))
+		return "bad hot set";
+	return NULL;
+}
+
+/* The LIST array: its entries in list_copy[], placed somewhere. */
+static void gen_list(struct call *c, bool stores)
+{
+	enum {
+		L_NORMAL, L_UNALIGNED, L_RO, L_STRADDLE, L_NULL, L_KERNEL,
+		L_HOLE, L_NONCANON, NR_L,
+	};
+	static const unsigned int weights[NR_L] = {
+		[L_NORMAL] = 60, [L_UNALIGNED] = 8, [L_RO] = 8,
+		[L_STRADDLE] = 8, [L_NULL] = 2, [L_KERNEL] = 3, [L_HOLE] = 3,
+		[L_NONCANON] = 2,
+	};
+	struct hmmsim_access *a = &c->ext.acc;
+	unsigned long n = a->count < ACCESS_MAX_COUNT ? a->count :
+						       ACCESS_MAX_COUNT;
+	unsigned long i, m, off;
+	__u64 page;
+	char *dst;
+
+	for (i = 0; i < n; i++) {
+		if (one_in(64)) {
+			/* Beyond the range: the stream stops there, EINVAL. */
+			page = one_in(2) ? a->npages + rnd_below(4) :
+			       one_in(2) ? ~HMMSIM_ACCESS_STORE : rnd();
+		} else if (i && one_in(3)) {
+			/* Next to the last one: a sweep, for the prefetch. */
+			page = ((list_copy[i - 1] & ~HMMSIM_ACCESS_STORE) + 1) %
+			       (a->npages ? a->npages : 1);
+		} else {
+			page = rnd_below(a->npages);
+		}
+		list_copy[i] = page;
+		if (one_in(3) && (stores || page >= a->npages))
+			list_copy[i] |= HMMSIM_ACCESS_STORE;
+	}
+
+	c->list_readable = 0;
+	switch (pick(weights, NR_L)) {
+	case L_NORMAL:
+		c->list_cls = "normal";
+		off = rnd_below(page_size / 8 - n + 1) * 8;
+		dst = list_area + off;
+		a->ptr = ptr_u64(dst);
+		c->list_readable = n;
+		break;
+	case L_UNALIGNED:
+		c->list_cls = "unaligned";
+		dst = list_area + 1 + rnd_below(7);
+		a->ptr = ptr_u64(dst);
+		c->list_readable = n;
+		break;
+	case L_RO:
+		c->list_cls = "read-only";
+		off = rnd_below(page_size / 8 - n + 1) * 8;
+		dst = list_ro_alias + off;
+		a->ptr = ptr_u64(list_ro + off);
+		c->list_readable = n;
+		break;
+	case L_STRADDLE:
+		/* The first m entries, and a part of the next, before the guard. */
+		c->list_cls = "straddles-guard";
+		m = rnd_below(n);
+		off = one_in(2) ? rnd_below(8) : 0;
+		dst = list_area + page_size - m * 8 - off;
+		a->ptr = ptr_u64(dst);
+		c->list_readable = m;
+		memcpy(dst, list_copy, m * 8 + off);
+		return;
+	case L_NULL:
+		c->list_cls = "null";
+		a->ptr = 0;
+		return;
+	case L_KERNEL:
+		c->list_cls = "kernel";
+		a->ptr = one_in(2) ? 0xffff888000000000ULL : 0xffffffff81000000ULL;
+		return;
+	case L_HOLE:
+		c->list_cls = "hole";
+		a->ptr = hole_addr();
+		return;
+	default:
+		c->list_cls = "non-canonical";
+		a->ptr = 0x8000000000000000ULL;
+		return;
+	}
+	memcpy(dst, list_copy, n * 8);
+}
+
+/*
+ * Whether a stream on [addr, +npages) may store: only into the pool, never
+ * into the canary nor the program's own memory.
+ */
+static bool stores_allowed(__u64 addr, __u64 npages)
+{
+	__u64 lo = ptr_u64(slot_base(FIRST_POOL)), hi = ptr_u64(slot_base(NR_SLOTS));
+
+	return !range_surely_bad(addr, npages) && addr >= lo && addr < hi &&
+	       npages <= (hi - addr) >> page_shift;
+}
+
+static void gen_access_call(struct call *c)
+{
+	static const __u64 bad_counts[] = {
+		0, (1ULL << 32) + 1, ~0ULL, 1ULL << 63,
+	};
+	struct hmmsim_access *a = &c->ext.acc;
+	bool stores;
+
+	gen_policy_range(c, &a->addr, &a->npages);
+	stores = stores_allowed(a->addr, a->npages);
+	a->pattern = rnd_below(HMMSIM_PATTERN_LIST + 1);
+	if (one_in(24))
+		a->pattern = one_in(2) ? HMMSIM_PATTERN_LIST + 1 + rnd_below(4) :
+					 rnd();
+	a->count = 1 + rnd_below(one_in(4) ? ACCESS_MAX_COUNT : 64);
+	if (one_in(24))
+		a->count = bad_counts[rnd_below(ARRAY_SIZE(bad_counts))];
+	a->store_pct = one_in(3) ? 0 : one_in(4) ? 100 : rnd_below(101);
+	if (one_in(24))
+		a->store_pct = one_in(2) ? 101 : rnd();
+	a->seed = one_in(8) ? 0 : rnd();
+
+	switch (a->pattern) {
+	case HMMSIM_PATTERN_STRIDED:
+		a->stride = one_in(8) ? ~0ULL - rnd_below(2) :
+			    1 + rnd_below(a->npages < 512 ? 2 * a->npages : 1024);
+		if (one_in(24))
+			a->stride = 0;
+		break;
+	case HMMSIM_PATTERN_HOT:
+		if (a->npages >= 2) {
+			a->hot_npages = 1 + rnd_below(a->npages - 1 < 512 ?
+						      a->npages - 1 : 512);
+			a->hot_offset = rnd_below(a->npages - a->hot_npages + 1);
+			a->hot_pct = rnd_below(101);
+		} else {
+			a->hot_npages = 1;	/* no room for it */
+		}
+		if (one_in(8)) {
+			switch (rnd_below(4)) {
+			case 0:
+				a->hot_npages = one_in(2) ? 0 : a->npages;
+				break;
+			case 1:
+				a->hot_offset = a->npages - a->hot_npages + 1;
+				break;
+			case 2:
+				a->hot_offset = ~0ULL;
+				break;
+			default:
+				a->hot_pct = one_in(2) ? 101 : rnd();
+				break;
+			}
+		}
+		break;
+	case HMMSIM_PATTERN_LIST:
+		if (!one_in(16))
+			a->store_pct = 0;
+		gen_list(c, stores);
+		break;
+	}
+	/* Fields of another pattern. */
+	if (one_in(32) && a->pattern != HMMSIM_PATTERN_STRIDED)
+		a->stride = 1 + rnd_below(8);
+	if (one_in(32) && a->pattern != HMMSIM_PATTERN_HOT)
+		a->hot_pct = 1 + rnd_below(100);
+	if (one_in(32) && a->pattern != HMMSIM_PATTERN_LIST)
+		a->ptr = gen_addr(false, &c->list_cls);
+	if (!stores && a->pattern != HMMSIM_PATTERN_LIST && a->store_pct <= 100)
+		a->store_pct = 0;
+
+	a->flags = maybe_nonzero(24);
+	a->pad = maybe_nonzero(24);
+	a->reserved[rnd_below(ARRAY_SIZE(a->reserved))] = maybe_nonzero(24);
+	/* The outputs go in as garbage. */
+	if (one_in(2)) {
+		a->done = GARBAGE;
+		a->faults = rnd();
+		a->migrated = GARBAGE;
+		a->checksum = rnd();
+	}
+}
+
+/* The driver's stream (hmmsim_stream_page(), hmmsim_stream_issue()). */
+struct stream_sim {
+	__u64 rng;
+	__u64 pos;
+	__u64 step;
+};
+
+static __u64 sim_random(struct stream_sim *st)
+{
+	st->rng ^= st->rng >> 12;
+	st->rng ^= st->rng << 25;
+	st->rng ^= st->rng >> 27;
+	return st->rng * 0x2545f4914f6cdd1dULL;
+}
+
+static __u64 sim_below(struct stream_sim *st, __u64 n)
+{
+	return (__u64)(((__uint128_t)sim_random(st) * n) >> 64);
+}
+
+static __u64 sim_page(struct stream_sim *st, const struct hmmsim_access *a)
+{
+	__u64 cold, page = st->pos;
+
+	switch (a->pattern) {
+	case HMMSIM_PATTERN_SEQUENTIAL:
+	case HMMSIM_PATTERN_STRIDED:
+		st->pos += st->step;
+		if (st->pos >= a->npages)
+			st->pos -= a->npages;
+		return page;
+	case HMMSIM_PATTERN_RANDOM:
+		return sim_below(st, a->npages);
+	}
+	if (sim_below(st, 100) < a->hot_pct)
+		return a->hot_offset + sim_below(st, a->hot_npages);
+	cold = sim_below(st, a->npages - a->hot_npages);
+	return cold < a->hot_offset ? cold : cold + a->hot_npages;
+}
+
+/*
+ * What a device access at @addr may give: OK(0) where it is served,
+ * EFAULT where the device cannot fault it in (a hole, PROT_NONE), EPERM
+ * for a store the process may not do; all three where this program cannot
+ * tell (memory not its own buffers, the device's own mmap()).
+ */
+static unsigned long access_answers(__u64 addr, bool store)
+{
+	unsigned long page;
+	struct buf *b = buf_of(addr, &page);
+	unsigned int s;
+
+	if (!b) {
+		if (!is_mapped(addr) ||
+		    addr == ptr_u64(canary->base + canary->npages * page_size))
+			return OK(EFAULT);
+		for (s = SLOT_CANARY; s < NR_SLOTS; s++)
+			if (addr == ptr_u64(slot_guard(s)))
+				return OK(EFAULT);
+		return ACCESS_UNKNOWN;
+	}
+	if (b->kind == BUF_DEVMAP)
+		return ACCESS_UNKNOWN;
+	if (!(b->prot[page] & PROT_READ))
+		return store ? OK(EFAULT) | OK(EPERM) : OK(EFAULT);
+	if (store && !(b->prot[page] & PROT_WRITE))
+		return OK(EPERM);
+	return OK(0);
+}
+
+/*
+ * The answers a valid stream may give, from the accesses it makes in order:
+ * it fails with the errno of one of its bad accesses (which one depends on
+ * the batches), stops at the first list entry beyond the range (EINVAL) or
+ * that it cannot read (EFAULT), and succeeds only if every access can be
+ * served. The driver reads a LIST array a group of entries at a time, as
+ * many as its fault buffer has room for: an array it cannot read to the
+ * end can give EFAULT before any entry is looked at. Sets c->model.
+ */
+static unsigned long access_run_answers(struct call *c)
+{
+	const struct hmmsim_access *a = &c->ext.acc;
+	struct stream_sim st = { .rng = a->seed ? a->seed : STREAM_SEED0 };
+	bool list = a->pattern == HMMSIM_PATTERN_LIST, can_succeed = true;
+	unsigned long errs = 0, ans, loads = 0, stores = 0, unknown = 0;
+	__u64 k, page;
+	bool store;
+
+	if (a->pattern == HMMSIM_PATTERN_SEQUENTIAL)
+		st.step = 1 % a->npages;
+	else if (a->pattern == HMMSIM_PATTERN_STRIDED)
+		st.step = a->stride % a->npages;
+	c->model = "every access served";
+	if (list && c->list_readable < a->count) {
+		c->model = "list unreadable";
+		errs |= OK(EFAULT);
+		can_succeed = false;
+	}
+	for (k = 0; k < a->count; k++) {
+		if (list) {
+			if (k >= c->list_readable)
+				break;
+			store = list_copy[k] & HMMSIM_ACCESS_STORE;
+			page = list_copy[k] & ~HMMSIM_ACCESS_STORE;
+			if (page >= a->npages) {
+				c->model = "list entry beyond the range";
+				errs |= OK(EINVAL);
+				can_succeed = false;
+				break;
+			}
+		} else {
+			page = sim_page(&st, a);
+			store = a->store_pct &&
+				sim_below(&st, 100) < a->store_pct;
+		}
+		ans = access_answers(a->addr + (page << page_shift), store);
+		if (ans == ACCESS_UNKNOWN)
+			unknown++;
+		else if (!(ans & OK(0)))
+			can_succeed = false;
+		if (store)
+			stores++;
+		else
+			loads++;
+		errs |= ans & ~OK(0);
+	}
+	if (!can_succeed && c->model[0] == 'e')
+		c->model = "a bad access";
+	else if (unknown && can_succeed)
+		c->model = "accesses to memory of unknown kind";
+	return errs | (can_succeed ? OK(0) : 0);
+}
+
+/*
+ * The answers of one of the policy commands, once its argument is placed:
+ * hmmsim_copy_ext_from_user() first (@size from its first 4 bytes, its
+ * bounds, then copy_struct_from_user(), which checks the tail first), then
+ * the command's own checks; sets c->exact, c->ok_mask, c->must_fail.
+ */
+static void ext_verdict(struct call *c)
+{
+	size_t r = c->arg_readable;
+	unsigned long ok = 0;
+	const char *why = NULL;
+	const union ext *e = &c->ext;
+	bool prerun = true;
+	int mapped;
+
+	c->exact = true;
+	c->copy_in_ok = false;
+	c->pol_migrate = devs[c->dev].pol[c->fd_slot].migrate;
+	c->pol_advised = devs[c->dev].advised[c->fd_slot];
+	if (r < 4) {
+		why = "unreadable argument";
+		ok = OK(EFAULT);
+	} else if (c->usize < ext_min[c->cmd]) {
+		why = "size below the first version";
+		ok = OK(EINVAL);
+	} else if (c->usize > page_size) {
+		why = "size above a page";
+		ok = OK(E2BIG);
+	} else if (r < c->usize) {
+		why = "unreadable argument";
+		ok = OK(EFAULT);
+		if (c->tail >= 0 && (size_t)c->tail < r)
+			ok |= OK(E2BIG);
+	} else if (c->tail >= 0) {
+		why = "nonzero tail";
+		ok = OK(E2BIG);
+	}
+	if (why) {
+		c->must_fail = why;
+		c->ok_mask = ok;
+		c->no_moves = true;
+		return;
+	}
+	c->copy_in_ok = true;
+
+	switch (c->cmd) {
+	case C_SET_POLICY:
+		why = policy_bad(&e->pol);
+		ok = why ? OK(EINVAL) : OK(0);
+		break;
+	case C_GET_POLICY:
+		why = policy_bad(&(struct hmmsim_policy){
+			.flags = e->pol.flags, .pad = e->pol.pad,
+			.reserved = { e->pol.reserved[0], e->pol.reserved[1],
+				      e->pol.reserved[2], e->pol.reserved[3] },
+			.prefetch_pages = 1, .density_pct = 1,
+			.counter_threshold = 1, .thrash_window = 1,
+			.thrash_pin = 1 });
+		ok = why ? OK(EINVAL) : OK(0);
+		if (!why && c->arg_state == ARG_RO) {
+			why = "read-only argument";
+			ok = OK(EFAULT);
+		}
+		break;
+	case C_ADVISE:
+		why = advise_bad(&e->adv);
+		if (!why && range_bad(e->adv.addr, e->adv.npages))
+			why = "bad range";
+		if (why) {
+			ok = OK(EINVAL);
+			break;
+		}
+		/* ENOSPC: more than 4096 ranges with advice in the file. */
+		mapped = range_mapped(e->adv.addr, e->adv.npages);
+		if (!mapped)
+			why = "a hole in the range";
+		ok = !mapped ? OK(EINVAL) : mapped > 0 ? OK(0) | OK(ENOSPC) :
+			OK(0) | OK(EINVAL) | OK(ENOSPC);
+		break;
+	default:
+		why = access_bad(&e->acc);
+		if (!why && range_bad(e->acc.addr, e->acc.npages))
+			why = "bad range";
+		if (why) {
+			ok = OK(EINVAL);
+			break;
+		}
+		prerun = false;
+		ok = access_run_answers(c);
+		if (!(ok & OK(0)))
+			why = c->model;
+		/* The outputs are written back after a stream that ran well. */
+		if ((ok & OK(0)) && c->arg_state == ARG_RO) {
+			ok = (ok & ~OK(0)) | OK(EFAULT);
+			why = "read-only argument";
+		}
+		break;
+	}
+	c->ok_mask = ok;
+	if (!(ok & OK(0)))
+		c->must_fail = why;
+	/* Refused before it runs: the stream moves nothing. */
+	c->no_moves = c->cmd != C_ACCESS || prerun;
+}
+
+/*
+ * After an ACCESS, the CPU touches the range's buffer now and then: pages
+ * go back and forth between the CPU and the device, as the thrashing
+ * detection wants them to.
+ */
+static void cpu_after_access(const struct call *c)
+{
+	const struct hmmsim_access *a = &c->ext.acc;
+	unsigned long page, n;
+	struct buf *b = buf_of(a->addr, &page);
+	bool write = one_in(2);
+
+	if (!b || b == canary)
+		return;
+	n = a->npages < b->npages - page ? a->npages : b->npages - page;
+	snprintf(cur_action, sizeof(cur_action),
+		 "CPU %s after ACCESS %s %p +%lu pages",
+		 write ? "write" : "read", kind_names[b->kind],
+		 b->base + page * page_size, n);
+	cur.kind = CALL_EVENT;
+	if (write)
+		cpu_write_buf(b, page, n);
+	else
+		cpu_read_buf(b, page, n);
+	cur_action[0] = '\0';
 }
 
 /* A command no driver code may accept: it must give ENOTTY. */
@@ -1596,8 +2473,11 @@ static void gen_bogus(struct call *c, unsigned char *data, size_t *len)
 		break;
 	case 2:
 		/* An extension number with the wrong direction. */
-		nr = 0x40 + rnd_below(3);
-		dir = rnd_below(3);	/* _IOC_NONE, _IOC_WRITE or _IOC_READ */
+		nr = C_INFO + rnd_below(NR_EXT_CMDS);
+		do {
+			dir = rnd_below(4);
+		} while (dir == _IOC_DIR(cmds[nr].request));
+		nr = _IOC_NR(cmds[nr].request);
 		break;
 	default:
 		/* Another type, sometimes with a real command's encoding. */
@@ -1728,7 +2608,9 @@ static void gen_sqe(struct call *c, unsigned long allow)
 static void gen_payload_fields(struct call *c)
 {
 	struct hmmsim_uring_cmd *u = &c->uc;
-	__u64 flags_ok = c->uop == U_PREFETCH ? HMMSIM_URING_PREFETCH_WRITE : 0;
+	__u64 flags_ok = c->uop == U_PREFETCH ? HMMSIM_URING_PREFETCH_WRITE :
+			 c->uop == U_ADVISE ? ~0ULL : 0;
+	const char *why;
 	unsigned int i;
 
 	if (c->uop == U_DEV_TO_DEV) {
@@ -1744,6 +2626,8 @@ static void gen_payload_fields(struct call *c)
 	}
 	if (c->uop == U_PREFETCH && one_in(2))
 		u->flags = HMMSIM_URING_PREFETCH_WRITE;
+	if (c->uop == U_ADVISE)
+		u->flags = gen_advice_flags();
 	if (one_in(12))
 		u->flags = maybe_nonzero(1);
 	u->pad = maybe_nonzero(16);
@@ -1755,6 +2639,9 @@ static void gen_payload_fields(struct call *c)
 		c->must_fail = "nonzero pad";
 	if (u->flags & ~flags_ok)
 		c->must_fail = "unknown flag";
+	why = c->uop == U_ADVISE ? advice_flags_bad(u->flags) : NULL;
+	if (why)
+		c->must_fail = why;
 }
 
 /* @size, and what lies in the command area past the structure. */
@@ -1804,6 +2691,16 @@ static void gen_payload(struct call *c)
 	}
 	gen_payload_fields(c);
 	gen_payload_size(c);
+	if (c->uop == U_ADVISE) {
+		int mapped = c->must_fail ? -1 :
+			     range_mapped(u->addr, u->npages);
+
+		/* Whatever comes of it, the file may have advice now. */
+		devs[c->dev].advised[c->fd_slot] = true;
+		if (!mapped)
+			c->must_fail = "a hole in the range";
+		c->must_succeed = mapped > 0;
+	}
 
 	c->cmd_op = uops[c->uop].op;
 	if (one_in(8)) {
@@ -1905,6 +2802,7 @@ static void gen_uring_call(struct call *c, unsigned int di, unsigned long allow)
 	static const unsigned int uop_weights[NR_UOPS] = {
 		[U_TO_DEV] = 10, [U_TO_SYS] = 8, [U_DEV_TO_DEV] = 10,
 		[U_PREFETCH] = 8, [U_READ] = 10, [U_WRITE] = 10,
+		[U_ADVISE] = 8,
 	};
 	unsigned int g;
 
@@ -1941,11 +2839,19 @@ static void report(struct call *c, const char *why)
 	printf("# FAIL: %s\n#   %s\n", why, buf);
 }
 
-#define NR_COUNTERS	12
+#define NR_COUNTERS	20
 
 /* The STATS counters, which only grow. */
 static void counters(const struct hmmsim_stats *st, __u64 *v)
 {
+	v[12] = st->fault_batches;
+	v[13] = st->fault_duplicates;
+	v[14] = st->fault_migrations;
+	v[15] = st->prefetch_migrations;
+	v[16] = st->remote_accesses;
+	v[17] = st->counter_migrations;
+	v[18] = st->thrash_events;
+	v[19] = st->thrash_remote;
 	v[0] = st->to_device;
 	v[1] = st->from_device;
 	v[2] = st->cpu_faults;
@@ -1958,6 +2864,80 @@ static void counters(const struct hmmsim_stats *st, __u64 *v)
 	v[9] = st->thp_from_device;
 	v[10] = st->thp_fallbacks;
 	v[11] = st->thp_splits;
+}
+
+static __u64 policy_moves(const struct hmmsim_stats *st)
+{
+	return st->fault_migrations + st->prefetch_migrations +
+	       st->counter_migrations;
+}
+
+/* GET_POLICY: the policy last set on the file, @size as the caller's. */
+static void check_get_policy(struct call *c, const struct hmmsim_policy *p,
+			     char *why, size_t len)
+{
+	struct hmmsim_policy want = devs[c->dev].pol[c->fd_slot];
+
+	want.size = c->usize;
+	if (memcmp(p, &want, sizeof(want)))
+		snprintf(why, len,
+			 "GET_POLICY gave size %u migrate %u prefetch %u/%u/%u counter %u/%u thrash %u/%u/%u, not what was set",
+			 p->size, p->migrate, p->prefetch, p->prefetch_pages,
+			 p->density_pct, p->counter_threshold,
+			 p->counter_window, p->thrash_threshold,
+			 p->thrash_window, p->thrash_pin);
+}
+
+/*
+ * ACCESS, done: every access done; no more batches than faults, remote
+ * accesses than accesses; nothing moved by a file with the default policy
+ * and no advice. (Faults can outnumber the accesses: a replayed access
+ * faults again where its entry was invalidated after its batch faulted it
+ * in, by the batch's own moves of a device THP, say.)
+ */
+static void check_access(struct call *c, const struct hmmsim_access *a,
+			 char *why, size_t len)
+{
+	const struct hmmsim_access *in = &c->ext.acc;
+	const struct dev *d = &devs[c->dev];
+	bool moves = d->pol[c->fd_slot].migrate != HMMSIM_POLICY_REMOTE ||
+		     d->advised[c->fd_slot];
+	unsigned int i;
+
+	if (a->done != in->count || a->batches > a->faults ||
+	    a->remote > a->done || (!moves && a->migrated))
+		snprintf(why, len,
+			 "ACCESS done %#llx faults %#llx batches %#llx remote %#llx migrated %#llx",
+			 ull(a->done), ull(a->faults), ull(a->batches),
+			 ull(a->remote), ull(a->migrated));
+	for (i = 0; i < ARRAY_SIZE(a->reserved); i++)
+		if (a->reserved[i])
+			snprintf(why, len, "ACCESS reserved[%u] %#llx", i,
+				 ull(a->reserved[i]));
+}
+
+/* ACCESS, failed: its outputs are written too, zero if it never ran. */
+static void check_access_failed(struct call *c)
+{
+	const struct hmmsim_access *in = &c->ext.acc;
+	struct hmmsim_access a;
+	bool ran = !c->no_moves;
+	char why[256];
+
+	if (!c->copy_in_ok || c->arg_state != ARG_OK)
+		return;
+	memcpy(&a, (const void *)(unsigned long)c->arg, sizeof(a));
+	why[0] = '\0';
+	if (a.done > in->count || a.batches > a.faults ||
+	    a.remote > a.done ||
+	    (!ran && (a.done || a.faults || a.batches || a.remote ||
+		      a.migrated || a.checksum)))
+		snprintf(why, sizeof(why),
+			 "ACCESS failed with done %#llx faults %#llx batches %#llx remote %#llx migrated %#llx checksum %#llx",
+			 ull(a.done), ull(a.faults), ull(a.batches),
+			 ull(a.remote), ull(a.migrated), ull(a.checksum));
+	if (why[0])
+		report(c, why);
 }
 
 /* After success: what came back must make sense. */
@@ -1992,6 +2972,14 @@ static void check_output(struct call *c)
 				 "INFO abi %u type %u id %u page_shift %u capacity %#llx",
 				 info.abi_version, info.type, info.id,
 				 info.page_shift, ull(info.capacity));
+		/* configfs cannot change them while the device is on. */
+		else if (!info.fault_batch || info.fault_batch > 4096 ||
+			 info.fault_latency_us > 100000 ||
+			 info.fault_batch != d->info.fault_batch ||
+			 info.fault_latency_us != d->info.fault_latency_us)
+			snprintf(why, sizeof(why),
+				 "INFO fault_batch %u fault_latency_us %u",
+				 info.fault_batch, info.fault_latency_us);
 	} else if (c->kind == CALL_EXT && c->cmd == C_STATS) {
 		struct hmmsim_stats st;
 		__u64 now[NR_COUNTERS], was[NR_COUNTERS];
@@ -2005,6 +2993,14 @@ static void check_output(struct call *c)
 				snprintf(why, sizeof(why),
 					 "STATS counter %u went from %#llx to %#llx",
 					 i, ull(was[i]), ull(now[i]));
+		/* The policy's moves are also in to_device. */
+		if (d->have_last && !why[0] &&
+		    policy_moves(&st) - policy_moves(&d->last) >
+		    st.to_device - d->last.to_device)
+			snprintf(why, sizeof(why),
+				 "STATS: the policy moved %llu pages to the device, to_device grew by %llu",
+				 ull(policy_moves(&st) - policy_moves(&d->last)),
+				 ull(st.to_device - d->last.to_device));
 		if (st.pages_used > d->info.capacity >> page_shift)
 			snprintf(why, sizeof(why),
 				 "STATS pages_used %#llx beyond capacity",
@@ -2016,6 +3012,16 @@ static void check_output(struct call *c)
 					 ull(st.reserved[i]));
 		d->last = st;
 		d->have_last = true;
+	} else if (c->kind == CALL_EXT && c->cmd == C_GET_POLICY) {
+		struct hmmsim_policy p;
+
+		memcpy(&p, out, sizeof(p));
+		check_get_policy(c, &p, why, sizeof(why));
+	} else if (c->kind == CALL_EXT && c->cmd == C_ACCESS) {
+		struct hmmsim_access a;
+
+		memcpy(&a, out, sizeof(a));
+		check_access(c, &a, why, sizeof(why));
 	} else if (c->kind == CALL_EXT && c->cmd == C_MIGRATE) {
 		struct hmmsim_migrate m;
 
@@ -2071,6 +3077,13 @@ static bool excl_unsupported(const struct call *c)
  * where it was: the device's to_device and from_device counters show a page
  * that moved (to, from or between devices, the called device is on one end)
  * and CHECK_EXCLUSIVE a page that became exclusive.
+ *
+ * SET_POLICY, GET_POLICY and ADVISE (and HMMSIM_URING_ADVISE) move no page
+ * at all, nor does an ACCESS refused before its stream runs (c->no_moves):
+ * those are watched whatever their result. An ACCESS that runs moves pages
+ * under a migrating policy or advice, and so do the CPU faults on the pages
+ * it moved; since the counters are read just before and just after each
+ * watched call, what earlier streams moved is never taken for the call's.
  */
 static bool effects_watched(const struct call *c)
 {
@@ -2112,7 +3125,9 @@ static int excl_state(const struct call *c)
 
 static void effects_before(struct call *c)
 {
-	c->watched = effects_watched(c);
+	if (c->kind == CALL_URING && c->uop == U_ADVISE)
+		c->no_moves = true;
+	c->watched = effects_watched(c) || c->no_moves;
 	if (!c->watched)
 		return;
 	c->moved_before = pages_moved(c->fd);
@@ -2139,14 +3154,15 @@ static void effects_after(struct call *c)
 	__u64 moved;
 	char why[160];
 
-	if (!c->watched || !failed_check(c))
+	if (!c->watched || (!c->no_moves && !failed_check(c)))
 		return;
 	moved = pages_moved(c->fd);
 	if (c->moved_before != ~0ULL && moved != ~0ULL &&
 	    moved != c->moved_before) {
-		snprintf(why, sizeof(why),
-			 "failed with %s, but moved %llu pages",
-			 errno_name(c->err), ull(moved - c->moved_before));
+		snprintf(why, sizeof(why), "%s %s, but moved %llu pages",
+			 c->ret ? "failed with" : "succeeded",
+			 c->ret ? errno_name(c->err) : "(it moves nothing)",
+			 ull(moved - c->moved_before));
 		report(c, why);
 	}
 	if (!c->excl_before && excl_state(c) == -EPERM) {
@@ -2190,11 +3206,55 @@ static void check_cqe_pages(struct call *c)
 	char why[128];
 
 	if (c->kind != CALL_URING || c->pages == NO_PAGES ||
-	    c->pages <= c->uc.npages)
+	    (c->pages <= c->uc.npages && !(c->uop == U_ADVISE && c->pages)))
 		return;
-	snprintf(why, sizeof(why), "CQE page count %#llx > npages",
-		 ull(c->pages));
+	snprintf(why, sizeof(why), "CQE page count %#llx > %s",
+		 ull(c->pages), c->uop == U_ADVISE ? "0 (advice moves nothing)" :
+						    "npages");
 	report(c, why);
+}
+
+/* The names of the answers in @mask. */
+static void mask_names(unsigned long mask, char *buf, size_t len)
+{
+	unsigned int i;
+
+	buf[0] = '\0';
+	for (i = 0; i < ARRAY_SIZE(errnos); i++)
+		if (mask & _BITUL(i))
+			append(buf, len, "%s%s", buf[0] ? ", " : "",
+			       i ? errnos[i].name : "success");
+}
+
+static void check_access_failed(struct call *c);
+
+/*
+ * A policy command: its answer must be one of c->ok_mask, but for ENOMEM
+ * under fault injection and EBADF for a file that could not be reopened.
+ */
+static void judge_exact(struct call *c, unsigned int slot)
+{
+	char why[256], names[160];
+
+	if (c->ret > 0) {
+		report(c, "positive return value");
+		return;
+	}
+	if (!(c->ok_mask & _BITUL(slot)) &&
+	    !(c->ret && (fault_retry(c->err) ||
+			 (c->fd_closed && c->err == EBADF)))) {
+		mask_names(c->ok_mask, names, sizeof(names));
+		snprintf(why, sizeof(why), "%s, but the ABI allows only: %s%s%s",
+			 c->ret ? errno_name(c->err) : "success", names,
+			 c->model ? "; the stream meets: " : "",
+			 c->model ? c->model : "");
+		report(c, why);
+		return;
+	}
+	if (!c->ret)
+		check_output(c);
+	else if (c->cmd == C_ACCESS)
+		check_access_failed(c);
 }
 
 static void judge(struct call *c)
@@ -2204,6 +3264,10 @@ static void judge(struct call *c)
 	char why[128];
 
 	d->hist[slot]++;
+	if (c->exact) {
+		judge_exact(c, slot);
+		return;
+	}
 	check_cqe_pages(c);
 	if (c->ret > 0) {
 		report(c, "positive return value");
@@ -2218,6 +3282,9 @@ static void judge(struct call *c)
 			report(c, "ECANCELED, but nothing canceled it");
 	} else if (c->ret < 0 && c->err == EOPNOTSUPP && !eopnotsupp_ok(c)) {
 		report(c, "EOPNOTSUPP is only for EXCLUSIVE on hugetlbfs or shared memory");
+	} else if (c->ret < 0 && c->err == ENOSPC &&
+		   !(c->kind == CALL_URING && c->uop == U_ADVISE)) {
+		report(c, "ENOSPC is only for ADVISE");
 	} else if (c->want_err && !wanted(c)) {
 		snprintf(why, sizeof(why), "must give %s%s%s",
 			 errno_name(c->want_err), c->want_alt ? " or " : "",
@@ -2225,6 +3292,9 @@ static void judge(struct call *c)
 		report(c, why);
 	} else if (!c->ret && c->must_fail) {
 		report(c, "succeeded, but must fail");
+	} else if (c->ret < 0 && c->must_succeed && !c->want_err &&
+		   c->err != ENOSPC && !wanted(c)) {
+		report(c, "failed, but the advice is valid and the range mapped");
 	} else if (!c->ret) {
 		check_output(c);
 	}
@@ -2362,6 +3432,52 @@ static void act_madvise(struct buf *b)
 	madvise(b->base + first * page_size, n * page_size, adv);
 }
 
+/*
+ * Fresh anonymous memory over [first, +n) of a private anonymous buffer,
+ * with MAP_FIXED: an munmap() of those pages, then a new mapping. The
+ * advice files hold for the pages is cut there: a range of advice across
+ * them is split in two.
+ */
+static void act_punch(struct buf *b, unsigned long first, unsigned long n)
+{
+	char *p = b->base + first * page_size;
+	void *q;
+
+	if ((b->kind != BUF_ANON && b->kind != BUF_THP) || !n ||
+	    first + n > b->npages)
+		return;
+	snprintf(cur_action, sizeof(cur_action), "punch %s %p +%lu pages",
+		 kind_names[b->kind], p, n);
+	do {
+		q = mmap(p, n * page_size, PROT_READ | PROT_WRITE,
+			 MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	} while (q == MAP_FAILED && fault_retry(errno));
+	if (q == p) {
+		buf_set_prot(b, first, n, PROT_READ | PROT_WRITE);
+		return;
+	}
+	/* What is left mapped there is not known: the buffer goes. */
+	buf_unmap(b - bufs);
+}
+
+/* After an ADVISE on a buffer, now and then: a hole punched in its range. */
+static void punch_after_advise(const struct call *c)
+{
+	const struct hmmsim_advise *a = &c->ext.adv;
+	unsigned long page, n, first;
+	struct buf *b = buf_of(a->addr, &page);
+
+	if (!b)
+		return;
+	n = a->npages < b->npages - page ? a->npages : b->npages - page;
+	if (n < 3)
+		return;
+	/* Strictly inside the range: a page of it left on each side. */
+	first = page + 1 + rnd_below(n - 2);
+	act_punch(b, first, 1 + rnd_below(page + n - 1 - first));
+	cur_action[0] = '\0';
+}
+
 static void act_reopen(void)
 {
 	unsigned int di = rnd_below(nr_devs), s = rnd_below(FDS_PER_DEV);
@@ -2382,7 +3498,7 @@ static void act_reopen(void)
 	/* Sometimes the slot stays closed for a while. */
 	if (one_in(4))
 		return;
-	d->fd[s] = dev_open(d);
+	d->fd[s] = dev_open(d, s);
 	if (d->fd[s] < 0 && !fault_retry(errno)) {
 		printf("# %s: reopen: %s\n", d->path, strerror(errno));
 		d->failures++;
@@ -2443,12 +3559,12 @@ static void act_canary_peek(void)
 static void do_action(void)
 {
 	enum {
-		X_REMAP, X_MPROTECT, X_MADVISE, X_WRITE, X_READ, X_REOPEN,
-		X_CANARY_PROT, X_CANARY_ADVISE, X_CANARY_PEEK, NR_X,
+		X_REMAP, X_MPROTECT, X_MADVISE, X_WRITE, X_READ, X_PUNCH,
+		X_REOPEN, X_CANARY_PROT, X_CANARY_ADVISE, X_CANARY_PEEK, NR_X,
 	};
 	static const unsigned int weights[NR_X] = {
 		[X_REMAP] = 6, [X_MPROTECT] = 6, [X_MADVISE] = 5,
-		[X_WRITE] = 8, [X_READ] = 5, [X_REOPEN] = 2,
+		[X_WRITE] = 8, [X_READ] = 5, [X_PUNCH] = 3, [X_REOPEN] = 2,
 		[X_CANARY_PROT] = 3, [X_CANARY_ADVISE] = 2,
 		[X_CANARY_PEEK] = 4,
 	};
@@ -2458,7 +3574,9 @@ static void do_action(void)
 
 	__atomic_add_fetch(&progress_mark, 1, __ATOMIC_RELAXED);
 	cur.kind = CALL_EVENT;
-	if (!b && x <= X_READ)
+	if (verbose_from && nr_calls >= verbose_from)
+		printf("# action %u\n", x);
+	if (!b && x <= X_PUNCH)
 		x = X_REMAP;
 	switch (x) {
 	case X_REMAP:
@@ -2482,6 +3600,10 @@ static void do_action(void)
 		else
 			cpu_read_buf(b, first, n);
 		break;
+	case X_PUNCH:
+		random_span(b, &first, &n);
+		act_punch(b, first, n);
+		break;
 	case X_REOPEN:
 		act_reopen();
 		break;
@@ -2503,28 +3625,75 @@ static void do_action(void)
 /* A call has its result: count it, judge it. */
 static void finish_call(struct call *c)
 {
+	char buf[1024];
+
+	if (verbose_from && c->nr >= verbose_from) {
+		describe(c, buf, sizeof(buf));
+		printf("# %s\n", buf);
+	}
 	if (c->kind == CALL_URING)
 		devs[c->dev].uring_calls++;
 	devs[c->dev].calls++;
 	nr_calls++;
 	judge(c);
 	effects_after(c);
+	if (c->kind == CALL_EXT && c->cmd == C_ACCESS && !c->ret &&
+	    c->pol_migrate <= HMMSIM_POLICY_COUNTERS) {
+		devs[c->dev].streams[c->pol_migrate]++;
+		if (c->arg_state == ARG_OK)
+			devs[c->dev].streams_migrated +=
+				((const struct hmmsim_access *)
+				 (unsigned long)c->arg)->migrated;
+	}
+	if (c->kind == CALL_EXT && c->cmd == C_SET_POLICY && !c->ret) {
+		devs[c->dev].pol[c->fd_slot] = c->ext.pol;
+		devs[c->dev].pol[c->fd_slot].size = sizeof(struct hmmsim_policy);
+	}
+	if (c->kind == CALL_EXT && c->cmd == C_INFO && c->ret &&
+	    c->err == EINVAL && !c->must_fail &&
+	    (c->ext.info.fault_batch || c->ext.info.fault_latency_us))
+		info_out_refused++;
 	if (c->touches_canary)
 		canary_record(c);
 }
 
 static void run_uring_step(unsigned int di);
 
+/* Time in the ioctls, by command: what the run's length goes to. */
+static double cmd_seconds[NR_CMDS];
+static unsigned long cmd_calls[NR_CMDS];
+
+static double elapsed(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (t.tv_sec - t0->tv_sec) + (t.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static void print_cmd_times(void)
+{
+	char buf[1024];
+	unsigned int i;
+
+	buf[0] = '\0';
+	for (i = 0; i < NR_CMDS; i++)
+		append(buf, sizeof(buf), "%s%s %lu in %.1f s", i ? ", " : "",
+		       cmds[i].name, cmd_calls[i], cmd_seconds[i]);
+	printf("# ioctls by command: %s\n", buf);
+}
+
 static void run_call(unsigned int di)
 {
 	enum { K_CORE, K_EXT, K_BOGUS, K_BADFD, NR_K };
 	static const unsigned int kinds[NR_K] = {
-		[K_CORE] = 62, [K_EXT] = 27, [K_BOGUS] = 10, [K_BADFD] = 1,
+		[K_CORE] = 57, [K_EXT] = 32, [K_BOGUS] = 10, [K_BADFD] = 1,
 	};
 	static unsigned int core_weights[C_FLAGS + 1];
-	static unsigned int ext_weights[3];
+	static unsigned int ext_weights[NR_EXT_CMDS];
 	static unsigned char data[ARG_AREA_PAGES * 65536];
 	struct call *c = &cur;
+	struct timespec t0;
 	size_t len = 0;
 	unsigned int k, i;
 
@@ -2535,7 +3704,7 @@ static void run_call(unsigned int di)
 	if (!core_weights[0]) {
 		for (i = 0; i <= C_FLAGS; i++)
 			core_weights[i] = cmds[i].weight;
-		for (i = 0; i < 3; i++)
+		for (i = 0; i < NR_EXT_CMDS; i++)
 			ext_weights[i] = cmds[C_INFO + i].weight;
 	}
 
@@ -2554,7 +3723,7 @@ static void run_call(unsigned int di)
 		break;
 	case K_EXT:
 		c->kind = CALL_EXT;
-		c->cmd = C_INFO + pick(ext_weights, 3);
+		c->cmd = C_INFO + pick(ext_weights, NR_EXT_CMDS);
 		gen_ext(c, data, &len);
 		break;
 	case K_BOGUS:
@@ -2574,18 +3743,29 @@ static void run_call(unsigned int di)
 		break;
 	}
 	place_arg(c, data, len);
-	if (!c->must_fail && c->arg_state == ARG_BAD)
+	if (c->kind == CALL_EXT && c->cmd >= C_SET_POLICY)
+		ext_verdict(c);
+	else if (!c->must_fail && c->arg_state == ARG_BAD)
 		c->must_fail = "unreadable argument";
-	if (!c->must_fail && c->arg_state == ARG_RO &&
+	if (!c->must_fail && !c->exact && c->arg_state == ARG_RO &&
 	    !(c->kind == CALL_CORE && c->cmd == C_FLAGS))
 		c->must_fail = "read-only argument";
 
 	effects_before(c);
 	__atomic_add_fetch(&progress_mark, 1, __ATOMIC_RELAXED);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	c->ret = ioctl(c->fd, c->request, (void *)(unsigned long)c->arg);
 	c->err = c->ret < 0 ? errno : 0;
+	if (c->kind == CALL_CORE || c->kind == CALL_EXT) {
+		cmd_seconds[c->cmd] += elapsed(&t0);
+		cmd_calls[c->cmd]++;
+	}
 	c->done = true;
 	finish_call(c);
+	if (c->kind == CALL_EXT && c->cmd == C_ACCESS && !c->ret && one_in(3))
+		cpu_after_access(c);
+	if (c->kind == CALL_EXT && c->cmd == C_ADVISE && !c->ret && one_in(3))
+		punch_after_advise(c);
 }
 
 /* ---------------------------------------------------- io_uring calls */
@@ -2989,7 +4169,7 @@ static void run_uring_step(unsigned int di)
 
 /* --------------------------------------------------- crash and stalls */
 
-static void fatal_signal(int sig)
+static void fatal_signal(int sig, siginfo_t *si, void *uc)
 {
 	char buf[1024];
 
@@ -2997,8 +4177,8 @@ static void fatal_signal(int sig)
 		snprintf(buf, sizeof(buf), "%s", cur_action);
 	else
 		describe(&cur, buf, sizeof(buf));
-	dprintf(STDOUT_FILENO, "Bail out! signal %d (%s) during %s\n", sig,
-		strsignal(sig), buf);
+	dprintf(STDOUT_FILENO, "Bail out! signal %d (%s) at %p during %s\n",
+		sig, strsignal(sig), si->si_addr, buf);
 	raise(sig);
 }
 
@@ -3062,8 +4242,7 @@ static int setup_memory(void)
 	if (file_fd < 0)
 		file_fd = memfd_create("hmmsim_fuzz", MFD_CLOEXEC);
 	if (file_fd < 0 ||
-	    ftruncate(file_fd, (off_t)(1 + NR_SLOTS * FILE_PAGES_PER_SLOT) *
-			       page_size)) {
+	    ftruncate(file_fd, (off_t)(LIST_FILE_PAGE + 1) * page_size)) {
 		printf("# tmpfile: %s\n", strerror(errno));
 		return -1;
 	}
@@ -3098,6 +4277,20 @@ static int setup_memory(void)
 		 MAP_SHARED | MAP_FIXED_NOREPLACE, file_fd, 0) != args_ro ||
 	    mmap(args_ro_alias, page_size, PROT_READ | PROT_WRITE,
 		 MAP_SHARED | MAP_FIXED_NOREPLACE, file_fd, 0) != args_ro_alias)
+		goto fail;
+
+	/* The LIST arrays: a page, a guard, a read-only view of a file page. */
+	list_area = slot + LIST_AREA_OFFSET;
+	list_ro = list_area + 2 * page_size;
+	list_ro_alias = list_area + 4 * page_size;
+	if (mmap(list_area, page_size, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0) !=
+	    list_area || guard_at(list_area + page_size, page_size) ||
+	    mmap(list_ro, page_size, PROT_READ, MAP_SHARED | MAP_FIXED_NOREPLACE,
+		 file_fd, (off_t)LIST_FILE_PAGE * page_size) != list_ro ||
+	    mmap(list_ro_alias, page_size, PROT_READ | PROT_WRITE,
+		 MAP_SHARED | MAP_FIXED_NOREPLACE, file_fd,
+		 (off_t)LIST_FILE_PAGE * page_size) != list_ro_alias)
 		goto fail;
 
 	/* Slot 1: the canary, 2 MiB aligned, with a guard page after it. */
@@ -3160,7 +4353,7 @@ static unsigned int find_devices(void)
 		int fd, i, err;
 
 		dev_path(d->path, sizeof(d->path), id);
-		fd = dev_open(d);
+		fd = dev_open(d, 0);
 		if (fd < 0) {
 			if (errno != ENOENT && errno != ENXIO && errno != ENODEV) {
 				printf("# %s: %s\n", d->path, strerror(errno));
@@ -3178,7 +4371,7 @@ static unsigned int find_devices(void)
 		d->id = id;
 		d->fd[0] = fd;
 		for (i = 1; i < FDS_PER_DEV; i++)
-			d->fd[i] = dev_open(d);
+			d->fd[i] = dev_open(d, i);
 		printf("# %s: %s, %llu MiB\n", d->path,
 		       d->info.type == HMMSIM_MEM_COHERENT ? "coherent" :
 		       d->info.type == HMMSIM_MEM_PRIVATE ? "private" : "?",
@@ -3186,6 +4379,32 @@ static unsigned int find_devices(void)
 		nr_devs++;
 	}
 	return bad;
+}
+
+/* What the streams did: the policy's counters of each device. */
+static void print_policy(void)
+{
+	struct hmmsim_stats st;
+	unsigned int i;
+
+	for (i = 0; i < nr_devs; i++) {
+		struct dev *d = &devs[i];
+		int fd = dev_any_fd(d, NULL);
+
+		if (fd < 0 || get_stats(fd, &st))
+			continue;
+		printf("# %s: streams %lu remote, %lu first-touch, %lu counters (%lu moved);",
+		       d->path, d->streams[HMMSIM_POLICY_REMOTE],
+		       d->streams[HMMSIM_POLICY_FIRST_TOUCH],
+		       d->streams[HMMSIM_POLICY_COUNTERS], d->streams_migrated);
+		printf(" batches %llu, dups %llu; moved %llu fault, %llu prefetch, %llu counter;",
+		       ull(st.fault_batches), ull(st.fault_duplicates),
+		       ull(st.fault_migrations), ull(st.prefetch_migrations),
+		       ull(st.counter_migrations));
+		printf(" remote accesses %llu; thrashing %llu, served remotely %llu\n",
+		       ull(st.remote_accesses), ull(st.thrash_events),
+		       ull(st.thrash_remote));
+	}
 }
 
 /* At the end: the canary on a device, every file closed, still intact. */
@@ -3222,17 +4441,10 @@ static void final_round(void)
 	canary_check("every file closed");
 }
 
-static double elapsed(const struct timespec *t0)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (t.tv_sec - t0->tv_sec) + (t.tv_nsec - t0->tv_nsec) / 1e9;
-}
-
 static void die_usage(const char *prog)
 {
-	fprintf(stderr, "usage: %s [-n CALLS_PER_DEVICE] [-s SEED] [-u PERCENT] [-F]\n",
+	fprintf(stderr,
+		"usage: %s [-n CALLS_PER_DEVICE] [-s SEED] [-u PERCENT] [-F] [-V FIRST_CALL]\n",
 		prog);
 	exit(2);
 }
@@ -3241,8 +4453,8 @@ int main(int argc, char **argv)
 {
 	unsigned long per_dev = DEFAULT_CALLS, total, i;
 	static const int sigs[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT };
-	struct sigaction sa = { .sa_handler = fatal_signal,
-				.sa_flags = SA_RESETHAND };
+	struct sigaction sa = { .sa_sigaction = fatal_signal,
+				.sa_flags = SA_RESETHAND | SA_SIGINFO };
 	struct timespec t0;
 	unsigned int bad, n, j;
 	bool seeded = false;
@@ -3251,8 +4463,13 @@ int main(int argc, char **argv)
 	char *end;
 	int opt, status = 0;
 
-	while ((opt = getopt(argc, argv, "n:s:u:Fh")) != -1) {
+	while ((opt = getopt(argc, argv, "n:s:u:V:Fh")) != -1) {
 		switch (opt) {
+		case 'V':
+			verbose_from = strtoul(optarg, &end, 0);
+			if (*end || !optarg[0])
+				die_usage(argv[0]);
+			break;
 		case 'u':
 			uring_percent = strtoul(optarg, &end, 0);
 			if (*end || !optarg[0] || uring_percent > 100)
@@ -3344,11 +4561,16 @@ int main(int argc, char **argv)
 		}
 	}
 	canary_check("end");
+	print_policy();
 	final_round();
 
 	printf("# %lu calls in %.1f s (CPU read checksum %#llx)\n", nr_calls,
 	       elapsed(&t0), ull(sink));
 	print_batches();
+	print_cmd_times();
+	if (info_out_refused)
+		printf("# FIXME: INFO refused input fault_batch/fault_latency_us %lu times\n",
+		       info_out_refused);
 	for (n = 0; n < nr_devs; n++) {
 		struct dev *d = &devs[n];
 		char hist[512], fails[64];

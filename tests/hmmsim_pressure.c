@@ -1621,6 +1621,8 @@ static void stats_args(unsigned char *raw, __u32 size)
 	st->pages_used = GARBAGE;
 	st->evictions = GARBAGE;
 	st->uring_inflight = GARBAGE;
+	st->fault_batches = GARBAGE;
+	st->thrash_remote = GARBAGE;
 }
 
 /* The outputs stats_args() set were not written. */
@@ -1630,6 +1632,8 @@ static void stats_args(unsigned char *raw, __u32 size)
 	ASSERT_EQ(GARBAGE, __st->pages_used); \
 	ASSERT_EQ(GARBAGE, __st->evictions); \
 	ASSERT_EQ(GARBAGE, __st->uring_inflight); \
+	ASSERT_EQ(GARBAGE, __st->fault_batches); \
+	ASSERT_EQ(GARBAGE, __st->thrash_remote); \
 } while (0)
 
 TEST_F_TIMEOUT(pressure, stats_size_below_version0_is_einval, SHORT_TIMEOUT)
@@ -1683,7 +1687,11 @@ TEST_F_TIMEOUT(pressure, stats_nonzero_reserved_is_einval, SHORT_TIMEOUT)
 	}
 }
 
-/* Fields the driver does not know about must be zero. */
+/*
+ * Fields the driver does not know about must be zero: past version 4's
+ * struct, the last the driver knows. (Version 4's own fields, past version
+ * 3's, are outputs: stats_args() puts garbage in two of them.)
+ */
 TEST_F_TIMEOUT(pressure, stats_nonzero_tail_is_e2big, SHORT_TIMEOUT)
 {
 	static const struct {
@@ -1691,9 +1699,9 @@ TEST_F_TIMEOUT(pressure, stats_nonzero_tail_is_e2big, SHORT_TIMEOUT)
 		__u32 offset;	/* of the nonzero byte */
 		unsigned char value;
 	} cases[] = {
-		{ HMMSIM_STATS_SIZE_VER3 + 1, HMMSIM_STATS_SIZE_VER3, 1 },
-		{ HMMSIM_STATS_SIZE_VER3 + 8, HMMSIM_STATS_SIZE_VER3, 0x80 },
-		{ HMMSIM_STATS_SIZE_VER3 + 8, HMMSIM_STATS_SIZE_VER3 + 7, 1 },
+		{ HMMSIM_STATS_SIZE_VER4 + 1, HMMSIM_STATS_SIZE_VER4, 1 },
+		{ HMMSIM_STATS_SIZE_VER4 + 8, HMMSIM_STATS_SIZE_VER4, 0x80 },
+		{ HMMSIM_STATS_SIZE_VER4 + 8, HMMSIM_STATS_SIZE_VER4 + 7, 1 },
 		{ STATS_SIZE_MAX, 1000, 0xff },
 		{ STATS_SIZE_MAX, STATS_SIZE_MAX - 1, 1 },
 	};
@@ -1718,7 +1726,7 @@ TEST_F_TIMEOUT(pressure, stats_larger_struct_with_zero_tail_is_accepted,
 	       SHORT_TIMEOUT)
 {
 	static const __u32 sizes[] = {
-		HMMSIM_STATS_SIZE_VER3 + 1, HMMSIM_STATS_SIZE_VER3 + 8, 1024,
+		HMMSIM_STATS_SIZE_VER4 + 1, HMMSIM_STATS_SIZE_VER4 + 8, 1024,
 		STATS_SIZE_MAX,
 	};
 	unsigned int seed = test_seed(_metadata->name);
@@ -1775,6 +1783,10 @@ static void stats_size_writes_no_further(struct __test_metadata *_metadata,
 	}
 	if (size >= HMMSIM_STATS_SIZE_VER3)
 		ASSERT_EQ(0, st->close_evictions);
+	if (size >= HMMSIM_STATS_SIZE_VER4) {
+		ASSERT_EQ(0, st->fault_batches);
+		ASSERT_EQ(0, st->thrash_remote);
+	}
 	ASSERT_BYTES(raw + size, STATS_SIZE_MAX - size, UNTOUCHED);
 	free(raw);
 }
@@ -1802,6 +1814,85 @@ TEST_F_TIMEOUT(pressure, stats_version3_size_writes_no_further, SHORT_TIMEOUT)
 {
 	stats_size_writes_no_further(_metadata, self->fd,
 				     HMMSIM_STATS_SIZE_VER3);
+}
+
+TEST_F_TIMEOUT(pressure, stats_version4_size_writes_no_further, SHORT_TIMEOUT)
+{
+	stats_size_writes_no_further(_metadata, self->fd,
+				     HMMSIM_STATS_SIZE_VER4);
+}
+
+/*
+ * With every counter of version 4 that a stream moves non-zero (a stream
+ * under migrate on first touch, one under access counters), a caller of
+ * each version gets exactly the fields of its version, those of a full
+ * read, and nothing past them.
+ */
+TEST_F_TIMEOUT(pressure, stats_each_version_gets_its_fields, SHORT_TIMEOUT)
+{
+	static const __u32 sizes[] = {
+		HMMSIM_STATS_SIZE_VER0, HMMSIM_STATS_SIZE_VER1,
+		HMMSIM_STATS_SIZE_VER2, HMMSIM_STATS_SIZE_VER3,
+		HMMSIM_STATS_SIZE_VER4,
+	};
+	const unsigned long npages = 16;
+	char *buf = map_aligned(SZ_2M, MADV_NOHUGEPAGE);
+	unsigned char *raw = malloc(STATS_SIZE_MAX);
+	struct hmmsim_policy pol = { .size = sizeof(pol) };
+	struct hmmsim_access acc;
+	struct hmmsim_stats full;
+	size_t i;
+
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_NE(NULL, raw);
+	memset(buf, 1, npages * page_size);
+	ASSERT_EQ(0, xioctl(self->fd, HMMSIM_IOCTL_GET_POLICY, &pol));
+
+	/* Migrate on first touch: the first 8 pages move when faulted. */
+	pol.migrate = HMMSIM_POLICY_FIRST_TOUCH;
+	ASSERT_EQ(0, xioctl(self->fd, HMMSIM_IOCTL_SET_POLICY, &pol));
+	acc = (struct hmmsim_access){
+		.size = sizeof(acc), .addr = (unsigned long)buf, .npages = 8,
+		.pattern = HMMSIM_PATTERN_SEQUENTIAL, .count = 16,
+	};
+	ASSERT_EQ(0, xioctl(self->fd, HMMSIM_IOCTL_ACCESS, &acc));
+	ASSERT_EQ(16, acc.done);
+
+	/* Access counters: the last 8 pages move after 2 remote accesses. */
+	pol.migrate = HMMSIM_POLICY_COUNTERS;
+	pol.counter_threshold = 2;
+	ASSERT_EQ(0, xioctl(self->fd, HMMSIM_IOCTL_SET_POLICY, &pol));
+	acc = (struct hmmsim_access){
+		.size = sizeof(acc),
+		.addr = (unsigned long)buf + 8 * page_size, .npages = 8,
+		.pattern = HMMSIM_PATTERN_SEQUENTIAL, .count = 32,
+	};
+	ASSERT_EQ(0, xioctl(self->fd, HMMSIM_IOCTL_ACCESS, &acc));
+	ASSERT_EQ(32, acc.done);
+
+	STATS(self->fd, &full);
+	ASSERT_LT(0, full.fault_batches);
+	ASSERT_LT(0, full.fault_migrations);
+	ASSERT_LT(0, full.remote_accesses);
+	ASSERT_LT(0, full.counter_migrations);
+	ASSERT_EQ(npages, full.to_device);
+
+	for (i = 0; i < ARRAY_SIZE(sizes); i++) {
+		memset(raw, UNTOUCHED, STATS_SIZE_MAX);
+		stats_args(raw, sizes[i]);
+		memset(raw + sizes[i], UNTOUCHED, STATS_SIZE_MAX - sizes[i]);
+		ASSERT_EQ(0, xioctl(self->fd, HMMSIM_IOCTL_STATS, raw))
+			TH_LOG("size %u", sizes[i]);
+		/* size, then the counters of that version, as read in full. */
+		ASSERT_EQ(sizes[i], ((struct hmmsim_stats *)raw)->size);
+		ASSERT_EQ(0, memcmp(raw + 4, (unsigned char *)&full + 4,
+				    sizes[i] - 4))
+			TH_LOG("size %u: not the fields of a full read",
+			       sizes[i]);
+		ASSERT_BYTES(raw + sizes[i], STATS_SIZE_MAX - sizes[i],
+			     UNTOUCHED);
+	}
+	free(raw);
 }
 
 TEST_F_TIMEOUT(pressure, stats_bad_pointer_is_efault, SHORT_TIMEOUT)
