@@ -70,7 +70,12 @@
  *    invalidate callback takes. The callback runs under reclaim, so nothing
  *    allocates with direct reclaim while holding it (lockdep is told at
  *    mirror creation); see also DOC: Mirror.
- * 8. ``mem->alloc_lock`` (spinlock): the free page stack, the chunks' use
+ * 8. ``ps->lock`` and the lock of ``ps->pages`` (spinlocks, policy.c): a
+ *    file's policy settings and advice, and what the policy remembers per
+ *    page. Taken under ``mirror->pt_lock`` by the mirror's unmap op, on
+ *    their own by access streams and advice; nothing is taken under them,
+ *    and the page state's lock is dropped, never held, to allocate.
+ * 9. ``mem->alloc_lock`` (spinlock): the free page stack, the chunks' use
  *    counts and the LRU of device memory. Taken from the pagemap's
  *    page_free(), which runs wherever the last reference to a device page
  *    is dropped, so a spinlock, held only for list and counter updates.
