@@ -827,6 +827,41 @@ TEST_F(policy, fixed_prefetch_moves_the_aligned_block)
 }
 
 /*
+ * A block that moves leaves out the pages whose own advice keeps them
+ * home (accessed_by, preferred location system): FIXED 16 around page 5,
+ * with 8..9 accessed_by and 10..11 preferring system, moves 12 pages.
+ */
+TEST_F(policy, moved_block_leaves_out_pages_advised_home)
+{
+	const unsigned long npages = 64;
+	const __u64 list[] = { 5 };
+	struct hmmsim_stats st0, st;
+	struct hmmsim_access a;
+	unsigned char m[64];
+	char *buf = VALUE_BUFFER(npages);
+
+	ADVISE(self->d.fd, buf + 8 * page_size, 2, HMMSIM_LOCATION_NONE, 1, 0);
+	ADVISE(self->d.fd, buf + 10 * page_size, 2, HMMSIM_LOCATION_SYSTEM, 0,
+	       0);
+	SET_POLICY(self->d.fd, HMMSIM_POLICY_FIRST_TOUCH,
+		   HMMSIM_PREFETCH_FIXED);
+
+	STATS(self->d.fd, &st0);
+	LIST(self->d.fd, buf, npages, list, 1, &a);
+	ASSERT_ACCESS(&a, 1, 1, 0, 12);
+	STATS(self->d.fd, &st);
+	ASSERT_COUNTS(&st0, &st, .to_device = 12, .device_faults = 1,
+		      .fault_batches = 1, .fault_migrations = 1,
+		      .prefetch_migrations = 11);
+	SNAPSHOT(self->d.fd, buf, m, npages);
+	ASSERT_PROT(m, 0, 8, self->d.local);
+	ASSERT_PROT(m, 8, 12, SYS_WRITE);
+	ASSERT_PROT(m, 12, 16, self->d.local);
+	ASSERT_PROT(m, 16, 64, SYS_WRITE);
+	ASSERT_VALUES(buf, npages, NULL);
+}
+
+/*
  * DENSITY prefetch (50%), fault batch 256: a sweep over 8 MiB takes 256
  * faults in each 2 MiB block, half of it, so that each batch moves its
  * whole block: 4 batches, 1024 fault migrations and 1024 prefetched.
