@@ -846,6 +846,9 @@ int hmmsim_mirror_rw(struct hmmsim_mirror *mirror, struct hmmsim_scratch *s,
 int hmmsim_mirror_prefetch(struct hmmsim_mirror *mirror,
 			   struct hmmsim_scratch *s, struct hmmsim_span *span,
 			   bool write);
+int hmmsim_mirror_fault_in(struct hmmsim_mirror *mirror,
+			   struct hmmsim_scratch *s, struct hmmsim_span *span,
+			   bool write);
 int hmmsim_mirror_snapshot(struct hmmsim_mirror *mirror,
 			   struct hmmsim_scratch *s, struct hmmsim_span *span);
 int hmmsim_mirror_readback(struct hmmsim_mirror *mirror,

@@ -295,6 +295,8 @@ static bool hmmsim_mirror_pfns_writable(const struct hmm_range *range)
  * @end: end address, in the same window.
  * @fault_flags: the HMM_PFN_REQ_* to fault with, zero to take a snapshot
  *	without faulting.
+ * @count: count the fault in device_faults; false for an access stream's,
+ *	which the policy counts per page.
  *
  * hmm_range_fault() the window and commit what it found to the device page
  * table: the loop of Documentation/mm/hmm.rst.
@@ -308,7 +310,7 @@ static bool hmmsim_mirror_pfns_writable(const struct hmm_range *range)
 static int hmmsim_mirror_range_fault(struct hmmsim_mirror *mirror,
 				     struct hmmsim_scratch *s,
 				     unsigned long start, unsigned long end,
-				     unsigned long fault_flags)
+				     unsigned long fault_flags, bool count)
 {
 	unsigned long timeout =
 		jiffies + msecs_to_jiffies(HMM_RANGE_DEFAULT_TIMEOUT);
@@ -355,7 +357,7 @@ static int hmmsim_mirror_range_fault(struct hmmsim_mirror *mirror,
 		mutex_unlock(&mirror->pt_lock);
 		if (ret == -EAGAIN)
 			continue;
-		if (!ret && fault_flags) {
+		if (!ret && fault_flags && count) {
 			hmmsim_count(mirror->hdev, HMMSIM_STAT_DEVICE_FAULTS, 1);
 			trace_hmmsim_fault(mirror->hdev->id, start, end,
 					   fault_flags & HMM_PFN_REQ_WRITE);
@@ -537,7 +539,8 @@ static int hmmsim_mirror_fault_rest(struct hmmsim_mirror *mirror,
 	for (; addr < end; addr = next) {
 		next = hmmsim_window_end(addr, end);
 		ret = hmmsim_mirror_range_fault(mirror, s, addr, next,
-						hmmsim_mirror_fault_flags(write));
+						hmmsim_mirror_fault_flags(write),
+						true);
 		if (ret == -EXDEV && addr != start)
 			return 0;
 		if (!ret)
@@ -599,6 +602,29 @@ int hmmsim_mirror_rw(struct hmmsim_mirror *mirror, struct hmmsim_scratch *s,
 	return 0;
 }
 
+/* Fault a span in, window by window, counting each in device_faults or not. */
+static int hmmsim_mirror_fill(struct hmmsim_mirror *mirror,
+			      struct hmmsim_scratch *s, struct hmmsim_span *span,
+			      bool write, bool count)
+{
+	unsigned long addr, next;
+	int ret;
+
+	while ((addr = hmmsim_span_addr(span)) < span->end) {
+		next = hmmsim_window_end(addr, span->end);
+		ret = hmmsim_mirror_range_fault(mirror, s, addr, next,
+						hmmsim_mirror_fault_flags(write),
+						count);
+		if (!ret)
+			span->pages += (next - addr) >> PAGE_SHIFT;
+		if (!ret)
+			ret = hmmsim_window_done();
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
 /**
  * hmmsim_mirror_prefetch() - fault a range into the device page table
  * @mirror: the mirror.
@@ -608,7 +634,8 @@ int hmmsim_mirror_rw(struct hmmsim_mirror *mirror, struct hmmsim_scratch *s,
  * @write: fault for write access, not only read.
  *
  * What a device does before it touches a buffer: no page moves, and the
- * device's later accesses to the range find their entries.
+ * device's later accesses to the range find their entries. Each window
+ * faulted counts in device_faults.
  *
  * Return: 0 or a negative errno (-EFAULT for a hole, -EPERM for a write to
  * a range the process cannot write, -EXDEV as for hmmsim_mirror_rw()).
@@ -617,21 +644,27 @@ int hmmsim_mirror_prefetch(struct hmmsim_mirror *mirror,
 			   struct hmmsim_scratch *s, struct hmmsim_span *span,
 			   bool write)
 {
-	unsigned long addr, next;
-	int ret;
+	return hmmsim_mirror_fill(mirror, s, span, write, true);
+}
 
-	while ((addr = hmmsim_span_addr(span)) < span->end) {
-		next = hmmsim_window_end(addr, span->end);
-		ret = hmmsim_mirror_range_fault(mirror, s, addr, next,
-						hmmsim_mirror_fault_flags(write));
-		if (!ret)
-			span->pages += (next - addr) >> PAGE_SHIFT;
-		if (!ret)
-			ret = hmmsim_window_done();
-		if (ret)
-			return ret;
-	}
-	return 0;
+/**
+ * hmmsim_mirror_fault_in() - fault in the pages of device faults
+ * @mirror: the mirror.
+ * @s: the command's scratch buffers.
+ * @span: the range, as for hmmsim_mirror_prefetch().
+ * @write: fault for write access, not only read.
+ *
+ * hmmsim_mirror_prefetch() for a caller that counts the device faults
+ * itself (the policy, per faulting page): nothing is added to
+ * device_faults here.
+ *
+ * Return: as hmmsim_mirror_prefetch().
+ */
+int hmmsim_mirror_fault_in(struct hmmsim_mirror *mirror,
+			   struct hmmsim_scratch *s, struct hmmsim_span *span,
+			   bool write)
+{
+	return hmmsim_mirror_fill(mirror, s, span, write, false);
 }
 
 /*
@@ -787,7 +820,7 @@ int hmmsim_mirror_snapshot(struct hmmsim_mirror *mirror,
 	for (addr = span->start; addr < span->end; addr = next) {
 		next = hmmsim_window_end(addr, span->end);
 		n = (next - addr) >> PAGE_SHIFT;
-		ret = hmmsim_mirror_range_fault(mirror, s, addr, next, 0);
+		ret = hmmsim_mirror_range_fault(mirror, s, addr, next, 0, true);
 		if (ret)
 			break;
 		for (i = 0; i < n; i++)
@@ -829,7 +862,7 @@ static int hmmsim_mirror_readback_window(struct hmmsim_mirror *mirror,
 			return -ENOENT;
 		ret = hmmsim_mirror_range_fault(mirror, s,
 						addr + (n << PAGE_SHIFT), next,
-						0);
+						0, true);
 		if (ret)
 			return ret;
 		looked = true;

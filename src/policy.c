@@ -26,8 +26,8 @@
  *    a page that could not move (device full, a page the kernel would not
  *    isolate) is simply served remotely;
  * 4. every faulting page is faulted into the device page table with
- *    hmmsim_mirror_prefetch(): in device memory if it moved, remotely
- *    otherwise;
+ *    hmmsim_mirror_fault_in(): in device memory if it moved, remotely
+ *    otherwise (device_faults counts the batch's pages, not these calls);
  * 5. the batch costs the device's fault_latency_us;
  * 6. the waiting accesses are replayed.
  *
@@ -83,17 +83,19 @@ struct hmmsim_advice_range {
  * struct hmmsim_policy_page - what the policy remembers of one page
  * @count: remote accesses since @count_start.
  * @count_start: the clock at the first of them.
- * @moves: moves to the device since @moves_start.
- * @moves_start: the clock at the first of them.
+ * @moved_at: the clock at the page's last %HMMSIM_MAX_THRASH_THRESHOLD
+ *	moves to the device, a ring.
+ * @nr_moved: moves recorded in @moved_at, the next one's slot modulo its
+ *	size.
  * @pinned_until: the clock until which the page is pinned in system
  *	memory as thrashing.
  * @queued: its counter reached the threshold: it moves at the next batch.
  */
 struct hmmsim_policy_page {
 	u32 count;
-	u32 moves;
+	u32 nr_moved;
 	u64 count_start;
-	u64 moves_start;
+	u64 moved_at[HMMSIM_MAX_THRASH_THRESHOLD];
 	u64 pinned_until;
 	bool queued;
 };
@@ -315,7 +317,7 @@ static int hmmsim_policy_grow(struct hmmsim_policy_state *ps,
 	}
 	spin_unlock(&ps->lock);
 	want = max(want, 16U);
-	adv = kvmalloc_array(want, sizeof(*adv), GFP_KERNEL);
+	adv = kmalloc_array(want, sizeof(*adv), GFP_KERNEL);
 	if (!adv)
 		return -ENOMEM;
 	spin_lock(&ps->lock);
@@ -328,7 +330,7 @@ static int hmmsim_policy_grow(struct hmmsim_policy_state *ps,
 		old = adv;
 	}
 	spin_unlock(&ps->lock);
-	kvfree(old);
+	kfree(old);
 	return 0;
 }
 
@@ -412,20 +414,47 @@ static void hmmsim_policy_forget(struct hmmsim_policy_state *ps,
 }
 
 /*
+ * Room for one more range, for an unmap that splits one, in reclaim under
+ * the page table lock: a bigger array with GFP_NOWAIT. Returns the array
+ * it replaced, to free once the lock is dropped, or NULL.
+ */
+static struct hmmsim_advice_range *
+hmmsim_policy_room_nowait(struct hmmsim_policy_state *ps)
+{
+	struct hmmsim_advice_range *adv, *old = ps->adv;
+	unsigned int want = max(2 * ps->max_adv, 16U);
+
+	lockdep_assert_held(&ps->lock);
+	if (ps->nr_adv < ps->max_adv)
+		return NULL;
+	adv = kmalloc_array(want, sizeof(*adv), GFP_NOWAIT | __GFP_NOWARN);
+	if (!adv)
+		return NULL;
+	memcpy(adv, old, ps->nr_adv * sizeof(*adv));
+	ps->adv = adv;
+	ps->max_adv = want;
+	return old;
+}
+
+/*
  * The mirror's unmap op (see struct hmmsim_mirror_ops): in reclaim, under
  * the page table lock. Splitting an advice range takes the array's spare
- * slot, which hmmsim_policy_advise() keeps; for a second split before the
- * next advice there is none, and the split range keeps its advice below
- * the hole only: advice is a hint, and losing it loses no data.
+ * slot, which hmmsim_policy_advise() keeps, or a bigger array allocated
+ * without reclaim; only if that fails too does the split range keep its
+ * advice below the hole alone: advice is a hint, and losing it loses no
+ * data.
  */
 static void hmmsim_policy_unmap(struct hmmsim_mirror *mirror,
 				unsigned long start, unsigned long end)
 {
 	struct hmmsim_policy_state *ps = mirror->policy;
+	struct hmmsim_advice_range *old;
 
 	spin_lock(&ps->lock);
+	old = hmmsim_policy_room_nowait(ps);
 	hmmsim_policy_cut(ps, start, end);
 	spin_unlock(&ps->lock);
+	kfree(old);
 	hmmsim_policy_forget(ps, start, end);
 }
 
@@ -464,7 +493,7 @@ void hmmsim_policy_destroy(struct hmmsim_policy_state *ps)
 		return;
 	hmmsim_policy_forget(ps, 0, TASK_SIZE);
 	xa_destroy(&ps->pages);
-	kvfree(ps->adv);
+	kfree(ps->adv);
 	kfree(ps);
 }
 
@@ -487,7 +516,8 @@ int hmmsim_policy_check(const struct hmmsim_policy *pol)
 		return -EINVAL;
 	if (!pol->density_pct || pol->density_pct > 100)
 		return -EINVAL;
-	if (!pol->counter_threshold || !pol->thrash_window || !pol->thrash_pin)
+	if (!pol->counter_threshold || !pol->thrash_window || !pol->thrash_pin ||
+	    pol->thrash_threshold > HMMSIM_MAX_THRASH_THRESHOLD)
 		return -EINVAL;
 	return 0;
 }
@@ -748,10 +778,26 @@ static unsigned int hmmsim_policy_coalesce(struct hmmsim_stream *st)
 	return n;
 }
 
+/* The page's moves to the device within the @window accesses up to @clock. */
+static unsigned int
+hmmsim_policy_recent_moves(const struct hmmsim_policy_page *pp, u64 clock,
+			   u32 window)
+{
+	unsigned int i, n = 0;
+
+	for (i = 0; i < min_t(u32, pp->nr_moved, HMMSIM_MAX_THRASH_THRESHOLD); i++)
+		if (clock - pp->moved_at[i] < window)
+			n++;
+	return n;
+}
+
 /*
  * Thrashing: whether the page at @addr may move to the device once more
- * at @clock. A page that has moved there thrash_threshold times within
- * thrash_window accesses is pinned in system memory for thrash_pin.
+ * at @clock. A page that has moved there thrash_threshold times within the
+ * last thrash_window accesses is pinned in system memory for thrash_pin
+ * instead, and moves again only once that window allows it: within any
+ * window of thrash_window accesses it moves at most thrash_threshold
+ * times.
  */
 static bool hmmsim_policy_may_move(struct hmmsim_stream *st,
 				   unsigned long addr, u64 clock)
@@ -770,18 +816,15 @@ static bool hmmsim_policy_may_move(struct hmmsim_stream *st,
 		goto out;
 	if (clock < pp->pinned_until) {
 		move = false;
-	} else if (!pp->moves || clock - pp->moves_start >= pol->thrash_window) {
-		pp->moves = 0;
-		pp->moves_start = clock;
-	} else if (pp->moves >= pol->thrash_threshold) {
+	} else if (hmmsim_policy_recent_moves(pp, clock, pol->thrash_window) >=
+		   pol->thrash_threshold) {
 		pp->pinned_until = clock + pol->thrash_pin;
-		pp->moves = 0;
 		hmmsim_count(hdev, HMMSIM_STAT_THRASH_EVENTS, 1);
 		trace_hmmsim_thrash(hdev->id, addr, pol->thrash_threshold);
 		move = false;
 	}
 	if (move)
-		pp->moves++;
+		pp->moved_at[pp->nr_moved++ % HMMSIM_MAX_THRASH_THRESHOLD] = clock;
 	else
 		hmmsim_count(hdev, HMMSIM_STAT_THRASH_REMOTE, 1);
 out:
@@ -1038,7 +1081,7 @@ static int hmmsim_policy_fault_in(struct hmmsim_stream *st,
 	int ret;
 
 	for (;;) {
-		ret = hmmsim_mirror_prefetch(st->mirror, st->s, &span, store);
+		ret = hmmsim_mirror_fault_in(st->mirror, st->s, &span, store);
 		if (ret != -EXDEV)
 			return ret;
 		home = (struct hmmsim_span){
@@ -1123,6 +1166,7 @@ static int hmmsim_policy_service(struct hmmsim_stream *st)
 		st->acc->faults += nr;
 		st->acc->batches++;
 		hmmsim_count(hdev, HMMSIM_STAT_FAULT_BATCHES, 1);
+		hmmsim_count(hdev, HMMSIM_STAT_DEVICE_FAULTS, nr);
 		hmmsim_count(hdev, HMMSIM_STAT_FAULT_DUPLICATES, faults - nr);
 		for (i = 0; i < nr; i++)
 			hmmsim_policy_decide(st, nr, &st->dec[i], clock);

@@ -1783,6 +1783,8 @@ static const char *policy_bad(const struct hmmsim_policy *p)
 		return "density_pct not 1 to 100";
 	if (!p->counter_threshold)
 		return "zero counter_threshold";
+	if (p->thrash_threshold > HMMSIM_MAX_THRASH_THRESHOLD)
+		return "thrash_threshold above its maximum";
 	if (!p->thrash_window)
 		return "zero thrash_window";
 	if (!p->thrash_pin)

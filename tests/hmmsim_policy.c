@@ -613,7 +613,7 @@ TEST_F(policy, set_policy_reads_back_for_that_file_only)
 	p.density_pct = 1;
 	p.counter_threshold = ~0U;
 	p.counter_window = 0;
-	p.thrash_threshold = ~0U;
+	p.thrash_threshold = HMMSIM_MAX_THRASH_THRESHOLD;
 	p.thrash_window = ~0U;
 	p.thrash_pin = ~0U;
 	ASSERT_EQ(0, policy_set(self->d.fd, &p));
@@ -2400,6 +2400,8 @@ TEST(set_policy_bad_input)
 		P(prefetch_pages, 3), P(prefetch_pages, 24),
 		P(prefetch_pages, 1024), P(density_pct, 0),
 		P(density_pct, 101), P(counter_threshold, 0),
+		P(thrash_threshold, HMMSIM_MAX_THRASH_THRESHOLD + 1),
+		P(thrash_threshold, ~0U),
 		P(thrash_window, 0), P(thrash_pin, 0), P(pad, 1),
 		P(reserved[0], 1), P(reserved[3], 1),
 		{ "reserved[3] high", offsetof(struct hmmsim_policy, reserved[3]) + 4, 1 },

@@ -264,10 +264,10 @@ struct hmmsim_migrate {
  * @from_device: pages moved out of the device's memory, to system memory
  *	or to another device, whatever the reason.
  * @cpu_faults: CPU faults on the device's private pages (migrate_to_ram).
- * @device_faults: device page-table misses served by hmm_range_fault(),
- *	counted per window faulted: for an access stream, per run of
- *	neighbouring pages of a fault batch (struct hmmsim_access counts its
- *	faulting pages in @faults).
+ * @device_faults: device page-table misses served by hmm_range_fault():
+ *	for READ, WRITE and prefetches, counted per window faulted; for an
+ *	access stream, per faulting page of each batch (@fault_duplicates
+ *	not included).
  * @invalidations: mmu notifier invalidations that reached a device page
  *	table of this device.
  * @evictions: pages evicted to system memory to make room.
@@ -403,15 +403,18 @@ struct hmmsim_stats {
  * as a batch holds faults, or at the end of the stream
  * (@counter_migrations), unless its advice or thrashing says otherwise.
  *
- * Thrashing: each page remembers how often the policy moved it to the
- * device within the last @thrash_window accesses. A device fault that
- * would move it there once more than @thrash_threshold times is a
+ * Thrashing: each page remembers when the policy last moved it to the
+ * device. A device fault that would move it there although it moved
+ * @thrash_threshold times within the last @thrash_window accesses is a
  * thrashing event (@thrash_events): the page is pinned in system memory,
- * mapped remotely, for the next @thrash_pin accesses instead
- * (@thrash_remote). So within any window of @thrash_window accesses the
- * policy moves a page to the device at most @thrash_threshold times and
- * the CPU brings it back at most as often, however the CPU and the device
- * alternate.
+ * mapped remotely, for the next @thrash_pin accesses instead, and after
+ * that moves again only when the last @thrash_window accesses allow it.
+ * So within any window of @thrash_window accesses the policy moves a page
+ * to the device at most @thrash_threshold times and the CPU brings it back
+ * at most as often, however the CPU and the device alternate. A fault on
+ * a pinned page counts in @thrash_remote; the remote mapping it gets stays
+ * until something invalidates it (the CPU's writes to a page it maps
+ * writable do not), and accesses through it take no fault.
  *
  * Time, for the windows and the pin, is counted in the file's device
  * accesses: every access of every stream on the file advances it by one,
@@ -471,8 +474,8 @@ enum hmmsim_prefetch_policy {
  *	again from zero, counted from its first counted access; 0 for never
  *	(default: 0).
  * @thrash_threshold: moves of a page to the device within @thrash_window
- *	accesses that the policy allows before it calls it thrashing; 0 turns
- *	the detection off (default: 3).
+ *	accesses that the policy allows before it calls it thrashing, 0 to
+ *	%HMMSIM_MAX_THRASH_THRESHOLD; 0 turns the detection off (default: 3).
  * @thrash_window: at least 1 (default: 4096).
  * @thrash_pin: accesses a thrashing page stays in system memory, mapped
  *	remotely: at least 1 (default: 4096).
@@ -499,6 +502,9 @@ struct hmmsim_policy {
 };
 
 #define HMMSIM_POLICY_SIZE_VER0	80
+
+/* The largest struct hmmsim_policy.thrash_threshold. */
+#define HMMSIM_MAX_THRASH_THRESHOLD	16
 
 /* Set the file's policy, every field of it: read it first to change one. */
 #define HMMSIM_IOCTL_SET_POLICY	_IOW(HMMSIM_IOCTL_TYPE, 0x43, struct hmmsim_policy)
