@@ -57,8 +57,7 @@ static int hmmsim_ioctl_info(struct hmmsim_mirror *mirror, void __user *uarg)
 					HMMSIM_INFO_SIZE_VER0, uarg, &usize);
 	if (ret)
 		return ret;
-	if (info.flags || info.caps || info.fault_batch ||
-	    info.fault_latency_us ||
+	if (info.flags || info.caps ||
 	    memchr_inv(info.reserved, 0, sizeof(info.reserved)))
 		return -EINVAL;
 

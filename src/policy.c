@@ -491,7 +491,7 @@ void hmmsim_policy_destroy(struct hmmsim_policy_state *ps)
 {
 	if (!ps)
 		return;
-	hmmsim_policy_forget(ps, 0, TASK_SIZE);
+	hmmsim_policy_forget(ps, 0, ULONG_MAX & PAGE_MASK);
 	xa_destroy(&ps->pages);
 	kfree(ps->adv);
 	kfree(ps);
@@ -1032,9 +1032,14 @@ static int hmmsim_policy_move_blocks(struct hmmsim_stream *st,
 	return ret;
 }
 
-/* Step 3, for the counters: move the queued pages, each with its block. */
+/*
+ * Step 3, for the counters: move the queued pages, each with its block,
+ * inside the stream's range as a fault's is.
+ */
 static int hmmsim_policy_move_queued(struct hmmsim_stream *st, u64 clock)
 {
+	unsigned long lo = st->acc->addr;
+	unsigned long hi = lo + (st->acc->npages << PAGE_SHIFT);
 	struct hmmsim_policy_state *ps = st->ps;
 	struct hmmsim_policy_page *pp;
 	unsigned long addr, moved = 0, start, size;
@@ -1058,7 +1063,8 @@ static int hmmsim_policy_move_queued(struct hmmsim_stream *st, u64 clock)
 		gran = advice >> HMMSIM_ADVICE_GRAN_SHIFT;
 		size = PAGE_SIZE << (gran ? gran - 1 : 0);
 		start = ALIGN_DOWN(addr, size);
-		ret = hmmsim_policy_move_block(st, start, start + size,
+		ret = hmmsim_policy_move_block(st, max(start, lo),
+					       min(start + size, hi),
 					       HMMSIM_POLICY_COUNTER, &moved);
 	}
 	if (!ret)

@@ -171,9 +171,11 @@ enum hmmsim_mem_type {
  * @caps: in: must be zero; out: %HMMSIM_CAP_* bits, what the device does
  *	on this kernel. Since %HMMSIM_ABI_VERSION 4 (zero before).
  * @fault_batch: out: the device faults the device services in one batch
- *	(configfs attribute fault_batch). Since %HMMSIM_ABI_VERSION 7.
+ *	(configfs attribute fault_batch); its value on input is ignored.
+ *	Since %HMMSIM_ABI_VERSION 7.
  * @fault_latency_us: out: what servicing a batch costs, in microseconds
- *	(configfs attribute fault_latency_us). Since %HMMSIM_ABI_VERSION 7.
+ *	(configfs attribute fault_latency_us); ignored on input. Since
+ *	%HMMSIM_ABI_VERSION 7.
  * @reserved: in: must be zero; out: zero.
  */
 struct hmmsim_info {
@@ -404,7 +406,8 @@ struct hmmsim_stats {
  * (@counter_migrations), unless its advice or thrashing says otherwise.
  *
  * Thrashing: each page remembers when the policy last moved it to the
- * device. A device fault that would move it there although it moved
+ * device (a move the policy decided: one the kernel then refuses, of a
+ * shared page say, counts too). A device fault that would move it there although it moved
  * @thrash_threshold times within the last @thrash_window accesses is a
  * thrashing event (@thrash_events): the page is pinned in system memory,
  * mapped remotely, for the next @thrash_pin accesses instead, and after
