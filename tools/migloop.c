@@ -5,10 +5,11 @@
  *
  *   migloop [-s MIB] [-n LOOPS] [-p sys|dev] [-i] [-t] DEVICE...
  *
- * Maps SIZE MiB (64) with MADV_NOHUGEPAGE (with -t, 2 MiB aligned and
- * MADV_HUGEPAGE, for THPs where the kernel gives them), fills it, then for
- * each device
- * in turn, LOOPS (10) times: HMM_DMIRROR_MIGRATE_TO_DEV, then
+ * Maps a buffer of SIZE MiB (64) and a user buffer for the read-back of
+ * the same size, as hmmsim-bench does: 2 MiB aligned, MADV_NOHUGEPAGE (with
+ * -t, MADV_HUGEPAGE, for THPs where the kernel gives them), touched before
+ * the first loop. Then for each device in turn, LOOPS (10) times:
+ * HMM_DMIRROR_MIGRATE_TO_DEV, then
  * HMM_DMIRROR_MIGRATE_TO_SYS of the whole buffer. If KPROF_FDS names
  * perf event descriptors (kprof -c), they are enabled for the phase -p
  * names (sys: to system, the default; dev: to the device) only. Prints
@@ -95,6 +96,24 @@ static double median(double *t, int n)
 }
 
 /* -i: every loop moves the buffer through each device in turn. */
+/*
+ * A buffer of @size bytes as hmmsim-bench maps them: 2 MiB aligned, THPs
+ * (@thp) or 4 KiB pages, and touched, so that no loop pays for first
+ * faults, and whole pages go to and from the user buffer.
+ */
+static char *map_buffer(size_t size, int thp)
+{
+	char *p = mmap(NULL, size + THP_SIZE, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		die("mmap");
+	p = (char *)(((uintptr_t)p + THP_SIZE - 1) & ~(THP_SIZE - 1));
+	madvise(p, size, thp ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
+	memset(p, 0x5a, size);
+	return p;
+}
+
 static void interleave(char **devs, int ndevs, char *buf, char *mirror,
 		       size_t size, int loops, int to_sys)
 {
@@ -175,13 +194,8 @@ int main(int argc, char **argv)
 	if (loops < 1 || loops > MAX_LOOPS || !size ||
 	    (inter && argc - optind > MAX_DEVS))
 		return 1;
-	buf = mmap(NULL, size + THP_SIZE, PROT_READ | PROT_WRITE,
-		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	mirror = malloc(size);
-	if (buf == MAP_FAILED || !mirror)
-		die("mmap");
-	buf = (char *)(((uintptr_t)buf + THP_SIZE - 1) & ~(THP_SIZE - 1));
-	madvise(buf, size, thp ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
+	buf = map_buffer(size, thp);
+	mirror = map_buffer(size, thp);
 	for (i = 0; (size_t)i < size / sizeof(int); i++)
 		((int *)buf)[i] = i;
 
