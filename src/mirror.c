@@ -396,10 +396,13 @@ static long hmmsim_mirror_pin_user(struct hmmsim_scratch *s, unsigned long uptr,
 	return -EFAULT;
 }
 
-/* Add the copy of one device page to or from the pinned user buffer. */
+/*
+ * Add the copy of one device page, the engine's endpoint @dpage or @daddr
+ * (hmmsim_copy_endpoint()), to or from the pinned user buffer.
+ */
 static void hmmsim_mirror_add_user_copy(struct hmmsim_scratch *s,
-					struct page *page, unsigned long ubyte,
-					bool to_user)
+					struct page *dpage, void *daddr,
+					unsigned long ubyte, bool to_user)
 {
 	unsigned int off = offset_in_page(ubyte), done = 0;
 	struct page **up = &s->pages[ubyte >> PAGE_SHIFT];
@@ -412,14 +415,16 @@ static void hmmsim_mirror_add_user_copy(struct hmmsim_scratch *s,
 		};
 
 		if (to_user) {
-			hmmsim_copy_endpoint(page, &d.src_page, &d.src_addr);
+			d.src_page = dpage;
+			d.src_addr = daddr;
 			d.src_off = done;
 			d.dst_page = *up;
 			d.dst_off = off;
 		} else {
 			d.src_page = *up;
 			d.src_off = off;
-			hmmsim_copy_endpoint(page, &d.dst_page, &d.dst_addr);
+			d.dst_page = dpage;
+			d.dst_addr = daddr;
 			d.dst_off = done;
 		}
 		hmmsim_copy_add(&s->batch, &d);
@@ -430,13 +435,36 @@ static void hmmsim_mirror_add_user_copy(struct hmmsim_scratch *s,
 }
 
 /*
- * The page the device page table lets @access reach at @addr, or NULL.
- * @last is the chunk the access touched last.
+ * Add the copies of @nr pages mapped by one entry, from @page on (they
+ * are contiguous, in one folio), the first at @ubyte of the user buffer.
  */
-static struct page *hmmsim_mirror_lookup(struct hmmsim_mirror *mirror,
-					 unsigned long addr,
-					 enum hmmsim_mirror_access access,
-					 struct hmmsim_chunk **last)
+static void hmmsim_mirror_add_user_copies(struct hmmsim_scratch *s,
+					  struct page *page, unsigned long nr,
+					  unsigned long ubyte, bool to_user)
+{
+	struct page *dpage = NULL;
+	void *daddr = NULL;
+	unsigned long k;
+
+	hmmsim_copy_endpoint(page, &dpage, &daddr);
+	for (k = 0; k < nr; k++, ubyte += PAGE_SIZE)
+		hmmsim_mirror_add_user_copy(s, dpage ? dpage + k : NULL,
+					    daddr ? daddr + k * PAGE_SIZE : NULL,
+					    ubyte, to_user);
+}
+
+/*
+ * The page the device page table lets @access reach at @addr, or NULL,
+ * and in *@nr how many pages from it on, up to @end, its entry maps (the
+ * rest of a 2 MiB entry, else one). @last is the chunk the access touched
+ * last.
+ */
+static struct page *hmmsim_mirror_lookup_run(struct hmmsim_mirror *mirror,
+					     unsigned long addr,
+					     unsigned long end,
+					     enum hmmsim_mirror_access access,
+					     struct hmmsim_chunk **last,
+					     unsigned long *nr)
 {
 	hmmsim_pte_t pte = hmmsim_devpt_lookup(&mirror->pt, addr);
 	struct page *page;
@@ -451,7 +479,22 @@ static struct page *hmmsim_mirror_lookup(struct hmmsim_mirror *mirror,
 	if (access == HMMSIM_ACCESS_READ_LOCAL &&
 	    !hmmsim_is_own_page(page, mirror->hdev))
 		return NULL;
+	*nr = 1;
+	if (pte & HMMSIM_PTE_HUGE)
+		*nr = (min((addr | ~PMD_MASK) + 1, end) - addr) >> PAGE_SHIFT;
 	return page;
+}
+
+/* The page the device page table lets @access reach at @addr, or NULL. */
+static struct page *hmmsim_mirror_lookup(struct hmmsim_mirror *mirror,
+					 unsigned long addr,
+					 enum hmmsim_mirror_access access,
+					 struct hmmsim_chunk **last)
+{
+	unsigned long nr;
+
+	return hmmsim_mirror_lookup_run(mirror, addr, addr + PAGE_SIZE, access,
+					last, &nr);
 }
 
 /* A page whose data is lost: the device gets an error, as from its ECC. */
@@ -461,6 +504,21 @@ static bool hmmsim_mirror_page_lost(struct page *page)
 		return false;
 	hmmsim_devmem_error_event(page, HMMSIM_MEMORY_ERROR_REFUSED);
 	return true;
+}
+
+/*
+ * How many of the @nr pages from @page on (in one folio) the device can
+ * reach: those before the first with a memory error, which refuses.
+ */
+static unsigned long hmmsim_mirror_intact(struct page *page, unsigned long nr)
+{
+	unsigned long k;
+
+	if (!hmmsim_devmem_poisoned(page, nr))
+		return nr;
+	for (k = 0; k < nr && !hmmsim_mirror_page_lost(page + k); k++)
+		;
+	return k;
 }
 
 /*
@@ -479,7 +537,8 @@ static long hmmsim_mirror_access(struct hmmsim_mirror *mirror,
 	bool to_user = access != HMMSIM_ACCESS_WRITE;
 	unsigned long ubyte = offset_in_page(uptr);
 	struct hmmsim_chunk *last = NULL;
-	unsigned long addr, n = 0;
+	unsigned long addr, n, nr, run;
+	struct page *page;
 	long pinned;
 	int ret, lost = 0;
 
@@ -489,19 +548,22 @@ static long hmmsim_mirror_access(struct hmmsim_mirror *mirror,
 
 	hmmsim_copy_batch_reset(&s->batch);
 	mutex_lock(&mirror->pt_lock);
-	for (addr = start; addr < end; addr += PAGE_SIZE, n++) {
-		struct page *page = hmmsim_mirror_lookup(mirror, addr, access,
-							 &last);
-
+	/* An entry at a time: a 2 MiB one is looked up and checked once. */
+	for (addr = start; addr < end; addr += run << PAGE_SHIFT) {
+		page = hmmsim_mirror_lookup_run(mirror, addr, end, access,
+						&last, &nr);
 		if (!page)
 			break;
-		if (hmmsim_mirror_page_lost(page)) {
+		run = hmmsim_mirror_intact(page, nr);
+		hmmsim_mirror_add_user_copies(s, page, run, ubyte + addr - start,
+					      to_user);
+		if (run < nr) {
+			addr += run << PAGE_SHIFT;
 			lost = -EIO;
 			break;
 		}
-		hmmsim_mirror_add_user_copy(s, page, ubyte + (n << PAGE_SHIFT),
-					    to_user);
 	}
+	n = (addr - start) >> PAGE_SHIFT;
 	hmmsim_copy_submit(&s->batch);
 	ret = hmmsim_copy_wait(&s->batch);
 	mutex_unlock(&mirror->pt_lock);
@@ -1005,6 +1067,25 @@ void hmmsim_mirrors_unmap_migrating(struct hmmsim_device *hdev,
 	mutex_unlock(&hdev->mirrors_lock);
 }
 
+/*
+ * Whether mapping the pages of a migrated window needs 4 KiB tables: not
+ * when each page that moved is in a 2 MiB folio, which gets a 2 MiB entry.
+ */
+static bool hmmsim_mirror_needs_tables(const struct migrate_vma *args)
+{
+	unsigned long i;
+
+	for (i = 0; i < args->npages; i++) {
+		unsigned long dst = args->dst[i];
+
+		if (dst & HMMSIM_MIGRATE_PFN_COMPOUND)
+			i += HMMSIM_CHUNK_PAGES - 1;
+		else if (dst && (args->src[i] & MIGRATE_PFN_MIGRATE))
+			return true;
+	}
+	return false;
+}
+
 /**
  * hmmsim_mirror_map_migrated() - map the pages a migration brought here
  * @mirror: the mirror that ran the migration to its device.
@@ -1021,7 +1102,8 @@ void hmmsim_mirror_map_migrated(struct hmmsim_mirror *mirror,
 {
 	unsigned long i;
 
-	if (hmmsim_devpt_prepare(&mirror->pt, args->start, args->end))
+	if (hmmsim_mirror_needs_tables(args) &&
+	    hmmsim_devpt_prepare(&mirror->pt, args->start, args->end))
 		return;
 	mutex_lock(&mirror->pt_lock);
 	if (mmu_interval_read_retry(&mirror->notifier, seq))
