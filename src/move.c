@@ -111,16 +111,40 @@ void hmmsim_move_skip_lost(struct migrate_vma *args)
 	}
 }
 
-/* Queue the copy of @spage (NULL: clear) to @dpage, both single pages. */
-static void hmmsim_move_queue(struct hmmsim_scratch *s, struct page *spage,
-			      struct page *dpage)
+/* Move an endpoint of the engine's on to the next page. */
+static void hmmsim_move_next(struct page **pagep, void **addrp)
+{
+	if (*pagep)
+		(*pagep)++;
+	else if (*addrp)
+		*addrp += PAGE_SIZE;
+}
+
+/*
+ * Queue the copies of @nr pages from @spage (NULL: clear them) to @dpage,
+ * each run contiguous in one folio: the endpoints are found once.
+ */
+static void hmmsim_move_queue_run(struct hmmsim_scratch *s,
+				  struct page *spage, struct page *dpage,
+				  unsigned long nr)
 {
 	struct hmmsim_copy_desc d = { .len = PAGE_SIZE };
 
 	if (spage)
 		hmmsim_copy_endpoint(spage, &d.src_page, &d.src_addr);
 	hmmsim_copy_endpoint(dpage, &d.dst_page, &d.dst_addr);
-	hmmsim_copy_add(&s->batch, &d);
+	while (nr--) {
+		hmmsim_copy_add(&s->batch, &d);
+		hmmsim_move_next(&d.src_page, &d.src_addr);
+		hmmsim_move_next(&d.dst_page, &d.dst_addr);
+	}
+}
+
+/* Queue the copy of @spage (NULL: clear) to @dpage, both single pages. */
+static void hmmsim_move_queue(struct hmmsim_scratch *s, struct page *spage,
+			      struct page *dpage)
+{
+	hmmsim_move_queue_run(s, spage, dpage, 1);
 }
 
 /*
@@ -148,9 +172,7 @@ static unsigned int hmmsim_move_fill_thp(struct hmmsim_scratch *s,
 	unsigned long k;
 
 	if (folio_test_large(page_folio(dpage))) {
-		for (k = 0; k < HMMSIM_CHUNK_PAGES; k++)
-			hmmsim_move_queue(s, hmmsim_move_nth(spage, k),
-					  dpage + k);
+		hmmsim_move_queue_run(s, spage, dpage, HMMSIM_CHUNK_PAGES);
 		args->dst[i] = migrate_pfn(page_to_pfn(dpage)) | flags |
 			       HMMSIM_MIGRATE_PFN_COMPOUND;
 		return 1;
@@ -356,9 +378,7 @@ static unsigned long hmmsim_move_fill_one(struct hmmsim_scratch *s,
 	if (nr > 1 && !lost) {
 		dpage = hmmsim_move_alloc_system(args, i, HMMSIM_CHUNK_ORDER, gfp);
 		if (dpage) {
-			for (k = 0; k < nr; k++)
-				hmmsim_move_queue(s, hmmsim_move_nth(spage, k),
-						  dpage + k);
+			hmmsim_move_queue_run(s, spage, dpage, nr);
 			args->dst[i] = migrate_pfn(page_to_pfn(dpage)) | flags |
 				       HMMSIM_MIGRATE_PFN_COMPOUND;
 			return nr;
