@@ -111,7 +111,7 @@ void hmmsim_move_skip_lost(struct migrate_vma *args)
 	}
 }
 
-/* Move an endpoint of the engine's on to the next page. */
+/* Step a copy endpoint on to the next page. */
 static void hmmsim_move_next(struct page **pagep, void **addrp)
 {
 	if (*pagep)
