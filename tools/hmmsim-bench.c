@@ -255,6 +255,21 @@ static double prepare(struct buffers *b)
 	return huge_share(b);
 }
 
+/* The path @fd was opened as, for messages. */
+static const char *fd_name(int fd)
+{
+	static char name[256];
+	char link[64];
+	ssize_t n;
+
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	n = readlink(link, name, sizeof(name) - 1);
+	if (n < 0)
+		return "?";
+	name[n] = '\0';
+	return name;
+}
+
 static void dmirror(int fd, unsigned long request, void *addr, void *buf)
 {
 	struct hmm_dmirror_cmd cmd = {
@@ -264,10 +279,12 @@ static void dmirror(int fd, unsigned long request, void *addr, void *buf)
 	};
 
 	while (ioctl(fd, request, &cmd)) {
-		if (errno == EINTR)
+		int err = errno;
+
+		if (err == EINTR)
 			continue;
-		fprintf(stderr, "hmmsim-bench: ioctl %#lx: %s\n", request,
-			strerror(errno));
+		fprintf(stderr, "hmmsim-bench: %s: ioctl %#lx: %s\n",
+			fd_name(fd), request, strerror(err));
 		exit(1);
 	}
 }
