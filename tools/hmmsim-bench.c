@@ -130,6 +130,10 @@ static const char *const thp_counter_names[] = {
 
 static __u64 thp_moves[NR_BACKINGS][MAX_DEVICES][4];
 static unsigned int rounds;
+
+/* Migrations to a device issued again after ENOENT (dmirror()). */
+#define MAX_TRIES	3
+static unsigned int migrations_again;
 static bool verbose;
 static struct result alt[NR_BACKINGS][NR_OPS][MAX_ROUNDS][MAX_DEVICES];
 
@@ -270,6 +274,13 @@ static const char *fd_name(int fd)
 	return name;
 }
 
+/*
+ * One ioctl of the test_hmm ABI on the whole buffer. migrate_vma is best
+ * effort: a page another CPU still holds (its LRU batch, a split) is left
+ * where it is, and lib/test_hmm's MIGRATE_TO_DEV then fails with ENOENT
+ * where hmmsim tries again itself. Such a migration is issued again, at
+ * most MAX_TRIES times in all, and counted (the run takes longer).
+ */
 static void dmirror(int fd, unsigned long request, void *addr, void *buf)
 {
 	struct hmm_dmirror_cmd cmd = {
@@ -277,12 +288,18 @@ static void dmirror(int fd, unsigned long request, void *addr, void *buf)
 		.ptr = (unsigned long)buf,
 		.npages = size / page_size,
 	};
+	unsigned int tries = 0;
 
 	while (ioctl(fd, request, &cmd)) {
 		int err = errno;
 
 		if (err == EINTR)
 			continue;
+		if (err == ENOENT && request == HMM_DMIRROR_MIGRATE_TO_DEV &&
+		    ++tries < MAX_TRIES) {
+			migrations_again++;
+			continue;
+		}
 		fprintf(stderr, "hmmsim-bench: %s: ioctl %#lx: %s\n",
 			fd_name(fd), request, strerror(err));
 		exit(1);
@@ -1033,6 +1050,9 @@ int main(int argc, char **argv)
 		unmap_buffers(&b);
 	}
 
+	if (migrations_again)
+		fprintf(stderr, "hmmsim-bench: %u migrations to a device were issued again after ENOENT\n",
+			migrations_again);
 	if (json) {
 		print_json();
 		return 0;
