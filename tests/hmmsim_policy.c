@@ -451,30 +451,16 @@ FIXTURE_SETUP(policy)
 {
 	struct pdev *d = &self->d;
 	struct hmmsim_info inf;
-	unsigned int id;
 
-	d->fd = -1;
-	for (id = 0; ; id++) {
-		int fd = open_dev(id);
-
-		if (fd < 0)
-			break;
-		ASSERT_EQ(0, info(fd, &inf));
-		if (inf.type == variant->type) {
-			d->fd = fd;
-			break;
-		}
-		close(fd);
-	}
-	ASSERT_TRUE(id > 0 || d->fd >= 0)
-		TH_LOG("cannot open device 0: %s (is hmmsim loaded?)",
-		       strerror(errno));
+	d->fd = open_dev_of_type(variant->type, &d->id, &inf);
 	d->private = variant->type == HMMSIM_MEM_PRIVATE;
-	if (d->fd < 0)
+	if (d->fd == -ENODEV)
 		SKIP(return, "no device with %s memory",
 		     d->private ? "private" : "coherent");
+	ASSERT_LE(0, d->fd)
+		TH_LOG("device 0, or an INFO: %s (is hmmsim loaded?)",
+		       strerror(-d->fd));
 	ASSERT_EQ(HMMSIM_ABI_VERSION, inf.abi_version);
-	d->id = id;
 	d->cap = inf.caps & HMMSIM_CAP_THP;
 	d->batch = inf.fault_batch;
 	ASSERT_LE(1, d->batch);

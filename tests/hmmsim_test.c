@@ -119,6 +119,24 @@ int info(int fd, struct hmmsim_info *inf)
 	return xioctl(fd, HMMSIM_IOCTL_INFO, inf);
 }
 
+int open_dev_of_type(__u32 type, unsigned int *id, struct hmmsim_info *inf)
+{
+	unsigned int n;
+	int fd, ret;
+
+	for (n = 0; (fd = open_dev(n)) >= 0; n++) {
+		ret = info(fd, inf);
+		if (!ret && inf->type == type) {
+			*id = n;
+			return fd;
+		}
+		close(fd);
+		if (ret)
+			return ret;
+	}
+	return n ? -ENODEV : -errno;
+}
+
 int get_stats(int fd, struct hmmsim_stats *st)
 {
 	memset(st, 0, sizeof(*st));

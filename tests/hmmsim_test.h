@@ -118,6 +118,16 @@ int xioctl(int fd, unsigned long cmd, void *arg);
 /** info() - HMMSIM_IOCTL_INFO into @inf, cleared and sized; 0 or -errno */
 int info(int fd, struct hmmsim_info *inf);
 
+/**
+ * open_dev_of_type() - open the first device with memory of @type
+ *	(enum hmmsim_mem_type), its number in *@id and its INFO in *@inf
+ *
+ * Returns the descriptor; -ENODEV if devices open but none has such
+ * memory (a test SKIPs); else the -errno of opening device 0 (hmmsim is
+ * not loaded) or of an INFO.
+ */
+int open_dev_of_type(__u32 type, unsigned int *id, struct hmmsim_info *inf);
+
 /** get_stats() - HMMSIM_IOCTL_STATS into @st, cleared and sized; 0 or -errno */
 int get_stats(int fd, struct hmmsim_stats *st);
 

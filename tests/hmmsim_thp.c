@@ -171,29 +171,15 @@ FIXTURE_SETUP(thp)
 {
 	struct thpdev *d = &self->d;
 	struct hmmsim_info inf;
-	unsigned int id;
 
-	d->fd = -1;
-	for (id = 0; ; id++) {
-		int fd = open_dev(id);
-
-		if (fd < 0)
-			break;
-		ASSERT_EQ(0, info(fd, &inf));
-		if (inf.type == variant->type) {
-			d->fd = fd;
-			d->id = id;
-			break;
-		}
-		close(fd);
-	}
-	ASSERT_TRUE(id > 0 || d->fd >= 0)
-		TH_LOG("cannot open device 0: %s (is hmmsim loaded?)",
-		       strerror(errno));
+	d->fd = open_dev_of_type(variant->type, &d->id, &inf);
 	d->private = variant->type == HMMSIM_MEM_PRIVATE;
-	if (d->fd < 0)
+	if (d->fd == -ENODEV)
 		SKIP(return, "no device with %s memory",
 		     d->private ? "private" : "coherent");
+	ASSERT_LE(0, d->fd)
+		TH_LOG("device 0, or an INFO: %s (is hmmsim loaded?)",
+		       strerror(-d->fd));
 	d->cap = inf.caps & HMMSIM_CAP_THP;
 	d->local = d->private ? PRIV_LOCAL : COH_LOCAL;
 	d->whole = d->local | (d->cap ? HMM_DMIRROR_PROT_PMD : 0);
