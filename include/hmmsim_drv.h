@@ -932,6 +932,7 @@ void hmmsim_copy_add(struct hmmsim_copy_batch *batch,
 		     const struct hmmsim_copy_desc *desc);
 void hmmsim_copy_endpoint(struct page *page, struct page **pagep,
 			  void **addrp);
+void hmmsim_copy_endpoint_next(struct page **pagep, void **addrp);
 void hmmsim_copy_submit(struct hmmsim_copy_batch *batch);
 int hmmsim_copy_wait(struct hmmsim_copy_batch *batch);
 

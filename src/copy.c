@@ -171,6 +171,22 @@ void hmmsim_copy_endpoint(struct page *page, struct page **pagep,
 		*pagep = page;
 }
 
+/**
+ * hmmsim_copy_endpoint_next() - step an endpoint on to the next page
+ * @pagep: the page hmmsim_copy_endpoint() set, or NULL.
+ * @addrp: the store address hmmsim_copy_endpoint() set, or NULL.
+ *
+ * For the pages of one folio, which follow each other in the memmap and,
+ * for a private device page, in its chunk's store.
+ */
+void hmmsim_copy_endpoint_next(struct page **pagep, void **addrp)
+{
+	if (*pagep)
+		(*pagep)++;
+	else if (*addrp)
+		*addrp += PAGE_SIZE;
+}
+
 /*
  * Copy or clear one piece. Whole pages use copy_page() and clear_page(),
  * the architecture's page primitives: on x86 memcpy() is "rep movsb",

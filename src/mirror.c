@@ -444,13 +444,12 @@ static void hmmsim_mirror_add_user_copies(struct hmmsim_scratch *s,
 {
 	struct page *dpage = NULL;
 	void *daddr = NULL;
-	unsigned long k;
 
 	hmmsim_copy_endpoint(page, &dpage, &daddr);
-	for (k = 0; k < nr; k++, ubyte += PAGE_SIZE)
-		hmmsim_mirror_add_user_copy(s, dpage ? dpage + k : NULL,
-					    daddr ? daddr + k * PAGE_SIZE : NULL,
-					    ubyte, to_user);
+	for (; nr; nr--, ubyte += PAGE_SIZE) {
+		hmmsim_mirror_add_user_copy(s, dpage, daddr, ubyte, to_user);
+		hmmsim_copy_endpoint_next(&dpage, &daddr);
+	}
 }
 
 /*

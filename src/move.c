@@ -111,15 +111,6 @@ void hmmsim_move_skip_lost(struct migrate_vma *args)
 	}
 }
 
-/* Step a copy endpoint on to the next page. */
-static void hmmsim_move_next(struct page **pagep, void **addrp)
-{
-	if (*pagep)
-		(*pagep)++;
-	else if (*addrp)
-		*addrp += PAGE_SIZE;
-}
-
 /*
  * Queue the copies of @nr pages from @spage (NULL: clear them) to @dpage,
  * each run contiguous in one folio: the endpoints are found once.
@@ -135,8 +126,8 @@ static void hmmsim_move_queue_run(struct hmmsim_scratch *s,
 	hmmsim_copy_endpoint(dpage, &d.dst_page, &d.dst_addr);
 	while (nr--) {
 		hmmsim_copy_add(&s->batch, &d);
-		hmmsim_move_next(&d.src_page, &d.src_addr);
-		hmmsim_move_next(&d.dst_page, &d.dst_addr);
+		hmmsim_copy_endpoint_next(&d.src_page, &d.src_addr);
+		hmmsim_copy_endpoint_next(&d.dst_page, &d.dst_addr);
 	}
 }
 
