@@ -130,9 +130,7 @@ static const char *const thp_counter_names[] = {
 
 static __u64 thp_moves[NR_BACKINGS][MAX_DEVICES][4];
 static unsigned int rounds;
-
 /* Migrations to a device issued again after ENOENT (dmirror()). */
-#define MAX_TRIES	3
 static unsigned int migrations_again;
 static bool verbose;
 static struct result alt[NR_BACKINGS][NR_OPS][MAX_ROUNDS][MAX_DEVICES];
@@ -281,6 +279,8 @@ static const char *fd_name(int fd)
  * where hmmsim tries again itself. Such a migration is issued again, at
  * most MAX_TRIES times in all, and counted (the run takes longer).
  */
+#define MAX_TRIES	3
+
 static void dmirror(int fd, unsigned long request, void *addr, void *buf)
 {
 	struct hmm_dmirror_cmd cmd = {

@@ -95,7 +95,6 @@ static double median(double *t, int n)
 	return t[n / 2];
 }
 
-/* -i: every loop moves the buffer through each device in turn. */
 /*
  * A buffer of @size bytes as hmmsim-bench maps them: 2 MiB aligned, THPs
  * (@thp) or 4 KiB pages, and touched, so that no loop pays for first
@@ -114,6 +113,7 @@ static char *map_buffer(size_t size, int thp)
 	return p;
 }
 
+/* -i: every loop moves the buffer through each device in turn. */
 static void interleave(char **devs, int ndevs, char *buf, char *mirror,
 		       size_t size, int loops, int to_sys)
 {

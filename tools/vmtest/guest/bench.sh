@@ -3,9 +3,9 @@
 # `make bench`, inside the VM: hmmsim and the kernel's lib/test_hmm.ko side
 # by side, with the same benchmark, in the same boot: (a) the tables on
 # 4 KiB pages and on THPs, (b) the devices alternating, round after round,
-# on 4 KiB pages and on THPs, (c) the kernel's own hmm-tests benchmark_thp_migration,
-# once on test_hmm and once on hmmsim loaded with test_hmm's names, (d)
-# the policy replay's tables (hmmsim-replay).
+# on 4 KiB pages and on THPs, (c) the kernel's own hmm-tests
+# benchmark_thp_migration, once on test_hmm and once on hmmsim loaded with
+# test_hmm's names, (d) the policy replay's tables (hmmsim-replay).
 # shellcheck shell=sh source=SCRIPTDIR/lib.sh
 . /hmmsim/guest/lib.sh
 
