@@ -550,6 +550,8 @@ struct hmmsim_copy_piece {
  *	0 for a link without limits.
  * @pieces: the pieces the channels (and the submitter) run, one per
  *	channel.
+ * @nr_pieces: the pieces of the batch in flight; 0 if it completed at
+ *	submission.
  * @stop: if set, says whether the command the batch is for is being
  *	canceled, which ends the wait for the link early. Set by the command
  *	layer from struct hmmsim_span.
@@ -567,6 +569,7 @@ struct hmmsim_copy_batch {
 	u64 start_ns;
 	u64 link_done_ns;
 	struct hmmsim_copy_piece *pieces;
+	unsigned int nr_pieces;
 	bool (*stop)(void *arg);
 	void *stop_arg;
 };

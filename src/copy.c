@@ -11,15 +11,17 @@
  * The engine has channels: an unbound workqueue with one work item per
  * channel in flight. A batch has as many participants as there are
  * channels (fewer for a small one: one per HMMSIM_COPY_MIN_PIECE
- * descriptors): the submitter, which would only sleep on the fence
- * otherwise, and channels for the rest. Each claims HMMSIM_COPY_MIN_PIECE
- * descriptors at a time until none is left, so the work goes to whoever is
- * running, and a channel that has not started by then is called off.
- * Handing work to another CPU costs a wakeup, and on a loaded machine that
- * CPU may be slow to come: a small batch never leaves the submitter, and
- * nobody waits for more than one claim of another. The last to finish
- * signals the fence. A descriptor with no source clears its destination
- * (an untouched page).
+ * descriptors): channels, which start at submission, and the submitter,
+ * which joins when it waits for the fence (it would only sleep on it
+ * otherwise). A submitter with other work to do before it needs the data
+ * (the next window of a migration) does it in between, while the channels
+ * copy. Each participant claims HMMSIM_COPY_MIN_PIECE descriptors at a
+ * time until none is left, so the work goes to whoever is running, and a
+ * channel that has not started by then is called off. Handing work to
+ * another CPU costs a wakeup, and on a loaded machine that CPU may be slow
+ * to come: a small batch never leaves the submitter, and nobody waits for
+ * more than one claim of another. The last to finish signals the fence. A
+ * descriptor with no source clears its destination (an untouched page).
  *
  * The engine models each device's link: each batch takes the configured
  * latency plus its bytes at the configured bandwidth (configfs attributes
@@ -293,15 +295,15 @@ static void hmmsim_copy_piece_work(struct work_struct *work)
  * hmmsim_copy_submit() - hand a batch to the engine
  * @batch: the batch; must not be touched until hmmsim_copy_wait() returns.
  *
- * The batch runs on the engine's channels and on the submitter's CPU, all
- * claiming descriptors from it until none is left; a channel that has not
- * started by then is called off.
+ * The channels start on the batch; the submitter joins them in
+ * hmmsim_copy_wait(), and may do other work before it does.
  */
 void hmmsim_copy_submit(struct hmmsim_copy_batch *batch)
 {
-	unsigned int n, i;
+	unsigned int i;
 
 	batch->start_ns = ktime_get_ns();
+	batch->nr_pieces = 0;
 	if (!batch->error && batch->nr &&
 	    hmmsim_should_fail(&batch->hdev->fail_copy))
 		batch->error = -EIO;
@@ -311,11 +313,11 @@ void hmmsim_copy_submit(struct hmmsim_copy_batch *batch)
 		return;
 	}
 
-	n = clamp(batch->nr / HMMSIM_COPY_MIN_PIECE, 1U,
-		  hmmsim_copy_nr_channels);
-	atomic_set(&batch->pending, n);
+	batch->nr_pieces = clamp(batch->nr / HMMSIM_COPY_MIN_PIECE, 1U,
+				 hmmsim_copy_nr_channels);
+	atomic_set(&batch->pending, batch->nr_pieces);
 	atomic_set(&batch->next, 0);
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < batch->nr_pieces; i++) {
 		struct hmmsim_copy_piece *piece = &batch->pieces[i];
 
 		piece->batch = batch;
@@ -323,9 +325,21 @@ void hmmsim_copy_submit(struct hmmsim_copy_batch *batch)
 		if (i)
 			queue_work(hmmsim_copy_wq, &piece->work);
 	}
+}
+
+/*
+ * The submitter's part of a submitted batch: piece 0, claiming what the
+ * channels have not. Nothing is left to claim after it: a channel's piece
+ * that has not started by then never runs.
+ */
+static void hmmsim_copy_join(struct hmmsim_copy_batch *batch)
+{
+	unsigned int i;
+
+	if (!batch->nr_pieces)
+		return;
 	hmmsim_copy_piece_run(&batch->pieces[0]);
-	/* Nothing is left to claim: a piece that has not started never runs. */
-	for (i = n - 1; i > 0; i--)
+	for (i = batch->nr_pieces - 1; i > 0; i--)
 		if (cancel_work(&batch->pieces[i].work))
 			hmmsim_copy_piece_done(batch);
 }
@@ -356,7 +370,8 @@ static void hmmsim_copy_link_wait(const struct hmmsim_copy_batch *batch)
 }
 
 /**
- * hmmsim_copy_wait() - wait for a submitted batch's fence
+ * hmmsim_copy_wait() - copy what is left of a submitted batch, and wait for
+ *	its fence
  * @batch: the batch.
  *
  * The copy itself is short and always waited for; the time the device's
@@ -368,6 +383,7 @@ static void hmmsim_copy_link_wait(const struct hmmsim_copy_batch *batch)
  */
 int hmmsim_copy_wait(struct hmmsim_copy_batch *batch)
 {
+	hmmsim_copy_join(batch);
 	wait_for_completion(&batch->done);
 	hmmsim_copy_link_wait(batch);
 	return batch->error;
