@@ -592,6 +592,9 @@ struct hmmsim_copy_batch {
  *	(DOC: Device memory errors). Without it, such pages stay where they
  *	are.
  * @nr_lost: the pfns in @lost, at most @nr.
+ * @lost_first: @nr_lost when the window in flight began.
+ * @twin: NULL, or the buffers of a second window in flight
+ *	(hmmsim_scratch_twin()).
  *
  * Each file keeps one for the commands run on it (hmmsim_scratch_get());
  * the CPU fault handler and eviction make their own on the stack.
@@ -606,6 +609,8 @@ struct hmmsim_scratch {
 	struct hmmsim_copy_batch batch;
 	unsigned long *lost;
 	unsigned int nr_lost;
+	unsigned int lost_first;
+	struct hmmsim_scratch *twin;
 };
 
 /**
@@ -777,6 +782,7 @@ struct hmmsim_scratch *hmmsim_scratch_get(struct hmmsim_mirror *mirror,
 					  bool user);
 void hmmsim_scratch_put(struct hmmsim_mirror *mirror, struct hmmsim_scratch *s);
 void hmmsim_scratch_free(struct hmmsim_scratch *s);
+struct hmmsim_scratch *hmmsim_scratch_twin(struct hmmsim_scratch *s);
 
 /* src/devmem.c */
 int hmmsim_devmem_init(struct hmmsim_device *hdev);
@@ -886,6 +892,12 @@ unsigned long hmmsim_move_select(const struct hmmsim_device *hdev);
 unsigned long hmmsim_move_compound(const struct hmmsim_device *hdev);
 void hmmsim_move_skip_lost(struct migrate_vma *args);
 void hmmsim_move_poison_lost(struct hmmsim_scratch *s);
+int hmmsim_move_to_system_begin(struct hmmsim_scratch *s,
+				struct migrate_vma *args, gfp_t gfp);
+int hmmsim_move_to_system_end(struct hmmsim_scratch *s,
+			      struct migrate_vma *args, int ret,
+			      enum hmmsim_migrate_kind kind,
+			      unsigned long *moved);
 int hmmsim_move_to_system(struct hmmsim_scratch *s, struct migrate_vma *args,
 			  gfp_t gfp, enum hmmsim_migrate_kind kind,
 			  unsigned long *moved);

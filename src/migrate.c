@@ -9,7 +9,9 @@
  * - system (or another device) to device: hmmsim_migrate_to_device(),
  *   which gets destination pages from hmmsim_evict_alloc() (evicting when
  *   the device is full) between migrate_vma_setup() and the copy;
- * - device to system: hmmsim_migrate_to_system();
+ * - device to system: hmmsim_migrate_to_system(), which keeps two windows
+ *   in flight: the copy of one runs on the copy engine's channels while the
+ *   kernel finishes the migration of the one before;
  * - the CPU faulting on a device private page, dev_pagemap_ops
  *   .migrate_to_ram: hmmsim_migrate_cpu_fault(), which brings back the
  *   whole window around the fault rather than one page.
@@ -70,38 +72,48 @@ static unsigned long hmmsim_migrate_cut_ksm(struct hmmsim_mirror *mirror,
 }
 
 /*
- * Lock the mm and set up the migration of the window that starts at @addr
- * (@args has src, dst, pgmap_owner and flags set): the VMA must be
- * readable, and the window ends at the next window boundary, the VMA's end
- * or @end. For a migration to the device of @ksm_mirror (or NULL), the
- * window also ends before a KSM page. On success the mmap lock is held;
- * on failure it is not. Returns 1, with the lock released and @args->end
- * set, for a window of KSM pages, which is not set up.
+ * Set up the migration of the window that starts at @addr (@args has src,
+ * dst, pgmap_owner and flags set), with the mmap lock held: the VMA must
+ * be readable, and the window ends at the next window boundary, the VMA's
+ * end or @end. For a migration to the device of @ksm_mirror (or NULL), the
+ * window also ends before a KSM page. Returns 1, with @args->end set, for a
+ * window of KSM pages, which is not set up.
  */
-static int hmmsim_migrate_setup(struct mm_struct *mm, struct migrate_vma *args,
-				unsigned long addr, unsigned long end,
-				struct hmmsim_mirror *ksm_mirror)
+static int hmmsim_migrate_collect(struct mm_struct *mm,
+				  struct migrate_vma *args,
+				  unsigned long addr, unsigned long end,
+				  struct hmmsim_mirror *ksm_mirror)
 {
 	unsigned long skip = 0;
-	int ret;
 
-	if (mmap_read_lock_killable(mm))
-		return -EINTR;
+	mmap_assert_locked(mm);
 	args->vma = vma_lookup(mm, addr);
-	if (!args->vma || !(args->vma->vm_flags & VM_READ)) {
-		mmap_read_unlock(mm);
+	if (!args->vma || !(args->vma->vm_flags & VM_READ))
 		return -EINVAL;
-	}
 	args->start = addr;
 	args->end = hmmsim_move_window_end(args->vma, addr, end);
 	if (ksm_mirror)
 		skip = hmmsim_migrate_cut_ksm(ksm_mirror, args->dst, args);
 	if (skip) {
 		args->end = skip;
-		mmap_read_unlock(mm);
 		return 1;
 	}
-	ret = migrate_vma_setup(args);
+	return migrate_vma_setup(args);
+}
+
+/*
+ * Lock the mm and hmmsim_migrate_collect(). On success the mmap lock is
+ * held; on failure, and for a window of KSM pages, it is not.
+ */
+static int hmmsim_migrate_setup(struct mm_struct *mm, struct migrate_vma *args,
+				unsigned long addr, unsigned long end,
+				struct hmmsim_mirror *ksm_mirror)
+{
+	int ret;
+
+	if (mmap_read_lock_killable(mm))
+		return -EINTR;
+	ret = hmmsim_migrate_collect(mm, args, addr, end, ksm_mirror);
 	if (ret)
 		mmap_read_unlock(mm);
 	return ret;
@@ -284,6 +296,83 @@ int hmmsim_migrate_to_device(struct hmmsim_mirror *mirror,
 	return ret;
 }
 
+/*
+ * A window of a migration to system memory in flight: collected, given
+ * system pages, its copy started; @ret is what that start returned.
+ */
+struct hmmsim_migrate_flight {
+	struct migrate_vma args;
+	struct hmmsim_scratch *s;
+	int ret;
+};
+
+/*
+ * Collect the window of @mirror's device's pages at @addr (before @end) in
+ * @f, give it system pages and start its copy, with the mmap lock held.
+ * Returns 0 with the window in flight, or a negative errno with nothing in
+ * flight.
+ */
+static int hmmsim_migrate_back_begin(struct hmmsim_mirror *mirror,
+				     struct hmmsim_migrate_flight *f,
+				     unsigned long addr, unsigned long end)
+{
+	int ret;
+
+	f->args = (struct migrate_vma){
+		.src = f->s->src,
+		.dst = f->s->dst,
+		.pgmap_owner = mirror->hdev,
+		.flags = hmmsim_move_select(mirror->hdev) |
+			 hmmsim_move_compound(mirror->hdev),
+	};
+	ret = hmmsim_migrate_collect(mirror->mm, &f->args, addr, end, NULL);
+	if (ret)
+		return ret;
+	f->ret = hmmsim_move_to_system_begin(f->s, &f->args,
+					     GFP_HIGHUSER_MOVABLE);
+	return 0;
+}
+
+/* Finish the window in flight in @f; what it moved is added to *@moved. */
+static int hmmsim_migrate_back_end(struct hmmsim_migrate_flight *f,
+				   unsigned long *moved)
+{
+	return hmmsim_move_to_system_end(f->s, &f->args, f->ret,
+					 HMMSIM_TO_SYSTEM, moved);
+}
+
+/*
+ * Between windows of a migration to system memory, with *@nr windows in
+ * flight in @f (the oldest first): when another task waits for the mmap
+ * lock, or for a fatal signal, finish them (*@nr is then 0) and let go of
+ * the lock, then take it again (*@locked) and go on, or stop.
+ */
+static int hmmsim_migrate_back_pause(struct mm_struct *mm,
+				     struct hmmsim_migrate_flight **f,
+				     unsigned int *nr, unsigned long *moved,
+				     bool *locked)
+{
+	int ret = 0, err;
+	unsigned int i;
+
+	if (!fatal_signal_pending(current) && !mmap_lock_is_contended(mm)) {
+		cond_resched();
+		return 0;
+	}
+	for (i = 0; i < *nr; i++) {
+		err = hmmsim_migrate_back_end(f[i], moved);
+		ret = ret ? ret : err;
+	}
+	*nr = 0;
+	mmap_read_unlock(mm);
+	*locked = false;
+	if (!ret)
+		ret = hmmsim_window_done();
+	if (!ret && !mmap_read_lock_killable(mm))
+		*locked = true;
+	return ret ? ret : (*locked ? 0 : -EINTR);
+}
+
 /**
  * hmmsim_migrate_to_system() - move a device's pages in a range back
  * @mirror: the mirror whose device's pages move.
@@ -291,37 +380,51 @@ int hmmsim_migrate_to_device(struct hmmsim_mirror *mirror,
  * @span: the range, covered by readable VMAs; the pages moved are added to
  *	@span->pages.
  *
+ * Two windows are in flight when @s has a twin (hmmsim_scratch_twin()):
+ * one copies, on the engine's channels, while the kernel finishes the
+ * migration of the one before. The mmap lock is held from one window to
+ * the next, and let go of when another task waits for it.
+ *
  * Return: 0 or a negative errno.
  */
 int hmmsim_migrate_to_system(struct hmmsim_mirror *mirror,
 			     struct hmmsim_scratch *s,
 			     struct hmmsim_span *span)
 {
-	struct mm_struct *mm = mirror->mm;
-	unsigned long addr, next;
-	int ret = 0;
+	struct hmmsim_migrate_flight flights[2] = {
+		{ .s = s },
+		{ .s = span->end - span->start > HMMSIM_WINDOW_SIZE ?
+		       hmmsim_scratch_twin(s) : NULL },
+	};
+	struct hmmsim_migrate_flight *f[2] = {};
+	unsigned int nr = 0, depth = flights[1].s ? 2 : 1;
+	unsigned long addr = span->start;
+	bool locked = true;
+	int ret, err;
 
-	for (addr = span->start; addr < span->end; addr = next) {
-		struct migrate_vma args = {
-			.src = s->src,
-			.dst = s->dst,
-			.pgmap_owner = mirror->hdev,
-			.flags = hmmsim_move_select(mirror->hdev) |
-				 hmmsim_move_compound(mirror->hdev),
-		};
-
-		ret = hmmsim_migrate_setup(mm, &args, addr, span->end, NULL);
+	if (mmap_read_lock_killable(mirror->mm))
+		return -EINTR;
+	for (ret = 0; !ret && addr < span->end; ) {
+		/* The window not in flight, of the two. */
+		f[nr] = &flights[nr && f[0] == &flights[0]];
+		ret = hmmsim_migrate_back_begin(mirror, f[nr], addr, span->end);
 		if (ret)
 			break;
-		next = args.end;
-		ret = hmmsim_move_to_system(s, &args, GFP_HIGHUSER_MOVABLE,
-					    HMMSIM_TO_SYSTEM, &span->pages);
-		mmap_read_unlock(mm);
-		if (!ret)
-			ret = hmmsim_window_done();
-		if (ret)
-			break;
+		addr = f[nr++]->args.end;
+		if (nr == depth) {
+			ret = hmmsim_migrate_back_end(f[0], &span->pages);
+			f[0] = f[--nr];
+		}
+		if (!ret && addr < span->end)
+			ret = hmmsim_migrate_back_pause(mirror->mm, f, &nr,
+							&span->pages, &locked);
 	}
+	if (nr) {
+		err = hmmsim_migrate_back_end(f[0], &span->pages);
+		ret = ret ? ret : err;
+	}
+	if (locked)
+		mmap_read_unlock(mirror->mm);
 	return ret;
 }
 

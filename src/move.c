@@ -483,35 +483,55 @@ void hmmsim_move_poison_lost(struct hmmsim_scratch *s)
 }
 
 /**
- * hmmsim_move_to_system() - move a collected window to system memory
- * @s: the scratch buffers.
- * @args: from migrate_vma_setup(), with the mmap lock held; the mirrors of
- *	this device of its address space unmap the pages.
+ * hmmsim_move_to_system_begin() - give a collected window system pages, and
+ *	start its copy
+ * @s: the scratch buffers, whose batch is in flight until
+ *	hmmsim_move_to_system_end().
+ * @args: from migrate_vma_setup(), with the mmap lock held until
+ *	hmmsim_move_to_system_end(); the mirrors of this device of its address
+ *	space unmap the pages.
  * @gfp: how to allocate the system pages.
- * @kind: the tracepoint's kind of migration.
- * @moved: the pages moved are added here.
  *
  * Pages with a memory error stay, unless @s->lost: then each moves to a
  * cleared page, for hmmsim_move_poison_lost() to poison.
  *
- * Return: 0, -ENOMEM if a page could not get system memory (the others
- * moved), or -EIO if the copy failed (and nothing moved).
+ * Return: 0, or -ENOMEM if a page could not get system memory (the others
+ * move).
  */
-int hmmsim_move_to_system(struct hmmsim_scratch *s, struct migrate_vma *args,
-			  gfp_t gfp, enum hmmsim_migrate_kind kind,
-			  unsigned long *moved)
+int hmmsim_move_to_system_begin(struct hmmsim_scratch *s,
+				struct migrate_vma *args, gfp_t gfp)
 {
-	unsigned int first = s->nr_lost;
-	unsigned long n, thps;
 	int ret;
 
 	mmap_assert_locked(args->vma->vm_mm);
+	s->lost_first = s->nr_lost;
 	if (!s->lost)
 		hmmsim_move_skip_lost(args);
 	hmmsim_mirrors_unmap_migrating(s->hdev, args->vma->vm_mm, args, NULL);
 
 	ret = hmmsim_move_fill_system(s, args, gfp);
 	hmmsim_copy_submit(&s->batch);
+	return ret;
+}
+
+/**
+ * hmmsim_move_to_system_end() - wait for a window's copy, and move it
+ * @s: the scratch buffers hmmsim_move_to_system_begin() used.
+ * @args: the window.
+ * @ret: what hmmsim_move_to_system_begin() returned.
+ * @kind: the tracepoint's kind of migration.
+ * @moved: the pages moved are added here.
+ *
+ * Return: @ret, or -EIO if the copy failed (and nothing moved).
+ */
+int hmmsim_move_to_system_end(struct hmmsim_scratch *s,
+			      struct migrate_vma *args, int ret,
+			      enum hmmsim_migrate_kind kind,
+			      unsigned long *moved)
+{
+	unsigned long n, thps;
+
+	mmap_assert_locked(args->vma->vm_mm);
 	if (hmmsim_copy_wait(&s->batch)) {
 		hmmsim_move_drop_system(args);
 		ret = -EIO;
@@ -519,8 +539,8 @@ int hmmsim_move_to_system(struct hmmsim_scratch *s, struct migrate_vma *args,
 
 	migrate_vma_pages(args);
 	n = hmmsim_move_count(args->src, args->dst, args->npages, &thps);
-	if (s->nr_lost > first)
-		hmmsim_move_keep_lost(s, args, first);
+	if (s->nr_lost > s->lost_first)
+		hmmsim_move_keep_lost(s, args, s->lost_first);
 	migrate_vma_finalize(args);
 
 	hmmsim_count(s->hdev, HMMSIM_STAT_FROM_DEVICE, n);
@@ -529,6 +549,28 @@ int hmmsim_move_to_system(struct hmmsim_scratch *s, struct migrate_vma *args,
 			     args->start + (args->npages << PAGE_SHIFT), n, thps);
 	*moved += n;
 	return ret;
+}
+
+/**
+ * hmmsim_move_to_system() - move a collected window to system memory
+ * @s: the scratch buffers.
+ * @args: from migrate_vma_setup(), with the mmap lock held.
+ * @gfp: how to allocate the system pages.
+ * @kind: the tracepoint's kind of migration.
+ * @moved: the pages moved are added here.
+ *
+ * hmmsim_move_to_system_begin() and hmmsim_move_to_system_end() in one.
+ *
+ * Return: 0, -ENOMEM if a page could not get system memory (the others
+ * moved), or -EIO if the copy failed (and nothing moved).
+ */
+int hmmsim_move_to_system(struct hmmsim_scratch *s, struct migrate_vma *args,
+			  gfp_t gfp, enum hmmsim_migrate_kind kind,
+			  unsigned long *moved)
+{
+	int ret = hmmsim_move_to_system_begin(s, args, gfp);
+
+	return hmmsim_move_to_system_end(s, args, ret, kind, moved);
 }
 
 /**

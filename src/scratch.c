@@ -9,6 +9,10 @@
  * whole command; a second thread of the process that finds it in use gets
  * buffers of its own for that command. The CPU fault handler and eviction,
  * which may run in any task, set up their own with hmmsim_scratch_init().
+ * A command that keeps two windows in flight, one copying while the kernel
+ * finishes the other, takes a second set, the twin, with
+ * hmmsim_scratch_twin(); a file's scratch keeps its twin for the next
+ * command.
  */
 #include <linux/mutex.h>
 #include <linux/slab.h>
@@ -23,6 +27,7 @@ void hmmsim_scratch_fini(struct hmmsim_scratch *s)
 {
 	/* Salvaging moves poison what they salvaged once they unlock. */
 	WARN_ON_ONCE(s->nr_lost);
+	hmmsim_scratch_free(s->twin);
 	kvfree(s->lost);
 	hmmsim_copy_batch_fini(&s->batch);
 	kvfree(s->codes);
@@ -96,6 +101,35 @@ static struct hmmsim_scratch *hmmsim_scratch_alloc(struct hmmsim_device *hdev,
 		s = NULL;
 	}
 	return s;
+}
+
+/**
+ * hmmsim_scratch_twin() - a second set of buffers for a command's second
+ *	window in flight
+ * @s: the command's buffers.
+ *
+ * Allocated the first time, kept with @s and freed with it; its copy batch
+ * stops as @s's does. Salvaging moves (hmmsim_scratch_salvage()) have none.
+ *
+ * Return: the twin, or NULL if there is no memory for it: the command then
+ * keeps one window in flight.
+ */
+struct hmmsim_scratch *hmmsim_scratch_twin(struct hmmsim_scratch *s)
+{
+	if (!s->twin && !s->lost) {
+		s->twin = kzalloc_obj(*s->twin, GFP_KERNEL | __GFP_NOWARN);
+		if (s->twin && hmmsim_scratch_init(s->twin, s->hdev, s->nr,
+						   false,
+						   GFP_KERNEL | __GFP_NOWARN)) {
+			hmmsim_scratch_free(s->twin);
+			s->twin = NULL;
+		}
+	}
+	if (s->twin) {
+		s->twin->batch.stop = s->batch.stop;
+		s->twin->batch.stop_arg = s->batch.stop_arg;
+	}
+	return s->twin;
 }
 
 /**
