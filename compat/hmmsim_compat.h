@@ -280,6 +280,8 @@ static inline long hmmsim_pin_user_pages_remote(struct mm_struct *mm,
  *   io_uring_cmd_done32().
  * - Task work callbacks became (struct io_tw_req, io_tw_token_t), where
  *   they were (struct io_uring_cmd *, issue_flags).
+ * - IORING_URING_CMD_MASK, every uring_cmd flag the user can set, came
+ *   with the second flag (6.1 has IORING_URING_CMD_FIXED alone).
  */
 #ifdef HMMSIM_HAVE_URING_CMD__CANCELABLE
 #include <linux/io_uring/cmd.h>
@@ -300,6 +302,10 @@ static inline void hmmsim_uring_cmd_mark_cancelable(struct io_uring_cmd *cmd,
 						    unsigned int issue_flags)
 {
 }
+#endif
+
+#ifndef IORING_URING_CMD_MASK
+#define IORING_URING_CMD_MASK	IORING_URING_CMD_FIXED
 #endif
 
 /* The command payload of a 128-byte SQE, as a const @type *. */
