@@ -10,12 +10,18 @@
 # at least one variant of each group must compile, or the build stops here
 # with a message naming the feature. A probe without "__" is optional.
 #
-# usage: conftest.sh OUTPUT PROBE_DIR CC [CFLAGS...]
-#	(run by Kbuild with the kernel's own compiler and flags)
+# A probe named export_SYMBOL.sym asks whether the kernel exports SYMBOL
+# to modules, which no compile can tell: it is set when the tree's
+# Module.symvers lists SYMBOL, and left unset (the cautious answer) when it
+# does not or when the tree has no Module.symvers.
+#
+# usage: conftest.sh OUTPUT PROBE_DIR SYMVERS CC [CFLAGS...]
+#	(run by Kbuild with the tree's Module.symvers and the kernel's own
+#	compiler and flags)
 set -u
 
-out=$1 dir=$2
-shift 2
+out=$1 dir=$2 symvers=$3
+shift 3
 
 tmp=$out.tmp
 trap 'rm -f "$tmp"' EXIT
@@ -32,6 +38,19 @@ for probe in "$dir"/*.c; do
 	if "$@" -Werror -Wno-missing-prototypes -Wno-missing-declarations \
 	    -Wno-unused-function -Wno-unused-parameter \
 	    -fsyntax-only -x c "$probe" 2>/dev/null; then
+		echo "#define $macro 1" >> "$tmp"
+	else
+		echo "/* $macro is not set */" >> "$tmp"
+	fi
+done
+
+for probe in "$dir"/export_*.sym; do
+	[ -e "$probe" ] || continue
+	name=$(basename "$probe" .sym)
+	macro=HMMSIM_HAVE_$(echo "$name" | tr a-z A-Z)
+	if [ -r "$symvers" ] &&
+	    awk -v sym="${name#export_}" '$2 == sym { found = 1 }
+		END { exit !found }' "$symvers"; then
 		echo "#define $macro 1" >> "$tmp"
 	else
 		echo "/* $macro is not set */" >> "$tmp"

@@ -266,6 +266,17 @@ static inline long hmmsim_pin_user_pages_remote(struct mm_struct *mm,
 }
 
 /*
+ * The mmap lock is held. mmap_assert_locked() reports a missing lock to
+ * lockdep and, on a CONFIG_DEBUG_VM kernel, with VM_BUG_ON_MM(), whose
+ * dump_mm() 6.1 does not export. There lockdep's report is the one left.
+ */
+#if defined(CONFIG_DEBUG_VM) && !defined(HMMSIM_HAVE_EXPORT_DUMP_MM)
+#define hmmsim_mmap_assert_locked(mm)	lockdep_assert_held(&(mm)->mmap_lock)
+#else
+#define hmmsim_mmap_assert_locked(mm)	mmap_assert_locked(mm)
+#endif
+
+/*
  * io_uring command passthrough (file_operations.uring_cmd):
  *
  * - 6.5 gave struct io_uring_cmd the whole SQE (->sqe) instead of a

@@ -36,8 +36,8 @@
  *
  * Every lock of the driver, what it protects, and the order in which they
  * nest (outermost first). The functions that assume a lock is held assert
- * it (lockdep_assert_held(), mmap_assert_locked()), so a path that breaks
- * a rule is reported by lockdep the first time it runs.
+ * it (lockdep_assert_held(), hmmsim_mmap_assert_locked()), so a path that
+ * breaks a rule is reported by lockdep the first time it runs.
  *
  * 1. ``hmmsim_cfs_dev.state_lock`` (mutex, configfs.c): one configfs
  *    item: its attributes and whether the device is powered on. Held while

@@ -173,7 +173,7 @@ static unsigned long hmmsim_evict_run(struct hmmsim_scratch *s,
 {
 	unsigned long end = idx + n, moved = 0, run, addr;
 
-	mmap_assert_locked(mm);
+	hmmsim_mmap_assert_locked(mm);
 	for (; idx < end; idx += run) {
 		run = hmmsim_evict_addr_run(s->hdev, idx, end);
 		addr = hmmsim_devmem_addr(s->hdev, idx);
@@ -224,7 +224,7 @@ static unsigned long hmmsim_evict_pages(struct hmmsim_scratch *s,
 	unsigned long end = idx + n, moved = 0, run;
 
 	if (locked)
-		mmap_assert_locked(locked);
+		hmmsim_mmap_assert_locked(locked);
 	for (; idx < end; idx += run) {
 		struct hmmsim_owner *owner = hmmsim_devmem_owner(hdev, idx);
 
@@ -250,7 +250,7 @@ static unsigned long hmmsim_evict_chunk(struct hmmsim_device *hdev,
 	struct hmmsim_scratch s;
 	unsigned long moved = 0;
 
-	mmap_assert_locked(locked->mm);
+	hmmsim_mmap_assert_locked(locked->mm);
 	if (hmmsim_should_fail(&hdev->fail_evict))
 		return 0;
 	if (!hmmsim_scratch_init(&s, hdev, HMMSIM_CHUNK_PAGES, false,
@@ -295,7 +295,7 @@ unsigned int hmmsim_evict_alloc(struct hmmsim_mirror *mirror,
 	unsigned long tries = hdev->mem.npages / HMMSIM_CHUNK_PAGES;
 	unsigned int n = 0;
 
-	mmap_assert_locked(mirror->mm);
+	hmmsim_mmap_assert_locked(mirror->mm);
 	if (hmmsim_should_fail(&hdev->fail_alloc))
 		tries = 0;
 	else
@@ -330,7 +330,7 @@ struct page *hmmsim_evict_alloc_thp(struct hmmsim_mirror *mirror)
 	unsigned long tries = hdev->mem.npages / HMMSIM_CHUNK_PAGES;
 	struct page *page;
 
-	mmap_assert_locked(mirror->mm);
+	hmmsim_mmap_assert_locked(mirror->mm);
 	if (hmmsim_should_fail(&hdev->fail_alloc)) {
 		hmmsim_count(hdev, HMMSIM_STAT_ALLOC_FAILURES, 1);
 		return NULL;

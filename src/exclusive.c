@@ -53,7 +53,7 @@ static int hmmsim_exclusive_split_thp(struct hmmsim_scratch *s,
 	bool thp = false;
 	int ret;
 
-	mmap_assert_locked(vma->vm_mm);
+	hmmsim_mmap_assert_locked(vma->vm_mm);
 	range.notifier_seq = mmu_interval_read_begin(range.notifier);
 	ret = hmm_range_fault(&range);
 	if (ret)
@@ -124,7 +124,7 @@ static int hmmsim_exclusive_window(struct hmmsim_scratch *s,
 	long pinned;
 	int ret = 0;
 
-	mmap_assert_locked(mirror->mm);
+	hmmsim_mmap_assert_locked(mirror->mm);
 	if (hmmsim_exclusive_splits_thp()) {
 		ret = hmmsim_exclusive_split_thp(s, mirror, vma, start, end);
 		if (ret)

@@ -86,7 +86,7 @@ static int hmmsim_migrate_collect(struct mm_struct *mm,
 {
 	unsigned long skip = 0;
 
-	mmap_assert_locked(mm);
+	hmmsim_mmap_assert_locked(mm);
 	args->vma = vma_lookup(mm, addr);
 	if (!args->vma || !(args->vma->vm_flags & VM_READ))
 		return -EINVAL;
@@ -195,7 +195,7 @@ static int hmmsim_migrate_window(struct hmmsim_scratch *s,
 	bool fail = false;
 	int ret;
 
-	mmap_assert_locked(mirror->mm);
+	hmmsim_mmap_assert_locked(mirror->mm);
 	hmmsim_migrate_skip_ksm(args);
 	hmmsim_move_skip_lost(args);
 	want = hmmsim_migrate_wants(args, mirror->hdev);

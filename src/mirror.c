@@ -204,7 +204,7 @@ bool hmmsim_mirror_uffd_armed(struct mm_struct *mm, unsigned long start,
 {
 	struct vm_area_struct *vma;
 
-	mmap_assert_locked(mm);
+	hmmsim_mmap_assert_locked(mm);
 	for (vma = find_vma(mm, start); vma && vma->vm_start < end;
 	     vma = find_vma(mm, vma->vm_end))
 		if (userfaultfd_armed(vma))

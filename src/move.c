@@ -279,7 +279,7 @@ int hmmsim_move_to_device(struct hmmsim_scratch *s,
 	unsigned long n, thps;
 	int ret = 0;
 
-	mmap_assert_locked(args->vma->vm_mm);
+	hmmsim_mmap_assert_locked(args->vma->vm_mm);
 	/* The source device's mirrors skipped this invalidation. */
 	hmmsim_mirrors_unmap_migrating(from, args->vma->vm_mm, args, hdev);
 
@@ -503,7 +503,7 @@ int hmmsim_move_to_system_begin(struct hmmsim_scratch *s,
 {
 	int ret;
 
-	mmap_assert_locked(args->vma->vm_mm);
+	hmmsim_mmap_assert_locked(args->vma->vm_mm);
 	s->lost_first = s->nr_lost;
 	if (!s->lost)
 		hmmsim_move_skip_lost(args);
@@ -531,7 +531,7 @@ int hmmsim_move_to_system_end(struct hmmsim_scratch *s,
 {
 	unsigned long n, thps;
 
-	mmap_assert_locked(args->vma->vm_mm);
+	hmmsim_mmap_assert_locked(args->vma->vm_mm);
 	if (hmmsim_copy_wait(&s->batch)) {
 		hmmsim_move_drop_system(args);
 		ret = -EIO;
@@ -599,7 +599,7 @@ unsigned long hmmsim_move_home(struct hmmsim_scratch *s, struct mm_struct *mm,
 	struct vm_area_struct *vma;
 	unsigned long addr = start, moved = 0;
 
-	mmap_assert_locked(mm);
+	hmmsim_mmap_assert_locked(mm);
 	while (addr < end && moved < nr && !fatal_signal_pending(current) &&
 	       (vma = find_vma(mm, addr)) && vma->vm_start < end) {
 		struct migrate_vma args = {
