@@ -37,9 +37,13 @@
 /* The largest struct size HMMSIM_IOCTL_MIGRATE looks at. */
 #define MIGRATE_SIZE_MAX	4096
 
-/* gup_test's gup_flags: FOLL_WRITE and FOLL_LONGTERM of include/linux/mm_types.h */
+/*
+ * gup_test's gup_flags are the kernel's own FOLL_* values, which 6.3
+ * renumbered (include/linux/mm_types.h): FOLL_WRITE stayed, FOLL_LONGTERM
+ * was 0x10000 before.
+ */
 #define GUP_FOLL_WRITE		0x001
-#define GUP_FOLL_LONGTERM	0x100
+#define GUP_FOLL_LONGTERM	(kernel_at_least(6, 3) ? 0x100 : 0x10000)
 
 /* The kinds of device memory, as indexes. */
 enum { PRIV, COH, NR_KINDS };

@@ -7,6 +7,7 @@
 #include <linux/userfaultfd.h>
 #include <sys/syscall.h>
 #include <sys/statfs.h>
+#include <sys/utsname.h>
 #include <time.h>
 
 #include "hmmsim_test.h"
@@ -485,6 +486,16 @@ bool thp_enabled(void)
 		      sizeof(buf)))
 		return false;
 	return !strstr(buf, "[never]");
+}
+
+bool kernel_at_least(int major, int minor)
+{
+	struct utsname u;
+	int ma, mi;
+
+	if (uname(&u) || sscanf(u.release, "%d.%d", &ma, &mi) != 2)
+		return false;
+	return ma > major || (ma == major && mi >= minor);
 }
 
 /*

@@ -296,6 +296,9 @@ char *map_aligned(size_t len, int advice);
 /** thp_enabled() - whether THP is "always" or "madvise" */
 bool thp_enabled(void);
 
+/** kernel_at_least() - whether the running kernel is @major.@minor or later */
+bool kernel_at_least(int major, int minor);
+
 /** anon_huge_kb() - AnonHugePages (kB) of the mapping of @addr, or -1 */
 long anon_huge_kb(const void *addr);
 

@@ -17,7 +17,6 @@
  * The devices are /dev/$HMMSIM_DEVNAME<N> (default hmmsim): 0 and 1
  * private, 2 and 3 coherent, as the test VM loads hmmsim.
  */
-#include <sys/utsname.h>
 #include <time.h>
 
 #include <liburing.h>
@@ -58,12 +57,7 @@ static size_t count_local(int fd, void *addr, size_t npages)
 /* Whether the kernel calls drivers back to cancel commands (6.7 on). */
 static bool kernel_cancels(void)
 {
-	struct utsname u;
-	int major, minor;
-
-	if (uname(&u) || sscanf(u.release, "%d.%d", &major, &minor) != 2)
-		return false;
-	return major > 6 || (major == 6 && minor >= 7);
+	return kernel_at_least(6, 7);
 }
 
 /* The device has taken pages in: a request's first window has run. */
