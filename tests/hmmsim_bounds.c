@@ -42,14 +42,14 @@ FIXTURE_SETUP(bounds)
 	self->page = sysconf(_SC_PAGESIZE);
 	self->fd = open_dev(0);
 	if (self->fd < 0)
-		SKIP(return, "no hmmsim device");
+		SETUP_SKIP("no hmmsim device");
 	self->huge = mmap(NULL, HUGE_SIZE, PROT_READ | PROT_WRITE,
 			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	/* One byte per page for SNAPSHOT, one page per page for READ. */
 	self->out = mmap(NULL, HUGE_SIZE, PROT_READ | PROT_WRITE,
 			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (self->huge == MAP_FAILED || self->out == MAP_FAILED)
-		SKIP(return, "cannot map 2 x 16 TiB (overcommit policy?)");
+		SETUP_SKIP("cannot map 2 x 16 TiB (overcommit policy?)");
 	/* Some real pages for the device to find, at the start. */
 	memset(self->huge, 0x5a, 64 * self->page);
 }

@@ -188,7 +188,7 @@ FIXTURE_SETUP(coherent)
 
 	OPEN_DEVS(&self->d);
 	if (!self->d.n[COH])
-		SKIP(return, "no device with coherent memory");
+		SETUP_SKIP("no device with coherent memory");
 	self->coh = self->d.fd[COH][0];
 	self->coh_id = self->d.id[COH][0];
 	self->nothers = 0;
@@ -602,9 +602,9 @@ FIXTURE_SETUP(move)
 	OPEN_DEVS(&self->d);
 	if (self->d.n[variant->src_kind] <= variant->src_idx ||
 	    self->d.n[variant->dst_kind] <= variant->dst_idx)
-		SKIP(return, "needs %s device %u and %s device %u",
-		     kind_name[variant->src_kind], variant->src_idx,
-		     kind_name[variant->dst_kind], variant->dst_idx);
+		SETUP_SKIP("needs %s device %u and %s device %u",
+			   kind_name[variant->src_kind], variant->src_idx,
+			   kind_name[variant->dst_kind], variant->dst_idx);
 	self->p.src_kind = variant->src_kind;
 	self->p.dst_kind = variant->dst_kind;
 	self->p.src = self->d.fd[variant->src_kind][variant->src_idx];
@@ -773,7 +773,7 @@ FIXTURE_SETUP(dev)
 {
 	OPEN_DEVS(&self->d);
 	if (!self->d.n[variant->kind])
-		SKIP(return, "no %s device", kind_name[variant->kind]);
+		SETUP_SKIP("no %s device", kind_name[variant->kind]);
 	self->kind = variant->kind;
 	self->fd = self->d.fd[variant->kind][0];
 	self->other_kind = variant->kind == COH ? PRIV : COH;
@@ -1001,7 +1001,7 @@ FIXTURE_SETUP(migrate)
 	p->dst = self->d.fd[p->dst_kind][0];
 	p->dst_id = self->d.id[p->dst_kind][0];
 	if (p->src < 0)
-		SKIP(return, "needs two devices");
+		SETUP_SKIP("needs two devices");
 
 	b->seed = test_seed(_metadata->name);
 	/*

@@ -108,7 +108,7 @@ FIXTURE_SETUP(core)
 		TH_LOG("cannot open device 0: %s (is hmmsim loaded?)",
 		       strerror(errno));
 	if (!n)
-		SKIP(return, "no device with private memory");
+		SETUP_SKIP("no device with private memory");
 	self->fd = fds[0];
 	self->fd2 = fds[1];
 	self->id = first;

@@ -137,9 +137,11 @@ FIXTURE_SETUP(ksm)
 	for (i = 0; i < ARRAY_SIZE(ksm_knobs); i++)
 		self->k.saved[i] = -1;
 	if (access(KSM_DIR "/run", W_OK))
-		SKIP(return, "no writable " KSM_DIR "/run (CONFIG_KSM, root)");
+		SETUP_SKIP("no writable " KSM_DIR "/run (CONFIG_KSM, root)");
 	self->fd = CFS_DEVICE(&self->dev, CFS_PREFIX, variant->coherent,
 			      CAPACITY_BYTES, CAPACITY);
+	if (self->fd < 0)
+		setup_skipped();
 }
 
 FIXTURE_TEARDOWN(ksm)

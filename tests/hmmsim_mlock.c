@@ -93,11 +93,11 @@ FIXTURE_SETUP(mlock)
 	m->buf = MAP_FAILED;
 	self->dev.made = false;
 	if (access(STAT_REFRESH, W_OK))
-		SKIP(return, "no writable %s (root)", STAT_REFRESH);
+		SETUP_SKIP("no writable %s (root)", STAT_REFRESH);
 	m->fd = CFS_DEVICE(&self->dev, CFS_PREFIX, variant->coherent,
 			   16UL << 20, CAPACITY);
 	if (m->fd < 0)
-		return;
+		setup_skipped();
 
 	m->base_kb = mlocked_kb();
 	m->seed = SMALL_BUFFERS(&m->buf, &m->ptr, NPAGES);

@@ -131,12 +131,12 @@ FIXTURE_SETUP(poison)
 	self->fd = CFS_DEVICE(&self->dev, CFS_PREFIX, variant->coherent, SZ_2M,
 			      CAPACITY);
 	if (self->fd < 0)
-		return;
+		setup_skipped();
 	snprintf(self->knob, sizeof(self->knob), "%s/poison", self->dev.dbg);
 	/* The kernel's per-node memory failure statistics: it has it. */
 	if (access(MF_STATS, F_OK))
-		SKIP(return, "no %s: a kernel without CONFIG_MEMORY_FAILURE",
-		     MF_STATS);
+		SETUP_SKIP("no %s: a kernel without CONFIG_MEMORY_FAILURE",
+			   MF_STATS);
 	ASSERT_EQ(0, access(self->knob, W_OK))
 		TH_LOG("%s: %s", self->knob, strerror(errno));
 	self->seed = test_seed(_metadata->name);

@@ -455,8 +455,8 @@ FIXTURE_SETUP(policy)
 	d->fd = open_dev_of_type(variant->type, &d->id, &inf);
 	d->private = variant->type == HMMSIM_MEM_PRIVATE;
 	if (d->fd == -ENODEV)
-		SKIP(return, "no device with %s memory",
-		     d->private ? "private" : "coherent");
+		SETUP_SKIP("no device with %s memory",
+			   d->private ? "private" : "coherent");
 	ASSERT_LE(0, d->fd)
 		TH_LOG("device 0, or an INFO: %s (is hmmsim loaded?)",
 		       strerror(-d->fd));
@@ -2150,10 +2150,10 @@ FIXTURE_SETUP(batch)
 	self->fd = -1;
 	cfs_remove_leftovers(CFS_PREFIX);
 	if (access(CFS_ROOT, F_OK) && !configfs_mounted())
-		SKIP(return, "configfs is not mounted on %s", CFS_MOUNT);
+		SETUP_SKIP("configfs is not mounted on %s", CFS_MOUNT);
 	why = cfs_unusable();
 	if (why)
-		SKIP(return, "%s", why);
+		SETUP_SKIP("%s", why);
 	ASSERT_EQ(0, cfs_make(&self->dev, CFS_PREFIX));
 	ASSERT_EQ(0, cfs_write(&self->dev, "capacity", CFS_CAPACITY_STR));
 	ASSERT_EQ(0, cfs_write(&self->dev, "fault_batch", variant->str));

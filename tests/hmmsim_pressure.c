@@ -225,6 +225,8 @@ FIXTURE_SETUP(pressure)
 	self->eoc_was = -1;
 	self->fd = CFS_PRIVATE_DEVICE(&self->dev, CFS_PREFIX, DEV_CAPACITY,
 				      DEV_CAPACITY_STR);
+	if (self->fd < 0)
+		setup_skipped();
 }
 
 static void trace_events(bool on);
@@ -2309,14 +2311,14 @@ FIXTURE_SETUP(coherent)
 	ASSERT_LT(0, found)
 		TH_LOG("no /dev/%s<N> (is hmmsim loaded?)", hmmsim_devname());
 	if (self->fd < 0)
-		SKIP(return, "no device with coherent memory");
+		SETUP_SKIP("no device with coherent memory");
 	ASSERT_EQ(0, get_stats(self->fd, &st));
 	if (st.pages_used)
-		SKIP(return, "device %u has %llu pages in use by others",
-		     self->id, (unsigned long long)st.pages_used);
+		SETUP_SKIP("device %u has %llu pages in use by others",
+			   self->id, (unsigned long long)st.pages_used);
 	if (!room_for(self->capacity / 2 * 3))
-		SKIP(return, "not enough free memory for 1.5 times device %u",
-		     self->id);
+		SETUP_SKIP("not enough free memory for 1.5 times device %u",
+			   self->id);
 }
 
 FIXTURE_TEARDOWN(coherent)

@@ -175,8 +175,8 @@ FIXTURE_SETUP(thp)
 	d->fd = open_dev_of_type(variant->type, &d->id, &inf);
 	d->private = variant->type == HMMSIM_MEM_PRIVATE;
 	if (d->fd == -ENODEV)
-		SKIP(return, "no device with %s memory",
-		     d->private ? "private" : "coherent");
+		SETUP_SKIP("no device with %s memory",
+			   d->private ? "private" : "coherent");
 	ASSERT_LE(0, d->fd)
 		TH_LOG("device 0, or an INFO: %s (is hmmsim loaded?)",
 		       strerror(-d->fd));
@@ -558,7 +558,7 @@ FIXTURE_SETUP(small)
 	self->fd = CFS_PRIVATE_DEVICE(&self->dev, CFS_PREFIX, SMALL_CAPACITY,
 				      SMALL_CAPACITY_STR);
 	if (self->fd < 0)
-		return;
+		setup_skipped();
 	ASSERT_EQ(0, info(self->fd, &inf));
 	self->cap = inf.caps & HMMSIM_CAP_THP;
 }

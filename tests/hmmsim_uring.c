@@ -875,7 +875,7 @@ FIXTURE_SETUP(slow)
 
 	self->fd = -1;
 	if (why)
-		SKIP(return, "%s", why);
+		SETUP_SKIP("%s", why);
 	ASSERT_EQ(0, cfs_make(&self->dev, "uring"));
 	ASSERT_EQ(0, cfs_write(&self->dev, "capacity", "128M"));
 	/* 50 ms per 2 MiB window: a 32 MiB request takes 0.8 s at least. */
@@ -1079,7 +1079,7 @@ FIXTURE_SETUP(full)
 
 	self->fd = -1;
 	if (why)
-		SKIP(return, "%s", why);
+		SETUP_SKIP("%s", why);
 	ASSERT_EQ(0, cfs_make(&self->dev, "uring_full-"));
 	ASSERT_EQ(0, cfs_write(&self->dev, "capacity", "2M"));
 	ASSERT_EQ(0, cfs_power_on(&self->dev));
