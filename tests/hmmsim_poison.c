@@ -29,7 +29,7 @@
 #define CAPACITY	"2M"
 #define NPAGES		(SZ_2M / 4096)
 #define LOST		100	/* the device page that gets the error */
-#define MF_STATS	"/sys/devices/system/node/node0/memory_failure"
+#define MF_SYSCTL	"/proc/sys/vm/memory_failure_recovery"
 
 /* ------------------------------------------------------- CPU accesses */
 
@@ -128,15 +128,15 @@ FIXTURE_VARIANT_ADD(poison, coherent)
 FIXTURE_SETUP(poison)
 {
 	self->dev.made = false;
+	/* The kernel's memory failure sysctl: it has memory_failure(). */
+	if (access(MF_SYSCTL, F_OK))
+		SETUP_SKIP("no %s: a kernel without CONFIG_MEMORY_FAILURE",
+			   MF_SYSCTL);
 	self->fd = CFS_DEVICE(&self->dev, CFS_PREFIX, variant->coherent, SZ_2M,
 			      CAPACITY);
 	if (self->fd < 0)
 		setup_skipped();
 	snprintf(self->knob, sizeof(self->knob), "%s/poison", self->dev.dbg);
-	/* The kernel's per-node memory failure statistics: it has it. */
-	if (access(MF_STATS, F_OK))
-		SETUP_SKIP("no %s: a kernel without CONFIG_MEMORY_FAILURE",
-			   MF_STATS);
 	ASSERT_EQ(0, access(self->knob, W_OK))
 		TH_LOG("%s: %s", self->knob, strerror(errno));
 	self->seed = test_seed(_metadata->name);
