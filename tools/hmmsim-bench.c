@@ -1051,7 +1051,8 @@ int main(int argc, char **argv)
 	}
 
 	if (migrations_again)
-		fprintf(stderr, "hmmsim-bench: %u migrations to a device were issued again after ENOENT\n",
+		fprintf(stderr,
+			"hmmsim-bench: %u migrations to a device were issued again after ENOENT\n",
 			migrations_again);
 	if (json) {
 		print_json();

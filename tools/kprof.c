@@ -265,10 +265,11 @@ static void report(int top)
 	uint64_t wall = wbusy + wtotal[CL_IDLE];
 	int i, c;
 
-	printf("# kprof: %llu samples every %llu ns (%llu lost): "
-	       "command %llu, idle %llu, other %llu\n",
+	printf("# kprof: %llu samples every %llu ns (%llu lost): ",
 	       (unsigned long long)nsamples, (unsigned long long)period,
-	       (unsigned long long)lost, (unsigned long long)total[CL_CMD],
+	       (unsigned long long)lost);
+	printf("command %llu, idle %llu, other %llu\n",
+	       (unsigned long long)total[CL_CMD],
 	       (unsigned long long)total[CL_IDLE],
 	       (unsigned long long)total[CL_OTHER]);
 	for (c = 0; c < 3; c++)
@@ -280,8 +281,8 @@ static void report(int top)
 	printf("# weighted ms: command %.1f, idle %.1f, other %.1f\n",
 	       wtotal[CL_CMD] / 1e6, wtotal[CL_IDLE] / 1e6,
 	       wtotal[CL_OTHER] / 1e6);
-	printf("# self, idle excluded; busy%%: of the %.1f busy ms "
-	       "(%llu samples)\n", wbusy / 1e6, (unsigned long long)busy);
+	printf("# self, idle excluded; busy%%: of the %.1f busy ms (%llu samples)\n",
+	       wbusy / 1e6, (unsigned long long)busy);
 	printf("%8s %6s %7s %7s %7s  %s\n", "ms", "busy%", "samples",
 	       "command", "other", "symbol");
 	qsort(syms, nsyms, sizeof(*syms), by_self);
@@ -299,8 +300,8 @@ static void report(int top)
 	}
 	if (!callchains)
 		return;
-	printf("# inclusive (symbol anywhere in the kernel chain), idle "
-	       "included; all%%: of the %.1f ms of all CPUs\n", wall / 1e6);
+	printf("# inclusive (symbol anywhere in the kernel chain), idle included\n");
+	printf("# all%%: of the %.1f ms of all CPUs\n", wall / 1e6);
 	printf("%8s %6s %7s  %s\n", "ms", "all%", "samples", "symbol");
 	qsort(syms, nsyms, sizeof(*syms), by_incl);
 	for (i = 0; i < top && (size_t)i < nsyms && syms[i].wincl; i++)
@@ -309,10 +310,10 @@ static void report(int top)
 		       (unsigned long long)syms[i].incl, syms[i].name);
 }
 
-static void usage(void)
+static void print_usage(void)
 {
-	fprintf(stderr, "usage: kprof [-p PERIOD_NS] [-n TOP] [-g] [-c] -- "
-			"COMMAND [ARG...]\n");
+	fprintf(stderr,
+		"usage: kprof [-p PERIOD_NS] [-n TOP] [-g] [-c] -- COMMAND [ARG...]\n");
 	exit(2);
 }
 
@@ -339,11 +340,11 @@ int main(int argc, char **argv)
 			control = 1;
 			break;
 		default:
-			usage();
+			print_usage();
 		}
 	}
 	if (optind >= argc || !period)
-		usage();
+		print_usage();
 	load_kallsyms();
 
 	ncpus = sysconf(_SC_NPROCESSORS_ONLN);

@@ -46,7 +46,7 @@ static double now(void)
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec * 1e-9;
+	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 static void profile(int on)
@@ -137,18 +137,18 @@ static void interleave(char **devs, int ndevs, char *buf, char *mirror,
 	for (d = 1; d < ndevs; d++) {
 		for (i = 0; i < loops; i++)
 			ratio[i] = tsys[d][i] / tsys[0][i];
-		printf("# migloop -i: to_system %s/%s per-loop ratio: median "
-		       "%.3fx", devs[0], devs[d], median(ratio, loops));
+		printf("# migloop -i: to_system %s/%s per-loop ratio: median %.3fx",
+		       devs[0], devs[d], median(ratio, loops));
 		printf(", least %.3fx, most %.3fx\n", ratio[0],
 		       ratio[loops - 1]);
 		for (i = 0; i < loops; i++)
 			ratio[i] = tdev[d][i] / tdev[0][i];
-		printf("# migloop -i: to_device %s/%s per-loop ratio: median "
-		       "%.3fx\n", devs[0], devs[d], median(ratio, loops));
+		printf("# migloop -i: to_device %s/%s per-loop ratio: median %.3fx\n",
+		       devs[0], devs[d], median(ratio, loops));
 	}
 	for (d = 0; d < ndevs; d++) {
-		printf("# migloop -i %s: to_device %.3f GB/s, to_system %.3f "
-		       "GB/s (median of %d)\n", devs[d],
+		printf("# migloop -i %s: to_device %.3f GB/s, to_system %.3f GB/s (median of %d)\n",
+		       devs[d],
 		       size / median(tdev[d], loops) / 1e9,
 		       size / median(tsys[d], loops) / 1e9, loops);
 		close(fds[d]);
@@ -180,8 +180,8 @@ int main(int argc, char **argv)
 			thp = 1;
 			break;
 		default:
-			fprintf(stderr, "usage: migloop [-s MIB] [-n LOOPS] "
-					"[-p sys|dev] [-i] [-t] DEVICE...\n");
+			fprintf(stderr,
+				"usage: migloop [-s MIB] [-n LOOPS] [-p sys|dev] [-i] [-t] DEVICE...\n");
 			return 1;
 		}
 	}
@@ -219,8 +219,8 @@ int main(int argc, char **argv)
 		close(fd);
 		qsort(tdev, loops, sizeof(double), dbl_cmp);
 		qsort(tsys, loops, sizeof(double), dbl_cmp);
-		printf("# migloop %s: to_device %.3f GB/s, to_system %.3f GB/s "
-		       "(median of %d)\n", argv[d], size / tdev[loops / 2] / 1e9,
+		printf("# migloop %s: to_device %.3f GB/s, to_system %.3f GB/s (median of %d)\n",
+		       argv[d], size / tdev[loops / 2] / 1e9,
 		       size / tsys[loops / 2] / 1e9, loops);
 		if (((int *)buf)[12345] != 12345)
 			fprintf(stderr, "migloop: data corrupted\n");
