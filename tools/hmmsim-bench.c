@@ -233,10 +233,17 @@ static double huge_share(struct buffers *b)
 	return (double)(a < m ? a : m) / size;
 }
 
-/* Fresh pages for a buffer: the next touch faults in THPs where it can. */
+/*
+ * Fresh pages for a THP-backed buffer: mapped anew, which also frees the
+ * page tables of its small pages (MADV_DONTNEED leaves them, and a fault
+ * under a page table maps no THP), then touched: THPs where it can.
+ */
 static void refill(char *p)
 {
-	if (madvise(p, size, MADV_DONTNEED))
+	if (mmap(p, size, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED)
+		die("mmap");
+	if (madvise(p, size, MADV_HUGEPAGE))
 		die("madvise");
 	memset(p, 0x5a, size);
 }
