@@ -164,9 +164,25 @@ static void read_pmd_size(void)
 }
 
 /*
+ * Map @size bytes of fresh memory at @p, over what was there (which also
+ * frees the page tables of what was there: MADV_DONTNEED leaves them, and
+ * a fault under a page table maps no THP), advise them for @b and touch
+ * them: THPs, if @b asks for them, where the kernel can.
+ */
+static void fill_at(char *p, enum backing b)
+{
+	if (mmap(p, size, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED)
+		die("mmap");
+	if (madvise(p, size, b == BACK_THP ? MADV_HUGEPAGE : MADV_NOHUGEPAGE))
+		die("madvise");
+	memset(p, 0x5a, size);
+}
+
+/*
  * A buffer of @size bytes, PMD aligned, inside a PROT_NONE reservation
  * whose ends keep it a VMA of its own (so that smaps describes it alone),
- * advised for @b before the first touch. Returns the buffer; *@resv is the
+ * filled for @b (fill_at()). Returns the buffer; *@resv is the
  * reservation, to unmap.
  */
 static char *map_buffer(enum backing b, char **resv)
@@ -180,12 +196,7 @@ static char *map_buffer(enum backing b, char **resv)
 		die("mmap");
 	p = (char *)(((unsigned long)r + page_size + pmd_size - 1) &
 		     ~(pmd_size - 1));
-	if (mmap(p, size, PROT_READ | PROT_WRITE,
-		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED)
-		die("mmap");
-	if (madvise(p, size, b == BACK_THP ? MADV_HUGEPAGE : MADV_NOHUGEPAGE))
-		die("madvise");
-	memset(p, 0x5a, size);
+	fill_at(p, b);
 	*resv = r;
 	return p;
 }
@@ -234,21 +245,6 @@ static double huge_share(struct buffers *b)
 }
 
 /*
- * Fresh pages for a THP-backed buffer: mapped anew, which also frees the
- * page tables of its small pages (MADV_DONTNEED leaves them, and a fault
- * under a page table maps no THP), then touched: THPs where it can.
- */
-static void refill(char *p)
-{
-	if (mmap(p, size, PROT_READ | PROT_WRITE,
-		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED)
-		die("mmap");
-	if (madvise(p, size, MADV_HUGEPAGE))
-		die("madvise");
-	memset(p, 0x5a, size);
-}
-
-/*
  * Before a timed run: a THP-backed buffer that lost its huge pages (a
  * migration back in small pages, a split) gets new ones. Returns the share
  * of the buffers in THPs, as the run will find them.
@@ -257,9 +253,9 @@ static double prepare(struct buffers *b)
 {
 	if (b->backing == BACK_THP) {
 		if (huge_bytes(b->buf) < size)
-			refill(b->buf);
+			fill_at(b->buf, BACK_THP);
 		if (huge_bytes(b->mirror) < size)
-			refill(b->mirror);
+			fill_at(b->mirror, BACK_THP);
 	}
 	return huge_share(b);
 }
