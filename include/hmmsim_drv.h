@@ -437,6 +437,27 @@ struct hmmsim_mirror_ops {
 };
 
 /**
+ * struct hmmsim_arrival - a window of a migration to a mirror's device, from
+ *	before its collection until its pages are mapped
+ * @link: entry in &hmmsim_mirror.arrivals.
+ * @start: the window's first address.
+ * @end: its end.
+ * @task: the task migrating it.
+ * @stale: an invalidation by another task cleared part of the window, or
+ *	may have: its pages are not mapped when they arrive, and the next
+ *	device access faults them in.
+ *
+ * See hmmsim_mirror_expect().
+ */
+struct hmmsim_arrival {
+	struct list_head link;
+	unsigned long start;
+	unsigned long end;
+	struct task_struct *task;
+	bool stale;
+};
+
+/**
  * struct hmmsim_mirror - one open file: a device's mirror of one process
  * @hdev: the device the file was opened on.
  * @mm: the address space bound at open; commands from any other mm are
@@ -447,6 +468,8 @@ struct hmmsim_mirror_ops {
  *	Documentation/mm/hmm.rst, held by the invalidate callback, and by
  *	everyone reading or updating @pt.
  * @pt: the device page table.
+ * @arrivals: the windows of migrations to @hdev on their way, under
+ *	@pt_lock (struct hmmsim_arrival).
  * @link: entry in @hdev->mirrors.
  * @scratch_lock: protects @scratch while a command uses it.
  * @scratch: the buffers the commands on this file reuse (scratch.c).
@@ -470,6 +493,7 @@ struct hmmsim_mirror {
 	struct mmu_interval_notifier notifier;
 	struct mutex pt_lock;		/* see above, and DOC: Locking */
 	struct hmmsim_devpt pt;
+	struct list_head arrivals;
 	struct list_head link;
 	struct mutex scratch_lock;	/* see above */
 	struct hmmsim_scratch *scratch;
@@ -874,18 +898,23 @@ void hmmsim_mirrors_unmap_migrating(struct hmmsim_device *hdev,
 				    struct mm_struct *mm,
 				    const struct migrate_vma *args,
 				    struct hmmsim_device *stays);
+void hmmsim_mirror_expect(struct hmmsim_mirror *mirror,
+			  struct hmmsim_arrival *a, unsigned long start,
+			  unsigned long end);
 void hmmsim_mirror_map_migrated(struct hmmsim_mirror *mirror,
 				const struct migrate_vma *args,
-				unsigned long seq);
+				struct hmmsim_arrival *a);
 int hmmsim_mirror_map_exclusive(struct hmmsim_mirror *mirror,
 				unsigned long addr, struct page *page,
 				unsigned long seq);
 
 /* src/move.c */
-int hmmsim_move_to_device(struct hmmsim_scratch *s,
-			  struct hmmsim_mirror *mirror,
-			  struct migrate_vma *args, unsigned int got,
-			  unsigned long seq, unsigned long *moved);
+void hmmsim_move_to_device_begin(struct hmmsim_scratch *s,
+				 struct migrate_vma *args, unsigned int got);
+int hmmsim_move_to_device_end(struct hmmsim_scratch *s,
+			      struct hmmsim_mirror *mirror,
+			      struct migrate_vma *args,
+			      struct hmmsim_arrival *a, unsigned long *moved);
 unsigned long hmmsim_move_window_end(struct vm_area_struct *vma,
 				     unsigned long addr, unsigned long end);
 unsigned long hmmsim_move_select(const struct hmmsim_device *hdev);

@@ -9,12 +9,19 @@
  * - system (or another device) to device: hmmsim_migrate_to_device(),
  *   which gets destination pages from hmmsim_evict_alloc() (evicting when
  *   the device is full) between migrate_vma_setup() and the copy;
- * - device to system: hmmsim_migrate_to_system(), which keeps two windows
- *   in flight: the copy of one runs on the copy engine's channels while the
- *   kernel finishes the migration of the one before;
+ * - device to system: hmmsim_migrate_to_system();
  * - the CPU faulting on a device private page, dev_pagemap_ops
  *   .migrate_to_ram: hmmsim_migrate_cpu_fault(), which brings back the
  *   whole window around the fault rather than one page.
+ *
+ * The two range functions keep two windows in flight: the copy of one runs
+ * on the copy engine's channels while the kernel finishes the migration of
+ * the one before (struct hmmsim_migrate_run). They hold the mmap lock from
+ * one window to the next, and let go of it between windows when another
+ * task waits for it. A window in flight holds its pages collected, so the
+ * eviction that makes room for the next one cannot take them, nor the
+ * device pages they go to, whose address eviction learns only when they
+ * have arrived.
  *
  * Both range functions add the pages they moved to the span as each window
  * completes, also the window that then fails.
@@ -25,6 +32,35 @@
 
 #include "hmmsim_drv.h"
 #include "trace.h"
+
+/*
+ * A window in flight: collected, given its destinations, its copy started;
+ * @ret is what giving it destinations returned; @arrival, to the device,
+ * the mirror's watch on it (hmmsim_mirror_expect()).
+ */
+struct hmmsim_migrate_flight {
+	struct migrate_vma args;
+	struct hmmsim_scratch *s;
+	struct hmmsim_arrival arrival;
+	int ret;
+};
+
+/*
+ * One migration of @span, to the mirror's device (@to_device, from @src, or
+ * from system memory when NULL) or back to system memory, with up to @depth
+ * windows of @flights in flight: @nr of them, listed in @f, the oldest
+ * first.
+ */
+struct hmmsim_migrate_run {
+	struct hmmsim_mirror *mirror;
+	struct hmmsim_device *src;
+	bool to_device;
+	struct hmmsim_span *span;
+	struct hmmsim_migrate_flight flights[2];
+	struct hmmsim_migrate_flight *f[2];
+	unsigned int nr;
+	unsigned int depth;
+};
 
 /* Whether an hmm_range_fault() entry is a KSM page. */
 static bool hmmsim_migrate_pfn_ksm(unsigned long hmm_pfn)
@@ -72,50 +108,39 @@ static unsigned long hmmsim_migrate_cut_ksm(struct hmmsim_mirror *mirror,
 }
 
 /*
- * Set up the migration of the window that starts at @addr (@args has src,
- * dst, pgmap_owner and flags set), with the mmap lock held: the VMA must
- * be readable, and the window ends at the next window boundary, the VMA's
- * end or @end. For a migration to the device of @ksm_mirror (or NULL), the
- * window also ends before a KSM page. Returns 1, with @args->end set, for a
- * window of KSM pages, which is not set up.
+ * Set up the migration of the window of @r that starts at @addr in @f
+ * (whose args have src, dst, pgmap_owner and flags set), with the mmap
+ * lock held: the VMA must be readable, and the window ends at the next
+ * window boundary, the VMA's end or the span's. To the device, the window
+ * also ends before a KSM page, and the mirror expects it. Returns 1, with
+ * @f->args.end set, for a window of KSM pages, which is not set up.
  */
-static int hmmsim_migrate_collect(struct mm_struct *mm,
-				  struct migrate_vma *args,
-				  unsigned long addr, unsigned long end,
-				  struct hmmsim_mirror *ksm_mirror)
+static int hmmsim_migrate_collect(struct hmmsim_migrate_run *r,
+				  struct hmmsim_migrate_flight *f,
+				  unsigned long addr)
 {
-	unsigned long skip = 0;
+	struct migrate_vma *args = &f->args;
+	unsigned long skip;
+	int ret;
 
-	hmmsim_mmap_assert_locked(mm);
-	args->vma = vma_lookup(mm, addr);
+	hmmsim_mmap_assert_locked(r->mirror->mm);
+	args->vma = vma_lookup(r->mirror->mm, addr);
 	if (!args->vma || !(args->vma->vm_flags & VM_READ))
 		return -EINVAL;
 	args->start = addr;
-	args->end = hmmsim_move_window_end(args->vma, addr, end);
-	if (ksm_mirror)
-		skip = hmmsim_migrate_cut_ksm(ksm_mirror, args->dst, args);
+	args->end = hmmsim_move_window_end(args->vma, addr, r->span->end);
+	if (!r->to_device)
+		return migrate_vma_setup(args);
+	skip = hmmsim_migrate_cut_ksm(r->mirror, args->dst, args);
 	if (skip) {
 		args->end = skip;
 		return 1;
 	}
-	return migrate_vma_setup(args);
-}
-
-/*
- * Lock the mm and hmmsim_migrate_collect(). On success the mmap lock is
- * held; on failure, and for a window of KSM pages, it is not.
- */
-static int hmmsim_migrate_setup(struct mm_struct *mm, struct migrate_vma *args,
-				unsigned long addr, unsigned long end,
-				struct hmmsim_mirror *ksm_mirror)
-{
-	int ret;
-
-	if (mmap_read_lock_killable(mm))
-		return -EINTR;
-	ret = hmmsim_migrate_collect(mm, args, addr, end, ksm_mirror);
+	hmmsim_mirror_expect(r->mirror, &f->arrival, args->start, args->end);
+	ret = migrate_vma_setup(args);
+	/* No pages (args->npages is 0): the mirror just lets go of it. */
 	if (ret)
-		mmap_read_unlock(mm);
+		hmmsim_mirror_map_migrated(r->mirror, args, &f->arrival);
 	return ret;
 }
 
@@ -182,18 +207,16 @@ static bool hmmsim_migrate_alloc_thp(struct hmmsim_scratch *s,
 }
 
 /*
- * One window to the mirror's device; args from migrate_vma_setup(), with
- * the mmap lock held. Adds the pages moved to *@moved; returns -ENOMEM when
- * some could not get device memory, -EIO when the copy failed.
+ * Give a window collected for the mirror's device its device pages, and
+ * start its copy, with the mmap lock held. Returns 0, or -ENOMEM when some
+ * pages could not get device memory (the others move).
  */
 static int hmmsim_migrate_window(struct hmmsim_scratch *s,
 				 struct hmmsim_mirror *mirror,
-				 struct migrate_vma *args, unsigned long seq,
-				 unsigned long *moved)
+				 struct migrate_vma *args)
 {
 	unsigned int want, got;
 	bool fail = false;
-	int ret;
 
 	hmmsim_mmap_assert_locked(mirror->mm);
 	hmmsim_migrate_skip_ksm(args);
@@ -209,8 +232,10 @@ static int hmmsim_migrate_window(struct hmmsim_scratch *s,
 		hmmsim_count(mirror->hdev, HMMSIM_STAT_ALLOC_FAILURES, 1);
 		fail = true;
 	}
-	if (want && hmmsim_migrate_alloc_thp(s, mirror, args, fail))
-		return hmmsim_move_to_device(s, mirror, args, 1, seq, moved);
+	if (want && hmmsim_migrate_alloc_thp(s, mirror, args, fail)) {
+		hmmsim_move_to_device_begin(s, args, 1);
+		return 0;
+	}
 	/* The fallback: a page for each page of the THP (or 2 MiB hole). */
 	if (want && (args->src[0] & HMMSIM_MIGRATE_PFN_COMPOUND))
 		want = args->npages;
@@ -225,9 +250,166 @@ static int hmmsim_migrate_window(struct hmmsim_scratch *s,
 		while (got)
 			hmmsim_devmem_free_unused(s->pages[--got]);
 	}
-	ret = hmmsim_move_to_device(s, mirror, args, got, seq, moved);
-	if (!ret && got < want)
-		ret = -ENOMEM;
+	hmmsim_move_to_device_begin(s, args, got);
+	return got < want ? -ENOMEM : 0;
+}
+
+/* How @f collects a window for the mirror's device. */
+static void hmmsim_migrate_in_args(struct hmmsim_migrate_run *r,
+				   struct hmmsim_migrate_flight *f)
+{
+	struct hmmsim_device *hdev = r->mirror->hdev;
+
+	/*
+	 * From system memory, this device's own pages in the window are
+	 * collected too, and left where they are: collected pages are busy,
+	 * so making room for the others cannot evict them.
+	 */
+	f->args = (struct migrate_vma){
+		.src = f->s->src,
+		.dst = f->s->dst,
+		.pgmap_owner = r->src ? r->src : hdev,
+		.flags = (r->src ? hmmsim_move_select(r->src) :
+				   MIGRATE_VMA_SELECT_SYSTEM |
+				   hmmsim_move_select(hdev)) |
+			 hmmsim_move_compound(hdev),
+	};
+}
+
+/*
+ * Collect the window at @addr in @f, give it its destinations and start its
+ * copy, with the mmap lock held. Returns 0 with the window in flight (and
+ * what giving it destinations returned in @f->ret), 1 for a window of KSM
+ * pages, which stay where they are, or a negative errno; either way with
+ * @f->args.end set and nothing in flight.
+ */
+static int hmmsim_migrate_begin(struct hmmsim_migrate_run *r,
+				struct hmmsim_migrate_flight *f,
+				unsigned long addr)
+{
+	struct hmmsim_mirror *mirror = r->mirror;
+	int ret;
+
+	if (r->to_device) {
+		hmmsim_migrate_in_args(r, f);
+	} else {
+		f->args = (struct migrate_vma){
+			.src = f->s->src,
+			.dst = f->s->dst,
+			.pgmap_owner = mirror->hdev,
+			.flags = hmmsim_move_select(mirror->hdev) |
+				 hmmsim_move_compound(mirror->hdev),
+		};
+	}
+	ret = hmmsim_migrate_collect(r, f, addr);
+	if (ret)
+		return ret;
+	if (r->to_device)
+		f->ret = hmmsim_migrate_window(f->s, mirror, &f->args);
+	else
+		f->ret = hmmsim_move_to_system_begin(f->s, &f->args,
+						     GFP_HIGHUSER_MOVABLE);
+	return 0;
+}
+
+/* Finish the oldest window in flight; what it moved is added to the span. */
+static int hmmsim_migrate_end(struct hmmsim_migrate_run *r)
+{
+	struct hmmsim_migrate_flight *f = r->f[0];
+	unsigned long *moved = &r->span->pages;
+	int ret;
+
+	if (r->to_device)
+		ret = hmmsim_move_to_device_end(f->s, r->mirror, &f->args,
+						&f->arrival, moved);
+	else
+		ret = hmmsim_move_to_system_end(f->s, &f->args, f->ret,
+						HMMSIM_TO_SYSTEM, moved);
+	r->f[0] = r->f[1];
+	r->nr--;
+	return f->ret ? f->ret : ret;
+}
+
+/* Finish every window in flight; returns the first error. */
+static int hmmsim_migrate_drain(struct hmmsim_migrate_run *r)
+{
+	int ret = 0, err;
+
+	while (r->nr) {
+		err = hmmsim_migrate_end(r);
+		ret = ret ? ret : err;
+	}
+	return ret;
+}
+
+/*
+ * Between windows: when another task waits for the mmap lock, or for a
+ * fatal signal, finish the windows in flight and let go of the lock, then
+ * take it again (*@locked) and go on, or stop.
+ */
+static int hmmsim_migrate_pause(struct hmmsim_migrate_run *r, bool *locked)
+{
+	struct mm_struct *mm = r->mirror->mm;
+	int ret;
+
+	if (!fatal_signal_pending(current) && !mmap_lock_is_contended(mm)) {
+		cond_resched();
+		return 0;
+	}
+	ret = hmmsim_migrate_drain(r);
+	mmap_read_unlock(mm);
+	*locked = false;
+	if (!ret)
+		ret = hmmsim_window_done();
+	if (!ret && !mmap_read_lock_killable(mm))
+		*locked = true;
+	return ret ? ret : (*locked ? 0 : -EINTR);
+}
+
+/*
+ * Run @r over its span: two windows in flight when @s has a twin
+ * (hmmsim_scratch_twin()), one copying on the engine's channels while the
+ * kernel finishes the migration of the one before. The mmap lock is held
+ * from one window to the next, and let go of when another task waits for
+ * it.
+ */
+static int hmmsim_migrate_run(struct hmmsim_migrate_run *r,
+			      struct hmmsim_scratch *s)
+{
+	struct hmmsim_span *span = r->span;
+	unsigned long addr = span->start;
+	bool locked = true;
+	int ret, err;
+
+	r->flights[0].s = s;
+	r->flights[1].s = span->end - span->start > HMMSIM_WINDOW_SIZE ?
+			  hmmsim_scratch_twin(s) : NULL;
+	r->depth = r->flights[1].s ? 2 : 1;
+	if (mmap_read_lock_killable(r->mirror->mm))
+		return -EINTR;
+	for (ret = 0; !ret && addr < span->end; ) {
+		/* The window not in flight, of the two. */
+		struct hmmsim_migrate_flight *f =
+			&r->flights[r->nr && r->f[0] == &r->flights[0]];
+
+		ret = hmmsim_migrate_begin(r, f, addr);
+		if (ret < 0)
+			break;
+		addr = f->args.end;
+		if (!ret) {
+			r->f[r->nr++] = f;
+			/* Out of memory: move what is in flight, and stop. */
+			if (f->ret)
+				break;
+		}
+		ret = r->nr == r->depth ? hmmsim_migrate_end(r) : 0;
+		if (!ret && addr < span->end)
+			ret = hmmsim_migrate_pause(r, &locked);
+	}
+	err = hmmsim_migrate_drain(r);
+	ret = ret ? ret : err;
+	if (locked)
+		mmap_read_unlock(r->mirror->mm);
 	return ret;
 }
 
@@ -241,7 +423,8 @@ static int hmmsim_migrate_window(struct hmmsim_scratch *s,
  *
  * Pages that are not in the source stay where they are. A device-to-device
  * move copies from one device's memory to the other's, with no bounce
- * through system memory.
+ * through system memory. Two windows are in flight, as in
+ * hmmsim_migrate_to_system().
  *
  * Return: 0, -EINVAL if the VMAs changed meanwhile, -ENOMEM when device
  * memory ran out, or another negative errno.
@@ -251,126 +434,14 @@ int hmmsim_migrate_to_device(struct hmmsim_mirror *mirror,
 			     struct hmmsim_device *src,
 			     struct hmmsim_span *span)
 {
-	struct mm_struct *mm = mirror->mm;
-	unsigned long addr, next, seq;
-	int ret = 0;
-
-	for (addr = span->start; addr < span->end; addr = next) {
-		/*
-		 * From system memory, this device's own pages in the window
-		 * are collected too, and left where they are: collected
-		 * pages are busy, so making room for the others cannot
-		 * evict them.
-		 */
-		struct migrate_vma args = {
-			.src = s->src,
-			.dst = s->dst,
-			.pgmap_owner = src ? src : mirror->hdev,
-			.flags = (src ? hmmsim_move_select(src) :
-					MIGRATE_VMA_SELECT_SYSTEM |
-					hmmsim_move_select(mirror->hdev)) |
-				 hmmsim_move_compound(mirror->hdev),
-		};
-
-		ret = hmmsim_migrate_setup(mm, &args, addr, span->end, mirror);
-		if (ret < 0)
-			break;
-		next = args.end;
-		if (ret) {
-			/* KSM pages, which stay where they are. */
-			ret = hmmsim_window_done();
-			if (ret)
-				break;
-			continue;
-		}
-		/* After the migration's own invalidation. */
-		seq = mmu_interval_read_begin(&mirror->notifier);
-		ret = hmmsim_migrate_window(s, mirror, &args, seq,
-					    &span->pages);
-		mmap_read_unlock(mm);
-		if (!ret)
-			ret = hmmsim_window_done();
-		if (ret)
-			break;
-	}
-	return ret;
-}
-
-/*
- * A window of a migration to system memory in flight: collected, given
- * system pages, its copy started; @ret is what that start returned.
- */
-struct hmmsim_migrate_flight {
-	struct migrate_vma args;
-	struct hmmsim_scratch *s;
-	int ret;
-};
-
-/*
- * Collect the window of @mirror's device's pages at @addr (before @end) in
- * @f, give it system pages and start its copy, with the mmap lock held.
- * Returns 0 with the window in flight, or a negative errno with nothing in
- * flight.
- */
-static int hmmsim_migrate_back_begin(struct hmmsim_mirror *mirror,
-				     struct hmmsim_migrate_flight *f,
-				     unsigned long addr, unsigned long end)
-{
-	int ret;
-
-	f->args = (struct migrate_vma){
-		.src = f->s->src,
-		.dst = f->s->dst,
-		.pgmap_owner = mirror->hdev,
-		.flags = hmmsim_move_select(mirror->hdev) |
-			 hmmsim_move_compound(mirror->hdev),
+	struct hmmsim_migrate_run r = {
+		.mirror = mirror,
+		.src = src,
+		.to_device = true,
+		.span = span,
 	};
-	ret = hmmsim_migrate_collect(mirror->mm, &f->args, addr, end, NULL);
-	if (ret)
-		return ret;
-	f->ret = hmmsim_move_to_system_begin(f->s, &f->args,
-					     GFP_HIGHUSER_MOVABLE);
-	return 0;
-}
 
-/* Finish the window in flight in @f; what it moved is added to *@moved. */
-static int hmmsim_migrate_back_end(struct hmmsim_migrate_flight *f,
-				   unsigned long *moved)
-{
-	return hmmsim_move_to_system_end(f->s, &f->args, f->ret,
-					 HMMSIM_TO_SYSTEM, moved);
-}
-
-/*
- * Between windows of a migration to system memory, with *@nr windows in
- * flight in @f (the oldest first): when another task waits for the mmap
- * lock, or for a fatal signal, finish them (*@nr is then 0) and let go of
- * the lock, then take it again (*@locked) and go on, or stop.
- */
-static int hmmsim_migrate_back_pause(struct mm_struct *mm,
-				     struct hmmsim_migrate_flight **f,
-				     unsigned int *nr, unsigned long *moved,
-				     bool *locked)
-{
-	int ret = 0, err;
-	unsigned int i;
-
-	if (!fatal_signal_pending(current) && !mmap_lock_is_contended(mm)) {
-		cond_resched();
-		return 0;
-	}
-	for (i = 0; i < *nr; i++) {
-		err = hmmsim_migrate_back_end(f[i], moved);
-		ret = ret ? ret : err;
-	}
-	*nr = 0;
-	mmap_read_unlock(mm);
-	*locked = false;
-	if (!ret)
-		ret = hmmsim_window_done();
-	if (!ret && !mmap_read_lock_killable(mm))
-		*locked = true;
-	return ret ? ret : (*locked ? 0 : -EINTR);
+	return hmmsim_migrate_run(&r, s);
 }
 
 /**
@@ -391,41 +462,12 @@ int hmmsim_migrate_to_system(struct hmmsim_mirror *mirror,
 			     struct hmmsim_scratch *s,
 			     struct hmmsim_span *span)
 {
-	struct hmmsim_migrate_flight flights[2] = {
-		{ .s = s },
-		{ .s = span->end - span->start > HMMSIM_WINDOW_SIZE ?
-		       hmmsim_scratch_twin(s) : NULL },
+	struct hmmsim_migrate_run r = {
+		.mirror = mirror,
+		.span = span,
 	};
-	struct hmmsim_migrate_flight *f[2] = {};
-	unsigned int nr = 0, depth = flights[1].s ? 2 : 1;
-	unsigned long addr = span->start;
-	bool locked = true;
-	int ret, err;
 
-	if (mmap_read_lock_killable(mirror->mm))
-		return -EINTR;
-	for (ret = 0; !ret && addr < span->end; ) {
-		/* The window not in flight, of the two. */
-		f[nr] = &flights[nr && f[0] == &flights[0]];
-		ret = hmmsim_migrate_back_begin(mirror, f[nr], addr, span->end);
-		if (ret)
-			break;
-		addr = f[nr++]->args.end;
-		if (nr == depth) {
-			ret = hmmsim_migrate_back_end(f[0], &span->pages);
-			f[0] = f[--nr];
-		}
-		if (!ret && addr < span->end)
-			ret = hmmsim_migrate_back_pause(mirror->mm, f, &nr,
-							&span->pages, &locked);
-	}
-	if (nr) {
-		err = hmmsim_migrate_back_end(f[0], &span->pages);
-		ret = ret ? ret : err;
-	}
-	if (locked)
-		mmap_read_unlock(mirror->mm);
-	return ret;
+	return hmmsim_migrate_run(&r, s);
 }
 
 /*

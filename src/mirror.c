@@ -49,6 +49,9 @@
  *   migration unmaps exactly the pages it moves, in every mirror of the
  *   device on that mm, before copying them (hmmsim_mirrors_unmap_migrating()),
  *   and pages that stay where they are keep their device mapping.
+ *   Every other invalidation marks the windows of migrations to this
+ *   device that it overlaps stale (hmmsim_mirror_expect()), so that their
+ *   pages are not mapped when they arrive.
  * - MMU_NOTIFY_EXCLUSIVE with owner == this device:
  *   make_device_exclusive*() giving this device exclusive access. The
  *   pages do not change, so there is nothing to invalidate, and the
@@ -65,6 +68,26 @@
 
 #include "hmmsim_drv.h"
 #include "trace.h"
+
+/*
+ * An invalidation that clears the device page table in @range: the windows
+ * on their way here that it overlaps are not mapped when they arrive,
+ * unless it is the doing of the task migrating them (its migrate_vma_setup()
+ * splitting a THP it collects, its migrate_vma_pages() filling a hole for
+ * another device's migration), which leaves their pages where that task
+ * put them.
+ */
+static void hmmsim_mirror_stale_arrivals(struct hmmsim_mirror *mirror,
+					 const struct mmu_notifier_range *range)
+{
+	struct hmmsim_arrival *a;
+
+	lockdep_assert_held(&mirror->pt_lock);
+	list_for_each_entry(a, &mirror->arrivals, link)
+		if (a->start < range->end && range->start < a->end &&
+		    a->task != current)
+			a->stale = true;
+}
 
 static bool hmmsim_mirror_invalidate(struct mmu_interval_notifier *mni,
 				     const struct mmu_notifier_range *range,
@@ -89,6 +112,7 @@ static bool hmmsim_mirror_invalidate(struct mmu_interval_notifier *mni,
 
 	mmu_interval_set_seq(mni, cur_seq);
 	if (!skip) {
+		hmmsim_mirror_stale_arrivals(mirror, range);
 		hmmsim_devpt_clear(&mirror->pt, range->start, range->end);
 		hmmsim_count(hdev, HMMSIM_STAT_INVALIDATIONS, 1);
 	}
@@ -135,6 +159,7 @@ struct hmmsim_mirror *hmmsim_mirror_create(struct hmmsim_device *hdev,
 	mutex_init(&mirror->scratch_lock);
 	spin_lock_init(&mirror->uring_lock);
 	INIT_LIST_HEAD(&mirror->uring_queue);
+	INIT_LIST_HEAD(&mirror->arrivals);
 	hmmsim_devpt_init(&mirror->pt, &mirror->pt_lock);
 
 	/* Teach lockdep that the invalidate callback runs under reclaim. */
@@ -183,6 +208,7 @@ void hmmsim_mirror_unlink(struct hmmsim_mirror *mirror)
  */
 void hmmsim_mirror_destroy(struct hmmsim_mirror *mirror)
 {
+	WARN_ON_ONCE(!list_empty(&mirror->arrivals));
 	hmmsim_scratch_free(mirror->scratch);
 	hmmsim_devpt_fini(&mirror->pt);
 	mmdrop(mirror->mm);
@@ -1086,27 +1112,51 @@ static bool hmmsim_mirror_needs_tables(const struct migrate_vma *args)
 }
 
 /**
- * hmmsim_mirror_map_migrated() - map the pages a migration brought here
- * @mirror: the mirror that ran the migration to its device.
- * @args: the migration, after migrate_vma_pages().
- * @seq: mmu_interval_read_begin() from after migrate_vma_setup().
+ * hmmsim_mirror_expect() - announce a window of a migration to the device
+ * @mirror: the mirror whose device the window is migrating to.
+ * @a: the window's arrival, the caller's until
+ *	hmmsim_mirror_map_migrated().
+ * @start: the window's first address.
+ * @end: its end.
  *
- * A cache fill, like hmmsim_devpt_map_range(): if anything invalidated the
- * range since @seq, or a table cannot be had without sleeping, nothing is
- * mapped, and the next device access faults the pages in instead.
+ * Called before migrate_vma_setup() collects the window, with the mmap lock
+ * held. From here until its pages arrive, an invalidation that clears part
+ * of the window, by any task but this one, marks it stale: a MADV_DONTNEED,
+ * say, which zaps migration entries under the mmap read lock, leaving the
+ * new pages unmapped once the migration finishes. Invalidations of other
+ * windows, such as those of the next window a migration sets up while
+ * this one is in flight, leave it alone; the notifier's sequence, which
+ * every invalidation advances, could not tell them apart.
+ *
+ * mmu_interval_read_begin() first waits out the invalidations in progress,
+ * whose callbacks may have run before @a was listed but whose page table
+ * changes may not yet be done.
  */
-void hmmsim_mirror_map_migrated(struct hmmsim_mirror *mirror,
-				const struct migrate_vma *args,
-				unsigned long seq)
+void hmmsim_mirror_expect(struct hmmsim_mirror *mirror,
+			  struct hmmsim_arrival *a, unsigned long start,
+			  unsigned long end)
+{
+	unsigned long seq = mmu_interval_read_begin(&mirror->notifier);
+
+	hmmsim_mmap_assert_locked(mirror->mm);
+	*a = (struct hmmsim_arrival){
+		.start = start,
+		.end = end,
+		.task = current,
+	};
+	mutex_lock(&mirror->pt_lock);
+	a->stale = mmu_interval_read_retry(&mirror->notifier, seq);
+	list_add(&a->link, &mirror->arrivals);
+	mutex_unlock(&mirror->pt_lock);
+}
+
+/* Map the pages that @args moved here, under @pt_lock. */
+static void hmmsim_mirror_map_arrived(struct hmmsim_mirror *mirror,
+				      const struct migrate_vma *args)
 {
 	unsigned long i;
 
-	if (hmmsim_mirror_needs_tables(args) &&
-	    hmmsim_devpt_prepare(&mirror->pt, args->start, args->end))
-		return;
-	mutex_lock(&mirror->pt_lock);
-	if (mmu_interval_read_retry(&mirror->notifier, seq))
-		goto out;
+	lockdep_assert_held(&mirror->pt_lock);
 	for (i = 0; i < args->npages; i++) {
 		unsigned long dst = args->dst[i];
 		unsigned long addr = args->start + (i << PAGE_SHIFT);
@@ -1129,7 +1179,30 @@ void hmmsim_mirror_map_migrated(struct hmmsim_mirror *mirror,
 		if (ret)
 			break;
 	}
-out:
+}
+
+/**
+ * hmmsim_mirror_map_migrated() - map the pages a migration brought here
+ * @mirror: the mirror that ran the migration to its device.
+ * @args: the migration, after migrate_vma_pages(), before
+ *	migrate_vma_finalize().
+ * @a: its arrival, from hmmsim_mirror_expect(); it is done with here.
+ *
+ * A cache fill, like hmmsim_devpt_map_range(): if @a went stale, or a table
+ * cannot be had without sleeping, nothing is mapped, and the next device
+ * access faults the pages in instead.
+ */
+void hmmsim_mirror_map_migrated(struct hmmsim_mirror *mirror,
+				const struct migrate_vma *args,
+				struct hmmsim_arrival *a)
+{
+	bool map = !hmmsim_mirror_needs_tables(args) ||
+		   !hmmsim_devpt_prepare(&mirror->pt, args->start, args->end);
+
+	mutex_lock(&mirror->pt_lock);
+	if (map && !a->stale)
+		hmmsim_mirror_map_arrived(mirror, args);
+	list_del(&a->link);
 	mutex_unlock(&mirror->pt_lock);
 }
 

@@ -11,9 +11,12 @@
  * function that moves pages, they add the pages moved to a count and
  * return 0 or a negative errno, so a partial result is never lost.
  *
- * hmmsim_move_to_device() is given the destination device pages, allocated
- * by the caller (migrate.c); hmmsim_move_to_system() allocates system pages
- * itself. Callers: migrate.c (commands, CPU faults) and evict.c.
+ * Both directions come in two halves, _begin() up to the start of the copy
+ * and _end() from the wait on, so that a caller can keep two windows in
+ * flight. hmmsim_move_to_device_begin() is given the destination device
+ * pages, allocated by the caller (migrate.c); hmmsim_move_to_system_begin()
+ * allocates system pages itself. Callers: migrate.c (commands, CPU faults)
+ * and evict.c.
  *
  * A THP (or a 2 MiB hole of anonymous memory) is collected as one entry
  * flagged MIGRATE_PFN_COMPOUND, at the head of a 2 MiB aligned window,
@@ -256,35 +259,50 @@ static void hmmsim_move_record(const struct migrate_vma *args)
 }
 
 /**
- * hmmsim_move_to_device() - move a collected window into device memory
+ * hmmsim_move_to_device_begin() - give a collected window device pages, and
+ *	start its copy
  * @s: the scratch buffers: @s->pages holds @got device pages from
- *	hmmsim_evict_alloc(), locked, each with one reference.
- * @mirror: the mirror whose device receives the pages, and maps them.
- * @args: from migrate_vma_setup(), with the mmap lock held; the source is
- *	@args->pgmap_owner (this device, for system memory, or another one).
+ *	hmmsim_evict_alloc(), locked, each with one reference; its batch is in
+ *	flight until hmmsim_move_to_device_end().
+ * @args: from migrate_vma_setup(), with the mmap lock held until
+ *	hmmsim_move_to_device_end(); the source is @args->pgmap_owner (this
+ *	device, for system memory, or another one), whose mirrors of this
+ *	address space unmap the pages.
  * @got: the pages in @s->pages, at most one per page to move: pages to
  *	move beyond those stay where they are.
- * @seq: mmu_interval_read_begin() of @mirror after migrate_vma_setup().
+ */
+void hmmsim_move_to_device_begin(struct hmmsim_scratch *s,
+				 struct migrate_vma *args, unsigned int got)
+{
+	hmmsim_mmap_assert_locked(args->vma->vm_mm);
+	/* The source device's mirrors skipped this invalidation. */
+	hmmsim_mirrors_unmap_migrating(args->pgmap_owner, args->vma->vm_mm,
+				       args, s->hdev);
+	hmmsim_move_fill_device(s, args, got);
+	hmmsim_copy_submit(&s->batch);
+}
+
+/**
+ * hmmsim_move_to_device_end() - wait for a window's copy, move it, and map
+ *	it in the device
+ * @s: the scratch buffers hmmsim_move_to_device_begin() used.
+ * @mirror: the mirror whose device receives the pages, and maps them.
+ * @args: the window.
+ * @a: its arrival, from hmmsim_mirror_expect() before migrate_vma_setup().
  * @moved: the pages moved are added here.
  *
  * Return: 0, or -EIO if the copy failed (and nothing moved).
  */
-int hmmsim_move_to_device(struct hmmsim_scratch *s,
-			  struct hmmsim_mirror *mirror,
-			  struct migrate_vma *args, unsigned int got,
-			  unsigned long seq, unsigned long *moved)
+int hmmsim_move_to_device_end(struct hmmsim_scratch *s,
+			      struct hmmsim_mirror *mirror,
+			      struct migrate_vma *args,
+			      struct hmmsim_arrival *a, unsigned long *moved)
 {
 	struct hmmsim_device *hdev = s->hdev;
 	struct hmmsim_device *from = args->pgmap_owner;
 	unsigned long n, thps;
 	int ret = 0;
 
-	hmmsim_mmap_assert_locked(args->vma->vm_mm);
-	/* The source device's mirrors skipped this invalidation. */
-	hmmsim_mirrors_unmap_migrating(from, args->vma->vm_mm, args, hdev);
-
-	hmmsim_move_fill_device(s, args, got);
-	hmmsim_copy_submit(&s->batch);
 	if (hmmsim_copy_wait(&s->batch)) {
 		hmmsim_move_drop_device(args);
 		ret = -EIO;
@@ -293,10 +311,9 @@ int hmmsim_move_to_device(struct hmmsim_scratch *s,
 	migrate_vma_pages(args);
 	n = hmmsim_move_count(args->src, args->dst, args->npages, &thps);
 	/* The device maps what it now holds, as a driver would. */
-	if (n) {
+	if (n)
 		hmmsim_move_record(args);
-		hmmsim_mirror_map_migrated(mirror, args, seq);
-	}
+	hmmsim_mirror_map_migrated(mirror, args, a);
 	migrate_vma_finalize(args);
 
 	hmmsim_count(hdev, HMMSIM_STAT_TO_DEVICE, n);
