@@ -1502,6 +1502,7 @@ TEST_F_TIMEOUT(core, migrate_16m_to_dev_and_back, 120)
 			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	char *ptr = malloc(SZ_16M);
 	unsigned char *m = malloc(npages);
+	struct hmm_dmirror_cmd cmd;
 
 	ASSERT_MAPPED(buf, ptr);
 	ASSERT_NE(NULL, m);
@@ -1511,6 +1512,13 @@ TEST_F_TIMEOUT(core, migrate_16m_to_dev_and_back, 120)
 	MIGRATE_PATTERN(self->fd, buf, ptr, 0, npages, seed);
 	SNAPSHOT(self->fd, buf, m, npages);
 	ASSERT_PROT2(m, 0, npages, PRIV_LOCAL, whole);
+	/*
+	 * The device mapped every window as it arrived, although the next
+	 * one was set up (its own invalidation) while it was in flight.
+	 */
+	DMIRROR_OK(self->fd, HMM_DMIRROR_READ, buf, ptr, npages, &cmd);
+	ASSERT_EQ(0, cmd.faults);
+	ASSERT_PATTERN(ptr, 0, npages, seed);
 
 	DMIRROR_OK(self->fd, HMM_DMIRROR_MIGRATE_TO_SYS, buf, ptr, npages,
 		   NULL);
