@@ -35,12 +35,14 @@
 
 /*
  * A window in flight: collected, given its destinations, its copy started;
- * @ret is what giving it destinations returned; @arrival, to the device,
- * the mirror's watch on it (hmmsim_mirror_expect()).
+ * @ret is what giving it destinations returned. To the device: @got, the
+ * device pages it was given, and @arrival, the mirror's watch on it
+ * (hmmsim_mirror_expect()).
  */
 struct hmmsim_migrate_flight {
 	struct migrate_vma args;
 	struct hmmsim_scratch *s;
+	unsigned long got;
 	struct hmmsim_arrival arrival;
 	int ret;
 };
@@ -49,7 +51,8 @@ struct hmmsim_migrate_flight {
  * One migration of @span, to the mirror's device (@to_device, from @src, or
  * from system memory when NULL) or back to system memory, with up to @depth
  * windows of @flights in flight: @nr of them, listed in @f, the oldest
- * first.
+ * first. @err is what a window finished early returned
+ * (hmmsim_migrate_make_room()).
  */
 struct hmmsim_migrate_run {
 	struct hmmsim_mirror *mirror;
@@ -60,6 +63,7 @@ struct hmmsim_migrate_run {
 	struct hmmsim_migrate_flight *f[2];
 	unsigned int nr;
 	unsigned int depth;
+	int err;
 };
 
 /* Whether an hmm_range_fault() entry is a KSM page. */
@@ -206,112 +210,6 @@ static bool hmmsim_migrate_alloc_thp(struct hmmsim_scratch *s,
 	return false;
 }
 
-/*
- * Give a window collected for the mirror's device its device pages, and
- * start its copy, with the mmap lock held. Returns 0, or -ENOMEM when some
- * pages could not get device memory (the others move).
- */
-static int hmmsim_migrate_window(struct hmmsim_scratch *s,
-				 struct hmmsim_mirror *mirror,
-				 struct migrate_vma *args)
-{
-	unsigned int want, got;
-	bool fail = false;
-
-	hmmsim_mmap_assert_locked(mirror->mm);
-	hmmsim_migrate_skip_ksm(args);
-	hmmsim_move_skip_lost(args);
-	want = hmmsim_migrate_wants(args, mirror->hdev);
-	/*
-	 * HMM_DMIRROR_FLAG_FAIL_ALLOC fails this window's first allocation
-	 * attempt, as lib/test_hmm fails a 2 MiB one; the migration falls
-	 * back to single pages and goes on. The failed attempt shows in
-	 * alloc_failures, and for a THP in thp_fallbacks.
-	 */
-	if (want && test_and_clear_bit(HMMSIM_MIRROR_FAIL_ALLOC, &mirror->flags)) {
-		hmmsim_count(mirror->hdev, HMMSIM_STAT_ALLOC_FAILURES, 1);
-		fail = true;
-	}
-	if (want && hmmsim_migrate_alloc_thp(s, mirror, args, fail)) {
-		hmmsim_move_to_device_begin(s, args, 1);
-		return 0;
-	}
-	/* The fallback: a page for each page of the THP (or 2 MiB hole). */
-	if (want && (args->src[0] & HMMSIM_MIGRATE_PFN_COMPOUND))
-		want = args->npages;
-	got = hmmsim_evict_alloc(mirror, s->pages, want);
-	/*
-	 * A 2 MiB hole is filled whole or not at all: the kernel inserts a
-	 * page for every entry of a compound hole whose destination is not
-	 * compound, and would find none past the pages allocated.
-	 */
-	if (got < want && !migrate_pfn_to_page(args->src[0]) &&
-	    (args->src[0] & HMMSIM_MIGRATE_PFN_COMPOUND)) {
-		while (got)
-			hmmsim_devmem_free_unused(s->pages[--got]);
-	}
-	hmmsim_move_to_device_begin(s, args, got);
-	return got < want ? -ENOMEM : 0;
-}
-
-/* How @f collects a window for the mirror's device. */
-static void hmmsim_migrate_in_args(struct hmmsim_migrate_run *r,
-				   struct hmmsim_migrate_flight *f)
-{
-	struct hmmsim_device *hdev = r->mirror->hdev;
-
-	/*
-	 * From system memory, this device's own pages in the window are
-	 * collected too, and left where they are: collected pages are busy,
-	 * so making room for the others cannot evict them.
-	 */
-	f->args = (struct migrate_vma){
-		.src = f->s->src,
-		.dst = f->s->dst,
-		.pgmap_owner = r->src ? r->src : hdev,
-		.flags = (r->src ? hmmsim_move_select(r->src) :
-				   MIGRATE_VMA_SELECT_SYSTEM |
-				   hmmsim_move_select(hdev)) |
-			 hmmsim_move_compound(hdev),
-	};
-}
-
-/*
- * Collect the window at @addr in @f, give it its destinations and start its
- * copy, with the mmap lock held. Returns 0 with the window in flight (and
- * what giving it destinations returned in @f->ret), 1 for a window of KSM
- * pages, which stay where they are, or a negative errno; either way with
- * @f->args.end set and nothing in flight.
- */
-static int hmmsim_migrate_begin(struct hmmsim_migrate_run *r,
-				struct hmmsim_migrate_flight *f,
-				unsigned long addr)
-{
-	struct hmmsim_mirror *mirror = r->mirror;
-	int ret;
-
-	if (r->to_device) {
-		hmmsim_migrate_in_args(r, f);
-	} else {
-		f->args = (struct migrate_vma){
-			.src = f->s->src,
-			.dst = f->s->dst,
-			.pgmap_owner = mirror->hdev,
-			.flags = hmmsim_move_select(mirror->hdev) |
-				 hmmsim_move_compound(mirror->hdev),
-		};
-	}
-	ret = hmmsim_migrate_collect(r, f, addr);
-	if (ret)
-		return ret;
-	if (r->to_device)
-		f->ret = hmmsim_migrate_window(f->s, mirror, &f->args);
-	else
-		f->ret = hmmsim_move_to_system_begin(f->s, &f->args,
-						     GFP_HIGHUSER_MOVABLE);
-	return 0;
-}
-
 /* Finish the oldest window in flight; what it moved is added to the span. */
 static int hmmsim_migrate_end(struct hmmsim_migrate_run *r)
 {
@@ -328,6 +226,131 @@ static int hmmsim_migrate_end(struct hmmsim_migrate_run *r)
 	r->f[0] = r->f[1];
 	r->nr--;
 	return f->ret ? f->ret : ret;
+}
+
+/*
+ * Eviction cannot take the pages of the window in flight until they have
+ * arrived: when the device cannot hold them and @want pages more, finish
+ * that window first, as a driver waits for a copy's fence before it
+ * reuses the memory.
+ */
+static void hmmsim_migrate_make_room(struct hmmsim_migrate_run *r,
+				     unsigned long want)
+{
+	struct hmmsim_device *hdev = r->mirror->hdev;
+	int err;
+
+	if (!r->nr || r->f[0]->got + want <=
+		      hdev->mem.npages - hmmsim_devmem_nr_retired(hdev))
+		return;
+	err = hmmsim_migrate_end(r);
+	r->err = r->err ? r->err : err;
+}
+
+/*
+ * Give a window collected for the mirror's device (@f) its device pages,
+ * and start its copy, with the mmap lock held. Returns 0, or -ENOMEM when
+ * some pages could not get device memory (the others move).
+ */
+static int hmmsim_migrate_window(struct hmmsim_migrate_run *r,
+				 struct hmmsim_migrate_flight *f)
+{
+	struct hmmsim_mirror *mirror = r->mirror;
+	struct migrate_vma *args = &f->args;
+	struct hmmsim_scratch *s = f->s;
+	bool thp = args->src[0] & HMMSIM_MIGRATE_PFN_COMPOUND;
+	unsigned int want, got;
+	bool fail = false;
+
+	hmmsim_mmap_assert_locked(mirror->mm);
+	hmmsim_migrate_skip_ksm(args);
+	hmmsim_move_skip_lost(args);
+	want = hmmsim_migrate_wants(args, mirror->hdev);
+	f->got = 0;
+	if (!want) {
+		hmmsim_move_to_device_begin(s, args, 0);
+		return 0;
+	}
+	hmmsim_migrate_make_room(r, thp ? args->npages : want);
+	/*
+	 * HMM_DMIRROR_FLAG_FAIL_ALLOC fails this window's first allocation
+	 * attempt, as lib/test_hmm fails a 2 MiB one; the migration falls
+	 * back to single pages and goes on. The failed attempt shows in
+	 * alloc_failures, and for a THP in thp_fallbacks.
+	 */
+	if (test_and_clear_bit(HMMSIM_MIRROR_FAIL_ALLOC, &mirror->flags)) {
+		hmmsim_count(mirror->hdev, HMMSIM_STAT_ALLOC_FAILURES, 1);
+		fail = true;
+	}
+	if (hmmsim_migrate_alloc_thp(s, mirror, args, fail)) {
+		f->got = args->npages;
+		hmmsim_move_to_device_begin(s, args, 1);
+		return 0;
+	}
+	/* The fallback: a page for each page of the THP (or 2 MiB hole). */
+	if (thp)
+		want = args->npages;
+	got = hmmsim_evict_alloc(mirror, s->pages, want);
+	/*
+	 * A 2 MiB hole is filled whole or not at all: the kernel inserts a
+	 * page for every entry of a compound hole whose destination is not
+	 * compound, and would find none past the pages allocated.
+	 */
+	if (got < want && thp && !migrate_pfn_to_page(args->src[0])) {
+		while (got)
+			hmmsim_devmem_free_unused(s->pages[--got]);
+	}
+	f->got = got;
+	hmmsim_move_to_device_begin(s, args, got);
+	return got < want ? -ENOMEM : 0;
+}
+
+/* What @f collects: the pages of @r's source. */
+static void hmmsim_migrate_args(struct hmmsim_migrate_run *r,
+				struct hmmsim_migrate_flight *f)
+{
+	struct hmmsim_device *hdev = r->mirror->hdev;
+	struct hmmsim_device *src = r->src ? r->src : hdev;
+	unsigned long select = hmmsim_move_select(src);
+
+	/*
+	 * From system memory, this device's own pages in the window are
+	 * collected too, and left where they are: collected pages are busy,
+	 * so making room for the others cannot evict them.
+	 */
+	if (r->to_device && !r->src)
+		select |= MIGRATE_VMA_SELECT_SYSTEM;
+	f->args = (struct migrate_vma){
+		.src = f->s->src,
+		.dst = f->s->dst,
+		.pgmap_owner = src,
+		.flags = select | hmmsim_move_compound(hdev),
+	};
+}
+
+/*
+ * Collect the window at @addr in @f, give it its destinations and start its
+ * copy, with the mmap lock held. Returns 0 with the window in flight (and
+ * what giving it destinations returned in @f->ret), or, with nothing in
+ * flight, 1 for a window of KSM pages, which stay where they are (up to
+ * @f->args.end), or a negative errno.
+ */
+static int hmmsim_migrate_begin(struct hmmsim_migrate_run *r,
+				struct hmmsim_migrate_flight *f,
+				unsigned long addr)
+{
+	int ret;
+
+	hmmsim_migrate_args(r, f);
+	ret = hmmsim_migrate_collect(r, f, addr);
+	if (ret)
+		return ret;
+	if (r->to_device)
+		f->ret = hmmsim_migrate_window(r, f);
+	else
+		f->ret = hmmsim_move_to_system_begin(f->s, &f->args,
+						     GFP_HIGHUSER_MOVABLE);
+	return 0;
 }
 
 /* Finish every window in flight; returns the first error. */
@@ -399,7 +422,7 @@ static int hmmsim_migrate_run(struct hmmsim_migrate_run *r,
 		if (!ret) {
 			r->f[r->nr++] = f;
 			/* Out of memory: move what is in flight, and stop. */
-			if (f->ret)
+			if (f->ret || r->err)
 				break;
 		}
 		ret = r->nr == r->depth ? hmmsim_migrate_end(r) : 0;
@@ -407,7 +430,7 @@ static int hmmsim_migrate_run(struct hmmsim_migrate_run *r,
 			ret = hmmsim_migrate_pause(r, &locked);
 	}
 	err = hmmsim_migrate_drain(r);
-	ret = ret ? ret : err;
+	ret = ret ? ret : (r->err ? r->err : err);
 	if (locked)
 		mmap_read_unlock(r->mirror->mm);
 	return ret;
