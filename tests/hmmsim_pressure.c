@@ -471,6 +471,43 @@ TEST_F_TIMEOUT(pressure, migrate_ioctl_in_2m_steps_never_enomem_when_full,
 	ASSERT_DEVICE_READ(self->fd, buf, 0, npages, seeds);
 }
 
+/*
+ * A device of one window, and one command of four: each window evicts the
+ * one before, which must have arrived first (a migration keeps a second
+ * window in flight only where the device has room for both).
+ */
+TEST(one_window_device_takes_a_command_of_four)
+{
+	unsigned int seed = test_seed(_metadata->name);
+	const unsigned long npages = 4 * win_pages;
+	char *buf = map_aligned(npages * page_size, MADV_NOHUGEPAGE);
+	unsigned char *m = malloc(npages);
+	struct hmmsim_stats st;
+	struct cfsdev d = {};
+	__u64 cpages;
+	int fd;
+
+	ASSERT_MAPPED(buf, m);
+	fd = CFS_PRIVATE_DEVICE(&d, CFS_PREFIX "small-", SZ_2M, "2M");
+	if (fd < 0)
+		goto out;	/* skipped */
+	fill_pattern(buf, 0, npages, seed);
+	ASSERT_EQ(0, hmigrate(fd, 0, buf, npages, HMMSIM_MIGRATE_FROM_SYSTEM,
+			      &cpages));
+	ASSERT_EQ(npages, cpages);
+	SNAPSHOT(fd, buf, m, npages);
+	ASSERT_PROT(m, 0, npages - win_pages, SYS_WRITE);
+	ASSERT_PROT(m, npages - win_pages, npages, PRIV_LOCAL);
+	STATS(fd, &st);
+	ASSERT_EQ(npages - win_pages, st.evictions);
+	ASSERT_EQ(0, st.alloc_failures);
+	ASSERT_PATTERN(buf, 0, npages, seed);
+	close(fd);
+out:
+	if (d.made)
+		cfs_remove(d.item);
+}
+
 /* ---------------------------------------- eviction racing CPU faults */
 
 #define NR_WORKERS	3
