@@ -65,7 +65,8 @@
  * 6. ``hdev->mirrors_lock`` (mutex): the device's lists of mirrors and of
  *    the owners of its pages (struct hmmsim_owner); held by debugfs's
  *    clients file while it shows them, so that none goes away meanwhile.
- * 7. ``mirror->pt_lock`` (mutex): the device page table; the "driver
+ * 7. ``mirror->pt_lock`` (mutex): the device page table and the list of
+ *    windows on their way to it (``mirror->arrivals``); the "driver
  *    update lock" of Documentation/mm/hmm.rst, and the only lock the
  *    invalidate callback takes. The callback runs under reclaim, so nothing
  *    allocates with direct reclaim while holding it (lockdep is told at
