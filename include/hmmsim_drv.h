@@ -444,9 +444,10 @@ struct hmmsim_mirror_ops {
  * @start: the window's first address.
  * @end: its end.
  * @task: the task migrating it.
- * @stale: an invalidation by another task cleared part of the window, or
- *	may have: its pages are not mapped when they arrive, and the next
- *	device access faults them in.
+ * @seq: the mirror's @last_seq when the window was announced.
+ * @stale: an invalidation cleared part of the window, or may have: its
+ *	pages are not mapped when they arrive, and the next device access
+ *	faults them in.
  *
  * See hmmsim_mirror_expect().
  */
@@ -455,6 +456,7 @@ struct hmmsim_arrival {
 	unsigned long start;
 	unsigned long end;
 	struct task_struct *task;
+	unsigned long seq;
 	bool stale;
 };
 
@@ -471,6 +473,8 @@ struct hmmsim_arrival {
  * @pt: the device page table.
  * @arrivals: the windows of migrations to @hdev on their way, under
  *	@pt_lock (struct hmmsim_arrival).
+ * @last_seq: the sequence of the last invalidation the callback ran for,
+ *	under @pt_lock.
  * @link: entry in @hdev->mirrors.
  * @scratch_lock: protects @scratch while a command uses it.
  * @scratch: the buffers the commands on this file reuse (scratch.c).
@@ -495,6 +499,7 @@ struct hmmsim_mirror {
 	struct mutex pt_lock;		/* see above, and DOC: Locking */
 	struct hmmsim_devpt pt;
 	struct list_head arrivals;
+	unsigned long last_seq;
 	struct list_head link;
 	struct mutex scratch_lock;	/* see above */
 	struct hmmsim_scratch *scratch;

@@ -16,7 +16,8 @@
  *
  * The two range functions keep two windows in flight: the copy of one runs
  * on the copy engine's channels while the kernel finishes the migration of
- * the one before (struct hmmsim_migrate_run). They hold the mmap lock from
+ * the one before (struct hmmsim_migrate_run); to the device, one where the
+ * device cannot hold two, and in a VMA that KSM may merge. They hold the mmap lock from
  * one window to the next, and let go of it between windows when another
  * task waits for it. A window in flight holds its pages collected, so the
  * eviction that makes room for the next one cannot take them, nor the
@@ -111,6 +112,32 @@ static unsigned long hmmsim_migrate_cut_ksm(struct hmmsim_mirror *mirror,
 	return args->start + (i << PAGE_SHIFT);
 }
 
+/* Finish the oldest window in flight; what it moved is added to the span. */
+static int hmmsim_migrate_end(struct hmmsim_migrate_run *r)
+{
+	struct hmmsim_migrate_flight *f = r->f[0];
+	unsigned long *moved = &r->span->pages;
+	int ret;
+
+	if (r->to_device)
+		ret = hmmsim_move_to_device_end(f->s, r->mirror, &f->args,
+						&f->arrival, moved);
+	else
+		ret = hmmsim_move_to_system_end(f->s, &f->args, f->ret,
+						HMMSIM_TO_SYSTEM, moved);
+	r->f[0] = r->f[1];
+	r->nr--;
+	return f->ret ? f->ret : ret;
+}
+
+/* Finish the window in flight ahead of time; its error becomes the run's. */
+static void hmmsim_migrate_end_early(struct hmmsim_migrate_run *r)
+{
+	int err = hmmsim_migrate_end(r);
+
+	r->err = r->err ? r->err : err;
+}
+
 /*
  * Set up the migration of the window of @r that starts at @addr in @f
  * (whose args have src, dst, pgmap_owner and flags set), with the mmap
@@ -135,6 +162,12 @@ static int hmmsim_migrate_collect(struct hmmsim_migrate_run *r,
 	args->end = hmmsim_move_window_end(args->vma, addr, r->span->end);
 	if (!r->to_device)
 		return migrate_vma_setup(args);
+	/*
+	 * The look for KSM pages waits out the invalidations in progress, one
+	 * of which may be waiting for the pages of the window in flight.
+	 */
+	if ((args->vma->vm_flags & VM_MERGEABLE) && r->nr)
+		hmmsim_migrate_end_early(r);
 	skip = hmmsim_migrate_cut_ksm(r->mirror, args->dst, args);
 	if (skip) {
 		args->end = skip;
@@ -210,24 +243,6 @@ static bool hmmsim_migrate_alloc_thp(struct hmmsim_scratch *s,
 	return false;
 }
 
-/* Finish the oldest window in flight; what it moved is added to the span. */
-static int hmmsim_migrate_end(struct hmmsim_migrate_run *r)
-{
-	struct hmmsim_migrate_flight *f = r->f[0];
-	unsigned long *moved = &r->span->pages;
-	int ret;
-
-	if (r->to_device)
-		ret = hmmsim_move_to_device_end(f->s, r->mirror, &f->args,
-						&f->arrival, moved);
-	else
-		ret = hmmsim_move_to_system_end(f->s, &f->args, f->ret,
-						HMMSIM_TO_SYSTEM, moved);
-	r->f[0] = r->f[1];
-	r->nr--;
-	return f->ret ? f->ret : ret;
-}
-
 /*
  * Eviction cannot take the pages of the window in flight until they have
  * arrived: when the device cannot hold them and @want pages more, finish
@@ -238,13 +253,10 @@ static void hmmsim_migrate_make_room(struct hmmsim_migrate_run *r,
 				     unsigned long want)
 {
 	struct hmmsim_device *hdev = r->mirror->hdev;
-	int err;
 
-	if (!r->nr || r->f[0]->got + want <=
-		      hdev->mem.npages - hmmsim_devmem_nr_retired(hdev))
-		return;
-	err = hmmsim_migrate_end(r);
-	r->err = r->err ? r->err : err;
+	if (r->nr && r->f[0]->got + want >
+		     hdev->mem.npages - hmmsim_devmem_nr_retired(hdev))
+		hmmsim_migrate_end_early(r);
 }
 
 /*
@@ -410,7 +422,7 @@ static int hmmsim_migrate_run(struct hmmsim_migrate_run *r,
 	r->depth = r->flights[1].s ? 2 : 1;
 	if (mmap_read_lock_killable(r->mirror->mm))
 		return -EINTR;
-	for (ret = 0; !ret && addr < span->end; ) {
+	for (ret = 0; !ret && !r->err && addr < span->end; ) {
 		/* The window not in flight, of the two. */
 		struct hmmsim_migrate_flight *f =
 			&r->flights[r->nr && r->f[0] == &r->flights[0]];
@@ -422,7 +434,7 @@ static int hmmsim_migrate_run(struct hmmsim_migrate_run *r,
 		if (!ret) {
 			r->f[r->nr++] = f;
 			/* Out of memory: move what is in flight, and stop. */
-			if (f->ret || r->err)
+			if (f->ret)
 				break;
 		}
 		ret = r->nr == r->depth ? hmmsim_migrate_end(r) : 0;

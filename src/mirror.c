@@ -70,23 +70,29 @@
 #include "trace.h"
 
 /*
- * An invalidation that clears the device page table in @range: the windows
- * on their way here that it overlaps are not mapped when they arrive,
- * unless it is the doing of the task migrating them (its migrate_vma_setup()
- * splitting a THP it collects, its migrate_vma_pages() filling a hole for
- * another device's migration), which leaves their pages where that task
- * put them.
+ * An invalidation of @range, of sequence @cur_seq, which @clears the device
+ * page table or not: which windows on their way here it makes stale (see
+ * hmmsim_mirror_expect()). Of the windows it overlaps, another task's
+ * clearing makes them stale; the migrating task's own invalidations (its
+ * migrate_vma_setup(), a THP split as it collects, migrate_vma_pages()
+ * filling a hole) leave the pages where that task puts them, and make a
+ * window stale only when they share its recorded sequence: then an
+ * invalidation that was in progress when the window was announced is
+ * still in progress, and may change the page tables after the collection.
  */
 static void hmmsim_mirror_stale_arrivals(struct hmmsim_mirror *mirror,
-					 const struct mmu_notifier_range *range)
+					 const struct mmu_notifier_range *range,
+					 unsigned long cur_seq, bool clears)
 {
 	struct hmmsim_arrival *a;
 
 	lockdep_assert_held(&mirror->pt_lock);
-	list_for_each_entry(a, &mirror->arrivals, link)
-		if (a->start < range->end && range->start < a->end &&
-		    a->task != current)
+	list_for_each_entry(a, &mirror->arrivals, link) {
+		if (a->start >= range->end || range->start >= a->end)
+			continue;
+		if (a->task == current ? cur_seq == a->seq : clears)
 			a->stale = true;
+	}
 }
 
 static bool hmmsim_mirror_invalidate(struct mmu_interval_notifier *mni,
@@ -111,8 +117,9 @@ static bool hmmsim_mirror_invalidate(struct mmu_interval_notifier *mni,
 		return false;
 
 	mmu_interval_set_seq(mni, cur_seq);
+	hmmsim_mirror_stale_arrivals(mirror, range, cur_seq, !skip);
+	mirror->last_seq = cur_seq;
 	if (!skip) {
-		hmmsim_mirror_stale_arrivals(mirror, range);
 		hmmsim_devpt_clear(&mirror->pt, range->start, range->end);
 		hmmsim_count(hdev, HMMSIM_STAT_INVALIDATIONS, 1);
 	}
@@ -1120,24 +1127,26 @@ static bool hmmsim_mirror_needs_tables(const struct migrate_vma *args)
  * @end: its end.
  *
  * Called before migrate_vma_setup() collects the window, with the mmap lock
- * held. From here until its pages arrive, an invalidation that clears part
- * of the window, by any task but this one, marks it stale: a MADV_DONTNEED,
- * say, which zaps migration entries under the mmap read lock, leaving the
- * new pages unmapped once the migration finishes. Invalidations of other
+ * held. From here until its pages arrive, an invalidation by another task
+ * that clears part of the window marks it stale: a MADV_DONTNEED, say,
+ * which zaps migration entries under the mmap read lock, leaving the new
+ * pages unmapped once the migration finishes. Invalidations of other
  * windows, such as those of the next window a migration sets up while
  * this one is in flight, leave it alone; the notifier's sequence, which
  * every invalidation advances, could not tell them apart.
  *
- * mmu_interval_read_begin() first waits out the invalidations in progress,
- * whose callbacks may have run before @a was listed but whose page table
- * changes may not yet be done.
+ * An invalidation whose callback ran before this one, but which has not
+ * finished changing the page tables, is caught by its sequence, recorded
+ * here: while it lasts, the collection's own invalidation gets the same
+ * one. Nothing waits for it, as mmu_interval_read_begin() would: the
+ * migration may hold the collected pages of another window, which such an
+ * invalidation may be waiting for (UFFDIO_MOVE waits on a migration entry
+ * inside its invalidation).
  */
 void hmmsim_mirror_expect(struct hmmsim_mirror *mirror,
 			  struct hmmsim_arrival *a, unsigned long start,
 			  unsigned long end)
 {
-	unsigned long seq = mmu_interval_read_begin(&mirror->notifier);
-
 	hmmsim_mmap_assert_locked(mirror->mm);
 	*a = (struct hmmsim_arrival){
 		.start = start,
@@ -1145,7 +1154,7 @@ void hmmsim_mirror_expect(struct hmmsim_mirror *mirror,
 		.task = current,
 	};
 	mutex_lock(&mirror->pt_lock);
-	a->stale = mmu_interval_read_retry(&mirror->notifier, seq);
+	a->seq = mirror->last_seq;
 	list_add(&a->link, &mirror->arrivals);
 	mutex_unlock(&mirror->pt_lock);
 }
