@@ -49,9 +49,10 @@
  *   migration unmaps exactly the pages it moves, in every mirror of the
  *   device on that mm, before copying them (hmmsim_mirrors_unmap_migrating()),
  *   and pages that stay where they are keep their device mapping.
- *   Every other invalidation marks the windows of migrations to this
- *   device that it overlaps stale (hmmsim_mirror_expect()), so that their
- *   pages are not mapped when they arrive.
+ *   Every other task's clearing invalidation marks the windows of
+ *   migrations to this device that it overlaps stale
+ *   (hmmsim_mirror_expect()), so that their pages are not mapped when
+ *   they arrive.
  * - MMU_NOTIFY_EXCLUSIVE with owner == this device:
  *   make_device_exclusive*() giving this device exclusive access. The
  *   pages do not change, so there is nothing to invalidate, and the
