@@ -17,12 +17,12 @@
  * The two range functions keep two windows in flight: the copy of one runs
  * on the copy engine's channels while the kernel finishes the migration of
  * the one before (struct hmmsim_migrate_run); to the device, one where the
- * device cannot hold two, and in a VMA that KSM may merge. They hold the mmap lock from
- * one window to the next, and let go of it between windows when another
- * task waits for it. A window in flight holds its pages collected, so the
- * eviction that makes room for the next one cannot take them, nor the
- * device pages they go to, whose address eviction learns only when they
- * have arrived.
+ * device cannot hold two, and in a VMA that KSM may merge. They hold the
+ * mmap lock from one window to the next, and let go of it between windows
+ * when another task waits for it. A window in flight holds its pages
+ * collected, so the eviction that makes room for the next one cannot take
+ * them, nor the device pages they go to, whose address eviction learns
+ * only when they have arrived.
  *
  * Both range functions add the pages they moved to the span as each window
  * completes, also the window that then fails.
@@ -53,7 +53,7 @@ struct hmmsim_migrate_flight {
  * from system memory when NULL) or back to system memory, with up to @depth
  * windows of @flights in flight: @nr of them, listed in @f, the oldest
  * first. @err is what a window finished early returned
- * (hmmsim_migrate_make_room()).
+ * (hmmsim_migrate_end_early()).
  */
 struct hmmsim_migrate_run {
 	struct hmmsim_mirror *mirror;
