@@ -125,6 +125,19 @@ for attr in failslab fail_page_alloc; do
 	done
 done
 
+# __unused: nothing holds a reference to the module.
+__unused() {
+	[ "$(cat /sys/module/hmmsim/refcnt)" = 0 ]
+}
+
+# The last suite's io_uring rings are torn down after it exits, by the
+# kernel's own work: let their files go before rmmod, and say what still
+# holds the module if something does.
+if ! __unused; then
+	ktap_print_msg "hmmsim refcnt $(cat /sys/module/hmmsim/refcnt) after the sweeps"
+	wait_until "$HMMSIM_WAIT" __unused ||
+		ktap_print_msg "still $(cat /sys/module/hmmsim/refcnt) after ${HMMSIM_WAIT}s"
+fi
 ktap_test_result "rmmod hmmsim" hmmsim_unload
 kmemleak_report
 ktap_print_totals
